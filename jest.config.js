@@ -1,0 +1,24 @@
+// One jest run for the whole workspace. Path aliases mirror tsconfig.base.json.
+const { compilerOptions } = require('./tsconfig.base.json');
+const moduleNameMapper = {};
+for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
+  moduleNameMapper[`^${alias}$`] = `<rootDir>/${target}`;
+}
+const swc = JSON.parse(require('fs').readFileSync(__dirname + '/.swcrc', 'utf8'));
+const base = {
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
+  moduleNameMapper,
+  setupFiles: ['reflect-metadata'],
+};
+module.exports = {
+  projects: [
+    // pure domain logic: deciders, IPAM math, renderers, parsers
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,agents}/**/*.spec.ts'] },
+    // against real NATS JetStream and Postgres
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,agents}/**/*.int-spec.ts'], testTimeout: 120000 },
+    // the lab: real BIRD/FRR in network namespaces, the product over HTTP
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts'], testTimeout: 300000 },
+  ],
+};

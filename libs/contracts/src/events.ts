@@ -1,0 +1,311 @@
+/**
+ * Every event of the fabric: a typed, versioned class with class-validator rules.
+ * The envelope carries type + schemaVersion (also in the `Fabric-Event-Type` header).
+ */
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, MaxLength, Min,
+  ValidateNested,
+} from 'class-validator';
+import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
+import { PASSWORD_PATTERN } from './validation';
+import type { AggregateKind } from './subjects';
+
+export type RouterVendor = 'junos' | 'frr';
+export const ROUTER_VENDORS: RouterVendor[] = ['junos', 'frr'];
+export type VmDriver = 'tap' | 'veth' | 'netns';
+export const VM_DRIVERS: VmDriver[] = ['tap', 'veth', 'netns'];
+
+export class GatewaySettings {
+  @IsIpAddress(4) ip: string;
+  @IsMacAddress() mac: string;
+}
+export class RouteReflectorRef {
+  @IsFabricName() name: string;
+  @IsIpAddress() ip: string;
+}
+export class CoreRouterRef {
+  @IsFabricName() name: string;
+  @IsIpAddress() ip: string;
+  @IsIn(ROUTER_VENDORS) vendor: RouterVendor;
+}
+export class BgpOptions {
+  @IsOptional() @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  md5Password?: string;
+  @IsBoolean() gracefulRestart: boolean;
+  @IsBoolean() bfd: boolean;
+}
+
+// ---- cluster.<clusterId>
+export class ClusterCreated {
+  static readonly type = 'ClusterCreated';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsFabricName() name: string;
+  @IsAsn() fabricAsn: number;
+  @IsAsn() coreAsn: number;
+  @IsCommunity() community: string;
+  @ValidateNested() @Type(() => GatewaySettings) gateway: GatewaySettings;
+  @ValidateNested() @Type(() => CoreRouterRef) coreRouter: CoreRouterRef;
+  /** Shared `rr cluster id` of every RR of the cluster (dotted quad). */
+  @IsIpAddress(4) rrClusterId: string;
+  @ValidateNested() @Type(() => BgpOptions) bgp: BgpOptions;
+}
+export class RouteReflectorAdded {
+  static readonly type = 'RouteReflectorAdded';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsFabricName() name: string;
+  @IsIpAddress() ip: string;
+}
+export class RouteReflectorRemoved {
+  static readonly type = 'RouteReflectorRemoved';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsFabricName() name: string;
+}
+
+// ---- node.<nodeId>
+export class NodeJoined {
+  static readonly type = 'NodeJoined';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+  @IsFabricName() name: string;
+  @IsIpAddress() underlayIp: string;
+}
+export class NodeDrained {
+  static readonly type = 'NodeDrained';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+}
+export class NodeLeft {
+  static readonly type = 'NodeLeft';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+}
+
+// ---- vm.<vmId>
+export class VmCreated {
+  static readonly type = 'VmCreated';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsUUID() nodeId: string;
+  @IsFabricName() name: string;
+  @IsOwnerId() ownerId: string;
+  @IsOptional() @IsIpAddress() requestedIp?: string;
+  @IsIn([4, 6]) family: 4 | 6;
+  @IsIn(VM_DRIVERS) driver: VmDriver;
+}
+export class VmDeleted {
+  static readonly type = 'VmDeleted';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsUUID() nodeId: string;
+  @IsOwnerId() ownerId: string;
+}
+export class VmMigrationRequested {
+  static readonly type = 'VmMigrationRequested';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsUUID() fromNodeId: string;
+  @IsUUID() toNodeId: string;
+}
+/** The new node announced the VM; the old placement can now be withdrawn (make-before-break). */
+export class VmMigrationCompleted {
+  static readonly type = 'VmMigrationCompleted';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsUUID() fromNodeId: string;
+  @IsUUID() toNodeId: string;
+}
+
+// ---- ipam.<clusterId>
+export class PoolRange {
+  @IsIpAddress() start: string;
+  @IsIpAddress() end: string;
+}
+export class NetworkAdded {
+  static readonly type = 'NetworkAdded';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() networkId: string;
+  @IsCidrBlock() cidr: string;
+  @IsIn([4, 6]) family: 4 | 6;
+}
+export class PoolAdded {
+  static readonly type = 'PoolAdded';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() networkId: string;
+  @IsUUID() poolId: string;
+  @IsIpAddress() start: string;
+  @IsIpAddress() end: string;
+}
+export class IpAllocated {
+  static readonly type = 'IpAllocated';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsOwnerId() ownerId: string;
+  @IsIpAddress() ip: string;
+  @IsIn([4, 6]) family: 4 | 6;
+  @IsUUID() networkId: string;
+  @IsUUID() poolId: string;
+}
+export const ALLOCATION_FAILURE_REASONS = ['pool-exhausted', 'address-taken', 'outside-pools', 'no-network', 'family-mismatch'] as const;
+export type AllocationFailureReason = (typeof ALLOCATION_FAILURE_REASONS)[number];
+export class IpAllocationFailed {
+  static readonly type = 'IpAllocationFailed';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsIn(ALLOCATION_FAILURE_REASONS as unknown as string[]) reason: AllocationFailureReason;
+  @IsString() @MaxLength(300) message: string;
+}
+/** The VM is gone; its address stays held until `releaseAt` (cool-down against stale ARP/BGP/abuse). */
+export class IpReleaseScheduled {
+  static readonly type = 'IpReleaseScheduled';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsIpAddress() ip: string;
+  @IsISO8601() releaseAt: string;
+}
+export class IpReleased {
+  static readonly type = 'IpReleased';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsOwnerId() ownerId: string;
+  @IsIpAddress() ip: string;
+}
+
+// ---- agent.<kind>.<id> (reports from node, RR and router agents)
+export class TargetRef {
+  @IsIn(['node', 'rr', 'router']) kind: 'node' | 'rr' | 'router';
+  @IsString() @Matches(/^[A-Za-z0-9_-]{1,64}$/) id: string;
+}
+export class ConfigApplied {
+  static readonly type = 'ConfigApplied';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsInt() @Min(0) generation: number;
+  @IsString() hash: string;
+  @IsInt() @Min(0) changes: number;
+  @IsInt() @Min(0) durationMs: number;
+}
+export class ConfigApplyFailed {
+  static readonly type = 'ConfigApplyFailed';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsInt() @Min(0) generation: number;
+  @IsString() hash: string;
+  @IsString() @MaxLength(2000) error: string;
+}
+export class BgpSessionStateChanged {
+  static readonly type = 'BgpSessionStateChanged';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsString() @MaxLength(64) protocol: string;
+  @IsOptional() @IsIpAddress() peerIp?: string;
+  @IsString() @MaxLength(32) state: string;
+  @IsOptional() @IsString() @MaxLength(200) info?: string;
+}
+export class ObservedRoute {
+  @IsCidrBlock() prefix: string;
+  @IsOptional() @IsIpAddress() nextHop?: string;
+}
+/** Routes a route reflector or the core currently holds (full set each time it changes). */
+export class RoutesObserved {
+  static readonly type = 'RoutesObserved';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => ObservedRoute) routes: ObservedRoute[];
+}
+
+// ---- desired.<kind>.<id> and router.<clusterId> (what the derivers decided)
+export class DesiredStateChanged {
+  static readonly type = 'DesiredStateChanged';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsInt() @Min(1) generation: number;
+  @IsString() hash: string;
+  @IsOptional() @IsUUID() clusterId?: string;
+}
+export class RouterConfigRendered {
+  static readonly type = 'RouterConfigRendered';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsInt() @Min(1) version: number;
+  @IsString() hash: string;
+  @IsObject() configs: Record<RouterVendor, string>;
+  @IsObject() diffs: Record<RouterVendor, string>;
+}
+
+// ---- deadletter.<durable>
+export class MessageDeadLettered {
+  static readonly type = 'MessageDeadLettered';
+  static readonly version = 1;
+  @IsString() consumer: string;
+  @IsInt() streamSeq: number;
+  @IsString() subject: string;
+  @IsOptional() @IsString() eventType?: string;
+  @IsString() @MaxLength(2000) error: string;
+}
+
+export const EVENT_CLASSES = {
+  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved,
+  NodeJoined, NodeDrained, NodeLeft,
+  VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
+  NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
+  ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved,
+  DesiredStateChanged, RouterConfigRendered, MessageDeadLettered,
+} as const;
+export type EventType = keyof typeof EVENT_CLASSES;
+export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
+
+/** An event as a decider sees it: a discriminated union on `type`. */
+export type FabricEvent = { [K in EventType]: { type: K; data: EventData<K> } }[EventType];
+export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
+
+/** Which aggregate subject each event is appended to. */
+export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
+  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster',
+  NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
+  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
+  NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
+  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent',
+  DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
+};
+
+export interface EventMeta {
+  /** Who asked (API token name / service name). */
+  actor?: string;
+  commandId?: string;
+  /** Stream sequence of the event that caused this one (reactors). */
+  causationSeq?: number;
+}
+
+/** What is stored in the stream (JSON body). */
+export interface EventEnvelope<E extends FabricEvent = FabricEvent> {
+  id: string;
+  type: E['type'];
+  schemaVersion: number;
+  occurredAt: string;
+  data: E['data'];
+  meta?: EventMeta;
+}
+
+/** An envelope read back from the stream, with its position. */
+export interface StoredEvent<E extends FabricEvent = FabricEvent> extends EventEnvelope<E> {
+  seq: number;
+  subject: string;
+}

@@ -1,0 +1,63 @@
+/**
+ * Every NATS subject and stream name lives here. A namespace (default `fabric`) prefixes them all so
+ * that test runs get their own streams without overlapping subjects (JetStream forbids overlaps).
+ */
+export type AggregateKind =
+  | 'cluster'
+  | 'node'
+  | 'vm'
+  | 'ipam'
+  | 'agent'
+  | 'desired'
+  | 'router'
+  | 'deadletter';
+
+export type TargetKind = 'node' | 'rr' | 'router';
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export function assertToken(value: string, what = 'subject token'): string {
+  if (!TOKEN.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+export class Subjects {
+  constructor(readonly ns: string = 'fabric') {
+    assertToken(ns, 'namespace');
+  }
+  /** Stream holding every event (the source of truth). */
+  get eventsStream(): string {
+    return `${this.ns.toUpperCase()}_EVENTS`;
+  }
+  /** Stream holding the latest desired state per target (max one message per subject). */
+  get commandsStream(): string {
+    return `${this.ns.toUpperCase()}_COMMANDS`;
+  }
+  evt(aggregate: AggregateKind, ...ids: string[]): string {
+    return [this.ns, 'evt', aggregate, ...ids.map((i) => assertToken(i, 'aggregate id'))].join('.');
+  }
+  evtAll(aggregate?: AggregateKind): string {
+    return aggregate ? `${this.ns}.evt.${aggregate}.>` : `${this.ns}.evt.>`;
+  }
+  /** Declarative config-apply command for one target (node, route reflector, router). */
+  cmd(kind: TargetKind, id: string): string {
+    return `${this.ns}.cmd.${kind}.${assertToken(id, 'target id')}`;
+  }
+  cmdAll(kind?: TargetKind): string {
+    return kind ? `${this.ns}.cmd.${kind}.*` : `${this.ns}.cmd.>`;
+  }
+  /** Request/reply subject of a write service (inventory, ipam). */
+  rpc(service: 'inventory' | 'ipam', command: string): string {
+    return `${this.ns}.rpc.${service}.${assertToken(command, 'command')}`;
+  }
+  rpcAll(service: 'inventory' | 'ipam'): string {
+    return `${this.ns}.rpc.${service}.*`;
+  }
+  /** Durable consumer names are per namespace too (they live inside the namespaced stream). */
+  durable(name: string): string {
+    return assertToken(`${this.ns}_${name}`, 'durable name');
+  }
+}
+
+export const HEADER_EVENT_TYPE = 'Fabric-Event-Type';
+export const HEADER_MSG_ID = 'Nats-Msg-Id';

@@ -1,0 +1,73 @@
+/**
+ * Strict patterns for everything a user controls that may end up in a BIRD / FRR / Junos file or a
+ * command line. Anything not matching is rejected at the edge (HTTP DTOs) and again when events are read.
+ */
+import * as ipaddr from 'ipaddr.js';
+
+/** DNS-label style names: letters, digits, dashes; no quotes, braces, spaces, semicolons or newlines. */
+export const NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** Owner ids come from billing systems: a little wider, still inert in any config or shell. */
+export const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+export const MAC_PATTERN = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
+/** Standard BGP community `asn:value`, each 0..65535. */
+export const COMMUNITY_PATTERN = /^(\d{1,5}):(\d{1,5})$/;
+/** MD5 passwords go into quoted strings: printable ASCII without quotes, backslashes or spaces. */
+export const PASSWORD_PATTERN = /^[A-Za-z0-9!#$%&()*+,\-./:<=>?@\[\]^_{|}~]{1,80}$/;
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const MIN_ASN = 1;
+export const MAX_ASN = 4294967295;
+
+export function isAsn(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= MIN_ASN && v <= MAX_ASN;
+}
+
+export function isCommunity(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  const m = COMMUNITY_PATTERN.exec(v);
+  return !!m && Number(m[1]) <= 65535 && Number(m[2]) <= 65535;
+}
+
+/** A plain unicast address in canonical-ish form (no zone, no prefix length). */
+export function isIp(v: unknown, family?: 4 | 6): v is string {
+  if (typeof v !== 'string' || v.length > 45 || v.includes('%') || v.includes('/')) return false;
+  if (!ipaddr.isValid(v)) return false;
+  const addr = ipaddr.parse(v);
+  if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(v)) return false;
+  if (family === 4) return addr.kind() === 'ipv4';
+  if (family === 6) return addr.kind() === 'ipv6';
+  return true;
+}
+
+export function isCidr(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length > 49) return false;
+  try {
+    const [addr, len] = ipaddr.parseCIDR(v);
+    if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(v.split('/')[0])) return false;
+    return Number.isInteger(len);
+  } catch {
+    return false;
+  }
+}
+
+export function isMac(v: unknown): v is string {
+  return typeof v === 'string' && MAC_PATTERN.test(v);
+}
+
+export function isName(v: unknown): v is string {
+  return typeof v === 'string' && NAME_PATTERN.test(v);
+}
+
+/** Canonical text of an address (lower-case, shortest IPv6 form). */
+export function canonicalIp(v: string): string {
+  return ipaddr.parse(v).toString();
+}
+
+export function ipFamily(v: string): 4 | 6 {
+  return ipaddr.parse(v).kind() === 'ipv4' ? 4 : 6;
+}
+
+/** Linux interface names are at most 15 bytes; derive a stable one from the VM id. */
+export function vmInterfaceName(vmId: string, prefix = 'vm'): string {
+  return (prefix + vmId.replace(/-/g, '')).slice(0, 15);
+}
