@@ -13,12 +13,13 @@ const base = {
   setupFiles: ['reflect-metadata'],
 };
 module.exports = {
+  testTimeout: 300000,
   projects: [
     // pure domain logic: deciders, IPAM math, renderers, parsers
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,agents}/**/*.spec.ts'] },
     // against real NATS JetStream and Postgres
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,agents}/**/*.int-spec.ts'], testTimeout: 120000 },
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,agents}/**/*.int-spec.ts'] },
     // the lab: real BIRD/FRR in network namespaces, the product over HTTP
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts'], testTimeout: 300000 },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts'] },
   ],
 };

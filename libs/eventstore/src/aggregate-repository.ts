@@ -1,0 +1,116 @@
+/**
+ * Runs a decider against one aggregate subject: load (fold) → decide → append with the expected
+ * sequence → on conflict catch up and decide again, a bounded number of times.
+ * State is cached per aggregate and caught up incrementally, so a hot aggregate (IPAM of a cluster)
+ * is not re-folded from sequence 1 on every command.
+ */
+import { Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
+import { ConcurrencyError, EventStore } from './event-store';
+
+export interface Loaded<S> {
+  state: S;
+  /** Last stream sequence folded into `state` (0 = no events). */
+  version: number;
+}
+
+export interface HandleOptions {
+  /** Idempotency key: event ids are `<commandId>:<index>`. */
+  commandId: string;
+  meta?: EventMeta;
+  maxRetries?: number;
+}
+
+export interface HandleResult {
+  events: FabricEvent[];
+  seqs: number[];
+  /** Stream position after the write (or of the aggregate when nothing was written). */
+  position: number;
+  duplicate: boolean;
+}
+
+export class RetriesExhaustedError extends Error {
+  constructor(subject: string, attempts: number) {
+    super(`gave up after ${attempts} concurrent-write conflicts on ${subject}`);
+    this.name = 'RetriesExhaustedError';
+  }
+}
+
+export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
+  private readonly cache = new Map<string, Loaded<S>>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly decider: Decider<C, S, E>,
+    private readonly subjectOf: (id: string) => string,
+    private readonly opts: { cache?: boolean; maxCached?: number } = {},
+  ) {}
+
+  /** Folds the aggregate from the stream, reusing and catching up the cached state. */
+  async load(id: string): Promise<Loaded<S>> {
+    const subject = this.subjectOf(id);
+    let loaded = this.opts.cache ? this.cache.get(id) : undefined;
+    if (!loaded) loaded = { state: this.decider.initialState(), version: 0 };
+    const last = await this.store.lastSeq(subject);
+    if (last > loaded.version) {
+      const l = loaded;
+      l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
+        l.state = this.decider.evolve(l.state, { type: e.type, data: e.data } as E);
+      });
+    }
+    this.remember(id, loaded);
+    return loaded;
+  }
+
+  /** Decide and append; serialised per aggregate inside this process, optimistic across processes. */
+  handle(id: string, command: C | ((state: S) => C), opts: HandleOptions): Promise<HandleResult> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.handleUnlocked(id, command, opts));
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return run;
+  }
+
+  private async handleUnlocked(id: string, command: C | ((state: S) => C), opts: HandleOptions): Promise<HandleResult> {
+    const subject = this.subjectOf(id);
+    const maxRetries = opts.maxRetries ?? 8;
+    for (let attempt = 0; ; attempt++) {
+      const loaded = await this.load(id);
+      const cmd = typeof command === 'function' ? (command as (s: S) => C)(loaded.state) : command;
+      const events = this.decider.decide(cmd, loaded.state);
+      if (events.length === 0) return { events, seqs: [], position: loaded.version, duplicate: false };
+      try {
+        const res = await this.store.append(
+          subject,
+          events.map((event, i) => ({ id: `${opts.commandId}:${i}`, event, meta: opts.meta })),
+          loaded.version,
+        );
+        // A duplicate was applied by an earlier attempt of this command; the next load catches it up.
+        if (!res.duplicate) {
+          for (const e of events) loaded.state = this.decider.evolve(loaded.state, e);
+          loaded.version = res.seqs[res.seqs.length - 1];
+          this.remember(id, loaded);
+        }
+        return { events, seqs: res.seqs, position: res.seqs[res.seqs.length - 1], duplicate: res.duplicate };
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err;
+        // The cached state was not evolved, so the next load folds whatever others (or a partial
+        // multi-event append) wrote since `version`.
+        if (attempt + 1 >= maxRetries) throw new RetriesExhaustedError(subject, attempt + 1);
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      }
+    }
+  }
+
+  private remember(id: string, loaded: Loaded<S>) {
+    if (!this.opts.cache) return;
+    this.cache.set(id, loaded);
+    const max = this.opts.maxCached ?? 10000;
+    if (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+  }
+}
+
+export { DomainError };

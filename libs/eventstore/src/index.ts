@@ -1,0 +1,5 @@
+export * from './connection';
+export * from './event-store';
+export * from './aggregate-repository';
+export * from './durable-consumer';
+export * from './rpc';
