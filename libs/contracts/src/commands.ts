@@ -63,7 +63,8 @@ export class JoinNode {
   @IsOptional() @IsUUID() nodeId?: string;
   @IsUUID() clusterId: string;
   @IsFabricName() name: string;
-  @IsIpAddress() underlayIp: string;
+  @IsIpAddress(4) underlayIp: string;
+  @IsOptional() @IsIpAddress(6) underlayIp6?: string;
 }
 export class DrainNode {
   static readonly command = 'DrainNode';
@@ -93,6 +94,12 @@ export class MigrateVm {
   @IsUUID() vmId: string;
   @IsUUID() nodeId: string;
 }
+/** Internal: the target node of a migration announced the VM (sent by route-announcer). */
+export class CompleteMigration {
+  static readonly command = 'CompleteMigration';
+  @IsUUID() vmId: string;
+  @IsUUID() nodeId: string;
+}
 export class AddNetwork {
   static readonly command = 'AddNetwork';
   @IsOptional() @IsUUID() networkId?: string;
@@ -108,7 +115,7 @@ export class AddPool {
   @IsIpAddress() end: string;
 }
 
-export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, JoinNode, DrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm } as const;
+export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, JoinNode, DrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
 export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;

@@ -73,7 +73,9 @@ export class NodeJoined {
   @IsUUID() nodeId: string;
   @IsUUID() clusterId: string;
   @IsFabricName() name: string;
-  @IsIpAddress() underlayIp: string;
+  @IsIpAddress(4) underlayIp: string;
+  /** Needed for IPv6 VMs: IPv6 routes carry the node's IPv6 underlay address as next hop. */
+  @IsOptional() @IsIpAddress(6) underlayIp6?: string;
 }
 export class NodeDrained {
   static readonly type = 'NodeDrained';

@@ -5,3 +5,4 @@ export * from './errors';
 export * from './events';
 export * from './commands';
 export * from './decider';
+export * from './desired-state';

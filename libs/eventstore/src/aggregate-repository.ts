@@ -78,9 +78,23 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     const subject = this.subjectOf(id);
     const maxRetries = opts.maxRetries ?? 8;
     for (let attempt = 0; ; attempt++) {
-      const loaded = await this.load(id);
-      const cmd = typeof command === 'function' ? (command as (s: S) => C)(loaded.state) : command;
-      const events = this.decider.decide(cmd, loaded.state);
+      // Fast path: decide on the cached state without asking the server; a stale cache shows up as a
+      // conflict on append. Refusals and no-ops are only trusted on a freshly checked state.
+      const cached = attempt === 0 && this.opts.cache ? this.cache.get(id) : undefined;
+      let loaded = cached ?? (await this.load(id));
+      let events: E[];
+      try {
+        events = this.decide(command, loaded.state);
+      } catch (err) {
+        if (!cached) throw err;
+        loaded = await this.load(id);
+        events = this.decide(command, loaded.state);
+      }
+      if (events.length === 0 && cached) {
+        const version = loaded.version;
+        loaded = await this.load(id);
+        if (loaded.version !== version) events = this.decide(command, loaded.state);
+      }
       if (events.length === 0) return { events, seqs: [], position: loaded.version, duplicate: false };
       try {
         const res = await this.store.append(
@@ -103,6 +117,11 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
+  }
+
+  private decide(command: C | ((state: S) => C), state: S): E[] {
+    const cmd = typeof command === 'function' ? (command as (s: S) => C)(state) : command;
+    return this.decider.decide(cmd, state);
   }
 
   private remember(id: string, loaded: Loaded<S>) {

@@ -3,3 +3,5 @@ export * from './event-store';
 export * from './aggregate-repository';
 export * from './durable-consumer';
 export * from './rpc';
+export * from './nest-transport';
+export * from './event-tail';

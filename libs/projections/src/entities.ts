@@ -1,0 +1,143 @@
+/**
+ * The read model (Postgres). Written only by the projector, read by the gateway.
+ * Every table is derived from the event stream and can be rebuilt from sequence 1.
+ */
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+@Entity('projection_checkpoints')
+export class CheckpointRow {
+  @PrimaryColumn('text') name: string;
+  @Column('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) position: number;
+}
+
+@Entity('clusters')
+export class ClusterRow {
+  @PrimaryColumn('uuid') id: string;
+  @Index({ unique: true }) @Column('text') name: string;
+  @Column('bigint', { name: 'fabric_asn', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) fabricAsn: number;
+  @Column('bigint', { name: 'core_asn', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) coreAsn: number;
+  @Column('text') community: string;
+  @Column('jsonb') gateway: { ip: string; mac: string };
+  @Column('jsonb', { name: 'core_router' }) coreRouter: { name: string; ip: string; vendor: string };
+  @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
+  @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
+  @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
+}
+
+@Entity('networks')
+export class NetworkRow {
+  @PrimaryColumn('uuid') id: string;
+  @Index() @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text') cidr: string;
+  @Column('int') family: number;
+  @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
+}
+
+@Entity('pools')
+export class PoolRow {
+  @PrimaryColumn('uuid') id: string;
+  @Index() @Column('uuid', { name: 'network_id' }) networkId: string;
+  @Index() @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text', { name: 'start_ip' }) startIp: string;
+  @Column('text', { name: 'end_ip' }) endIp: string;
+  @Column('numeric', { precision: 40, scale: 0 }) size: string;
+  @Column('int', { default: 0 }) used: number;
+}
+
+@Entity('nodes')
+export class NodeRow {
+  @PrimaryColumn('uuid') id: string;
+  @Index() @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text') name: string;
+  @Column('text', { name: 'underlay_ip' }) underlayIp: string;
+  @Column('text') status: string;
+  @Column('timestamptz', { name: 'joined_at' }) joinedAt: Date;
+  @Column('int', { name: 'desired_generation', default: 0 }) desiredGeneration: number;
+  @Column('text', { name: 'desired_hash', nullable: true }) desiredHash: string | null;
+  @Column('int', { name: 'applied_generation', default: 0 }) appliedGeneration: number;
+  @Column('text', { name: 'applied_hash', nullable: true }) appliedHash: string | null;
+  @Column('timestamptz', { name: 'applied_at', nullable: true }) appliedAt: Date | null;
+  @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
+}
+
+@Entity('vms')
+@Index(['clusterId', 'name'])
+export class VmRow {
+  @PrimaryColumn('uuid') id: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Index() @Column('uuid', { name: 'node_id' }) nodeId: string;
+  @Column('uuid', { name: 'previous_node_id', nullable: true }) previousNodeId: string | null;
+  @Column('text') name: string;
+  @Index() @Column('text', { name: 'owner_id' }) ownerId: string;
+  @Column('text', { nullable: true }) ip: string | null;
+  @Column('uuid', { name: 'pool_id', nullable: true }) poolId: string | null;
+  @Column('int') family: number;
+  @Column('text') driver: string;
+  @Column('text') status: string;
+  @Column('text', { nullable: true }) reason: string | null;
+  @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
+  @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;
+  @Column('bigint', { name: 'created_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) createdSeq: number;
+}
+
+@Entity('vm_history')
+export class VmHistoryRow {
+  @PrimaryColumn('uuid', { name: 'vm_id' }) vmId: string;
+  @PrimaryColumn('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) seq: number;
+  @Column('text') status: string;
+  @Column('text') event: string;
+  @Column('timestamptz') at: Date;
+  @Column('text', { nullable: true }) detail: string | null;
+}
+
+@Entity('agent_targets')
+export class AgentTargetRow {
+  @PrimaryColumn('text') kind: string;
+  @PrimaryColumn('text', { name: 'target_id' }) targetId: string;
+  @Column('uuid', { name: 'cluster_id', nullable: true }) clusterId: string | null;
+  @Column('int', { name: 'desired_generation', default: 0 }) desiredGeneration: number;
+  @Column('text', { name: 'desired_hash', nullable: true }) desiredHash: string | null;
+  @Column('int', { name: 'applied_generation', default: 0 }) appliedGeneration: number;
+  @Column('text', { name: 'applied_hash', nullable: true }) appliedHash: string | null;
+  @Column('int', { name: 'last_changes', nullable: true }) lastChanges: number | null;
+  @Column('int', { name: 'last_duration_ms', nullable: true }) lastDurationMs: number | null;
+  @Column('timestamptz', { name: 'applied_at', nullable: true }) appliedAt: Date | null;
+  @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
+  @Column('jsonb', { default: () => "'[]'" }) routes: { prefix: string; nextHop?: string }[];
+}
+
+@Entity('bgp_sessions')
+export class BgpSessionRow {
+  @PrimaryColumn('text') kind: string;
+  @PrimaryColumn('text', { name: 'target_id' }) targetId: string;
+  @PrimaryColumn('text') protocol: string;
+  @Column('text', { name: 'peer_ip', nullable: true }) peerIp: string | null;
+  @Column('text') state: string;
+  @Column('text', { nullable: true }) info: string | null;
+  @Column('timestamptz') since: Date;
+}
+
+@Entity('router_configs')
+export class RouterConfigRow {
+  @PrimaryColumn('uuid', { name: 'cluster_id' }) clusterId: string;
+  @PrimaryColumn('int') version: number;
+  @Column('text') hash: string;
+  @Column('jsonb') configs: Record<string, string>;
+  @Column('jsonb') diffs: Record<string, string>;
+  @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
+}
+
+@Entity('dead_letters')
+export class DeadLetterRow {
+  @PrimaryColumn('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) seq: number;
+  @Column('text') consumer: string;
+  @Column('bigint', { name: 'stream_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) streamSeq: number;
+  @Column('text', { name: 'event_type', nullable: true }) eventType: string | null;
+  @Column('text') error: string;
+  @Column('timestamptz') at: Date;
+}
+
+export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow];
+/** Tables compared by the rebuild check (everything but the checkpoint). */
+export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters'];

@@ -1,0 +1,6 @@
+export * from './entities';
+export * from './datasource';
+export * from './projector';
+export * from './runner';
+export * from './rebuild';
+export * from './range-size';

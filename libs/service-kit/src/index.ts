@@ -1,0 +1,3 @@
+export * from './keyed-mutex';
+export * from './reply-cache';
+export * from './logger';

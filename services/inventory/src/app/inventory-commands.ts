@@ -1,0 +1,158 @@
+/**
+ * Inventory's command handlers: look up the cross-aggregate facts, run the decider, append.
+ * Name claims (cluster, node, VM names) are serialised per cluster in this process; inventory runs as
+ * the single writer of these aggregates (IPAM is the horizontally scaled one).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AddRouteReflector, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  StoredEvent, notFound,
+} from '@fabric/contracts';
+import { AggregateRepository, CommandHandler, EventStore, HandleResult } from '@fabric/eventstore';
+import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
+import { clusterDecider } from '../domain/cluster.decider';
+import { nodeDecider } from '../domain/node.decider';
+import { vmDecider } from '../domain/vm.decider';
+import { InventoryIndex } from './inventory-index';
+
+type Reply = { result: Record<string, unknown>; position: number };
+
+export class InventoryCommands {
+  readonly index = new InventoryIndex();
+  private readonly clusters: AggregateRepository<any, any>;
+  private readonly nodes: AggregateRepository<any, any>;
+  private readonly vms: AggregateRepository<any, any>;
+  private readonly mutex = new KeyedMutex();
+  private readonly replies = new ReplyCache<Reply>();
+
+  constructor(private readonly store: EventStore) {
+    const s = store.subjects;
+    this.clusters = new AggregateRepository(store, clusterDecider, (id) => s.evt('cluster', id), { cache: true });
+    this.nodes = new AggregateRepository(store, nodeDecider, (id) => s.evt('node', id), { cache: true });
+    this.vms = new AggregateRepository(store, vmDecider, (id) => s.evt('vm', id), { cache: true });
+  }
+
+  /** Applies our own writes to the index right away (the tail will bring them again, harmlessly). */
+  private record(res: HandleResult): void {
+    res.events.forEach((e, i) => this.index.apply({ type: e.type, data: e.data, seq: res.seqs[i] ?? 0 } as StoredEvent));
+  }
+
+  private meta(req: CommandRequest) {
+    return { commandId: req.commandId, actor: req.actor };
+  }
+
+  /** Same command id again → the first reply (the store dedupes the events themselves by Msg-Id). */
+  private async once(req: CommandRequest, fn: () => Promise<Reply>): Promise<Reply> {
+    const prev = this.replies.get(req.commandId);
+    if (prev) return prev;
+    const reply = await fn();
+    this.replies.set(req.commandId, reply);
+    return reply;
+  }
+
+  handlers(): Record<string, CommandHandler> {
+    return {
+      CreateCluster: (p: CreateCluster, req) =>
+        this.once(req, () =>
+          this.mutex.run('clusters', async () => {
+            const clusterId = p.clusterId ?? randomUUID();
+            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name) } }, { commandId: req.commandId, meta: this.meta(req) });
+            this.record(res);
+            return { result: { clusterId }, position: res.position };
+          }),
+        ),
+      AddRouteReflector: (p: AddRouteReflector, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            const ipTakenByNode = this.index.underlayTaken(p.clusterId, p.ip);
+            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode } }, { commandId: req.commandId, meta: this.meta(req) });
+            this.record(res);
+            return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
+          }),
+        ),
+      RemoveRouteReflector: (p: RemoveRouteReflector, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            const res = await this.clusters.handle(p.clusterId, { type: 'RemoveRouteReflector', data: p }, { commandId: req.commandId, meta: this.meta(req) });
+            this.record(res);
+            return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
+          }),
+        ),
+      JoinNode: (p: JoinNode, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            const nodeId = p.nodeId ?? randomUUID();
+            const cluster = this.index.clusters.get(p.clusterId);
+            const res = await this.nodes.handle(
+              nodeId,
+              {
+                type: 'JoinNode',
+                data: { ...p, nodeId },
+                context: {
+                  clusterExists: !!cluster,
+                  nameTaken: this.index.nodeNameTaken(p.clusterId, p.name),
+                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp),
+                  routeReflectorIps: cluster?.rrIps ?? [],
+                  gatewayIp: cluster?.gatewayIp,
+                },
+              },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
+            this.record(res);
+            return { result: { nodeId }, position: res.position };
+          }),
+        ),
+      DrainNode: (p: DrainNode, req) => this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: p }))),
+      RemoveNode: (p: RemoveNode, req) =>
+        this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'RemoveNode', data: p, context: { vmCount: this.index.vmCountOnNode(p.nodeId) } }))),
+      CreateVm: (p: CreateVm, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            const vmId = p.vmId ?? randomUUID();
+            const node = this.index.nodes.get(p.nodeId);
+            const res = await this.vms.handle(
+              vmId,
+              {
+                type: 'CreateVm',
+                data: { ...p, vmId },
+                context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken: this.index.vmNameTaken(p.clusterId, p.name) },
+              },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
+            this.record(res);
+            return { result: { vmId }, position: res.position };
+          }),
+        ),
+      DeleteVm: (p: DeleteVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'DeleteVm', data: p }))),
+      CompleteMigration: (p: CompleteMigration, req) =>
+        this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, toNodeId: p.nodeId } }))),
+      MigrateVm: (p: MigrateVm, req) =>
+        this.once(req, () =>
+          this.vmCommand(p.vmId, req, () => {
+            const target = this.index.nodes.get(p.nodeId);
+            return { type: 'MigrateVm', data: p, context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null } };
+          }),
+        ),
+    };
+  }
+
+  private async nodeCommand(nodeId: string, req: CommandRequest, build: () => unknown): Promise<Reply> {
+    const node = this.index.nodes.get(nodeId);
+    if (!node) throw notFound('node', nodeId);
+    return this.mutex.run(node.clusterId, async () => {
+      const res = await this.nodes.handle(nodeId, build(), { commandId: req.commandId, meta: this.meta(req) });
+      this.record(res);
+      return { result: { nodeId }, position: res.position };
+    });
+  }
+
+  private async vmCommand(vmId: string, req: CommandRequest, build: () => unknown): Promise<Reply> {
+    const vm = this.index.vms.get(vmId);
+    if (!vm) throw notFound('vm', vmId);
+    return this.mutex.run(vm.clusterId, async () => {
+      const res = await this.vms.handle(vmId, build(), { commandId: req.commandId, meta: this.meta(req) });
+      this.record(res);
+      return { result: { vmId }, position: res.position };
+    });
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Cross-aggregate facts the inventory deciders need (is the name taken, which node, how many VMs on it),
+ * folded from cluster/node/vm events. Entries remember the sequence that last changed them, so applying
+ * our own freshly written events first and the (older) tail later never goes backwards.
+ */
+import { StoredEvent, EventOf } from '@fabric/contracts';
+import type { NodeStatus } from '../domain/node.decider';
+
+interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; seq: number }
+interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; status: NodeStatus; seq: number }
+interface VmFacts { id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; deleted: boolean; seq: number }
+
+const lc = (s: string) => s.toLowerCase();
+
+export class InventoryIndex {
+  readonly clusters = new Map<string, ClusterFacts>();
+  readonly nodes = new Map<string, NodeFactsRow>();
+  readonly vms = new Map<string, VmFacts>();
+  /** `<clusterId>/<lower-case name>` → vm id, live VMs only (creating 10k VMs must not scan them all). */
+  private readonly vmNames = new Map<string, string>();
+  position = 0;
+
+  clusterNameTaken(name: string): boolean {
+    return [...this.clusters.values()].some((c) => lc(c.name) === lc(name));
+  }
+  nodeNameTaken(clusterId: string, name: string): boolean {
+    return [...this.nodes.values()].some((n) => n.clusterId === clusterId && n.status !== 'left' && lc(n.name) === lc(name));
+  }
+  underlayTaken(clusterId: string, ip: string): boolean {
+    return [...this.nodes.values()].some((n) => n.clusterId === clusterId && n.status !== 'left' && n.underlayIp === ip);
+  }
+  vmNameTaken(clusterId: string, name: string): boolean {
+    return this.vmNames.has(`${clusterId}/${lc(name)}`);
+  }
+  vmCountOnNode(nodeId: string): number {
+    let n = 0;
+    for (const v of this.vms.values()) if (!v.deleted && (v.nodeId === nodeId || v.previousNodeId === nodeId)) n++;
+    return n;
+  }
+
+  apply(e: Pick<StoredEvent, 'type' | 'data' | 'seq'>): void {
+    this.position = Math.max(this.position, e.seq);
+    switch (e.type) {
+      case 'ClusterCreated': {
+        const d = e.data as EventOf<'ClusterCreated'>['data'];
+        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, seq: e.seq });
+        return;
+      }
+      case 'RouteReflectorAdded': {
+        const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
+        const c = this.clusters.get(d.clusterId);
+        if (c && e.seq > c.seq && !c.rrNames.includes(d.name)) Object.assign(c, { rrIps: [...c.rrIps, d.ip], rrNames: [...c.rrNames, d.name], seq: e.seq });
+        return;
+      }
+      case 'RouteReflectorRemoved': {
+        const d = e.data as EventOf<'RouteReflectorRemoved'>['data'];
+        const c = this.clusters.get(d.clusterId);
+        const i = c ? c.rrNames.indexOf(d.name) : -1;
+        if (c && e.seq > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: e.seq });
+        return;
+      }
+      case 'NodeJoined': {
+        const d = e.data as EventOf<'NodeJoined'>['data'];
+        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, status: 'active', seq: e.seq });
+        return;
+      }
+      case 'NodeDrained':
+      case 'NodeLeft': {
+        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        if (n && e.seq > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: e.seq });
+        return;
+      }
+      case 'VmCreated': {
+        const d = e.data as EventOf<'VmCreated'>['data'];
+        if (this.vms.has(d.vmId)) return;
+        this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: e.seq });
+        this.vmNames.set(`${d.clusterId}/${lc(d.name)}`, d.vmId);
+        return;
+      }
+      case 'VmDeleted': {
+        const v = this.vms.get((e.data as { vmId: string }).vmId);
+        if (!v || e.seq <= v.seq) return;
+        Object.assign(v, { deleted: true, seq: e.seq });
+        const key = `${v.clusterId}/${lc(v.name)}`;
+        if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
+        return;
+      }
+      case 'VmMigrationRequested': {
+        const d = e.data as EventOf<'VmMigrationRequested'>['data'];
+        const v = this.vms.get(d.vmId);
+        if (v && e.seq > v.seq) Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: e.seq });
+        return;
+      }
+      case 'VmMigrationCompleted': {
+        const v = this.vms.get((e.data as { vmId: string }).vmId);
+        if (v && e.seq > v.seq) Object.assign(v, { previousNodeId: undefined, seq: e.seq });
+        return;
+      }
+    }
+  }
+}

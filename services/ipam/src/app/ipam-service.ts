@@ -1,0 +1,108 @@
+/**
+ * IPAM's use cases around the pure decider: network/pool commands (request/reply), allocation on
+ * VmCreated, release scheduling on VmDeleted and the release timer. Safe to run in several processes:
+ * one aggregate per cluster, optimistic concurrency, deterministic command ids per VM.
+ */
+import { randomUUID } from 'node:crypto';
+import { AddNetwork, AddPool, CommandRequest, EventOf, StoredEvent, notFound } from '@fabric/contracts';
+import { AggregateRepository, CommandHandler, EventStore } from '@fabric/eventstore';
+import { dueReleases, ipamDecider, IpamCommand, IpamState } from '../domain/ipam.decider';
+
+export interface IpamSettings {
+  /** How long a deleted VM's address stays held before it can be reused. */
+  releaseCooldownMs: number;
+}
+
+export class IpamService {
+  readonly repo: AggregateRepository<IpamCommand, IpamState>;
+  private readonly knownClusters = new Set<string>();
+
+  constructor(private readonly store: EventStore, private readonly settings: IpamSettings) {
+    // Heavy contention is expected with several IPAM processes on one cluster: retry generously.
+    this.repo = new AggregateRepository(store, ipamDecider, (id) => store.subjects.evt('ipam', id), { cache: true });
+  }
+
+  private async gatewayIp(clusterId: string): Promise<string> {
+    const events = await this.store.read(this.store.subjects.evt('cluster', clusterId));
+    const created = events.find((e) => e.type === 'ClusterCreated') as StoredEvent<EventOf<'ClusterCreated'>> | undefined;
+    if (!created) throw notFound('cluster', clusterId);
+    return created.data.gateway.ip;
+  }
+
+  handlers(): Record<string, CommandHandler> {
+    return {
+      AddNetwork: async (p: AddNetwork, req: CommandRequest) => {
+        const networkId = p.networkId ?? randomUUID();
+        const gatewayIp = await this.gatewayIp(p.clusterId);
+        const pools = (p.pools ?? []).map((x, i) => ({ poolId: poolIdFor(req.commandId, i), start: x.start, end: x.end }));
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'AddNetwork', data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools }, context: { gatewayIp } },
+          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
+        );
+        this.knownClusters.add(p.clusterId);
+        return { result: { networkId, poolIds: pools.map((x) => x.poolId) }, position: res.position };
+      },
+      AddPool: async (p: AddPool, req: CommandRequest) => {
+        const gatewayIp = await this.gatewayIp(p.clusterId);
+        const poolId = poolIdFor(req.commandId, 0);
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'AddPool', data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end }, context: { gatewayIp } },
+          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
+        );
+        return { result: { poolId }, position: res.position };
+      },
+    };
+  }
+
+  async onVmCreated(e: StoredEvent<EventOf<'VmCreated'>>): Promise<void> {
+    const d = e.data;
+    this.knownClusters.add(d.clusterId);
+    await this.repo.handle(
+      d.clusterId,
+      { type: 'Allocate', data: { clusterId: d.clusterId, vmId: d.vmId, ownerId: d.ownerId, family: d.family, ...(d.requestedIp ? { requestedIp: d.requestedIp } : {}) } },
+      { commandId: `ipam-alloc:${d.vmId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
+    );
+  }
+
+  async onVmDeleted(e: StoredEvent<EventOf<'VmDeleted'>>): Promise<void> {
+    const d = e.data;
+    this.knownClusters.add(d.clusterId);
+    const releaseAt = new Date(Date.parse(e.occurredAt) + this.settings.releaseCooldownMs).toISOString();
+    await this.repo.handle(d.clusterId, { type: 'ScheduleRelease', data: { clusterId: d.clusterId, vmId: d.vmId, releaseAt } }, {
+      commandId: `ipam-release-schedule:${d.vmId}`,
+      meta: { causationSeq: e.seq, actor: 'ipam' },
+      maxRetries: 50,
+    });
+    if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
+  }
+
+  /** Learns every cluster that has IPAM state (pending releases survive restarts). */
+  async discoverClusters(): Promise<void> {
+    await this.store.forEach(this.store.subjects.evtAll('ipam'), 0, (e) => {
+      this.knownClusters.add((e.data as { clusterId: string }).clusterId);
+    });
+  }
+
+  async releaseDue(clusterId: string, now = new Date()): Promise<number> {
+    const { state } = await this.repo.load(clusterId);
+    let n = 0;
+    for (const r of dueReleases(state, now)) {
+      await this.repo.handle(clusterId, { type: 'Release', data: { clusterId, vmId: r.vmId } }, { commandId: `ipam-release:${r.vmId}`, meta: { actor: 'ipam' }, maxRetries: 50 });
+      n++;
+    }
+    return n;
+  }
+
+  async releaseTick(): Promise<void> {
+    for (const c of this.knownClusters) await this.releaseDue(c);
+  }
+}
+
+/** Pool ids derive from the command id so a retried AddNetwork produces the same events. */
+function poolIdFor(commandId: string, i: number): string {
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const h = createHash('sha256').update(`${commandId}/pool/${i}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

@@ -1,0 +1,33 @@
+/** ipam: networks, pools and one address per VM; allocates on VmCreated, releases after a cool-down. */
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { EventStore, JetStreamServer, Nats } from '@fabric/eventstore';
+import { setupTelemetry } from '@fabric/telemetry';
+import { IpamModule } from './app/ipam.module';
+
+export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {}) {
+  await setupTelemetry('ipam');
+  const nats = await Nats.connect({ name: 'ipam', ns: opts.ns });
+  await nats.ensureStreams();
+  const store = new EventStore(nats);
+  const app = await NestFactory.createMicroservice(
+    IpamModule.forStore(store, { releaseCooldownMs: opts.cooldownMs ?? Number(process.env.IPAM_RELEASE_COOLDOWN_MS ?? 60_000) }),
+    {
+      strategy: new JetStreamServer(store, { durable: 'ipam', filterSubject: store.subjects.evtAll('vm'), maxDeliver: 10, ackWaitMs: 30_000 }),
+      logger: ['error', 'warn', 'log'],
+    },
+  );
+  await app.listen();
+  return { app, nats };
+}
+
+if (require.main === module) {
+  void startIpam()
+    .then(({ app, nats }) => {
+      process.on('SIGTERM', () => void app.close().then(() => nats.close()));
+    })
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}
