@@ -1,0 +1,3 @@
+export * from './address';
+export * from './cidr';
+export * from './allocator';

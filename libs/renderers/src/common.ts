@@ -1,0 +1,156 @@
+/**
+ * Shared re-validation for renderers (defense in depth): every string that reaches a config is checked
+ * here again, even if the HTTP edge already did, and rendered from its canonical form.
+ */
+import { createHash } from 'node:crypto';
+import * as ipaddr from 'ipaddr.js';
+import {
+  PASSWORD_PATTERN,
+  UUID_PATTERN,
+  canonicalIp,
+  isAsn,
+  isCidr,
+  isCommunity,
+  isIp,
+  isName,
+} from '@fabric/contracts';
+
+export interface BgpOptions {
+  /** TCP MD5 secret; must match PASSWORD_PATTERN. */
+  md5Password?: string;
+  gracefulRestart: boolean;
+  bfd: boolean;
+}
+
+export interface Peer {
+  name: string;
+  ip: string;
+}
+
+export function fail(what: string, value: unknown): never {
+  throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
+}
+
+export function name(v: unknown, what: string): string {
+  if (!isName(v)) fail(what, v);
+  return v;
+}
+
+export function ip(v: unknown, what: string, family?: 4 | 6): string {
+  if (!isIp(v, family)) fail(what, v);
+  return canonicalIp(v);
+}
+
+export function asn(v: unknown, what: string): number {
+  if (!isAsn(v)) fail(what, v);
+  return v;
+}
+
+/** `65000:100` → [65000, 100] */
+export function community(v: unknown): [number, number] {
+  if (!isCommunity(v)) fail('community', v);
+  const [a, b] = v.split(':').map(Number);
+  return [a, b];
+}
+
+export function bgpOptions(v: unknown): BgpOptions {
+  if (!v || typeof v !== 'object') fail('bgp options', v);
+  const o = v as Record<string, unknown>;
+  if (o.md5Password !== undefined && (typeof o.md5Password !== 'string' || !PASSWORD_PATTERN.test(o.md5Password))) {
+    fail('md5Password', '<redacted>');
+  }
+  if (typeof o.gracefulRestart !== 'boolean') fail('bgp.gracefulRestart', o.gracefulRestart);
+  if (typeof o.bfd !== 'boolean') fail('bgp.bfd', o.bfd);
+  return { md5Password: o.md5Password as string | undefined, gracefulRestart: o.gracefulRestart, bfd: o.bfd };
+}
+
+export interface Cidr {
+  /** canonical `addr/len` */
+  text: string;
+  addr: string;
+  len: number;
+  family: 4 | 6;
+}
+
+/** A CIDR whose host bits are zero (a network, or a /32 /128 host route), canonicalised. */
+export function network(v: unknown, what: string): Cidr {
+  if (!isCidr(v)) fail(what, v);
+  const [addr, len] = ipaddr.parseCIDR(v);
+  const family = addr.kind() === 'ipv4' ? 4 : 6;
+  const netAddr =
+    family === 4
+      ? ipaddr.IPv4.networkAddressFromCIDR(v).toString()
+      : ipaddr.IPv6.networkAddressFromCIDR(v).toString();
+  if (netAddr !== addr.toString()) fail(`${what} (host bits set)`, v);
+  return { text: `${netAddr}/${len}`, addr: netAddr, len, family };
+}
+
+export function hostRoute(v: unknown, what: string): Cidr {
+  const c = network(v, what);
+  if (c.len !== (c.family === 4 ? 32 : 128)) fail(`${what} (not a /32 or /128)`, v);
+  return c;
+}
+
+/** Sorted, de-duplicated, by family then address bytes, so output is deterministic. */
+export function sortCidrs(list: Cidr[]): Cidr[] {
+  const key = (c: Cidr) =>
+    `${c.family}:${Buffer.from(ipaddr.parse(c.addr).toByteArray()).toString('hex')}/${String(c.len).padStart(3, '0')}`;
+  const seen = new Map<string, Cidr>();
+  for (const c of list) seen.set(key(c), c);
+  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, c]) => c);
+}
+
+export function array<T>(v: unknown, what: string): T[] {
+  if (!Array.isArray(v)) fail(what, v);
+  return v as T[];
+}
+
+/** Validated peers, sorted by name; names and addresses must be unique (case-insensitive names). */
+export function peers(v: unknown, what: string, min = 1): Peer[] {
+  const list = array<Peer>(v, what);
+  if (list.length < min) throw new Error(`${what}: at least ${min} required`);
+  const out = list.map((p, i) => ({
+    name: name(p?.name, `${what}[${i}].name`),
+    ip: ip(p?.ip, `${what}[${i}].ip`),
+  }));
+  unique(out.map((p) => p.name.toLowerCase()), `${what} name`);
+  unique(out.map((p) => p.ip), `${what} ip`);
+  return out.sort((a, b) => cmp(a.name, b.name));
+}
+
+export function unique(values: string[], what: string): void {
+  const seen = new Set<string>();
+  for (const v of values) {
+    if (seen.has(v)) throw new Error(`duplicate ${what}: ${JSON.stringify(v)}`);
+    seen.add(v);
+  }
+}
+
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** BIRD symbols are at most 64 chars; long names keep a readable head plus a hash for uniqueness. */
+const BIRD_SYM_MAX = 64;
+export function birdIdent(prefix: string, validName: string, suffixRoom = 0): string {
+  const base = validName.toLowerCase().replace(/-/g, '_');
+  if (prefix.length + base.length + suffixRoom <= BIRD_SYM_MAX) return prefix + base;
+  const h = createHash('sha256').update(validName.toLowerCase()).digest('hex').slice(0, 8);
+  return prefix + base.slice(0, BIRD_SYM_MAX - prefix.length - suffixRoom - 9) + '_' + h;
+}
+
+export function isUuid(v: unknown): v is string {
+  return typeof v === 'string' && UUID_PATTERN.test(v);
+}
+
+/** Dotted quad (router id, cluster id). */
+export function dottedQuad(v: unknown, what: string): string {
+  return ip(v, what, 4);
+}
+
+/** The local address of the neighbor's family; an IPv6 neighbor needs localIp6 (BFD and next hop self need it). */
+export function localFor(neighbor: string, local4: string, local6?: string): string {
+  if (isIp(neighbor, 4)) return local4;
+  if (!local6) throw new Error(`localIp6 is required for the IPv6 neighbor ${neighbor}`);
+  return local6;
+}

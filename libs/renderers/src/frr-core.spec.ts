@@ -1,0 +1,106 @@
+import { renderFrrCore } from './frr-core';
+import { ALL_ON, BAD_NAMES, MD5, frrInput } from './fixtures';
+import { frrCheck } from './test-support';
+
+describe('renderFrrCore', () => {
+  describe('given two RRs and IPv4 + IPv6 pools', () => {
+    const config = renderFrrCore(frrInput());
+
+    it('then it declares the BGP instance and router id', () => {
+      expect(config).toContain('hostname core');
+      expect(config).toContain('router bgp 65001\n bgp router-id 198.18.0.1');
+    });
+
+    it('then the prefix-lists allow only host routes inside the pools', () => {
+      expect(config).toContain('ip prefix-list FABRIC-POOLS seq 10 permit 198.51.100.0/24 ge 32 le 32');
+      expect(config).toContain('ip prefix-list FABRIC-POOLS seq 20 permit 203.0.113.0/24 ge 32 le 32');
+      expect(config).toContain('ipv6 prefix-list FABRIC-POOLS-V6 seq 10 permit 2001:db8::/32 ge 128 le 128');
+    });
+
+    it('then route-maps accept the pools in and deny everything out', () => {
+      expect(config).toContain('route-map FABRIC-IN permit 10\n match ip address prefix-list FABRIC-POOLS\n');
+      expect(config).toContain('route-map FABRIC-IN-V6 permit 10\n match ipv6 address prefix-list FABRIC-POOLS-V6\n');
+      expect(config).toContain('route-map FABRIC-OUT deny 10\n');
+    });
+
+    it('then each RR is an eBGP neighbor activated in both families with the policies', () => {
+      for (const ip of ['198.18.0.2', '198.18.0.3']) {
+        expect(config).toContain(` neighbor ${ip} remote-as 65000\n`);
+        expect(config.match(new RegExp(`  neighbor ${ip.replace(/\./g, '\\.')} activate`, 'g'))).toHaveLength(2);
+        expect(config).toContain(`  neighbor ${ip} route-map FABRIC-IN in`);
+        expect(config).toContain(`  neighbor ${ip} route-map FABRIC-IN-V6 in`);
+        expect(config.match(new RegExp(`neighbor ${ip.replace(/\./g, '\\.')} route-map FABRIC-OUT out`, 'g'))).toHaveLength(2);
+      }
+      expect(config.indexOf('description rr rr-1')).toBeLessThan(config.indexOf('description rr rr-2'));
+    });
+
+    it('then md5, graceful restart and bfd are absent', () => {
+      expect(config).not.toMatch(/password|graceful-restart| bfd/);
+    });
+  });
+
+  describe('given md5, graceful restart and bfd', () => {
+    const config = renderFrrCore(frrInput({ bgp: ALL_ON }));
+    it('then they are set per neighbor (and globally for graceful restart)', () => {
+      expect(config).toContain(' bgp graceful-restart\n');
+      for (const ip of ['198.18.0.2', '198.18.0.3']) {
+        expect(config).toContain(` neighbor ${ip} password ${MD5}\n`);
+        expect(config).toContain(` neighbor ${ip} bfd\n`);
+      }
+    });
+  });
+
+  describe('given no pools of a family', () => {
+    it('then that prefix-list denies everything', () => {
+      const config = renderFrrCore(frrInput({ exportPrefixes: ['203.0.113.0/24'] }));
+      expect(config).toContain('ipv6 prefix-list FABRIC-POOLS-V6 seq 10 deny any');
+    });
+  });
+
+  describe('given the same content in another order', () => {
+    it('then the output is identical', () => {
+      const a = renderFrrCore(frrInput());
+      const i = frrInput();
+      expect(renderFrrCore({ ...i, routeReflectors: [...i.routeReflectors].reverse(), exportPrefixes: [...i.exportPrefixes].reverse() })).toBe(a);
+    });
+  });
+
+  describe('given invalid input', () => {
+    it.each(BAD_NAMES)('when the hostname or an RR name is %j then it throws', (bad) => {
+      expect(() => renderFrrCore(frrInput({ hostname: bad }))).toThrow(/hostname/);
+      expect(() => renderFrrCore(frrInput({ routeReflectors: [{ name: bad, ip: '198.18.0.2' }] }))).toThrow(/name/);
+    });
+    it.each(['198.18.0', '198.18.0.2\n!', '::g'])('when an RR ip is %j then it throws', (bad) => {
+      expect(() => renderFrrCore(frrInput({ routeReflectors: [{ name: 'rr-1', ip: bad }] }))).toThrow(/ip/);
+    });
+    it.each(['203.0.113.0/24 le 32', '203.0.113.1/24', ''])('when an export prefix is %j then it throws', (bad) => {
+      expect(() => renderFrrCore(frrInput({ exportPrefixes: [bad] }))).toThrow(/exportPrefixes/);
+    });
+    it('when the md5 password contains a space then it throws', () => {
+      expect(() => renderFrrCore(frrInput({ bgp: { ...ALL_ON, md5Password: 'a b' } }))).toThrow(/md5Password/);
+    });
+    it('when core and fabric ASN are equal then it throws', () => {
+      expect(() => renderFrrCore(frrInput({ fabricAsn: 65001 }))).toThrow(/differ/);
+    });
+  });
+
+  describe('given the real FRR 8.4 parsers (vtysh -C, bgpd -C)', () => {
+    const cases: [string, Parameters<typeof renderFrrCore>[0]][] = [
+      ['defaults', frrInput()],
+      ['md5 + gr + bfd', frrInput({ bgp: ALL_ON })],
+      ['IPv6 RR, /32 and /128 pools', frrInput({ bgp: ALL_ON, routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }], exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'] })],
+      ['no pools', frrInput({ exportPrefixes: [] })],
+    ];
+    it.each(cases)('when the config is %s then FRR accepts it', (_label, input) => {
+      const r = frrCheck(renderFrrCore(input));
+      expect(r.output).toMatch(/^vtysh exit 0: \nbgpd: $/);
+      expect(r.ok).toBe(true);
+    });
+    it('when the config has an unknown command then the check fails', () => {
+      expect(frrCheck(renderFrrCore(frrInput()).replace('remote-as', 'remot-as')).ok).toBe(false);
+    });
+    it('when the config has an invalid value then the check fails (bgpd validation)', () => {
+      expect(frrCheck(renderFrrCore(frrInput()).replace('ge 32 le 32', 'ge 8 le 32')).ok).toBe(false);
+    });
+  });
+});

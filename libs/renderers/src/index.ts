@@ -1,0 +1,11 @@
+export type { BgpOptions, Peer } from './common';
+export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6 } from './node-bird';
+export type { NodeBirdInput } from './node-bird';
+export { renderRrBird } from './rr-bird';
+export type { RrBirdInput, RrNode } from './rr-bird';
+export { renderFrrCore, FRR_PREFIX_LIST_V4, FRR_PREFIX_LIST_V6 } from './frr-core';
+export type { FrrCoreInput } from './frr-core';
+export { renderJunos, renderJunosProcedure, junosNames } from './junos';
+export type { JunosInput, JunosNames } from './junos';
+export { unifiedDiff } from './diff';
+export { contentHash, canonicalJson } from './hash';

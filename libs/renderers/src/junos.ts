@@ -1,0 +1,141 @@
+/**
+ * Set-style Junos for the production border router, plus the operator procedure (commit confirmed).
+ * Each block is deleted then set again, so the text is the whole desired state of this cluster's
+ * objects: removed pools/RRs disappear, and an unchanged config shows an empty `show | compare`.
+ * FABRIC-<CLUSTER>-OUT rejects everything: nodes reach the world through their own default route,
+ * so the border router announces nothing to the fabric.
+ */
+import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, name, network, peers, sortCidrs } from './common';
+
+export interface JunosInput {
+  /** Cluster name; upper-cased into object names (FABRIC-<CLUSTER>-…). */
+  clusterName: string;
+  /** Must equal the router's `routing-options autonomous-system` (checked in the procedure, not set here). */
+  coreAsn: number;
+  fabricAsn: number;
+  routeReflectors: Peer[];
+  exportPrefixes: string[];
+  bgp: BgpOptions;
+}
+
+export interface JunosNames {
+  group: string;
+  prefixList: string;
+  importPolicy: string;
+  exportPolicy: string;
+}
+
+export function junosNames(clusterName: string): JunosNames {
+  const c = name(clusterName, 'clusterName').toUpperCase();
+  return {
+    group: `FABRIC-${c}`,
+    prefixList: `FABRIC-${c}-POOLS`,
+    importPolicy: `FABRIC-${c}-IN`,
+    exportPolicy: `FABRIC-${c}-OUT`,
+  };
+}
+
+interface Valid {
+  n: JunosNames;
+  coreAsn: number;
+  fabricAsn: number;
+  rrs: Peer[];
+  exports: Cidr[];
+  bgp: BgpOptions;
+}
+
+function validate(input: JunosInput): Valid {
+  if (!input || typeof input !== 'object') throw new Error('invalid junos input');
+  const n = junosNames(input.clusterName);
+  const coreAsn = asn(input.coreAsn, 'coreAsn');
+  const fabricAsn = asn(input.fabricAsn, 'fabricAsn');
+  if (coreAsn === fabricAsn) throw new Error('coreAsn must differ from fabricAsn (the RR sessions are eBGP)');
+  return {
+    n,
+    coreAsn,
+    fabricAsn,
+    rrs: peers(input.routeReflectors, 'routeReflectors'),
+    exports: sortCidrs(array<string>(input.exportPrefixes, 'exportPrefixes').map((c, i) => network(c, `exportPrefixes[${i}]`))),
+    bgp: bgpOptions(input.bgp),
+  };
+}
+
+export function renderJunos(input: JunosInput): string {
+  const { n, fabricAsn, rrs, exports, bgp } = validate(input);
+  const po = 'set policy-options';
+  const grp = `set protocols bgp group ${n.group}`;
+  const out: string[] = [
+    `delete policy-options prefix-list ${n.prefixList}`,
+    `delete policy-options policy-statement ${n.importPolicy}`,
+    `delete policy-options policy-statement ${n.exportPolicy}`,
+    `delete protocols bgp group ${n.group}`,
+  ];
+  // The prefix-list documents the pools (and is usable by firewall filters); the import policy needs
+  // route-filters because prefix-list-filter cannot say "only the /32 (/128) inside".
+  for (const c of exports) out.push(`${po} prefix-list ${n.prefixList} ${c.text}`);
+  const v4 = exports.filter((c) => c.family === 4);
+  const v6 = exports.filter((c) => c.family === 6);
+  for (const [term, list, host] of [
+    ['HOSTS-V4', v4, 32],
+    ['HOSTS-V6', v6, 128],
+  ] as const) {
+    if (!list.length) continue;
+    for (const c of list) {
+      const match = c.len === host ? 'exact' : `prefix-length-range /${host}-/${host}`;
+      out.push(`${po} policy-statement ${n.importPolicy} term ${term} from route-filter ${c.text} ${match}`);
+    }
+    out.push(`${po} policy-statement ${n.importPolicy} term ${term} then accept`);
+  }
+  out.push(
+    `${po} policy-statement ${n.importPolicy} term REJECT then reject`,
+    `${po} policy-statement ${n.exportPolicy} term REJECT then reject`,
+    `${grp} type external`,
+    `${grp} description "IP-Fabric route reflectors"`,
+    `${grp} peer-as ${fabricAsn}`,
+    `${grp} import ${n.importPolicy}`,
+    `${grp} export ${n.exportPolicy}`,
+    `${grp} family inet unicast`,
+    `${grp} family inet6 unicast`,
+  );
+  if (bgp.md5Password !== undefined) out.push(`${grp} authentication-key "${bgp.md5Password}"`);
+  if (bgp.bfd) {
+    out.push(`${grp} bfd-liveness-detection minimum-interval 300`, `${grp} bfd-liveness-detection multiplier 3`);
+  }
+  if (bgp.gracefulRestart) out.push(`${grp} graceful-restart`);
+  for (const rr of rrs) out.push(`${grp} neighbor ${rr.ip} description "rr ${rr.name}"`);
+  return out.join('\n') + '\n';
+}
+
+/** Operator text: paste the config under `load set terminal`, check, commit confirmed, verify, confirm. */
+export function renderJunosProcedure(input: JunosInput): string {
+  const v = validate(input);
+  const config = renderJunos(input);
+  const lines: string[] = [
+    `IP-Fabric: apply the border router configuration for ${v.n.group}`,
+    '',
+    `0. Check the router's AS is ${v.coreAsn}:`,
+    '     show configuration routing-options autonomous-system',
+    '1. Enter configuration mode:',
+    '     configure',
+    '2. Load the configuration (paste the block, then press Ctrl-D on an empty line):',
+    '     load set terminal',
+    ...config.trimEnd().split('\n').map((l) => `     ${l}`),
+    '   ("warning: statement not found" on the delete lines is expected on the first run.)',
+    '3. Review the change (only the FABRIC objects of this cluster may appear):',
+    '     show | compare',
+    '4. Validate:',
+    '     commit check',
+    '5. Commit with automatic rollback after 5 minutes:',
+    `     commit confirmed 5 comment "IP-Fabric ${v.n.group}"`,
+    '6. Verify every route reflector session is Established and routes are accepted',
+    '   (from configuration mode, hence `run`):',
+    ...v.rrs.map((rr) => `     run show bgp neighbor ${rr.ip} | match Accepted`),
+    `     run show route receive-protocol bgp ${v.rrs[0].ip} | count`,
+    '7. If all checks pass, confirm before the 5 minutes expire:',
+    '     commit',
+    '     exit',
+    '   If a check fails, do nothing: the router rolls back automatically (or `rollback 1` then `commit`).',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,189 @@
+import { renderRrBird } from './rr-bird';
+import { ALL_ON, BAD_NAMES, MD5, block, rrInput } from './fixtures';
+import { birdCheck } from './test-support';
+
+describe('renderRrBird', () => {
+  describe('given two nodes (one without prefixes), a core and IPv4 + IPv6 pools', () => {
+    const config = renderRrBird(rrInput());
+
+    it('then it has the router id, a device protocol and no kernel protocol', () => {
+      expect(config).toContain('router id 198.18.0.2;');
+      expect(config).toMatch(/protocol device \{/);
+      expect(config).not.toMatch(/protocol kernel/);
+    });
+
+    it('then every node is an rr client with the shared cluster id, sorted by name', () => {
+      const names = [...config.matchAll(/protocol bgp (\w+) \{/g)].map((m) => m[1]);
+      expect(names).toEqual(['core_core', 'node_node_1', 'node_node_2']);
+      for (const [p, ip] of [
+        ['node_node_1', '198.18.0.10'],
+        ['node_node_2', '198.18.0.11'],
+      ]) {
+        const s = block(config, `protocol bgp ${p}`);
+        expect(s).toContain(`neighbor ${ip} as 65000;`);
+        expect(s).toContain('local 198.18.0.2 as 65000;');
+        expect(s).toContain('rr client;');
+        expect(s).toContain('rr cluster id 198.18.0.254;');
+        expect(s).toContain('direct;');
+        expect(s.match(/export none;/g)).toHaveLength(2);
+      }
+    });
+
+    it("then a node's import filters contain exactly its current prefixes and require the community", () => {
+      expect(block(config, 'filter node4_node_1')).toContain(
+        'if net ~ [ 203.0.113.5/32, 203.0.113.7/32 ] && (65000,100) ~ bgp_community then accept;',
+      );
+      expect(block(config, 'filter node6_node_1')).toContain('if net ~ [ 2001:db8::7/128 ] && (65000,100) ~ bgp_community then accept;');
+      expect(block(config, 'protocol bgp node_node_1')).toContain('import filter node4_node_1;');
+      expect(block(config, 'protocol bgp node_node_1')).toContain('import filter node6_node_1;');
+    });
+
+    it('then a node without prefixes still has a session whose filters reject everything', () => {
+      expect(block(config, 'filter node4_node_2')).toBe('filter node4_node_2 {\n  reject;\n}');
+      expect(block(config, 'filter node6_node_2')).toBe('filter node6_node_2 {\n  reject;\n}');
+      expect(config).toContain('protocol bgp node_node_2 {');
+    });
+
+    it('then the core session is eBGP, imports nothing and exports only host routes inside the pools with next hop keep', () => {
+      const s = block(config, 'protocol bgp core_core');
+      expect(s).toContain('neighbor 198.18.0.1 as 65001;');
+      expect(s).toContain('local 198.18.0.2 as 65000;');
+      expect(s.match(/import none;/g)).toHaveLength(2);
+      expect(s.match(/next hop keep;/g)).toHaveLength(2);
+      expect(block(config, 'filter fabric_core_out4')).toContain('[ 198.51.100.0/24{32,32}, 203.0.113.0/24{32,32} ]');
+      expect(block(config, 'filter fabric_core_out6')).toContain('[ 2001:db8::/32{128,128} ]');
+    });
+
+    it('then md5, graceful restart and bfd are absent', () => {
+      expect(config).not.toMatch(/password|graceful restart|bfd/);
+    });
+  });
+
+  describe('given the node prefixes change', () => {
+    it('then only that node filter changes', () => {
+      const before = renderRrBird(rrInput());
+      const nodes = rrInput().nodes.map((n) => (n.name === 'node-2' ? { ...n, prefixes: ['203.0.113.9/32'] } : n));
+      const after = renderRrBird(rrInput({ nodes }));
+      expect(block(after, 'filter node4_node_2')).toContain('[ 203.0.113.9/32 ]');
+      expect(block(after, 'filter node4_node_1')).toBe(block(before, 'filter node4_node_1'));
+    });
+  });
+
+  describe('given md5, graceful restart and bfd', () => {
+    const config = renderRrBird(rrInput({ bgp: ALL_ON }));
+    it('then the core and every node session carry them, with a bfd protocol', () => {
+      for (const p of ['core_core', 'node_node_1', 'node_node_2']) {
+        const s = block(config, `protocol bgp ${p}`);
+        expect(s).toContain(`password "${MD5}";`);
+        expect(s).toContain('graceful restart on;');
+        expect(s).toContain('bfd on;');
+      }
+      expect(config).toContain('protocol bfd fabric_bfd {');
+    });
+  });
+
+  describe('given the same content in another order (nodes, prefixes, pools, IPv6 case)', () => {
+    it('then the output is identical', () => {
+      const a = renderRrBird(rrInput());
+      const shuffled = rrInput();
+      shuffled.nodes = shuffled.nodes.map((n) => ({ ...n, prefixes: [...n.prefixes].reverse().map((p) => p.toUpperCase()) })).reverse();
+      shuffled.exportPrefixes = [...shuffled.exportPrefixes].reverse();
+      expect(renderRrBird(shuffled)).toBe(a);
+    });
+  });
+
+  describe('given IPv6 node and core addresses', () => {
+    const config = renderRrBird(
+      rrInput({
+        localIp6: '2001:db8:ff::2',
+        core: { name: 'core', ip: '2001:db8:ff::1' },
+        nodes: [{ id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '203.0.113.16/32'] }],
+      }),
+    );
+    it('then those sessions use the IPv6 source and allow IPv4 routes with extended next hop', () => {
+      const n = block(config, 'protocol bgp node_node_6');
+      expect(n).toContain('local 2001:db8:ff::2 as 65000;');
+      expect(n).toMatch(/ipv4 \{[^}]*extended next hop on;/);
+      expect(block(config, 'protocol bgp core_core')).toContain('neighbor 2001:db8:ff::1 as 65001;');
+    });
+  });
+
+  describe('given invalid input', () => {
+    it.each(BAD_NAMES)('when a node name is %j then it throws', (bad) => {
+      const nodes = [{ id: 'n1', name: bad, underlayIp: '198.18.0.10', prefixes: [] }];
+      expect(() => renderRrBird(rrInput({ nodes }))).toThrow(/nodes\[0\]\.name/);
+    });
+    it.each(BAD_NAMES)('when the rr or core name is %j then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ rrName: bad }))).toThrow(/rrName/);
+      expect(() => renderRrBird(rrInput({ core: { name: bad, ip: '198.18.0.1' } }))).toThrow(/core\.name/);
+    });
+    it.each(['a"b', 'x;y', 'a\nb'])('when a node id is %j then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: bad, name: 'n', underlayIp: '198.18.0.10', prefixes: [] }] }))).toThrow(/id/);
+    });
+    it.each(['203.0.113.0/24', '203.0.113.5', '203.0.113.5/32 ]', '2001:db8::/64', '203.0.113.300/32'])(
+      'when a node prefix is %j (not a host route) then it throws',
+      (bad) => {
+        expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: '198.18.0.10', prefixes: [bad] }] }))).toThrow(/prefixes/);
+      },
+    );
+    it.each(['203.0.113.1/24', 'x/24', '203.0.113.0/33', '203.0.113.0'])('when an export prefix is %j then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ exportPrefixes: [bad] }))).toThrow(/exportPrefixes/);
+    });
+    it.each(['198.18.0.1.1', '1.2.3.4; }', ''])('when an underlay ip is %j then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: bad, prefixes: [] }] }))).toThrow(/underlayIp/);
+    });
+    it('when the cluster id is not a dotted quad then it throws', () => {
+      expect(() => renderRrBird(rrInput({ rrClusterId: '1' }))).toThrow(/rrClusterId/);
+    });
+    it('when the community is invalid then it throws', () => {
+      expect(() => renderRrBird(rrInput({ community: '65000:100)); accept; #' }))).toThrow(/community/);
+    });
+    it('when core and fabric ASN are equal then it throws', () => {
+      expect(() => renderRrBird(rrInput({ coreAsn: 65000 }))).toThrow(/differ/);
+    });
+    it('when two nodes share a name or an address then it throws', () => {
+      const n = { id: 'n1', name: 'n1', underlayIp: '198.18.0.10', prefixes: [] };
+      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', underlayIp: '198.18.0.11' }] }))).toThrow(/duplicate/);
+      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', name: 'n2' }] }))).toThrow(/duplicate/);
+    });
+    it('when a node is IPv6 but the RR has no IPv6 address then it throws', () => {
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n6', name: 'n6', underlayIp: '2001:db8:ff::16', prefixes: [] }] }))).toThrow(/localIp6/);
+    });
+  });
+
+  describe('given the real BIRD 2 parser (bird -p)', () => {
+    const v6 = {
+      localIp6: '2001:db8:ff::2',
+      core: { name: 'core', ip: '2001:db8:ff::1' },
+      nodes: [
+        ...rrInput().nodes,
+        { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '2001:db8::17/128', '203.0.113.16/32'] },
+      ],
+    };
+    const cases: [string, Parameters<typeof renderRrBird>[0]][] = [
+      ['defaults (IPv4 and IPv6 prefixes)', rrInput()],
+      ['md5 + gr + bfd', rrInput({ bgp: ALL_ON })],
+      ['only gr', rrInput({ bgp: { gracefulRestart: true, bfd: false } })],
+      ['IPv6 core and nodes with md5 + gr + bfd', rrInput({ ...v6, bgp: ALL_ON })],
+      ['no nodes and no pools', rrInput({ nodes: [], exportPrefixes: [] })],
+      ['a /32 pool and 63-character node name', rrInput({ exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'], nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', prefixes: ['192.0.2.77/32'] }] })],
+    ];
+    it.each(cases)('when the config is %s then bird accepts it', (_label, input) => {
+      const r = birdCheck(renderRrBird(input));
+      expect(r.output).toBe('');
+      expect(r.ok).toBe(true);
+    });
+    it('when the config has 500 nodes then bird accepts it', () => {
+      const nodes = Array.from({ length: 500 }, (_, i) => ({
+        id: `n${i}`,
+        name: `node-${i}`,
+        underlayIp: `198.18.${2 + (i >> 8)}.${i & 255}`,
+        prefixes: [`203.0.113.${i & 255}/32`],
+      }));
+      expect(birdCheck(renderRrBird(rrInput({ nodes, bgp: ALL_ON }))).ok).toBe(true);
+    });
+    it('when the config is broken then the check fails (the check is not vacuous)', () => {
+      expect(birdCheck(renderRrBird(rrInput()).replace('rr client;', 'rr clientx;')).ok).toBe(false);
+    });
+  });
+});

@@ -1,0 +1,54 @@
+/** Test-only helpers: run the real BIRD / FRR parsers on a rendered config (argument arrays, no shell). */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface CheckResult {
+  ok: boolean;
+  output: string;
+}
+
+function withFile<T>(name: string, text: string, fn: (file: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'fabric-renderers-'));
+  try {
+    // FRR daemons drop to the `frr` user before reading the file.
+    chmodSync(dir, 0o755);
+    const file = join(dir, name);
+    writeFileSync(file, text, { mode: 0o644 });
+    return fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function run(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 20000 });
+  // A missing binary must fail the test, not skip it: install with `apt-get install -y bird2 frr`.
+  if (r.error) throw new Error(`${cmd} could not run (${r.error.message}); install: apt-get install -y bird2 frr`);
+  return r;
+}
+
+/** `bird -p -c <file>`: parse the config and exit; 0 when valid. */
+export function birdCheck(config: string): CheckResult {
+  return withFile('bird.conf', config, (file) => {
+    const r = run('bird', ['-p', '-c', file]);
+    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+  });
+}
+
+/**
+ * `vtysh -C -f` checks syntax only (exit 2 on an unknown command); `bgpd -C -f` also validates values
+ * (e.g. prefix ranges) but always exits 0, so its log is scanned for FRR error codes.
+ */
+export function frrCheck(config: string): CheckResult {
+  return withFile('frr.conf', config, (file) => {
+    const v = run('vtysh', ['-C', '-f', file]);
+    const b = run('/usr/lib/frr/bgpd', ['-C', '-f', file]);
+    const bgpdErrors = `${b.stdout}${b.stderr}`.split('\n').filter((l) => /\[EC \d+\]|Configuration failed/.test(l));
+    return {
+      ok: v.status === 0 && bgpdErrors.length === 0,
+      output: `vtysh exit ${v.status}: ${v.stdout}${v.stderr}\nbgpd: ${bgpdErrors.join('\n')}`,
+    };
+  });
+}

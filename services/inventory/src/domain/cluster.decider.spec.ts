@@ -1,0 +1,166 @@
+import { DomainError } from '@fabric/contracts';
+import { DeciderSpecification } from '@fabric/testing';
+import { ClusterEvent, CreateClusterCommand, CreateClusterData, clusterDecider } from './cluster.decider';
+
+const spec = DeciderSpecification.for(clusterDecider);
+const clusterId = '11111111-1111-4111-8111-111111111111';
+
+const input = (over: Partial<CreateClusterData> = {}): CreateClusterData => ({
+  clusterId,
+  name: 'lab',
+  fabricAsn: 65000,
+  coreAsn: 65001,
+  community: '65000:100',
+  routeReflectors: [
+    { name: 'rr1', ip: '198.18.0.2' },
+    { name: 'rr2', ip: '198.18.0.3' },
+  ],
+  coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+  ...over,
+});
+const create = (over: Partial<CreateClusterData> = {}, nameTaken = false): CreateClusterCommand => ({
+  type: 'CreateCluster', data: input(over), context: { nameTaken },
+});
+const created = (over: Record<string, unknown> = {}): ClusterEvent => ({
+  type: 'ClusterCreated',
+  data: {
+    clusterId, name: 'lab', fabricAsn: 65000, coreAsn: 65001, community: '65000:100',
+    gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
+    coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+    rrClusterId: '198.18.0.2',
+    bgp: { gracefulRestart: true, bfd: false },
+    ...over,
+  },
+});
+const rrAdded = (name: string, ip: string): ClusterEvent => ({ type: 'RouteReflectorAdded', data: { clusterId, name, ip } });
+const existing = [created(), rrAdded('rr1', '198.18.0.2'), rrAdded('rr2', '198.18.0.3')];
+const code = (status: number, c: string) => (e: DomainError) => e instanceof DomainError && e.status === status && e.code === c;
+
+describe('cluster decider', () => {
+  describe('CreateCluster', () => {
+    it('creates the cluster with defaults and one RouteReflectorAdded per RR', () => {
+      spec.given([]).when(create()).then(existing);
+    });
+
+    it('keeps given gateway, rrClusterId and BGP options; canonicalises addresses', () => {
+      spec
+        .given([])
+        .when(create({
+          gateway: { ip: '100.64.0.1', mac: 'FE:FF:FF:00:00:01' },
+          rrClusterId: '1.1.1.1',
+          bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true },
+          routeReflectors: [{ name: 'rr6', ip: '2001:DB8:0::2' }],
+        }))
+        .then([
+          created({
+            gateway: { ip: '100.64.0.1', mac: 'fe:ff:ff:00:00:01' },
+            rrClusterId: '1.1.1.1',
+            bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true },
+          }),
+          rrAdded('rr6', '2001:db8::2'),
+        ]);
+    });
+
+    it('uses the first IPv4 RR as rr cluster id, skipping IPv6 ones', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'a', ip: '2001:db8::2' }, { name: 'b', ip: '198.18.0.9' }] }))
+        .thenState((s) => expect(s.status === 'active' && s.rrClusterId).toBe('198.18.0.9'));
+    });
+
+    it("defaults rr cluster id to 0.0.0.1 when there is no RR", () => {
+      spec.given([]).when(create({ routeReflectors: [] })).then([created({ rrClusterId: '0.0.0.1' })]);
+    });
+
+    it('allows a community whose ASN part differs from fabricAsn', () => {
+      spec.given([]).when(create({ community: '64999:1' })).then([created({ community: '64999:1' }), ...existing.slice(1)]);
+    });
+
+    it('409 when the cluster exists', () => {
+      spec.given(existing).when(create()).thenThrows(code(409, 'cluster-exists'));
+    });
+    it('409 when the name is taken by another cluster', () => {
+      spec.given([]).when(create({}, true)).thenThrows(code(409, 'cluster-name-taken'));
+    });
+    it('400 on duplicate RR names (case-insensitive)', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '198.18.0.2' }, { name: 'RR1', ip: '198.18.0.3' }] }))
+        .thenThrows({ status: 400, code: 'duplicate-route-reflector' });
+    });
+    it('400 on duplicate RR addresses, whatever their spelling', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'a', ip: '2001:db8::2' }, { name: 'b', ip: '2001:DB8:0:0::2' }] }))
+        .thenThrows({ status: 400, code: 'duplicate-route-reflector' });
+    });
+    it('400 when fabricAsn equals coreAsn, saying why', () => {
+      spec.given([]).when(create({ coreAsn: 65000 })).thenThrows((e: DomainError) => {
+        expect(e).toMatchObject({ status: 400, code: 'ibgp-core-not-supported' });
+        expect(e.message).toMatch(/eBGP/);
+      });
+    });
+    it('400 when an RR or the core uses the gateway address', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '10.0.0.1' }] })).thenThrows(code(400, 'ip-is-gateway'));
+      spec.given([]).when(create({ coreRouter: { name: 'core', ip: '10.0.0.1', vendor: 'junos' } })).thenThrows(code(400, 'ip-is-gateway'));
+    });
+    it('400 when an RR has the core router address', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '198.18.0.1' }] })).thenThrows(code(400, 'ip-is-core-router'));
+    });
+    it('400 (not a crash) on unvalidated garbage', () => {
+      spec.given([]).when(create({ routeReflectors: [{ name: 'x"}\n', ip: '1.2.3.4"; }' }] })).thenThrows(code(400, 'invalid-ip'));
+      spec.given([]).when(create({ gateway: { ip: '10.0.0.1', mac: '{}\n' } })).thenThrows(code(400, 'invalid-mac'));
+      spec.given([]).when(create({ gateway: { ip: '2001:db8::1', mac: 'fe:ff:ff:ff:ff:ff' } })).thenThrows(code(400, 'invalid-ip'));
+      spec.given([]).when(create({ rrClusterId: '2001:db8::1' })).thenThrows(code(400, 'invalid-ip'));
+    });
+    it('does not crash on names with quotes, braces or newlines', () => {
+      spec.given([]).when(create({ name: 'a"b{c}\nd', routeReflectors: [] })).then([created({ name: 'a"b{c}\nd', rrClusterId: '0.0.0.1' })]);
+    });
+  });
+
+  describe('AddRouteReflector', () => {
+    const add = (name: string, ip: string, ipTakenByNode = false) => ({
+      type: 'AddRouteReflector' as const, data: { clusterId, name, ip }, context: { ipTakenByNode },
+    });
+    it('adds an RR', () => {
+      spec.given(existing).when(add('rr3', '198.18.0.4')).then([rrAdded('rr3', '198.18.0.4')]);
+    });
+    it('adds an IPv6 RR in canonical form', () => {
+      spec.given(existing).when(add('rr6', '2001:DB8::0:2')).then([rrAdded('rr6', '2001:db8::2')]);
+    });
+    it('404 on unknown cluster', () => {
+      spec.given([]).when(add('rr3', '198.18.0.4')).thenThrows(code(404, 'cluster-not-found'));
+    });
+    it('409 on duplicate name', () => {
+      spec.given(existing).when(add('rr1', '198.18.0.4')).thenThrows(code(409, 'route-reflector-name-taken'));
+    });
+    it('409 on duplicate address', () => {
+      spec.given(existing).when(add('rr3', '198.18.0.3')).thenThrows(code(409, 'route-reflector-ip-taken'));
+    });
+    it('409 when a node uses the address as underlay', () => {
+      spec.given(existing).when(add('rr3', '198.18.0.10', true)).thenThrows(code(409, 'ip-taken-by-node'));
+    });
+    it('400 on the gateway address', () => {
+      spec.given(existing).when(add('rr3', '10.0.0.1')).thenThrows(code(400, 'ip-is-gateway'));
+    });
+    it('can re-add a name after removal', () => {
+      spec.given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr1' } }])
+        .when(add('rr1', '198.18.0.2')).then([rrAdded('rr1', '198.18.0.2')]);
+    });
+    it('409 beyond 16 RRs', () => {
+      const many = Array.from({ length: 16 }, (_, i) => rrAdded(`r${i}`, `198.18.1.${i + 1}`));
+      spec.given([created(), ...many]).when(add('r17', '198.18.2.1')).thenThrows(code(409, 'too-many-route-reflectors'));
+    });
+  });
+
+  describe('RemoveRouteReflector', () => {
+    const remove = (name: string) => ({ type: 'RemoveRouteReflector' as const, data: { clusterId, name } });
+    it('removes an RR', () => {
+      spec.given(existing).when(remove('rr2')).then([{ type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }]);
+    });
+    it('404 on unknown RR', () => {
+      spec.given(existing).when(remove('rr9')).thenThrows(code(404, 'route-reflector-not-found'));
+    });
+    it('404 on an RR already removed', () => {
+      spec.given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }])
+        .when(remove('rr2')).thenThrows(code(404, 'route-reflector-not-found'));
+    });
+    it('404 on unknown cluster', () => {
+      spec.given([]).when(remove('rr1')).thenThrows(code(404, 'cluster-not-found'));
+    });
+  });
+});

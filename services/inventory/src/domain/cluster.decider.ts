@@ -1,0 +1,179 @@
+/** Cluster aggregate (subject cluster.<clusterId>): settings, route reflectors. */
+import {
+  BgpOptions, CoreRouterRef, Decider, EventOf, GatewaySettings, RouteReflectorRef, conflict, invalid, isMac, notFound,
+} from '@fabric/contracts';
+import { isValidIp } from '@fabric/ipam-math';
+import { requireIp, sameIp } from './ip-input';
+
+export const DEFAULT_GATEWAY: GatewaySettings = { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' };
+export const DEFAULT_RR_CLUSTER_ID = '0.0.0.1';
+export const MAX_ROUTE_REFLECTORS = 16;
+
+export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved'>;
+
+export interface CreateClusterData {
+  clusterId: string;
+  name: string;
+  fabricAsn: number;
+  coreAsn: number;
+  community: string;
+  gateway?: Partial<GatewaySettings>;
+  routeReflectors?: RouteReflectorRef[];
+  coreRouter: CoreRouterRef;
+  rrClusterId?: string;
+  bgp?: Partial<BgpOptions>;
+}
+export type CreateClusterCommand = {
+  type: 'CreateCluster';
+  data: CreateClusterData;
+  /** nameTaken: another cluster already has this name. */
+  context: { nameTaken: boolean };
+};
+export type AddRouteReflectorCommand = {
+  type: 'AddRouteReflector';
+  data: { clusterId: string; name: string; ip: string };
+  /** ipTakenByNode (optional): a node of this cluster uses the address as its underlay IP. */
+  context?: { ipTakenByNode?: boolean };
+};
+export type RemoveRouteReflectorCommand = { type: 'RemoveRouteReflector'; data: { clusterId: string; name: string } };
+export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand;
+
+export type ClusterState =
+  | { status: 'absent' }
+  | {
+      status: 'active';
+      clusterId: string;
+      name: string;
+      fabricAsn: number;
+      coreAsn: number;
+      community: string;
+      gateway: GatewaySettings;
+      coreRouter: CoreRouterRef;
+      rrClusterId: string;
+      bgp: BgpOptions;
+      routeReflectors: RouteReflectorRef[];
+    };
+type ActiveCluster = Extract<ClusterState, { status: 'active' }>;
+
+// Names are DNS labels: "RR1" and "rr1" would be the same host to an operator.
+const sameName = (a: string, b: string) => String(a).toLowerCase() === String(b).toLowerCase();
+
+function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterEvent[] {
+  const d = cmd.data;
+  if (state.status !== 'absent') throw conflict('cluster-exists', `cluster ${d.clusterId} already exists`);
+  if (d.fabricAsn === d.coreAsn) {
+    throw invalid(
+      'ibgp-core-not-supported',
+      `fabricAsn and coreAsn are both ${d.fabricAsn}: the core must peer with the route reflectors over eBGP ` +
+        '(the generated core config is an external BGP group that forwards straight to the nodes); an iBGP core would have to be a route-reflector client, which is not supported',
+      { coreAsn: ['must differ from fabricAsn'] },
+    );
+  }
+  const gateway: GatewaySettings = {
+    ip: requireIp(d.gateway?.ip ?? DEFAULT_GATEWAY.ip, 'gateway.ip', 4),
+    mac: String(d.gateway?.mac ?? DEFAULT_GATEWAY.mac).toLowerCase(),
+  };
+  if (!isMac(gateway.mac)) throw invalid('invalid-mac', 'gateway.mac must be a MAC address like fe:ff:ff:ff:ff:ff', { 'gateway.mac': ['invalid MAC'] });
+  const coreRouter: CoreRouterRef = { ...d.coreRouter, ip: requireIp(d.coreRouter?.ip, 'coreRouter.ip') };
+  if (sameIp(coreRouter.ip, gateway.ip)) {
+    throw invalid('ip-is-gateway', `coreRouter.ip ${coreRouter.ip} is the VM gateway address, which every node holds locally`);
+  }
+  const rrs: RouteReflectorRef[] = [];
+  for (const [i, rr] of (d.routeReflectors ?? []).entries()) {
+    const ip = requireIp(rr?.ip, `routeReflectors[${i}].ip`);
+    checkRouteReflectorIp(ip, gateway, coreRouter);
+    if (rrs.some((o) => sameName(o.name, rr.name))) {
+      throw invalid('duplicate-route-reflector', `route reflector name ${rr.name} is given twice`, { routeReflectors: ['names must be unique'] });
+    }
+    if (rrs.some((o) => sameIp(o.ip, ip))) {
+      throw invalid('duplicate-route-reflector', `route reflector address ${ip} is given twice`, { routeReflectors: ['addresses must be unique'] });
+    }
+    rrs.push({ name: rr.name, ip });
+  }
+  if (rrs.length > MAX_ROUTE_REFLECTORS) throw invalid('too-many-route-reflectors', `at most ${MAX_ROUTE_REFLECTORS} route reflectors per cluster`);
+  // A community's ASN part may differ from fabricAsn (e.g. a 4-byte fabric ASN cannot fit): allowed.
+  if (cmd.context?.nameTaken) throw conflict('cluster-name-taken', `a cluster named ${d.name} already exists`);
+
+  const rrClusterId =
+    d.rrClusterId !== undefined
+      ? requireIp(d.rrClusterId, 'rrClusterId', 4)
+      : (rrs.find((r) => isValidIp(r.ip, 4))?.ip ?? DEFAULT_RR_CLUSTER_ID);
+  const bgp: BgpOptions = { gracefulRestart: d.bgp?.gracefulRestart ?? true, bfd: d.bgp?.bfd ?? false };
+  if (d.bgp?.md5Password !== undefined) bgp.md5Password = d.bgp.md5Password;
+
+  return [
+    {
+      type: 'ClusterCreated',
+      data: {
+        clusterId: d.clusterId, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
+        gateway, coreRouter, rrClusterId, bgp,
+      },
+    },
+    ...rrs.map((rr): ClusterEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: d.clusterId, name: rr.name, ip: rr.ip } })),
+  ];
+}
+
+/** Nodes hold the gateway IP on every VM interface, so neither an RR nor the core may use it. */
+function checkRouteReflectorIp(ip: string, gateway: GatewaySettings, coreRouter: CoreRouterRef): void {
+  if (sameIp(ip, gateway.ip)) throw invalid('ip-is-gateway', `route reflector address ${ip} is the VM gateway address, which every node holds locally`);
+  if (sameIp(ip, coreRouter.ip)) throw invalid('ip-is-core-router', `route reflector address ${ip} is the core router's address`);
+}
+
+function requireCluster(state: ClusterState, clusterId: string): ActiveCluster {
+  if (state.status === 'absent') throw notFound('cluster', clusterId);
+  return state;
+}
+
+function addRouteReflector(cmd: AddRouteReflectorCommand, state: ClusterState): ClusterEvent[] {
+  const c = requireCluster(state, cmd.data.clusterId);
+  const ip = requireIp(cmd.data.ip, 'ip');
+  checkRouteReflectorIp(ip, c.gateway, c.coreRouter);
+  if (c.routeReflectors.some((r) => sameName(r.name, cmd.data.name))) {
+    throw conflict('route-reflector-name-taken', `cluster already has a route reflector named ${cmd.data.name}`);
+  }
+  if (c.routeReflectors.some((r) => sameIp(r.ip, ip))) throw conflict('route-reflector-ip-taken', `cluster already has a route reflector at ${ip}`);
+  if (cmd.context?.ipTakenByNode) throw conflict('ip-taken-by-node', `${ip} is the underlay address of a node of this cluster`);
+  if (c.routeReflectors.length >= MAX_ROUTE_REFLECTORS) {
+    throw conflict('too-many-route-reflectors', `cluster already has ${MAX_ROUTE_REFLECTORS} route reflectors`);
+  }
+  return [{ type: 'RouteReflectorAdded', data: { clusterId: c.clusterId, name: cmd.data.name, ip } }];
+}
+
+function removeRouteReflector(cmd: RemoveRouteReflectorCommand, state: ClusterState): ClusterEvent[] {
+  const c = requireCluster(state, cmd.data.clusterId);
+  const rr = c.routeReflectors.find((r) => sameName(r.name, cmd.data.name));
+  if (!rr) throw notFound('route-reflector', String(cmd.data.name));
+  return [{ type: 'RouteReflectorRemoved', data: { clusterId: c.clusterId, name: rr.name } }];
+}
+
+export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent> = {
+  initialState: () => ({ status: 'absent' }),
+  decide(command, state) {
+    switch (command.type) {
+      case 'CreateCluster':
+        return createCluster(command, state);
+      case 'AddRouteReflector':
+        return addRouteReflector(command, state);
+      case 'RemoveRouteReflector':
+        return removeRouteReflector(command, state);
+      default:
+        throw invalid('unknown-command', `unknown cluster command ${String((command as { type?: unknown }).type)}`);
+    }
+  },
+  evolve(state, event) {
+    switch (event.type) {
+      case 'ClusterCreated': {
+        const { clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp } = event.data;
+        return { status: 'active', clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp, routeReflectors: [] };
+      }
+      case 'RouteReflectorAdded':
+        if (state.status === 'absent') return state;
+        return { ...state, routeReflectors: [...state.routeReflectors, { name: event.data.name, ip: event.data.ip }] };
+      case 'RouteReflectorRemoved':
+        if (state.status === 'absent') return state;
+        return { ...state, routeReflectors: state.routeReflectors.filter((r) => !sameName(r.name, event.data.name)) };
+      default:
+        return state;
+    }
+  },
+};

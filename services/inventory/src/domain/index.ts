@@ -1,0 +1,3 @@
+export * from './cluster.decider';
+export * from './node.decider';
+export * from './vm.decider';

@@ -1,0 +1,76 @@
+import { DeciderSpecification } from '@fabric/testing';
+import { JoinNodeCommand, NodeEvent, nodeDecider } from './node.decider';
+
+const spec = DeciderSpecification.for(nodeDecider);
+const clusterId = '11111111-1111-4111-8111-111111111111';
+const nodeId = '22222222-2222-4222-8222-222222222222';
+
+const join = (over: Partial<JoinNodeCommand['data']> = {}, ctx: Partial<JoinNodeCommand['context']> = {}): JoinNodeCommand => ({
+  type: 'JoinNode',
+  data: { nodeId, clusterId, name: 'node1', underlayIp: '198.18.0.11', ...over },
+  context: { clusterExists: true, nameTaken: false, underlayTaken: false, routeReflectorIps: ['198.18.0.2', '2001:db8::2'], gatewayIp: '10.0.0.1', ...ctx },
+});
+const joined = (over: Record<string, string> = {}): NodeEvent => ({
+  type: 'NodeJoined', data: { nodeId, clusterId, name: 'node1', underlayIp: '198.18.0.11', ...over },
+});
+const drained: NodeEvent = { type: 'NodeDrained', data: { nodeId, clusterId } };
+const left: NodeEvent = { type: 'NodeLeft', data: { nodeId, clusterId } };
+const drain = { type: 'DrainNode' as const, data: { nodeId } };
+const remove = (vmCount: number) => ({ type: 'RemoveNode' as const, data: { nodeId }, context: { vmCount } });
+
+describe('node decider', () => {
+  describe('JoinNode', () => {
+    it('joins', () => spec.given([]).when(join()).then([joined()]));
+    it('joins with an IPv6 underlay too, canonicalised', () => {
+      spec.given([]).when(join({ underlayIp6: '2001:DB8:0::11' })).then([joined({ underlayIp6: '2001:db8::11' })]);
+    });
+    it('400 when underlayIp is not IPv4 or underlayIp6 not IPv6', () => {
+      spec.given([]).when(join({ underlayIp: '2001:db8::11' })).thenThrows({ status: 400, code: 'invalid-ip' });
+      spec.given([]).when(join({ underlayIp6: '198.18.0.12' })).thenThrows({ status: 400, code: 'invalid-ip' });
+    });
+    it('404 when the cluster does not exist', () => {
+      spec.given([]).when(join({}, { clusterExists: false })).thenThrows({ status: 404, code: 'cluster-not-found' });
+    });
+    it('409 on a duplicate name in the cluster', () => {
+      spec.given([]).when(join({}, { nameTaken: true })).thenThrows({ status: 409, code: 'node-name-taken' });
+    });
+    it('409 on a duplicate underlay IP in the cluster', () => {
+      spec.given([]).when(join({}, { underlayTaken: true })).thenThrows({ status: 409, code: 'underlay-ip-taken' });
+    });
+    it('400 when the underlay IP is a route reflector (any spelling)', () => {
+      spec.given([]).when(join({ underlayIp: '198.18.0.2' })).thenThrows({ status: 400, code: 'underlay-is-route-reflector' });
+      spec.given([]).when(join({ underlayIp6: '2001:db8:0::2' })).thenThrows({ status: 400, code: 'underlay-is-route-reflector' });
+    });
+    it('400 when the underlay IP is the gateway', () => {
+      spec.given([]).when(join({ underlayIp: '10.0.0.1' })).thenThrows({ status: 400, code: 'underlay-is-gateway' });
+    });
+    it('409 when the node id already joined (or left)', () => {
+      spec.given([joined()]).when(join()).thenThrows({ status: 409, code: 'node-exists' });
+      spec.given([joined(), left]).when(join()).thenThrows({ status: 409, code: 'node-exists' });
+    });
+    it('400 (not a crash) on garbage underlay; odd names are not its concern', () => {
+      spec.given([]).when(join({ underlayIp: '"}\n{' })).thenThrows({ status: 400, code: 'invalid-ip' });
+      spec.given([]).when(join({ name: 'a"{}\nb' })).then([joined({ name: 'a"{}\nb' })]);
+    });
+  });
+
+  describe('DrainNode', () => {
+    it('drains an active node', () => spec.given([joined()]).when(drain).then([drained]));
+    it('is idempotent on a drained node', () => spec.given([joined(), drained]).when(drain).thenNothingHappened());
+    it('404 when not joined', () => spec.given([]).when(drain).thenThrows({ status: 404, code: 'node-not-found' }));
+    it('409 when the node left', () => spec.given([joined(), left]).when(drain).thenThrows({ status: 409, code: 'node-left' }));
+  });
+
+  describe('RemoveNode', () => {
+    it('removes a drained empty node', () => spec.given([joined(), drained]).when(remove(0)).then([left]));
+    it('removes an active empty node', () => spec.given([joined()]).when(remove(0)).then([left]));
+    it('409 while VMs are placed on it', () => {
+      spec.given([joined(), drained]).when(remove(3)).thenThrows((e) => {
+        expect(e).toMatchObject({ status: 409, code: 'node-has-vms' });
+        expect(e.message).toMatch(/drain/);
+      });
+    });
+    it('is idempotent once left', () => spec.given([joined(), left]).when(remove(0)).thenNothingHappened());
+    it('404 when not joined', () => spec.given([]).when(remove(0)).thenThrows({ status: 404, code: 'node-not-found' }));
+  });
+});

@@ -1,0 +1,146 @@
+/** VM aggregate (subject vm.<vmId>): placement on a node, deletion, make-before-break migration. */
+import { Decider, EventOf, VM_DRIVERS, VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
+import type { NodeStatus } from './node.decider';
+import { familyOf, requireIp } from './ip-input';
+
+export type VmEvent = EventOf<'VmCreated' | 'VmDeleted' | 'VmMigrationRequested' | 'VmMigrationCompleted'>;
+export type VmStatus = 'created' | 'migrating' | 'deleted';
+
+/** What the handler looked up about a node (null: no such node). */
+export type NodeFacts = { clusterId: string; status: NodeStatus } | null;
+
+export type CreateVmCommand = {
+  type: 'CreateVm';
+  data: { vmId: string; clusterId: string; nodeId: string; name: string; ownerId: string; ip?: string; family?: 4 | 6; driver?: VmDriver };
+  /** node: the target node; nameTaken: another live VM of the cluster has this name. */
+  context: { node: NodeFacts; nameTaken: boolean };
+};
+export type DeleteVmCommand = { type: 'DeleteVm'; data: { vmId: string } };
+export type MigrateVmCommand = {
+  type: 'MigrateVm';
+  data: { vmId: string; nodeId: string };
+  context: { targetNode: NodeFacts };
+};
+/** Sent when node `nodeId` announced the VM; completes only the migration to that node. */
+export type CompleteMigrationCommand = { type: 'CompleteMigration'; data: { vmId: string; nodeId: string } };
+export type VmCommand = CreateVmCommand | DeleteVmCommand | MigrateVmCommand | CompleteMigrationCommand;
+
+export type VmState =
+  | { status: 'absent' }
+  | {
+      status: VmStatus;
+      vmId: string;
+      clusterId: string;
+      /** Current placement; during a migration, the target node. */
+      nodeId: string;
+      /** Source node while migrating (both nodes announce until completion). */
+      previousNodeId?: string;
+      name: string;
+      ownerId: string;
+      family: 4 | 6;
+      requestedIp?: string;
+      driver: VmDriver;
+    };
+type KnownVm = Exclude<VmState, { status: 'absent' }>;
+
+function checkNode(node: NodeFacts | undefined, nodeId: string, clusterId: string): void {
+  if (!node) throw notFound('node', String(nodeId));
+  if (node.clusterId !== clusterId) throw conflict('node-in-other-cluster', `node ${nodeId} belongs to another cluster than ${clusterId}`);
+  if (node.status !== 'active') throw conflict('node-not-active', `node ${nodeId} is ${node.status}: no VMs can be placed on it`);
+}
+
+function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
+  const d = cmd.data;
+  if (state.status !== 'absent') throw conflict('vm-exists', `VM ${d.vmId} already exists`);
+  if (d.family !== undefined && d.family !== 4 && d.family !== 6) throw invalid('invalid-family', 'family must be 4 or 6', { family: ['must be 4 or 6'] });
+  const requestedIp = d.ip === undefined ? undefined : requireIp(d.ip, 'ip');
+  const family: 4 | 6 = d.family ?? (requestedIp && familyOf(requestedIp) === 6 ? 6 : 4);
+  if (requestedIp && familyOf(requestedIp) !== family) {
+    throw invalid('ip-family-mismatch', `ip ${requestedIp} is not an IPv${family} address`, { ip: [`must be an IPv${family} address`] });
+  }
+  const driver = d.driver ?? 'tap';
+  if (!VM_DRIVERS.includes(driver)) throw invalid('invalid-driver', `driver must be one of ${VM_DRIVERS.join(', ')}`, { driver: ['unknown driver'] });
+  checkNode(cmd.context?.node, d.nodeId, d.clusterId);
+  if (cmd.context.nameTaken) throw conflict('vm-name-taken', `cluster already has a VM named ${d.name}`);
+  return [
+    {
+      type: 'VmCreated',
+      data: {
+        vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, ownerId: d.ownerId,
+        ...(requestedIp ? { requestedIp } : {}), family, driver,
+      },
+    },
+  ];
+}
+
+function requireVm(state: VmState, vmId: string): KnownVm {
+  if (state.status === 'absent') throw notFound('vm', String(vmId));
+  return state;
+}
+
+function deleteVm(cmd: DeleteVmCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (vm.status === 'deleted') return [];
+  // Allowed while migrating: VmDeleted withdraws every placement of the VM.
+  return [{ type: 'VmDeleted', data: { vmId: vm.vmId, clusterId: vm.clusterId, nodeId: vm.nodeId, ownerId: vm.ownerId } }];
+}
+
+function migrateVm(cmd: MigrateVmCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (vm.status === 'deleted') throw conflict('vm-deleted', `VM ${vm.vmId} is deleted`);
+  if (vm.status === 'migrating') throw conflict('migration-in-progress', `VM ${vm.vmId} is already migrating to node ${vm.nodeId}`);
+  const target = cmd.data.nodeId;
+  if (!cmd.context?.targetNode) throw notFound('node', String(target));
+  if (target === vm.nodeId) throw conflict('same-node', `VM ${vm.vmId} already runs on node ${target}`);
+  checkNode(cmd.context.targetNode, target, vm.clusterId);
+  return [{ type: 'VmMigrationRequested', data: { vmId: vm.vmId, clusterId: vm.clusterId, fromNodeId: vm.nodeId, toNodeId: target } }];
+}
+
+function completeMigration(cmd: CompleteMigrationCommand, state: VmState): VmEvent[] {
+  if (state.status !== 'migrating' || !state.previousNodeId) return [];
+  if (cmd.data.nodeId !== state.nodeId) return []; // the source node or a stale report of an earlier migration
+  return [
+    { type: 'VmMigrationCompleted', data: { vmId: state.vmId, clusterId: state.clusterId, fromNodeId: state.previousNodeId, toNodeId: state.nodeId } },
+  ];
+}
+
+export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
+  initialState: () => ({ status: 'absent' }),
+  decide(command, state) {
+    switch (command.type) {
+      case 'CreateVm':
+        return createVm(command, state);
+      case 'DeleteVm':
+        return deleteVm(command, state);
+      case 'MigrateVm':
+        return migrateVm(command, state);
+      case 'CompleteMigration':
+        return completeMigration(command, state);
+      default:
+        throw invalid('unknown-command', `unknown VM command ${String((command as { type?: unknown }).type)}`);
+    }
+  },
+  evolve(state, event) {
+    switch (event.type) {
+      case 'VmCreated': {
+        const { vmId, clusterId, nodeId, name, ownerId, requestedIp, family, driver } = event.data;
+        return { status: 'created', vmId, clusterId, nodeId, name, ownerId, family, driver, ...(requestedIp ? { requestedIp } : {}) };
+      }
+      case 'VmDeleted': {
+        if (state.status === 'absent') return state;
+        const { previousNodeId: _, ...rest } = state;
+        return { ...rest, status: 'deleted' };
+      }
+      case 'VmMigrationRequested':
+        if (state.status === 'absent') return state;
+        return { ...state, status: 'migrating', nodeId: event.data.toNodeId, previousNodeId: event.data.fromNodeId };
+      case 'VmMigrationCompleted': {
+        if (state.status !== 'migrating') return state;
+        const { previousNodeId: _, ...rest } = state;
+        return { ...rest, status: 'created', nodeId: event.data.toNodeId };
+      }
+      default:
+        return state;
+    }
+  },
+};
