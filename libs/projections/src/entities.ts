@@ -51,6 +51,7 @@ export class NodeRow {
   @Index() @Column('uuid', { name: 'cluster_id' }) clusterId: string;
   @Column('text') name: string;
   @Column('text', { name: 'underlay_ip' }) underlayIp: string;
+  @Column('text', { name: 'underlay_ip6', nullable: true }) underlayIp6: string | null;
   @Column('text') status: string;
   @Column('timestamptz', { name: 'joined_at' }) joinedAt: Date;
   @Column('int', { name: 'desired_generation', default: 0 }) desiredGeneration: number;

@@ -48,8 +48,8 @@ export class Projector {
       case 'NodeJoined': {
         const d = e.data as EventOf<'NodeJoined'>['data'];
         await em.query(
-          `INSERT INTO ${this.t('nodes')} (id, cluster_id, name, underlay_ip, status, joined_at) VALUES ($1,$2,$3,$4,'active',$5) ON CONFLICT (id) DO NOTHING`,
-          [d.nodeId, d.clusterId, d.name, d.underlayIp, at],
+          `INSERT INTO ${this.t('nodes')} (id, cluster_id, name, underlay_ip, underlay_ip6, status, joined_at) VALUES ($1,$2,$3,$4,$5,'active',$6) ON CONFLICT (id) DO NOTHING`,
+          [d.nodeId, d.clusterId, d.name, d.underlayIp, d.underlayIp6 ?? null, at],
         );
         return;
       }

@@ -5,15 +5,26 @@ import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
 import { InventoryModule } from './app/inventory.module';
 
-async function main() {
+export async function startInventory(opts: { ns?: string } = {}) {
   await setupTelemetry('inventory');
-  const nats = await Nats.connect({ name: 'inventory' });
+  const nats = await Nats.connect({ name: 'inventory', ns: opts.ns });
   await nats.ensureStreams();
-  const app = await NestFactory.createApplicationContext(InventoryModule.forStore(new EventStore(nats)));
+  const app = await NestFactory.createApplicationContext(InventoryModule.forStore(new EventStore(nats)), { logger: ['error', 'warn', 'log'] });
   app.enableShutdownHooks();
-  process.on('SIGTERM', () => void app.close().then(() => nats.close()));
+  return {
+    app,
+    async close() {
+      await app.close();
+      await nats.close();
+    },
+  };
 }
-void main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+
+if (require.main === module) {
+  void startInventory()
+    .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

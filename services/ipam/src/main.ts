@@ -18,14 +18,19 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {})
     },
   );
   await app.listen();
-  return { app, nats };
+  return {
+    app,
+    nats,
+    async close() {
+      await app.close();
+      await nats.close();
+    },
+  };
 }
 
 if (require.main === module) {
   void startIpam()
-    .then(({ app, nats }) => {
-      process.on('SIGTERM', () => void app.close().then(() => nats.close()));
-    })
+    .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
     .catch((err) => {
       console.error(err);
       process.exit(1);

@@ -1,0 +1,42 @@
+import { Module, OnApplicationShutdown, Inject } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { EventStore, RpcClient } from '@fabric/eventstore';
+import { ProjectionRunner } from '@fabric/projections';
+import { CommandBus } from './http/command-bus';
+import { ClustersController, NodesController } from './http/clusters.controller';
+import { VmsController } from './http/vms.controller';
+import { HealthController } from './http/health.controller';
+import { ReadModel } from './read/read-model';
+import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER, RPC_CLIENT } from './tokens';
+
+export interface GatewayDeps {
+  store: EventStore;
+  ds: DataSource;
+  runner: ProjectionRunner;
+}
+
+class Shutdown implements OnApplicationShutdown {
+  constructor(@Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
+  async onApplicationShutdown() {
+    await this.runner.stop();
+  }
+}
+
+@Module({})
+export class GatewayModule {
+  static with(deps: GatewayDeps) {
+    return {
+      module: GatewayModule,
+      controllers: [ClustersController, NodesController, VmsController, HealthController],
+      providers: [
+        { provide: EVENT_STORE, useValue: deps.store },
+        { provide: DATA_SOURCE, useValue: deps.ds },
+        { provide: PROJECTION_RUNNER, useValue: deps.runner },
+        { provide: RPC_CLIENT, useValue: new RpcClient(deps.store.nats) },
+        CommandBus,
+        ReadModel,
+        Shutdown,
+      ],
+    };
+  }
+}

@@ -1,0 +1,59 @@
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, BadRequestException } from '@nestjs/common';
+import { CreateVm, OWNER_PATTERN, UUID_PATTERN } from '@fabric/contracts';
+import { CommandBus, RequestInfo } from './command-bus';
+import { MigrateVmBody } from './dto';
+import { ReqInfo } from './request-info';
+import { ReadModel } from '../read/read-model';
+
+const uuid = new ParseUUIDPipe({ version: undefined });
+const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
+
+@Controller('vms')
+export class VmsController {
+  constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
+
+  /** Accepted: the address is allocated and the route announced asynchronously; follow GET /vms/:id. */
+  @Post()
+  @HttpCode(202)
+  async create(@Body() body: CreateVm, @ReqInfo() info: RequestInfo) {
+    const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info);
+    return { id: vmId, status: 'requested', links: { self: `/api/v1/vms/${vmId}` } };
+  }
+
+  @Get()
+  list(@Query() q: Record<string, string>) {
+    const fields: Record<string, string[]> = {};
+    if (q.clusterId && !UUID_PATTERN.test(q.clusterId)) fields.clusterId = ['must be a UUID'];
+    if (q.nodeId && !UUID_PATTERN.test(q.nodeId)) fields.nodeId = ['must be a UUID'];
+    if (q.ownerId && !OWNER_PATTERN.test(q.ownerId)) fields.ownerId = ['invalid owner id'];
+    if (q.status && !STATUSES.includes(q.status)) fields.status = [`must be one of ${STATUSES.join(', ')}`];
+    const limit = q.limit ? Number(q.limit) : 1000;
+    const offset = q.offset ? Number(q.offset) : 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10000) fields.limit = ['must be an integer 1-10000'];
+    if (!Number.isInteger(offset) || offset < 0) fields.offset = ['must be a non-negative integer'];
+    if (Object.keys(fields).length) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid query', fields });
+    return this.read.vms({ clusterId: q.clusterId, nodeId: q.nodeId, ownerId: q.ownerId, status: q.status }, limit, offset);
+  }
+
+  @Get(':id')
+  async get(@Param('id', uuid) id: string) {
+    const vm = await this.read.vmWithHistory(id);
+    if (!vm) throw new NotFoundException({ status: 404, code: 'vm-not-found', message: `vm ${id} not found` });
+    return vm;
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'DeleteVm', { vmId: id }, info);
+    return { id, status: 'deleted' };
+  }
+
+  @Post(':id/migrate')
+  @HttpCode(202)
+  async migrate(@Param('id', uuid) id: string, @Body() body: MigrateVmBody, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'MigrateVm', { vmId: id, nodeId: body.nodeId }, info);
+    return { id, status: 'migrating', nodeId: body.nodeId };
+  }
+}
+

@@ -1,0 +1,86 @@
+/** Queries on the Postgres read model, shaped as the API returns them. */
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
+import { DATA_SOURCE } from '../tokens';
+
+const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+@Injectable()
+export class ReadModel {
+  constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+
+  cluster = (c: ClusterRow) => ({
+    id: c.id, name: c.name, fabricAsn: c.fabricAsn, coreAsn: c.coreAsn, community: c.community, gateway: c.gateway,
+    routeReflectors: c.routeReflectors, coreRouter: c.coreRouter, rrClusterId: c.rrClusterId,
+    bgp: { gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password }, createdAt: iso(c.createdAt),
+  });
+
+  async clusters() {
+    return (await this.ds.getRepository(ClusterRow).find({ order: { createdAt: 'ASC' } })).map(this.cluster);
+  }
+  async clusterRow(id: string) {
+    return this.ds.getRepository(ClusterRow).findOneBy({ id });
+  }
+
+  async networks(clusterId: string) {
+    const nets = await this.ds.getRepository(NetworkRow).find({ where: { clusterId }, order: { createdAt: 'ASC' } });
+    const pools = await this.ds.getRepository(PoolRow).find({ where: { clusterId } });
+    return nets.map((n) => ({
+      id: n.id, clusterId: n.clusterId, cidr: n.cidr, family: n.family, createdAt: iso(n.createdAt),
+      pools: pools.filter((p) => p.networkId === n.id).map((p) => ({ id: p.id, start: p.startIp, end: p.endIp, size: p.size, used: p.used })),
+    }));
+  }
+
+  node = (n: NodeRow) => ({ id: n.id, clusterId: n.clusterId, name: n.name, underlayIp: n.underlayIp, underlayIp6: n.underlayIp6 ?? undefined, status: n.status, joinedAt: iso(n.joinedAt) });
+
+  async nodes(clusterId: string) {
+    return (await this.ds.getRepository(NodeRow).find({ where: { clusterId }, order: { joinedAt: 'ASC' } })).map(this.node);
+  }
+  async nodeRow(id: string) {
+    return this.ds.getRepository(NodeRow).findOneBy({ id });
+  }
+
+  async nodeStatus(n: NodeRow) {
+    const target = await this.ds.getRepository(AgentTargetRow).findOneBy({ kind: 'node', targetId: n.id });
+    const sessions = await this.ds.getRepository(BgpSessionRow).find({ where: { kind: 'node', targetId: n.id }, order: { protocol: 'ASC' } });
+    const vms = await this.ds.getRepository(VmRow).count({ where: { nodeId: n.id } });
+    return {
+      ...this.node(n),
+      desiredGeneration: target?.desiredGeneration ?? 0,
+      appliedGeneration: target?.appliedGeneration ?? 0,
+      drift: (target?.desiredGeneration ?? 0) !== (target?.appliedGeneration ?? 0),
+      lastApply: target?.appliedAt ? { at: iso(target.appliedAt), changes: target.lastChanges, durationMs: target.lastDurationMs, hash: target.appliedHash } : null,
+      lastError: target?.lastError ?? null,
+      bgpSessions: sessions.map((s) => ({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info, since: iso(s.since) })),
+      vmCount: vms,
+    };
+  }
+
+  vm = (v: VmRow, history?: VmHistoryRow[]) => ({
+    id: v.id, clusterId: v.clusterId, nodeId: v.nodeId, previousNodeId: v.previousNodeId ?? undefined, name: v.name, ownerId: v.ownerId,
+    ip: v.ip, family: v.family, driver: v.driver, status: v.status, reason: v.reason ?? undefined, createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    ...(history ? { history: history.map((h) => ({ seq: h.seq, status: h.status, event: h.event, at: iso(h.at), detail: h.detail ?? undefined })) } : {}),
+  });
+
+  async vmWithHistory(id: string) {
+    const v = await this.ds.getRepository(VmRow).findOneBy({ id });
+    if (!v) return null;
+    const history = await this.ds.getRepository(VmHistoryRow).find({ where: { vmId: id }, order: { seq: 'ASC' } });
+    return this.vm(v, history);
+  }
+  async vmRow(id: string) {
+    return this.ds.getRepository(VmRow).findOneBy({ id });
+  }
+
+  async vms(filter: { clusterId?: string; nodeId?: string; ownerId?: string; status?: string }, limit = 1000, offset = 0) {
+    const where: Record<string, string> = {};
+    for (const k of ['clusterId', 'nodeId', 'ownerId', 'status'] as const) if (filter[k]) where[k] = filter[k] as string;
+    return (await this.ds.getRepository(VmRow).find({ where, order: { createdSeq: 'ASC' }, take: limit, skip: offset })).map((v) => this.vm(v));
+  }
+
+  async routerConfig(clusterId: string, version?: number) {
+    const repo = this.ds.getRepository(RouterConfigRow);
+    return version ? repo.findOneBy({ clusterId, version }) : repo.findOne({ where: { clusterId }, order: { version: 'DESC' } });
+  }
+}

@@ -1,0 +1,4 @@
+export const EVENT_STORE = Symbol('EVENT_STORE');
+export const RPC_CLIENT = Symbol('RPC_CLIENT');
+export const PROJECTION_RUNNER = Symbol('PROJECTION_RUNNER');
+export const DATA_SOURCE = Symbol('DATA_SOURCE');
