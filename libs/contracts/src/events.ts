@@ -241,6 +241,8 @@ export class DesiredStateChanged {
   @IsInt() @Min(1) generation: number;
   @IsString() hash: string;
   @IsOptional() @IsUUID() clusterId?: string;
+  /** Events-stream position the desired state reflects (which VMs it includes). */
+  @IsOptional() @IsInt() @Min(0) sourceSeq?: number;
 }
 export class RouterConfigRendered {
   static readonly type = 'RouterConfigRendered';

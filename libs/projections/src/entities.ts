@@ -54,12 +54,6 @@ export class NodeRow {
   @Column('text', { name: 'underlay_ip6', nullable: true }) underlayIp6: string | null;
   @Column('text') status: string;
   @Column('timestamptz', { name: 'joined_at' }) joinedAt: Date;
-  @Column('int', { name: 'desired_generation', default: 0 }) desiredGeneration: number;
-  @Column('text', { name: 'desired_hash', nullable: true }) desiredHash: string | null;
-  @Column('int', { name: 'applied_generation', default: 0 }) appliedGeneration: number;
-  @Column('text', { name: 'applied_hash', nullable: true }) appliedHash: string | null;
-  @Column('timestamptz', { name: 'applied_at', nullable: true }) appliedAt: Date | null;
-  @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
 }
 
 @Entity('vms')
@@ -73,6 +67,7 @@ export class VmRow {
   @Index() @Column('text', { name: 'owner_id' }) ownerId: string;
   @Column('text', { nullable: true }) ip: string | null;
   @Column('uuid', { name: 'pool_id', nullable: true }) poolId: string | null;
+  @Column('bigint', { name: 'allocated_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) allocatedSeq: number | null;
   @Column('int') family: number;
   @Column('text') driver: string;
   @Column('text') status: string;
@@ -99,6 +94,7 @@ export class AgentTargetRow {
   @Column('uuid', { name: 'cluster_id', nullable: true }) clusterId: string | null;
   @Column('int', { name: 'desired_generation', default: 0 }) desiredGeneration: number;
   @Column('text', { name: 'desired_hash', nullable: true }) desiredHash: string | null;
+  @Column('bigint', { name: 'desired_source_seq', default: 0, transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) desiredSourceSeq: number;
   @Column('int', { name: 'applied_generation', default: 0 }) appliedGeneration: number;
   @Column('text', { name: 'applied_hash', nullable: true }) appliedHash: string | null;
   @Column('int', { name: 'last_changes', nullable: true }) lastChanges: number | null;

@@ -86,8 +86,8 @@ export class Projector {
       }
       case 'IpAllocated': {
         const d = e.data as EventOf<'IpAllocated'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET ip = $2, pool_id = $4, status = CASE WHEN status = 'requested' THEN 'ip-allocated' ELSE status END, updated_at = $3 WHERE id = $1`, [
-          d.vmId, d.ip, at, d.poolId,
+        await em.query(`UPDATE ${this.t('vms')} SET ip = $2, pool_id = $4, allocated_seq = $5, status = CASE WHEN status = 'requested' THEN 'ip-allocated' ELSE status END, updated_at = $3 WHERE id = $1`, [
+          d.vmId, d.ip, at, d.poolId, e.seq,
         ]);
         await em.query(`UPDATE ${this.t('pools')} SET used = used + 1 WHERE id = $1`, [d.poolId]);
         await this.history(em, d.vmId, e, 'ip-allocated', d.ip);
@@ -126,8 +126,81 @@ export class Projector {
       }
       case 'VmMigrationCompleted': {
         const d = e.data as EventOf<'VmMigrationCompleted'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = 'applied', updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [d.vmId, at]);
-        await this.history(em, d.vmId, e, 'applied', `now on ${d.toNodeId}`);
+        // The new node announces it already (that is what completed the migration): at core if the core holds it.
+        const core = await em.query(`SELECT routes FROM ${this.t('agent_targets')} WHERE kind = 'router' AND target_id = $1`, [d.clusterId]);
+        const vm = await em.query(`SELECT ip FROM ${this.t('vms')} WHERE id = $1`, [d.vmId]);
+        const atCore = !!vm[0]?.ip && (core[0]?.routes ?? []).some((r: { prefix: string }) => r.prefix.split('/')[0] === vm[0].ip);
+        const status: VmStatus = atCore ? 'at-core' : 'announced';
+        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [d.vmId, at, status]);
+        await this.history(em, d.vmId, e, status, `now on ${d.toNodeId}`);
+        return;
+      }
+      case 'DesiredStateChanged': {
+        const d = e.data as EventOf<'DesiredStateChanged'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, cluster_id, desired_generation, desired_hash, desired_source_seq) VALUES ($1,$2,$3,$4,$5,$6)
+           ON CONFLICT (kind, target_id) DO UPDATE SET cluster_id = COALESCE(EXCLUDED.cluster_id, ${this.t('agent_targets')}.cluster_id), desired_generation = EXCLUDED.desired_generation,
+             desired_hash = EXCLUDED.desired_hash, desired_source_seq = EXCLUDED.desired_source_seq
+           WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation`,
+          [d.target.kind, d.target.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
+        );
+        return;
+      }
+      case 'ConfigApplied': {
+        const d = e.data as EventOf<'ConfigApplied'>['data'];
+        const rows = await em.query(
+          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, applied_generation, applied_hash, last_changes, last_duration_ms, applied_at, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL)
+           ON CONFLICT (kind, target_id) DO UPDATE SET applied_generation = EXCLUDED.applied_generation, applied_hash = EXCLUDED.applied_hash,
+             last_changes = EXCLUDED.last_changes, last_duration_ms = EXCLUDED.last_duration_ms, applied_at = EXCLUDED.applied_at, last_error = NULL
+           RETURNING desired_generation, desired_source_seq`,
+          [d.target.kind, d.target.id, d.generation, d.hash, d.changes, d.durationMs, at],
+        );
+        // The node now has every VM the applied generation included: those move to "applied".
+        if (d.target.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
+          await this.transition(em, e, `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`, [d.target.id, Number(rows[0].desired_source_seq)], 'applied', `generation ${d.generation}`);
+        }
+        return;
+      }
+      case 'ConfigApplyFailed': {
+        const d = e.data as EventOf<'ConfigApplyFailed'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, last_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET last_error = EXCLUDED.last_error`,
+          [d.target.kind, d.target.id, `generation ${d.generation}: ${d.error}`],
+        );
+        return;
+      }
+      case 'BgpSessionStateChanged': {
+        const d = e.data as EventOf<'BgpSessionStateChanged'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('bgp_sessions')} (kind, target_id, protocol, peer_ip, state, info, since) VALUES ($1,$2,$3,$4,$5,$6,$7)
+           ON CONFLICT (kind, target_id, protocol) DO UPDATE SET peer_ip = EXCLUDED.peer_ip, state = EXCLUDED.state, info = EXCLUDED.info, since = EXCLUDED.since`,
+          [d.target.kind, d.target.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, at],
+        );
+        return;
+      }
+      case 'RoutesObserved': {
+        const d = e.data as EventOf<'RoutesObserved'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, routes) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET routes = EXCLUDED.routes`,
+          [d.target.kind, d.target.id, JSON.stringify(d.routes)],
+        );
+        const clusterId = d.target.kind === 'router' ? d.target.id : d.target.id.slice(0, 36);
+        const ips = d.routes.map((r) => r.prefix.split('/')[0]);
+        if (d.target.kind === 'rr') {
+          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${d.target.id.slice(37)}`);
+        } else if (d.target.kind === 'router') {
+          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`, [clusterId, ips], 'at-core', 'installed at the core');
+          // Proof works both ways: a VM whose route left the core is no longer "at core".
+          await this.transition(em, e, `cluster_id = $2 AND status = 'at-core' AND NOT (ip = ANY($3))`, [clusterId, ips], 'announced', 'withdrawn from the core');
+        }
+        return;
+      }
+      case 'RouterConfigRendered': {
+        const d = e.data as EventOf<'RouterConfigRendered'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('router_configs')} (cluster_id, version, hash, configs, diffs, created_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
+          [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), at],
+        );
         return;
       }
       case 'MessageDeadLettered': {
@@ -140,6 +213,16 @@ export class Projector {
       default:
         return;
     }
+  }
+
+  /** Moves the VMs matching `where` ($1 is the event time) to `status`, with one history row each. */
+  private async transition(em: EntityManager, e: StoredEvent, where: string, params: unknown[], status: VmStatus, detail: string) {
+    await em.query(
+      `WITH moved AS (UPDATE ${this.t('vms')} SET status = '${status}', updated_at = $1 WHERE ${where} RETURNING id)
+       INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) SELECT id, ${Number(e.seq)}, '${status}', '${e.type}', $1, $${params.length + 2} FROM moved
+       ON CONFLICT DO NOTHING`,
+      [e.occurredAt, ...params, detail],
+    );
   }
 
   private async history(em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {

@@ -1,0 +1,133 @@
+/**
+ * NATS and Postgres for the product and its tests: use the ones configured (NATS_URL, DATABASE_URL) or
+ * answering on localhost; otherwise start our own — nats-server with JetStream from the Debian package and
+ * an embedded Postgres (PGlite behind the Postgres wire protocol) — keeping their data under .data/.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { mkdirSync, openSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const DATA = process.env.FABRIC_DATA_DIR ?? path.join(ROOT, '.data');
+export const RUN = path.join(DATA, 'run');
+export const LOGS = path.join(DATA, 'logs');
+
+export function natsUrl(): string {
+  return process.env.NATS_URL ?? '127.0.0.1:4222';
+}
+export function databaseUrl(): string {
+  return process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
+export function hostPort(url: string, defPort: number): { host: string; port: number } {
+  const u = new URL(url.includes('://') ? url : `nats://${url}`);
+  return { host: u.hostname || '127.0.0.1', port: Number(u.port || defPort) };
+}
+
+export function probe(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs} ms (see ${LOGS})`);
+}
+
+export function log(msg: string) {
+  process.stderr.write(`[ip-fabric] ${msg}\n`);
+}
+
+export function aptInstall(pkgs: string[]): void {
+  if (process.getuid?.() !== 0) throw new Error(`missing ${pkgs.join(', ')}: install them (apt-get install ${pkgs.join(' ')}) or run as root`);
+  log(`installing ${pkgs.join(', ')} from Debian`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
+  if (r.status !== 0) throw new Error(`apt-get install ${pkgs.join(' ')} failed`);
+}
+
+export function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+    const p = path.join(dir, cmd);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** Starts a detached background process with its log and pid file under .data. */
+export function daemon(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
+  mkdirSync(RUN, { recursive: true });
+  mkdirSync(LOGS, { recursive: true });
+  const out = openSync(path.join(LOGS, `${name}.log`), 'a');
+  const child = spawn(cmd, args, { cwd: ROOT, detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  child.unref();
+  writeFileSync(path.join(RUN, `${name}.pid`), String(child.pid));
+  return child.pid!;
+}
+
+export function pidOf(name: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(RUN, `${name}.pid`), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function ensureNats(): Promise<string> {
+  const url = natsUrl();
+  const { host, port } = hostPort(url, 4222);
+  if (await probe(host, port)) return url;
+  if (process.env.NATS_URL) throw new Error(`NATS_URL=${url} does not answer`);
+  let bin = which('nats-server');
+  if (!bin) {
+    aptInstall(['nats-server']);
+    bin = which('nats-server');
+  }
+  const dir = path.join(DATA, 'nats');
+  mkdirSync(dir, { recursive: true });
+  log(`starting our own NATS with JetStream on ${host}:${port} (data in ${dir})`);
+  daemon('nats', bin!, ['-a', host, '-p', String(port), '-js', '-sd', dir]);
+  await waitFor('nats-server', () => probe(host, port));
+  return url;
+}
+
+export async function ensurePostgres(): Promise<string> {
+  const url = databaseUrl();
+  const { host, port } = hostPort(url, 5432);
+  if (await probe(host, port)) return url;
+  if (process.env.DATABASE_URL) throw new Error(`DATABASE_URL=${url} does not answer`);
+  const dir = path.join(DATA, 'pglite');
+  mkdirSync(dir, { recursive: true });
+  log(`starting an embedded Postgres (PGlite) on ${host}:${port} (data in ${dir})`);
+  const server = require.resolve('@electric-sql/pglite-socket/dist/scripts/server.js', { paths: [ROOT] });
+  daemon('postgres', process.execPath, [server, `--db=${dir}`, `--port=${port}`, `--host=${host}`, '--max-connections=32']);
+  await waitFor('embedded Postgres', () => probe(host, port), 60000);
+  return url;
+}
+
+if (require.main === module) {
+  void (async () => {
+    const nats = await ensureNats();
+    const pg = await ensurePostgres();
+    console.log(JSON.stringify({ nats, postgres: pg }));
+  })().catch((err) => {
+    console.error(String(err?.message ?? err));
+    process.exit(1);
+  });
+}

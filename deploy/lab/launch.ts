@@ -1,0 +1,114 @@
+/**
+ * Brings the lab fabric up for `npm start` (as root) and registers it through the public HTTP API,
+ * exactly as an operator would: cluster with its RRs and FRR core, networks, nodes. Then one agent per
+ * node, RR and the core. Idempotent: existing objects (by name) are reused.
+ */
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { rrTargetId } from '@fabric/contracts';
+import { DATA, ROOT, daemon, log, pidOf } from '../infra';
+import { labDown, labUp, LabState } from './topology';
+
+const REGISTER = path.join(ROOT, 'deploy', 'register.js');
+const AGENT = path.join(ROOT, 'agents', 'src', 'main.ts');
+
+export const labPrefix = () => process.env.LAB_PREFIX ?? 'fab-';
+
+async function call<T = any>(method: string, url: string, body?: unknown): Promise<T> {
+  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+export async function registerLab(api: string, lab: LabState, clusterName = process.env.LAB_CLUSTER ?? 'lab') {
+  const clusters = await call<{ id: string; name: string }[]>('GET', `${api}/clusters`);
+  let cluster = clusters.find((c) => c.name === clusterName);
+  if (!cluster) {
+    cluster = await call('POST', `${api}/clusters`, {
+      name: clusterName,
+      fabricAsn: lab.fabricAsn,
+      coreAsn: lab.coreAsn,
+      community: `${lab.fabricAsn}:100`,
+      gateway: lab.gateway,
+      routeReflectors: lab.routeReflectors.map((r) => ({ name: r.name, ip: r.ipv4 })),
+      coreRouter: { name: lab.core.name, ip: lab.core.ipv4, vendor: 'frr' },
+    });
+    log(`cluster ${clusterName} created (${cluster!.id})`);
+  }
+  const clusterId = cluster!.id;
+  const nets = await call<{ cidr: string }[]>('GET', `${api}/clusters/${clusterId}/networks`);
+  const wanted = [
+    { cidr: '203.0.113.0/24', pools: [{ start: '203.0.113.10', end: '203.0.113.254' }] },
+    { cidr: '198.51.100.0/24', pools: [{ start: '198.51.100.10', end: '198.51.100.254' }] },
+    { cidr: '2001:db8:1::/64', pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ffff' }] },
+  ];
+  for (const n of wanted) if (!nets.some((x) => x.cidr === n.cidr)) await call('POST', `${api}/clusters/${clusterId}/networks`, n);
+  const nodes = await call<{ id: string; name: string; status: string }[]>('GET', `${api}/clusters/${clusterId}/nodes`);
+  const nodeIds: Record<string, string> = {};
+  for (const n of lab.nodes) {
+    const existing = nodes.find((x) => x.name === n.name && x.status !== 'left');
+    nodeIds[n.name] = existing?.id ?? (await call<{ id: string }>('POST', `${api}/clusters/${clusterId}/nodes`, { name: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6 })).id;
+  }
+  return { clusterId, nodeIds };
+}
+
+export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}) {
+  const agent = (name: string, args: string[]) => {
+    if (pidOf(name)) return;
+    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], extraEnv);
+  };
+  agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name]);
+  for (const rr of lab.routeReflectors) agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name]);
+  for (const n of lab.nodes) agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name]);
+}
+
+export async function startLab(api: string) {
+  const prefix = labPrefix();
+  log(`bringing up the lab fabric (prefix ${prefix}): this needs root, BIRD and FRR`);
+  stopAgents();
+  const lab = await labUp({ prefix, nodes: Number(process.env.LAB_NODES ?? 3), rrs: Number(process.env.LAB_RRS ?? 2), replace: true });
+  const { clusterId, nodeIds } = await registerLab(api, lab);
+  startAgents(lab, clusterId, nodeIds);
+  writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix, clusterId, nodeIds, api }, null, 2));
+  const firstNode = Object.values(nodeIds)[0];
+  log(`lab up: cluster ${clusterId}, nodes ${Object.entries(nodeIds).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    [
+      '',
+      'Try it:',
+      `  curl -s -XPOST ${api}/vms -H 'content-type: application/json' \\`,
+      `       -d '{"clusterId":"${clusterId}","nodeId":"${firstNode}","name":"web1","ownerId":"customer-1","driver":"netns"}'`,
+      `  curl -s ${api}/vms/<id>          # status: requested → ip-allocated → applied → announced → at-core`,
+      `  ip netns exec ${prefix}core ping -c3 <its ip>`,
+      '',
+    ].join('\n'),
+  );
+}
+
+export function stopAgents() {
+  const run = path.join(DATA, 'run');
+  let names: string[] = [];
+  try {
+    names = readdirSync(run).filter((f) => f.startsWith('agent-') && f.endsWith('.pid')).map((f) => f.slice(0, -4));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = pidOf(name);
+    if (pid) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(path.join(run, `${name}.pid`), { force: true });
+  }
+}
+
+export async function stopLab() {
+  stopAgents();
+  await labDown(labPrefix());
+  log(`lab ${labPrefix()} removed`);
+}

@@ -1,0 +1,106 @@
+/**
+ * `npm start` / `npm run stop` / `npm run status`: runs the whole product in the background.
+ * 1. NATS + Postgres (ours if none answers), 2. the services, 3. as root: the lab fabric in network
+ * namespaces, registered through the HTTP API, with one agent per node, RR and the core.
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { DATA, LOGS, ROOT, daemon, ensureNats, ensurePostgres, log, pidOf } from './infra';
+
+export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
+const REGISTER = path.join(ROOT, 'deploy', 'register.js');
+
+export const apiBase = () => `http://${process.env.GATEWAY_HOST ?? '127.0.0.1'}:${process.env.GATEWAY_PORT ?? 8080}/api/v1`;
+
+async function waitHealthy(timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${apiBase()}/health`);
+      if (r.ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`gateway not healthy at ${apiBase()}/health after ${timeoutMs} ms (logs: ${LOGS})`);
+}
+
+function startService(name: string) {
+  if (pidOf(name)) return log(`${name} already running (pid ${pidOf(name)})`);
+  const pid = daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')]);
+  log(`${name} started (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
+}
+
+function stopPid(name: string) {
+  const pid = pidOf(name);
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && pidOf(name)) spawnSync('sleep', ['0.1']);
+  if (pidOf(name)) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(path.join(DATA, 'run', `${name}.pid`), { force: true });
+  log(`${name} stopped`);
+}
+
+export async function start() {
+  await ensureNats();
+  await ensurePostgres();
+  for (const s of SERVICES) startService(s);
+  await waitHealthy();
+  log(`API ready: ${apiBase()}`);
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot && process.env.FABRIC_LAB !== '0') {
+    const { startLab } = await import('./lab/launch');
+    await startLab(apiBase());
+  } else if (!isRoot) {
+    log('not root: the lab fabric (network namespaces, BIRD, FRR) is skipped');
+  }
+}
+
+export async function stop() {
+  if (process.getuid?.() === 0 && process.env.FABRIC_LAB !== '0') {
+    const { stopLab } = await import('./lab/launch');
+    await stopLab();
+  }
+  for (const s of [...SERVICES].reverse()) stopPid(s);
+  if (process.argv.includes('--all')) {
+    stopPid('postgres');
+    stopPid('nats');
+  }
+}
+
+export function status() {
+  for (const s of ['nats', 'postgres', ...SERVICES]) console.log(`${s.padEnd(16)} ${pidOf(s) ? `running (pid ${pidOf(s)})` : '-'}`);
+}
+
+if (require.main === module) {
+  const cmd = process.argv[2] ?? 'start';
+  const run = cmd === 'start' ? start : cmd === 'stop' ? stop : cmd === 'status' ? async () => status() : undefined;
+  if (!run) {
+    console.error('usage: launcher.ts start|stop [--all]|status');
+    process.exit(2);
+  }
+  void run().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(String(err?.stack ?? err));
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: unit (deciders, renderers, parsers), integration (real NATS JetStream + Postgres)
+# and e2e (the product over HTTP on a real BGP lab in network namespaces, as root).
+# Each run uses its own stream names, databases and lab prefixes and removes them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/ensure-deps.sh
+node -r ./deploy/register.js deploy/infra.ts >/dev/null
+exec npx jest --ci --maxWorkers=2 "$@"
