@@ -80,7 +80,8 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     for (let attempt = 0; ; attempt++) {
       // Fast path: decide on the cached state without asking the server; a stale cache shows up as a
       // conflict on append. Refusals and no-ops are only trusted on a freshly checked state.
-      const cached = attempt === 0 && this.opts.cache ? this.cache.get(id) : undefined;
+      // An aggregate we have never seen is assumed new (expected sequence 0): creating one costs no lookup.
+      const cached = attempt === 0 && this.opts.cache ? (this.cache.get(id) ?? { state: this.decider.initialState(), version: 0 }) : undefined;
       let loaded = cached ?? (await this.load(id));
       let events: E[];
       try {

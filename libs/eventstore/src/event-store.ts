@@ -121,14 +121,19 @@ export class EventStore {
     } as never);
     let pos = afterSeq;
     try {
-      while (pos < last) {
+      let done = false;
+      while (pos < last && !done) {
         const msgs = await consumer.fetch({ max_messages: batch, expires: 2000 });
         let got = 0;
         for await (const m of msgs as AsyncIterable<JsMsg>) {
           got++;
           pos = m.seq;
           await fn(decodeMessage(m));
-          if (m.info.pending === 0 || pos >= last) break;
+          // Nothing left under the filter: stop (under a filter `pos` may never reach the stream head).
+          if (m.info.pending === 0 || pos >= last) {
+            done = true;
+            break;
+          }
         }
         if (got === 0) break;
       }

@@ -24,6 +24,7 @@ export class InventoryCommands {
   private readonly vms: AggregateRepository<any, any>;
   private readonly mutex = new KeyedMutex();
   private readonly replies = new ReplyCache<Reply>();
+  private readonly inflight = new Map<string, Promise<Reply>>();
 
   constructor(private readonly store: EventStore) {
     const s = store.subjects;
@@ -45,9 +46,19 @@ export class InventoryCommands {
   private async once(req: CommandRequest, fn: () => Promise<Reply>): Promise<Reply> {
     const prev = this.replies.get(req.commandId);
     if (prev) return prev;
-    const reply = await fn();
-    this.replies.set(req.commandId, reply);
-    return reply;
+    // A retry arriving while the first attempt is still running shares its outcome.
+    const running = this.inflight.get(req.commandId);
+    if (running) return running;
+    const attempt = fn().then((reply) => {
+      this.replies.set(req.commandId, reply);
+      return reply;
+    });
+    this.inflight.set(req.commandId, attempt);
+    try {
+      return await attempt;
+    } finally {
+      this.inflight.delete(req.commandId);
+    }
   }
 
   handlers(): Record<string, CommandHandler> {
@@ -105,24 +116,24 @@ export class InventoryCommands {
       DrainNode: (p: DrainNode, req) => this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: p }))),
       RemoveNode: (p: RemoveNode, req) =>
         this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'RemoveNode', data: p, context: { vmCount: this.index.vmCountOnNode(p.nodeId) } }))),
+      // No per-cluster lock here: the name is reserved synchronously, so VM creations pipeline.
       CreateVm: (p: CreateVm, req) =>
-        this.once(req, () =>
-          this.mutex.run(p.clusterId, async () => {
-            const vmId = p.vmId ?? randomUUID();
-            const node = this.index.nodes.get(p.nodeId);
+        this.once(req, async () => {
+          const vmId = p.vmId ?? randomUUID();
+          const node = this.index.nodes.get(p.nodeId);
+          const nameTaken = !this.index.reserveVmName(p.clusterId, p.name, vmId);
+          try {
             const res = await this.vms.handle(
               vmId,
-              {
-                type: 'CreateVm',
-                data: { ...p, vmId },
-                context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken: this.index.vmNameTaken(p.clusterId, p.name) },
-              },
+              { type: 'CreateVm', data: { ...p, vmId }, context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken } },
               { commandId: req.commandId, meta: this.meta(req) },
             );
             this.record(res);
             return { result: { vmId }, position: res.position };
-          }),
-        ),
+          } finally {
+            if (!nameTaken) this.index.releaseVmName(p.clusterId, p.name, vmId);
+          }
+        }),
       DeleteVm: (p: DeleteVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'DeleteVm', data: p }))),
       CompleteMigration: (p: CompleteMigration, req) =>
         this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, toNodeId: p.nodeId } }))),

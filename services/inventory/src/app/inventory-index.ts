@@ -32,6 +32,19 @@ export class InventoryIndex {
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
   }
+  /** Claims a VM name synchronously (before the append's round trip); false when taken. */
+  reserveVmName(clusterId: string, name: string, vmId: string): boolean {
+    const key = `${clusterId}/${lc(name)}`;
+    const holder = this.vmNames.get(key);
+    if (holder && holder !== vmId) return false;
+    this.vmNames.set(key, vmId);
+    return true;
+  }
+  releaseVmName(clusterId: string, name: string, vmId: string): void {
+    const key = `${clusterId}/${lc(name)}`;
+    if (this.vmNames.get(key) === vmId && !this.vms.has(vmId)) this.vmNames.delete(key);
+  }
+
   vmCountOnNode(nodeId: string): number {
     let n = 0;
     for (const v of this.vms.values()) if (!v.deleted && (v.nodeId === nodeId || v.previousNodeId === nodeId)) n++;

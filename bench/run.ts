@@ -1,0 +1,18 @@
+/** `npm run bench`: every figure is printed next to the raw engine measured in the same run. */
+import { benchControlPlane } from './control-plane.bench';
+
+async function main() {
+  const only = process.argv[2];
+  if (!only || only === 'control-plane') await benchControlPlane();
+  if (!only || only === 'convergence') {
+    const { benchConvergence } = await import('./convergence.bench');
+    await benchConvergence();
+  }
+}
+void main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
