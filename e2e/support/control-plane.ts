@@ -3,16 +3,29 @@
  * database, and removes both afterwards.
  */
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
-import { Nats } from '@fabric/eventstore';
+import { EventStore, Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
 import { startIpam } from '../../services/ipam/src/main';
 import { startGateway } from '../../services/gateway/src/main';
+
+export type InventoryHandle = Awaited<ReturnType<typeof startInventory>>;
+export type IpamHandle = Awaited<ReturnType<typeof startIpam>>;
+export type GatewayHandle = Awaited<ReturnType<typeof startGateway>>;
 
 export interface ControlPlane {
   ns: string;
   api: string;
   nats: Nats;
+  /** An event store on the test's own connection (reads, stream positions). */
+  store: EventStore;
   db: { name: string; url: string };
+  inventory: InventoryHandle;
+  /** In-process IPAM instances currently running (see startIpam / stopIpam). */
+  ipams: IpamHandle[];
+  gateway: GatewayHandle;
+  /** Starts one more in-process IPAM on the same namespace (same durable). */
+  startIpam(cooldownMs?: number): Promise<IpamHandle>;
+  stopIpam(ipam: IpamHandle): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,30 +34,43 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
   const closers: (() => Promise<void>)[] = [];
-  try {
-    const inv = await startInventory({ ns });
-    closers.push(() => inv.close());
-    for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) {
-      const ipam = await startIpam({ ns, cooldownMs: opts.ipamCooldownMs ?? 0 });
-      closers.push(() => ipam.close());
-    }
-    const gw = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0 });
-    closers.push(() => gw.close());
-    return {
-      ns,
-      api: `${gw.url}/api/v1`,
-      nats,
-      db,
-      async close() {
-        for (const c of closers.reverse()) await c().catch(() => undefined);
-        await closeTestNats(nats);
-        await dropTestDatabase(db.name);
-      },
-    };
-  } catch (err) {
+  const ipams: IpamHandle[] = [];
+  const cleanup = async () => {
+    for (const i of ipams.splice(0)) await i.close().catch(() => undefined);
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await closeTestNats(nats);
     await dropTestDatabase(db.name);
+  };
+  try {
+    const inventory = await startInventory({ ns });
+    closers.push(() => inventory.close());
+    const addIpam = async (cooldownMs = opts.ipamCooldownMs ?? 0) => {
+      const ipam = await startIpam({ ns, cooldownMs });
+      ipams.push(ipam);
+      return ipam;
+    };
+    for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) await addIpam();
+    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0 });
+    closers.push(() => gateway.close());
+    return {
+      ns,
+      api: `${gateway.url}/api/v1`,
+      nats,
+      store: new EventStore(nats),
+      db,
+      inventory,
+      ipams,
+      gateway,
+      startIpam: addIpam,
+      async stopIpam(ipam) {
+        const i = ipams.indexOf(ipam);
+        if (i >= 0) ipams.splice(i, 1);
+        await ipam.close();
+      },
+      close: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
     throw err;
   }
 }

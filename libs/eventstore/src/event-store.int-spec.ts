@@ -119,3 +119,81 @@ describe('event store on JetStream', () => {
     }
   });
 });
+
+// DESIGN §2 facts about the stream itself that the cases above do not cover.
+describe('event streams as DESIGN §2 defines them', () => {
+  let nats: Nats;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    nats = await openTestNats();
+    store = new EventStore(nats);
+  });
+  afterAll(() => closeTestNats(nats));
+
+  it('the events stream is file-backed, denies delete and purge, allows direct get, dedupes for at least 10 minutes', async () => {
+    const { config } = await nats.jsm.streams.info(nats.subjects.eventsStream);
+    expect(config).toMatchObject({ storage: 'file', deny_delete: true, deny_purge: true, allow_direct: true, subjects: [`${nats.subjects.ns}.evt.>`] });
+    expect(config.duplicate_window).toBeGreaterThanOrEqual(10 * 60 * 1e9);
+  });
+
+  it('stored events can be neither purged nor deleted', async () => {
+    const sub = store.subjects.evt('cluster', '6f1d2c1e-0000-4000-8000-0000000000c1');
+    const { seqs } = await store.append(sub, [{ id: 'keep-1', event: { type: 'RouteReflectorRemoved', data: { clusterId: id, name: 'x' } } }], 0);
+    await expect(nats.jsm.streams.purge(nats.subjects.eventsStream)).rejects.toThrow();
+    await expect(nats.jsm.streams.deleteMessage(nats.subjects.eventsStream, seqs[0])).rejects.toThrow();
+    expect((await store.read(sub)).map((e) => e.id)).toEqual(['keep-1']);
+  });
+
+  it('an event carries its type in a header and in the body, with schemaVersion, on its aggregate subject', async () => {
+    const nodeId = '6f1d2c1e-0000-4000-8000-0000000000c2';
+    const sub = store.subjects.evt('node', nodeId);
+    expect(sub).toBe(`${nats.subjects.ns}.evt.node.${nodeId}`);
+    const { seqs } = await store.append(sub, [{ id: 'env-1', event: { type: 'NodeJoined', data: { nodeId, clusterId: id, name: 'n1', underlayIp: '198.18.0.21' } }, meta: { actor: 'test', commandId: 'c-env' } }], 0);
+    const m = await nats.jsm.streams.getMessage(nats.subjects.eventsStream, { seq: seqs[0] });
+    expect(m!.subject).toBe(sub);
+    expect(m!.header.get('Fabric-Event-Type')).toBe('NodeJoined');
+    expect(m!.header.get('Nats-Msg-Id')).toBe('env-1');
+    const body = m!.json<Record<string, unknown>>();
+    expect(body).toMatchObject({ id: 'env-1', type: 'NodeJoined', schemaVersion: 1, meta: { actor: 'test', commandId: 'c-env' }, data: { nodeId, underlayIp: '198.18.0.21' } });
+    expect(Number.isNaN(Date.parse(body.occurredAt as string))).toBe(false);
+    const [read] = await store.read(sub);
+    expect(read).toMatchObject({ seq: seqs[0], subject: sub, type: 'NodeJoined', schemaVersion: 1 });
+  });
+
+  it('the commands stream keeps only the latest desired state per target', async () => {
+    const subject = nats.subjects.cmd('node', 'n-latest');
+    for (const generation of [1, 2, 3]) await nats.js.publish(subject, JSON.stringify({ generation }));
+    await nats.js.publish(nats.subjects.cmd('node', 'n-other'), JSON.stringify({ generation: 7 }));
+    const info = await nats.jsm.streams.info(nats.subjects.commandsStream);
+    expect(info.state.messages).toBe(2);
+    const latest = await nats.jsm.streams.getMessage(nats.subjects.commandsStream, { last_by_subj: subject });
+    expect(latest!.json()).toEqual({ generation: 3 });
+  });
+
+  it('ensureStreams is safe to call from every process at start: same config, nothing lost', async () => {
+    const sub = store.subjects.evt('cluster', '6f1d2c1e-0000-4000-8000-0000000000c3');
+    await store.append(sub, [{ id: 'again-1', event: { type: 'RouteReflectorRemoved', data: { clusterId: id, name: 'y' } } }], 0);
+    const before = await nats.jsm.streams.info(nats.subjects.eventsStream);
+    await nats.ensureStreams();
+    await nats.ensureStreams();
+    const after = await nats.jsm.streams.info(nats.subjects.eventsStream);
+    expect(after.state.messages).toBe(before.state.messages);
+    expect(after.config).toMatchObject({ deny_delete: true, deny_purge: true, duplicate_window: before.config.duplicate_window });
+    expect((await store.read(sub)).map((e) => e.id)).toEqual(['again-1']);
+  });
+
+  it('a reactor durable is a pull consumer with explicit ack and bounded max_deliver', async () => {
+    const consumer = new DurableConsumer(store, { durable: 'cfg_check', filterSubject: store.subjects.evtAll('vm') }, async () => undefined);
+    await consumer.ensure();
+    try {
+      const info = await nats.jsm.consumers.info(nats.subjects.eventsStream, consumer.durableName);
+      expect(info.config.ack_policy).toBe('explicit');
+      expect(info.config.max_deliver).toBeGreaterThan(0);
+      expect(info.config.deliver_subject).toBeUndefined(); // pull
+      expect(info.config.filter_subject).toBe(store.subjects.evtAll('vm'));
+    } finally {
+      await consumer.delete();
+    }
+  });
+});

@@ -14,7 +14,13 @@ export class EventTail {
   readonly ready: Promise<void>;
   private markReady!: () => void;
 
-  constructor(private readonly store: EventStore, private readonly filter: string, private readonly apply: (e: StoredEvent) => void | Promise<void>, private readonly fromSeq = 0) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly filter: string,
+    private readonly apply: (e: StoredEvent) => void | Promise<void>,
+    private readonly fromSeq = 0,
+    private readonly log: (msg: string, extra?: Record<string, unknown>) => void = (m, x) => console.error(m, x),
+  ) {
     this.ready = new Promise((r) => (this.markReady = r));
   }
 
@@ -30,10 +36,15 @@ export class EventTail {
     this.loop = (async () => {
       for await (const m of messages as AsyncIterable<JsMsg>) {
         this.position = m.seq;
-        await this.apply(decodeMessage(m));
+        try {
+          await this.apply(decodeMessage(m));
+        } catch (err) {
+          // A view must not stop following the stream because of one event it cannot fold.
+          this.log('event tail could not apply an event', { seq: m.seq, subject: m.subject, err: String(err) });
+        }
         if (m.seq >= head || m.info.pending === 0) this.markReady();
       }
-    })().catch(() => undefined);
+    })().catch((err) => this.log('event tail stopped', { err: String(err) }));
   }
 
   async stop(): Promise<void> {

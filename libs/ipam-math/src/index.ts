@@ -1,3 +1,4 @@
 export * from './address';
 export * from './cidr';
 export * from './allocator';
+export * from './range-cidrs';

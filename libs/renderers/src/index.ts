@@ -1,5 +1,5 @@
 export type { BgpOptions, Peer } from './common';
-export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6 } from './node-bird';
+export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6, LEAVING_ROUTE_METRIC } from './node-bird';
 export type { NodeBirdInput } from './node-bird';
 export { renderRrBird } from './rr-bird';
 export type { RrBirdInput, RrNode } from './rr-bird';

@@ -43,6 +43,9 @@ export const NODE_KERNEL6 = 'fabric_kernel6';
 /** Linux reserves 0 (unspec), 2 (kernel: `learn` ignores them) and BIRD owns 12 (treated as its own routes). */
 const RESERVED_RTPROT = new Set([0, 2, 12]);
 
+/** Kernel route metric of a VM route on a node that is migrating it away (see the export filter). */
+export const LEAVING_ROUTE_METRIC = 4096;
+
 export function renderNodeBird(input: NodeBirdInput): string {
   if (!input || typeof input !== 'object') throw new Error('invalid node bird input');
   const nodeName = name(input.nodeName, 'nodeName');
@@ -96,6 +99,9 @@ export function renderNodeBird(input: NodeBirdInput): string {
       `filter ${fname} {`,
       `  if proto = "${kname}" && krt_source = ${proto} && net.len = ${len} then {`,
       `    bgp_community.add((${ca},${cv}));`,
+      // Make-before-break migration: the old node keeps the route at a high kernel metric while the new
+      // node announces it; the lower local preference makes the RRs (and so the core) pick the new node.
+      `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then bgp_local_pref = 50;`,
       '    accept;',
       '  }',
       '  reject;',

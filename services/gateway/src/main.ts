@@ -8,6 +8,7 @@ import { setupTelemetry } from '@fabric/telemetry';
 import { GatewayModule } from './gateway.module';
 import { ApiErrorFilter } from './http/errors';
 import { apiValidationPipe } from './http/validation';
+import { HttpTracingInterceptor } from './http/tracing.interceptor';
 
 export interface GatewayOptions {
   ns?: string;
@@ -29,6 +30,7 @@ export async function startGateway(opts: GatewayOptions = {}) {
   app.setGlobalPrefix('api/v1');
   app.useGlobalPipes(apiValidationPipe());
   app.useGlobalFilters(new ApiErrorFilter());
+  app.useGlobalInterceptors(new HttpTracingInterceptor());
   app.enableShutdownHooks();
   const port = opts.port ?? Number(process.env.GATEWAY_PORT ?? process.env.PORT ?? 8080);
   await app.listen(port, opts.host ?? process.env.GATEWAY_HOST ?? '127.0.0.1');

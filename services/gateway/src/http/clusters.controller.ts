@@ -55,12 +55,12 @@ export class ClustersController {
     res.type('text/plain').set('X-Generation', String(desired.generation)).send(desired.bird);
   }
 
-  /** Core router config, versioned: `?format=junos|frr|junos-procedure`, `?version=N`, `?diff=<older version>`. */
+  /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */
   @Get(':id/router/config')
   async routerConfig(@Param('id', uuid) id: string, @Query('format') format = 'junos', @Query('version') version: string | undefined, @Query('diff') diff: string | undefined, @Res() res: Response) {
     await this.get(id);
-    if (!['junos', 'frr', 'junos-procedure'].includes(format)) {
-      res.status(400).json({ status: 400, code: 'invalid-format', message: 'format must be junos, frr or junos-procedure', fields: { format: ['must be junos, frr or junos-procedure'] } });
+    if (!['junos', 'frr'].includes(format)) {
+      res.status(400).json({ status: 400, code: 'invalid-format', message: 'format must be junos or frr', fields: { format: ['must be junos or frr'] } });
       return;
     }
     const v = version !== undefined ? Number(version) : undefined;

@@ -136,7 +136,7 @@ export class InventoryCommands {
         }),
       DeleteVm: (p: DeleteVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'DeleteVm', data: p }))),
       CompleteMigration: (p: CompleteMigration, req) =>
-        this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, toNodeId: p.nodeId } }))),
+        this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, nodeId: p.nodeId } }))),
       MigrateVm: (p: MigrateVm, req) =>
         this.once(req, () =>
           this.vmCommand(p.vmId, req, () => {

@@ -1,0 +1,55 @@
+import { FlushScheduler } from './flush-scheduler';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('FlushScheduler', () => {
+  it('coalesces a burst of kicks into one flush once the input is caught up', async () => {
+    let flushes = 0;
+    let caughtUp = false;
+    const s = new FlushScheduler(async () => void flushes++, async () => caughtUp, { settleMs: 1, maxDelayMs: 10_000 });
+    for (let i = 0; i < 100; i++) s.kick();
+    await sleep(20);
+    expect(flushes).toBe(0); // still behind
+    caughtUp = true;
+    await sleep(20);
+    expect(flushes).toBe(1);
+    await s.stop();
+  });
+
+  it('flushes at least every maxDelayMs during a long burst, never overlapping', async () => {
+    let running = 0;
+    let overlap = false;
+    let flushes = 0;
+    const s = new FlushScheduler(async () => {
+      overlap ||= running > 0;
+      running++;
+      await sleep(3);
+      running--;
+      flushes++;
+    }, async () => false, { settleMs: 1, maxDelayMs: 10 });
+    const end = Date.now() + 120;
+    while (Date.now() < end) {
+      s.kick();
+      await sleep(1);
+    }
+    await sleep(30);
+    expect(flushes).toBeGreaterThanOrEqual(3);
+    expect(flushes).toBeLessThan(40);
+    expect(overlap).toBe(false);
+    await s.stop();
+  });
+
+  it('a kick during a flush gives one more flush after it', async () => {
+    const seen: number[] = [];
+    let n = 0;
+    const s = new FlushScheduler(async () => {
+      seen.push(++n);
+      if (n === 1) s.kick();
+      await sleep(2);
+    }, async () => true, { settleMs: 1 });
+    s.kick();
+    await sleep(30);
+    expect(seen).toEqual([1, 2]);
+    await s.stop();
+  });
+});

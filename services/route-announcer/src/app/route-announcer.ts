@@ -1,0 +1,106 @@
+/**
+ * route-announcer: desired state of every hypervisor node (VM routes + BIRD config) on `cmd.node.<nodeId>`,
+ * and CompleteMigration once the new node of a migration is seen announcing on a route reflector.
+ * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
+ * and outputs are idempotent by content hash, so no durable consumer is needed).
+ */
+import { CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
+import { EventStore, RpcClient } from '@fabric/eventstore';
+import { NodeRoutesModel } from '../domain';
+import { DesiredPublisher } from './desired-publisher';
+import { LogFn, TailedDeriver, TailedDeriverOptions } from './tailed-deriver';
+
+export type { LogFn } from './tailed-deriver';
+
+export interface RouteAnnouncerOptions extends TailedDeriverOptions {
+  protocolNumber?: number;
+}
+
+export function protocolNumberFromEnv(env = process.env): number {
+  const v = env.FABRIC_ROUTE_PROTOCOL;
+  if (v === undefined || v === '') return FABRIC_ROUTE_PROTOCOL;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 255) throw new Error(`FABRIC_ROUTE_PROTOCOL must be 1..255, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export class RouteAnnouncer {
+  readonly model: NodeRoutesModel;
+  readonly publisher: DesiredPublisher;
+  private readonly deriver: TailedDeriver;
+  private readonly rpc: RpcClient;
+  /** Completions inventory accepted, by `vmId:toNodeId:requestSeq` (until the VM's next migration event). */
+  private readonly sent = new Set<string>();
+  private readonly log: LogFn;
+
+  constructor(store: EventStore, opts: RouteAnnouncerOptions = {}) {
+    this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
+    this.publisher = new DesiredPublisher(store, 'route-announcer');
+    this.rpc = new RpcClient(store.nats);
+    this.log = opts.log ?? (() => undefined);
+    this.deriver = new TailedDeriver(store, {
+      apply: (e, seq) => {
+        if (e.type === 'VmMigrationCompleted' || e.type === 'VmDeleted') this.forgetSent(e.data.vmId);
+        return this.model.apply(e, seq);
+      },
+      allTargets: () => this.model.nodeIds(),
+      flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
+      afterFlush: () => this.completeMigrations(),
+      wantsFlush: (e) => e.type === 'RoutesObserved' && this.model.readyMigrations().length > 0,
+    }, opts);
+  }
+
+  start(): Promise<void> {
+    return this.deriver.start();
+  }
+
+  stop(): Promise<void> {
+    return this.deriver.stop();
+  }
+
+  get position(): number {
+    return this.deriver.position;
+  }
+
+  private async flushNode(nodeId: string, sourceSeq: number): Promise<void> {
+    let payload;
+    try {
+      payload = this.model.desired(nodeId);
+    } catch (err) {
+      // Bad or incomplete input (e.g. no RR yet): keep the previous command rather than a broken config.
+      this.log('warn', 'node state not renderable', { nodeId, err: (err as Error).message });
+      return;
+    }
+    if (!payload) return;
+    const r = await this.publisher.publish(payload, sourceSeq);
+    if (r.published) this.log('info', 'node desired state', { nodeId, generation: r.generation, vms: payload.vms.length });
+  }
+
+  /** Asks inventory to complete the migrations whose new node announces; true when one must be retried. */
+  private async completeMigrations(): Promise<boolean> {
+    let retry = false;
+    for (const r of this.model.readyMigrations()) {
+      const key = `${r.vmId}:${r.toNodeId}:${r.requestSeq}`;
+      if (this.sent.has(key)) continue;
+      const payload: CompleteMigration = { vmId: r.vmId, nodeId: r.toNodeId };
+      const reply = await this.rpc.request('inventory', 'CompleteMigration', {
+        // The request seq makes a later migration back to the same node a new command, not a duplicate.
+        commandId: `complete-migration:${r.vmId}:${r.toNodeId}:${r.requestSeq}`,
+        actor: 'route-announcer',
+        payload,
+      });
+      if (reply.ok || reply.error.status === 404) {
+        this.sent.add(key);
+        this.log('info', 'migration completion sent', { vmId: r.vmId, toNodeId: r.toNodeId, ok: reply.ok });
+      } else {
+        retry = true;
+        this.log('warn', 'CompleteMigration not accepted, will retry', { vmId: r.vmId, error: reply.error });
+      }
+    }
+    return retry;
+  }
+
+  private forgetSent(vmId: string): void {
+    for (const k of this.sent) if (k.startsWith(`${vmId}:`)) this.sent.delete(k);
+  }
+}

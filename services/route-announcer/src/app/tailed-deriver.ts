@@ -1,0 +1,104 @@
+/**
+ * The loop shared by the three derivers: an EventTail over all events from sequence 1 feeds a pure model
+ * that names the targets an event touched; dirty targets are flushed debounced (FlushScheduler).
+ *
+ * No durable consumer on purpose: the in-memory model is rebuilt from sequence 1 at every start and each
+ * output is idempotent by content hash (unchanged content publishes nothing), so there is no position
+ * to keep. Nothing is flushed before the tail has caught up, so a restart never publishes old states.
+ */
+import type { FabricEvent, StoredEvent } from '@fabric/contracts';
+import { EventStore, EventTail } from '@fabric/eventstore';
+import { FlushScheduler, FlushSchedulerOptions } from './flush-scheduler';
+
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+
+export interface TailedDeriverHooks {
+  /** Folds one event into the model; returns the ids of the targets it may have changed. */
+  apply(event: FabricEvent, seq: number): string[];
+  /** Every target the model knows (flushed once at start). */
+  allTargets(): string[];
+  /** Derives and publishes one target; throws on a transient failure (the target is retried). */
+  flushTarget(id: string, sourceSeq: number): Promise<void>;
+  /** Runs after each flush; returns true to be called again later (e.g. a command that failed). */
+  afterFlush?(): Promise<boolean>;
+  /** True when the event needs a flush although it dirtied no target (afterFlush work). */
+  wantsFlush?(event: FabricEvent): boolean;
+}
+
+export interface TailedDeriverOptions {
+  flush?: FlushSchedulerOptions;
+  /** Delay before retrying failed targets / afterFlush work. */
+  retryMs?: number;
+  log?: LogFn;
+}
+
+export class TailedDeriver {
+  private readonly dirty = new Set<string>();
+  private readonly flusher: FlushScheduler;
+  private readonly log: LogFn;
+  private tail?: EventTail;
+  private started = false;
+
+  constructor(private readonly store: EventStore, private readonly hooks: TailedDeriverHooks, private readonly opts: TailedDeriverOptions = {}) {
+    this.log = opts.log ?? (() => undefined);
+    this.flusher = new FlushScheduler(() => this.flush(), () => this.caughtUp(), { ...opts.flush, log: (m, x) => this.log('error', m, x) });
+  }
+
+  /** Resolves once the history is folded and the first flush is done. */
+  async start(): Promise<void> {
+    this.tail = new EventTail(this.store, this.store.subjects.evtAll(), (e) => this.onEvent(e));
+    await this.tail.start();
+    await this.tail.ready;
+    // Every target once: those whose content equals the last output publish nothing.
+    for (const id of this.hooks.allTargets()) this.dirty.add(id);
+    this.started = true;
+    await this.flusher.flushNow();
+  }
+
+  /** Stops the input, then publishes what is still dirty (best effort: a restart would do it too). */
+  async stop(): Promise<void> {
+    await this.tail?.stop();
+    await this.flusher.stop();
+    if (this.started && this.dirty.size) await this.flush().catch(() => undefined);
+    this.started = false;
+  }
+
+  /** Stream position the model reflects. */
+  get position(): number {
+    return this.tail?.position ?? 0;
+  }
+
+  private onEvent(e: StoredEvent): void {
+    // Never throw: an exception would end the tail's loop.
+    try {
+      const event = { type: e.type, data: e.data } as FabricEvent;
+      const ids = this.hooks.apply(event, e.seq);
+      for (const id of ids) this.dirty.add(id);
+      if (this.started && (ids.length || this.hooks.wantsFlush?.(event))) this.flusher.kick();
+    } catch (err) {
+      this.log('error', 'event not applied', { seq: e.seq, type: e.type, err: String(err) });
+    }
+  }
+
+  private async caughtUp(): Promise<boolean> {
+    return this.position >= (await this.store.headSeq());
+  }
+
+  private async flush(): Promise<void> {
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const sourceSeq = this.position;
+    let retry = false;
+    for (const id of ids) {
+      try {
+        await this.hooks.flushTarget(id, sourceSeq);
+      } catch (err) {
+        this.dirty.add(id);
+        retry = true;
+        this.log('warn', 'flush of target failed, will retry', { target: id, err: String(err) });
+      }
+    }
+    if (this.hooks.afterFlush) retry = (await this.hooks.afterFlush().catch(() => true)) || retry;
+    if (retry && this.started) this.flusher.kick(this.opts.retryMs ?? 1000);
+  }
+}

@@ -1,0 +1,157 @@
+import { FabricEvent, vmInterfaceName } from '@fabric/contracts';
+import { contentHash } from '@fabric/renderers';
+import { NodeRoutesModel } from './node-routes.model';
+import { CLUSTER, NODE1, NODE2, NODE3, baseFabric, ev, vm } from './fixtures';
+
+const given = (...events: FabricEvent[]) => {
+  const m = new NodeRoutesModel({ protocolNumber: 200 });
+  events.forEach((e, i) => m.apply(e, i + 1));
+  return m;
+};
+const vmsOf = (m: NodeRoutesModel, nodeId: string) => m.desired(nodeId)!.vms;
+
+describe('route-announcer model', () => {
+  it('a joined node gets its BIRD config with every RR, gateway and protocol number, and no VMs', () => {
+    const m = given(...baseFabric());
+    const d = m.desired(NODE1)!;
+    expect(d).toMatchObject({
+      kind: 'node', targetId: NODE1, clusterId: CLUSTER, nodeName: 'node-1', underlayIp: '198.18.0.10',
+      gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' }, protocolNumber: 200, vms: [],
+    });
+    expect(d.bird).toContain('neighbor 198.18.0.2 as 65000;');
+    expect(d.bird).toContain('neighbor 198.18.0.3 as 65000;');
+    expect(d.bird).toContain('krt_source = 200');
+    expect(m.nodeIds().sort()).toEqual([NODE1, NODE2, NODE3]);
+  });
+
+  it('honours another protocol number', () => {
+    const m = new NodeRoutesModel({ protocolNumber: 201 });
+    baseFabric().forEach((e) => m.apply(e));
+    expect(m.desired(NODE1)!.protocolNumber).toBe(201);
+    expect(m.desired(NODE1)!.bird).toContain('krt_source = 201');
+  });
+
+  describe('VMs', () => {
+    it('given a VM created on node-1, when its IP is allocated, then node-1 (only) routes it', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1));
+      expect(vmsOf(m, NODE1)).toEqual([]); // no address yet
+      expect(m.apply(ev.ipAllocated(vm(1), '203.0.113.10'))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)).toEqual([{ vmId: vm(1), ifName: vmInterfaceName(vm(1)), ip: '203.0.113.10', family: 4, driver: 'netns' }]);
+      expect(vmsOf(m, NODE2)).toEqual([]);
+    });
+
+    it('the BIRD config does not change when VMs come and go', () => {
+      const m = given(...baseFabric());
+      const before = m.desired(NODE1)!.bird;
+      m.apply(ev.vmCreated(vm(1), NODE1));
+      m.apply(ev.ipAllocated(vm(1), '203.0.113.10'));
+      expect(m.desired(NODE1)!.bird).toBe(before);
+    });
+
+    it('an IPv6 VM is a /128 route (canonical address) on its node', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE3, 6), ev.ipAllocated(vm(2), '2001:DB8:0::1:5'));
+      expect(vmsOf(m, NODE3)).toEqual([expect.objectContaining({ vmId: vm(2), ip: '2001:db8::1:5', family: 6 })]);
+      expect(m.desired(NODE3)!.underlayIp6).toBe('2001:db8:ffff::12');
+      expect(m.desired(NODE3)!.bird).toContain('next hop address 2001:db8:ffff::12;');
+    });
+
+    it('a VM whose allocation failed is not routed', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(3), NODE1), ev.ipAllocationFailed(vm(3)));
+      expect(vmsOf(m, NODE1)).toEqual([]);
+    });
+
+    it('given a routed VM, when it is deleted, then the route is withdrawn at once (before IPAM releases the address)', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'));
+      expect(m.apply(ev.vmDeleted(vm(1), NODE1))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)).toEqual([]);
+    });
+
+    it('VMs are listed in a stable order, so equal content gives an equal hash', () => {
+      const a = given(...baseFabric(), ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.12'), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.11'));
+      const b = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.11'), ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.12'));
+      expect(contentHash(a.desired(NODE1))).toBe(contentHash(b.desired(NODE1)));
+    });
+  });
+
+  describe('route reflectors', () => {
+    it('given nodes, when an RR is added, then every live node is dirty and peers with it', () => {
+      const m = given(...baseFabric());
+      expect(m.apply(ev.rrAdded('rr-3', '198.18.0.4')).sort()).toEqual([NODE1, NODE2, NODE3]);
+      expect(m.desired(NODE2)!.bird).toContain('neighbor 198.18.0.4 as 65000;');
+    });
+    it('when an RR is removed, then nodes stop peering with it', () => {
+      const m = given(...baseFabric(), ev.rrRemoved('RR-2'));
+      expect(m.desired(NODE1)!.bird).not.toContain('198.18.0.3');
+    });
+    it('a cluster without RR cannot be rendered (the node BIRD config needs a peer)', () => {
+      const m = given(ev.clusterCreated(), ev.nodeJoined(NODE1, 'node-1', '198.18.0.10'));
+      expect(() => m.desired(NODE1)).toThrow(/routeReflectors/);
+    });
+  });
+
+  describe('make-before-break migration', () => {
+    const routed = () => [...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10')];
+
+    it('when a migration is requested, then the VM is on both nodes, the old one leaving', () => {
+      const m = given(...routed());
+      expect(m.apply(ev.migrationRequested(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2]);
+      expect(vmsOf(m, NODE1)).toEqual([expect.objectContaining({ vmId: vm(1), ip: '203.0.113.10', leaving: true })]);
+      expect(vmsOf(m, NODE2)).toEqual([expect.not.objectContaining({ leaving: expect.anything() })]);
+      expect(vmsOf(m, NODE2)[0].ip).toBe('203.0.113.10');
+    });
+
+    it('when an RR holds the prefix via the NEW node, then the migration is ready to complete', () => {
+      const m = given(...routed(), ev.migrationRequested(vm(1), NODE1, NODE2));
+      m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }]));
+      expect(m.readyMigrations()).toEqual([]); // only the old node so far
+      m.apply(ev.routesObserved('router', CLUSTER, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]));
+      expect(m.readyMigrations()).toEqual([]); // the core is not an RR
+      m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-2`, [
+        { prefix: '203.0.113.10/32', nextHop: '198.18.0.10' },
+        { prefix: '203.0.113.10/32', nextHop: '198.18.0.11' },
+      ]));
+      expect(m.readyMigrations()).toEqual([{ vmId: vm(1), clusterId: CLUSTER, toNodeId: NODE2, requestSeq: routed().length + 1 }]);
+    });
+
+    it('when the migration completes, then the VM is only on the new node', () => {
+      const m = given(...routed(), ev.migrationRequested(vm(1), NODE1, NODE2),
+        ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]));
+      expect(m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2]);
+      expect(vmsOf(m, NODE1)).toEqual([]);
+      expect(vmsOf(m, NODE2)).toEqual([expect.objectContaining({ vmId: vm(1) })]);
+      expect(vmsOf(m, NODE2)[0].leaving).toBeUndefined();
+      expect(m.readyMigrations()).toEqual([]);
+    });
+
+    it('an IPv6 VM completes on the new node\'s IPv6 underlay next hop', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE1, 6), ev.ipAllocated(vm(2), '2001:db8::1:7'), ev.migrationRequested(vm(2), NODE1, NODE3));
+      m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '2001:db8::1:7/128', nextHop: '198.18.0.12' }]));
+      expect(m.readyMigrations()).toEqual([]);
+      m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '2001:DB8::1:7/128', nextHop: '2001:db8:ffff:0::12' }]));
+      expect(m.readyMigrations().map((r) => r.toNodeId)).toEqual([NODE3]);
+    });
+
+    it('deleting a migrating VM withdraws it from both nodes', () => {
+      const m = given(...routed(), ev.migrationRequested(vm(1), NODE1, NODE2));
+      expect(m.apply(ev.vmDeleted(vm(1), NODE2)).sort()).toEqual([NODE1, NODE2]);
+      expect(vmsOf(m, NODE1)).toEqual([]);
+      expect(vmsOf(m, NODE2)).toEqual([]);
+    });
+  });
+
+  describe('node lifecycle', () => {
+    it('a drained node keeps its VMs', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'));
+      expect(m.apply(ev.nodeDrained(NODE1))).toEqual([]);
+      expect(vmsOf(m, NODE1)).toHaveLength(1);
+    });
+    it('a node that left gets a final state without VMs, frozen: later RR changes do not touch it', () => {
+      const m = given(...baseFabric(), ev.nodeDrained(NODE1));
+      expect(m.apply(ev.nodeLeft(NODE1))).toEqual([NODE1]);
+      const final = m.desired(NODE1)!;
+      expect(final.vms).toEqual([]);
+      expect(m.apply(ev.rrAdded('rr-3', '198.18.0.4')).sort()).toEqual([NODE2, NODE3]);
+      expect(m.desired(NODE1)).toEqual(final);
+    });
+  });
+});

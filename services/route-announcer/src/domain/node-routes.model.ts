@@ -1,0 +1,288 @@
+/**
+ * Pure model of route-announcer: folds events into the desired state of every hypervisor node
+ * (its VMs' /32 /128 routes and its BIRD config). No I/O; the app feeds it and publishes.
+ */
+import { DesiredVm, FabricEvent, NodeDesiredState, VmDriver, canonicalIp, vmInterfaceName } from '@fabric/contracts';
+import { renderNodeBird } from '@fabric/renderers';
+
+export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
+
+export interface NodeRoutesSettings {
+  /** Kernel route protocol number owned by the fabric (FABRIC_ROUTE_PROTOCOL). */
+  protocolNumber: number;
+}
+
+/** A migration whose target node is seen announcing the VM on a route reflector. */
+export interface MigrationReady {
+  vmId: string;
+  clusterId: string;
+  toNodeId: string;
+  /** Stream sequence of the VmMigrationRequested (distinguishes repeated migrations to the same node). */
+  requestSeq: number;
+}
+
+interface Cluster {
+  clusterId: string;
+  fabricAsn: number;
+  community: string;
+  gateway: { ip: string; mac: string };
+  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  /** By lower-case name (RR names are unique case-insensitively). */
+  rrs: Map<string, { name: string; ip: string }>;
+}
+
+interface Node {
+  nodeId: string;
+  clusterId: string;
+  name: string;
+  underlayIp: string;
+  underlayIp6?: string;
+  left: boolean;
+  /** Frozen at NodeLeft: the final state (no VMs) is never re-rendered, so a left node gets no more commands. */
+  final?: NodePayload | null;
+}
+
+interface Vm {
+  vmId: string;
+  clusterId: string;
+  nodeId: string;
+  family: 4 | 6;
+  driver: VmDriver;
+  /** Source node of a migration in progress (make-before-break: announced there too, as leaving). */
+  leavingNodeId?: string;
+  requestSeq?: number;
+}
+
+export class NodeRoutesModel {
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly nodes = new Map<string, Node>();
+  private readonly vms = new Map<string, Vm>();
+  /** IpAllocated may be folded before or after VmCreated; joined when rendering. */
+  private readonly ips = new Map<string, string>();
+  private readonly vmsByNode = new Map<string, Set<string>>();
+  private readonly nodesByCluster = new Map<string, Set<string>>();
+  private readonly migrating = new Set<string>();
+  private readonly ready = new Map<string, MigrationReady>();
+
+  constructor(private readonly settings: NodeRoutesSettings) {}
+
+  /** Folds one event; returns the node ids whose desired state may have changed. */
+  apply(event: FabricEvent, seq = 0): string[] {
+    switch (event.type) {
+      case 'ClusterCreated': {
+        const d = event.data;
+        const prev = this.clusters.get(d.clusterId);
+        this.clusters.set(d.clusterId, {
+          clusterId: d.clusterId, fabricAsn: d.fabricAsn, community: d.community, gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
+          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          rrs: prev?.rrs ?? new Map(),
+        });
+        return this.liveNodesOf(d.clusterId);
+      }
+      case 'RouteReflectorAdded': {
+        const c = this.clusters.get(event.data.clusterId);
+        if (!c) return [];
+        c.rrs.set(event.data.name.toLowerCase(), { name: event.data.name, ip: event.data.ip });
+        return this.liveNodesOf(c.clusterId);
+      }
+      case 'RouteReflectorRemoved': {
+        const c = this.clusters.get(event.data.clusterId);
+        if (!c || !c.rrs.delete(event.data.name.toLowerCase())) return [];
+        return this.liveNodesOf(c.clusterId);
+      }
+      case 'NodeJoined': {
+        const d = event.data;
+        this.nodes.set(d.nodeId, {
+          nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp),
+          ...(d.underlayIp6 ? { underlayIp6: canonicalIp(d.underlayIp6) } : {}), left: false,
+        });
+        setOf(this.nodesByCluster, d.clusterId).add(d.nodeId);
+        return [d.nodeId];
+      }
+      case 'NodeDrained':
+        // A drained node keeps its VMs until they are moved or deleted: nothing changes in its state.
+        return [];
+      case 'NodeLeft': {
+        const n = this.nodes.get(event.data.nodeId);
+        if (!n || n.left) return [];
+        n.left = true;
+        n.final = this.tryBuild(n, []);
+        return [n.nodeId];
+      }
+      case 'VmCreated': {
+        const d = event.data;
+        this.vms.set(d.vmId, { vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, family: d.family, driver: d.driver });
+        setOf(this.vmsByNode, d.nodeId).add(d.vmId);
+        return this.ips.has(d.vmId) ? [d.nodeId] : [];
+      }
+      case 'IpAllocated': {
+        this.ips.set(event.data.vmId, canonicalIp(event.data.ip));
+        return this.placementsOf(event.data.vmId);
+      }
+      case 'IpReleased':
+        this.ips.delete(event.data.vmId);
+        return this.placementsOf(event.data.vmId);
+      case 'VmDeleted': {
+        // Withdrawn at once; IPAM keeps the address during its cool-down, but no route may point at it.
+        const dirty = this.placementsOf(event.data.vmId);
+        const vm = this.vms.get(event.data.vmId);
+        if (vm) {
+          this.vmsByNode.get(vm.nodeId)?.delete(vm.vmId);
+          if (vm.leavingNodeId) this.vmsByNode.get(vm.leavingNodeId)?.delete(vm.vmId);
+        }
+        this.vms.delete(event.data.vmId);
+        this.migrating.delete(event.data.vmId);
+        this.ready.delete(event.data.vmId);
+        return dirty;
+      }
+      case 'VmMigrationRequested': {
+        const d = event.data;
+        const vm = this.vms.get(d.vmId);
+        if (!vm) return [];
+        vm.leavingNodeId = d.fromNodeId;
+        vm.nodeId = d.toNodeId;
+        vm.requestSeq = seq;
+        setOf(this.vmsByNode, d.toNodeId).add(vm.vmId);
+        this.migrating.add(vm.vmId);
+        this.ready.delete(vm.vmId);
+        return this.ips.has(vm.vmId) ? [d.fromNodeId, d.toNodeId] : [];
+      }
+      case 'VmMigrationCompleted': {
+        const d = event.data;
+        const vm = this.vms.get(d.vmId);
+        if (!vm || !vm.leavingNodeId) return [];
+        const from = vm.leavingNodeId;
+        if (from !== vm.nodeId) this.vmsByNode.get(from)?.delete(vm.vmId);
+        delete vm.leavingNodeId;
+        delete vm.requestSeq;
+        this.migrating.delete(vm.vmId);
+        this.ready.delete(vm.vmId);
+        return this.ips.has(vm.vmId) ? [from, vm.nodeId] : [];
+      }
+      case 'RoutesObserved':
+        if (event.data.target.kind === 'rr') this.observe(event.data.routes);
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  /** Every node ever seen (the app publishes all of them once at start; unchanged content is skipped). */
+  nodeIds(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /**
+   * Desired state of a node without generation/hash/sourceSeq; undefined when the node or its cluster is
+   * unknown. Throws when the BIRD config cannot be rendered (e.g. no RR, IPv6 RR without underlayIp6).
+   */
+  desired(nodeId: string): NodePayload | undefined {
+    const n = this.nodes.get(nodeId);
+    if (!n) return undefined;
+    if (n.left) return n.final ?? undefined;
+    return this.build(n, this.vmsOf(n));
+  }
+
+  /** Migrations whose new node is announcing (seen on an RR with the new node's next hop). */
+  readyMigrations(): MigrationReady[] {
+    return [...this.ready.values()];
+  }
+
+  private vmsOf(n: Node): DesiredVm[] {
+    const out: DesiredVm[] = [];
+    for (const vmId of this.vmsByNode.get(n.nodeId) ?? []) {
+      const vm = this.vms.get(vmId);
+      const ip = this.ips.get(vmId);
+      if (!vm || !ip) continue; // no address yet (or IpAllocationFailed): nothing to route
+      const leaving = vm.leavingNodeId === n.nodeId && vm.nodeId !== n.nodeId;
+      if (!leaving && vm.nodeId !== n.nodeId) continue;
+      out.push({ vmId, ifName: vmInterfaceName(vmId), ip, family: vm.family, driver: vm.driver, ...(leaving ? { leaving: true } : {}) });
+    }
+    return out.sort((a, b) => (a.vmId < b.vmId ? -1 : a.vmId > b.vmId ? 1 : 0));
+  }
+
+  private build(n: Node, vms: DesiredVm[]): NodePayload | undefined {
+    const c = this.clusters.get(n.clusterId);
+    if (!c) return undefined;
+    const bird = renderNodeBird({
+      nodeName: n.name,
+      routerId: n.underlayIp,
+      fabricAsn: c.fabricAsn,
+      community: c.community,
+      kernelProtocolNumber: this.settings.protocolNumber,
+      routeReflectors: [...c.rrs.values()],
+      bgp: c.bgp,
+      localIp: n.underlayIp,
+      ...(n.underlayIp6 ? { localIp6: n.underlayIp6 } : {}),
+    });
+    return {
+      kind: 'node',
+      targetId: n.nodeId,
+      clusterId: n.clusterId,
+      nodeName: n.name,
+      underlayIp: n.underlayIp,
+      ...(n.underlayIp6 ? { underlayIp6: n.underlayIp6 } : {}),
+      gateway: { ...c.gateway },
+      protocolNumber: this.settings.protocolNumber,
+      vms,
+      bird,
+    };
+  }
+
+  private tryBuild(n: Node, vms: DesiredVm[]): NodePayload | null {
+    try {
+      return this.build(n, vms) ?? null;
+    } catch {
+      return null; // unrenderable at leave time: the node gets no final state
+    }
+  }
+
+  private observe(routes: { prefix: string; nextHop?: string }[]): void {
+    if (this.migrating.size === 0) return;
+    const seen = new Set<string>();
+    for (const r of routes) {
+      if (!r.nextHop) continue;
+      try {
+        const [addr, len] = r.prefix.split('/');
+        seen.add(`${canonicalIp(addr)}/${len}|${canonicalIp(r.nextHop)}`);
+      } catch {
+        // a malformed observation cannot complete anything
+      }
+    }
+    for (const vmId of this.migrating) {
+      const vm = this.vms.get(vmId);
+      const ip = this.ips.get(vmId);
+      const to = vm && this.nodes.get(vm.nodeId);
+      if (!vm || !ip || !to || this.ready.has(vmId)) continue;
+      const prefix = `${ip}/${vm.family === 4 ? 32 : 128}`;
+      if (nextHopsOf(to, vm.family).some((nh) => seen.has(`${prefix}|${nh}`))) {
+        this.ready.set(vmId, { vmId, clusterId: vm.clusterId, toNodeId: vm.nodeId, requestSeq: vm.requestSeq ?? 0 });
+      }
+    }
+  }
+
+  private liveNodesOf(clusterId: string): string[] {
+    return [...(this.nodesByCluster.get(clusterId) ?? [])].filter((id) => !this.nodes.get(id)?.left);
+  }
+
+  private placementsOf(vmId: string): string[] {
+    const vm = this.vms.get(vmId);
+    if (!vm) return [];
+    return vm.leavingNodeId ? [vm.nodeId, vm.leavingNodeId] : [vm.nodeId];
+  }
+}
+
+/**
+ * Next hops an RR shows for a route of the node: IPv4 → underlayIp; IPv6 → underlayIp6 (without it the
+ * node falls back to an IPv4 next hop, extended next hop, which BIRD shows as ::ffff:a.b.c.d).
+ */
+function nextHopsOf(n: Node, family: 4 | 6): string[] {
+  if (family === 4) return [n.underlayIp];
+  return n.underlayIp6 ? [n.underlayIp6] : [n.underlayIp, canonicalIp(`::ffff:${n.underlayIp}`)];
+}
+
+function setOf<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  return s;
+}

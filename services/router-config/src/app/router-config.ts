@@ -1,0 +1,95 @@
+/**
+ * router-config: versioned core router config per cluster (RouterConfigRendered on `evt.router.<clusterId>`,
+ * id `router-config:<clusterId>:<version>`), and for an FRR core the RouterDesiredState on
+ * `cmd.router.<clusterId>` that the lab's FRR agent applies. Junos is applied by an operator.
+ * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
+ * and outputs are idempotent by content hash, so no durable consumer is needed).
+ */
+import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
+import { ConcurrencyError, EventStore } from '@fabric/eventstore';
+import { LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
+// Shared deriver plumbing lives in route-announcer until it moves to a lib.
+import { DesiredPayload, DesiredPublisher } from '../../../route-announcer/src/app/desired-publisher';
+import { LogFn, TailedDeriver, TailedDeriverOptions } from '../../../route-announcer/src/app/tailed-deriver';
+
+export type RouterConfigOptions = TailedDeriverOptions;
+
+interface Known extends LastRouterConfig {
+  /** Stream sequence of the last RouterConfigRendered (expected sequence of the next append). */
+  seq: number;
+}
+
+export class RouterConfigService {
+  readonly model = new RouterConfigModel();
+  readonly publisher: DesiredPublisher;
+  private readonly deriver: TailedDeriver;
+  private readonly known = new Map<string, Known | null>();
+  private readonly log: LogFn;
+
+  constructor(private readonly store: EventStore, opts: RouterConfigOptions = {}) {
+    this.publisher = new DesiredPublisher(store, 'router-config');
+    this.log = opts.log ?? (() => undefined);
+    this.deriver = new TailedDeriver(store, {
+      apply: (e) => this.model.apply(e),
+      allTargets: () => this.model.clusterIds(),
+      flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
+    }, opts);
+  }
+
+  start(): Promise<void> {
+    return this.deriver.start();
+  }
+
+  stop(): Promise<void> {
+    return this.deriver.stop();
+  }
+
+  get position(): number {
+    return this.deriver.position;
+  }
+
+  private async flushCluster(clusterId: string, sourceSeq: number): Promise<void> {
+    let rendered;
+    try {
+      rendered = this.model.render(clusterId);
+    } catch (err) {
+      this.log('warn', 'router config not renderable', { clusterId, err: (err as Error).message });
+      return;
+    }
+    if (!rendered) return;
+    const last = await this.lastOf(clusterId);
+    const next = nextRouterConfig(last, rendered);
+    if (next) {
+      const subject = this.store.subjects.evt('router', clusterId);
+      try {
+        // Expected sequence: a second instance cannot write the same version with other content.
+        const res = await this.store.append(subject, [
+          { id: `router-config:${clusterId}:${next.version}`, event: { type: 'RouterConfigRendered', data: next }, meta: { actor: 'router-config' } },
+        ], last?.seq ?? 0);
+        this.known.set(clusterId, { version: next.version, hash: next.hash, configs: next.configs, seq: res.seqs[0] });
+        this.log('info', 'router config rendered', { clusterId, version: next.version });
+      } catch (err) {
+        if (err instanceof ConcurrencyError) this.known.delete(clusterId); // reload, then decide again
+        throw err;
+      }
+    }
+    if (rendered.frrDesired !== undefined) {
+      const payload: DesiredPayload<RouterDesiredState> = { kind: 'router', targetId: clusterId, clusterId, vendor: 'frr', config: rendered.frrDesired };
+      await this.publisher.publish(payload, sourceSeq);
+    }
+  }
+
+  /** Last version of a cluster: read once from its subject, then kept in memory. */
+  private async lastOf(clusterId: string): Promise<Known | null> {
+    if (this.known.has(clusterId)) return this.known.get(clusterId) ?? null;
+    const subject = this.store.subjects.evt('router', clusterId);
+    const seq = await this.store.lastSeq(subject);
+    let known: Known | null = null;
+    if (seq > 0) {
+      const [e] = (await this.store.read(subject, seq - 1)) as StoredEvent<EventOf<'RouterConfigRendered'>>[];
+      if (e) known = { version: e.data.version, hash: e.data.hash, configs: e.data.configs, seq: e.seq };
+    }
+    this.known.set(clusterId, known);
+    return known;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Pure model of rr-config: folds events into the desired BIRD config of every route reflector.
+ * Every live node of the cluster is an `rr client` (join → added, leave → removed, no manual step) whose
+ * import filter holds exactly the /32 /128 placed on it; only pool prefixes are exported to the core.
+ */
+import { FabricEvent, RrDesiredState, canonicalIp, isIp, rrTargetId } from '@fabric/contracts';
+import { rangeToCidrs } from '@fabric/ipam-math';
+import { renderRrBird } from '@fabric/renderers';
+
+export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
+
+interface Cluster {
+  clusterId: string;
+  /** False while only later events of the cluster are known (nothing to render yet). */
+  created: boolean;
+  fabricAsn: number;
+  coreAsn: number;
+  community: string;
+  rrClusterId: string;
+  core: { name: string; ip: string };
+  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  /** By lower-case name (unique case-insensitively within a cluster). */
+  rrs: Map<string, { name: string; ip: string }>;
+  /** poolId → CIDRs exactly covering the pool range. */
+  pools: Map<string, string[]>;
+  /** Live (joined, not left) node ids. */
+  nodes: Set<string>;
+}
+
+interface Node {
+  nodeId: string;
+  clusterId: string;
+  name: string;
+  underlayIp: string;
+}
+
+interface Vm {
+  clusterId: string;
+  family: 4 | 6;
+  /** Current node and, during a migration, the source node too (both announce until completion). */
+  nodeIds: string[];
+}
+
+export class RrConfigModel {
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly nodes = new Map<string, Node>();
+  private readonly vms = new Map<string, Vm>();
+  private readonly ips = new Map<string, string>();
+  private readonly prefixesByNode = new Map<string, Map<string, string>>();
+
+  /** Folds one event; returns the RR target ids whose desired state may have changed. */
+  apply(event: FabricEvent): string[] {
+    switch (event.type) {
+      case 'ClusterCreated': {
+        const d = event.data;
+        const prev = this.clusters.get(d.clusterId);
+        this.clusters.set(d.clusterId, {
+          clusterId: d.clusterId, created: true, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community, rrClusterId: d.rrClusterId,
+          core: { name: d.coreRouter.name, ip: d.coreRouter.ip },
+          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          rrs: prev?.rrs ?? new Map(), pools: prev?.pools ?? new Map(), nodes: prev?.nodes ?? new Set(),
+        });
+        return this.rrsOf(d.clusterId);
+      }
+      case 'RouteReflectorAdded': {
+        const c = this.cluster(event.data.clusterId);
+        c.rrs.set(event.data.name.toLowerCase(), { name: event.data.name, ip: event.data.ip });
+        // The new RR only: the others do not peer with RRs of their cluster.
+        return [rrTargetId(c.clusterId, event.data.name)];
+      }
+      case 'RouteReflectorRemoved':
+        // A removed RR gets no further state (its agent is decommissioned with it).
+        this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase());
+        return [];
+      case 'PoolAdded': {
+        const d = event.data;
+        this.cluster(d.clusterId).pools.set(d.poolId, rangeToCidrs(d.start, d.end));
+        return this.rrsOf(d.clusterId);
+      }
+      case 'NodeJoined': {
+        const d = event.data;
+        this.nodes.set(d.nodeId, { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp) });
+        this.cluster(d.clusterId).nodes.add(d.nodeId);
+        return this.rrsOf(d.clusterId);
+      }
+      case 'NodeLeft': {
+        const c = this.cluster(event.data.clusterId);
+        if (!c.nodes.delete(event.data.nodeId)) return [];
+        return this.rrsOf(c.clusterId);
+      }
+      case 'VmCreated': {
+        const d = event.data;
+        this.vms.set(d.vmId, { clusterId: d.clusterId, family: d.family, nodeIds: [d.nodeId] });
+        return this.place(d.vmId);
+      }
+      case 'IpAllocated':
+        this.ips.set(event.data.vmId, canonicalIp(event.data.ip));
+        return this.place(event.data.vmId);
+      case 'IpReleased':
+        this.unplace(event.data.vmId);
+        this.ips.delete(event.data.vmId);
+        return this.rrsOf(event.data.clusterId);
+      case 'VmDeleted': {
+        const vm = this.vms.get(event.data.vmId);
+        if (!vm) return [];
+        this.unplace(event.data.vmId);
+        this.vms.delete(event.data.vmId);
+        return this.rrsOf(vm.clusterId);
+      }
+      case 'VmMigrationRequested': {
+        const vm = this.vms.get(event.data.vmId);
+        if (!vm) return [];
+        this.unplace(event.data.vmId);
+        vm.nodeIds = [event.data.toNodeId, event.data.fromNodeId];
+        return this.place(event.data.vmId);
+      }
+      case 'VmMigrationCompleted': {
+        const vm = this.vms.get(event.data.vmId);
+        if (!vm) return [];
+        this.unplace(event.data.vmId);
+        vm.nodeIds = [event.data.toNodeId];
+        this.place(event.data.vmId);
+        return this.rrsOf(vm.clusterId);
+      }
+      default:
+        return [];
+    }
+  }
+
+  /** Every live RR of every cluster. */
+  targetIds(): string[] {
+    return [...this.clusters.keys()].flatMap((id) => this.rrsOf(id));
+  }
+
+  /**
+   * Desired state of one RR; undefined when the RR (or its cluster) does not exist (anymore).
+   * Throws when the config cannot be rendered (e.g. an IPv6-only RR: BIRD needs an IPv4 router id).
+   */
+  desired(targetId: string): RrPayload | undefined {
+    const clusterId = targetId.slice(0, 36);
+    const c = this.clusters.get(clusterId);
+    const rr = c && [...c.rrs.values()].find((r) => rrTargetId(clusterId, r.name) === targetId);
+    if (!c?.created || !rr) return undefined;
+    if (!isIp(rr.ip, 4)) throw new Error(`route reflector ${rr.name} has no IPv4 address (${rr.ip}): BIRD needs an IPv4 router id`);
+    const nodes = [...c.nodes].map((id) => this.nodes.get(id)!).map((n) => ({
+      id: n.nodeId,
+      name: n.name,
+      underlayIp: n.underlayIp,
+      prefixes: [...(this.prefixesByNode.get(n.nodeId)?.values() ?? [])],
+    }));
+    const bird = renderRrBird({
+      rrName: rr.name,
+      routerId: rr.ip,
+      fabricAsn: c.fabricAsn,
+      coreAsn: c.coreAsn,
+      community: c.community,
+      rrClusterId: c.rrClusterId,
+      localIp: rr.ip,
+      core: c.core,
+      nodes,
+      exportPrefixes: [...c.pools.values()].flat(),
+      bgp: c.bgp,
+    });
+    return { kind: 'rr', targetId, clusterId, rrName: rr.name, ip: canonicalIp(rr.ip), bird };
+  }
+
+  private cluster(clusterId: string): Cluster {
+    let c = this.clusters.get(clusterId);
+    // Events of a cluster whose ClusterCreated is not known (yet): kept, rendered once it arrives.
+    if (!c) {
+      c = {
+        clusterId, created: false, fabricAsn: 0, coreAsn: 0, community: '', rrClusterId: '', core: { name: '', ip: '' },
+        bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(), nodes: new Set(),
+      };
+      this.clusters.set(clusterId, c);
+    }
+    return c;
+  }
+
+  /** Records the VM's host route on its node(s); returns the RRs to refresh. */
+  private place(vmId: string): string[] {
+    const vm = this.vms.get(vmId);
+    const ip = this.ips.get(vmId);
+    if (!vm || !ip) return [];
+    const prefix = `${ip}/${vm.family === 4 ? 32 : 128}`;
+    for (const nodeId of vm.nodeIds) setOf(this.prefixesByNode, nodeId).set(vmId, prefix);
+    return this.rrsOf(vm.clusterId);
+  }
+
+  private unplace(vmId: string): void {
+    for (const nodeId of this.vms.get(vmId)?.nodeIds ?? []) this.prefixesByNode.get(nodeId)?.delete(vmId);
+  }
+
+  private rrsOf(clusterId: string): string[] {
+    const c = this.clusters.get(clusterId);
+    return c ? [...c.rrs.values()].map((r) => rrTargetId(clusterId, r.name)) : [];
+  }
+}
+
+function setOf<K, K2, V>(m: Map<K, Map<K2, V>>, k: K): Map<K2, V> {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Map()));
+  return s;
+}
