@@ -2,7 +2,8 @@
 const { compilerOptions } = require('./tsconfig.base.json');
 const moduleNameMapper = {};
 for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
-  moduleNameMapper[`^${alias}$`] = `<rootDir>/${target}`;
+  if (alias.endsWith('/*')) moduleNameMapper[`^${alias.slice(0, -2)}/(.*)$`] = `<rootDir>/${target.slice(0, -2)}/$1`;
+  else moduleNameMapper[`^${alias}$`] = `<rootDir>/${target}`;
 }
 const swc = JSON.parse(require('fs').readFileSync(__dirname + '/.swcrc', 'utf8'));
 const base = {

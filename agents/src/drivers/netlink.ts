@@ -18,6 +18,8 @@ export interface DesiredVm {
   driver: VmDriverKind;
   /** netns driver only: the VM's namespace (created and deleted by this driver). */
   vmNamespace?: string;
+  /** Route metric (make-before-break: a VM migrating away is kept at a high metric). Default: the kernel's. */
+  metric?: number;
 }
 
 export interface NodeDesiredState {
@@ -43,7 +45,12 @@ export interface ActualRoute {
   dst: string; // canonical "ip/len"
   dev?: string;
   family: 4 | 6;
+  metric: number;
 }
+
+// The kernel's default metrics: a route is identified by (dst, metric), so compare with these filled in.
+const defaultMetric = (family: 4 | 6) => (family === 4 ? 0 : 1024);
+const routeKey = (dst: string, metric: number) => `${dst}|${metric}`;
 
 export interface NodeActualState {
   interfaces: ActualInterface[]; // only ours (ifPrefix)
@@ -74,6 +81,7 @@ interface IpAddrJson {
 interface IpRouteJson {
   dst: string;
   dev?: string;
+  metric?: number;
 }
 
 export function validateDesired(d: NodeDesiredState): void {
@@ -93,6 +101,7 @@ export function validateDesired(d: NodeDesiredState): void {
     if (vm.family !== 4 && vm.family !== 6) throw new Error(`invalid family for ${vm.ifName}`);
     if (!isIp(vm.ip, vm.family)) throw new Error(`invalid IPv${vm.family} address for ${vm.ifName}: ${JSON.stringify(vm.ip)}`);
     if (!['tap', 'veth', 'netns'].includes(vm.driver)) throw new Error(`invalid driver for ${vm.ifName}`);
+    if (vm.metric !== undefined && (!Number.isInteger(vm.metric) || vm.metric < 0 || vm.metric > 0xffffffff)) throw new Error(`invalid route metric for ${vm.ifName}`);
     if (vm.driver === 'netns') {
       if (!vm.vmNamespace || !isName(vm.vmNamespace)) throw new Error(`netns driver needs a valid vmNamespace for ${vm.ifName}`);
       if (vm.vmNamespace === d.namespace) throw new Error(`vmNamespace equals the node namespace for ${vm.ifName}`);
@@ -139,8 +148,8 @@ export class NetlinkDriver {
         peerNamespace: l.link_netnsid !== undefined ? byId.get(l.link_netnsid) : undefined,
       }));
     const routes: ActualRoute[] = [
-      ...r4.map((r) => ({ dst: canonicalDst(r.dst, 4), dev: r.dev, family: 4 as const })),
-      ...r6.map((r) => ({ dst: canonicalDst(r.dst, 6), dev: r.dev, family: 6 as const })),
+      ...r4.map((r) => ({ dst: canonicalDst(r.dst, 4), dev: r.dev, family: 4 as const, metric: r.metric ?? defaultMetric(4) })),
+      ...r6.map((r) => ({ dst: canonicalDst(r.dst, 6), dev: r.dev, family: 6 as const, metric: r.metric ?? defaultMetric(6) })),
     ];
     return { interfaces, routes, forwarding: fwd, namespaces: nsList.map((n) => n.name) };
   }
@@ -158,7 +167,7 @@ export class NetlinkDriver {
     const gw6 = `${IPV6_GATEWAY}/64`;
     const actual = await this.readActual();
     const ifs = new Map(actual.interfaces.map((i) => [i.ifName, i]));
-    const routes = new Map(actual.routes.map((r) => [r.dst, r]));
+    const routes = new Map(actual.routes.map((r) => [routeKey(r.dst, r.metric), r]));
 
     const operations: string[] = [];
     const preOps: string[][] = []; // `ip netns add` before the batch (netns driver)
@@ -173,7 +182,8 @@ export class NetlinkDriver {
     const wantedRoutes = new Set<string>();
     for (const vm of desired.vms) {
       const dst = `${canonicalIp(vm.ip)}/${hostLen(vm.family)}`;
-      wantedRoutes.add(dst);
+      const metric = vm.metric ?? defaultMetric(vm.family);
+      wantedRoutes.add(routeKey(dst, metric));
       let cur = ifs.get(vm.ifName);
       if (!cur) {
         if (vm.driver !== 'netns') {
@@ -188,15 +198,16 @@ export class NetlinkDriver {
       if (!cur.addresses.includes(gw4)) batch.push(`address add ${gw4} dev ${vm.ifName}`);
       if (vm.family === 6 && !cur.addresses.includes(gw6)) batch.push(`address add ${gw6} dev ${vm.ifName} nodad`);
       if (!cur.up) batch.push(`link set dev ${vm.ifName} up`);
-      const r = routes.get(dst);
+      const r = routes.get(routeKey(dst, metric));
       if (!r || r.dev !== vm.ifName) {
-        batch.push(vm.family === 4 ? `route replace ${dst} dev ${vm.ifName} scope link proto ${proto}` : `route replace ${dst} dev ${vm.ifName} proto ${proto}`);
+        // Added before the orphan deletions below: a route changing metric is never absent.
+        batch.push(`route replace ${dst} dev ${vm.ifName}${vm.family === 4 ? ' scope link' : ''} proto ${proto} metric ${metric}`);
       }
       if (vm.driver === 'netns') vmSides.push(vm);
     }
     // Orphans: only our protocol's routes and our prefix's interfaces.
     for (const r of actual.routes) {
-      if (!wantedRoutes.has(r.dst)) batch.push(`route del ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} proto ${proto}`);
+      if (!wantedRoutes.has(routeKey(r.dst, r.metric))) batch.push(`route del ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} proto ${proto} metric ${r.metric}`);
     }
     for (const i of actual.interfaces) {
       if (wanted.has(i.ifName)) continue;

@@ -3,8 +3,8 @@ import { NodeDesiredState } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
 import { RouteAnnouncer } from './app/route-announcer';
-import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from './domain/fixtures';
-import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from './int-support';
+import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';
+import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from '@fabric/testing/fabric';
 import { startRouteAnnouncer } from './main';
 
 describe('route-announcer (real NATS)', () => {

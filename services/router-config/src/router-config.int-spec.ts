@@ -3,8 +3,8 @@ import { EventStore, Nats } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
 import { RouterConfigService } from './app/router-config';
 import { startRouterConfig } from './main';
-import { CLUSTER, NET4, NODE1, POOL4B, baseFabric, ev, vm } from '../../route-announcer/src/domain/fixtures';
-import { appendEvents, commandsLastSeq, lastCommand } from '../../route-announcer/src/int-support';
+import { CLUSTER, NET4, NODE1, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
+import { appendEvents, commandsLastSeq, lastCommand } from '@fabric/testing/fabric';
 
 const JUNOS_CLUSTER = '11111111-1111-4111-8111-111111111112';
 

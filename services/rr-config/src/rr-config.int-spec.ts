@@ -3,8 +3,8 @@ import { EventStore, Nats } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
 import { RrConfig } from './app/rr-config';
 import { startRrConfig } from './main';
-import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '../../route-announcer/src/domain/fixtures';
-import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from '../../route-announcer/src/int-support';
+import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';
+import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from '@fabric/testing/fabric';
 
 const RR1 = rrTargetId(CLUSTER, 'rr-1');
 const RR2 = rrTargetId(CLUSTER, 'rr-2');

@@ -120,6 +120,7 @@ export class InventoryCommands {
       CreateVm: (p: CreateVm, req) =>
         this.once(req, async () => {
           const vmId = p.vmId ?? randomUUID();
+          if (!this.index.clusters.has(p.clusterId)) throw notFound('cluster', p.clusterId);
           const node = this.index.nodes.get(p.nodeId);
           const nameTaken = !this.index.reserveVmName(p.clusterId, p.name, vmId);
           try {

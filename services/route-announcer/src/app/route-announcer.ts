@@ -7,10 +7,10 @@
 import { CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
 import { EventStore, RpcClient } from '@fabric/eventstore';
 import { NodeRoutesModel } from '../domain';
-import { DesiredPublisher } from './desired-publisher';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from './tailed-deriver';
+import { DesiredPublisher } from '@fabric/derivers';
+import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
 
-export type { LogFn } from './tailed-deriver';
+export type { LogFn } from '@fabric/derivers';
 
 export interface RouteAnnouncerOptions extends TailedDeriverOptions {
   protocolNumber?: number;

@@ -1,7 +1,7 @@
 import { FabricEvent, vmInterfaceName } from '@fabric/contracts';
 import { contentHash } from '@fabric/renderers';
 import { NodeRoutesModel } from './node-routes.model';
-import { CLUSTER, NODE1, NODE2, NODE3, baseFabric, ev, vm } from './fixtures';
+import { CLUSTER, NODE1, NODE2, NODE3, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const given = (...events: FabricEvent[]) => {
   const m = new NodeRoutesModel({ protocolNumber: 200 });

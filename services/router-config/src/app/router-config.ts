@@ -9,8 +9,8 @@ import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
 import { ConcurrencyError, EventStore } from '@fabric/eventstore';
 import { LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
 // Shared deriver plumbing lives in route-announcer until it moves to a lib.
-import { DesiredPayload, DesiredPublisher } from '../../../route-announcer/src/app/desired-publisher';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from '../../../route-announcer/src/app/tailed-deriver';
+import { DesiredPayload, DesiredPublisher } from '@fabric/derivers';
+import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
 
 export type RouterConfigOptions = TailedDeriverOptions;
 

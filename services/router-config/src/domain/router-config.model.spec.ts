@@ -1,6 +1,6 @@
 import { FabricEvent } from '@fabric/contracts';
 import { LastRouterConfig, NO_RR_WARNING, RouterConfigModel, nextRouterConfig } from './router-config.model';
-import { CLUSTER, NET4, NODE1, NODE2, POOL4B, baseFabric, ev, vm } from '../../../route-announcer/src/domain/fixtures';
+import { CLUSTER, NET4, NODE1, NODE2, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const given = (...events: FabricEvent[]) => {
   const m = new RouterConfigModel();

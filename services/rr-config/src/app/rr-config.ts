@@ -7,8 +7,8 @@
 import { EventStore } from '@fabric/eventstore';
 import { RrConfigModel } from '../domain';
 // Shared deriver plumbing lives in route-announcer until it moves to a lib.
-import { DesiredPublisher } from '../../../route-announcer/src/app/desired-publisher';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from '../../../route-announcer/src/app/tailed-deriver';
+import { DesiredPublisher } from '@fabric/derivers';
+import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
 
 export type RrConfigOptions = TailedDeriverOptions;
 

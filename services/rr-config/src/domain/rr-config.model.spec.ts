@@ -1,6 +1,6 @@
 import { FabricEvent, rrTargetId } from '@fabric/contracts';
 import { RrConfigModel } from './rr-config.model';
-import { CLUSTER, NET4, NODE1, NODE2, NODE3, POOL4B, baseFabric, ev, vm } from '../../../route-announcer/src/domain/fixtures';
+import { CLUSTER, NET4, NODE1, NODE2, NODE3, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const RR1 = rrTargetId(CLUSTER, 'rr-1');
 const RR2 = rrTargetId(CLUSTER, 'rr-2');

@@ -1,0 +1,337 @@
+/**
+ * The three agent roles against the real lab (namespaces, BIRD, FRR) and real NATS JetStream:
+ * hand-built desired states on the command subjects → VM reachable from the core, reports on the events stream.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { promises as fs } from 'fs';
+import {
+  BgpSessionStateChanged, ConfigApplied, ConfigApplyFailed, DesiredState, NodeDesiredState, RouterDesiredState, RoutesObserved,
+  RrDesiredState, StoredEvent, TargetKind, rrTargetId, vmInterfaceName,
+} from '@fabric/contracts';
+import { EventStore, Nats } from '@fabric/eventstore';
+import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
+import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { labDown, labUp, LabState } from '../../deploy/lab/topology';
+import { AgentHandle, AgentOptions, startAgent } from './agent';
+import { vmNamespaceName } from './roles/node';
+import { run } from './drivers/exec';
+import pino from 'pino';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { EVENT_CLASSES } from '@fabric/contracts';
+
+const prefix = `t${randomBytes(2).toString('hex')}-`;
+const enc = new TextEncoder();
+const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+
+const clusterId = randomUUID();
+const node1Id = randomUUID();
+const node2Id = randomUUID();
+const vm1 = { vmId: randomUUID(), ip: '203.0.113.10' };
+const vm2 = { vmId: randomUUID(), ip: '203.0.113.11' };
+const vm3 = { vmId: randomUUID(), ip: '198.51.100.20' };
+const rrId = rrTargetId(clusterId, 'rr1');
+const routerId = clusterId;
+const bgp = { gracefulRestart: false, bfd: false };
+const pools = ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32'];
+const community = '65000:100';
+
+type Agents = Record<'core' | 'rr1' | 'node1' | 'node2', AgentHandle | undefined>;
+
+describe('agent (node, rr, frr-router) on the lab', () => {
+  let nats: Nats;
+  let store: EventStore;
+  let s: LabState;
+  const agents: Agents = { core: undefined, rr1: undefined, node1: undefined, node2: undefined };
+  const opts: Partial<Record<keyof Agents, AgentOptions>> = {};
+
+  const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> =>
+    store.read(nats.subjects.evt('agent', kind, id), afterSeq);
+  const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
+
+  async function publish(kind: TargetKind, d: Omit<DesiredState, 'hash' | 'sourceSeq'>): Promise<number> {
+    const { generation: _g, ...content } = d as DesiredState;
+    const msg = { ...d, hash: contentHash(content), sourceSeq: 0 };
+    const ack = await nats.js.publish(nats.subjects.cmd(kind, d.targetId), enc.encode(JSON.stringify(msg)));
+    return ack.seq;
+  }
+
+  const nodeVm = (vm: { vmId: string; ip: string }) => ({ vmId: vm.vmId, ifName: vmInterfaceName(vm.vmId), ip: vm.ip, family: 4 as const, driver: 'netns' as const });
+
+  function nodeState(k: 0 | 1, generation: number, vms: { vmId: string; ip: string }[]): Omit<NodeDesiredState, 'hash' | 'sourceSeq'> {
+    const n = s.nodes[k];
+    const rr = s.routeReflectors[0];
+    return {
+      kind: 'node', targetId: k === 0 ? node1Id : node2Id, clusterId, generation,
+      nodeName: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6, gateway: s.gateway, protocolNumber: n.routeProtocol,
+      vms: vms.map(nodeVm),
+      bird: renderNodeBird({
+        nodeName: n.name, routerId: n.ipv4, fabricAsn: s.fabricAsn, community, kernelProtocolNumber: n.routeProtocol,
+        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], bgp, localIp: n.ipv4, localIp6: n.ipv6,
+      }),
+    };
+  }
+
+  function rrState(generation: number, bird?: string): Omit<RrDesiredState, 'hash' | 'sourceSeq'> {
+    const rr = s.routeReflectors[0];
+    return {
+      kind: 'rr', targetId: rrId, clusterId, generation, rrName: rr.name, ip: rr.ipv4,
+      bird: bird ?? renderRrBird({
+        rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
+        localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
+        nodes: [
+          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, prefixes: [`${vm1.ip}/32`, `${vm2.ip}/32`] },
+          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, prefixes: [`${vm3.ip}/32`] },
+        ],
+        exportPrefixes: pools, bgp,
+      }),
+    };
+  }
+
+  function routerState(generation: number): Omit<RouterDesiredState, 'hash' | 'sourceSeq'> {
+    const rr = s.routeReflectors[0];
+    return {
+      kind: 'router', targetId: routerId, clusterId, generation, vendor: 'frr',
+      config: renderFrrCore({
+        hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn,
+        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], exportPrefixes: pools, bgp,
+      }),
+    };
+  }
+
+  const coreRoute = async (dst: string) => {
+    const { stdout } = await run('ip', ['-j', '-n', s.core.namespace, 'route', 'show', dst]);
+    return (JSON.parse(stdout || '[]') as { dst: string; gateway?: string; protocol?: string }[])[0];
+  };
+  const ping = (ns: string, ip: string) => run('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W1', ip]);
+
+  /** Everything the node agent owns on node1 (and its VM namespaces), for "nothing changed". */
+  async function node1Snapshot(): Promise<string> {
+    const n = s.nodes[0];
+    // IPv6 DAD flags of kernel link-local addresses flip on their own: not ours, not compared.
+    const ip = async (...a: string[]) => (await run('ip', ['-j', ...a])).stdout.replace(/"tentative":true,/g, '');
+    const vmNs = [vm1, vm2].map((v) => vmNamespaceName(n.vmNamespacePrefix, v.vmId));
+    const parts = [
+      await ip('-n', n.namespace, '-d', 'link', 'show'),
+      await ip('-n', n.namespace, 'addr', 'show'),
+      await ip('-n', n.namespace, 'route', 'show', 'table', 'all'),
+      await fs.readFile(n.bird.configPath, 'utf8'),
+      String((await fs.stat(n.bird.configPath)).mtimeMs),
+      await fs.readFile(n.bird.pidFile, 'utf8'),
+    ];
+    for (const v of vmNs) parts.push(await ip('-n', v, 'addr', 'show').catch(() => 'absent'), await ip('-n', v, 'route', 'show').catch(() => 'absent'));
+    return parts.join('\n');
+  }
+
+  const startNode1 = async () => {
+    agents.node1 = await startAgent(opts.node1!);
+  };
+
+  beforeAll(async () => {
+    nats = await openTestNats();
+    store = new EventStore(nats);
+    try {
+      s = await labUp({ prefix, nodes: 2, rrs: 1 });
+    } catch (e) {
+      await labDown(prefix).catch(() => undefined);
+      throw e;
+    }
+    const common = { ns: nats.subjects.ns, pollMs: 200, resyncMs: 600_000, logger: log };
+    const [n1, n2] = s.nodes;
+    const rr = s.routeReflectors[0];
+    opts.core = { ...common, role: 'frr-router', targetId: routerId, namespace: s.core.namespace };
+    opts.rr1 = { ...common, role: 'rr', targetId: rrId, namespace: rr.namespace, bird: rr.bird };
+    opts.node1 = { ...common, role: 'node', targetId: node1Id, namespace: n1.namespace, bird: n1.bird, vmNamespacePrefix: n1.vmNamespacePrefix };
+    // node2 repairs drift on its own (short resync).
+    opts.node2 = { ...common, resyncMs: 1500, role: 'node', targetId: node2Id, namespace: n2.namespace, bird: n2.bird, vmNamespacePrefix: n2.vmNamespacePrefix };
+    agents.core = await startAgent(opts.core);
+    agents.rr1 = await startAgent(opts.rr1);
+    await startNode1();
+    agents.node2 = await startAgent(opts.node2);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const a of Object.values(agents)) await a?.stop().catch(() => undefined);
+    await labDown(prefix).catch(() => undefined);
+    await closeTestNats(nats);
+  }, 120_000);
+
+  it('applies the desired states: the netns VM on node1 is reachable from the core via node1', async () => {
+    await publish('router', routerState(1));
+    await publish('rr', rrState(1));
+    await publish('node', nodeState(0, 1, [vm1]));
+    await publish('node', nodeState(1, 1, [vm3]));
+
+    for (const [kind, id] of [['router', routerId], ['rr', rrId], ['node', node1Id], ['node', node2Id]] as const) {
+      const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents(kind, id), 'ConfigApplied').find((e) => e.generation === 1), 60_000, 100, `ConfigApplied gen 1 of ${kind} ${id}`);
+      expect(applied).toMatchObject({ target: { kind, id }, generation: 1, hash: expect.any(String) });
+      expect(applied.changes).toBeGreaterThan(0);
+    }
+    const route = await eventually(() => coreRoute(`${vm1.ip}`), 60_000, 100, 'VM route at the core');
+    expect(route).toMatchObject({ gateway: s.nodes[0].ipv4, protocol: 'bgp' });
+    await ping(s.core.namespace, vm1.ip);
+    // VM → VM across nodes, through the core.
+    await eventually(() => coreRoute(vm3.ip), 30_000, 100, 'node2 VM route at the core');
+    await ping(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm1.vmId), vm3.ip);
+  });
+
+  it('reports every BGP session Established', async () => {
+    const expectEstablished = async (kind: TargetKind, id: string, peers: string[]) => {
+      await eventually(async () => {
+        const ev = ofType<BgpSessionStateChanged>(await agentEvents(kind, id), 'BgpSessionStateChanged');
+        return peers.every((p) => ev.some((e) => e.peerIp === p && e.state === 'Established'));
+      }, 60_000, 100, `${kind} ${id} sessions Established with ${peers.join(', ')}`);
+    };
+    const rr = s.routeReflectors[0].ipv4;
+    await expectEstablished('node', node1Id, [rr]);
+    await expectEstablished('node', node2Id, [rr]);
+    await expectEstablished('rr', rrId, [s.nodes[0].ipv4, s.nodes[1].ipv4, s.core.ipv4]);
+    await expectEstablished('router', routerId, [rr]);
+    // The initial state is reported too (the sessions came up after the agents started).
+    const first = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged')[0];
+    expect(first.target).toEqual({ kind: 'rr', id: rrId });
+  });
+
+  it('the RR and the core report the VM routes with the node as next hop', async () => {
+    const has = (routes: { prefix: string; nextHop?: string }[], prefix: string, nh: string) => routes.some((r) => r.prefix === prefix && r.nextHop === nh);
+    const rrObs = await eventually(async () => {
+      const ev = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
+      const last = ev[ev.length - 1];
+      return last && has(last.routes, `${vm1.ip}/32`, s.nodes[0].ipv4) && has(last.routes, `${vm3.ip}/32`, s.nodes[1].ipv4) ? last : undefined;
+    }, 30_000, 100, 'RoutesObserved from the RR');
+    expect(rrObs.routes).toEqual([
+      { prefix: `${vm3.ip}/32`, nextHop: s.nodes[1].ipv4 },
+      { prefix: `${vm1.ip}/32`, nextHop: s.nodes[0].ipv4 },
+    ]);
+    await eventually(async () => {
+      const ev = ofType<RoutesObserved>(await agentEvents('router', routerId), 'RoutesObserved');
+      const last = ev[ev.length - 1];
+      return last && has(last.routes, `${vm1.ip}/32`, s.nodes[0].ipv4);
+    }, 30_000, 100, 'RoutesObserved from the core');
+    // Identical sets are not republished.
+    const before = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
+    const seqs = before.map((e) => JSON.stringify(e.routes));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('the same generation again reconciles to zero changes and touches nothing', async () => {
+    const before = await node1Snapshot();
+    const after0 = await store.headSeq();
+    await publish('node', nodeState(0, 1, [vm1]));
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, after0), 'ConfigApplied')[0], 30_000, 100, 'ConfigApplied for the republished generation');
+    expect(applied).toMatchObject({ generation: 1, changes: 0 });
+    expect(await node1Snapshot()).toBe(before);
+  });
+
+  it('a newer generation is applied, an older one ignored', async () => {
+    const head = await store.headSeq();
+    await publish('node', nodeState(0, 2, [vm1, vm2]));
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied').find((e) => e.generation === 2), 30_000, 100, 'ConfigApplied gen 2');
+    expect(applied.changes).toBeGreaterThan(0);
+    await eventually(() => coreRoute(vm2.ip), 30_000, 100, 'second VM at the core');
+    const snapshot = await node1Snapshot();
+
+    const head2 = await store.headSeq();
+    await publish('node', nodeState(0, 1, [vm1])); // older: would remove vm2
+    await publish('node', nodeState(0, 2, [vm1, vm2])); // processed in order: once this is reported, gen 1 was seen
+    await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head2), 'ConfigApplied').find((e) => e.generation === 2), 30_000, 100, 'ConfigApplied of gen 2 again');
+    const since = await agentEvents('node', node1Id, head2);
+    expect(ofType<ConfigApplied>(since, 'ConfigApplied').map((e) => [e.generation, e.changes])).toEqual([[2, 0]]);
+    expect(ofType<ConfigApplyFailed>(since, 'ConfigApplyFailed')).toEqual([]);
+    expect(await node1Snapshot()).toBe(snapshot);
+    expect(await coreRoute(vm2.ip)).toBeDefined();
+  });
+
+  it('after a restart the start-up reconcile reports zero changes', async () => {
+    await agents.node1!.stop();
+    agents.node1 = undefined;
+    const snapshot = await node1Snapshot();
+    const head = await store.headSeq();
+    await startNode1();
+    // startAgent returns after the start-up reconcile; its report follows right away.
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'start-up ConfigApplied');
+    expect(applied).toMatchObject({ generation: 2, changes: 0 });
+    expect(await node1Snapshot()).toBe(snapshot);
+    // The initial session state is reported again by the new process.
+    await eventually(async () => ofType<BgpSessionStateChanged>(await agentEvents('node', node1Id, head), 'BgpSessionStateChanged').some((e) => e.state === 'Established'), 15_000, 50, 'initial session state after restart');
+  });
+
+  it('a route deleted by hand is repaired by reconcileNow (drift)', async () => {
+    const n1 = s.nodes[0];
+    await run('ip', ['-n', n1.namespace, 'route', 'del', `${vm1.ip}/32`, 'proto', String(n1.routeProtocol)]);
+    await eventually(async () => !(await coreRoute(vm1.ip)), 30_000, 100, 'withdrawal at the core');
+    const head = await store.headSeq();
+    const report = await agents.node1!.reconcileNow();
+    expect(report).toMatchObject({ reason: 'manual', generation: 2, reported: true });
+    expect(report.changes).toBeGreaterThan(0);
+    expect(report.operations.join('\n')).toContain(`route replace ${vm1.ip}/32`);
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'drift report');
+    expect(applied.changes).toBe(report.changes);
+    await eventually(() => coreRoute(vm1.ip), 30_000, 100, 'route back at the core');
+    await ping(s.core.namespace, vm1.ip);
+    // Converged: nothing more to do, nothing reported.
+    expect(await agents.node1!.reconcileNow()).toMatchObject({ changes: 0, reported: false });
+  });
+
+  it('the periodic resync repairs drift by itself (node2)', async () => {
+    const n2 = s.nodes[1];
+    const head = await store.headSeq();
+    await run('ip', ['-n', n2.namespace, 'link', 'del', vmInterfaceName(vm3.vmId)]);
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node2Id, head), 'ConfigApplied')[0], 20_000, 100, 'resync report');
+    expect(applied.changes).toBeGreaterThan(0);
+    await eventually(() => coreRoute(vm3.ip), 30_000, 100, 'node2 VM back at the core');
+    await ping(s.core.namespace, vm3.ip);
+  });
+
+  it('removing a VM withdraws it; the RR reports the new set', async () => {
+    await publish('node', nodeState(0, 3, [vm1]));
+    await eventually(async () => !(await coreRoute(vm2.ip)), 30_000, 100, 'withdrawal of the second VM');
+    await eventually(async () => {
+      const ev = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
+      const last = ev[ev.length - 1];
+      return last && !last.routes.some((r) => r.prefix === `${vm2.ip}/32`) && last.routes.some((r) => r.prefix === `${vm1.ip}/32`);
+    }, 30_000, 100, 'RR RoutesObserved without the removed VM');
+    const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
+    expect(nsList).not.toContain(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm2.vmId));
+  });
+
+  it('an agent that was down applies only the latest desired state', async () => {
+    await agents.node1!.stop();
+    agents.node1 = undefined;
+    const head = await store.headSeq();
+    await publish('node', nodeState(0, 4, [vm1, vm2]));
+    await publish('node', nodeState(0, 5, [vm1])); // same content as gen 3: nothing to do
+    await startNode1();
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'start-up ConfigApplied');
+    expect(applied).toMatchObject({ generation: 5, changes: 0 });
+    const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
+    expect(nsList).not.toContain(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm2.vmId));
+    expect(ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied').map((e) => e.generation)).toEqual([5]);
+  });
+
+  it('a config BIRD rejects is reported as ConfigApplyFailed and never replaces the good one', async () => {
+    const rr = s.routeReflectors[0];
+    const good = await fs.readFile(rr.bird.configPath, 'utf8');
+    const head = await store.headSeq();
+    await publish('rr', rrState(2, 'router id 1.2.3.4;\nprotocol bgp broken { neighbor nowhere; }\n'));
+    const failed = await eventually(async () => ofType<ConfigApplyFailed>(await agentEvents('rr', rrId, head), 'ConfigApplyFailed')[0], 30_000, 100, 'ConfigApplyFailed');
+    expect(failed).toMatchObject({ target: { kind: 'rr', id: rrId }, generation: 2 });
+    expect(failed.error).toMatch(/BIRD rejected/);
+    expect(await fs.readFile(rr.bird.configPath, 'utf8')).toBe(good);
+    await publish('rr', rrState(3));
+    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, head), 'ConfigApplied').find((e) => e.generation === 3), 30_000, 100, 'ConfigApplied gen 3');
+    expect(applied.changes).toBe(0); // same config as before the broken one
+    expect(await coreRoute(vm1.ip)).toBeDefined();
+  });
+
+  it('every report is a valid event of the contracts', async () => {
+    const events = await store.read(nats.subjects.evtAll('agent'));
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesObserved']));
+    for (const e of events) {
+      const errors = validateSync(plainToInstance(EVENT_CLASSES[e.type] as never, e.data) as object);
+      expect([e.type, errors.map((x) => x.toString())]).toEqual([e.type, []]);
+    }
+    // Msg-Ids are unique per report (a restarted agent's reports are not deduplicated away).
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+});

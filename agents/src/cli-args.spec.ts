@@ -1,0 +1,34 @@
+import { buildOptions, labMember, parseFlags } from './cli-args';
+
+const lab = {
+  core: { name: 'core', namespace: 'fab-core' },
+  routeReflectors: [{ name: 'rr1', namespace: 'fab-rr1', bird: { configPath: '/run/l/rr1/bird.conf', controlSocket: '/run/l/rr1/bird.ctl', pidFile: '/run/l/rr1/bird.pid' } }],
+  nodes: [{ name: 'node1', namespace: 'fab-node1', bird: { configPath: '/run/l/node1/bird.conf', controlSocket: '/run/l/node1/bird.ctl', pidFile: '/run/l/node1/bird.pid' }, vmNamespacePrefix: 'fab-vm' }],
+};
+
+describe('agent CLI arguments', () => {
+  it('maps explicit flags to options', () => {
+    const f = parseFlags(['--role', 'node', '--target', 'n-1', '--netns', 'fab-node1', '--bird-config', '/a/bird.conf', '--bird-socket=/a/bird.ctl', '--resync-ms', '5000', '--ns', 'x1']);
+    expect(buildOptions(f)).toEqual({ role: 'node', targetId: 'n-1', namespace: 'fab-node1', bird: { configPath: '/a/bird.conf', controlSocket: '/a/bird.ctl' }, resyncMs: 5000, ns: 'x1' });
+  });
+
+  it('fills role, namespace, BIRD paths and VM namespace prefix from the lab state', () => {
+    expect(buildOptions(parseFlags(['--target', 'n1']), labMember(lab, 'node1'))).toEqual({
+      role: 'node', targetId: 'n1', namespace: 'fab-node1', vmNamespacePrefix: 'fab-vm',
+      bird: { configPath: '/run/l/node1/bird.conf', controlSocket: '/run/l/node1/bird.ctl', pidFile: '/run/l/node1/bird.pid' },
+    });
+    expect(buildOptions(parseFlags(['--target', 'c1']), labMember(lab, 'core'))).toEqual({ role: 'frr-router', targetId: 'c1', namespace: 'fab-core' });
+    expect(buildOptions(parseFlags(['--target', 'c1_rr1']), labMember(lab, 'rr1'))).toMatchObject({ role: 'rr', namespace: 'fab-rr1' });
+  });
+
+  it('rejects what cannot work', () => {
+    expect(() => parseFlags(['--bogus', '1'])).toThrow(/unknown flag/);
+    expect(() => parseFlags(['node'])).toThrow(/unexpected argument/);
+    expect(() => buildOptions(parseFlags(['--role', 'node']))).toThrow(/--target/);
+    expect(() => buildOptions(parseFlags(['--role', 'rr', '--target', 'x']))).toThrow(/--bird-config/);
+    expect(() => buildOptions(parseFlags(['--role', 'frr-router', '--target', 'x']))).toThrow(/--netns/);
+    expect(() => buildOptions(parseFlags(['--role', 'rr', '--target', 'x']), labMember(lab, 'node1'))).toThrow(/is a node/);
+    expect(() => buildOptions(parseFlags(['--role', 'node', '--target', 'x', '--poll-ms', '0', '--bird-config', '/a', '--bird-socket', '/b']))).toThrow(/--poll-ms/);
+    expect(() => labMember(lab, 'node9')).toThrow(/no lab member/);
+  });
+});

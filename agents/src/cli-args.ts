@@ -1,0 +1,101 @@
+/** CLI flags → AgentOptions (pure, so it is unit-tested); `--lab` fills the rest from the lab state. */
+import type { AgentOptions, AgentRole } from './agent';
+
+export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [options]
+  --ns <namespace>            NATS subject namespace (default $FABRIC_NS or 'fabric')
+  --nats <url,…>              NATS servers (default $NATS_URL or 127.0.0.1:4222)
+  --netns <name>              Linux network namespace of the target (lab)
+  --bird-config <path>        BIRD config file (node, rr)
+  --bird-socket <path>        BIRD control socket (node, rr)
+  --bird-pid <path>           BIRD pid file (default next to the config)
+  --vm-netns-prefix <prefix>  lab netns VM driver: VM namespaces are <prefix><8 hex of vm id>
+  --resync-ms <ms>            periodic reconcile (default 30000)
+  --poll-ms <ms>              BGP session / route polling (default 1000)
+  --lab <prefix> --member <node1|rr1|core>
+                              read role, netns, BIRD paths and VM namespace prefix from the lab state file`;
+
+export interface LabMemberInfo {
+  role: AgentRole;
+  namespace: string;
+  bird?: { configPath: string; controlSocket: string; pidFile?: string };
+  vmNamespacePrefix?: string;
+}
+
+export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
+
+const FLAGS = new Set(['role', 'target', 'ns', 'nats', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'lab', 'member', 'help']);
+
+export function parseFlags(argv: string[]): Record<string, string | true> {
+  const flags: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument: ${a}`);
+    const eq = a.indexOf('=');
+    const k = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (!FLAGS.has(k)) throw new Error(`unknown flag --${k}`);
+    if (eq > 0) flags[k] = a.slice(eq + 1);
+    else if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
+    else flags[k] = true;
+  }
+  return flags;
+}
+
+function strFlag(flags: Record<string, string | true>, k: string): string | undefined {
+  const v = flags[k];
+  if (v === true) throw new Error(`--${k} needs a value`);
+  return v;
+}
+
+function msFlag(flags: Record<string, string | true>, k: string): number | undefined {
+  const v = strFlag(flags, k);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${k} needs a positive integer`);
+  return n;
+}
+
+const ROLES: AgentRole[] = ['node', 'rr', 'frr-router'];
+
+/** Explicit flags win over what the lab state says. */
+export function buildOptions(flags: Record<string, string | true>, member?: LabMemberInfo): AgentOptions {
+  const role = (strFlag(flags, 'role') ?? member?.role) as AgentRole | undefined;
+  if (!role || !ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
+  if (member && member.role !== role) throw new Error(`lab member is a ${member.role}, not a ${role}`);
+  const targetId = strFlag(flags, 'target');
+  if (!targetId) throw new Error('--target <id> is required (the node id, <clusterId>_<rrName>, or the cluster id of the router)');
+  const birdConfig = strFlag(flags, 'bird-config') ?? member?.bird?.configPath;
+  const birdSocket = strFlag(flags, 'bird-socket') ?? member?.bird?.controlSocket;
+  const birdPid = strFlag(flags, 'bird-pid') ?? member?.bird?.pidFile;
+  if (role !== 'frr-router' && (!birdConfig || !birdSocket)) throw new Error(`the ${role} role needs --bird-config and --bird-socket`);
+  const namespace = strFlag(flags, 'netns') ?? member?.namespace;
+  if (role === 'frr-router' && !namespace) throw new Error('the frr-router role needs --netns (the FRR pathspace)');
+  const opts: AgentOptions = { role, targetId };
+  const ns = strFlag(flags, 'ns');
+  const natsUrl = strFlag(flags, 'nats');
+  const vmNamespacePrefix = strFlag(flags, 'vm-netns-prefix') ?? member?.vmNamespacePrefix;
+  const resyncMs = msFlag(flags, 'resync-ms');
+  const pollMs = msFlag(flags, 'poll-ms');
+  if (ns) opts.ns = ns;
+  if (natsUrl) opts.natsUrl = natsUrl;
+  if (namespace) opts.namespace = namespace;
+  if (role !== 'frr-router') opts.bird = { configPath: birdConfig!, controlSocket: birdSocket!, ...(birdPid ? { pidFile: birdPid } : {}) };
+  if (role === 'node' && vmNamespacePrefix) opts.vmNamespacePrefix = vmNamespacePrefix;
+  if (resyncMs) opts.resyncMs = resyncMs;
+  if (pollMs) opts.pollMs = pollMs;
+  return opts;
+}
+
+/** The lab state's description of one member (`core`, `rr<k>`, `node<k>`). */
+export function labMember(state: {
+  core: { name: string; namespace: string };
+  routeReflectors: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string } }[];
+  nodes: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string }; vmNamespacePrefix: string }[];
+}, name: string): LabMemberInfo {
+  if (state.core.name === name) return { role: 'frr-router', namespace: state.core.namespace };
+  const rr = state.routeReflectors.find((r) => r.name === name);
+  if (rr) return { role: 'rr', namespace: rr.namespace, bird: rr.bird };
+  const n = state.nodes.find((x) => x.name === name);
+  if (n) return { role: 'node', namespace: n.namespace, bird: n.bird, vmNamespacePrefix: n.vmNamespacePrefix };
+  const names = [state.core.name, ...state.routeReflectors.map((r) => r.name), ...state.nodes.map((x) => x.name)];
+  throw new Error(`no lab member ${JSON.stringify(name)} (members: ${names.join(', ')})`);
+}

@@ -1,0 +1,44 @@
+import { NodeRole, vmNamespaceName } from './node';
+import { FrrRouterRole } from './frr-router';
+import { RrRole } from './rr';
+
+const bird = { configPath: '/run/x/bird.conf', controlSocket: '/run/x/bird.ctl' };
+const node = (over: Record<string, unknown> = {}) => ({
+  kind: 'node', targetId: 'n1', clusterId: 'c', generation: 3, hash: 'h', sourceSeq: 1, nodeName: 'node1', underlayIp: '198.18.0.101',
+  gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' }, protocolNumber: 200, bird: 'router id 1.2.3.4;\n',
+  vms: [{ vmId: '1221ab71-f77a-4c1e-9d3b-2f4a5b6c7d8e', ifName: 'vm1221ab71f77a4', ip: '203.0.113.10', family: 4, driver: 'netns', leaving: true }],
+  ...over,
+});
+
+describe('role payload validation', () => {
+  const role = new NodeRole({ namespace: 'fab-node1', bird, vmNamespacePrefix: 'fab-vm' });
+
+  it('accepts a node desired state of this target', () => {
+    expect(role.validate(node(), 'n1').generation).toBe(3);
+  });
+
+  it('rejects another target, another kind, or malformed fields', () => {
+    expect(() => role.validate(node(), 'n2')).toThrow(/targetId/);
+    expect(() => role.validate(node({ kind: 'rr' }), 'n1')).toThrow(/kind/);
+    expect(() => role.validate(node({ generation: -1 }), 'n1')).toThrow(/generation/);
+    expect(() => role.validate(node({ vms: [{ ...node().vms[0], ip: '203.0.113.300' }] }), 'n1')).toThrow(/vms\[0\]\.ip/);
+    expect(() => role.validate(node({ vms: [{ ...node().vms[0], driver: 'lxc' }] }), 'n1')).toThrow(/driver/);
+    expect(() => role.validate(node({ gateway: { ip: '10.0.0.1' } }), 'n1')).toThrow(/gateway/);
+    expect(() => role.validate('[]', 'n1')).toThrow(/object/);
+  });
+
+  it('VM namespaces are <prefix><first 8 hex of the vm id>', () => {
+    expect(vmNamespaceName('fab-vm', '1221AB71-f77a-4c1e-9d3b-2f4a5b6c7d8e')).toBe('fab-vm1221ab71');
+    expect(() => vmNamespaceName('fab-vm', 'not-a-uuid')).toThrow(/8 hex/);
+  });
+
+  it('rr and router payloads', () => {
+    const rr = new RrRole({ namespace: 'fab-rr1', bird });
+    expect(rr.validate({ kind: 'rr', targetId: 'c_rr1', generation: 1, hash: 'h', bird: 'x' }, 'c_rr1').bird).toBe('x');
+    expect(() => rr.validate({ kind: 'rr', targetId: 'c_rr1', generation: 1, hash: 'h' }, 'c_rr1')).toThrow(/bird/);
+    const frr = new FrrRouterRole({ namespace: 'fab-core' });
+    expect(frr.validate({ kind: 'router', targetId: 'c', generation: 1, hash: 'h', vendor: 'frr', config: '!' }, 'c').config).toBe('!');
+    expect(() => frr.validate({ kind: 'router', targetId: 'c', generation: 1, hash: 'h', vendor: 'junos', config: 'set x' }, 'c')).toThrow(/Junos/);
+    expect(() => new FrrRouterRole({ namespace: '' })).toThrow(/namespace/);
+  });
+});

@@ -1,0 +1,40 @@
+/** Route reflector role (DESIGN §4): its BIRD config only; observes the host routes learnt from nodes. */
+import { RrDesiredState } from '@fabric/contracts';
+import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
+import { RouteObservation, SessionObservation } from '../observe';
+import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
+import { RoleApplyResult, RoleReconciler } from './types';
+import { asObject, checkBase, str } from './validate';
+
+export interface RrRoleOptions {
+  namespace?: string;
+  bird: Omit<BirdDriverOptions, 'namespace'>;
+}
+
+export class RrRole implements RoleReconciler<RrDesiredState> {
+  readonly kind = 'rr' as const;
+  readonly bird: BirdDriver;
+
+  constructor(opts: RrRoleOptions) {
+    this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
+  }
+
+  validate(payload: unknown, targetId: string): RrDesiredState {
+    const o = asObject(payload);
+    checkBase(o, 'rr', targetId);
+    str(o, 'bird');
+    return o as unknown as RrDesiredState;
+  }
+
+  async apply(d: RrDesiredState): Promise<RoleApplyResult> {
+    return { ...(await applyBird(this.bird, d.bird)), warnings: [] };
+  }
+
+  sessions(): Promise<SessionObservation[]> {
+    return birdSessions(this.bird);
+  }
+
+  routes(): Promise<RouteObservation[]> {
+    return birdBgpHostRoutes(this.bird);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './desired-publisher';
+export * from './flush-scheduler';
+export * from './tailed-deriver';
