@@ -239,7 +239,8 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       bird: birdFor(`node${i + 1}`),
       routeProtocol: ROUTE_PROTOCOL,
       vmInterfacePrefix: VM_IF_PREFIX,
-      vmNamespacePrefix: `${prefix}vm`,
+      // Per node: during a migration the same VM exists on two nodes, i.e. in two namespaces.
+      vmNamespacePrefix: `${prefix}n${i + 1}vm`,
     })),
     namespaces: [],
   };

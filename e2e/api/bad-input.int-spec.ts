@@ -193,6 +193,24 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
       await refused(post('/vms', vmBody({ name: 'WEB1', nodeId: fx.nodeIds[1] })), 409, 'vm-name-taken');
     });
 
+    it('the same new VM name sent several times at once → exactly one VM, the others 409', async () => {
+      const before = await streamLastSeq(cp.nats);
+      const replies = await Promise.all(Array.from({ length: 6 }, () => http('POST', `${cp.api}/vms`, vmBody({ name: 'race-name' }))));
+      expect(replies.map((r) => r.status).sort()).toEqual([202, 409, 409, 409, 409, 409]);
+      for (const r of replies.filter((x) => x.status === 409)) expect(r.body).toMatchObject({ status: 409, code: 'vm-name-taken' });
+      const created = (await cp.store.read(cp.store.subjects.evtAll('vm'), before)).filter((e) => e.type === 'VmCreated');
+      expect(created.map((e) => (e.data as { name: string }).name)).toEqual(['race-name']);
+      await settledVm(cp, replies.find((r) => r.status === 202)!.body.id);
+    });
+
+    it('the same new cluster name sent several times at once → exactly one cluster, the others 409', async () => {
+      const before = await streamLastSeq(cp.nats);
+      const replies = await Promise.all(Array.from({ length: 4 }, () => http('POST', `${cp.api}/clusters`, clusterBody('race-cluster'))));
+      expect(replies.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+      const created = (await cp.store.read(cp.store.subjects.evtAll('cluster'), before)).filter((e) => e.type === 'ClusterCreated');
+      expect(created.length).toBe(1);
+    });
+
     it('duplicate cluster name → 409', async () => {
       await refused(post('/clusters', clusterBody('lab')), 409, 'cluster-name-taken');
       await refused(post('/clusters', clusterBody('LAB')), 409, 'cluster-name-taken');

@@ -49,6 +49,11 @@ describe('IPAM under concurrency and crashes', () => {
     const pool = { start: '100.64.0.1', end: '100.64.7.254' };
     const ipams: ServiceProcess[] = await Promise.all([startIpamProcess(cp.ns), startIpamProcess(cp.ns)]);
     const fx = await createFixture(cp, { name: 'pair', cidr: '100.64.0.0/21', pools: [pool] });
+    // Both processes are pulling from the one shared durable before the burst starts.
+    await eventually(async () => {
+      const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, cp.nats.subjects.durable('ipam'));
+      return info.num_waiting >= 2;
+    }, 30_000, 100, 'two IPAM processes pulling from the durable');
 
     const names = Array.from({ length: 2000 }, (_, i) => `vm-${i}`);
     const vmIds = await createVmsViaRpc(cp, fx.clusterId, fx.nodeIds[0], names, 40);
