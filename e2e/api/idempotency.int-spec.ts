@@ -6,6 +6,7 @@
 import { EventOf, StoredEvent } from '@fabric/contracts';
 import { eventually } from '@fabric/test-infra';
 import { IpamService } from '../../services/ipam/src/app/ipam-service';
+import { startInventory } from '../../services/inventory/src/main';
 import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
 import { countByVm, createFixture, eventsOfType, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 
@@ -54,6 +55,23 @@ describe('idempotency', () => {
       const r = await http('POST', `${cp.api}/vms`, body, { 'Idempotency-Key': 'key-seq-2' });
       expect(r.status).toBe(409);
       expect((await vmCreatedNamed('idem-seq')).length).toBe(1);
+    });
+
+    it('a retry with the same key after an inventory restart → the same id, still one VmCreated', async () => {
+      const body = { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'idem-restart', ownerId: 'cust-1' };
+      const headers = { 'Idempotency-Key': 'key-restart-1' };
+      const first = await http('POST', `${cp.api}/vms`, body, headers);
+      expect(first.status).toBe(202);
+      await cp.inventory.close();
+      const restarted = await startInventory({ ns: cp.ns });
+      try {
+        const again = await http('POST', `${cp.api}/vms`, body, headers);
+        expect(again.status).toBe(202);
+        expect(again.body.id).toBe(first.body.id);
+        expect((await vmCreatedNamed('idem-restart')).length).toBe(1);
+      } finally {
+        cp.inventory = restarted;
+      }
     });
 
     it('the same POST /clusters twice with one key → the same cluster, one ClusterCreated', async () => {

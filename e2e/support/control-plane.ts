@@ -34,6 +34,8 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
   const closers: (() => Promise<void>)[] = [];
+  // eslint-disable-next-line prefer-const
+  let cp: ControlPlane;
   const ipams: IpamHandle[] = [];
   const cleanup = async () => {
     for (const i of ipams.splice(0)) await i.close().catch(() => undefined);
@@ -43,7 +45,8 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
   };
   try {
     const inventory = await startInventory({ ns });
-    closers.push(() => inventory.close());
+    // Tests may swap in a restarted inventory: close whichever is current.
+    closers.push(() => cp.inventory.close());
     const addIpam = async (cooldownMs = opts.ipamCooldownMs ?? 0) => {
       const ipam = await startIpam({ ns, cooldownMs });
       ipams.push(ipam);
@@ -52,7 +55,7 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
     for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) await addIpam();
     const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0 });
     closers.push(() => gateway.close());
-    return {
+    const cp: ControlPlane = {
       ns,
       api: `${gateway.url}/api/v1`,
       nats,
@@ -69,6 +72,7 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
       },
       close: cleanup,
     };
+    return cp;
   } catch (err) {
     await cleanup();
     throw err;

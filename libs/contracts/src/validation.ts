@@ -40,7 +40,7 @@ export function isIp(v: unknown, family?: 4 | 6): v is string {
 }
 
 export function isCidr(v: unknown): v is string {
-  if (typeof v !== 'string' || v.length > 49) return false;
+  if (typeof v !== 'string' || v.length > 49 || v.includes('%')) return false;
   try {
     const [addr, len] = ipaddr.parseCIDR(v);
     if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(v.split('/')[0])) return false;

@@ -3,7 +3,7 @@
  * Name claims (cluster, node, VM names) are serialised per cluster in this process; inventory runs as
  * the single writer of these aggregates (IPAM is the horizontally scaled one).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   AddRouteReflector, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
@@ -66,8 +66,8 @@ export class InventoryCommands {
       CreateCluster: (p: CreateCluster, req) =>
         this.once(req, () =>
           this.mutex.run('clusters', async () => {
-            const clusterId = p.clusterId ?? randomUUID();
-            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name) } }, { commandId: req.commandId, meta: this.meta(req) });
+            const clusterId = p.clusterId ?? idFromCommand(req.commandId);
+            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId }, position: res.position };
           }),
@@ -92,7 +92,7 @@ export class InventoryCommands {
       JoinNode: (p: JoinNode, req) =>
         this.once(req, () =>
           this.mutex.run(p.clusterId, async () => {
-            const nodeId = p.nodeId ?? randomUUID();
+            const nodeId = p.nodeId ?? idFromCommand(req.commandId);
             const cluster = this.index.clusters.get(p.clusterId);
             const res = await this.nodes.handle(
               nodeId,
@@ -101,8 +101,8 @@ export class InventoryCommands {
                 data: { ...p, nodeId },
                 context: {
                   clusterExists: !!cluster,
-                  nameTaken: this.index.nodeNameTaken(p.clusterId, p.name),
-                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp),
+                  nameTaken: this.index.nodeNameTaken(p.clusterId, p.name, nodeId),
+                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId),
                   routeReflectorIps: cluster?.rrIps ?? [],
                   gatewayIp: cluster?.gatewayIp,
                 },
@@ -119,7 +119,7 @@ export class InventoryCommands {
       // No per-cluster lock here: the name is reserved synchronously, so VM creations pipeline.
       CreateVm: (p: CreateVm, req) =>
         this.once(req, async () => {
-          const vmId = p.vmId ?? randomUUID();
+          const vmId = p.vmId ?? idFromCommand(req.commandId);
           if (!this.index.clusters.has(p.clusterId)) throw notFound('cluster', p.clusterId);
           const node = this.index.nodes.get(p.nodeId);
           const nameTaken = !this.index.reserveVmName(p.clusterId, p.name, vmId);
@@ -167,4 +167,13 @@ export class InventoryCommands {
       return { result: { vmId }, position: res.position };
     });
   }
+}
+
+/**
+ * New aggregate ids derive from the command id: a client retrying with the same Idempotency-Key (even
+ * after an inventory restart) addresses the same aggregate, and the store dedupes the events by Msg-Id.
+ */
+export function idFromCommand(commandId: string): string {
+  const h = createHash('sha256').update(commandId).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

@@ -20,14 +20,15 @@ export class InventoryIndex {
   private readonly vmNames = new Map<string, string>();
   position = 0;
 
-  clusterNameTaken(name: string): boolean {
-    return [...this.clusters.values()].some((c) => lc(c.name) === lc(name));
+  // `self`: the id the command would create; finding itself is a retried command, not a conflict.
+  clusterNameTaken(name: string, self?: string): boolean {
+    return [...this.clusters.values()].some((c) => c.id !== self && lc(c.name) === lc(name));
   }
-  nodeNameTaken(clusterId: string, name: string): boolean {
-    return [...this.nodes.values()].some((n) => n.clusterId === clusterId && n.status !== 'left' && lc(n.name) === lc(name));
+  nodeNameTaken(clusterId: string, name: string, self?: string): boolean {
+    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && lc(n.name) === lc(name));
   }
-  underlayTaken(clusterId: string, ip: string): boolean {
-    return [...this.nodes.values()].some((n) => n.clusterId === clusterId && n.status !== 'left' && n.underlayIp === ip);
+  underlayTaken(clusterId: string, ip: string, self?: string): boolean {
+    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && n.underlayIp === ip);
   }
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
