@@ -58,9 +58,11 @@ export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<st
     if (pidOf(name)) return;
     daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], extraEnv);
   };
-  agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name]);
-  for (const rr of lab.routeReflectors) agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name]);
-  for (const n of lab.nodes) agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name]);
+  // Poll BGP state and routes often: they drive the VM status (announced, at-core) operators watch.
+  const poll = ['--poll-ms', process.env.LAB_POLL_MS ?? '300'];
+  agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name, ...poll]);
+  for (const rr of lab.routeReflectors) agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name, ...poll]);
+  for (const n of lab.nodes) agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name, ...poll]);
 }
 
 export async function startLab(api: string) {

@@ -176,12 +176,16 @@ export function renderRrBird(input: RrBirdInput): string {
       `  rr cluster id ${clusterId};`,
       '  ipv4 {',
       `    import filter ${birdIdent('node4_', n.name)};`,
+      // A VM's route may arrive before this RR's filter lists it: keeping filtered routes lets the next
+      // `configure` re-evaluate them locally, instead of waiting on a route refresh from the node.
+      '    import keep filtered on;',
       // Never reflect routes to nodes (thousands of sessions x routes); nodes only need the default route.
       '    export none;',
       ...ext(n.ip, 4),
       '  };',
       '  ipv6 {',
       `    import filter ${birdIdent('node6_', n.name)};`,
+      '    import keep filtered on;',
       '    export none;',
       ...ext(n.ip, 6),
       '  };',
