@@ -211,6 +211,13 @@ export class NetlinkDriver {
     }
     for (const i of actual.interfaces) {
       if (wanted.has(i.ifName)) continue;
+      // Only veths with their peer in a VM namespace were made by us (netns driver). A tap (libvirt) or a
+      // veth (LXD) belongs to the hypervisor: it may exist before its VM is placed here, so we only take
+      // back the gateway addresses we put on it.
+      if (!(i.kind === 'veth' && i.peerNamespace)) {
+        for (const a of i.addresses) if (a === gw4 || a === gw6) batch.push(`address del ${a} dev ${i.ifName}`);
+        continue;
+      }
       batch.push(`link del dev ${i.ifName}`);
       // A lab VM namespace goes with its veth, but only if nothing we want still uses it.
       if (i.kind === 'veth' && i.peerNamespace && isName(i.peerNamespace) && !desired.vms.some((v) => v.vmNamespace === i.peerNamespace)) {
