@@ -27,7 +27,11 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
   }
 
   async apply(d: RrDesiredState): Promise<RoleApplyResult> {
-    return { ...(await applyBird(this.bird, d.bird)), warnings: [] };
+    const r = await applyBird(this.bird, d.bird);
+    // A VM's route often reaches the RR before the filter that admits it; `configure` re-evaluates the
+    // kept (filtered) routes only lazily (~0.5 s here), `reload in` does it now.
+    if (r.changes > 0) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
+    return { ...r, warnings: [] };
   }
 
   sessions(): Promise<SessionObservation[]> {
