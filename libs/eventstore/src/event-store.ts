@@ -113,13 +113,25 @@ export class EventStore {
 
   /** Streams events of a filter with sequence > afterSeq through `fn` (ordered consumer, no acks). */
   async forEach(filter: string, afterSeq: number, fn: (e: StoredEvent) => void | Promise<void>, batch = 1000): Promise<number> {
-    const last = filter.includes('*') || filter.includes('>') ? await this.headSeq() : await this.lastSeq(filter);
+    const wildcard = filter.includes('*') || filter.includes('>');
+    const last = wildcard ? await this.headSeq() : await this.lastSeq(filter);
     if (last <= afterSeq) return afterSeq;
+    let pos = afterSeq;
+    if (!wildcard && afterSeq > 0) {
+      // Catching up an aggregate after a conflict is usually one or two events: direct gets cost one
+      // round trip each, an ordered consumer several (create, fetch, delete).
+      for (let i = 0; i < 8 && pos < last; i++) {
+        const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { seq: pos + 1, next_by_subj: filter } as never);
+        if (!m) break;
+        await fn(decodeMessage(m));
+        pos = m.seq;
+      }
+      if (pos >= last) return pos;
+    }
     const consumer = await this.nats.js.consumers.get(this.subjects.eventsStream, {
       filter_subjects: filter,
-      ...(afterSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
+      ...(pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: pos + 1 } : { deliver_policy: DeliverPolicy.All }),
     } as never);
-    let pos = afterSeq;
     try {
       let done = false;
       while (pos < last && !done) {
