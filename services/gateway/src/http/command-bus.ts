@@ -22,7 +22,8 @@ export class CommandBus {
     const commandId = info.idempotencyKey ? `idem:${service}:${command}:${info.idempotencyKey}` : randomUUID();
     const reply = await this.rpc.request<R>(service, command, { commandId, actor: info.actor ?? 'anonymous', payload });
     if (!reply.ok) throwReplyError(reply.error);
-    await this.runner.waitFor(reply.position, 5000);
+    // Generous: under load the read model may lag; the client should still read its own write.
+    await this.runner.waitFor(reply.position, Number(process.env.READ_YOUR_WRITES_TIMEOUT_MS ?? 30_000));
     return reply.result;
   }
 }
