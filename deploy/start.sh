@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/ensure-deps.sh
+bash deploy/build-dashboard.sh
 exec node -r ./deploy/register.js deploy/launcher.ts start

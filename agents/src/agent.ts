@@ -12,6 +12,7 @@ import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { DesiredState, FabricEvent, TargetKind, TargetRef } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { withConsumerSpan } from '@fabric/telemetry';
+import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
 import { RouteSetTracker, SessionObservation, SessionTracker } from './observe';
 import { FrrRouterRole } from './roles/frr-router';
 import { NodeRole } from './roles/node';
@@ -168,6 +169,8 @@ class Agent {
   private readonly sessions = new SessionTracker();
   private readonly routeSet = new RouteSetTracker();
   private sessionPollFailures = 0;
+  /** protocol → state, for the fabric_bgp_sessions_up gauge. */
+  private readonly sessionStates = new Map<string, string>();
 
   constructor(private readonly opts: AgentOptions) {
     if (!TARGET_ID.test(opts.targetId)) throw new Error(`invalid targetId ${JSON.stringify(opts.targetId)} (letters, digits, _ and -, ≤ 64)`);
@@ -292,6 +295,8 @@ class Agent {
         ? await withConsumerSpan(`agent.apply ${this.kind}`, this.desiredHeaders, { 'fabric.target': this.opts.targetId, 'fabric.generation': d.generation }, run)
         : await run();
       const durationMs = Date.now() - t0;
+      agentApplyDuration.observe({ role: this.opts.role, result: 'ok' }, durationMs / 1000);
+      agentApplyChanges.inc({ role: this.opts.role }, r.changes);
       const report = this.unreported || r.changes > 0;
       if (r.warnings.length) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
       this.log[r.changes > 0 || reason !== 'resync' ? 'info' : 'debug'](
@@ -311,6 +316,7 @@ class Agent {
       return { ...base, generation: d.generation, hash: d.hash, changes: r.changes, operations: r.operations, warnings: r.warnings, durationMs, reported: report };
     } catch (e) {
       const error = ((e as Error).message ?? String(e)).slice(0, MAX_ERROR);
+      agentApplyDuration.observe({ role: this.opts.role, result: 'error' }, (Date.now() - t0) / 1000);
       this.failures++;
       const key = `${d.generation}|${error}`;
       this.log.error({ reason, generation: d.generation, err: e, failures: this.failures }, 'reconcile failed');
@@ -363,9 +369,12 @@ class Agent {
       changed = this.sessionPollFailures === 5 ? this.sessions.markAll('Unknown', `cannot read sessions: ${(e as Error).message}`) : [];
     }
     for (const s of changed) {
+      if (s.state === 'Removed') this.sessionStates.delete(s.protocol);
+      else this.sessionStates.set(s.protocol, s.state);
       this.log.info({ protocol: s.protocol, peerIp: s.peerIp, state: s.state }, 'BGP session state');
       void this.report({ type: 'BgpSessionStateChanged', data: { target: this.target, ...s } });
     }
+    if (changed.length) bgpSessionsUp.set({ kind: this.kind, target: this.opts.targetId }, [...this.sessionStates.values()].filter((st) => st === 'Established').length);
     if (!this.role.routes) return;
     try {
       const set = this.routeSet.observe(await this.role.routes());

@@ -6,6 +6,7 @@
  * JSON logs on stdout; SIGINT/SIGTERM stop it cleanly.
  */
 import { readLabState } from '../../deploy/lab/topology';
+import { startMetricsServer } from '@fabric/service-kit';
 import { AgentHandle, startAgent } from './agent';
 import { buildOptions, LabMemberInfo, labMember, parseFlags, USAGE } from './cli-args';
 
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     if (!state) throw new Error(`lab ${flags.lab} is not up (no state file)`);
     member = labMember(state, flags.member);
   }
+  await startMetricsServer(); // METRICS_PORT (deploy/lab/launch.ts gives each agent its own)
   const agent: AgentHandle = await startAgent(buildOptions(flags, member));
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -14,14 +14,17 @@ const AGENT = path.join(ROOT, 'agents', 'src', 'main.ts');
 
 export const labPrefix = () => process.env.LAB_PREFIX ?? 'fab-';
 
-async function call<T = any>(method: string, url: string, body?: unknown): Promise<T> {
-  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function callApi<T = any>(method: string, url: string, body?: unknown, token?: string): Promise<T> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
   return JSON.parse(text) as T;
 }
 
-export async function registerLab(api: string, lab: LabState, clusterName = process.env.LAB_CLUSTER ?? 'lab') {
+/** `token`: an API token with the operator (or admin) role. */
+export async function registerLab(api: string, lab: LabState, clusterName = process.env.LAB_CLUSTER ?? 'lab', token?: string) {
+  const call = <T = any>(method: string, url: string, body?: unknown) => callApi<T>(method, url, body, token);
   const clusters = await call<{ id: string; name: string }[]>('GET', `${api}/clusters`);
   let cluster = clusters.find((c) => c.name === clusterName);
   if (!cluster) {
@@ -54,9 +57,12 @@ export async function registerLab(api: string, lab: LabState, clusterName = proc
 }
 
 export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}) {
+  // Distinct metrics ports per agent (METRICS_BASE_PORT + 10 + i): the core, the RRs, then the nodes.
+  let metricsPort = Number(process.env.METRICS_BASE_PORT ?? 9100) + 10;
   const agent = (name: string, args: string[]) => {
+    const port = metricsPort++;
     if (pidOf(name)) return;
-    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], extraEnv);
+    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
   };
   // Poll BGP state and routes often: they drive the VM status (announced, at-core) operators watch.
   const poll = ['--poll-ms', process.env.LAB_POLL_MS ?? '300'];
@@ -65,12 +71,12 @@ export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<st
   for (const n of lab.nodes) agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name, ...poll]);
 }
 
-export async function startLab(api: string) {
+export async function startLab(api: string, token?: string) {
   const prefix = labPrefix();
   log(`bringing up the lab fabric (prefix ${prefix}): this needs root, BIRD and FRR`);
   stopAgents();
   const lab = await labUp({ prefix, nodes: Number(process.env.LAB_NODES ?? 3), rrs: Number(process.env.LAB_RRS ?? 2), replace: true });
-  const { clusterId, nodeIds } = await registerLab(api, lab);
+  const { clusterId, nodeIds } = await registerLab(api, lab, undefined, token);
   startAgents(lab, clusterId, nodeIds);
   writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix, clusterId, nodeIds, api }, null, 2));
   const firstNode = Object.values(nodeIds)[0];
@@ -79,9 +85,10 @@ export async function startLab(api: string) {
     [
       '',
       'Try it:',
-      `  curl -s -XPOST ${api}/vms -H 'content-type: application/json' \\`,
+      `  export FABRIC_TOKEN=<an API token: the admin token printed below on first start, or POST ${api}/tokens>`,
+      `  curl -s -XPOST ${api}/vms -H "Authorization: Bearer $FABRIC_TOKEN" -H 'content-type: application/json' \\`,
       `       -d '{"clusterId":"${clusterId}","nodeId":"${firstNode}","name":"web1","ownerId":"customer-1","driver":"netns"}'`,
-      `  curl -s ${api}/vms/<id>          # status: requested → ip-allocated → applied → announced → at-core`,
+      `  curl -s -H "Authorization: Bearer $FABRIC_TOKEN" ${api}/vms/<id>   # status: requested → ip-allocated → applied → announced → at-core`,
       `  ip netns exec ${prefix}core ping -c3 <its ip>`,
       '',
     ].join('\n'),

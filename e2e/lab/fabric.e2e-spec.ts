@@ -55,6 +55,12 @@ describe('IP-Fabric on a real BGP lab', () => {
         return g.body.status === 'at-core' ? g.body : undefined;
       }, 20000, 100, `${vm.ip} status at-core`);
       expect(status.history.map((h: { status: string }) => h.status)).toEqual(expect.arrayContaining(['requested', 'ip-allocated', 'at-core']));
+      if (vm === a) {
+        // The gateway's projection observed create → at-core; BGP sessions are up from the agents' reports.
+        const metrics = await (await fetch(`${f.api.replace('/api/v1', '')}/metrics`)).text();
+        expect(Number(/^fabric_vm_create_to_at_core_seconds_count (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+        await eventually(async () => /^fabric_bgp_sessions_up\{kind="router",target="[^"]+"\} [1-9]/m.test(await (await fetch(`${f.api.replace('/api/v1', '')}/metrics`)).text()), 10000, 200, 'core BGP sessions up in /metrics');
+      }
     }
   });
 

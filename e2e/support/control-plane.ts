@@ -2,6 +2,7 @@
  * Starts the control plane in this process against real NATS and Postgres, in its own namespace and
  * database, and removes both afterwards.
  */
+import { randomBytes } from 'node:crypto';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
@@ -23,6 +24,8 @@ export interface ControlPlane {
   /** In-process IPAM instances currently running (see startIpam / stopIpam). */
   ipams: IpamHandle[];
   gateway: GatewayHandle;
+  /** Admin API token of this control plane; `http()` sends it by default. */
+  adminToken: string;
   /** Starts one more in-process IPAM on the same namespace (same durable). */
   startIpam(cooldownMs?: number): Promise<IpamHandle>;
   stopIpam(ipam: IpamHandle): Promise<void>;
@@ -53,7 +56,8 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
       return ipam;
     };
     for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) await addIpam();
-    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0 });
+    const adminToken = `fab_test_${randomBytes(24).toString('hex')}`;
+    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0, adminToken });
     closers.push(() => gateway.close());
     const cp: ControlPlane = {
       ns,
@@ -64,14 +68,19 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
       inventory,
       ipams,
       gateway,
+      adminToken,
       startIpam: addIpam,
       async stopIpam(ipam) {
         const i = ipams.indexOf(ipam);
         if (i >= 0) ipams.splice(i, 1);
         await ipam.close();
       },
-      close: cleanup,
+      close: async () => {
+        if (defaultAuth === adminToken) defaultAuth = undefined;
+        await cleanup();
+      },
     };
+    defaultAuth = adminToken;
     return cp;
   } catch (err) {
     await cleanup();
@@ -79,10 +88,19 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
   }
 }
 
-export async function http<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+/** Token `http()` sends when the call names none: the admin token of the control plane started last. */
+let defaultAuth: string | undefined;
+
+/**
+ * `opts.auth`: a token to send instead of the default, or false to send none. An `Authorization` header
+ * in `headers` also wins over the default.
+ */
+export async function http<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, opts: { auth?: string | false } = {}): Promise<{ status: number; body: T }> {
+  const token = opts.auth === false ? undefined : opts.auth ?? defaultAuth;
+  const explicit = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
   const res = await fetch(url, {
     method,
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...(token && !explicit ? { authorization: `Bearer ${token}` } : {}), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

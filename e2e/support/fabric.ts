@@ -45,7 +45,7 @@ export async function startFabric(opts: { nodes?: number; rrs?: number; register
     closers.push(() => labDown(prefix));
     const lab = await labUp({ prefix, nodes: opts.nodes ?? 2, rrs: opts.rrs ?? 2, replace: true });
     const registered = { ...lab, nodes: lab.nodes.slice(0, opts.registerNodes ?? lab.nodes.length) };
-    const { clusterId, nodeIds } = await registerLab(cp.api, registered, 'lab');
+    const { clusterId, nodeIds } = await registerLab(cp.api, registered, 'lab', cp.adminToken);
     const member = (name: string) => {
       if (name === lab.core.name) return { role: 'frr-router' as const, targetId: clusterId, namespace: lab.core.namespace };
       const rr = lab.routeReflectors.find((r) => r.name === name);

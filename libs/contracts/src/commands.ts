@@ -1,9 +1,11 @@
 /**
  * Write commands sent by the gateway (or any client) to inventory and IPAM over NATS request/reply.
- * The same classes validate the HTTP bodies, so a bad field is refused before anything is written.
+ * The same classes validate the HTTP bodies, so a bad field is refused before anything is written
+ * (hence the OpenAPI decorators here: they double as the HTTP DTOs).
  */
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, IsUUID, Matches, ValidateNested } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { PASSWORD_PATTERN } from './validation';
@@ -11,107 +13,162 @@ import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
 
 export class GatewayInput {
+  @ApiProperty({ example: '203.0.113.1', description: 'gateway IPv4 shared by every VM of the cluster' })
   @IsIpAddress(4) ip: string;
+  @ApiProperty({ example: 'fe:ff:ff:ff:ff:ff' })
   @IsMacAddress() mac: string;
 }
 export class RouteReflectorInput {
+  @ApiProperty({ example: 'rr1' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.11' })
   @IsIpAddress() ip: string;
 }
 export class CoreRouterInput {
+  @ApiProperty({ example: 'core' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.1' })
   @IsIpAddress() ip: string;
+  @ApiProperty({ example: 'frr', enum: ROUTER_VENDORS })
   @IsIn(ROUTER_VENDORS) vendor: RouterVendor;
 }
 export class BgpOptionsInput {
+  @ApiPropertyOptional({ example: 's3cret', description: 'TCP MD5 password of the BGP sessions (never returned)' })
   @IsOptional() @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
   md5Password?: string;
+  @ApiPropertyOptional({ example: true })
   @IsOptional() @IsBoolean() gracefulRestart?: boolean;
+  @ApiPropertyOptional({ example: false })
   @IsOptional() @IsBoolean() bfd?: boolean;
 }
 export class PoolInput {
+  @ApiProperty({ example: '203.0.113.10' })
   @IsIpAddress() start: string;
+  @ApiProperty({ example: '203.0.113.200' })
   @IsIpAddress() end: string;
 }
 
 export class CreateCluster {
   static readonly command = 'CreateCluster';
+  @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
   @IsOptional() @IsUUID() clusterId?: string;
+  @ApiProperty({ example: 'lab' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: 65000, description: 'ASN of nodes and route reflectors' })
   @IsAsn() fabricAsn: number;
+  @ApiProperty({ example: 65001, description: 'ASN of the core/border router' })
   @IsAsn() coreAsn: number;
+  @ApiProperty({ example: '65000:100' })
   @IsCommunity() community: string;
+  @ApiPropertyOptional({ type: () => GatewayInput })
   @IsOptional() @ValidateNested() @Type(() => GatewayInput) gateway?: GatewayInput;
+  @ApiProperty({ type: () => [RouteReflectorInput] })
   @IsArray() @ArrayMaxSize(16) @ValidateNested({ each: true }) @Type(() => RouteReflectorInput) routeReflectors: RouteReflectorInput[];
+  @ApiProperty({ type: () => CoreRouterInput })
   @ValidateNested() @Type(() => CoreRouterInput) coreRouter: CoreRouterInput;
+  @ApiPropertyOptional({ example: '198.18.0.11', description: 'BGP cluster id of the route reflectors (default: the first RR address)' })
   @IsOptional() @IsIpAddress(4) rrClusterId?: string;
+  @ApiPropertyOptional({ type: () => BgpOptionsInput })
   @IsOptional() @ValidateNested() @Type(() => BgpOptionsInput) bgp?: BgpOptionsInput;
 }
 export class AddRouteReflector {
   static readonly command = 'AddRouteReflector';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.13' })
   @IsIpAddress() ip: string;
 }
 export class RemoveRouteReflector {
   static readonly command = 'RemoveRouteReflector';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
 }
 export class JoinNode {
   static readonly command = 'JoinNode';
+  @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional() @IsUUID() nodeId?: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ example: 'node1' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.101' })
   @IsIpAddress(4) underlayIp: string;
+  @ApiPropertyOptional({ example: '2001:db8:ffff::101' })
   @IsOptional() @IsIpAddress(6) underlayIp6?: string;
 }
 export class DrainNode {
   static readonly command = 'DrainNode';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() nodeId: string;
 }
 export class RemoveNode {
   static readonly command = 'RemoveNode';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() nodeId: string;
 }
 export class CreateVm {
   static readonly command = 'CreateVm';
+  @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
   @IsOptional() @IsUUID() vmId?: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() nodeId: string;
+  @ApiProperty({ example: 'web1' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: 'customer-1' })
   @IsOwnerId() ownerId: string;
+  @ApiPropertyOptional({ example: '203.0.113.50', description: 'a specific address (default: the next free one)' })
   @IsOptional() @IsIpAddress() ip?: string;
+  @ApiPropertyOptional({ example: 4, enum: [4, 6] })
   @IsOptional() @IsIn([4, 6]) family?: 4 | 6;
+  @ApiPropertyOptional({ example: 'netns', enum: VM_DRIVERS })
   @IsOptional() @IsIn(VM_DRIVERS) driver?: VmDriver;
 }
 export class DeleteVm {
   static readonly command = 'DeleteVm';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() vmId: string;
 }
 export class MigrateVm {
   static readonly command = 'MigrateVm';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() vmId: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() nodeId: string;
 }
 /** Internal: the target node of a migration announced the VM (sent by route-announcer). */
 export class CompleteMigration {
   static readonly command = 'CompleteMigration';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() vmId: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() nodeId: string;
 }
 export class AddNetwork {
   static readonly command = 'AddNetwork';
+  @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional() @IsUUID() networkId?: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ example: '203.0.113.0/24' })
   @IsCidrBlock() cidr: string;
+  @ApiPropertyOptional({ type: () => [PoolInput] })
   @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => PoolInput) pools?: PoolInput[];
 }
 export class AddPool {
   static readonly command = 'AddPool';
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() clusterId: string;
+  @ApiProperty({ format: 'uuid' })
   @IsUUID() networkId: string;
+  @ApiProperty({ example: '203.0.113.10' })
   @IsIpAddress() start: string;
+  @ApiProperty({ example: '203.0.113.200' })
   @IsIpAddress() end: string;
 }
 

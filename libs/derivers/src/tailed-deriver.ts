@@ -30,6 +30,8 @@ export interface TailedDeriverOptions {
   /** Delay before retrying failed targets / afterFlush work. */
   retryMs?: number;
   log?: LogFn;
+  /** Consumer label in metrics (e.g. the service name). */
+  name?: string;
 }
 
 export class TailedDeriver {
@@ -46,7 +48,7 @@ export class TailedDeriver {
 
   /** Resolves once the history is folded and the first flush is done. */
   async start(): Promise<void> {
-    this.tail = new EventTail(this.store, this.store.subjects.evtAll(), (e) => this.onEvent(e));
+    this.tail = new EventTail(this.store, this.store.subjects.evtAll(), (e) => this.onEvent(e), 0, (m, x) => this.log('error', m, x), this.opts.name);
     await this.tail.start();
     await this.tail.ready;
     // Every target once: those whose content equals the last output publish nothing.

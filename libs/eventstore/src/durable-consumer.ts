@@ -10,6 +10,7 @@
 import { AckPolicy, Consumer, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { StoredEvent, HEADER_EVENT_TYPE } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
+import { observeHandled } from '@fabric/service-kit';
 import { decodeMessage, EventStore } from './event-store';
 import { isNotFound } from './connection';
 
@@ -104,6 +105,7 @@ export class DurableConsumer {
         this.handler(event, m),
       );
       m.ack();
+      observeHandled(this.durableName, event.type, m.info.pending);
     } catch (err) {
       const maxDeliver = this.opts.maxDeliver ?? 5;
       const delivered = m.info.deliveryCount;

@@ -5,6 +5,7 @@
  */
 import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { StoredEvent } from '@fabric/contracts';
+import { createLogger, logFn, observeHandled } from '@fabric/service-kit';
 import { decodeMessage, EventStore } from './event-store';
 
 export class EventTail {
@@ -19,7 +20,9 @@ export class EventTail {
     private readonly filter: string,
     private readonly apply: (e: StoredEvent) => void | Promise<void>,
     private readonly fromSeq = 0,
-    private readonly log: (msg: string, extra?: Record<string, unknown>) => void = (m, x) => console.error(m, x),
+    private readonly log: (msg: string, extra?: Record<string, unknown>) => void = logFn(createLogger('event-tail'), 'error'),
+    /** Metrics label (`fabric_events_handled_total{consumer}`); default: the filter subject. */
+    private readonly name = `tail:${filter}`,
   ) {
     this.ready = new Promise((r) => (this.markReady = r));
   }
@@ -37,7 +40,9 @@ export class EventTail {
       for await (const m of messages as AsyncIterable<JsMsg>) {
         this.position = m.seq;
         try {
-          await this.apply(decodeMessage(m));
+          const e = decodeMessage(m);
+          await this.apply(e);
+          observeHandled(this.name, e.type, m.info.pending);
         } catch (err) {
           // A view must not stop following the stream because of one event it cannot fold.
           this.log('event tail could not apply an event', { seq: m.seq, subject: m.subject, err: String(err) });

@@ -135,6 +135,21 @@ export class DeadLetterRow {
   @Column('timestamptz') at: Date;
 }
 
-export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow];
+/** Billing: one row per address a VM held, from IpAllocated to IpReleased (event times, not arrival times). */
+@Entity('ip_usage')
+export class IpUsageRow {
+  @PrimaryColumn('text', { name: 'owner_id' }) ownerId: string;
+  @PrimaryColumn('text') ip: string;
+  @PrimaryColumn('uuid', { name: 'vm_id' }) vmId: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('int') family: number;
+  @Index() @Column('timestamptz', { name: 'allocated_at' }) allocatedAt: Date;
+  /** NULL while held: a deleted VM's address still counts during the IPAM cool-down. */
+  @Column('timestamptz', { name: 'released_at', nullable: true }) releasedAt: Date | null;
+  @Column('bigint', { name: 'allocated_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) allocatedSeq: number;
+  @Column('bigint', { name: 'released_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) releasedSeq: number | null;
+}
+
+export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
-export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters'];
+export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage'];

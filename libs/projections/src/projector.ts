@@ -9,6 +9,12 @@ import { rangeSize } from './range-size';
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
 
+export interface VmAtCore {
+  vmId: string;
+  createdAt: Date;
+  at: Date;
+}
+
 export class Projector {
   constructor(private readonly schema: string) {}
 
@@ -91,6 +97,10 @@ export class Projector {
         ]);
         await em.query(`UPDATE ${this.t('pools')} SET used = used + 1 WHERE id = $1`, [d.poolId]);
         await this.history(em, d.vmId, e, 'ip-allocated', d.ip);
+        await em.query(
+          `INSERT INTO ${this.t('ip_usage')} (owner_id, ip, vm_id, cluster_id, family, allocated_at, allocated_seq) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+          [d.ownerId, d.ip, d.vmId, d.clusterId, d.family, at, e.seq],
+        );
         return;
       }
       case 'IpAllocationFailed': {
@@ -116,6 +126,10 @@ export class Projector {
         const d = e.data as EventOf<'IpReleased'>['data'];
         await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = (SELECT pool_id FROM ${this.t('vms')} WHERE id = $1)`, [d.vmId]);
         await this.history(em, d.vmId, e, 'deleted', `${d.ip} released`);
+        // Billing stops at the release, not at VmDeleted: the address stays held during the cool-down.
+        await em.query(`UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`, [
+          d.ownerId, d.ip, d.vmId, at, e.seq,
+        ]);
         return;
       }
       case 'VmMigrationRequested': {
@@ -217,13 +231,21 @@ export class Projector {
 
   /** Moves the VMs matching `where` ($1 is the event time) to `status`, with one history row each. */
   private async transition(em: EntityManager, e: StoredEvent, where: string, params: unknown[], status: VmStatus, detail: string) {
-    await em.query(
-      `WITH moved AS (UPDATE ${this.t('vms')} SET status = '${status}', updated_at = $1 WHERE ${where} RETURNING id)
-       INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) SELECT id, ${Number(e.seq)}, '${status}', '${e.type}', $1, $${params.length + 2} FROM moved
-       ON CONFLICT DO NOTHING`,
+    // The final SELECT sees vm_history as before this statement: "first" = never at-core before.
+    const moved: { id: string; created_at: Date; first: boolean }[] = await em.query(
+      `WITH moved AS (UPDATE ${this.t('vms')} SET status = '${status}', updated_at = $1 WHERE ${where} RETURNING id, created_at),
+       hist AS (INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) SELECT id, ${Number(e.seq)}, '${status}', '${e.type}', $1, $${params.length + 2} FROM moved
+       ON CONFLICT DO NOTHING)
+       SELECT m.id, m.created_at, NOT EXISTS (SELECT 1 FROM ${this.t('vm_history')} h WHERE h.vm_id = m.id AND h.status = 'at-core') AS first FROM moved m`,
       [e.occurredAt, ...params, detail],
     );
+    if (status === 'at-core') {
+      for (const m of moved) if (m.first) this.atCore.push({ vmId: m.id, createdAt: new Date(m.created_at), at: new Date(e.occurredAt) });
+    }
   }
+
+  /** VMs that reached at-core for the first time in the current batch (the runner reports them after commit). */
+  atCore: VmAtCore[] = [];
 
   private async history(em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
     await em.query(`INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`, [

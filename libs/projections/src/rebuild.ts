@@ -38,9 +38,17 @@ export async function dumpSchema(ds: DataSource, schema: string): Promise<Record
 }
 
 /** Swaps a rebuilt schema in place of the live one (live is kept as `<live>_old` until next swap). */
+/** Tables in the read-model schema that no event produces (see the api-tokens migration). */
+export const NOT_PROJECTED_TABLES = ['api_tokens'];
+
 export async function swapSchemas(ds: DataSource, live: string, rebuilt: string): Promise<void> {
   await ds.transaction(async (em) => {
     await em.query(`DROP SCHEMA IF EXISTS "${live}_old" CASCADE`);
+    // Not derived from events (API tokens): carried over, a rebuild must not log everyone out.
+    for (const table of NOT_PROJECTED_TABLES) {
+      const [r] = await em.query(`SELECT to_regclass($1) IS NOT NULL AS a, to_regclass($2) IS NOT NULL AS b`, [`"${live}"."${table}"`, `"${rebuilt}"."${table}"`]);
+      if (r.a && r.b) await em.query(`INSERT INTO "${rebuilt}"."${table}" SELECT * FROM "${live}"."${table}" ON CONFLICT DO NOTHING`);
+    }
     await em.query(`ALTER SCHEMA "${live}" RENAME TO "${live}_old"`);
     await em.query(`ALTER SCHEMA "${rebuilt}" RENAME TO "${live}"`);
   });

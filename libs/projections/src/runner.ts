@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { DeliverPolicy, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { StoredEvent } from '@fabric/contracts';
 import { decodeMessage, EventStore } from '@fabric/eventstore';
-import { Projector } from './projector';
+import { Projector, VmAtCore } from './projector';
 
 export interface RunnerOptions {
   name?: string;
@@ -17,6 +17,8 @@ export interface RunnerOptions {
   log?: (msg: string, extra?: Record<string, unknown>) => void;
   /** Called after each committed batch (metrics, live feeds). */
   onCommit?: (events: StoredEvent[], position: number) => void;
+  /** VMs that reached at-core for the first time in a committed batch (create → at-core latency). */
+  onVmAtCore?: (vms: VmAtCore[]) => void;
 }
 
 export class ProjectionRunner {
@@ -93,6 +95,7 @@ export class ProjectionRunner {
     const last = events[events.length - 1].seq;
     let applied = 0;
     await this.ds.transaction(async (em) => {
+      this.projector.atCore = []; // a retried transaction starts over
       const rows = await em.query(`SELECT position FROM "${this.schema}"."projection_checkpoints" WHERE name = $1 FOR UPDATE`, [this.name]);
       const stored = Number(rows[0]?.position ?? 0);
       for (const e of events) {
@@ -103,7 +106,10 @@ export class ProjectionRunner {
       await em.query(`UPDATE "${this.schema}"."projection_checkpoints" SET position = $2 WHERE name = $1 AND position < $2`, [this.name, last]);
     });
     this.advance(Math.max(this.position, last));
+    const atCore = this.projector.atCore;
+    this.projector.atCore = [];
     this.opts.onCommit?.(events, this.position);
+    if (atCore.length) this.opts.onVmAtCore?.(atCore);
     return applied;
   }
 

@@ -1,3 +1,5 @@
 export * from './keyed-mutex';
 export * from './reply-cache';
 export * from './logger';
+export * from './nest-logger';
+export * from './metrics';

@@ -6,8 +6,15 @@ import { CommandBus } from './http/command-bus';
 import { ClustersController, NodesController } from './http/clusters.controller';
 import { VmsController } from './http/vms.controller';
 import { HealthController } from './http/health.controller';
+import { DashboardController } from './http/dashboard.controller';
 import { ReadModel } from './read/read-model';
+import { BillingController } from './billing/billing.controller';
 import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER, RPC_CLIENT } from './tokens';
+import { APP_GUARD } from '@nestjs/core';
+import { AuthGuard } from './auth/auth.guard';
+import { TokenStore } from './auth/tokens';
+import { TokensController } from './auth/tokens.controller';
+import { EventsController } from './http/events.controller';
 
 export interface GatewayDeps {
   store: EventStore;
@@ -27,7 +34,7 @@ export class GatewayModule {
   static with(deps: GatewayDeps) {
     return {
       module: GatewayModule,
-      controllers: [ClustersController, NodesController, VmsController, HealthController],
+      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },
@@ -36,6 +43,8 @@ export class GatewayModule {
         CommandBus,
         ReadModel,
         Shutdown,
+        { provide: TokenStore, useValue: new TokenStore(deps.ds) },
+        { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };
   }

@@ -9,6 +9,12 @@ import { GatewayModule } from './gateway.module';
 import { ApiErrorFilter } from './http/errors';
 import { apiValidationPipe } from './http/validation';
 import { HttpTracingInterceptor } from './http/tracing.interceptor';
+import { serveDashboard } from './http/dashboard-static';
+import path from 'node:path';
+import { createLogger, logFn, PinoNestLogger } from '@fabric/service-kit';
+import { TokenStore } from './auth/tokens';
+import { setupApiDocs } from './http/api-docs';
+import { mountMetrics, projectionHooks, registerGatewayMetrics } from './metrics';
 
 export interface GatewayOptions {
   ns?: string;
@@ -16,22 +22,32 @@ export interface GatewayOptions {
   schema?: string;
   port?: number;
   host?: string;
+  /** Admin API token to register at start (tests); default env FABRIC_ADMIN_TOKEN, else one is generated once. */
+  adminToken?: string;
+  /** Where a generated first admin token is written (default env FABRIC_DATA_DIR or <repo>/.data). */
+  dataDir?: string;
 }
 
 export async function startGateway(opts: GatewayOptions = {}) {
   await setupTelemetry('gateway');
+  const log = createLogger('gateway');
   const nats = await Nats.connect({ name: 'gateway', ns: opts.ns });
   await nats.ensureStreams();
   const store = new EventStore(nats);
   const ds = await openDatabase({ url: opts.databaseUrl, schema: opts.schema });
-  const runner = new ProjectionRunner(store, ds, { log: (m, x) => console.warn(m, x) });
+  const runner = new ProjectionRunner(store, ds, { log: logFn(log), ...projectionHooks('projection:read-model') });
   await runner.start();
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner }), { logger: ['error', 'warn'] });
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner }), { logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']) });
   app.setGlobalPrefix('api/v1');
   app.useGlobalPipes(apiValidationPipe());
   app.useGlobalFilters(new ApiErrorFilter());
   app.useGlobalInterceptors(new HttpTracingInterceptor());
   app.enableShutdownHooks();
+  await app.get(TokenStore).bootstrapAdmin({ token: opts.adminToken ?? process.env.FABRIC_ADMIN_TOKEN, dataDir: opts.dataDir ?? process.env.FABRIC_DATA_DIR ?? path.resolve(__dirname, '../../..', '.data'), log });
+  const unregisterMetrics = registerGatewayMetrics(ds, store, runner);
+  mountMetrics(app.getHttpAdapter().getInstance());
+  setupApiDocs(app);
+  serveDashboard(app);
   const port = opts.port ?? Number(process.env.GATEWAY_PORT ?? process.env.PORT ?? 8080);
   await app.listen(port, opts.host ?? process.env.GATEWAY_HOST ?? '127.0.0.1');
   const url = await app.getUrl();
@@ -41,6 +57,7 @@ export async function startGateway(opts: GatewayOptions = {}) {
     runner,
     store,
     async close() {
+      unregisterMetrics();
       await app.close();
       await ds.destroy();
       await nats.close();
@@ -51,11 +68,11 @@ export async function startGateway(opts: GatewayOptions = {}) {
 if (require.main === module) {
   void startGateway()
     .then((g) => {
-      console.log(JSON.stringify({ msg: 'gateway listening', url: `${g.url}/api/v1` }));
+      createLogger('gateway').info({ url: `${g.url}/api/v1`, docs: `${g.url}/api/docs`, metrics: `${g.url}/metrics` }, 'gateway listening');
       process.on('SIGTERM', () => void g.close().then(() => process.exit(0)));
     })
     .catch((err) => {
-      console.error(err);
+      createLogger('gateway').fatal({ err }, 'gateway failed to start');
       process.exit(1);
     });
 }

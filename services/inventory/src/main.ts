@@ -3,13 +3,14 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
+import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
 import { InventoryModule } from './app/inventory.module';
 
 export async function startInventory(opts: { ns?: string } = {}) {
   await setupTelemetry('inventory');
   const nats = await Nats.connect({ name: 'inventory', ns: opts.ns });
   await nats.ensureStreams();
-  const app = await NestFactory.createApplicationContext(InventoryModule.forStore(new EventStore(nats)), { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.createApplicationContext(InventoryModule.forStore(new EventStore(nats)), { logger: new PinoNestLogger('inventory') });
   app.enableShutdownHooks();
   return {
     app,
@@ -21,10 +22,11 @@ export async function startInventory(opts: { ns?: string } = {}) {
 }
 
 if (require.main === module) {
-  void startInventory()
+  void startMetricsServer({ log: createLogger('inventory') })
+    .then(() => startInventory())
     .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
     .catch((err) => {
-      console.error(err);
+      createLogger('inventory').fatal({ err }, 'inventory failed to start');
       process.exit(1);
     });
 }

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, JetStreamServer, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
+import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
 import { IpamModule } from './app/ipam.module';
 
 export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {}) {
@@ -14,7 +15,7 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {})
     IpamModule.forStore(store, { releaseCooldownMs: opts.cooldownMs ?? Number(process.env.IPAM_RELEASE_COOLDOWN_MS ?? 60_000) }),
     {
       strategy: new JetStreamServer(store, { durable: 'ipam', filterSubject: store.subjects.evtAll('vm'), maxDeliver: 10, ackWaitMs: 30_000 }),
-      logger: ['error', 'warn', 'log'],
+      logger: new PinoNestLogger('ipam'),
     },
   );
   await app.listen();
@@ -29,10 +30,11 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {})
 }
 
 if (require.main === module) {
-  void startIpam()
+  void startMetricsServer({ log: createLogger('ipam') })
+    .then(() => startIpam())
     .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
     .catch((err) => {
-      console.error(err);
+      createLogger('ipam').fatal({ err }, 'ipam failed to start');
       process.exit(1);
     });
 }

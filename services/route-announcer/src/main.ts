@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
+import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
 import { RouteAnnouncerModule } from './app/route-announcer.module';
 import { RouteAnnouncer, RouteAnnouncerOptions, protocolNumberFromEnv } from './app/route-announcer';
 
@@ -14,7 +15,7 @@ export async function startRouteAnnouncer(opts: { ns?: string } & RouteAnnouncer
   const store = new EventStore(nats);
   const app = await NestFactory.createApplicationContext(
     RouteAnnouncerModule.forStore(store, { protocolNumber: protocolNumberFromEnv(), ...options }),
-    { logger: ['error', 'warn', 'log'] },
+    { logger: new PinoNestLogger('route-announcer') },
   );
   const close = async () => {
     await app.close();
@@ -24,12 +25,13 @@ export async function startRouteAnnouncer(opts: { ns?: string } & RouteAnnouncer
 }
 
 if (require.main === module) {
-  void startRouteAnnouncer()
+  void startMetricsServer({ log: createLogger('route-announcer') })
+    .then(() => startRouteAnnouncer())
     .then(({ close }) => {
       process.on('SIGTERM', () => void close());
     })
     .catch((err) => {
-      console.error(err);
+      createLogger('route-announcer').fatal({ err }, 'route-announcer failed to start');
       process.exit(1);
     });
 }

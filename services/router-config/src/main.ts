@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
+import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
 import { RouterConfigModule } from './app/router-config.module';
 import { RouterConfigOptions, RouterConfigService } from './app/router-config';
 
@@ -12,7 +13,7 @@ export async function startRouterConfig(opts: { ns?: string } & RouterConfigOpti
   const nats = await Nats.connect({ name: 'router-config', ns });
   await nats.ensureStreams();
   const store = new EventStore(nats);
-  const app = await NestFactory.createApplicationContext(RouterConfigModule.forStore(store, options), { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.createApplicationContext(RouterConfigModule.forStore(store, options), { logger: new PinoNestLogger('router-config') });
   const close = async () => {
     await app.close();
     await nats.close();
@@ -21,12 +22,13 @@ export async function startRouterConfig(opts: { ns?: string } & RouterConfigOpti
 }
 
 if (require.main === module) {
-  void startRouterConfig()
+  void startMetricsServer({ log: createLogger('router-config') })
+    .then(() => startRouterConfig())
     .then(({ close }) => {
       process.on('SIGTERM', () => void close());
     })
     .catch((err) => {
-      console.error(err);
+      createLogger('router-config').fatal({ err }, 'router-config failed to start');
       process.exit(1);
     });
 }

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
+import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
 import { RrConfigModule } from './app/rr-config.module';
 import { RrConfig, RrConfigOptions } from './app/rr-config';
 
@@ -12,7 +13,7 @@ export async function startRrConfig(opts: { ns?: string } & RrConfigOptions = {}
   const nats = await Nats.connect({ name: 'rr-config', ns });
   await nats.ensureStreams();
   const store = new EventStore(nats);
-  const app = await NestFactory.createApplicationContext(RrConfigModule.forStore(store, options), { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.createApplicationContext(RrConfigModule.forStore(store, options), { logger: new PinoNestLogger('rr-config') });
   const close = async () => {
     await app.close();
     await nats.close();
@@ -21,12 +22,13 @@ export async function startRrConfig(opts: { ns?: string } & RrConfigOptions = {}
 }
 
 if (require.main === module) {
-  void startRrConfig()
+  void startMetricsServer({ log: createLogger('rr-config') })
+    .then(() => startRrConfig())
     .then(({ close }) => {
       process.on('SIGTERM', () => void close());
     })
     .catch((err) => {
-      console.error(err);
+      createLogger('rr-config').fatal({ err }, 'rr-config failed to start');
       process.exit(1);
     });
 }

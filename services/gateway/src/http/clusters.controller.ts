@@ -8,25 +8,42 @@ import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody } from
 import { ReqInfo } from './request-info';
 import { ReadModel } from '../read/read-model';
 import { EVENT_STORE } from '../tokens';
+import { ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/roles';
+import { ApiAuth, ApiErrors } from './api-docs';
+import { ClusterDto, NetworkDto, NodeDto, NodeStatusDto } from './responses';
 
 const uuid = new ParseUUIDPipe({ version: undefined });
 
+@ApiTags('clusters')
+@ApiAuth()
+@Roles('admin', 'operator')
 @Controller('clusters')
 export class ClustersController {
   constructor(private readonly bus: CommandBus, private readonly read: ReadModel, @Inject(EVENT_STORE) private readonly store: EventStore) {}
 
   @Post()
+  @ApiOperation({ summary: 'Create a cluster (ASNs, community, route reflectors, core router)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 201, type: ClusterDto })
+  @ApiErrors(400, 409)
   async create(@Body() body: CreateCluster, @ReqInfo() info: RequestInfo) {
     const { clusterId } = await this.bus.send<{ clusterId: string }>('inventory', 'CreateCluster', body, info);
     return this.get(clusterId);
   }
 
   @Get()
+  @ApiOperation({ summary: 'List clusters' })
+  @ApiResponse({ status: 200, type: [ClusterDto] })
   list() {
     return this.read.clusters();
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'Get a cluster' })
+  @ApiParam({ name: 'id', format: 'uuid' } as never)
+  @ApiResponse({ status: 200, type: ClusterDto })
+  @ApiErrors(400, 404)
   async get(@Param('id', uuid) id: string) {
     const c = await this.read.clusterRow(id);
     if (!c) throw new NotFoundException({ status: 404, code: 'cluster-not-found', message: `cluster ${id} not found` });
@@ -34,12 +51,20 @@ export class ClustersController {
   }
 
   @Post(':id/route-reflectors')
+  @ApiOperation({ summary: 'Add a route reflector to the cluster' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 201, type: ClusterDto })
+  @ApiErrors(400, 404, 409)
   async addRr(@Param('id', uuid) id: string, @Body() body: AddRouteReflectorBody, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'AddRouteReflector', { clusterId: id, ...body }, info);
     return this.get(id);
   }
 
   @Delete(':id/route-reflectors/:name')
+  @ApiOperation({ summary: 'Remove a route reflector from the cluster' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: ClusterDto })
+  @ApiErrors(400, 404, 409)
   async removeRr(@Param('id', uuid) id: string, @Param('name') name: string, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'RemoveRouteReflector', { clusterId: id, name }, info);
     return this.get(id);
@@ -47,6 +72,10 @@ export class ClustersController {
 
   /** The BIRD config the control plane wants on this RR (the latest desired state). */
   @Get(':id/route-reflectors/:name/config')
+  @ApiOperation({ summary: "The route reflector's BIRD config (latest desired state)" })
+  @ApiProduces('text/plain')
+  @ApiResponse({ status: 200, description: 'BIRD config; `X-Generation` header', content: { 'text/plain': { schema: { type: 'string' } } } })
+  @ApiErrors(400, 404)
   async rrConfig(@Param('id', uuid) id: string, @Param('name') name: string, @Res() res: Response) {
     if (!isName(name)) throw new NotFoundException({ status: 404, code: 'rr-not-found', message: 'no such route reflector' });
     const m = await this.store.nats.jsm.streams.getMessage(this.store.subjects.commandsStream, { last_by_subj: this.store.subjects.cmd('rr', rrTargetId(id, name)) });
@@ -57,6 +86,13 @@ export class ClustersController {
 
   /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */
   @Get(':id/router/config')
+  @ApiOperation({ summary: 'Core router config, versioned (Junos commit-confirmed procedure or FRR), or a diff between versions' })
+  @ApiProduces('text/plain')
+  @ApiQuery({ name: 'format', required: false, enum: ['junos', 'frr'] })
+  @ApiQuery({ name: 'version', required: false, type: Number })
+  @ApiQuery({ name: 'diff', required: false, type: Number, description: 'older version to diff against' })
+  @ApiResponse({ status: 200, description: 'config text; `X-Config-Version` header', content: { 'text/plain': { schema: { type: 'string' } } } })
+  @ApiErrors(400, 404)
   async routerConfig(@Param('id', uuid) id: string, @Query('format') format = 'junos', @Query('version') version: string | undefined, @Query('diff') diff: string | undefined, @Res() res: Response) {
     await this.get(id);
     if (!['junos', 'frr'].includes(format)) {
@@ -77,6 +113,10 @@ export class ClustersController {
   }
 
   @Post(':id/networks')
+  @ApiOperation({ summary: 'Add a network (CIDR) with optional pools' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 201, type: NetworkDto })
+  @ApiErrors(400, 404, 409)
   async addNetwork(@Param('id', uuid) id: string, @Body() body: AddNetworkBody, @ReqInfo() info: RequestInfo) {
     await this.get(id);
     const { networkId } = await this.bus.send<{ networkId: string }>('ipam', 'AddNetwork', { clusterId: id, ...body }, info);
@@ -84,12 +124,19 @@ export class ClustersController {
   }
 
   @Get(':id/networks')
+  @ApiOperation({ summary: "List the cluster's networks with pool usage" })
+  @ApiResponse({ status: 200, type: [NetworkDto] })
+  @ApiErrors(400, 404)
   async networks(@Param('id', uuid) id: string) {
     await this.get(id);
     return this.read.networks(id);
   }
 
   @Post(':id/networks/:networkId/pools')
+  @ApiOperation({ summary: 'Add an address pool to a network' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 201, type: NetworkDto })
+  @ApiErrors(400, 404, 409)
   async addPool(@Param('id', uuid) id: string, @Param('networkId', uuid) networkId: string, @Body() body: AddPoolBody, @ReqInfo() info: RequestInfo) {
     await this.get(id);
     await this.bus.send('ipam', 'AddPool', { clusterId: id, networkId, ...body }, info);
@@ -97,6 +144,10 @@ export class ClustersController {
   }
 
   @Post(':id/nodes')
+  @ApiOperation({ summary: 'Join a node (hypervisor) to the cluster' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 201, type: NodeDto })
+  @ApiErrors(400, 404, 409)
   async join(@Param('id', uuid) id: string, @Body() body: JoinNodeBody, @ReqInfo() info: RequestInfo) {
     const { nodeId } = await this.bus.send<{ nodeId: string }>('inventory', 'JoinNode', { clusterId: id, ...body }, info);
     const n = await this.read.nodeRow(nodeId);
@@ -104,12 +155,18 @@ export class ClustersController {
   }
 
   @Get(':id/nodes')
+  @ApiOperation({ summary: "List the cluster's nodes" })
+  @ApiResponse({ status: 200, type: [NodeDto] })
+  @ApiErrors(400, 404)
   async nodes(@Param('id', uuid) id: string) {
     await this.get(id);
     return this.read.nodes(id);
   }
 }
 
+@ApiTags('nodes')
+@ApiAuth()
+@Roles('admin', 'operator')
 @Controller('nodes')
 export class NodesController {
   constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
@@ -121,23 +178,37 @@ export class NodesController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'Get a node' })
+  @ApiResponse({ status: 200, type: NodeDto })
+  @ApiErrors(400, 404)
   async get(@Param('id', uuid) id: string) {
     return this.read.node(await this.row(id));
   }
 
   @Get(':id/status')
+  @ApiOperation({ summary: 'Node status: desired vs applied generation, drift, BGP sessions' })
+  @ApiResponse({ status: 200, type: NodeStatusDto })
+  @ApiErrors(400, 404)
   async status(@Param('id', uuid) id: string) {
     return this.read.nodeStatus(await this.row(id));
   }
 
   @Post(':id/drain')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Drain a node (no new VMs)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: NodeDto })
+  @ApiErrors(400, 404, 409)
   async drain(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'DrainNode', { nodeId: id }, info);
     return this.get(id);
   }
 
   @Delete(':id')
+  @ApiOperation({ summary: 'Remove a node from the cluster' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: NodeDto })
+  @ApiErrors(400, 404, 409)
   async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'RemoveNode', { nodeId: id }, info);
     return this.get(id);

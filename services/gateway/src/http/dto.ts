@@ -1,26 +1,38 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsOptional, IsUUID, ValidateNested } from 'class-validator';
 import { IsCidrBlock, IsFabricName, IsIpAddress, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
+  @ApiProperty({ example: '203.0.113.0/24' })
   @IsCidrBlock() cidr: string;
+  @ApiPropertyOptional({ type: () => [PoolInput], example: [{ start: '203.0.113.10', end: '203.0.113.200' }] })
   @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => PoolInput) pools?: PoolInput[];
 }
 export class AddPoolBody {
+  @ApiProperty({ example: '203.0.113.10' })
   @IsIpAddress() start: string;
+  @ApiProperty({ example: '203.0.113.200' })
   @IsIpAddress() end: string;
 }
 export class JoinNodeBody {
+  @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
   @IsOptional() @IsUUID() nodeId?: string;
+  @ApiProperty({ example: 'node1' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.101', description: 'underlay IPv4 (BGP sessions to the route reflectors)' })
   @IsIpAddress(4) underlayIp: string;
+  @ApiPropertyOptional({ example: '2001:db8:ffff::101' })
   @IsOptional() @IsIpAddress(6) underlayIp6?: string;
 }
 export class AddRouteReflectorBody {
+  @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
+  @ApiProperty({ example: '198.18.0.13' })
   @IsIpAddress() ip: string;
 }
 export class MigrateVmBody {
+  @ApiProperty({ format: 'uuid', description: 'target node' })
   @IsUUID() nodeId: string;
 }

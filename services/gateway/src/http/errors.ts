@@ -17,6 +17,11 @@ export class ApiErrorFilter implements ExceptionFilter {
     } else {
       body = { status: 500, code: 'internal-error', message: (err as Error)?.message ?? 'internal error' };
     }
+    // A stream (SSE) that already started cannot turn into an error response: just end it.
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
     res.status(body.status).json(body);
   }
 }

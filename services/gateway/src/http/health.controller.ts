@@ -4,7 +4,11 @@ import { DataSource } from 'typeorm';
 import { EventStore } from '@fabric/eventstore';
 import { ProjectionRunner } from '@fabric/projections';
 import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER } from '../tokens';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/roles';
 
+@ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(
@@ -15,6 +19,9 @@ export class HealthController {
 
   /** 200 when NATS and Postgres answer; reports how far the read model lags behind the stream. */
   @Get()
+  @ApiOperation({ summary: 'Health: NATS, Postgres, read-model lag (no token needed)' })
+  @ApiResponse({ status: 200, description: 'healthy', schema: { example: { status: 'ok', checks: { nats: { ok: true, streamHead: 42, readModelPosition: 42, lag: 0 }, postgres: { ok: true } } } } })
+  @ApiResponse({ status: 503, description: 'NATS or Postgres does not answer' })
   async health(@Res() res: Response) {
     const checks: Record<string, unknown> = {};
     let ok = true;

@@ -4,10 +4,17 @@ import { CommandBus, RequestInfo } from './command-bus';
 import { MigrateVmBody } from './dto';
 import { ReqInfo } from './request-info';
 import { ReadModel } from '../read/read-model';
+import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/roles';
+import { ApiAuth, ApiErrors } from './api-docs';
+import { VmAcceptedDto, VmDto, VmWithHistoryDto } from './responses';
 
 const uuid = new ParseUUIDPipe({ version: undefined });
 const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
 
+@ApiTags('vms')
+@ApiAuth()
+@Roles('admin', 'operator')
 @Controller('vms')
 export class VmsController {
   constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
@@ -15,12 +22,25 @@ export class VmsController {
   /** Accepted: the address is allocated and the route announced asynchronously; follow GET /vms/:id. */
   @Post()
   @HttpCode(202)
+  @ApiOperation({ summary: 'Create a VM: an address is allocated and its route announced asynchronously (follow GET /vms/:id)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, type: VmAcceptedDto })
+  @ApiErrors(400, 404, 409)
   async create(@Body() body: CreateVm, @ReqInfo() info: RequestInfo) {
     const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info);
     return { id: vmId, status: 'requested', links: { self: `/api/v1/vms/${vmId}` } };
   }
 
   @Get()
+  @ApiOperation({ summary: 'List VMs' })
+  @ApiQuery({ name: 'clusterId', required: false })
+  @ApiQuery({ name: 'nodeId', required: false })
+  @ApiQuery({ name: 'ownerId', required: false })
+  @ApiQuery({ name: 'status', required: false, enum: STATUSES })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-10000, default 1000' })
+  @ApiQuery({ name: 'offset', required: false, type: Number })
+  @ApiResponse({ status: 200, type: [VmDto] })
+  @ApiErrors(400)
   list(@Query() q: Record<string, string>) {
     const fields: Record<string, string[]> = {};
     if (q.clusterId && !UUID_PATTERN.test(q.clusterId)) fields.clusterId = ['must be a UUID'];
@@ -36,6 +56,9 @@ export class VmsController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'Get a VM with its status history (requested → ip-allocated → applied → announced → at-core)' })
+  @ApiResponse({ status: 200, type: VmWithHistoryDto })
+  @ApiErrors(400, 404)
   async get(@Param('id', uuid) id: string) {
     const vm = await this.read.vmWithHistory(id);
     if (!vm) throw new NotFoundException({ status: 404, code: 'vm-not-found', message: `vm ${id} not found` });
@@ -44,6 +67,10 @@ export class VmsController {
 
   @Delete(':id')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Delete a VM (its address is held during the release cool-down)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, type: VmAcceptedDto })
+  @ApiErrors(400, 404, 409)
   async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'DeleteVm', { vmId: id }, info);
     return { id, status: 'deleted' };
@@ -51,6 +78,10 @@ export class VmsController {
 
   @Post(':id/migrate')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Migrate a VM to another node (make-before-break)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, type: VmAcceptedDto })
+  @ApiErrors(400, 404, 409)
   async migrate(@Param('id', uuid) id: string, @Body() body: MigrateVmBody, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'MigrateVm', { vmId: id, nodeId: body.nodeId }, info);
     return { id, status: 'migrating', nodeId: body.nodeId };

@@ -23,7 +23,7 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const s = this.store.subjects;
-    this.tail = new EventTail(this.store, s.evtAll(), (e) => this.commands.index.apply(e));
+    this.tail = new EventTail(this.store, s.evtAll(), (e) => this.commands.index.apply(e), 0, (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`), 'inventory-index');
     await this.tail.start();
     await this.tail.ready;
     this.rpc = new RpcServer(this.store.nats, 'inventory', INVENTORY_COMMANDS as never, this.commands.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));

@@ -47,7 +47,7 @@ export class RouteAnnouncer {
       flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
       afterFlush: () => this.completeMigrations(),
       wantsFlush: (e) => e.type === 'RoutesObserved' && this.model.readyMigrations().length > 0,
-    }, opts);
+    }, { name: 'route-announcer', ...opts });
   }
 
   start(): Promise<void> {

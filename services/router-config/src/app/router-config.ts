@@ -33,7 +33,7 @@ export class RouterConfigService {
       apply: (e) => this.model.apply(e),
       allTargets: () => this.model.clusterIds(),
       flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
-    }, opts);
+    }, { name: 'router-config', ...opts });
   }
 
   start(): Promise<void> {

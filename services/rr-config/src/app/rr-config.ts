@@ -25,7 +25,7 @@ export class RrConfig {
       apply: (e) => this.model.apply(e),
       allTargets: () => this.model.targetIds(),
       flushTarget: (id, sourceSeq) => this.flushRr(id, sourceSeq),
-    }, opts);
+    }, { name: 'rr-config', ...opts });
   }
 
   start(): Promise<void> {

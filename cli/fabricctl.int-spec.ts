@@ -1,0 +1,146 @@
+/**
+ * The real fabricctl process (cli/fabricctl wrapper) against a running control plane: tables, --json,
+ * names resolved to ids, the API's errors made readable, and the exit codes (0 ok, 1 API, 2 usage).
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
+import { settledVm } from '../e2e/support/api-fixtures';
+
+const BIN = join(__dirname, 'fabricctl');
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+describe('fabricctl against a control plane', () => {
+  let cp: ControlPlane;
+  let env: Record<string, string>;
+  const ctl = (...args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      execFile(BIN, args, { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: stdout.trimEnd(), err: stderr.trimEnd() });
+      });
+    });
+  const ok = async (...args: string[]) => {
+    const r = await ctl(...args);
+    expect({ args, code: r.code, err: r.err }).toEqual({ args, code: 0, err: '' });
+    return r.out;
+  };
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ ipamCooldownMs: 0 });
+    // Works before and after API tokens: the token is sent only when the control plane has one.
+    const token = (cp as { adminToken?: string }).adminToken;
+    env = { FABRIC_API: cp.api, ...(token ? { FABRIC_TOKEN: token } : {}) };
+  });
+
+  afterAll(async () => {
+    await cp?.close();
+  });
+
+  it('drives a cluster from creation to VM migration and deletion', async () => {
+    const body = clusterBody('lab');
+    expect(await ok('cluster', 'create', '--name', 'lab', '--fabric-asn', '65000', '--core-asn', '65001', '--community', '65000:100', '--rr', 'rr1=198.18.0.11', '--rr', 'rr2=198.18.0.12', '--core-router', 'core=198.18.0.1', '--vendor', 'frr', '--graceful-restart')).toMatch(/^cluster lab created: [0-9a-f-]{36}$/);
+    const clusters = JSON.parse(await ok('cluster', 'list', '--json'));
+    expect(clusters).toHaveLength(1);
+    expect(clusters[0]).toMatchObject({ name: 'lab', fabricAsn: body.fabricAsn, coreRouter: { vendor: 'frr' }, bgp: { gracefulRestart: true } });
+    const clusterId = clusters[0].id;
+    const list = (await ok('cluster', 'list')).split('\n');
+    expect(list[0]).toMatch(/^ID\s+NAME\s+FABRIC ASN\s+CORE ASN\s+COMMUNITY\s+RRS\s+CORE$/);
+    expect(list[1]).toMatch(new RegExp(`^${clusterId}\\s+lab\\s+65000\\s+65001\\s+65000:100\\s+rr1,rr2\\s+core \\(frr\\)$`));
+
+    expect(await ok('node', 'join', '--cluster', 'lab', '--name', 'node1', '--underlay-ip', '198.18.1.101')).toMatch(/^node node1 joined: /);
+    expect(await ok('node', 'join', '--cluster', clusterId, '--name', 'node2', '--underlay-ip', '198.18.1.102')).toMatch(/^node node2 joined: /);
+    const nodes = await ok('node', 'list', '--cluster', 'lab');
+    expect(nodes.split('\n').map((l) => l.split(/\s+/)[1])).toEqual(['NAME', 'node1', 'node2']);
+    expect((await http('POST', `${cp.api}/clusters/${clusterId}/networks`, { cidr: '203.0.113.0/24', pools: [{ start: '203.0.113.10', end: '203.0.113.20' }] })).status).toBe(201);
+
+    const created = JSON.parse(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node1', '--name', 'web1', '--owner', 'customer-1', '--json'));
+    expect(created).toMatchObject({ status: 'requested' });
+    const vm = await settledVm(cp, created.id);
+    expect(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'web2', '--owner', 'customer-2')).toMatch(/^vm web2 accepted: [0-9a-f-]{36} \(follow with: fabricctl vm show /);
+
+    const vms = (await ok('vm', 'list', '--cluster', 'lab')).split('\n');
+    expect(vms[0]).toMatch(/^ID\s+NAME\s+OWNER\s+IP\s+NODE\s+STATUS$/);
+    expect(vms.find((l) => l.startsWith(vm.id))).toMatch(new RegExp(`web1\\s+customer-1\\s+${vm.ip.replace(/\./g, '\\.')}\\s+node1\\s+\\S+$`));
+    expect((await ok('vm', 'list', '--owner', 'customer-2')).split('\n')).toHaveLength(2);
+    expect(await ok('vm', 'list', '--owner', 'nobody')).toBe('(no VMs)');
+
+    const show = await ok('vm', 'show', vm.id);
+    expect(show).toContain(`ip:      ${vm.ip}`);
+    expect(show).toContain(`node:    node1 (${vm.nodeId})`);
+    expect(show).toMatch(/history:\nAT\s+STATUS\s+EVENT\s+DETAIL\n.*requested\s+VmCreated/);
+
+    expect(await ok('vm', 'migrate', vm.id, '--to', 'node2')).toBe('vm web1 migrating to node2');
+    expect(JSON.parse(await ok('vm', 'show', vm.id, '--json'))).toMatchObject({ status: 'migrating', previousNodeId: vm.nodeId });
+    expect(await ok('node', 'drain', 'node1', '--cluster', 'lab')).toBe('node node1 is drained');
+
+    const status = await ok('status');
+    expect(status).toMatch(/^api ok, read model lag \d+ events/);
+    expect(status).toContain(`cluster lab (${clusterId})`);
+    expect(status).toMatch(/NODE\s+STATUS\s+DESIRED\s+APPLIED\s+DRIFT\s+BGP\s+VMS\s+LAST ERROR/);
+    expect(status).toMatch(/node1\s+drained\s+0\s+0\s+ok\s+-\s+0\s+-/);
+    expect(status).toMatch(/vms: 2 \(.*\)/);
+    const statusJson = JSON.parse(await ok('status', '--json', '--cluster', 'lab'));
+    expect(statusJson.clusters[0]).toMatchObject({ cluster: { name: 'lab' }, vmTotal: 2 });
+    expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([['node1', false], ['node2', false]]);
+
+    expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
+  });
+
+  it('router-config show|diff: text, versions, diff between versions', async () => {
+    const clusterId = JSON.parse(await ok('cluster', 'list', '--json'))[0].id;
+    expect(await ctl('router-config', 'show', '--cluster', 'lab')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 404 router-config-not-found: /) });
+    // The router-config service is not part of this control plane: append what it would render.
+    for (const version of [1, 2]) {
+      const configs = { junos: `set policy-options prefix-list fabric 203.0.113.${version}/32\n`, frr: `ip prefix-list fabric permit 203.0.113.${version}/32\n` };
+      await cp.store.append(cp.store.subjects.evt('router', clusterId), [{ id: `rc-${clusterId}-${version}`, event: { type: 'RouterConfigRendered', data: { clusterId, version, hash: `h${version}`, configs, diffs: { junos: '', frr: '' } } } }]);
+    }
+    await eventuallyOk(() => ctl('router-config', 'show', '--cluster', 'lab', '--format', 'frr'), (r) => r.out.includes('203.0.113.2/32'));
+    expect(await ok('router-config', 'show', '--cluster', 'lab', '--version', '1')).toBe('set policy-options prefix-list fabric 203.0.113.1/32');
+    const diff = await ok('router-config', 'diff', '--cluster', 'lab');
+    expect(diff).toContain('-set policy-options prefix-list fabric 203.0.113.1/32');
+    expect(diff).toContain('+set policy-options prefix-list fabric 203.0.113.2/32');
+    expect(JSON.parse(await ok('router-config', 'diff', '--cluster', 'lab', '--format', 'frr', '--json'))).toMatchObject({ format: 'frr', from: 1, to: 2, diff: expect.stringContaining('+ip prefix-list fabric permit 203.0.113.2/32') });
+  });
+
+  it('API errors: status, code, message and fields on stderr, exit 1; --json gives the error body', async () => {
+    const taken = await ctl('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'web2', '--owner', 'customer-2');
+    expect(taken).toEqual({ code: 1, out: '', err: expect.stringMatching(/^error 409 vm-name-taken: .*web2/) });
+    const invalid = await ctl('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'bad_name!', '--owner', 'customer 2');
+    expect(invalid.code).toBe(1);
+    expect(invalid.err.split('\n')[0]).toMatch(/^error 400 [a-z-]+: /);
+    expect(invalid.err).toMatch(/\n {2}name: /);
+    expect(invalid.err).toMatch(/\n {2}ownerId: /);
+    const missing = await ctl('vm', 'show', '00000000-0000-4000-8000-000000000000', '--json');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.err)).toEqual({ status: 404, code: 'vm-not-found', message: 'vm 00000000-0000-4000-8000-000000000000 not found' });
+    expect(await ctl('cluster', 'show', 'nope')).toEqual({ code: 1, out: '', err: 'error 404 cluster-not-found: no cluster named nope' });
+    expect(await ctl('node', 'list', '--cluster', 'lab', '--api', 'http://127.0.0.1:1/api/v1')).toMatchObject({ code: 1, err: expect.stringMatching(/^error unreachable: cannot reach the API at http:\/\/127\.0\.0\.1:1\/api\/v1/) });
+    if (env.FABRIC_TOKEN) {
+      expect(await ctl('cluster', 'list', '--token', 'wrong')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 401 unauthorized: /) });
+    }
+  });
+
+  it('usage errors exit 2 before calling the API; help exits 0', async () => {
+    expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({ code: 2, out: '', err: 'fabricctl: missing --node ID|NAME\n(run: fabricctl vm create --help)' });
+    expect(await ctl('vm', 'frobnicate')).toMatchObject({ code: 2, err: expect.stringContaining('unknown command "vm frobnicate"') });
+    expect(await ctl('node', 'drain', 'node1')).toEqual({ code: 2, out: '', err: 'fabricctl: node "node1" is not an id: give --cluster to refer to it by name' });
+    const help = await ctl('--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('router-config diff');
+  });
+});
+
+async function eventuallyOk(run: () => Promise<Run>, done: (r: Run) => boolean, timeoutMs = 10000): Promise<Run> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run();
+    if (done(r)) return r;
+    if (Date.now() > deadline) throw new Error(`timed out: last run ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}

@@ -1,0 +1,103 @@
+/** The gateway's HTTP API, as the dashboard uses it. Errors are `{status, code, message, fields?}`. */
+
+export const API = '/api/v1';
+const TOKEN_KEY = 'ipfabric.token';
+
+export const token = {
+  get: (): string | null => localStorage.getItem(TOKEN_KEY),
+  set: (t: string) => localStorage.setItem(TOKEN_KEY, t),
+  clear: () => localStorage.removeItem(TOKEN_KEY),
+};
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields?: Record<string, string[]>,
+  ) {
+    super(message);
+  }
+}
+
+/** Listeners told when the API answers 401 (the app sends the user back to the login page). */
+const unauthorized = new Set<() => void>();
+export const onUnauthorized = (f: () => void) => {
+  unauthorized.add(f);
+  return () => void unauthorized.delete(f);
+};
+
+export function authHeaders(t = token.get()): Record<string, string> {
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
+
+export async function request<T = unknown>(method: string, path: string, body?: unknown, opts: { text?: boolean; token?: string | null; signal?: AbortSignal } = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(API + path, {
+      method,
+      signal: opts.signal,
+      headers: { accept: opts.text ? 'text/plain' : 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...authHeaders(opts.token === undefined ? token.get() : opts.token) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError(0, 'network-error', `cannot reach the API: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let b: { status?: number; code?: string; message?: string | string[]; fields?: Record<string, string[]> } = {};
+    try {
+      b = JSON.parse(text);
+    } catch {
+      /* not JSON: a proxy or a crash */
+    }
+    const message = Array.isArray(b.message) ? b.message.join('; ') : (b.message ?? (text.slice(0, 200) || res.statusText));
+    const e = new ApiError(b.status ?? res.status, b.code ?? `http-${res.status}`, message, b.fields);
+    if (res.status === 401 && opts.token === undefined) unauthorized.forEach((f) => f());
+    throw e;
+  }
+  if (opts.text) return text as T;
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export const get = <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, undefined, { signal });
+export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {});
+
+// Shapes returned by the API (the subset the dashboard reads).
+export interface Cluster {
+  id: string; name: string; fabricAsn: number; coreAsn: number; community: string;
+  gateway: { ip: string; mac: string }; routeReflectors: { name: string; ip: string }[];
+  coreRouter: { name: string; ip: string; vendor: string }; bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean }; createdAt: string;
+}
+export interface Node { id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: string; joinedAt: string }
+export interface BgpSession { protocol: string; peerIp: string | null; state: string; info: string | null; since: string | null }
+export interface NodeStatus extends Node {
+  desiredGeneration: number; appliedGeneration: number; drift: boolean;
+  lastApply: { at: string; changes: number | null; durationMs: number | null; hash: string | null } | null;
+  lastError: string | null; bgpSessions: BgpSession[]; vmCount: number;
+}
+export interface Vm {
+  id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; ownerId: string; ip: string | null;
+  family: number; driver: string; status: string; reason?: string; createdAt: string; updatedAt: string;
+  history?: { seq: number; status: string; event: string; at: string; detail?: string }[];
+}
+export interface Network { id: string; cidr: string; family: number; pools: { id: string; start: string; end: string; size: string; used: number }[] }
+export interface Target {
+  kind: 'router' | 'rr' | 'node'; targetId: string; name: string; desiredGeneration: number; appliedGeneration: number; drift: boolean;
+  appliedAt: string | null; lastChanges: number | null; lastDurationMs: number | null; lastError: string | null; routes: number;
+}
+export interface Endpoint { kind: 'router' | 'rr' | 'node'; id: string; name: string }
+export interface TopologySession { a: Endpoint; b: Endpoint; state: string; sides: (BgpSession & { kind: string; targetId: string })[] }
+export interface Topology {
+  clusterId: string;
+  core: { id: string; name: string; ip: string; vendor: string; asn: number };
+  routeReflectors: { id: string; name: string; ip: string; asn: number }[];
+  nodes: Node[];
+  sessions: TopologySession[];
+}
+export interface RouterConfigVersion { version: number; hash: string; formats: string[]; createdAt: string }
+/** One event from GET /api/v1/events (server-sent events). */
+export interface FabricEvent { id: string; type: string; data: Record<string, unknown>; occurredAt: string; seq: number; subject: string; meta?: Record<string, unknown> }
+
+export const VM_STEPS = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'] as const;

@@ -1,0 +1,110 @@
+/** Shared UI pieces: data loading tied to the live feed, error display, badges, form fields. */
+import { ReactNode, useCallback, useEffect, useState } from 'react';
+import { ApiError, get, request } from './api';
+import { useLive } from './live';
+
+/** GETs `path` and refetches whenever the live feed says something changed (keeping the old data meanwhile). */
+export function useApi<T>(path: string | null, opts: { text?: boolean; live?: boolean } = {}) {
+  const { tick } = useLive();
+  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean; path?: string | null }>({ loading: true });
+  const [nonce, setNonce] = useState(0);
+  const liveTick = opts.live === false ? 0 : tick;
+  useEffect(() => {
+    if (!path) return;
+    const ctl = new AbortController();
+    setState((s) => ({ ...s, loading: true, ...(s.path !== path ? { data: undefined, error: undefined } : {}), path }));
+    const load = opts.text ? request<T>('GET', path, undefined, { text: true, signal: ctl.signal }) : get<T>(path, ctl.signal);
+    load.then(
+      (data) => setState({ data, loading: false, path }),
+      (error) => {
+        if ((error as Error).name !== 'AbortError') setState((s) => ({ data: s.path === path ? s.data : undefined, error: error as ApiError, loading: false, path }));
+      },
+    );
+    return () => ctl.abort();
+  }, [path, liveTick, nonce, opts.text]);
+  const reload = useCallback(() => setNonce((n) => n + 1), []);
+  return { ...state, reload };
+}
+
+export function ErrorBox({ error, title = 'Request failed', testId = 'api-error' }: { error?: ApiError | Error | null; title?: string; testId?: string }) {
+  if (!error) return null;
+  const e = error as ApiError;
+  const fields = e.fields ? Object.entries(e.fields) : [];
+  return (
+    <div className="error-box" role="alert" data-testid={testId}>
+      <div className="error-head">
+        <strong>{title}</strong>
+        {e.status !== undefined && <span className="error-status" data-testid="api-error-status">{e.status || 'offline'}</span>}
+        {e.code && <code data-testid="api-error-code">{e.code}</code>}
+      </div>
+      <p data-testid="api-error-message">{e.message}</p>
+      {fields.length > 0 && (
+        <ul className="error-fields" data-testid="api-error-fields">
+          {fields.map(([f, msgs]) => (
+            <li key={f}>
+              <code>{f}</code>: {msgs.join('; ')}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+const TONE: Record<string, string> = {
+  'at-core': 'ok', announced: 'info', applied: 'info', 'ip-allocated': 'info', requested: 'muted', migrating: 'warn', failed: 'bad', deleted: 'muted',
+  active: 'ok', drained: 'warn', left: 'muted',
+  Established: 'ok', Active: 'warn', Connect: 'warn', OpenSent: 'warn', OpenConfirm: 'warn', Idle: 'bad', Down: 'bad', Removed: 'muted', Unknown: 'muted',
+};
+export const toneOf = (s: string) => TONE[s] ?? 'muted';
+
+export function Badge({ value, testId }: { value: string; testId?: string }) {
+  return (
+    <span className={`badge tone-${toneOf(value)}`} data-testid={testId} data-value={value}>
+      {value}
+    </span>
+  );
+}
+
+export function Loading({ what = 'Loading' }: { what?: string }) {
+  return <p className="muted" aria-live="polite">{what}…</p>;
+}
+
+export function Card({ title, actions, children, className, testId, id }: { title: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; testId?: string; id?: string }) {
+  const headingId = id ? `${id}-h` : undefined;
+  return (
+    <section className={`card ${className ?? ''}`} data-testid={testId} aria-labelledby={headingId} id={id}>
+      <header className="card-head">
+        <h2 id={headingId}>{title}</h2>
+        {actions && <div className="card-actions">{actions}</div>}
+      </header>
+      {children}
+    </section>
+  );
+}
+
+export function Field({ label, name, error, hint, children }: { label: string; name: string; error?: string[]; hint?: string; children: ReactNode }) {
+  return (
+    <div className={`field ${error ? 'has-error' : ''}`}>
+      <label htmlFor={`f-${name}`}>{label}</label>
+      {children}
+      {hint && !error && <small className="hint" id={`f-${name}-hint`}>{hint}</small>}
+      {error && (
+        <small className="field-error" id={`f-${name}-error`} data-testid={`field-error-${name}`}>
+          {error.join('; ')}
+        </small>
+      )}
+    </div>
+  );
+}
+
+export const fmtTime = (iso?: string | null) => (iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : '—');
+export const fmtDateTime = (iso?: string | null) => (iso ? new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
+export function ago(iso?: string | null): string {
+  if (!iso) return '—';
+  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}

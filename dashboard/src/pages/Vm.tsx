@@ -1,0 +1,133 @@
+import { useState } from 'react';
+import { ApiError, Node, request, Vm, VM_STEPS } from '../api';
+import { Badge, Card, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
+import { MigrateVmForm } from '../forms';
+import { Link } from '../router';
+
+const STEP_TEXT: Record<string, string> = {
+  requested: 'Requested',
+  'ip-allocated': 'Address allocated',
+  applied: 'Applied on the node',
+  announced: 'Announced to the RRs',
+  'at-core': 'Installed at the core',
+};
+
+export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string }) {
+  const vm = useApi<Vm>(`/vms/${vmId}`);
+  const nodes = useApi<Node[]>(`/clusters/${clusterId}/nodes`);
+  const nodeName = (id?: string) => (id ? (nodes.data?.find((n) => n.id === id)?.name ?? id.slice(0, 8)) : '—');
+  if (vm.error && !vm.data) return <ErrorBox error={vm.error} title="Cannot load the VM" />;
+  if (!vm.data) return <Loading />;
+  const v = vm.data;
+  return (
+    <>
+      <h1 className="page-title">
+        VM <span data-testid="vm-name-title">{v.name}</span> <Badge value={v.status} testId="vm-status" />
+      </h1>
+      <dl className="facts">
+        <div><dt>Address</dt><dd><code data-testid="vm-ip-value">{v.ip ?? 'not yet allocated'}</code></dd></div>
+        <div><dt>Node</dt><dd><Link to={`/clusters/${clusterId}/nodes/${v.nodeId}`}>{nodeName(v.nodeId)}</Link>{v.previousNodeId && <> (from {nodeName(v.previousNodeId)})</>}</dd></div>
+        <div><dt>Owner</dt><dd>{v.ownerId}</dd></div>
+        <div><dt>Driver</dt><dd>{v.driver} · IPv{v.family}</dd></div>
+        <div><dt>Created</dt><dd>{fmtDateTime(v.createdAt)}</dd></div>
+        <div><dt>Id</dt><dd><code className="small">{v.id}</code></dd></div>
+      </dl>
+      {v.reason && <ErrorBox error={new ApiError(0, v.status, v.reason)} title="This VM failed" testId="vm-reason" />}
+      <Card title="Path to the core" testId="vm-timeline-card">
+        <Timeline vm={v} />
+      </Card>
+      <div className="grid-2">
+        <Card title="History">
+          <table className="table" data-testid="vm-history">
+            <caption className="sr-only">Every status change with the event that caused it</caption>
+            <thead>
+              <tr><th scope="col">Time</th><th scope="col">Status</th><th scope="col">Event</th><th scope="col">Detail</th></tr>
+            </thead>
+            <tbody>
+              {(v.history ?? []).map((h) => (
+                <tr key={`${h.seq}-${h.status}`}>
+                  <td className="small"><time dateTime={h.at}>{fmtTime(h.at)}</time></td>
+                  <td><Badge value={h.status} /></td>
+                  <td><code className="small">{h.event}</code></td>
+                  <td className="small">{h.detail ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Card>
+        {v.status !== 'deleted' && (
+          <Card title="Actions">
+            {nodes.data && <MigrateVmForm vmId={v.id} currentNodeId={v.nodeId} nodes={nodes.data} />}
+            <hr />
+            <DeleteVm vm={v} />
+          </Card>
+        )}
+      </div>
+    </>
+  );
+}
+
+/** requested → ip-allocated → applied → announced → at-core, each with the time it was first reached. */
+function Timeline({ vm }: { vm: Vm }) {
+  const history = vm.history ?? [];
+  // After a migration the path restarts: show the latest pass through the steps.
+  const lastMig = history.map((h) => h.status).lastIndexOf('migrating');
+  const relevant = lastMig >= 0 ? history.slice(lastMig) : history;
+  const reached = new Map<string, string>();
+  for (const h of relevant) if (!reached.has(h.status)) reached.set(h.status, h.at);
+  if (lastMig >= 0) for (const h of history) if ((h.status === 'requested' || h.status === 'ip-allocated') && !reached.has(h.status)) reached.set(h.status, h.at);
+  const currentIdx = (VM_STEPS as readonly string[]).indexOf(vm.status);
+  const start = reached.get('requested') ?? vm.createdAt;
+  return (
+    <ol className="timeline" data-testid="vm-timeline">
+      {VM_STEPS.map((step, i) => {
+        // A later step implies the earlier ones (the projection may skip one, e.g. announced straight to at-core).
+        const done = reached.has(step) || (currentIdx >= i && currentIdx >= 0);
+        const at = reached.get(step);
+        const state = done ? 'done' : vm.status === 'failed' ? 'failed' : i === currentIdx + 1 || (currentIdx < 0 && i === 0) ? 'current' : 'pending';
+        return (
+          <li key={step} className={`step step-${state}`} data-testid={`timeline-${step}`} data-state={state} aria-current={state === 'current' ? 'step' : undefined}>
+            <span className="step-dot" aria-hidden="true">{done ? '✓' : i + 1}</span>
+            <span className="step-name">{STEP_TEXT[step]}</span>
+            <code className="step-code">{step}</code>
+            <span className="step-time">
+              {at ? <><time dateTime={at}>{fmtTime(at)}</time>{step !== 'requested' && start && <span className="muted"> +{((new Date(at).getTime() - new Date(start).getTime()) / 1000).toFixed(1)}s</span>}</> : done ? 'passed' : state === 'failed' ? 'not reached' : 'waiting'}
+            </span>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+function DeleteVm({ vm }: { vm: Vm }) {
+  const [confirm, setConfirm] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const del = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await request('DELETE', `/vms/${vm.id}`);
+      setConfirm(false);
+    } catch (e) {
+      setError(e as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div>
+      {confirm ? (
+        <div className="confirm" role="group" aria-label="Confirm delete">
+          <span>Delete <strong>{vm.name}</strong>? Its route is withdrawn and {vm.ip ?? 'its address'} is released after the cool-down.</span>
+          <button className="btn danger" onClick={del} disabled={busy}>{busy ? 'Deleting…' : 'Delete VM'}</button>
+          <button className="btn ghost" onClick={() => setConfirm(false)}>Cancel</button>
+        </div>
+      ) : (
+        <button className="btn danger-outline" onClick={() => setConfirm(true)} data-testid="delete-vm">Delete VM…</button>
+      )}
+      <ErrorBox error={error} title="Delete refused" />
+    </div>
+  );
+}

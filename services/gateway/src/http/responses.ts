@@ -1,0 +1,104 @@
+/** Response shapes for the OpenAPI document (what ReadModel returns). */
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+class GatewayDto {
+  @ApiProperty({ example: '203.0.113.1' }) ip: string;
+  @ApiProperty({ example: 'fe:ff:ff:ff:ff:ff' }) mac: string;
+}
+class NamedIpDto {
+  @ApiProperty({ example: 'rr1' }) name: string;
+  @ApiProperty({ example: '198.18.0.11' }) ip: string;
+}
+class CoreRouterDto extends NamedIpDto {
+  @ApiProperty({ enum: ['junos', 'frr'] }) vendor: string;
+}
+class BgpDto {
+  @ApiProperty() gracefulRestart: boolean;
+  @ApiProperty() bfd: boolean;
+  @ApiProperty({ description: 'an MD5 password is set (never returned)' }) md5: boolean;
+}
+export class ClusterDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'lab' }) name: string;
+  @ApiProperty({ example: 65000 }) fabricAsn: number;
+  @ApiProperty({ example: 65001 }) coreAsn: number;
+  @ApiProperty({ example: '65000:100' }) community: string;
+  @ApiProperty({ type: GatewayDto }) gateway: GatewayDto;
+  @ApiProperty({ type: [NamedIpDto] }) routeReflectors: NamedIpDto[];
+  @ApiProperty({ type: CoreRouterDto }) coreRouter: CoreRouterDto;
+  @ApiProperty({ example: '198.18.0.11' }) rrClusterId: string;
+  @ApiProperty({ type: BgpDto }) bgp: BgpDto;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+}
+class PoolDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: '203.0.113.10' }) start: string;
+  @ApiProperty({ example: '203.0.113.200' }) end: string;
+  @ApiProperty({ example: '191', description: 'addresses in the pool (decimal string: IPv6 pools are huge)' }) size: string;
+  @ApiProperty({ example: 3 }) used: number;
+}
+export class NetworkDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) clusterId: string;
+  @ApiProperty({ example: '203.0.113.0/24' }) cidr: string;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ type: [PoolDto] }) pools: PoolDto[];
+}
+export class NodeDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) clusterId: string;
+  @ApiProperty({ example: 'node1' }) name: string;
+  @ApiProperty({ example: '198.18.0.101' }) underlayIp: string;
+  @ApiPropertyOptional({ example: '2001:db8:ffff::101' }) underlayIp6?: string;
+  @ApiProperty({ enum: ['active', 'drained', 'left'] }) status: string;
+  @ApiProperty({ format: 'date-time' }) joinedAt: string;
+}
+class BgpSessionDto {
+  @ApiProperty({ example: 'rr_rr1' }) protocol: string;
+  @ApiProperty({ example: '198.18.0.11', nullable: true }) peerIp: string | null;
+  @ApiProperty({ example: 'Established' }) state: string;
+  @ApiProperty({ nullable: true }) info: string | null;
+  @ApiProperty({ format: 'date-time' }) since: string;
+}
+export class NodeStatusDto extends NodeDto {
+  @ApiProperty() desiredGeneration: number;
+  @ApiProperty() appliedGeneration: number;
+  @ApiProperty({ description: 'desired and applied generations differ' }) drift: boolean;
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, example: { at: '2025-01-01T00:00:00.000Z', changes: 2, durationMs: 35, hash: 'sha256…' } }) lastApply: object | null;
+  @ApiProperty({ nullable: true }) lastError: string | null;
+  @ApiProperty({ type: [BgpSessionDto] }) bgpSessions: BgpSessionDto[];
+  @ApiProperty() vmCount: number;
+}
+const VM_STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
+class VmHistoryDto {
+  @ApiProperty({ description: 'stream sequence of the event' }) seq: number;
+  @ApiProperty({ enum: VM_STATUSES }) status: string;
+  @ApiProperty({ example: 'IpAllocated' }) event: string;
+  @ApiProperty({ format: 'date-time' }) at: string;
+  @ApiPropertyOptional() detail?: string;
+}
+export class VmDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) clusterId: string;
+  @ApiProperty({ format: 'uuid' }) nodeId: string;
+  @ApiPropertyOptional({ format: 'uuid' }) previousNodeId?: string;
+  @ApiProperty({ example: 'web1' }) name: string;
+  @ApiProperty({ example: 'customer-1' }) ownerId: string;
+  @ApiProperty({ example: '203.0.113.10', nullable: true }) ip: string | null;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty({ enum: ['tap', 'veth', 'netns'] }) driver: string;
+  @ApiProperty({ enum: VM_STATUSES }) status: string;
+  @ApiPropertyOptional() reason?: string;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+}
+export class VmWithHistoryDto extends VmDto {
+  @ApiProperty({ type: [VmHistoryDto] }) history: VmHistoryDto[];
+}
+export class VmAcceptedDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'requested' }) status: string;
+  @ApiPropertyOptional({ format: 'uuid' }) nodeId?: string;
+  @ApiPropertyOptional({ example: { self: '/api/v1/vms/7d7e…' } }) links?: Record<string, string>;
+}
