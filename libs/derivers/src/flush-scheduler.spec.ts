@@ -1,8 +1,13 @@
 import { FlushScheduler } from './flush-scheduler';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Fake timers: the scheduler's timing is asserted without depending on how loaded the machine is.
+const sleep = (ms: number) => jest.advanceTimersByTimeAsync(ms);
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('FlushScheduler', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
   it('coalesces a burst of kicks into one flush once the input is caught up', async () => {
     let flushes = 0;
     let caughtUp = false;
@@ -23,7 +28,7 @@ describe('FlushScheduler', () => {
     const s = new FlushScheduler(async () => {
       overlap ||= running > 0;
       running++;
-      await sleep(3);
+      await pause(3);
       running--;
       flushes++;
     }, async () => false, { settleMs: 1, maxDelayMs: 10 });
@@ -45,7 +50,7 @@ describe('FlushScheduler', () => {
     const s = new FlushScheduler(async () => {
       seen.push(++n);
       if (n === 1) s.kick();
-      await sleep(2);
+      await pause(2);
     }, async () => true, { settleMs: 1 });
     s.kick();
     await sleep(30);

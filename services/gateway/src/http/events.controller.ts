@@ -22,12 +22,16 @@ export interface EventFilter {
   vmId?: string;
 }
 
-/** Whether an event concerns the cluster / VM asked for (agent events carry their target instead of a clusterId). */
+/**
+ * Whether an event concerns the cluster / VM asked for. Agent events carry their target instead of a
+ * clusterId: a router target is the cluster id, an RR target `<clusterId>_<rr>`; node targets carry no
+ * cluster and only pass an unfiltered feed.
+ */
 export function matches(e: StoredEvent, f: EventFilter): boolean {
   if (f.types && !f.types.has(e.type)) return false;
   const d = (e.data ?? {}) as { clusterId?: string; vmId?: string; target?: { id?: string } };
   if (f.vmId && d.vmId !== f.vmId) return false;
-  if (f.clusterId && d.clusterId !== f.clusterId && d.target?.id !== f.clusterId && !d.target?.id?.startsWith(`${f.clusterId}-`)) return false;
+  if (f.clusterId && d.clusterId !== f.clusterId && d.target?.id !== f.clusterId && !d.target?.id?.startsWith(`${f.clusterId}_`)) return false;
   return true;
 }
 
