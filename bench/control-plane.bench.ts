@@ -21,10 +21,18 @@ const N_IPAM = Number(process.env.BENCH_IPAM_VMS ?? 10000);
 const rate = (n: number, ms: number) => (n * 1000) / ms;
 const fmt = (x: number) => x.toFixed(0).padStart(8);
 
+/** Raw sync publish into a stream configured like ours (file storage, dedupe window), then removed. */
 async function rawPublish(store: EventStore, n: number): Promise<number> {
-  const t = Date.now();
-  for (let i = 0; i < n; i++) await store.nats.js.publish(`${store.subjects.ns}.evt.bench.raw`, new TextEncoder().encode(`{"i":${i},"pad":"${'x'.repeat(200)}"}`));
-  return rate(n, Date.now() - t);
+  const name = `${store.subjects.eventsStream}_RAW`;
+  const subject = `${store.subjects.ns}.benchraw`;
+  await store.nats.jsm.streams.add({ name, subjects: [subject], storage: 'file', duplicate_window: 15 * 60 * 1e9 } as never);
+  try {
+    const t = Date.now();
+    for (let i = 0; i < n; i++) await store.nats.js.publish(subject, new TextEncoder().encode(`{"i":${i},"pad":"${'x'.repeat(200)}"}`), { msgID: `raw-${i}` });
+    return rate(n, Date.now() - t);
+  } finally {
+    await store.nats.jsm.streams.delete(name);
+  }
 }
 
 async function rawInsert(url: string, n: number): Promise<number> {

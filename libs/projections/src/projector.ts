@@ -22,8 +22,87 @@ export class Projector {
     return `"${this.schema}"."${table}"`;
   }
 
+  /**
+   * Rows written in bulk at the end of a batch (or before any statement that could read them): the
+   * history is append-only and read by nobody inside a batch; new VM rows are only read by later events.
+   * Cuts a VM's projection from ~6 round trips to ~2.
+   */
+  private pendingHistory: unknown[][] = [];
+  private pendingVms: unknown[][] = [];
+  private pendingAllocs: unknown[][] = [];
+
+  /** Writes what apply() buffered; the runner calls it before the checkpoint update of every batch. */
+  async flush(em: EntityManager): Promise<void> {
+    await this.flushVms(em);
+    await this.insertMany(em, 'vm_history', ['vm_id', 'seq', 'status', 'event', 'at', 'detail'], this.pendingHistory, 'ON CONFLICT DO NOTHING');
+    this.pendingHistory = [];
+  }
+
+  /** Forgets what a failed transaction buffered. */
+  reset(): void {
+    this.pendingHistory = [];
+    this.pendingVms = [];
+    this.pendingAllocs = [];
+  }
+
+  /**
+   * New VMs, then their allocations. Applying all buffered inserts before all buffered allocations is
+   * the same as applying them interleaved: an IpAllocated always follows its VmCreated, and anything
+   * else that touches these rows flushes the buffers before it runs.
+   */
+  private async flushVms(em: EntityManager): Promise<void> {
+    await this.flushNewVms(em);
+    await this.flushAllocations(em);
+  }
+
+  private async flushAllocations(em: EntityManager): Promise<void> {
+    if (!this.pendingAllocs.length) return;
+    const rows = this.pendingAllocs;
+    this.pendingAllocs = [];
+    const types = ['uuid', 'text', 'timestamptz', 'uuid', 'bigint', 'text', 'uuid', 'int'];
+    for (let i = 0; i < rows.length; i += 5000) {
+      const chunk = rows.slice(i, i + 5000);
+      const values = chunk.map((_, r) => `(${types.map((t, c) => `$${r * types.length + c + 1}::${t}`).join(',')})`).join(',');
+      await em.query(
+        `WITH a (vm_id, ip, at, pool_id, seq, owner_id, cluster_id, family) AS (VALUES ${values}),
+              v AS (UPDATE ${this.t('vms')} SET ip = a.ip, pool_id = a.pool_id, allocated_seq = a.seq, updated_at = a.at,
+                      status = CASE WHEN ${this.t('vms')}.status = 'requested' THEN 'ip-allocated' ELSE ${this.t('vms')}.status END
+                    FROM a WHERE ${this.t('vms')}.id = a.vm_id RETURNING 1),
+              p AS (UPDATE ${this.t('pools')} SET used = used + c.n FROM (SELECT pool_id, count(*) AS n FROM a GROUP BY pool_id) c
+                    WHERE ${this.t('pools')}.id = c.pool_id RETURNING 1)
+         INSERT INTO ${this.t('ip_usage')} (owner_id, ip, vm_id, cluster_id, family, allocated_at, allocated_seq)
+         SELECT owner_id, ip, vm_id, cluster_id, family, at, seq FROM a ON CONFLICT DO NOTHING`,
+        chunk.flat(),
+      );
+    }
+  }
+
+  private async flushNewVms(em: EntityManager): Promise<void> {
+    if (!this.pendingVms.length) return;
+    const rows = this.pendingVms;
+    this.pendingVms = [];
+    await this.insertMany(
+      em,
+      'vms',
+      ['id', 'cluster_id', 'node_id', 'name', 'owner_id', 'family', 'driver', 'status', 'created_at', 'updated_at', 'created_seq'],
+      rows,
+      'ON CONFLICT (id) DO NOTHING',
+    );
+  }
+
+  private async insertMany(em: EntityManager, table: string, cols: string[], rows: unknown[][], suffix: string): Promise<void> {
+    // Postgres takes at most 65535 parameters per statement.
+    const per = Math.floor(60000 / cols.length);
+    for (let i = 0; i < rows.length; i += per) {
+      const chunk = rows.slice(i, i + per);
+      const values = chunk.map((_, r) => `(${cols.map((__, c) => `$${r * cols.length + c + 1}`).join(',')})`).join(',');
+      await em.query(`INSERT INTO ${this.t(table)} (${cols.join(', ')}) VALUES ${values} ${suffix}`, chunk.flat());
+    }
+  }
+
   async apply(em: EntityManager, e: StoredEvent): Promise<void> {
     const at = e.occurredAt;
+    if (e.type !== 'VmCreated' && e.type !== 'IpAllocated') await this.flushVms(em);
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
@@ -82,25 +161,14 @@ export class Projector {
       }
       case 'VmCreated': {
         const d = e.data as EventOf<'VmCreated'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('vms')} (id, cluster_id, node_id, name, owner_id, ip, family, driver, status, created_at, updated_at, created_seq)
-           VALUES ($1,$2,$3,$4,$5,NULL,$6,$7,'requested',$8,$8,$9) ON CONFLICT (id) DO NOTHING`,
-          [d.vmId, d.clusterId, d.nodeId, d.name, d.ownerId, d.family, d.driver, at, e.seq],
-        );
+        this.pendingVms.push([d.vmId, d.clusterId, d.nodeId, d.name, d.ownerId, d.family, d.driver, 'requested', at, at, e.seq]);
         await this.history(em, d.vmId, e, 'requested', d.requestedIp ? `requested ${d.requestedIp}` : null);
         return;
       }
       case 'IpAllocated': {
         const d = e.data as EventOf<'IpAllocated'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET ip = $2, pool_id = $4, allocated_seq = $5, status = CASE WHEN status = 'requested' THEN 'ip-allocated' ELSE status END, updated_at = $3 WHERE id = $1`, [
-          d.vmId, d.ip, at, d.poolId, e.seq,
-        ]);
-        await em.query(`UPDATE ${this.t('pools')} SET used = used + 1 WHERE id = $1`, [d.poolId]);
+        this.pendingAllocs.push([d.vmId, d.ip, at, d.poolId, e.seq, d.ownerId, d.clusterId, d.family]);
         await this.history(em, d.vmId, e, 'ip-allocated', d.ip);
-        await em.query(
-          `INSERT INTO ${this.t('ip_usage')} (owner_id, ip, vm_id, cluster_id, family, allocated_at, allocated_seq) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
-          [d.ownerId, d.ip, d.vmId, d.clusterId, d.family, at, e.seq],
-        );
         return;
       }
       case 'IpAllocationFailed': {
@@ -247,9 +315,7 @@ export class Projector {
   /** VMs that reached at-core for the first time in the current batch (the runner reports them after commit). */
   atCore: VmAtCore[] = [];
 
-  private async history(em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
-    await em.query(`INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`, [
-      vmId, e.seq, status, e.type, e.occurredAt, detail,
-    ]);
+  private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
+    this.pendingHistory.push([vmId, e.seq, status, e.type, e.occurredAt, detail]);
   }
 }

@@ -96,6 +96,7 @@ export class ProjectionRunner {
     let applied = 0;
     await this.ds.transaction(async (em) => {
       this.projector.atCore = []; // a retried transaction starts over
+      this.projector.reset();
       const rows = await em.query(`SELECT position FROM "${this.schema}"."projection_checkpoints" WHERE name = $1 FOR UPDATE`, [this.name]);
       const stored = Number(rows[0]?.position ?? 0);
       for (const e of events) {
@@ -103,6 +104,7 @@ export class ProjectionRunner {
         await this.projector.apply(em, e);
         applied++;
       }
+      await this.projector.flush(em);
       await em.query(`UPDATE "${this.schema}"."projection_checkpoints" SET position = $2 WHERE name = $1 AND position < $2`, [this.name, last]);
     });
     this.advance(Math.max(this.position, last));
