@@ -10,7 +10,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { vmInterfaceName } from '@fabric/contracts';
 import { http } from '../e2e/support/control-plane';
-import { coreRoute, Fabric, startFabric } from '../e2e/support/fabric';
+import { startProcessFabric, ProcessFabric } from './fabric-processes';
 import { runIn } from '../e2e/support/net';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQ_VMS ?? 200);
@@ -58,6 +58,14 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
+type Fabric = ProcessFabric;
+
+async function coreRoute(f: Fabric, ip: string): Promise<string | undefined> {
+  const v6 = ip.includes(':');
+  const out = await runIn(undefined, 'ip', ['-j', '-n', f.lab.core.namespace, v6 ? '-6' : '-4', 'route', 'show', `${ip}/${v6 ? 128 : 32}`]);
+  return (JSON.parse(out || '[]') as { dst: string }[])[0]?.dst;
+}
+
 async function addTaps(f: Fabric, nodeName: string, vmIds: string[]) {
   const node = f.lab.nodes.find((n) => n.name === nodeName)!;
   const lines = vmIds.map((id) => `tuntap add dev ${vmInterfaceName(id)} mode tap`).join('\n') + '\n';
@@ -71,10 +79,10 @@ async function addTaps(f: Fabric, nodeName: string, vmIds: string[]) {
 }
 
 export async function benchConvergence() {
-  const f = await startFabric({ nodes: 3, rrs: 2, pollMs: 1000 });
+  const f = await startProcessFabric({ nodes: 3, rrs: 2 });
   const watch = new CoreWatcher(f.lab.core.namespace);
   try {
-    const net = await http('POST', `${f.api}/clusters/${f.clusterId}/networks`, { cidr: '2001:db8:2::/64', pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ffff' }] });
+    const net = await http('POST', `${f.api}/clusters/${f.clusterId}/networks`, { cidr: '2001:db8:2::/64', pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ffff' }] }, f.auth);
     if (net.status !== 201) throw new Error(JSON.stringify(net.body));
     const node1 = f.lab.nodes[0];
 
@@ -82,11 +90,11 @@ export async function benchConvergence() {
     // kernel route removed and re-added by hand on the node; time until the core installs it again.
     const warm = randomUUID();
     await addTaps(f, 'node1', [warm]);
-    const w = await http('POST', `${f.api}/vms`, { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap' });
+    const w = await http('POST', `${f.api}/vms`, { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap' }, f.auth);
     if (w.status !== 202) throw new Error(JSON.stringify(w.body));
     const wip = (await waitIp(f, warm)) as string;
     await watch.when(wip, 60000);
-    await f.stopMemberAgent('node1'); // so it does not race us re-adding the route
+    await f.stopAgent('node1'); // so it does not race us re-adding the route
     const floor: number[] = [];
     for (let i = 0; i < 50; i++) {
       await runIn(undefined, 'ip', ['-n', node1.namespace, 'route', 'del', `${wip}/32`, 'proto', '200']);
@@ -96,7 +104,8 @@ export async function benchConvergence() {
       await runIn(undefined, 'ip', ['-n', node1.namespace, 'route', 'add', `${wip}/32`, 'dev', vmInterfaceName(warm), 'scope', 'link', 'proto', '200']);
       floor.push((await watch.when(wip)) - t0);
     }
-    await f.startMemberAgent('node1');
+    f.startAgent('node1');
+    await new Promise((r) => setTimeout(r, 3000)); // its start-up reconcile
 
     // Ours, sequential: POST /vms → route at the core.
     const seqIds = Array.from({ length: SEQUENTIAL }, () => randomUUID());
@@ -104,7 +113,7 @@ export async function benchConvergence() {
     const ours: number[] = [];
     for (const [i, vmId] of seqIds.entries()) {
       const t0 = performance.now();
-      const r = await http('POST', `${f.api}/vms`, { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap' });
+      const r = await http('POST', `${f.api}/vms`, { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap' }, f.auth);
       if (r.status !== 202) throw new Error(JSON.stringify(r.body));
       const ip = await waitIp(f, vmId);
       ours.push((await watch.when(ip)) - t0);
@@ -119,7 +128,7 @@ export async function benchConvergence() {
       Array.from({ length: 16 }, async () => {
         while (next < burst.length) {
           const b = burst[next++];
-          const r = await http('POST', `${f.api}/vms`, { vmId: b.vmId, clusterId: f.clusterId, nodeId: f.nodeIds[b.node], name: `b${b.vmId.slice(0, 8)}`, ownerId: 'bench', driver: 'tap', family: 6 });
+          const r = await http('POST', `${f.api}/vms`, { vmId: b.vmId, clusterId: f.clusterId, nodeId: f.nodeIds[b.node], name: `b${b.vmId.slice(0, 8)}`, ownerId: 'bench', driver: 'tap', family: 6 }, f.auth);
           if (r.status !== 202) throw new Error(JSON.stringify(r.body));
         }
       }),
@@ -144,7 +153,7 @@ export async function benchConvergence() {
 async function waitIp(f: Fabric, vmId: string, timeoutMs = 30000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const g = await http('GET', `${f.api}/vms/${vmId}`);
+    const g = await http('GET', `${f.api}/vms/${vmId}`, undefined, f.auth);
     if (g.body?.ip) return g.body.ip;
     if (g.body?.status === 'failed') throw new Error(`VM ${vmId} failed: ${g.body.reason}`);
     if (Date.now() > deadline) throw new Error(`VM ${vmId} got no address within ${timeoutMs} ms`);

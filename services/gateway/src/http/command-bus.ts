@@ -10,20 +10,48 @@ export interface RequestInfo {
   actor?: string;
 }
 
+const readYourWritesMs = () => Number(process.env.READ_YOUR_WRITES_TIMEOUT_MS ?? 30_000);
+
 /**
- * Sends a command to its write service and, on success, waits until the read model includes the
- * written events, so the client can read its own write right after the response.
+ * Sends a command to its write service. By default it then waits until the read model includes the
+ * written events, so the client can read its own write right after the response. Accepted-only
+ * commands (202, e.g. VM creation) skip the wait and record the position instead: a read of that
+ * resource waits for it (`waitForResource`), so bursts of creations are not throttled by the projection.
  */
 @Injectable()
 export class CommandBus {
+  private readonly pending = new Map<string, number>();
+
   constructor(@Inject(RPC_CLIENT) private readonly rpc: RpcClient, @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
 
-  async send<R = Record<string, unknown>>(service: 'inventory' | 'ipam', command: string, payload: object, info: RequestInfo = {}): Promise<R> {
+  async send<R = Record<string, unknown>>(
+    service: 'inventory' | 'ipam',
+    command: string,
+    payload: object,
+    info: RequestInfo = {},
+    opts: { acceptedResource?: (result: R) => string } = {},
+  ): Promise<R> {
     const commandId = info.idempotencyKey ? `idem:${service}:${command}:${info.idempotencyKey}` : randomUUID();
     const reply = await this.rpc.request<R>(service, command, { commandId, actor: info.actor ?? 'anonymous', payload });
     if (!reply.ok) throwReplyError(reply.error);
-    // Generous: under load the read model may lag; the client should still read its own write.
-    await this.runner.waitFor(reply.position, Number(process.env.READ_YOUR_WRITES_TIMEOUT_MS ?? 30_000));
+    if (opts.acceptedResource) {
+      const id = opts.acceptedResource(reply.result);
+      if (this.runner.currentPosition < reply.position) {
+        this.pending.set(id, reply.position);
+        if (this.pending.size > 100_000) this.pending.delete(this.pending.keys().next().value as string);
+      }
+    } else {
+      // Generous: under load the read model may lag; the client should still read its own write.
+      await this.runner.waitFor(reply.position, readYourWritesMs());
+    }
     return reply.result;
+  }
+
+  /** Before reading a resource this gateway accepted: wait until the read model has it. */
+  async waitForResource(id: string): Promise<void> {
+    const position = this.pending.get(id);
+    if (position === undefined) return;
+    await this.runner.waitFor(position, readYourWritesMs());
+    this.pending.delete(id);
   }
 }

@@ -27,7 +27,7 @@ export class VmsController {
   @ApiResponse({ status: 202, type: VmAcceptedDto })
   @ApiErrors(400, 404, 409)
   async create(@Body() body: CreateVm, @ReqInfo() info: RequestInfo) {
-    const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info);
+    const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info, { acceptedResource: (r) => r.vmId });
     return { id: vmId, status: 'requested', links: { self: `/api/v1/vms/${vmId}` } };
   }
 
@@ -60,6 +60,7 @@ export class VmsController {
   @ApiResponse({ status: 200, type: VmWithHistoryDto })
   @ApiErrors(400, 404)
   async get(@Param('id', uuid) id: string) {
+    await this.bus.waitForResource(id);
     const vm = await this.read.vmWithHistory(id);
     if (!vm) throw new NotFoundException({ status: 404, code: 'vm-not-found', message: `vm ${id} not found` });
     return vm;
