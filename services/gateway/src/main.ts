@@ -59,7 +59,8 @@ export async function startGateway(opts: GatewayOptions = {}) {
     async close() {
       unregisterMetrics();
       await app.close();
-      await ds.destroy();
+      // A second SIGTERM (or a test closing twice) must not throw.
+      if (ds.isInitialized) await ds.destroy();
       await nats.close();
     },
   };
