@@ -1,3 +1,4 @@
+import { pollUntil } from '@fabric/service-kit';
 import { execFile } from 'child_process';
 import { isName } from '@fabric/contracts';
 
@@ -89,17 +90,6 @@ export async function ipJson<T = unknown>(ns: string | undefined, ...args: strin
 }
 
 /** Poll until fn returns a truthy value or the deadline passes (for BGP convergence etc.). */
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+export function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
+  return pollUntil(fn, timeoutMs, what, intervalMs);
 }

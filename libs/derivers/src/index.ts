@@ -1,3 +1,4 @@
 export * from './desired-publisher';
 export * from './flush-scheduler';
 export * from './tailed-deriver';
+export * from './deriver-app';

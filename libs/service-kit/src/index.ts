@@ -3,3 +3,4 @@ export * from './reply-cache';
 export * from './logger';
 export * from './nest-logger';
 export * from './metrics';
+export * from './poll';

@@ -23,31 +23,23 @@ export function extractTraceContext(headers: MsgHdrs | undefined): Context {
 export const tracer = () => trace.getTracer('ip-fabric');
 
 /** Runs `fn` in a span that is a child of the context carried by `headers` (if any). */
-export async function withConsumerSpan<T>(name: string, headers: MsgHdrs | undefined, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
-  const parent = extractTraceContext(headers);
-  return tracer().startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes: attrs }, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+export function withConsumerSpan<T>(name: string, headers: MsgHdrs | undefined, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes: attrs }, extractTraceContext(headers), (span) => endingSpan(span, fn));
 }
 
-export async function withSpan<T>(name: string, kind: SpanKind, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer().startActiveSpan(name, { kind, attributes: attrs }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+export function withSpan<T>(name: string, kind: SpanKind, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, { kind, attributes: attrs }, (span) => endingSpan(span, fn));
+}
+
+/** Records a failure on the span and always ends it. */
+async function endingSpan<T>(span: Span, fn: (span: Span) => Promise<T>): Promise<T> {
+  try {
+    return await fn(span);
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
 }

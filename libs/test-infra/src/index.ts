@@ -2,6 +2,7 @@
  * Real infrastructure for integration tests: every run gets its own NATS namespace (streams, subjects,
  * durables) and its own Postgres database, removed afterwards even when the test fails.
  */
+import { pollUntil } from '@fabric/service-kit';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { Nats } from '@fabric/eventstore';
@@ -51,17 +52,6 @@ export async function dropTestDatabase(name: string | undefined): Promise<void> 
 }
 
 /** Polls `fn` until it returns a truthy value or the timeout passes (no fixed sleeps in tests). */
-export async function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15000, intervalMs = 50, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+export function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15000, intervalMs = 50, what = 'condition'): Promise<T> {
+  return pollUntil(fn, timeoutMs, what, intervalMs);
 }

@@ -7,8 +7,7 @@
 import { CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
 import { EventStore, RpcClient } from '@fabric/eventstore';
 import { NodeRoutesModel } from '../domain';
-import { DesiredPublisher } from '@fabric/derivers';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
 
 export type { LogFn } from '@fabric/derivers';
 
@@ -24,21 +23,15 @@ export function protocolNumberFromEnv(env = process.env): number {
   return n;
 }
 
-export class RouteAnnouncer {
+export class RouteAnnouncer extends DeriverApp {
   readonly model: NodeRoutesModel;
   readonly publisher: DesiredPublisher;
-  private readonly deriver: TailedDeriver;
   private readonly rpc: RpcClient;
   /** Completions inventory accepted, by `vmId:toNodeId:requestSeq` (until the VM's next migration event). */
   private readonly sent = new Set<string>();
-  private readonly log: LogFn;
 
   constructor(store: EventStore, opts: RouteAnnouncerOptions = {}) {
-    this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
-    this.publisher = new DesiredPublisher(store, 'route-announcer');
-    this.rpc = new RpcClient(store.nats);
-    this.log = opts.log ?? (() => undefined);
-    this.deriver = new TailedDeriver(store, {
+    super(store, 'route-announcer', {
       apply: (e, seq) => {
         if (e.type === 'VmMigrationCompleted' || e.type === 'VmDeleted') this.forgetSent(e.data.vmId);
         return this.model.apply(e, seq);
@@ -47,30 +40,14 @@ export class RouteAnnouncer {
       flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
       afterFlush: () => this.completeMigrations(),
       wantsFlush: (e) => e.type === 'RoutesObserved' && this.model.readyMigrations().length > 0,
-    }, { name: 'route-announcer', ...opts });
-  }
-
-  start(): Promise<void> {
-    return this.deriver.start();
-  }
-
-  stop(): Promise<void> {
-    return this.deriver.stop();
-  }
-
-  get position(): number {
-    return this.deriver.position;
+    }, opts);
+    this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
+    this.publisher = new DesiredPublisher(store, 'route-announcer');
+    this.rpc = new RpcClient(store.nats);
   }
 
   private async flushNode(nodeId: string, sourceSeq: number): Promise<void> {
-    let payload;
-    try {
-      payload = this.model.desired(nodeId);
-    } catch (err) {
-      // Bad or incomplete input (e.g. no RR yet): keep the previous command rather than a broken config.
-      this.log('warn', 'node state not renderable', { nodeId, err: (err as Error).message });
-      return;
-    }
+    const payload = this.renderOrKeep('node state', nodeId, () => this.model.desired(nodeId));
     if (!payload) return;
     const r = await this.publisher.publish(payload, sourceSeq);
     if (r.published) this.log('info', 'node desired state', { nodeId, generation: r.generation, vms: payload.vms.length });

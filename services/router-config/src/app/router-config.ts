@@ -8,9 +8,7 @@
 import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
 import { ConcurrencyError, EventStore } from '@fabric/eventstore';
 import { LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
-// Shared deriver plumbing lives in route-announcer until it moves to a lib.
-import { DesiredPayload, DesiredPublisher } from '@fabric/derivers';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, DesiredPayload, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
 
 export type RouterConfigOptions = TailedDeriverOptions;
 
@@ -19,43 +17,22 @@ interface Known extends LastRouterConfig {
   seq: number;
 }
 
-export class RouterConfigService {
+export class RouterConfigService extends DeriverApp {
   readonly model = new RouterConfigModel();
   readonly publisher: DesiredPublisher;
-  private readonly deriver: TailedDeriver;
   private readonly known = new Map<string, Known | null>();
-  private readonly log: LogFn;
 
   constructor(private readonly store: EventStore, opts: RouterConfigOptions = {}) {
-    this.publisher = new DesiredPublisher(store, 'router-config');
-    this.log = opts.log ?? (() => undefined);
-    this.deriver = new TailedDeriver(store, {
+    super(store, 'router-config', {
       apply: (e) => this.model.apply(e),
       allTargets: () => this.model.clusterIds(),
       flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
-    }, { name: 'router-config', ...opts });
-  }
-
-  start(): Promise<void> {
-    return this.deriver.start();
-  }
-
-  stop(): Promise<void> {
-    return this.deriver.stop();
-  }
-
-  get position(): number {
-    return this.deriver.position;
+    }, opts);
+    this.publisher = new DesiredPublisher(store, 'router-config');
   }
 
   private async flushCluster(clusterId: string, sourceSeq: number): Promise<void> {
-    let rendered;
-    try {
-      rendered = this.model.render(clusterId);
-    } catch (err) {
-      this.log('warn', 'router config not renderable', { clusterId, err: (err as Error).message });
-      return;
-    }
+    const rendered = this.renderOrKeep('router config', clusterId, () => this.model.render(clusterId));
     if (!rendered) return;
     const last = await this.lastOf(clusterId);
     const next = nextRouterConfig(last, rendered);

@@ -6,49 +6,25 @@
  */
 import { EventStore } from '@fabric/eventstore';
 import { RrConfigModel } from '../domain';
-// Shared deriver plumbing lives in route-announcer until it moves to a lib.
-import { DesiredPublisher } from '@fabric/derivers';
-import { LogFn, TailedDeriver, TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
 
 export type RrConfigOptions = TailedDeriverOptions;
 
-export class RrConfig {
+export class RrConfig extends DeriverApp {
   readonly model = new RrConfigModel();
   readonly publisher: DesiredPublisher;
-  private readonly deriver: TailedDeriver;
-  private readonly log: LogFn;
 
   constructor(store: EventStore, opts: RrConfigOptions = {}) {
-    this.publisher = new DesiredPublisher(store, 'rr-config');
-    this.log = opts.log ?? (() => undefined);
-    this.deriver = new TailedDeriver(store, {
+    super(store, 'rr-config', {
       apply: (e) => this.model.apply(e),
       allTargets: () => this.model.targetIds(),
       flushTarget: (id, sourceSeq) => this.flushRr(id, sourceSeq),
-    }, { name: 'rr-config', ...opts });
-  }
-
-  start(): Promise<void> {
-    return this.deriver.start();
-  }
-
-  stop(): Promise<void> {
-    return this.deriver.stop();
-  }
-
-  get position(): number {
-    return this.deriver.position;
+    }, opts);
+    this.publisher = new DesiredPublisher(store, 'rr-config');
   }
 
   private async flushRr(targetId: string, sourceSeq: number): Promise<void> {
-    let payload;
-    try {
-      payload = this.model.desired(targetId);
-    } catch (err) {
-      // Keep the previous command rather than publish a broken config.
-      this.log('warn', 'RR state not renderable', { targetId, err: (err as Error).message });
-      return;
-    }
+    const payload = this.renderOrKeep('RR state', targetId, () => this.model.desired(targetId));
     if (!payload) return;
     const r = await this.publisher.publish(payload, sourceSeq);
     if (r.published) this.log('info', 'RR desired state', { targetId, generation: r.generation });
