@@ -18,6 +18,7 @@ const ROOT = path.resolve(__dirname, '..');
 const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
 
 export interface ProcessFabric {
+  nats: import('@fabric/eventstore').Nats;
   api: string;
   token: string;
   lab: LabState;
@@ -94,7 +95,7 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
     const startAgent = (member: string) => launch(`agent-${member}`, 'agents/src/main.ts', memberArgs(member));
     for (const m of [l.core.name, ...l.routeReflectors.map((r) => r.name), ...l.nodes.map((n) => n.name)]) startAgent(m);
     return {
-      api, token, lab: l, clusterId, nodeIds, auth: { Authorization: `Bearer ${token}` },
+      nats, api, token, lab: l, clusterId, nodeIds, auth: { Authorization: `Bearer ${token}` },
       startAgent,
       async stopAgent(member) {
         const p = procs.get(`agent-${member}`);
