@@ -79,7 +79,7 @@ async function addTaps(f: Fabric, nodeName: string, vmIds: string[]) {
 }
 
 export async function benchConvergence() {
-  const f = await startProcessFabric({ nodes: 3, rrs: 2 });
+  const f = await startProcessFabric({ nodes: 3, rrs: 2, pollMs: Number(process.env.BENCH_POLL_MS ?? 300) });
   const watch = new CoreWatcher(f.lab.core.namespace);
   try {
     const net = await http('POST', `${f.api}/clusters/${f.clusterId}/networks`, { cidr: '2001:db8:2::/64', pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ffff' }] }, f.auth);
