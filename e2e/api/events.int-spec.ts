@@ -71,6 +71,20 @@ describe('live events (SSE)', () => {
     expect(other.events).toHaveLength(0);
   });
 
+  it('a cluster filter also passes the reports of that cluster\'s node agents (their target is the node id)', async () => {
+    const s = await open(`?clusterId=${fx.clusterId}&type=ConfigApplied`);
+    const report = (nodeId: string, generation: number) =>
+      cp.store.append(cp.store.subjects.evt('agent', 'node', nodeId), [
+        { id: `sse-report-${nodeId}-${generation}`, event: { type: 'ConfigApplied', data: { target: { kind: 'node', id: nodeId }, generation, hash: 'h', changes: 0, durationMs: 1 } } },
+      ]);
+    await report('00000000-0000-4000-8000-00000000abcd', 7); // a node of no cluster we know
+    await report(fx.nodeIds[0], 7);
+    const [mine] = await s.waitFor((e) => e.event === 'ConfigApplied');
+    expect(mine.data.data.target.id).toBe(fx.nodeIds[0]);
+    expect(s.events.filter((e) => e.event === 'ConfigApplied')).toHaveLength(1);
+    s.close();
+  });
+
   it('refuses bad parameters (400) and answers 401 without a token; ?access_token= works for EventSource', async () => {
     const bad = await http('GET', `${cp.api}/events?since=abc&type=x;y&vmId=nope`);
     expect(bad.status).toBe(400);

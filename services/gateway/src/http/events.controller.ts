@@ -9,7 +9,9 @@ import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { StoredEvent, UUID_PATTERN } from '@fabric/contracts';
 import { decodeMessage, EventStore } from '@fabric/eventstore';
 import { AllowQueryToken, Roles } from '../auth/roles';
-import { EVENT_STORE } from '../tokens';
+import { DataSource } from 'typeorm';
+import { NodeRow } from '@fabric/projections';
+import { DATA_SOURCE, EVENT_STORE } from '../tokens';
 import { ApiAuth, ApiErrors } from './api-docs';
 
 export const HEARTBEAT_MS = 15_000;
@@ -20,18 +22,26 @@ export interface EventFilter {
   types?: Set<string>;
   clusterId?: string;
   vmId?: string;
+  /** Nodes of `clusterId`: node agents report with their node id as target. */
+  nodeIds?: Set<string>;
 }
 
 /**
  * Whether an event concerns the cluster / VM asked for. Agent events carry their target instead of a
- * clusterId: a router target is the cluster id, an RR target `<clusterId>_<rr>`; node targets carry no
- * cluster and only pass an unfiltered feed.
+ * clusterId: a router target is the cluster id, an RR target `<clusterId>_<rr>`, a node target one of
+ * the cluster's node ids (`nodeIds`).
  */
 export function matches(e: StoredEvent, f: EventFilter): boolean {
   if (f.types && !f.types.has(e.type)) return false;
   const d = (e.data ?? {}) as { clusterId?: string; vmId?: string; target?: { id?: string } };
   if (f.vmId && d.vmId !== f.vmId) return false;
-  if (f.clusterId && d.clusterId !== f.clusterId && d.target?.id !== f.clusterId && !d.target?.id?.startsWith(`${f.clusterId}_`)) return false;
+  if (
+    f.clusterId &&
+    d.clusterId !== f.clusterId &&
+    d.target?.id !== f.clusterId &&
+    !d.target?.id?.startsWith(`${f.clusterId}_`) &&
+    !(d.target?.id && f.nodeIds?.has(d.target.id))
+  ) return false;
   return true;
 }
 
@@ -43,7 +53,7 @@ export class EventsController implements BeforeApplicationShutdown {
   /** Open streams: ended at shutdown, else the HTTP server would wait for them to close. */
   private readonly open = new Set<Response>();
 
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(@Inject(EVENT_STORE) private readonly store: EventStore, @Inject(DATA_SOURCE) private readonly ds: DataSource) {}
 
   beforeApplicationShutdown() {
     for (const res of this.open) res.end();
@@ -80,6 +90,10 @@ export class EventsController implements BeforeApplicationShutdown {
     if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) fields.limit = ['must be a positive integer'];
     if (Object.keys(fields).length) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid events query', fields });
     const filter: EventFilter = { types: types ? new Set(types) : undefined, clusterId: str('clusterId'), vmId: str('vmId') };
+    if (filter.clusterId) {
+      const nodes = await this.ds.getRepository(NodeRow).find({ where: { clusterId: filter.clusterId }, select: { id: true } });
+      filter.nodeIds = new Set(nodes.map((n) => n.id));
+    }
 
     const since = lastId !== undefined ? Number(lastId) : undefined;
     const consumer = await this.store.nats.js.consumers.get(this.store.subjects.eventsStream, {
@@ -109,6 +123,8 @@ export class EventsController implements BeforeApplicationShutdown {
       for await (const m of messages as AsyncIterable<JsMsg>) {
         if (closed) break;
         const e = decodeMessage(m);
+        // Nodes joining while the stream is open belong to the cluster too.
+        if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
         if (!matches(e, filter)) continue;
         const { seq, subject, ...envelope } = e;
         // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
