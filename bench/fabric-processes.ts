@@ -63,7 +63,8 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
   };
   const procs = new Map<string, ChildProcess>();
   const launch = (name: string, script: string, args: string[] = []) => {
-    const p = spawn(process.execPath, ['-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const prof = process.env.BENCH_CPU_PROFILE === name ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR ?? os.tmpdir()}`] : [];
+    const p = spawn(process.execPath, [...prof, '-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
     procs.set(name, p);
   };
   let lab: LabState | undefined;

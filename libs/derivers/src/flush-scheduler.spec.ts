@@ -58,3 +58,29 @@ describe('FlushScheduler', () => {
     await s.stop();
   });
 });
+
+describe('FlushScheduler minimum interval', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('groups kicks that come closer than minIntervalMs, but does not delay a kick after a quiet period', async () => {
+    const at: number[] = [];
+    const start = Date.now();
+    const s = new FlushScheduler(async () => void at.push(Date.now() - start), async () => true, { settleMs: 1, minIntervalMs: 25 });
+    s.kick();
+    await jest.advanceTimersByTimeAsync(2);
+    expect(at).toEqual([1]); // first kick: settle only
+    for (let i = 0; i < 10; i++) {
+      s.kick(); // a burst, one kick per ms
+      await jest.advanceTimersByTimeAsync(1);
+    }
+    await jest.advanceTimersByTimeAsync(40);
+    expect(at).toHaveLength(2); // the whole burst is one more flush …
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(25); // … not before the interval
+    await jest.advanceTimersByTimeAsync(100);
+    s.kick();
+    await jest.advanceTimersByTimeAsync(2);
+    expect(at).toHaveLength(3); // quiet again: no added delay
+    await s.stop();
+  });
+});

@@ -9,6 +9,12 @@ export interface FlushSchedulerOptions {
   settleMs?: number;
   /** Flush at least this often during a burst. */
   maxDelayMs?: number;
+  /**
+   * Flush at most this often: during a burst each flush is a new generation for every touched target
+   * (an agent apply, an RR reconfigure, two events for the read model), so close kicks are grouped.
+   * A kick after a quiet period is not delayed.
+   */
+  minIntervalMs?: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -16,6 +22,7 @@ export class FlushScheduler {
   private timer?: NodeJS.Timeout;
   private busy?: Promise<void>;
   private pendingSince = 0;
+  private lastFlushAt = 0;
   private stopped = false;
 
   constructor(
@@ -28,7 +35,14 @@ export class FlushScheduler {
   kick(delayMs?: number): void {
     if (this.stopped) return;
     if (!this.pendingSince) this.pendingSince = Date.now();
-    this.arm(delayMs ?? this.opts.settleMs ?? 2);
+    this.arm(delayMs ?? this.settle());
+  }
+
+  /** The settle delay, stretched so that flushes stay `minIntervalMs` apart. */
+  private settle(): number {
+    const settle = this.opts.settleMs ?? 2;
+    const next = this.lastFlushAt + (this.opts.minIntervalMs ?? 0) - Date.now();
+    return Math.max(settle, next);
   }
 
   /** Flushes now (after a running flush), regardless of the input position. */
@@ -65,24 +79,26 @@ export class FlushScheduler {
       const ready = waited >= (this.opts.maxDelayMs ?? 10) || (await this.caughtUp().catch(() => true));
       if (ready) {
         this.pendingSince = 0;
+        this.lastFlushAt = Date.now();
         await this.flush().catch((err) => this.opts.log?.('flush failed', { err: String((err as Error)?.stack ?? err) }));
       }
     } finally {
       this.busy = undefined;
       done();
     }
-    if (this.pendingSince) this.arm(this.opts.settleMs ?? 2);
+    if (this.pendingSince) this.arm(this.settle());
   }
 
   private async run(): Promise<void> {
     let done!: () => void;
     this.busy = new Promise((r) => (done = r));
     try {
+      this.lastFlushAt = Date.now();
       await this.flush();
     } finally {
       this.busy = undefined;
       done();
     }
-    if (this.pendingSince) this.arm(this.opts.settleMs ?? 2);
+    if (this.pendingSince) this.arm(this.settle());
   }
 }
