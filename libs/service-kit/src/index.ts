@@ -4,3 +4,4 @@ export * from './logger';
 export * from './nest-logger';
 export * from './metrics';
 export * from './poll';
+export * from './run-service';

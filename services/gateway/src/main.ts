@@ -11,7 +11,7 @@ import { apiValidationPipe } from './http/validation';
 import { HttpTracingInterceptor } from './http/tracing.interceptor';
 import { serveDashboard } from './http/dashboard-static';
 import path from 'node:path';
-import { createLogger, logFn, PinoNestLogger } from '@fabric/service-kit';
+import { createLogger, logFn, PinoNestLogger, runService } from '@fabric/service-kit';
 import { TokenStore } from './auth/tokens';
 import { setupApiDocs } from './http/api-docs';
 import { mountMetrics, projectionHooks, registerGatewayMetrics } from './metrics';
@@ -67,13 +67,7 @@ export async function startGateway(opts: GatewayOptions = {}) {
 }
 
 if (require.main === module) {
-  void startGateway()
-    .then((g) => {
-      createLogger('gateway').info({ url: `${g.url}/api/v1`, docs: `${g.url}/api/docs`, metrics: `${g.url}/metrics` }, 'gateway listening');
-      process.on('SIGTERM', () => void g.close().then(() => process.exit(0)));
-    })
-    .catch((err) => {
-      createLogger('gateway').fatal({ err }, 'gateway failed to start');
-      process.exit(1);
-    });
+  runService('gateway', () => startGateway(), (g) =>
+    createLogger('gateway').info({ url: `${g.url}/api/v1`, docs: `${g.url}/api/docs`, metrics: `${g.url}/metrics` }, 'gateway listening'),
+  );
 }

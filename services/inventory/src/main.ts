@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
-import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
+import { PinoNestLogger, runService } from '@fabric/service-kit';
 import { InventoryModule } from './app/inventory.module';
 
 export async function startInventory(opts: { ns?: string } = {}) {
@@ -21,12 +21,4 @@ export async function startInventory(opts: { ns?: string } = {}) {
   };
 }
 
-if (require.main === module) {
-  void startMetricsServer({ log: createLogger('inventory') })
-    .then(() => startInventory())
-    .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
-    .catch((err) => {
-      createLogger('inventory').fatal({ err }, 'inventory failed to start');
-      process.exit(1);
-    });
-}
+if (require.main === module) runService('inventory', () => startInventory());

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, JetStreamServer, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
-import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
+import { PinoNestLogger, runService } from '@fabric/service-kit';
 import { IpamModule } from './app/ipam.module';
 
 export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {}) {
@@ -29,12 +29,4 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number } = {})
   };
 }
 
-if (require.main === module) {
-  void startMetricsServer({ log: createLogger('ipam') })
-    .then(() => startIpam())
-    .then((s) => process.on('SIGTERM', () => void s.close().then(() => process.exit(0))))
-    .catch((err) => {
-      createLogger('ipam').fatal({ err }, 'ipam failed to start');
-      process.exit(1);
-    });
-}
+if (require.main === module) runService('ipam', () => startIpam());

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
-import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
+import { PinoNestLogger, runService } from '@fabric/service-kit';
 import { RouteAnnouncerModule } from './app/route-announcer.module';
 import { RouteAnnouncer, RouteAnnouncerOptions, protocolNumberFromEnv } from './app/route-announcer';
 
@@ -24,14 +24,4 @@ export async function startRouteAnnouncer(opts: { ns?: string } & RouteAnnouncer
   return { app, nats, announcer: app.get(RouteAnnouncer), close };
 }
 
-if (require.main === module) {
-  void startMetricsServer({ log: createLogger('route-announcer') })
-    .then(() => startRouteAnnouncer())
-    .then(({ close }) => {
-      process.on('SIGTERM', () => void close());
-    })
-    .catch((err) => {
-      createLogger('route-announcer').fatal({ err }, 'route-announcer failed to start');
-      process.exit(1);
-    });
-}
+if (require.main === module) runService('route-announcer', () => startRouteAnnouncer());

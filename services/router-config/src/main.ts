@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
-import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
+import { PinoNestLogger, runService } from '@fabric/service-kit';
 import { RouterConfigModule } from './app/router-config.module';
 import { RouterConfigOptions, RouterConfigService } from './app/router-config';
 
@@ -21,14 +21,4 @@ export async function startRouterConfig(opts: { ns?: string } & RouterConfigOpti
   return { app, nats, routerConfig: app.get(RouterConfigService), close };
 }
 
-if (require.main === module) {
-  void startMetricsServer({ log: createLogger('router-config') })
-    .then(() => startRouterConfig())
-    .then(({ close }) => {
-      process.on('SIGTERM', () => void close());
-    })
-    .catch((err) => {
-      createLogger('router-config').fatal({ err }, 'router-config failed to start');
-      process.exit(1);
-    });
-}
+if (require.main === module) runService('router-config', () => startRouterConfig());

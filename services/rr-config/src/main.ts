@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
-import { createLogger, PinoNestLogger, startMetricsServer } from '@fabric/service-kit';
+import { PinoNestLogger, runService } from '@fabric/service-kit';
 import { RrConfigModule } from './app/rr-config.module';
 import { RrConfig, RrConfigOptions } from './app/rr-config';
 
@@ -21,14 +21,4 @@ export async function startRrConfig(opts: { ns?: string } & RrConfigOptions = {}
   return { app, nats, rrConfig: app.get(RrConfig), close };
 }
 
-if (require.main === module) {
-  void startMetricsServer({ log: createLogger('rr-config') })
-    .then(() => startRrConfig())
-    .then(({ close }) => {
-      process.on('SIGTERM', () => void close());
-    })
-    .catch((err) => {
-      createLogger('rr-config').fatal({ err }, 'rr-config failed to start');
-      process.exit(1);
-    });
-}
+if (require.main === module) runService('rr-config', () => startRrConfig());
