@@ -26,6 +26,11 @@ export abstract class DeriverApp {
     return this.deriver.position;
   }
 
+  /** Everything stored is folded and published (see TailedDeriver.idle). */
+  idle(): Promise<boolean> {
+    return this.deriver.idle();
+  }
+
   /** The rendered state, or undefined (logged) when it cannot be rendered: the last command stays. */
   protected renderOrKeep<T>(what: string, id: string, render: () => T | undefined): T | undefined {
     try {

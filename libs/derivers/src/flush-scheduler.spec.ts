@@ -21,6 +21,24 @@ describe('FlushScheduler', () => {
     await s.stop();
   });
 
+  it('is idle only when no flush is armed, running or waiting for the input', async () => {
+    let caughtUp = false;
+    let release!: () => void;
+    const s = new FlushScheduler(() => new Promise<void>((r) => (release = r)), async () => caughtUp, { settleMs: 1, maxDelayMs: 10_000 });
+    expect(s.idle).toBe(true);
+    s.kick();
+    expect(s.idle).toBe(false); // armed
+    await sleep(5);
+    expect(s.idle).toBe(false); // waiting for the input to catch up
+    caughtUp = true;
+    await sleep(5);
+    expect(s.idle).toBe(false); // flushing
+    release();
+    await sleep(0);
+    expect(s.idle).toBe(true);
+    await s.stop();
+  });
+
   it('flushes at least every maxDelayMs during a long burst, never overlapping', async () => {
     let running = 0;
     let overlap = false;

@@ -31,6 +31,11 @@ export class FlushScheduler {
     private readonly opts: FlushSchedulerOptions = {},
   ) {}
 
+  /** Nothing pending: no flush running, armed or waiting for the input to catch up. */
+  get idle(): boolean {
+    return !this.timer && !this.busy && !this.pendingSince;
+  }
+
   /** Something became dirty. */
   kick(delayMs?: number): void {
     if (this.stopped) return;

@@ -40,6 +40,8 @@ export class TailedDeriver {
   private readonly log: LogFn;
   private tail?: EventTail;
   private started = false;
+  /** Bumped by every event and every flush: `idle()` sees whether anything happened while it awaited. */
+  private activity = 0;
 
   constructor(private readonly store: EventStore, private readonly hooks: TailedDeriverHooks, private readonly opts: TailedDeriverOptions = {}) {
     this.log = opts.log ?? (() => undefined);
@@ -71,7 +73,21 @@ export class TailedDeriver {
     return this.tail?.position ?? 0;
   }
 
+  /**
+   * True when the output reflects the whole stream: every stored event folded, nothing dirty, no flush
+   * running or scheduled (retries included). The signal for "nothing more will be published" — after
+   * a flush its own DesiredStateChanged events are folded too.
+   */
+  async idle(): Promise<boolean> {
+    const quiet = () => this.started && !this.dirty.size && this.flusher.idle;
+    const before = this.activity;
+    if (!quiet()) return false;
+    const head = await this.store.headSeq();
+    return quiet() && this.activity === before && this.position >= head;
+  }
+
   private onEvent(e: StoredEvent): void {
+    this.activity++;
     // Never throw: an exception would end the tail's loop.
     try {
       const event = { type: e.type, data: e.data } as FabricEvent;
@@ -88,6 +104,7 @@ export class TailedDeriver {
   }
 
   private async flush(): Promise<void> {
+    this.activity++;
     const ids = [...this.dirty];
     this.dirty.clear();
     const sourceSeq = this.position;

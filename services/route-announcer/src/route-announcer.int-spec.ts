@@ -61,9 +61,9 @@ describe('route-announcer (real NATS)', () => {
     expect(r).toEqual({ published: false, generation: before!.generation, hash: before!.hash });
     // An event that changes nothing for the node (drain) gives no generation either.
     const seq = await commandsLastSeq(nats);
-    await appendEvents(store, [ev.nodeDrained(NODE2)]);
-    await eventually(() => announcer!.position >= seq, 5000);
-    await new Promise((r) => setTimeout(r, 100));
+    const [drained] = await appendEvents(store, [ev.nodeDrained(NODE2)]);
+    // Idle: the drain is folded and nothing is dirty or scheduled, so nothing more will be published.
+    await eventually(async () => announcer!.position >= drained && (await announcer!.idle()), 5000, 20, 'announcer idle after the drain');
     expect(await commandsLastSeq(nats)).toBe(seq);
   });
 
@@ -105,6 +105,8 @@ describe('route-announcer (real NATS)', () => {
   });
 
   it('a restart (through the Nest shell) rebuilds the same state and publishes nothing', async () => {
+    // The last flush's DesiredStateChanged is appended after its command: wait until it is folded too.
+    await eventually(() => announcer!.idle(), 10000, 20, 'announcer idle');
     const pos = announcer!.position;
     await announcer!.stop();
     announcer = undefined;
@@ -115,7 +117,7 @@ describe('route-announcer (real NATS)', () => {
     const started = await startRouteAnnouncer({ ns: nats.subjects.ns });
     try {
       expect(started.announcer.position).toBeGreaterThanOrEqual(head);
-      await new Promise((r) => setTimeout(r, 200));
+      await eventually(() => started.announcer.idle(), 10000, 20, 'restarted announcer idle');
       expect(await commandsLastSeq(nats)).toBe(seq);
       expect(await store.headSeq()).toBe(head); // no DesiredStateChanged either
     } finally {

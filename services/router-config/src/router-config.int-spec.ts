@@ -15,10 +15,8 @@ describe('router-config (real NATS)', () => {
 
   const versions = async (clusterId = CLUSTER) =>
     (await store.read(store.subjects.evt('router', clusterId))) as StoredEvent<EventOf<'RouterConfigRendered'>>[];
-  const settled = async () => {
-    await eventually(async () => service!.position >= (await store.headSeq()), 10000);
-    await new Promise((r) => setTimeout(r, 100));
-  };
+  // Every stored event folded and nothing left to publish.
+  const settled = () => eventually(() => service!.idle(), 10000, 20, 'router-config idle');
 
   beforeAll(async () => {
     nats = await openTestNats();
@@ -91,7 +89,7 @@ describe('router-config (real NATS)', () => {
     const head = await store.headSeq();
     const started = await startRouterConfig({ ns: nats.subjects.ns });
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      await eventually(() => started.routerConfig.idle(), 10000, 20, 'restarted router-config idle');
       expect(await store.headSeq()).toBe(head);
       expect(await commandsLastSeq(nats)).toBe(seq);
       // …and continues from there.

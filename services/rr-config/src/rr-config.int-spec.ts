@@ -73,8 +73,7 @@ describe('rr-config (real NATS)', () => {
   });
 
   it('a restart (through the Nest shell) publishes nothing new', async () => {
-    await eventually(async () => rrConfig!.position >= (await store.headSeq()), 10000);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => rrConfig!.idle(), 10000, 20, 'rr-config idle');
     await rrConfig!.stop();
     rrConfig = undefined;
     const seq = await commandsLastSeq(nats);
@@ -82,7 +81,7 @@ describe('rr-config (real NATS)', () => {
     const started = await startRrConfig({ ns: nats.subjects.ns });
     try {
       expect(started.rrConfig.position).toBeGreaterThanOrEqual(head);
-      await new Promise((r) => setTimeout(r, 200));
+      await eventually(() => started.rrConfig.idle(), 10000, 20, 'restarted rr-config idle');
       expect(await commandsLastSeq(nats)).toBe(seq);
       expect(await store.headSeq()).toBe(head);
     } finally {
