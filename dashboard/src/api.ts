@@ -31,13 +31,38 @@ export function authHeaders(t = token.get()): Record<string, string> {
   return t ? { authorization: `Bearer ${t}` } : {};
 }
 
-export async function request<T = unknown>(method: string, path: string, body?: unknown, opts: { text?: boolean; token?: string | null; signal?: AbortSignal } = {}): Promise<T> {
+/**
+ * The highest stream sequence the live feed delivered. The feed reads the stream, the API reads the read
+ * model, which may lag: GETs ask the gateway to wait until the read model includes it (X-Fabric-Min-Position).
+ */
+export const feedPosition = {
+  seen: 0,
+  note(seq: number) {
+    if (Number.isInteger(seq) && seq > this.seen) this.seen = seq;
+  },
+};
+
+export interface RequestOptions {
+  text?: boolean;
+  token?: string | null;
+  signal?: AbortSignal;
+  /** GET answered from a read model older than the feed position it asked for (the gateway's wait timed out). */
+  onStale?: () => void;
+}
+
+export async function request<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
   let res: Response;
+  const minPosition = method === 'GET' ? feedPosition.seen : 0;
   try {
     res = await fetch(API + path, {
       method,
       signal: opts.signal,
-      headers: { accept: opts.text ? 'text/plain' : 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...authHeaders(opts.token === undefined ? token.get() : opts.token) },
+      headers: {
+        accept: opts.text ? 'text/plain' : 'application/json',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(minPosition > 0 ? { 'x-fabric-min-position': String(minPosition) } : {}),
+        ...authHeaders(opts.token === undefined ? token.get() : opts.token),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
@@ -57,11 +82,13 @@ export async function request<T = unknown>(method: string, path: string, body?: 
     if (res.status === 401 && opts.token === undefined) unauthorized.forEach((f) => f());
     throw e;
   }
+  const readAt = Number(res.headers.get('x-fabric-position'));
+  if (minPosition > 0 && Number.isInteger(readAt) && readAt < minPosition) opts.onStale?.();
   if (opts.text) return text as T;
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-export const get = <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, undefined, { signal });
+export const get = <T>(path: string, signal?: AbortSignal, onStale?: () => void) => request<T>('GET', path, undefined, { signal, onStale });
 export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {});
 
 // Shapes returned by the API (the subset the dashboard reads).

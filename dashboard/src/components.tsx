@@ -13,14 +13,22 @@ export function useApi<T>(path: string | null, opts: { text?: boolean; live?: bo
     if (!path) return;
     const ctl = new AbortController();
     setState((s) => ({ ...s, loading: true, ...(s.path !== path ? { data: undefined, error: undefined } : {}), path }));
-    const load = opts.text ? request<T>('GET', path, undefined, { text: true, signal: ctl.signal }) : get<T>(path, ctl.signal);
+    // A stale answer (the read model had not caught up with the feed in time) is read again shortly.
+    let again: number | undefined;
+    const onStale = () => {
+      again = window.setTimeout(() => setNonce((n) => n + 1), 1000);
+    };
+    const load = opts.text ? request<T>('GET', path, undefined, { text: true, signal: ctl.signal, onStale }) : get<T>(path, ctl.signal, onStale);
     load.then(
       (data) => setState({ data, loading: false, path }),
       (error) => {
         if ((error as Error).name !== 'AbortError') setState((s) => ({ data: s.path === path ? s.data : undefined, error: error as ApiError, loading: false, path }));
       },
     );
-    return () => ctl.abort();
+    return () => {
+      ctl.abort();
+      window.clearTimeout(again);
+    };
   }, [path, liveTick, nonce, opts.text]);
   const reload = useCallback(() => setNonce((n) => n + 1), []);
   return { ...state, reload };

@@ -4,7 +4,7 @@
  * dashboard polls instead and retries the feed now and then.
  */
 import { createContext, ReactNode, useContext, useEffect, useRef, useState } from 'react';
-import { API, FabricEvent, token } from './api';
+import { API, FabricEvent, feedPosition, token } from './api';
 
 export type FeedMode = 'connecting' | 'live' | 'polling';
 interface Live { mode: FeedMode; tick: number; events: FabricEvent[]; refresh: () => void }
@@ -50,7 +50,10 @@ export function LiveProvider({ children, enabled }: { children: ReactNode; enabl
         return;
       }
       if (!e || typeof e !== 'object' || !e.type) return;
-      if (typeof e.seq === 'number') lastSeq = Math.max(lastSeq, e.seq);
+      if (typeof e.seq === 'number') {
+        lastSeq = Math.max(lastSeq, e.seq);
+        feedPosition.note(e.seq);
+      }
       setEvents((prev) => (prev.some((p) => p.seq === e.seq && p.id === e.id) ? prev : [e, ...prev].slice(0, KEEP)));
       bump();
     };

@@ -97,4 +97,25 @@ describe('live events (SSE)', () => {
     // only the events endpoint takes a token from the query string
     expect((await http('GET', `${cp.api}/vms?access_token=${cp.adminToken}`, undefined, {}, { auth: false })).status).toBe(401);
   });
+
+  it('a read with X-Fabric-Min-Position of an event the feed delivered reflects that event', async () => {
+    const vm = await http('GET', `${cp.api}/vms/${firstVm}`);
+    expect(vm.body).toMatchObject({ ip: '203.0.113.10' });
+    const s = await open();
+    // The core router reports the VM's route (as its agent would): the feed delivers it at once, the read
+    // model gets it when the projection has applied it.
+    await cp.store.append(cp.store.subjects.evt('agent', 'router', fx.clusterId), [
+      { id: `sse-core-${firstVm}`, event: { type: 'RoutesObserved', data: { target: { kind: 'router', id: fx.clusterId }, routes: [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }] } } },
+    ]);
+    const [seen] = await s.waitFor((e) => e.event === 'RoutesObserved');
+    s.close();
+    const res = await fetch(`${cp.api}/vms/${firstVm}`, { headers: { authorization: `Bearer ${cp.adminToken}`, 'X-Fabric-Min-Position': String(seen.id) } });
+    expect(res.status).toBe(200);
+    expect(Number(res.headers.get('x-fabric-position'))).toBeGreaterThanOrEqual(Number(seen.id));
+    expect(((await res.json()) as { status: string }).status).toBe('at-core');
+
+    const bad = await http('GET', `${cp.api}/vms/${firstVm}`, undefined, { 'X-Fabric-Min-Position': '-1' });
+    expect(bad.status).toBe(400);
+    expect(Object.keys(bad.body.fields)).toEqual(['X-Fabric-Min-Position']);
+  });
 });

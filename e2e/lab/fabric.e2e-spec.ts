@@ -81,8 +81,15 @@ describe('IP-Fabric on a real BGP lab', () => {
   });
 
   it('a restarted agent finds nothing to change', async () => {
-    const before = await f.cp.nats.jsm.streams.info(f.cp.nats.subjects.eventsStream);
+    // The route can reach the core before the agent's apply (and its ConfigApplied) is finished: wait
+    // until node1 reports the desired generation, and read the position only once the old agent is gone,
+    // so the ConfigApplied below is the new agent's start-up reconcile.
+    await eventually(async () => {
+      const st = await http('GET', `${f.api}/nodes/${f.nodeIds.node1}/status`);
+      return st.body.desiredGeneration > 0 && st.body.appliedGeneration === st.body.desiredGeneration ? true : undefined;
+    }, 30000, 100, 'node1 applied its desired generation');
     await f.stopMemberAgent('node1');
+    const before = await f.cp.nats.jsm.streams.info(f.cp.nats.subjects.eventsStream);
     await f.startMemberAgent('node1');
     const subject = f.cp.nats.subjects.evt('agent', 'node', f.nodeIds.node1);
     const { EventStore } = await import('@fabric/eventstore');
@@ -102,7 +109,10 @@ describe('IP-Fabric on a real BGP lab', () => {
     try {
       // node2's BIRD exports it (it matches the node filter) …
       await eventually(async () => (await runIn(undefined, 'birdc', ['-s', node('node2').bird.controlSocket, 'show', 'route', 'for', prefix])).includes(prefix), 10000, 100, 'rogue route in node2 BIRD');
-      await new Promise((r) => setTimeout(r, 1500)); // let it travel to the RRs
+      // … and every RR has received it and filtered it out (`import keep filtered on` keeps it visible).
+      for (const rr of f.lab.routeReflectors) {
+        await eventually(async () => (await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'route', 'for', prefix, 'filtered', 'all'], 10000, true)).includes(node('node2').ipv4), 20000, 100, `rogue route filtered on ${rr.name}`);
+      }
       for (const rr of f.lab.routeReflectors) {
         const out = await birdRoutes(rr.name, prefix);
         expect(out).toContain(node('node1').ipv4);

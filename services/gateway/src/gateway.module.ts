@@ -10,11 +10,12 @@ import { DashboardController } from './http/dashboard.controller';
 import { ReadModel } from './read/read-model';
 import { BillingController } from './billing/billing.controller';
 import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER, RPC_CLIENT } from './tokens';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AuthGuard } from './auth/auth.guard';
 import { TokenStore } from './auth/tokens';
 import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
+import { MinPositionInterceptor } from './http/min-position.interceptor';
 
 export interface GatewayDeps {
   store: EventStore;
@@ -45,6 +46,7 @@ export class GatewayModule {
         Shutdown,
         { provide: TokenStore, useValue: new TokenStore(deps.ds) },
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_INTERCEPTOR, useClass: MinPositionInterceptor },
       ],
     };
   }
