@@ -83,8 +83,15 @@ describe('billing consumer example: exactly once across restarts', () => {
     })();
     expect(expected.length).toBe(14 + 7 + 7); // 14 VMs allocated; 7 deleted and released
     await eventually(async () => (await inbox()).length >= expected.length, 30000, 100, 'the inbox to hold every billing event');
-    // Let any late redelivery arrive (ack wait 1.5 s) before judging "no duplicates".
-    await new Promise((r) => setTimeout(r, 2500));
+    // Before judging "no duplicates": nothing left that the server could still redeliver (every delivered
+    // message acknowledged, nothing pending).
+    await eventually(async () => {
+      for (const d of ['acme_billing_ipam', 'acme_billing_vm']) {
+        const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, d);
+        if (info.num_pending || info.num_ack_pending) return undefined;
+      }
+      return true;
+    }, 30000, 100, 'the durables to have nothing pending or awaiting an ack');
 
     const rows = await inbox();
     expect(rows.map((r) => r.event_id).sort()).toEqual(expected.map((e) => e.body.id).sort());

@@ -55,14 +55,15 @@ describe('event store on JetStream', () => {
     const repo = new AggregateRepository(store, decider, (i) => store.subjects.evt('cluster', i));
     // A command factory that writes a competing event itself before each decision: always stale.
     let n = 0;
+    const realAppend = store.append.bind(store);
+    let competing: Promise<unknown> = Promise.resolve();
     const sabotage = (s: State): Cmd => {
-      void store.append(subject(), [{ id: `sab-${n}`, event: { type: 'RouteReflectorAdded', data: { clusterId: id, name: `x${n++}`, ip: '198.18.0.9' } } }]);
+      competing = realAppend(subject(), [{ id: `sab-${n}`, event: { type: 'RouteReflectorAdded', data: { clusterId: id, name: `x${n++}`, ip: '198.18.0.9' } } }]);
       return { type: 'Add', name: `never-${s.rrs.length}` };
     };
-    const slowStore = store.append.bind(store);
     jest.spyOn(store, 'append').mockImplementation(async (sub, evs, exp) => {
-      await new Promise((r) => setTimeout(r, 20)); // let the competing write land first
-      return slowStore(sub, evs, exp);
+      await competing; // the competing write lands first
+      return realAppend(sub, evs, exp);
     });
     try {
       await expect(repo.handle(id, sabotage, { commandId: 'c-sabotaged', maxRetries: 3 })).rejects.toThrow(/gave up after 3/);
