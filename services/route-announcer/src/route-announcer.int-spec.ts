@@ -46,7 +46,8 @@ describe('route-announcer (real NATS)', () => {
     expect(g2!.vms[0]).toMatchObject({ vmId: vm(1), ip: '203.0.113.10', family: 4 });
     expect(g2!.sourceSeq).toBeGreaterThan(g1.sourceSeq);
 
-    // The read model's drift signal.
+    // The read model's drift signal (appended after the command: wait until the announcer is idle).
+    await eventually(() => announcer!.idle(), 10000, 20, 'announcer idle');
     const changed = await store.read(store.subjects.evt('desired', 'node', NODE1));
     expect(changed.map((e) => e.data)).toEqual([
       { target: { kind: 'node', id: NODE1 }, generation: 1, hash: g1.hash, clusterId: CLUSTER },
