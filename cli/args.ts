@@ -1,245 +1,333 @@
 /**
- * fabricctl's command line: the command table and a strict parser (unknown flags and missing values are
- * usage errors, exit code 2, before anything is sent to the API). Pure: no I/O.
+ * fabricctl's command line, declared with commander: strict (unknown options, missing or surplus arguments,
+ * missing required options and bad values are usage errors, exit code 2, before anything is sent to the API),
+ * `--help` per command, and every parse typed by command name. Pure: no I/O (output is captured).
  */
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
 }
 
-export type FlagType = 'string' | 'int' | 'bool' | 'list';
-export interface FlagSpec {
-  type: FlagType;
-  desc: string;
-  required?: boolean;
-  choices?: string[];
-  /** Shown in help for a value flag. */
-  value?: string;
-}
-export interface CommandSpec {
-  /** e.g. ['vm', 'create'] */
-  path: string[];
-  summary: string;
-  /** Required positional arguments, in order. */
-  args?: { name: string; desc: string }[];
-  flags?: Record<string, FlagSpec>;
-}
+export type Vendor = 'junos' | 'frr';
+export type Driver = 'tap' | 'veth' | 'netns';
+export type Shell = 'bash';
 
-export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
-  api: { type: 'string', value: 'URL', desc: 'API base URL (env FABRIC_API, default http://127.0.0.1:8080/api/v1)' },
-  token: { type: 'string', value: 'TOKEN', desc: 'API token, sent as Authorization: Bearer (env FABRIC_TOKEN)' },
-  json: { type: 'bool', desc: 'machine output: the API JSON on stdout, errors as JSON on stderr' },
-  help: { type: 'bool', desc: 'show help' },
+export interface GlobalOptions {
+  api?: string;
+  token?: string;
+  json: boolean;
+}
+interface Idempotent {
+  idempotencyKey?: string;
+}
+type None = Record<string, never>;
+
+/** Options of each command, as commander hands them over (camelCase). */
+export interface CommandOptions {
+  'cluster create': Idempotent & {
+    name: string;
+    fabricAsn: number;
+    coreAsn: number;
+    community: string;
+    rr: string[];
+    coreRouter: string;
+    vendor?: Vendor;
+    gatewayIp?: string;
+    gatewayMac?: string;
+    md5Password?: string;
+    gracefulRestart?: boolean;
+    bfd?: boolean;
+  };
+  'cluster list': None;
+  'cluster show': None;
+  'node join': Idempotent & { cluster: string; name: string; underlayIp: string; underlayIp6?: string };
+  'node drain': Idempotent & { cluster?: string };
+  'node list': { cluster: string };
+  'vm create': Idempotent & { cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
+  'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
+  'vm show': None;
+  'vm delete': Idempotent;
+  'vm migrate': Idempotent & { to: string };
+  status: { cluster?: string };
+  'router-config show': { cluster: string; format?: Vendor; version?: number };
+  'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
+  completion: None;
+}
+/** Positional arguments of the commands that take some. */
+interface CommandArgs {
+  'cluster show': { cluster: string };
+  'node drain': { node: string };
+  'vm show': { vm: string };
+  'vm delete': { vm: string };
+  'vm migrate': { vm: string };
+  completion: { shell: Shell };
+}
+export type CommandName = keyof CommandOptions;
+export type ArgsOf<K extends CommandName> = K extends keyof CommandArgs ? CommandArgs[K] : None;
+
+export interface ParsedCommand<K extends CommandName> {
+  name: K;
+  args: ArgsOf<K>;
+  opts: CommandOptions[K];
+  global: GlobalOptions;
+}
+export type Parsed = { [K in CommandName]: ParsedCommand<K> }[CommandName];
+export type ParseResult = Parsed | { help: string };
+
+const int = (v: string): number => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be a non-negative integer');
+  return Number(v);
+};
+const list = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+/** Given twice is an error, not "the last one wins": `--owner a --owner b` is a typo, not an intent. */
+const once = (v: string, prev: string | undefined): string => {
+  if (prev !== undefined) throw new InvalidArgumentError('given twice');
+  return v;
+};
+const pair = (v: string): string => {
+  if (!/^[^=]+=.+$/.test(v)) throw new InvalidArgumentError('must be NAME=IP');
+  return v;
 };
 
-const CLUSTER = { type: 'string', value: 'ID|NAME', desc: 'cluster id or name', required: true } as const;
-const IDEMPOTENCY = { type: 'string', value: 'KEY', desc: 'Idempotency-Key header: a retry with the same key changes nothing twice' } as const;
-
-export const COMMANDS: CommandSpec[] = [
-  {
-    path: ['cluster', 'create'],
-    summary: 'create a cluster',
-    flags: {
-      name: { type: 'string', required: true, value: 'NAME', desc: 'cluster name' },
-      'fabric-asn': { type: 'int', required: true, value: 'ASN', desc: 'ASN of nodes and route reflectors' },
-      'core-asn': { type: 'int', required: true, value: 'ASN', desc: 'ASN of the core router' },
-      community: { type: 'string', required: true, value: 'ASN:N', desc: 'BGP community of VM routes' },
-      rr: { type: 'list', required: true, value: 'NAME=IP', desc: 'route reflector (repeat for each)' },
-      'core-router': { type: 'string', required: true, value: 'NAME=IP', desc: 'core router' },
-      vendor: { type: 'string', value: 'junos|frr', choices: ['junos', 'frr'], desc: 'core router vendor (default junos)' },
-      'gateway-ip': { type: 'string', value: 'IP', desc: 'VM gateway address' },
-      'gateway-mac': { type: 'string', value: 'MAC', desc: 'VM gateway MAC' },
-      'md5-password': { type: 'string', value: 'PASSWORD', desc: 'BGP MD5 password' },
-      'graceful-restart': { type: 'bool', desc: 'enable BGP graceful restart' },
-      bfd: { type: 'bool', desc: 'enable BFD' },
-      'idempotency-key': IDEMPOTENCY,
-    },
-  },
-  { path: ['cluster', 'list'], summary: 'list clusters' },
-  { path: ['cluster', 'show'], summary: 'show a cluster: route reflectors, core router, networks, nodes', args: [{ name: 'cluster', desc: 'cluster id or name' }] },
-  {
-    path: ['node', 'join'],
-    summary: 'join a node (hypervisor) to a cluster',
-    flags: {
-      cluster: CLUSTER,
-      name: { type: 'string', required: true, value: 'NAME', desc: 'node name' },
-      'underlay-ip': { type: 'string', required: true, value: 'IPv4', desc: 'underlay IPv4 address' },
-      'underlay-ip6': { type: 'string', value: 'IPv6', desc: 'underlay IPv6 address (needed for IPv6 VMs)' },
-      'idempotency-key': IDEMPOTENCY,
-    },
-  },
-  {
-    path: ['node', 'drain'],
-    summary: 'drain a node (no new VMs)',
-    args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
-    flags: { cluster: { ...CLUSTER, required: false, desc: 'cluster id or name (to refer to the node by name)' }, 'idempotency-key': IDEMPOTENCY },
-  },
-  { path: ['node', 'list'], summary: 'list the nodes of a cluster', flags: { cluster: CLUSTER } },
-  {
-    path: ['vm', 'create'],
-    summary: 'create a VM (its address is allocated and announced asynchronously)',
-    flags: {
-      cluster: CLUSTER,
-      node: { type: 'string', required: true, value: 'ID|NAME', desc: 'node id or name' },
-      name: { type: 'string', required: true, value: 'NAME', desc: 'VM name' },
-      owner: { type: 'string', required: true, value: 'OWNER', desc: 'owner (billing) id' },
-      ip: { type: 'string', value: 'IP', desc: 'a specific address (default: the next free one)' },
-      family: { type: 'string', value: '4|6', choices: ['4', '6'], desc: 'address family (default 4)' },
-      driver: { type: 'string', value: 'tap|veth|netns', choices: ['tap', 'veth', 'netns'], desc: 'interface driver on the node' },
-      'idempotency-key': IDEMPOTENCY,
-    },
-  },
-  {
-    path: ['vm', 'list'],
-    summary: 'list VMs',
-    flags: {
-      cluster: { ...CLUSTER, required: false },
-      node: { type: 'string', value: 'ID|NAME', desc: 'node id (or name with --cluster)' },
-      owner: { type: 'string', value: 'OWNER', desc: 'owner id' },
-      status: { type: 'string', value: 'STATUS', desc: 'requested, ip-allocated, applied, announced, at-core, failed, migrating, deleted' },
-      limit: { type: 'int', value: 'N', desc: 'at most N (default 1000)' },
-      offset: { type: 'int', value: 'N', desc: 'skip N' },
-    },
-  },
-  { path: ['vm', 'show'], summary: 'show a VM and its history', args: [{ name: 'vm', desc: 'VM id' }] },
-  { path: ['vm', 'delete'], summary: 'delete a VM', args: [{ name: 'vm', desc: 'VM id' }], flags: { 'idempotency-key': IDEMPOTENCY } },
-  {
-    path: ['vm', 'migrate'],
-    summary: 'migrate a VM to another node (make-before-break)',
-    args: [{ name: 'vm', desc: 'VM id' }],
-    flags: { to: { type: 'string', required: true, value: 'ID|NAME', desc: 'target node id or name' }, 'idempotency-key': IDEMPOTENCY },
-  },
-  { path: ['status'], summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', flags: { cluster: { ...CLUSTER, required: false, desc: 'one cluster (default: all)' } } },
-  {
-    path: ['router-config', 'show'],
-    summary: "the core router's configuration",
-    flags: {
-      cluster: CLUSTER,
-      format: { type: 'string', value: 'junos|frr', choices: ['junos', 'frr'], desc: 'default junos' },
-      version: { type: 'int', value: 'N', desc: 'a given version (default: latest)' },
-    },
-  },
-  {
-    path: ['router-config', 'diff'],
-    summary: 'diff between two versions of the core router configuration',
-    flags: {
-      cluster: CLUSTER,
-      format: { type: 'string', value: 'junos|frr', choices: ['junos', 'frr'], desc: 'default junos' },
-      from: { type: 'int', value: 'N', desc: 'older version (default: the one before --to)' },
-      to: { type: 'int', value: 'N', desc: 'newer version (default: latest)' },
-    },
-  },
-];
-
-export type FlagValue = string | number | boolean | string[];
-export interface Parsed {
-  command: CommandSpec;
-  args: Record<string, string>;
-  flags: Record<string, FlagValue>;
-  global: { api?: string; token?: string; json: boolean };
+type OptionKind = 'string' | 'int' | 'list' | 'pair' | 'pairs' | 'bool';
+interface OptionSpec {
+  flags: string;
+  desc: string;
+  kind?: OptionKind;
+  required?: boolean;
+  choices?: readonly string[];
 }
-export type ParseResult = Parsed | { help: true; command?: CommandSpec; topic?: string };
+function option(spec: OptionSpec): Option {
+  const o = new Option(spec.flags, spec.required ? `${spec.desc} (required)` : spec.desc);
+  if (spec.choices) o.choices(spec.choices);
+  else if (spec.kind === 'int') o.argParser(int);
+  else if (spec.kind === 'list') o.argParser(list);
+  else if (spec.kind === 'pairs') o.argParser((v: string, prev: string[] | undefined) => list(pair(v), prev));
+  else if (spec.kind === 'pair') o.argParser((v: string, prev: string | undefined) => once(pair(v), prev));
+  else if (spec.kind !== 'bool') o.argParser(once);
+  if (spec.required) o.makeOptionMandatory();
+  return o;
+}
 
-export function parseArgv(argv: string[]): ParseResult {
-  const words: string[] = [];
-  const raw: { name: string; value?: string }[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      words.push(...argv.slice(i + 1));
-      break;
+const cluster = (required = true, desc = 'cluster id or name'): OptionSpec => ({ flags: '--cluster <ID|NAME>', desc, required });
+const IDEMPOTENCY: OptionSpec = { flags: '--idempotency-key <KEY>', desc: 'Idempotency-Key header: a retry with the same key changes nothing twice' };
+const FORMAT: OptionSpec = { flags: '--format <junos|frr>', desc: 'configuration dialect (default junos)', choices: ['junos', 'frr'] };
+
+interface LeafSpec {
+  summary: string;
+  args?: { name: string; desc: string; choices?: readonly string[] }[];
+  options?: OptionSpec[];
+}
+/** The command table: group → subcommand → spec (a top-level command has the group's name as its only key). */
+const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafSpec> } | LeafSpec> = {
+  cluster: {
+    summary: 'clusters: create, list, show',
+    commands: {
+      create: {
+        summary: 'create a cluster',
+        options: [
+          { flags: '--name <NAME>', desc: 'cluster name', required: true },
+          { flags: '--fabric-asn <ASN>', desc: 'ASN of nodes and route reflectors', kind: 'int', required: true },
+          { flags: '--core-asn <ASN>', desc: 'ASN of the core router', kind: 'int', required: true },
+          { flags: '--community <ASN:N>', desc: 'BGP community of VM routes', required: true },
+          { flags: '--rr <NAME=IP>', desc: 'route reflector (repeat for each)', kind: 'pairs', required: true },
+          { flags: '--core-router <NAME=IP>', desc: 'core router', kind: 'pair', required: true },
+          { flags: '--vendor <junos|frr>', desc: 'core router vendor (default junos)', choices: ['junos', 'frr'] },
+          { flags: '--gateway-ip <IP>', desc: 'VM gateway address' },
+          { flags: '--gateway-mac <MAC>', desc: 'VM gateway MAC' },
+          { flags: '--md5-password <PASSWORD>', desc: 'BGP MD5 password' },
+          { flags: '--graceful-restart', desc: 'enable BGP graceful restart', kind: 'bool' },
+          { flags: '--bfd', desc: 'enable BFD', kind: 'bool' },
+          IDEMPOTENCY,
+        ],
+      },
+      list: { summary: 'list clusters' },
+      show: { summary: 'show a cluster: route reflectors, core router, networks, nodes', args: [{ name: 'cluster', desc: 'cluster id or name' }] },
+    },
+  },
+  node: {
+    summary: 'nodes (hypervisors): join, drain, list',
+    commands: {
+      join: {
+        summary: 'join a node (hypervisor) to a cluster',
+        options: [
+          cluster(),
+          { flags: '--name <NAME>', desc: 'node name', required: true },
+          { flags: '--underlay-ip <IPv4>', desc: 'underlay IPv4 address', required: true },
+          { flags: '--underlay-ip6 <IPv6>', desc: 'underlay IPv6 address (needed for IPv6 VMs)' },
+          IDEMPOTENCY,
+        ],
+      },
+      drain: {
+        summary: 'drain a node (no new VMs)',
+        args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
+        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
+      },
+      list: { summary: 'list the nodes of a cluster', options: [cluster()] },
+    },
+  },
+  vm: {
+    summary: 'VMs: create, list, show, delete, migrate',
+    commands: {
+      create: {
+        summary: 'create a VM (its address is allocated and announced asynchronously)',
+        options: [
+          cluster(),
+          { flags: '--node <ID|NAME>', desc: 'node id or name', required: true },
+          { flags: '--name <NAME>', desc: 'VM name', required: true },
+          { flags: '--owner <OWNER>', desc: 'owner (billing) id', required: true },
+          { flags: '--ip <IP>', desc: 'a specific address (default: the next free one)' },
+          { flags: '--family <4|6>', desc: 'address family (default 4)', choices: ['4', '6'] },
+          { flags: '--driver <tap|veth|netns>', desc: 'interface driver on the node', choices: ['tap', 'veth', 'netns'] },
+          IDEMPOTENCY,
+        ],
+      },
+      list: {
+        summary: 'list VMs',
+        options: [
+          cluster(false),
+          { flags: '--node <ID|NAME>', desc: 'node id (or name with --cluster)' },
+          { flags: '--owner <OWNER>', desc: 'owner id' },
+          { flags: '--status <STATUS>', desc: 'requested, ip-allocated, applied, announced, at-core, failed, migrating, deleted' },
+          { flags: '--limit <N>', desc: 'at most N (default 1000)', kind: 'int' },
+          { flags: '--offset <N>', desc: 'skip N', kind: 'int' },
+        ],
+      },
+      show: { summary: 'show a VM and its history', args: [{ name: 'vm', desc: 'VM id' }] },
+      delete: { summary: 'delete a VM', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
+      migrate: {
+        summary: 'migrate a VM to another node (make-before-break)',
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [{ flags: '--to <ID|NAME>', desc: 'target node id or name', required: true }, IDEMPOTENCY],
+      },
+    },
+  },
+  status: { summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', options: [cluster(false, 'one cluster (default: all)')] },
+  'router-config': {
+    summary: "the core router's configuration: show, diff",
+    commands: {
+      show: {
+        summary: "the core router's configuration",
+        options: [cluster(), FORMAT, { flags: '--version <N>', desc: 'a given version (default: latest)', kind: 'int' }],
+      },
+      diff: {
+        summary: 'diff between two versions of the core router configuration',
+        options: [
+          cluster(),
+          FORMAT,
+          { flags: '--from <N>', desc: 'older version (default: the one before --to)', kind: 'int' },
+          { flags: '--to <N>', desc: 'newer version (default: latest)', kind: 'int' },
+        ],
+      },
+    },
+  },
+  completion: {
+    summary: 'print a shell completion script (bash: eval "$(fabricctl completion bash)")',
+    args: [{ name: 'shell', desc: 'the shell', choices: ['bash'] }],
+  },
+};
+
+const isGroup = (s: (typeof COMMANDS)[string]): s is { summary: string; commands: Record<string, LeafSpec> } => 'commands' in s;
+
+/** A parse in progress: the program records the command it ran and the help text it printed. */
+interface Capture {
+  parsed?: Parsed;
+  out: string;
+}
+
+/**
+ * The fabricctl program. `onParse` receives every successful parse; output (help) goes to `capture`.
+ * Each call builds a fresh program: commander keeps parse state in it.
+ */
+export function buildProgram(capture: Capture = { out: '' }): Command {
+  const program = new Command('fabricctl')
+    .description('the operator CLI of the ip-fabric HTTP API')
+    .configureOutput({ writeOut: (s) => (capture.out += s), writeErr: (s) => (capture.out += s), outputError: () => undefined })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addHelpText('after', '\nexit codes: 0 ok, 1 API error, 2 usage error. `fabricctl <command> --help` for its options.')
+    .addOption(new Option('--api <URL>', 'API base URL (env FABRIC_API, default http://127.0.0.1:8080/api/v1)').argParser(once))
+    .addOption(new Option('--token <TOKEN>', 'API token, sent as Authorization: Bearer (env FABRIC_TOKEN)').argParser(once))
+    .option('--json', 'machine output: the API JSON on stdout, errors as JSON on stderr');
+  program.exitOverride(failure(''));
+
+  const leaf = (parent: Command, path: string, name: string, spec: LeafSpec) => {
+    const cmd = parent.command(name).description(spec.summary);
+    cmd.exitOverride(failure(path));
+    for (const a of spec.args ?? []) {
+      const arg = new Argument(`<${a.name}>`, a.desc);
+      if (a.choices) arg.choices(a.choices);
+      cmd.addArgument(arg);
     }
-    if (a.startsWith('--') && a.length > 2) {
-      const eq = a.indexOf('=');
-      raw.push(eq > 0 ? { name: a.slice(2, eq), value: a.slice(eq + 1) } : { name: a.slice(2) });
-    } else if (a === '-h') raw.push({ name: 'help' });
-    else if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) throw new UsageError(`unknown option ${a}`);
-    else if (raw.length && raw[raw.length - 1].value === undefined && takesValue(raw[raw.length - 1].name, words)) raw[raw.length - 1].value = a;
-    else words.push(a);
-  }
-  const wantsHelp = raw.some((r) => r.name === 'help');
-  const command = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p));
-  if (!command) {
-    if (wantsHelp || words.length === 0) return { help: true, topic: words[0] };
-    const group = COMMANDS.filter((c) => c.path[0] === words[0]);
-    if (group.length) throw new UsageError(words[1] ? `unknown command "${words.slice(0, 2).join(' ')}"` : `"${words[0]}" needs a subcommand: ${group.map((c) => c.path[1]).join(', ')}`);
-    throw new UsageError(`unknown command "${words[0]}"`);
-  }
-  if (wantsHelp) return { help: true, command };
-  const specs: Record<string, FlagSpec> = { ...GLOBAL_FLAGS, ...(command.flags ?? {}) };
-  const flags: Record<string, FlagValue> = {};
-  for (const r of raw) {
-    const spec = specs[r.name];
-    if (!spec) throw new UsageError(`unknown option --${r.name} for "${command.path.join(' ')}"`, command.path.join(' '));
-    if (spec.type === 'bool') {
-      if (r.value !== undefined && !['true', 'false'].includes(r.value)) throw new UsageError(`--${r.name} takes no value`, command.path.join(' '));
-      flags[r.name] = r.value !== 'false';
+    for (const o of spec.options ?? []) cmd.addOption(option(o));
+    cmd.action((...actionArgs: unknown[]) => {
+      const args = Object.fromEntries(cmd.registeredArguments.map((a, i) => [a.name(), actionArgs[i]]));
+      const g = program.opts<{ api?: string; token?: string; json?: boolean }>();
+      // The table above and CommandOptions describe the same commands; commander cannot type a table.
+      capture.parsed = { name: path, args, opts: cmd.opts(), global: { api: g.api, token: g.token, json: g.json === true } } as Parsed;
+    });
+  };
+  for (const [group, spec] of Object.entries(COMMANDS)) {
+    if (!isGroup(spec)) {
+      leaf(program, group, group, spec);
       continue;
     }
-    if (r.value === undefined || r.value === '') throw new UsageError(`--${r.name} needs a value${spec.value ? ` (${spec.value})` : ''}`, command.path.join(' '));
-    if (spec.choices && !spec.choices.includes(r.value)) throw new UsageError(`--${r.name} must be one of ${spec.choices.join(', ')}`, command.path.join(' '));
-    if (spec.type === 'int') {
-      if (!/^\d+$/.test(r.value)) throw new UsageError(`--${r.name} must be a non-negative integer`, command.path.join(' '));
-      flags[r.name] = Number(r.value);
-    } else if (spec.type === 'list') flags[r.name] = [...((flags[r.name] as string[]) ?? []), r.value];
-    else {
-      if (r.name in flags) throw new UsageError(`--${r.name} given twice`, command.path.join(' '));
-      flags[r.name] = r.value;
-    }
+    const g = program.command(group).description(spec.summary);
+    g.exitOverride(failure(group));
+    for (const [name, sub] of Object.entries(spec.commands)) leaf(g, `${group} ${name}`, name, sub);
   }
-  for (const [name, spec] of Object.entries(command.flags ?? {})) {
-    if (spec.required && !(name in flags)) throw new UsageError(`missing --${name}${spec.value ? ` ${spec.value}` : ''}`, command.path.join(' '));
+  return program;
+}
+
+/** Help was printed: asked for (`--help`, `help`), or a group (or fabricctl) was given without a subcommand. */
+class HelpShown extends Error {
+  constructor(
+    readonly path: string,
+    readonly implicit: boolean,
+  ) {
+    super('help');
   }
-  const positionals = words.slice(command.path.length);
-  const expected = command.args ?? [];
-  if (positionals.length < expected.length) throw new UsageError(`missing ${expected[positionals.length].name} argument`, command.path.join(' '));
-  if (positionals.length > expected.length) throw new UsageError(`unexpected argument "${positionals[expected.length]}"`, command.path.join(' '));
-  const args: Record<string, string> = {};
-  expected.forEach((a, i) => (args[a.name] = positionals[i]));
-  const { api, token, json } = flags;
-  for (const g of ['api', 'token', 'json', 'help']) delete flags[g];
-  return { command, args, flags, global: { api: api as string | undefined, token: token as string | undefined, json: json === true } };
 }
 
-/** `--flag value`: a value flag takes the next word (bool flags never do). Unknown flags are caught later. */
-function takesValue(name: string, words: string[]): boolean {
-  const command = COMMANDS.find((c) => c.path.every((p, i) => words[i] === p));
-  const spec = GLOBAL_FLAGS[name] ?? command?.flags?.[name] ?? COMMANDS.map((c) => c.flags?.[name]).find(Boolean);
-  return !!spec && spec.type !== 'bool';
+function failure(path: string) {
+  return (err: CommanderError): never => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') throw new HelpShown(path, err.code === 'commander.help');
+    const message = err.message.replace(/^error: /, '');
+    // A group's unknown subcommand is named with its group: `unknown command 'vm explode'`.
+    throw new UsageError(err.code === 'commander.unknownCommand' && path ? message.replace("unknown command '", `unknown command '${path} `) : message, path || undefined);
+  };
 }
 
-/** `NAME=IP` pairs (route reflectors, core router). */
-export function parsePair(v: string, flag: string): { name: string; ip: string } {
-  const m = /^([^=]+)=(.+)$/.exec(v);
-  if (!m) throw new UsageError(`--${flag} must be NAME=IP, got "${v}"`);
-  return { name: m[1], ip: m[2] };
-}
-
-export function helpText(command?: CommandSpec, topic?: string): string {
-  const flagLines = (flags: Record<string, FlagSpec>) =>
-    alignPairs(Object.entries(flags).map(([n, f]) => [`  --${n}${f.value ? ` ${f.value}` : ''}`, `${f.desc}${f.required ? ' (required)' : ''}`]));
-  if (command) {
-    const usage = `fabricctl ${command.path.join(' ')}${(command.args ?? []).map((a) => ` <${a.name}>`).join('')}${command.flags ? ' [options]' : ''}`;
-    return [`usage: ${usage}`, '', command.summary, ...(command.flags ? ['', 'options:', ...flagLines(command.flags)] : []), '', 'global options:', ...flagLines(GLOBAL_FLAGS)].join('\n');
+export function parseArgv(argv: string[]): ParseResult {
+  const capture: Capture = { out: '' };
+  const program = buildProgram(capture);
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof HelpShown)) throw err;
+    const asked = argv.some((a) => a === '--help' || a === '-h' || a === 'help');
+    const group = COMMANDS[err.path];
+    if (err.implicit && !asked && group && isGroup(group)) throw new UsageError(`"${err.path}" needs a subcommand: ${Object.keys(group.commands).join(', ')}`, err.path);
+    return { help: capture.out.trimEnd() };
   }
-  const list = COMMANDS.filter((c) => !topic || c.path[0] === topic);
-  return [
-    'usage: fabricctl <command> [options]',
-    '',
-    'commands:',
-    ...alignPairs(list.map((c) => [`  ${c.path.join(' ')}${(c.args ?? []).map((a) => ` <${a.name}>`).join('')}`, c.summary])),
-    '',
-    'global options:',
-    ...flagLines(GLOBAL_FLAGS),
-    '',
-    'exit codes: 0 ok, 1 API error, 2 usage error. `fabricctl <command> --help` for its options.',
-  ].join('\n');
+  if (!capture.parsed) throw new UsageError('no command');
+  return capture.parsed;
 }
 
-function alignPairs(pairs: string[][]): string[] {
-  const w = Math.max(...pairs.map((p) => p[0].length));
-  return pairs.map(([a, b]) => `${a.padEnd(w)}  ${b}`);
+/** The whole help of one command (or of fabricctl), as `--help` prints it. */
+export function helpText(path = ''): string {
+  const r = parseArgv([...path.split(' ').filter(Boolean), '--help']);
+  return 'help' in r ? r.help : '';
+}
+
+/** `NAME=IP` pairs (route reflectors, core router); the parser has already checked the shape. */
+export function parsePair(v: string): { name: string; ip: string } {
+  const i = v.indexOf('=');
+  return { name: v.slice(0, i), ip: v.slice(i + 1) };
 }

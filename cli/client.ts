@@ -17,7 +17,7 @@ export interface ApiResponse<T> {
 export class ApiClient {
   constructor(readonly base: string, private readonly token?: string) {}
 
-  async request<T = any>(method: string, path: string, opts: { body?: unknown; idempotencyKey?: string } = {}): Promise<ApiResponse<T>> {
+  async request<T = unknown>(method: string, path: string, opts: { body?: unknown; idempotencyKey?: string } = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { accept: 'application/json, text/plain' };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -47,7 +47,7 @@ export class ApiClient {
     return { status: res.status, body: body as T, headers: res.headers };
   }
 
-  get<T = any>(path: string) {
+  get<T = unknown>(path: string): Promise<T> {
     return this.request<T>('GET', path).then((r) => r.body);
   }
 }

@@ -2,111 +2,147 @@
  * What each fabricctl command asks the API and how it prints the answer. A command returns both the
  * machine form (`json`, what --json prints) and the human form (`text`).
  */
-import { FlagValue, parsePair, Parsed, UsageError } from './args';
-import { ApiClient, ApiError } from './client';
-import { countByStatus, keyValues, sessionSummary, table } from './format';
+import type { Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
+import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
+import { type ApiClient, ApiError } from './client';
+import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';
 
 export interface Output {
   json: unknown;
   text: string;
 }
-type Flags = Record<string, FlagValue | undefined>;
-type Handler = (api: ApiClient, args: Record<string, string>, flags: Flags) => Promise<Output>;
+/** Every command that talks to the API (`completion` is answered locally). */
+export type ApiCommandName = Exclude<CommandName, 'completion'>;
+type Handlers = { [K in ApiCommandName]: (api: ApiClient, p: ParsedCommand<K>) => Promise<Output> };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const q = (params: Record<string, unknown>) => {
+const q = (params: Record<string, string | number | undefined>) => {
   const s = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== '').map(([k, v]): [string, string] => [k, String(v)])).toString();
   return s ? `?${s}` : '';
 };
-const idem = (flags: Flags) => (flags['idempotency-key'] as string | undefined) ?? undefined;
 const notFound = (code: string, message: string) => new ApiError({ status: 404, code, message });
 const ago = (iso?: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 /** Clusters and nodes may be given by name: operators think in names, the API in ids. */
 async function clusterId(api: ApiClient, ref: string): Promise<string> {
   if (UUID.test(ref)) return ref.toLowerCase();
-  const found = (await api.get<any[]>('/clusters')).find((c) => c.name === ref);
+  const found = (await api.get<Cluster[]>('/clusters')).find((c) => c.name === ref);
   if (!found) throw notFound('cluster-not-found', `no cluster named ${ref}`);
   return found.id;
 }
 async function nodeId(api: ApiClient, ref: string, cluster?: string): Promise<string> {
   if (UUID.test(ref)) return ref.toLowerCase();
   if (!cluster) throw new UsageError(`node "${ref}" is not an id: give --cluster to refer to it by name`);
-  const found = (await api.get<any[]>(`/clusters/${cluster}/nodes`)).find((n) => n.name === ref);
+  const found = (await api.get<Node[]>(`/clusters/${cluster}/nodes`)).find((n) => n.name === ref);
   if (!found) throw notFound('node-not-found', `cluster has no node named ${ref}`);
   return found.id;
 }
 
-const vmColumns = (nodes: Map<string, string>) => [
-  { header: 'ID', get: (v: any) => v.id },
-  { header: 'NAME', get: (v: any) => v.name },
-  { header: 'OWNER', get: (v: any) => v.ownerId },
-  { header: 'IP', get: (v: any) => v.ip },
-  { header: 'NODE', get: (v: any) => nodes.get(v.nodeId) ?? v.nodeId },
-  { header: 'STATUS', get: (v: any) => v.status },
+const vmColumns = (nodes: Map<string, string>): Column<Vm>[] => [
+  { header: 'ID', get: (v) => v.id },
+  { header: 'NAME', get: (v) => v.name },
+  { header: 'OWNER', get: (v) => v.ownerId },
+  { header: 'IP', get: (v) => v.ip },
+  { header: 'NODE', get: (v) => nodes.get(v.nodeId) ?? v.nodeId },
+  { header: 'STATUS', get: (v) => v.status },
 ];
 async function nodeNames(api: ApiClient, clusterIds: string[]): Promise<Map<string, string>> {
   const m = new Map<string, string>();
-  for (const c of new Set(clusterIds)) for (const n of await api.get<any[]>(`/clusters/${c}/nodes`).catch(() => [])) m.set(n.id, n.name);
+  for (const c of new Set(clusterIds)) for (const n of await api.get<Node[]>(`/clusters/${c}/nodes`).catch((): Node[] => [])) m.set(n.id, n.name);
   return m;
 }
 
-const vmText = (vm: any, nodes: Map<string, string>) =>
-  [
-    keyValues([
-      ['id', vm.id], ['name', vm.name], ['owner', vm.ownerId], ['cluster', vm.clusterId], ['node', nodes.get(vm.nodeId) ? `${nodes.get(vm.nodeId)} (${vm.nodeId})` : vm.nodeId],
-      ...(vm.previousNodeId ? ([['previous node', nodes.get(vm.previousNodeId) ?? vm.previousNodeId]] as [string, unknown][]) : []),
-      ['ip', vm.ip], ['family', vm.family], ['driver', vm.driver], ['status', vm.status], ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
-      ['created', ago(vm.createdAt)], ['updated', ago(vm.updatedAt)],
-    ]),
-    ...(vm.history ? ['', 'history:', table(vm.history, [{ header: 'AT', get: (h: any) => ago(h.at) }, { header: 'STATUS', get: (h: any) => h.status }, { header: 'EVENT', get: (h: any) => h.event }, { header: 'DETAIL', get: (h: any) => h.detail }])] : []),
-  ].join('\n');
+const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
+  const node = nodes.get(vm.nodeId);
+  const pairs: [string, unknown][] = [
+    ['id', vm.id], ['name', vm.name], ['owner', vm.ownerId], ['cluster', vm.clusterId], ['node', node ? `${node} (${vm.nodeId})` : vm.nodeId],
+    ...(vm.previousNodeId ? ([['previous node', nodes.get(vm.previousNodeId) ?? vm.previousNodeId]] as [string, unknown][]) : []),
+    ['ip', vm.ip], ['family', vm.family], ['driver', vm.driver], ['status', vm.status], ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
+    ['created', ago(vm.createdAt)], ['updated', ago(vm.updatedAt)],
+  ];
+  const history = vm.history
+    ? ['', 'history:', table(vm.history, [{ header: 'AT', get: (h) => ago(h.at) }, { header: 'STATUS', get: (h) => h.status }, { header: 'EVENT', get: (h) => h.event }, { header: 'DETAIL', get: (h) => h.detail }])]
+    : [];
+  return [keyValues(pairs), ...history].join('\n');
+};
 
-const clusterColumns = [
-  { header: 'ID', get: (c: any) => c.id },
-  { header: 'NAME', get: (c: any) => c.name },
-  { header: 'FABRIC ASN', get: (c: any) => c.fabricAsn, align: 'right' as const },
-  { header: 'CORE ASN', get: (c: any) => c.coreAsn, align: 'right' as const },
-  { header: 'COMMUNITY', get: (c: any) => c.community },
-  { header: 'RRS', get: (c: any) => c.routeReflectors.map((r: any) => r.name) },
-  { header: 'CORE', get: (c: any) => `${c.coreRouter.name} (${c.coreRouter.vendor})` },
+const clusterColumns: Column<Cluster>[] = [
+  { header: 'ID', get: (c) => c.id },
+  { header: 'NAME', get: (c) => c.name },
+  { header: 'FABRIC ASN', get: (c) => c.fabricAsn, align: 'right' },
+  { header: 'CORE ASN', get: (c) => c.coreAsn, align: 'right' },
+  { header: 'COMMUNITY', get: (c) => c.community },
+  { header: 'RRS', get: (c) => c.routeReflectors.map((r) => r.name) },
+  { header: 'CORE', get: (c) => `${c.coreRouter.name} (${c.coreRouter.vendor})` },
 ];
-const nodeColumns = [
-  { header: 'ID', get: (n: any) => n.id },
-  { header: 'NAME', get: (n: any) => n.name },
-  { header: 'UNDERLAY', get: (n: any) => n.underlayIp },
-  { header: 'UNDERLAY6', get: (n: any) => n.underlayIp6 },
-  { header: 'STATUS', get: (n: any) => n.status },
+const nodeColumns: Column<Node>[] = [
+  { header: 'ID', get: (n) => n.id },
+  { header: 'NAME', get: (n) => n.name },
+  { header: 'UNDERLAY', get: (n) => n.underlayIp },
+  { header: 'UNDERLAY6', get: (n) => n.underlayIp6 },
+  { header: 'STATUS', get: (n) => n.status },
+];
+/** A network's pools as table rows (a network without pools gets one row of its own). */
+interface PoolRow {
+  cidr: string;
+  family: 4 | 6;
+  start?: string;
+  end?: string;
+  size?: string;
+  used?: number;
+}
+const poolColumns: Column<PoolRow>[] = [
+  { header: 'CIDR', get: (p) => p.cidr },
+  { header: 'POOL', get: (p) => (p.start ? `${p.start} - ${p.end}` : '') },
+  { header: 'SIZE', get: (p) => p.size, align: 'right' },
+  { header: 'USED', get: (p) => p.used, align: 'right' },
+];
+const nodeStatusColumns: Column<NodeStatus>[] = [
+  { header: 'NODE', get: (n) => n.name },
+  { header: 'STATUS', get: (n) => n.status },
+  { header: 'DESIRED', get: (n) => n.desiredGeneration, align: 'right' },
+  { header: 'APPLIED', get: (n) => n.appliedGeneration, align: 'right' },
+  { header: 'DRIFT', get: (n) => (n.drift ? 'DRIFT' : 'ok') },
+  { header: 'BGP', get: (n) => sessionSummary(n.bgpSessions) },
+  { header: 'VMS', get: (n) => n.vmCount, align: 'right' },
+  { header: 'LAST ERROR', get: (n) => n.lastError },
 ];
 
-async function routerConfig(api: ApiClient, flags: Flags, extra: Record<string, unknown>) {
-  const cluster = await clusterId(api, flags.cluster as string);
-  const r = await api.request<string>('GET', `/clusters/${cluster}/router/config${q({ format: flags.format ?? 'junos', ...extra })}`);
-  return { cluster, version: Number(r.headers.get('x-config-version')), text: String(r.body) };
+async function routerConfig(api: ApiClient, cluster: string, format: string, extra: { version?: number; diff?: number }) {
+  const id = await clusterId(api, cluster);
+  const r = await api.request<string>('GET', `/clusters/${id}/router/config${q({ format, ...extra })}`);
+  return { cluster: id, version: Number(r.headers.get('x-config-version')), text: String(r.body) };
 }
 
-export const HANDLERS: Record<string, Handler> = {
-  async 'cluster create'(api, _a, f) {
-    const core = parsePair(f['core-router'] as string, 'core-router');
-    const bgp = f['md5-password'] !== undefined || f['graceful-restart'] !== undefined || f.bfd !== undefined;
+/** `status`: one cluster's nodes with their apply state and its VMs counted by status. */
+interface ClusterStatus {
+  cluster: { id: string; name: string };
+  nodes: NodeStatus[];
+  vmsByStatus: Record<string, number>;
+  vmTotal: number;
+}
+
+export const HANDLERS: Handlers = {
+  async 'cluster create'(api, { opts: o }) {
+    const bgp = o.md5Password !== undefined || o.gracefulRestart !== undefined || o.bfd !== undefined;
     const body = {
-      name: f.name, fabricAsn: f['fabric-asn'], coreAsn: f['core-asn'], community: f.community,
-      routeReflectors: (f.rr as string[]).map((r) => parsePair(r, 'rr')),
-      coreRouter: { ...core, vendor: f.vendor ?? 'junos' },
-      ...(f['gateway-ip'] || f['gateway-mac'] ? { gateway: { ip: f['gateway-ip'], mac: f['gateway-mac'] } } : {}),
-      ...(bgp ? { bgp: { md5Password: f['md5-password'], gracefulRestart: f['graceful-restart'] === true, bfd: f.bfd === true } } : {}),
+      name: o.name, fabricAsn: o.fabricAsn, coreAsn: o.coreAsn, community: o.community,
+      routeReflectors: o.rr.map(parsePair),
+      coreRouter: { ...parsePair(o.coreRouter), vendor: o.vendor ?? 'junos' },
+      ...(o.gatewayIp || o.gatewayMac ? { gateway: { ip: o.gatewayIp, mac: o.gatewayMac } } : {}),
+      ...(bgp ? { bgp: { md5Password: o.md5Password, gracefulRestart: o.gracefulRestart === true, bfd: o.bfd === true } } : {}),
     };
-    const c = (await api.request('POST', '/clusters', { body, idempotencyKey: idem(f) })).body;
+    const c = (await api.request<Cluster>('POST', '/clusters', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: c, text: `cluster ${c.name} created: ${c.id}` };
   },
   async 'cluster list'(api) {
-    const cs = await api.get<any[]>('/clusters');
+    const cs = await api.get<Cluster[]>('/clusters');
     return { json: cs, text: table(cs, clusterColumns, '(no clusters)') };
   },
-  async 'cluster show'(api, a) {
-    const id = await clusterId(api, a.cluster);
-    const [c, networks, nodes] = await Promise.all([api.get(`/clusters/${id}`), api.get<any[]>(`/clusters/${id}/networks`), api.get<any[]>(`/clusters/${id}/nodes`)]);
-    const pools = networks.flatMap((n) => (n.pools.length ? n.pools : [{}]).map((p: any) => ({ ...p, cidr: n.cidr, family: n.family })));
+  async 'cluster show'(api, { args }) {
+    const id = await clusterId(api, args.cluster);
+    const [c, networks, nodes] = await Promise.all([api.get<Cluster>(`/clusters/${id}`), api.get<Network[]>(`/clusters/${id}/networks`), api.get<Node[]>(`/clusters/${id}/nodes`)]);
+    const pools = networks.flatMap((n): PoolRow[] => (n.pools.length ? n.pools.map((p) => ({ ...p, cidr: n.cidr, family: n.family })) : [{ cidr: n.cidr, family: n.family }]));
     const text = [
       keyValues([
         ['id', c.id], ['name', c.name], ['fabric ASN', c.fabricAsn], ['core ASN', c.coreAsn], ['community', c.community],
@@ -115,103 +151,98 @@ export const HANDLERS: Record<string, Handler> = {
         ['bgp', `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : 'off'}`],
         ['created', ago(c.createdAt)],
       ]),
-      '', 'route reflectors:', table(c.routeReflectors, [{ header: 'NAME', get: (r: any) => r.name }, { header: 'IP', get: (r: any) => r.ip }]),
-      '', 'networks:',
-      table(pools, [
-        { header: 'CIDR', get: (p: any) => p.cidr }, { header: 'POOL', get: (p: any) => (p.start ? `${p.start} - ${p.end}` : '') },
-        { header: 'SIZE', get: (p: any) => p.size, align: 'right' }, { header: 'USED', get: (p: any) => p.used, align: 'right' },
-      ]),
+      '', 'route reflectors:', table(c.routeReflectors, [{ header: 'NAME', get: (r) => r.name }, { header: 'IP', get: (r) => r.ip }]),
+      '', 'networks:', table(pools, poolColumns),
       '', 'nodes:', table(nodes, nodeColumns),
     ].join('\n');
     return { json: { ...c, networks, nodes }, text };
   },
-  async 'node join'(api, _a, f) {
-    const cluster = await clusterId(api, f.cluster as string);
-    const n = (await api.request('POST', `/clusters/${cluster}/nodes`, { body: { name: f.name, underlayIp: f['underlay-ip'], ...(f['underlay-ip6'] ? { underlayIp6: f['underlay-ip6'] } : {}) }, idempotencyKey: idem(f) })).body;
-    return { json: n, text: `node ${n.name ?? f.name} joined: ${n.id}` };
+  async 'node join'(api, { opts: o }) {
+    const cluster = await clusterId(api, o.cluster);
+    const body = { name: o.name, underlayIp: o.underlayIp, ...(o.underlayIp6 ? { underlayIp6: o.underlayIp6 } : {}) };
+    // The gateway answers `{id}` alone when the read model has not caught up yet.
+    const n = (await api.request<Partial<Node> & { id: string }>('POST', `/clusters/${cluster}/nodes`, { body, idempotencyKey: o.idempotencyKey })).body;
+    return { json: n, text: `node ${n.name ?? o.name} joined: ${n.id}` };
   },
-  async 'node drain'(api, a, f) {
-    const id = await nodeId(api, a.node, f.cluster ? await clusterId(api, f.cluster as string) : undefined);
-    const n = (await api.request('POST', `/nodes/${id}/drain`, { idempotencyKey: idem(f) })).body;
+  async 'node drain'(api, { args, opts: o }) {
+    const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    const n = (await api.request<Node>('POST', `/nodes/${id}/drain`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name} is ${n.status}` };
   },
-  async 'node list'(api, _a, f) {
-    const ns = await api.get<any[]>(`/clusters/${await clusterId(api, f.cluster as string)}/nodes`);
+  async 'node list'(api, { opts: o }) {
+    const ns = await api.get<Node[]>(`/clusters/${await clusterId(api, o.cluster)}/nodes`);
     return { json: ns, text: table(ns, nodeColumns, '(no nodes)') };
   },
-  async 'vm create'(api, _a, f) {
-    const cluster = await clusterId(api, f.cluster as string);
-    const node = await nodeId(api, f.node as string, cluster);
-    const body = { clusterId: cluster, nodeId: node, name: f.name, ownerId: f.owner, ...(f.ip ? { ip: f.ip } : {}), ...(f.family ? { family: Number(f.family) } : {}), ...(f.driver ? { driver: f.driver } : {}) };
-    const r = (await api.request('POST', '/vms', { body, idempotencyKey: idem(f) })).body;
-    return { json: r, text: `vm ${f.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})` };
+  async 'vm create'(api, { opts: o }) {
+    const cluster = await clusterId(api, o.cluster);
+    const node = await nodeId(api, o.node, cluster);
+    const body = { clusterId: cluster, nodeId: node, name: o.name, ownerId: o.owner, ...(o.ip ? { ip: o.ip } : {}), ...(o.family ? { family: Number(o.family) } : {}), ...(o.driver ? { driver: o.driver } : {}) };
+    const r = (await api.request<VmAccepted>('POST', '/vms', { body, idempotencyKey: o.idempotencyKey })).body;
+    return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})` };
   },
-  async 'vm list'(api, _a, f) {
-    const cluster = f.cluster ? await clusterId(api, f.cluster as string) : undefined;
-    const node = f.node ? await nodeId(api, f.node as string, cluster) : undefined;
-    const vms = await api.get<any[]>(`/vms${q({ clusterId: cluster, nodeId: node, ownerId: f.owner, status: f.status, limit: f.limit, offset: f.offset })}`);
+  async 'vm list'(api, { opts: o }) {
+    const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;
+    const node = o.node ? await nodeId(api, o.node, cluster) : undefined;
+    const vms = await api.get<Vm[]>(`/vms${q({ clusterId: cluster, nodeId: node, ownerId: o.owner, status: o.status, limit: o.limit, offset: o.offset })}`);
     return { json: vms, text: table(vms, vmColumns(await nodeNames(api, vms.map((v) => v.clusterId))), '(no VMs)') };
   },
-  async 'vm show'(api, a) {
-    const vm = await api.get(`/vms/${encodeURIComponent(a.vm)}`);
+  async 'vm show'(api, { args }) {
+    const vm = await api.get<VmWithHistory>(`/vms/${encodeURIComponent(args.vm)}`);
     return { json: vm, text: vmText(vm, await nodeNames(api, [vm.clusterId])) };
   },
-  async 'vm delete'(api, a, f) {
-    const r = (await api.request('DELETE', `/vms/${encodeURIComponent(a.vm)}`, { idempotencyKey: idem(f) })).body;
-    return { json: r, text: `vm ${a.vm} deleted (its address is released after the IPAM cool-down)` };
+  async 'vm delete'(api, { args, opts: o }) {
+    const r = (await api.request<VmAccepted>('DELETE', `/vms/${encodeURIComponent(args.vm)}`, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: r, text: `vm ${args.vm} deleted (its address is released after the IPAM cool-down)` };
   },
-  async 'vm migrate'(api, a, f) {
-    const vm = await api.get(`/vms/${encodeURIComponent(a.vm)}`);
-    const to = await nodeId(api, f.to as string, vm.clusterId);
-    const r = (await api.request('POST', `/vms/${vm.id}/migrate`, { body: { nodeId: to }, idempotencyKey: idem(f) })).body;
-    return { json: r, text: `vm ${vm.name} migrating to ${f.to}` };
+  async 'vm migrate'(api, { args, opts: o }) {
+    const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
+    const to = await nodeId(api, o.to, vm.clusterId);
+    const r = (await api.request<VmAccepted>('POST', `/vms/${vm.id}/migrate`, { body: { nodeId: to }, idempotencyKey: o.idempotencyKey })).body;
+    return { json: r, text: `vm ${vm.name} migrating to ${o.to}` };
   },
-  async status(api, _a, f) {
-    const clusters = f.cluster ? [await api.get(`/clusters/${await clusterId(api, f.cluster as string)}`)] : await api.get<any[]>('/clusters');
-    const health = await api.get('/health').catch((e: ApiError) => ({ status: 'unknown', error: e.body }));
-    const out: any[] = [];
+  async status(api, { opts: o }) {
+    const clusters = o.cluster ? [await api.get<Cluster>(`/clusters/${await clusterId(api, o.cluster)}`)] : await api.get<Cluster[]>('/clusters');
+    // /health answers 503 with the same body when degraded: show it rather than fail.
+    const health = await api.get<Health>('/health').catch((e: ApiError) => ({ status: 'unknown', error: e.body, checks: undefined }));
+    const out: ClusterStatus[] = [];
     for (const c of clusters) {
-      const nodes = await api.get<any[]>(`/clusters/${c.id}/nodes`);
-      const statuses = await Promise.all(nodes.map((n) => api.get(`/nodes/${n.id}/status`)));
-      const vms = await api.get<any[]>(`/vms${q({ clusterId: c.id, limit: 10000 })}`);
+      const nodes = await api.get<Node[]>(`/clusters/${c.id}/nodes`);
+      const statuses = await Promise.all(nodes.map((n) => api.get<NodeStatus>(`/nodes/${n.id}/status`)));
+      const vms = await api.get<Vm[]>(`/vms${q({ clusterId: c.id, limit: 10000 })}`);
       out.push({ cluster: { id: c.id, name: c.name }, nodes: statuses, vmsByStatus: Object.fromEntries(countByStatus(vms)), vmTotal: vms.length });
     }
-    const lag = health?.checks?.nats?.lag;
+    const lag = health.checks?.nats?.lag;
     const text = [
       `api ${health.status}${lag !== undefined ? `, read model lag ${lag} events` : ''}`,
-      ...out.flatMap((o) => [
+      ...out.flatMap((s) => [
         '',
-        `cluster ${o.cluster.name} (${o.cluster.id})`,
-        table(o.nodes, [
-          { header: 'NODE', get: (n: any) => n.name },
-          { header: 'STATUS', get: (n: any) => n.status },
-          { header: 'DESIRED', get: (n: any) => n.desiredGeneration, align: 'right' },
-          { header: 'APPLIED', get: (n: any) => n.appliedGeneration, align: 'right' },
-          { header: 'DRIFT', get: (n: any) => (n.drift ? 'DRIFT' : 'ok') },
-          { header: 'BGP', get: (n: any) => sessionSummary(n.bgpSessions) },
-          { header: 'VMS', get: (n: any) => n.vmCount, align: 'right' },
-          { header: 'LAST ERROR', get: (n: any) => n.lastError },
-        ], '(no nodes)'),
-        `vms: ${o.vmTotal}${o.vmTotal ? ` (${Object.entries(o.vmsByStatus).map(([s, n]) => `${s} ${n}`).join(', ')})` : ''}`,
+        `cluster ${s.cluster.name} (${s.cluster.id})`,
+        table(s.nodes, nodeStatusColumns, '(no nodes)'),
+        `vms: ${s.vmTotal}${s.vmTotal ? ` (${Object.entries(s.vmsByStatus).map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`,
       ]),
       ...(out.length ? [] : ['', '(no clusters)']),
     ].join('\n');
     return { json: { health, clusters: out }, text };
   },
-  async 'router-config show'(api, _a, f) {
-    const r = await routerConfig(api, f, { version: f.version });
-    return { json: { clusterId: r.cluster, format: f.format ?? 'junos', version: r.version, config: r.text }, text: r.text.replace(/\n$/, '') };
+  async 'router-config show'(api, { opts: o }) {
+    const format = o.format ?? 'junos';
+    const r = await routerConfig(api, o.cluster, format, { version: o.version });
+    return { json: { clusterId: r.cluster, format, version: r.version, config: r.text }, text: r.text.replace(/\n$/, '') };
   },
-  async 'router-config diff'(api, _a, f) {
-    let to = f.to as number | undefined;
-    if (to === undefined) to = (await routerConfig(api, f, {})).version;
-    const from = (f.from as number | undefined) ?? to - 1;
+  async 'router-config diff'(api, { opts: o }) {
+    const format = o.format ?? 'junos';
+    const to = o.to ?? (await routerConfig(api, o.cluster, format, {})).version;
+    const from = o.from ?? to - 1;
     if (from < 1) throw new ApiError({ status: 404, code: 'router-config-not-found', message: `version ${to} is the first router config: nothing to diff against` });
-    const r = await routerConfig(api, f, { version: to, diff: from });
-    return { json: { clusterId: r.cluster, format: f.format ?? 'junos', from, to, diff: r.text }, text: r.text.replace(/\n$/, '') || `(versions ${from} and ${to} are identical)` };
+    const r = await routerConfig(api, o.cluster, format, { version: to, diff: from });
+    return { json: { clusterId: r.cluster, format, from, to, diff: r.text }, text: r.text.replace(/\n$/, '') || `(versions ${from} and ${to} are identical)` };
   },
 };
 
-export function run(api: ApiClient, p: Parsed): Promise<Output> {
-  return HANDLERS[p.command.path.join(' ')](api, p.args, p.flags);
+/** Runs one parsed API command; the mapped type ties each command name to its own options. */
+export function run<K extends ApiCommandName>(api: ApiClient, p: ParsedCommand<K>): Promise<Output> {
+  const handler: Handlers[K] = HANDLERS[p.name];
+  return handler(api, p);
 }
+
+export const isApiCommand = (p: Parsed): p is Extract<Parsed, { name: ApiCommandName }> => p.name !== 'completion';

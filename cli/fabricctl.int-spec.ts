@@ -126,12 +126,16 @@ describe('fabricctl against a control plane', () => {
   });
 
   it('usage errors exit 2 before calling the API; help exits 0', async () => {
-    expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({ code: 2, out: '', err: 'fabricctl: missing --node ID|NAME\n(run: fabricctl vm create --help)' });
-    expect(await ctl('vm', 'frobnicate')).toMatchObject({ code: 2, err: expect.stringContaining('unknown command "vm frobnicate"') });
+    expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({ code: 2, out: '', err: "fabricctl: required option '--node <ID|NAME>' not specified\n(run: fabricctl vm create --help)" });
+    expect(await ctl('vm', 'frobnicate')).toMatchObject({ code: 2, err: expect.stringContaining("unknown command 'vm frobnicate'") });
+    expect(await ctl('vm', 'list', '--colour', 'red', '--json')).toEqual({ code: 2, out: '', err: JSON.stringify({ error: 'usage', message: "unknown option '--colour'" }) });
     expect(await ctl('node', 'drain', 'node1')).toEqual({ code: 2, out: '', err: 'fabricctl: node "node1" is not an id: give --cluster to refer to it by name' });
     const help = await ctl('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toContain('router-config diff');
+    expect(help.out).toMatch(/\n {2}router-config\s+the core router's configuration: show, diff/);
+    expect(await ctl('router-config', 'diff', '--help')).toMatchObject({ code: 0, out: expect.stringContaining('Usage: fabricctl router-config diff [options]') });
+    const completion = await ctl('completion', 'bash');
+    expect(completion).toMatchObject({ code: 0, err: '', out: expect.stringContaining('complete -F _fabricctl_complete fabricctl') });
   });
 });
 

@@ -6,7 +6,7 @@ const path = require('path');
 
 const SRC = __dirname;
 const OUT = path.join(SRC, '..', 'node_modules', '.cache', 'fabricctl');
-const SOURCES = ['fabricctl', 'args', 'client', 'commands', 'format'];
+const SOURCES = ['fabricctl', 'main', 'args', 'client', 'commands', 'completion', 'format'];
 
 function build() {
   let swc;

@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/ensure-deps.sh
+npm run --silent typecheck  # type gate: tsc --noEmit over every project (tsconfig.base.json, then the dashboard with its DOM settings)
 node -r ./deploy/register.js deploy/infra.ts >/dev/null
 exec npx jest --ci --maxWorkers=2 "$@"

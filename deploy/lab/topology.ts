@@ -1,5 +1,5 @@
 /**
- * The embedded lab fabric (DESIGN §5): everything in network namespaces named `<prefix>…`, nothing in the
+ * The embedded lab fabric (deploy/lab/README.md): everything in network namespaces named `<prefix>…`, nothing in the
  * root namespace except the run dir, /etc/frr/<prefix>core and /run/frr/<prefix>core.
  *
  * Addressing plan (underlay 198.18.0.0/24 + 2001:db8:ffff::/64 on one bridge in `<prefix>ul`):

@@ -1,5 +1,5 @@
 /**
- * DESIGN §6/§7: every bad input is refused with a 4xx and a reason `{status, code, message, fields?}`,
+ * docs/architecture.md (invariants): every bad input is refused with a 4xx and a reason `{status, code, message, fields?}`,
  * and nothing is written (the events stream does not move). Refusals IPAM can only make asynchronously
  * (exhausted pool, address taken, outside pools) are recorded facts: the VM ends `failed` with the reason.
  */

@@ -1,5 +1,5 @@
 /**
- * IPAM scales out and survives crashes (DESIGN §2: one aggregate per cluster, optimistic concurrency,
+ * IPAM scales out and survives crashes (docs/adr/0003-inventory-single-writer.md: one aggregate per cluster, optimistic concurrency,
  * deterministic Msg-Ids, publish before ack): with two IPAM processes sharing the durable, or one killed
  * with `kill -9` mid-stream and replaced, every VM ends with exactly one address and no address is held twice.
  */

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2: the read model is derived from the stream only. Replaying the stream from sequence 1 into
+ * docs/architecture.md (invariants): the read model is derived from the stream only. Replaying the stream from sequence 1 into
  * fresh tables gives exactly the live tables, and a replayed batch (redelivery) changes nothing because
  * the checkpoint advances in the same transaction as the rows.
  */

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 (Tracing): the OpenTelemetry context travels in NATS headers, so one trace covers
+ * docs/architecture.md (headers): the OpenTelemetry context travels in NATS headers, so one trace covers
  * HTTP request → inventory command → VmCreated → IPAM → IpAllocated.
  */
 import { SpanKind } from '@opentelemetry/api';

@@ -1,5 +1,5 @@
 /**
- * Node data plane (DESIGN §3): one host-side interface per VM carrying the cluster gateway IP and MAC,
+ * Node data plane (docs/architecture.md): one host-side interface per VM carrying the cluster gateway IP and MAC,
  * and a `<vm-ip>/32|128 dev <if> proto <n>` route that BIRD's kernel protocol learns and announces.
  * The driver owns only interfaces named `<ifPrefix>…` and routes of its protocol number.
  *

@@ -1,6 +1,6 @@
 import { LEAVING_ROUTE_METRIC } from '@fabric/renderers';
 /**
- * Node role (DESIGN §3): one interface + `proto <n>` host route per VM (NetlinkDriver), and the node's
+ * Node role (docs/architecture.md, data plane): one interface + `proto <n>` host route per VM (NetlinkDriver), and the node's
  * BIRD config, which learns those routes and announces them to the RRs.
  */
 import { isIp, isMac, isName, NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';

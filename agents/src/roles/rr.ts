@@ -1,4 +1,4 @@
-/** Route reflector role (DESIGN §4): its BIRD config only; observes the host routes learnt from nodes. */
+/** Route reflector role (docs/architecture.md, data plane): its BIRD config only; observes the host routes learnt from nodes. */
 import { RrDesiredState } from '@fabric/contracts';
 import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
 import { RouteObservation, SessionObservation } from '../observe';

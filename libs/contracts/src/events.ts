@@ -10,7 +10,6 @@ import {
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { PASSWORD_PATTERN } from './validation';
-import type { AggregateKind } from './subjects';
 
 export type RouterVendor = 'junos' | 'frr';
 export const ROUTER_VENDORS: RouterVendor[] = ['junos', 'frr'];
@@ -130,10 +129,6 @@ export class VmMigrationCompleted {
 }
 
 // ---- ipam.<clusterId>
-export class PoolRange {
-  @IsIpAddress() start: string;
-  @IsIpAddress() end: string;
-}
 export class NetworkAdded {
   static readonly type = 'NetworkAdded';
   static readonly version = 1;
@@ -279,16 +274,6 @@ export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)
 /** An event as a decider sees it: a discriminated union on `type`. */
 export type FabricEvent = { [K in EventType]: { type: K; data: EventData<K> } }[EventType];
 export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
-
-/** Which aggregate subject each event is appended to. */
-export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
-  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster',
-  NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
-  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
-  NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
-  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent',
-  DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
-};
 
 export interface EventMeta {
   /** Who asked (API token name / service name). */

@@ -60,4 +60,3 @@ export class Subjects {
 }
 
 export const HEADER_EVENT_TYPE = 'Fabric-Event-Type';
-export const HEADER_MSG_ID = 'Nats-Msg-Id';

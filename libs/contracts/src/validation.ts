@@ -63,10 +63,6 @@ export function canonicalIp(v: string): string {
   return ipaddr.parse(v).toString();
 }
 
-export function ipFamily(v: string): 4 | 6 {
-  return ipaddr.parse(v).kind() === 'ipv4' ? 4 : 6;
-}
-
 /** Linux interface names are at most 15 bytes; derive a stable one from the VM id. */
 export function vmInterfaceName(vmId: string, prefix = 'vm'): string {
   return (prefix + vmId.replace(/-/g, '')).slice(0, 15);

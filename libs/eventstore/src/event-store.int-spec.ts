@@ -121,8 +121,8 @@ describe('event store on JetStream', () => {
   });
 });
 
-// DESIGN §2 facts about the stream itself that the cases above do not cover.
-describe('event streams as DESIGN §2 defines them', () => {
+// Facts about the stream itself (docs/architecture.md, Streams and subjects) that the cases above do not cover.
+describe('event streams as docs/architecture.md defines them', () => {
   let nats: Nats;
   let store: EventStore;
 

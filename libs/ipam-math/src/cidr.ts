@@ -78,10 +78,6 @@ export function rangeContains(start: string, end: string, ip: string): boolean {
   return a.family === r.family && a.value >= r.first && a.value <= r.last;
 }
 
-export function rangesOverlap(a: IpRange, b: IpRange): boolean {
-  return a.family === b.family && a.first <= b.last && b.first <= a.last;
-}
-
 /** Number of addresses in [start, end] (0 when start > end). */
 export function rangeSize(start: string | bigint, end: string | bigint): bigint {
   const s = typeof start === 'string' ? parseIp(start).value : start;

@@ -3,7 +3,7 @@
  * Name claims (cluster, node, VM names) are serialised per cluster in this process; inventory runs as
  * the single writer of these aggregates (IPAM is the horizontally scaled one).
  */
-import { createHash } from 'node:crypto';
+import { uuidFromSeed } from '@fabric/contracts';
 import {
   AddRouteReflector, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
@@ -174,6 +174,5 @@ export class InventoryCommands {
  * after an inventory restart) addresses the same aggregate, and the store dedupes the events by Msg-Id.
  */
 export function idFromCommand(commandId: string): string {
-  const h = createHash('sha256').update(commandId).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return uuidFromSeed(commandId);
 }

@@ -4,6 +4,7 @@
  * one aggregate per cluster, optimistic concurrency, deterministic command ids per VM.
  */
 import { randomUUID } from 'node:crypto';
+import { uuidFromSeed } from '@fabric/contracts';
 import { AddNetwork, AddPool, CommandRequest, EventOf, StoredEvent, notFound } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore } from '@fabric/eventstore';
 import { dueReleases, ipamDecider, IpamCommand, IpamState } from '../domain/ipam.decider';
@@ -102,7 +103,5 @@ export class IpamService {
 
 /** Pool ids derive from the command id so a retried AddNetwork produces the same events. */
 function poolIdFor(commandId: string, i: number): string {
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  const h = createHash('sha256').update(`${commandId}/pool/${i}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return uuidFromSeed(`${commandId}/pool/${i}`);
 }

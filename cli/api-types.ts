@@ -1,0 +1,104 @@
+/**
+ * The HTTP API's response bodies as fabricctl reads them (the gateway's read model; its OpenAPI document at
+ * /api/docs-json describes the same shapes). Types only: fabricctl ships without the services' code.
+ */
+
+export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
+
+export interface Cluster {
+  id: string;
+  name: string;
+  fabricAsn: number;
+  coreAsn: number;
+  community: string;
+  gateway: { ip: string; mac: string };
+  routeReflectors: { name: string; ip: string }[];
+  coreRouter: { name: string; ip: string; vendor: 'junos' | 'frr' };
+  rrClusterId: string;
+  bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean };
+  createdAt: string;
+}
+
+export interface Pool {
+  id: string;
+  start: string;
+  end: string;
+  /** Decimal string: IPv6 pools do not fit a number. */
+  size: string;
+  used: number;
+}
+export interface Network {
+  id: string;
+  clusterId: string;
+  cidr: string;
+  family: 4 | 6;
+  createdAt: string;
+  pools: Pool[];
+}
+
+export interface Node {
+  id: string;
+  clusterId: string;
+  name: string;
+  underlayIp: string;
+  underlayIp6?: string;
+  status: 'active' | 'drained' | 'left';
+  joinedAt: string;
+}
+export interface BgpSession {
+  protocol: string;
+  peerIp: string | null;
+  state: string;
+  info: string | null;
+  since: string;
+}
+export interface NodeStatus extends Node {
+  desiredGeneration: number;
+  appliedGeneration: number;
+  drift: boolean;
+  lastApply: Record<string, unknown> | null;
+  lastError: string | null;
+  bgpSessions: BgpSession[];
+  vmCount: number;
+}
+
+export interface Vm {
+  id: string;
+  clusterId: string;
+  nodeId: string;
+  previousNodeId?: string;
+  name: string;
+  ownerId: string;
+  ip: string | null;
+  family: 4 | 6;
+  driver: 'tap' | 'veth' | 'netns';
+  status: VmStatus;
+  reason?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface VmHistoryEntry {
+  seq: number;
+  status: VmStatus;
+  event: string;
+  at: string;
+  detail?: string;
+}
+export interface VmWithHistory extends Vm {
+  history: VmHistoryEntry[];
+}
+/** 202 of POST /vms, DELETE /vms/:id, POST /vms/:id/migrate. */
+export interface VmAccepted {
+  id: string;
+  status: VmStatus;
+  nodeId?: string;
+  links?: Record<string, string>;
+}
+
+export interface Health {
+  status: 'ok' | 'degraded';
+  checks: {
+    nats?: { ok: boolean; streamHead?: number; readModelPosition?: number; lag?: number; error?: string };
+    postgres?: { ok: boolean; error?: string };
+  };
+}
