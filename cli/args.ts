@@ -243,7 +243,7 @@ interface Capture {
 }
 
 /**
- * The fabricctl program. `onParse` receives every successful parse; output (help) goes to `capture`.
+ * The fabricctl program: a successful parse is recorded in `capture.parsed`, help text in `capture.out`.
  * Each call builds a fresh program: commander keeps parse state in it.
  */
 export function buildProgram(capture: Capture = { out: '' }): Command {

@@ -1,15 +1,15 @@
-import { cell, countByStatus, formatApiError, keyValues, sessionSummary, table, toApiError } from './format';
+import { cell, type Column, countByStatus, formatApiError, keyValues, sessionSummary, table, toApiError } from './format';
 
 describe('table', () => {
   const rows = [
     { name: 'node1', vms: 3, drift: false, err: null },
     { name: 'node-long', vms: 120, drift: true, err: 'bird: syntax error' },
   ];
-  const cols = [
-    { header: 'NODE', get: (r: any) => r.name },
-    { header: 'VMS', get: (r: any) => r.vms, align: 'right' as const },
-    { header: 'DRIFT', get: (r: any) => r.drift },
-    { header: 'LAST ERROR', get: (r: any) => r.err },
+  const cols: Column<(typeof rows)[number]>[] = [
+    { header: 'NODE', get: (r) => r.name },
+    { header: 'VMS', get: (r) => r.vms, align: 'right' },
+    { header: 'DRIFT', get: (r) => r.drift },
+    { header: 'LAST ERROR', get: (r) => r.err },
   ];
   it('aligns columns to the widest cell, numbers on the right, no trailing spaces', () => {
     expect(table(rows, cols).split('\n')).toEqual([
