@@ -64,7 +64,7 @@ describe('route-announcer (real NATS)', () => {
     const seq = await commandsLastSeq(nats);
     const [drained] = await appendEvents(store, [ev.nodeDrained(NODE2)]);
     // Idle: the drain is folded and nothing is dirty or scheduled, so nothing more will be published.
-    await eventually(async () => announcer!.position >= drained && (await announcer!.idle()), 5000, 20, 'announcer idle after the drain');
+    await eventually(async () => announcer!.position >= drained && (await announcer!.idle()), 10000, 20, 'announcer idle after the drain');
     expect(await commandsLastSeq(nats)).toBe(seq);
   });
 
