@@ -6,3 +6,4 @@ export * from './events';
 export * from './commands';
 export * from './decider';
 export * from './desired-state';
+export * from './envelope';

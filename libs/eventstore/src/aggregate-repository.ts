@@ -4,7 +4,7 @@
  * State is cached per aggregate and caught up incrementally, so a hot aggregate (IPAM of a cluster)
  * is not re-folded from sequence 1 on every command.
  */
-import { Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
+import { checkEnvelope, Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
 import { ConcurrencyError, EventStore } from './event-store';
 
 export interface Loaded<S> {
@@ -46,7 +46,11 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     private readonly opts: { cache?: boolean; maxCached?: number } = {},
   ) {}
 
-  /** Folds the aggregate from the stream, reusing and catching up the cached state. */
+  /**
+   * Folds the aggregate from the stream, reusing and catching up the cached state. Events that fail
+   * validation are skipped, as every reader skips them (they are dead-lettered by the stream readers).
+   * A fold that throws half-way evicts the cached state: states may be mutated in place.
+   */
   async load(id: string): Promise<Loaded<S>> {
     const subject = this.subjectOf(id);
     let loaded = this.opts.cache ? this.cache.get(id) : undefined;
@@ -54,12 +58,33 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     const last = await this.store.lastSeq(subject);
     if (last > loaded.version) {
       const l = loaded;
-      l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
-        l.state = this.decider.evolve(l.state, { type: e.type, data: e.data } as E);
-      });
+      try {
+        l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
+          let checked: StoredEvent;
+          try {
+            checked = checkEnvelope(e);
+          } catch {
+            return;
+          }
+          l.state = this.decider.evolve(l.state, { type: checked.type, data: checked.data } as E);
+        }, 1000, () => undefined);
+      } catch (err) {
+        this.evict(id);
+        throw err;
+      }
     }
     this.remember(id, loaded);
     return loaded;
+  }
+
+  /** Forgets the cached state of an aggregate (the next load folds it from the stream). */
+  evict(id: string): void {
+    this.cache.delete(id);
+  }
+
+  /** Whether a state is cached (tests). */
+  isCached(id: string): boolean {
+    return this.cache.has(id);
   }
 
   /** Decide and append; serialised per aggregate inside this process, optimistic across processes. */
@@ -98,14 +123,21 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
       }
       if (events.length === 0) return { events, seqs: [], position: loaded.version, duplicate: false };
       try {
-        const res = await this.store.append(
+        // One message for the whole decision: a crash never leaves half of it on the stream.
+        const res = await this.store.appendAtomic(
           subject,
           events.map((event, i) => ({ id: `${opts.commandId}:${i}`, event, meta: opts.meta })),
           loaded.version,
         );
         // A duplicate was applied by an earlier attempt of this command; the next load catches it up.
         if (!res.duplicate) {
-          for (const e of events) loaded.state = this.decider.evolve(loaded.state, e);
+          try {
+            for (const e of events) loaded.state = this.decider.evolve(loaded.state, e);
+          } catch (err) {
+            // Written but not foldable here: never keep a half-evolved state.
+            this.evict(id);
+            throw err;
+          }
           loaded.version = res.seqs[res.seqs.length - 1];
           this.remember(id, loaded);
         }
