@@ -11,7 +11,11 @@ export interface Loaded<S> {
   state: S;
   /** Last stream sequence folded into `state` (0 = no events). */
   version: number;
+  /** Ids of the last events folded: a retried command whose decision is already stored is recognised. */
+  recent?: string[];
 }
+
+const RECENT_IDS = 32;
 
 export interface HandleOptions {
   /** Idempotency key: event ids are `<commandId>:<index>`. */
@@ -67,6 +71,8 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
             return;
           }
           l.state = this.decider.evolve(l.state, { type: checked.type, data: checked.data } as E);
+          (l.recent ??= []).push(checked.id);
+          if (l.recent.length > RECENT_IDS) l.recent.shift();
         }, 1000, () => undefined);
       } catch (err) {
         this.evict(id);
@@ -112,9 +118,13 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
       try {
         events = this.decide(command, loaded.state);
       } catch (err) {
-        if (!cached) throw err;
+        if (!cached) return this.alreadyStored(loaded, opts, err);
         loaded = await this.load(id);
-        events = this.decide(command, loaded.state);
+        try {
+          events = this.decide(command, loaded.state);
+        } catch (err2) {
+          return this.alreadyStored(loaded, opts, err2);
+        }
       }
       if (events.length === 0 && cached) {
         const version = loaded.version;
@@ -139,6 +149,7 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
             throw err;
           }
           loaded.version = res.seqs[res.seqs.length - 1];
+          loaded.recent = [...(loaded.recent ?? []), ...events.map((_, i) => `${opts.commandId}:${i}`)].slice(-RECENT_IDS);
           this.remember(id, loaded);
         }
         return { events, seqs: res.seqs, position: res.seqs[res.seqs.length - 1], duplicate: res.duplicate };
@@ -150,6 +161,15 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
+  }
+
+  /**
+   * A command refused on a state that already contains its own decision (a retry after a crash between
+   * the write and the reply) is answered as the duplicate it is; any other refusal is thrown.
+   */
+  private alreadyStored(loaded: Loaded<S>, opts: HandleOptions, err: unknown): HandleResult {
+    if (loaded.recent?.includes(`${opts.commandId}:0`)) return { events: [], seqs: [], position: loaded.version, duplicate: true };
+    throw err;
   }
 
   private decide(command: C | ((state: S) => C), state: S): E[] {

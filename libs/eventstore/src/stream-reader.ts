@@ -270,7 +270,7 @@ export class StreamReader implements MonitoredLoop {
     if (this.opts.durable) {
       await this.ensureDurable();
       const c = await this.store.nats.js.consumers.get(s.eventsStream, this.durableName!);
-      return c.consume({ max_messages: this.opts.batch ?? 256 });
+      return this.watch(await c.consume({ max_messages: this.opts.batch ?? 256, abort_on_missing_resource: true }));
     }
     // Ordered: our position is the cursor. `new` only counts until the first event was seen.
     if (this.opts.from === 'new' && !this.resolvedNew) {
@@ -283,6 +283,23 @@ export class StreamReader implements MonitoredLoop {
       ...(this.pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.pos + 1 } : { deliver_policy: DeliverPolicy.All }),
     } as never);
     return c.consume({ max_messages: Math.max(256, this.opts.batch ?? 500) });
+  }
+
+  /**
+   * The client keeps pulling from a deleted durable forever (it waits for it to come back): end the
+   * loop instead, so that the restart recreates it.
+   */
+  private watch(messages: ConsumerMessages): ConsumerMessages {
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found' || s.type === 'stream_not_found') {
+          this.lastError = `${s.type}`;
+          messages.stop(new Error(s.type));
+          return;
+        }
+      }
+    })().catch(() => undefined);
+    return messages;
   }
 
   private async pump(messages: ConsumerMessages): Promise<void> {
