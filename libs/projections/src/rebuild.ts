@@ -3,7 +3,7 @@
  * `compareSchemas` is how tests and operators prove a rebuild equals the live read model.
  */
 import { DataSource } from 'typeorm';
-import { EventStore } from '@fabric/eventstore';
+import { EventStore, loopToken } from '@fabric/eventstore';
 import { openDatabase } from './datasource';
 import { PROJECTED_TABLES } from './entities';
 import { ProjectionRunner } from './runner';
@@ -15,8 +15,18 @@ export async function rebuildInto(store: EventStore, url: string, schema: string
   await admin.destroy();
   const ds = await openDatabase({ url, schema });
   const runner = new ProjectionRunner(store, ds);
-  const position = await runner.catchUp(1000, upToSeq);
+  const position = await runner.catchUp(1000, upToSeq, await deadLettered(store, runner.loopName));
   return { ds, position };
+}
+
+/** Stream sequences a reader dead-lettered (the live read model skipped them: so does a rebuild). */
+export async function deadLettered(store: EventStore, reader: string): Promise<Set<number>> {
+  const out = new Set<number>();
+  await store.forEach(`${store.subjects.evtAll('deadletter').slice(0, -1)}${loopToken(reader)}.>`, 0, (e) => {
+    const seq = (e.data as { streamSeq?: unknown })?.streamSeq;
+    if (e.type === 'MessageDeadLettered' && typeof seq === 'number') out.add(seq);
+  }, 1000, () => undefined);
+  return out;
 }
 
 type Query = (sql: string, params?: unknown[]) => Promise<any[]>;

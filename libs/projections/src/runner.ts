@@ -135,9 +135,10 @@ export class ProjectionRunner {
   /**
    * Replays synchronously up to the stream head, or to `upTo` (rebuilds, tests), with the live reader's
    * rules: a message with an invalid event, or one that cannot be projected, is skipped (the live
-   * projection has recorded it as a dead letter; a replay never appends).
+   * projection has recorded it as a dead letter; a replay never appends). `skip`: sequences the live
+   * projection dead-lettered (a failure may depend on the database, not only on the event).
    */
-  async catchUp(batch = 1000, upTo?: number): Promise<number> {
+  async catchUp(batch = 1000, upTo?: number, skip: ReadonlySet<number> = new Set()): Promise<number> {
     this.position = await this.readCheckpoint();
     let buf: StoredEvent[] = [];
     let group: StoredEvent[] = [];
@@ -174,6 +175,7 @@ export class ProjectionRunner {
     await this.store.forEach(this.store.subjects.evtAll(), this.position, async (e) => {
       if (upTo !== undefined && e.seq > upTo) return;
       if (group.length && group[0].seq !== e.seq) await closeGroup();
+      if (skip.has(e.seq)) bad = true;
       try {
         group.push(checkEnvelope(e));
       } catch {
