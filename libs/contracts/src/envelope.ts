@@ -4,7 +4,7 @@
  * (an older release, a compromised agent, a hand-made message).
  */
 import { plainToInstance } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
+import { getMetadataStorage, validateSync, ValidationError } from 'class-validator';
 import { EVENT_CLASSES, EventEnvelope, EventType } from './events';
 
 /** Type of a message that carries all events of one decision (atomic multi-event append). */
@@ -45,6 +45,17 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
   return out;
 }
 
+/** Classes with nested objects need class-transformer; flat ones are validated on a cheap instance. */
+const nested = new Map<unknown, boolean>();
+function instance(cls: new () => object, data: object): object {
+  let n = nested.get(cls);
+  if (n === undefined) {
+    n = getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false).some((m) => m.type === 'nestedValidation');
+    nested.set(cls, n);
+  }
+  return n ? plainToInstance(cls, data) : Object.assign(Object.create(cls.prototype), data);
+}
+
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
@@ -72,7 +83,7 @@ export function checkEnvelope<T extends EventEnvelope>(env: T): T {
     }
     out = { ...env, schemaVersion: cls.version, data } as T;
   }
-  const errors = validateSync(plainToInstance(cls as never, out.data) as object, { forbidUnknownValues: false });
+  const errors = validateSync(instance(cls as never, out.data as object), { forbidUnknownValues: false });
   if (errors.length) throw new InvalidEventError(`invalid ${env.type}: ${flatten(errors).join('; ')}`.slice(0, 1500));
   return out;
 }
