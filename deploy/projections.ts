@@ -6,7 +6,7 @@
  */
 import { DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { databaseSchema, databaseUrl, rebuildAndCompare, ProjectionRunner, swapSchemas } from '@fabric/projections';
+import { databaseSchema, databaseUrl, deadLettered, rebuildAndCompare, ProjectionRunner, swapSchemas } from '@fabric/projections';
 import { pidOf } from './infra';
 
 async function main() {
@@ -32,7 +32,8 @@ async function main() {
     else console.log(differs.length ? `differs from the live read model (snapshot at ${livePosition}) in: ${differs.join(', ')}` : `equal to the live read model (snapshot at ${livePosition})`);
     if (swap) {
       // It was rebuilt to the live snapshot: bring it to the head before it takes the live one's place.
-      const head = await new ProjectionRunner(store, ds).catchUp();
+      const runner = new ProjectionRunner(store, ds);
+      const head = await runner.catchUp(1000, undefined, await deadLettered(store, runner.loopName));
       console.log(`caught ${target} up to ${head}`);
       await swapSchemas(liveDs, live, target);
       console.log(`swapped: ${target} is now ${live} (previous kept as ${live}_old)`);
