@@ -457,6 +457,8 @@ export class StreamReader implements MonitoredLoop {
 
 /** Postgres / network errors that heal by themselves (connection, shutdown, resources, serialization). */
 export function isTransientDbError(err: unknown): boolean {
+  // A bug in the handler (or data it cannot cope with) does not heal by waiting.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return false;
   const e = err as { code?: unknown; driverError?: { code?: unknown } };
   const code = e?.driverError?.code ?? e?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true; // no SQLSTATE: network, pool, timeout
