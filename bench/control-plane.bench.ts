@@ -86,12 +86,12 @@ async function countAllocated(store: EventStore, clusterId: string): Promise<{ v
 async function waitAllocated(store: EventStore, clusterId: string, n: number, timeoutMs: number) {
   const subject = store.subjects.evt('ipam', clusterId);
   const deadline = Date.now() + timeoutMs;
-  // cheap progress check: the ipam subject has one event per allocation (+2 for network/pool)
+  // cheap progress check: the ipam subject has one message per allocation (+1: AddNetwork with its pool is one message)
   for (;;) {
     const info = await store.nats.jsm.streams.info(store.subjects.eventsStream, { subjects_filter: subject } as never);
     const count = (info.state as unknown as { subjects?: Record<string, number> }).subjects?.[subject] ?? 0;
-    if (count >= n + 2) return;
-    if (Date.now() > deadline) throw new Error(`only ${count - 2}/${n} allocations after ${timeoutMs} ms`);
+    if (count >= n + 1) return;
+    if (Date.now() > deadline) throw new Error(`only ${count - 1}/${n} allocations after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -6,7 +6,7 @@
  */
 import { DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { databaseSchema, databaseUrl, dumpSchema, rebuildInto, swapSchemas } from '@fabric/projections';
+import { databaseSchema, databaseUrl, deadLettered, rebuildAndCompare, ProjectionRunner, swapSchemas } from '@fabric/projections';
 import { pidOf } from './infra';
 
 async function main() {
@@ -21,20 +21,20 @@ async function main() {
   const target = `${live}_rebuild`;
   const nats = await Nats.connect({ name: 'projections-rebuild' });
   const store = new EventStore(nats);
-  const { ds, position } = await rebuildInto(store, databaseUrl(), target);
-  console.log(`rebuilt ${target} from sequence 1 to ${position}`);
   const liveDs = new DataSource({ type: 'postgres', url: databaseUrl() });
   await liveDs.initialize();
+  // Compared with a consistent snapshot of the live read model, rebuilt to that snapshot's position,
+  // so the check holds while the gateway keeps projecting new events.
+  const { ds, position, livePosition, differs } = await rebuildAndCompare(store, databaseUrl(), live, target, liveDs);
+  console.log(`rebuilt ${target} from sequence 1 to ${position}`);
   try {
-    const [cp] = await liveDs.query(`SELECT position FROM "${live}"."projection_checkpoints" WHERE name = 'read-model'`).catch(() => [undefined]);
-    if (cp && Number(cp.position) === position) {
-      const [a, b] = [await dumpSchema(liveDs, live), await dumpSchema(ds, target)];
-      const diff = Object.keys(a).filter((t) => JSON.stringify(a[t]) !== JSON.stringify(b[t]));
-      console.log(diff.length ? `differs from the live read model in: ${diff.join(', ')}` : 'equal to the live read model');
-    } else {
-      console.log(`live read model is at ${cp ? Number(cp.position) : 'none'}: not compared`);
-    }
+    if (differs === null) console.log(`no live read model in schema ${live}: nothing to compare`);
+    else console.log(differs.length ? `differs from the live read model (snapshot at ${livePosition}) in: ${differs.join(', ')}` : `equal to the live read model (snapshot at ${livePosition})`);
     if (swap) {
+      // It was rebuilt to the live snapshot: bring it to the head before it takes the live one's place.
+      const runner = new ProjectionRunner(store, ds);
+      const head = await runner.catchUp(1000, undefined, await deadLettered(store, runner.loopName));
+      console.log(`caught ${target} up to ${head}`);
       await swapSchemas(liveDs, live, target);
       console.log(`swapped: ${target} is now ${live} (previous kept as ${live}_old)`);
     }

@@ -5,11 +5,14 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
-  IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, MaxLength, Min,
+  IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min,
   ValidateNested,
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { PASSWORD_PATTERN } from './validation';
+
+/** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
+export const MAX_GENERATION = 2147483647;
 
 export type RouterVendor = 'junos' | 'frr';
 export const ROUTER_VENDORS: RouterVendor[] = ['junos', 'frr'];
@@ -194,7 +197,7 @@ export class ConfigApplied {
   static readonly type = 'ConfigApplied';
   static readonly version = 1;
   @ValidateNested() @Type(() => TargetRef) target: TargetRef;
-  @IsInt() @Min(0) generation: number;
+  @IsInt() @Min(0) @Max(MAX_GENERATION) generation: number;
   @IsString() hash: string;
   @IsInt() @Min(0) changes: number;
   @IsInt() @Min(0) durationMs: number;
@@ -203,7 +206,7 @@ export class ConfigApplyFailed {
   static readonly type = 'ConfigApplyFailed';
   static readonly version = 1;
   @ValidateNested() @Type(() => TargetRef) target: TargetRef;
-  @IsInt() @Min(0) generation: number;
+  @IsInt() @Min(0) @Max(MAX_GENERATION) generation: number;
   @IsString() hash: string;
   @IsString() @MaxLength(2000) error: string;
 }
@@ -233,7 +236,7 @@ export class DesiredStateChanged {
   static readonly type = 'DesiredStateChanged';
   static readonly version = 1;
   @ValidateNested() @Type(() => TargetRef) target: TargetRef;
-  @IsInt() @Min(1) generation: number;
+  @IsInt() @Min(1) @Max(MAX_GENERATION) generation: number;
   @IsString() hash: string;
   @IsOptional() @IsUUID() clusterId?: string;
   /** Events-stream position the desired state reflects (which VMs it includes). */
@@ -255,6 +258,8 @@ export class MessageDeadLettered {
   static readonly version = 1;
   @IsString() consumer: string;
   @IsInt() streamSeq: number;
+  /** Position of the event inside a multi-event message (EventBatch); absent for a single event. */
+  @IsOptional() @IsInt() @Min(0) index?: number;
   @IsString() subject: string;
   @IsOptional() @IsString() eventType?: string;
   @IsString() @MaxLength(2000) error: string;
@@ -297,4 +302,6 @@ export interface EventEnvelope<E extends FabricEvent = FabricEvent> {
 export interface StoredEvent<E extends FabricEvent = FabricEvent> extends EventEnvelope<E> {
   seq: number;
   subject: string;
+  /** Position inside a multi-event message (all events of one decision share its `seq`). */
+  index?: number;
 }

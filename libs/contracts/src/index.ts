@@ -7,3 +7,4 @@ export * from './commands';
 export * from './decider';
 export * from './desired-state';
 export * from './ids';
+export * from './envelope';

@@ -4,14 +4,18 @@
  * State is cached per aggregate and caught up incrementally, so a hot aggregate (IPAM of a cluster)
  * is not re-folded from sequence 1 on every command.
  */
-import { Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
+import { checkEnvelope, Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
 import { ConcurrencyError, EventStore } from './event-store';
 
 export interface Loaded<S> {
   state: S;
   /** Last stream sequence folded into `state` (0 = no events). */
   version: number;
+  /** Ids of the last events folded: a retried command whose decision is already stored is recognised. */
+  recent?: string[];
 }
+
+const RECENT_IDS = 32;
 
 export interface HandleOptions {
   /** Idempotency key: event ids are `<commandId>:<index>`. */
@@ -46,7 +50,11 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     private readonly opts: { cache?: boolean; maxCached?: number } = {},
   ) {}
 
-  /** Folds the aggregate from the stream, reusing and catching up the cached state. */
+  /**
+   * Folds the aggregate from the stream, reusing and catching up the cached state. Events that fail
+   * validation are skipped, as every reader skips them (they are dead-lettered by the stream readers).
+   * A fold that throws half-way evicts the cached state: states may be mutated in place.
+   */
   async load(id: string): Promise<Loaded<S>> {
     const subject = this.subjectOf(id);
     let loaded = this.opts.cache ? this.cache.get(id) : undefined;
@@ -54,12 +62,35 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     const last = await this.store.lastSeq(subject);
     if (last > loaded.version) {
       const l = loaded;
-      l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
-        l.state = this.decider.evolve(l.state, { type: e.type, data: e.data } as E);
-      });
+      try {
+        l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
+          let checked: StoredEvent;
+          try {
+            checked = checkEnvelope(e);
+          } catch {
+            return;
+          }
+          l.state = this.decider.evolve(l.state, { type: checked.type, data: checked.data } as E);
+          (l.recent ??= []).push(checked.id);
+          if (l.recent.length > RECENT_IDS) l.recent.shift();
+        }, 1000, () => undefined);
+      } catch (err) {
+        this.evict(id);
+        throw err;
+      }
     }
     this.remember(id, loaded);
     return loaded;
+  }
+
+  /** Forgets the cached state of an aggregate (the next load folds it from the stream). */
+  evict(id: string): void {
+    this.cache.delete(id);
+  }
+
+  /** Whether a state is cached (tests). */
+  isCached(id: string): boolean {
+    return this.cache.has(id);
   }
 
   /** Decide and append; serialised per aggregate inside this process, optimistic across processes. */
@@ -87,9 +118,13 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
       try {
         events = this.decide(command, loaded.state);
       } catch (err) {
-        if (!cached) throw err;
+        if (!cached) return this.alreadyStored(loaded, opts, err);
         loaded = await this.load(id);
-        events = this.decide(command, loaded.state);
+        try {
+          events = this.decide(command, loaded.state);
+        } catch (err2) {
+          return this.alreadyStored(loaded, opts, err2);
+        }
       }
       if (events.length === 0 && cached) {
         const version = loaded.version;
@@ -98,15 +133,23 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
       }
       if (events.length === 0) return { events, seqs: [], position: loaded.version, duplicate: false };
       try {
-        const res = await this.store.append(
+        // One message for the whole decision: a crash never leaves half of it on the stream.
+        const res = await this.store.appendAtomic(
           subject,
           events.map((event, i) => ({ id: `${opts.commandId}:${i}`, event, meta: opts.meta })),
           loaded.version,
         );
         // A duplicate was applied by an earlier attempt of this command; the next load catches it up.
         if (!res.duplicate) {
-          for (const e of events) loaded.state = this.decider.evolve(loaded.state, e);
+          try {
+            for (const e of events) loaded.state = this.decider.evolve(loaded.state, e);
+          } catch (err) {
+            // Written but not foldable here: never keep a half-evolved state.
+            this.evict(id);
+            throw err;
+          }
           loaded.version = res.seqs[res.seqs.length - 1];
+          loaded.recent = [...(loaded.recent ?? []), ...events.map((_, i) => `${opts.commandId}:${i}`)].slice(-RECENT_IDS);
           this.remember(id, loaded);
         }
         return { events, seqs: res.seqs, position: res.seqs[res.seqs.length - 1], duplicate: res.duplicate };
@@ -118,6 +161,15 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
+  }
+
+  /**
+   * A command refused on a state that already contains its own decision (a retry after a crash between
+   * the write and the reply) is answered as the duplicate it is; any other refusal is thrown.
+   */
+  private alreadyStored(loaded: Loaded<S>, opts: HandleOptions, err: unknown): HandleResult {
+    if (loaded.recent?.includes(`${opts.commandId}:0`)) return { events: [], seqs: [], position: loaded.version, duplicate: true };
+    throw err;
   }
 
   private decide(command: C | ((state: S) => C), state: S): E[] {

@@ -1,25 +1,19 @@
 /**
- * A reactor's input: a durable pull consumer with explicit ack and bounded redelivery.
+ * A reactor's input: a durable pull consumer with explicit ack and bounded redelivery, on the common
+ * StreamReader (restart policy, validation, dead-letter, metrics).
  * - handler succeeds → ack
  * - handler throws a transient error → nak with a growing delay (until max_deliver)
- * - poison (PoisonMessageError, undecodable body) or the last allowed delivery fails →
+ * - poison (PoisonMessageError, undecodable or invalid body) or the last allowed delivery fails →
  *   a MessageDeadLettered event is appended, then the message is terminated.
  * Handlers must publish what they derive *before* returning (with deterministic Msg-Ids), so a crash
  * between publish and ack only causes a deduplicated redelivery.
  */
-import { AckPolicy, Consumer, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { StoredEvent, HEADER_EVENT_TYPE } from '@fabric/contracts';
-import { withConsumerSpan } from '@fabric/telemetry';
-import { observeHandled } from '@fabric/service-kit';
-import { decodeMessage, EventStore } from './event-store';
-import { isNotFound } from './connection';
+import { Consumer, JsMsg } from '@nats-io/jetstream';
+import { StoredEvent } from '@fabric/contracts';
+import { EventStore } from './event-store';
+import { PoisonMessageError, StreamReader } from './stream-reader';
 
-export class PoisonMessageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PoisonMessageError';
-  }
-}
+export { PoisonMessageError };
 
 export interface DurableConsumerOptions {
   /** Durable name (namespaced by the store's subjects). */
@@ -40,99 +34,40 @@ export interface DurableConsumerOptions {
 export type EventHandler = (event: StoredEvent, msg: JsMsg) => Promise<void>;
 
 export class DurableConsumer {
-  private messages?: ConsumerMessages;
-  private loop?: Promise<void>;
-  private stopped = false;
   readonly durableName: string;
+  readonly reader: StreamReader;
 
-  constructor(private readonly store: EventStore, private readonly opts: DurableConsumerOptions, private readonly handler: EventHandler) {
+  constructor(private readonly store: EventStore, opts: DurableConsumerOptions, handler: EventHandler) {
     this.durableName = store.subjects.durable(opts.durable);
+    this.reader = new StreamReader(store, {
+      name: this.durableName,
+      filter: opts.filterSubject,
+      durable: { name: opts.durable, maxDeliver: opts.maxDeliver, ackWaitMs: opts.ackWaitMs, nakDelayMs: opts.nakDelayMs, maxAckPending: opts.maxAckPending, startSeq: opts.startSeq },
+      batch: opts.batch,
+      log: opts.log ? (_l, m, x) => opts.log!(m, x) : undefined,
+      handle: async (b) => {
+        // The events of one message (one decision), in order; a redelivery runs them all again.
+        for (const m of b.messages) for (const e of m.events) await handler(e, m.msg);
+      },
+    });
   }
 
+  /** Creates the durable if it does not exist yet. */
   async ensure(): Promise<Consumer> {
-    const s = this.store.subjects;
-    const cfg = {
-      durable_name: this.durableName,
-      ack_policy: AckPolicy.Explicit,
-      max_deliver: this.opts.maxDeliver ?? 5,
-      ack_wait: (this.opts.ackWaitMs ?? 30_000) * 1e6,
-      max_ack_pending: this.opts.maxAckPending ?? 1000,
-      filter_subject: this.opts.filterSubject ?? s.evtAll(),
-      ...(this.opts.startSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.opts.startSeq } : { deliver_policy: DeliverPolicy.All }),
-    };
-    try {
-      await this.store.nats.jsm.consumers.info(s.eventsStream, this.durableName);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.store.nats.jsm.consumers.add(s.eventsStream, cfg as never);
-    }
-    return this.store.nats.js.consumers.get(s.eventsStream, this.durableName);
+    await this.reader.ensureDurable();
+    return this.store.nats.js.consumers.get(this.store.subjects.eventsStream, this.durableName);
   }
 
-  async start(): Promise<void> {
-    const consumer = await this.ensure();
-    this.messages = await consumer.consume({ max_messages: this.opts.batch ?? 256 });
-    const messages = this.messages;
-    this.loop = (async () => {
-      for await (const m of messages) {
-        if (this.stopped) break;
-        await this.process(m);
-      }
-    })().catch((err) => this.opts.log?.('consumer loop ended', { err: String(err) }));
+  start(): Promise<void> {
+    return this.reader.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop;
+  stop(): Promise<void> {
+    return this.reader.stop();
   }
 
   /** Deletes the durable (tests / rebuilds). */
   async delete(): Promise<void> {
     await this.store.nats.jsm.consumers.delete(this.store.subjects.eventsStream, this.durableName).catch(() => undefined);
-  }
-
-  private async process(m: JsMsg): Promise<void> {
-    let event: StoredEvent;
-    try {
-      event = decodeMessage(m);
-    } catch (err) {
-      await this.deadLetter(m, undefined, `undecodable message: ${(err as Error).message}`);
-      return;
-    }
-    try {
-      await withConsumerSpan(`consume ${event.type}`, m.headers, { 'messaging.destination': m.subject, 'fabric.seq': m.seq, 'fabric.consumer': this.durableName }, () =>
-        this.handler(event, m),
-      );
-      m.ack();
-      observeHandled(this.durableName, event.type, m.info.pending);
-    } catch (err) {
-      const maxDeliver = this.opts.maxDeliver ?? 5;
-      const delivered = m.info.deliveryCount;
-      if (err instanceof PoisonMessageError || delivered >= maxDeliver) {
-        await this.deadLetter(m, event.type, (err as Error).message);
-      } else {
-        const delay = (this.opts.nakDelayMs ?? 500) * 2 ** (delivered - 1);
-        this.opts.log?.('handler failed, will retry', { seq: m.seq, type: event.type, delivered, err: String(err) });
-        m.nak(delay);
-      }
-    }
-  }
-
-  private async deadLetter(m: JsMsg, eventType: string | undefined, error: string): Promise<void> {
-    const s = this.store.subjects;
-    this.opts.log?.('dead-lettering message', { seq: m.seq, eventType, error });
-    try {
-      await this.store.append(s.evt('deadletter', this.durableName), [
-        {
-          id: `dlq:${this.durableName}:${m.seq}`,
-          event: { type: 'MessageDeadLettered', data: { consumer: this.durableName, streamSeq: m.seq, subject: m.subject, eventType: eventType ?? m.headers?.get(HEADER_EVENT_TYPE) ?? undefined, error: error.slice(0, 2000) } },
-        },
-      ]);
-      m.term(); // no reason text: nats-server 2.9 does not parse '+TERM <reason>'
-    } catch (err) {
-      // Could not record it: leave it for redelivery rather than lose it silently.
-      m.nak(1000);
-    }
   }
 }

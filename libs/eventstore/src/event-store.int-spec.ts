@@ -106,7 +106,7 @@ describe('event store on JetStream', () => {
       await eventually(() => seen.includes(seqs[0]), 10000, 50, 'redelivered message handled');
       expect(attempts.get(seqs[0])).toBe(2);
       const dlq = await eventually(async () => {
-        const d = await store.read(store.subjects.evt('deadletter', consumer.durableName));
+        const d = await store.read(`${store.subjects.evt('deadletter', consumer.durableName)}.>`);
         return d.length ? d : undefined;
       }, 10000, 50, 'dead letter');
       expect(dlq[0].data).toMatchObject({ streamSeq: seqs[1], eventType: 'NodeDrained' });

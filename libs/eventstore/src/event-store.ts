@@ -6,7 +6,7 @@
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { DeliverPolicy, JsMsg, PubAck } from '@nats-io/jetstream';
-import { EventEnvelope, EventMeta, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_CLASSES } from '@fabric/contracts';
+import { EventEnvelope, EventMeta, EVENT_BATCH_TYPE, EVENT_BATCH_VERSION, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_CLASSES } from '@fabric/contracts';
 import { injectTraceHeaders } from '@fabric/telemetry';
 import { Nats } from './connection';
 
@@ -33,9 +33,9 @@ export interface AppendResult {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
+function envelope(e: NewEvent, now: Date): EventEnvelope {
   const cls = EVENT_CLASSES[e.event.type];
-  const env: EventEnvelope = {
+  return {
     id: e.id,
     type: e.event.type,
     schemaVersion: cls.version,
@@ -43,13 +43,44 @@ export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
     data: e.event.data,
     ...(e.meta ? { meta: e.meta } : {}),
   };
-  return enc.encode(JSON.stringify(env));
 }
 
-export function decodeMessage(m: { seq: number; subject: string; data: Uint8Array }): StoredEvent {
-  const env = JSON.parse(dec.decode(m.data)) as EventEnvelope;
-  return { ...env, seq: m.seq, subject: m.subject };
+export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
+  return enc.encode(JSON.stringify(envelope(e, now)));
 }
+
+/**
+ * One message carrying every event of a decision. It is an envelope itself (type `EventBatch`, the
+ * events in `data.events`), so a consumer that does not know it skips it like any other type.
+ */
+export function encodeBatch(events: NewEvent[], now = new Date()): Uint8Array {
+  return enc.encode(JSON.stringify({ id: `batch:${events[0].id}`, type: EVENT_BATCH_TYPE, schemaVersion: EVENT_BATCH_VERSION, occurredAt: now.toISOString(), data: { events: events.map((e) => envelope(e, now)) } }));
+}
+
+type RawMessage = { seq: number; subject: string; data: Uint8Array };
+
+/**
+ * The events of one stream message, in order: one, or all of a batch (they share the message's
+ * sequence; `index` tells them apart). Throws when the body is not JSON or not a batch of objects;
+ * the events themselves are checked by the reader (checkEnvelope).
+ */
+export function decodeMessages(m: RawMessage): StoredEvent[] {
+  const env = JSON.parse(dec.decode(m.data)) as EventEnvelope | { type: typeof EVENT_BATCH_TYPE; data: { events: EventEnvelope[] } };
+  if (env && (env as { type?: string }).type === EVENT_BATCH_TYPE) {
+    const events = (env as { data?: { events?: unknown } }).data?.events;
+    if (!Array.isArray(events) || !events.length || events.some((e) => !e || typeof e !== 'object')) throw new Error('EventBatch without events');
+    return (events as EventEnvelope[]).map((e, index) => ({ ...e, seq: m.seq, subject: m.subject, index }));
+  }
+  return [{ ...(env as EventEnvelope), seq: m.seq, subject: m.subject }];
+}
+
+/** The single event of a message (use decodeMessages where a batch may occur). */
+export function decodeMessage(m: RawMessage): StoredEvent {
+  return decodeMessages(m)[0];
+}
+
+/** Number of events in an EventBatch message. */
+export const HEADER_EVENT_COUNT = 'Fabric-Event-Count';
 
 export class EventStore {
   constructor(readonly nats: Nats) {}
@@ -61,7 +92,8 @@ export class EventStore {
   /**
    * Appends events to one aggregate subject. `expectedSeq` is the last sequence the caller saw on that
    * subject (0 = new aggregate); undefined = no check (reports, reactor outputs keyed by Msg-Id).
-   * Multi-event appends chain the expectation event by event; they are not atomic on nats-server < 2.12.
+   * Multi-event appends chain the expectation event by event: not atomic (nats-server < 2.12 has no
+   * batches). A decision whose events must be seen all or none uses appendAtomic.
    */
   async append(subject: string, events: NewEvent[], expectedSeq?: number): Promise<AppendResult> {
     const seqs: number[] = [];
@@ -90,6 +122,31 @@ export class EventStore {
     return { seqs, duplicate };
   }
 
+  /**
+   * Appends the events of one decision all or nothing: one event as itself, several as one EventBatch
+   * message (Msg-Id `batch:<first id>`, so a retried command is deduplicated as a whole). Every event of
+   * the batch gets the message's sequence.
+   */
+  async appendAtomic(subject: string, events: NewEvent[], expectedSeq?: number): Promise<AppendResult> {
+    if (events.length <= 1) return this.append(subject, events, expectedSeq);
+    const h = natsHeaders();
+    h.set(HEADER_EVENT_TYPE, EVENT_BATCH_TYPE);
+    h.set(HEADER_EVENT_COUNT, String(events.length));
+    injectTraceHeaders(h);
+    let ack: PubAck;
+    try {
+      ack = await this.nats.js.publish(subject, encodeBatch(events), {
+        msgID: `batch:${events[0].id}`,
+        headers: h,
+        ...(expectedSeq !== undefined ? { expect: { lastSubjectSequence: expectedSeq } } : {}),
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code === 10071) throw new ConcurrencyError(subject, expectedSeq ?? -1, (err as Error).message);
+      throw err;
+    }
+    return { seqs: events.map(() => ack.seq), duplicate: ack.duplicate };
+  }
+
   /** Last stream sequence stored on a subject, 0 when none (one direct request, no consumer). */
   async lastSeq(subject: string): Promise<number> {
     const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { last_by_subj: subject });
@@ -112,7 +169,20 @@ export class EventStore {
   }
 
   /** Streams events of a filter with sequence > afterSeq through `fn` (ordered consumer, no acks). */
-  async forEach(filter: string, afterSeq: number, fn: (e: StoredEvent) => void | Promise<void>, batch = 1000): Promise<number> {
+  /**
+   * `undecodable`: called for a message whose body cannot be decoded (else the read throws); it is then
+   * skipped. Readers that must not stop at a bad message (replays, aggregate loads) pass it.
+   */
+  async forEach(filter: string, afterSeq: number, fn: (e: StoredEvent) => void | Promise<void>, batch = 1000, undecodable?: (m: { seq: number; subject: string }, err: Error) => void): Promise<number> {
+    const decode = (m: RawMessage): StoredEvent[] => {
+      try {
+        return decodeMessages(m);
+      } catch (err) {
+        if (!undecodable) throw err;
+        undecodable(m, err as Error);
+        return [];
+      }
+    };
     const wildcard = filter.includes('*') || filter.includes('>');
     const last = wildcard ? await this.headSeq() : await this.lastSeq(filter);
     if (last <= afterSeq) return afterSeq;
@@ -123,7 +193,7 @@ export class EventStore {
       for (let i = 0; i < 8 && pos < last; i++) {
         const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { seq: pos + 1, next_by_subj: filter } as never);
         if (!m) break;
-        await fn(decodeMessage(m));
+        for (const e of decode(m)) await fn(e);
         pos = m.seq;
       }
       if (pos >= last) return pos;
@@ -140,7 +210,7 @@ export class EventStore {
         for await (const m of msgs as AsyncIterable<JsMsg>) {
           got++;
           pos = m.seq;
-          await fn(decodeMessage(m));
+          for (const e of decode(m)) await fn(e);
           // Nothing left under the filter: stop (under a filter `pos` may never reach the stream head).
           if (m.info.pending === 0 || pos >= last) {
             done = true;

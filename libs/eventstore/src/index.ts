@@ -5,3 +5,5 @@ export * from './durable-consumer';
 export * from './rpc';
 export * from './nest-transport';
 export * from './event-tail';
+export * from './stream-reader';
+export * from './loops';

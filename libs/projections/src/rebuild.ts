@@ -3,7 +3,7 @@
  * `compareSchemas` is how tests and operators prove a rebuild equals the live read model.
  */
 import { DataSource } from 'typeorm';
-import { EventStore } from '@fabric/eventstore';
+import { EventStore, loopToken } from '@fabric/eventstore';
 import { openDatabase } from './datasource';
 import { PROJECTED_TABLES } from './entities';
 import { ProjectionRunner } from './runner';
@@ -15,26 +15,82 @@ export async function rebuildInto(store: EventStore, url: string, schema: string
   await admin.destroy();
   const ds = await openDatabase({ url, schema });
   const runner = new ProjectionRunner(store, ds);
-  let position: number;
-  if (upToSeq !== undefined) {
-    const events = (await store.read(store.subjects.evtAll())).filter((e) => e.seq <= upToSeq);
-    await runner.readCheckpoint();
-    for (let i = 0; i < events.length; i += 1000) await runner.commit(events.slice(i, i + 1000));
-    position = upToSeq;
-  } else {
-    position = await runner.catchUp();
-  }
+  const position = await runner.catchUp(1000, upToSeq, await deadLettered(store, runner.loopName));
   return { ds, position };
 }
 
+/** Stream sequences a reader dead-lettered (the live read model skipped them: so does a rebuild). */
+export async function deadLettered(store: EventStore, reader: string): Promise<Set<number>> {
+  const out = new Set<number>();
+  await store.forEach(`${store.subjects.evtAll('deadletter').slice(0, -1)}${loopToken(reader)}.>`, 0, (e) => {
+    const seq = (e.data as { streamSeq?: unknown })?.streamSeq;
+    if (e.type === 'MessageDeadLettered' && typeof seq === 'number') out.add(seq);
+  }, 1000, () => undefined);
+  return out;
+}
+
+type Query = (sql: string, params?: unknown[]) => Promise<any[]>;
+
 /** Rows of every projected table, in a stable order, as JSON text (for equality checks). */
-export async function dumpSchema(ds: DataSource, schema: string): Promise<Record<string, string[]>> {
+export async function dumpSchema(ds: DataSource | { query: Query }, schema: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const table of PROJECTED_TABLES) {
     const rows = await ds.query(`SELECT row_to_json(t)::text AS j FROM "${schema}"."${table}" t`);
     out[table] = rows.map((r: { j: string }) => r.j).sort();
   }
   return out;
+}
+
+export interface LiveSnapshot {
+  /** Checkpoint of the live read model in the snapshot (null: the schema has no checkpoint yet). */
+  position: number | null;
+  rows: Record<string, string[]>;
+}
+
+/**
+ * A consistent snapshot of the live read model while it keeps projecting: the checkpoint and every row
+ * read in one REPEATABLE READ transaction. The projector commits rows and checkpoint together, so the
+ * rows are exactly those of the events up to that checkpoint.
+ */
+export async function snapshotLive(ds: DataSource, schema: string, name = 'read-model'): Promise<LiveSnapshot> {
+  const qr = ds.createQueryRunner();
+  await qr.connect();
+  try {
+    await qr.startTransaction('REPEATABLE READ');
+    await qr.query('SET TRANSACTION READ ONLY');
+    const cp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [name]).catch(() => []);
+    const position = cp[0] ? Number(cp[0].position) : null;
+    const rows = position === null ? {} : await dumpSchema({ query: (sql: string, p?: unknown[]) => qr.query(sql, p) }, schema);
+    await qr.commitTransaction();
+    return { position, rows };
+  } catch (err) {
+    if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+    throw err;
+  } finally {
+    await qr.release();
+  }
+}
+
+export interface RebuildComparison {
+  /** Position the rebuild stopped at: the live snapshot's checkpoint (or the head when there is no live one). */
+  position: number;
+  livePosition: number | null;
+  /** Tables whose rows differ (empty: equal); null when there was no live read model to compare with. */
+  differs: string[] | null;
+  ds: DataSource;
+}
+
+/**
+ * Rebuild and compare while events keep flowing: snapshot the live read model, replay the stream into
+ * `target` up to the snapshot's checkpoint, compare the rows with the snapshot.
+ */
+export async function rebuildAndCompare(store: EventStore, url: string, live: string, target: string, liveDs: DataSource): Promise<RebuildComparison> {
+  const snap = await snapshotLive(liveDs, live);
+  const { ds, position } = await rebuildInto(store, url, target, snap.position ?? undefined);
+  if (snap.position === null) return { position, livePosition: null, differs: null, ds };
+  const rebuilt = await dumpSchema(ds, target);
+  const differs = Object.keys(snap.rows).filter((t) => JSON.stringify(snap.rows[t]) !== JSON.stringify(rebuilt[t]));
+  return { position, livePosition: snap.position, differs, ds };
 }
 
 /** Swaps a rebuilt schema in place of the live one (live is kept as `<live>_old` until next swap). */

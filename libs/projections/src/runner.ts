@@ -3,12 +3,14 @@
  * the same transaction as the rows it covers, so a replayed or concurrently processed batch is a no-op
  * (events at or below the stored position are skipped). Sequences have gaps (other streams' filters,
  * deleted consumers): compare with `<`, never `+1`.
- * Reads with an ordered consumer from the checkpoint: no acks, the checkpoint is the only cursor.
+ * Reads on a StreamReader (ordered consumer from the checkpoint, restarted with back-off when it ends):
+ * an event that fails validation, or a batch that keeps failing for a reason other than the database
+ * being away, is dead-lettered (MessageDeadLettered, projected into `dead_letters`), skipped, counted
+ * and logged; the projection continues with the next event.
  */
 import { DataSource } from 'typeorm';
-import { DeliverPolicy, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { StoredEvent } from '@fabric/contracts';
-import { decodeMessage, EventStore } from '@fabric/eventstore';
+import { checkEnvelope, StoredEvent } from '@fabric/contracts';
+import { EventStore, isTransientDbError, ReaderLog, StreamReader } from '@fabric/eventstore';
 import { Projector, VmAtCore } from './projector';
 
 export interface RunnerOptions {
@@ -19,15 +21,15 @@ export interface RunnerOptions {
   onCommit?: (events: StoredEvent[], position: number) => void;
   /** VMs that reached at-core for the first time in a committed batch (create → at-core latency). */
   onVmAtCore?: (vms: VmAtCore[]) => void;
+  /** Attempts of a batch failing for a non-transient reason before its culprit is dead-lettered. */
+  maxAttempts?: number;
 }
 
 export class ProjectionRunner {
   readonly name: string;
   private readonly projector: Projector;
   private position = 0;
-  private messages?: ConsumerMessages;
-  private loop?: Promise<void>;
-  private stopped = false;
+  private reader?: StreamReader;
   private waiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(private readonly store: EventStore, private readonly ds: DataSource, private readonly opts: RunnerOptions = {}) {
@@ -43,6 +45,15 @@ export class ProjectionRunner {
     return this.position;
   }
 
+  /** The loop name in metrics and /health. */
+  get loopName(): string {
+    return `projection:${this.name}`;
+  }
+
+  get loop(): StreamReader | undefined {
+    return this.reader;
+  }
+
   async readCheckpoint(): Promise<number> {
     await this.ds.query(`INSERT INTO "${this.schema}"."projection_checkpoints" (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [this.name]);
     const rows = await this.ds.query(`SELECT position FROM "${this.schema}"."projection_checkpoints" WHERE name = $1`, [this.name]);
@@ -51,29 +62,23 @@ export class ProjectionRunner {
 
   async start(): Promise<void> {
     this.position = await this.readCheckpoint();
-    const consumer = await this.store.nats.js.consumers.get(this.store.subjects.eventsStream, {
-      filter_subjects: this.store.subjects.evtAll(),
-      ...(this.position > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.position + 1 } : { deliver_policy: DeliverPolicy.All }),
-    } as never);
-    this.messages = await consumer.consume({ max_messages: this.opts.batch ?? 500 });
-    const messages = this.messages;
-    this.loop = (async () => {
-      let batch: StoredEvent[] = [];
-      for await (const m of messages as AsyncIterable<JsMsg>) {
-        if (this.stopped) break;
-        batch.push(decodeMessage(m));
-        if (m.info.pending === 0 || batch.length >= (this.opts.batch ?? 500)) {
-          await this.commitWithRetry(batch);
-          batch = [];
-        }
-      }
-    })().catch((err) => this.opts.log?.('projection loop ended', { err: String(err) }));
+    const log: ReaderLog = (_l, m, x) => this.opts.log?.(m, x);
+    this.reader = new StreamReader(this.store, {
+      name: this.loopName,
+      from: this.position,
+      batch: this.opts.batch ?? 500,
+      maxAttempts: this.opts.maxAttempts ?? 3,
+      isTransient: isTransientDbError,
+      log,
+      handle: async (b) => {
+        await this.commit(b.events, b.position);
+      },
+    });
+    await this.reader.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop;
+    await this.reader?.stop();
   }
 
   /** Resolves once the read model includes stream sequence `seq` (read-your-writes for the API). */
@@ -89,10 +94,13 @@ export class ProjectionRunner {
     });
   }
 
-  /** Applies a batch in one transaction; returns how many events were new. */
-  async commit(events: StoredEvent[]): Promise<number> {
-    if (!events.length) return 0;
-    const last = events[events.length - 1].seq;
+  /**
+   * Applies a batch in one transaction and moves the checkpoint to `upTo` (default: the last event);
+   * returns how many events were new. Events must be valid (checkEnvelope).
+   */
+  async commit(events: StoredEvent[], upTo?: number): Promise<number> {
+    const last = upTo ?? events[events.length - 1]?.seq;
+    if (last === undefined) return 0;
     let applied = 0;
     await this.ds.transaction(async (em) => {
       this.projector.atCore = []; // a retried transaction starts over
@@ -115,19 +123,6 @@ export class ProjectionRunner {
     return applied;
   }
 
-  private async commitWithRetry(events: StoredEvent[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.commit(events);
-        return;
-      } catch (err) {
-        this.opts.log?.('projection batch failed, retrying', { attempt, err: String(err) });
-        if (this.stopped) return;
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
-    }
-  }
-
   private advance(pos: number) {
     this.position = pos;
     const ready = this.waiters.filter((w) => w.seq <= pos);
@@ -137,18 +132,64 @@ export class ProjectionRunner {
     }
   }
 
-  /** Replays everything up to the current head synchronously (rebuilds, tests). */
-  async catchUp(batch = 1000): Promise<number> {
+  /**
+   * Replays synchronously up to the stream head, or to `upTo` (rebuilds, tests), with the live reader's
+   * rules: a message with an invalid event, or one that cannot be projected, is skipped (the live
+   * projection has recorded it as a dead letter; a replay never appends). `skip`: sequences the live
+   * projection dead-lettered (a failure may depend on the database, not only on the event).
+   */
+  async catchUp(batch = 1000, upTo?: number, skip: ReadonlySet<number> = new Set()): Promise<number> {
     this.position = await this.readCheckpoint();
     let buf: StoredEvent[] = [];
-    await this.store.forEach(this.store.subjects.evtAll(), this.position, async (e) => {
-      buf.push(e);
-      if (buf.length >= batch) {
-        await this.commit(buf);
-        buf = [];
+    let group: StoredEvent[] = [];
+    let bad = false;
+    let end = this.position;
+    let skippedTo = 0;
+    const flush = async () => {
+      if (!buf.length && end <= this.position) return;
+      try {
+        await this.commit(buf, end);
+      } catch (err) {
+        if (isTransientDbError(err)) throw err;
+        // Isolate the culprit: message by message (events of one message share their sequence).
+        const bySeq = new Map<number, StoredEvent[]>();
+        for (const e of buf) bySeq.set(e.seq, [...(bySeq.get(e.seq) ?? []), e]);
+        for (const [seq, evs] of bySeq) {
+          await this.commit(evs, seq).catch(async (e2) => {
+            if (isTransientDbError(e2)) throw e2;
+            this.opts.log?.('replay skips an event it cannot project', { seq, err: String(e2) });
+            await this.commit([], seq);
+          });
+        }
+        await this.commit([], end);
       }
-    }, batch);
-    await this.commit(buf);
+      buf = [];
+    };
+    const closeGroup = async () => {
+      if (group.length && !bad) buf.push(...group);
+      if (group.length) end = group[0].seq;
+      group = [];
+      bad = false;
+      if (buf.length >= batch) await flush();
+    };
+    await this.store.forEach(this.store.subjects.evtAll(), this.position, async (e) => {
+      if (upTo !== undefined && e.seq > upTo) return;
+      if (group.length && group[0].seq !== e.seq) await closeGroup();
+      if (skip.has(e.seq)) bad = true;
+      try {
+        group.push(checkEnvelope(e));
+      } catch {
+        group.push(e);
+        bad = true;
+      }
+    }, batch, (m) => {
+      // Undecodable: skipped like an invalid event.
+      if (upTo === undefined || m.seq <= upTo) skippedTo = Math.max(skippedTo, m.seq);
+    });
+    await closeGroup();
+    await flush();
+    if (skippedTo > this.position) await this.commit([], skippedTo);
+    if (upTo !== undefined && this.position < upTo) await this.commit([], upTo);
     return this.position;
   }
 }

@@ -1,13 +1,14 @@
 /**
- * GET /api/v1/events: the event stream as server-sent events, one ordered JetStream consumer per connection
- * (no durable, no acks: the client's Last-Event-ID is the only cursor).
+ * GET /api/v1/events: the event stream as server-sent events, one StreamReader (ordered consumer, no
+ * durable, no acks) per connection: the client's Last-Event-ID is the only cursor, a lost consumer is
+ * reopened after the last sequence sent, invalid events are skipped (the projection records them).
+ * The events of one multi-event message share its sequence: only the last one carries the `id:`.
  */
 import { BadRequestException, BeforeApplicationShutdown, Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { StoredEvent, UUID_PATTERN } from '@fabric/contracts';
-import { decodeMessage, EventStore } from '@fabric/eventstore';
+import { EventStore, StreamReader } from '@fabric/eventstore';
 import { AllowQueryToken, Roles } from '../auth/roles';
 import { DataSource } from 'typeorm';
 import { NodeRow } from '@fabric/projections';
@@ -96,45 +97,57 @@ export class EventsController implements BeforeApplicationShutdown {
     }
 
     const since = lastId !== undefined ? Number(lastId) : undefined;
-    const consumer = await this.store.nats.js.consumers.get(this.store.subjects.eventsStream, {
-      filter_subjects: this.store.subjects.evtAll(),
-      ...(since === undefined ? { deliver_policy: DeliverPolicy.New } : since > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since + 1 } : { deliver_policy: DeliverPolicy.All }),
-    } as never);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    let closed = false;
+    let sent = 0;
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const reader = new StreamReader(this.store, {
+      name: 'sse',
+      from: since ?? 'new',
+      batch: 1,
+      monitored: false,
+      deadLetter: 'log',
+      handle: async ({ messages }) => {
+        for (const m of messages) {
+          for (let i = 0; i < m.events.length && !closed; i++) {
+            const e = m.events[i];
+            // Nodes joining while the stream is open belong to the cluster too.
+            if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
+            if (!matches(e, filter)) continue;
+            const { seq, subject, index, ...envelope } = e;
+            const id = i === m.events.length - 1 ? `id: ${seq}\n` : '';
+            // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
+            if (!res.write(`${id}event: ${e.type}\ndata: ${JSON.stringify({ seq, subject, ...(index !== undefined ? { index } : {}), ...envelope })}\n\n`)) {
+              await new Promise((r) => res.once('drain', r).once('close', r));
+            }
+            if (limit !== undefined && ++sent >= limit) {
+              closed = true;
+              finish();
+            }
+          }
+        }
+      },
+    });
+    await reader.start();
 
     res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     // The consumer exists now: a client may start writing and will see its own events.
     res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
-    let closed = false;
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
     const close = () => {
-      if (closed) return;
       closed = true;
-      clearInterval(heartbeat);
-      this.open.delete(res);
-      void messages.close().catch(() => undefined);
+      finish();
     };
     this.open.add(res);
     req.on('close', close);
     res.on('close', close);
-    let sent = 0;
     try {
-      for await (const m of messages as AsyncIterable<JsMsg>) {
-        if (closed) break;
-        const e = decodeMessage(m);
-        // Nodes joining while the stream is open belong to the cluster too.
-        if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
-        if (!matches(e, filter)) continue;
-        const { seq, subject, ...envelope } = e;
-        // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
-        if (!res.write(`id: ${seq}\nevent: ${e.type}\ndata: ${JSON.stringify({ seq, subject, ...envelope })}\n\n`)) {
-          await new Promise((r) => res.once('drain', r).once('close', r));
-        }
-        if (limit !== undefined && ++sent >= limit) break;
-      }
+      await done;
     } finally {
-      close();
+      clearInterval(heartbeat);
+      this.open.delete(res);
+      await reader.stop();
       if (!res.writableEnded) res.end();
     }
   }
