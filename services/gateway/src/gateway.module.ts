@@ -15,11 +15,13 @@ import { AuthGuard } from './auth/auth.guard';
 import { TokenStore } from './auth/tokens';
 import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
+import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
 export interface GatewayDeps {
   store: EventStore;
   ds: DataSource;
   runner: ProjectionRunner;
+  limits: HttpLimits;
 }
 
 class Shutdown implements OnApplicationShutdown {
@@ -39,6 +41,7 @@ export class GatewayModule {
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },
         { provide: PROJECTION_RUNNER, useValue: deps.runner },
+        { provide: HTTP_LIMITS, useValue: deps.limits },
         { provide: RPC_CLIENT, useValue: new RpcClient(deps.store.nats) },
         CommandBus,
         ReadModel,

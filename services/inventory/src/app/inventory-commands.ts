@@ -102,9 +102,10 @@ export class InventoryCommands {
                 context: {
                   clusterExists: !!cluster,
                   nameTaken: this.index.nodeNameTaken(p.clusterId, p.name, nodeId),
-                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId),
+                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId) || (!!p.underlayIp6 && this.index.underlayTaken(p.clusterId, p.underlayIp6, nodeId)),
                   routeReflectorIps: cluster?.rrIps ?? [],
                   gatewayIp: cluster?.gatewayIp,
+                  coreRouterIp: cluster?.coreRouterIp,
                 },
               },
               { commandId: req.commandId, meta: this.meta(req) },

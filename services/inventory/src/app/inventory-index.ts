@@ -4,13 +4,16 @@
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
 import { StoredEvent, EventOf } from '@fabric/contracts';
+import { canonical, isValidIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
-interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; seq: number }
-interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; status: NodeStatus; seq: number }
+interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; coreRouterIp: string; seq: number }
+interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: NodeStatus; seq: number }
 interface VmFacts { id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; deleted: boolean; seq: number }
 
 const lc = (s: string) => s.toLowerCase();
+/** One spelling per address (2001:DB8::1 = 2001:db8:0::1); unparsable input compares as itself. */
+const canon = (ip: string) => (isValidIp(ip) ? canonical(ip) : ip);
 
 export class InventoryIndex {
   readonly clusters = new Map<string, ClusterFacts>();
@@ -28,7 +31,8 @@ export class InventoryIndex {
     return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && lc(n.name) === lc(name));
   }
   underlayTaken(clusterId: string, ip: string, self?: string): boolean {
-    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && n.underlayIp === ip);
+    const c = canon(ip);
+    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && (canon(n.underlayIp) === c || (!!n.underlayIp6 && canon(n.underlayIp6) === c)));
   }
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
@@ -57,7 +61,7 @@ export class InventoryIndex {
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
-        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, seq: e.seq });
+        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, coreRouterIp: d.coreRouter.ip, seq: e.seq });
         return;
       }
       case 'RouteReflectorAdded': {
@@ -75,7 +79,7 @@ export class InventoryIndex {
       }
       case 'NodeJoined': {
         const d = e.data as EventOf<'NodeJoined'>['data'];
-        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, status: 'active', seq: e.seq });
+        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}), status: 'active', seq: e.seq });
         return;
       }
       case 'NodeDrained':
