@@ -84,7 +84,8 @@ export class DashboardController {
       const applied = t?.appliedGeneration ?? 0;
       return {
         kind: m.kind, targetId: m.targetId, name: m.name,
-        desiredGeneration: desired, appliedGeneration: applied, drift: desired !== applied || !!t?.lastError,
+        desiredGeneration: desired, appliedGeneration: applied, drift: desired !== applied || !!t?.lastError || !!t?.renderError,
+        renderError: t?.renderError ?? null,
         desiredHash: t?.desiredHash ?? null, appliedHash: t?.appliedHash ?? null,
         appliedAt: iso(t?.appliedAt), lastChanges: t?.lastChanges ?? null, lastDurationMs: t?.lastDurationMs ?? null,
         lastError: t?.lastError ?? null, routes: t?.routes?.length ?? 0,
