@@ -55,6 +55,8 @@ describe('a target whose desired state cannot be rendered', () => {
       expect(t.renderError).toContain('198.18.0.1');
       expect(t.desiredGeneration).toBe(before.find((b) => b.targetId === t.targetId).desiredGeneration);
     }
+    const metrics = await (await fetch(cp.api.replace('/api/v1', '/metrics'))).text();
+    for (const t of failed) expect(metrics).toContain(`fabric_target_render_failed{kind="rr",target="${t.targetId}"} 1`);
     const events = await cp.store.read(cp.store.subjects.evtAll('desired'));
     expect(events.filter((e) => e.type === 'TargetRenderFailed').map((e) => (e.data as { target: { id: string } }).target.id).sort()).toEqual(failed.map((t) => t.targetId).sort());
 

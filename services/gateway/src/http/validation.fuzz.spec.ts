@@ -16,7 +16,7 @@ import { CreateTokenBody } from '../auth/tokens.controller';
 import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody, MigrateVmBody } from './dto';
 import { apiValidationPipe, intParam } from './validation';
 
-const RUNS = 10_000;
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const params = { seed: FUZZ_SEED, numRuns: RUNS };
 const pipe = apiValidationPipe();
 const ID = '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01';
