@@ -94,6 +94,11 @@ describe('address and topology safety', () => {
       await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-bad6', underlayIp: '198.18.1.171', underlayIp6: 'fe80::1' }), 400, 'address-not-unicast', 'underlayIp6');
     });
 
+    it('a node or route reflector may not sit inside a VM address pool', async () => {
+      await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-pool', underlayIp: '203.0.113.50' }), 409, 'underlay-in-pool');
+      await refused(post(`/clusters/${fx.clusterId}/route-reflectors`, { name: 'rr-pool', ip: '203.0.113.51' }), 409, 'ip-in-pool');
+    });
+
     it('an IPv6 underlay another node uses is taken too', async () => {
       const a = await http('POST', `${cp.api}/clusters/${fx.clusterId}/nodes`, { name: 'n-v6a', underlayIp: '198.18.1.180', underlayIp6: '2001:db8:ffff::180' });
       expect(a.status).toBe(201);

@@ -76,7 +76,8 @@ export class InventoryCommands {
         this.once(req, () =>
           this.mutex.run(p.clusterId, async () => {
             const ipTakenByNode = this.index.underlayTaken(p.clusterId, p.ip);
-            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode } }, { commandId: req.commandId, meta: this.meta(req) });
+            const ipInPool = this.index.poolContaining(p.clusterId, p.ip);
+            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
           }),
@@ -106,6 +107,7 @@ export class InventoryCommands {
                   routeReflectorIps: cluster?.rrIps ?? [],
                   gatewayIp: cluster?.gatewayIp,
                   coreRouterIp: cluster?.coreRouterIp,
+                  underlayInPool: this.index.poolContaining(p.clusterId, p.underlayIp) ?? this.index.poolContaining(p.clusterId, p.underlayIp6),
                 },
               },
               { commandId: req.commandId, meta: this.meta(req) },

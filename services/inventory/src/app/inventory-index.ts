@@ -4,7 +4,7 @@
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
 import { StoredEvent, EventOf } from '@fabric/contracts';
-import { canonical, isValidIp } from '@fabric/ipam-math';
+import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
 interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; coreRouterIp: string; seq: number }
@@ -19,6 +19,8 @@ export class InventoryIndex {
   readonly clusters = new Map<string, ClusterFacts>();
   readonly nodes = new Map<string, NodeFactsRow>();
   readonly vms = new Map<string, VmFacts>();
+  /** Address pools per cluster (VM addresses): no node or route reflector may sit inside one. */
+  private readonly pools = new Map<string, { start: string; end: string; family: 4 | 6; first: bigint; last: bigint }[]>();
   /** `<clusterId>/<lower-case name>` → vm id, live VMs only (creating 10k VMs must not scan them all). */
   private readonly vmNames = new Map<string, string>();
   position = 0;
@@ -33,6 +35,13 @@ export class InventoryIndex {
   underlayTaken(clusterId: string, ip: string, self?: string): boolean {
     const c = canon(ip);
     return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && (canon(n.underlayIp) === c || (!!n.underlayIp6 && canon(n.underlayIp6) === c)));
+  }
+  /** The pool (`start-end`) of the cluster that contains `ip`, if any. */
+  poolContaining(clusterId: string, ip: string | undefined): string | undefined {
+    if (!ip || !isValidIp(ip)) return undefined;
+    const a = parseIp(ip);
+    const p = this.pools.get(clusterId)?.find((x) => x.family === a.family && a.value >= x.first && a.value <= x.last);
+    return p && `${p.start}-${p.end}`;
   }
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
@@ -75,6 +84,15 @@ export class InventoryIndex {
         const c = this.clusters.get(d.clusterId);
         const i = c ? c.rrNames.indexOf(d.name) : -1;
         if (c && e.seq > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: e.seq });
+        return;
+      }
+      case 'PoolAdded': {
+        const d = e.data as EventOf<'PoolAdded'>['data'];
+        if (!isValidIp(d.start) || !isValidIp(d.end)) return;
+        const s = parseIp(d.start);
+        const list = this.pools.get(d.clusterId) ?? [];
+        if (!list.some((p) => p.start === d.start && p.end === d.end)) list.push({ start: d.start, end: d.end, family: s.family, first: s.value, last: parseIp(d.end).value });
+        this.pools.set(d.clusterId, list);
         return;
       }
       case 'NodeJoined': {

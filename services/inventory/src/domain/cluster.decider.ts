@@ -32,8 +32,8 @@ export type CreateClusterCommand = {
 export type AddRouteReflectorCommand = {
   type: 'AddRouteReflector';
   data: { clusterId: string; name: string; ip: string };
-  /** ipTakenByNode (optional): a node of this cluster uses the address as its underlay IP. */
-  context?: { ipTakenByNode?: boolean };
+  /** ipTakenByNode (optional): a node of this cluster uses the address as its underlay IP; ipInPool: the pool holding it. */
+  context?: { ipTakenByNode?: boolean; ipInPool?: string };
 };
 export type RemoveRouteReflectorCommand = { type: 'RemoveRouteReflector'; data: { clusterId: string; name: string } };
 export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand;
@@ -133,6 +133,7 @@ function addRouteReflector(cmd: AddRouteReflectorCommand, state: ClusterState): 
   }
   if (c.routeReflectors.some((r) => sameIp(r.ip, ip))) throw conflict('route-reflector-ip-taken', `cluster already has a route reflector at ${ip}`);
   if (cmd.context?.ipTakenByNode) throw conflict('ip-taken-by-node', `${ip} is the underlay address of a node of this cluster`);
+  if (cmd.context?.ipInPool) throw conflict('ip-in-pool', `${ip} is inside the cluster's VM address pool ${cmd.context.ipInPool}: IPAM could give it to a VM`);
   if (c.routeReflectors.length >= MAX_ROUTE_REFLECTORS) {
     throw conflict('too-many-route-reflectors', `cluster already has ${MAX_ROUTE_REFLECTORS} route reflectors`);
   }

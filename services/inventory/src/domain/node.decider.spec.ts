@@ -37,6 +37,9 @@ describe('node decider', () => {
     it('409 on a duplicate underlay IP in the cluster', () => {
       spec.given([]).when(join({}, { underlayTaken: true })).thenThrows({ status: 409, code: 'underlay-ip-taken' });
     });
+    it('409 when the underlay IP is inside a VM address pool of the cluster', () => {
+      spec.given([]).when(join({}, { underlayInPool: '198.18.0.10-198.18.0.20' })).thenThrows({ status: 409, code: 'underlay-in-pool' });
+    });
     it('400 when the underlay IP is the core router (any spelling)', () => {
       spec.given([]).when(join({ underlayIp: '198.18.0.1' }, { coreRouterIp: '198.18.0.1' })).thenThrows({ status: 400, code: 'underlay-is-core-router' });
       spec.given([]).when(join({ underlayIp6: '2001:DB8::1' }, { coreRouterIp: '2001:db8:0::1' })).thenThrows({ status: 400, code: 'underlay-is-core-router' });

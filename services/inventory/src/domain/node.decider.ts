@@ -21,6 +21,8 @@ export type JoinNodeCommand = {
     gatewayIp?: string;
     /** Optional: the core router's address (a node there would take over the core's BGP sessions). */
     coreRouterIp?: string;
+    /** Optional: the address pool (`start-end`) of the cluster holding underlayIp / underlayIp6. */
+    underlayInPool?: string;
   };
 };
 export type DrainNodeCommand = { type: 'DrainNode'; data: { nodeId: string } };
@@ -57,6 +59,7 @@ function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
       throw invalid('underlay-is-core-router', `${field} ${ip} is the core router's address: every route reflector would peer with this node instead of the core`, { [field]: ['is the core router address'] });
     }
   }
+  if (ctx.underlayInPool) throw conflict('underlay-in-pool', `the node's underlay address is inside the cluster's VM address pool ${ctx.underlayInPool}: IPAM could give it to a VM`);
   if (ctx.nameTaken) throw conflict('node-name-taken', `cluster already has a node named ${d.name}`);
   if (ctx.underlayTaken) throw conflict('underlay-ip-taken', `cluster already has a node with underlay IP ${underlayIp}`);
   return [{ type: 'NodeJoined', data: { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) } }];
