@@ -112,7 +112,7 @@ export interface Vm {
 export interface Network { id: string; cidr: string; family: number; pools: { id: string; start: string; end: string; size: string; used: number }[] }
 export interface Target {
   kind: 'router' | 'rr' | 'node'; targetId: string; name: string; desiredGeneration: number; appliedGeneration: number; drift: boolean;
-  appliedAt: string | null; lastChanges: number | null; lastDurationMs: number | null; lastError: string | null; routes: number;
+  appliedAt: string | null; lastChanges: number | null; lastDurationMs: number | null; lastError: string | null; renderError?: string | null; routes: number;
 }
 export interface Endpoint { kind: 'router' | 'rr' | 'node'; id: string; name: string }
 export interface TopologySession { a: Endpoint; b: Endpoint; state: string; sides: (BgpSession & { kind: string; targetId: string })[] }

@@ -175,8 +175,9 @@ export function TargetsTable({ targets, clusterId }: { targets: Target[]; cluste
             <td className="num">{t.desiredGeneration}</td>
             <td className="num">{t.appliedGeneration}</td>
             <td>
-              {t.lastError ? <span className="badge tone-bad" title={t.lastError}>apply failed</span> : t.drift ? <span className="badge tone-warn">drift {t.desiredGeneration - t.appliedGeneration > 0 ? `−${t.desiredGeneration - t.appliedGeneration}` : ''}</span> : <span className="badge tone-ok">in sync</span>}
+              {t.renderError ? <span className="badge tone-bad" title={t.renderError}>render failed</span> : t.lastError ? <span className="badge tone-bad" title={t.lastError}>apply failed</span> : t.drift ? <span className="badge tone-warn">drift {t.desiredGeneration - t.appliedGeneration > 0 ? `−${t.desiredGeneration - t.appliedGeneration}` : ''}</span> : <span className="badge tone-ok">in sync</span>}
               {t.lastError && <div className="small error-text">{t.lastError}</div>}
+              {t.renderError && <div className="small error-text">cannot render: {t.renderError}</div>}
             </td>
             <td className="small">{t.appliedAt ? <>{ago(t.appliedAt)} · {t.lastChanges ?? 0} changes · {t.lastDurationMs ?? 0} ms</> : <span className="muted">never</span>}</td>
           </tr>

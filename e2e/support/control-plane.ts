@@ -7,7 +7,7 @@ import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniq
 import { EventStore, Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
 import { startIpam } from '../../services/ipam/src/main';
-import { startGateway } from '../../services/gateway/src/main';
+import { GatewayOptions, startGateway } from '../../services/gateway/src/main';
 
 export type InventoryHandle = Awaited<ReturnType<typeof startInventory>>;
 export type IpamHandle = Awaited<ReturnType<typeof startIpam>>;
@@ -32,7 +32,7 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamProcesses?: number } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamProcesses?: number; gateway?: Partial<GatewayOptions> } = {}): Promise<ControlPlane> {
   const ns = uniqueNs();
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
@@ -57,7 +57,7 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
     };
     for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) await addIpam();
     const adminToken = `fab_test_${randomBytes(24).toString('hex')}`;
-    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0, adminToken });
+    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0, adminToken, ...opts.gateway });
     closers.push(() => gateway.close());
     const cp: ControlPlane = {
       ns,

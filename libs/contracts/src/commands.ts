@@ -6,8 +6,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, IsUUID, Matches, ValidateNested } from 'class-validator';
-import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { PASSWORD_PATTERN } from './validation';
 import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
@@ -51,7 +51,7 @@ export class PoolInput {
 export class CreateCluster {
   static readonly command = 'CreateCluster';
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsUUID() clusterId?: string;
+  @IsOptional() @IsCanonicalUuid() clusterId?: string;
   @ApiProperty({ example: 'lab' })
   @IsFabricName() name: string;
   @ApiProperty({ example: 65000, description: 'ASN of nodes and route reflectors' })
@@ -74,7 +74,7 @@ export class CreateCluster {
 export class AddRouteReflector {
   static readonly command = 'AddRouteReflector';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
   @ApiProperty({ example: '198.18.0.13' })
@@ -83,16 +83,16 @@ export class AddRouteReflector {
 export class RemoveRouteReflector {
   static readonly command = 'RemoveRouteReflector';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
 }
 export class JoinNode {
   static readonly command = 'JoinNode';
   @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional() @IsUUID() nodeId?: string;
+  @IsOptional() @IsCanonicalUuid() nodeId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ example: 'node1' })
   @IsFabricName() name: string;
   @ApiProperty({ example: '198.18.0.101' })
@@ -103,21 +103,21 @@ export class JoinNode {
 export class DrainNode {
   static readonly command = 'DrainNode';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
 }
 export class RemoveNode {
   static readonly command = 'RemoveNode';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
 }
 export class CreateVm {
   static readonly command = 'CreateVm';
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsUUID() vmId?: string;
+  @IsOptional() @IsCanonicalUuid() vmId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
   @ApiProperty({ example: 'web1' })
   @IsFabricName() name: string;
   @ApiProperty({ example: 'customer-1' })
@@ -132,29 +132,29 @@ export class CreateVm {
 export class DeleteVm {
   static readonly command = 'DeleteVm';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() vmId: string;
+  @IsCanonicalUuid() vmId: string;
 }
 export class MigrateVm {
   static readonly command = 'MigrateVm';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() vmId: string;
+  @IsCanonicalUuid() vmId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
 }
 /** Internal: the target node of a migration announced the VM (sent by route-announcer). */
 export class CompleteMigration {
   static readonly command = 'CompleteMigration';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() vmId: string;
+  @IsCanonicalUuid() vmId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
 }
 export class AddNetwork {
   static readonly command = 'AddNetwork';
   @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional() @IsUUID() networkId?: string;
+  @IsOptional() @IsCanonicalUuid() networkId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ example: '203.0.113.0/24' })
   @IsCidrBlock() cidr: string;
   @ApiPropertyOptional({ type: () => [PoolInput] })
@@ -163,9 +163,9 @@ export class AddNetwork {
 export class AddPool {
   static readonly command = 'AddPool';
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() clusterId: string;
+  @IsCanonicalUuid() clusterId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsUUID() networkId: string;
+  @IsCanonicalUuid() networkId: string;
   @ApiProperty({ example: '203.0.113.10' })
   @IsIpAddress() start: string;
   @ApiProperty({ example: '203.0.113.200' })

@@ -1,6 +1,6 @@
 /** class-validator decorators for the fabric's value types, shared by events, commands and HTTP DTOs. */
 import { Matches, ValidateBy, ValidationOptions, buildMessage } from 'class-validator';
-import { COMMUNITY_PATTERN, NAME_PATTERN, OWNER_PATTERN, isAsn, isCidr, isCommunity, isIp, isMac } from './validation';
+import { COMMUNITY_PATTERN, NAME_PATTERN, OWNER_PATTERN, UUID_PATTERN, isAsn, isCidr, isCommunity, isIp, isMac } from './validation';
 
 export const IsFabricName = (o?: ValidationOptions) =>
   Matches(NAME_PATTERN, { message: '$property must be 1-63 letters, digits or dashes, starting and ending with a letter or digit', ...o });
@@ -19,3 +19,6 @@ export const IsMacAddress = (o?: ValidationOptions) =>
   ValidateBy({ name: 'isMacAddress', validator: { validate: (v) => isMac(v), defaultMessage: buildMessage((e) => `${e}$property must be a MAC address like fe:ff:ff:ff:ff:ff`, o) } }, o);
 
 export { COMMUNITY_PATTERN };
+/** Ids are lower-case UUIDs only: an upper-case copy of an id must never address (or create) a second aggregate. */
+export const IsCanonicalUuid = (o?: ValidationOptions) =>
+  Matches(UUID_PATTERN, { message: '$property must be a lower-case UUID like 7d7e0c2a-1b2c-4d3e-8f90-0123456789ab', ...o });

@@ -242,6 +242,25 @@ export class DesiredStateChanged {
   /** Events-stream position the desired state reflects (which VMs it includes). */
   @IsOptional() @IsInt() @Min(0) sourceSeq?: number;
 }
+/**
+ * A deriver cannot render a target's desired state from the current events (input that should have been
+ * refused): no command is published, the target keeps its last config, and the read model shows drift.
+ */
+export class TargetRenderFailed {
+  static readonly type = 'TargetRenderFailed';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsString() @MaxLength(500) reason: string;
+  /** Events-stream position the failed render reflected. */
+  @IsOptional() @IsInt() @Min(0) sourceSeq?: number;
+}
+/** The target renders again (its desired state may be unchanged, so no DesiredStateChanged follows). */
+export class TargetRenderRecovered {
+  static readonly type = 'TargetRenderRecovered';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsOptional() @IsInt() @Min(0) sourceSeq?: number;
+}
 export class RouterConfigRendered {
   static readonly type = 'RouterConfigRendered';
   static readonly version = 1;
@@ -271,7 +290,7 @@ export const EVENT_CLASSES = {
   VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
   ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved,
-  DesiredStateChanged, RouterConfigRendered, MessageDeadLettered,
+  DesiredStateChanged, RouterConfigRendered, MessageDeadLettered, TargetRenderFailed, TargetRenderRecovered,
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;

@@ -34,6 +34,8 @@ export function isIp(v: unknown, family?: 4 | 6): v is string {
   if (!ipaddr.isValid(v)) return false;
   const addr = ipaddr.parse(v);
   if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(v)) return false;
+  // ::ffff:a.b.c.d is an IPv4 address spelled as IPv6: refused so one address has one spelling.
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) return false;
   if (family === 4) return addr.kind() === 'ipv4';
   if (family === 6) return addr.kind() === 'ipv6';
   return true;
@@ -44,6 +46,7 @@ export function isCidr(v: unknown): v is string {
   try {
     const [addr, len] = ipaddr.parseCIDR(v);
     if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(v.split('/')[0])) return false;
+    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) return false;
     return Number.isInteger(len);
   } catch {
     return false;

@@ -2,16 +2,25 @@
  * What the three deriver services share around a TailedDeriver: lifecycle, and "render or keep the
  * previous command" — bad or incomplete input (e.g. no RR yet) must never be published as a config.
  */
+import type { TargetKind } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { LogFn, TailedDeriver, TailedDeriverHooks, TailedDeriverOptions } from './tailed-deriver';
+
+const KIND_OF: Record<string, TargetKind> = { 'route-announcer': 'node', 'rr-config': 'rr', 'router-config': 'router' };
 
 export abstract class DeriverApp {
   protected readonly deriver: TailedDeriver;
   protected readonly log: LogFn;
+  private readonly kind?: TargetKind;
+  private readonly eventStore: EventStore;
+  /** Targets whose last render failed, with the reason reported (reported once per reason). */
+  private readonly failing = new Map<string, string>();
 
   protected constructor(store: EventStore, name: string, hooks: TailedDeriverHooks, opts: TailedDeriverOptions = {}) {
+    this.eventStore = store;
     this.log = opts.log ?? (() => undefined);
     this.deriver = new TailedDeriver(store, hooks, { name, ...opts });
+    this.kind = KIND_OF[name];
   }
 
   start(): Promise<void> {
@@ -34,10 +43,28 @@ export abstract class DeriverApp {
   /** The rendered state, or undefined (logged) when it cannot be rendered: the last command stays. */
   protected renderOrKeep<T>(what: string, id: string, render: () => T | undefined): T | undefined {
     try {
-      return render();
+      const out = render();
+      if (this.failing.delete(id)) this.report(id, { type: 'TargetRenderRecovered' });
+      return out;
     } catch (err) {
-      this.log('warn', `${what} not renderable`, { id, err: (err as Error).message });
+      const reason = String((err as Error).message).slice(0, 500);
+      this.log('warn', `${what} not renderable`, { id, err: reason });
+      // Never a silent freeze: the failure is an event, shown as drift of the target.
+      if (this.failing.get(id) !== reason) {
+        this.failing.set(id, reason);
+        this.report(id, { type: 'TargetRenderFailed', reason });
+      }
       return undefined;
     }
+  }
+
+  private report(id: string, e: { type: 'TargetRenderFailed'; reason: string } | { type: 'TargetRenderRecovered' }): void {
+    if (!this.kind) return;
+    const kind = this.kind;
+    const sourceSeq = this.position;
+    const data = { target: { kind, id }, sourceSeq, ...(e.type === 'TargetRenderFailed' ? { reason: e.reason } : {}) };
+    void this.eventStore
+      .append(this.eventStore.subjects.evt('desired', kind, id), [{ id: `${e.type}:${kind}:${id}:${sourceSeq}`, event: { type: e.type, data } as never, meta: { actor: 'deriver' } }])
+      .catch((err) => this.log('warn', 'render status not recorded', { id, err: String(err) }));
   }
 }

@@ -30,7 +30,8 @@ describe('address conversions', () => {
   it('knows the family', () => {
     expect(parseIp('198.51.100.1').family).toBe(4);
     expect(ipFamilyOf('2001:db8::1')).toBe(6);
-    expect(ipFamilyOf('::ffff:1.2.3.4')).toBe(6);
+    // IPv4-mapped IPv6 would be a second spelling of an IPv4 address: refused.
+    expect(() => ipFamilyOf('::ffff:1.2.3.4')).toThrow(/IPv4-mapped/);
   });
 
   it.each(['1.2.3', '0x0a.0.0.1', '10.0.0.256', '10.0.0.1/32', 'fe80::1%eth0', '', 'a"b', '{}', 'x\ny', '::g'])(

@@ -37,6 +37,10 @@ export function parseAddress(text: unknown): ipaddr.IPv4 | ipaddr.IPv6 {
   if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text)) {
     throw new IpMathError(`not a four-part decimal IPv4 address: ${describe(text)}`);
   }
+  // ::ffff:a.b.c.d would be a second spelling of an IPv4 address in another family: refused, never stored.
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    throw new IpMathError(`IPv4-mapped IPv6 address ${describe(text)}: use the IPv4 address itself`);
+  }
   return addr;
 }
 

@@ -101,6 +101,8 @@ export class AgentTargetRow {
   @Column('int', { name: 'last_duration_ms', nullable: true }) lastDurationMs: number | null;
   @Column('timestamptz', { name: 'applied_at', nullable: true }) appliedAt: Date | null;
   @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
+  /** Why the deriver cannot render this target's desired state (TargetRenderFailed), null when it can. */
+  @Column('text', { name: 'render_error', nullable: true }) renderError: string | null;
   @Column('jsonb', { default: () => "'[]'" }) routes: { prefix: string; nextHop?: string }[];
 }
 

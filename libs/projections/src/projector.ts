@@ -243,6 +243,15 @@ export class Projector {
         }
         return;
       }
+      case 'TargetRenderFailed':
+      case 'TargetRenderRecovered': {
+        const d = e.data as EventOf<'TargetRenderFailed'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, render_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET render_error = EXCLUDED.render_error`,
+          [d.target.kind, d.target.id, e.type === 'TargetRenderFailed' ? d.reason : null],
+        );
+        return;
+      }
       case 'ConfigApplyFailed': {
         const d = e.data as EventOf<'ConfigApplyFailed'>['data'];
         await em.query(

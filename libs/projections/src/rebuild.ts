@@ -95,7 +95,7 @@ export async function rebuildAndCompare(store: EventStore, url: string, live: st
 
 /** Swaps a rebuilt schema in place of the live one (live is kept as `<live>_old` until next swap). */
 /** Tables in the read-model schema that no event produces (see the api-tokens migration). */
-export const NOT_PROJECTED_TABLES = ['api_tokens'];
+export const NOT_PROJECTED_TABLES = ['api_tokens', 'idempotency_keys'];
 
 export async function swapSchemas(ds: DataSource, live: string, rebuilt: string): Promise<void> {
   await ds.transaction(async (em) => {

@@ -16,11 +16,13 @@ import { TokenStore } from './auth/tokens';
 import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
 import { MinPositionInterceptor } from './http/min-position.interceptor';
+import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
 export interface GatewayDeps {
   store: EventStore;
   ds: DataSource;
   runner: ProjectionRunner;
+  limits: HttpLimits;
 }
 
 class Shutdown implements OnApplicationShutdown {
@@ -40,6 +42,7 @@ export class GatewayModule {
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },
         { provide: PROJECTION_RUNNER, useValue: deps.runner },
+        { provide: HTTP_LIMITS, useValue: deps.limits },
         { provide: RPC_CLIENT, useValue: new RpcClient(deps.store.nats) },
         CommandBus,
         ReadModel,

@@ -7,7 +7,9 @@ import { openDatabase, ProjectionRunner } from '@fabric/projections';
 import { setupTelemetry } from '@fabric/telemetry';
 import { GatewayModule } from './gateway.module';
 import { ApiErrorFilter } from './http/errors';
-import { apiValidationPipe } from './http/validation';
+import { apiValidationPipe, StrictRequestInterceptor } from './http/validation';
+import { Reflector } from '@nestjs/core';
+import { httpLimits, HttpLimits, securityHeaders } from './http/limits';
 import { HttpTracingInterceptor } from './http/tracing.interceptor';
 import { serveDashboard } from './http/dashboard-static';
 import path from 'node:path';
@@ -26,6 +28,10 @@ export interface GatewayOptions {
   adminToken?: string;
   /** Where a generated first admin token is written (default env FABRIC_DATA_DIR or <repo>/.data). */
   dataDir?: string;
+  /** Built dashboard to serve at `/` (default env DASHBOARD_DIST or dashboard/dist). */
+  dashboardDir?: string;
+  /** Limits on abuse (tests lower them); defaults from the environment, see README. */
+  limits?: Partial<HttpLimits>;
 }
 
 export async function startGateway(opts: GatewayOptions = {}) {
@@ -37,17 +43,21 @@ export async function startGateway(opts: GatewayOptions = {}) {
   const ds = await openDatabase({ url: opts.databaseUrl, schema: opts.schema });
   const runner = new ProjectionRunner(store, ds, { log: logFn(log), ...projectionHooks('projection:read-model') });
   await runner.start();
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner }), { logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']) });
+  const limits = httpLimits(opts.limits);
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner, limits }), { logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']), bodyParser: false });
+  securityHeaders(app);
+  // JSON only; a larger body is a 413 before anything parses it.
+  app.useBodyParser('json', { limit: limits.bodyBytes });
   app.setGlobalPrefix('api/v1');
   app.useGlobalPipes(apiValidationPipe());
-  app.useGlobalFilters(new ApiErrorFilter());
-  app.useGlobalInterceptors(new HttpTracingInterceptor());
+  app.useGlobalFilters(new ApiErrorFilter(log));
+  app.useGlobalInterceptors(new HttpTracingInterceptor(), new StrictRequestInterceptor(app.get(Reflector)));
   app.enableShutdownHooks();
   await app.get(TokenStore).bootstrapAdmin({ token: opts.adminToken ?? process.env.FABRIC_ADMIN_TOKEN, dataDir: opts.dataDir ?? process.env.FABRIC_DATA_DIR ?? path.resolve(__dirname, '../../..', '.data'), log });
   const unregisterMetrics = registerGatewayMetrics(ds, store, runner);
   mountMetrics(app.getHttpAdapter().getInstance());
   setupApiDocs(app);
-  serveDashboard(app);
+  serveDashboard(app, opts.dashboardDir);
   const port = opts.port ?? Number(process.env.GATEWAY_PORT ?? process.env.PORT ?? 8080);
   await app.listen(port, opts.host ?? process.env.GATEWAY_HOST ?? '127.0.0.1');
   const url = await app.getUrl();

@@ -3,6 +3,8 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { actorOf, Principal, Role, TokenStore } from './tokens';
 import { PUBLIC_KEY, QUERY_TOKEN_KEY, ROLES_KEY } from './roles';
+import { AuthFailureLimiter, TooManyAuthFailures } from './failure-limiter';
+import { HTTP_LIMITS, HttpLimits } from '../http/limits';
 
 export type AuthedRequest = Request & { principal?: Principal; actor?: string };
 
@@ -20,7 +22,11 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 /** Global guard: every route needs a valid token, except `@Public()` ones. Sets the actor of the writes. */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector, @Inject(TokenStore) private readonly tokens: TokenStore) {}
+  private readonly failures: AuthFailureLimiter;
+
+  constructor(private readonly reflector: Reflector, @Inject(TokenStore) private readonly tokens: TokenStore, @Inject(HTTP_LIMITS) limits: HttpLimits) {
+    this.failures = new AuthFailureLimiter(limits);
+  }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
@@ -31,8 +37,16 @@ export class AuthGuard implements CanActivate {
     const header = req.header('authorization');
     let token = header ? BEARER.exec(header)?.[1] : undefined;
     if (!header && this.reflector.getAllAndOverride<boolean>(QUERY_TOKEN_KEY, targets) && typeof req.query.access_token === 'string') token = req.query.access_token;
+    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    try {
+      await this.failures.check(source, token);
+    } catch (err) {
+      if (err instanceof TooManyAuthFailures) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      throw err;
+    }
     const principal = token ? await this.tokens.verify(token) : undefined;
     if (!principal) {
+      await this.failures.failed(source, token);
       res.setHeader('WWW-Authenticate', 'Bearer realm="ip-fabric"');
       throw new UnauthorizedException({
         status: 401,

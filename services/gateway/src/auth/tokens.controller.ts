@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import { IsFabricName } from '@fabric/contracts';
 import { ApiAuth, ApiErrors } from '../http/api-docs';
 import { Roles } from './roles';
+import { uuidParam } from '../http/validation';
 import { Role, ROLES, TokenStore } from './tokens';
 
 export class CreateTokenBody {
@@ -29,7 +30,7 @@ class CreatedTokenDto {
   @ApiProperty({ description: 'the secret: shown only in this response, stored hashed', example: 'fab_Zm9vYmFy…' }) token: string;
 }
 
-const uuid = new ParseUUIDPipe({ version: undefined });
+const uuid = uuidParam;
 
 @ApiTags('tokens')
 @ApiAuth()

@@ -37,6 +37,7 @@ const TOUCH_EVERY_MS = 60_000;
 
 export class TokenStore {
   private readonly touched = new Map<string, number>();
+  private readonly revokedListeners = new Set<(id: string) => void>();
 
   constructor(private readonly ds: DataSource) {}
 
@@ -58,7 +59,20 @@ export class TokenStore {
   /** Revokes; returns false when there is no such token. Revoking twice keeps the first time. */
   async revoke(id: string): Promise<TokenInfo | undefined> {
     await this.ds.query(`UPDATE ${this.t} SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
-    return (await this.list()).find((t) => t.id === id);
+    const t = (await this.list()).find((x) => x.id === id);
+    if (t) for (const fn of this.revokedListeners) fn(id);
+    return t;
+  }
+
+  /** Called with the token id when this gateway revokes a token (open event streams close on it). */
+  onRevoked(fn: (id: string) => void): () => void {
+    this.revokedListeners.add(fn);
+    return () => this.revokedListeners.delete(fn);
+  }
+
+  /** Whether the token id is still active (streams re-check it: another gateway may have revoked it). */
+  async isActive(id: string): Promise<boolean> {
+    return (await this.ds.query(`SELECT 1 FROM ${this.t} WHERE id = $1 AND revoked_at IS NULL`, [id])).length > 0;
   }
 
   /** The active token's principal, or undefined (unknown or revoked). */

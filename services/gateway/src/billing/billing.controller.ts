@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { ProjectionRunner } from '@fabric/projections';
 import { DATA_SOURCE, PROJECTION_RUNNER } from '../tokens';
 import { parseUsageQuery, queryUsage } from './usage';
+import { QueryParams } from '../http/validation';
 
 /** Read-only billing surface: every role may read it (billing tokens can read nothing else but GET /events). */
 export const BILLING_READ_ROLES = ['admin', 'operator', 'billing'];
@@ -17,6 +18,7 @@ export class BillingController {
   /** GET /billing/usage?ownerId=&from=&to= → address-seconds per owner and address within [from, to). */
   @Get('usage')
   @SetMetadata('roles', BILLING_READ_ROLES)
+  @QueryParams('from', 'to', 'ownerId')
   async usage(@Query() q: Record<string, unknown>) {
     const parsed = parseUsageQuery(q, new Date());
     if ('fields' in parsed) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid usage query', fields: parsed.fields });

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
@@ -6,6 +6,7 @@ import { unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
 import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody } from './dto';
 import { ReqInfo } from './request-info';
+import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
 import { EVENT_STORE } from '../tokens';
 import { ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -13,7 +14,7 @@ import { Roles } from '../auth/roles';
 import { ApiAuth, ApiErrors } from './api-docs';
 import { ClusterDto, NetworkDto, NodeDto, NodeStatusDto } from './responses';
 
-const uuid = new ParseUUIDPipe({ version: undefined });
+const uuid = uuidParam;
 
 @ApiTags('clusters')
 @ApiAuth()
@@ -93,18 +94,19 @@ export class ClustersController {
   @ApiQuery({ name: 'diff', required: false, type: Number, description: 'older version to diff against' })
   @ApiResponse({ status: 200, description: 'config text; `X-Config-Version` header', content: { 'text/plain': { schema: { type: 'string' } } } })
   @ApiErrors(400, 404)
+  @QueryParams('format', 'version', 'diff')
   async routerConfig(@Param('id', uuid) id: string, @Query('format') format = 'junos', @Query('version') version: string | undefined, @Query('diff') diff: string | undefined, @Res() res: Response) {
+    const fields: Record<string, string[]> = {};
+    if (!['junos', 'frr'].includes(format)) fields.format = ['must be junos or frr'];
+    const v = intParam(fields, 'version', version, 1, 2_147_483_647);
+    const d = intParam(fields, 'diff', diff, 1, 2_147_483_647);
+    if (Object.keys(fields).length) throw invalidQuery(fields, 'invalid router config query');
     await this.get(id);
-    if (!['junos', 'frr'].includes(format)) {
-      res.status(400).json({ status: 400, code: 'invalid-format', message: 'format must be junos or frr', fields: { format: ['must be junos or frr'] } });
-      return;
-    }
-    const v = version !== undefined ? Number(version) : undefined;
     const row = await this.read.routerConfig(id, v);
     if (!row) throw new NotFoundException({ status: 404, code: 'router-config-not-found', message: `no router config${v ? ` version ${v}` : ''} for cluster ${id} yet` });
     res.set('X-Config-Version', String(row.version)).type('text/plain');
-    if (diff !== undefined) {
-      const base = await this.read.routerConfig(id, Number(diff));
+    if (d !== undefined) {
+      const base = await this.read.routerConfig(id, d);
       if (!base) throw new NotFoundException({ status: 404, code: 'router-config-not-found', message: `no router config version ${diff}` });
       res.send(unifiedDiff(base.configs[format] ?? '', row.configs[format] ?? '', `${format} v${base.version}`, `${format} v${row.version}`));
       return;

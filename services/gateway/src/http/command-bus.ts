@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { RpcClient } from '@fabric/eventstore';
 import { ProjectionRunner } from '@fabric/projections';
 import { throwReplyError } from './errors';
-import { PROJECTION_RUNNER, RPC_CLIENT } from '../tokens';
+import { DATA_SOURCE, PROJECTION_RUNNER, RPC_CLIENT } from '../tokens';
+import { DataSource } from 'typeorm';
+import { IdempotencyClaim, IdempotencyKeys, idempotentCommandId } from './idempotency';
 
 export interface RequestInfo {
-  idempotencyKey?: string;
+  idempotency?: IdempotencyClaim;
   actor?: string;
 }
 
@@ -22,7 +24,11 @@ const readYourWritesMs = () => Number(process.env.READ_YOUR_WRITES_TIMEOUT_MS ??
 export class CommandBus {
   private readonly pending = new Map<string, number>();
 
-  constructor(@Inject(RPC_CLIENT) private readonly rpc: RpcClient, @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
+  private readonly keys: IdempotencyKeys;
+
+  constructor(@Inject(RPC_CLIENT) private readonly rpc: RpcClient, @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner, @Inject(DATA_SOURCE) ds: DataSource) {
+    this.keys = new IdempotencyKeys(ds);
+  }
 
   async send<R = Record<string, unknown>>(
     service: 'inventory' | 'ipam',
@@ -31,7 +37,8 @@ export class CommandBus {
     info: RequestInfo = {},
     opts: { acceptedResource?: (result: R) => string } = {},
   ): Promise<R> {
-    const commandId = info.idempotencyKey ? `idem:${service}:${command}:${info.idempotencyKey}` : randomUUID();
+    if (info.idempotency) await this.keys.claim(info.idempotency);
+    const commandId = info.idempotency ? idempotentCommandId(service, command, info.idempotency) : randomUUID();
     const reply = await this.rpc.request<R>(service, command, { commandId, actor: info.actor ?? 'anonymous', payload });
     if (!reply.ok) throwReplyError(reply.error);
     if (opts.acceptedResource) {

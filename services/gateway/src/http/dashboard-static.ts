@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 
 export const DASHBOARD_DIST = resolve(process.env.DASHBOARD_DIST ?? join(__dirname, '../../../../dashboard/dist'));
 
-export function serveDashboard(app: NestExpressApplication, dir = DASHBOARD_DIST): boolean {
+export function serveDashboard(app: NestExpressApplication, dir: string = DASHBOARD_DIST): boolean {
   const index = join(dir, 'index.html');
   if (!existsSync(index)) return false;
   // Hashed asset names: cache them; index.html must always be revalidated to pick up a new build.

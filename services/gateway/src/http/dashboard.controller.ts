@@ -2,14 +2,15 @@
  * Read endpoints for the operator dashboard: the cluster's topology with BGP session states, desired vs applied
  * generation of every agent target, and the router config versions. Read model only, no commands.
  */
-import { Controller, Get, Inject, NotFoundException, Param, ParseUUIDPipe } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
 import { DataSource, In } from 'typeorm';
 import { rrTargetId } from '@fabric/contracts';
 import { AgentTargetRow, BgpSessionRow, ClusterRow, NodeRow, RouterConfigRow } from '@fabric/projections';
 import { ReadModel } from '../read/read-model';
 import { DATA_SOURCE } from '../tokens';
+import { uuidParam } from './validation';
 
-const uuid = new ParseUUIDPipe({ version: undefined });
+const uuid = uuidParam;
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 /** BIRD protocol names are `<prefix><name>` lowercased with '-' → '_' (see birdIdent in the renderers). */
 const birdName = (prefix: string, name: string) => prefix + name.toLowerCase().replace(/-/g, '_');
@@ -83,7 +84,8 @@ export class DashboardController {
       const applied = t?.appliedGeneration ?? 0;
       return {
         kind: m.kind, targetId: m.targetId, name: m.name,
-        desiredGeneration: desired, appliedGeneration: applied, drift: desired !== applied || !!t?.lastError,
+        desiredGeneration: desired, appliedGeneration: applied, drift: desired !== applied || !!t?.lastError || !!t?.renderError,
+        renderError: t?.renderError ?? null,
         desiredHash: t?.desiredHash ?? null, appliedHash: t?.appliedHash ?? null,
         appliedAt: iso(t?.appliedAt), lastChanges: t?.lastChanges ?? null, lastDurationMs: t?.lastDurationMs ?? null,
         lastError: t?.lastError ?? null, routes: t?.routes?.length ?? 0,

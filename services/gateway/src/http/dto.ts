@@ -1,8 +1,8 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, IsUUID, ValidateNested } from 'class-validator';
-import { IsCidrBlock, IsFabricName, IsIpAddress, PoolInput } from '@fabric/contracts';
+import { ArrayMaxSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
+import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
@@ -18,7 +18,7 @@ export class AddPoolBody {
 }
 export class JoinNodeBody {
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsUUID() nodeId?: string;
+  @IsOptional() @IsCanonicalUuid() nodeId?: string;
   @ApiProperty({ example: 'node1' })
   @IsFabricName() name: string;
   @ApiProperty({ example: '198.18.0.101', description: 'underlay IPv4 (BGP sessions to the route reflectors)' })
@@ -34,5 +34,5 @@ export class AddRouteReflectorBody {
 }
 export class MigrateVmBody {
   @ApiProperty({ format: 'uuid', description: 'target node' })
-  @IsUUID() nodeId: string;
+  @IsCanonicalUuid() nodeId: string;
 }

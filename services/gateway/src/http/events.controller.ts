@@ -4,7 +4,7 @@
  * reopened after the last sequence sent, invalid events are skipped (the projection records them).
  * The events of one multi-event message share its sequence: only the last one carries the `id:`.
  */
-import { BadRequestException, BeforeApplicationShutdown, Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
+import { BadRequestException, BeforeApplicationShutdown, Controller, Get, HttpException, Inject, Query, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { StoredEvent, UUID_PATTERN } from '@fabric/contracts';
@@ -14,6 +14,10 @@ import { DataSource } from 'typeorm';
 import { NodeRow } from '@fabric/projections';
 import { DATA_SOURCE, EVENT_STORE } from '../tokens';
 import { ApiAuth, ApiErrors } from './api-docs';
+import { intParam, QueryParams } from './validation';
+import { HTTP_LIMITS, HttpLimits } from './limits';
+import { TokenStore } from '../auth/tokens';
+import type { AuthedRequest } from '../auth/auth.guard';
 
 export const HEARTBEAT_MS = 15_000;
 const TYPE = /^[A-Za-z]{1,64}$/;
@@ -54,7 +58,19 @@ export class EventsController implements BeforeApplicationShutdown {
   /** Open streams: ended at shutdown, else the HTTP server would wait for them to close. */
   private readonly open = new Set<Response>();
 
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore, @Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+  /** Open streams per token id, each with its closer: bounded per token, ended when the token is revoked. */
+  private readonly byToken = new Map<string, Map<Response, () => void>>();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+    @Inject(TokenStore) private readonly tokens: TokenStore,
+    @Inject(HTTP_LIMITS) private readonly limits: HttpLimits,
+  ) {
+    this.tokens.onRevoked((id) => {
+      for (const close of [...(this.byToken.get(id)?.values() ?? [])]) close();
+    });
+  }
 
   beforeApplicationShutdown() {
     for (const res of this.open) res.end();
@@ -79,6 +95,7 @@ export class EventsController implements BeforeApplicationShutdown {
   @ApiQuery({ name: 'access_token', required: false, description: 'API token, for EventSource clients' })
   @ApiResponse({ status: 200, description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: VmCreated\ndata: {"seq":42,"subject":"fabric.evt.vm.…","type":"VmCreated",…}\n\n' } } } })
   @ApiErrors(400)
+  @QueryParams('since', 'clusterId', 'vmId', 'type', 'limit', 'access_token')
   async events(@Query() q: Record<string, unknown>, @Req() req: Request, @Res() res: Response) {
     const fields: Record<string, string[]> = {};
     const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
@@ -87,9 +104,31 @@ export class EventsController implements BeforeApplicationShutdown {
     for (const k of ['clusterId', 'vmId']) if (str(k) !== undefined && !UUID_PATTERN.test(str(k)!)) fields[k] = ['must be a UUID'];
     const types = str('type')?.split(',').map((t) => t.trim()).filter(Boolean);
     if (types && (!types.length || types.some((t) => !TYPE.test(t)))) fields.type = ['must be a comma-separated list of event types'];
-    const limit = str('limit') !== undefined ? Number(str('limit')) : undefined;
-    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) fields.limit = ['must be a positive integer'];
+    const limit = intParam(fields, 'limit', q.limit, 1, 1_000_000_000);
     if (Object.keys(fields).length) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid events query', fields });
+    // Reserved synchronously (before any await) so parallel requests cannot all pass the bound.
+    const tokenId = (req as AuthedRequest).principal?.id ?? 'anonymous';
+    const mine = this.byToken.get(tokenId) ?? new Map<Response, () => void>();
+    if (mine.size >= this.limits.sseStreamsPerToken) {
+      res.setHeader('Retry-After', '5');
+      throw new HttpException({ status: 429, code: 'too-many-streams', message: `this token already has ${mine.size} open event streams (at most ${this.limits.sseStreamsPerToken}); close one first` }, 429);
+    }
+    this.byToken.set(tokenId, mine);
+    let endStream: () => void = () => void res.end();
+    mine.set(res, () => endStream());
+    try {
+      await this.stream(q, req, res, lastId, types, limit, tokenId, (fn) => (endStream = fn));
+    } finally {
+      mine.delete(res);
+      if (!mine.size) this.byToken.delete(tokenId);
+    }
+  }
+
+  private async stream(
+    q: Record<string, unknown>, req: Request, res: Response, lastId: string | undefined, types: string[] | undefined, limit: number | undefined,
+    tokenId: string, onClose: (fn: () => void) => void,
+  ) {
+    const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
     const filter: EventFilter = { types: types ? new Set(types) : undefined, clusterId: str('clusterId'), vmId: str('vmId') };
     if (filter.clusterId) {
       const nodes = await this.ds.getRepository(NodeRow).find({ where: { clusterId: filter.clusterId }, select: { id: true } });
@@ -134,11 +173,16 @@ export class EventsController implements BeforeApplicationShutdown {
     res.flushHeaders();
     // The consumer exists now: a client may start writing and will see its own events.
     res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => {
+      res.write(': heartbeat\n\n');
+      // Another gateway may have revoked the token: the stream ends within one heartbeat.
+      void this.tokens.isActive(tokenId).then((ok) => ok || close(), () => undefined);
+    }, HEARTBEAT_MS);
     const close = () => {
       closed = true;
       finish();
     };
+    onClose(close);
     this.open.add(res);
     req.on('close', close);
     res.on('close', close);

@@ -3,6 +3,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
 import { tracer } from '@fabric/telemetry';
+import { redactUrl } from './redact';
 
 /**
  * One SERVER span per HTTP request (there is no HTTP instrumentation installed), active while the handler
@@ -18,7 +19,7 @@ export class HttpTracingInterceptor implements NestInterceptor {
     const parent = propagation.extract(context.active(), req.headers);
     const span = tracer().startSpan(`HTTP ${req.method} ${route}`, {
       kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': req.method, 'http.route': route, 'url.path': req.originalUrl },
+      attributes: { 'http.request.method': req.method, 'http.route': route, 'url.path': redactUrl(req.originalUrl) },
     }, parent);
     let ended = false;
     const end = () => {

@@ -1,15 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, BadRequestException } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import { CreateVm, OWNER_PATTERN, UUID_PATTERN } from '@fabric/contracts';
 import { CommandBus, RequestInfo } from './command-bus';
 import { MigrateVmBody } from './dto';
 import { ReqInfo } from './request-info';
+import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
 import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles';
 import { ApiAuth, ApiErrors } from './api-docs';
 import { VmAcceptedDto, VmDto, VmWithHistoryDto } from './responses';
 
-const uuid = new ParseUUIDPipe({ version: undefined });
+const uuid = uuidParam;
 const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
 
 @ApiTags('vms')
@@ -41,17 +42,17 @@ export class VmsController {
   @ApiQuery({ name: 'offset', required: false, type: Number })
   @ApiResponse({ status: 200, type: [VmDto] })
   @ApiErrors(400)
+  @QueryParams('clusterId', 'nodeId', 'ownerId', 'status', 'limit', 'offset')
   list(@Query() q: Record<string, string>) {
     const fields: Record<string, string[]> = {};
     if (q.clusterId && !UUID_PATTERN.test(q.clusterId)) fields.clusterId = ['must be a UUID'];
     if (q.nodeId && !UUID_PATTERN.test(q.nodeId)) fields.nodeId = ['must be a UUID'];
     if (q.ownerId && !OWNER_PATTERN.test(q.ownerId)) fields.ownerId = ['invalid owner id'];
     if (q.status && !STATUSES.includes(q.status)) fields.status = [`must be one of ${STATUSES.join(', ')}`];
-    const limit = q.limit ? Number(q.limit) : 1000;
-    const offset = q.offset ? Number(q.offset) : 0;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10000) fields.limit = ['must be an integer 1-10000'];
-    if (!Number.isInteger(offset) || offset < 0) fields.offset = ['must be a non-negative integer'];
-    if (Object.keys(fields).length) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid query', fields });
+    const limit = intParam(fields, 'limit', q.limit, 1, 10_000) ?? 1000;
+    // Postgres OFFSET is a bigint; anything past 2^31 is no real page anyway.
+    const offset = intParam(fields, 'offset', q.offset, 0, 2_147_483_647) ?? 0;
+    if (Object.keys(fields).length) throw invalidQuery(fields);
     return this.read.vms({ clusterId: q.clusterId, nodeId: q.nodeId, ownerId: q.ownerId, status: q.status }, limit, offset);
   }
 

@@ -76,7 +76,8 @@ export class InventoryCommands {
         this.once(req, () =>
           this.mutex.run(p.clusterId, async () => {
             const ipTakenByNode = this.index.underlayTaken(p.clusterId, p.ip);
-            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode } }, { commandId: req.commandId, meta: this.meta(req) });
+            const ipInPool = this.index.poolContaining(p.clusterId, p.ip);
+            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
           }),
@@ -102,9 +103,11 @@ export class InventoryCommands {
                 context: {
                   clusterExists: !!cluster,
                   nameTaken: this.index.nodeNameTaken(p.clusterId, p.name, nodeId),
-                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId),
+                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId) || (!!p.underlayIp6 && this.index.underlayTaken(p.clusterId, p.underlayIp6, nodeId)),
                   routeReflectorIps: cluster?.rrIps ?? [],
                   gatewayIp: cluster?.gatewayIp,
+                  coreRouterIp: cluster?.coreRouterIp,
+                  underlayInPool: this.index.poolContaining(p.clusterId, p.underlayIp) ?? this.index.poolContaining(p.clusterId, p.underlayIp6),
                 },
               },
               { commandId: req.commandId, meta: this.meta(req) },

@@ -4,18 +4,23 @@
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
 import { StoredEvent, EventOf } from '@fabric/contracts';
+import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
-interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; seq: number }
-interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; status: NodeStatus; seq: number }
+interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; coreRouterIp: string; seq: number }
+interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: NodeStatus; seq: number }
 interface VmFacts { id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; deleted: boolean; seq: number }
 
 const lc = (s: string) => s.toLowerCase();
+/** One spelling per address (2001:DB8::1 = 2001:db8:0::1); unparsable input compares as itself. */
+const canon = (ip: string) => (isValidIp(ip) ? canonical(ip) : ip);
 
 export class InventoryIndex {
   readonly clusters = new Map<string, ClusterFacts>();
   readonly nodes = new Map<string, NodeFactsRow>();
   readonly vms = new Map<string, VmFacts>();
+  /** Address pools per cluster (VM addresses): no node or route reflector may sit inside one. */
+  private readonly pools = new Map<string, { start: string; end: string; family: 4 | 6; first: bigint; last: bigint }[]>();
   /** `<clusterId>/<lower-case name>` → vm id, live VMs only (creating 10k VMs must not scan them all). */
   private readonly vmNames = new Map<string, string>();
   position = 0;
@@ -28,7 +33,15 @@ export class InventoryIndex {
     return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && lc(n.name) === lc(name));
   }
   underlayTaken(clusterId: string, ip: string, self?: string): boolean {
-    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && n.underlayIp === ip);
+    const c = canon(ip);
+    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && (canon(n.underlayIp) === c || (!!n.underlayIp6 && canon(n.underlayIp6) === c)));
+  }
+  /** The pool (`start-end`) of the cluster that contains `ip`, if any. */
+  poolContaining(clusterId: string, ip: string | undefined): string | undefined {
+    if (!ip || !isValidIp(ip)) return undefined;
+    const a = parseIp(ip);
+    const p = this.pools.get(clusterId)?.find((x) => x.family === a.family && a.value >= x.first && a.value <= x.last);
+    return p && `${p.start}-${p.end}`;
   }
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
@@ -57,7 +70,7 @@ export class InventoryIndex {
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
-        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, seq: e.seq });
+        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, coreRouterIp: d.coreRouter.ip, seq: e.seq });
         return;
       }
       case 'RouteReflectorAdded': {
@@ -73,9 +86,18 @@ export class InventoryIndex {
         if (c && e.seq > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: e.seq });
         return;
       }
+      case 'PoolAdded': {
+        const d = e.data as EventOf<'PoolAdded'>['data'];
+        if (!isValidIp(d.start) || !isValidIp(d.end)) return;
+        const s = parseIp(d.start);
+        const list = this.pools.get(d.clusterId) ?? [];
+        if (!list.some((p) => p.start === d.start && p.end === d.end)) list.push({ start: d.start, end: d.end, family: s.family, first: s.value, last: parseIp(d.end).value });
+        this.pools.set(d.clusterId, list);
+        return;
+      }
       case 'NodeJoined': {
         const d = e.data as EventOf<'NodeJoined'>['data'];
-        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, status: 'active', seq: e.seq });
+        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}), status: 'active', seq: e.seq });
         return;
       }
       case 'NodeDrained':

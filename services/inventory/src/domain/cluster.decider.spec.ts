@@ -137,6 +137,13 @@ describe('cluster decider', () => {
     it('400 on the gateway address', () => {
       spec.given(existing).when(add('rr3', '10.0.0.1')).thenThrows(code(400, 'ip-is-gateway'));
     });
+    it('409 when the address is inside a VM address pool of the cluster', () => {
+      spec.given(existing).when({ ...add('rr3', '203.0.113.5'), context: { ipInPool: '203.0.113.1-203.0.113.9' } }).thenThrows(code(409, 'ip-in-pool'));
+    });
+    it('400 when the address is not routable unicast (loopback, multicast)', () => {
+      spec.given(existing).when(add('rr3', '127.0.0.1')).thenThrows(code(400, 'address-not-unicast'));
+      spec.given(existing).when(add('rr3', 'ff02::2')).thenThrows(code(400, 'address-not-unicast'));
+    });
     it('can re-add a name after removal', () => {
       spec.given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr1' } }])
         .when(add('rr1', '198.18.0.2')).then([rrAdded('rr1', '198.18.0.2')]);

@@ -3,7 +3,7 @@ import {
   BgpOptions, CoreRouterRef, Decider, EventOf, GatewaySettings, RouteReflectorRef, conflict, invalid, isMac, notFound,
 } from '@fabric/contracts';
 import { isValidIp } from '@fabric/ipam-math';
-import { requireIp, sameIp } from './ip-input';
+import { requireIp, requireUnicastIp, sameIp } from './ip-input';
 
 export const DEFAULT_GATEWAY: GatewaySettings = { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' };
 export const DEFAULT_RR_CLUSTER_ID = '0.0.0.1';
@@ -32,8 +32,8 @@ export type CreateClusterCommand = {
 export type AddRouteReflectorCommand = {
   type: 'AddRouteReflector';
   data: { clusterId: string; name: string; ip: string };
-  /** ipTakenByNode (optional): a node of this cluster uses the address as its underlay IP. */
-  context?: { ipTakenByNode?: boolean };
+  /** ipTakenByNode (optional): a node of this cluster uses the address as its underlay IP; ipInPool: the pool holding it. */
+  context?: { ipTakenByNode?: boolean; ipInPool?: string };
 };
 export type RemoveRouteReflectorCommand = { type: 'RemoveRouteReflector'; data: { clusterId: string; name: string } };
 export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand;
@@ -74,13 +74,13 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
     mac: String(d.gateway?.mac ?? DEFAULT_GATEWAY.mac).toLowerCase(),
   };
   if (!isMac(gateway.mac)) throw invalid('invalid-mac', 'gateway.mac must be a MAC address like fe:ff:ff:ff:ff:ff', { 'gateway.mac': ['invalid MAC'] });
-  const coreRouter: CoreRouterRef = { ...d.coreRouter, ip: requireIp(d.coreRouter?.ip, 'coreRouter.ip') };
+  const coreRouter: CoreRouterRef = { ...d.coreRouter, ip: requireUnicastIp(d.coreRouter?.ip, 'coreRouter.ip') };
   if (sameIp(coreRouter.ip, gateway.ip)) {
     throw invalid('ip-is-gateway', `coreRouter.ip ${coreRouter.ip} is the VM gateway address, which every node holds locally`);
   }
   const rrs: RouteReflectorRef[] = [];
   for (const [i, rr] of (d.routeReflectors ?? []).entries()) {
-    const ip = requireIp(rr?.ip, `routeReflectors[${i}].ip`);
+    const ip = requireUnicastIp(rr?.ip, `routeReflectors[${i}].ip`);
     checkRouteReflectorIp(ip, gateway, coreRouter);
     if (rrs.some((o) => sameName(o.name, rr.name))) {
       throw invalid('duplicate-route-reflector', `route reflector name ${rr.name} is given twice`, { routeReflectors: ['names must be unique'] });
@@ -126,13 +126,14 @@ function requireCluster(state: ClusterState, clusterId: string): ActiveCluster {
 
 function addRouteReflector(cmd: AddRouteReflectorCommand, state: ClusterState): ClusterEvent[] {
   const c = requireCluster(state, cmd.data.clusterId);
-  const ip = requireIp(cmd.data.ip, 'ip');
+  const ip = requireUnicastIp(cmd.data.ip, 'ip');
   checkRouteReflectorIp(ip, c.gateway, c.coreRouter);
   if (c.routeReflectors.some((r) => sameName(r.name, cmd.data.name))) {
     throw conflict('route-reflector-name-taken', `cluster already has a route reflector named ${cmd.data.name}`);
   }
   if (c.routeReflectors.some((r) => sameIp(r.ip, ip))) throw conflict('route-reflector-ip-taken', `cluster already has a route reflector at ${ip}`);
   if (cmd.context?.ipTakenByNode) throw conflict('ip-taken-by-node', `${ip} is the underlay address of a node of this cluster`);
+  if (cmd.context?.ipInPool) throw conflict('ip-in-pool', `${ip} is inside the cluster's VM address pool ${cmd.context.ipInPool}: IPAM could give it to a VM`);
   if (c.routeReflectors.length >= MAX_ROUTE_REFLECTORS) {
     throw conflict('too-many-route-reflectors', `cluster already has ${MAX_ROUTE_REFLECTORS} route reflectors`);
   }

@@ -1,5 +1,5 @@
 import { invalid } from '@fabric/contracts';
-import { IpFamily, canonical, isValidIp, parseIp } from '@fabric/ipam-math';
+import { IpFamily, addressProblem, canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 
 /** Canonical form of an address from a command, or a 400 (commands are validated upstream; this keeps deciders total). */
 export function requireIp(value: unknown, field: string, family?: IpFamily): string {
@@ -19,4 +19,12 @@ export function sameIp(a: string | undefined, b: string | undefined): boolean {
   const x = parseIp(a);
   const y = parseIp(b);
   return x.family === y.family && x.value === y.value;
+}
+
+/** A routable unicast address for a BGP speaker (node underlay, route reflector, core router), or a 400. */
+export function requireUnicastIp(value: unknown, field: string, family?: IpFamily): string {
+  const ip = requireIp(value, field, family);
+  const p = addressProblem(ip);
+  if (p) throw invalid('address-not-unicast', `${field}: ${p.message}`, { [field]: ['must be a routable unicast address'] });
+  return ip;
 }

@@ -37,6 +37,19 @@ describe('node decider', () => {
     it('409 on a duplicate underlay IP in the cluster', () => {
       spec.given([]).when(join({}, { underlayTaken: true })).thenThrows({ status: 409, code: 'underlay-ip-taken' });
     });
+    it('409 when the underlay IP is inside a VM address pool of the cluster', () => {
+      spec.given([]).when(join({}, { underlayInPool: '198.18.0.10-198.18.0.20' })).thenThrows({ status: 409, code: 'underlay-in-pool' });
+    });
+    it('400 when the underlay IP is the core router (any spelling)', () => {
+      spec.given([]).when(join({ underlayIp: '198.18.0.1' }, { coreRouterIp: '198.18.0.1' })).thenThrows({ status: 400, code: 'underlay-is-core-router' });
+      spec.given([]).when(join({ underlayIp6: '2001:DB8::1' }, { coreRouterIp: '2001:db8:0::1' })).thenThrows({ status: 400, code: 'underlay-is-core-router' });
+    });
+    it.each(['0.0.0.0', '127.0.0.1', '169.254.1.1', '224.0.0.5', '255.255.255.255', '240.0.0.1'])('400 when the underlay IP %s is not routable unicast', (ip) => {
+      spec.given([]).when(join({ underlayIp: ip })).thenThrows({ status: 400, code: 'address-not-unicast' });
+    });
+    it('400 when the IPv6 underlay is loopback or link-local', () => {
+      for (const ip of ['::1', 'fe80::1', 'ff02::1']) spec.given([]).when(join({ underlayIp6: ip })).thenThrows({ status: 400, code: 'address-not-unicast' });
+    });
     it('400 when the underlay IP is a route reflector (any spelling)', () => {
       spec.given([]).when(join({ underlayIp: '198.18.0.2' })).thenThrows({ status: 400, code: 'underlay-is-route-reflector' });
       spec.given([]).when(join({ underlayIp6: '2001:db8:0::2' })).thenThrows({ status: 400, code: 'underlay-is-route-reflector' });

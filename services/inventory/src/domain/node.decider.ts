@@ -1,6 +1,6 @@
 /** Node aggregate (subject node.<nodeId>): a hypervisor joining, draining and leaving its cluster. */
 import { Decider, EventOf, conflict, invalid, notFound } from '@fabric/contracts';
-import { requireIp, sameIp } from './ip-input';
+import { requireUnicastIp, sameIp } from './ip-input';
 
 export type NodeEvent = EventOf<'NodeJoined' | 'NodeDrained' | 'NodeLeft'>;
 export type NodeStatus = 'active' | 'drained' | 'left';
@@ -19,6 +19,10 @@ export type JoinNodeCommand = {
     routeReflectorIps: string[];
     /** Optional: the cluster gateway IP, which every node holds on its VM interfaces. */
     gatewayIp?: string;
+    /** Optional: the core router's address (a node there would take over the core's BGP sessions). */
+    coreRouterIp?: string;
+    /** Optional: the address pool (`start-end`) of the cluster holding underlayIp / underlayIp6. */
+    underlayInPool?: string;
   };
 };
 export type DrainNodeCommand = { type: 'DrainNode'; data: { nodeId: string } };
@@ -41,8 +45,8 @@ function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
   // Node ids are never reused, not even after the node left: history (placements, routes) refers to them.
   if (state.status !== 'absent') throw conflict('node-exists', `node ${d.nodeId} already joined cluster ${state.clusterId}`);
   if (!ctx?.clusterExists) throw notFound('cluster', String(d.clusterId));
-  const underlayIp = requireIp(d.underlayIp, 'underlayIp', 4);
-  const underlayIp6 = d.underlayIp6 === undefined ? undefined : requireIp(d.underlayIp6, 'underlayIp6', 6);
+  const underlayIp = requireUnicastIp(d.underlayIp, 'underlayIp', 4);
+  const underlayIp6 = d.underlayIp6 === undefined ? undefined : requireUnicastIp(d.underlayIp6, 'underlayIp6', 6);
   for (const [field, ip] of [['underlayIp', underlayIp], ['underlayIp6', underlayIp6]] as const) {
     if (!ip) continue;
     if ((ctx.routeReflectorIps ?? []).some((rr) => sameIp(rr, ip))) {
@@ -51,7 +55,11 @@ function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
     if (sameIp(ctx.gatewayIp, ip)) {
       throw invalid('underlay-is-gateway', `${field} ${ip} is the VM gateway address of the cluster`, { [field]: ['is the gateway address'] });
     }
+    if (sameIp(ctx.coreRouterIp, ip)) {
+      throw invalid('underlay-is-core-router', `${field} ${ip} is the core router's address: every route reflector would peer with this node instead of the core`, { [field]: ['is the core router address'] });
+    }
   }
+  if (ctx.underlayInPool) throw conflict('underlay-in-pool', `the node's underlay address is inside the cluster's VM address pool ${ctx.underlayInPool}: IPAM could give it to a VM`);
   if (ctx.nameTaken) throw conflict('node-name-taken', `cluster already has a node named ${d.name}`);
   if (ctx.underlayTaken) throw conflict('underlay-ip-taken', `cluster already has a node with underlay IP ${underlayIp}`);
   return [{ type: 'NodeJoined', data: { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) } }];

@@ -7,11 +7,21 @@ import { randomUUID } from 'node:crypto';
 import { uuidFromSeed } from '@fabric/contracts';
 import { AddNetwork, AddPool, CommandRequest, EventOf, StoredEvent, notFound } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore } from '@fabric/eventstore';
-import { dueReleases, ipamDecider, IpamCommand, IpamState } from '../domain/ipam.decider';
+import { NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
+import { dueReleases, GatewayContext, InfrastructureAddress, ipamDecider, IpamCommand, IpamState, SharedCoreNetwork } from '../domain/ipam.decider';
+
+const sameAddress = (a: string, b: string) => {
+  if (!isValidIp(a) || !isValidIp(b)) return false;
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return x.family === y.family && x.value === y.value;
+};
 
 export interface IpamSettings {
   /** How long a deleted VM's address stays held before it can be reused. */
   releaseCooldownMs: number;
+  /** Which blocks may be VM networks (minimum prefix length per family); default DEFAULT_NETWORK_POLICY. */
+  networkPolicy?: NetworkPolicy;
 }
 
 export class IpamService {
@@ -23,33 +33,71 @@ export class IpamService {
     this.repo = new AggregateRepository(store, ipamDecider, (id) => store.subjects.evt('ipam', id), { cache: true });
   }
 
-  private async gatewayIp(clusterId: string): Promise<string> {
+  /**
+   * What a pool may not contain: the gateway, the core router, every route reflector and node underlay
+   * address of the cluster. Read from the cluster's and the nodes' events: pools are added rarely, by an
+   * operator, so the read is not on any hot path.
+   */
+  private async poolContext(clusterId: string): Promise<GatewayContext & { coreIp: string }> {
     const events = await this.store.read(this.store.subjects.evt('cluster', clusterId));
     const created = events.find((e) => e.type === 'ClusterCreated') as StoredEvent<EventOf<'ClusterCreated'>> | undefined;
     if (!created) throw notFound('cluster', clusterId);
-    return created.data.gateway.ip;
+    const infrastructure: InfrastructureAddress[] = [{ ip: created.data.coreRouter.ip, what: `core router ${created.data.coreRouter.name}` }];
+    const rrs = new Map<string, string>();
+    for (const e of events) {
+      if (e.type === 'RouteReflectorAdded') rrs.set((e.data as { name: string }).name, (e.data as { ip: string }).ip);
+      if (e.type === 'RouteReflectorRemoved') rrs.delete((e.data as { name: string }).name);
+    }
+    for (const [name, ip] of rrs) infrastructure.push({ ip, what: `route reflector ${name}` });
+    const left = new Set<string>();
+    const nodes: EventOf<'NodeJoined'>['data'][] = [];
+    await this.store.forEach(this.store.subjects.evtAll('node'), 0, (e) => {
+      if (e.type === 'NodeJoined' && (e.data as { clusterId: string }).clusterId === clusterId) nodes.push(e.data as EventOf<'NodeJoined'>['data']);
+      if (e.type === 'NodeLeft') left.add((e.data as { nodeId: string }).nodeId);
+    });
+    for (const n of nodes.filter((x) => !left.has(x.nodeId))) {
+      infrastructure.push({ ip: n.underlayIp, what: `node ${n.name} (underlay)` });
+      if (n.underlayIp6) infrastructure.push({ ip: n.underlayIp6, what: `node ${n.name} (underlay IPv6)` });
+    }
+    return { gatewayIp: created.data.gateway.ip, infrastructure, coreIp: created.data.coreRouter.ip };
+  }
+
+  /** Networks of the other clusters whose core router has the same address (one routing table). */
+  private async sharedCoreNetworks(clusterId: string, coreIp: string): Promise<SharedCoreNetwork[]> {
+    const others: string[] = [];
+    await this.store.forEach(this.store.subjects.evtAll('cluster'), 0, (e) => {
+      const d = e.data as EventOf<'ClusterCreated'>['data'];
+      if (e.type === 'ClusterCreated' && d.clusterId !== clusterId && sameAddress(d.coreRouter.ip, coreIp)) others.push(d.clusterId);
+    });
+    const out: SharedCoreNetwork[] = [];
+    for (const other of others) {
+      const { state } = await this.repo.load(other);
+      for (const n of state.networks.values()) out.push({ clusterId: other, cidr: n.cidr });
+    }
+    return out;
   }
 
   handlers(): Record<string, CommandHandler> {
     return {
       AddNetwork: async (p: AddNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();
-        const gatewayIp = await this.gatewayIp(p.clusterId);
+        const { coreIp, ...ctx } = await this.poolContext(p.clusterId);
+        const sharedCoreNetworks = await this.sharedCoreNetworks(p.clusterId, coreIp);
         const pools = (p.pools ?? []).map((x, i) => ({ poolId: poolIdFor(req.commandId, i), start: x.start, end: x.end }));
         const res = await this.repo.handle(
           p.clusterId,
-          { type: 'AddNetwork', data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools }, context: { gatewayIp } },
+          { type: 'AddNetwork', data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools }, context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy } },
           { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
         );
         this.knownClusters.add(p.clusterId);
         return { result: { networkId, poolIds: pools.map((x) => x.poolId) }, position: res.position };
       },
       AddPool: async (p: AddPool, req: CommandRequest) => {
-        const gatewayIp = await this.gatewayIp(p.clusterId);
+        const { coreIp: _core, ...ctx } = await this.poolContext(p.clusterId);
         const poolId = poolIdFor(req.commandId, 0);
         const res = await this.repo.handle(
           p.clusterId,
-          { type: 'AddPool', data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end }, context: { gatewayIp } },
+          { type: 'AddPool', data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end }, context: ctx },
           { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
         );
         return { result: { poolId }, position: res.position };

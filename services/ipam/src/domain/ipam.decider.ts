@@ -8,7 +8,8 @@
  */
 import { AllocationFailureReason, Decider, EventOf, conflict, invalid, notFound } from '@fabric/contracts';
 import {
-  Cidr, IpFamily, IpMathError, PoolAllocator, bigIntToIp, canonical, describe, isValidIp, parseCidr, parseIp, usableRange,
+  Cidr, DEFAULT_NETWORK_POLICY, IpFamily, IpMathError, NetworkPolicy, PoolAllocator, bigIntToIp, canonical, describe, isValidIp, networkProblem,
+  parseCidr, parseIp, usableRange,
 } from '@fabric/ipam-math';
 
 export const DEFAULT_GATEWAY_IP = '10.0.0.1';
@@ -21,14 +22,32 @@ export interface PoolSpec {
   start: string;
   end: string;
 }
-/** gatewayIp: the cluster's VM gateway (ClusterCreated.gateway.ip); no pool may contain it. */
+/** An infrastructure address of the cluster (route reflector, core router, node underlay): never in a pool. */
+export interface InfrastructureAddress {
+  ip: string;
+  what: string;
+}
+/**
+ * gatewayIp: the cluster's VM gateway (ClusterCreated.gateway.ip); no pool may contain it, nor any of
+ * `infrastructure`.
+ */
 export interface GatewayContext {
   gatewayIp: string;
+  infrastructure?: InfrastructureAddress[];
+}
+/** Networks of the other clusters behind the same core router: one routing table, so no overlap. */
+export interface SharedCoreNetwork {
+  clusterId: string;
+  cidr: string;
+}
+export interface AddNetworkContext extends GatewayContext {
+  policy?: NetworkPolicy;
+  sharedCoreNetworks?: SharedCoreNetwork[];
 }
 export type AddNetworkCommand = {
   type: 'AddNetwork';
   data: { clusterId: string; networkId: string; cidr: string; pools?: PoolSpec[] };
-  context: GatewayContext;
+  context: AddNetworkContext;
 };
 export type AddPoolCommand = {
   type: 'AddPool';
@@ -139,9 +158,20 @@ function checkPool(spec: PoolSpec, net: IpamNetwork, ctx: GatewayContext | undef
   if (gw.family === net.family && gw.value >= s.value && gw.value <= e.value) {
     throw invalid('pool-contains-gateway', `pool ${start}-${end} contains the cluster gateway ${bigIntToIp(gw.value, gw.family)}, which every VM interface uses`);
   }
+  // The network address (IPv6: subnet-router anycast) and the IPv4 broadcast are never a VM's.
   const u = usableRange(net.block);
-  if (s.value > u.last || e.value < u.first) {
-    throw invalid('pool-has-no-usable-address', `pool ${start}-${end} holds only the reserved network/broadcast address of ${net.cidr}`);
+  if (s.value < u.first || e.value > u.last) {
+    const which = s.value < u.first ? bigIntToIp(net.block.first, net.family) : bigIntToIp(net.block.last, net.family);
+    throw invalid('pool-contains-reserved-address', `pool ${start}-${end} contains ${which}, the ${s.value < u.first ? 'network' : 'broadcast'} address of ${net.cidr}`, {
+      [s.value < u.first ? 'start' : 'end']: [`must not be the network or broadcast address of ${net.cidr}`],
+    });
+  }
+  for (const infra of ctx?.infrastructure ?? []) {
+    if (!isValidIp(infra.ip)) continue;
+    const a = parseIp(infra.ip);
+    if (a.family === net.family && a.value >= s.value && a.value <= e.value) {
+      throw invalid('pool-contains-infrastructure-address', `pool ${start}-${end} contains ${bigIntToIp(a.value, a.family)}, the address of ${infra.what}`);
+    }
   }
   // Accepted (not yet evolved) pools belong to the network being checked, hence to its family.
   const others = [...[...state.pools.values()].filter((p) => p.family === net.family), ...accepted];
@@ -170,8 +200,16 @@ function addNetwork(cmd: AddNetworkCommand, state: IpamState): IpamEvent[] {
   if (block.hostBitsSet) {
     throw invalid('cidr-host-bits-set', `cidr ${d.cidr} has host bits set; did you mean ${block.canonical}?`, { cidr: [`did you mean ${block.canonical}?`] });
   }
+  const problem = networkProblem(block, cmd.context?.policy ?? DEFAULT_NETWORK_POLICY);
+  if (problem) throw invalid(problem.code, problem.message, { cidr: [problem.message] });
   const clash = [...state.networks.values()].find((n) => n.family === block.family && n.block.first <= block.last && block.first <= n.block.last);
   if (clash) throw conflict('network-overlap', `network ${block.canonical} overlaps network ${clash.cidr} of this cluster`);
+  for (const other of cmd.context?.sharedCoreNetworks ?? []) {
+    const o = parseCidr(other.cidr);
+    if (o.family === block.family && o.first <= block.last && block.first <= o.last) {
+      throw conflict('network-overlap-shared-core', `network ${block.canonical} overlaps network ${o.canonical} of cluster ${other.clusterId}, which uses the same core router`);
+    }
+  }
 
   const net: IpamNetwork = { networkId: d.networkId, cidr: block.canonical, family: block.family, block };
   const accepted: CheckedPool[] = [];
