@@ -6,7 +6,7 @@
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { DeliverPolicy, JsMsg, PubAck } from '@nats-io/jetstream';
-import { EventEnvelope, EventMeta, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_CLASSES } from '@fabric/contracts';
+import { EventEnvelope, EventMeta, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_AGGREGATE, EVENT_CLASSES, subjectTarget, untrustedEventReason } from '@fabric/contracts';
 import { injectTraceHeaders } from '@fabric/telemetry';
 import { Nats } from './connection';
 
@@ -46,8 +46,25 @@ export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
   return enc.encode(JSON.stringify(env));
 }
 
+/** An event whose type does not belong on its subject: published by an identity that may not state it. */
+export class UntrustedEventError extends Error {
+  constructor(readonly seq: number, readonly subject: string, reason: string) {
+    super(`untrusted event at seq ${seq}: ${reason}`);
+    this.name = 'UntrustedEventError';
+  }
+}
+
+/**
+ * Decodes a stored event and checks it against its subject: the subject is who published it (NATS
+ * permissions), so an event type foreign to the subject's aggregate is refused (UntrustedEventError), and
+ * an agent report's or desired state's `target` is the one of its subject, whatever the payload says.
+ */
 export function decodeMessage(m: { seq: number; subject: string; data: Uint8Array }): StoredEvent {
   const env = JSON.parse(dec.decode(m.data)) as EventEnvelope;
+  const reason = untrustedEventReason(m.subject, env.type, (t) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE]);
+  if (reason) throw new UntrustedEventError(m.seq, m.subject, reason);
+  const target = subjectTarget(m.subject);
+  if (target && env.data && typeof env.data === 'object') (env.data as { target?: unknown }).target = target;
   return { ...env, seq: m.seq, subject: m.subject };
 }
 
@@ -123,7 +140,7 @@ export class EventStore {
       for (let i = 0; i < 8 && pos < last; i++) {
         const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { seq: pos + 1, next_by_subj: filter } as never);
         if (!m) break;
-        await fn(decodeMessage(m));
+        await applyTrusted(m, fn);
         pos = m.seq;
       }
       if (pos >= last) return pos;
@@ -140,7 +157,7 @@ export class EventStore {
         for await (const m of msgs as AsyncIterable<JsMsg>) {
           got++;
           pos = m.seq;
-          await fn(decodeMessage(m));
+          await applyTrusted(m, fn);
           // Nothing left under the filter: stop (under a filter `pos` may never reach the stream head).
           if (m.info.pending === 0 || pos >= last) {
             done = true;
@@ -154,4 +171,16 @@ export class EventStore {
     }
     return pos;
   }
+}
+
+/** Untrusted events are skipped by readers (consumers with acks dead-letter them instead). */
+async function applyTrusted(m: { seq: number; subject: string; data: Uint8Array }, fn: (e: StoredEvent) => void | Promise<void>): Promise<void> {
+  let e: StoredEvent;
+  try {
+    e = decodeMessage(m);
+  } catch (err) {
+    if (err instanceof UntrustedEventError) return;
+    throw err;
+  }
+  await fn(e);
 }

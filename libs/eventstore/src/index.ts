@@ -5,3 +5,4 @@ export * from './durable-consumer';
 export * from './rpc';
 export * from './nest-transport';
 export * from './event-tail';
+export * from './nats-auth';

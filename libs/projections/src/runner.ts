@@ -61,7 +61,14 @@ export class ProjectionRunner {
       let batch: StoredEvent[] = [];
       for await (const m of messages as AsyncIterable<JsMsg>) {
         if (this.stopped) break;
-        batch.push(decodeMessage(m));
+        try {
+          batch.push(decodeMessage(m));
+        } catch (err) {
+          // A forged or undecodable event is not projected (the subject is who published it); its
+          // placeholder (no type the projector knows) still advances the checkpoint past it.
+          this.opts.log?.('event skipped', { seq: m.seq, subject: m.subject, err: String(err) });
+          batch.push({ id: `skipped:${m.seq}`, type: 'Skipped' as never, schemaVersion: 0, occurredAt: new Date().toISOString(), data: {} as never, seq: m.seq, subject: m.subject });
+        }
         if (m.info.pending === 0 || batch.length >= (this.opts.batch ?? 500)) {
           await this.commitWithRetry(batch);
           batch = [];

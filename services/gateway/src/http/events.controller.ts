@@ -122,7 +122,12 @@ export class EventsController implements BeforeApplicationShutdown {
     try {
       for await (const m of messages as AsyncIterable<JsMsg>) {
         if (closed) break;
-        const e = decodeMessage(m);
+        let e: StoredEvent;
+        try {
+          e = decodeMessage(m);
+        } catch {
+          continue; // forged (type foreign to its subject) or undecodable: never shown as an event
+        }
         // Nodes joining while the stream is open belong to the cluster too.
         if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
         if (!matches(e, filter)) continue;
