@@ -214,3 +214,10 @@ if (require.main === module) {
     },
   );
 }
+
+/** NATS options of a read-only tool on the control host (projection rebuild): the gateway's identity. */
+export function toolNatsOptions(): { servers: string; creds?: string } {
+  if (process.env.NATS_URL) return { servers: process.env.NATS_URL, creds: process.env.NATS_CREDS || undefined };
+  const file = credsFile('gateway');
+  return { servers: productNatsUrl(), creds: existsSync(file) ? file : undefined };
+}

@@ -6,3 +6,4 @@ export * from './rpc';
 export * from './nest-transport';
 export * from './event-tail';
 export * from './nats-auth';
+export * from './secrets';

@@ -147,6 +147,8 @@ describe('given the product bus with identities (nats-server with nkey users and
       const gw = await as('gateway');
       const s = inventory.subjects;
       const ok = (n: Nats, subj: string) => n.js.publish(subj, '{}', { msgID: randomUUID(), timeout: 2000 });
+      // every service starts with ensureStreams(): unchanged streams need no admin right
+      for (const n of [inventory, ipam, ra, gw]) await expect(n.ensureStreams()).resolves.toBeUndefined();
       await expect(ok(inventory, s.evt('vm', randomUUID()))).resolves.toBeDefined();
       await expect(ok(ipam, s.evt('ipam', clusterId))).resolves.toBeDefined();
       await expect(ok(ra, s.cmd('node', nodeA))).resolves.toBeDefined();

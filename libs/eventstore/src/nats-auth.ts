@@ -65,6 +65,8 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   const pub = ['$JS.API.INFO'];
   const sub = [`${inboxPrefix(publicKey)}.>`];
   let responses = false;
+  // Services check the streams at start (ensureStreams): metadata only, no messages.
+  if (id.role !== 'agent') pub.push(...[events, commands, secrets].map((x) => `$JS.API.STREAM.INFO.${x}`));
   switch (id.role) {
     case 'agent': {
       const subject = s.cmd(id.kind, id.target);

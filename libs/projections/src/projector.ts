@@ -4,7 +4,7 @@
  * (upserts, guarded updates) but the runner's checkpoint already makes redelivery a no-op.
  */
 import type { EntityManager } from 'typeorm';
-import { StoredEvent, EventOf, subjectTarget, EVENT_AGGREGATE } from '@fabric/contracts';
+import { StoredEvent, EventOf, subjectTarget, EVENT_AGGREGATE, REDACTED, SECRET_REF } from '@fabric/contracts';
 import { rangeSize } from './range-size';
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
@@ -113,7 +113,7 @@ export class Projector {
         await em.query(
           `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at)
            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10) ON CONFLICT (id) DO NOTHING`,
-          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(d.bgp), at],
+          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at],
         );
         return;
       }
@@ -322,4 +322,11 @@ export class Projector {
   private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
     this.pendingHistory.push([vmId, e.seq, status, e.type, e.occurredAt, detail]);
   }
+}
+
+/** The read model keeps a secret's reference, never a value (events written before references held it in clear). */
+function readableBgp(bgp: EventOf<'ClusterCreated'>['data']['bgp']) {
+  if (bgp?.md5Password === undefined) return bgp;
+  const ref = new RegExp(`^${SECRET_REF.source}$`).test(bgp.md5Password);
+  return { ...bgp, md5Password: ref ? bgp.md5Password : REDACTED };
 }

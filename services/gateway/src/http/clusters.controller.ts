@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Par
 import type { Response } from 'express';
 import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
-import { unifiedDiff } from '@fabric/renderers';
+import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
 import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody } from './dto';
 import { ReqInfo } from './request-info';
@@ -81,7 +81,7 @@ export class ClustersController {
     const m = await this.store.nats.jsm.streams.getMessage(this.store.subjects.commandsStream, { last_by_subj: this.store.subjects.cmd('rr', rrTargetId(id, name)) });
     if (!m) throw new NotFoundException({ status: 404, code: 'rr-config-not-found', message: `no config rendered yet for route reflector ${name} of cluster ${id}` });
     const desired = m.json<RrDesiredState>();
-    res.type('text/plain').set('X-Generation', String(desired.generation)).send(desired.bird);
+    res.type('text/plain').set('X-Generation', String(desired.generation)).send(redactSecrets(desired.bird)); // the agent's command holds the MD5 password; responses never
   }
 
   /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */
@@ -106,10 +106,10 @@ export class ClustersController {
     if (diff !== undefined) {
       const base = await this.read.routerConfig(id, Number(diff));
       if (!base) throw new NotFoundException({ status: 404, code: 'router-config-not-found', message: `no router config version ${diff}` });
-      res.send(unifiedDiff(base.configs[format] ?? '', row.configs[format] ?? '', `${format} v${base.version}`, `${format} v${row.version}`));
+      res.send(redactSecrets(unifiedDiff(base.configs[format] ?? '', row.configs[format] ?? '', `${format} v${base.version}`, `${format} v${row.version}`)));
       return;
     }
-    res.send(row.configs[format] ?? '');
+    res.send(redactSecrets(row.configs[format] ?? ''));
   }
 
   @Post(':id/networks')

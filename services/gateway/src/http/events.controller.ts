@@ -6,7 +6,8 @@ import { BadRequestException, BeforeApplicationShutdown, Controller, Get, Inject
 import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { StoredEvent, UUID_PATTERN } from '@fabric/contracts';
+import { REDACTED, StoredEvent, UUID_PATTERN } from '@fabric/contracts';
+import { redactSecrets } from '@fabric/renderers';
 import { decodeMessage, EventStore } from '@fabric/eventstore';
 import { AllowQueryToken, Roles } from '../auth/roles';
 import { DataSource } from 'typeorm';
@@ -131,7 +132,7 @@ export class EventsController implements BeforeApplicationShutdown {
         // Nodes joining while the stream is open belong to the cluster too.
         if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
         if (!matches(e, filter)) continue;
-        const { seq, subject, ...envelope } = e;
+        const { seq, subject, ...envelope } = redactEvent(e);
         // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
         if (!res.write(`id: ${seq}\nevent: ${e.type}\ndata: ${JSON.stringify({ seq, subject, ...envelope })}\n\n`)) {
           await new Promise((r) => res.once('drain', r).once('close', r));
@@ -143,4 +144,15 @@ export class EventsController implements BeforeApplicationShutdown {
       if (!res.writableEnded) res.end();
     }
   }
+}
+
+/** Secrets never leave in an event: MD5 passwords of older events (before references) and rendered configs. */
+export function redactEvent(e: StoredEvent): StoredEvent {
+  const d = e.data as { bgp?: { md5Password?: string }; configs?: Record<string, string>; diffs?: Record<string, string> };
+  if (d?.bgp?.md5Password !== undefined) return { ...e, data: { ...d, bgp: { ...d.bgp, md5Password: REDACTED } } } as StoredEvent;
+  if (e.type === 'RouterConfigRendered' && d.configs) {
+    const map = (o: Record<string, string> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, redactSecrets(v)]));
+    return { ...e, data: { ...d, configs: map(d.configs), diffs: map(d.diffs) } } as StoredEvent;
+  }
+  return e;
 }
