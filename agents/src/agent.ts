@@ -236,18 +236,21 @@ class Agent {
       ack_policy: AckPolicy.None,
       ...(from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.LastPerSubject }),
       inactive_threshold: 10 * 60 * 1e9,
-      mem_storage: true,
     });
     const consumer = await nats.js.consumers.get(stream, name);
-    this.messages = await consumer.consume({ max_messages: 16 });
+    // A consumer that disappears (deleted, expired while we were cut off) ends the loop: we recreate it.
+    this.messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true });
     const messages = this.messages;
+    void (async () => {
+      for await (const st of messages.status()) if (st.type === 'consumer_deleted') messages.stop();
+    })().catch(() => undefined);
     this.consumeLoop = (async () => {
       for await (const m of messages as AsyncIterable<JsMsg>) {
         this.onCommand(m);
         this.followSeq = m.seq;
       }
     })()
-      .catch((e) => this.log.error({ err: e }, 'command consumer ended'))
+      .catch((e) => this.log.warn({ err: e }, 'command consumer ended; recreating it'))
       .then(async () => {
         if (this.stopped) return;
         await new Promise((r) => setTimeout(r, 1000));

@@ -175,7 +175,7 @@ describe('given the product bus with identities (nats-server with nkey users and
     });
   });
 
-  it('when a real agent runs with its own credentials then it follows its commands and reports on its own subject', async () => {
+  it('when a real agent runs with its own credentials then it follows its commands (also after its consumer is deleted) and reports on its own subject', async () => {
     let agent: AgentHandle | undefined;
     try {
       // The FRR role without a namespace cannot apply: the agent reports the failure, which proves it read the command.
@@ -186,6 +186,10 @@ describe('given the product bus with identities (nats-server with nkey users and
       const store = new EventStore(admin);
       const report = await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 7), 15000, 100, 'ConfigApplyFailed for generation 7');
       expect(report.data).toMatchObject({ target: { kind: 'router', id: clusterId } });
+      // fault: its consumer is deleted under it; it recreates it and gets the next command
+      await admin.jsm.consumers.delete(s.commandsStream, agentConsumerName(s, 'router', clusterId));
+      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 8, hash: 'h8' }), { msgID: randomUUID() });
+      await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 8), 20000, 100, 'ConfigApplyFailed for generation 8');
     } finally {
       await agent?.stop();
     }
