@@ -9,7 +9,8 @@ import pino, { Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { DesiredState, FabricEvent, TargetKind, TargetRef } from '@fabric/contracts';
+import { DesiredState, FabricEvent, REDACTED, TargetKind, TargetRef } from '@fabric/contracts';
+import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
@@ -348,11 +349,16 @@ class Agent {
       }
       return { ...base, generation: d.generation, hash: d.hash, changes: r.changes, operations: r.operations, warnings: r.warnings, durationMs, reported: report };
     } catch (e) {
-      const error = ((e as Error).message ?? String(e)).slice(0, MAX_ERROR);
+      // Daemon output may echo a config line: the MD5 password never goes into a report or a log.
+      const hide = (text: string) => {
+        const pw = (d as { bgp?: { md5Password?: string } }).bgp?.md5Password;
+        return redactSecrets(pw ? text.split(pw).join(REDACTED) : text);
+      };
+      const error = hide((e as Error).message ?? String(e)).slice(0, MAX_ERROR);
       agentApplyDuration.observe({ role: this.opts.role, result: 'error' }, (Date.now() - t0) / 1000);
       this.failures++;
       const key = `${d.generation}|${error}`;
-      this.log.error({ reason, generation: d.generation, err: e, failures: this.failures }, 'reconcile failed');
+      this.log.error({ reason, generation: d.generation, err: hide(String((e as Error).stack ?? e)), failures: this.failures }, 'reconcile failed');
       // Retries of the same failure are logged, not reported again.
       if (key !== this.lastFailure || reason === 'command' || reason === 'start') {
         void this.report({ type: 'ConfigApplyFailed', data: { target: this.target, generation: d.generation, hash: d.hash, error } });

@@ -150,6 +150,7 @@ export class EventsController implements BeforeApplicationShutdown {
 export function redactEvent(e: StoredEvent): StoredEvent {
   const d = e.data as { bgp?: { md5Password?: string }; configs?: Record<string, string>; diffs?: Record<string, string> };
   if (d?.bgp?.md5Password !== undefined) return { ...e, data: { ...d, bgp: { ...d.bgp, md5Password: REDACTED } } } as StoredEvent;
+  if (e.type === 'ConfigApplyFailed') return { ...e, data: { ...d, error: redactSecrets(String((d as { error?: string }).error ?? '')) } } as StoredEvent;
   if (e.type === 'RouterConfigRendered' && d.configs) {
     const map = (o: Record<string, string> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, redactSecrets(v)]));
     return { ...e, data: { ...d, configs: map(d.configs), diffs: map(d.diffs) } } as StoredEvent;
