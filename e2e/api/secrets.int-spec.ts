@@ -4,6 +4,7 @@
  */
 import { RrDesiredState, RouterDesiredState, rrTargetId } from '@fabric/contracts';
 import { eventually } from '@fabric/test-infra';
+import { secretsBucket } from '@fabric/eventstore';
 import { lastCommand } from '@fabric/testing/fabric';
 import { startRrConfig } from '../../services/rr-config/src/main';
 import { startRouterConfig } from '../../services/router-config/src/main';
@@ -82,5 +83,43 @@ describe('given a cluster created with an MD5 password', () => {
     } finally {
       await c.end();
     }
+  });
+
+  it('when the password is rotated then every agent gets the new one in a new generation, and it is nowhere else', async () => {
+    const NEW = 'Rotated-s3cret#2';
+    const rrId = rrTargetId(clusterId, 'rr1');
+    const before = (await lastCommand<RrDesiredState>(cp.nats, 'rr', rrId))!;
+    const r = await http('PUT', `${cp.api}/clusters/${clusterId}/bgp/md5-password`, { md5Password: NEW });
+    expect(r.status).toBe(200);
+    expect(JSON.stringify(r.body)).not.toContain(NEW);
+    const rr = await eventually(async () => {
+      const s = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrId);
+      return s && s.generation > before.generation ? s : undefined;
+    }, 15000, 50, 'RR desired state with the new password');
+    expect(JSON.stringify(rr)).toContain(NEW);
+    expect(JSON.stringify(rr)).not.toContain(SECRET);
+    const core = await eventually(async () => {
+      const s = await lastCommand<RouterDesiredState>(cp.nats, 'router', clusterId);
+      return s && JSON.stringify(s).includes(NEW) ? s : undefined;
+    }, 15000, 50, 'core desired state with the new password');
+    expect(JSON.stringify(core)).not.toContain(SECRET);
+    const events = await cp.store.read(cp.nats.subjects.evtAll());
+    expect(events.some((e) => e.type === 'BgpPasswordChanged')).toBe(true);
+    expect(JSON.stringify(events)).not.toContain(NEW);
+    const junos = await http('GET', `${cp.api}/clusters/${clusterId}/router/config?format=junos`);
+    expect(String(junos.body)).not.toContain(NEW);
+  });
+
+  it('when a rotation is refused (bad password, unknown cluster) then nothing changes', async () => {
+    const secrets = async () => (await cp.nats.jsm.streams.info(`KV_${secretsBucket(cp.nats.subjects)}`)).state.messages;
+    const head = await cp.store.headSeq();
+    const stored = await secrets();
+    expect((await http('PUT', `${cp.api}/clusters/${clusterId}/bgp/md5-password`, { md5Password: 'has space' })).status).toBe(400);
+    expect((await http('PUT', `${cp.api}/clusters/${clusterId}/bgp/md5-password`, {})).status).toBe(400);
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    expect((await http('PUT', `${cp.api}/clusters/${unknown}/bgp/md5-password`, { md5Password: 'abc' })).status).toBe(404);
+    expect(await secrets()).toBe(stored);
+    // (derivers may still be publishing the previous rotation's desired states: only cluster events matter)
+    expect((await cp.store.read(cp.nats.subjects.evtAll('cluster'), head)).length).toBe(0);
   });
 });

@@ -59,6 +59,13 @@ export class RouteReflectorAdded {
   @IsFabricName() name: string;
   @IsIpAddress() ip: string;
 }
+/** The cluster's MD5 password changed (rotation); `md5Password` is a secret reference, never the value. */
+export class BgpPasswordChanged {
+  static readonly type = 'BgpPasswordChanged';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @Matches(PASSWORD_PATTERN) md5Password: string;
+}
 export class RouteReflectorRemoved {
   static readonly type = 'RouteReflectorRemoved';
   static readonly version = 1;
@@ -266,7 +273,7 @@ export class MessageDeadLettered {
 }
 
 export const EVENT_CLASSES = {
-  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved,
+  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved, BgpPasswordChanged,
   NodeJoined, NodeDrained, NodeLeft,
   VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
@@ -282,7 +289,7 @@ export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
 
 /** Which aggregate subject each event is appended to. */
 export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
-  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster',
+  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster', BgpPasswordChanged: 'cluster',
   NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
   VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
   NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',

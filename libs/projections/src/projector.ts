@@ -117,6 +117,11 @@ export class Projector {
         );
         return;
       }
+      case 'BgpPasswordChanged': {
+        const d = e.data as EventOf<'BgpPasswordChanged'>['data'];
+        await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [d.clusterId, JSON.stringify({ md5Password: readableBgp({ md5Password: d.md5Password } as never).md5Password })]);
+        return;
+      }
       case 'RouteReflectorAdded': {
         const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
         await em.query(

@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, ParseUUIDPipe, Post, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
-import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody } from './dto';
+import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, JoinNodeBody } from './dto';
 import { ReqInfo } from './request-info';
 import { ReadModel } from '../read/read-model';
 import { EVENT_STORE } from '../tokens';
@@ -57,6 +57,16 @@ export class ClustersController {
   @ApiErrors(400, 404, 409)
   async addRr(@Param('id', uuid) id: string, @Body() body: AddRouteReflectorBody, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'AddRouteReflector', { clusterId: id, ...body }, info);
+    return this.get(id);
+  }
+
+  @Put(':id/bgp/md5-password')
+  @ApiOperation({ summary: "Rotate the cluster's BGP MD5 password: every node, RR and the core get it in a new generation (see docs/security.md)" })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: ClusterDto })
+  @ApiErrors(400, 404)
+  async changeBgpPassword(@Param('id', uuid) id: string, @Body() body: ChangeBgpPasswordBody, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'ChangeBgpPassword', { clusterId: id, md5Password: body.md5Password }, info);
     return this.get(id);
   }
 

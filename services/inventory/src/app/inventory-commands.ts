@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  AddRouteReflector, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
@@ -83,6 +83,17 @@ export class InventoryCommands {
             const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
+          }),
+        ),
+      ChangeBgpPassword: (p: ChangeBgpPassword, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            // No secret is stored for a cluster that does not exist.
+            if ((await this.store.lastSeq(this.store.subjects.evt('cluster', p.clusterId))) === 0) throw notFound('cluster', p.clusterId);
+            const ref = await this.secrets.put(p.clusterId, 'bgp-md5', p.md5Password, `secret:${req.commandId}`);
+            const res = await this.clusters.handle(p.clusterId, { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } }, { commandId: req.commandId, meta: this.meta(req) });
+            this.record(res);
+            return { result: { clusterId: p.clusterId }, position: res.position };
           }),
         ),
       RemoveRouteReflector: (p: RemoveRouteReflector, req) =>
