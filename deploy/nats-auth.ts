@@ -5,13 +5,13 @@
  *
  *   npm run nats -- enroll --role node|rr|router --target <id> [--out <file>]   # an agent's identity
  *   npm run nats -- enroll --role inventory|ipam|…|admin [--out <file>]
- *   npm run nats -- revoke <name> | list | url | config
+ *   npm run nats -- revoke <name> | list | url | config | import [--from <url>]
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
 import { TargetKind } from '@fabric/contracts';
-import { EnrolledIdentity, Identity, Nats, SERVICE_ROLES, identityName, renderServerConfig } from '@fabric/eventstore';
+import { EnrolledIdentity, Identity, Nats, SERVICE_ROLES, identityName, importHistory, renderServerConfig } from '@fabric/eventstore';
 import { DATA, daemon, log, pidOf, probe, which, aptInstall } from './infra';
 
 export const AUTH_DIR = path.join(DATA, 'nats-auth');
@@ -163,6 +163,7 @@ function usage(): never {
       '  enroll --role node|rr|router --target <id> [--out <file>]   an agent identity (its seed file, 0600)',
       '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway [--out <file>]',
       '  revoke <name>                                              e.g. agent-node-<id>',
+      '  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product\'s (empty) bus',
       '  list | url | config',
     ].join('\n'),
   );
@@ -195,6 +196,17 @@ async function main(args: string[]) {
     if (!revoke(args[1])) {
       console.error(`no identity ${args[1]}`);
       process.exit(1);
+    }
+  } else if (cmd === 'import') {
+    // Upgrade from an open NATS: its history into the product's own (empty) bus, same sequences.
+    const fromUrl = flag(args, 'from') ?? '127.0.0.1:4222';
+    const to = await Nats.connect({ ...toolNatsOptions(), creds: process.env.NATS_URL ? process.env.NATS_CREDS : credsFile('admin'), name: 'import' });
+    const from = await Nats.connect({ servers: fromUrl, creds: flag(args, 'from-creds'), name: 'import' });
+    try {
+      console.log(JSON.stringify({ from: fromUrl, to: usedNatsUrl(), ...(await importHistory(from, to)) }));
+    } finally {
+      await from.close();
+      await to.close();
     }
   } else if (cmd === 'list') {
     for (const e of readRegistry()) console.log(`${identityName(e.identity).padEnd(60)} ${e.publicKey} ${e.enrolledAt}`);

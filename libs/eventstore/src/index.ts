@@ -7,3 +7,4 @@ export * from './nest-transport';
 export * from './event-tail';
 export * from './nats-auth';
 export * from './secrets';
+export * from './import-history';
