@@ -200,8 +200,8 @@ async function main(args: string[]) {
   } else if (cmd === 'import') {
     // Upgrade from an open NATS: its history into the product's own (empty) bus, same sequences.
     const fromUrl = flag(args, 'from') ?? '127.0.0.1:4222';
-    await ensureProductNats(); // our server and its (empty) streams, no service yet
-    const to = await Nats.connect({ ...toolNatsOptions(), creds: process.env.NATS_URL ? process.env.NATS_CREDS : credsFile('admin'), name: 'import' });
+    const own = await ensureProductNats(); // our server and its (empty) streams, no service yet
+    const to = await Nats.connect({ servers: own.url, creds: own.own ? credsFile('admin') : process.env.NATS_CREDS || undefined, name: 'import' });
     const from = await Nats.connect({ servers: fromUrl, creds: flag(args, 'from-creds'), name: 'import' });
     try {
       console.log(JSON.stringify({ from: fromUrl, to: usedNatsUrl(), ...(await importHistory(from, to)) }));
