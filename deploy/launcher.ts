@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DATA, LOGS, ROOT, daemon, ensureNats, ensurePostgres, log, pidOf } from './infra';
+import { DATA, LOGS, ROOT, daemon, ensurePostgres, log, pidOf } from './infra';
+import { ensureProductNats, serviceNatsEnv, stopProductNatsName, usedNatsUrl } from './nats-auth';
 
 export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
@@ -37,7 +38,7 @@ export const metricsPort = (name: string) => {
 function startService(name: string) {
   if (pidOf(name)) return log(`${name} already running (pid ${pidOf(name)})`);
   const port = metricsPort(name);
-  const pid = daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], port ? { METRICS_PORT: String(port) } : {});
+  const pid = daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], { ...serviceNatsEnv(name as never), ...(port ? { METRICS_PORT: String(port) } : {}) });
   log(`${name} started (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
 }
 
@@ -93,7 +94,8 @@ async function launcherToken(admin: string | undefined): Promise<string | undefi
 }
 
 export async function start() {
-  await ensureNats();
+  const nats = await ensureProductNats();
+  log(`NATS: ${nats.url}${nats.own ? ' (the product\'s own, authenticated)' : ''}`);
   await ensurePostgres();
   for (const s of SERVICES) startService(s);
   await waitHealthy();
@@ -123,12 +125,14 @@ export async function stop() {
   for (const s of [...SERVICES].reverse()) stopPid(s);
   if (process.argv.includes('--all')) {
     stopPid('postgres');
+    stopPid(stopProductNatsName);
     stopPid('nats');
   }
 }
 
 export function status() {
-  for (const s of ['nats', 'postgres', ...SERVICES]) console.log(`${s.padEnd(16)} ${pidOf(s) ? `running (pid ${pidOf(s)})` : '-'}`);
+  console.log(`${'nats url'.padEnd(16)} ${usedNatsUrl()}`);
+  for (const s of [stopProductNatsName, 'nats', 'postgres', ...SERVICES]) console.log(`${s.padEnd(16)} ${pidOf(s) ? `running (pid ${pidOf(s)})` : '-'}`);
 }
 
 if (require.main === module) {

@@ -4,6 +4,7 @@
  * `--swap` then replaces the live schema with the rebuilt one (the old one is kept as `<schema>_old`);
  * stop the gateway first (`npm run stop`), since it projects into the live schema while it runs.
  */
+import { toolNatsOptions } from './nats-auth';
 import { DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { databaseSchema, databaseUrl, deadLettered, rebuildAndCompare, ProjectionRunner, swapSchemas } from '@fabric/projections';
@@ -19,7 +20,7 @@ async function main() {
   if (swap && pidOf('gateway')) throw new Error('the gateway is running: stop it first (npm run stop), then rebuild with --swap');
   const live = databaseSchema();
   const target = `${live}_rebuild`;
-  const nats = await Nats.connect({ name: 'projections-rebuild' });
+  const nats = await Nats.connect({ name: 'projections-rebuild', ...toolNatsOptions() });
   const store = new EventStore(nats);
   const liveDs = new DataSource({ type: 'postgres', url: databaseUrl() });
   await liveDs.initialize();

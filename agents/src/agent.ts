@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
 import pino, { Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { DesiredState, FabricEvent, TargetKind, TargetRef } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
+import { DesiredState, FabricEvent, REDACTED, TargetKind, TargetRef } from '@fabric/contracts';
+import { redactSecrets } from '@fabric/renderers';
+import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
 import { RouteSetTracker, SessionObservation, SessionTracker } from './observe';
@@ -29,6 +30,8 @@ export interface AgentOptions {
   ns?: string;
   /** Comma-separated servers (default env NATS_URL or 127.0.0.1:4222). */
   natsUrl?: string;
+  /** This agent's nkey seed file (its identity on the bus); default $NATS_CREDS. */
+  natsCreds?: string;
   /** Linux network namespace of the target (lab); undefined = the agent's own namespace. */
   namespace?: string;
   bird?: { configPath: string; controlSocket: string; pidFile?: string };
@@ -150,6 +153,8 @@ class Agent {
   private desired?: DesiredState;
   private desiredHeaders?: MsgHdrs;
   private startSeq = 0;
+  /** Last command sequence seen by the consumer (a recreated consumer resumes after it). */
+  private followSeq = 0;
   /** A command (or the start) is not confirmed by ConfigApplied yet: report the next success whatever its changes. */
   private unreported = false;
   private lastFailure?: string;
@@ -184,15 +189,15 @@ class Agent {
   }
 
   async start(): Promise<void> {
-    this.nats = await Nats.connect({ servers: this.opts.natsUrl, ns: this.opts.ns, name: `agent-${this.kind}-${this.opts.targetId}` });
+    this.nats = await Nats.connect({ servers: this.opts.natsUrl, ns: this.opts.ns, name: `agent-${this.kind}-${this.opts.targetId}`, creds: this.opts.natsCreds });
     try {
-      await this.nats.ensureStreams();
+      // No stream management here: on the product's bus an agent may not create or update streams.
       const subjects = this.nats.subjects;
       this.subject = subjects.cmd(this.kind, this.opts.targetId);
       this.reporter = new Reporter(new EventStore(this.nats), subjects.evt('agent', this.kind, this.opts.targetId), this.log);
 
-      // Start-up reconcile with the latest command (one direct read), before following the subject.
-      const last = await this.nats.jsm.streams.getMessage(subjects.commandsStream, { last_by_subj: this.subject });
+      // Start-up reconcile with the latest command (one direct read of our own subject, the only one we may read).
+      const last = await this.nats.jsm.direct.getMessage(subjects.commandsStream, { last_by_subj: this.subject });
       if (last) {
         this.startSeq = last.seq;
         this.accept(last.data, last.header, last.seq);
@@ -204,16 +209,7 @@ class Agent {
         await this.enqueue(() => this.reconcile('start')).catch(() => undefined);
       }
 
-      const consumer = await this.nats.js.consumers.get(subjects.commandsStream, {
-        // nats-server 2.9: a single filter subject (a string becomes `filter_subject`).
-        filter_subjects: this.subject,
-        deliver_policy: DeliverPolicy.LastPerSubject,
-      });
-      this.messages = await consumer.consume({ max_messages: 16 });
-      const messages = this.messages;
-      this.consumeLoop = (async () => {
-        for await (const m of messages as AsyncIterable<JsMsg>) this.onCommand(m);
-      })().catch((e) => this.log.error({ err: e }, 'command consumer ended'));
+      await this.follow();
 
       this.resyncTimer = setInterval(() => this.kickResync(), this.resyncMs);
       this.resyncTimer.unref?.();
@@ -223,6 +219,44 @@ class Agent {
       await this.stop();
       throw e;
     }
+  }
+
+  /**
+   * Follows our command subject through our own named consumer (the only consumer our NATS permissions
+   * allow: its name and filter are bound to this target). Recreated from the next sequence when it ends.
+   */
+  private async follow(): Promise<void> {
+    const nats = this.nats!;
+    const stream = nats.subjects.commandsStream;
+    const name = agentConsumerName(nats.subjects, this.kind, this.opts.targetId);
+    const from = Math.max(this.startSeq, this.followSeq);
+    await nats.jsm.consumers.delete(stream, name).catch(() => undefined);
+    await nats.jsm.consumers.add(stream, {
+      name,
+      filter_subject: this.subject,
+      ack_policy: AckPolicy.None,
+      ...(from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.LastPerSubject }),
+      inactive_threshold: 10 * 60 * 1e9,
+    });
+    const consumer = await nats.js.consumers.get(stream, name);
+    // A consumer that disappears (deleted, expired while we were cut off) ends the loop: we recreate it.
+    this.messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true });
+    const messages = this.messages;
+    void (async () => {
+      for await (const st of messages.status()) if (st.type === 'consumer_deleted') messages.stop();
+    })().catch(() => undefined);
+    this.consumeLoop = (async () => {
+      for await (const m of messages as AsyncIterable<JsMsg>) {
+        this.onCommand(m);
+        this.followSeq = m.seq;
+      }
+    })()
+      .catch((e) => this.log.warn({ err: e }, 'command consumer ended; recreating it'))
+      .then(async () => {
+        if (this.stopped) return;
+        await new Promise((r) => setTimeout(r, 1000));
+        if (!this.stopped) await this.follow().catch((e) => this.log.error({ err: e }, 'cannot follow commands'));
+      });
   }
 
   /** Parses and accepts a command if it is not older than what we have; returns whether it was accepted. */
@@ -315,11 +349,16 @@ class Agent {
       }
       return { ...base, generation: d.generation, hash: d.hash, changes: r.changes, operations: r.operations, warnings: r.warnings, durationMs, reported: report };
     } catch (e) {
-      const error = ((e as Error).message ?? String(e)).slice(0, MAX_ERROR);
+      // Daemon output may echo a config line: the MD5 password never goes into a report or a log.
+      const hide = (text: string) => {
+        const pw = (d as { bgp?: { md5Password?: string } }).bgp?.md5Password;
+        return redactSecrets(pw ? text.split(pw).join(REDACTED) : text);
+      };
+      const error = hide((e as Error).message ?? String(e)).slice(0, MAX_ERROR);
       agentApplyDuration.observe({ role: this.opts.role, result: 'error' }, (Date.now() - t0) / 1000);
       this.failures++;
       const key = `${d.generation}|${error}`;
-      this.log.error({ reason, generation: d.generation, err: e, failures: this.failures }, 'reconcile failed');
+      this.log.error({ reason, generation: d.generation, err: hide(String((e as Error).stack ?? e)), failures: this.failures }, 'reconcile failed');
       // Retries of the same failure are logged, not reported again.
       if (key !== this.lastFailure || reason === 'command' || reason === 'start') {
         void this.report({ type: 'ConfigApplyFailed', data: { target: this.target, generation: d.generation, hash: d.hash, error } });

@@ -4,6 +4,7 @@ import type { AgentOptions, AgentRole } from './agent';
 export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [options]
   --ns <namespace>            NATS subject namespace (default $FABRIC_NS or 'fabric')
   --nats <url,…>              NATS servers (default $NATS_URL or 127.0.0.1:4222)
+  --creds <file>              this agent's NATS identity (nkey seed, from \`npm run nats -- enroll\`; default $NATS_CREDS)
   --netns <name>              Linux network namespace of the target (lab)
   --bird-config <path>        BIRD config file (node, rr)
   --bird-socket <path>        BIRD control socket (node, rr)
@@ -23,7 +24,7 @@ export interface LabMemberInfo {
 
 export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
 
-const FLAGS = new Set(['role', 'target', 'ns', 'nats', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'lab', 'member', 'help']);
+const FLAGS = new Set(['role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'lab', 'member', 'help']);
 
 export function parseFlags(argv: string[]): Record<string, string | true> {
   const flags: Record<string, string | true> = {};
@@ -77,6 +78,8 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const pollMs = msFlag(flags, 'poll-ms');
   if (ns) opts.ns = ns;
   if (natsUrl) opts.natsUrl = natsUrl;
+  const natsCreds = strFlag(flags, 'creds');
+  if (natsCreds) opts.natsCreds = natsCreds;
   if (namespace) opts.namespace = namespace;
   if (role !== 'frr-router') opts.bird = { configPath: birdConfig!, controlSocket: birdSocket!, ...(birdPid ? { pidFile: birdPid } : {}) };
   if (role === 'node' && vmNamespacePrefix) opts.vmNamespacePrefix = vmNamespacePrefix;

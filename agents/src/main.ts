@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     member = labMember(state, flags.member);
   }
   await startMetricsServer(); // METRICS_PORT (deploy/lab/launch.ts gives each agent its own)
-  const agent: AgentHandle = await startAgent(buildOptions(flags, member));
+  const found = member;
+  const agent: AgentHandle = await startWhenBusReachable(() => startAgent(buildOptions(flags, found)));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -39,6 +40,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/**
+ * A node may boot before the bus answers, or before its freshly enrolled identity is loaded by the server:
+ * connection and authorization failures are retried (with a growing delay); anything else is fatal.
+ */
+async function startWhenBusReachable(start: () => Promise<AgentHandle>): Promise<AgentHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? e}`;
+      if (!/connection|authori[sz]ation|timeout|ECONNREFUSED|no responders/i.test(text)) throw e;
+      const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
+      process.stderr.write(`${JSON.stringify({ level: 40, msg: 'NATS not reachable yet, retrying', err: text.slice(0, 300), attempt, delayMs: delay })}\n`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 main().catch((e) => {

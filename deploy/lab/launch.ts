@@ -7,6 +7,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { rrTargetId } from '@fabric/contracts';
 import { DATA, ROOT, daemon, log, pidOf } from '../infra';
+import { agentNatsEnv } from '../nats-auth';
 import { labDown, labUp, LabState } from './topology';
 
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
@@ -62,7 +63,10 @@ export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<st
   const agent = (name: string, args: string[]) => {
     const port = metricsPort++;
     if (pidOf(name)) return;
-    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
+    // Each agent its own NATS identity (enrolled on first use), bound to its own command and report subjects.
+    const kind = args[args.indexOf('--role') + 1] === 'frr-router' ? 'router' : (args[args.indexOf('--role') + 1] as 'node' | 'rr');
+    const natsEnv = agentNatsEnv(kind, args[args.indexOf('--target') + 1]);
+    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...natsEnv, ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
   };
   // Poll BGP state and routes often: they drive the VM status (announced, at-core) operators watch.
   const poll = ['--poll-ms', process.env.LAB_POLL_MS ?? '300'];

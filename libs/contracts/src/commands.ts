@@ -87,6 +87,15 @@ export class RemoveRouteReflector {
   @ApiProperty({ example: 'rr3' })
   @IsFabricName() name: string;
 }
+/** A new BGP MD5 password for every session of the cluster (RRs, nodes, core). */
+export class ChangeBgpPassword {
+  static readonly command = 'ChangeBgpPassword';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid() clusterId: string;
+  @ApiProperty({ example: 'n3w-s3cret', description: 'TCP MD5 password (never returned)' })
+  @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  md5Password: string;
+}
 export class JoinNode {
   static readonly command = 'JoinNode';
   @ApiPropertyOptional({ format: 'uuid' })
@@ -172,7 +181,7 @@ export class AddPool {
   @IsIpAddress() end: string;
 }
 
-export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, JoinNode, DrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
+export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
 export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;

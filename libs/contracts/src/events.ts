@@ -10,6 +10,7 @@ import {
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { PASSWORD_PATTERN } from './validation';
+import type { AggregateKind } from './subjects';
 
 /** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
 export const MAX_GENERATION = 2147483647;
@@ -60,6 +61,13 @@ export class RouteReflectorAdded {
   @IsUUID() clusterId: string;
   @IsFabricName() name: string;
   @IsIpAddress() ip: string;
+}
+/** The cluster's MD5 password changed (rotation); `md5Password` is a secret reference, never the value. */
+export class BgpPasswordChanged {
+  static readonly type = 'BgpPasswordChanged';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @Matches(PASSWORD_PATTERN) md5Password: string;
 }
 export class RouteReflectorRemoved {
   static readonly type = 'RouteReflectorRemoved';
@@ -285,7 +293,7 @@ export class MessageDeadLettered {
 }
 
 export const EVENT_CLASSES = {
-  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved,
+  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved, BgpPasswordChanged,
   NodeJoined, NodeDrained, NodeLeft,
   VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
@@ -298,6 +306,17 @@ export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)
 /** An event as a decider sees it: a discriminated union on `type`. */
 export type FabricEvent = { [K in EventType]: { type: K; data: EventData<K> } }[EventType];
 export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
+
+/** Which aggregate subject each event is appended to. */
+export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
+  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster', BgpPasswordChanged: 'cluster',
+  NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
+  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
+  NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
+  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent',
+  DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
+  TargetRenderFailed: 'desired', TargetRenderRecovered: 'desired',
+};
 
 export interface EventMeta {
   /** Who asked (API token name / service name). */

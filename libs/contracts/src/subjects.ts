@@ -60,3 +60,25 @@ export class Subjects {
 }
 
 export const HEADER_EVENT_TYPE = 'Fabric-Event-Type';
+/**
+ * Who published an event is its subject (NATS permissions bind each identity to its subjects), never a
+ * field of the payload. Returns why an event may not be trusted, or undefined: its type must belong to
+ * the aggregate of its subject (an agent may only publish agent reports on its own subject).
+ */
+export function untrustedEventReason(subject: string, type: string, aggregateOfType: (type: string) => string | undefined): string | undefined {
+  const parts = subject.split('.');
+  if (parts.length < 4 || parts[1] !== 'evt') return `not an event subject: ${subject}`;
+  const expected = aggregateOfType(type);
+  if (!expected) return `unknown event type ${JSON.stringify(type)} on ${subject}`;
+  if (parts[2] !== expected) return `${type} is not a ${parts[2]} event (subject ${subject})`;
+  if ((expected === 'agent' || expected === 'desired') && (parts.length !== 5 || !['node', 'rr', 'router'].includes(parts[3]))) return `malformed target subject ${subject}`;
+  return undefined;
+}
+
+/** The target (node, RR, router) an agent report or desired-state event is about: from its subject `<ns>.evt.<agent|desired>.<kind>.<id>`. */
+export function subjectTarget(subject: string): { kind: TargetKind; id: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[1] !== 'evt' || (parts[2] !== 'agent' && parts[2] !== 'desired')) return undefined;
+  if (!['node', 'rr', 'router'].includes(parts[3])) return undefined;
+  return { kind: parts[3] as TargetKind, id: parts[4] };
+}

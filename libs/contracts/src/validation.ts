@@ -70,3 +70,12 @@ export function canonicalIp(v: string): string {
 export function vmInterfaceName(vmId: string, prefix = 'vm'): string {
   return (prefix + vmId.replace(/-/g, '')).slice(0, 15);
 }
+
+/**
+ * Secrets (BGP MD5 passwords) never travel in events: inventory stores the value in the secrets stream and
+ * events, read models and rendered configs carry this reference (`{{secret:<sequence>}}`, itself a valid
+ * password token). Only the desired-state publisher resolves it, on the target's own command subject.
+ */
+export const secretRef = (seq: number) => `{{secret:${seq}}}`;
+export const SECRET_REF = /\{\{secret:(\d+)\}\}/g;
+export const REDACTED = '<redacted>';

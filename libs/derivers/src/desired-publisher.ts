@@ -10,7 +10,7 @@
  * One publisher per target at a time: calls for the same target must not overlap (the apps flush serially).
  */
 import type { DesiredState, TargetKind } from '@fabric/contracts';
-import { decodeMessage, EventStore } from '@fabric/eventstore';
+import { decodeMessage, EventStore, SecretStore } from '@fabric/eventstore';
 import { contentHash } from '@fabric/renderers';
 
 export type DesiredPayload<T extends DesiredState = DesiredState> = Omit<T, 'generation' | 'hash' | 'sourceSeq'>;
@@ -34,7 +34,11 @@ export function desiredHash(payload: DesiredPayload): string {
 export class DesiredPublisher {
   private readonly last = new Map<string, LastDesired | null>();
 
-  constructor(private readonly store: EventStore, private readonly actor = 'deriver') {}
+  private readonly secrets: SecretStore;
+
+  constructor(private readonly store: EventStore, private readonly actor = 'deriver') {
+    this.secrets = new SecretStore(store.nats);
+  }
 
   /** Publishes when the content changed since the last command of this target; returns what is current. */
   async publish<T extends DesiredState>(payload: DesiredPayload<T>, sourceSeq: number): Promise<PublishResult> {
@@ -44,7 +48,8 @@ export class DesiredPublisher {
     if (last && last.hash === hash) return { published: false, ...last };
     const generation = (last?.generation ?? 0) + 1;
     const nats = this.store.nats;
-    const message = { ...payload, generation, hash, sourceSeq } as unknown as DesiredState;
+    // The hash (also in the DesiredStateChanged event) covers the secret's reference, never its value.
+    const message = (await this.secrets.resolveJson({ ...payload, generation, hash, sourceSeq }, clusterId)) as unknown as DesiredState;
     await nats.js.publish(nats.subjects.cmd(kind, targetId), enc.encode(JSON.stringify(message)), { msgID: `${targetId}:${generation}` });
     // Remember before appending the event: the command is out, a failed append is repaired by ensureEvent.
     this.last.set(key(kind, targetId), { generation, hash });

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, JetStreamClient, JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
+import { inboxPrefix, secretsBucket } from './nats-auth';
 
 export interface NatsOptions {
   /** NATS servers, comma separated (NATS_URL). */
@@ -9,6 +11,16 @@ export interface NatsOptions {
   /** Subject / stream namespace (FABRIC_NS); tests use their own. */
   ns?: string;
   name?: string;
+  /** Path of this identity's nkey seed file (NATS_CREDS), written 0600 by the enrollment command. */
+  creds?: string;
+}
+
+/** Connection options of an identity: nkey authentication and the inbox prefix its permissions allow. */
+export function credentialOptions(credsFile: string | undefined): Partial<ConnectionOptions> {
+  if (!credsFile) return {};
+  const seed = readFileSync(credsFile, 'utf8').trim();
+  const publicKey = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  return { authenticator: nkeyAuthenticator(() => new TextEncoder().encode(readFileSync(credsFile, 'utf8').trim())), inboxPrefix: inboxPrefix(publicKey) };
 }
 
 /** One NATS connection with its JetStream clients and the namespaced subject names. */
@@ -25,6 +37,7 @@ export class Nats {
       servers: (opts.servers ?? process.env.NATS_URL ?? '127.0.0.1:4222').split(','),
       name: opts.name,
       maxReconnectAttempts: -1,
+      ...credentialOptions(opts.creds ?? (process.env.NATS_CREDS || undefined)),
     });
     const jsm = await jetstreamManager(nc);
     return new Nats(nc, jetstream(nc), jsm, new Subjects(opts.ns ?? process.env.FABRIC_NS ?? 'fabric'));
@@ -55,20 +68,34 @@ export class Nats {
       allow_direct: true,
       duplicate_window: 2 * 60 * 1e9,
     };
-    for (const cfg of [events, commands]) {
+    const secrets = {
+      name: `KV_${secretsBucket(s)}`,
+      subjects: [`$KV.${secretsBucket(s)}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      // A KV bucket (@nats-io/kv reads it): a few versions per key so a rotation can be rolled back.
+      max_msgs_per_subject: 5,
+      discard: DiscardPolicy.New,
+      allow_direct: true,
+      deny_delete: true,
+      deny_purge: true,
+    };
+    for (const cfg of [events, commands, secrets]) {
+      let current: Record<string, unknown> | undefined;
       try {
-        await this.jsm.streams.info(cfg.name);
-        await this.jsm.streams.update(cfg.name, cfg as never);
+        current = (await this.jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        await this.jsm.streams.add(cfg as never);
       }
+      if (!current) await this.jsm.streams.add(cfg as never);
+      // Services have no stream-admin rights on an authenticated bus: update only what differs.
+      else if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current![k]) !== JSON.stringify(v))) await this.jsm.streams.update(cfg.name, cfg as never);
     }
   }
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
   async destroyStreams(): Promise<void> {
-    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream]) {
+    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;
       });

@@ -6,7 +6,7 @@
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { DeliverPolicy, JsMsg, PubAck } from '@nats-io/jetstream';
-import { EventEnvelope, EventMeta, EVENT_BATCH_TYPE, EVENT_BATCH_VERSION, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_CLASSES } from '@fabric/contracts';
+import { EventEnvelope, EventMeta, EVENT_BATCH_TYPE, EVENT_BATCH_VERSION, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_AGGREGATE, EVENT_CLASSES, subjectTarget, untrustedEventReason } from '@fabric/contracts';
 import { injectTraceHeaders } from '@fabric/telemetry';
 import { Nats } from './connection';
 
@@ -49,6 +49,27 @@ export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
   return enc.encode(JSON.stringify(envelope(e, now)));
 }
 
+/** An event whose type does not belong on its subject: published by an identity that may not state it. */
+export class UntrustedEventError extends Error {
+  constructor(readonly seq: number, readonly subject: string, reason: string) {
+    super(`untrusted event at seq ${seq}: ${reason}`);
+    this.name = 'UntrustedEventError';
+  }
+}
+
+/**
+ * Checks a decoded event against its subject: the subject is who published it (NATS permissions), so an
+ * event type foreign to the subject's aggregate is refused (UntrustedEventError), and an agent report's or
+ * desired state's `target` is the one of its subject, whatever the payload says.
+ */
+function trusted(e: StoredEvent): StoredEvent {
+  const reason = untrustedEventReason(e.subject, e.type, (t) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE]);
+  if (reason) throw new UntrustedEventError(e.seq, e.subject, reason);
+  const target = subjectTarget(e.subject);
+  if (target && e.data && typeof e.data === 'object') (e.data as { target?: unknown }).target = target;
+  return e;
+}
+
 /**
  * One message carrying every event of a decision. It is an envelope itself (type `EventBatch`, the
  * events in `data.events`), so a consumer that does not know it skips it like any other type.
@@ -69,9 +90,9 @@ export function decodeMessages(m: RawMessage): StoredEvent[] {
   if (env && (env as { type?: string }).type === EVENT_BATCH_TYPE) {
     const events = (env as { data?: { events?: unknown } }).data?.events;
     if (!Array.isArray(events) || !events.length || events.some((e) => !e || typeof e !== 'object')) throw new Error('EventBatch without events');
-    return (events as EventEnvelope[]).map((e, index) => ({ ...e, seq: m.seq, subject: m.subject, index }));
+    return (events as EventEnvelope[]).map((e, index) => trusted({ ...e, seq: m.seq, subject: m.subject, index }));
   }
-  return [{ ...(env as EventEnvelope), seq: m.seq, subject: m.subject }];
+  return [trusted({ ...(env as EventEnvelope), seq: m.seq, subject: m.subject })];
 }
 
 /** The single event of a message (use decodeMessages where a batch may occur). */
@@ -178,6 +199,8 @@ export class EventStore {
       try {
         return decodeMessages(m);
       } catch (err) {
+        // Forged events (a type foreign to its subject) are not part of any aggregate's history.
+        if (err instanceof UntrustedEventError) return [];
         if (!undecodable) throw err;
         undecodable(m, err as Error);
         return [];

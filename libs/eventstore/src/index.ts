@@ -7,3 +7,6 @@ export * from './nest-transport';
 export * from './event-tail';
 export * from './stream-reader';
 export * from './loops';
+export * from './nats-auth';
+export * from './secrets';
+export * from './import-history';

@@ -4,7 +4,7 @@
  * (upserts, guarded updates) but the runner's checkpoint already makes redelivery a no-op.
  */
 import type { EntityManager } from 'typeorm';
-import { StoredEvent, EventOf } from '@fabric/contracts';
+import { StoredEvent, EventOf, subjectTarget, EVENT_AGGREGATE, REDACTED, SECRET_REF } from '@fabric/contracts';
 import { rangeSize } from './range-size';
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
@@ -102,6 +102,10 @@ export class Projector {
 
   async apply(em: EntityManager, e: StoredEvent): Promise<void> {
     const at = e.occurredAt;
+    // Agent reports and desired states are about the target of their subject (who published), never the payload's.
+    const aggregate = EVENT_AGGREGATE[e.type];
+    const target = subjectTarget(e.subject);
+    if ((aggregate === 'agent' || aggregate === 'desired') && !target) return;
     if (e.type !== 'VmCreated' && e.type !== 'IpAllocated') await this.flushVms(em);
     switch (e.type) {
       case 'ClusterCreated': {
@@ -109,8 +113,13 @@ export class Projector {
         await em.query(
           `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at)
            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10) ON CONFLICT (id) DO NOTHING`,
-          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(d.bgp), at],
+          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at],
         );
+        return;
+      }
+      case 'BgpPasswordChanged': {
+        const d = e.data as EventOf<'BgpPasswordChanged'>['data'];
+        await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [d.clusterId, JSON.stringify({ md5Password: readableBgp({ md5Password: d.md5Password } as never).md5Password })]);
         return;
       }
       case 'RouteReflectorAdded': {
@@ -224,7 +233,7 @@ export class Projector {
            ON CONFLICT (kind, target_id) DO UPDATE SET cluster_id = COALESCE(EXCLUDED.cluster_id, ${this.t('agent_targets')}.cluster_id), desired_generation = EXCLUDED.desired_generation,
              desired_hash = EXCLUDED.desired_hash, desired_source_seq = EXCLUDED.desired_source_seq
            WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation`,
-          [d.target.kind, d.target.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
+          [target!.kind, target!.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
         );
         return;
       }
@@ -235,11 +244,11 @@ export class Projector {
            ON CONFLICT (kind, target_id) DO UPDATE SET applied_generation = EXCLUDED.applied_generation, applied_hash = EXCLUDED.applied_hash,
              last_changes = EXCLUDED.last_changes, last_duration_ms = EXCLUDED.last_duration_ms, applied_at = EXCLUDED.applied_at, last_error = NULL
            RETURNING desired_generation, desired_source_seq`,
-          [d.target.kind, d.target.id, d.generation, d.hash, d.changes, d.durationMs, at],
+          [target!.kind, target!.id, d.generation, d.hash, d.changes, d.durationMs, at],
         );
         // The node now has every VM the applied generation included: those move to "applied".
-        if (d.target.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
-          await this.transition(em, e, `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`, [d.target.id, Number(rows[0].desired_source_seq)], 'applied', `generation ${d.generation}`);
+        if (target!.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
+          await this.transition(em, e, `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`, [target!.id, Number(rows[0].desired_source_seq)], 'applied', `generation ${d.generation}`);
         }
         return;
       }
@@ -256,7 +265,7 @@ export class Projector {
         const d = e.data as EventOf<'ConfigApplyFailed'>['data'];
         await em.query(
           `INSERT INTO ${this.t('agent_targets')} (kind, target_id, last_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET last_error = EXCLUDED.last_error`,
-          [d.target.kind, d.target.id, `generation ${d.generation}: ${d.error}`],
+          [target!.kind, target!.id, `generation ${d.generation}: ${d.error}`],
         );
         return;
       }
@@ -265,7 +274,7 @@ export class Projector {
         await em.query(
           `INSERT INTO ${this.t('bgp_sessions')} (kind, target_id, protocol, peer_ip, state, info, since) VALUES ($1,$2,$3,$4,$5,$6,$7)
            ON CONFLICT (kind, target_id, protocol) DO UPDATE SET peer_ip = EXCLUDED.peer_ip, state = EXCLUDED.state, info = EXCLUDED.info, since = EXCLUDED.since`,
-          [d.target.kind, d.target.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, at],
+          [target!.kind, target!.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, at],
         );
         return;
       }
@@ -273,13 +282,13 @@ export class Projector {
         const d = e.data as EventOf<'RoutesObserved'>['data'];
         await em.query(
           `INSERT INTO ${this.t('agent_targets')} (kind, target_id, routes) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET routes = EXCLUDED.routes`,
-          [d.target.kind, d.target.id, JSON.stringify(d.routes)],
+          [target!.kind, target!.id, JSON.stringify(d.routes)],
         );
-        const clusterId = d.target.kind === 'router' ? d.target.id : d.target.id.slice(0, 36);
+        const clusterId = target!.kind === 'router' ? target!.id : target!.id.slice(0, 36);
         const ips = d.routes.map((r) => r.prefix.split('/')[0]);
-        if (d.target.kind === 'rr') {
-          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${d.target.id.slice(37)}`);
-        } else if (d.target.kind === 'router') {
+        if (target!.kind === 'rr') {
+          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${target!.id.slice(37)}`);
+        } else if (target!.kind === 'router') {
           await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`, [clusterId, ips], 'at-core', 'installed at the core');
           // Proof works both ways: a VM whose route left the core is no longer "at core".
           await this.transition(em, e, `cluster_id = $2 AND status = 'at-core' AND NOT (ip = ANY($3))`, [clusterId, ips], 'announced', 'withdrawn from the core');
@@ -327,4 +336,11 @@ export class Projector {
   private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
     this.pendingHistory.push([vmId, e.seq, status, e.type, e.occurredAt, detail]);
   }
+}
+
+/** The read model keeps a secret's reference, never a value (events written before references held it in clear). */
+function readableBgp(bgp: EventOf<'ClusterCreated'>['data']['bgp']) {
+  if (bgp?.md5Password === undefined) return bgp;
+  const ref = new RegExp(`^${SECRET_REF.source}$`).test(bgp.md5Password);
+  return { ...bgp, md5Password: ref ? bgp.md5Password : REDACTED };
 }

@@ -9,3 +9,4 @@ export { renderJunos, renderJunosProcedure, junosNames } from './junos';
 export type { JunosInput, JunosNames } from './junos';
 export { unifiedDiff } from './diff';
 export { contentHash, canonicalJson } from './hash';
+export * from './redact';

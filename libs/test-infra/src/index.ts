@@ -5,7 +5,13 @@
 import { pollUntil } from '@fabric/service-kit';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { Nats } from '@fabric/eventstore';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { nkeys } from '@nats-io/nats-core';
+import { EnrolledIdentity, Identity, Nats, identityName, renderServerConfig } from '@fabric/eventstore';
 
 export function uniqueNs(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
@@ -54,4 +60,70 @@ export async function dropTestDatabase(name: string | undefined): Promise<void> 
 /** Polls `fn` until it returns a truthy value or the timeout passes (no fixed sleeps in tests). */
 export function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15000, intervalMs = 50, what = 'condition'): Promise<T> {
   return pollUntil(fn, timeoutMs, what, intervalMs);
+}
+
+/**
+ * A nats-server of its own with the product's authorization (nkey users, per-subject permissions) on a
+ * free port, for the tests of identities and permissions. `creds(name)` is the seed file of an identity.
+ */
+export interface AuthNats {
+  url: string;
+  ns: string;
+  creds(name: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startAuthenticatedNats(identities: Identity[], ns = uniqueNs('auth')): Promise<AuthNats> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fabric-nats-auth-'));
+  const files = new Map<string, string>();
+  const enrolled: EnrolledIdentity[] = identities.map((identity) => {
+    const kp = nkeys.createUser();
+    const file = path.join(dir, `${identityName(identity)}.nk`);
+    writeFileSync(file, new TextDecoder().decode(kp.getSeed()), { mode: 0o600 });
+    files.set(identityName(identity), file);
+    return { identity, publicKey: kp.getPublicKey(), enrolledAt: new Date().toISOString() };
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const conf = path.join(dir, 'server.conf');
+  writeFileSync(conf, renderServerConfig({ host: '127.0.0.1', port, storeDir: path.join(dir, 'js'), ns, identities: enrolled }));
+  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
+  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += String(d)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = `nats://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
+      return new Promise<boolean>((resolve) => {
+        const s = connectTcp({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+    }, 15000, 50, 'authenticated nats-server up');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    url,
+    ns,
+    creds: (name) => {
+      const f = files.get(name);
+      if (!f) throw new Error(`no identity ${name}`);
+      return f;
+    },
+    stop,
+  };
 }

@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
-import { unifiedDiff } from '@fabric/renderers';
+import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
-import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, JoinNodeBody } from './dto';
+import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, JoinNodeBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
@@ -61,6 +61,16 @@ export class ClustersController {
     return this.get(id);
   }
 
+  @Put(':id/bgp/md5-password')
+  @ApiOperation({ summary: "Rotate the cluster's BGP MD5 password: every node, RR and the core get it in a new generation (see docs/security.md)" })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: ClusterDto })
+  @ApiErrors(400, 404)
+  async changeBgpPassword(@Param('id', uuid) id: string, @Body() body: ChangeBgpPasswordBody, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'ChangeBgpPassword', { clusterId: id, md5Password: body.md5Password }, info);
+    return this.get(id);
+  }
+
   @Delete(':id/route-reflectors/:name')
   @ApiOperation({ summary: 'Remove a route reflector from the cluster' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
@@ -82,7 +92,7 @@ export class ClustersController {
     const m = await this.store.nats.jsm.streams.getMessage(this.store.subjects.commandsStream, { last_by_subj: this.store.subjects.cmd('rr', rrTargetId(id, name)) });
     if (!m) throw new NotFoundException({ status: 404, code: 'rr-config-not-found', message: `no config rendered yet for route reflector ${name} of cluster ${id}` });
     const desired = m.json<RrDesiredState>();
-    res.type('text/plain').set('X-Generation', String(desired.generation)).send(desired.bird);
+    res.type('text/plain').set('X-Generation', String(desired.generation)).send(redactSecrets(desired.bird)); // the agent's command holds the MD5 password; responses never
   }
 
   /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */
@@ -108,10 +118,10 @@ export class ClustersController {
     if (d !== undefined) {
       const base = await this.read.routerConfig(id, d);
       if (!base) throw new NotFoundException({ status: 404, code: 'router-config-not-found', message: `no router config version ${diff}` });
-      res.send(unifiedDiff(base.configs[format] ?? '', row.configs[format] ?? '', `${format} v${base.version}`, `${format} v${row.version}`));
+      res.send(redactSecrets(unifiedDiff(base.configs[format] ?? '', row.configs[format] ?? '', `${format} v${base.version}`, `${format} v${row.version}`)));
       return;
     }
-    res.send(row.configs[format] ?? '');
+    res.send(redactSecrets(row.configs[format] ?? ''));
   }
 
   @Post(':id/networks')

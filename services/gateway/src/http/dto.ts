@@ -1,8 +1,8 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
-import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PoolInput } from '@fabric/contracts';
+import { ArrayMaxSize, IsArray, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
@@ -25,6 +25,11 @@ export class JoinNodeBody {
   @IsIpAddress(4) underlayIp: string;
   @ApiPropertyOptional({ example: '2001:db8:ffff::101' })
   @IsOptional() @IsIpAddress(6) underlayIp6?: string;
+}
+export class ChangeBgpPasswordBody {
+  @ApiProperty({ example: 'n3w-s3cret', description: 'new TCP MD5 password of every BGP session of the cluster (never returned)' })
+  @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  md5Password: string;
 }
 export class AddRouteReflectorBody {
   @ApiProperty({ example: 'rr3' })

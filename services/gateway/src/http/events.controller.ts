@@ -7,7 +7,8 @@
 import { BadRequestException, BeforeApplicationShutdown, Controller, Get, HttpException, Inject, Query, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { StoredEvent, UUID_PATTERN } from '@fabric/contracts';
+import { REDACTED, StoredEvent, UUID_PATTERN } from '@fabric/contracts';
+import { redactSecrets } from '@fabric/renderers';
 import { EventStore, StreamReader } from '@fabric/eventstore';
 import { AllowQueryToken, Roles } from '../auth/roles';
 import { DataSource } from 'typeorm';
@@ -153,7 +154,7 @@ export class EventsController implements BeforeApplicationShutdown {
             // Nodes joining while the stream is open belong to the cluster too.
             if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
             if (!matches(e, filter)) continue;
-            const { seq, subject, index, ...envelope } = e;
+            const { seq, subject, index, ...envelope } = redactEvent(e);
             const id = i === m.events.length - 1 ? `id: ${seq}\n` : '';
             // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
             if (!res.write(`${id}event: ${e.type}\ndata: ${JSON.stringify({ seq, subject, ...(index !== undefined ? { index } : {}), ...envelope })}\n\n`)) {
@@ -195,4 +196,16 @@ export class EventsController implements BeforeApplicationShutdown {
       if (!res.writableEnded) res.end();
     }
   }
+}
+
+/** Secrets never leave in an event: MD5 passwords of older events (before references) and rendered configs. */
+export function redactEvent(e: StoredEvent): StoredEvent {
+  const d = e.data as { bgp?: { md5Password?: string }; configs?: Record<string, string>; diffs?: Record<string, string> };
+  if (d?.bgp?.md5Password !== undefined) return { ...e, data: { ...d, bgp: { ...d.bgp, md5Password: REDACTED } } } as StoredEvent;
+  if (e.type === 'ConfigApplyFailed') return { ...e, data: { ...d, error: redactSecrets(String((d as { error?: string }).error ?? '')) } } as StoredEvent;
+  if (e.type === 'RouterConfigRendered' && d.configs) {
+    const map = (o: Record<string, string> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, redactSecrets(v)]));
+    return { ...e, data: { ...d, configs: map(d.configs), diffs: map(d.diffs) } } as StoredEvent;
+  }
+  return e;
 }

@@ -5,10 +5,10 @@
  */
 import { uuidFromSeed } from '@fabric/contracts';
 import {
-  AddRouteReflector, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
-import { AggregateRepository, CommandHandler, EventStore, HandleResult } from '@fabric/eventstore';
+import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
 import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
 import { clusterDecider } from '../domain/cluster.decider';
 import { nodeDecider } from '../domain/node.decider';
@@ -25,9 +25,11 @@ export class InventoryCommands {
   private readonly mutex = new KeyedMutex();
   private readonly replies = new ReplyCache<Reply>();
   private readonly inflight = new Map<string, Promise<Reply>>();
+  private readonly secrets: SecretStore;
 
   constructor(private readonly store: EventStore) {
     const s = store.subjects;
+    this.secrets = new SecretStore(store.nats);
     this.clusters = new AggregateRepository(store, clusterDecider, (id) => s.evt('cluster', id), { cache: true });
     this.nodes = new AggregateRepository(store, nodeDecider, (id) => s.evt('node', id), { cache: true });
     this.vms = new AggregateRepository(store, vmDecider, (id) => s.evt('vm', id), { cache: true });
@@ -67,7 +69,9 @@ export class InventoryCommands {
         this.once(req, () =>
           this.mutex.run('clusters', async () => {
             const clusterId = p.clusterId ?? idFromCommand(req.commandId);
-            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) } }, { commandId: req.commandId, meta: this.meta(req) });
+            // The MD5 password goes to the secrets stream; the event only carries its reference.
+            const bgp = p.bgp?.md5Password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', p.bgp.md5Password, `secret:${req.commandId}`) } : p.bgp;
+            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, ...(bgp ? { bgp } : {}), clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId }, position: res.position };
           }),
@@ -80,6 +84,17 @@ export class InventoryCommands {
             const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
+          }),
+        ),
+      ChangeBgpPassword: (p: ChangeBgpPassword, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            // No secret is stored for a cluster that does not exist.
+            if ((await this.store.lastSeq(this.store.subjects.evt('cluster', p.clusterId))) === 0) throw notFound('cluster', p.clusterId);
+            const ref = await this.secrets.put(p.clusterId, 'bgp-md5', p.md5Password, `secret:${req.commandId}`);
+            const res = await this.clusters.handle(p.clusterId, { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } }, { commandId: req.commandId, meta: this.meta(req) });
+            this.record(res);
+            return { result: { clusterId: p.clusterId }, position: res.position };
           }),
         ),
       RemoveRouteReflector: (p: RemoveRouteReflector, req) =>

@@ -154,6 +154,19 @@ describe('cluster decider', () => {
     });
   });
 
+  describe('ChangeBgpPassword (rotation; the data is a secret reference)', () => {
+    const change = (md5Password: string) => ({ type: 'ChangeBgpPassword' as const, data: { clusterId, md5Password } });
+    it('records the new reference', () => {
+      spec.given(existing).when(change('{{secret:7}}')).then([{ type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }]);
+    });
+    it('nothing when the reference is already current', () => {
+      spec.given([...existing, { type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }]).when(change('{{secret:7}}')).then([]);
+    });
+    it('404 on unknown cluster', () => {
+      spec.given([]).when(change('{{secret:7}}')).thenThrows(code(404, 'cluster-not-found'));
+    });
+  });
+
   describe('RemoveRouteReflector', () => {
     const remove = (name: string) => ({ type: 'RemoveRouteReflector' as const, data: { clusterId, name } });
     it('removes an RR', () => {

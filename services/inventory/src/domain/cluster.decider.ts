@@ -9,7 +9,7 @@ export const DEFAULT_GATEWAY: GatewaySettings = { ip: '10.0.0.1', mac: 'fe:ff:ff
 export const DEFAULT_RR_CLUSTER_ID = '0.0.0.1';
 export const MAX_ROUTE_REFLECTORS = 16;
 
-export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved'>;
+export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved' | 'BgpPasswordChanged'>;
 
 export interface CreateClusterData {
   clusterId: string;
@@ -36,7 +36,9 @@ export type AddRouteReflectorCommand = {
   context?: { ipTakenByNode?: boolean; ipInPool?: string };
 };
 export type RemoveRouteReflectorCommand = { type: 'RemoveRouteReflector'; data: { clusterId: string; name: string } };
-export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand;
+/** md5Password: the secret reference of the new password (the value is in the secrets stream). */
+export type ChangeBgpPasswordCommand = { type: 'ChangeBgpPassword'; data: { clusterId: string; md5Password: string } };
+export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand;
 
 export type ClusterState =
   | { status: 'absent' }
@@ -147,6 +149,12 @@ function removeRouteReflector(cmd: RemoveRouteReflectorCommand, state: ClusterSt
   return [{ type: 'RouteReflectorRemoved', data: { clusterId: c.clusterId, name: rr.name } }];
 }
 
+function changeBgpPassword(cmd: ChangeBgpPasswordCommand, state: ClusterState): ClusterEvent[] {
+  const c = requireCluster(state, cmd.data.clusterId);
+  if (c.bgp.md5Password === cmd.data.md5Password) return [];
+  return [{ type: 'BgpPasswordChanged', data: { clusterId: c.clusterId, md5Password: cmd.data.md5Password } }];
+}
+
 export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent> = {
   initialState: () => ({ status: 'absent' }),
   decide(command, state) {
@@ -157,6 +165,8 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
         return addRouteReflector(command, state);
       case 'RemoveRouteReflector':
         return removeRouteReflector(command, state);
+      case 'ChangeBgpPassword':
+        return changeBgpPassword(command, state);
       default:
         throw invalid('unknown-command', `unknown cluster command ${String((command as { type?: unknown }).type)}`);
     }
@@ -173,6 +183,9 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
       case 'RouteReflectorRemoved':
         if (state.status === 'absent') return state;
         return { ...state, routeReflectors: state.routeReflectors.filter((r) => !sameName(r.name, event.data.name)) };
+      case 'BgpPasswordChanged':
+        if (state.status === 'absent') return state;
+        return { ...state, bgp: { ...state.bgp, md5Password: event.data.md5Password } };
       default:
         return state;
     }

@@ -85,6 +85,12 @@ export class NodeRoutesModel {
         c.rrs.set(event.data.name.toLowerCase(), { name: event.data.name, ip: event.data.ip });
         return this.liveNodesOf(c.clusterId);
       }
+      case 'BgpPasswordChanged': {
+        const c = this.clusters.get(event.data.clusterId);
+        if (!c) return [];
+        c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return this.liveNodesOf(c.clusterId);
+      }
       case 'RouteReflectorRemoved': {
         const c = this.clusters.get(event.data.clusterId);
         if (!c || !c.rrs.delete(event.data.name.toLowerCase())) return [];

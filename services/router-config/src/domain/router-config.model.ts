@@ -60,6 +60,11 @@ export class RouterConfigModel {
       case 'RouteReflectorAdded':
         this.cluster(event.data.clusterId).rrs.set(event.data.name.toLowerCase(), { name: event.data.name, ip: event.data.ip });
         return [event.data.clusterId];
+      case 'BgpPasswordChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return [c.clusterId];
+      }
       case 'RouteReflectorRemoved':
         return this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase()) ? [event.data.clusterId] : [];
       case 'PoolAdded':

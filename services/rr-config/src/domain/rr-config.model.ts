@@ -68,6 +68,11 @@ export class RrConfigModel {
         // The new RR only: the others do not peer with RRs of their cluster.
         return [rrTargetId(c.clusterId, event.data.name)];
       }
+      case 'BgpPasswordChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return this.rrsOf(c.clusterId);
+      }
       case 'RouteReflectorRemoved':
         // A removed RR gets no further state (its agent is decommissioned with it).
         this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase());

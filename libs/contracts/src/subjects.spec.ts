@@ -1,0 +1,28 @@
+import { EVENT_AGGREGATE } from './events';
+import { subjectTarget, untrustedEventReason } from './subjects';
+
+const aggregateOf = (t: string) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE];
+
+describe('the subject is who published', () => {
+  it('given an agent report on its own subject, then it is trusted and its target is the subject', () => {
+    expect(untrustedEventReason('fabric.evt.agent.node.n1', 'RoutesObserved', aggregateOf)).toBeUndefined();
+    expect(subjectTarget('fabric.evt.agent.node.n1')).toEqual({ kind: 'node', id: 'n1' });
+    expect(subjectTarget('fabric.evt.desired.rr.c_rr1')).toEqual({ kind: 'rr', id: 'c_rr1' });
+  });
+
+  it.each([
+    ['fabric.evt.agent.node.n1', 'VmDeleted'],
+    ['fabric.evt.agent.node.n1', 'IpAllocated'],
+    ['fabric.evt.agent.node.n1', 'DesiredStateChanged'],
+    ['fabric.evt.vm.v1', 'ClusterCreated'],
+    ['fabric.evt.agent.vm.n1', 'ConfigApplied'],
+    ['fabric.evt.agent.node', 'ConfigApplied'],
+    ['fabric.evt.cluster.c1', 'NoSuchEvent'],
+  ])('given %s carrying %s, then it is not trusted', (subject, type) => {
+    expect(untrustedEventReason(subject, type, aggregateOf)).toEqual(expect.any(String));
+  });
+
+  it('given an aggregate subject, then it names no target', () => {
+    expect(subjectTarget('fabric.evt.vm.v1')).toBeUndefined();
+  });
+});

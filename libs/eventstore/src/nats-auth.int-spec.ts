@@ -1,0 +1,222 @@
+/**
+ * The product's bus with identities: a nats-server of its own with the product's authorization (nkey users,
+ * per-subject permissions), started and stopped by this test. What a compromised node's credentials can
+ * and cannot do, what the services may publish, and that consumers trust the subject, not the payload.
+ */
+import { randomUUID } from 'node:crypto';
+import { headers as natsHeaders } from '@nats-io/nats-core';
+import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { StoredEvent } from '@fabric/contracts';
+import { AuthNats, eventually, startAuthenticatedNats } from '@fabric/test-infra';
+import { startAgent, AgentHandle } from '../../../agents/src/agent';
+import { Nats } from './connection';
+import { EventStore, decodeMessage, UntrustedEventError } from './event-store';
+import { agentConsumerName, secretsBucket } from './nats-auth';
+
+const nodeA = randomUUID();
+const nodeB = randomUUID();
+const clusterId = randomUUID();
+
+/** Resolves to the error a refused operation raises (permission violation, or no answer within the timeout). */
+async function refused(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return String((err as Error).message ?? err);
+  }
+  throw new Error('expected the operation to be refused, it succeeded');
+}
+
+describe('given the product bus with identities (nats-server with nkey users and per-subject permissions)', () => {
+  let server: AuthNats;
+  let admin: Nats;
+  const open: Nats[] = [];
+  const as = async (name: string) => {
+    const n = await Nats.connect({ servers: server.url, ns: server.ns, creds: server.creds(name), name });
+    open.push(n);
+    return n;
+  };
+
+  beforeAll(async () => {
+    server = await startAuthenticatedNats([
+      { role: 'admin' },
+      { role: 'inventory' },
+      { role: 'ipam' },
+      { role: 'route-announcer' },
+      { role: 'router-config' },
+      { role: 'gateway' },
+      { role: 'agent', kind: 'node', target: nodeA },
+      { role: 'agent', kind: 'node', target: nodeB },
+      { role: 'agent', kind: 'router', target: clusterId },
+    ]);
+    admin = await Nats.connect({ servers: server.url, ns: server.ns, creds: server.creds('admin'), name: 'admin' });
+    await admin.ensureStreams();
+  });
+
+  afterAll(async () => {
+    for (const n of open) await n.close().catch(() => undefined);
+    await admin?.close();
+    await server?.stop();
+  });
+
+  it('when an anonymous client connects then it is refused', async () => {
+    expect(await refused(Nats.connect({ servers: server.url, ns: server.ns }))).toMatch(/authorization/i);
+  });
+
+  it('when a client presents a key the server does not know then it is refused', async () => {
+    const { nkeys } = await import('@nats-io/nats-core');
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/fabric-unknown-');
+    try {
+      writeFileSync(`${dir}/x.nk`, new TextDecoder().decode(nkeys.createUser().getSeed()), { mode: 0o600 });
+      expect(await refused(Nats.connect({ servers: server.url, ns: server.ns, creds: `${dir}/x.nk` }))).toMatch(/authorization/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe("with node A's credentials", () => {
+    let a: Nats;
+    beforeAll(async () => {
+      a = await as(`agent-node-${nodeA}`);
+    });
+    const s = () => a.subjects;
+
+    it("when it publishes a desired state on node B's command subject then it is refused", async () => {
+      expect(await refused(a.js.publish(s().cmd('node', nodeB), '{"generation":99}', { timeout: 2000 }))).toMatch(/permission|timeout/i);
+    });
+
+    it('when it publishes on an aggregate event subject (a forged VmDeleted) then it is refused', async () => {
+      const vm = randomUUID();
+      const store = new EventStore(a);
+      expect(await refused(store.append(s().evt('vm', vm), [{ id: randomUUID(), event: { type: 'VmDeleted', data: { vmId: vm } as never } }]))).toMatch(/permission|timeout/i);
+      expect(await refused(store.append(s().evt('agent', 'node', nodeB), [{ id: randomUUID(), event: { type: 'RoutesObserved', data: { target: { kind: 'node', id: nodeB }, routes: [] } } }]))).toMatch(/permission|timeout/i);
+    });
+
+    it('when it calls the stream admin API (delete, purge, create, update, message delete) then it is refused', async () => {
+      expect(await refused(a.jsm.streams.delete(s().eventsStream))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.streams.purge(s().commandsStream))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.streams.add({ name: 'EVIL', subjects: ['evil.>'] }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.streams.update(s().commandsStream, { max_msgs_per_subject: 0 } as never))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.streams.deleteMessage(s().commandsStream, 1))).toMatch(/permission|timeout/i);
+      // the streams are still there, unchanged
+      expect((await admin.jsm.streams.info(s().eventsStream)).config.deny_delete).toBe(true);
+    });
+
+    it("when it reads node B's commands, the events stream or the secrets then it is refused", async () => {
+      const stream = s().commandsStream;
+      expect(await refused(a.jsm.direct.getMessage(stream, { last_by_subj: s().cmd('node', nodeB) }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.streams.getMessage(stream, { last_by_subj: s().cmd('node', nodeB) }))).toMatch(/permission|timeout/i);
+      // its own consumer name with node B's filter, and any other name with its own filter
+      const own = agentConsumerName(s(), 'node', nodeA);
+      expect(await refused(a.jsm.consumers.add(stream, { name: own, filter_subject: s().cmd('node', nodeB), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.consumers.add(stream, { name: 'other', filter_subject: s().cmd('node', nodeA), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.consumers.add(s().eventsStream, { name: own, filter_subject: s().evtAll(), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.direct.getMessage(`KV_${secretsBucket(s())}`, { last_by_subj: `$KV.${secretsBucket(s())}.x` }))).toMatch(/permission|timeout/i);
+    });
+
+    it('when it subscribes to another subject (core NATS) then it receives nothing and the server refuses it', async () => {
+      const errors: string[] = [];
+      void (async () => {
+        for await (const st of a.nc.status()) if (st.type === 'error') errors.push(String((st as { error?: Error }).error?.message));
+      })();
+      a.nc.subscribe(s().cmd('node', nodeB));
+      await a.nc.flush();
+      await eventually(() => errors.some((e) => /permission/i.test(e)), 5000, 50, 'subscribe permission violation');
+    });
+
+    it('when it reads its own command subject through its own consumer then it gets it', async () => {
+      const ra = await as('route-announcer');
+      await ra.js.publish(s().cmd('node', nodeA), JSON.stringify({ generation: 1 }), { msgID: randomUUID() });
+      const last = await a.jsm.direct.getMessage(s().commandsStream, { last_by_subj: s().cmd('node', nodeA) });
+      expect(last?.json()).toEqual({ generation: 1 });
+      const name = agentConsumerName(s(), 'node', nodeA);
+      await a.jsm.consumers.add(s().commandsStream, { name, filter_subject: s().cmd('node', nodeA), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.LastPerSubject });
+      const c = await a.js.consumers.get(s().commandsStream, name);
+      const m = await c.next({ expires: 5000 });
+      expect(m?.json()).toEqual({ generation: 1 });
+      await a.jsm.consumers.delete(s().commandsStream, name);
+    });
+  });
+
+  describe('the services', () => {
+    it('when each publishes outside its own aggregates then it is refused; inside, it is stored', async () => {
+      const inventory = await as('inventory');
+      const ipam = await as('ipam');
+      const ra = await as('route-announcer');
+      const gw = await as('gateway');
+      const s = inventory.subjects;
+      const ok = (n: Nats, subj: string) => n.js.publish(subj, '{}', { msgID: randomUUID(), timeout: 2000 });
+      // every service starts with ensureStreams(): unchanged streams need no admin right
+      for (const n of [inventory, ipam, ra, gw]) await expect(n.ensureStreams()).resolves.toBeUndefined();
+      await expect(ok(inventory, s.evt('vm', randomUUID()))).resolves.toBeDefined();
+      await expect(ok(ipam, s.evt('ipam', clusterId))).resolves.toBeDefined();
+      await expect(ok(ra, s.cmd('node', nodeA))).resolves.toBeDefined();
+      expect(await refused(ok(ipam, s.evt('vm', randomUUID())))).toMatch(/permission|timeout/i);
+      expect(await refused(ok(inventory, s.evt('agent', 'node', nodeA)))).toMatch(/permission|timeout/i);
+      expect(await refused(ok(ra, s.cmd('rr', `${clusterId}_rr1`)))).toMatch(/permission|timeout/i);
+      expect(await refused(ok(gw, s.evt('vm', randomUUID())))).toMatch(/permission|timeout/i);
+      expect(await refused(inventory.jsm.streams.delete(s.eventsStream))).toMatch(/permission|timeout/i);
+    });
+
+    it('when anyone but the gateway sends an RPC command then it is refused', async () => {
+      const inventory = await as('inventory');
+      const gw = await as('gateway');
+      const a = await as(`agent-node-${nodeA}`);
+      const s = inventory.subjects;
+      const sub = inventory.nc.subscribe(s.rpcAll('inventory'), { queue: 'q' });
+      void (async () => {
+        for await (const m of sub) m.respond('"ok"');
+      })();
+      await inventory.nc.flush();
+      expect((await gw.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
+      expect(await refused(a.nc.request(s.rpc('inventory', 'DeleteVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
+      sub.unsubscribe();
+    });
+  });
+
+  it('when a real agent runs with its own credentials then it follows its commands (also after its consumer is deleted) and reports on its own subject', async () => {
+    let agent: AgentHandle | undefined;
+    try {
+      // The FRR role without a namespace cannot apply: the agent reports the failure, which proves it read the command.
+      agent = await startAgent({ role: 'frr-router', targetId: clusterId, namespace: `fab-auth-absent-${nodeA.slice(0, 6)}`, natsUrl: server.url, ns: server.ns, natsCreds: server.creds(`agent-router-${clusterId}`), resyncMs: 60_000, pollMs: 60_000 });
+      const rc = await as('router-config');
+      const s = rc.subjects;
+      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 7, hash: 'h7' }), { msgID: randomUUID() });
+      const store = new EventStore(admin);
+      const report = await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 7), 15000, 100, 'ConfigApplyFailed for generation 7');
+      expect(report.data).toMatchObject({ target: { kind: 'router', id: clusterId } });
+      // fault: its consumer is deleted under it; it recreates it and gets the next command
+      await admin.jsm.consumers.delete(s.commandsStream, agentConsumerName(s, 'router', clusterId));
+      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 8, hash: 'h8' }), { msgID: randomUUID() });
+      await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 8), 20000, 100, 'ConfigApplyFailed for generation 8');
+    } finally {
+      await agent?.stop();
+    }
+  });
+
+  describe('consumers trust the subject', () => {
+    it("when node A publishes a forged event type or another target in its payload on its own subject then readers refuse the type and take the subject's target", async () => {
+      const a = await as(`agent-node-${nodeA}`);
+      const s = a.subjects;
+      const h = natsHeaders();
+      const subj = s.evt('agent', 'node', nodeA);
+      const forged = await a.js.publish(subj, JSON.stringify({ id: randomUUID(), type: 'VmDeleted', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { vmId: randomUUID() } }), { headers: h });
+      const impersonating = await a.js.publish(
+        subj,
+        JSON.stringify({ id: randomUUID(), type: 'RoutesObserved', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { target: { kind: 'rr', id: `${clusterId}_rr1` }, routes: [] } }),
+      );
+      const raw = async (seq: number) => {
+        const m = await admin.jsm.streams.getMessage(s.eventsStream, { seq });
+        return { seq: m!.seq, subject: m!.subject, data: m!.data };
+      };
+      const forgedRaw = await raw(forged.seq);
+      expect(() => decodeMessage(forgedRaw)).toThrow(UntrustedEventError);
+      const e: StoredEvent = decodeMessage(await raw(impersonating.seq));
+      expect(e.data).toMatchObject({ target: { kind: 'node', id: nodeA } });
+      // readers skip the forged one
+      const read = await new EventStore(admin).read(subj);
+      expect(read.map((x) => x.type)).not.toContain('VmDeleted');
+    });
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Identities on the product's bus and what each may publish and subscribe (nats-server 2.9 nkey users with
+ * per-user permissions). Pure: the enrollment command turns this into the server's authorization block.
+ *
+ * Reading a stream in JetStream is creating a consumer on it, so read rights are the JS API subjects of
+ * consumer creation; an agent gets only its own named consumer with its own filter (the server checks
+ * that the filter in the request subject matches the consumer's config), and the direct read of its own
+ * subject's last message. Replies come to an inbox prefix bound to the identity's public key.
+ */
+import { Subjects, TargetKind, assertToken } from '@fabric/contracts';
+
+export const SERVICE_ROLES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
+export type ServiceRole = (typeof SERVICE_ROLES)[number];
+
+export type Identity =
+  | { role: 'admin' }
+  | { role: ServiceRole }
+  | { role: 'agent'; kind: TargetKind; target: string };
+
+export interface Permissions {
+  publish: { allow: string[] };
+  subscribe: { allow: string[] };
+  allow_responses?: boolean;
+}
+
+/** Stable name of an identity (file names, the registry). */
+export function identityName(id: Identity): string {
+  return id.role === 'agent' ? `agent-${id.kind}-${assertToken(id.target, 'target id')}` : id.role;
+}
+
+/** Every identity's replies arrive under this prefix (nats.js `inboxPrefix`), so nobody reads others' replies. */
+export const inboxPrefix = (publicKey: string) => `_INBOX.${assertToken(publicKey, 'public key')}`;
+
+/** The secrets KV bucket (BGP MD5 passwords): written by inventory, read by the derivers only. */
+export const secretsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SECRETS`;
+
+/** The named consumer an agent reads its commands through (one per target, created by the agent itself). */
+export const agentConsumerName = (s: Subjects, kind: TargetKind, target: string) => s.durable(`agent_${kind}_${assertToken(target, 'target id')}`);
+
+/** Consumer-based read access to one stream (services only: any filter). */
+function readStream(stream: string): string[] {
+  const api = '$JS.API';
+  return [
+    `${api}.STREAM.INFO.${stream}`,
+    `${api}.STREAM.MSG.GET.${stream}`,
+    `${api}.DIRECT.GET.${stream}`,
+    `${api}.DIRECT.GET.${stream}.>`,
+    `${api}.CONSUMER.CREATE.${stream}`,
+    `${api}.CONSUMER.CREATE.${stream}.>`,
+    `${api}.CONSUMER.DURABLE.CREATE.${stream}.>`,
+    `${api}.CONSUMER.INFO.${stream}.>`,
+    `${api}.CONSUMER.DELETE.${stream}.>`,
+    `${api}.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.ACK.${stream}.>`,
+  ];
+}
+
+/** Permissions of an identity; undefined = unrestricted (admin: stream management, tools on the control host). */
+export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Permissions | undefined {
+  if (id.role === 'admin') return undefined;
+  const ns = s.ns;
+  const events = s.eventsStream;
+  const commands = s.commandsStream;
+  const secrets = `KV_${secretsBucket(s)}`;
+  const pub = ['$JS.API.INFO'];
+  const sub = [`${inboxPrefix(publicKey)}.>`];
+  let responses = false;
+  // Services check the streams at start (ensureStreams): metadata only, no messages.
+  if (id.role !== 'agent') {
+    pub.push(...[events, commands, secrets].map((x) => `$JS.API.STREAM.INFO.${x}`));
+    // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
+    pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
+  }
+  switch (id.role) {
+    case 'agent': {
+      const subject = s.cmd(id.kind, id.target);
+      const consumer = agentConsumerName(s, id.kind, id.target);
+      pub.push(
+        s.evt('agent', id.kind, id.target),
+        `$JS.API.DIRECT.GET.${commands}.${subject}`,
+        `$JS.API.CONSUMER.CREATE.${commands}.${consumer}.${subject}`,
+        `$JS.API.CONSUMER.INFO.${commands}.${consumer}`,
+        `$JS.API.CONSUMER.DELETE.${commands}.${consumer}`,
+        `$JS.API.CONSUMER.MSG.NEXT.${commands}.${consumer}`,
+        `$JS.ACK.${commands}.${consumer}.>`,
+      );
+      break;
+    }
+    case 'inventory':
+      pub.push(`${ns}.evt.cluster.>`, `${ns}.evt.node.>`, `${ns}.evt.vm.>`, `$KV.${secretsBucket(s)}.>`, ...readStream(events), ...readStream(secrets));
+      sub.push(s.rpcAll('inventory'));
+      responses = true;
+      break;
+    case 'ipam':
+      pub.push(`${ns}.evt.ipam.>`, ...readStream(events));
+      sub.push(s.rpcAll('ipam'));
+      responses = true;
+      break;
+    case 'route-announcer':
+    case 'rr-config':
+    case 'router-config': {
+      const kind: TargetKind = id.role === 'route-announcer' ? 'node' : id.role === 'rr-config' ? 'rr' : 'router';
+      pub.push(s.cmdAll(kind), `${ns}.evt.desired.${kind}.*`, ...readStream(events), ...readStream(commands), ...readStream(secrets));
+      if (kind === 'router') pub.push(`${ns}.evt.router.*`);
+      break;
+    }
+    case 'gateway':
+      pub.push(s.rpcAll('inventory'), s.rpcAll('ipam'), ...readStream(events), ...readStream(commands));
+      sub.push(`${ns}.health.loop.>`);
+      break;
+  }
+  return { publish: { allow: pub }, subscribe: { allow: sub }, ...(responses ? { allow_responses: true } : {}) };
+}
+
+export interface EnrolledIdentity {
+  identity: Identity;
+  publicKey: string;
+  enrolledAt: string;
+}
+
+/**
+ * The nats-server configuration of the product's own server (JSON is valid nats-server config syntax):
+ * JetStream, and one nkey user per enrolled identity. No user without a key: anonymous clients are refused.
+ */
+export function renderServerConfig(opts: { host: string; port: number; storeDir: string; ns: string; identities: EnrolledIdentity[]; tls?: { cert: string; key: string; ca?: string } }): string {
+  const s = new Subjects(opts.ns);
+  const users = opts.identities.map((e) => {
+    const perms = permissionsFor(e.identity, s, e.publicKey);
+    return { nkey: e.publicKey, ...(perms ? { permissions: perms } : {}) };
+  });
+  const conf = {
+    host: opts.host,
+    port: opts.port,
+    jetstream: { store_dir: opts.storeDir },
+    authorization: { users },
+    ...(opts.tls ? { tls: { cert_file: opts.tls.cert, key_file: opts.tls.key, ...(opts.tls.ca ? { ca_file: opts.tls.ca, verify: true } : {}) } } : {}),
+  };
+  return JSON.stringify(conf, null, 2) + '\n';
+}
