@@ -9,6 +9,7 @@ import { mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { natsDurabilityArgs } from './durability';
 import { SupervisorClient } from './supervisor-client';
+import type { ProgramSpec } from './supervisor';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const DATA = process.env.FABRIC_DATA_DIR ?? path.join(ROOT, '.data');
@@ -77,11 +78,11 @@ export const supervisor = () => new SupervisorClient(DATA);
  * Runs a program under the product's supervisor (started when needed): restarted on exit with back-off,
  * its output in .data/logs/<name>.log. NATS and Postgres are `infra` (stopped last, kept by a plain stop).
  */
-export async function daemon(name: string, cmd: string, args: string[], env: Record<string, string> = {}): Promise<number | undefined> {
+export async function daemon(name: string, cmd: string, args: string[], env: Record<string, string> = {}, health?: ProgramSpec['health']): Promise<number | undefined> {
   mkdirSync(LOGS, { recursive: true });
   const sup = supervisor();
   await sup.start();
-  const st = await sup.ensure({ name, cmd, args, env: { ...productEnv(), ...env }, cwd: ROOT, infra: INFRA.includes(name) }, true);
+  const st = await sup.ensure({ name, cmd, args, env: { ...productEnv(), ...env }, cwd: ROOT, infra: INFRA.includes(name), ...(health ? { health } : {}) }, true);
   return st.pid;
 }
 

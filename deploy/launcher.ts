@@ -38,7 +38,9 @@ export const metricsPort = (name: string) => {
 async function startService(name: string) {
   const port = metricsPort(name);
   const env: Record<string, string> = { ...(port ? { METRICS_PORT: String(port) } : {}), ...(name === 'gateway' ? POSTGRES_DURABILITY_ENV : {}) };
-  const pid = await daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env);
+  // Liveness: a gateway whose /health answers 5xx (a dead loop inside a running process) is restarted.
+  const health = name === 'gateway' ? { url: `${apiBase()}/health` } : undefined;
+  const pid = await daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env, health);
   log(`${name} supervised (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
 }
 
@@ -179,7 +181,7 @@ export async function status() {
     live ? p.state : 'gone',
     live && p.pid ? String(p.pid) : '-',
     String(p.restarts),
-    p.lastExit ? (p.lastExit.signal ?? `exit ${p.lastExit.code}`) : '-',
+    p.lastExit ? `${p.lastExit.signal ?? `exit ${p.lastExit.code}`}${p.lastExit.reason ? ' (unhealthy)' : ''}` : '-',
     p.lastExit ? `${p.lastExit.at} (${age(p.lastExit.at)})` : '-',
   ]);
   const head = ['PROGRAM', 'STATE', 'PID', 'RESTARTS', 'LAST EXIT', 'AT'];

@@ -23,6 +23,11 @@ export interface ProgramSpec {
   /** Stopped last and kept by a plain `npm run stop` (NATS, Postgres). */
   infra?: boolean;
   stopTimeoutMs?: number;
+  /**
+   * Liveness: an HTTP URL polled while the program is up; `failures` answers in a row that are 5xx or none
+   * (a dead loop inside a process that is still running) get it killed and restarted like a crash.
+   */
+  health?: { url: string; intervalMs?: number; timeoutMs?: number; failures?: number; graceMs?: number };
 }
 
 export type ProgramState = 'starting' | 'up' | 'backoff' | 'failed' | 'stopped';
@@ -34,7 +39,7 @@ export interface ProgramStatus {
   pid?: number;
   restarts: number;
   startedAt?: string;
-  lastExit?: { code: number | null; signal: string | null; at: string };
+  lastExit?: { code: number | null; signal: string | null; at: string; reason?: string };
   nextStartAt?: string;
 }
 
@@ -48,7 +53,8 @@ export interface SupervisorStatus {
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 export const MAX_EXITS = Number(process.env.SUPERVISOR_MAX_EXITS ?? 5);
 export const EXIT_WINDOW_MS = Number(process.env.SUPERVISOR_EXIT_WINDOW_MS ?? 60_000);
-const BACKOFF_MIN_MS = Number(process.env.SUPERVISOR_BACKOFF_MS ?? 250);
+// 1 s doubling: 5 exits take ~15 s, so a dependency (NATS, Postgres) down for a few seconds does not fail everything.
+const BACKOFF_MIN_MS = Number(process.env.SUPERVISOR_BACKOFF_MS ?? 1000);
 const BACKOFF_MAX_MS = 30_000;
 /** A child that ran this long is healthy again: its next exit starts the back-off from the bottom. */
 const STABLE_MS = 10_000;
@@ -68,9 +74,12 @@ class Program {
   exits: number[] = [];
   consecutive = 0;
   startedAt?: number;
-  lastExit?: { code: number | null; signal: string | null; at: number };
+  lastExit?: { code: number | null; signal: string | null; at: number; reason?: string };
   nextStartAt?: number;
   timer?: NodeJS.Timeout;
+  probe?: NodeJS.Timeout;
+  /** Why we killed it ourselves (liveness), reported with its exit. */
+  killReason?: string;
   /** Set while we stop it on purpose: its exit is not a crash. */
   stopping?: Promise<void>;
 
@@ -109,12 +118,15 @@ class Program {
         this.sup.changed();
       }
     }, UP_AFTER_MS);
+    this.killReason = undefined;
+    if (spec.health) this.watch(proc, spec.health);
     proc.once('exit', (code, signal) => {
       clearTimeout(upTimer);
+      clearTimeout(this.probe);
       if (this.proc !== proc) return;
       this.proc = undefined;
       const now = Date.now();
-      this.lastExit = { code, signal, at: now };
+      this.lastExit = { code, signal, at: now, ...(this.killReason ? { reason: this.killReason } : {}) };
       if (this.stopping || this.sup.closing) {
         this.state = 'stopped';
         this.sup.changed();
@@ -140,8 +152,31 @@ class Program {
     this.sup.changed();
   }
 
+  private watch(proc: ChildProcess, h: NonNullable<ProgramSpec['health']>) {
+    let failures = 0;
+    const tick = async () => {
+      if (this.proc !== proc || this.stopping) return;
+      if (this.state === 'up' && Date.now() - (this.startedAt ?? 0) >= (h.graceMs ?? 30_000)) {
+        const ok = await fetch(h.url, { signal: AbortSignal.timeout(h.timeoutMs ?? 3000) }).then(
+          (r) => r.status < 500,
+          () => false,
+        );
+        failures = ok ? 0 : failures + 1;
+        if (failures >= (h.failures ?? 3) && this.proc === proc && !this.stopping) {
+          this.killReason = `unhealthy: ${failures} failed probes of ${h.url}`;
+          this.sup.log(`${this.spec.name} ${this.killReason}: killing it for a restart`);
+          signalGroup(proc.pid!, 'SIGKILL');
+          return;
+        }
+      }
+      this.probe = setTimeout(() => void tick(), h.intervalMs ?? 5000);
+    };
+    this.probe = setTimeout(() => void tick(), h.intervalMs ?? 5000);
+  }
+
   /** SIGTERM to its process group, SIGKILL after the timeout; no restart. */
   stop(): Promise<void> {
+    clearTimeout(this.probe);
     clearTimeout(this.timer);
     this.timer = undefined;
     this.nextStartAt = undefined;
@@ -172,7 +207,7 @@ class Program {
       pid: this.proc?.pid,
       restarts: this.restarts,
       startedAt: this.proc ? iso(this.startedAt) : undefined,
-      lastExit: this.lastExit && { code: this.lastExit.code, signal: this.lastExit.signal, at: iso(this.lastExit.at)! },
+      lastExit: this.lastExit && { code: this.lastExit.code, signal: this.lastExit.signal, at: iso(this.lastExit.at)!, ...(this.lastExit.reason ? { reason: this.lastExit.reason } : {}) },
       nextStartAt: iso(this.nextStartAt),
     };
   }

@@ -10,6 +10,7 @@ import { eventually } from '@fabric/test-infra';
 import { SupervisorClient } from '../../deploy/supervisor-client';
 import { markedProcesses, terminate } from '../../deploy/procs';
 import { isAlive } from '../../agents/src/drivers/proc';
+import { freePort } from './support/supervised-fabric';
 
 jest.setTimeout(120_000);
 
@@ -52,7 +53,6 @@ describe('supervisor', () => {
     expect(failed.restarts).toBe(4);
     expect(failed.lastExit).toMatchObject({ code: 3, signal: null });
     expect(failed.pid).toBeUndefined();
-    // Back-off grew between the restarts: 4 restarts took at least 250 + 500 + 1000 + 2000 ms.
     const status = await sup.status();
     expect(status!.programs.find((p) => p.name === 'crasher')!.state).toBe('failed');
     await sup.ensure(spec, true);
@@ -75,6 +75,16 @@ describe('supervisor', () => {
     expect(seen.length).toBe(3);
     expect(seen[1]).toBeGreaterThan(seen[0]);
     expect(seen[2]).toBeGreaterThan(seen[1]);
+  });
+
+  it('restarts a program that runs but fails its liveness probe, and says why', async () => {
+    // Healthy for its first two answers, then 503 forever: a process whose inner loop died.
+    const script = `let n = 0; require('http').createServer((q, s) => { s.statusCode = n++ < 2 ? 200 : 503; s.end(); }).listen(Number(process.env.PORT), '127.0.0.1')`;
+    const port = await freePort();
+    const first = await sup.ensure({ name: 'web', ...node(script), env: { PORT: String(port) }, health: { url: `http://127.0.0.1:${port}/`, intervalMs: 100, failures: 3, graceMs: 0 } });
+    const again = await sup.waitFor('web', (p) => p.restarts === 1 && p.state === 'up');
+    expect(again.pid).not.toBe(first.pid);
+    expect(again.lastExit).toMatchObject({ signal: 'SIGKILL', reason: expect.stringContaining('unhealthy: 3 failed probes') });
   });
 
   it('stops every program and their helpers, also one waiting in back-off, and exits', async () => {

@@ -130,9 +130,13 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       env: { ...env, ...extra },
       cwd: ROOT,
     });
-    for (const s of SERVICES) await sup.ensure({ name: s, ...node(`services/${s}/src/main.ts`, [], s === 'gateway' ? POSTGRES_DURABILITY_ENV : {}) });
-    nats = await Nats.connect({ servers: natsUrl, ns: 'fabric', name: 'fault-suite' });
     const api = `http://127.0.0.1:${gwPort}/api/v1`;
+    for (const s of SERVICES) {
+      const gateway = s === 'gateway';
+      // As npm start: the gateway's /health is its liveness probe.
+      await sup.ensure({ name: s, ...node(`services/${s}/src/main.ts`, [], gateway ? POSTGRES_DURABILITY_ENV : {}), ...(gateway ? { health: { url: `${api}/health` } } : {}) });
+    }
+    nats = await Nats.connect({ servers: natsUrl, ns: 'fabric', name: 'fault-suite' });
     await until('gateway healthy', () => fetch(`${api}/health`).then((r) => r.ok, () => false), 120_000);
 
     const lab = await labUp({ prefix, nodes: opts.nodes ?? 3, rrs: opts.rrs ?? 2, replace: true });
