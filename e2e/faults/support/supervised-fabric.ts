@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,8 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
     await sup.stop().catch(() => undefined);
     await terminate((await markedProcesses(sup.dataDir)).map((p) => p.pid)).catch(() => undefined);
     await labDown(prefix).catch(() => undefined);
+    // Every program's log, for a failed run (artifacts/ is not committed).
+    if (existsSync(path.join(dataDir, 'logs'))) cpSync(path.join(dataDir, 'logs'), path.join(ROOT, 'artifacts', 'faults-logs', prefix.slice(0, -1)), { recursive: true });
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {

@@ -50,6 +50,20 @@ export class ProjectionRunner {
   }
 
   async start(): Promise<void> {
+    await this.open();
+  }
+
+  /** A loop that ends (its consumer gone with a NATS restart) is reopened from the checkpoint, not left dead. */
+  private reopen(err: unknown) {
+    this.opts.log?.('projection loop ended, reopening from the checkpoint', { err: String(err) });
+    const retry = (attempt: number) => {
+      if (this.stopped) return;
+      setTimeout(() => void this.open().catch((e) => (this.opts.log?.('projection reopen failed', { attempt, err: String(e) }), retry(attempt + 1))), Math.min(5000, 250 * 2 ** attempt));
+    };
+    retry(0);
+  }
+
+  private async open(): Promise<void> {
     this.position = await this.readCheckpoint();
     const consumer = await this.store.nats.js.consumers.get(this.store.subjects.eventsStream, {
       filter_subjects: this.store.subjects.evtAll(),
@@ -67,7 +81,8 @@ export class ProjectionRunner {
           batch = [];
         }
       }
-    })().catch((err) => this.opts.log?.('projection loop ended', { err: String(err) }));
+      if (!this.stopped) throw new Error('the event iterator ended');
+    })().catch((err) => this.reopen(err));
   }
 
   async stop(): Promise<void> {
