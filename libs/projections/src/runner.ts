@@ -58,7 +58,10 @@ export class ProjectionRunner {
     this.opts.log?.('projection loop ended, reopening from the checkpoint', { err: String(err) });
     const retry = (attempt: number) => {
       if (this.stopped) return;
-      setTimeout(() => void this.open().catch((e) => (this.opts.log?.('projection reopen failed', { attempt, err: String(e) }), retry(attempt + 1))), Math.min(5000, 250 * 2 ** attempt));
+      setTimeout(() => {
+        if (this.stopped) return;
+        this.open().catch((e) => (this.opts.log?.('projection reopen failed', { attempt, err: String(e) }), retry(attempt + 1)));
+      }, Math.min(5000, 250 * 2 ** attempt));
     };
     retry(0);
   }
