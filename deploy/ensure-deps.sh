@@ -13,6 +13,7 @@ if [ "$(id -u)" = "0" ] && [ "${FABRIC_LAB:-1}" != "0" ]; then
   command -v ip >/dev/null || missing+=(iproute2)
   command -v python3 >/dev/null || missing+=(python3)
   [ -x /usr/bin/chromium ] || missing+=(chromium) # the dashboard's browser tests (e2e/browser)
+  command -v systemd-analyze >/dev/null || missing+=(systemd) # verifies deploy/systemd (e2e/faults)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "[ip-fabric] installing ${missing[*]} from Debian" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -3,10 +3,13 @@
  * answering on localhost; otherwise start our own — nats-server with JetStream from the Debian package and
  * an embedded Postgres (PGlite behind the Postgres wire protocol) — keeping their data under .data/.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { mkdirSync, openSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { natsDurabilityArgs } from './durability';
+import { SupervisorClient } from './supervisor-client';
+import type { ProgramSpec } from './supervisor';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const DATA = process.env.FABRIC_DATA_DIR ?? path.join(ROOT, '.data');
@@ -68,20 +71,36 @@ export function which(cmd: string): string | undefined {
   return undefined;
 }
 
-/** Starts a detached background process with its log and pid file under .data. */
-export function daemon(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
-  mkdirSync(RUN, { recursive: true });
+/** Kept by a plain stop (`--all` stops them): NATS (open or the product's authenticated one) and Postgres. */
+export const INFRA = ['nats', 'nats-auth', 'postgres'];
+export const supervisor = () => new SupervisorClient(DATA);
+
+/**
+ * Runs a program under the product's supervisor (started when needed): restarted on exit with back-off,
+ * its output in .data/logs/<name>.log. NATS and Postgres are `infra` (stopped last, kept by a plain stop).
+ */
+export async function daemon(name: string, cmd: string, args: string[], env: Record<string, string> = {}, health?: ProgramSpec['health']): Promise<number | undefined> {
   mkdirSync(LOGS, { recursive: true });
-  const out = openSync(path.join(LOGS, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { cwd: ROOT, detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
-  child.unref();
-  writeFileSync(path.join(RUN, `${name}.pid`), String(child.pid));
-  return child.pid!;
+  const sup = supervisor();
+  await sup.start();
+  const st = await sup.ensure({ name, cmd, args, env: { ...productEnv(), ...env }, cwd: ROOT, infra: INFRA.includes(name), ...(health ? { health } : {}) }, true);
+  return st.pid;
 }
 
+/** The product's configuration from this environment, handed to every supervised program (a change restarts it). */
+export function productEnv(): Record<string, string> {
+  const env: Record<string, string> = { FABRIC_DATA_DIR: DATA };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && /^(FABRIC_|NATS_|DATABASE_URL$|DB_|GATEWAY_|IPAM_|LAB_|OTEL_|LOG_LEVEL$|METRICS_|PG)/.test(k)) env[k] = v;
+  }
+  return env;
+}
+
+/** The pid of a supervised program that is running (from the supervisor's state file), else undefined. */
 export function pidOf(name: string): number | undefined {
+  const pid = supervisor().lastState()?.programs.find((p) => p.name === name)?.pid;
+  if (!pid) return undefined;
   try {
-    const pid = Number(readFileSync(path.join(RUN, `${name}.pid`), 'utf8'));
     process.kill(pid, 0);
     return pid;
   } catch {
@@ -102,7 +121,7 @@ export async function ensureNats(): Promise<string> {
   const dir = path.join(DATA, 'nats');
   mkdirSync(dir, { recursive: true });
   log(`starting our own NATS with JetStream on ${host}:${port} (data in ${dir})`);
-  daemon('nats', bin!, ['-a', host, '-p', String(port), '-js', '-sd', dir]);
+  await daemon('nats', bin!, ['-a', host, '-p', String(port), '-js', '-sd', dir, ...natsDurabilityArgs(bin!, dir)]);
   await waitFor('nats-server', () => probe(host, port));
   return url;
 }
@@ -116,7 +135,7 @@ export async function ensurePostgres(): Promise<string> {
   mkdirSync(dir, { recursive: true });
   log(`starting an embedded Postgres (PGlite) on ${host}:${port} (data in ${dir})`);
   const server = require.resolve('@electric-sql/pglite-socket/dist/scripts/server.js', { paths: [ROOT] });
-  daemon('postgres', process.execPath, [server, `--db=${dir}`, `--port=${port}`, `--host=${host}`, '--max-connections=32']);
+  await daemon('postgres', process.execPath, [server, `--db=${dir}`, `--port=${port}`, `--host=${host}`, '--max-connections=32']);
   await waitFor('embedded Postgres', () => probe(host, port), 60000);
   return url;
 }

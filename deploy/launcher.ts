@@ -3,11 +3,12 @@
  * 1. NATS + Postgres (ours if none answers), 2. the services, 3. as root: the lab fabric in network
  * namespaces, registered through the HTTP API, with one agent per node, RR and the core.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DATA, LOGS, ROOT, daemon, ensurePostgres, log, pidOf } from './infra';
-import { ensureProductNats, serviceNatsEnv, stopProductNatsName, usedNatsUrl } from './nats-auth';
+import { POSTGRES_DURABILITY_ENV } from './durability';
+import { DATA, INFRA, LOGS, ROOT, daemon, databaseUrl, ensureNats, ensurePostgres, log, natsUrl, RUN, supervisor } from './infra';
+import { markedProcesses, terminate } from './procs';
+import { ensureProductNats, serviceNatsEnv, usedNatsUrl } from './nats-auth';
 
 export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
@@ -35,36 +36,13 @@ export const metricsPort = (name: string) => {
   return base === 0 || name === 'gateway' || i < 0 ? undefined : base + 1 + i;
 };
 
-function startService(name: string) {
-  if (pidOf(name)) return log(`${name} already running (pid ${pidOf(name)})`);
+async function startService(name: string) {
   const port = metricsPort(name);
-  const pid = daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], { ...serviceNatsEnv(name as never), ...(port ? { METRICS_PORT: String(port) } : {}) });
-  log(`${name} started (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
-}
-
-function stopPid(name: string) {
-  const pid = pidOf(name);
-  if (!pid) return;
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && pidOf(name)) spawnSync('sleep', ['0.1']);
-  if (pidOf(name)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(path.join(DATA, 'run', `${name}.pid`), { force: true });
-  log(`${name} stopped`);
+  const env: Record<string, string> = { ...(serviceNatsEnv(name as never) as Record<string, string>), ...(port ? { METRICS_PORT: String(port) } : {}), ...(name === 'gateway' ? POSTGRES_DURABILITY_ENV : {}) };
+  // Liveness: a gateway whose /health answers 5xx (a dead loop inside a running process) is restarted.
+  const health = name === 'gateway' ? { url: `${apiBase()}/health` } : undefined;
+  const pid = await daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env, health);
+  log(`${name} supervised (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
 }
 
 const INITIAL_TOKEN = path.join(DATA, 'initial-admin-token');
@@ -97,7 +75,7 @@ export async function start() {
   const nats = await ensureProductNats();
   log(`NATS: ${nats.url}${nats.own ? ' (the product\'s own, authenticated)' : ''}`);
   await ensurePostgres();
-  for (const s of SERVICES) startService(s);
+  for (const s of SERVICES) await startService(s);
   await waitHealthy();
   log(`API ready: ${apiBase()} (docs ${apiBase().replace('/api/v1', '/api/docs')}, metrics ${apiBase().replace('/api/v1', '/metrics')})`);
   const initial = readToken(INITIAL_TOKEN);
@@ -117,27 +95,126 @@ export async function start() {
   }
 }
 
-export async function stop() {
-  if (process.getuid?.() === 0 && process.env.FABRIC_LAB !== '0') {
-    const { stopLab } = await import('./lab/launch');
-    await stopLab();
+/** Lab prefixes this data dir may have built: the configured one and the one the last start recorded. */
+function labPrefixes(): string[] {
+  const prefixes = new Set<string>([process.env.LAB_PREFIX ?? 'fab-']);
+  try {
+    const { prefix } = JSON.parse(readFileSync(path.join(DATA, 'lab.json'), 'utf8')) as { prefix?: string };
+    if (prefix) prefixes.add(prefix);
+  } catch {
+    /* no lab recorded */
   }
-  for (const s of [...SERVICES].reverse()) stopPid(s);
-  if (process.argv.includes('--all')) {
-    stopPid('postgres');
-    stopPid(stopProductNatsName);
-    stopPid('nats');
-  }
+  return [...prefixes];
 }
 
-export function status() {
-  console.log(`${'nats url'.padEnd(16)} ${usedNatsUrl()}`);
-  for (const s of [stopProductNatsName, 'nats', 'postgres', ...SERVICES]) console.log(`${s.padEnd(16)} ${pidOf(s) ? `running (pid ${pidOf(s)})` : '-'}`);
+/**
+ * Stops everything of this data dir and checks it: nothing may be left behind. Every step runs even when an
+ * earlier one failed (an aborted stop is how processes used to be left over), and the result is verified by
+ * looking for the product's processes by their environment marker, not by pid files.
+ */
+export async function stop() {
+  const all = process.argv.includes('--all');
+  const errors: string[] = [];
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      errors.push(`${what}: ${(err as Error)?.message ?? err}`);
+    }
+  };
+  const sup = supervisor();
+  let supervisorAnswered = false;
+  await step('supervisor stop', async () => {
+    if (!(await sup.status())) return;
+    const r = await sup.stop(all ? [] : INFRA);
+    supervisorAnswered = true;
+    if (r.stopped.length) log(`stopped ${r.stopped.join(', ')}`);
+  });
+  if (process.getuid?.() === 0) {
+    const { labDown } = await import('./lab/topology');
+    for (const prefix of labPrefixes()) await step(`lab ${prefix} down`, () => labDown(prefix).then((r) => r.namespaces.length && log(`lab ${prefix} removed`)));
+  }
+  // Whatever still carries our marker: a supervisor that did not answer, children it lost, agents' helpers.
+  const keep = async () => {
+    if (all || !supervisorAnswered) return [] as number[];
+    const state = await sup.status();
+    return state ? [state.pid, ...state.programs.filter((p) => INFRA.includes(p.name) && p.pid).map((p) => p.pid!)] : [];
+  };
+  await step('sweep', async () => {
+    const kept = await keep();
+    const strays = (await markedProcesses(DATA)).filter((p) => !kept.includes(p.pid) && !INFRA.includes(p.program ?? ''));
+    if (strays.length) {
+      log(`terminating ${strays.length} leftover process(es): ${strays.map((p) => `${p.pid} ${p.program ?? p.cmdline.slice(0, 3).join(' ')}`).join('; ')}`);
+      await terminate(strays.map((p) => p.pid));
+    }
+    if (all) await terminate((await markedProcesses(DATA)).map((p) => p.pid));
+  });
+  // Pid files of the launcher before the supervisor (an upgrade must not strand those processes).
+  await step('legacy pid files', async () => {
+    for (const f of existsSync(RUN) ? readdirSync(RUN).filter((f) => f.endsWith('.pid') && f !== 'supervisor.pid') : []) {
+      const name = f.slice(0, -4);
+      const pid = Number(readFileSync(path.join(RUN, f), 'utf8'));
+      const cmd = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+      if (pid > 1 && (all || !INFRA.includes(name)) && (cmd.includes(ROOT) || cmd.includes('nats-server'))) await terminate([pid]);
+      if (all || !INFRA.includes(name)) rmSync(path.join(RUN, f), { force: true });
+    }
+  });
+  const left = (await markedProcesses(DATA)).filter((p) => all || (p.program !== undefined && !INFRA.includes(p.program)));
+  if (left.length) errors.push(`still running: ${left.map((p) => `${p.pid} (${p.cmdline.join(' ')})`).join(', ')}`);
+  if (errors.length) throw new Error(`npm run stop did not finish cleanly:\n  ${errors.join('\n  ')}`);
+  log(all ? 'stopped everything' : 'stopped (NATS/Postgres of npm start kept: add --all to stop them too)');
+}
+
+const age = (iso?: string) => {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+};
+
+export async function status() {
+  const sup = supervisor();
+  const live = await sup.status();
+  const state = live ?? sup.lastState();
+  console.log(`NATS      ${usedNatsUrl()}`);
+  console.log(`Postgres  ${databaseUrl().replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}`);
+  console.log(live ? `supervisor pid ${live.pid}, up since ${live.startedAt}` : `supervisor not running${state ? ` (last state from ${stateAge(state)})` : ''}`);
+  const rows = (state?.programs ?? []).map((p) => [
+    p.name,
+    live ? p.state : 'gone',
+    live && p.pid ? String(p.pid) : '-',
+    String(p.restarts),
+    p.lastExit ? `${p.lastExit.signal ?? `exit ${p.lastExit.code}`}${p.lastExit.reason ? ' (unhealthy)' : ''}` : '-',
+    p.lastExit ? `${p.lastExit.at} (${age(p.lastExit.at)})` : '-',
+  ]);
+  const head = ['PROGRAM', 'STATE', 'PID', 'RESTARTS', 'LAST EXIT', 'AT'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const known = new Set((live?.programs ?? []).map((p) => p.pid).concat(live?.pid));
+  const strays = (await markedProcesses(DATA)).filter((p) => !known.has(p.pid) && !(p.program && live?.programs.some((q) => q.pid && isDescendant(p.pid, q.pid))));
+  if (strays.length) console.log(`not supervised but ours (npm run stop removes them): ${strays.map((p) => `${p.pid} ${p.program ?? p.cmdline.slice(0, 3).join(' ')}`).join('; ')}`);
+  if (state?.programs.some((p) => p.state === 'failed')) process.exitCode = 3;
+}
+
+const stateAge = (s: { programs: { lastExit?: { at: string } }[] }) => {
+  const times = s.programs.map((p) => p.lastExit?.at).filter(Boolean) as string[];
+  return times.length ? age(times.sort().at(-1)) : 'an earlier run';
+};
+
+function isDescendant(pid: number, ancestor: number): boolean {
+  for (let p = pid, i = 0; p > 1 && i < 64; i++) {
+    if (p === ancestor) return true;
+    try {
+      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 if (require.main === module) {
   const cmd = process.argv[2] ?? 'start';
-  const run = cmd === 'start' ? start : cmd === 'stop' ? stop : cmd === 'status' ? async () => status() : undefined;
+  const run = cmd === 'start' ? start : cmd === 'stop' ? stop : cmd === 'status' ? status : undefined;
   if (!run) {
     console.error('usage: launcher.ts start|stop [--all]|status');
     process.exit(2);
@@ -145,7 +222,7 @@ if (require.main === module) {
   void run().then(
     () => process.exit(0),
     (err) => {
-      console.error(String(err?.stack ?? err));
+      console.error(String(err?.message ?? err));
       process.exit(1);
     },
   );

@@ -128,7 +128,7 @@ export async function ensureProductNats(): Promise<{ url: string; own: boolean }
     }
     mkdirSync(path.join(AUTH_DIR, 'jetstream'), { recursive: true, mode: 0o700 });
     log(`starting the product's authenticated NATS on ${url} (data in ${AUTH_DIR})`);
-    daemon(PID_NAME, bin!, ['-c', CONFIG]);
+    await daemon(PID_NAME, bin!, ['-c', CONFIG]);
   }
   await waitAuthenticated(url, admin, 30000);
   const nats = await Nats.connect({ servers: url, creds: admin, name: 'launcher' });

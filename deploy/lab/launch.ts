@@ -3,10 +3,10 @@
  * exactly as an operator would: cluster with its RRs and FRR core, networks, nodes. Then one agent per
  * node, RR and the core. Idempotent: existing objects (by name) are reused.
  */
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { rrTargetId } from '@fabric/contracts';
-import { DATA, ROOT, daemon, log, pidOf } from '../infra';
+import { DATA, ROOT, daemon, log, supervisor } from '../infra';
 import { agentNatsEnv } from '../nats-auth';
 import { labDown, labUp, LabState } from './topology';
 
@@ -57,31 +57,33 @@ export async function registerLab(api: string, lab: LabState, clusterName = proc
   return { clusterId, nodeIds };
 }
 
-export function startAgents(lab: LabState, clusterId: string, nodeIds: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}) {
+/** One supervised agent per member (restarted by the supervisor when it exits). */
+export async function startAgents(lab: LabState, clusterId: string, nodeIds: Record<string, string>, extraEnv: Record<string, string> = {}) {
   // Distinct metrics ports per agent (METRICS_BASE_PORT + 10 + i): the core, the RRs, then the nodes.
   let metricsPort = Number(process.env.METRICS_BASE_PORT ?? 9100) + 10;
-  const agent = (name: string, args: string[]) => {
+  const agent = async (name: string, args: string[]) => {
     const port = metricsPort++;
-    if (pidOf(name)) return;
     // Each agent its own NATS identity (enrolled on first use), bound to its own command and report subjects.
-    const kind = args[args.indexOf('--role') + 1] === 'frr-router' ? 'router' : (args[args.indexOf('--role') + 1] as 'node' | 'rr');
-    const natsEnv = agentNatsEnv(kind, args[args.indexOf('--target') + 1]);
-    daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...natsEnv, ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
+    const role = args[args.indexOf('--role') + 1];
+    const natsEnv = agentNatsEnv(role === 'frr-router' ? 'router' : (role as 'node' | 'rr'), args[args.indexOf('--target') + 1]) as Record<string, string>;
+    await daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...natsEnv, ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
   };
   // Poll BGP state and routes often: they drive the VM status (announced, at-core) operators watch.
   const poll = ['--poll-ms', process.env.LAB_POLL_MS ?? '300'];
-  agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name, ...poll]);
-  for (const rr of lab.routeReflectors) agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name, ...poll]);
-  for (const n of lab.nodes) agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name, ...poll]);
+  await agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name, ...poll]);
+  for (const rr of lab.routeReflectors) await agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name, ...poll]);
+  for (const n of lab.nodes) await agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name, ...poll]);
 }
 
 export async function startLab(api: string, token?: string) {
   const prefix = labPrefix();
   log(`bringing up the lab fabric (prefix ${prefix}): this needs root, BIRD and FRR`);
-  stopAgents();
+  await stopAgents();
+  // Written first: a stop after a start that failed half-way still knows which lab to remove.
+  writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix }, null, 2));
   const lab = await labUp({ prefix, nodes: Number(process.env.LAB_NODES ?? 3), rrs: Number(process.env.LAB_RRS ?? 2), replace: true });
   const { clusterId, nodeIds } = await registerLab(api, lab, undefined, token);
-  startAgents(lab, clusterId, nodeIds);
+  await startAgents(lab, clusterId, nodeIds);
   writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix, clusterId, nodeIds, api }, null, 2));
   const firstNode = Object.values(nodeIds)[0];
   log(`lab up: cluster ${clusterId}, nodes ${Object.entries(nodeIds).map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -99,29 +101,15 @@ export async function startLab(api: string, token?: string) {
   );
 }
 
-export function stopAgents() {
-  const run = path.join(DATA, 'run');
-  let names: string[] = [];
-  try {
-    names = readdirSync(run).filter((f) => f.startsWith('agent-') && f.endsWith('.pid')).map((f) => f.slice(0, -4));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = pidOf(name);
-    if (pid) {
-      try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-    }
-    rmSync(path.join(run, `${name}.pid`), { force: true });
-  }
+/** Stops and forgets every supervised agent (a stop is not a crash: no restart). */
+export async function stopAgents() {
+  const sup = supervisor();
+  const live = await sup.status();
+  for (const p of live?.programs ?? []) if (p.name.startsWith('agent-')) await sup.remove(p.name);
 }
 
-export async function stopLab() {
-  stopAgents();
-  await labDown(labPrefix());
-  log(`lab ${labPrefix()} removed`);
+export async function stopLab(prefix = labPrefix()) {
+  await stopAgents();
+  await labDown(prefix);
+  log(`lab ${prefix} removed`);
 }

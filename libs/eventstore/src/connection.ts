@@ -46,10 +46,14 @@ export class Nats {
   /** Creates (or updates) the two streams. Safe to call from every process at start. */
   async ensureStreams(): Promise<void> {
     const s = this.subjects;
+    // 3 in a NATS cluster (an acknowledged event is on a quorum of disks); the default 1 on a single server.
+    const num_replicas = Number(process.env.FABRIC_STREAM_REPLICAS ?? 1);
+    if (!Number.isInteger(num_replicas) || num_replicas < 1 || num_replicas > 5) throw new Error(`FABRIC_STREAM_REPLICAS must be 1..5, got ${process.env.FABRIC_STREAM_REPLICAS}`);
     const events = {
       name: s.eventsStream,
       subjects: [`${s.ns}.evt.>`],
       storage: StorageType.File,
+      num_replicas,
       retention: RetentionPolicy.Limits,
       deny_delete: true,
       deny_purge: true,
@@ -61,6 +65,7 @@ export class Nats {
       name: s.commandsStream,
       subjects: [`${s.ns}.cmd.>`],
       storage: StorageType.File,
+      num_replicas,
       retention: RetentionPolicy.Limits,
       // Declarative desired state: an agent that was down only needs the latest per target.
       max_msgs_per_subject: 1,

@@ -1,0 +1,157 @@
+/**
+ * The product as `npm start` runs it, for fault injection: every process under the product's supervisor
+ * (its own data dir), including its OWN nats-server (another port, its own store) and its OWN Postgres
+ * (a private cluster from the Debian binaries, another port), so a test may kill them without touching the
+ * machine's shared ones. A lab of its own prefix; close() removes everything, also after a failure.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { rrTargetId } from '@fabric/contracts';
+import { Nats } from '@fabric/eventstore';
+import { labDown, labUp, LabState } from '../../../deploy/lab/topology';
+import { registerLab } from '../../../deploy/lab/launch';
+import { natsDurabilityArgs, POSTGRES_DURABILITY_ENV } from '../../../deploy/durability';
+import { probe, which } from '../../../deploy/infra';
+import { markedProcesses, terminate } from '../../../deploy/procs';
+import { ProgramSpec } from '../../../deploy/supervisor';
+import { SupervisorClient } from '../../../deploy/supervisor-client';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const run = (cmd: string, args: string[]) =>
+  new Promise<string>((resolve, reject) => execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))));
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function postgresBin(): string {
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a)) : [];
+  if (!versions.length) throw new Error('no Postgres server binaries under /usr/lib/postgresql (Debian package postgresql)');
+  return path.join(base, versions[0], 'bin');
+}
+
+export interface SupervisedFabric {
+  dataDir: string;
+  sup: SupervisorClient;
+  api: string;
+  token: string;
+  auth: Record<string, string>;
+  natsUrl: string;
+  databaseUrl: string;
+  lab: LabState;
+  clusterId: string;
+  nodeIds: Record<string, string>;
+  /** A connection of the test's own to the product's NATS (reconnects across its restarts). */
+  nats: Nats;
+  agentSpec(member: string): ProgramSpec;
+  close(): Promise<void>;
+}
+
+export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number } = {}): Promise<SupervisedFabric> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-faults-'));
+  chmodSync(dataDir, 0o755); // the Postgres user reaches its cluster below
+  const prefix = `f${randomBytes(3).toString('hex')}-`;
+  const sup = new SupervisorClient(dataDir);
+  let nats: Nats | undefined;
+  const close = async () => {
+    await nats?.close().catch(() => undefined);
+    await sup.stop().catch(() => undefined);
+    await terminate((await markedProcesses(sup.dataDir)).map((p) => p.pid)).catch(() => undefined);
+    await labDown(prefix).catch(() => undefined);
+    // Every program's log, for a failed run (artifacts/ is not committed).
+    if (existsSync(path.join(dataDir, 'logs'))) cpSync(path.join(dataDir, 'logs'), path.join(ROOT, 'artifacts', 'faults-logs', prefix.slice(0, -1)), { recursive: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await sup.start();
+    const [natsPort, pgPort, gwPort] = [await freePort(), await freePort(), await freePort()];
+
+    const natsBin = which('nats-server');
+    if (!natsBin) throw new Error('nats-server missing (deploy/ensure-deps.sh)');
+    const store = path.join(dataDir, 'nats');
+    mkdirSync(store);
+    await sup.ensure({ name: 'nats', cmd: natsBin, args: ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store, ...natsDurabilityArgs(natsBin, store)], infra: true });
+
+    const pgBin = postgresBin();
+    const pgData = path.join(dataDir, 'pg');
+    mkdirSync(pgData, { mode: 0o700 });
+    const pgUser = Number((await run('id', ['-u', 'postgres'])).trim());
+    const pgGroup = Number((await run('id', ['-g', 'postgres'])).trim());
+    chownSync(pgData, pgUser, pgGroup);
+    const asPostgres = ['--reuid=postgres', '--regid=postgres', '--init-groups', '--'];
+    await run('setpriv', [...asPostgres, path.join(pgBin, 'initdb'), '-D', pgData, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+    // setpriv execs: the supervised pid is the postmaster, its backends share its process group.
+    await sup.ensure({
+      name: 'postgres',
+      cmd: 'setpriv',
+      args: [...asPostgres, path.join(pgBin, 'postgres'), '-D', pgData, '-p', String(pgPort), '-k', pgData, '-c', 'listen_addresses=127.0.0.1', '-c', 'synchronous_commit=on', '-c', 'fsync=on', '-c', 'max_connections=50'],
+      infra: true,
+    });
+    await until('own NATS', () => probe('127.0.0.1', natsPort));
+    await until('own Postgres', () => probe('127.0.0.1', pgPort));
+
+    const token = `fab_${randomBytes(24).toString('hex')}`;
+    const natsUrl = `127.0.0.1:${natsPort}`;
+    const databaseUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
+    const env: Record<string, string> = {
+      NATS_URL: natsUrl,
+      DATABASE_URL: databaseUrl,
+      FABRIC_NS: 'fabric',
+      DB_SCHEMA: 'fabric',
+      GATEWAY_PORT: String(gwPort),
+      FABRIC_ADMIN_TOKEN: token,
+      FABRIC_DATA_DIR: dataDir,
+      IPAM_RELEASE_COOLDOWN_MS: '0',
+      LOG_LEVEL: 'warn',
+      METRICS_PORT: '',
+    };
+    const node = (script: string, args: string[] = [], extra: Record<string, string> = {}): Omit<ProgramSpec, 'name'> => ({
+      cmd: process.execPath,
+      args: ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, script), ...args],
+      env: { ...env, ...extra },
+      cwd: ROOT,
+    });
+    const api = `http://127.0.0.1:${gwPort}/api/v1`;
+    for (const s of SERVICES) {
+      const gateway = s === 'gateway';
+      // As npm start: the gateway's /health is its liveness probe.
+      await sup.ensure({ name: s, ...node(`services/${s}/src/main.ts`, [], gateway ? POSTGRES_DURABILITY_ENV : {}), ...(gateway ? { health: { url: `${api}/health` } } : {}) });
+    }
+    nats = await Nats.connect({ servers: natsUrl, ns: 'fabric', name: 'fault-suite' });
+    await until('gateway healthy', () => fetch(`${api}/health`).then((r) => r.ok, () => false), 120_000);
+
+    const lab = await labUp({ prefix, nodes: opts.nodes ?? 3, rrs: opts.rrs ?? 2, replace: true });
+    const { clusterId, nodeIds } = await registerLab(api, lab, 'lab', token);
+    const agentSpec = (member: string): ProgramSpec => {
+      const role = member === lab.core.name ? 'frr-router' : lab.routeReflectors.some((r) => r.name === member) ? 'rr' : 'node';
+      const target = role === 'frr-router' ? clusterId : role === 'rr' ? rrTargetId(clusterId, member) : nodeIds[member];
+      return { name: `agent-${member}`, ...node('agents/src/main.ts', ['--role', role, '--target', target, '--lab', prefix, '--member', member, '--poll-ms', '300']) };
+    };
+    for (const m of [lab.core.name, ...lab.routeReflectors.map((r) => r.name), ...lab.nodes.map((n) => n.name)]) await sup.ensure(agentSpec(m));
+    return { dataDir, sup, api, token, auth: { authorization: `Bearer ${token}` }, natsUrl, databaseUrl, lab, clusterId, nodeIds, nats, agentSpec, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
