@@ -86,6 +86,8 @@ describe('npm start / status / stop under supervision', () => {
       FABRIC_NS: ns,
       DATABASE_URL: db.url,
       GATEWAY_PORT: String(port),
+      // The product's own authenticated NATS on a port of this test's (never a developer's running one).
+      FABRIC_NATS_PORT: String(await freePort()),
       METRICS_BASE_PORT: '0',
       LAB_PREFIX: prefix,
       LAB_NODES: '2',
