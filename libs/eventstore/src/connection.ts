@@ -68,7 +68,8 @@ export class Nats {
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
   async destroyStreams(): Promise<void> {
-    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream]) {
+    // KV_<ns>_agent_leases: the agents' leases (agents/src/lease.ts).
+    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${this.subjects.ns}_agent_leases`]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;
       });
