@@ -56,6 +56,8 @@ export interface AgentOptions {
   lockDir?: string;
   /** How long a start waits for a lock or lease another agent holds (default 0: fail at once). */
   lockWaitMs?: number;
+  /** This host's name in the lease (default os.hostname()): agents on one host can take over a dead one's lease at once. */
+  hostId?: string;
   /** Lease TTL on the bus (default 15000; renewed every third of it). */
   leaseTtlMs?: number;
   /** Called once when the agent had to stop on its own (fenced: another agent took the target). */
@@ -271,7 +273,7 @@ class Agent {
         this.log.warn({ stateFile: this.stateFile, generation: this.persisted.generation }, 'the commands stream was recreated since the last apply: its generations start again');
         this.persisted = undefined;
       }
-      this.lease = new TargetLease(this.nats.nc, leaseBucket(subjects.ns), `${this.kind}.${this.opts.targetId}`, { instance: this.instance, box: this.box }, this.leaseTtlMs);
+      this.lease = new TargetLease(this.nats.nc, leaseBucket(subjects.ns), `${this.kind}.${this.opts.targetId}`, { instance: this.instance, box: this.box, host: this.opts.hostId }, this.leaseTtlMs);
       await this.lease.acquire(this.opts.lockWaitMs ?? 0, true);
       this.leaseConfirmedAt = Date.now();
       this.connected = !this.nats.nc.isClosed();

@@ -45,10 +45,10 @@ export class TargetLease {
     private readonly nc: NatsConnection,
     private readonly bucket: string,
     readonly key: string,
-    self: Omit<LeaseHolder, 'host' | 'pid' | 'startedAt'>,
+    self: Omit<LeaseHolder, 'host' | 'pid' | 'startedAt'> & { host?: string },
     readonly ttlMs: number,
   ) {
-    this.self = { ...self, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() };
+    this.self = { ...self, host: self.host ?? hostname(), pid: process.pid, startedAt: new Date().toISOString() };
   }
 
   private async bucketKv(): Promise<KV> {
