@@ -540,7 +540,7 @@ class Agent {
       agentApplyChanges.inc({ role: this.opts.role }, r.changes);
       await this.persist(d);
       const report = this.unreported || r.changes > 0;
-      if (r.warnings.length) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
+      if (r.warnings.length && (r.changes > 0 || reason !== 'resync')) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
       this.log[r.changes > 0 || reason !== 'resync' ? 'info' : 'debug'](
         { reason, generation: d.generation, changes: r.changes, operations: r.operations, durationMs },
         r.changes > 0 && (reason === 'resync' || reason === 'manual') ? 'drift repaired' : 'reconciled',
