@@ -155,14 +155,18 @@ class Reporter {
     return p;
   }
 
+  /** Stopping and the flush timed out: pending reports fail at once instead of retrying on a closed connection. */
+  abandoned = false;
+
   private async publish(id: string, event: FabricEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      if (this.abandoned) throw new Error('report abandoned: agent stopped');
       try {
         await this.store.append(this.subject, [{ id, event }]);
         this.log.debug({ eventId: id, type: event.type }, 'reported');
         return;
       } catch (e) {
-        if (this.stopping && attempt >= 3) {
+        if (this.abandoned || (this.stopping && attempt >= 3)) {
           this.log.error({ err: e, eventId: id, type: event.type }, 'report lost');
           throw e;
         }
@@ -179,7 +183,8 @@ class Reporter {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// Unref'd: a report retry never keeps a stopping process alive.
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
 class Agent {
   private readonly log: Logger;
@@ -650,7 +655,8 @@ class Agent {
     await this.polling;
     if (this.reporter) {
       this.reporter.stopping = true;
-      await this.reporter.flush(5000);
+      await this.reporter.flush(this.fenced ? 0 : 5000);
+      this.reporter.abandoned = true;
     }
     // A clean stop hands the target over at once (a fenced agent's lease is someone else's: untouched).
     if (!this.fenced && this.nats && !this.nats.nc.isClosed()) {

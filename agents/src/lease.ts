@@ -98,8 +98,16 @@ export class TargetLease {
     }
   }
 
+  private renewing?: Promise<void>;
+
   /** Renews the lease; throws FencedError when another agent holds it now. An expired, free lease is taken again. */
-  async renew(): Promise<void> {
+  renew(): Promise<void> {
+    // One renewal at a time: two racing ones would see each other's create as a takeover.
+    this.renewing ??= this.renewOnce().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
     const kv = await this.bucketKv();
     const value = JSON.stringify(this.self);
     try {
@@ -118,7 +126,9 @@ export class TargetLease {
       this.revision = await kv.create(this.key, value);
     } catch (e) {
       if (!isWrongSequence(e)) throw e;
-      throw new FencedError(this.key, (await this.holder())?.holder);
+      const now = await this.holder();
+      if (now?.holder?.instance !== this.self.instance) throw new FencedError(this.key, now?.holder);
+      this.revision = now.revision;
     }
   }
 
