@@ -3,8 +3,14 @@
  * reconciles actual → desired at start, on every command, periodically (drift) and on demand, and
  * reports ConfigApplied / ConfigApplyFailed / BgpSessionStateChanged / RoutesObserved on
  * `<ns>.evt.agent.<kind>.<targetId>`.
+ *
+ * One agent per target and per box: host locks (the target's state dir, and `<kind>@<netns|host>` in the
+ * lock dir) plus a lease on the bus (see lease.ts). Fail static: while NATS is away or the lease is not
+ * confirmed, nothing is applied (the data plane stays exactly as it is); it reconnects and resumes.
+ * The last applied generation survives restarts (state file), so an older one is never applied.
  */
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import pino, { Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
@@ -20,6 +26,9 @@ import { NodeRole } from './roles/node';
 import { RrRole } from './roles/rr';
 import { RoleReconciler } from './roles/types';
 import { kindOfRole, peekBase } from './roles/validate';
+import { acquireHostLock, HostLock } from './host-lock';
+import { FencedError, leaseBucket, TargetLease } from './lease';
+import { AgentStateRecord, readAgentState, writeAgentState } from './state-file';
 
 export type AgentRole = 'node' | 'rr' | 'frr-router';
 
@@ -34,7 +43,9 @@ export interface AgentOptions {
   natsCreds?: string;
   /** Linux network namespace of the target (lab); undefined = the agent's own namespace. */
   namespace?: string;
-  bird?: { configPath: string; controlSocket: string; pidFile?: string };
+  bird?: { configPath: string; controlSocket: string; pidFile?: string; localConfigPath?: string; commandTimeoutMs?: number };
+  /** frr-router: the operator-owned base config (default `frr.conf.local` in the FRR config dir). */
+  frrLocalConfigPath?: string;
   /** Lab netns VM driver: VM namespaces are `<prefix><first 8 hex of vmId>`. */
   vmNamespacePrefix?: string;
   /** Periodic reconcile (drift repair), default 30000. */
@@ -42,9 +53,38 @@ export interface AgentOptions {
   /** BGP session / route polling, default 1000. */
   pollMs?: number;
   logger?: Logger;
+  /** Per-target state (last applied generation, target lock); default $FABRIC_AGENT_STATE_DIR or /var/lib/ip-fabric-agent. */
+  stateDir?: string;
+  /** Box locks (`<kind>@<netns|host>.lock`); default $FABRIC_AGENT_LOCK_DIR or /run/lock/ip-fabric-agent. */
+  lockDir?: string;
+  /** How long a start waits for a lock or lease another agent holds (default 0: fail at once). */
+  lockWaitMs?: number;
+  /** This host's name in the lease (default os.hostname()): agents on one host can take over a dead one's lease at once. */
+  hostId?: string;
+  /** Lease TTL on the bus (default 15000; renewed every third of it). */
+  leaseTtlMs?: number;
+  /** Called once when the agent had to stop on its own (fenced: another agent took the target). */
+  onFatal?: (err: Error) => void;
 }
 
-export type ReconcileReason = 'start' | 'command' | 'resync' | 'retry' | 'manual';
+export interface AgentStatus {
+  /** Connected to NATS now. */
+  connected: boolean;
+  /** Applies are allowed: connected, lease confirmed, not fenced. */
+  applying: boolean;
+  fenced: boolean;
+  desiredGeneration: number | null;
+  /** Last generation applied (this process or, before the first apply, the state file). */
+  appliedGeneration: number | null;
+  /** Reconciles skipped because applies were paused (fail static). */
+  pausedReconciles: number;
+  /** Session/route polls done. */
+  polls: number;
+  reconnects: number;
+  instance: string;
+}
+
+export type ReconcileReason = 'start' | 'command' | 'resync' | 'retry' | 'manual' | 'resume';
 
 export interface ApplyReport {
   target: { kind: TargetKind; id: string };
@@ -58,12 +98,18 @@ export interface ApplyReport {
   durationMs: number;
   /** A ConfigApplied event was published for this reconcile. */
   reported: boolean;
+  /** Nothing was done: applies are paused (NATS away, lease unconfirmed, or fenced). */
+  paused?: boolean;
 }
 
 export interface AgentHandle {
   stop(): Promise<void>;
   reconcileNow(): Promise<ApplyReport>;
+  status(): AgentStatus;
 }
+
+export const DEFAULT_STATE_DIR = '/var/lib/ip-fabric-agent';
+export const DEFAULT_LOCK_DIR = '/run/lock/ip-fabric-agent';
 
 const TARGET_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ERROR = 2000;
@@ -78,7 +124,7 @@ export function createRole(opts: AgentOptions): RoleReconciler {
       if (!opts.bird) throw new Error('the rr role needs bird.configPath and bird.controlSocket');
       return new RrRole({ namespace: opts.namespace, bird: opts.bird });
     case 'frr-router':
-      return new FrrRouterRole({ namespace: opts.namespace as string });
+      return new FrrRouterRole({ namespace: opts.namespace as string, localConfigPath: opts.frrLocalConfigPath });
     default:
       throw new Error(`unknown role ${JSON.stringify((opts as { role: unknown }).role)}`);
   }
@@ -100,10 +146,9 @@ function defaultLogger(opts: AgentOptions): Logger {
 class Reporter {
   private chain: Promise<void> = Promise.resolve();
   private n = 0;
-  private readonly run = randomUUID();
   stopping = false;
 
-  constructor(private readonly store: EventStore, private readonly subject: string, private readonly log: Logger) {}
+  constructor(private readonly store: EventStore, private readonly subject: string, private readonly log: Logger, private readonly run: string) {}
 
   report(event: FabricEvent): Promise<void> {
     // `<run uuid>:<counter>`: unique per report across restarts, stable across publish retries.
@@ -113,14 +158,18 @@ class Reporter {
     return p;
   }
 
+  /** Stopping and the flush timed out: pending reports fail at once instead of retrying on a closed connection. */
+  abandoned = false;
+
   private async publish(id: string, event: FabricEvent): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      if (this.abandoned) throw new Error('report abandoned: agent stopped');
       try {
         await this.store.append(this.subject, [{ id, event }]);
         this.log.debug({ eventId: id, type: event.type }, 'reported');
         return;
       } catch (e) {
-        if (this.stopping && attempt >= 3) {
+        if (this.abandoned || (this.stopping && attempt >= 3)) {
           this.log.error({ err: e, eventId: id, type: event.type }, 'report lost');
           throw e;
         }
@@ -137,7 +186,8 @@ class Reporter {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// Unref'd: a report retry never keeps a stopping process alive.
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
 class Agent {
   private readonly log: Logger;
@@ -146,29 +196,48 @@ class Agent {
   private readonly target: TargetRef;
   private readonly resyncMs: number;
   private readonly pollMs: number;
+  private readonly leaseTtlMs: number;
+  private readonly instance = randomUUID();
+  private readonly targetDir: string;
+  private readonly stateFile: string;
   private nats?: Nats;
   private reporter?: Reporter;
   private subject = '';
 
   private desired?: DesiredState;
   private desiredHeaders?: MsgHdrs;
-  private startSeq = 0;
-  /** Last command sequence seen by the consumer (a recreated consumer resumes after it). */
-  private followSeq = 0;
+  /** Stream sequence of the last command seen (a recreated consumer redelivers it). */
+  private lastSeq = 0;
+  /** The commands stream incarnation (`created`): a recreated stream restarts sequences and generations. */
+  private streamCreated?: string;
+  /** The last applied generation, from the state file or this process. */
+  private persisted?: AgentStateRecord;
   /** A command (or the start) is not confirmed by ConfigApplied yet: report the next success whatever its changes. */
   private unreported = false;
   private lastFailure?: string;
   private failures = 0;
+
+  private locks: HostLock[] = [];
+  private lease?: TargetLease;
+  private leaseConfirmedAt = 0;
+  private connected = false;
+  private fenced = false;
+  private pausedReconciles = 0;
+  private polls = 0;
+  private reconnects = 0;
 
   private queue: Promise<unknown> = Promise.resolve();
   private commandQueued = false;
   private resyncQueued = false;
   private retryTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
+  private renewTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private messages?: ConsumerMessages;
   private consumeLoop?: Promise<void>;
+  private statusLoop?: Promise<void>;
+  private wake?: () => void;
   private stopped = false;
 
   private readonly sessions = new SessionTracker();
@@ -185,21 +254,46 @@ class Agent {
     this.log = opts.logger ? opts.logger.child({ role: opts.role, targetId: opts.targetId }) : defaultLogger(opts);
     this.resyncMs = opts.resyncMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 1000;
+    this.leaseTtlMs = opts.leaseTtlMs ?? 15_000;
     if (!(this.resyncMs > 0) || !(this.pollMs > 0)) throw new Error('resyncMs and pollMs must be > 0');
+    if (!(this.leaseTtlMs >= 1000)) throw new Error('leaseTtlMs must be ≥ 1000');
+    const stateDir = opts.stateDir ?? process.env.FABRIC_AGENT_STATE_DIR ?? DEFAULT_STATE_DIR;
+    this.targetDir = path.join(stateDir, `${this.kind}-${opts.targetId}`);
+    this.stateFile = path.join(this.targetDir, 'state.json');
+  }
+
+  /** What this agent manages on the host: its role's kind in its network namespace. */
+  private get box(): string {
+    return `${this.kind}@${this.opts.namespace ?? 'host'}`;
   }
 
   async start(): Promise<void> {
-    this.nats = await Nats.connect({ servers: this.opts.natsUrl, ns: this.opts.ns, name: `agent-${this.kind}-${this.opts.targetId}`, creds: this.opts.natsCreds });
     try {
+      await this.lockHost();
+      this.persisted = await readAgentState(this.stateFile, this.kind, this.opts.targetId);
+      this.nats = await this.connect();
+      if (this.stopped) return;
       // No stream management here: on the product's bus an agent may not create or update streams.
       const subjects = this.nats.subjects;
       this.subject = subjects.cmd(this.kind, this.opts.targetId);
-      this.reporter = new Reporter(new EventStore(this.nats), subjects.evt('agent', this.kind, this.opts.targetId), this.log);
+      this.streamCreated = (await this.nats.jsm.streams.info(subjects.commandsStream)).created;
+      if (this.persisted?.commandsStream && this.persisted.commandsStream !== this.streamCreated) {
+        this.log.warn({ stateFile: this.stateFile, generation: this.persisted.generation }, 'the commands stream was recreated since the last apply: its generations start again');
+        this.persisted = undefined;
+      }
+      this.lease = new TargetLease(this.nats.nc, leaseBucket(subjects.ns), `${this.kind}.${this.opts.targetId}`, { instance: this.instance, box: this.box, host: this.opts.hostId }, this.leaseTtlMs);
+      await this.lease.acquire(this.opts.lockWaitMs ?? 0, true);
+      this.leaseConfirmedAt = Date.now();
+      this.connected = !this.nats.nc.isClosed();
+      this.statusLoop = this.watchConnection();
+      this.renewTimer = setInterval(() => void this.renewLease(), Math.floor(this.leaseTtlMs / 3));
+      this.renewTimer.unref?.();
+      this.reporter = new Reporter(new EventStore(this.nats), subjects.evt('agent', this.kind, this.opts.targetId), this.log, this.instance);
 
       // Start-up reconcile with the latest command (one direct read of our own subject, the only one we may read).
       const last = await this.nats.jsm.direct.getMessage(subjects.commandsStream, { last_by_subj: this.subject });
       if (last) {
-        this.startSeq = last.seq;
+        this.lastSeq = last.seq;
         this.accept(last.data, last.header, last.seq);
       } else {
         this.log.info({ subject: this.subject }, 'no desired state yet; waiting for a command');
@@ -209,54 +303,152 @@ class Agent {
         await this.enqueue(() => this.reconcile('start')).catch(() => undefined);
       }
 
-      await this.follow();
-
+      this.consumeLoop = this.consumeForever();
       this.resyncTimer = setInterval(() => this.kickResync(), this.resyncMs);
       this.resyncTimer.unref?.();
       this.schedulePoll(0);
-      this.log.info({ subject: this.subject, generation: this.desired?.generation ?? null }, 'agent started');
+      this.log.info({ subject: this.subject, generation: this.desired?.generation ?? null, instance: this.instance, box: this.box }, 'agent started');
     } catch (e) {
       await this.stop();
       throw e;
     }
   }
 
+  private async lockHost(): Promise<void> {
+    const owner = { instance: this.instance, role: this.opts.role, targetId: this.opts.targetId, box: this.box };
+    const wait = this.opts.lockWaitMs ?? 0;
+    // The target (whatever box) and the box (whatever target): a leftover agent of another run holds the latter.
+    this.locks.push(await acquireHostLock(path.join(this.targetDir, 'agent.lock'), owner, wait));
+    const lockDir = this.opts.lockDir ?? process.env.FABRIC_AGENT_LOCK_DIR ?? DEFAULT_LOCK_DIR;
+    this.locks.push(await acquireHostLock(path.join(lockDir, `${this.box}.lock`), owner, wait));
+  }
+
+  /** Connects, retrying while NATS is unreachable: nothing is touched meanwhile. */
+  private async connect(): Promise<Nats> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Nats.connect({ servers: this.opts.natsUrl, ns: this.opts.ns, name: `agent-${this.kind}-${this.opts.targetId}`, creds: this.opts.natsCreds });
+      } catch (e) {
+        if (this.stopped) throw e;
+        this.log[attempt === 1 ? 'warn' : 'debug']({ err: e, attempt }, 'NATS unreachable: the data plane stays as it is; retrying');
+        await this.sleep(Math.min(250 * 2 ** attempt, 5000));
+        if (this.stopped) throw new Error('agent stopped while connecting');
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const wake = () => done();
+      this.wake = wake;
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+
+  private canApply(): boolean {
+    return !this.fenced && !this.stopped && this.connected && Date.now() - this.leaseConfirmedAt < this.leaseTtlMs;
+  }
+
+  private async watchConnection(): Promise<void> {
+    const nc = this.nats!.nc;
+    for await (const st of nc.status()) {
+      if (this.stopped) break;
+      if (st.type === 'disconnect') {
+        this.connected = false;
+        this.log.warn('NATS connection lost: applies paused, the data plane stays as it is');
+      } else if (st.type === 'reconnect') {
+        this.connected = true;
+        this.reconnects++;
+        this.log.info('NATS connection back');
+        void this.renewLease();
+      }
+    }
+  }
+
+  /** Renews the lease; after a pause, catches up with the bus and reconciles. */
+  private async renewLease(): Promise<void> {
+    if (!this.lease || this.stopped || this.fenced) return;
+    const wasPaused = !this.canApply();
+    try {
+      await this.lease.renew();
+    } catch (e) {
+      if (e instanceof FencedError) return this.onFenced(e);
+      this.log.debug({ err: e }, 'lease renewal failed');
+      return;
+    }
+    this.leaseConfirmedAt = Date.now();
+    if (wasPaused && this.canApply()) {
+      this.log.info('applies resumed');
+      await this.catchUp().catch((e) => this.log.warn({ err: e }, 'catch-up read failed'));
+      if (this.desired) this.enqueue(() => this.reconcile('resume')).catch(() => undefined);
+    }
+  }
+
+  /** After an outage: the latest command may have been missed; a recreated stream resets what we knew. */
+  private async catchUp(): Promise<void> {
+    const nats = this.nats!;
+    const created = (await nats.jsm.streams.info(nats.subjects.commandsStream)).created;
+    if (created !== this.streamCreated) {
+      this.log.warn('the commands stream was recreated: forgetting the desired state until a command arrives');
+      this.streamCreated = created;
+      this.desired = undefined;
+      this.persisted = undefined;
+      this.lastSeq = 0;
+    }
+    const last = await nats.jsm.direct.getMessage(nats.subjects.commandsStream, { last_by_subj: this.subject });
+    if (last && last.seq > this.lastSeq) {
+      this.lastSeq = last.seq;
+      if (this.accept(last.data, last.header, last.seq)) this.unreported = true;
+    }
+  }
+
+  private onFenced(e: FencedError): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.log.error({ err: e }, 'fenced: another agent manages this target now; stopping without touching anything');
+    void this.stop().finally(() => this.opts.onFatal?.(e));
+  }
+
   /**
    * Follows our command subject through our own named consumer (the only consumer our NATS permissions
-   * allow: its name and filter are bound to this target). Recreated from the next sequence when it ends.
+   * allow: its name and filter are bound to this target), recreated after the last command seen when it ends.
    */
-  private async follow(): Promise<void> {
+  private async consumeForever(): Promise<void> {
+    let delay = 500;
     const nats = this.nats!;
     const stream = nats.subjects.commandsStream;
     const name = agentConsumerName(nats.subjects, this.kind, this.opts.targetId);
-    const from = Math.max(this.startSeq, this.followSeq);
-    await nats.jsm.consumers.delete(stream, name).catch(() => undefined);
-    await nats.jsm.consumers.add(stream, {
-      name,
-      filter_subject: this.subject,
-      ack_policy: AckPolicy.None,
-      ...(from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.LastPerSubject }),
-      inactive_threshold: 10 * 60 * 1e9,
-    });
-    const consumer = await nats.js.consumers.get(stream, name);
-    // A consumer that disappears (deleted, expired while we were cut off) ends the loop: we recreate it.
-    this.messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true });
-    const messages = this.messages;
-    void (async () => {
-      for await (const st of messages.status()) if (st.type === 'consumer_deleted') messages.stop();
-    })().catch(() => undefined);
-    this.consumeLoop = (async () => {
-      for await (const m of messages as AsyncIterable<JsMsg>) {
-        this.onCommand(m);
-        this.followSeq = m.seq;
+    while (!this.stopped) {
+      try {
+        await nats.jsm.consumers.delete(stream, name).catch(() => undefined);
+        await nats.jsm.consumers.add(stream, {
+          name,
+          filter_subject: this.subject,
+          ack_policy: AckPolicy.None,
+          ...(this.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 } : { deliver_policy: DeliverPolicy.LastPerSubject }),
+          inactive_threshold: 10 * 60 * 1e9,
+        });
+        const consumer = await nats.js.consumers.get(stream, name);
+        // A consumer that disappears (deleted, expired while we were cut off) ends the loop: we recreate it.
+        const messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true });
+        this.messages = messages;
+        if (this.stopped) await messages.close();
+        void (async () => {
+          for await (const st of messages.status()) if (st.type === 'consumer_deleted') messages.stop();
+        })().catch(() => undefined);
+        delay = 500;
+        for await (const m of messages as AsyncIterable<JsMsg>) this.onCommand(m);
+      } catch (e) {
+        if (!this.stopped) this.log.warn({ err: e }, 'command consumer failed; recreating it');
       }
-    })()
-      .catch((e) => this.log.warn({ err: e }, 'command consumer ended; recreating it'))
-      .then(async () => {
-        if (this.stopped) return;
-        await new Promise((r) => setTimeout(r, 1000));
-        if (!this.stopped) await this.follow().catch((e) => this.log.error({ err: e }, 'cannot follow commands'));
-      });
+      if (this.stopped) break;
+      await this.sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
   }
 
   /** Parses and accepts a command if it is not older than what we have; returns whether it was accepted. */
@@ -277,13 +469,18 @@ class Agent {
       this.log.warn({ seq, generation: d.generation, current: this.desired.generation }, 'older generation ignored');
       return false;
     }
+    if (this.persisted && d.generation < this.persisted.generation) {
+      this.log.warn({ seq, generation: d.generation, applied: this.persisted.generation, stateFile: this.stateFile }, 'older than the last applied generation: ignored');
+      return false;
+    }
     this.desired = d;
     this.desiredHeaders = headers;
     return true;
   }
 
   private onCommand(m: JsMsg): void {
-    if (this.stopped || m.seq <= this.startSeq) return; // the start-up reconcile already used it
+    if (this.stopped || m.seq <= this.lastSeq) return; // the start-up reconcile (or the catch-up) already used it
+    this.lastSeq = m.seq;
     if (!this.accept(m.data, m.headers, m.seq)) return;
     this.log.info({ seq: m.seq, generation: this.desired!.generation, hash: this.desired!.hash }, 'command received');
     this.unreported = true;
@@ -317,11 +514,45 @@ class Agent {
     return this.enqueue(() => this.reconcile('manual'));
   }
 
+  status(): AgentStatus {
+    return {
+      connected: this.connected,
+      applying: this.canApply(),
+      fenced: this.fenced,
+      desiredGeneration: this.desired?.generation ?? null,
+      appliedGeneration: this.persisted?.generation ?? null,
+      pausedReconciles: this.pausedReconciles,
+      polls: this.polls,
+      reconnects: this.reconnects,
+      instance: this.instance,
+    };
+  }
+
+  private async persist(d: DesiredState): Promise<void> {
+    if (this.persisted && this.persisted.generation === d.generation && this.persisted.hash === d.hash) return;
+    const record: AgentStateRecord = {
+      version: 1, kind: this.kind, targetId: this.opts.targetId, generation: d.generation, hash: d.hash,
+      appliedAt: new Date().toISOString(), ...(this.streamCreated ? { commandsStream: this.streamCreated } : {}),
+    };
+    try {
+      await writeAgentState(this.stateFile, record);
+      this.persisted = record;
+    } catch (e) {
+      this.log.error({ err: e, stateFile: this.stateFile }, 'cannot write the state file');
+    }
+  }
+
   private async reconcile(reason: ReconcileReason): Promise<ApplyReport> {
     const d = this.desired;
     const t0 = Date.now();
     const base = { target: { ...this.target }, reason };
     if (!d) return { ...base, generation: null, hash: null, changes: 0, operations: [], warnings: [], durationMs: 0, reported: false };
+    if (!this.canApply()) {
+      // Fail static: without the bus (or the lease) we cannot know we are still the one to act.
+      this.pausedReconciles++;
+      this.log.debug({ reason, generation: d.generation }, 'applies paused: nothing touched');
+      return { ...base, generation: d.generation, hash: d.hash, changes: 0, operations: [], warnings: [], durationMs: 0, reported: false, paused: true };
+    }
     const run = () => this.role.apply(d);
     try {
       // A command's trace continues into the apply and its report.
@@ -331,8 +562,9 @@ class Agent {
       const durationMs = Date.now() - t0;
       agentApplyDuration.observe({ role: this.opts.role, result: 'ok' }, durationMs / 1000);
       agentApplyChanges.inc({ role: this.opts.role }, r.changes);
+      await this.persist(d);
       const report = this.unreported || r.changes > 0;
-      if (r.warnings.length) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
+      if (r.warnings.length && (r.changes > 0 || reason !== 'resync')) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
       this.log[r.changes > 0 || reason !== 'resync' ? 'info' : 'debug'](
         { reason, generation: d.generation, changes: r.changes, operations: r.operations, durationMs },
         r.changes > 0 && (reason === 'resync' || reason === 'manual') ? 'drift repaired' : 'reconciled',
@@ -389,6 +621,7 @@ class Agent {
     if (this.stopped) return;
     this.pollTimer = setTimeout(() => {
       this.polling = this.poll().finally(() => {
+        this.polls++;
         this.polling = undefined;
         this.schedulePoll(this.pollMs);
       });
@@ -436,23 +669,34 @@ class Agent {
     if (this.stopped) return;
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.clearRetry();
+    this.wake?.();
     await this.messages?.close().catch(() => undefined);
     await this.consumeLoop;
     await this.queue;
     await this.polling;
     if (this.reporter) {
       this.reporter.stopping = true;
-      await this.reporter.flush(5000);
+      await this.reporter.flush(this.fenced ? 0 : 5000);
+      this.reporter.abandoned = true;
+    }
+    // A clean stop hands the target over at once (a fenced agent's lease is someone else's: untouched).
+    if (!this.fenced && this.nats && !this.nats.nc.isClosed()) {
+      await Promise.race([this.lease?.release(), new Promise((r) => setTimeout(r, 2000).unref?.())]).catch(() => undefined);
     }
     await this.nats?.close();
+    await this.statusLoop?.catch(() => undefined);
+    for (const l of this.locks.reverse()) await l.release().catch(() => undefined);
+    this.locks = [];
     this.log.info('agent stopped');
   }
 }
 
+/** Resolves once connected, holding the locks and the lease, after the start-up reconcile. */
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const agent = new Agent(opts);
   await agent.start();
-  return { stop: () => agent.stop(), reconcileNow: () => agent.reconcileNow() };
+  return { stop: () => agent.stop(), reconcileNow: () => agent.reconcileNow(), status: () => agent.status() };
 }

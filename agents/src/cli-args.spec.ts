@@ -21,6 +21,18 @@ describe('agent CLI arguments', () => {
     expect(buildOptions(parseFlags(['--target', 'c1_rr1']), labMember(lab, 'rr1'))).toMatchObject({ role: 'rr', namespace: 'fab-rr1' });
   });
 
+  it('maps the operator files, state/lock dirs, lock wait and lease TTL', () => {
+    const f = parseFlags(['--target', 'n1', '--bird-local', '/etc/bird/local.conf', '--state-dir', '/var/lib/x', '--lock-dir', '/run/lock/x', '--lock-wait-ms', '0', '--lease-ttl-ms', '9000']);
+    expect(buildOptions(f, labMember(lab, 'node1'))).toMatchObject({
+      bird: { localConfigPath: '/etc/bird/local.conf' }, stateDir: '/var/lib/x', lockDir: '/run/lock/x', lockWaitMs: 0, leaseTtlMs: 9000,
+    });
+    expect(buildOptions(parseFlags(['--target', 'c1', '--frr-local', '/etc/frr/base.conf']), labMember(lab, 'core'))).toMatchObject({ frrLocalConfigPath: '/etc/frr/base.conf' });
+    expect(() => buildOptions(parseFlags(['--target', 'c1', '--bird-local', '/x']), labMember(lab, 'core'))).toThrow(/node and rr/);
+    expect(() => buildOptions(parseFlags(['--target', 'n1', '--frr-local', '/x']), labMember(lab, 'node1'))).toThrow(/frr-router/);
+    expect(() => buildOptions(parseFlags(['--target', 'n1', '--state-dir', 'rel']), labMember(lab, 'node1'))).toThrow(/absolute/);
+    expect(() => buildOptions(parseFlags(['--target', 'n1', '--lock-wait-ms', '-1']), labMember(lab, 'node1'))).toThrow(/lock-wait-ms/);
+  });
+
   it('rejects what cannot work', () => {
     expect(() => parseFlags(['--bogus', '1'])).toThrow(/unknown flag/);
     expect(() => parseFlags(['node'])).toThrow(/unexpected argument/);

@@ -9,9 +9,15 @@ export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [opti
   --bird-config <path>        BIRD config file (node, rr)
   --bird-socket <path>        BIRD control socket (node, rr)
   --bird-pid <path>           BIRD pid file (default next to the config)
+  --bird-local <path>         operator-owned BIRD config, included when it exists (default bird.local.conf next to the config)
+  --frr-local <path>          operator-owned FRR base config (default frr.conf.local in the FRR config dir)
   --vm-netns-prefix <prefix>  lab netns VM driver: VM namespaces are <prefix><8 hex of vm id>
   --resync-ms <ms>            periodic reconcile (default 30000)
   --poll-ms <ms>              BGP session / route polling (default 1000)
+  --state-dir <dir>           last applied generation and target lock (default $FABRIC_AGENT_STATE_DIR or /var/lib/ip-fabric-agent)
+  --lock-dir <dir>            box locks (default $FABRIC_AGENT_LOCK_DIR or /run/lock/ip-fabric-agent)
+  --lock-wait-ms <ms>         wait that long for another agent's lock or lease instead of exiting at once
+  --lease-ttl-ms <ms>         lease on the bus, renewed every third of it (default 15000)
   --lab <prefix> --member <node1|rr1|core>
                               read role, netns, BIRD paths and VM namespace prefix from the lab state file`;
 
@@ -24,7 +30,10 @@ export interface LabMemberInfo {
 
 export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
 
-const FLAGS = new Set(['role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'lab', 'member', 'help']);
+const FLAGS = new Set([
+  'role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'bird-local', 'frr-local', 'vm-netns-prefix', 'resync-ms', 'poll-ms',
+  'state-dir', 'lock-dir', 'lock-wait-ms', 'lease-ttl-ms', 'lab', 'member', 'help',
+]);
 
 export function parseFlags(argv: string[]): Record<string, string | true> {
   const flags: Record<string, string | true> = {};
@@ -67,6 +76,8 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const birdConfig = strFlag(flags, 'bird-config') ?? member?.bird?.configPath;
   const birdSocket = strFlag(flags, 'bird-socket') ?? member?.bird?.controlSocket;
   const birdPid = strFlag(flags, 'bird-pid') ?? member?.bird?.pidFile;
+  const birdLocal = strFlag(flags, 'bird-local');
+  const frrLocal = strFlag(flags, 'frr-local');
   if (role !== 'frr-router' && (!birdConfig || !birdSocket)) throw new Error(`the ${role} role needs --bird-config and --bird-socket`);
   const namespace = strFlag(flags, 'netns') ?? member?.namespace;
   if (role === 'frr-router' && !namespace) throw new Error('the frr-router role needs --netns (the FRR pathspace)');
@@ -76,12 +87,32 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const vmNamespacePrefix = strFlag(flags, 'vm-netns-prefix') ?? member?.vmNamespacePrefix;
   const resyncMs = msFlag(flags, 'resync-ms');
   const pollMs = msFlag(flags, 'poll-ms');
+  const stateDir = strFlag(flags, 'state-dir');
+  const lockDir = strFlag(flags, 'lock-dir');
+  const lockWait = strFlag(flags, 'lock-wait-ms');
+  const leaseTtlMs = msFlag(flags, 'lease-ttl-ms');
+  for (const [k, v] of [['state-dir', stateDir], ['lock-dir', lockDir], ['bird-local', birdLocal], ['frr-local', frrLocal]] as const) {
+    if (v !== undefined && !v.startsWith('/')) throw new Error(`--${k} needs an absolute path`);
+  }
   if (ns) opts.ns = ns;
   if (natsUrl) opts.natsUrl = natsUrl;
   const natsCreds = strFlag(flags, 'creds');
   if (natsCreds) opts.natsCreds = natsCreds;
   if (namespace) opts.namespace = namespace;
-  if (role !== 'frr-router') opts.bird = { configPath: birdConfig!, controlSocket: birdSocket!, ...(birdPid ? { pidFile: birdPid } : {}) };
+  if (role !== 'frr-router') opts.bird = { configPath: birdConfig!, controlSocket: birdSocket!, ...(birdPid ? { pidFile: birdPid } : {}), ...(birdLocal ? { localConfigPath: birdLocal } : {}) };
+  else if (birdLocal) throw new Error('--bird-local is for the node and rr roles');
+  if (frrLocal) {
+    if (role !== 'frr-router') throw new Error('--frr-local is for the frr-router role');
+    opts.frrLocalConfigPath = frrLocal;
+  }
+  if (stateDir) opts.stateDir = stateDir;
+  if (lockDir) opts.lockDir = lockDir;
+  if (lockWait !== undefined) {
+    const n = Number(lockWait);
+    if (!Number.isInteger(n) || n < 0) throw new Error('--lock-wait-ms needs a non-negative integer');
+    opts.lockWaitMs = n;
+  }
+  if (leaseTtlMs) opts.leaseTtlMs = leaseTtlMs;
   if (role === 'node' && vmNamespacePrefix) opts.vmNamespacePrefix = vmNamespacePrefix;
   if (resyncMs) opts.resyncMs = resyncMs;
   if (pollMs) opts.pollMs = pollMs;

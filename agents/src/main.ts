@@ -8,6 +8,8 @@
 import { readLabState } from '../../deploy/lab/topology';
 import { startMetricsServer } from '@fabric/service-kit';
 import { AgentHandle, startAgent } from './agent';
+import { LockBusyError } from './host-lock';
+import { FencedError, LeaseBusyError } from './lease';
 import { buildOptions, LabMemberInfo, labMember, parseFlags, USAGE } from './cli-args';
 
 async function main(): Promise<void> {
@@ -23,10 +25,21 @@ async function main(): Promise<void> {
     if (!state) throw new Error(`lab ${flags.lab} is not up (no state file)`);
     member = labMember(state, flags.member);
   }
+  const options = buildOptions(flags, member);
   await startMetricsServer(); // METRICS_PORT (deploy/lab/launch.ts gives each agent its own)
-  const found = member;
-  const agent: AgentHandle = await startWhenBusReachable(() => startAgent(buildOptions(flags, found)));
   let stopping = false;
+  // Fenced (another agent took the target over): the agent has stopped itself; exit so nothing restarts it blindly.
+  options.onFatal = (e) => {
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(EXIT_TAKEN);
+  };
+  // Signals during the start (e.g. NATS still unreachable) end the process at once: nothing was applied yet.
+  const early = () => process.exit(0);
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  const agent: AgentHandle = await startAgent(options);
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -42,25 +55,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-/**
- * A node may boot before the bus answers, or before its freshly enrolled identity is loaded by the server:
- * connection and authorization failures are retried (with a growing delay); anything else is fatal.
- */
-async function startWhenBusReachable(start: () => Promise<AgentHandle>): Promise<AgentHandle> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await start();
-    } catch (e) {
-      const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? e}`;
-      if (!/connection|authori[sz]ation|timeout|ECONNREFUSED|no responders/i.test(text)) throw e;
-      const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
-      process.stderr.write(`${JSON.stringify({ level: 40, msg: 'NATS not reachable yet, retrying', err: text.slice(0, 300), attempt, delayMs: delay })}\n`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-}
+/** Another agent holds the target or the box (lock or lease): distinct from a usage error. */
+const EXIT_TAKEN = 3;
 
 main().catch((e) => {
+  if (e instanceof LockBusyError || e instanceof LeaseBusyError || e instanceof FencedError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(EXIT_TAKEN);
+  }
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
   process.exit(2);
 });

@@ -1,12 +1,16 @@
 /**
  * BIRD 2 driver: one daemon per config file / control socket, optionally inside a network namespace.
- * A config is written atomically and only after `bird -p` accepted it, so a bad config never replaces a good one.
+ * Apply is transactional: the new text goes to a temporary file, `bird -p` checks it, the running BIRD
+ * loads that file (`configure "<tmp>"`), and only then it is renamed over the config. A failed configure
+ * leaves the previous file (which BIRD keeps running), so the next reconcile sees the difference and retries.
+ * An operator-owned file (default `bird.local.conf` next to the config) is included when it exists; the
+ * agent never writes it.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
 import { BirdProtocol, BirdRoute, parseBirdProtocols, parseBirdRoutes } from './bird-parse';
-import { isAlive, killAndWait, readPidFile } from './proc';
+import { cmdline, isAlive, killAndWait, readPidFile } from './proc';
 
 export interface BirdDriverOptions {
   namespace?: string;
@@ -14,6 +18,10 @@ export interface BirdDriverOptions {
   controlSocket: string;
   /** Default: next to the config, `bird.pid`. */
   pidFile?: string;
+  /** Operator-owned BIRD config included after the fabric's (default: `bird.local.conf` next to the config). */
+  localConfigPath?: string;
+  /** birdc timeout (default 30000 ms). */
+  commandTimeoutMs?: number;
 }
 
 export interface BirdApplyResult {
@@ -36,28 +44,44 @@ export class BirdDriver {
   readonly configPath: string;
   readonly controlSocket: string;
   readonly pidFile: string;
+  readonly localConfigPath: string;
+  private readonly timeoutMs: number;
 
   constructor(opts: BirdDriverOptions) {
     if (opts.namespace !== undefined) assertNamespace(opts.namespace);
     const pidFile = opts.pidFile ?? path.join(path.dirname(opts.configPath), 'bird.pid');
-    for (const p of [opts.configPath, opts.controlSocket, pidFile]) {
+    const localConfigPath = opts.localConfigPath ?? path.join(path.dirname(opts.configPath), 'bird.local.conf');
+    for (const p of [opts.configPath, opts.controlSocket, pidFile, localConfigPath]) {
       if (!SAFE_PATH.test(p) || p.includes('..')) throw new Error(`unsafe path: ${JSON.stringify(p)}`);
     }
+    if (localConfigPath === opts.configPath) throw new Error('the operator file must not be the agent-managed config');
     this.namespace = opts.namespace;
     this.configPath = opts.configPath;
     this.controlSocket = opts.controlSocket;
     this.pidFile = pidFile;
+    this.localConfigPath = localConfigPath;
+    this.timeoutMs = opts.commandTimeoutMs ?? 30_000;
   }
 
+  /** The pid of a live BIRD of this config (the pid file's process, if it is a `bird`). */
   async pid(): Promise<number | undefined> {
     const pid = await readPidFile(this.pidFile);
-    return pid && (await isAlive(pid)) ? pid : undefined;
+    if (!pid || !(await isAlive(pid))) return undefined;
+    const argv = await cmdline(pid);
+    return argv && path.basename(argv[0] ?? '') === 'bird' ? pid : undefined;
   }
 
   async running(): Promise<boolean> {
     if (!(await this.pid())) return false;
     const r = await run('birdc', ['-s', this.controlSocket, 'show', 'status'], { allowFailure: true, timeoutMs: 5000 });
     return r.code === 0 && /Daemon is up and running/.test(r.stdout);
+  }
+
+  /** The file the agent writes: the fabric's config, then an include of the operator's file when it exists. */
+  async compose(text: string): Promise<string> {
+    const exists = await fs.access(this.localConfigPath).then(() => true, () => false);
+    if (!exists) return text;
+    return `${text.endsWith('\n') ? text : text + '\n'}\n# Operator-owned configuration (never written by the agent):\ninclude "${this.localConfigPath}";\n`;
   }
 
   /** Checks a config text with `bird -p` (parse only); throws BirdConfigError with BIRD's message. */
@@ -81,34 +105,44 @@ export class BirdDriver {
     if (r.code !== 0) throw new BirdConfigError(`BIRD rejected the config: ${(r.stderr || r.stdout).trim()}`, r.stderr + r.stdout);
   }
 
-  /** Writes the config if different (checked first, atomic rename) and reconfigures a running BIRD. */
+  /**
+   * Makes `text` (plus the operator include) the config: unchanged file → nothing; else checked, loaded by a
+   * running BIRD from a temporary file, then renamed into place. Throws (file untouched) when BIRD rejects it
+   * or does not answer; a live BIRD is never killed here. Not running: the file is replaced, the caller starts BIRD.
+   */
   async applyConfig(text: string): Promise<BirdApplyResult> {
+    const full = await this.compose(text);
     let current: string | undefined;
     try {
       current = await fs.readFile(this.configPath, 'utf8');
     } catch {
       current = undefined;
     }
-    if (current === text) return { changed: false, reconfigured: false };
+    if (current === full) return { changed: false, reconfigured: false };
     await fs.mkdir(path.dirname(this.configPath), { recursive: true });
     const tmp = this.tmpPath();
-    await fs.writeFile(tmp, text, { mode: 0o640 });
+    await fs.writeFile(tmp, full, { mode: 0o640 });
     try {
       await this.checkFile(tmp);
+      const live = await this.pid();
+      if (live) await this.configure(tmp);
       await fs.rename(tmp, this.configPath);
+      return { changed: true, reconfigured: !!live };
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    if (!(await this.running())) return { changed: true, reconfigured: false };
-    await this.configure();
-    return { changed: true, reconfigured: true };
   }
 
-  /** `birdc configure`; birdc exits 0 even when BIRD refuses, so the reply text is checked. */
-  async configure(): Promise<void> {
-    const { stdout } = await run('birdc', ['-s', this.controlSocket, 'configure']);
-    if (!/Reconfigured|Reconfiguration in progress|Reconfiguration already in progress/.test(stdout)) {
-      throw new BirdConfigError(`birdc configure failed: ${stdout.trim()}`, stdout);
+  /**
+   * `birdc configure ["file"]` (default: the config BIRD was started with; a file given here is read once,
+   * BIRD keeps its -c path for later reconfigurations). birdc exits 0 even when BIRD refuses: the reply is checked.
+   */
+  async configure(file?: string): Promise<void> {
+    if (file !== undefined && (!SAFE_PATH.test(file) || file.includes('..'))) throw new Error(`unsafe path: ${JSON.stringify(file)}`);
+    const args = ['-s', this.controlSocket, 'configure', ...(file ? [`"${file}"`] : [])];
+    const r = await run('birdc', args, { allowFailure: true, timeoutMs: this.timeoutMs });
+    if (r.code !== 0 || !/Reconfigured|Reconfiguration in progress|Reconfiguration already in progress/.test(r.stdout)) {
+      throw new BirdConfigError(`birdc configure failed: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`}`, r.stdout + r.stderr);
     }
   }
 
@@ -136,7 +170,7 @@ export class BirdDriver {
   }
 
   async birdc(...args: string[]): Promise<string> {
-    const { stdout } = await run('birdc', ['-s', this.controlSocket, ...args]);
+    const { stdout } = await run('birdc', ['-s', this.controlSocket, ...args], { timeoutMs: this.timeoutMs });
     return stdout;
   }
 

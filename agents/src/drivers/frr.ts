@@ -23,6 +23,13 @@ export interface FrrApplyResult {
   changed: boolean;
 }
 
+export class FrrConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrrConfigError';
+  }
+}
+
 export class FrrDriver {
   readonly namespace: string;
   readonly configDir: string;
@@ -119,18 +126,50 @@ export class FrrDriver {
 
   /**
    * Replaces the running configuration with `text` via frr-reload.py (computes the diff and applies only
-   * that; a config vtysh rejects changes nothing). The text becomes frr.conf so a restart loads it.
+   * that). Transactional: frr-reload refuses a text vtysh cannot parse before touching anything; when
+   * applying fails half-way, the previous frr.conf is reloaded (FRR keeps running what it ran before) and
+   * the error is thrown, so the next reconcile retries. Only an applied text becomes frr.conf.
    */
   async applyConfig(text: string): Promise<FrrApplyResult> {
-    const tmp = path.join(this.configDir, `.frr.conf.${process.pid}.${Date.now()}.tmp`);
-    await fs.writeFile(tmp, text, { mode: 0o640 });
+    const previous = await fs.readFile(this.configPath, 'utf8').catch(() => undefined);
+    const tmp = await this.writeTmp(text);
     try {
-      await run('chown', ['frr:frr', tmp]);
       const before = await this.runningConfig();
-      await run('python3', [path.join(FRR_BIN_DIR, 'frr-reload.py'), '--reload', '--pathspace', this.namespace, tmp], { timeoutMs: 120_000 });
+      try {
+        await this.reload(tmp);
+      } catch (e) {
+        const rollback = previous === undefined ? 'no previous frr.conf to roll back to' : await this.rollback(previous);
+        throw new FrrConfigError(`FRR did not apply the config (${rollback}): ${(e as Error).message}`);
+      }
       const after = await this.runningConfig();
       await fs.rename(tmp, this.configPath);
       return { changed: before !== after };
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  private async writeTmp(text: string): Promise<string> {
+    const tmp = path.join(this.configDir, `.frr.conf.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}.tmp`);
+    await fs.writeFile(tmp, text, { mode: 0o640 });
+    await run('chown', ['frr:frr', tmp]);
+    return tmp;
+  }
+
+  private reload(file: string): Promise<unknown> {
+    return run('python3', [path.join(FRR_BIN_DIR, 'frr-reload.py'), '--reload', '--pathspace', this.namespace, file], { timeoutMs: 120_000 });
+  }
+
+  /** frr-reload ends with `write` (even after a failure): frr.conf is restored to the previous text too. */
+  private async rollback(previous: string): Promise<string> {
+    const tmp = await this.writeTmp(previous);
+    try {
+      await this.reload(tmp);
+      await fs.rename(tmp, this.configPath);
+      return 'rolled back to the previous frr.conf';
+    } catch (e) {
+      await fs.writeFile(this.configPath, previous, { mode: 0o640 }).catch(() => undefined);
+      return `rollback failed too: ${(e as Error).message.slice(0, 500)}`;
     } finally {
       await fs.rm(tmp, { force: true });
     }

@@ -2,12 +2,15 @@ import { BirdDriver } from '../drivers/bird';
 import { parseBirdProtocols, parseBirdRoutes } from '../drivers/bird-parse';
 import { birdHostRoutes, parseBirdBgpSessions, RouteObservation, SessionObservation } from '../observe';
 
-/** Writes the config (checked first) and makes sure BIRD runs it; counts what changed. */
+/**
+ * Makes BIRD run `text` (transactional, see BirdDriver.applyConfig) and starts BIRD when no BIRD of this
+ * config is alive; a live BIRD that does not answer is an error, never killed (its routes stay).
+ */
 export async function applyBird(bird: BirdDriver, text: string): Promise<{ changes: number; operations: string[] }> {
   const operations: string[] = [];
   const r = await bird.applyConfig(text);
-  if (r.changed) operations.push(r.reconfigured ? `bird: wrote ${bird.configPath} and reconfigured` : `bird: wrote ${bird.configPath}`);
-  if (!(await bird.running())) {
+  if (r.changed) operations.push(r.reconfigured ? `bird: reconfigured and wrote ${bird.configPath}` : `bird: wrote ${bird.configPath}`);
+  if (!(await bird.pid())) {
     await bird.start();
     operations.push(`bird: started with ${bird.configPath}`);
   }

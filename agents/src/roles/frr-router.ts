@@ -1,23 +1,37 @@
-/** FRR router role (the lab core, FRR-based border routers): the whole frr.conf of its namespace. */
+/**
+ * FRR router role (the lab core, FRR-based border routers): the fabric's section of frr.conf. The router's
+ * own configuration (uplinks, other neighbors, statics) lives in an operator-owned base file, by default
+ * `frr.conf.local` in the FRR config dir, never written by the agent; frr.conf = base merged with the fabric.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
 import { RouterDesiredState } from '@fabric/contracts';
 import { FrrDriver } from '../drivers/frr';
 import { parseRouteJson } from '../drivers/frr-parse';
 import { frrHostRoutes, frrSessions, RouteObservation, SessionObservation } from '../observe';
+import { mergeFrrConfig } from './frr-merge';
 import { RoleApplyResult, RoleReconciler } from './types';
 import { asObject, checkBase, fail, str } from './validate';
 
 export interface FrrRouterRoleOptions {
   /** FRR runs with a pathspace per namespace (`-N`); the driver needs one. */
   namespace: string;
+  /** Operator-owned base config (default `<FRR config dir>/frr.conf.local`). */
+  localConfigPath?: string;
 }
 
 export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
   readonly kind = 'router' as const;
   readonly frr: FrrDriver;
+  readonly localConfigPath: string;
+  /** The last text applied and the running config right after: both equal again → no frr-reload needed. */
+  private last?: { text: string; running: string };
 
   constructor(opts: FrrRouterRoleOptions) {
     if (!opts.namespace) throw new Error('the frr-router role needs the namespace (FRR pathspace) of the router');
     this.frr = new FrrDriver({ namespace: opts.namespace });
+    this.localConfigPath = opts.localConfigPath ?? path.join(this.frr.configDir, 'frr.conf.local');
+    if (this.localConfigPath === this.frr.configPath) throw new Error('the operator file must not be the agent-managed frr.conf');
   }
 
   validate(payload: unknown, targetId: string): RouterDesiredState {
@@ -28,16 +42,37 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
     return o as unknown as RouterDesiredState;
   }
 
+  /** frr.conf as the agent writes it: the fabric's config alone, or merged into the operator's base. */
+  async compose(fabric: string): Promise<{ text: string; warnings: string[] }> {
+    let base: string;
+    try {
+      base = await fs.readFile(this.localConfigPath, 'utf8');
+    } catch {
+      return { text: fabric, warnings: [] };
+    }
+    const m = mergeFrrConfig(base, fabric);
+    const header = `! Written by the IP-Fabric agent: ${this.localConfigPath} (operator-owned, edit that one) merged with the fabric's section.\n`;
+    return { text: header + m.text, warnings: m.warnings };
+  }
+
   async apply(d: RouterDesiredState): Promise<RoleApplyResult> {
     const operations: string[] = [];
+    const { text, warnings } = await this.compose(d.config);
     // start() also rewrites the config dir (chown -R): only when a daemon is missing.
     if (!(await this.frr.running())) {
-      const { started } = await this.frr.start(d.config);
+      const { started } = await this.frr.start(text);
       if (started.length) operations.push(`frr: started ${started.join(', ')}`);
+      this.last = undefined;
     }
+    // frr-reload (a python process, about a second of CPU) only when the text or the running config moved.
+    if (this.last && this.last.text === text && (await this.frr.runningConfig()) === this.last.running) {
+      return { changes: operations.length, operations, warnings };
+    }
+    this.last = undefined;
     // frr-reload computes and applies the diff; `changed` compares the running config before/after.
-    if ((await this.frr.applyConfig(d.config)).changed) operations.push(`frr: reloaded ${this.frr.configPath}`);
-    return { changes: operations.length, operations, warnings: [] };
+    if ((await this.frr.applyConfig(text)).changed) operations.push(`frr: reloaded ${this.frr.configPath}`);
+    this.last = { text, running: await this.frr.runningConfig() };
+    return { changes: operations.length, operations, warnings };
   }
 
   async sessions(): Promise<SessionObservation[]> {

@@ -3,7 +3,11 @@ import { connect } from '@nats-io/transport-node';
 import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, JetStreamClient, JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
+import { Kvm } from '@nats-io/kv';
 import { inboxPrefix, secretsBucket } from './nats-auth';
+
+/** Default TTL of an agent's lease on its target (the bucket's max age). */
+export const AGENT_LEASE_TTL_MS = 15_000;
 
 export interface NatsOptions {
   /** NATS servers, comma separated (NATS_URL). */
@@ -96,11 +100,20 @@ export class Nats {
       // Services have no stream-admin rights on an authenticated bus: update only what differs.
       else if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current![k]) !== JSON.stringify(v))) await this.jsm.streams.update(cfg.name, cfg as never);
     }
+    // The agents' leases (agents/src/lease.ts): created here because an agent may not create streams.
+    const leases = `${s.ns}_agent_leases`;
+    try {
+      await this.jsm.streams.info(`KV_${leases}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await new Kvm(this.nc).create(leases, { history: 1, ttl: AGENT_LEASE_TTL_MS });
+    }
   }
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
   async destroyStreams(): Promise<void> {
-    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`]) {
+    // KV_<ns>_agent_leases: the agents' leases (agents/src/lease.ts).
+    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`, `KV_${this.subjects.ns}_agent_leases`]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;
       });

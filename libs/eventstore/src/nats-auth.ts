@@ -75,8 +75,15 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
     case 'agent': {
       const subject = s.cmd(id.kind, id.target);
       const consumer = agentConsumerName(s, id.kind, id.target);
+      const leases = `${ns}_agent_leases`;
+      const leaseKey = `$KV.${leases}.${id.kind}.${id.target}`;
       pub.push(
         s.evt('agent', id.kind, id.target),
+        // Whether the commands stream was recreated (its creation time), and its own lease (agents/src/lease.ts).
+        `$JS.API.STREAM.INFO.${commands}`,
+        `$JS.API.STREAM.INFO.KV_${leases}`,
+        leaseKey,
+        `$JS.API.DIRECT.GET.KV_${leases}.${leaseKey}`,
         `$JS.API.DIRECT.GET.${commands}.${subject}`,
         `$JS.API.CONSUMER.CREATE.${commands}.${consumer}.${subject}`,
         `$JS.API.CONSUMER.INFO.${commands}.${consumer}`,
