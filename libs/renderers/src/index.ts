@@ -9,3 +9,5 @@ export { renderJunos, renderJunosProcedure, junosNames } from './junos';
 export type { JunosInput, JunosNames } from './junos';
 export { unifiedDiff } from './diff';
 export { contentHash, canonicalJson } from './hash';
+export { renderLibvirtInterface, renderLxdDevice, renderNetworkConfig, guestNetworkConfig, guestNetworkFacts, vmGuestMac, GUEST_IF, GUEST_IPV6_GATEWAY } from './guest-network';
+export type { GuestNetworkInput, GuestNetworkFacts, NetworkConfigV2 } from './guest-network';
