@@ -10,6 +10,7 @@ import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
 import { DesiredState, FabricEvent, TargetKind, TargetRef } from '@fabric/contracts';
+import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
@@ -231,6 +232,8 @@ class Agent {
     let d: DesiredState;
     try {
       payload = JSON.parse(dec.decode(data));
+      const refused = unsupportedDesiredSchema(headers?.get(DESIRED_SCHEMA_HEADER));
+      if (refused) throw new Error(refused);
       d = this.role.validate(payload, this.opts.targetId);
     } catch (e) {
       const { generation, hash } = peekBase(payload);

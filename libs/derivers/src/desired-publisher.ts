@@ -9,6 +9,8 @@
  *   drift (desired vs applied generation).
  * One publisher per target at a time: calls for the same target must not overlap (the apps flush serially).
  */
+import { headers } from '@nats-io/nats-core';
+import { DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION } from '@fabric/contracts';
 import type { DesiredState, TargetKind } from '@fabric/contracts';
 import { decodeMessage, EventStore } from '@fabric/eventstore';
 import { contentHash } from '@fabric/renderers';
@@ -45,7 +47,9 @@ export class DesiredPublisher {
     const generation = (last?.generation ?? 0) + 1;
     const nats = this.store.nats;
     const message = { ...payload, generation, hash, sourceSeq } as unknown as DesiredState;
-    await nats.js.publish(nats.subjects.cmd(kind, targetId), enc.encode(JSON.stringify(message)), { msgID: `${targetId}:${generation}` });
+    const h = headers();
+    h.set(DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION);
+    await nats.js.publish(nats.subjects.cmd(kind, targetId), enc.encode(JSON.stringify(message)), { msgID: `${targetId}:${generation}`, headers: h });
     // Remember before appending the event: the command is out, a failed append is repaired by ensureEvent.
     this.last.set(key(kind, targetId), { generation, hash });
     await this.appendChanged(kind, targetId, clusterId, generation, hash);
