@@ -229,8 +229,8 @@ if (require.main === module) {
 }
 
 /** NATS options of a read-only tool on the control host (projection rebuild): the gateway's identity. */
-export function toolNatsOptions(): { servers: string; creds?: string } {
+export function toolNatsOptions(identity: 'gateway' | 'admin' = 'gateway'): { servers: string; creds?: string } {
   if (process.env.NATS_URL) return { servers: process.env.NATS_URL, creds: process.env.NATS_CREDS || undefined };
-  const file = credsFile('gateway');
+  const file = credsFile(identity);
   return { servers: productNatsUrl(), creds: existsSync(file) ? file : undefined };
 }

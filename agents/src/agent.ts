@@ -18,6 +18,7 @@ import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jets
 import { DesiredState, FabricEvent, REDACTED, TargetKind, TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
+import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
 import { RouteSetTracker, SessionObservation, SessionTracker } from './observe';
@@ -457,6 +458,8 @@ class Agent {
     let d: DesiredState;
     try {
       payload = JSON.parse(dec.decode(data));
+      const refused = unsupportedDesiredSchema(headers?.get(DESIRED_SCHEMA_HEADER));
+      if (refused) throw new Error(refused);
       d = this.role.validate(payload, this.opts.targetId);
     } catch (e) {
       const { generation, hash } = peekBase(payload);

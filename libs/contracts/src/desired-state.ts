@@ -60,3 +60,20 @@ export const rrTargetId = (clusterId: string, rrName: string) => `${clusterId}_$
 
 /** Default kernel route protocol number of the fabric (see /etc/iproute2/rt_protos; 200 is unassigned). */
 export const FABRIC_ROUTE_PROTOCOL = 200;
+
+/**
+ * Every desired-state message carries `<major>.<minor>` of its schema in this header. Minor changes are additive;
+ * an agent refuses a major it does not know (ConfigApplyFailed, nothing applied) instead of guessing.
+ */
+export const DESIRED_SCHEMA_HEADER = 'Fabric-Desired-Schema';
+export const DESIRED_SCHEMA_VERSION = '1.0';
+
+/** Why a desired-state schema version must be refused, or undefined when it can be applied. No header = 1.0. */
+export function unsupportedDesiredSchema(value: string | null | undefined, supported = DESIRED_SCHEMA_VERSION): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const m = /^(\d{1,4})\.(\d{1,4})$/.exec(value);
+  if (!m) return `malformed desired-state schema version ${JSON.stringify(value.slice(0, 20))}`;
+  const major = supported.split('.')[0];
+  if (m[1] !== major) return `desired-state schema ${value} is not supported by this agent (it understands ${major}.x)`;
+  return undefined;
+}

@@ -9,6 +9,8 @@
  *   drift (desired vs applied generation).
  * One publisher per target at a time: calls for the same target must not overlap (the apps flush serially).
  */
+import { headers } from '@nats-io/nats-core';
+import { DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION } from '@fabric/contracts';
 import type { DesiredState, TargetKind } from '@fabric/contracts';
 import { decodeMessage, EventStore, SecretStore } from '@fabric/eventstore';
 import { contentHash } from '@fabric/renderers';
@@ -50,7 +52,9 @@ export class DesiredPublisher {
     const nats = this.store.nats;
     // The hash (also in the DesiredStateChanged event) covers the secret's reference, never its value.
     const message = (await this.secrets.resolveJson({ ...payload, generation, hash, sourceSeq }, clusterId)) as unknown as DesiredState;
-    await nats.js.publish(nats.subjects.cmd(kind, targetId), enc.encode(JSON.stringify(message)), { msgID: `${targetId}:${generation}` });
+    const h = headers();
+    h.set(DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION);
+    await nats.js.publish(nats.subjects.cmd(kind, targetId), enc.encode(JSON.stringify(message)), { msgID: `${targetId}:${generation}`, headers: h });
     // Remember before appending the event: the command is out, a failed append is repaired by ensureEvent.
     this.last.set(key(kind, targetId), { generation, hash });
     await this.appendChanged(kind, targetId, clusterId, generation, hash);

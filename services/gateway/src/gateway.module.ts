@@ -15,6 +15,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { TokenStore } from './auth/tokens';
 import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
+import { GuestNetworkController } from './http/guest-network.controller';
 import { MinPositionInterceptor } from './http/min-position.interceptor';
 import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
@@ -37,7 +38,7 @@ export class GatewayModule {
   static with(deps: GatewayDeps) {
     return {
       module: GatewayModule,
-      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController],
+      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController, GuestNetworkController],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },
