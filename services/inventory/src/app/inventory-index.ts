@@ -65,25 +65,27 @@ export class InventoryIndex {
     return n;
   }
 
-  apply(e: Pick<StoredEvent, 'type' | 'data' | 'seq'>): void {
+  apply(e: Pick<StoredEvent, 'type' | 'data' | 'seq' | 'index'>): void {
     this.position = Math.max(this.position, e.seq);
+    // The events of one decision share their message's sequence: order them by their index within it.
+    const at = e.seq + (e.index ?? 0) / 1_000_000;
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
-        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, coreRouterIp: d.coreRouter.ip, seq: e.seq });
+        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, coreRouterIp: d.coreRouter.ip, seq: at });
         return;
       }
       case 'RouteReflectorAdded': {
         const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
         const c = this.clusters.get(d.clusterId);
-        if (c && e.seq > c.seq && !c.rrNames.includes(d.name)) Object.assign(c, { rrIps: [...c.rrIps, d.ip], rrNames: [...c.rrNames, d.name], seq: e.seq });
+        if (c && at > c.seq && !c.rrNames.includes(d.name)) Object.assign(c, { rrIps: [...c.rrIps, d.ip], rrNames: [...c.rrNames, d.name], seq: at });
         return;
       }
       case 'RouteReflectorRemoved': {
         const d = e.data as EventOf<'RouteReflectorRemoved'>['data'];
         const c = this.clusters.get(d.clusterId);
         const i = c ? c.rrNames.indexOf(d.name) : -1;
-        if (c && e.seq > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: e.seq });
+        if (c && at > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: at });
         return;
       }
       case 'PoolAdded': {
@@ -97,26 +99,26 @@ export class InventoryIndex {
       }
       case 'NodeJoined': {
         const d = e.data as EventOf<'NodeJoined'>['data'];
-        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}), status: 'active', seq: e.seq });
+        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}), status: 'active', seq: at });
         return;
       }
       case 'NodeDrained':
       case 'NodeLeft': {
         const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
-        if (n && e.seq > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: e.seq });
+        if (n && at > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at });
         return;
       }
       case 'VmCreated': {
         const d = e.data as EventOf<'VmCreated'>['data'];
         if (this.vms.has(d.vmId)) return;
-        this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: e.seq });
+        this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: at });
         this.vmNames.set(`${d.clusterId}/${lc(d.name)}`, d.vmId);
         return;
       }
       case 'VmDeleted': {
         const v = this.vms.get((e.data as { vmId: string }).vmId);
-        if (!v || e.seq <= v.seq) return;
-        Object.assign(v, { deleted: true, seq: e.seq });
+        if (!v || at <= v.seq) return;
+        Object.assign(v, { deleted: true, seq: at });
         const key = `${v.clusterId}/${lc(v.name)}`;
         if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
         return;
@@ -124,12 +126,12 @@ export class InventoryIndex {
       case 'VmMigrationRequested': {
         const d = e.data as EventOf<'VmMigrationRequested'>['data'];
         const v = this.vms.get(d.vmId);
-        if (v && e.seq > v.seq) Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: e.seq });
+        if (v && at > v.seq) Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
         return;
       }
       case 'VmMigrationCompleted': {
         const v = this.vms.get((e.data as { vmId: string }).vmId);
-        if (v && e.seq > v.seq) Object.assign(v, { previousNodeId: undefined, seq: e.seq });
+        if (v && at > v.seq) Object.assign(v, { previousNodeId: undefined, seq: at });
         return;
       }
     }
