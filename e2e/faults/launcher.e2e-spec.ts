@@ -86,8 +86,8 @@ describe('npm start / status / stop under supervision', () => {
       FABRIC_NS: ns,
       DATABASE_URL: db.url,
       GATEWAY_PORT: String(port),
-      // The product's own authenticated NATS on a port of this test's (never a developer's running one).
-      FABRIC_NATS_PORT: String(await freePort()),
+      // The suite's NATS (supervision is under test here; the product's own authenticated NATS has its own tests).
+      NATS_URL: process.env.NATS_URL ?? '127.0.0.1:4222',
       METRICS_BASE_PORT: '0',
       LAB_PREFIX: prefix,
       LAB_NODES: '2',
