@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 bash deploy/ensure-deps.sh
 npm run --silent typecheck  # type gate: tsc --noEmit over every project (tsconfig.base.json, then the dashboard with its DOM settings)
 node -r ./deploy/register.js deploy/infra.ts >/dev/null
-exec npx jest --ci --maxWorkers=2 "$@"
+if [ $# -gt 0 ]; then exec npx jest --ci --maxWorkers=2 "$@"; fi
+# Unit and integration tests two at a time; then the e2e suites one at a time: each runs a whole lab
+# (BIRD, FRR, agents, services, bursts of VMs), and two of them at once starve each other's daemons on 2 cores.
+npx jest --ci --maxWorkers=2 --selectProjects unit integration
+exec npx jest --ci --runInBand --selectProjects e2e
