@@ -10,5 +10,7 @@ node -r ./deploy/register.js deploy/infra.ts >/dev/null
 if [ $# -gt 0 ]; then exec npx jest --ci --maxWorkers=2 "$@"; fi
 # Unit and integration tests two at a time; then the e2e suites one at a time: each runs a whole lab
 # (BIRD, FRR, agents, services, bursts of VMs), and two of them at once starve each other's daemons on 2 cores.
-npx jest --ci --maxWorkers=2 --selectProjects unit integration
-exec npx jest --ci --runInBand --selectProjects e2e
+rc=0
+npx jest --ci --maxWorkers=2 --selectProjects unit integration || rc=$?
+npx jest --ci --runInBand --selectProjects e2e || rc=$?
+exit $rc
