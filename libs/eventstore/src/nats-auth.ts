@@ -67,7 +67,7 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   let responses = false;
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
-    pub.push(...[events, commands, secrets].map((x) => `$JS.API.STREAM.INFO.${x}`));
+    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`].map((x) => `$JS.API.STREAM.INFO.${x}`));
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
   }
