@@ -24,6 +24,8 @@ import { HOST, LoopState, LoopStatus, loopHeartbeatMs, loopToken, MonitoredLoop,
 function once<T>(name: string, make: () => T): T {
   return (register.getSingleMetric(name) as T | undefined) ?? make();
 }
+/** Lag without progress after which an ordered reader reopens its consumer (FABRIC_READER_REOPEN_MS). */
+const readerReopenMs = () => Number(process.env.FABRIC_READER_REOPEN_MS ?? 15_000);
 export const eventsFailed = once('fabric_events_failed_total', () => new Counter({ name: 'fabric_events_failed_total', help: 'Handler failures (each attempt), by reader and event type', labelNames: ['consumer', 'type'] }));
 export const eventsDeadLettered = once('fabric_events_dead_lettered_total', () => new Counter({ name: 'fabric_events_dead_lettered_total', help: 'Messages dead-lettered (invalid or failing for good), by reader, event type and reason', labelNames: ['consumer', 'type', 'reason'] }));
 export const readerRestarts = once('fabric_reader_restarts_total', () => new Counter({ name: 'fabric_reader_restarts_total', help: 'Times a reader loop ended or threw and was reopened', labelNames: ['consumer'] }));
@@ -182,6 +184,12 @@ export class StreamReader implements MonitoredLoop {
   private async beat(): Promise<void> {
     try {
       const s = await this.status();
+      // An ordered consumer can stay silent after a NATS server restart although the stream moved on:
+      // reopen it from our position instead of waiting for a liveness probe to kill the process.
+      if (!this.opts.durable && this.st === 'running' && s.stalledMs > readerReopenMs() && this.messages) {
+        this.log('warn', 'reader stalled behind the stream head, reopening its consumer', { reader: this.name, position: this.pos, lag: s.lag, stalledMs: s.stalledMs });
+        this.messages.stop(new Error(`stalled ${s.stalledMs} ms with lag ${s.lag}`));
+      }
       const nc = this.store.nats.nc;
       if (!nc.isClosed()) nc.publish(`${this.ns}.health.loop.${loopToken(this.name)}`, JSON.stringify(s));
     } catch {
