@@ -2,7 +2,7 @@
  * What a hypervisor and a guest need to plug a VM into the fabric (docs/operations/hypervisors.md): the libvirt
  * `<interface>`, the LXD `nic` device and the guest's cloud-init network-config v2, rendered from the read model.
  */
-import { BadRequestException, ConflictException, Controller, Get, NotFoundException, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
+import { BadRequestException, ConflictException, Controller, Get, NotFoundException, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GuestNetworkInput, renderLibvirtInterface, renderLxdDevice, renderNetworkConfig, vmGuestMac } from '@fabric/renderers';
@@ -11,8 +11,9 @@ import { CommandBus } from './command-bus';
 import { ReadModel } from '../read/read-model';
 import { Roles } from '../auth/roles';
 import { ApiAuth, ApiErrors } from './api-docs';
+import { QueryParams, uuidParam } from './validation';
 
-const uuid = new ParseUUIDPipe({ version: undefined });
+const uuid = uuidParam;
 const DRIVER_OF = { libvirt: 'tap', lxd: 'veth' } as const;
 
 @ApiTags('vms')
@@ -25,6 +26,7 @@ export class GuestNetworkController {
   @Get(':id/libvirt-interface')
   @ApiOperation({ summary: "libvirt domain XML <interface type='ethernet'>: the tap the node agent configures, the guest MAC, no bridge" })
   @ApiProduces('application/xml')
+  @QueryParams('managed')
   @ApiQuery({ name: 'managed', required: false, enum: ['yes', 'no'], description: "no: the tap is created before the domain starts (libvirt `managed='no'`)" })
   @ApiResponse({ status: 200, description: 'XML fragment for the domain <devices>', content: { 'application/xml': { schema: { type: 'string' } } } })
   @ApiErrors(400, 404, 409)
