@@ -154,7 +154,6 @@ export function agentNatsEnv(kind: TargetKind, target: string): NodeJS.ProcessEn
   return { NATS_URL: productNatsUrl(), NATS_CREDS: file };
 }
 
-
 function usage(): never {
   console.error(
     [
