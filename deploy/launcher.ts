@@ -130,17 +130,13 @@ export async function stop() {
     supervisorAnswered = true;
     if (r.stopped.length) log(`stopped ${r.stopped.join(', ')}`);
   });
-  if (process.getuid?.() === 0) {
-    const { labDown } = await import('./lab/topology');
-    for (const prefix of labPrefixes()) await step(`lab ${prefix} down`, () => labDown(prefix).then((r) => r.namespaces.length && log(`lab ${prefix} removed`)));
-  }
   // Whatever still carries our marker: a supervisor that did not answer, children it lost, agents' helpers.
   const keep = async () => {
     if (all || !supervisorAnswered) return [] as number[];
     const state = await sup.status();
     return state ? [state.pid, ...state.programs.filter((p) => INFRA.includes(p.name) && p.pid).map((p) => p.pid!)] : [];
   };
-  await step('sweep', async () => {
+  const sweep = async () => {
     const kept = await keep();
     const strays = (await markedProcesses(DATA)).filter((p) => !kept.includes(p.pid) && !INFRA.includes(p.program ?? ''));
     if (strays.length) {
@@ -148,6 +144,21 @@ export async function stop() {
       await terminate(strays.map((p) => p.pid));
     }
     if (all) await terminate((await markedProcesses(DATA)).map((p) => p.pid));
+    return strays.length;
+  };
+  // Orphans of a dead supervisor go before the lab: a live agent answers the lab's teardown by restarting its
+  // BIRD, and that daemon (carrying the agent's marker) outlives the agent.
+  if (!supervisorAnswered) await step('sweep orphans', sweep);
+  const labDownAll = async () => {
+    if (process.getuid?.() !== 0) return;
+    const { labDown } = await import('./lab/topology');
+    for (const prefix of labPrefixes()) await step(`lab ${prefix} down`, () => labDown(prefix).then((r) => r.namespaces.length && log(`lab ${prefix} removed`)));
+  };
+  await labDownAll();
+  // Repeat until nothing new turns up: a process may spawn a child while it is being terminated.
+  await step('sweep', async () => {
+    let rounds = 0;
+    while ((await sweep()) > 0 && ++rounds < 5) await labDownAll();
   });
   // Pid files of the launcher before the supervisor (an upgrade must not strand those processes).
   await step('legacy pid files', async () => {

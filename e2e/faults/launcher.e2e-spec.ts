@@ -70,6 +70,9 @@ describe('npm start / status / stop under supervision', () => {
   }
   const labNamespaces = async () => (await fs.readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith(prefix));
 
+  /** A failed command shows its output in the failure, not just its exit code. */
+  const expectOk = (r: Run) => expect(r.code === 0 ? 0 : `exit ${r.code}:\n${r.out}`).toBe(0);
+
   async function expectNothingLeft() {
     expect(await productProcesses()).toEqual([]);
     expect(await labNamespaces()).toEqual([]);
@@ -111,7 +114,7 @@ describe('npm start / status / stop under supervision', () => {
 
   it('starts everything supervised; a killed service and agent come back by themselves', async () => {
     const started = await launcher('start');
-    expect(started).toMatchObject({ code: 0 });
+    expectOk(started);
     const status = (await sup.status())!;
     expect(status.programs.map((p) => p.name).sort()).toEqual(
       ['agent-core', 'agent-node1', 'agent-node2', 'agent-rr1', 'agent-rr2', 'gateway', 'inventory', 'ipam', 'route-announcer', 'router-config', 'rr-config'].sort(),
@@ -143,20 +146,20 @@ describe('npm start / status / stop under supervision', () => {
     const agents = (await sup.status())!.programs.filter((p) => p.name.startsWith('agent-'));
     for (const a of agents) process.kill(a.pid!, 'SIGKILL');
     const stopped = await launcher('stop');
-    expect(stopped).toMatchObject({ code: 0 });
+    expectOk(stopped);
     // A plain stop keeps only what npm start would keep (its own NATS/Postgres): none here.
     await expectNothingLeft();
     expect(await sup.status()).toBeUndefined();
   });
 
   it('stops everything after the supervisor itself was killed', async () => {
-    expect(await launcher('start')).toMatchObject({ code: 0 });
+    expectOk(await launcher('start'));
     const s = (await sup.status())!;
     process.kill(s.pid, 'SIGKILL');
     const st = await launcher('status');
     expect(st.out).toMatch(/supervisor not running/);
     expect(st.out).toMatch(/not supervised but ours/);
-    expect(await launcher('stop')).toMatchObject({ code: 0 });
+    expectOk(await launcher('stop'));
     await expectNothingLeft();
   });
 
@@ -166,7 +169,7 @@ describe('npm start / status / stop under supervision', () => {
     expect(failed.code).not.toBe(0);
     expect(await labNamespaces()).not.toEqual([]);
     expect((await sup.status())!.programs.some((p) => p.name === 'gateway' && p.pid)).toBe(true);
-    expect(await launcher('stop')).toMatchObject({ code: 0 });
+    expectOk(await launcher('stop'));
     await expectNothingLeft();
   });
 });
