@@ -1,7 +1,7 @@
 /** Route reflector role (docs/architecture.md, data plane): its BIRD config only; observes the host routes learnt from nodes. */
 import { RrDesiredState } from '@fabric/contracts';
 import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
-import { RouteObservation, SessionObservation } from '../observe';
+import { birdRouteVersion, RouteObservation, SessionObservation } from '../observe';
 import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
 import { RoleApplyResult, RoleReconciler } from './types';
 import { asObject, checkBase, str } from './validate';
@@ -40,5 +40,10 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
 
   routes(): Promise<RouteObservation[]> {
     return birdBgpHostRoutes(this.bird);
+  }
+
+  /** BIRD cannot push: its BGP channels' route counters tell whether the table needs reading again. */
+  async routesVersion(): Promise<string> {
+    return birdRouteVersion(await this.bird.birdc('show', 'protocols', 'all'));
   }
 }
