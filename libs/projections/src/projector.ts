@@ -335,13 +335,14 @@ export class Projector {
     }
     if (withdrawn.length) {
       const rows: { ip: string }[] = await em.query(
-        `DELETE FROM ${o} r USING unnest($3::text[], $4::text[]) AS x(p, n) WHERE r.kind = $1 AND r.target_id = $2 AND r.prefix = x.p AND r.next_hop = x.n RETURNING r.ip`,
+        // In a CTE: TypeORM returns [rows, count] for a bare DELETE.
+        `WITH d AS (DELETE FROM ${o} r USING unnest($3::text[], $4::text[]) AS x(p, n) WHERE r.kind = $1 AND r.target_id = $2 AND r.prefix = x.p AND r.next_hop = x.n RETURNING r.ip) SELECT ip FROM d`,
         [...key, withdrawn.map((r) => r.prefix), withdrawn.map((r) => r.nextHop ?? '')],
       );
       gone.push(...rows.map((r) => r.ip));
     }
     if (resync === 'end' || resync === 'full') {
-      const rows: { ip: string }[] = await em.query(`DELETE FROM ${o} WHERE kind = $1 AND target_id = $2 AND stale RETURNING ip`, key);
+      const rows: { ip: string }[] = await em.query(`WITH d AS (DELETE FROM ${o} WHERE kind = $1 AND target_id = $2 AND stale RETURNING ip) SELECT ip FROM d`, key);
       gone.push(...rows.map((r) => r.ip));
     }
     delta -= gone.length;
