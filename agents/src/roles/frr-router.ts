@@ -84,16 +84,21 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
 
   /**
    * `ip monitor route` in the router's namespace: zebra installs every BGP route in the kernel, so a line
-   * with `proto bgp` means the table moved — read it now instead of at the next poll. Restarted when
-   * `ip` exits; the agent's periodic read stays as the safety net.
+   * with `proto bgp` means the table moved — read it now instead of at the next poll. Run under
+   * `timeout 60` and restarted (with a read, for the gap): an agent killed with -9 leaves no monitor behind
+   * for longer than that. The agent's periodic read stays as the safety net.
    */
   watchRoutes(onChange: () => void, log: Logger): () => void {
     let stopped = false;
     let child: ReturnType<typeof spawn> | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let started = false;
     const start = () => {
       if (stopped) return;
-      child = spawn('ip', ipArgs(this.frr.namespace, '-o', 'monitor', 'route'), { stdio: ['ignore', 'pipe', 'ignore'] });
+      if (started) onChange();
+      started = true;
+      const t0 = Date.now();
+      child = spawn('timeout', ['60', 'ip', ...ipArgs(this.frr.namespace, '-o', 'monitor', 'route')], { stdio: ['ignore', 'pipe', 'ignore'] });
       let rest = '';
       child.stdout!.setEncoding('utf8');
       child.stdout!.on('data', (chunk: string) => {
@@ -105,7 +110,8 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
       child.on('close', () => {
         child = undefined;
         if (stopped) return;
-        timer = setTimeout(start, 1000);
+        // A monitor that could not run (namespace not there yet) is retried slowly.
+        timer = setTimeout(start, Date.now() - t0 < 1000 ? 1000 : 100);
         timer.unref?.();
       });
     };
