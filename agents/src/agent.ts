@@ -200,7 +200,7 @@ class Reporter {
 
 /** A publish error no retry can fix. */
 function permanent(e: unknown): boolean {
-  return /max(imum)?[_ ]payload|payload.*(too large|exceeded)/i.test(String((e as Error)?.message ?? e));
+  return /max(imum)?[_ ]payload|payload.*(too large|exceeded)|exceeds maximum/i.test(String((e as Error)?.message ?? e));
 }
 
 // Unref'd: a report retry never keeps a stopping process alive.
@@ -272,6 +272,9 @@ class Agent {
   private routePublishing?: Promise<void>;
   private routePublishAgain = false;
   private routeReports = 0;
+  private routeFailures = 0;
+  /** After a failed route report, the next attempt waits until then (the route tick tries again). */
+  private routeRetryAt = 0;
   private unwatchRoutes?: () => void;
   private sessionPollFailures = 0;
   /** protocol → state, for the fabric_bgp_sessions_up gauge. */
@@ -727,6 +730,8 @@ class Agent {
       // A pending withdrawal needs its confirming read; the table is also read every pollMs × 10 whatever the probe says.
       const force = this.routeForce || this.routeTracker.awaitingConfirmation || Date.now() - this.lastRouteRead >= this.pollMs * 10;
       this.routeForce = false;
+      // A report that failed is tried again from here (with the table as it is then), never in a loop.
+      if (this.routeTracker.pending && Date.now() >= this.routeRetryAt) this.kickRoutePublish();
       // The probe is taken before the table: a change in between is in the table and moves the next probe.
       const version = role.routesVersion ? await role.routesVersion() : undefined;
       if (!force && version !== undefined && version === this.routeVersion) return;
@@ -735,7 +740,7 @@ class Agent {
       this.lastRouteRead = Date.now();
       this.routeReads++;
       this.routeTracker.observe(routes);
-      if (this.routeTracker.pending) this.kickRoutePublish();
+      if (this.routeTracker.pending && Date.now() >= this.routeRetryAt) this.kickRoutePublish();
     } catch (e) {
       this.routeVersion = undefined;
       this.log.debug({ err: e }, 'route read failed');
@@ -749,7 +754,7 @@ class Agent {
     }
     this.routePublishing = this.publishRoutes().finally(() => {
       this.routePublishing = undefined;
-      if (this.routePublishAgain && !this.stopped) {
+      if (this.routePublishAgain && !this.stopped && Date.now() >= this.routeRetryAt) {
         this.routePublishAgain = false;
         this.kickRoutePublish();
       }
@@ -759,10 +764,10 @@ class Agent {
   /**
    * Publishes what the route tracker has not reported yet, one bounded RoutesChanged at a time, on its own
    * path (a failing route report never delays ConfigApplied or session reports). A failed publish is not
-   * retried as such: the next batch is built from the table as it is then (coalesced).
+   * retried as such: the loop stops, and a later route tick (after a backoff) builds the next batch from the
+   * table as it is then (coalesced).
    */
   private async publishRoutes(): Promise<void> {
-    let failures = 0;
     const store = this.store;
     if (!store) return;
     const subject = store.subjects.evt('agent', this.kind, this.opts.targetId);
@@ -774,15 +779,14 @@ class Agent {
       try {
         await store.append(subject, [{ id, event: { type: 'RoutesChanged', data } }]);
         this.routeTracker.ack(b);
-        failures = 0;
+        this.routeFailures = 0;
         this.log.info({ added: b.added.length, withdrawn: b.withdrawn.length, resync: b.resync, total: b.total }, 'routes changed');
       } catch (e) {
         this.routeTracker.fail(b);
-        failures++;
-        this.log.warn({ err: e, eventId: id, failures }, 'route report failed; the next one states the table as it is then');
-        if (this.stopped) return;
-        await sleep(Math.min(200 * 2 ** failures, 5000));
-        if (this.stopped) return;
+        this.routeFailures++;
+        this.routeRetryAt = Date.now() + Math.min(200 * 2 ** this.routeFailures, 5000);
+        this.log[this.routeFailures === 1 ? 'warn' : 'debug']({ err: e, eventId: id, failures: this.routeFailures }, 'route report failed; a later one states the table as it is then');
+        return;
       }
     }
   }
