@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'fs';
 import {
-  BgpSessionStateChanged, ConfigApplied, ConfigApplyFailed, DesiredState, NodeDesiredState, RouterDesiredState, RoutesObserved,
+  BgpSessionStateChanged, ConfigApplied, ConfigApplyFailed, DesiredState, NodeDesiredState, RouterDesiredState, RoutesChanged,
   RrDesiredState, StoredEvent, TargetKind, rrTargetId, vmInterfaceName,
 } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
@@ -30,6 +30,8 @@ const node2Id = randomUUID();
 const vm1 = { vmId: randomUUID(), ip: '203.0.113.10' };
 const vm2 = { vmId: randomUUID(), ip: '203.0.113.11' };
 const vm3 = { vmId: randomUUID(), ip: '198.51.100.20' };
+const ghostId = randomUUID();
+const ghostIp = '198.18.0.250';
 const rrId = rrTargetId(clusterId, 'rr1');
 const routerId = clusterId;
 const bgp = { gracefulRestart: false, bfd: false };
@@ -48,6 +50,27 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> =>
     store.read(nats.subjects.evt('agent', kind, id), afterSeq);
   const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
+  type Route = { prefix: string; nextHop?: string };
+  /** The routes a target holds, folded from its RoutesChanged deltas (a resync replaces what came before). */
+  const heldRoutes = async (kind: TargetKind, id: string): Promise<Route[]> => {
+    const key = (r: Route) => `${r.prefix} ${r.nextHop ?? ''}`;
+    let held = new Map<string, Route>();
+    let staging: Map<string, Route> | undefined;
+    for (const e of ofType<RoutesChanged>(await agentEvents(kind, id), 'RoutesChanged')) {
+      if (e.resync === 'start' || e.resync === 'full') staging = new Map();
+      for (const r of e.added) {
+        held.set(key(r), r);
+        staging?.set(key(r), r);
+      }
+      for (const r of e.withdrawn) held.delete(key(r));
+      if ((e.resync === 'end' || e.resync === 'full') && staging) {
+        held = staging;
+        staging = undefined;
+      }
+      expect(held.size).toBe(e.total);
+    }
+    return [...held.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+  };
 
   async function publish(kind: TargetKind, d: Omit<DesiredState, 'hash' | 'sourceSeq'>): Promise<number> {
     const { generation: _g, ...content } = d as DesiredState;
@@ -82,6 +105,8 @@ describe('agent (node, rr, frr-router) on the lab', () => {
         nodes: [
           { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, prefixes: [`${vm1.ip}/32`, `${vm2.ip}/32`] },
           { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, prefixes: [`${vm3.ip}/32`] },
+          // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
+          { id: ghostId, name: 'ghost', underlayIp: ghostIp, prefixes: [] },
         ],
         exportPrefixes: pools, bgp,
       }),
@@ -198,26 +223,42 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect(first.target).toEqual({ kind: 'rr', id: rrId });
   });
 
-  it('the RR and the core report the VM routes with the node as next hop', async () => {
-    const has = (routes: { prefix: string; nextHop?: string }[], prefix: string, nh: string) => routes.some((r) => r.prefix === prefix && r.nextHop === nh);
-    const rrObs = await eventually(async () => {
-      const ev = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
-      const last = ev[ev.length - 1];
-      return last && has(last.routes, `${vm1.ip}/32`, s.nodes[0].ipv4) && has(last.routes, `${vm3.ip}/32`, s.nodes[1].ipv4) ? last : undefined;
-    }, 30_000, 100, 'RoutesObserved from the RR');
-    expect(rrObs.routes).toEqual([
+  it('reports BGP sessions as up/down transitions: a peer that never comes up is one Down, whatever its FSM does', async () => {
+    const rr = s.routeReflectors[0];
+    // The signal that BIRD's FSM did step: the ghost protocol's FSM state (first word of Info) changes twice.
+    let last: string | undefined;
+    let steps = 0;
+    await eventually(async () => {
+      const line = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'])).stdout.split('\n').find((l) => l.startsWith('node_ghost'));
+      const fsm = line?.split(/\s+/)[5];
+      if (fsm && last && fsm !== last) steps++;
+      last = fsm ?? last;
+      return steps >= 2;
+    }, 90_000, 100, 'the ghost session stepping through its FSM');
+    const ghost = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === ghostIp);
+    expect(ghost.map((e) => e.state)).toEqual(['Down']);
+    expect(ghost[0].info).toMatch(/^(Idle|Connect|Active|Start|OpenSent)/);
+    // A session that came up: Down (its state when first seen) at most once, then Established — no FSM steps.
+    const node1 = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === s.nodes[0].ipv4);
+    expect(node1.map((e) => e.state).slice(-1)).toEqual(['Established']);
+    expect(node1.every((e) => e.state === 'Down' || e.state === 'Established')).toBe(true);
+    expect(node1.length).toBeLessThanOrEqual(2);
+  });
+
+  it('the RR and the core report the VM routes with the node as next hop, as deltas', async () => {
+    const rrRoutes = await eventually(async () => {
+      const held = await heldRoutes('rr', rrId);
+      return held.length === 2 ? held : undefined;
+    }, 30_000, 100, 'RoutesChanged from the RR');
+    expect(rrRoutes).toEqual([
       { prefix: `${vm3.ip}/32`, nextHop: s.nodes[1].ipv4 },
       { prefix: `${vm1.ip}/32`, nextHop: s.nodes[0].ipv4 },
     ]);
-    await eventually(async () => {
-      const ev = ofType<RoutesObserved>(await agentEvents('router', routerId), 'RoutesObserved');
-      const last = ev[ev.length - 1];
-      return last && has(last.routes, `${vm1.ip}/32`, s.nodes[0].ipv4);
-    }, 30_000, 100, 'RoutesObserved from the core');
-    // Identical sets are not republished.
-    const before = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
-    const seqs = before.map((e) => JSON.stringify(e.routes));
-    expect(new Set(seqs).size).toBe(seqs.length);
+    await eventually(async () => (await heldRoutes('router', routerId)).some((r) => r.prefix === `${vm1.ip}/32` && r.nextHop === s.nodes[0].ipv4), 30_000, 100, 'RoutesChanged from the core');
+    // Never an empty delta; the start-up report is a resync.
+    const ev = ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged');
+    expect(ev[0].resync).toMatch(/^(start|full)$/);
+    expect(ev.filter((e) => !e.resync && e.added.length + e.withdrawn.length === 0)).toEqual([]);
   });
 
   it('the same generation again reconciles to zero changes and touches nothing', async () => {
@@ -289,14 +330,16 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     await ping(s.core.namespace, vm3.ip);
   });
 
-  it('removing a VM withdraws it; the RR reports the new set', async () => {
+  it('removing a VM withdraws it; the RR and the core report the withdrawal', async () => {
     await publish('node', nodeState(0, 3, [vm1]));
     await eventually(async () => !(await coreRoute(vm2.ip)), 30_000, 100, 'withdrawal of the second VM');
-    await eventually(async () => {
-      const ev = ofType<RoutesObserved>(await agentEvents('rr', rrId), 'RoutesObserved');
-      const last = ev[ev.length - 1];
-      return last && !last.routes.some((r) => r.prefix === `${vm2.ip}/32`) && last.routes.some((r) => r.prefix === `${vm1.ip}/32`);
-    }, 30_000, 100, 'RR RoutesObserved without the removed VM');
+    for (const [kind, id] of [['rr', rrId], ['router', routerId]] as const) {
+      await eventually(async () => {
+        const held = await heldRoutes(kind, id);
+        return !held.some((r) => r.prefix === `${vm2.ip}/32`) && held.some((r) => r.prefix === `${vm1.ip}/32`);
+      }, 30_000, 100, `${kind} RoutesChanged withdrawing the removed VM`);
+    }
+    expect(ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged').some((e) => e.withdrawn.some((r) => r.prefix === `${vm2.ip}/32`))).toBe(true);
     const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
     expect(nsList).not.toContain(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm2.vmId));
   });
@@ -332,7 +375,9 @@ describe('agent (node, rr, frr-router) on the lab', () => {
 
   it('every report is a valid event of the contracts', async () => {
     const events = await store.read(nats.subjects.evtAll('agent'));
-    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesObserved']));
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesChanged']));
+    // Session reports are transitions only.
+    expect(events.filter((e) => e.type === 'BgpSessionStateChanged').map((e) => (e.data as BgpSessionStateChanged).state).filter((st) => !['Established', 'Down', 'Removed', 'Unknown'].includes(st))).toEqual([]);
     for (const e of events) {
       const errors = validateSync(plainToInstance(EVENT_CLASSES[e.type] as never, e.data) as object);
       expect([e.type, errors.map((x) => x.toString())]).toEqual([e.type, []]);

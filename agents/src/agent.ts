@@ -1,8 +1,8 @@
 /**
  * The agent (one program, three roles): follows its own command subject (latest desired state only),
  * reconciles actual → desired at start, on every command, periodically (drift) and on demand, and
- * reports ConfigApplied / ConfigApplyFailed / BgpSessionStateChanged / RoutesObserved on
- * `<ns>.evt.agent.<kind>.<targetId>`.
+ * reports ConfigApplied / ConfigApplyFailed / BgpSessionStateChanged (up/down transitions) / RoutesChanged
+ * (route deltas in bounded batches) on `<ns>.evt.agent.<kind>.<targetId>`.
  *
  * One agent per target and per box: host locks (the target's state dir, and `<kind>@<netns|host>` in the
  * lock dir) plus a lease on the bus (see lease.ts). Fail static: while NATS is away or the lease is not
@@ -15,13 +15,13 @@ import pino, { Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { DesiredState, FabricEvent, REDACTED, TargetKind, TargetRef } from '@fabric/contracts';
+import { DesiredState, FabricEvent, REDACTED, ROUTES_CHANGED_MAX, TargetKind, TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
 import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
-import { RouteSetTracker, SessionObservation, SessionTracker } from './observe';
+import { RouteDeltaTracker, SessionObservation, SessionTracker } from './observe';
 import { FrrRouterRole } from './roles/frr-router';
 import { NodeRole } from './roles/node';
 import { RrRole } from './roles/rr';
@@ -51,8 +51,12 @@ export interface AgentOptions {
   vmNamespacePrefix?: string;
   /** Periodic reconcile (drift repair), default 30000. */
   resyncMs?: number;
-  /** BGP session / route polling, default 1000. */
+  /** BGP session polling; route reads of roles that cannot probe or push changes; default 1000. */
   pollMs?: number;
+  /** BIRD roles: how often the cheap "routes changed?" probe runs (the table is read only when it moved); default 100. */
+  routePollMs?: number;
+  /** A session's next up/down report waits this long after its previous one (flap damping); default 5000. */
+  sessionHoldMs?: number;
   logger?: Logger;
   /** Per-target state (last applied generation, target lock); default $FABRIC_AGENT_STATE_DIR or /var/lib/ip-fabric-agent. */
   stateDir?: string;
@@ -79,8 +83,10 @@ export interface AgentStatus {
   appliedGeneration: number | null;
   /** Reconciles skipped because applies were paused (fail static). */
   pausedReconciles: number;
-  /** Session/route polls done. */
+  /** Session polls done. */
   polls: number;
+  /** Complete route-table reads done (rr, router). */
+  routeReads: number;
   reconnects: number;
   instance: string;
 }
@@ -170,6 +176,11 @@ class Reporter {
         this.log.debug({ eventId: id, type: event.type }, 'reported');
         return;
       } catch (e) {
+        if (permanent(e)) {
+          // Retrying cannot help (e.g. over the max payload): drop it, never block the reports behind it.
+          this.log.error({ err: e, eventId: id, type: event.type }, 'report dropped');
+          throw e;
+        }
         if (this.abandoned || (this.stopping && attempt >= 3)) {
           this.log.error({ err: e, eventId: id, type: event.type }, 'report lost');
           throw e;
@@ -187,6 +198,11 @@ class Reporter {
   }
 }
 
+/** A publish error no retry can fix. */
+function permanent(e: unknown): boolean {
+  return /max(imum)?[_ ]payload|payload.*(too large|exceeded)|exceeds maximum/i.test(String((e as Error)?.message ?? e));
+}
+
 // Unref'd: a report retry never keeps a stopping process alive.
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
@@ -202,6 +218,7 @@ class Agent {
   private readonly targetDir: string;
   private readonly stateFile: string;
   private nats?: Nats;
+  private store?: EventStore;
   private reporter?: Reporter;
   private subject = '';
 
@@ -241,8 +258,24 @@ class Agent {
   private wake?: () => void;
   private stopped = false;
 
-  private readonly sessions = new SessionTracker();
-  private readonly routeSet = new RouteSetTracker();
+  private readonly sessions: SessionTracker;
+  private readonly routeTracker = new RouteDeltaTracker();
+  private readonly routePollMs: number;
+  /** Last route probe (BIRD) the tracker has read the table for. */
+  private routeVersion?: string;
+  private lastRouteRead = 0;
+  private routeReads = 0;
+  private routeForce = false;
+  private routeTimer?: NodeJS.Timeout;
+  private routeReading?: Promise<void>;
+  private routeAgain = false;
+  private routePublishing?: Promise<void>;
+  private routePublishAgain = false;
+  private routeReports = 0;
+  private routeFailures = 0;
+  /** After a failed route report, the next attempt waits until then (the route tick tries again). */
+  private routeRetryAt = 0;
+  private unwatchRoutes?: () => void;
   private sessionPollFailures = 0;
   /** protocol → state, for the fabric_bgp_sessions_up gauge. */
   private readonly sessionStates = new Map<string, string>();
@@ -255,8 +288,10 @@ class Agent {
     this.log = opts.logger ? opts.logger.child({ role: opts.role, targetId: opts.targetId }) : defaultLogger(opts);
     this.resyncMs = opts.resyncMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 1000;
+    this.routePollMs = opts.routePollMs ?? 100;
+    this.sessions = new SessionTracker(opts.sessionHoldMs ?? 5000);
     this.leaseTtlMs = opts.leaseTtlMs ?? 15_000;
-    if (!(this.resyncMs > 0) || !(this.pollMs > 0)) throw new Error('resyncMs and pollMs must be > 0');
+    if (!(this.resyncMs > 0) || !(this.pollMs > 0) || !(this.routePollMs > 0)) throw new Error('resyncMs, pollMs and routePollMs must be > 0');
     if (!(this.leaseTtlMs >= 1000)) throw new Error('leaseTtlMs must be ≥ 1000');
     const stateDir = opts.stateDir ?? process.env.FABRIC_AGENT_STATE_DIR ?? DEFAULT_STATE_DIR;
     this.targetDir = path.join(stateDir, `${this.kind}-${opts.targetId}`);
@@ -289,7 +324,8 @@ class Agent {
       this.statusLoop = this.watchConnection();
       this.renewTimer = setInterval(() => void this.renewLease(), Math.floor(this.leaseTtlMs / 3));
       this.renewTimer.unref?.();
-      this.reporter = new Reporter(new EventStore(this.nats), subjects.evt('agent', this.kind, this.opts.targetId), this.log, this.instance);
+      this.store = new EventStore(this.nats);
+      this.reporter = new Reporter(this.store, subjects.evt('agent', this.kind, this.opts.targetId), this.log, this.instance);
 
       // Start-up reconcile with the latest command (one direct read of our own subject, the only one we may read).
       const last = await this.nats.jsm.direct.getMessage(subjects.commandsStream, { last_by_subj: this.subject });
@@ -308,6 +344,14 @@ class Agent {
       this.resyncTimer = setInterval(() => this.kickResync(), this.resyncMs);
       this.resyncTimer.unref?.();
       this.schedulePoll(0);
+      if (this.role.routes) {
+        // Push where the daemon can (FRR core: the kernel tells us a BGP route moved), probe where it cannot.
+        this.unwatchRoutes = this.role.watchRoutes?.(() => {
+          this.routeForce = true;
+          this.kickRouteRead(0);
+        }, this.log);
+        this.kickRouteRead(0);
+      }
       this.log.info({ subject: this.subject, generation: this.desired?.generation ?? null, instance: this.instance, box: this.box }, 'agent started');
     } catch (e) {
       await this.stop();
@@ -526,6 +570,7 @@ class Agent {
       appliedGeneration: this.persisted?.generation ?? null,
       pausedReconciles: this.pausedReconciles,
       polls: this.polls,
+      routeReads: this.routeReads,
       reconnects: this.reconnects,
       instance: this.instance,
     };
@@ -646,19 +691,103 @@ class Agent {
     for (const s of changed) {
       if (s.state === 'Removed') this.sessionStates.delete(s.protocol);
       else this.sessionStates.set(s.protocol, s.state);
-      this.log.info({ protocol: s.protocol, peerIp: s.peerIp, state: s.state }, 'BGP session state');
+      this.log.info({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info }, 'BGP session state');
       void this.report({ type: 'BgpSessionStateChanged', data: { target: this.target, ...s } });
     }
     if (changed.length) bgpSessionsUp.set({ kind: this.kind, target: this.opts.targetId }, [...this.sessionStates.values()].filter((st) => st === 'Established').length);
-    if (!this.role.routes) return;
+  }
+
+  /** Route reads: on a push (watchRoutes), when the probe moved, and every pollMs for roles without a probe. */
+  private get routeIntervalMs(): number {
+    return this.role.routesVersion ? this.routePollMs : this.pollMs;
+  }
+
+  private kickRouteRead(delay: number): void {
+    if (this.stopped || !this.role.routes) return;
+    if (this.routeReading) {
+      if (delay === 0) this.routeAgain = true;
+      return;
+    }
+    if (this.routeTimer) {
+      if (delay > 0) return;
+      clearTimeout(this.routeTimer);
+    }
+    this.routeTimer = setTimeout(() => {
+      this.routeTimer = undefined;
+      this.routeReading = this.readRoutes().finally(() => {
+        this.routeReading = undefined;
+        const again = this.routeAgain;
+        this.routeAgain = false;
+        this.kickRouteRead(again ? 0 : this.routeIntervalMs);
+      });
+    }, delay);
+    this.routeTimer.unref?.();
+  }
+
+  private async readRoutes(): Promise<void> {
+    const role = this.role;
     try {
-      const set = this.routeSet.observe(await this.role.routes());
-      if (set) {
-        this.log.info({ routes: set.length }, 'routes observed');
-        void this.report({ type: 'RoutesObserved', data: { target: this.target, routes: set } }).then((ok) => ok || this.routeSet.forget());
-      }
+      // A pending withdrawal needs its confirming read; the table is also read every pollMs × 10 whatever the probe says.
+      const force = this.routeForce || this.routeTracker.awaitingConfirmation || Date.now() - this.lastRouteRead >= this.pollMs * 10;
+      this.routeForce = false;
+      // A report that failed is tried again from here (with the table as it is then), never in a loop.
+      if (this.routeTracker.pending && Date.now() >= this.routeRetryAt) this.kickRoutePublish();
+      // The probe is taken before the table: a change in between is in the table and moves the next probe.
+      const version = role.routesVersion ? await role.routesVersion() : undefined;
+      if (!force && version !== undefined && version === this.routeVersion) return;
+      const routes = await role.routes!();
+      this.routeVersion = version;
+      this.lastRouteRead = Date.now();
+      this.routeReads++;
+      this.routeTracker.observe(routes);
+      if (this.routeTracker.pending && Date.now() >= this.routeRetryAt) this.kickRoutePublish();
     } catch (e) {
-      this.log.debug({ err: e }, 'route poll failed');
+      this.routeVersion = undefined;
+      this.log.debug({ err: e }, 'route read failed');
+    }
+  }
+
+  private kickRoutePublish(): void {
+    if (this.routePublishing) {
+      this.routePublishAgain = true;
+      return;
+    }
+    this.routePublishing = this.publishRoutes().finally(() => {
+      this.routePublishing = undefined;
+      if (this.routePublishAgain && !this.stopped && Date.now() >= this.routeRetryAt) {
+        this.routePublishAgain = false;
+        this.kickRoutePublish();
+      }
+    });
+  }
+
+  /**
+   * Publishes what the route tracker has not reported yet, one bounded RoutesChanged at a time, on its own
+   * path (a failing route report never delays ConfigApplied or session reports). A failed publish is not
+   * retried as such: the loop stops, and a later route tick (after a backoff) builds the next batch from the
+   * table as it is then (coalesced).
+   */
+  private async publishRoutes(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const subject = store.subjects.evt('agent', this.kind, this.opts.targetId);
+    for (;;) {
+      const b = this.routeTracker.nextBatch(ROUTES_CHANGED_MAX);
+      if (!b) return;
+      const id = `${this.instance}:r${++this.routeReports}`;
+      const data = { target: this.target, added: b.added, withdrawn: b.withdrawn, ...(b.resync ? { resync: b.resync } : {}), total: b.total };
+      try {
+        await store.append(subject, [{ id, event: { type: 'RoutesChanged', data } }]);
+        this.routeTracker.ack(b);
+        this.routeFailures = 0;
+        this.log.info({ added: b.added.length, withdrawn: b.withdrawn.length, resync: b.resync, total: b.total }, 'routes changed');
+      } catch (e) {
+        this.routeTracker.fail(b);
+        this.routeFailures++;
+        this.routeRetryAt = Date.now() + Math.min(200 * 2 ** this.routeFailures, 5000);
+        this.log[this.routeFailures === 1 ? 'warn' : 'debug']({ err: e, eventId: id, failures: this.routeFailures }, 'route report failed; a later one states the table as it is then');
+        return;
+      }
     }
   }
 
@@ -674,12 +803,20 @@ class Agent {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    this.unwatchRoutes?.();
     this.clearRetry();
     this.wake?.();
     await this.messages?.close().catch(() => undefined);
     await this.consumeLoop;
     await this.queue;
     await this.polling;
+    await this.routeReading;
+    if (this.routePublishing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.routePublishing, new Promise<void>((r) => (timer = setTimeout(r, this.fenced ? 0 : 5000)))]);
+      clearTimeout(timer);
+    }
     if (this.reporter) {
       this.reporter.stopping = true;
       await this.reporter.flush(this.fenced ? 0 : 5000);

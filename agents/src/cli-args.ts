@@ -13,7 +13,9 @@ export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [opti
   --frr-local <path>          operator-owned FRR base config (default frr.conf.local in the FRR config dir)
   --vm-netns-prefix <prefix>  lab netns VM driver: VM namespaces are <prefix><8 hex of vm id>
   --resync-ms <ms>            periodic reconcile (default 30000)
-  --poll-ms <ms>              BGP session / route polling (default 1000)
+  --poll-ms <ms>              BGP session polling; route reads of the core besides its kernel route events (default 1000)
+  --route-poll-ms <ms>        rr: the cheap "routes changed?" probe of BIRD's channel counters (default 100)
+  --session-hold-ms <ms>      a session's next up/down report waits that long after its previous one (default 5000)
   --state-dir <dir>           last applied generation and target lock (default $FABRIC_AGENT_STATE_DIR or /var/lib/ip-fabric-agent)
   --lock-dir <dir>            box locks (default $FABRIC_AGENT_LOCK_DIR or /run/lock/ip-fabric-agent)
   --lock-wait-ms <ms>         wait that long for another agent's lock or lease instead of exiting at once
@@ -31,7 +33,7 @@ export interface LabMemberInfo {
 export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
 
 const FLAGS = new Set([
-  'role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'bird-local', 'frr-local', 'vm-netns-prefix', 'resync-ms', 'poll-ms',
+  'role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'bird-local', 'frr-local', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'route-poll-ms', 'session-hold-ms',
   'state-dir', 'lock-dir', 'lock-wait-ms', 'lease-ttl-ms', 'lab', 'member', 'help',
 ]);
 
@@ -87,6 +89,8 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const vmNamespacePrefix = strFlag(flags, 'vm-netns-prefix') ?? member?.vmNamespacePrefix;
   const resyncMs = msFlag(flags, 'resync-ms');
   const pollMs = msFlag(flags, 'poll-ms');
+  const routePollMs = msFlag(flags, 'route-poll-ms');
+  const sessionHoldMs = msFlag(flags, 'session-hold-ms');
   const stateDir = strFlag(flags, 'state-dir');
   const lockDir = strFlag(flags, 'lock-dir');
   const lockWait = strFlag(flags, 'lock-wait-ms');
@@ -116,6 +120,8 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   if (role === 'node' && vmNamespacePrefix) opts.vmNamespacePrefix = vmNamespacePrefix;
   if (resyncMs) opts.resyncMs = resyncMs;
   if (pollMs) opts.pollMs = pollMs;
+  if (routePollMs) opts.routePollMs = routePollMs;
+  if (sessionHoldMs) opts.sessionHoldMs = sessionHoldMs;
   return opts;
 }
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'fs';
 import * as path from 'path';
 import { parseBirdRoutes } from './drivers/bird-parse';
 import { parseBgpSummaryJson, parseRouteJson } from './drivers/frr-parse';
-import { birdHostRoutes, canonicalRoutes, frrHostRoutes, frrSessions, parseBirdBgpSessions, RouteSetTracker, SessionTracker } from './observe';
+import { ROUTES_CHANGED_MAX } from '@fabric/contracts';
+import { birdHostRoutes, birdRouteVersion, canonicalRoutes, frrHostRoutes, frrSessions, parseBirdBgpSessions, RouteBatch, RouteDeltaTracker, SessionTracker } from './observe';
 
 const fixture = (dir: string, name: string) => readFileSync(path.join(__dirname, dir, '__fixtures__', name), 'utf8');
 
@@ -40,17 +41,61 @@ describe('frrSessions', () => {
 });
 
 describe('SessionTracker', () => {
-  it('reports the initial state, then only FSM or peer changes, and removed sessions', () => {
-    const t = new SessionTracker();
-    const a = { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Active', info: 'Socket: Connection refused' };
-    expect(t.update([a])).toEqual([a]);
-    expect(t.update([{ ...a, info: 'Socket: Connection reset' }])).toEqual([]);
-    const up = { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Established' };
+  const at = (t: { now: number }) => () => t.now;
+  const active = { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Active', info: 'Socket: Connection refused' };
+  const connect = { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Connect' };
+  const up = { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Established' };
+
+  it('given a peer that never comes up, when it cycles Active ↔ Connect, then only the first down is reported', () => {
+    const clock = { now: 0 };
+    const t = new SessionTracker(5000, at(clock));
+    expect(t.update([active])).toEqual([{ protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Down', info: 'Active: Socket: Connection refused' }]);
+    for (let i = 0; i < 100; i++) {
+      clock.now += 1000;
+      expect(t.update([i % 2 ? active : connect])).toEqual([]);
+    }
+  });
+
+  it('given a down session, when it comes up, then up is reported at once (the initial report holds nothing)', () => {
+    const clock = { now: 0 };
+    const t = new SessionTracker(5000, at(clock));
+    t.update([connect]);
+    clock.now = 100;
     expect(t.update([up])).toEqual([up]);
+  });
+
+  it('given a session that flaps, then transitions are at least the hold apart and a flap inside the hold is not reported', () => {
+    const clock = { now: 0 };
+    const t = new SessionTracker(5000, at(clock));
+    t.update([up]);
+    clock.now = 1000;
+    expect(t.update([active])).toEqual([{ ...up, state: 'Down', info: 'Active: Socket: Connection refused' }]);
+    clock.now = 2000;
+    expect(t.update([up])).toEqual([]); // held
+    clock.now = 3000;
+    expect(t.update([connect])).toEqual([]); // down again: nothing changed for consumers
+    clock.now = 6500;
+    expect(t.update([up])).toEqual([up]); // the hold passed and it is still up
+  });
+
+  it('reports removed sessions and an unreadable daemon once', () => {
+    const t = new SessionTracker(5000, () => 0);
+    t.update([up]);
     expect(t.markAll('Unknown', 'birdc: no socket')).toEqual([{ ...up, state: 'Unknown', info: 'birdc: no socket' }]);
     expect(t.markAll('Unknown', 'again')).toEqual([]);
+    expect(t.update([up])).toEqual([up]); // readable again: stated at once
     expect(t.update([])).toEqual([{ protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Removed' }]);
     expect(t.update([])).toEqual([]);
+  });
+});
+
+describe('birdRouteVersion', () => {
+  it('changes with the BGP channels\' route counters only', () => {
+    const text = fixture('.', 'birdc-show-protocols-all-rr.txt');
+    const v = birdRouteVersion(text);
+    expect(v).toContain('Import updates:');
+    expect(birdRouteVersion(text.replace(/Hold timer:\s+\S+/g, 'Hold timer: 12.000/180'))).toBe(v);
+    expect(birdRouteVersion(text.replace('Routes:         0 imported, 1 exported', 'Routes:         1 imported, 1 exported'))).not.toBe(v);
   });
 });
 
@@ -84,19 +129,103 @@ describe('route sets', () => {
     ]);
   });
 
-  it('publishes a set once it is stable for two polls, never the same set twice', () => {
-    const t = new RouteSetTracker();
-    const a = [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }];
-    const b = [...a, { prefix: '203.0.113.11/32', nextHop: '198.18.0.102' }];
-    expect(t.observe([])).toBeUndefined();
-    expect(t.observe([])).toEqual([]);
-    expect(t.observe(a)).toBeUndefined();
-    expect(t.observe(b)).toBeUndefined(); // still converging
-    expect(t.observe([...b].reverse())).toEqual(b);
-    expect(t.observe(b)).toBeUndefined();
-    expect(t.observe(b)).toBeUndefined();
-    t.forget();
-    expect(t.observe(b)).toBeUndefined();
-    expect(t.observe(b)).toEqual(b);
+});
+
+describe('RouteDeltaTracker', () => {
+  const r = (i: number, nh = '198.18.0.101') => ({ prefix: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`, nextHop: nh });
+  const publishAll = (t: RouteDeltaTracker) => {
+    const out: RouteBatch[] = [];
+    for (let b = t.nextBatch(ROUTES_CHANGED_MAX); b; b = t.nextBatch(ROUTES_CHANGED_MAX)) {
+      out.push(b);
+      t.ack(b);
+    }
+    return out;
+  };
+
+  it('given nothing read yet, then there is nothing to report', () => {
+    const t = new RouteDeltaTracker();
+    expect(t.pending).toBe(false);
+    expect(t.nextBatch(10)).toBeUndefined();
+  });
+
+  it('given the first read, then the table is a resync in bounded batches (start, parts, end)', () => {
+    const t = new RouteDeltaTracker();
+    t.observe(Array.from({ length: 600 }, (_, i) => r(i)));
+    const batches = publishAll(t);
+    expect(batches.map((b) => [b.resync, b.added.length, b.total])).toEqual([['start', 250, 600], ['part', 250, 600], ['end', 100, 600]]);
+    expect(t.pending).toBe(false);
+    const empty = new RouteDeltaTracker();
+    empty.observe([]);
+    expect(publishAll(empty).map((b) => [b.resync, b.added.length])).toEqual([['full', 0]]);
+  });
+
+  it('given 100,000 routes, then every message stays far below 64 kB', () => {
+    const t = new RouteDeltaTracker();
+    t.observe(Array.from({ length: 100_000 }, (_, i) => ({ prefix: `2001:db8:ffff:ffff:ffff:ffff:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}/128`, nextHop: '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff' })));
+    const sizes = publishAll(t).map((b) => JSON.stringify({ added: b.added, withdrawn: b.withdrawn, resync: b.resync, total: b.total }).length);
+    expect(sizes.length).toBe(400);
+    expect(Math.max(...sizes)).toBeLessThan(32 * 1024);
+  });
+
+  it('reports an add at the first read and a withdrawal only after two reads without the route', () => {
+    const t = new RouteDeltaTracker();
+    t.observe([r(1)]);
+    publishAll(t);
+    t.observe([r(1), r(2)]);
+    expect(publishAll(t)).toEqual([{ added: [r(2)], withdrawn: [], total: 2, keys: ['10.0.0.2/32 198.18.0.101'] }]);
+    t.observe([r(2)]);
+    expect(t.awaitingConfirmation).toBe(true);
+    expect(publishAll(t)).toEqual([]);
+    t.observe([r(2)]);
+    expect(publishAll(t)).toEqual([{ added: [], withdrawn: [r(1)], total: 1, keys: ['10.0.0.1/32 198.18.0.101'] }]);
+  });
+
+  it('a route that flaps out for one read is never reported', () => {
+    const t = new RouteDeltaTracker();
+    t.observe([r(1)]);
+    publishAll(t);
+    t.observe([]);
+    t.observe([r(1)]);
+    expect(t.pending).toBe(false);
+    expect(publishAll(t)).toEqual([]);
+  });
+
+  it('given a failed publish, then the next batch states its routes explicitly, coalesced with what changed meanwhile', () => {
+    const t = new RouteDeltaTracker();
+    t.observe([]);
+    publishAll(t);
+    t.observe([r(1), r(2)]);
+    const b = t.nextBatch(10)!;
+    expect(b.added).toEqual([r(1), r(2)]);
+    t.fail(b);
+    // r(2) goes away meanwhile: stated as withdrawn (it may have been stored), r(1) added again.
+    t.observe([r(1)]);
+    t.observe([r(1)]);
+    const next = publishAll(t);
+    expect(next).toEqual([{ added: [r(1)], withdrawn: [r(2)], total: 1, keys: ['10.0.0.1/32 198.18.0.101', '10.0.0.2/32 198.18.0.101'] }]);
+    expect(t.pending).toBe(false);
+  });
+
+  it('given a failed resync batch, then the resync starts over from the table as it is', () => {
+    const t = new RouteDeltaTracker();
+    t.observe(Array.from({ length: 300 }, (_, i) => r(i)));
+    const first = t.nextBatch(ROUTES_CHANGED_MAX)!;
+    t.ack(first);
+    const second = t.nextBatch(ROUTES_CHANGED_MAX)!;
+    expect(second.resync).toBe('end');
+    t.fail(second);
+    t.observe(Array.from({ length: 301 }, (_, i) => r(i)));
+    expect(publishAll(t).map((b) => [b.resync, b.added.length, b.total])).toEqual([['start', 250, 301], ['end', 51, 301]]);
+  });
+
+  it('changes during a resync are deltas after it', () => {
+    const t = new RouteDeltaTracker();
+    t.observe(Array.from({ length: 300 }, (_, i) => r(i)));
+    const first = t.nextBatch(ROUTES_CHANGED_MAX)!;
+    t.ack(first);
+    t.observe([...Array.from({ length: 300 }, (_, i) => r(i)), r(1000)]);
+    const rest = publishAll(t);
+    expect(rest.map((b) => [b.resync, b.added.length])).toEqual([['end', 50], [undefined, 1]]);
+    expect(rest[1].added).toEqual([r(1000)]);
   });
 });

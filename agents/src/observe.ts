@@ -1,6 +1,6 @@
 /**
- * Pure helpers for what agents observe and report: BGP session states (diffed, so only changes are
- * reported) and the set of host routes a router holds (canonical, debounced, never republished unchanged).
+ * Pure helpers for what agents observe and report: BGP sessions as up/down transitions (debounced) and
+ * the host routes a router holds as deltas (canonical, bounded batches, a resync at start).
  */
 import * as ipaddr from 'ipaddr.js';
 import { canonicalIp, isIp } from '@fabric/contracts';
@@ -56,6 +56,26 @@ export function parseBirdBgpSessions(text: string): SessionObservation[] {
   return out;
 }
 
+/**
+ * A cheap "did the BGP routes change" probe from `show protocols all`: the route counters and import
+ * statistics of every BGP channel (they move with every accepted or withdrawn route, also after a
+ * `reload in`). Equal texts → the routes learnt over BGP are the same; no need to dump the table.
+ */
+export function birdRouteVersion(text: string): string {
+  const out: string[] = [];
+  let bgp = false;
+  for (const line of text.split('\n')) {
+    if (line && !/^\s/.test(line)) {
+      const cols = line.split(/\s+/);
+      bgp = cols[1] === 'BGP';
+      if (bgp) out.push(cols[0], cols[3] ?? '');
+      continue;
+    }
+    if (bgp && /^\s+(Routes:|Import updates:|Import withdraws:|Channel )/.test(line)) out.push(line.trim());
+  }
+  return out.join('\n');
+}
+
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** FRR `show bgp summary json`: one session per peer, whatever the address families. */
@@ -74,43 +94,80 @@ export function frrSessions(peers: FrrBgpPeer[]): SessionObservation[] {
   return [...byPeer.values()];
 }
 
-/** Diffs session observations; yields only new or changed sessions, and `Removed` for vanished ones. */
+const isUp = (state: string) => state === 'Established';
+
+interface KnownSession {
+  obs: SessionObservation;
+  /** What consumers were last told: up or down, and when (the hold counts from there). */
+  reportedUp?: boolean;
+  reportedAt: number;
+  /** The last report was the first one (initial state): the next transition is not held. */
+  initial: boolean;
+}
+
+/**
+ * BGP sessions as meaningful transitions: the first observation of a session (up or down), then only
+ * up ↔ down changes — a session cycling through Active/Connect/Idle/OpenSent is one "down", never an
+ * event per FSM step. Debounced: after a transition, the next one of the same session is reported only
+ * once `holdMs` passed and only if it still holds then (a flap up/down/up inside the hold is not
+ * reported). Reports are { state: 'Established' } or { state: 'Down', info: '<FSM state>: <reason>' }.
+ */
 export class SessionTracker {
-  private known = new Map<string, SessionObservation>();
+  private known = new Map<string, KnownSession>();
+
+  constructor(private readonly holdMs = 5000, private readonly now: () => number = Date.now) {}
 
   update(current: SessionObservation[]): SessionObservation[] {
     const changed: SessionObservation[] = [];
     const seen = new Set<string>();
+    const t = this.now();
     for (const s of current) {
       seen.add(s.protocol);
-      const prev = this.known.get(s.protocol);
-      // Info text flaps (socket errors, timestamps): a change is a different FSM state or peer.
-      if (!prev || prev.state !== s.state || prev.peerIp !== s.peerIp) changed.push(s);
-      this.known.set(s.protocol, s);
+      const k = this.known.get(s.protocol);
+      if (!k) {
+        this.known.set(s.protocol, { obs: s, reportedUp: isUp(s.state), reportedAt: t, initial: true });
+        changed.push(transition(s));
+        continue;
+      }
+      k.obs = s;
+      const up = isUp(s.state);
+      if (up === k.reportedUp) continue;
+      if (!k.initial && k.reportedUp !== undefined && t - k.reportedAt < this.holdMs) continue; // held: checked again at a later poll
+      k.reportedUp = up;
+      k.reportedAt = t;
+      k.initial = false;
+      changed.push(transition(s));
     }
-    for (const [name, prev] of this.known) {
+    for (const [name, k] of this.known) {
       if (seen.has(name)) continue;
       this.known.delete(name);
-      changed.push({ protocol: name, ...(prev.peerIp ? { peerIp: prev.peerIp } : {}), state: 'Removed' });
+      changed.push({ protocol: name, ...(k.obs.peerIp ? { peerIp: k.obs.peerIp } : {}), state: 'Removed' });
     }
     return changed;
   }
 
-  /** The daemon cannot be read: every known session is reported once in `state` (e.g. Unknown). */
+  /** The daemon cannot be read: every known session is reported once as `state` (e.g. Unknown). */
   markAll(state: string, info: string): SessionObservation[] {
     const changed: SessionObservation[] = [];
-    for (const [name, prev] of this.known) {
-      if (prev.state === state) continue;
-      const s: SessionObservation = { protocol: name, ...(prev.peerIp ? { peerIp: prev.peerIp } : {}), state, info: clip(info, 200) };
-      this.known.set(name, s);
+    for (const [name, k] of this.known) {
+      if (k.reportedUp === undefined) continue;
+      const s: SessionObservation = { protocol: name, ...(k.obs.peerIp ? { peerIp: k.obs.peerIp } : {}), state, info: clip(info, 200) };
+      // Unknown is neither up nor down: whatever the daemon says next is reported at once.
+      k.reportedUp = undefined;
+      k.initial = true;
+      k.obs = s;
       changed.push(s);
     }
     return changed;
   }
+}
 
-  get sessions(): SessionObservation[] {
-    return [...this.known.values()];
-  }
+/** An observation as a report: up as is, anything else as Down with the FSM state as the reason. */
+function transition(s: SessionObservation): SessionObservation {
+  const base = { protocol: s.protocol, ...(s.peerIp ? { peerIp: s.peerIp } : {}) };
+  if (isUp(s.state)) return { ...base, state: 'Established' };
+  const reason = s.state === 'Down' ? (s.info ?? 'Down') : s.info ? `${s.state}: ${s.info}` : s.state;
+  return { ...base, state: 'Down', info: clip(reason, 200) };
 }
 
 function hostPrefix(prefix: string): string | undefined {
@@ -155,32 +212,161 @@ export function frrHostRoutes(routes: FrrRoute[]): RouteObservation[] {
   return canonicalRoutes(out);
 }
 
+export const routeKey = (r: RouteObservation) => `${r.prefix} ${r.nextHop ?? ''}`;
+
+export interface RouteBatch {
+  added: RouteObservation[];
+  withdrawn: RouteObservation[];
+  resync?: 'start' | 'part' | 'end' | 'full';
+  /** Routes held once this batch (or the resync it belongs to) is applied. */
+  total: number;
+  /** Keys this batch covers (for ack/fail). */
+  keys: string[];
+}
+
 /**
- * Publishes a route set only once it was seen on two consecutive polls (debounce: BGP converges in
- * bursts) and only when it differs from the last published one.
+ * The routes a router holds and what was reported of them, as deltas (work per report grows with the
+ * change, not the table). An added route is reported at the first read that shows it; a withdrawal only
+ * once the route is missing from two reads in a row (a path flaps out and back while BGP converges).
+ * The first report is a full-state resync, in bounded batches (RoutesChanged `resync`). A batch whose
+ * publish failed (maybe stored, maybe not) leaves its routes "unsure": the next batch states them again
+ * explicitly (add if held, withdraw if not), coalesced with whatever changed meanwhile — a reporter that
+ * cannot publish never queues stale reports.
  */
-export class RouteSetTracker {
-  private published?: string;
-  private candidate?: string;
+export class RouteDeltaTracker {
+  private readonly held = new Map<string, RouteObservation>();
+  private readonly absentOnce = new Set<string>();
+  private readonly reported = new Map<string, RouteObservation>();
+  /** Keys whose held state changed since they were last reported. */
+  private readonly dirty = new Set<string>();
+  private readonly unsure = new Set<string>();
+  private needResync = true;
+  private resync?: { routes: RouteObservation[]; pos: number };
+  private reads = 0;
 
-  observe(routes: RouteObservation[]): RouteObservation[] | undefined {
-    const set = canonicalRoutes(routes);
-    const key = JSON.stringify(set);
-    if (key === this.published) {
-      this.candidate = undefined;
-      return undefined;
+  /** Folds one complete read of the router's host routes (canonical: what birdHostRoutes/frrHostRoutes return). */
+  observe(routes: RouteObservation[]): void {
+    this.reads++;
+    const now = new Map<string, RouteObservation>();
+    for (const r of routes) now.set(routeKey(r), r);
+    for (const [k, r] of now) {
+      this.absentOnce.delete(k);
+      if (!this.held.has(k)) {
+        this.held.set(k, r);
+        this.dirty.add(k);
+      }
     }
-    if (key !== this.candidate) {
-      this.candidate = key;
-      return undefined;
+    for (const k of this.held.keys()) {
+      if (now.has(k)) continue;
+      if (this.absentOnce.delete(k)) {
+        this.held.delete(k);
+        this.dirty.add(k);
+      } else {
+        this.absentOnce.add(k);
+      }
     }
-    this.published = key;
-    this.candidate = undefined;
-    return set;
   }
 
-  /** The publish failed for good: let the next poll try again. */
-  forget(): void {
-    this.published = undefined;
+  /** A withdrawal waits for a confirming read: read again soon. */
+  get awaitingConfirmation(): boolean {
+    return this.absentOnce.size > 0;
   }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Something to publish (nothing before the first read: the start-up resync states a real table). */
+  get pending(): boolean {
+    if (this.reads === 0) return false;
+    return this.needResync || !!this.resync || this.unsure.size > 0 || [...this.dirty].some((k) => this.held.has(k) !== this.reported.has(k));
+  }
+
+  /** Forget what consumers were told: the next batches are a full-state resync. */
+  requestResync(): void {
+    this.needResync = true;
+    this.resync = undefined;
+  }
+
+  nextBatch(max: number): RouteBatch | undefined {
+    if (this.reads === 0) return undefined;
+    if (this.needResync && !this.resync) {
+      // The snapshot is the table now; what changes while the resync is published is a delta after it.
+      this.resync = { routes: [...this.held.values()], pos: 0 };
+      this.needResync = false;
+      this.dirty.clear();
+      this.unsure.clear();
+    }
+    if (this.resync) {
+      const { routes, pos } = this.resync;
+      const added = routes.slice(pos, pos + max);
+      const last = pos + added.length >= routes.length;
+      const resync = pos === 0 ? (last ? 'full' : 'start') : last ? 'end' : 'part';
+      return { added, withdrawn: [], resync, total: routes.length, keys: added.map(routeKey) };
+    }
+    const added: RouteObservation[] = [];
+    const withdrawn: RouteObservation[] = [];
+    const keys: string[] = [];
+    let total = this.reported.size;
+    const take = (k: string, explicit: boolean) => {
+      const h = this.held.get(k);
+      const r = this.reported.get(k);
+      if (h && (explicit || !r)) {
+        added.push(h);
+        if (!r) total++;
+      } else if (!h && (explicit || r)) {
+        withdrawn.push(r ?? routeFromKey(k));
+        if (r) total--;
+      } else {
+        this.dirty.delete(k);
+        return;
+      }
+      keys.push(k);
+    };
+    for (const k of this.unsure) {
+      if (keys.length >= max) break;
+      take(k, true);
+    }
+    for (const k of this.dirty) {
+      if (keys.length >= max) break;
+      if (!this.unsure.has(k)) take(k, false);
+    }
+    return keys.length ? { added, withdrawn, total, keys } : undefined;
+  }
+
+  /** The batch is stored: consumers know it. */
+  ack(b: RouteBatch): void {
+    if (b.resync) {
+      if (!this.resync) return;
+      this.resync.pos += b.added.length;
+      if (b.resync === 'end' || b.resync === 'full') {
+        this.reported.clear();
+        for (const r of this.resync.routes) this.reported.set(routeKey(r), r);
+        this.resync = undefined;
+      }
+      return;
+    }
+    for (const r of b.added) this.reported.set(routeKey(r), r);
+    for (const r of b.withdrawn) this.reported.delete(routeKey(r));
+    for (const k of b.keys) {
+      this.unsure.delete(k);
+      // Changed again since the batch was built: stays dirty.
+      if (this.held.has(k) === this.reported.has(k)) this.dirty.delete(k);
+    }
+  }
+
+  /** The publish failed or timed out: maybe stored, maybe not. */
+  fail(b: RouteBatch): void {
+    if (b.resync) {
+      // Start over: a new `start` marks everything stale again, whatever part of this one was stored.
+      this.requestResync();
+      return;
+    }
+    for (const k of b.keys) this.unsure.add(k);
+  }
+}
+
+function routeFromKey(k: string): RouteObservation {
+  const [prefix, nh] = k.split(' ');
+  return nh ? { prefix, nextHop: nh } : { prefix };
 }

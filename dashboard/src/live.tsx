@@ -129,6 +129,7 @@ export function describeEvent(e: FabricEvent, names: Record<string, string> = {}
     case 'DesiredStateChanged': return `${t} desired generation ${s('generation')}`;
     case 'BgpSessionStateChanged': return `${t} ${s('protocol')} ${s('peerIp')} → ${s('state')}`;
     case 'RoutesObserved': return `${t} sees ${Array.isArray(d.routes) ? d.routes.length : 0} routes`;
+    case 'RoutesChanged': return `${t} routes +${Array.isArray(d.added) ? d.added.length : 0} −${Array.isArray(d.withdrawn) ? d.withdrawn.length : 0}${d.resync ? ` (resync ${d.resync})` : ''}, ${typeof d.total === 'number' ? d.total : '?'} held`;
     case 'RouterConfigRendered': return `router config version ${s('version')}`;
     case 'NodeJoined': return `node ${s('name')} joined (${s('underlayIp')})`;
     case 'NodeDrained': return `node ${name(s('nodeId'))} drained`;

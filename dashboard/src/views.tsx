@@ -67,12 +67,12 @@ export function TopologyView({ topo, clusterId, highlight }: { topo: Topology; c
         {topo.nodes.map((n) => nodeBox(n.id, 'node', n.name, n.underlayIp, n.status, `/clusters/${clusterId}/nodes/${n.id}`))}
       </svg>
       <figcaption className="legend">
-        {['Established', 'Active', 'Idle', 'Unknown'].map((s) => (
+        {['Established', 'Down', 'Unknown'].map((s) => (
           <span key={s} className="legend-item">
             <svg width="28" height="10" aria-hidden="true">
               <line x1="2" y1="5" x2="26" y2="5" stroke={STATE_COLOR[toneOf(s)]} strokeWidth="3" strokeDasharray={toneOf(s) === 'ok' ? undefined : toneOf(s) === 'muted' ? '3 5' : '8 5'} />
             </svg>
-            {s === 'Active' ? 'Connecting (Active/Connect/Open*)' : s === 'Idle' ? 'Down / Idle' : s === 'Unknown' ? 'Not reported' : s}
+            {s === 'Down' ? 'Down (reason in the table)' : s === 'Unknown' ? 'Not reported' : s}
           </span>
         ))}
         <span className="legend-item muted">{established}/{topo.sessions.length} sessions up</span>

@@ -105,9 +105,9 @@ describe('live events (SSE)', () => {
     // The core router reports the VM's route (as its agent would): the feed delivers it at once, the read
     // model gets it when the projection has applied it.
     await cp.store.append(cp.store.subjects.evt('agent', 'router', fx.clusterId), [
-      { id: `sse-core-${firstVm}`, event: { type: 'RoutesObserved', data: { target: { kind: 'router', id: fx.clusterId }, routes: [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }] } } },
+      { id: `sse-core-${firstVm}`, event: { type: 'RoutesChanged', data: { target: { kind: 'router', id: fx.clusterId }, added: [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }], withdrawn: [], total: 1 } } },
     ]);
-    const [seen] = await s.waitFor((e) => e.event === 'RoutesObserved');
+    const [seen] = await s.waitFor((e) => e.event === 'RoutesChanged');
     s.close();
     const res = await fetch(`${cp.api}/vms/${firstVm}`, { headers: { authorization: `Bearer ${cp.adminToken}`, 'X-Fabric-Min-Position': String(seen.id) } });
     expect(res.status).toBe(200);

@@ -3,9 +3,12 @@
  * own configuration (uplinks, other neighbors, statics) lives in an operator-owned base file, by default
  * `frr.conf.local` in the FRR config dir, never written by the agent; frr.conf = base merged with the fabric.
  */
+import { spawn } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import type { Logger } from 'pino';
 import { RouterDesiredState } from '@fabric/contracts';
+import { ipArgs } from '../drivers/exec';
 import { FrrDriver } from '../drivers/frr';
 import { parseRouteJson } from '../drivers/frr-parse';
 import { frrHostRoutes, frrSessions, RouteObservation, SessionObservation } from '../observe';
@@ -77,6 +80,47 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
 
   async sessions(): Promise<SessionObservation[]> {
     return frrSessions(await this.frr.bgpSummary());
+  }
+
+  /**
+   * `ip monitor route` in the router's namespace: zebra installs every BGP route in the kernel, so a line
+   * with `proto bgp` means the table moved — read it now instead of at the next poll. Run under
+   * `timeout 60` and restarted (with a read, for the gap): an agent killed with -9 leaves no monitor behind
+   * for longer than that. The agent's periodic read stays as the safety net.
+   */
+  watchRoutes(onChange: () => void, log: Logger): () => void {
+    let stopped = false;
+    let child: ReturnType<typeof spawn> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let started = false;
+    const start = () => {
+      if (stopped) return;
+      if (started) onChange();
+      started = true;
+      const t0 = Date.now();
+      child = spawn('timeout', ['60', 'ip', ...ipArgs(this.frr.namespace, '-o', 'monitor', 'route')], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let rest = '';
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.on('data', (chunk: string) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop() ?? '';
+        if (lines.some((l) => /\bproto (bgp|186)\b/.test(l))) onChange();
+      });
+      child.on('error', (e) => log.debug({ err: e }, 'ip monitor route failed'));
+      child.on('close', () => {
+        child = undefined;
+        if (stopped) return;
+        // A monitor that could not run (namespace not there yet) is retried slowly.
+        timer = setTimeout(start, Date.now() - t0 < 1000 ? 1000 : 100);
+        timer.unref?.();
+      });
+    };
+    start();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      child?.kill();
+    };
   }
 
   async routes(): Promise<RouteObservation[]> {

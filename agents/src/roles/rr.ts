@@ -1,7 +1,7 @@
 /** Route reflector role (docs/architecture.md, data plane): its BIRD config only; observes the host routes learnt from nodes. */
 import { RrDesiredState } from '@fabric/contracts';
 import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
-import { RouteObservation, SessionObservation } from '../observe';
+import { birdRouteVersion, parseBirdBgpSessions, RouteObservation, SessionObservation } from '../observe';
 import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
 import { RoleApplyResult, RoleReconciler } from './types';
 import { asObject, checkBase, str } from './validate';
@@ -34,11 +34,22 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     return { ...r, warnings: [] };
   }
 
+  /** The last `show protocols all` of the route probe: the session poll reuses it while fresh (one birdc less). */
+  private probe?: { at: number; text: string };
+
   sessions(): Promise<SessionObservation[]> {
+    if (this.probe && Date.now() - this.probe.at < 250) return Promise.resolve(parseBirdBgpSessions(this.probe.text));
     return birdSessions(this.bird);
   }
 
   routes(): Promise<RouteObservation[]> {
     return birdBgpHostRoutes(this.bird);
+  }
+
+  /** BIRD cannot push: its BGP channels' route counters tell whether the table needs reading again. */
+  async routesVersion(): Promise<string> {
+    const text = await this.bird.birdc('show', 'protocols', 'all');
+    this.probe = { at: Date.now(), text };
+    return birdRouteVersion(text);
   }
 }

@@ -1,4 +1,5 @@
 import type { DesiredState, TargetKind } from '@fabric/contracts';
+import type { Logger } from 'pino';
 import type { RouteObservation, SessionObservation } from '../observe';
 
 export interface RoleApplyResult {
@@ -15,6 +16,10 @@ export interface RoleReconciler<D extends DesiredState = DesiredState> {
   validate(payload: unknown, targetId: string): D;
   apply(desired: D): Promise<RoleApplyResult>;
   sessions(): Promise<SessionObservation[]>;
-  /** rr and frr-router: the /32 and /128 routes held. */
+  /** rr and frr-router: the /32 and /128 routes held (a complete read). */
   routes?(): Promise<RouteObservation[]>;
+  /** A cheap probe that changes whenever the routes may have (BIRD: channel counters); the table is read only then. */
+  routesVersion?(): Promise<string>;
+  /** Pushes "routes moved" (FRR core: kernel route events); returns the stop function. */
+  watchRoutes?(onChange: () => void, log: Logger): () => void;
 }

@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
-  IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min,
+  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min,
   ValidateNested,
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
@@ -218,6 +218,11 @@ export class ConfigApplyFailed {
   @IsString() hash: string;
   @IsString() @MaxLength(2000) error: string;
 }
+/**
+ * A BGP session went up or down (agents report transitions, not FSM steps): `state` is 'Established'
+ * (up) or 'Down' (with the FSM state and the daemon's last error in `info`), 'Removed' when the session
+ * left the config, 'Unknown' when the daemon cannot be read. Older agents reported every FSM state.
+ */
 export class BgpSessionStateChanged {
   static readonly type = 'BgpSessionStateChanged';
   static readonly version = 1;
@@ -231,12 +236,34 @@ export class ObservedRoute {
   @IsCidrBlock() prefix: string;
   @IsOptional() @IsIpAddress() nextHop?: string;
 }
-/** Routes a route reflector or the core currently holds (full set each time it changes). */
+/**
+ * Legacy (agents before deltas): the full set a route reflector or the core held. Still projected for
+ * streams written by older agents; agents now report RoutesChanged.
+ */
 export class RoutesObserved {
   static readonly type = 'RoutesObserved';
   static readonly version = 1;
   @ValidateNested() @Type(() => TargetRef) target: TargetRef;
   @IsArray() @ValidateNested({ each: true }) @Type(() => ObservedRoute) routes: ObservedRoute[];
+}
+/** Most routes (added + withdrawn) one RoutesChanged carries: ≤ ~25 kB even with IPv6 next hops. */
+export const ROUTES_CHANGED_MAX = 250;
+/**
+ * Routes a route reflector or the core started or stopped holding since the agent's previous report
+ * (bounded batch). A full-state resync (agent start) is a sequence of batches: the first has
+ * `resync: 'start'` (consumers mark the target's routes stale), every batch of it only adds (confirms),
+ * the last has `resync: 'end'` (stale routes are withdrawn); one batch may be both (`'full'`).
+ * Adding a held route or withdrawing an absent one is a no-op (a repeated batch is harmless).
+ */
+export class RoutesChanged {
+  static readonly type = 'RoutesChanged';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsArray() @ArrayMaxSize(ROUTES_CHANGED_MAX) @ValidateNested({ each: true }) @Type(() => ObservedRoute) added: ObservedRoute[];
+  @IsArray() @ArrayMaxSize(ROUTES_CHANGED_MAX) @ValidateNested({ each: true }) @Type(() => ObservedRoute) withdrawn: ObservedRoute[];
+  @IsOptional() @IsIn(['start', 'part', 'end', 'full']) resync?: 'start' | 'part' | 'end' | 'full';
+  /** Digest: routes the agent holds after this batch (a consumer whose count differs is out of step). */
+  @IsInt() @Min(0) total: number;
 }
 
 // ---- desired.<kind>.<id> and router.<clusterId> (what the derivers decided)
@@ -297,7 +324,7 @@ export const EVENT_CLASSES = {
   NodeJoined, NodeDrained, NodeLeft,
   VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
-  ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved,
+  ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved, RoutesChanged,
   DesiredStateChanged, RouterConfigRendered, MessageDeadLettered, TargetRenderFailed, TargetRenderRecovered,
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
@@ -313,7 +340,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
   VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
   NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
-  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent',
+  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent', RoutesChanged: 'agent',
   DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
   TargetRenderFailed: 'desired', TargetRenderRecovered: 'desired',
 };

@@ -103,7 +103,21 @@ export class AgentTargetRow {
   @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
   /** Why the deriver cannot render this target's desired state (TargetRenderFailed), null when it can. */
   @Column('text', { name: 'render_error', nullable: true }) renderError: string | null;
-  @Column('jsonb', { default: () => "'[]'" }) routes: { prefix: string; nextHop?: string }[];
+  /** Routes the target holds (rr, router; rows in observed_routes). */
+  @Column('int', { name: 'route_count', default: 0 }) routeCount: number;
+}
+
+/** A route an RR or the core holds (RoutesChanged deltas); `stale`: not confirmed yet by a resync under way. */
+@Entity('observed_routes')
+export class ObservedRouteRow {
+  @PrimaryColumn('text') kind: string;
+  @PrimaryColumn('text', { name: 'target_id' }) targetId: string;
+  @PrimaryColumn('text') prefix: string;
+  /** '' when the router shows none. */
+  @PrimaryColumn('text', { name: 'next_hop' }) nextHop: string;
+  /** The prefix's address (joins with vms.ip). */
+  @Column('text') ip: string;
+  @Column('boolean', { default: false }) stale: boolean;
 }
 
 @Entity('bgp_sessions')
@@ -152,6 +166,6 @@ export class IpUsageRow {
   @Column('bigint', { name: 'released_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) releasedSeq: number | null;
 }
 
-export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow];
+export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, ObservedRouteRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
-export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage'];
+export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'observed_routes', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage'];

@@ -218,9 +218,11 @@ export class Projector {
       case 'VmMigrationCompleted': {
         const d = e.data as EventOf<'VmMigrationCompleted'>['data'];
         // The new node announces it already (that is what completed the migration): at core if the core holds it.
-        const core = await em.query(`SELECT routes FROM ${this.t('agent_targets')} WHERE kind = 'router' AND target_id = $1`, [d.clusterId]);
-        const vm = await em.query(`SELECT ip FROM ${this.t('vms')} WHERE id = $1`, [d.vmId]);
-        const atCore = !!vm[0]?.ip && (core[0]?.routes ?? []).some((r: { prefix: string }) => r.prefix.split('/')[0] === vm[0].ip);
+        const core = await em.query(
+          `SELECT 1 FROM ${this.t('vms')} v JOIN ${this.t('observed_routes')} r ON r.kind = 'router' AND r.target_id = $2 AND r.ip = v.ip WHERE v.id = $1 LIMIT 1`,
+          [d.vmId, d.clusterId],
+        );
+        const atCore = core.length > 0;
         const status: VmStatus = atCore ? 'at-core' : 'announced';
         await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [d.vmId, at, status]);
         await this.history(em, d.vmId, e, status, `now on ${d.toNodeId}`);
@@ -279,20 +281,14 @@ export class Projector {
         return;
       }
       case 'RoutesObserved': {
+        // Legacy full set (older agents): a resync in one piece.
         const d = e.data as EventOf<'RoutesObserved'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, routes) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET routes = EXCLUDED.routes`,
-          [target!.kind, target!.id, JSON.stringify(d.routes)],
-        );
-        const clusterId = target!.kind === 'router' ? target!.id : target!.id.slice(0, 36);
-        const ips = d.routes.map((r) => r.prefix.split('/')[0]);
-        if (target!.kind === 'rr') {
-          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${target!.id.slice(37)}`);
-        } else if (target!.kind === 'router') {
-          await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`, [clusterId, ips], 'at-core', 'installed at the core');
-          // Proof works both ways: a VM whose route left the core is no longer "at core".
-          await this.transition(em, e, `cluster_id = $2 AND status = 'at-core' AND NOT (ip = ANY($3))`, [clusterId, ips], 'announced', 'withdrawn from the core');
-        }
+        await this.routes(em, e, target!, d.routes, [], 'full');
+        return;
+      }
+      case 'RoutesChanged': {
+        const d = e.data as EventOf<'RoutesChanged'>['data'];
+        await this.routes(em, e, target!, d.added, d.withdrawn, d.resync);
         return;
       }
       case 'RouterConfigRendered': {
@@ -312,6 +308,59 @@ export class Projector {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * Folds a route delta of an RR or the core into observed_routes and derives VM statuses from it:
+   * seen on an RR → announced; installed at the core → at-core; its last core route withdrawn →
+   * back to announced. A resync marks the target's rows stale at its start, confirms rows as they come,
+   * deletes the unconfirmed ones at its end (meanwhile they still count: no status flaps).
+   */
+  private async routes(em: EntityManager, e: StoredEvent, target: { kind: string; id: string }, added: { prefix: string; nextHop?: string }[],
+    withdrawn: { prefix: string; nextHop?: string }[], resync?: 'start' | 'part' | 'end' | 'full'): Promise<void> {
+    if (target.kind !== 'rr' && target.kind !== 'router') return;
+    const o = this.t('observed_routes');
+    const key = [target.kind, target.id];
+    let delta = 0;
+    const gone: string[] = [];
+    if (resync === 'start' || resync === 'full') await em.query(`UPDATE ${o} SET stale = true WHERE kind = $1 AND target_id = $2`, key);
+    if (added.length) {
+      const rows: { inserted: boolean }[] = await em.query(
+        `INSERT INTO ${o} (kind, target_id, prefix, next_hop, ip) SELECT $1, $2, x.p, x.n, split_part(x.p, '/', 1) FROM unnest($3::text[], $4::text[]) AS x(p, n)
+         ON CONFLICT (kind, target_id, prefix, next_hop) DO UPDATE SET stale = false RETURNING (xmax = 0) AS inserted`,
+        [...key, added.map((r) => r.prefix), added.map((r) => r.nextHop ?? '')],
+      );
+      delta += rows.filter((r) => r.inserted).length;
+    }
+    if (withdrawn.length) {
+      const rows: { ip: string }[] = await em.query(
+        // In a CTE: TypeORM returns [rows, count] for a bare DELETE.
+        `WITH d AS (DELETE FROM ${o} r USING unnest($3::text[], $4::text[]) AS x(p, n) WHERE r.kind = $1 AND r.target_id = $2 AND r.prefix = x.p AND r.next_hop = x.n RETURNING r.ip) SELECT ip FROM d`,
+        [...key, withdrawn.map((r) => r.prefix), withdrawn.map((r) => r.nextHop ?? '')],
+      );
+      gone.push(...rows.map((r) => r.ip));
+    }
+    if (resync === 'end' || resync === 'full') {
+      const rows: { ip: string }[] = await em.query(`WITH d AS (DELETE FROM ${o} WHERE kind = $1 AND target_id = $2 AND stale RETURNING ip) SELECT ip FROM d`, key);
+      gone.push(...rows.map((r) => r.ip));
+    }
+    delta -= gone.length;
+    await em.query(
+      `INSERT INTO ${this.t('agent_targets')} (kind, target_id, route_count) VALUES ($1,$2,GREATEST($3, 0)) ON CONFLICT (kind, target_id) DO UPDATE SET route_count = GREATEST(${this.t('agent_targets')}.route_count + $3, 0)`,
+      [...key, delta],
+    );
+    const clusterId = target.kind === 'router' ? target.id : target.id.slice(0, 36);
+    const ips = added.map((r) => r.prefix.split('/')[0]);
+    if (target.kind === 'rr') {
+      if (ips.length) await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${target.id.slice(37)}`);
+      return;
+    }
+    if (ips.length) await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`, [clusterId, ips], 'at-core', 'installed at the core');
+    // Proof works both ways: a VM whose (last) route left the core is no longer "at core".
+    if (gone.length) {
+      await this.transition(em, e, `cluster_id = $2 AND status = 'at-core' AND ip = ANY($3) AND NOT EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = $4 AND r.ip = ${this.t('vms')}.ip)`,
+        [clusterId, [...new Set(gone)], target.id], 'announced', 'withdrawn from the core');
     }
   }
 

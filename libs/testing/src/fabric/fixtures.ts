@@ -57,6 +57,10 @@ export const ev = {
   routesObserved: (kind: 'rr' | 'router', id: string, routes: { prefix: string; nextHop?: string }[]): FabricEvent => ({
     type: 'RoutesObserved', data: { target: { kind, id }, routes },
   }),
+  routesChanged: (kind: 'rr' | 'router', id: string, added: { prefix: string; nextHop?: string }[], withdrawn: { prefix: string; nextHop?: string }[] = [],
+    resync?: 'start' | 'part' | 'end' | 'full', total = 0): FabricEvent => ({
+    type: 'RoutesChanged', data: { target: { kind, id }, added, withdrawn, ...(resync ? { resync } : {}), total },
+  }),
 };
 
 /** A cluster with two RRs, three nodes (node-3 with an IPv6 underlay), an IPv4 and an IPv6 pool. */

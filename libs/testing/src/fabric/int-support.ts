@@ -17,7 +17,7 @@ export function subjectOf(store: EventStore, e: FabricEvent): string {
       return s.evt('vm', d.vmId as string);
     case 'NetworkAdded': case 'PoolAdded': case 'IpAllocated': case 'IpAllocationFailed': case 'IpReleaseScheduled': case 'IpReleased':
       return s.evt('ipam', d.clusterId as string);
-    case 'RoutesObserved': case 'ConfigApplied': case 'ConfigApplyFailed': case 'BgpSessionStateChanged': {
+    case 'RoutesObserved': case 'RoutesChanged': case 'ConfigApplied': case 'ConfigApplyFailed': case 'BgpSessionStateChanged': {
       const t = d.target as { kind: string; id: string };
       return s.evt('agent', t.kind, t.id);
     }

@@ -88,7 +88,7 @@ export class DashboardController {
         renderError: t?.renderError ?? null,
         desiredHash: t?.desiredHash ?? null, appliedHash: t?.appliedHash ?? null,
         appliedAt: iso(t?.appliedAt), lastChanges: t?.lastChanges ?? null, lastDurationMs: t?.lastDurationMs ?? null,
-        lastError: t?.lastError ?? null, routes: t?.routes?.length ?? 0,
+        lastError: t?.lastError ?? null, routes: t?.routeCount ?? 0,
       };
     });
   }

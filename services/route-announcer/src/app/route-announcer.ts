@@ -39,7 +39,7 @@ export class RouteAnnouncer extends DeriverApp {
       allTargets: () => this.model.nodeIds(),
       flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
       afterFlush: () => this.completeMigrations(),
-      wantsFlush: (e) => e.type === 'RoutesObserved' && this.model.readyMigrations().length > 0,
+      wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
     }, opts);
     this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
     this.publisher = new DesiredPublisher(store, 'route-announcer');

@@ -113,6 +113,30 @@ describe('route-announcer model', () => {
       expect(m.readyMigrations()).toEqual([{ vmId: vm(1), clusterId: CLUSTER, toNodeId: NODE2, requestSeq: routed().length + 1 }]);
     });
 
+    it('given route deltas (RoutesChanged), when the new node\'s route is added on an RR, then the migration is ready', () => {
+      const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], [], 'full', 1),
+        ev.migrationRequested(vm(1), NODE1, NODE2));
+      m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [], [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], undefined, 0));
+      expect(m.readyMigrations()).toEqual([]);
+      m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], undefined, 1));
+      expect(m.readyMigrations().map((r) => r.toNodeId)).toEqual([NODE2]);
+    });
+
+    it('given a route already held via the new node (a migration back), when any delta of that RR arrives, then the migration is ready', () => {
+      const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], 'full', 1),
+        ev.migrationRequested(vm(1), NODE1, NODE2));
+      m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.10' }], [], undefined, 2));
+      expect(m.readyMigrations().map((r) => r.toNodeId)).toEqual([NODE2]);
+    });
+
+    it('given a resync that no longer holds the new node\'s route, then it does not make the migration ready', () => {
+      const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], 'full', 1));
+      m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], [], 'full', 1));
+      m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));
+      m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.10' }], [], undefined, 2));
+      expect(m.readyMigrations()).toEqual([]);
+    });
+
     it('when the migration completes, then the VM is only on the new node', () => {
       const m = given(...routed(), ev.migrationRequested(vm(1), NODE1, NODE2),
         ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]));

@@ -63,6 +63,9 @@ export class NodeRoutesModel {
   private readonly nodesByCluster = new Map<string, Set<string>>();
   private readonly migrating = new Set<string>();
   private readonly ready = new Map<string, MigrationReady>();
+  /** Per RR target: `prefix|nextHop` it holds (from RoutesChanged deltas), and a resync's confirmed set. */
+  private readonly seen = new Map<string, Set<string>>();
+  private readonly resyncing = new Map<string, Set<string>>();
 
   constructor(private readonly settings: NodeRoutesSettings) {}
 
@@ -166,7 +169,11 @@ export class NodeRoutesModel {
         return this.ips.has(vm.vmId) ? [from, vm.nodeId] : [];
       }
       case 'RoutesObserved':
-        if (event.data.target.kind === 'rr') this.observe(event.data.routes);
+        // Legacy full set: a resync in one piece.
+        if (event.data.target.kind === 'rr') this.observe(event.data.target.id, event.data.routes, [], 'full');
+        return [];
+      case 'RoutesChanged':
+        if (event.data.target.kind === 'rr') this.observe(event.data.target.id, event.data.added, event.data.withdrawn, event.data.resync);
         return [];
       default:
         return [];
@@ -243,25 +250,32 @@ export class NodeRoutesModel {
     }
   }
 
-  private observe(routes: { prefix: string; nextHop?: string }[]): void {
-    if (this.migrating.size === 0) return;
-    const seen = new Set<string>();
-    for (const r of routes) {
-      if (!r.nextHop) continue;
-      try {
-        const [addr, len] = r.prefix.split('/');
-        seen.add(`${canonicalIp(addr)}/${len}|${canonicalIp(r.nextHop)}`);
-      } catch {
-        // a malformed observation cannot complete anything
-      }
+  private observe(rr: string, added: { prefix: string; nextHop?: string }[], withdrawn: { prefix: string; nextHop?: string }[], resync?: string): void {
+    const set = setOf(this.seen, rr);
+    if (resync === 'start' || resync === 'full') this.resyncing.set(rr, new Set());
+    const staging = resync ? this.resyncing.get(rr) : undefined;
+    for (const r of added) {
+      const k = routeKey(r);
+      if (!k) continue;
+      set.add(k);
+      staging?.add(k);
     }
+    for (const r of withdrawn) {
+      const k = routeKey(r);
+      if (k) set.delete(k);
+    }
+    if ((resync === 'end' || resync === 'full') && staging) {
+      this.seen.set(rr, staging);
+      this.resyncing.delete(rr);
+    }
+    if (this.migrating.size === 0) return;
     for (const vmId of this.migrating) {
       const vm = this.vms.get(vmId);
       const ip = this.ips.get(vmId);
       const to = vm && this.nodes.get(vm.nodeId);
       if (!vm || !ip || !to || this.ready.has(vmId)) continue;
       const prefix = `${ip}/${vm.family === 4 ? 32 : 128}`;
-      if (nextHopsOf(to, vm.family).some((nh) => seen.has(`${prefix}|${nh}`))) {
+      if (nextHopsOf(to, vm.family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
         this.ready.set(vmId, { vmId, clusterId: vm.clusterId, toNodeId: vm.nodeId, requestSeq: vm.requestSeq ?? 0 });
       }
     }
@@ -285,6 +299,17 @@ export class NodeRoutesModel {
 function nextHopsOf(n: Node, family: 4 | 6): string[] {
   if (family === 4) return [n.underlayIp];
   return n.underlayIp6 ? [n.underlayIp6] : [n.underlayIp, canonicalIp(`::ffff:${n.underlayIp}`)];
+}
+
+/** `prefix|nextHop`, canonical; undefined for a route without a next hop or malformed. */
+function routeKey(r: { prefix: string; nextHop?: string }): string | undefined {
+  if (!r.nextHop) return undefined;
+  try {
+    const [addr, len] = r.prefix.split('/');
+    return `${canonicalIp(addr)}/${len}|${canonicalIp(r.nextHop)}`;
+  } catch {
+    return undefined; // a malformed observation cannot complete anything
+  }
 }
 
 function setOf<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
