@@ -103,7 +103,15 @@ export class LeaderElection {
     if (!(await this.claim(kv, value))) return;
     this.leader = true;
     this.hooks.log?.('info', 'elected leader', { key: this.key, instance: this.self.instance });
-    await this.hooks.elected();
+    try {
+      await this.hooks.elected();
+    } catch (err) {
+      // Could not take over (e.g. not caught up in time): give the lease back for another instance or a retry.
+      const rev = this.revision;
+      await this.depose(`takeover failed: ${String((err as Error)?.message ?? err)}`);
+      if (rev) await kv.delete(this.key, { previousSeq: rev }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Takes the lease if it is free or held by our own slot; false when another instance holds it. */
