@@ -42,7 +42,7 @@ export interface Node {
   name: string;
   underlayIp: string;
   underlayIp6?: string;
-  status: 'active' | 'drained' | 'left';
+  status: 'active' | 'drained' | 'evacuating' | 'left';
   joinedAt: string;
 }
 export interface BgpSession {
@@ -60,6 +60,8 @@ export interface NodeStatus extends Node {
   lastError: string | null;
   bgpSessions: BgpSession[];
   vmCount: number;
+  /** While evacuating: VMs still waiting on the node and VMs migrating away. */
+  evacuation: { waiting: number; migrating: number } | null;
 }
 
 export interface Vm {

@@ -77,7 +77,7 @@ describe('parseArgv', () => {
     const all = helpText();
     for (const group of ['cluster', 'node', 'vm', 'status', 'router-config', 'completion']) expect(all).toMatch(new RegExp(`\\n  ${group}\\b`));
     expect(all).toContain('exit codes: 0 ok, 1 API error, 2 usage error.');
-    expect(helpText('node').split('\n').filter((l) => /^ {2}(join|drain|list)\b/.test(l))).toHaveLength(3);
+    expect(helpText('node').split('\n').filter((l) => /^ {2}(join|drain|evacuate|undrain|list)\b/.test(l))).toHaveLength(5);
   });
 });
 

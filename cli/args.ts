@@ -48,7 +48,9 @@ export interface CommandOptions {
   'cluster list': None;
   'cluster show': None;
   'node join': Idempotent & { cluster: string; name: string; underlayIp: string; underlayIp6?: string };
-  'node drain': Idempotent & { cluster?: string };
+  'node drain': Idempotent & { cluster?: string; evacuate?: boolean };
+  'node evacuate': Idempotent & { cluster?: string };
+  'node undrain': Idempotent & { cluster?: string };
   'node list': { cluster: string };
   'vm create': Idempotent & { cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
   'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
@@ -64,6 +66,8 @@ export interface CommandOptions {
 interface CommandArgs {
   'cluster show': { cluster: string };
   'node drain': { node: string };
+  'node evacuate': { node: string };
+  'node undrain': { node: string };
   'vm show': { vm: string };
   'vm delete': { vm: string };
   'vm migrate': { vm: string };
@@ -153,7 +157,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   node: {
-    summary: 'nodes (hypervisors): join, drain, list',
+    summary: 'nodes (hypervisors): join, drain, evacuate, undrain, list',
     commands: {
       join: {
         summary: 'join a node (hypervisor) to a cluster',
@@ -167,6 +171,20 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
       },
       drain: {
         summary: 'drain a node (no new VMs)',
+        args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
+        options: [
+          cluster(false, 'cluster id or name (to refer to the node by name)'),
+          { flags: '--evacuate', desc: 'also migrate every VM of the node away (as node evacuate)', kind: 'bool' },
+          IDEMPOTENCY,
+        ],
+      },
+      evacuate: {
+        summary: 'drain a node and migrate its VMs to the nodes with the fewest VMs (progress: node evacuate again, or status)',
+        args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
+        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
+      },
+      undrain: {
+        summary: 'return a drained node to service (stops an evacuation)',
         args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
         options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
       },

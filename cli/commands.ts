@@ -166,7 +166,19 @@ export const HANDLERS: Handlers = {
   },
   async 'node drain'(api, { args, opts: o }) {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
-    const n = (await api.request<Node>('POST', `/nodes/${id}/drain`, { idempotencyKey: o.idempotencyKey })).body;
+    const n = (await api.request<Node>('POST', `/nodes/${id}/drain`, { body: o.evacuate ? { evacuate: true } : {}, idempotencyKey: o.idempotencyKey })).body;
+    return { json: n, text: `node ${n.name} is ${n.status}` };
+  },
+  async 'node evacuate'(api, { args, opts: o }) {
+    const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    await api.request<Node>('POST', `/nodes/${id}/evacuate`, { idempotencyKey: o.idempotencyKey });
+    const s = await api.get<NodeStatus>(`/nodes/${id}/status`);
+    const progress = s.evacuation ? `: ${s.evacuation.waiting} VM(s) waiting, ${s.evacuation.migrating} migrating` : s.status === 'drained' ? ': no VM left' : '';
+    return { json: s, text: `node ${s.name} is ${s.status}${progress}` };
+  },
+  async 'node undrain'(api, { args, opts: o }) {
+    const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    const n = (await api.request<Node>('POST', `/nodes/${id}/undrain`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name} is ${n.status}` };
   },
   async 'node list'(api, { opts: o }) {

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
 import { settledVm } from '../e2e/support/api-fixtures';
+import { eventually } from '@fabric/test-infra';
 
 const BIN = join(__dirname, 'fabricctl');
 
@@ -88,7 +89,12 @@ describe('fabricctl against a control plane', () => {
     expect(statusJson.clusters[0]).toMatchObject({ cluster: { name: 'lab' }, vmTotal: 2 });
     expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([['node1', false], ['node2', false]]);
 
+    // Evacuating node1: web1 is still migrating away from it (no agent completes it here), nothing else waits.
+    expect(await ok('node', 'evacuate', 'node1', '--cluster', 'lab')).toBe('node node1 is evacuating: 0 VM(s) waiting, 1 migrating');
     expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
+    // The deleted VM left node1: the evacuation ends by itself.
+    await eventually(async () => ((await http('GET', `${cp.api}/nodes/${vm.nodeId}/status`)).body.status === 'drained' ? true : undefined), 20000, 100, 'evacuation of node1 finished');
+    expect(await ok('node', 'undrain', 'node1', '--cluster', 'lab')).toBe('node node1 is active');
   });
 
   it('router-config show|diff: text, versions, diff between versions', async () => {

@@ -103,6 +103,7 @@ export interface NodeStatus extends Node {
   desiredGeneration: number; appliedGeneration: number; drift: boolean;
   lastApply: { at: string; changes: number | null; durationMs: number | null; hash: string | null } | null;
   lastError: string | null; bgpSessions: BgpSession[]; vmCount: number;
+  evacuation: { waiting: number; migrating: number } | null;
 }
 export interface Vm {
   id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; ownerId: string; ip: string | null;

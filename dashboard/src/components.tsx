@@ -61,7 +61,7 @@ export function ErrorBox({ error, title = 'Request failed', testId = 'api-error'
 
 const TONE: Record<string, string> = {
   'at-core': 'ok', announced: 'info', applied: 'info', 'ip-allocated': 'info', requested: 'muted', migrating: 'warn', failed: 'bad', deleted: 'muted',
-  active: 'ok', drained: 'warn', left: 'muted',
+  active: 'ok', drained: 'warn', evacuating: 'warn', left: 'muted',
   Established: 'ok', Active: 'warn', Connect: 'warn', OpenSent: 'warn', OpenConfirm: 'warn', Idle: 'bad', Down: 'bad', Removed: 'muted', Unknown: 'muted',
 };
 export const toneOf = (s: string) => TONE[s] ?? 'muted';

@@ -119,22 +119,44 @@ export function MigrateVmForm({ vmId, currentNodeId, nodes }: { vmId: string; cu
   );
 }
 
-export function DrainNodeButton({ node }: { node: Node }) {
-  const [confirming, setConfirming] = useState(false);
-  const { error, busy, submit } = useSubmit(() => post(`/nodes/${node.id}/drain`), () => setConfirming(false));
-  if (node.status !== 'active') return <p className="muted">This node is {node.status}: no new VMs are placed on it.</p>;
+type Maintenance = 'drain' | 'evacuate' | 'undrain';
+const MAINTENANCE: Record<Maintenance, { label: string; busy: string; confirm: (name: string) => string; danger: boolean }> = {
+  drain: { label: 'Drain node', busy: 'Draining…', confirm: (n) => `Drain ${n}? New VMs will no longer be placed on it; existing VMs stay until migrated.`, danger: true },
+  evacuate: {
+    label: 'Evacuate node', busy: 'Evacuating…', danger: true,
+    confirm: (n) => `Evacuate ${n}? It is drained and every VM migrates (make-before-break) to the active node with the fewest VMs, a few at a time.`,
+  },
+  undrain: { label: 'Return to service', busy: 'Returning…', confirm: (n) => `Return ${n} to service? New VMs may be placed on it again; an evacuation stops.`, danger: false },
+};
+
+/** Drain, evacuate, return to service: what the node's status allows, each behind a confirmation. */
+export function DrainNodeButton({ node }: { node: Node & { evacuation?: { waiting: number; migrating: number } | null } }) {
+  const [confirming, setConfirming] = useState<Maintenance | null>(null);
+  const { error, busy, submit } = useSubmit(() => post(`/nodes/${node.id}/${confirming}`), () => setConfirming(null));
+  if (node.status === 'left') return <p className="muted">This node has left the cluster.</p>;
+  const actions: Maintenance[] = node.status === 'active' ? ['drain', 'evacuate'] : node.status === 'drained' ? ['evacuate', 'undrain'] : ['undrain'];
   return (
     <div className="drain" data-testid="drain">
+      {node.status === 'drained' && <p className="muted">This node is drained: no new VMs are placed on it.</p>}
+      {node.status === 'evacuating' && (
+        <p className="notice" role="status" data-testid="evacuation-progress">
+          Evacuating: {node.evacuation?.waiting ?? 0} VM(s) waiting, {node.evacuation?.migrating ?? 0} migrating.
+        </p>
+      )}
       {confirming ? (
-        <div className="confirm" role="group" aria-label="Confirm drain">
-          <span>Drain <strong>{node.name}</strong>? New VMs will no longer be placed on it; existing VMs stay until migrated.</span>
-          <button className="btn danger" onClick={() => submit()} disabled={busy} data-testid="drain-confirm">{busy ? 'Draining…' : 'Drain node'}</button>
-          <button className="btn ghost" onClick={() => setConfirming(false)} disabled={busy}>Cancel</button>
+        <div className="confirm" role="group" aria-label={`Confirm: ${MAINTENANCE[confirming].label}`}>
+          <span>{MAINTENANCE[confirming].confirm(node.name)}</span>
+          <button className={`btn${MAINTENANCE[confirming].danger ? ' danger' : ''}`} onClick={() => submit()} disabled={busy} data-testid={`${confirming}-confirm`}>
+            {busy ? MAINTENANCE[confirming].busy : MAINTENANCE[confirming].label}
+          </button>
+          <button className="btn ghost" onClick={() => setConfirming(null)} disabled={busy}>Cancel</button>
         </div>
       ) : (
-        <button className="btn" onClick={() => setConfirming(true)} data-testid="drain-button">Drain node…</button>
+        actions.map((a) => (
+          <button key={a} className="btn" onClick={() => setConfirming(a)} data-testid={`${a}-button`}>{MAINTENANCE[a].label}…</button>
+        ))
       )}
-      <ErrorBox error={error} title="Drain refused" />
+      <ErrorBox error={error} title="Refused" />
     </div>
   );
 }

@@ -133,6 +133,9 @@ export function describeEvent(e: FabricEvent, names: Record<string, string> = {}
     case 'RouterConfigRendered': return `router config version ${s('version')}`;
     case 'NodeJoined': return `node ${s('name')} joined (${s('underlayIp')})`;
     case 'NodeDrained': return `node ${name(s('nodeId'))} drained`;
+    case 'NodeEvacuationStarted': return `node ${name(s('nodeId'))} evacuating ${s('vmCount')} VM(s)`;
+    case 'NodeEvacuated': return `node ${name(s('nodeId'))} evacuated`;
+    case 'NodeUndrained': return `node ${name(s('nodeId'))} back in service`;
     case 'RouteReflectorAdded': return `route reflector ${s('name')} added (${s('ip')})`;
     case 'PoolAdded': return `pool ${s('start')} – ${s('end')} added`;
     case 'NetworkAdded': return `network ${s('cidr')} added`;

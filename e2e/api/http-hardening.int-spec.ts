@@ -116,12 +116,14 @@ describe('HTTP hardening', () => {
       expect((await http('GET', `${cp.api}/vms?clusterId=${fx.clusterId}`)).body.map((v: { name: string }) => v.name)).not.toContain(name);
     });
 
-    it('a body on a write that takes none is a 400 (DELETE /vms/:id, POST /nodes/:id/drain)', async () => {
+    it('a body on a write that takes none is a 400 (DELETE /vms/:id, POST /nodes/:id/evacuate); an unknown body field is a 400', async () => {
       const vm = await http('POST', `${cp.api}/vms`, vmBody());
       expect(vm.status).toBe(202);
       await settledVm(cp, vm.body.id);
       await refused(() => http('DELETE', `${cp.api}/vms/${vm.body.id}`, { force: true }), 400, 'unexpected-body');
-      await refused(() => http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/drain`, { reason: 'x' }), 400, 'unexpected-body');
+      await refused(() => http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/evacuate`, { reason: 'x' }), 400, 'unexpected-body');
+      await refused(() => http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/drain`, { reason: 'x' }), 400, 'validation-failed', 'reason');
+      await refused(() => http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/drain`, { evacuate: 'yes' }), 400, 'validation-failed', 'evacuate');
       await refused(() => http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/drain?now=1`), 400, 'validation-failed', 'now');
       expect((await http('GET', `${cp.api}/vms/${vm.body.id}`)).body.status).not.toBe('deleted');
     });

@@ -187,6 +187,48 @@ describe('IP-Fabric on a real BGP lab', () => {
     await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, 'ping node3 VM');
   });
 
+  it('evacuates a node: every VM migrates make-before-break to the least loaded nodes, then the node returns to service', async () => {
+    // node2 holds web1 (migrated there above) and four more; node1 holds none, node3 one (web3).
+    for (const name of ['evac1', 'evac2', 'evac3', 'evac4']) await createVm(name, 'node2');
+    const moving = Object.entries(vms).filter(([, v]) => v.node === 'node2' && v.id !== vms.web2.id);
+    expect(moving).toHaveLength(5);
+    for (const [, vm] of moving) await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined), 60000, 100, `${vm.ip} at the core via node2`);
+
+    const r = await http('POST', `${f.api}/nodes/${f.nodeIds.node2}/evacuate`, {});
+    expect(r.status).toBe(200);
+    expect(['evacuating', 'drained']).toContain(r.body.status);
+    // Progress is readable while it runs; the node ends drained and empty.
+    const done = await eventually(async () => {
+      const st = (await http('GET', `${f.api}/nodes/${f.nodeIds.node2}/status`)).body;
+      if (st.status === 'evacuating') expect(st.evacuation.waiting + st.evacuation.migrating).toBeLessThanOrEqual(5);
+      return st.status === 'drained' && st.vmCount === 0 ? st : undefined;
+    }, 120000, 200, 'node2 evacuated');
+    expect(done.evacuation).toBeNull();
+
+    const counts: Record<string, number> = { node1: 0, node3: 1 };
+    for (const [name, vm] of moving) {
+      const g = await eventually(async () => {
+        const b = (await http('GET', `${f.api}/vms/${vm.id}`)).body;
+        return b.status === 'at-core' && b.nodeId !== f.nodeIds.node2 ? b : undefined;
+      }, 60000, 100, `${name} at the core on its new node`);
+      const to = Object.keys(f.nodeIds).find((k) => f.nodeIds[k] === g.nodeId)!;
+      expect(['node1', 'node3']).toContain(to);
+      expect(g.history.some((h: { detail?: string }) => h.detail?.includes('(evacuation)'))).toBe(true);
+      await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node(to).ipv4 ? true : undefined), 60000, 100, `${vm.ip} at the core via ${to}`);
+      counts[to]++;
+      vm.node = to;
+    }
+    // Least VMs first: the two nodes end within one VM of each other.
+    expect(Math.abs(counts.node1 - counts.node3)).toBeLessThanOrEqual(1);
+    for (const [, vm] of moving) await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, `ping ${vm.ip} after the evacuation`);
+
+    const back = await http('POST', `${f.api}/nodes/${f.nodeIds.node2}/undrain`, {});
+    expect(back.status).toBe(200);
+    expect(back.body.status).toBe('active');
+    const vm = await createVm('after-evac', 'node2');
+    await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined), 60000, 100, 'a new VM on the returned node at the core');
+  });
+
   it('keeps every VM reachable when one route reflector stops', async () => {
     const rr1 = f.lab.routeReflectors[0];
     await f.stopMemberAgent(rr1.name);

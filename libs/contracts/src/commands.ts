@@ -113,6 +113,20 @@ export class DrainNode {
   static readonly command = 'DrainNode';
   @ApiProperty({ format: 'uuid' })
   @IsCanonicalUuid() nodeId: string;
+  @ApiPropertyOptional({ example: true, description: 'also move every VM of the node away (see EvacuateNode)' })
+  @IsOptional() @IsBoolean() evacuate?: boolean;
+}
+/** Drain the node and migrate each of its VMs to the active node with the fewest VMs, a few at a time. */
+export class EvacuateNode {
+  static readonly command = 'EvacuateNode';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid() nodeId: string;
+}
+/** Make a drained node take new VMs again; stops an evacuation (migrations already started finish). */
+export class UndrainNode {
+  static readonly command = 'UndrainNode';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid() nodeId: string;
 }
 export class RemoveNode {
   static readonly command = 'RemoveNode';
@@ -181,7 +195,7 @@ export class AddPool {
   @IsIpAddress() end: string;
 }
 
-export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
+export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, EvacuateNode, UndrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
 export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;

@@ -93,6 +93,28 @@ export class NodeDrained {
   @IsUUID() nodeId: string;
   @IsUUID() clusterId: string;
 }
+/** The node's VMs are being moved away (the node is drained); `vmCount` VMs were on it when it started. */
+export class NodeEvacuationStarted {
+  static readonly type = 'NodeEvacuationStarted';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+  @IsInt() @Min(0) vmCount: number;
+}
+/** No VM is left on the node (it stays drained). */
+export class NodeEvacuated {
+  static readonly type = 'NodeEvacuated';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+}
+/** The node takes new VMs again (an evacuation in progress stops starting migrations). */
+export class NodeUndrained {
+  static readonly type = 'NodeUndrained';
+  static readonly version = 1;
+  @IsUUID() nodeId: string;
+  @IsUUID() clusterId: string;
+}
 export class NodeLeft {
   static readonly type = 'NodeLeft';
   static readonly version = 1;
@@ -128,6 +150,8 @@ export class VmMigrationRequested {
   @IsUUID() clusterId: string;
   @IsUUID() fromNodeId: string;
   @IsUUID() toNodeId: string;
+  /** Set when the migration is part of the evacuation of `fromNodeId`. */
+  @IsOptional() @IsBoolean() evacuation?: boolean;
 }
 /** The new node announced the VM; the old placement can now be withdrawn (make-before-break). */
 export class VmMigrationCompleted {
@@ -321,7 +345,7 @@ export class MessageDeadLettered {
 
 export const EVENT_CLASSES = {
   ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved, BgpPasswordChanged,
-  NodeJoined, NodeDrained, NodeLeft,
+  NodeJoined, NodeDrained, NodeEvacuationStarted, NodeEvacuated, NodeUndrained, NodeLeft,
   VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
   ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved, RoutesChanged,
@@ -337,7 +361,7 @@ export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
 /** Which aggregate subject each event is appended to. */
 export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster', BgpPasswordChanged: 'cluster',
-  NodeJoined: 'node', NodeDrained: 'node', NodeLeft: 'node',
+  NodeJoined: 'node', NodeDrained: 'node', NodeEvacuationStarted: 'node', NodeEvacuated: 'node', NodeUndrained: 'node', NodeLeft: 'node',
   VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
   NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
   ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent', RoutesChanged: 'agent',

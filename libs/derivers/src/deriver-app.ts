@@ -3,8 +3,11 @@
  * previous command" — bad or incomplete input (e.g. no RR yet) must never be published as a config.
  */
 import type { TargetKind } from '@fabric/contracts';
-import { EventStore } from '@fabric/eventstore';
+import { EventStore, LeaderElection } from '@fabric/eventstore';
 import { LogFn, TailedDeriver, TailedDeriverHooks, TailedDeriverOptions } from './tailed-deriver';
+
+/** Under a supervisor (or with FABRIC_EXIT_ON_DEPOSED=1) a deposed leader exits and is restarted as a standby. */
+const exitOnDeposed = () => process.env.FABRIC_EXIT_ON_DEPOSED === '1' || (process.env.FABRIC_EXIT_ON_DEPOSED !== '0' && !!process.env.FABRIC_PROGRAM);
 
 const KIND_OF: Record<string, TargetKind> = { 'route-announcer': 'node', 'rr-config': 'rr', 'router-config': 'router' };
 
@@ -15,20 +18,46 @@ export abstract class DeriverApp {
   private readonly eventStore: EventStore;
   /** Targets whose last render failed, with the reason reported (reported once per reason). */
   private readonly failing = new Map<string, string>();
+  private readonly name: string;
+  private election?: LeaderElection;
 
   protected constructor(store: EventStore, name: string, hooks: TailedDeriverHooks, opts: TailedDeriverOptions = {}) {
     this.eventStore = store;
     this.log = opts.log ?? (() => undefined);
     this.deriver = new TailedDeriver(store, hooks, { name, ...opts });
     this.kind = KIND_OF[name];
+    this.name = name;
   }
 
-  start(): Promise<void> {
-    return this.deriver.start();
+  /**
+   * Active-standby: only the leader derives and publishes (libs/eventstore/src/leader.ts). Resolves after the
+   * first campaign: for the leader, once the history is folded and the first flush is done.
+   */
+  async start(): Promise<void> {
+    this.election = new LeaderElection(this.eventStore.nats.nc, this.eventStore.subjects.ns, this.name, {
+      elected: () => this.deriver.start(),
+      deposed: async (reason) => {
+        await this.deriver.stop();
+        // The in-memory model cannot be folded twice: a deposed leader stands by again as a fresh process.
+        if (reason !== 'stopping' && exitOnDeposed()) {
+          this.log('error', 'deposed: exiting to stand by again as a fresh process', { reason });
+          process.exit(75);
+        }
+      },
+      log: (level, msg, x) => this.log(level, msg, x),
+    });
+    await this.election.start();
+    this.log('info', this.election.leader ? 'leading: deriving and publishing' : 'standing by (another instance leads)', { name: this.name, instance: this.election.self.instance });
   }
 
-  stop(): Promise<void> {
-    return this.deriver.stop();
+  async stop(): Promise<void> {
+    if (this.election) await this.election.stop();
+    else await this.deriver.stop();
+  }
+
+  /** Whether this instance derives now (the leader). */
+  get leader(): boolean {
+    return !!this.election?.leader;
   }
 
   get position(): number {

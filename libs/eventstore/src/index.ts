@@ -8,5 +8,6 @@ export * from './event-tail';
 export * from './stream-reader';
 export * from './loops';
 export * from './nats-auth';
+export * from './leader';
 export * from './secrets';
 export * from './import-history';

@@ -34,6 +34,11 @@ export const inboxPrefix = (publicKey: string) => `_INBOX.${assertToken(publicKe
 /** The secrets KV bucket (BGP MD5 passwords): written by inventory, read by the derivers only. */
 export const secretsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SECRETS`;
 
+/** Active-standby leases of the single-writer services (libs/eventstore/src/leader.ts), one key per service. */
+export const serviceLeaseBucket = (ns: string) => `${ns}_service_leases`;
+/** Services that run active-standby: one leader writes, the others wait for its lease to expire. */
+export const LEADER_ROLES: readonly ServiceRole[] = ['inventory', 'route-announcer', 'rr-config', 'router-config'];
+
 /** The named consumer an agent reads its commands through (one per target, created by the agent itself). */
 export const agentConsumerName = (s: Subjects, kind: TargetKind, target: string) => s.durable(`agent_${kind}_${assertToken(target, 'target id')}`);
 
@@ -67,9 +72,15 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   let responses = false;
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
-    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`].map((x) => `$JS.API.STREAM.INFO.${x}`));
+    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`].map((x) => `$JS.API.STREAM.INFO.${x}`));
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
+  }
+  // Its own leader lease only: a service cannot take over another service's lease.
+  if (id.role !== 'agent' && LEADER_ROLES.includes(id.role)) {
+    const leases = serviceLeaseBucket(ns);
+    const key = `$KV.${leases}.${id.role}`;
+    pub.push(key, `$JS.API.DIRECT.GET.KV_${leases}.${key}`);
   }
   switch (id.role) {
     case 'agent': {

@@ -153,6 +153,14 @@ export class Projector {
         await em.query(`UPDATE ${this.t('nodes')} SET status = $2 WHERE id = $1`, [d.nodeId, e.type === 'NodeDrained' ? 'drained' : 'left']);
         return;
       }
+      case 'NodeEvacuationStarted':
+      case 'NodeEvacuated':
+      case 'NodeUndrained': {
+        const d = e.data as { nodeId: string };
+        const status = e.type === 'NodeEvacuationStarted' ? 'evacuating' : e.type === 'NodeEvacuated' ? 'drained' : 'active';
+        await em.query(`UPDATE ${this.t('nodes')} SET status = $2 WHERE id = $1 AND status <> 'left'`, [d.nodeId, status]);
+        return;
+      }
       case 'NetworkAdded': {
         const d = e.data as EventOf<'NetworkAdded'>['data'];
         await em.query(`INSERT INTO ${this.t('networks')} (id, cluster_id, cidr, family, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, [
@@ -212,7 +220,7 @@ export class Projector {
       case 'VmMigrationRequested': {
         const d = e.data as EventOf<'VmMigrationRequested'>['data'];
         await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = node_id, node_id = $2, status = 'migrating', updated_at = $3 WHERE id = $1`, [d.vmId, d.toNodeId, at]);
-        await this.history(em, d.vmId, e, 'migrating', `${d.fromNodeId} -> ${d.toNodeId}`);
+        await this.history(em, d.vmId, e, 'migrating', `${d.fromNodeId} -> ${d.toNodeId}${d.evacuation ? ' (evacuation)' : ''}`);
         return;
       }
       case 'VmMigrationCompleted': {

@@ -4,7 +4,7 @@ import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contr
 import { EventStore } from '@fabric/eventstore';
 import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
-import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, JoinNodeBody } from './dto';
+import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, DrainNodeBody, JoinNodeBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
@@ -207,12 +207,37 @@ export class NodesController {
 
   @Post(':id/drain')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Drain a node (no new VMs)' })
+  @ApiOperation({ summary: 'Drain a node (no new VMs); with evacuate: true, also move its VMs away' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async drain(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
-    await this.bus.send('inventory', 'DrainNode', { nodeId: id }, info);
+  async drain(@Param('id', uuid) id: string, @Body() body: DrainNodeBody, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info);
+    return this.get(id);
+  }
+
+  @Post(':id/evacuate')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Evacuate a node: drain it and migrate every VM (make-before-break) to the active node with the fewest VMs, a few at a time',
+    description: 'Progress: GET /nodes/{id}/status (evacuation), the node events NodeEvacuationStarted/NodeEvacuated and VmMigrationRequested with evacuation: true. 409 no-target-node when the VMs have nowhere to go.',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: NodeDto })
+  @ApiErrors(400, 404, 409)
+  async evacuate(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'EvacuateNode', { nodeId: id }, info);
+    return this.get(id);
+  }
+
+  @Post(':id/undrain')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Return a drained node to service (stops an evacuation; migrations already started finish)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: NodeDto })
+  @ApiErrors(400, 404, 409)
+  async undrain(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'UndrainNode', { nodeId: id }, info);
     return this.get(id);
   }
 

@@ -1,7 +1,7 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, Matches, ValidateNested } from 'class-validator';
 import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
@@ -40,4 +40,8 @@ export class AddRouteReflectorBody {
 export class MigrateVmBody {
   @ApiProperty({ format: 'uuid', description: 'target node' })
   @IsCanonicalUuid() nodeId: string;
+}
+export class DrainNodeBody {
+  @ApiPropertyOptional({ example: true, description: 'also move every VM of the node to other nodes (as POST /nodes/{id}/evacuate)' })
+  @IsOptional() @IsBoolean() evacuate?: boolean;
 }

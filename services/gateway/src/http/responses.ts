@@ -51,7 +51,7 @@ export class NodeDto {
   @ApiProperty({ example: 'node1' }) name: string;
   @ApiProperty({ example: '198.18.0.101' }) underlayIp: string;
   @ApiPropertyOptional({ example: '2001:db8:ffff::101' }) underlayIp6?: string;
-  @ApiProperty({ enum: ['active', 'drained', 'left'] }) status: string;
+  @ApiProperty({ enum: ['active', 'drained', 'evacuating', 'left'] }) status: string;
   @ApiProperty({ format: 'date-time' }) joinedAt: string;
 }
 class BgpSessionDto {
@@ -61,6 +61,10 @@ class BgpSessionDto {
   @ApiProperty({ nullable: true }) info: string | null;
   @ApiProperty({ format: 'date-time' }) since: string;
 }
+class EvacuationDto {
+  @ApiProperty({ description: 'VMs still on the node, not yet moving' }) waiting: number;
+  @ApiProperty({ description: 'VMs migrating away (make-before-break in progress)' }) migrating: number;
+}
 export class NodeStatusDto extends NodeDto {
   @ApiProperty() desiredGeneration: number;
   @ApiProperty() appliedGeneration: number;
@@ -68,7 +72,8 @@ export class NodeStatusDto extends NodeDto {
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, example: { at: '2025-01-01T00:00:00.000Z', changes: 2, durationMs: 35, hash: 'sha256…' } }) lastApply: object | null;
   @ApiProperty({ nullable: true }) lastError: string | null;
   @ApiProperty({ type: [BgpSessionDto] }) bgpSessions: BgpSessionDto[];
-  @ApiProperty() vmCount: number;
+  @ApiProperty({ description: 'live VMs placed on the node' }) vmCount: number;
+  @ApiProperty({ nullable: true, type: EvacuationDto, description: 'progress while the node is evacuating' }) evacuation: EvacuationDto | null;
 }
 const VM_STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
 class VmHistoryDto {

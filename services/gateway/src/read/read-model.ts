@@ -1,6 +1,6 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, IsNull, Not } from 'typeorm';
 import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
 
@@ -44,7 +44,13 @@ export class ReadModel {
   async nodeStatus(n: NodeRow) {
     const target = await this.ds.getRepository(AgentTargetRow).findOneBy({ kind: 'node', targetId: n.id });
     const sessions = await this.ds.getRepository(BgpSessionRow).find({ where: { kind: 'node', targetId: n.id }, order: { protocol: 'ASC' } });
-    const vms = await this.ds.getRepository(VmRow).count({ where: { nodeId: n.id } });
+    const vmRepo = this.ds.getRepository(VmRow);
+    const vms = await vmRepo.count({ where: { nodeId: n.id, status: Not('deleted') } });
+    // While evacuating: VMs still waiting on the node, and those migrating away (placed on their target already).
+    const evacuation =
+      n.status === 'evacuating'
+        ? { waiting: await vmRepo.count({ where: { nodeId: n.id, status: Not('deleted'), previousNodeId: IsNull() } }), migrating: await vmRepo.count({ where: { previousNodeId: n.id, status: 'migrating' } }) }
+        : null;
     return {
       ...this.node(n),
       desiredGeneration: target?.desiredGeneration ?? 0,
@@ -55,6 +61,7 @@ export class ReadModel {
       lastError: target?.lastError ?? null,
       bgpSessions: sessions.map((s) => ({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info, since: iso(s.since) })),
       vmCount: vms,
+      evacuation,
     };
   }
 

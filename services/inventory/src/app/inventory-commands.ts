@@ -5,7 +5,7 @@
  */
 import { uuidFromSeed } from '@fabric/contracts';
 import {
-  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
@@ -131,7 +131,10 @@ export class InventoryCommands {
             return { result: { nodeId }, position: res.position };
           }),
         ),
-      DrainNode: (p: DrainNode, req) => this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: p }))),
+      DrainNode: (p: DrainNode, req) =>
+        this.once(req, () => (p.evacuate ? this.evacuate(p.nodeId, req) : this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: { nodeId: p.nodeId } })))),
+      EvacuateNode: (p: EvacuateNode, req) => this.once(req, () => this.evacuate(p.nodeId, req)),
+      UndrainNode: (p: UndrainNode, req) => this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'UndrainNode', data: p }))),
       RemoveNode: (p: RemoveNode, req) =>
         this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'RemoveNode', data: p, context: { vmCount: this.index.vmCountOnNode(p.nodeId) } }))),
       // No per-cluster lock here: the name is reserved synchronously, so VM creations pipeline.
@@ -163,6 +166,29 @@ export class InventoryCommands {
             return { type: 'MigrateVm', data: p, context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null } };
           }),
         ),
+    };
+  }
+
+  private evacuate(nodeId: string, req: CommandRequest): Promise<Reply> {
+    return this.nodeCommand(nodeId, req, () => {
+      const node = this.index.nodes.get(nodeId)!;
+      const targets = this.index.activeNodes(node.clusterId).filter((n) => n.nodeId !== nodeId).length;
+      return { type: 'EvacuateNode', data: { nodeId }, context: { vmCount: this.index.vmCountOnNode(nodeId), targets } };
+    });
+  }
+
+  /** What the evacuation process does, as the internal actor `evacuation`. */
+  evacuationActions() {
+    const req = (commandId: string): CommandRequest => ({ commandId, actor: 'evacuation', payload: undefined });
+    return {
+      migrate: (vmId: string, toNodeId: string, commandId: string) =>
+        this.once(req(commandId), () =>
+          this.vmCommand(vmId, req(commandId), () => {
+            const target = this.index.nodes.get(toNodeId);
+            return { type: 'MigrateVm', data: { vmId, nodeId: toNodeId, evacuation: true }, context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null } };
+          }),
+        ),
+      complete: (nodeId: string, commandId: string) => this.once(req(commandId), () => this.nodeCommand(nodeId, req(commandId), () => ({ type: 'CompleteEvacuation', data: { nodeId } }))),
     };
   }
 

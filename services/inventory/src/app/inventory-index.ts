@@ -8,7 +8,11 @@ import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
 interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; coreRouterIp: string; seq: number }
-interface NodeFactsRow { id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: NodeStatus; seq: number }
+interface NodeFactsRow {
+  id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: NodeStatus; seq: number;
+  /** Sequence of the NodeEvacuationStarted of an evacuation in progress. */
+  evacuation?: number;
+}
 interface VmFacts { id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; deleted: boolean; seq: number }
 
 const lc = (s: string) => s.toLowerCase();
@@ -23,7 +27,11 @@ export class InventoryIndex {
   private readonly pools = new Map<string, { start: string; end: string; family: 4 | 6; first: bigint; last: bigint }[]>();
   /** `<clusterId>/<lower-case name>` → vm id, live VMs only (creating 10k VMs must not scan them all). */
   private readonly vmNames = new Map<string, string>();
+  /** Live VMs per node: placed there, migrating to it or still migrating away from it. */
+  private readonly byNode = new Map<string, Set<string>>();
   position = 0;
+  /** Called with the node whose evacuation may have progressed (after the change is in the index). */
+  onEvacuationChange?: (nodeId: string) => void;
 
   // `self`: the id the command would create; finding itself is a retried command, not a conflict.
   clusterNameTaken(name: string, self?: string): boolean {
@@ -60,9 +68,28 @@ export class InventoryIndex {
   }
 
   vmCountOnNode(nodeId: string): number {
-    let n = 0;
-    for (const v of this.vms.values()) if (!v.deleted && (v.nodeId === nodeId || v.previousNodeId === nodeId)) n++;
-    return n;
+    return this.byNode.get(nodeId)?.size ?? 0;
+  }
+  /** The live VMs on a node (see byNode). */
+  vmsOnNode(nodeId: string): VmFacts[] {
+    return [...(this.byNode.get(nodeId) ?? [])].map((id) => this.vms.get(id)!).filter(Boolean);
+  }
+  /** Active nodes of a cluster, with their VM counts. */
+  activeNodes(clusterId: string): { nodeId: string; name: string; vmCount: number }[] {
+    return [...this.nodes.values()].filter((n) => n.clusterId === clusterId && n.status === 'active').map((n) => ({ nodeId: n.id, name: n.name, vmCount: this.vmCountOnNode(n.id) }));
+  }
+  evacuatingNodes(): NodeFactsRow[] {
+    return [...this.nodes.values()].filter((n) => n.evacuation !== undefined);
+  }
+
+  private place(nodeId: string | undefined, vmId: string, on: boolean): void {
+    if (!nodeId) return;
+    const set = this.byNode.get(nodeId) ?? new Set<string>();
+    if (on) set.add(vmId);
+    else set.delete(vmId);
+    if (set.size) this.byNode.set(nodeId, set);
+    else this.byNode.delete(nodeId);
+    if (!on && this.nodes.get(nodeId)?.evacuation !== undefined) this.onEvacuationChange?.(nodeId);
   }
 
   apply(e: Pick<StoredEvent, 'type' | 'data' | 'seq' | 'index'>): void {
@@ -105,13 +132,28 @@ export class InventoryIndex {
       case 'NodeDrained':
       case 'NodeLeft': {
         const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
-        if (n && at > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at });
+        if (n && at > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at, ...(e.type === 'NodeLeft' ? { evacuation: undefined } : {}) });
+        return;
+      }
+      case 'NodeEvacuationStarted': {
+        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        if (n && at > n.seq) Object.assign(n, { status: 'drained', evacuation: e.seq, seq: at });
+        if (n) this.onEvacuationChange?.(n.id);
+        return;
+      }
+      case 'NodeEvacuated':
+      case 'NodeUndrained': {
+        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        if (n && at > n.seq) Object.assign(n, { evacuation: undefined, seq: at, ...(e.type === 'NodeUndrained' ? { status: 'active' } : {}) });
+        // A node back in service may take VMs of another evacuation that had nowhere to go.
+        if (n && e.type === 'NodeUndrained') for (const other of this.evacuatingNodes()) if (other.clusterId === n.clusterId) this.onEvacuationChange?.(other.id);
         return;
       }
       case 'VmCreated': {
         const d = e.data as EventOf<'VmCreated'>['data'];
         if (this.vms.has(d.vmId)) return;
         this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: at });
+        this.place(d.nodeId, d.vmId, true);
         this.vmNames.set(`${d.clusterId}/${lc(d.name)}`, d.vmId);
         return;
       }
@@ -119,6 +161,8 @@ export class InventoryIndex {
         const v = this.vms.get((e.data as { vmId: string }).vmId);
         if (!v || at <= v.seq) return;
         Object.assign(v, { deleted: true, seq: at });
+        this.place(v.nodeId, v.id, false);
+        this.place(v.previousNodeId, v.id, false);
         const key = `${v.clusterId}/${lc(v.name)}`;
         if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
         return;
@@ -126,12 +170,19 @@ export class InventoryIndex {
       case 'VmMigrationRequested': {
         const d = e.data as EventOf<'VmMigrationRequested'>['data'];
         const v = this.vms.get(d.vmId);
-        if (v && at > v.seq) Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
+        if (v && at > v.seq) {
+          Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
+          if (!v.deleted) this.place(d.toNodeId, v.id, true);
+        }
         return;
       }
       case 'VmMigrationCompleted': {
         const v = this.vms.get((e.data as { vmId: string }).vmId);
-        if (v && at > v.seq) Object.assign(v, { previousNodeId: undefined, seq: at });
+        if (v && at > v.seq) {
+          const from = v.previousNodeId;
+          Object.assign(v, { previousNodeId: undefined, seq: at });
+          if (from !== v.nodeId) this.place(from, v.id, false);
+        }
         return;
       }
     }

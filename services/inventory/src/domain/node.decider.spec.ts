@@ -16,6 +16,12 @@ const joined = (over: Record<string, string> = {}): NodeEvent => ({
 const drained: NodeEvent = { type: 'NodeDrained', data: { nodeId, clusterId } };
 const left: NodeEvent = { type: 'NodeLeft', data: { nodeId, clusterId } };
 const drain = { type: 'DrainNode' as const, data: { nodeId } };
+const evacuate = (vmCount: number, targets = 2) => ({ type: 'EvacuateNode' as const, data: { nodeId }, context: { vmCount, targets } });
+const evacuating = (vmCount: number): NodeEvent => ({ type: 'NodeEvacuationStarted', data: { nodeId, clusterId, vmCount } });
+const evacuated: NodeEvent = { type: 'NodeEvacuated', data: { nodeId, clusterId } };
+const undrained: NodeEvent = { type: 'NodeUndrained', data: { nodeId, clusterId } };
+const undrain = { type: 'UndrainNode' as const, data: { nodeId } };
+const complete = { type: 'CompleteEvacuation' as const, data: { nodeId } };
 const remove = (vmCount: number) => ({ type: 'RemoveNode' as const, data: { nodeId }, context: { vmCount } });
 
 describe('node decider', () => {
@@ -65,6 +71,31 @@ describe('node decider', () => {
       spec.given([]).when(join({ underlayIp: '"}\n{' })).thenThrows({ status: 400, code: 'invalid-ip' });
       spec.given([]).when(join({ name: 'a"{}\nb' })).then([joined({ name: 'a"{}\nb' })]);
     });
+  });
+
+  describe('EvacuateNode', () => {
+    it('drains an active node and starts its evacuation', () => spec.given([joined()]).when(evacuate(3)).then([drained, evacuating(3)]));
+    it('starts the evacuation of a drained node', () => spec.given([joined(), drained]).when(evacuate(3)).then([evacuating(3)]));
+    it('is idempotent while evacuating', () => spec.given([joined(), drained, evacuating(3)]).when(evacuate(1)).thenNothingHappened());
+    it('evacuates again after an evacuation finished', () => spec.given([joined(), drained, evacuating(3), evacuated]).when(evacuate(1)).then([evacuating(1)]));
+    it('an empty node needs no target', () => spec.given([joined()]).when(evacuate(0, 0)).then([drained, evacuating(0)]));
+    it('409 when VMs have nowhere to go', () => spec.given([joined()]).when(evacuate(2, 0)).thenThrows({ status: 409, code: 'no-target-node' }));
+    it('409 when the node left', () => spec.given([joined(), left]).when(evacuate(0)).thenThrows({ status: 409, code: 'node-left' }));
+    it('404 when not joined', () => spec.given([]).when(evacuate(0)).thenThrows({ status: 404, code: 'node-not-found' }));
+  });
+
+  describe('CompleteEvacuation', () => {
+    it('ends an evacuation', () => spec.given([joined(), drained, evacuating(2)]).when(complete).then([evacuated]));
+    it('does nothing without an evacuation', () => spec.given([joined(), drained]).when(complete).thenNothingHappened());
+    it('does nothing twice', () => spec.given([joined(), drained, evacuating(2), evacuated]).when(complete).thenNothingHappened());
+    it('does nothing after an undrain stopped the evacuation', () => spec.given([joined(), drained, evacuating(2), undrained]).when(complete).thenNothingHappened());
+  });
+
+  describe('UndrainNode', () => {
+    it('returns a drained node to service', () => spec.given([joined(), drained]).when(undrain).then([undrained]));
+    it('stops an evacuation', () => spec.given([joined(), drained, evacuating(4)]).when(undrain).then([undrained]));
+    it('is idempotent on an active node', () => spec.given([joined()]).when(undrain).thenNothingHappened());
+    it('409 when the node left', () => spec.given([joined(), left]).when(undrain).thenThrows({ status: 409, code: 'node-left' }));
   });
 
   describe('DrainNode', () => {

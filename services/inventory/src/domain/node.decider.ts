@@ -1,8 +1,8 @@
-/** Node aggregate (subject node.<nodeId>): a hypervisor joining, draining and leaving its cluster. */
+/** Node aggregate (subject node.<nodeId>): a hypervisor joining, draining, being evacuated and leaving its cluster. */
 import { Decider, EventOf, conflict, invalid, notFound } from '@fabric/contracts';
 import { requireUnicastIp, sameIp } from './ip-input';
 
-export type NodeEvent = EventOf<'NodeJoined' | 'NodeDrained' | 'NodeLeft'>;
+export type NodeEvent = EventOf<'NodeJoined' | 'NodeDrained' | 'NodeEvacuationStarted' | 'NodeEvacuated' | 'NodeUndrained' | 'NodeLeft'>;
 export type NodeStatus = 'active' | 'drained' | 'left';
 
 export type JoinNodeCommand = {
@@ -32,11 +32,20 @@ export type RemoveNodeCommand = {
   /** vmCount: VMs currently placed on the node (including the source and target of a migration in progress). */
   context: { vmCount: number };
 };
-export type NodeCommand = JoinNodeCommand | DrainNodeCommand | RemoveNodeCommand;
+export type EvacuateNodeCommand = {
+  type: 'EvacuateNode';
+  data: { nodeId: string };
+  /** vmCount: VMs on the node; targets: other active nodes of the cluster that could take them. */
+  context: { vmCount: number; targets: number };
+};
+export type UndrainNodeCommand = { type: 'UndrainNode'; data: { nodeId: string } };
+/** Internal (the evacuation process): no VM is left on the node. */
+export type CompleteEvacuationCommand = { type: 'CompleteEvacuation'; data: { nodeId: string } };
+export type NodeCommand = JoinNodeCommand | DrainNodeCommand | EvacuateNodeCommand | UndrainNodeCommand | CompleteEvacuationCommand | RemoveNodeCommand;
 
 export type NodeState =
   | { status: 'absent' }
-  | { status: NodeStatus; nodeId: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string };
+  | { status: NodeStatus; nodeId: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; evacuating?: boolean };
 type KnownNode = Exclude<NodeState, { status: 'absent' }>;
 
 function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
@@ -77,6 +86,31 @@ function drainNode(cmd: DrainNodeCommand, state: NodeState): NodeEvent[] {
   return [{ type: 'NodeDrained', data: { nodeId: n.nodeId, clusterId: n.clusterId } }];
 }
 
+function evacuateNode(cmd: EvacuateNodeCommand, state: NodeState): NodeEvent[] {
+  const n = requireNode(state, cmd.data.nodeId);
+  if (n.status === 'left') throw conflict('node-left', `node ${n.nodeId} has left the cluster`);
+  if (n.evacuating) return [];
+  const { vmCount, targets } = cmd.context ?? {};
+  if (typeof vmCount !== 'number' || typeof targets !== 'number') throw new Error('EvacuateNode needs context.vmCount and context.targets'); // handler bug
+  if (vmCount > 0 && targets === 0) {
+    throw conflict('no-target-node', `node ${n.nodeId} has ${vmCount} VM(s) and the cluster has no other active node to take them`);
+  }
+  const ids = { nodeId: n.nodeId, clusterId: n.clusterId };
+  return [...(n.status === 'active' ? [{ type: 'NodeDrained' as const, data: ids }] : []), { type: 'NodeEvacuationStarted', data: { ...ids, vmCount } }];
+}
+
+function undrainNode(cmd: UndrainNodeCommand, state: NodeState): NodeEvent[] {
+  const n = requireNode(state, cmd.data.nodeId);
+  if (n.status === 'left') throw conflict('node-left', `node ${n.nodeId} has left the cluster`);
+  if (n.status === 'active') return [];
+  return [{ type: 'NodeUndrained', data: { nodeId: n.nodeId, clusterId: n.clusterId } }];
+}
+
+function completeEvacuation(cmd: CompleteEvacuationCommand, state: NodeState): NodeEvent[] {
+  if (state.status === 'absent' || !state.evacuating) return [];
+  return [{ type: 'NodeEvacuated', data: { nodeId: state.nodeId, clusterId: state.clusterId } }];
+}
+
 function removeNode(cmd: RemoveNodeCommand, state: NodeState): NodeEvent[] {
   const n = requireNode(state, cmd.data.nodeId);
   if (n.status === 'left') return [];
@@ -96,6 +130,12 @@ export const nodeDecider: Decider<NodeCommand, NodeState, NodeEvent> = {
         return joinNode(command, state);
       case 'DrainNode':
         return drainNode(command, state);
+      case 'EvacuateNode':
+        return evacuateNode(command, state);
+      case 'UndrainNode':
+        return undrainNode(command, state);
+      case 'CompleteEvacuation':
+        return completeEvacuation(command, state);
       case 'RemoveNode':
         return removeNode(command, state);
       default:
@@ -110,8 +150,14 @@ export const nodeDecider: Decider<NodeCommand, NodeState, NodeEvent> = {
       }
       case 'NodeDrained':
         return state.status === 'absent' ? state : { ...state, status: 'drained' };
+      case 'NodeEvacuationStarted':
+        return state.status === 'absent' ? state : { ...state, status: 'drained', evacuating: true };
+      case 'NodeEvacuated':
+        return state.status === 'absent' ? state : { ...state, evacuating: false };
+      case 'NodeUndrained':
+        return state.status === 'absent' ? state : { ...state, status: 'active', evacuating: false };
       case 'NodeLeft':
-        return state.status === 'absent' ? state : { ...state, status: 'left' };
+        return state.status === 'absent' ? state : { ...state, status: 'left', evacuating: false };
       default:
         return state;
     }

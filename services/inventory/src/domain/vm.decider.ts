@@ -18,7 +18,8 @@ export type CreateVmCommand = {
 export type DeleteVmCommand = { type: 'DeleteVm'; data: { vmId: string } };
 export type MigrateVmCommand = {
   type: 'MigrateVm';
-  data: { vmId: string; nodeId: string };
+  /** evacuation: the migration is part of evacuating the VM's current node. */
+  data: { vmId: string; nodeId: string; evacuation?: boolean };
   context: { targetNode: NodeFacts };
 };
 /** Sent when node `nodeId` announced the VM; completes only the migration to that node. */
@@ -93,7 +94,7 @@ function migrateVm(cmd: MigrateVmCommand, state: VmState): VmEvent[] {
   if (!cmd.context?.targetNode) throw notFound('node', String(target));
   if (target === vm.nodeId) throw conflict('same-node', `VM ${vm.vmId} already runs on node ${target}`);
   checkNode(cmd.context.targetNode, target, vm.clusterId);
-  return [{ type: 'VmMigrationRequested', data: { vmId: vm.vmId, clusterId: vm.clusterId, fromNodeId: vm.nodeId, toNodeId: target } }];
+  return [{ type: 'VmMigrationRequested', data: { vmId: vm.vmId, clusterId: vm.clusterId, fromNodeId: vm.nodeId, toNodeId: target, ...(cmd.data.evacuation ? { evacuation: true } : {}) } }];
 }
 
 function completeMigration(cmd: CompleteMigrationCommand, state: VmState): VmEvent[] {

@@ -1,0 +1,120 @@
+/**
+ * Active-standby inventory (libs/eventstore/src/leader.ts): two inventory processes on one bus, one answers.
+ * kill -9 of the leader during a burst of VM creations: the standby takes over by itself, every VM is created
+ * exactly once (clients retry with the same command id, as the gateway does), and the killed instance comes
+ * back as the standby. The same for a deriver (rr-config): only the leader publishes desired states.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventStore, Nats, RpcClient } from '@fabric/eventstore';
+import { closeTestNats, eventually, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { rrTargetId } from '@fabric/contracts';
+import { CLUSTER, appendEvents, baseFabric, ev, lastCommand } from '@fabric/testing/fabric';
+import { clusterBody } from '../support/control-plane';
+import { killAllChildren, ServiceProcess, spawnService } from '../support/processes';
+
+jest.setTimeout(180_000);
+
+describe('inventory active-standby', () => {
+  const ns = uniqueNs('ha');
+  let nats: Nats;
+  let store: EventStore;
+  let rpc: RpcClient;
+
+  const inventory = (instance: string) => spawnService('inventory', { FABRIC_NS: ns, FABRIC_INSTANCE: instance, LOG_LEVEL: 'info' });
+  const ready = (p: ServiceProcess, role: 'leader' | 'standby') => p.waitFor(new RegExp(`inventory ready at position \\d+ \\(${role}\\)`), 60_000);
+
+  /** Sends until a leader answers (a retry keeps the command id: the same command, not a new one). */
+  async function send<R>(command: string, payload: unknown, commandId = randomUUID()): Promise<R> {
+    for (;;) {
+      const r = await rpc.request<R>('inventory', command, { commandId, actor: 'test', payload });
+      if (r.ok) return r.result;
+      if (r.error.status !== 503) throw new Error(`${command}: ${JSON.stringify(r.error)}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    nats = await openTestNats(ns);
+    store = new EventStore(nats);
+    rpc = new RpcClient(nats, 2_000);
+  });
+  afterAll(async () => {
+    await killAllChildren();
+    await closeTestNats(nats);
+  });
+
+  it('the standby takes over when the leader is killed mid-burst; nothing is lost or created twice', async () => {
+    const a = inventory('a');
+    await ready(a, 'leader');
+    const b = inventory('b');
+    await ready(b, 'standby');
+
+    const { clusterId } = await send<{ clusterId: string }>('CreateCluster', clusterBody('ha'));
+    const { nodeId } = await send<{ nodeId: string }>('JoinNode', { clusterId, name: 'node1', underlayIp: '198.18.0.101' });
+
+    const total = 60;
+    const commandIds = Array.from({ length: total }, () => randomUUID());
+    let acked = 0;
+    let killedAt = 0;
+    let firstAfterKill = 0;
+    const burst = (async () => {
+      for (const [i, commandId] of commandIds.entries()) {
+        await send('CreateVm', { clusterId, nodeId, name: `vm${i}`, ownerId: 'c1', driver: 'netns' }, commandId);
+        acked++;
+        if (killedAt && !firstAfterKill) firstAfterKill = Date.now();
+      }
+    })();
+    await eventually(() => acked >= 20, 60_000, 20, '20 VMs created');
+    killedAt = Date.now();
+    await a.kill9();
+    await burst;
+    expect(b.output.join('')).toMatch(/elected leader/);
+    console.log(`inventory failover: the standby answered ${firstAfterKill - killedAt} ms after kill -9 of the leader`);
+
+    // Exactly one VmCreated per command, and the names are unique.
+    const created = (await store.read(store.subjects.evtAll())).filter((e) => e.type === 'VmCreated');
+    expect(created).toHaveLength(total);
+    expect(new Set(created.map((e) => (e.data as { name: string }).name)).size).toBe(total);
+
+    // The killed instance comes back as the standby: the lease stays with the new leader.
+    const again = inventory('a');
+    await ready(again, 'standby');
+    const r = await send<{ vmId: string }>('CreateVm', { clusterId, nodeId, name: 'after', ownerId: 'c1', driver: 'netns' });
+    expect(r.vmId).toBeDefined();
+  });
+});
+
+describe('deriver active-standby (rr-config)', () => {
+  const ns = uniqueNs('hd');
+  let nats: Nats;
+  let store: EventStore;
+  const rrConfig = (instance: string) => spawnService('rr-config', { FABRIC_NS: ns, FABRIC_INSTANCE: instance, LOG_LEVEL: 'info' });
+
+  beforeAll(async () => {
+    nats = await openTestNats(ns);
+    store = new EventStore(nats);
+  });
+  afterAll(async () => {
+    await killAllChildren();
+    await closeTestNats(nats);
+  });
+
+  it('only the leader publishes; after kill -9 the standby derives what changed since', async () => {
+    await appendEvents(store, baseFabric());
+    const a = rrConfig('a');
+    await a.waitFor('leading: deriving and publishing', 60_000);
+    const b = rrConfig('b');
+    await b.waitFor('standing by', 60_000);
+    const rr1 = rrTargetId(CLUSTER, 'rr-1');
+    const first = await eventually(() => lastCommand(nats, 'rr', rr1), 30_000, 50, 'rr-1 desired state');
+
+    await a.kill9();
+    await appendEvents(store, [ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19')]);
+    const next = await eventually(async () => {
+      const c = await lastCommand(nats, 'rr', rr1);
+      return c && c.generation > first.generation ? c : undefined;
+    }, 60_000, 100, 'a new rr-1 generation from the former standby');
+    expect(JSON.stringify(next)).toContain('198.18.0.19');
+    await b.waitFor('elected leader', 1_000);
+  });
+});
