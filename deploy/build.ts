@@ -1,39 +1,37 @@
 /**
- * `nx run <project>:build`: compiles one project's production TypeScript (specs left out) with swc — decorator
- * metadata kept for NestJS, tsconfig path aliases rewritten to relative paths — into dist/<project root>.
- * dist/ mirrors the repository, so compiled projects find each other (`^build` builds the libraries first) and
- * packages resolve from the repository's node_modules: `node dist/services/ipam/src/main.js`.
- * Usage: node -r ./deploy/register.js deploy/build.ts <project root>
+ * `nx run <project>:build`: compiles a project's production TypeScript (specs left out) and that of every project
+ * its production code imports, transitively (from Nx's file-level import graph), with swc — decorator metadata kept
+ * for NestJS, tsconfig path aliases rewritten to relative paths — into dist/<project root>/, laid out like the
+ * repository. The tree is self-contained; packages resolve from the repository's node_modules:
+ *   node dist/services/ipam/services/ipam/src/main.js
+ * Tests may import across projects (test libraries, the lab harness): they are not followed, so nothing of them
+ * lands in a build (dist/agents holds no deploy/ file). Usage: node -r ./deploy/register.js deploy/build.ts <project root>
  */
 import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import { transformFile } from '@swc/core';
+import { TEST_FILE, workspaceImports } from './check-boundaries';
 
 const REPO = path.resolve(__dirname, '..');
-const OUT = path.join(REPO, 'dist');
-const TEST_FILE = /\.(spec|int-spec|e2e-spec)\.ts$/;
-
-async function sources(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!['node_modules', 'dist', '__golden__'].includes(e.name)) out.push(...(await sources(p)));
-    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') && !TEST_FILE.test(e.name)) out.push(p);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
-  const arg = process.argv[2];
-  const root = arg ? path.resolve(REPO, arg) : '';
-  if (!arg || path.relative(REPO, root).startsWith('..') || root === REPO) throw new Error('usage: build.ts <project root inside the repository>');
+  const arg = process.argv[2]?.replace(/\/+$/, '');
+  const ws = await workspaceImports();
+  const roots = ws.roots ?? {};
+  const project = Object.keys(roots).find((p) => roots[p] === arg);
+  if (!arg || !project) throw new Error(`usage: build.ts <project root>; roots: ${Object.values(roots).sort().join(', ')}`);
+
+  const production = (p: string) => ws.files.filter((f) => f.project === p && f.file.endsWith('.ts') && !f.file.endsWith('.d.ts') && !TEST_FILE.test(f.file));
+  const closure = new Set([project]);
+  for (const p of closure) for (const f of production(p)) for (const d of f.deps) if (d in roots) closure.add(d);
+  const files = [...closure].flatMap((p) => production(p).map((f) => f.file));
+
   const swcrc = JSON.parse(readFileSync(path.join(REPO, '.swcrc'), 'utf8'));
   const { compilerOptions } = JSON.parse(readFileSync(path.join(REPO, 'tsconfig.base.json'), 'utf8'));
-  const files = await sources(root);
-  const outRoot = path.join(OUT, path.relative(REPO, root));
+  const outRoot = path.join(REPO, 'dist', arg);
   await fs.rm(outRoot, { recursive: true, force: true });
-  for (const file of files) {
+  for (const rel of files) {
+    const file = path.join(REPO, rel);
     const { code, map } = await transformFile(file, {
       ...swcrc,
       swcrc: false,
@@ -41,12 +39,12 @@ async function main(): Promise<void> {
       sourceMaps: true,
       jsc: { ...swcrc.jsc, baseUrl: REPO, paths: compilerOptions.paths },
     });
-    const out = path.join(OUT, path.relative(REPO, file)).replace(/\.ts$/, '.js');
+    const out = path.join(outRoot, rel).replace(/\.ts$/, '.js');
     await fs.mkdir(path.dirname(out), { recursive: true });
     await fs.writeFile(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
     if (map) await fs.writeFile(`${out}.map`, map);
   }
-  process.stdout.write(`${path.relative(REPO, root)}: ${files.length} files -> ${path.relative(REPO, outRoot)}\n`);
+  process.stdout.write(`${arg}: ${files.length} files of ${[...closure].sort().join(', ')} -> dist/${arg}\n`);
 }
 
 main().catch((e) => {

@@ -22,6 +22,8 @@ export interface BoundaryRules {
 /** What the check needs of the graph: each project's tags and, per file, the projects it imports. */
 export interface WorkspaceImports {
   tags: Record<string, string[]>;
+  /** Project folder relative to the repository (absent in hand-made graphs). */
+  roots?: Record<string, string>;
   files: { project: string; file: string; deps: string[] }[];
 }
 
@@ -71,14 +73,18 @@ export async function workspaceImports(): Promise<WorkspaceImports> {
   const cache = readFileMapCache();
   if (!cache) throw new Error('nx wrote no file map (.nx/workspace-data/file-map.json)');
   const tags: Record<string, string[]> = {};
-  for (const [name, node] of Object.entries(graph.nodes)) tags[name] = node.data.tags ?? [];
+  const roots: Record<string, string> = {};
+  for (const [name, node] of Object.entries(graph.nodes)) {
+    tags[name] = node.data.tags ?? [];
+    roots[name] = node.data.root;
+  }
   const files: WorkspaceImports['files'] = [];
   for (const [project, list] of Object.entries(cache.fileMap.projectFileMap)) {
     // A dependency is a target name, [target, type] or [source, target, type].
     const target = (d: string | string[]) => (typeof d === 'string' ? d : d.length === 3 ? d[1] : d[0]);
     for (const f of list) files.push({ project, file: f.file, deps: (f.deps ?? []).map(target) });
   }
-  return { tags, files };
+  return { tags, roots, files };
 }
 
 if (require.main === module) {
