@@ -34,7 +34,7 @@ export interface Violation {
   rule: string;
 }
 
-export const TEST_FILE = /\.(spec|int-spec|e2e-spec)\.ts$/;
+export const TEST_FILE = /\.(spec|int-spec|lab-spec|e2e-spec)\.ts$/;
 
 export function loadRules(file = path.join(__dirname, 'module-boundaries.json')): BoundaryRules {
   return JSON.parse(readFileSync(file, 'utf8')) as BoundaryRules;
