@@ -3,7 +3,7 @@ import { findViolations, loadRules, workspaceImports, WorkspaceImports } from '.
 const rules = loadRules();
 const tags = {
   renderers: ['type:lib'],
-  'test-infra': ['type:test-lib'],
+  testing: ['type:test-lib'],
   ipam: ['type:service'],
   gateway: ['type:service'],
   agents: ['type:agent'],
@@ -24,7 +24,7 @@ describe('module boundaries (deploy/module-boundaries.json)', () => {
     ['a service imports another service', one('gateway', 'services/gateway/src/x.ts', 'ipam')],
     ['the agent imports the lab harness', one('agents', 'agents/src/main.ts', 'lab')],
     ['the agent imports deploy', one('agents', 'agents/src/main.ts', 'deploy')],
-    ['production code imports a test library', one('ipam', 'services/ipam/src/x.ts', 'test-infra')],
+    ['production code imports a test library', one('ipam', 'services/ipam/src/x.ts', 'testing')],
     ['a lib test imports the lab harness', one('renderers', 'libs/renderers/src/x.spec.ts', 'lab')],
     ['an untagged project imports anything', { tags: { ...tags, new: [] }, files: [{ project: 'new', file: 'new/x.ts', deps: ['renderers'] }] }],
   ])('given %s, then it is a violation', (_label, ws) => {
@@ -33,7 +33,7 @@ describe('module boundaries (deploy/module-boundaries.json)', () => {
 
   it.each([
     ['a service imports libs and npm packages', one('ipam', 'services/ipam/src/x.ts', 'renderers', 'npm:pino')],
-    ['an agent test builds a lab', one('agents', 'agents/src/x.int-spec.ts', 'lab', 'test-infra')],
+    ['an agent test builds a lab', one('agents', 'agents/src/x.int-spec.ts', 'lab', 'testing')],
     ['the lab harness starts BIRD with the agent drivers', one('lab', 'deploy/lab/topology.ts', 'agents')],
     ['an e2e suite imports anything', one('e2e', 'e2e/x.e2e-spec.ts', 'gateway', 'lab', 'deploy')],
   ])('given %s, then it is allowed', (_label, ws) => {
