@@ -5,7 +5,8 @@
  * repository. The tree is self-contained; packages resolve from the repository's node_modules:
  *   node dist/services/ipam/services/ipam/src/main.js
  * Tests may import across projects (test libraries, the lab harness): they are not followed, so nothing of them
- * lands in a build (dist/agents holds no deploy/ file). Usage: node -r ./deploy/register.js deploy/build.ts <project root>
+ * lands in a build (dist/agents holds no deploy/ file).
+ * Usage: node -r ./deploy/register.js deploy/build.ts <project root> [--out <dir inside the repository>]
  */
 import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
@@ -16,6 +17,7 @@ const REPO = path.resolve(__dirname, '..');
 
 async function main(): Promise<void> {
   const arg = process.argv[2]?.replace(/\/+$/, '');
+  const outFlag = process.argv.indexOf('--out');
   const ws = await workspaceImports();
   const roots = ws.roots ?? {};
   const project = Object.keys(roots).find((p) => roots[p] === arg);
@@ -28,7 +30,9 @@ async function main(): Promise<void> {
 
   const swcrc = JSON.parse(readFileSync(path.join(REPO, '.swcrc'), 'utf8'));
   const { compilerOptions } = JSON.parse(readFileSync(path.join(REPO, 'tsconfig.base.json'), 'utf8'));
-  const outRoot = path.join(REPO, 'dist', arg);
+  const outRoot = outFlag > 0 ? path.resolve(REPO, process.argv[outFlag + 1] ?? '') : path.join(REPO, 'dist', arg);
+  // Inside the repository, so the compiled files find node_modules; never the repository itself.
+  if (path.relative(REPO, outRoot).startsWith('..') || outRoot === REPO) throw new Error(`--out must be a folder inside ${REPO}`);
   await fs.rm(outRoot, { recursive: true, force: true });
   for (const rel of files) {
     const file = path.join(REPO, rel);
@@ -44,7 +48,7 @@ async function main(): Promise<void> {
     await fs.writeFile(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
     if (map) await fs.writeFile(`${out}.map`, map);
   }
-  process.stdout.write(`${arg}: ${files.length} files of ${[...closure].sort().join(', ')} -> dist/${arg}\n`);
+  process.stdout.write(`${arg}: ${files.length} files of ${[...closure].sort().join(', ')} -> ${path.relative(REPO, outRoot)}\n`);
 }
 
 main().catch((e) => {
