@@ -17,9 +17,11 @@ module.exports = {
   testTimeout: 300000,
   projects: [
     // pure domain logic: deciders, IPAM math, renderers, parsers
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,agents,cli}/**/*.spec.ts'] },
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,agents,cli,deploy}/**/*.spec.ts'] },
     // against real NATS JetStream and Postgres
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,agents,e2e,cli}/**/*.int-spec.ts'] },
+    // as root, each on a lab of its own (BIRD/FRR in network namespaces): the agents against real daemons
+    { ...base, displayName: 'lab', testMatch: ['<rootDir>/{libs,services,agents,cli,deploy}/**/*.lab-spec.ts'] },
     // the lab: real BIRD/FRR in network namespaces, the product over HTTP
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts'] },
   ],

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { EventStore, RpcClient } from '@fabric/eventstore';
 import { openDatabase, ProjectionRunner } from '@fabric/projections';
-import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { startInventory } from '../services/inventory/src/main';
 import { startIpam } from '../services/ipam/src/main';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { rrTargetId } from '@fabric/contracts';
-import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { labDown, labUp, LabState } from '../deploy/lab/topology';
 import { registerLab } from '../deploy/lab/launch';
 

@@ -8,9 +8,10 @@ bash deploy/ensure-deps.sh
 npm run --silent typecheck  # type gate: tsc --noEmit over every project (tsconfig.base.json, then the dashboard with its DOM settings)
 node -r ./deploy/register.js deploy/infra.ts >/dev/null
 if [ $# -gt 0 ]; then exec npx jest --ci --maxWorkers=2 "$@"; fi
-# Unit and integration tests two at a time; then the e2e suites one at a time: each runs a whole lab
+# Unit and integration tests two at a time; then the lab and e2e suites one at a time: each runs a whole lab
 # (BIRD, FRR, agents, services, bursts of VMs), and two of them at once starve each other's daemons on 2 cores.
+# Every jest project (jest.config.js) must be named here.
 rc=0
 npx jest --ci --maxWorkers=2 --selectProjects unit integration || rc=$?
-npx jest --ci --runInBand --selectProjects e2e || rc=$?
+npx jest --ci --runInBand --selectProjects lab e2e || rc=$?
 exit $rc

@@ -5,7 +5,7 @@
  *   node -r ./deploy/register.js agents/src/main.ts --lab fab- --member node1 --target <nodeId>
  * JSON logs on stdout; SIGINT/SIGTERM stop it cleanly.
  */
-import { readLabState } from '../../deploy/lab/topology';
+import { readLabState } from '@fabric/lab-state';
 import { startMetricsServer } from '@fabric/service-kit';
 import { AgentHandle, startAgent } from './agent';
 import { LockBusyError } from './host-lock';

@@ -13,22 +13,30 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { isName } from '@fabric/contracts';
+import type { LabBird, LabMember, LabState } from '@fabric/lab-state';
+import {
+  CORE_ASN,
+  FABRIC_ASN,
+  GATEWAY,
+  labRunDir,
+  labStateFile,
+  memberAddresses,
+  readLabState,
+  ROUTE_PROTOCOL,
+  UNDERLAY_IF,
+  UNDERLAY_V4,
+  UNDERLAY_V6,
+  validatePrefix,
+  VM_IF_PREFIX,
+} from '@fabric/lab-state';
 import { run, runInNetns } from '../../agents/src/drivers/exec';
 import { BirdDriver } from '../../agents/src/drivers/bird';
 import { FrrDriver } from '../../agents/src/drivers/frr';
 import { cmdline, isAlive, killAndWait, listPids } from '../../agents/src/drivers/proc';
 
-export const LAB_RUN_ROOT = '/run/ip-fabric-lab';
-export const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,9}-$/;
-export const FABRIC_ASN = 65000;
-export const CORE_ASN = 65001;
-export const UNDERLAY_V4 = '198.18.0.0/24';
-export const UNDERLAY_V6 = '2001:db8:ffff::/64';
-export const UNDERLAY_IF = 'ul0';
-export const ROUTE_PROTOCOL = 200;
-export const VM_IF_PREFIX = 'vm';
-export const GATEWAY = { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' };
+// The state file's shape and reader live in libs/lab-state (the agent reads it too); re-exported for the harness' users.
+export * from '@fabric/lab-state';
+
 const MAX_RRS = 9;
 const MAX_NODES = 100;
 
@@ -40,81 +48,6 @@ export interface LabOptions {
   replace?: boolean;
   /** Install bird2/frr/iputils-ping with apt-get when missing (default true). */
   installPackages?: boolean;
-}
-
-export interface LabBird {
-  configPath: string;
-  controlSocket: string;
-  pidFile: string;
-  pid?: number;
-}
-
-export interface LabMember {
-  name: string; // 'core' | 'rr1' | 'node1' …
-  namespace: string;
-  ipv4: string;
-  ipv6: string;
-  underlayInterface: string;
-}
-
-export interface LabRouteReflector extends LabMember {
-  asn: number;
-  bird: LabBird;
-}
-
-export interface LabNode extends LabMember {
-  asn: number;
-  bird: LabBird;
-  routeProtocol: number;
-  vmInterfacePrefix: string;
-  /** Lab VM namespaces must start with this so `down` removes them. */
-  vmNamespacePrefix: string;
-}
-
-export interface LabCore extends LabMember {
-  asn: number;
-  vendor: 'frr';
-  frr: { pathspace: string; configDir: string; configPath: string; runDir: string; pids: Record<string, number> };
-}
-
-export interface LabState {
-  version: 1;
-  prefix: string;
-  runDir: string;
-  stateFile: string;
-  createdAt: string;
-  fabricAsn: number;
-  coreAsn: number;
-  gateway: { ip: string; mac: string };
-  underlay: { namespace: string; bridge: string; ipv4Cidr: string; ipv6Cidr: string };
-  core: LabCore;
-  routeReflectors: LabRouteReflector[];
-  nodes: LabNode[];
-  namespaces: string[];
-}
-
-export function validatePrefix(prefix: string): void {
-  // One dash, at the end: no lab prefix can then be the beginning of another lab's namespace names.
-  if (!PREFIX_PATTERN.test(prefix) || !isName(`${prefix}node100`)) {
-    throw new Error(`invalid lab prefix ${JSON.stringify(prefix)}: lower-case letters/digits followed by one '-', e.g. 'fab-'`);
-  }
-}
-
-export const labRunDir = (prefix: string) => path.join(LAB_RUN_ROOT, prefix);
-export const labStateFile = (prefix: string) => path.join(labRunDir(prefix), 'state.json');
-
-export function memberAddresses(kind: 'core' | 'rr' | 'node', k = 0): { ipv4: string; ipv6: string } {
-  const host = kind === 'core' ? 1 : kind === 'rr' ? 10 + k : 100 + k;
-  return { ipv4: `198.18.0.${host}`, ipv6: `2001:db8:ffff::${host}` };
-}
-
-export async function readLabState(prefix: string): Promise<LabState | undefined> {
-  validatePrefix(prefix);
-  try {
-    return JSON.parse(await fs.readFile(labStateFile(prefix), 'utf8')) as LabState;
-  } catch {
-    return undefined;
-  }
 }
 
 async function which(cmd: string): Promise<boolean> {

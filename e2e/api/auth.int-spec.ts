@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, Fixture } from '../support/api-fixtures';
 import { startGateway } from '../../services/gateway/src/main';

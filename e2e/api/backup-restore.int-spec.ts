@@ -12,7 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { createDataSource, dumpSchema, rebuildInto } from '@fabric/projections';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, readModelCaughtUp, settledVm } from '../support/api-fixtures';
 import { createBackup, restoreBackup, verifyBackup } from '../../deploy/backup';

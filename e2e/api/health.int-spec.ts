@@ -5,7 +5,7 @@
  * and 200 again once they recover by themselves.
  */
 import { Client } from 'pg';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { killAllChildren, ServiceProcess, startIpamProcess } from '../support/processes';
 

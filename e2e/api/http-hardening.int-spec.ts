@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { setupTelemetry, shutdownTelemetry } from '@fabric/telemetry';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 import { openSse } from '../support/sse';

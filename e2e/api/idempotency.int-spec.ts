@@ -4,7 +4,7 @@
  * never allocates a second address nor writes anything new.
  */
 import { EventOf, StoredEvent } from '@fabric/contracts';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { IpamService } from '../../services/ipam/src/app/ipam-service';
 import { startInventory } from '../../services/inventory/src/main';
 import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';

@@ -4,7 +4,7 @@
  * with `kill -9` mid-stream and replaced, every VM ends with exactly one address and no address is held twice.
  */
 import { StoredEvent } from '@fabric/contracts';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { parseIp } from '@fabric/ipam-math';
 import { ControlPlane, startControlPlane } from '../support/control-plane';
 import { countByVm, createFixture, createVmsViaRpc, eventsOfType, subjectCount } from '../support/api-fixtures';

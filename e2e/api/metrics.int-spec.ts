@@ -1,5 +1,5 @@
 /** GET /metrics (Prometheus text) from the gateway: counters, lag, pool gauges; METRICS_PORT servers. */
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { startMetricsServer, stopMetricsServer } from '@fabric/service-kit';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, settledVm } from '../support/api-fixtures';

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { appendEvents, ev } from '@fabric/testing/fabric';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { startRrConfig } from '../../services/rr-config/src/main';
 import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
 import { readModelCaughtUp } from '../support/api-fixtures';

@@ -3,7 +3,7 @@
  * redacted, GET /events to a billing token), yet each agent receives it on its own command subject.
  */
 import { RrDesiredState, RouterDesiredState, rrTargetId } from '@fabric/contracts';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { secretsBucket } from '@fabric/eventstore';
 import { lastCommand } from '@fabric/testing/fabric';
 import { startRrConfig } from '../../services/rr-config/src/main';

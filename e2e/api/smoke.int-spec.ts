@@ -1,4 +1,4 @@
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { clusterBody, ControlPlane, http, startControlPlane } from '../support/control-plane';
 
 describe('API smoke', () => {

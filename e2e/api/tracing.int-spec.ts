@@ -5,7 +5,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { setupTelemetry, shutdownTelemetry } from '@fabric/telemetry';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, Fixture, settledVm } from '../support/api-fixtures';
 

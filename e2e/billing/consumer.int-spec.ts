@@ -5,7 +5,7 @@
  * envelope id, and the derived counters are never incremented twice.
  */
 import { Client } from 'pg';
-import { eventually, natsUrl } from '@fabric/test-infra';
+import { eventually, natsUrl } from '@fabric/testing/infra';
 import { ControlPlane, startControlPlane } from '../support/control-plane';
 import { createFixture, Fixture } from '../support/api-fixtures';
 import { BillingConsumer, BillingConsumerOptions } from './billing-consumer';

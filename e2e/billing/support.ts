@@ -5,7 +5,7 @@ import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { JsMsg } from '@nats-io/jetstream';
 import { Nats } from '@fabric/eventstore';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http } from '../support/control-plane';
 import { settledVm } from '../support/api-fixtures';
 

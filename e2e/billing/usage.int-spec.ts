@@ -5,7 +5,7 @@
  */
 import { DataSource } from 'typeorm';
 import { createDataSource, dumpSchema, openDatabase, rebuildInto } from '@fabric/projections';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, Fixture, readModelCaughtUp } from '../support/api-fixtures';
 import { queryUsage } from '../../services/gateway/src/billing/usage';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createTestDatabase, dropTestDatabase } from '@fabric/test-infra';
+import { createTestDatabase, dropTestDatabase } from '@fabric/testing/infra';
 import { jetStreamConfig, natsDurabilityArgs, natsServerVersion, POSTGRES_DURABILITY_ENV, supportsSyncInterval } from '../../deploy/durability';
 import { which } from '../../deploy/infra';
 

@@ -12,7 +12,7 @@ import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { labDown } from '../../deploy/lab/topology';
 import { SupervisorClient } from '../../deploy/supervisor-client';
 import { markedProcesses, terminate } from '../../deploy/procs';

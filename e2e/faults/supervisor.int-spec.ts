@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { SupervisorClient } from '../../deploy/supervisor-client';
 import { markedProcesses, terminate } from '../../deploy/procs';
 import { isAlive } from '../../agents/src/drivers/proc';

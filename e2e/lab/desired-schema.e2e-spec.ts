@@ -4,7 +4,7 @@
  */
 import { headers } from '@nats-io/nats-core';
 import { ConfigApplied, ConfigApplyFailed, DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION, NodeDesiredState } from '@fabric/contracts';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
 import { coreRoute, Fabric, startFabric } from '../support/fabric';
 

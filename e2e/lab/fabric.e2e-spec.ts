@@ -2,7 +2,7 @@
  * The product as a user drives it: HTTP API → events → derivers → agents → BIRD/FRR in network namespaces.
  * One lab (3 nodes, 2 route reflectors, FRR core) shared by the scenarios, which run in order.
  */
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
 import { coreRoute, Fabric, pingFrom, startFabric } from '../support/fabric';
 import { runIn } from '../support/net';

@@ -4,7 +4,7 @@
  * the host side, and the guest is configured ONLY from GET /vms/:id/network-config — then the core pings it.
  */
 import { randomBytes } from 'node:crypto';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
 import { coreRoute, Fabric, pingFrom, startFabric } from '../support/fabric';
 import { applyNetworkConfig } from '../support/guest-config';

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventType, StoredEvent } from '@fabric/contracts';
 import { EventStore, Nats, RpcClient } from '@fabric/eventstore';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { clusterBody, ControlPlane, http } from './control-plane';
 
 /** Last sequence of the namespace's events stream (what the brief calls "the stream head"). */

@@ -3,7 +3,7 @@
  * database, and removes both afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
 import { startIpam } from '../../services/ipam/src/main';

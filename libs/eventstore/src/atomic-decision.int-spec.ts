@@ -4,7 +4,7 @@
  * same command (a new process, nothing cached) completes it without a 409.
  */
 import { Decider, DomainError, FabricEvent } from '@fabric/contracts';
-import { closeTestNats, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, openTestNats } from '@fabric/testing/infra';
 import { AggregateRepository, EventStore, Nats, NewEvent, AppendResult } from '@fabric/eventstore';
 
 type Cmd = { type: 'Create'; clusterId: string; rrs: string[] } | { type: 'AddRr'; name: string };

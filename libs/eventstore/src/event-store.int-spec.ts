@@ -1,5 +1,5 @@
 import { Decider, DomainError, FabricEvent } from '@fabric/contracts';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { AggregateRepository, ConcurrencyError, DurableConsumer, EventStore, Nats, PoisonMessageError } from '@fabric/eventstore';
 
 // A tiny aggregate: a cluster's route reflectors, enough to exercise the store.

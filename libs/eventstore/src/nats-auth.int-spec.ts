@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { StoredEvent } from '@fabric/contracts';
-import { AuthNats, eventually, startAuthenticatedNats } from '@fabric/test-infra';
+import { AuthNats, eventually, startAuthenticatedNats } from '@fabric/testing/infra';
 import { startAgent, AgentHandle } from '../../../agents/src/agent';
 import { Nats } from './connection';
 import { EventStore, decodeMessage, UntrustedEventError } from './event-store';

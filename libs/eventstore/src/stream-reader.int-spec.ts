@@ -5,7 +5,7 @@
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { FabricEvent, StoredEvent } from '@fabric/contracts';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { EventStore, Nats, processLoops, StreamReader } from '@fabric/eventstore';
 
 const cluster = '6f1d2c1e-0000-4000-8000-000000000c01';

@@ -7,7 +7,7 @@ import { headers as natsHeaders } from '@nats-io/nats-core';
 import { DataSource } from 'typeorm';
 import { FabricEvent } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/testing/infra';
 import { openDatabase, ProjectionRunner, rebuildAndCompare } from '@fabric/projections';
 
 const clusterId = '6f1d2c1e-0000-4000-8000-00000000d001';

@@ -1,7 +1,7 @@
 import type { Msg } from '@nats-io/nats-core';
 import { NodeDesiredState } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RouteAnnouncer } from './app/route-announcer';
 import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';
 import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from '@fabric/testing/fabric';

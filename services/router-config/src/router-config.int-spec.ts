@@ -1,6 +1,6 @@
 import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RouterConfigService } from './app/router-config';
 import { startRouterConfig } from './main';
 import { CLUSTER, NET4, NODE1, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';

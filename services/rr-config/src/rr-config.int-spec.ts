@@ -1,6 +1,6 @@
 import { RrDesiredState, rrTargetId } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RrConfig } from './app/rr-config';
 import { startRrConfig } from './main';
 import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';

@@ -10,7 +10,7 @@ import {
 } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { labDown, labUp, LabState } from '../../deploy/lab/topology';
 import { AgentHandle, AgentOptions, startAgent } from './agent';
 import { vmNamespaceName } from './roles/node';

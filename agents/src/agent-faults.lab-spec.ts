@@ -17,7 +17,7 @@ import {
 } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { labDown, labUp, LabState } from '../../deploy/lab/topology';
 import { AgentHandle, AgentOptions, startAgent } from './agent';
 import { run } from './drivers/exec';

@@ -1,0 +1,79 @@
+/**
+ * Representative inputs whose whole rendered text is checked in under libs/renderers/__golden__/ (golden.spec.ts).
+ * One case per situation the fabric meets: an empty cluster, one node, IPv6, a migration, MD5 + BFD + GR, Junos.
+ * Regenerate after an intended renderer change with `npm run golden:update` and review the diff.
+ */
+import { renderFrrCore, renderJunos, renderJunosProcedure, renderNodeBird, renderRrBird } from './index';
+import { ALL_ON, frrInput, junosInput, nodeInput, rrInput } from './fixtures';
+
+/** Which parser checks the file: BIRD 2 (`bird -p`), FRR (`vtysh -C` + `bgpd -C`), or none available here (Junos). */
+export type GoldenDialect = 'bird' | 'frr' | 'junos';
+
+export interface GoldenCase {
+  /** File name under __golden__/: `<situation>.<renderer>.<ext>`. */
+  file: string;
+  dialect: GoldenDialect;
+  render: () => string;
+}
+
+const NODE_1 = { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'node-1', underlayIp: '198.18.0.10' };
+const NODE_2 = { id: 'b2f5e7a4-4a4f-4d2c-9a53-0c1f5a2d6e11', name: 'node-2', underlayIp: '198.18.0.11' };
+const IPV6_RRS = [
+  { name: 'rr-6', ip: '2001:db8:ff::2' },
+  { name: 'rr-1', ip: '198.18.0.2' },
+];
+
+export const GOLDEN_CASES: GoldenCase[] = [
+  // A cluster with RRs and a core but no node and no pool yet: sessions up, nothing to accept or export.
+  { file: 'empty-cluster.rr-bird.conf', dialect: 'bird', render: () => renderRrBird(rrInput({ nodes: [], exportPrefixes: [] })) },
+  { file: 'empty-cluster.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ exportPrefixes: [] })) },
+  { file: 'empty-cluster.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ exportPrefixes: [] })) },
+  // One node with one IPv4 VM.
+  { file: 'one-node.node-bird.conf', dialect: 'bird', render: () => renderNodeBird(nodeInput()) },
+  {
+    file: 'one-node.rr-bird.conf',
+    dialect: 'bird',
+    render: () => renderRrBird(rrInput({ nodes: [{ ...NODE_1, prefixes: ['203.0.113.5/32'] }], exportPrefixes: ['203.0.113.0/24'] })),
+  },
+  { file: 'one-node.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ exportPrefixes: ['203.0.113.0/24'] })) },
+  // IPv6: an IPv6 RR session next to an IPv4 one, IPv6 underlay, /128 VM routes and IPv6 pools.
+  { file: 'ipv6.node-bird.conf', dialect: 'bird', render: () => renderNodeBird(nodeInput({ routeReflectors: IPV6_RRS, localIp6: '2001:db8:ff::10' })) },
+  {
+    file: 'ipv6.rr-bird.conf',
+    dialect: 'bird',
+    render: () =>
+      renderRrBird(
+        rrInput({
+          localIp6: '2001:db8:ff::2',
+          core: { name: 'core', ip: '2001:db8:ff::1' },
+          nodes: [
+            { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '203.0.113.16/32'] },
+            { ...NODE_1, prefixes: ['2001:db8::7/128'] },
+          ],
+        }),
+      ),
+  },
+  { file: 'ipv6.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ routeReflectors: IPV6_RRS, exportPrefixes: ['2001:db8::/32', '2001:db8::1/128'] })) },
+  // A VM migrating from node-1 to node-2: both nodes may announce its /32 and /128 until the source withdraws.
+  {
+    file: 'migration.rr-bird.conf',
+    dialect: 'bird',
+    render: () =>
+      renderRrBird(
+        rrInput({
+          nodes: [
+            { ...NODE_1, prefixes: ['203.0.113.7/32', '2001:db8::7/128', '203.0.113.5/32'] },
+            { ...NODE_2, prefixes: ['203.0.113.7/32', '2001:db8::7/128'] },
+          ],
+        }),
+      ),
+  },
+  // MD5 (with every punctuation character the API accepts), BFD and graceful restart on every session.
+  { file: 'md5-bfd-gr.node-bird.conf', dialect: 'bird', render: () => renderNodeBird(nodeInput({ bgp: ALL_ON })) },
+  { file: 'md5-bfd-gr.rr-bird.conf', dialect: 'bird', render: () => renderRrBird(rrInput({ bgp: ALL_ON })) },
+  { file: 'md5-bfd-gr.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ bgp: ALL_ON })) },
+  // Junos core: `set` statements and the operator procedure around them.
+  { file: 'cluster.junos.set', dialect: 'junos', render: () => renderJunos(junosInput()) },
+  { file: 'md5-bfd-gr.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ bgp: ALL_ON })) },
+  { file: 'cluster.junos-procedure.txt', dialect: 'junos', render: () => renderJunosProcedure(junosInput()) },
+];
