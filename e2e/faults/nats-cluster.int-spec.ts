@@ -12,22 +12,11 @@ import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { eventually } from '@fabric/test-infra';
 import { Nats } from '@fabric/eventstore';
-import { probe } from '../../deploy/infra';
 import { markedProcesses, terminate } from '../../deploy/procs';
 import { SupervisorClient } from '../../deploy/supervisor-client';
-import { freePort } from './support/supervised-fabric';
+import { freePorts } from './support/supervised-fabric';
 
 jest.setTimeout(180_000);
-
-/** `n` consecutive free ports on 127.0.0.1. */
-async function freePorts(n: number): Promise<number> {
-  for (;;) {
-    const base = await freePort();
-    if (base + n >= 65535) continue;
-    const busy = await Promise.all(Array.from({ length: n - 1 }, (_, i) => probe('127.0.0.1', base + 1 + i)));
-    if (!busy.some(Boolean)) return base;
-  }
-}
 
 type NatsAuth = typeof import('../../deploy/nats-auth');
 

@@ -48,9 +48,8 @@ export class Nats {
   }
 
   /** Creates (or updates) the two streams. Safe to call from every process at start. */
-  async ensureStreams(): Promise<void> {
+  async ensureStreams(num_replicas = streamReplicas()): Promise<void> {
     const s = this.subjects;
-    const num_replicas = streamReplicas();
     const events = {
       name: s.eventsStream,
       subjects: [`${s.ns}.evt.>`],
