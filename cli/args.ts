@@ -49,6 +49,7 @@ export interface CommandOptions {
   'cluster show': None;
   'node join': Idempotent & { cluster: string; name: string; underlayIp: string; underlayIp6?: string };
   'node drain': Idempotent & { cluster?: string };
+  'node enroll': { cluster: string; out: string; natsUrl?: string };
   'node list': { cluster: string };
   'vm create': Idempotent & { cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
   'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
@@ -64,6 +65,7 @@ export interface CommandOptions {
 interface CommandArgs {
   'cluster show': { cluster: string };
   'node drain': { node: string };
+  'node enroll': { node: string };
   'vm show': { vm: string };
   'vm delete': { vm: string };
   'vm migrate': { vm: string };
@@ -153,7 +155,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   node: {
-    summary: 'nodes (hypervisors): join, drain, list',
+    summary: 'nodes (hypervisors): join, drain, list, enroll',
     commands: {
       join: {
         summary: 'join a node (hypervisor) to a cluster',
@@ -171,6 +173,15 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
       },
       list: { summary: 'list the nodes of a cluster', options: [cluster()] },
+      enroll: {
+        summary: "what a new hypervisor needs (on the control host): its agent's NATS identity, unit, env file, BIRD base config, install script",
+        args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
+        options: [
+          cluster(),
+          { flags: '--out <DIR>', desc: 'directory for the bundle (created; must be empty)', required: true },
+          { flags: '--nats-url <URLS>', desc: "the seed list the agent connects with (default: the product's NATS URL)" },
+        ],
+      },
     },
   },
   vm: {
