@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
+import { ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
 import { enrollBundle } from '../deploy/enroll-bundle';
 import { which } from '../deploy/infra';
 
@@ -79,6 +80,38 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
     const again = await run(process.execPath, ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, 'deploy', 'enroll-bundle.ts'), '--node-id', nodeId, '--node-name', 'hv7', '--underlay-ip', '10.1.0.7', '--out', out], env);
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/not empty/);
+  });
+
+  it('fabricctl node enroll <name> --cluster <name> resolves the node through the API and writes the bundle', async () => {
+    const cp: ControlPlane = await startControlPlane({ ipamCooldownMs: 0 });
+    try {
+      const token = (cp as { adminToken?: string }).adminToken;
+      const auth = token ? { authorization: `Bearer ${token}` } : undefined;
+      const name = `enroll-${randomUUID().slice(0, 8)}`;
+      const c = await http('POST', `${cp.api}/clusters`, clusterBody(name), auth);
+      expect(c.status).toBe(201);
+      const n = await http('POST', `${cp.api}/clusters/${c.body.id}/nodes`, { name: 'hv9', underlayIp: '198.18.1.109' }, auth);
+      expect(n.status).toBe(201);
+      let listed: { id: string }[] = [];
+      for (const deadline = Date.now() + 15_000; !listed.length && Date.now() < deadline; ) {
+        listed = (await http('GET', `${cp.api}/clusters/${c.body.id}/nodes`, undefined, auth)).body;
+        if (!listed.length) await new Promise((r) => setTimeout(r, 100));
+      }
+      const bundle = path.join(dir, 'ctl-bundle');
+      const env: NodeJS.ProcessEnv = { ...process.env, FABRIC_DATA_DIR: path.join(dir, 'ctl-data'), FABRIC_API: cp.api, ...(token ? { FABRIC_TOKEN: token } : {}) };
+      delete env.NATS_URL;
+      const r = await run(path.join(ROOT, 'cli', 'fabricctl'), ['node', 'enroll', 'hv9', '--cluster', name, '--out', bundle, '--nats-url', 'nats://10.0.0.5:4223', '--json'], env);
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.out);
+      expect(out).toMatchObject({ node: { id: n.body.id, name: 'hv9' }, identity: `agent-node-${n.body.id}`, dir: bundle });
+      expect(readFileSync(path.join(bundle, 'bird.conf'), 'utf8')).toContain('router id 198.18.1.109;');
+      expect(readFileSync(path.join(bundle, 'agent-node.env'), 'utf8')).toContain(`FABRIC_TARGET=${n.body.id}\n`);
+      // An unknown node: the API's 404, nothing written.
+      const missing = await run(path.join(ROOT, 'cli', 'fabricctl'), ['node', 'enroll', 'nope', '--cluster', name, '--out', path.join(dir, 'none')], env);
+      expect(missing.code).toBe(1);
+    } finally {
+      await cp.close();
+    }
   });
 
   it('refuses values that would reach a file or a command unchecked', () => {
