@@ -173,6 +173,8 @@ export async function ensureProductNats(): Promise<{ url: string; own: boolean }
   writeConfig(readRegistry());
   const url = productNatsUrl();
   const members = productNatsMembers();
+  // A single server of an earlier start would answer on member 1's port: it is not a cluster member.
+  if (members.length > 1 && pidOf(PID_NAME)) throw new Error(`the single NATS server of an earlier start is running: npm run stop -- --all first (FABRIC_NATS_CLUSTER=${members.length} needs a data dir of its own, see docs/operations/nats-cluster.md)`);
   let bin: string | undefined;
   for (const m of members) {
     if (await probe(productNatsHost(), m.port)) continue;
