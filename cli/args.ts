@@ -51,6 +51,7 @@ export interface CommandOptions {
   'node drain': Idempotent & { cluster?: string; evacuate?: boolean };
   'node evacuate': Idempotent & { cluster?: string };
   'node undrain': Idempotent & { cluster?: string };
+  'node enroll': { cluster: string; out: string; natsUrl?: string };
   'node list': { cluster: string };
   'vm create': Idempotent & { cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
   'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
@@ -68,6 +69,7 @@ interface CommandArgs {
   'node drain': { node: string };
   'node evacuate': { node: string };
   'node undrain': { node: string };
+  'node enroll': { node: string };
   'vm show': { vm: string };
   'vm delete': { vm: string };
   'vm migrate': { vm: string };
@@ -157,7 +159,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   node: {
-    summary: 'nodes (hypervisors): join, drain, evacuate, undrain, list',
+    summary: 'nodes (hypervisors): join, drain, evacuate, undrain, list, enroll',
     commands: {
       join: {
         summary: 'join a node (hypervisor) to a cluster',
@@ -189,6 +191,15 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
       },
       list: { summary: 'list the nodes of a cluster', options: [cluster()] },
+      enroll: {
+        summary: "what a new hypervisor needs (on the control host): its agent's NATS identity, unit, env file, BIRD base config, install script",
+        args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
+        options: [
+          cluster(),
+          { flags: '--out <DIR>', desc: 'directory for the bundle (created; must be empty)', required: true },
+          { flags: '--nats-url <URLS>', desc: "the seed list the agent connects with (default: the product's NATS URL)" },
+        ],
+      },
     },
   },
   vm: {

@@ -2,6 +2,9 @@
  * What each fabricctl command asks the API and how it prints the answer. A command returns both the
  * machine form (`json`, what --json prints) and the human form (`text`).
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
@@ -180,6 +183,20 @@ export const HANDLERS: Handlers = {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
     const n = (await api.request<Node>('POST', `/nodes/${id}/undrain`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name} is ${n.status}` };
+  },
+  async 'node enroll'(api, { args, opts: o }) {
+    const cluster = await clusterId(api, o.cluster);
+    const n = (await api.get<Node[]>(`/clusters/${cluster}/nodes`)).find((x) => x.id === args.node.toLowerCase() || x.name === args.node);
+    if (!n) throw notFound('node-not-found', `cluster has no node ${args.node}`);
+    // The identity is enrolled where the product's NATS config lives: this host's checkout (npm run nats -- enroll).
+    // From cli/ (sources) or node_modules/.cache/fabricctl (cli/run.js's transpile).
+    const root = [join(__dirname, '..'), join(__dirname, '..', '..', '..')].find((d) => existsSync(join(d, 'deploy', 'enroll-bundle.ts')));
+    if (!root) throw new UsageError('node enroll runs on the control host, from the product checkout');
+    const argv = ['-r', join(root, 'deploy', 'register.js'), join(root, 'deploy', 'enroll-bundle.ts'), '--node-id', n.id, '--node-name', n.name, '--underlay-ip', n.underlayIp, '--out', o.out, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : [])];
+    const r = spawnSync(process.execPath, argv, { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) throw new UsageError(`enrollment failed: ${(r.stderr || r.error?.message || '').trim()}`);
+    const bundle = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { identity: string; dir: string; files: string[] };
+    return { json: { node: n, ...bundle }, text: `enrollment bundle of node ${n.name} (${bundle.identity}) in ${bundle.dir}: ${bundle.files.join(', ')}\ncopy it to the host and run install.sh as root` };
   },
   async 'node list'(api, { opts: o }) {
     const ns = await api.get<Node[]>(`/clusters/${await clusterId(api, o.cluster)}/nodes`);

@@ -71,8 +71,11 @@ export function which(cmd: string): string | undefined {
   return undefined;
 }
 
-/** Kept by a plain stop (`--all` stops them): NATS (open or the product's authenticated one) and Postgres. */
-export const INFRA = ['nats', 'nats-auth', 'postgres'];
+/**
+ * Kept by a plain stop (`--all` stops them): NATS (open or the product's authenticated one, or each member of
+ * its cluster: FABRIC_NATS_CLUSTER) and Postgres.
+ */
+export const INFRA = ['nats', 'nats-auth', 'nats-auth-1', 'nats-auth-2', 'nats-auth-3', 'nats-auth-4', 'nats-auth-5', 'postgres'];
 export const supervisor = () => new SupervisorClient(DATA);
 
 /**

@@ -7,11 +7,12 @@
  *   npm run nats -- enroll --role inventory|ipam|…|admin [--out <file>]
  *   npm run nats -- revoke <name> | list | url | config | import [--from <url>]
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
 import { TargetKind } from '@fabric/contracts';
-import { EnrolledIdentity, Identity, Nats, SERVICE_ROLES, identityName, importHistory, renderServerConfig } from '@fabric/eventstore';
+import { EnrolledIdentity, Identity, Nats, NatsClusterMember, SERVICE_ROLES, identityName, importHistory, renderServerConfig } from '@fabric/eventstore';
 import { DATA, daemon, log, pidOf, probe, which, aptInstall } from './infra';
 
 export const AUTH_DIR = path.join(DATA, 'nats-auth');
@@ -23,6 +24,55 @@ const PID_NAME = 'nats-auth';
 export const productNatsHost = () => process.env.FABRIC_NATS_HOST ?? '127.0.0.1';
 export const productNatsPort = () => Number(process.env.FABRIC_NATS_PORT ?? 4223);
 const ns = () => process.env.FABRIC_NS ?? 'fabric';
+
+/**
+ * FABRIC_NATS_CLUSTER=3: the product's NATS is a cluster of that many servers on this host (the lab's picture
+ * of three control hosts): member i listens for clients on FABRIC_NATS_PORT + i - 1 and for routes on
+ * FABRIC_NATS_ROUTE_PORT (6223) + i - 1, its monitoring endpoint (/healthz, /jsz: its own replicas) on
+ * FABRIC_NATS_MONITOR_PORT (8223) + i - 1, its store in .data/nats-auth/n<i>/. 1 (the default): one server.
+ */
+export function natsClusterSize(): number {
+  const n = Number(process.env.FABRIC_NATS_CLUSTER || 1);
+  if (!Number.isInteger(n) || n < 1 || n > 5 || (n > 1 && n % 2 === 0)) throw new Error(`FABRIC_NATS_CLUSTER must be 1, 3 or 5 (a Raft quorum), got ${process.env.FABRIC_NATS_CLUSTER}`);
+  return n;
+}
+
+export interface ProductNatsMember {
+  /** The supervised program (nats-auth, or nats-auth-<i> in a cluster). */
+  program: string;
+  port: number;
+  config: string;
+  storeDir: string;
+  /** Monitoring port (cluster members). */
+  httpPort?: number;
+  cluster?: NatsClusterMember;
+}
+
+/** The route password of this data dir's cluster (generated once, 0600; the same in every member's config). */
+function routePassword(): string {
+  const file = path.join(AUTH_DIR, 'route-password');
+  if (!existsSync(file)) writeAtomic(file, randomBytes(24).toString('hex') + '\n');
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** The servers of the product's NATS: one, or every member of its cluster. */
+export function productNatsMembers(): ProductNatsMember[] {
+  const size = natsClusterSize();
+  if (size === 1) return [{ program: PID_NAME, port: productNatsPort(), config: CONFIG, storeDir: path.join(AUTH_DIR, 'jetstream') }];
+  const host = productNatsHost();
+  const routeBase = Number(process.env.FABRIC_NATS_ROUTE_PORT ?? 6223);
+  const monitorBase = Number(process.env.FABRIC_NATS_MONITOR_PORT ?? 8223);
+  const members = Array.from({ length: size }, (_, i) => i + 1);
+  const password = routePassword();
+  return members.map((i) => ({
+    program: `${PID_NAME}-${i}`,
+    port: productNatsPort() + i - 1,
+    config: path.join(AUTH_DIR, `server-${i}.conf`),
+    storeDir: path.join(AUTH_DIR, `n${i}`, 'jetstream'),
+    httpPort: monitorBase + i - 1,
+    cluster: { name: `${ns()}-nats`, serverName: `${ns()}-nats-${i}`, host, port: routeBase + i - 1, routes: members.map((j) => `${host}:${routeBase + j - 1}`), routeUser: 'route', routePassword: password },
+  }));
+}
 
 function readRegistry(): EnrolledIdentity[] {
   return existsSync(REGISTRY) ? (JSON.parse(readFileSync(REGISTRY, 'utf8')) as EnrolledIdentity[]) : [];
@@ -36,15 +86,14 @@ function writeAtomic(file: string, text: string, mode = 0o600) {
   renameSync(tmp, file);
 }
 
-/** Writes the server config from the registry and makes a running server reload it. */
+/** Writes each server's config from the registry and makes the running servers reload it. */
 function writeConfig(identities: EnrolledIdentity[]) {
   writeAtomic(REGISTRY, JSON.stringify(identities, null, 2) + '\n');
-  writeAtomic(
-    CONFIG,
-    renderServerConfig({ host: productNatsHost(), port: productNatsPort(), storeDir: path.join(AUTH_DIR, 'jetstream'), ns: ns(), identities }),
-  );
-  const pid = pidOf(PID_NAME);
-  if (pid) process.kill(pid, 'SIGHUP');
+  for (const m of productNatsMembers()) {
+    writeAtomic(m.config, renderServerConfig({ host: productNatsHost(), port: m.port, storeDir: m.storeDir, ns: ns(), identities, ...(m.cluster ? { cluster: m.cluster, httpPort: m.httpPort } : {}) }));
+    const pid = pidOf(m.program);
+    if (pid) process.kill(pid, 'SIGHUP');
+  }
 }
 
 export const credsFile = (name: string) => path.join(CREDS, `${name}.nk`);
@@ -85,7 +134,8 @@ export function revoke(name: string): boolean {
   return true;
 }
 
-export const productNatsUrl = () => `nats://${productNatsHost()}:${productNatsPort()}`;
+/** The seed list of the product's NATS: every member (clients pick one and learn the others from it). */
+export const productNatsUrl = () => productNatsMembers().map((m) => `nats://${productNatsHost()}:${m.port}`).join(',');
 
 /** Which NATS the product uses: NATS_URL when set (the operator's server and NATS_CREDS), else our own. */
 export function usedNatsUrl(): string {
@@ -116,24 +166,41 @@ export async function waitAuthenticated(url: string, creds: string, timeoutMs = 
  */
 export async function ensureProductNats(): Promise<{ url: string; own: boolean }> {
   if (process.env.NATS_URL) return { url: process.env.NATS_URL, own: false };
+  // Every process started from here creates and checks the streams with the cluster's replicas.
+  if (natsClusterSize() > 1) process.env.FABRIC_STREAM_REPLICAS ||= String(natsClusterSize());
   const admin = ensureIdentity({ role: 'admin' });
   for (const role of SERVICE_ROLES) ensureIdentity({ role });
   writeConfig(readRegistry());
   const url = productNatsUrl();
-  if (!(await probe(productNatsHost(), productNatsPort()))) {
-    let bin = which('nats-server');
+  const members = productNatsMembers();
+  // A single server of an earlier start would answer on member 1's port: it is not a cluster member.
+  if (members.length > 1 && pidOf(PID_NAME)) throw new Error(`the single NATS server of an earlier start is running: npm run stop -- --all first (FABRIC_NATS_CLUSTER=${members.length} needs a data dir of its own, see docs/operations/nats-cluster.md)`);
+  let bin: string | undefined;
+  for (const m of members) {
+    if (await probe(productNatsHost(), m.port)) continue;
+    bin ??= which('nats-server');
     if (!bin) {
       aptInstall(['nats-server']);
       bin = which('nats-server');
     }
-    mkdirSync(path.join(AUTH_DIR, 'jetstream'), { recursive: true, mode: 0o700 });
-    log(`starting the product's authenticated NATS on ${url} (data in ${AUTH_DIR})`);
-    await daemon(PID_NAME, bin!, ['-c', CONFIG]);
+    mkdirSync(m.storeDir, { recursive: true, mode: 0o700 });
+    log(`starting the product's authenticated NATS${m.cluster ? ` member ${m.cluster.serverName} (routes on ${m.cluster.port})` : ''} on ${productNatsHost()}:${m.port} (data in ${path.dirname(m.storeDir)})`);
+    await daemon(m.program, bin!, ['-c', m.config]);
   }
-  await waitAuthenticated(url, admin, 30000);
+  for (const m of members) await waitAuthenticated(`nats://${productNatsHost()}:${m.port}`, admin, 30000);
   const nats = await Nats.connect({ servers: url, creds: admin, name: 'launcher' });
   try {
-    await nats.ensureStreams();
+    // A cluster answers JetStream requests once it has elected its meta leader (seconds after the start).
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await nats.ensureStreams();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline || !/unavailable|no suitable peers|timeout|503/i.test(String((err as Error)?.message ?? err))) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   } finally {
     await nats.close();
   }
@@ -162,7 +229,7 @@ function usage(): never {
       '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway [--out <file>]',
       '  revoke <name>                                              e.g. agent-node-<id>',
       '  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product\'s (empty) bus',
-      '  list | url | config',
+      '  list | url | config [--member <i>]',
     ].join('\n'),
   );
   process.exit(2);
@@ -187,7 +254,7 @@ async function main(args: string[]) {
       identity = { role: role as 'admin' };
     } else usage();
     const r = enroll(identity, out ? path.resolve(out) : undefined);
-    if (pidOf(PID_NAME)) await waitAuthenticated(usedNatsUrl(), r.file);
+    for (const m of productNatsMembers()) if (pidOf(m.program)) await waitAuthenticated(`nats://${productNatsHost()}:${m.port}`, r.file);
     console.log(JSON.stringify({ identity: r.name, publicKey: r.publicKey, creds: r.file, natsUrl: usedNatsUrl() }));
   } else if (cmd === 'revoke') {
     if (!args[1]) usage();
@@ -212,7 +279,10 @@ async function main(args: string[]) {
   } else if (cmd === 'url') {
     console.log(usedNatsUrl());
   } else if (cmd === 'config') {
-    process.stdout.write(existsSync(CONFIG) ? readFileSync(CONFIG, 'utf8') : '');
+    // In a cluster: `config --member <i>` (default 1).
+    const members = productNatsMembers();
+    const m = members[Number(flag(args, 'member') ?? 1) - 1] ?? usage();
+    process.stdout.write(existsSync(m.config) ? readFileSync(m.config, 'utf8') : '');
   } else usage();
 }
 

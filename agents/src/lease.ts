@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { KV, Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { streamReplicas } from '@fabric/eventstore';
 
 export interface LeaseHolder {
   instance: string;
@@ -65,7 +66,7 @@ export class TargetLease {
         },
       );
       const kvm = new Kvm(this.nc);
-      this.kv = exists ? await kvm.open(this.bucket, { allow_direct: true } as never) : await kvm.create(this.bucket, { history: 1, ttl: this.ttlMs });
+      this.kv = exists ? await kvm.open(this.bucket, { allow_direct: true } as never) : await kvm.create(this.bucket, { history: 1, ttl: this.ttlMs, replicas: streamReplicas() });
     }
     return this.kv;
   }

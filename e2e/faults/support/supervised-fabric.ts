@@ -6,12 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { rrTargetId } from '@fabric/contracts';
-import { Nats } from '@fabric/eventstore';
+import { Nats, natsServerConfig } from '@fabric/eventstore';
 import { labDown, labUp, LabState } from '../../../deploy/lab/topology';
 import { registerLab } from '../../../deploy/lab/launch';
 import { natsDurabilityArgs, POSTGRES_DURABILITY_ENV } from '../../../deploy/durability';
@@ -64,11 +64,35 @@ export interface SupervisedFabric {
   nodeIds: Record<string, string>;
   /** A connection of the test's own to the product's NATS (reconnects across its restarts). */
   nats: Nats;
+  /** With `natsCluster`: its members (supervised programs nats-1…), else one server named nats. */
+  natsMembers: NatsMemberInfo[];
   agentSpec(member: string): ProgramSpec;
   close(): Promise<void>;
 }
 
-export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number } = {}): Promise<SupervisedFabric> {
+export interface NatsMemberInfo {
+  program: string;
+  serverName: string;
+  port: number;
+  /** Monitoring port (/jsz: this server's own replicas). */
+  httpPort: number;
+}
+
+/** `n` consecutive free ports on 127.0.0.1 (a cluster's members). */
+export async function freePorts(n: number): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    if (base + n >= 65535) continue;
+    const busy = await Promise.all(Array.from({ length: n - 1 }, (_, i) => probe('127.0.0.1', base + 1 + i)));
+    if (!busy.some(Boolean)) return base;
+  }
+}
+
+/**
+ * `natsCluster: 3` runs the product's NATS as a cluster of that many servers (routes with a password, the
+ * streams with as many replicas) and every process connects with the seed list.
+ */
+export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number; natsCluster?: number } = {}): Promise<SupervisedFabric> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-faults-'));
   chmodSync(dataDir, 0o755); // the Postgres user reaches its cluster below
   const prefix = `f${randomBytes(3).toString('hex')}-`;
@@ -85,13 +109,32 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
   };
   try {
     await sup.start();
-    const [natsPort, pgPort, gwPort] = [await freePort(), await freePort(), await freePort()];
-
+    const [pgPort, gwPort] = [await freePort(), await freePort()];
     const natsBin = which('nats-server');
     if (!natsBin) throw new Error('nats-server missing (deploy/ensure-deps.sh)');
-    const store = path.join(dataDir, 'nats');
-    mkdirSync(store);
-    await sup.ensure({ name: 'nats', cmd: natsBin, args: ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store, ...natsDurabilityArgs(natsBin, store)], infra: true });
+    const size = opts.natsCluster ?? 1;
+    const natsMembers: NatsMemberInfo[] = [];
+    if (size === 1) {
+      const natsPort = await freePort();
+      const store = path.join(dataDir, 'nats');
+      mkdirSync(store);
+      await sup.ensure({ name: 'nats', cmd: natsBin, args: ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store, ...natsDurabilityArgs(natsBin, store)], infra: true });
+      natsMembers.push({ program: 'nats', serverName: '', port: natsPort, httpPort: 0 });
+    } else {
+      const [client, route, monitor] = [await freePorts(size), await freePorts(size), await freePorts(size)];
+      const routes = Array.from({ length: size }, (_, i) => `127.0.0.1:${route + i}`);
+      const routePassword = randomBytes(16).toString('hex');
+      for (let i = 0; i < size; i++) {
+        const m: NatsMemberInfo = { program: `nats-${i + 1}`, serverName: `faults-nats-${i + 1}`, port: client + i, httpPort: monitor + i };
+        const store = path.join(dataDir, `nats-${i + 1}`);
+        mkdirSync(store);
+        const conf = path.join(dataDir, `nats-${i + 1}.conf`);
+        const cluster = { name: 'faults-nats', serverName: m.serverName, host: '127.0.0.1', port: route + i, routes, routeUser: 'route', routePassword };
+        writeFileSync(conf, JSON.stringify(natsServerConfig({ host: '127.0.0.1', port: m.port, httpPort: m.httpPort, storeDir: store, cluster }), null, 2), { mode: 0o600 });
+        await sup.ensure({ name: m.program, cmd: natsBin, args: ['-c', conf], infra: true });
+        natsMembers.push(m);
+      }
+    }
 
     const pgBin = postgresBin();
     const pgData = path.join(dataDir, 'pg');
@@ -108,11 +151,21 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       args: [...asPostgres, path.join(pgBin, 'postgres'), '-D', pgData, '-p', String(pgPort), '-k', pgData, '-c', 'listen_addresses=127.0.0.1', '-c', 'synchronous_commit=on', '-c', 'fsync=on', '-c', 'max_connections=50'],
       infra: true,
     });
-    await until('own NATS', () => probe('127.0.0.1', natsPort));
+    for (const m of natsMembers) await until(`own NATS ${m.program}`, () => probe('127.0.0.1', m.port));
     await until('own Postgres', () => probe('127.0.0.1', pgPort));
 
+    if (size > 1) {
+      // The services' first ensureStreams would fail until the cluster has elected its meta leader.
+      const first = await Nats.connect({ servers: natsMembers.map((m) => `127.0.0.1:${m.port}`).join(','), ns: 'fabric', name: 'fault-suite-setup' });
+      try {
+        await until('NATS cluster accepts the streams', () => first.ensureStreams(size).then(() => true, () => false), 60_000);
+      } finally {
+        await first.close();
+      }
+    }
+
     const token = `fab_${randomBytes(24).toString('hex')}`;
-    const natsUrl = `127.0.0.1:${natsPort}`;
+    const natsUrl = natsMembers.map((m) => `127.0.0.1:${m.port}`).join(',');
     const databaseUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
     const env: Record<string, string> = {
       NATS_URL: natsUrl,
@@ -125,6 +178,7 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       IPAM_RELEASE_COOLDOWN_MS: '0',
       LOG_LEVEL: 'warn',
       METRICS_PORT: '',
+      ...(size > 1 ? { FABRIC_STREAM_REPLICAS: String(size) } : {}),
     };
     const node = (script: string, args: string[] = [], extra: Record<string, string> = {}): Omit<ProgramSpec, 'name'> => ({
       cmd: process.execPath,
@@ -149,7 +203,7 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       return { name: `agent-${member}`, ...node('agents/src/main.ts', ['--role', role, '--target', target, '--lab', prefix, '--member', member, '--poll-ms', '300']) };
     };
     for (const m of [lab.core.name, ...lab.routeReflectors.map((r) => r.name), ...lab.nodes.map((n) => n.name)]) await sup.ensure(agentSpec(m));
-    return { dataDir, sup, api, token, auth: { authorization: `Bearer ${token}` }, natsUrl, databaseUrl, lab, clusterId, nodeIds, nats, agentSpec, close };
+    return { dataDir, sup, api, token, auth: { authorization: `Bearer ${token}` }, natsUrl, databaseUrl, lab, clusterId, nodeIds, nats, natsMembers, agentSpec, close };
   } catch (err) {
     await close();
     throw err;

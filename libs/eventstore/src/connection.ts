@@ -49,11 +49,8 @@ export class Nats {
   }
 
   /** Creates (or updates) the two streams. Safe to call from every process at start. */
-  async ensureStreams(): Promise<void> {
+  async ensureStreams(num_replicas = streamReplicas()): Promise<void> {
     const s = this.subjects;
-    // 3 in a NATS cluster (an acknowledged event is on a quorum of disks); the default 1 on a single server.
-    const num_replicas = Number(process.env.FABRIC_STREAM_REPLICAS ?? 1);
-    if (!Number.isInteger(num_replicas) || num_replicas < 1 || num_replicas > 5) throw new Error(`FABRIC_STREAM_REPLICAS must be 1..5, got ${process.env.FABRIC_STREAM_REPLICAS}`);
     const events = {
       name: s.eventsStream,
       subjects: [`${s.ns}.evt.>`],
@@ -82,6 +79,7 @@ export class Nats {
       name: `KV_${secretsBucket(s)}`,
       subjects: [`$KV.${secretsBucket(s)}.>`],
       storage: StorageType.File,
+      num_replicas,
       retention: RetentionPolicy.Limits,
       // A KV bucket (@nats-io/kv reads it): a few versions per key so a rotation can be rolled back.
       max_msgs_per_subject: 5,
@@ -107,14 +105,14 @@ export class Nats {
       await this.jsm.streams.info(`KV_${leases}`);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await new Kvm(this.nc).create(leases, { history: 1, ttl: AGENT_LEASE_TTL_MS });
+      await new Kvm(this.nc).create(leases, { history: 1, ttl: AGENT_LEASE_TTL_MS, replicas: num_replicas });
     }
     // The single-writer services' leader leases (libs/eventstore/src/leader.ts).
     try {
       await this.jsm.streams.info(`KV_${serviceLeaseBucket(s.ns)}`);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await new Kvm(this.nc).create(serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS });
+      await new Kvm(this.nc).create(serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS, replicas: num_replicas });
     }
   }
 
@@ -131,6 +129,16 @@ export class Nats {
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+/**
+ * Replicas of every stream and KV bucket (FABRIC_STREAM_REPLICAS): 3 in a 3-server NATS cluster (an
+ * acknowledged write is on a quorum of servers), the default 1 on a single server.
+ */
+export function streamReplicas(): number {
+  const n = Number(process.env.FABRIC_STREAM_REPLICAS || 1);
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`FABRIC_STREAM_REPLICAS must be 1..5, got ${process.env.FABRIC_STREAM_REPLICAS}`);
+  return n;
 }
 
 export function isNotFound(err: unknown): boolean {

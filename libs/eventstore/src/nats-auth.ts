@@ -136,22 +136,93 @@ export interface EnrolledIdentity {
   enrolledAt: string;
 }
 
+/** One member of a NATS cluster: its name, its route listener and the other members' route URLs. */
+export interface NatsClusterMember {
+  /** Cluster name, the same on every member. */
+  name: string;
+  /** This server's unique name (JetStream's Raft groups know servers by it). */
+  serverName: string;
+  host: string;
+  /** Route port (other servers connect here; clients never do). */
+  port: number;
+  /** host:port of every member's route listener (this one's included: the server skips itself). */
+  routes: string[];
+  /** Credentials of the route connections (the same on every member); no routes without them. */
+  routeUser: string;
+  routePassword: string;
+  /** TLS of the routes (cross-host clusters): every member's certificate signed by `ca`, verified both ways. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+const ROUTE_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+const HOST = /^[A-Za-z0-9.:\[\]-]{1,253}$/;
+
 /**
- * The nats-server configuration of the product's own server (JSON is valid nats-server config syntax):
- * JetStream, and one nkey user per enrolled identity. No user without a key: anonymous clients are refused.
+ * A nats-server configuration object (JSON is valid nats-server config syntax; checked with nats-server
+ * 2.9.10): client listener, JetStream, optional monitoring port, client authorization and TLS, and the cluster
+ * block of one member. Pure.
  */
-export function renderServerConfig(opts: { host: string; port: number; storeDir: string; ns: string; identities: EnrolledIdentity[]; tls?: { cert: string; key: string; ca?: string } }): string {
+export function natsServerConfig(opts: {
+  host: string;
+  port: number;
+  storeDir: string;
+  httpPort?: number;
+  authorization?: { users: unknown[] };
+  tls?: { cert: string; key: string; ca?: string };
+  cluster?: NatsClusterMember;
+}): Record<string, unknown> {
+  const c = opts.cluster;
+  if (c) {
+    for (const [what, v] of [['cluster name', c.name], ['server name', c.serverName], ['route user', c.routeUser], ['route password', c.routePassword]] as const) {
+      if (!ROUTE_TOKEN.test(v)) throw new Error(`${what} must match ${ROUTE_TOKEN}, got ${JSON.stringify(v)}`);
+    }
+    for (const r of [c.host, ...c.routes]) {
+      const host = r.includes(':') && !r.startsWith('[') ? r.slice(0, r.lastIndexOf(':')) : r;
+      if (!HOST.test(host)) throw new Error(`invalid route host ${JSON.stringify(r)}`);
+    }
+  }
+  return {
+    ...(c ? { server_name: c.serverName } : {}),
+    host: opts.host,
+    port: opts.port,
+    ...(opts.httpPort ? { http: `${opts.host}:${opts.httpPort}` } : {}),
+    jetstream: { store_dir: opts.storeDir },
+    ...(opts.authorization ? { authorization: opts.authorization } : {}),
+    ...(opts.tls ? { tls: { cert_file: opts.tls.cert, key_file: opts.tls.key, ...(opts.tls.ca ? { ca_file: opts.tls.ca, verify: true } : {}) } } : {}),
+    ...(c
+      ? {
+          cluster: {
+            name: c.name,
+            host: c.host,
+            port: c.port,
+            authorization: { user: c.routeUser, password: c.routePassword, timeout: 2 },
+            routes: c.routes.map((r) => `nats-route://${c.routeUser}:${c.routePassword}@${r}`),
+            ...(c.tls ? { tls: { cert_file: c.tls.cert, key_file: c.tls.key, ca_file: c.tls.ca, verify: true, timeout: 2 } } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The nats-server configuration of the product's own server (or of one member of its cluster): JetStream,
+ * and one nkey user per enrolled identity. No user without a key: anonymous clients are refused.
+ */
+export function renderServerConfig(opts: {
+  host: string;
+  port: number;
+  storeDir: string;
+  ns: string;
+  identities: EnrolledIdentity[];
+  tls?: { cert: string; key: string; ca?: string };
+  cluster?: NatsClusterMember;
+  httpPort?: number;
+}): string {
   const s = new Subjects(opts.ns);
   const users = opts.identities.map((e) => {
     const perms = permissionsFor(e.identity, s, e.publicKey);
     return { nkey: e.publicKey, ...(perms ? { permissions: perms } : {}) };
   });
-  const conf = {
-    host: opts.host,
-    port: opts.port,
-    jetstream: { store_dir: opts.storeDir },
-    authorization: { users },
-    ...(opts.tls ? { tls: { cert_file: opts.tls.cert, key_file: opts.tls.key, ...(opts.tls.ca ? { ca_file: opts.tls.ca, verify: true } : {}) } } : {}),
-  };
-  return JSON.stringify(conf, null, 2) + '\n';
+  const { ns: _ns, identities: _ids, ...server } = opts;
+  return JSON.stringify(natsServerConfig({ ...server, authorization: { users } }), null, 2) + '\n';
 }

@@ -1,0 +1,169 @@
+/**
+ * A burst of VM creations (and deletes of earlier VMs) against a supervised fabric by clients that retry until
+ * acknowledged, and the convergence check over the whole history (support/checker.ts): the stream, the read
+ * model and the kernel tables, repeated until it holds.
+ */
+import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { Client } from 'pg';
+import { vmInterfaceName } from '@fabric/contracts';
+import { EventStore } from '@fabric/eventstore';
+import { http } from '../../support/control-plane';
+import { checkHistory, ClientHistory, Kernel, ReadModel, StreamEvent, Verdict } from './checker';
+import { coreBgpRoutes, nodeFabricRoutes } from './lab-checks';
+import { SupervisedFabric } from './supervised-fabric';
+
+const VM_EVENT = /^(Vm|Ip)/;
+
+export class VmBurst {
+  readonly client: ClientHistory = { created: new Map(), deleted: new Set() };
+  private seq = 0;
+  private readonly stream: StreamEvent[] = [];
+
+  constructor(
+    private readonly f: SupervisedFabric,
+    private readonly opts: { vms: number; deletes: number; convergeMs: number; report: string[] },
+  ) {}
+
+  private node(name: string) {
+    return this.f.lab.nodes.find((n) => n.name === name)!;
+  }
+
+  /** Tap devices exist before the VM is created, as libvirt would have made them. */
+  private async addTaps(nodeName: string, vmIds: string[]) {
+    if (!vmIds.length) return;
+    const lines = vmIds.map((id) => `tuntap add dev ${vmInterfaceName(id)} mode tap`).join('\n') + '\n';
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('ip', ['-n', this.node(nodeName).namespace, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d) => (err += d));
+      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
+      p.stdin!.end(lines);
+    });
+  }
+
+  /** Retries until the API acknowledges (services or NATS may be restarting); records what it was told. */
+  private async createVm(vmId: string, nodeName: string, family: 4 | 6) {
+    const f = this.f;
+    const body = { vmId, clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name: `b${(this.seq++).toString(36)}`, ownerId: 'faults', driver: 'tap', family };
+    for (let attempt = 0; ; attempt++) {
+      const r = await http('POST', `${f.api}/vms`, body, { ...f.auth, 'Idempotency-Key': `create-${vmId}` }).catch(() => undefined);
+      if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-exists')) {
+        this.client.created.set(vmId, { nodeId: f.nodeIds[nodeName] });
+        return;
+      }
+      if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`create ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
+      await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
+    }
+  }
+
+  private async deleteVm(vmId: string) {
+    const f = this.f;
+    for (let attempt = 0; ; attempt++) {
+      const r = await http('DELETE', `${f.api}/vms/${vmId}`, undefined, { ...f.auth, 'Idempotency-Key': `delete-${vmId}` }).catch(() => undefined);
+      if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-deleted')) {
+        this.client.deleted.add(vmId);
+        return;
+      }
+      if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`delete ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
+      await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
+    }
+  }
+
+  /** `vms` creates over the nodes (one in four IPv4) and `deletes` of live VMs, 8 clients at a time. */
+  async burst(onProgress: (accepted: number) => void): Promise<void> {
+    const nodes = this.f.lab.nodes;
+    const vms = Array.from({ length: this.opts.vms }, (_, i) => ({ vmId: randomUUID(), node: nodes[i % nodes.length].name, family: (i % 4 === 0 ? 4 : 6) as 4 | 6 }));
+    for (const n of nodes) await this.addTaps(n.name, vms.filter((v) => v.node === n.name).map((v) => v.vmId));
+    const victims = [...this.client.created.keys()].filter((id) => !this.client.deleted.has(id)).slice(0, this.opts.deletes);
+    const ops: (() => Promise<void>)[] = vms.map((v) => () => this.createVm(v.vmId, v.node, v.family));
+    victims.forEach((id, i) => ops.splice(Math.floor(((i + 1) * ops.length) / (victims.length + 1)), 0, () => this.deleteVm(id)));
+    let next = 0;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < ops.length) {
+          await ops[next++]();
+          onProgress(++done);
+        }
+      }),
+    );
+  }
+
+  /** The stream read so far (incremental); events not about VMs keep only their id and sequence. */
+  async readStream(): Promise<StreamEvent[]> {
+    const after = this.stream.at(-1)?.seq ?? 0;
+    await new EventStore(this.f.nats).forEach('fabric.evt.>', after, (e) => {
+      this.stream.push({ seq: e.seq, id: e.id, type: e.type, data: VM_EVENT.test(e.type) ? (e.data as Record<string, any>) : {} });
+    });
+    return this.stream;
+  }
+
+  async readModel(): Promise<ReadModel> {
+    const db = new Client({ connectionString: this.f.databaseUrl });
+    await db.connect();
+    try {
+      const cp = await db.query(`SELECT max(position)::bigint AS p FROM fabric.projection_checkpoints`);
+      const vms = await db.query(`SELECT id, ip, node_id, status FROM fabric.vms`);
+      const usage = await db.query(`SELECT vm_id, ip, allocated_seq::bigint, released_seq::bigint FROM fabric.ip_usage`);
+      const history = await db.query(`SELECT vm_id, seq::bigint, event FROM fabric.vm_history WHERE event = 'VmCreated'`);
+      return {
+        checkpoint: Number(cp.rows[0]?.p ?? 0),
+        vms: vms.rows,
+        usage: usage.rows.map((u) => ({ ...u, allocated_seq: Number(u.allocated_seq), released_seq: u.released_seq === null ? null : Number(u.released_seq) })),
+        history: history.rows.map((h) => ({ ...h, seq: Number(h.seq) })),
+      };
+    } finally {
+      await db.end();
+    }
+  }
+
+  async kernel(): Promise<Kernel> {
+    const nodes = new Map<string, Map<string, string>>();
+    const underlay = new Map<string, string[]>();
+    for (const n of this.f.lab.nodes) {
+      nodes.set(this.f.nodeIds[n.name], await nodeFabricRoutes(n.namespace));
+      underlay.set(this.f.nodeIds[n.name], [n.ipv4, n.ipv6]);
+    }
+    return { core: await coreBgpRoutes(this.f.lab.core.namespace), nodes, underlay };
+  }
+
+  /** The full check, repeated until it holds or the time is up; returns when it held. */
+  async converge(label: string, since: number): Promise<Verdict> {
+    const deadline = Date.now() + this.opts.convergeMs;
+    let last: Verdict | undefined;
+    for (;;) {
+      // Cheap first: the kernel and the stream; the read model only when those agree.
+      const events = await this.readStream().catch(() => undefined);
+      if (events) {
+        last = checkHistory(events, this.client, undefined, await this.kernel());
+        if (!last.violations.length) {
+          last = checkHistory(events, this.client, await this.readModel().catch(() => undefined), await this.kernel());
+          if (!last.violations.length) {
+            this.opts.report.push(`${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`);
+            return last;
+          }
+        }
+      }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const shown = last?.violations.slice(0, 25) ?? ['the stream could not be read'];
+    throw new Error(`${label}: not converged within ${this.opts.convergeMs} ms; ${last?.violations.length ?? '?'} violations, e.g.\n  ${shown.join('\n  ')}`);
+  }
+
+  /** Runs a burst; `fault` starts once a quarter of it is accepted; then the whole history must check out. */
+  async caseWith(label: string, fault: () => Promise<void>): Promise<Verdict> {
+    let started: Promise<void> | undefined;
+    let faultAt = 0;
+    const quarter = Math.floor(this.opts.vms / 4);
+    await this.burst((n) => {
+      if (n >= quarter && !started) {
+        faultAt = Date.now();
+        started = fault();
+      }
+    });
+    await started;
+    return this.converge(label, faultAt);
+  }
+}
