@@ -1,6 +1,7 @@
 /**
  * The cluster's BGP MD5 password: in no event, no read model row, no API response (configs show it
- * redacted, GET /events to a billing token), yet each agent receives it on its own command subject.
+ * redacted, GET /events to a billing token), yet each agent receives it on its own command subject. A cluster
+ * created without one gets a generated password (MD5 by default) unless it opts out with a reason.
  */
 import { RrDesiredState, RouterDesiredState, rrTargetId } from '@fabric/contracts';
 import { eventually } from '@fabric/test-infra';
@@ -146,8 +147,13 @@ describe('given a cluster created with an MD5 password', () => {
     expect(r.status).toBe(201);
     const cluster = await http('GET', `${cp.api}/clusters/${r.body.id}`);
     expect(cluster.body.bgp).toEqual({ gracefulRestart: true, bfd: false, md5: false, md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' });
-    const rr = await eventually(() => lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1')), 15000, 50, 'RR desired state');
+    expect((await http('POST', `${cp.api}/clusters/${r.body.id}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.16', end: '192.0.2.31' }] })).status).toBe(201);
+    const rr = await eventually(async () => {
+      const d = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1'));
+      return d?.bird.includes('192.0.2.16/28') ? d : undefined;
+    }, 15000, 50, 'RR desired state with the pool');
     expect(rr.bird).not.toContain('password');
+    // the operator's core community on routes to the core
     expect(rr.bird).toContain('bgp_community.add((65001,666));');
 
     const head = await cp.store.headSeq();
