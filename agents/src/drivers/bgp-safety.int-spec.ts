@@ -36,7 +36,7 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
     const ns = s.nodes[0].namespace;
     if (!on) return void (await run('ip', ['-n', ns, 'link', 'del', 'flood0']));
     // Host routes outside every pool, written with the node's route protocol: the node's BIRD announces them.
-    const lines = ['link add flood0 type dummy', 'link set flood0 up'];
+    const lines = ['link add flood0 type veth peer name flood1', 'link set flood1 up', 'link set flood0 up'];
     for (let i = 0; i < FLOOD; i++) lines.push(`route add 100.64.${i >> 8}.${i & 255}/32 dev flood0 proto ${s.nodes[0].routeProtocol}`);
     await run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
   };
