@@ -15,7 +15,7 @@ export interface Cluster {
   routeReflectors: { name: string; ip: string }[];
   coreRouter: { name: string; ip: string; vendor: 'junos' | 'frr' };
   rrClusterId: string;
-  bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean };
+  bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean; md5OptOut?: string; prefixLimitAction: string; coreCommunity: string };
   createdAt: string;
 }
 

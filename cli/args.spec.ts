@@ -32,6 +32,9 @@ describe('parseArgv', () => {
     const p = parse('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --rr rr2=198.18.0.12 --core-router core=198.18.0.1 --bfd');
     expect(p.opts).toMatchObject({ fabricAsn: 65000, coreAsn: 65001, rr: ['rr1=198.18.0.11', 'rr2=198.18.0.12'], coreRouter: 'core=198.18.0.1', bfd: true });
     expect(p.opts).not.toHaveProperty('gracefulRestart');
+    const safety = parse('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --md5-opt-out lab-only --prefix-limit-action disable --core-community none');
+    expect(safety.opts).toMatchObject({ md5OptOut: 'lab-only', prefixLimitAction: 'disable', coreCommunity: 'none' });
+    expect(usage('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --prefix-limit-action explode').message).toMatch(/prefix-limit-action/);
     expect(parse('vm list --limit 5 --offset 0').opts).toEqual({ limit: 5, offset: 0 });
     expect(parse('vm migrate abc --to node2 --idempotency-key k1').opts).toEqual({ to: 'node2', idempotencyKey: 'k1' });
   });

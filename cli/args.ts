@@ -42,8 +42,11 @@ export interface CommandOptions {
     gatewayIp?: string;
     gatewayMac?: string;
     md5Password?: string;
+    md5OptOut?: string;
     gracefulRestart?: boolean;
     bfd?: boolean;
+    prefixLimitAction?: string;
+    coreCommunity?: string;
   };
   'cluster list': None;
   'cluster show': None;
@@ -148,7 +151,10 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--vendor <junos|frr>', desc: 'core router vendor (default junos)', choices: ['junos', 'frr'] },
           { flags: '--gateway-ip <IP>', desc: 'VM gateway address' },
           { flags: '--gateway-mac <MAC>', desc: 'VM gateway MAC' },
-          { flags: '--md5-password <PASSWORD>', desc: 'BGP MD5 password' },
+          { flags: '--md5-password <PASSWORD>', desc: 'BGP MD5 password (default: one is generated)' },
+          { flags: '--md5-opt-out <REASON>', desc: 'run the BGP sessions without MD5 (the reason is recorded)' },
+          { flags: '--prefix-limit-action <ACTION>', desc: 'what RRs do with a node over its prefix limit (default restart)', choices: ['restart', 'disable', 'block', 'warn'] },
+          { flags: '--core-community <no-export|none|ASN:N>', desc: 'community RRs add to routes sent to the core (default no-export)' },
           { flags: '--graceful-restart', desc: 'enable BGP graceful restart', kind: 'bool' },
           { flags: '--bfd', desc: 'enable BFD', kind: 'bool' },
           IDEMPOTENCY,

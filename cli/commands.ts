@@ -127,13 +127,20 @@ interface ClusterStatus {
 
 export const HANDLERS: Handlers = {
   async 'cluster create'(api, { opts: o }) {
+    const safety = {
+      ...(o.md5OptOut !== undefined ? { md5OptOut: o.md5OptOut } : {}),
+      ...(o.prefixLimitAction !== undefined ? { prefixLimitAction: o.prefixLimitAction } : {}),
+      ...(o.coreCommunity !== undefined ? { coreCommunity: o.coreCommunity } : {}),
+    };
     const bgp = o.md5Password !== undefined || o.gracefulRestart !== undefined || o.bfd !== undefined;
     const body = {
       name: o.name, fabricAsn: o.fabricAsn, coreAsn: o.coreAsn, community: o.community,
       routeReflectors: o.rr.map(parsePair),
       coreRouter: { ...parsePair(o.coreRouter), vendor: o.vendor ?? 'junos' },
       ...(o.gatewayIp || o.gatewayMac ? { gateway: { ip: o.gatewayIp, mac: o.gatewayMac } } : {}),
-      ...(bgp ? { bgp: { md5Password: o.md5Password, gracefulRestart: o.gracefulRestart === true, bfd: o.bfd === true } } : {}),
+      ...(bgp
+        ? { bgp: { md5Password: o.md5Password, gracefulRestart: o.gracefulRestart === true, bfd: o.bfd === true, ...safety } }
+        : Object.keys(safety).length ? { bgp: safety } : {}),
     };
     const c = (await api.request<Cluster>('POST', '/clusters', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: c, text: `cluster ${c.name} created: ${c.id}` };
@@ -151,7 +158,7 @@ export const HANDLERS: Handlers = {
         ['id', c.id], ['name', c.name], ['fabric ASN', c.fabricAsn], ['core ASN', c.coreAsn], ['community', c.community],
         ['gateway', `${c.gateway.ip} ${c.gateway.mac}`], ['rr cluster id', c.rrClusterId],
         ['core router', `${c.coreRouter.name} ${c.coreRouter.ip} (${c.coreRouter.vendor})`],
-        ['bgp', `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : 'off'}`],
+        ['bgp', `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : `off (${c.bgp.md5OptOut ?? 'no reason recorded'})`}, node prefix limit action ${c.bgp.prefixLimitAction}, core community ${c.bgp.coreCommunity}`],
         ['created', ago(c.createdAt)],
       ]),
       '', 'route reflectors:', table(c.routeReflectors, [{ header: 'NAME', get: (r) => r.name }, { header: 'IP', get: (r) => r.ip }]),

@@ -130,7 +130,7 @@ describe('agent faults on the lab', () => {
   const routerState = (generation: number, extra = ''): Omit<RouterDesiredState, 'hash' | 'sourceSeq'> => {
     const rr = s.routeReflectors[0];
     const config = renderFrrCore({
-      hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn,
+      hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community,
       routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], exportPrefixes: pools, bgp,
     });
     return { kind: 'router', targetId: routerId, clusterId, generation, vendor: 'frr', config: extra ? config.replace(/^(router bgp \d+\n)/m, `$1${extra}\n`) : config };

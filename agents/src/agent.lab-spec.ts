@@ -118,7 +118,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     return {
       kind: 'router', targetId: routerId, clusterId, generation, vendor: 'frr',
       config: renderFrrCore({
-        hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn,
+        hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community,
         routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], exportPrefixes: pools, bgp,
       }),
     };

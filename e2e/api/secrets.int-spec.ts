@@ -1,6 +1,7 @@
 /**
  * The cluster's BGP MD5 password: in no event, no read model row, no API response (configs show it
- * redacted, GET /events to a billing token), yet each agent receives it on its own command subject.
+ * redacted, GET /events to a billing token), yet each agent receives it on its own command subject. A cluster
+ * created without one gets a generated password (MD5 by default) unless it opts out with a reason.
  */
 import { RrDesiredState, RouterDesiredState, rrTargetId } from '@fabric/contracts';
 import { eventually } from '@fabric/testing/infra';
@@ -120,6 +121,48 @@ describe('given a cluster created with an MD5 password', () => {
     expect((await http('PUT', `${cp.api}/clusters/${unknown}/bgp/md5-password`, { md5Password: 'abc' })).status).toBe(404);
     expect(await secrets()).toBe(stored);
     // (derivers may still be publishing the previous rotation's desired states: only cluster events matter)
+    expect((await cp.store.read(cp.nats.subjects.evtAll('cluster'), head)).length).toBe(0);
+  });
+
+  it('when a cluster is created without a password then one is generated: MD5 on, stored like a given one, in no event', async () => {
+    const r = await http('POST', `${cp.api}/clusters`, clusterBody('sec-default'));
+    expect(r.status).toBe(201);
+    const cluster = await http('GET', `${cp.api}/clusters/${r.body.id}`);
+    expect(cluster.body.bgp).toEqual({ gracefulRestart: true, bfd: false, md5: true, prefixLimitAction: 'restart', coreCommunity: 'no-export' });
+    const rr = await eventually(() => lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1')), 15000, 50, 'RR desired state');
+    const generated = /password "([A-Za-z0-9_-]{32})";/.exec(rr.bird)?.[1];
+    expect(generated).toBeDefined();
+    const events = await cp.store.read(cp.nats.subjects.evtAll());
+    expect(JSON.stringify(events)).not.toContain(generated);
+    const rrConf = await eventually(async () => {
+      const c = await http('GET', `${cp.api}/clusters/${r.body.id}/route-reflectors/rr1/config`);
+      return c.status === 200 ? (c.body as string) : undefined;
+    }, 15000, 50, 'RR config');
+    expect(rrConf).toContain('password "<redacted>";');
+    expect(rrConf).not.toContain(generated);
+  });
+
+  it('when a cluster opts out of MD5 with a reason then it runs without, and the reason is shown; both at once is a 400', async () => {
+    const r = await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-optout'), bgp: { md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' } });
+    expect(r.status).toBe(201);
+    const cluster = await http('GET', `${cp.api}/clusters/${r.body.id}`);
+    expect(cluster.body.bgp).toEqual({ gracefulRestart: true, bfd: false, md5: false, md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' });
+    expect((await http('POST', `${cp.api}/clusters/${r.body.id}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.16', end: '192.0.2.31' }] })).status).toBe(201);
+    const rr = await eventually(async () => {
+      const d = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1'));
+      return d?.bird.includes('192.0.2.16/28') ? d : undefined;
+    }, 15000, 50, 'RR desired state with the pool');
+    expect(rr.bird).not.toContain('password');
+    // the operator's core community on routes to the core
+    expect(rr.bird).toContain('bgp_community.add((65001,666));');
+
+    const head = await cp.store.headSeq();
+    const both = await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-both'), bgp: { md5Password: 'abc', md5OptOut: 'why not' } });
+    expect(both.status).toBe(400);
+    expect(both.body).toMatchObject({ code: 'md5-conflict' });
+    for (const bad of [{ md5OptOut: 'x' }, { md5OptOut: 'a"b; }' }, { prefixLimitAction: 'shutdown' }, { coreCommunity: 'no-export; }' }, { coreCommunity: '70000:1' }]) {
+      expect((await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-bad'), bgp: bad })).status).toBe(400);
+    }
     expect((await cp.store.read(cp.nats.subjects.evtAll('cluster'), head)).length).toBe(0);
   });
 });

@@ -7,8 +7,8 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, Matches, ValidateNested } from 'class-validator';
-import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
-import { PASSWORD_PATTERN } from './validation';
+import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
+import { MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
 
@@ -40,6 +40,22 @@ export class BgpOptionsInput {
   @IsOptional() @IsBoolean() gracefulRestart?: boolean;
   @ApiPropertyOptional({ example: false })
   @IsOptional() @IsBoolean() bfd?: boolean;
+  @ApiPropertyOptional({
+    example: 'no md5 on this lab core',
+    description: 'create the cluster WITHOUT MD5 on purpose (the reason is recorded). Without it and without md5Password, a password is generated',
+  })
+  @IsOptional() @Matches(MD5_OPT_OUT_PATTERN, { message: 'md5OptOut must be a 3-200 character reason (letters, digits, spaces and . , : ( ) _ + - /)' })
+  md5OptOut?: string;
+  @ApiPropertyOptional({
+    enum: PREFIX_LIMIT_ACTIONS, example: 'restart',
+    description: 'what the route reflectors do when a node announces more prefixes than its limit (default restart: the session is cut and comes back once the node is sane)',
+  })
+  @IsOptional() @IsIn(PREFIX_LIMIT_ACTIONS) prefixLimitAction?: PrefixLimitAction;
+  @ApiPropertyOptional({
+    example: 'no-export',
+    description: 'community the route reflectors add to every fabric route sent to the core: "no-export" (default), "none", or an "asn:value" of your border policy',
+  })
+  @IsOptional() @IsCoreCommunity() coreCommunity?: string;
 }
 export class PoolInput {
   @ApiProperty({ example: '203.0.113.10' })

@@ -1,6 +1,6 @@
 /** class-validator decorators for the fabric's value types, shared by events, commands and HTTP DTOs. */
 import { Matches, ValidateBy, ValidationOptions, buildMessage } from 'class-validator';
-import { COMMUNITY_PATTERN, NAME_PATTERN, OWNER_PATTERN, UUID_PATTERN, isAsn, isCidr, isCommunity, isIp, isMac } from './validation';
+import { COMMUNITY_PATTERN, NAME_PATTERN, OWNER_PATTERN, UUID_PATTERN, isAsn, isCidr, isCommunity, isCoreCommunity, isIp, isMac } from './validation';
 
 export const IsFabricName = (o?: ValidationOptions) =>
   Matches(NAME_PATTERN, { message: '$property must be 1-63 letters, digits or dashes, starting and ending with a letter or digit', ...o });
@@ -11,6 +11,8 @@ export const IsAsn = (o?: ValidationOptions) =>
   ValidateBy({ name: 'isAsn', validator: { validate: (v) => isAsn(v), defaultMessage: buildMessage((e) => `${e}$property must be an integer ASN between 1 and 4294967295`, o) } }, o);
 export const IsCommunity = (o?: ValidationOptions) =>
   ValidateBy({ name: 'isCommunity', validator: { validate: (v) => isCommunity(v), defaultMessage: buildMessage((e) => `${e}$property must be a BGP community "asn:value" (each 0-65535)`, o) } }, o);
+export const IsCoreCommunity = (o?: ValidationOptions) =>
+  ValidateBy({ name: 'isCoreCommunity', validator: { validate: (v) => isCoreCommunity(v), defaultMessage: buildMessage((e) => `${e}$property must be "no-export", "none" or a BGP community "asn:value" (each 0-65535)`, o) } }, o);
 export const IsIpAddress = (family?: 4 | 6, o?: ValidationOptions) =>
   ValidateBy({ name: 'isIpAddress', validator: { validate: (v) => isIp(v, family), defaultMessage: buildMessage((e) => `${e}$property must be a valid IP${family ? 'v' + family : ''} address`, o) } }, o);
 export const IsCidrBlock = (o?: ValidationOptions) =>

@@ -8,8 +8,8 @@ import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min,
   ValidateNested,
 } from 'class-validator';
-import { IsAsn, IsCidrBlock, IsCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
-import { PASSWORD_PATTERN } from './validation';
+import { IsAsn, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
+import { MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import type { AggregateKind } from './subjects';
 
 /** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
@@ -38,6 +38,12 @@ export class BgpOptions {
   md5Password?: string;
   @IsBoolean() gracefulRestart: boolean;
   @IsBoolean() bfd: boolean;
+  /** Absent in events written before prefix limits existed: DEFAULT_PREFIX_LIMIT_ACTION applies. */
+  @IsOptional() @IsIn(PREFIX_LIMIT_ACTIONS) prefixLimitAction?: PrefixLimitAction;
+  /** Absent in older events: DEFAULT_CORE_COMMUNITY applies. */
+  @IsOptional() @IsCoreCommunity() coreCommunity?: string;
+  /** Set when the cluster was created without MD5 on purpose: the operator's reason. */
+  @IsOptional() @Matches(MD5_OPT_OUT_PATTERN) md5OptOut?: string;
 }
 
 // ---- cluster.<clusterId>

@@ -15,6 +15,22 @@ export const COMMUNITY_PATTERN = /^(\d{1,5}):(\d{1,5})$/;
 export const PASSWORD_PATTERN = /^[A-Za-z0-9!#$%&()*+,\-./:<=>?@\[\]^_{|}~]{1,80}$/;
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** What a route reflector does when a node exceeds its prefix limit (BIRD `receive limit … action`). */
+export const PREFIX_LIMIT_ACTIONS = ['restart', 'disable', 'block', 'warn'] as const;
+export type PrefixLimitAction = (typeof PREFIX_LIMIT_ACTIONS)[number];
+/** Cut the node off, and let it back once its announcements are sane again (faults heal by themselves). */
+export const DEFAULT_PREFIX_LIMIT_ACTION: PrefixLimitAction = 'restart';
+/**
+ * Community the route reflectors add to every fabric route they send to the core: `no-export` (default:
+ * the core keeps the /32s inside its AS), `none`, or an `asn:value` the operator's border policy acts on.
+ */
+export const DEFAULT_CORE_COMMUNITY = 'no-export';
+export function isCoreCommunity(v: unknown): v is string {
+  return v === 'no-export' || v === 'none' || isCommunity(v);
+}
+/** Why a cluster runs without BGP MD5 (recorded, never rendered): text without quotes, semicolons or braces. */
+export const MD5_OPT_OUT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 .,:()_+\-\/]{2,199}$/;
+
 export const MIN_ASN = 1;
 export const MAX_ASN = 4294967295;
 

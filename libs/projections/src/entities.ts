@@ -20,7 +20,7 @@ export class ClusterRow {
   @Column('jsonb') gateway: { ip: string; mac: string };
   @Column('jsonb', { name: 'core_router' }) coreRouter: { name: string; ip: string; vendor: string };
   @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
-  @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; md5OptOut?: string; prefixLimitAction?: string; coreCommunity?: string };
   @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
 }

@@ -5,12 +5,17 @@
 import { createHash } from 'node:crypto';
 import * as ipaddr from 'ipaddr.js';
 import {
+  DEFAULT_CORE_COMMUNITY,
+  DEFAULT_PREFIX_LIMIT_ACTION,
   PASSWORD_PATTERN,
+  PREFIX_LIMIT_ACTIONS,
+  PrefixLimitAction,
   UUID_PATTERN,
   canonicalIp,
   isAsn,
   isCidr,
   isCommunity,
+  isCoreCommunity,
   isIp,
   isName,
 } from '@fabric/contracts';
@@ -20,6 +25,16 @@ export interface BgpOptions {
   md5Password?: string;
   gracefulRestart: boolean;
   bfd: boolean;
+  /** RR action when a node exceeds its prefix limit; default DEFAULT_PREFIX_LIMIT_ACTION. */
+  prefixLimitAction?: PrefixLimitAction;
+  /** Added by the RRs to routes sent to the core: `no-export` (default), `none` or `asn:value`. */
+  coreCommunity?: string;
+}
+
+/** BgpOptions with the safety defaults filled in. */
+export interface ValidBgpOptions extends BgpOptions {
+  prefixLimitAction: PrefixLimitAction;
+  coreCommunity: string;
 }
 
 export interface Peer {
@@ -53,7 +68,7 @@ export function community(v: unknown): [number, number] {
   return [a, b];
 }
 
-export function bgpOptions(v: unknown): BgpOptions {
+export function bgpOptions(v: unknown): ValidBgpOptions {
   if (!v || typeof v !== 'object') fail('bgp options', v);
   const o = v as Record<string, unknown>;
   if (o.md5Password !== undefined && (typeof o.md5Password !== 'string' || !PASSWORD_PATTERN.test(o.md5Password))) {
@@ -61,7 +76,50 @@ export function bgpOptions(v: unknown): BgpOptions {
   }
   if (typeof o.gracefulRestart !== 'boolean') fail('bgp.gracefulRestart', o.gracefulRestart);
   if (typeof o.bfd !== 'boolean') fail('bgp.bfd', o.bfd);
-  return { md5Password: o.md5Password as string | undefined, gracefulRestart: o.gracefulRestart, bfd: o.bfd };
+  const action = o.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION;
+  if (!(PREFIX_LIMIT_ACTIONS as readonly unknown[]).includes(action)) fail('bgp.prefixLimitAction', action);
+  const coreCommunity = o.coreCommunity ?? DEFAULT_CORE_COMMUNITY;
+  if (!isCoreCommunity(coreCommunity)) fail('bgp.coreCommunity', coreCommunity);
+  return {
+    md5Password: o.md5Password as string | undefined, gracefulRestart: o.gracefulRestart, bfd: o.bfd,
+    prefixLimitAction: action as PrefixLimitAction, coreCommunity,
+  };
+}
+
+/**
+ * Receive limit of one node session (per address family), from the prefixes placed on the node:
+ * max(NODE_PREFIX_LIMIT_FLOOR, the next power of two >= 2 x placed). Twice the placed count leaves room for
+ * VMs that arrive before the RR's config does; the power-of-two bucket means the limit (and so the RR
+ * config) changes only when a node's placed count crosses a bucket edge, not with every VM.
+ */
+export const NODE_PREFIX_LIMIT_FLOOR = 256;
+export function nodePrefixLimit(placed: number): number {
+  let limit = NODE_PREFIX_LIMIT_FLOOR;
+  while (limit < 2 * placed) limit *= 2;
+  return limit;
+}
+
+/** FRR's and Junos's largest prefix limit. */
+export const MAX_PREFIX_LIMIT = 4294967295;
+/**
+ * Prefix limit of each core session to an RR, per family: every address of the cluster's pools (one host
+ * route each at most: an RR sends its best route per prefix) plus 10% (at least 16) of headroom, capped at
+ * MAX_PREFIX_LIMIT (an IPv6 /64 pool is effectively unlimited: the RRs' per-node limits bound it instead).
+ */
+export function poolPrefixLimit(pools: Cidr[], family: 4 | 6): number {
+  const bits = family === 4 ? 32 : 128;
+  let total = 0n;
+  for (const c of pools) if (c.family === family) total += 1n << BigInt(bits - c.len);
+  const headroom = total / 10n > 16n ? total / 10n : 16n;
+  const limit = total + headroom;
+  return limit > BigInt(MAX_PREFIX_LIMIT) ? MAX_PREFIX_LIMIT : Number(limit);
+}
+
+/** The core community as [asn, value], or undefined for `none`; `no-export` is RFC 1997's 65535:65281. */
+export function coreCommunityPair(v: string): [number, number] | undefined {
+  if (v === 'none') return undefined;
+  if (v === 'no-export') return [65535, 65281];
+  return community(v);
 }
 
 export interface Cidr {

@@ -53,6 +53,7 @@ export function frrInput(over: Partial<FrrCoreInput> = {}): FrrCoreInput {
     routerId: '198.18.0.1',
     coreAsn: 65001,
     fabricAsn: 65000,
+    community: '65000:100',
     routeReflectors: [
       { name: 'rr-2', ip: '198.18.0.3' },
       { name: 'rr-1', ip: '198.18.0.2' },
@@ -68,6 +69,7 @@ export function junosInput(over: Partial<JunosInput> = {}): JunosInput {
     clusterName: 'par1',
     coreAsn: 65001,
     fabricAsn: 65000,
+    community: '65000:100',
     routeReflectors: [
       { name: 'rr-2', ip: '198.18.0.3' },
       { name: 'rr-1', ip: '198.18.0.2' },

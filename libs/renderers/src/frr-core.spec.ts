@@ -18,7 +18,7 @@ describe('renderFrrCore', () => {
     });
 
     it('then route-maps accept the pools in and deny everything out', () => {
-      expect(config).toContain('route-map FABRIC-IN permit 10\n match ip address prefix-list FABRIC-POOLS\n');
+      expect(config).toContain('route-map FABRIC-IN permit 10\n match ip address prefix-list FABRIC-POOLS\n match community FABRIC-CLUSTER\n');
       expect(config).toContain('route-map FABRIC-IN-V6 permit 10\n match ipv6 address prefix-list FABRIC-POOLS-V6\n');
       expect(config).toContain('route-map FABRIC-OUT deny 10\n');
     });
@@ -32,6 +32,20 @@ describe('renderFrrCore', () => {
         expect(config.match(new RegExp(`neighbor ${ip.replace(/\./g, '\\.')} route-map FABRIC-OUT out`, 'g'))).toHaveLength(2);
       }
       expect(config.indexOf('description rr rr-1')).toBeLessThan(config.indexOf('description rr rr-2'));
+    });
+
+    it('then both route-maps also require the cluster community', () => {
+      expect(config).toContain('bgp community-list standard FABRIC-CLUSTER seq 5 permit 65000:100\n');
+      expect(config.match(/\n match community FABRIC-CLUSTER\n/g)).toHaveLength(2);
+    });
+
+    it('then every RR session has a maximum-prefix per family from the pools plus headroom, counting filtered routes', () => {
+      // IPv4: 2 x /24 = 512 addresses + 51 (10%); IPv6: a /32 is beyond the largest limit.
+      for (const ip of ['198.18.0.2', '198.18.0.3']) {
+        expect(config).toContain(`  neighbor ${ip} maximum-prefix 563 restart 5 force\n`);
+        expect(config).toContain(`  neighbor ${ip} maximum-prefix 4294967295 restart 5 force\n`);
+      }
+      expect(renderFrrCore(frrInput({ exportPrefixes: ['192.0.2.77/32'] }))).toContain('maximum-prefix 17 restart 5 force');
     });
 
     it('then md5, graceful restart and bfd are absent', () => {

@@ -1,8 +1,9 @@
 /**
  * FRR 8.4 frr.conf for the lab core router (and FRR-based border routers): eBGP to every RR,
- * explicit in/out route-maps (FRR 8 drops eBGP routes without policy), only host routes of the pools in.
+ * explicit in/out route-maps (FRR 8 drops eBGP routes without policy), only host routes of the pools that
+ * carry the cluster community in, and at most as many prefixes per RR session as the pools hold.
  */
-import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, dottedQuad, name, network, peers, sortCidrs } from './common';
+import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, dottedQuad, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
 
 export interface FrrCoreInput {
   hostname: string;
@@ -10,6 +11,8 @@ export interface FrrCoreInput {
   routerId: string;
   coreAsn: number;
   fabricAsn: number;
+  /** Cluster community `asn:value`: only routes carrying it are accepted. */
+  community: string;
   routeReflectors: Peer[];
   /** CIDRs of the cluster's networks/pools. */
   exportPrefixes: string[];
@@ -18,6 +21,9 @@ export interface FrrCoreInput {
 
 export const FRR_PREFIX_LIST_V4 = 'FABRIC-POOLS';
 export const FRR_PREFIX_LIST_V6 = 'FABRIC-POOLS-V6';
+export const FRR_COMMUNITY_LIST = 'FABRIC-CLUSTER';
+/** Minutes before FRR re-establishes a session it tore down at its prefix limit. */
+export const FRR_PREFIX_LIMIT_RESTART_MINUTES = 5;
 
 export function renderFrrCore(input: FrrCoreInput): string {
   if (!input || typeof input !== 'object') throw new Error('invalid frr core input');
@@ -26,6 +32,7 @@ export function renderFrrCore(input: FrrCoreInput): string {
   const coreAsn = asn(input.coreAsn, 'coreAsn');
   const fabricAsn = asn(input.fabricAsn, 'fabricAsn');
   if (coreAsn === fabricAsn) throw new Error('coreAsn must differ from fabricAsn (the RR sessions are eBGP)');
+  const [ca, cv] = community(input.community);
   const rrs = peers(input.routeReflectors, 'routeReflectors');
   const bgp = bgpOptions(input.bgp);
   const exports = sortCidrs(array<string>(input.exportPrefixes, 'exportPrefixes').map((c, i) => network(c, `exportPrefixes[${i}]`)));
@@ -48,13 +55,17 @@ export function renderFrrCore(input: FrrCoreInput): string {
   if (v6.length) v6.forEach((c, i) => out.push(`ipv6 prefix-list ${FRR_PREFIX_LIST_V6} seq ${(i + 1) * 10} permit ${entry(c, 128)}`));
   else out.push(`ipv6 prefix-list ${FRR_PREFIX_LIST_V6} seq 10 deny any`);
   out.push(
+    `bgp community-list standard ${FRR_COMMUNITY_LIST} seq 5 permit ${ca}:${cv}`,
     '!',
+    // Both matches of an entry must hold: inside the pools AND tagged by this cluster's fabric.
     'route-map FABRIC-IN permit 10',
     ` match ip address prefix-list ${FRR_PREFIX_LIST_V4}`,
+    ` match community ${FRR_COMMUNITY_LIST}`,
     'exit',
     '!',
     'route-map FABRIC-IN-V6 permit 10',
     ` match ipv6 address prefix-list ${FRR_PREFIX_LIST_V6}`,
+    ` match community ${FRR_COMMUNITY_LIST}`,
     'exit',
     '!',
     // The core announces nothing to the fabric: nodes reach the world via their static default route.
@@ -71,9 +82,9 @@ export function renderFrrCore(input: FrrCoreInput): string {
     if (bgp.md5Password !== undefined) out.push(` neighbor ${rr.ip} password ${bgp.md5Password}`);
     if (bgp.bfd) out.push(` neighbor ${rr.ip} bfd`);
   }
-  for (const [af, rmIn] of [
-    ['ipv4', 'FABRIC-IN'],
-    ['ipv6', 'FABRIC-IN-V6'],
+  for (const [af, rmIn, limit] of [
+    ['ipv4', 'FABRIC-IN', poolPrefixLimit(v4, 4)],
+    ['ipv6', 'FABRIC-IN-V6', poolPrefixLimit(v6, 6)],
   ] as const) {
     out.push(' !', ` address-family ${af} unicast`);
     for (const rr of rrs) {
@@ -81,6 +92,8 @@ export function renderFrrCore(input: FrrCoreInput): string {
         `  neighbor ${rr.ip} activate`,
         `  neighbor ${rr.ip} route-map ${rmIn} in`,
         `  neighbor ${rr.ip} route-map FABRIC-OUT out`,
+        // `force` counts every received prefix, filtered ones too: a broken RR cannot exhaust the core.
+        `  neighbor ${rr.ip} maximum-prefix ${limit} restart ${FRR_PREFIX_LIMIT_RESTART_MINUTES} force`,
       );
     }
     out.push(' exit-address-family');

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import * as ipaddr from 'ipaddr.js';
-import { NAME_PATTERN, PASSWORD_PATTERN, isIp } from '@fabric/contracts';
+import { NAME_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, isIp } from '@fabric/contracts';
 import { addressProblem } from '@fabric/ipam-math';
 import type { BgpOptions, FrrCoreInput, JunosInput, NodeBirdInput, RrBirdInput } from './index';
 
@@ -38,7 +38,9 @@ export const bgpArb: fc.Arbitrary<BgpOptions> = fc.record({
   md5Password: fc.option(passwordArb, { nil: undefined }),
   gracefulRestart: fc.boolean(),
   bfd: fc.boolean(),
-});
+  prefixLimitAction: fc.option(fc.constantFrom(...PREFIX_LIMIT_ACTIONS), { nil: undefined }),
+  coreCommunity: fc.option(fc.oneof(fc.constantFrom('no-export', 'none'), communityArb), { nil: undefined }),
+}, { requiredKeys: ['gracefulRestart', 'bfd'] });
 
 const toNetwork = (ip: string, len: number) => {
   const addr = ipaddr.parse(ip);
@@ -110,14 +112,14 @@ export function rrBirdInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary
 
 export function frrCoreInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary<FrrCoreInput> {
   return fc
-    .record({ hostname: names, routerId: ipv4, asns: asnPair, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
-    .map((r) => ({ hostname: r.hostname, routerId: r.routerId, coreAsn: r.asns[1], fabricAsn: r.asns[0], routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
+    .record({ hostname: names, routerId: ipv4, asns: asnPair, community: communityArb, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
+    .map((r) => ({ hostname: r.hostname, routerId: r.routerId, coreAsn: r.asns[1], fabricAsn: r.asns[0], community: r.community, routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
 }
 
 export function junosInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary<JunosInput> {
   return fc
-    .record({ clusterName: names, asns: asnPair, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
-    .map((r) => ({ clusterName: r.clusterName, coreAsn: r.asns[1], fabricAsn: r.asns[0], routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
+    .record({ clusterName: names, asns: asnPair, community: communityArb, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
+    .map((r) => ({ clusterName: r.clusterName, coreAsn: r.asns[1], fabricAsn: r.asns[0], community: r.community, routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
 }
 
 const IPV4 = /\b(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,3})?\b/g;

@@ -11,11 +11,12 @@ describe('renderJunos', () => {
     });
 
     it('then it first deletes its own objects so the text is the whole desired state', () => {
-      expect(lines.slice(0, 4)).toEqual([
+      expect(lines.slice(0, 5)).toEqual([
         'delete policy-options prefix-list FABRIC-PAR1-POOLS',
         'delete policy-options policy-statement FABRIC-PAR1-IN',
         'delete policy-options policy-statement FABRIC-PAR1-OUT',
         'delete protocols bgp group FABRIC-PAR1',
+        'delete policy-options community FABRIC-PAR1-COMM',
       ]);
     });
 
@@ -29,6 +30,21 @@ describe('renderJunos', () => {
       const terms = lines.filter((l) => l.includes('FABRIC-PAR1-IN term'));
       expect(terms[terms.length - 1]).toBe('set policy-options policy-statement FABRIC-PAR1-IN term REJECT then reject');
       expect(config).toContain('set policy-options policy-statement FABRIC-PAR1-OUT term REJECT then reject\n');
+    });
+
+    it('then each import term also requires the cluster community', () => {
+      expect(config).toContain('set policy-options community FABRIC-PAR1-COMM members 65000:100\n');
+      for (const t of ['HOSTS-V4', 'HOSTS-V6']) expect(lines).toContain(`set policy-options policy-statement FABRIC-PAR1-IN term ${t} from community FABRIC-PAR1-COMM`);
+    });
+
+    it('then each family has a prefix limit from the pools plus headroom that tears the session down', () => {
+      // IPv4: a /24 = 256 addresses + 25 (10%); IPv6: a /32 is beyond the largest limit.
+      for (const l of [
+        'set protocols bgp group FABRIC-PAR1 family inet unicast prefix-limit maximum 281',
+        'set protocols bgp group FABRIC-PAR1 family inet unicast prefix-limit teardown idle-timeout 5',
+        'set protocols bgp group FABRIC-PAR1 family inet6 unicast prefix-limit maximum 4294967295',
+        'set protocols bgp group FABRIC-PAR1 family inet6 unicast prefix-limit teardown idle-timeout 5',
+      ]) expect(lines).toContain(l);
     });
 
     it('then the BGP group is external to the fabric AS with both policies and one neighbor per RR', () => {

@@ -5,7 +5,7 @@
  * FABRIC-<CLUSTER>-OUT rejects everything: nodes reach the world through their own default route,
  * so the border router announces nothing to the fabric.
  */
-import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, name, network, peers, sortCidrs } from './common';
+import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
 
 export interface JunosInput {
   /** Cluster name; upper-cased into object names (FABRIC-<CLUSTER>-…). */
@@ -13,6 +13,8 @@ export interface JunosInput {
   /** Must equal the router's `routing-options autonomous-system` (checked in the procedure, not set here). */
   coreAsn: number;
   fabricAsn: number;
+  /** Cluster community `asn:value`: the import policy accepts only routes carrying it. */
+  community: string;
   routeReflectors: Peer[];
   exportPrefixes: string[];
   bgp: BgpOptions;
@@ -21,6 +23,7 @@ export interface JunosInput {
 export interface JunosNames {
   group: string;
   prefixList: string;
+  community: string;
   importPolicy: string;
   exportPolicy: string;
 }
@@ -30,6 +33,7 @@ export function junosNames(clusterName: string): JunosNames {
   return {
     group: `FABRIC-${c}`,
     prefixList: `FABRIC-${c}-POOLS`,
+    community: `FABRIC-${c}-COMM`,
     importPolicy: `FABRIC-${c}-IN`,
     exportPolicy: `FABRIC-${c}-OUT`,
   };
@@ -39,6 +43,7 @@ interface Valid {
   n: JunosNames;
   coreAsn: number;
   fabricAsn: number;
+  community: [number, number];
   rrs: Peer[];
   exports: Cidr[];
   bgp: BgpOptions;
@@ -54,6 +59,7 @@ function validate(input: JunosInput): Valid {
     n,
     coreAsn,
     fabricAsn,
+    community: community(input.community),
     rrs: peers(input.routeReflectors, 'routeReflectors'),
     exports: sortCidrs(array<string>(input.exportPrefixes, 'exportPrefixes').map((c, i) => network(c, `exportPrefixes[${i}]`))),
     bgp: bgpOptions(input.bgp),
@@ -61,7 +67,7 @@ function validate(input: JunosInput): Valid {
 }
 
 export function renderJunos(input: JunosInput): string {
-  const { n, fabricAsn, rrs, exports, bgp } = validate(input);
+  const { n, fabricAsn, community: comm, rrs, exports, bgp } = validate(input);
   const po = 'set policy-options';
   const grp = `set protocols bgp group ${n.group}`;
   const out: string[] = [
@@ -69,10 +75,12 @@ export function renderJunos(input: JunosInput): string {
     `delete policy-options policy-statement ${n.importPolicy}`,
     `delete policy-options policy-statement ${n.exportPolicy}`,
     `delete protocols bgp group ${n.group}`,
+    `delete policy-options community ${n.community}`,
   ];
   // The prefix-list documents the pools (and is usable by firewall filters); the import policy needs
   // route-filters because prefix-list-filter cannot say "only the /32 (/128) inside".
   for (const c of exports) out.push(`${po} prefix-list ${n.prefixList} ${c.text}`);
+  out.push(`${po} community ${n.community} members ${comm[0]}:${comm[1]}`);
   const v4 = exports.filter((c) => c.family === 4);
   const v6 = exports.filter((c) => c.family === 6);
   for (const [term, list, host] of [
@@ -84,6 +92,8 @@ export function renderJunos(input: JunosInput): string {
       const match = c.len === host ? 'exact' : `prefix-length-range /${host}-/${host}`;
       out.push(`${po} policy-statement ${n.importPolicy} term ${term} from route-filter ${c.text} ${match}`);
     }
+    // `from` conditions of one term must all match: inside the pools AND tagged by this cluster's fabric.
+    out.push(`${po} policy-statement ${n.importPolicy} term ${term} from community ${n.community}`);
     out.push(`${po} policy-statement ${n.importPolicy} term ${term} then accept`);
   }
   out.push(
@@ -94,8 +104,14 @@ export function renderJunos(input: JunosInput): string {
     `${grp} peer-as ${fabricAsn}`,
     `${grp} import ${n.importPolicy}`,
     `${grp} export ${n.exportPolicy}`,
+    // Received prefixes (before policy) per RR session: at most the pools' addresses plus headroom;
+    // beyond that the session is torn down and retried after 5 minutes.
     `${grp} family inet unicast`,
     `${grp} family inet6 unicast`,
+    `${grp} family inet unicast prefix-limit maximum ${poolPrefixLimit(exports.filter((c) => c.family === 4), 4)}`,
+    `${grp} family inet unicast prefix-limit teardown idle-timeout 5`,
+    `${grp} family inet6 unicast prefix-limit maximum ${poolPrefixLimit(exports.filter((c) => c.family === 6), 6)}`,
+    `${grp} family inet6 unicast prefix-limit teardown idle-timeout 5`,
   );
   if (bgp.md5Password !== undefined) out.push(`${grp} authentication-key "${bgp.md5Password}"`);
   if (bgp.bfd) {

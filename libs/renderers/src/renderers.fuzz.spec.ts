@@ -7,7 +7,8 @@
  * renderers.daemons.int-spec.ts.
  */
 import fc from 'fast-check';
-import { birdIdent } from './common';
+import { PREFIX_LIMIT_ACTIONS } from '@fabric/contracts';
+import { birdIdent, nodePrefixLimit } from './common';
 import { renderFrrCore, renderJunos, renderNodeBird, renderRrBird } from './index';
 import type { FrrCoreInput, JunosInput, NodeBirdInput, RrBirdInput } from './index';
 import {
@@ -17,9 +18,10 @@ import {
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const params = { seed: FUZZ_SEED, numRuns: RUNS };
 
-const BGP_VARIANTS = [false, true].flatMap((md5) => [false, true].flatMap((gracefulRestart) => [false, true].map((bfd) => ({
-  ...(md5 ? { md5Password: 'zqpw' } : {}), gracefulRestart, bfd,
-}))));
+const BGP_VARIANTS = [false, true].flatMap((md5) => [false, true].flatMap((gracefulRestart) => [false, true].flatMap((bfd) =>
+  PREFIX_LIMIT_ACTIONS.flatMap((prefixLimitAction) => ['no-export', 'none'].map((coreCommunity) => ({
+    ...(md5 ? { md5Password: 'zqpw' } : {}), gracefulRestart, bfd, prefixLimitAction, coreCommunity,
+  }))))));
 const EXPORTS = [['203.0.113.0/24', '2001:db8::/32'], ['203.0.113.0/24'], ['2001:db8::/32'], [], ['198.51.100.9/32', '2001:db8:1::9/128']];
 const RRS = [{ name: 'zqrr-1', ip: '198.18.0.2' }, { name: 'zqrr-2', ip: '198.18.0.3' }];
 
@@ -57,11 +59,11 @@ const rrRef = reference<RrBirdInput>(
   renderRrBird,
 );
 const frrRef = reference<FrrCoreInput>(
-  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ hostname: 'zqcore', routerId: '198.18.0.1', coreAsn: 65001, fabricAsn: 65000, routeReflectors: RRS, exportPrefixes, bgp }))),
+  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ hostname: 'zqcore', routerId: '198.18.0.1', coreAsn: 65001, fabricAsn: 65000, community: '65000:100', routeReflectors: RRS, exportPrefixes, bgp }))),
   renderFrrCore,
 );
 const junosRef = reference<JunosInput>(
-  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ clusterName: 'zqpar', coreAsn: 65001, fabricAsn: 65000, routeReflectors: RRS, exportPrefixes, bgp }))),
+  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ clusterName: 'zqpar', coreAsn: 65001, fabricAsn: 65000, community: '65000:100', routeReflectors: RRS, exportPrefixes, bgp }))),
   renderJunos,
 );
 
@@ -124,6 +126,13 @@ describe('renderer properties (fast-check, 10,000 seeded cases each)', () => {
             const mine = [...addressesOf(n.prefixes.filter((p) => p.endsWith(`/${len}`)))].sort();
             expect(inFilter).toEqual(mine);
           }
+          // Every node session is capped, per family, from the node's own placed prefixes.
+          const proto = out.slice(out.indexOf(`protocol bgp ${birdIdent('node_', n.name)} {`));
+          const limits = [...proto.slice(0, proto.indexOf('\n}')).matchAll(/receive limit (\d+) action (\w+);/g)];
+          const count = (len: number) => new Set(n.prefixes.filter((p) => p.endsWith(`/${len}`)).map((p) => [...addressesOf([p])][0])).size;
+          expect(limits.map((m) => [Number(m[1]), m[2]])).toEqual(
+            [count(32), count(128)].map((c) => [nodePrefixLimit(c), input.bgp.prefixLimitAction ?? 'restart']),
+          );
         }
         expect(renderRrBird(reversed(input, 'nodes'))).toBe(out);
       }),

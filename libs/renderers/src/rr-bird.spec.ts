@@ -1,5 +1,6 @@
 import { renderRrBird } from './rr-bird';
-import { ALL_ON, BAD_NAMES, MD5, block, rrInput } from './fixtures';
+import { nodePrefixLimit } from './common';
+import { ALL_OFF, ALL_ON, BAD_NAMES, MD5, block, rrInput } from './fixtures';
 import { birdCheck } from './test-support';
 
 describe('renderRrBird', () => {
@@ -52,6 +53,20 @@ describe('renderRrBird', () => {
       expect(s.match(/next hop keep;/g)).toHaveLength(2);
       expect(block(config, 'filter fabric_core_out4')).toContain('[ 198.51.100.0/24{32,32}, 203.0.113.0/24{32,32} ]');
       expect(block(config, 'filter fabric_core_out6')).toContain('[ 2001:db8::/32{128,128} ]');
+    });
+
+    it('then every node session has a receive limit per family, sized from its placed prefixes, action restart by default', () => {
+      for (const p of ['node_node_1', 'node_node_2']) {
+        expect(block(config, `protocol bgp ${p}`).match(/receive limit 256 action restart;/g)).toHaveLength(2);
+      }
+    });
+
+    it('then routes to the core get no-export added, only after the pool and community match', () => {
+      expect(block(config, 'filter fabric_core_out4')).toBe(
+        'filter fabric_core_out4 {\n' +
+          '  if net ~ [ 198.51.100.0/24{32,32}, 203.0.113.0/24{32,32} ] && (65000,100) ~ bgp_community then {\n' +
+          '    bgp_community.add((65535,65281));\n    accept;\n  }\n  reject;\n}',
+      );
     });
 
     it('then md5, graceful restart and bfd are absent', () => {
@@ -151,6 +166,33 @@ describe('renderRrBird', () => {
     });
   });
 
+  describe('given the prefix limit sizing', () => {
+    it('then it is at least 256 and the next power of two of twice the placed count (changes only at bucket edges)', () => {
+      expect([0, 1, 128, 129, 256, 257, 1000, 5000].map(nodePrefixLimit)).toEqual([256, 256, 256, 512, 512, 1024, 2048, 16384]);
+      const n = rrInput().nodes[1];
+      const many = (k: number) => Array.from({ length: k }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}/32`);
+      const limitFor = (k: number) => /receive limit (\d+) action/.exec(block(renderRrBird(rrInput({ nodes: [{ ...n, prefixes: many(k) }] })), 'protocol bgp node_node_1'))![1];
+      expect([limitFor(129), limitFor(200), limitFor(256), limitFor(257)]).toEqual(['512', '512', '512', '1024']);
+    });
+  });
+
+  describe('given another action and core community', () => {
+    it('then the limits use the action and the core filter adds that community', () => {
+      const c = renderRrBird(rrInput({ bgp: { ...ALL_ON, prefixLimitAction: 'disable', coreCommunity: '65001:666' } }));
+      expect(block(c, 'protocol bgp node_node_1').match(/receive limit \d+ action disable;/g)).toHaveLength(2);
+      expect(block(c, 'filter fabric_core_out6')).toContain('bgp_community.add((65001,666));');
+    });
+    it("then with core community 'none' nothing is added", () => {
+      const c = renderRrBird(rrInput({ bgp: { ...ALL_OFF, coreCommunity: 'none' } }));
+      expect(c).not.toContain('bgp_community.add');
+      expect(block(c, 'filter fabric_core_out4')).toContain('&& (65000,100) ~ bgp_community then accept;');
+    });
+    it('then a bad action or community is refused', () => {
+      expect(() => renderRrBird(rrInput({ bgp: { ...ALL_OFF, prefixLimitAction: 'shutdown' as never } }))).toThrow(/prefixLimitAction/);
+      expect(() => renderRrBird(rrInput({ bgp: { ...ALL_OFF, coreCommunity: 'no-export; }' } }))).toThrow(/coreCommunity/);
+    });
+  });
+
   describe('given the real BIRD 2 parser (bird -p)', () => {
     const v6 = {
       localIp6: '2001:db8:ff::2',
@@ -166,6 +208,8 @@ describe('renderRrBird', () => {
       ['only gr', rrInput({ bgp: { gracefulRestart: true, bfd: false } })],
       ['IPv6 core and nodes with md5 + gr + bfd', rrInput({ ...v6, bgp: ALL_ON })],
       ['no nodes and no pools', rrInput({ nodes: [], exportPrefixes: [] })],
+      ...(['disable', 'block', 'warn'] as const).map((a): [string, Parameters<typeof renderRrBird>[0]] => [`action ${a}, core community none`, rrInput({ bgp: { ...ALL_ON, prefixLimitAction: a, coreCommunity: 'none' } })]),
+      ['core community 65001:666', rrInput({ bgp: { ...ALL_OFF, coreCommunity: '65001:666' } })],
       ['a /32 pool and 63-character node name', rrInput({ exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'], nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', prefixes: ['192.0.2.77/32'] }] })],
     ];
     it.each(cases)('when the config is %s then bird accepts it', (_label, input) => {

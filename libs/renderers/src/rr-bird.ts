@@ -1,7 +1,8 @@
 /**
  * BIRD 2 config of one route reflector: every node an `rr client` whose imports are pinned to the
- * /32 (/128) currently placed on it; nothing reflected back to nodes; only pool prefixes to the core,
- * with the node as next hop (the RR never forwards traffic, so no kernel protocol at all).
+ * /32 (/128) currently placed on it and whose received routes are capped (receive limit); nothing reflected
+ * back to nodes; only pool prefixes to the core, with the node as next hop, tagged no-export (or the
+ * cluster's core community). The RR never forwards traffic, so no kernel protocol at all.
  */
 import {
   BgpOptions,
@@ -14,6 +15,7 @@ import {
   birdIdent,
   cmp,
   community,
+  coreCommunityPair,
   dottedQuad,
   fail,
   hostRoute,
@@ -22,6 +24,7 @@ import {
   localFor,
   name,
   network,
+  nodePrefixLimit,
   sortCidrs,
   unique,
 } from './common';
@@ -100,6 +103,7 @@ export function renderRrBird(input: RrBirdInput): string {
   nodes.sort((a, b) => cmp(a.name.toLowerCase(), b.name.toLowerCase()));
 
   const comm = `(${ca},${cv})`;
+  const tag = coreCommunityPair(bgp.coreCommunity);
   const out: string[] = birdHeader(`route reflector ${rrName}`, routerId, bgp.bfd);
 
   const set = (list: Cidr[], hostLen: number) =>
@@ -110,7 +114,15 @@ export function renderRrBird(input: RrBirdInput): string {
   ] as const) {
     const list = exports.filter((c) => c.family === fam);
     out.push(`# Only host routes inside the cluster's pools go to the core.`, `filter ${fname} {`);
-    if (list.length) out.push(`  if net ~ [ ${set(list, hostLen)} ] && ${comm} ~ bgp_community then accept;`);
+    if (list.length && tag) {
+      out.push(
+        `  if net ~ [ ${set(list, hostLen)} ] && ${comm} ~ bgp_community then {`,
+        // Fabric /32s stay with the core (no-export by default): never announced beyond it.
+        `    bgp_community.add((${tag[0]},${tag[1]}));`,
+        '    accept;',
+        '  }',
+      );
+    } else if (list.length) out.push(`  if net ~ [ ${set(list, hostLen)} ] && ${comm} ~ bgp_community then accept;`);
     out.push('  reject;', '}', '');
   }
 
@@ -171,6 +183,9 @@ export function renderRrBird(input: RrBirdInput): string {
       // A VM's route may arrive before this RR's filter lists it: keeping filtered routes lets the next
       // `configure` re-evaluate them locally, instead of waiting on a route refresh from the node.
       '    import keep filtered on;',
+      // Counts every route received, filtered ones too (they are kept): a flooding node is cut off before
+      // it fills the RR's memory, whatever it announces. Bucketed: see nodePrefixLimit.
+      `    receive limit ${nodePrefixLimit(n.v4.length)} action ${bgp.prefixLimitAction};`,
       // Never reflect routes to nodes (thousands of sessions x routes); nodes only need the default route.
       '    export none;',
       ...ext(n.ip, 4),
@@ -178,6 +193,7 @@ export function renderRrBird(input: RrBirdInput): string {
       '  ipv6 {',
       `    import filter ${birdIdent('node6_', n.name)};`,
       '    import keep filtered on;',
+      `    receive limit ${nodePrefixLimit(n.v6.length)} action ${bgp.prefixLimitAction};`,
       '    export none;',
       ...ext(n.ip, 6),
       '  };',

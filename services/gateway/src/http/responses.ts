@@ -16,6 +16,9 @@ class BgpDto {
   @ApiProperty() gracefulRestart: boolean;
   @ApiProperty() bfd: boolean;
   @ApiProperty({ description: 'an MD5 password is set (never returned)' }) md5: boolean;
+  @ApiPropertyOptional({ description: 'why the cluster runs without MD5 (only when created with bgp.md5OptOut)' }) md5OptOut?: string;
+  @ApiProperty({ enum: ['restart', 'disable', 'block', 'warn'], description: 'what the RRs do when a node exceeds its prefix limit' }) prefixLimitAction: string;
+  @ApiProperty({ example: 'no-export', description: 'community the RRs add to every route sent to the core' }) coreCommunity: string;
 }
 export class ClusterDto {
   @ApiProperty({ format: 'uuid' }) id: string;

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { BadRequestException } from '@nestjs/common';
-import { CreateCluster, CreateVm, DomainError } from '@fabric/contracts';
+import { CreateCluster, CreateVm, DomainError, MD5_OPT_OUT_PATTERN, PREFIX_LIMIT_ACTIONS } from '@fabric/contracts';
 import { FUZZ_SEED, anyName, communityArb, ipv4, ipv6, passwordArb, prefix4, prefix6 } from '../../../../libs/renderers/src/fuzz-arbitraries';
 import { clusterDecider } from '../../../inventory/src/domain/cluster.decider';
 import { nodeDecider } from '../../../inventory/src/domain/node.decider';
@@ -54,7 +54,12 @@ const clusterBody = withExtra(
     gateway: fc.option(fc.record({ ip: mostly(ipv4), mac: mostly(fc.constantFrom('fe:ff:ff:ff:ff:ff', '02:00:00:00:00:01')) }), { nil: undefined }),
     routeReflectors: mostly(fc.array(peer, { maxLength: 4 })),
     coreRouter: mostly(fc.record({ name: mostly(anyName), ip: mostly(fc.oneof(ipv4, ipv6)), vendor: mostly(fc.constantFrom('frr', 'junos')) })),
-    bgp: fc.option(fc.record({ md5Password: fc.option(mostly(passwordArb), { nil: undefined }), gracefulRestart: mostly(fc.boolean()), bfd: mostly(fc.boolean()) }), { nil: undefined }),
+    bgp: fc.option(fc.record({
+      md5Password: fc.option(mostly(passwordArb), { nil: undefined }), gracefulRestart: mostly(fc.boolean()), bfd: mostly(fc.boolean()),
+      md5OptOut: fc.option(mostly(fc.stringMatching(MD5_OPT_OUT_PATTERN)), { nil: undefined }),
+      prefixLimitAction: fc.option(mostly(fc.constantFrom(...PREFIX_LIMIT_ACTIONS)), { nil: undefined }),
+      coreCommunity: fc.option(mostly(fc.oneof(fc.constantFrom('no-export', 'none'), communityArb)), { nil: undefined }),
+    }), { nil: undefined }),
   }, { requiredKeys: [] }),
 );
 const vmBody = withExtra(
@@ -72,8 +77,11 @@ const joinBody = withExtra(fc.record({ nodeId: mostly(fc.uuid({ version: 4 })), 
 /** Printable, no quote, backslash, space, semicolon, brace or shell metacharacter (passwords: no quote/backslash/space). */
 const SAFE = /^[A-Za-z0-9.:_@/-]*$/;
 const SAFE_PASSWORD = /^[!#-&(-[\]-~]*$/;
+/** The MD5 opt-out reason is free text that is never rendered (event and API only): no quote, semicolon or brace. */
+const SAFE_REASON = /^[A-Za-z0-9 .,:()_+/-]*$/;
 function expectInert(value: unknown, path = ''): void {
-  if (typeof value === 'string') expect({ path, value, ok: (path.endsWith('md5Password') ? SAFE_PASSWORD : SAFE).test(value) }).toEqual({ path, value, ok: true });
+  const safe = path.endsWith('md5Password') ? SAFE_PASSWORD : path.endsWith('md5OptOut') ? SAFE_REASON : SAFE;
+  if (typeof value === 'string') expect({ path, value, ok: safe.test(value) }).toEqual({ path, value, ok: true });
   else if (Array.isArray(value)) value.forEach((v, i) => expectInert(v, `${path}[${i}]`));
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) expectInert(v, path ? `${path}.${k}` : k);
 }

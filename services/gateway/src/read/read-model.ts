@@ -1,6 +1,7 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
+import { DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
 import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
 
@@ -13,7 +14,10 @@ export class ReadModel {
   cluster = (c: ClusterRow) => ({
     id: c.id, name: c.name, fabricAsn: c.fabricAsn, coreAsn: c.coreAsn, community: c.community, gateway: c.gateway,
     routeReflectors: c.routeReflectors, coreRouter: c.coreRouter, rrClusterId: c.rrClusterId,
-    bgp: { gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password }, createdAt: iso(c.createdAt),
+    bgp: {
+      gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password, ...(c.bgp.md5OptOut ? { md5OptOut: c.bgp.md5OptOut } : {}),
+      prefixLimitAction: c.bgp.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION, coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
+    }, createdAt: iso(c.createdAt),
   });
 
   async clusters() {

@@ -3,6 +3,7 @@
  * Name claims (cluster, node, VM names) are serialised per cluster in this process; inventory runs as
  * the single writer of these aggregates (IPAM is the horizontally scaled one).
  */
+import { randomBytes } from 'node:crypto';
 import { uuidFromSeed } from '@fabric/contracts';
 import {
   AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
@@ -69,8 +70,10 @@ export class InventoryCommands {
         this.once(req, () =>
           this.mutex.run('clusters', async () => {
             const clusterId = p.clusterId ?? idFromCommand(req.commandId);
-            // The MD5 password goes to the secrets stream; the event only carries its reference.
-            const bgp = p.bgp?.md5Password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', p.bgp.md5Password, `secret:${req.commandId}`) } : p.bgp;
+            // MD5 by default: a password is generated unless given or opted out of (with a reason). It goes
+            // to the secrets stream; the event only carries its reference.
+            const password = p.bgp?.md5Password ?? (p.bgp?.md5OptOut === undefined ? generateMd5Password() : undefined);
+            const bgp = password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`) } : p.bgp;
             const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, ...(bgp ? { bgp } : {}), clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) } }, { commandId: req.commandId, meta: this.meta(req) });
             this.record(res);
             return { result: { clusterId }, position: res.position };
@@ -219,4 +222,9 @@ export class InventoryCommands {
  */
 export function idFromCommand(commandId: string): string {
   return uuidFromSeed(commandId);
+}
+
+/** 32 characters of base64url (192 random bits): inside PASSWORD_PATTERN and Linux's 80-byte TCP MD5 key. */
+export function generateMd5Password(): string {
+  return randomBytes(24).toString('base64url');
 }

@@ -16,6 +16,8 @@ const input = (over: Partial<CreateClusterData> = {}): CreateClusterData => ({
     { name: 'rr2', ip: '198.18.0.3' },
   ],
   coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+  // What inventory passes after storing the (given or generated) password: its secret reference.
+  bgp: { md5Password: '{{secret:1}}' },
   ...over,
 });
 const create = (over: Partial<CreateClusterData> = {}, nameTaken = false): CreateClusterCommand => ({
@@ -28,7 +30,7 @@ const created = (over: Record<string, unknown> = {}): ClusterEvent => ({
     gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
     coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
     rrClusterId: '198.18.0.2',
-    bgp: { gracefulRestart: true, bfd: false },
+    bgp: { md5Password: '{{secret:1}}', gracefulRestart: true, bfd: false, prefixLimitAction: 'restart', coreCommunity: 'no-export' },
     ...over,
   },
 });
@@ -55,10 +57,25 @@ describe('cluster decider', () => {
           created({
             gateway: { ip: '100.64.0.1', mac: 'fe:ff:ff:00:00:01' },
             rrClusterId: '1.1.1.1',
-            bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true },
+            bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true, prefixLimitAction: 'restart', coreCommunity: 'no-export' },
           }),
           rrAdded('rr6', '2001:db8::2'),
         ]);
+    });
+
+    it('keeps the prefix limit action and core community given', () => {
+      spec.given([]).when(create({ bgp: { md5Password: '{{secret:1}}', prefixLimitAction: 'disable', coreCommunity: '65001:666' } }))
+        .then([created({ bgp: { md5Password: '{{secret:1}}', gracefulRestart: true, bfd: false, prefixLimitAction: 'disable', coreCommunity: '65001:666' } }), ...existing.slice(1)]);
+    });
+
+    it('records an MD5 opt-out with its reason (no password)', () => {
+      spec.given([]).when(create({ bgp: { md5OptOut: 'lab core without md5' } }))
+        .then([created({ bgp: { gracefulRestart: true, bfd: false, prefixLimitAction: 'restart', coreCommunity: 'no-export', md5OptOut: 'lab core without md5' } }), ...existing.slice(1)]);
+    });
+
+    it('refuses a cluster without MD5 and without an opt-out, and one with both', () => {
+      spec.given([]).when(create({ bgp: {} })).thenThrows(code(400, 'md5-required'));
+      spec.given([]).when(create({ bgp: { md5Password: '{{secret:1}}', md5OptOut: 'why not' } })).thenThrows(code(400, 'md5-conflict'));
     });
 
     it('uses the first IPv4 RR as rr cluster id, skipping IPv6 ones', () => {

@@ -1,6 +1,6 @@
 /** Cluster aggregate (subject cluster.<clusterId>): settings, route reflectors. */
 import {
-  BgpOptions, CoreRouterRef, Decider, EventOf, GatewaySettings, RouteReflectorRef, conflict, invalid, isMac, notFound,
+  BgpOptions, CoreRouterRef, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION, Decider, EventOf, GatewaySettings, RouteReflectorRef, conflict, invalid, isMac, notFound,
 } from '@fabric/contracts';
 import { isValidIp } from '@fabric/ipam-math';
 import { requireIp, requireUnicastIp, sameIp } from './ip-input';
@@ -100,8 +100,21 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
     d.rrClusterId !== undefined
       ? requireIp(d.rrClusterId, 'rrClusterId', 4)
       : (rrs.find((r) => isValidIp(r.ip, 4))?.ip ?? DEFAULT_RR_CLUSTER_ID);
-  const bgp: BgpOptions = { gracefulRestart: d.bgp?.gracefulRestart ?? true, bfd: d.bgp?.bfd ?? false };
+  // MD5 is on unless the operator opts out with a reason (inventory generates a password when none is given).
+  if (d.bgp?.md5Password !== undefined && d.bgp?.md5OptOut !== undefined) {
+    throw invalid('md5-conflict', 'give either bgp.md5Password or bgp.md5OptOut, not both', { 'bgp.md5OptOut': ['not allowed with md5Password'] });
+  }
+  if (d.bgp?.md5Password === undefined && d.bgp?.md5OptOut === undefined) {
+    throw invalid('md5-required', 'BGP sessions need an MD5 password, or bgp.md5OptOut with the reason to run without', { 'bgp.md5Password': ['required unless bgp.md5OptOut is given'] });
+  }
+  const bgp: BgpOptions = {
+    gracefulRestart: d.bgp?.gracefulRestart ?? true,
+    bfd: d.bgp?.bfd ?? false,
+    prefixLimitAction: d.bgp?.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION,
+    coreCommunity: d.bgp?.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
+  };
   if (d.bgp?.md5Password !== undefined) bgp.md5Password = d.bgp.md5Password;
+  if (d.bgp?.md5OptOut !== undefined) bgp.md5OptOut = d.bgp.md5OptOut;
 
   return [
     {

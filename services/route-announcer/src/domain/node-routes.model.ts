@@ -2,7 +2,7 @@
  * Pure model of route-announcer: folds events into the desired state of every hypervisor node
  * (its VMs' /32 /128 routes and its BIRD config). No I/O; the app feeds it and publishes.
  */
-import { DesiredVm, FabricEvent, NodeDesiredState, VmDriver, canonicalIp, vmInterfaceName } from '@fabric/contracts';
+import { DesiredVm, FabricEvent, NodeDesiredState, VmDriver, canonicalIp, vmInterfaceName, PrefixLimitAction } from '@fabric/contracts';
 import { renderNodeBird } from '@fabric/renderers';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
@@ -26,7 +26,7 @@ interface Cluster {
   fabricAsn: number;
   community: string;
   gateway: { ip: string; mac: string };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
   /** By lower-case name (RR names are unique case-insensitively). */
   rrs: Map<string, { name: string; ip: string }>;
 }
@@ -77,7 +77,7 @@ export class NodeRoutesModel {
         const prev = this.clusters.get(d.clusterId);
         this.clusters.set(d.clusterId, {
           clusterId: d.clusterId, fabricAsn: d.fabricAsn, community: d.community, gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
           rrs: prev?.rrs ?? new Map(),
         });
         return this.liveNodesOf(d.clusterId);

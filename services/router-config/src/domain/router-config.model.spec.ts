@@ -44,7 +44,7 @@ describe('router-config model', () => {
     expect(v1.diffs.junos).toContain('+IP-Fabric: apply the border router configuration for FABRIC-PAR1');
   });
 
-  it('when a pool is added, then a new version with a diff of just that', () => {
+  it('when a pool is added, then a new version with a diff of just that (and the prefix limits it sizes)', () => {
     const m = given(...baseFabric());
     const v1 = nextRouterConfig(null, m.render(CLUSTER)!)!;
     expect(m.apply(ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255'))).toEqual([CLUSTER]);
@@ -53,7 +53,9 @@ describe('router-config model', () => {
     expect(v2.hash).not.toBe(v1.hash);
     expect(v2.diffs.frr).toMatch(/^\+ip prefix-list FABRIC-POOLS seq \d+ permit 203\.0\.113\.128\/25 ge 32 le 32$/m);
     expect(v2.diffs.junos).toContain('+     set policy-options prefix-list FABRIC-PAR1-POOLS 203.0.113.128/25');
-    expect(v2.diffs.frr.split('\n').filter((l) => /^[-+][^-+]/.test(l)).every((l) => l.includes('FABRIC-POOLS'))).toBe(true);
+    // The core's IPv4 prefix limit follows the pools' size: it changes with them, nothing else does.
+    expect(v2.diffs.frr).toMatch(/^\+ {2}neighbor \S+ maximum-prefix \d+ restart 5 force$/m);
+    expect(v2.diffs.frr.split('\n').filter((l) => /^[-+][^-+]/.test(l)).every((l) => l.includes('FABRIC-POOLS') || / maximum-prefix /.test(l))).toBe(true);
   });
 
   it('when an RR is added or removed, then a new version peers with exactly the current RRs', () => {

@@ -3,7 +3,7 @@
  * FRR), rendered from the cluster's RRs, pools and ASNs only — never from nodes or VMs, so it does not
  * change when they come and go. Versioned: a new version (with diffs) only when the content changes.
  */
-import { EventOf, FabricEvent, RouterVendor } from '@fabric/contracts';
+import { EventOf, FabricEvent, RouterVendor, PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
 import { contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
 
@@ -35,8 +35,9 @@ interface Cluster {
   name: string;
   fabricAsn: number;
   coreAsn: number;
+  community: string;
   core: { name: string; ip: string; vendor: RouterVendor };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
   rrs: Map<string, { name: string; ip: string }>;
   pools: Map<string, string[]>;
 }
@@ -51,9 +52,9 @@ export class RouterConfigModel {
         const d = event.data;
         const c = this.cluster(d.clusterId);
         Object.assign(c, {
-          created: true, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn,
+          created: true, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip, vendor: d.coreRouter.vendor },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
         });
         return [c.clusterId];
       }
@@ -87,7 +88,7 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, routeReflectors: rrs, exportPrefixes, bgp: c.bgp };
+      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, community: c.community, routeReflectors: rrs, exportPrefixes, bgp: c.bgp };
       configs = {
         junos: renderJunosProcedure({ clusterName: c.name, ...common }),
         frr: renderFrrCore({ hostname: c.core.name, routerId: c.core.ip, ...common }),
@@ -108,7 +109,7 @@ export class RouterConfigModel {
     let c = this.clusters.get(clusterId);
     if (!c) {
       c = {
-        clusterId, created: false, name: '', fabricAsn: 0, coreAsn: 0, core: { name: '', ip: '', vendor: 'junos' },
+        clusterId, created: false, name: '', fabricAsn: 0, coreAsn: 0, community: '', core: { name: '', ip: '', vendor: 'junos' },
         bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(),
       };
       this.clusters.set(clusterId, c);

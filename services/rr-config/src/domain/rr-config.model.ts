@@ -3,7 +3,7 @@
  * Every live node of the cluster is an `rr client` (join → added, leave → removed, no manual step) whose
  * import filter holds exactly the /32 /128 placed on it; only pool prefixes are exported to the core.
  */
-import { FabricEvent, RrDesiredState, canonicalIp, isIp, rrTargetId } from '@fabric/contracts';
+import { FabricEvent, RrDesiredState, canonicalIp, isIp, rrTargetId, PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
 import { renderRrBird } from '@fabric/renderers';
 
@@ -18,7 +18,7 @@ interface Cluster {
   community: string;
   rrClusterId: string;
   core: { name: string; ip: string };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
   /** By lower-case name (unique case-insensitively within a cluster). */
   rrs: Map<string, { name: string; ip: string }>;
   /** poolId → CIDRs exactly covering the pool range. */
@@ -57,7 +57,7 @@ export class RrConfigModel {
         this.clusters.set(d.clusterId, {
           clusterId: d.clusterId, created: true, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community, rrClusterId: d.rrClusterId,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
           rrs: prev?.rrs ?? new Map(), pools: prev?.pools ?? new Map(), nodes: prev?.nodes ?? new Set(),
         });
         return this.rrsOf(d.clusterId);
