@@ -14,6 +14,7 @@ import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
 import { labDown, labUp, LabState } from '../../deploy/lab/topology';
 import { AgentHandle, AgentOptions, startAgent } from './agent';
 import { vmNamespaceName } from './roles/node';
+import { setPlacements } from './rtr/test-placements';
 import { run } from './drivers/exec';
 import pino from 'pino';
 import { plainToInstance } from 'class-transformer';
@@ -31,6 +32,9 @@ const vm1 = { vmId: randomUUID(), ip: '203.0.113.10' };
 const vm2 = { vmId: randomUUID(), ip: '203.0.113.11' };
 const vm3 = { vmId: randomUUID(), ip: '198.51.100.20' };
 const rrId = rrTargetId(clusterId, 'rr1');
+// Origin tags of the nodes in the RR's ROA tables; the placements are in the KV bucket (setPlacements).
+const TAG1 = 4200000001;
+const TAG2 = 4200000002;
 const routerId = clusterId;
 const bgp = { gracefulRestart: false, bfd: false };
 const pools = ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32'];
@@ -80,11 +84,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
         rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
         localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
         nodes: [
-          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, prefixes: [`${vm1.ip}/32`, `${vm2.ip}/32`] },
-          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, prefixes: [`${vm3.ip}/32`] },
+          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
+          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
         ],
         exportPrefixes: pools, bgp,
       }),
+      rtrNodes: { [TAG1]: 'node_node1', [TAG2]: 'node_node2' },
     };
   }
 
@@ -163,6 +168,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   }, 120_000);
 
   it('applies the desired states: the netns VM on node1 is reachable from the core via node1', async () => {
+    await setPlacements(nats, clusterId, [{ ip: vm1.ip, tag: TAG1 }, { ip: vm2.ip, tag: TAG1 }, { ip: vm3.ip, tag: TAG2 }]);
     await publish('router', routerState(1));
     await publish('rr', rrState(1));
     await publish('node', nodeState(0, 1, [vm1]));

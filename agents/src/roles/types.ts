@@ -1,4 +1,5 @@
 import type { DesiredState, TargetKind } from '@fabric/contracts';
+import type { Nats } from '@fabric/eventstore';
 import type { RouteObservation, SessionObservation } from '../observe';
 
 export interface RoleApplyResult {
@@ -17,4 +18,13 @@ export interface RoleReconciler<D extends DesiredState = DesiredState> {
   sessions(): Promise<SessionObservation[]>;
   /** rr and frr-router: the /32 and /128 routes held. */
   routes?(): Promise<RouteObservation[]>;
+  /** Bus-fed work beside the commands (rr: the ROA feed), started once connected, before the first apply. */
+  attach?(ctx: RoleContext): Promise<void>;
+  detach?(): Promise<void>;
+}
+
+export interface RoleContext {
+  nats: Nats;
+  targetId: string;
+  log: (level: 'info' | 'warn' | 'debug', msg: string, extra?: Record<string, unknown>) => void;
 }
