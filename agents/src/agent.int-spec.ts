@@ -336,6 +336,43 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect(await coreRoute(vm1.ip)).toBeDefined();
   });
 
+  it('origin validation over RTR: a route not placed on its node is refused at the RR; a placement (KV only, no RR reconfigure) admits it; its removal refuses it again', async () => {
+    const rr = s.routeReflectors[0];
+    const birdc = async (...a: string[]) => (await run('birdc', ['-s', rr.bird.controlSocket, ...a])).stdout;
+    const confBefore = await fs.stat(rr.bird.configPath);
+    const rrHead = await store.headSeq();
+    const vm4 = { vmId: randomUUID(), ip: '203.0.113.44' };
+    // node2 announces vm4 (and vm1's address, which is placed on node1 only): both are rogue for node2.
+    const rogue1 = { vmId: randomUUID(), ip: vm1.ip };
+    await publish('node', nodeState(1, 10, [vm3, vm4]));
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 30_000, 50, 'vm4 filtered at the RR');
+    expect(await coreRoute(vm4.ip)).toBeUndefined();
+    expect(await birdc('show', 'route', 'protocol', 'node_node2')).not.toContain(`${vm4.ip}/32`);
+
+    // Placed on node2: accepted at once (RTR update + reload in of node2's session only), then at the core.
+    const t0 = Date.now();
+    await setPlacements(nats, clusterId, [{ ip: vm4.ip, tag: TAG2 }]);
+    await eventually(async () => (await birdc('show', 'route', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 10_000, 10, 'vm4 accepted at the RR');
+    const acceptedMs = Date.now() - t0;
+    await eventually(() => coreRoute(vm4.ip), 30_000, 100, 'vm4 at the core');
+    log.info({ acceptedMs }, 'placement → accepted at the RR');
+
+    // vm1's address announced by node2 too: refused, node1's route stays the one at the core.
+    await publish('node', nodeState(1, 11, [vm3, vm4, rogue1]));
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm1.ip}/32`), 30_000, 50, 'rogue vm1 from node2 filtered');
+    expect(await coreRoute(vm1.ip)).toMatchObject({ gateway: s.nodes[0].ipv4 });
+
+    // Removed: refused again.
+    await setPlacements(nats, clusterId, [], [{ ip: vm4.ip, tag: TAG2 }]);
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 10_000, 10, 'vm4 refused again');
+    await eventually(async () => !(await coreRoute(vm4.ip)), 30_000, 100, 'vm4 withdrawn at the core');
+
+    // None of it touched the RR config: same file, no apply.
+    expect((await fs.stat(rr.bird.configPath)).mtimeMs).toBe(confBefore.mtimeMs);
+    expect(ofType<ConfigApplied>(await agentEvents('rr', rrId, rrHead), 'ConfigApplied')).toEqual([]);
+    await publish('node', nodeState(1, 12, [vm3]));
+  });
+
   it('every report is a valid event of the contracts', async () => {
     const events = await store.read(nats.subjects.evtAll('agent'));
     expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesObserved']));
