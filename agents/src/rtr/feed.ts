@@ -163,7 +163,7 @@ export class RoaFeed {
       if (initial) {
         if (r) initial.set(e.key, r);
         else initial.delete(e.key);
-        if (e.delta === 0) endInitial();
+        if (e.delta === 0 || e.isUpdate) endInitial();
         continue;
       }
       this.pending.set(e.key, r);
