@@ -78,10 +78,14 @@ export class RoaFeed {
     this.cache = new RtrCache({ timers: { refresh: 30, retry: 5, expire: 86400 }, onSynced: (i) => this.onSynced(i), log: opts.log });
   }
 
+  /** TCP port the cache listens on (no namespace), e.g. when started with port 0. */
+  port?: number;
+
   /** Listens, starts the watch and resolves after the first pass of the bucket is in the cache. */
   async start(): Promise<void> {
     if (this.opts.namespace === undefined) {
-      await this.cache.listen({ host: '127.0.0.1', port: this.opts.port ?? 8323 });
+      const a = await this.cache.listen({ host: '127.0.0.1', port: this.opts.port ?? 8323 });
+      this.port = typeof a === 'string' ? undefined : a.port;
     } else {
       await fs.rm(this.socketPath, { force: true });
       await this.cache.listen({ path: this.socketPath });
