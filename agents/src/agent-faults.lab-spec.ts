@@ -24,6 +24,7 @@ import { run } from './drivers/exec';
 import { LockBusyError } from './host-lock';
 import { FencedError, LeaseBusyError, leaseBucket } from './lease';
 import { Kvm } from '@nats-io/kv';
+import { setPlacements } from './rtr/test-placements';
 
 if (process.getuid?.() !== 0) throw new Error('the lab tests need root (network namespaces, BIRD, FRR)');
 
@@ -115,16 +116,19 @@ describe('agent faults on the lab', () => {
       }),
     };
   };
-  const rrState = (generation: number, vms: { ip: string }[]): Omit<RrDesiredState, 'hash' | 'sourceSeq'> => {
+  // Placements are ROAs fed over RTR (setPlacements); node1's origin tag is 4200000000 + generation, so a
+  // generation admits exactly the VMs placed under its tag: gen 1 and 3 vm1, gen 2 vm1 and vm2.
+  const rrState = (generation: number, _admits: { ip: string }[]): Omit<RrDesiredState, 'hash' | 'sourceSeq'> => {
     const rr = s.routeReflectors[0];
     return {
       kind: 'rr', targetId: rrId, clusterId, generation, rrName: rr.name, ip: rr.ipv4,
       bird: renderRrBird({
         rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
         localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
-        nodes: [{ id: nodeId, name: 'node1', underlayIp: s.nodes[0].ipv4, prefixes: vms.map((v) => `${v.ip}/32`) }],
+        nodes: [{ id: nodeId, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: 4200000000 + generation }],
         exportPrefixes: pools, bgp,
       }),
+      rtrNodes: { [4200000000 + generation]: 'node_node1' },
     };
   };
   const routerState = (generation: number, extra = ''): Omit<RouterDesiredState, 'hash' | 'sourceSeq'> => {
@@ -189,6 +193,8 @@ describe('agent faults on the lab', () => {
 
   it('operator-owned files survive applies: the BIRD include and the FRR base with its own uplink', async () => {
     const frrBase = await fs.readFile(frrLocal(), 'utf8');
+    const tag = (g: number) => 4200000000 + g;
+    await setPlacements(nats, clusterId, [{ ip: vm1.ip, tag: tag(1) }, { ip: vm1.ip, tag: tag(2) }, { ip: vm2.ip, tag: tag(2) }, { ip: vm1.ip, tag: tag(3) }]);
     await publish('router', routerState(1));
     await publish('rr', rrState(1, [vm1]));
     await publish('node', nodeState(1, [vm1]));

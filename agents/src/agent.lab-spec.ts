@@ -14,6 +14,7 @@ import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { labDown, labUp, LabState } from '../../deploy/lab/topology';
 import { AgentHandle, AgentOptions, startAgent } from './agent';
 import { vmNamespaceName } from './roles/node';
+import { setPlacements } from './rtr/test-placements';
 import { run } from './drivers/exec';
 import pino from 'pino';
 import { plainToInstance } from 'class-transformer';
@@ -33,6 +34,10 @@ const vm3 = { vmId: randomUUID(), ip: '198.51.100.20' };
 const ghostId = randomUUID();
 const ghostIp = '198.18.0.250';
 const rrId = rrTargetId(clusterId, 'rr1');
+// Origin tags of the nodes in the RR's ROA tables; the placements are in the KV bucket (setPlacements).
+const TAG1 = 4200000001;
+const TAG2 = 4200000002;
+const TAG3 = 4200000003;
 const routerId = clusterId;
 const bgp = { gracefulRestart: false, bfd: false };
 const pools = ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32'];
@@ -103,13 +108,14 @@ describe('agent (node, rr, frr-router) on the lab', () => {
         rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
         localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
         nodes: [
-          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, prefixes: [`${vm1.ip}/32`, `${vm2.ip}/32`] },
-          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, prefixes: [`${vm3.ip}/32`] },
+          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
+          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
           // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
-          { id: ghostId, name: 'ghost', underlayIp: ghostIp, prefixes: [] },
+          { id: ghostId, name: 'ghost', underlayIp: ghostIp, originTag: TAG3 },
         ],
         exportPrefixes: pools, bgp,
       }),
+      rtrNodes: { [TAG1]: 'node_node1', [TAG2]: 'node_node2' },
     };
   }
 
@@ -188,6 +194,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   }, 120_000);
 
   it('applies the desired states: the netns VM on node1 is reachable from the core via node1', async () => {
+    await setPlacements(nats, clusterId, [{ ip: vm1.ip, tag: TAG1 }, { ip: vm2.ip, tag: TAG1 }, { ip: vm3.ip, tag: TAG2 }]);
     await publish('router', routerState(1));
     await publish('rr', rrState(1));
     await publish('node', nodeState(0, 1, [vm1]));
@@ -371,6 +378,43 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, head), 'ConfigApplied').find((e) => e.generation === 3), 30_000, 100, 'ConfigApplied gen 3');
     expect(applied.changes).toBe(0); // same config as before the broken one
     expect(await coreRoute(vm1.ip)).toBeDefined();
+  });
+
+  it('origin validation over RTR: a route not placed on its node is refused at the RR; a placement (KV only, no RR reconfigure) admits it; its removal refuses it again', async () => {
+    const rr = s.routeReflectors[0];
+    const birdc = async (...a: string[]) => (await run('birdc', ['-s', rr.bird.controlSocket, ...a])).stdout;
+    const confBefore = await fs.stat(rr.bird.configPath);
+    const rrHead = await store.headSeq();
+    const vm4 = { vmId: randomUUID(), ip: '203.0.113.44' };
+    // node2 announces vm4 (and vm1's address, which is placed on node1 only): both are rogue for node2.
+    const rogue1 = { vmId: randomUUID(), ip: vm1.ip };
+    await publish('node', nodeState(1, 10, [vm3, vm4]));
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 30_000, 50, 'vm4 filtered at the RR');
+    expect(await coreRoute(vm4.ip)).toBeUndefined();
+    expect(await birdc('show', 'route', 'protocol', 'node_node2')).not.toContain(`${vm4.ip}/32`);
+
+    // Placed on node2: accepted at once (RTR update + reload in of node2's session only), then at the core.
+    const t0 = Date.now();
+    await setPlacements(nats, clusterId, [{ ip: vm4.ip, tag: TAG2 }]);
+    await eventually(async () => (await birdc('show', 'route', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 10_000, 10, 'vm4 accepted at the RR');
+    const acceptedMs = Date.now() - t0;
+    await eventually(() => coreRoute(vm4.ip), 30_000, 100, 'vm4 at the core');
+    log.info({ acceptedMs }, 'placement → accepted at the RR');
+
+    // vm1's address announced by node2 too: refused, node1's route stays the one at the core.
+    await publish('node', nodeState(1, 11, [vm3, vm4, rogue1]));
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm1.ip}/32`), 30_000, 50, 'rogue vm1 from node2 filtered');
+    expect(await coreRoute(vm1.ip)).toMatchObject({ gateway: s.nodes[0].ipv4 });
+
+    // Removed: refused again.
+    await setPlacements(nats, clusterId, [], [{ ip: vm4.ip, tag: TAG2 }]);
+    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 10_000, 10, 'vm4 refused again');
+    await eventually(async () => !(await coreRoute(vm4.ip)), 30_000, 100, 'vm4 withdrawn at the core');
+
+    // None of it touched the RR config: same file, no apply.
+    expect((await fs.stat(rr.bird.configPath)).mtimeMs).toBe(confBefore.mtimeMs);
+    expect(ofType<ConfigApplied>(await agentEvents('rr', rrId, rrHead), 'ConfigApplied')).toEqual([]);
+    await publish('node', nodeState(1, 12, [vm3]));
   });
 
   it('every report is a valid event of the contracts', async () => {

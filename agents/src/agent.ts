@@ -209,6 +209,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.
 class Agent {
   private readonly log: Logger;
   private readonly role: RoleReconciler;
+  private attached = false;
   private readonly kind: TargetKind;
   private readonly target: TargetRef;
   private readonly resyncMs: number;
@@ -326,6 +327,12 @@ class Agent {
       this.renewTimer.unref?.();
       this.store = new EventStore(this.nats);
       this.reporter = new Reporter(this.store, subjects.evt('agent', this.kind, this.opts.targetId), this.log, this.instance);
+      // Bus-fed role work (rr: the ROA feed over RTR) runs only while this agent holds the target.
+      if (this.role.attach) {
+        const log = this.log;
+        this.attached = true;
+        await this.role.attach({ nats: this.nats, targetId: this.opts.targetId, log: (level, msg, extra) => log[level](extra ?? {}, msg) });
+      }
 
       // Start-up reconcile with the latest command (one direct read of our own subject, the only one we may read).
       const last = await this.nats.jsm.direct.getMessage(subjects.commandsStream, { last_by_subj: this.subject });
@@ -817,6 +824,8 @@ class Agent {
       await Promise.race([this.routePublishing, new Promise<void>((r) => (timer = setTimeout(r, this.fenced ? 0 : 5000)))]);
       clearTimeout(timer);
     }
+    if (this.attached) await this.role.detach?.().catch(() => undefined);
+    this.attached = false;
     if (this.reporter) {
       this.reporter.stopping = true;
       await this.reporter.flush(this.fenced ? 0 : 5000);

@@ -9,7 +9,12 @@ import { run, waitFor } from './exec';
 import { FrrDriver } from './frr';
 import { NetlinkDriver, NodeDesiredState } from './netlink';
 import { labDown, labUp, LabState } from '../../../deploy/lab/topology';
-import { nodePrefixLimit, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
+import path from 'node:path';
+import { nodePrefixLimit, renderFrrCore, renderNodeBird, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
+import type { Nats } from '@fabric/eventstore';
+import { closeTestNats, openTestNats } from '@fabric/testing/infra';
+import { RoaFeed } from '../rtr/feed';
+import { setPlacements } from '../rtr/test-placements';
 
 // Network namespaces need root: without it these tests fail (they are never skipped).
 if (process.getuid?.() !== 0) throw new Error('the lab tests need root (network namespaces, BIRD, FRR)');
@@ -21,6 +26,9 @@ const bgp = { md5Password: 'lab-Md5_s3cret', gracefulRestart: false, bfd: false,
 const pools = ['203.0.113.0/24', '198.51.100.0/24'];
 const vm1 = { ifName: 'vm10', ip: '203.0.113.10' };
 const vm2 = { ifName: 'vm20', ip: '198.51.100.20' };
+const CLUSTER = '11111111-1111-4111-8111-111111111111';
+const TAG1 = 4200000001;
+const TAG2 = 4200000002;
 /** More than the limit of a node with one placed VM. */
 const FLOOD = nodePrefixLimit(1) + 100;
 
@@ -29,6 +37,8 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
   let frr: FrrDriver;
   const rrBirds: BirdDriver[] = [];
   const nl: NetlinkDriver[] = [];
+  const feeds: RoaFeed[] = [];
+  let nats: Nats | undefined;
 
   const coreRoute = async (dst: string) => (await frr.kernelRoutes()).find((r) => r.dst === dst);
   const session = async (rr: BirdDriver, node: string) => (await rr.protocols()).find((p) => p.name === `node_${node}`);
@@ -54,6 +64,9 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
         }));
         nl.push(new NetlinkDriver({ namespace: n.namespace, protocolNumber: n.routeProtocol, ifPrefix: n.vmInterfacePrefix }));
       }
+      // The placements as rr-config writes them, served to each RR's BIRD over RTR as its agent does.
+      nats = await openTestNats();
+      await setPlacements(nats, CLUSTER, [{ ip: vm1.ip, tag: TAG1 }, { ip: vm2.ip, tag: TAG2 }]);
       for (const rr of s.routeReflectors) {
         const bird = new BirdDriver({ namespace: rr.namespace, ...rr.bird });
         rrBirds.push(bird);
@@ -61,11 +74,21 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
           rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: s.routeReflectors[0].ipv4,
           localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
           nodes: [
-            { id: 'node1', name: n1.name, underlayIp: n1.ipv4, prefixes: [`${vm1.ip}/32`] },
-            { id: 'node2', name: n2.name, underlayIp: n2.ipv4, prefixes: [`${vm2.ip}/32`] },
+            { id: 'node1', name: n1.name, underlayIp: n1.ipv4, originTag: TAG1 },
+            { id: 'node2', name: n2.name, underlayIp: n2.ipv4, originTag: TAG2 },
           ],
           exportPrefixes: pools, bgp,
         }));
+        const protocols = new Map([[TAG1, rrNodeProtocol(n1.name)], [TAG2, rrNodeProtocol(n2.name)]]);
+        const feed = new RoaFeed({
+          nats, clusterId: CLUSTER, namespace: rr.namespace, socketDir: path.dirname(rr.bird.configPath),
+          protocolOf: (tag) => protocols.get(tag),
+          reload: async (ps) => {
+            for (const p of ps === 'all' ? ['all'] : ps) await bird.birdc('reload', 'in', p).catch(() => undefined);
+          },
+        });
+        feeds.push(feed);
+        await feed.start();
       }
       await frr.applyConfig(renderFrrCore({
         hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community, routeReflectors: rrs, exportPrefixes: pools, bgp,
@@ -79,13 +102,16 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
         await nl[i].reconcile(desired);
       }
     } catch (e) {
+      for (const f of feeds) await f.stop().catch(() => undefined);
       await labDown(prefix);
       throw e;
     }
   }, 180_000);
 
   afterAll(async () => {
+    for (const f of feeds) await f.stop().catch(() => undefined);
     await labDown(prefix);
+    await closeTestNats(nats);
   }, 120_000);
 
   it('with MD5 on every session, both VMs reach the core, tagged with the cluster community and no-export', async () => {

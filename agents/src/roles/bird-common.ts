@@ -21,9 +21,14 @@ export async function birdSessions(bird: BirdDriver): Promise<SessionObservation
   return parseBirdBgpSessions(await bird.birdc('show', 'protocols', 'all'));
 }
 
-/** Host routes learnt over BGP, all tables, best and alternatives (no `all`: keeps the output small). */
-export async function birdBgpHostRoutes(bird: BirdDriver): Promise<RouteObservation[]> {
+/**
+ * Host routes learnt over BGP, best and alternatives (no `all`: keeps the output small); all tables, or
+ * the named ones (an RR names its master tables: its ROA tables hold an entry per placed address).
+ */
+export async function birdBgpHostRoutes(bird: BirdDriver, tables: string[] = ['all']): Promise<RouteObservation[]> {
   const protos = parseBirdProtocols(await bird.birdc('show', 'protocols'));
   const bgp = new Set(protos.filter((p) => p.proto === 'BGP').map((p) => p.name));
-  return birdHostRoutes(parseBirdRoutes(await bird.birdc('show', 'route', 'table', 'all')), bgp);
+  const routes = [];
+  for (const t of tables) routes.push(...parseBirdRoutes(await bird.birdc('show', 'route', 'table', t)));
+  return birdHostRoutes(routes, bgp);
 }

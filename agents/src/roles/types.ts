@@ -1,5 +1,6 @@
 import type { DesiredState, TargetKind } from '@fabric/contracts';
 import type { Logger } from 'pino';
+import type { Nats } from '@fabric/eventstore';
 import type { RouteObservation, SessionObservation } from '../observe';
 
 export interface RoleApplyResult {
@@ -22,4 +23,13 @@ export interface RoleReconciler<D extends DesiredState = DesiredState> {
   routesVersion?(): Promise<string>;
   /** Pushes "routes moved" (FRR core: kernel route events); returns the stop function. */
   watchRoutes?(onChange: () => void, log: Logger): () => void;
+  /** Bus-fed work beside the commands (rr: the ROA feed), started once connected, before the first apply. */
+  attach?(ctx: RoleContext): Promise<void>;
+  detach?(): Promise<void>;
+}
+
+export interface RoleContext {
+  nats: Nats;
+  targetId: string;
+  log: (level: 'info' | 'warn' | 'debug', msg: string, extra?: Record<string, unknown>) => void;
 }

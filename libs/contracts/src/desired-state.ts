@@ -44,6 +44,11 @@ export interface RrDesiredState extends DesiredBase {
   rrName: string;
   ip: string;
   bird: string;
+  /**
+   * Origin tag (decimal) → the node's BGP protocol in `bird`: after an RTR update the agent re-evaluates
+   * (`birdc reload in`) only the sessions whose tags the update touched (docs/adr/rr-origin-validation.md).
+   */
+  rtrNodes?: Record<string, string>;
 }
 
 export interface RouterDesiredState extends DesiredBase {
@@ -54,6 +59,27 @@ export interface RouterDesiredState extends DesiredBase {
 }
 
 export type DesiredState = NodeDesiredState | RrDesiredState | RouterDesiredState;
+
+/** One placement (one ROA): the value under `<clusterId>.<address token>.<origin tag>` in the placements bucket. */
+export interface Placement {
+  prefix: string;
+  maxLen: number;
+  originTag: number;
+}
+
+/** KV key of one placement: dots separate tokens, so an address is written with `-` (IPv4) or as 32 hex digits (IPv6). */
+export function placementKey(clusterId: string, ip: string, tag: number): string {
+  const token = ip.includes(':') ? expand6(ip) : ip.replace(/\./g, '-');
+  return `${clusterId}.${token}.${tag}`;
+}
+
+function expand6(ip: string): string {
+  const [head, tail] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase();
+}
 
 /** RR target ids combine cluster and RR name (an RR name is unique only within its cluster). */
 export const rrTargetId = (clusterId: string, rrName: string) => `${clusterId}_${rrName}`;

@@ -4,7 +4,7 @@ import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection }
 import { jetstream, jetstreamManager, JetStreamClient, JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
 import { Kvm } from '@nats-io/kv';
-import { inboxPrefix, secretsBucket, serviceLeaseBucket } from './nats-auth';
+import { inboxPrefix, placementsBucket, secretsBucket, serviceLeaseBucket } from './nats-auth';
 import { SERVICE_LEASE_TTL_MS } from './leader';
 
 /** Default TTL of an agent's lease on its target (the bucket's max age). */
@@ -114,12 +114,20 @@ export class Nats {
       if (!isNotFound(err)) throw err;
       await new Kvm(this.nc).create(serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS, replicas: num_replicas });
     }
+    // The placements the RR agents serve over RTR (docs/adr/rr-origin-validation.md): rr-config writes it.
+    const placements = placementsBucket(s);
+    try {
+      await this.jsm.streams.info(`KV_${placements}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await new Kvm(this.nc).create(placements, { history: 1, storage: 'file', replicas: num_replicas } as never);
+    }
   }
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
   async destroyStreams(): Promise<void> {
     // KV_<ns>_agent_leases: the agents' leases (agents/src/lease.ts).
-    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`, `KV_${this.subjects.ns}_agent_leases`, `KV_${serviceLeaseBucket(this.subjects.ns)}`]) {
+    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`, `KV_${this.subjects.ns}_agent_leases`, `KV_${serviceLeaseBucket(this.subjects.ns)}`, `KV_${placementsBucket(this.subjects)}`]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;
       });

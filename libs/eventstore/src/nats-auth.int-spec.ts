@@ -11,7 +11,8 @@ import { AuthNats, eventually, startAuthenticatedNats } from '@fabric/testing/in
 import { startAgent, AgentHandle } from '../../../agents/src/agent';
 import { Nats } from './connection';
 import { EventStore, decodeMessage, UntrustedEventError } from './event-store';
-import { agentConsumerName, secretsBucket } from './nats-auth';
+import { agentConsumerName, placementsBucket, secretsBucket } from './nats-auth';
+import { Kvm } from '@nats-io/kv';
 
 const nodeA = randomUUID();
 const nodeB = randomUUID();
@@ -48,6 +49,8 @@ describe('given the product bus with identities (nats-server with nkey users and
       { role: 'agent', kind: 'node', target: nodeA },
       { role: 'agent', kind: 'node', target: nodeB },
       { role: 'agent', kind: 'router', target: clusterId },
+      { role: 'rr-config' },
+      { role: 'agent', kind: 'rr', target: `${clusterId}_rr-1` },
     ]);
     admin = await Nats.connect({ servers: server.url, ns: server.ns, creds: server.creds('admin'), name: 'admin' });
     await admin.ensureStreams();
@@ -73,6 +76,67 @@ describe('given the product bus with identities (nats-server with nkey users and
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('the placements bucket (the RRs\' ROA feed)', () => {
+    const otherCluster = randomUUID();
+    const bucket = () => placementsBucket(admin.subjects);
+    const key = `${clusterId}.203-0-113-10.4200000001`;
+    const value = JSON.stringify({ prefix: '203.0.113.10/32', maxLen: 32, originTag: 4200000001 });
+    let rrc: Nats;
+    let rr: Nats;
+    beforeAll(async () => {
+      rrc = await as('rr-config');
+      rr = await as(`agent-rr-${clusterId}_rr-1`);
+      // rr-config writes and reads it (its start-up load is a watch of the whole bucket).
+      const kv = await new Kvm(rrc.nc).open(bucket());
+      await kv.put(key, value);
+      await kv.put(`${otherCluster}.203-0-113-11.4200000002`, value);
+      expect((await kv.get(key))?.string()).toBe(value);
+      const w = await kv.watch();
+      for await (const e of w) if (e.delta === 0) break;
+      w.stop();
+    });
+
+    it('when the RR agent watches its own cluster then it gets the placements, and updates', async () => {
+      const kv = await new Kvm(rr.nc).open(bucket());
+      const w = await kv.watch({ key: `${clusterId}.>` });
+      const seen: string[] = [];
+      const done = (async () => {
+        for await (const e of w) {
+          seen.push(`${e.operation}:${e.key}`);
+          if (seen.length === 2) break;
+        }
+      })();
+      await eventually(() => seen.length === 1, 5000, 20, 'first pass');
+      await (await new Kvm(rrc.nc).open(bucket())).purge(key);
+      await done;
+      w.stop();
+      expect(seen).toEqual([`PUT:${key}`, `PURGE:${key}`]);
+      await (await new Kvm(rrc.nc).open(bucket())).put(key, value);
+    });
+
+    it("when the RR agent watches another cluster or the whole bucket, reads a key or writes then it is refused", async () => {
+      const kv = await new Kvm(rr.nc).open(bucket());
+      expect(await refused(kv.watch({ key: `${otherCluster}.>` }))).toMatch(/permission|timeout/i);
+      expect(await refused(kv.watch())).toMatch(/permission|timeout/i);
+      expect(await refused(rr.js.publish(`$KV.${bucket()}.${key}`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(await refused(rr.js.publish(`$KV.${bucket()}.${otherCluster}.x`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(await refused(rr.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${otherCluster}.203-0-113-11.4200000002` }))).toMatch(/permission|timeout/i);
+      expect(await refused(rr.jsm.streams.purge(`KV_${bucket()}`))).toMatch(/permission|timeout/i);
+    });
+
+    it("when a node agent reads or writes the bucket then it is refused", async () => {
+      const a = await as(`agent-node-${nodeA}`);
+      const kv = await new Kvm(a.nc).open(bucket()); // local only: every read below is refused
+      expect(await refused(kv.watch({ key: `${clusterId}.>` }))).toMatch(/permission|timeout/i);
+      expect(await refused(kv.get(key))).toMatch(/permission|timeout/i);
+      expect(await refused(a.js.publish(`$KV.${bucket()}.${clusterId}.203-0-113-99.4200000001`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${key}` }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.consumers.add(`KV_${bucket()}`, { name: 'x', filter_subject: `$KV.${bucket()}.${clusterId}.>`, ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
+      // Nothing it tried landed.
+      expect(await (await new Kvm(admin.nc).open(bucket())).get(`${clusterId}.203-0-113-99.4200000001`)).toBeNull();
+    });
   });
 
   describe("with node A's credentials", () => {

@@ -38,6 +38,11 @@ export const secretsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SECRETS`;
 export const serviceLeaseBucket = (ns: string) => `${ns}_service_leases`;
 /** Services that run active-standby: one leader writes, the others wait for its lease to expire. */
 export const LEADER_ROLES: readonly ServiceRole[] = ['inventory', 'route-announcer', 'rr-config', 'router-config'];
+/**
+ * Placements of VMs, the RRs' ROA feed (docs/adr/rr-origin-validation.md): key `<clusterId>.<address>.<tag>`,
+ * written by rr-config; each RR agent watches its own cluster's keys only.
+ */
+export const placementsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_PLACEMENTS`;
 
 /** The named consumer an agent reads its commands through (one per target, created by the agent itself). */
 export const agentConsumerName = (s: Subjects, kind: TargetKind, target: string) => s.durable(`agent_${kind}_${assertToken(target, 'target id')}`);
@@ -67,12 +72,13 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   const events = s.eventsStream;
   const commands = s.commandsStream;
   const secrets = `KV_${secretsBucket(s)}`;
+  const placements = placementsBucket(s);
   const pub = ['$JS.API.INFO'];
   const sub = [`${inboxPrefix(publicKey)}.>`];
   let responses = false;
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
-    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`].map((x) => `$JS.API.STREAM.INFO.${x}`));
+    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`));
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
   }
@@ -102,6 +108,16 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
         `$JS.API.CONSUMER.MSG.NEXT.${commands}.${consumer}`,
         `$JS.ACK.${commands}.${consumer}.>`,
       );
+      if (id.kind === 'rr') {
+        // The RR agent watches its cluster's placements (a KV watch: an ordered push consumer with a
+        // generated name; the server checks that the filter in the subject is the consumer's filter).
+        const clusterId = assertToken(id.target.slice(0, 36), 'cluster id');
+        pub.push(
+          `$JS.API.STREAM.INFO.KV_${placements}`,
+          `$JS.API.CONSUMER.CREATE.KV_${placements}.*.$KV.${placements}.${clusterId}.>`,
+          `$JS.FC.KV_${placements}.>`,
+        );
+      }
       break;
     }
     case 'inventory':
@@ -120,6 +136,7 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
       const kind: TargetKind = id.role === 'route-announcer' ? 'node' : id.role === 'rr-config' ? 'rr' : 'router';
       pub.push(s.cmdAll(kind), `${ns}.evt.desired.${kind}.*`, ...readStream(events), ...readStream(commands), ...readStream(secrets));
       if (kind === 'router') pub.push(`${ns}.evt.router.*`);
+      if (kind === 'rr') pub.push(`$KV.${placements}.>`, `$JS.FC.KV_${placements}.>`, ...readStream(`KV_${placements}`));
       break;
     }
     case 'gateway':

@@ -33,13 +33,8 @@ export function rrInput(over: Partial<RrBirdInput> = {}): RrBirdInput {
     localIp: '198.18.0.2',
     core: { name: 'core', ip: '198.18.0.1' },
     nodes: [
-      { id: 'b2f5e7a4-4a4f-4d2c-9a53-0c1f5a2d6e11', name: 'node-2', underlayIp: '198.18.0.11', prefixes: [] },
-      {
-        id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01',
-        name: 'node-1',
-        underlayIp: '198.18.0.10',
-        prefixes: ['203.0.113.7/32', '2001:db8::7/128', '203.0.113.5/32'],
-      },
+      { id: 'b2f5e7a4-4a4f-4d2c-9a53-0c1f5a2d6e11', name: 'node-2', underlayIp: '198.18.0.11', originTag: 4200000002 },
+      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'node-1', underlayIp: '198.18.0.10', originTag: 4200000001 },
     ],
     exportPrefixes: ['203.0.113.0/24', '198.51.100.0/24', '2001:db8::/32'],
     bgp: ALL_OFF,

@@ -98,14 +98,14 @@ export function rrBirdInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary
       nodeNames: uniqueNames(names, 0, 5),
       ips: distinct4(7, 7),
       ids: fc.array(fc.uuid({ version: 4 }), { minLength: 5, maxLength: 5 }),
-      prefixes: fc.array(fc.array(fc.oneof(host4, host6), { maxLength: 6 }), { minLength: 5, maxLength: 5 }),
+      tags: fc.uniqueArray(fc.integer({ min: 4200000000, max: 4294967294 }), { minLength: 5, maxLength: 5 }),
       exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }),
       bgp: bgpArb,
     })
     .map((r) => ({
       rrName: r.rrName, routerId: r.ips[0], fabricAsn: r.asns[0], coreAsn: r.asns[1], community: r.community, rrClusterId: r.clusterId,
       localIp: r.ips[0], core: { name: r.coreName, ip: r.ips[1] },
-      nodes: r.nodeNames.map((name, i) => ({ id: r.ids[i], name, underlayIp: r.ips[2 + i], prefixes: r.prefixes[i] })),
+      nodes: r.nodeNames.map((name, i) => ({ id: r.ids[i], name, underlayIp: r.ips[2 + i], originTag: r.tags[i] })),
       exportPrefixes: r.exportPrefixes, bgp: r.bgp,
     }));
 }

@@ -1,6 +1,7 @@
 /**
  * Representative inputs whose whole rendered text is checked in under libs/renderers/__golden__/ (golden.spec.ts).
- * One case per situation the fabric meets: an empty cluster, one node, IPv6, a migration, MD5 + BFD + GR, Junos.
+ * One case per situation the fabric meets: an empty cluster, one node, IPv6, a migration (RR side: two nodes, one
+ * with a raised receive limit; the VM itself is two ROAs, not config text), MD5 + BFD + GR, Junos.
  * Regenerate after an intended renderer change with `npm run golden:update` and review the diff.
  */
 import { renderFrrCore, renderJunos, renderJunosProcedure, renderNodeBird, renderRrBird } from './index';
@@ -16,8 +17,9 @@ export interface GoldenCase {
   render: () => string;
 }
 
-const NODE_1 = { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'node-1', underlayIp: '198.18.0.10' };
-const NODE_2 = { id: 'b2f5e7a4-4a4f-4d2c-9a53-0c1f5a2d6e11', name: 'node-2', underlayIp: '198.18.0.11' };
+// The RR config holds no VM address (placements are ROAs fed over RTR): nodes differ by origin tag and limits.
+const NODE_1 = { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'node-1', underlayIp: '198.18.0.10', originTag: 4200000001 };
+const NODE_2 = { id: 'b2f5e7a4-4a4f-4d2c-9a53-0c1f5a2d6e11', name: 'node-2', underlayIp: '198.18.0.11', originTag: 4200000002 };
 const IPV6_RRS = [
   { name: 'rr-6', ip: '2001:db8:ff::2' },
   { name: 'rr-1', ip: '198.18.0.2' },
@@ -33,7 +35,7 @@ export const GOLDEN_CASES: GoldenCase[] = [
   {
     file: 'one-node.rr-bird.conf',
     dialect: 'bird',
-    render: () => renderRrBird(rrInput({ nodes: [{ ...NODE_1, prefixes: ['203.0.113.5/32'] }], exportPrefixes: ['203.0.113.0/24'] })),
+    render: () => renderRrBird(rrInput({ nodes: [NODE_1], exportPrefixes: ['203.0.113.0/24'] })),
   },
   { file: 'one-node.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ exportPrefixes: ['203.0.113.0/24'] })) },
   // IPv6: an IPv6 RR session next to an IPv4 one, IPv6 underlay, /128 VM routes and IPv6 pools.
@@ -47,8 +49,8 @@ export const GOLDEN_CASES: GoldenCase[] = [
           localIp6: '2001:db8:ff::2',
           core: { name: 'core', ip: '2001:db8:ff::1' },
           nodes: [
-            { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '203.0.113.16/32'] },
-            { ...NODE_1, prefixes: ['2001:db8::7/128'] },
+            { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 },
+            NODE_1,
           ],
         }),
       ),
@@ -62,8 +64,9 @@ export const GOLDEN_CASES: GoldenCase[] = [
       renderRrBird(
         rrInput({
           nodes: [
-            { ...NODE_1, prefixes: ['203.0.113.7/32', '2001:db8::7/128', '203.0.113.5/32'] },
-            { ...NODE_2, prefixes: ['203.0.113.7/32', '2001:db8::7/128'] },
+            // A busy source node (its receive limit moved up a bucket) and the target.
+            { ...NODE_1, prefixLimit: { v4: 512, v6: 256 } },
+            NODE_2,
           ],
         }),
       ),

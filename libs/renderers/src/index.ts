@@ -2,7 +2,7 @@ export type { BgpOptions, Peer } from './common';
 export { NODE_PREFIX_LIMIT_FLOOR, MAX_PREFIX_LIMIT, nodePrefixLimit, poolPrefixLimit } from './common';
 export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6, LEAVING_ROUTE_METRIC } from './node-bird';
 export type { NodeBirdInput } from './node-bird';
-export { renderRrBird } from './rr-bird';
+export { renderRrBird, rrNodeProtocol, originTag, ORIGIN_TAG_MIN, ORIGIN_TAG_MAX, RTR_DEFAULT_PORT } from './rr-bird';
 export type { RrBirdInput, RrNode } from './rr-bird';
 export { renderFrrCore, FRR_PREFIX_LIST_V4, FRR_PREFIX_LIST_V6, FRR_COMMUNITY_LIST, FRR_PREFIX_LIMIT_RESTART_MINUTES } from './frr-core';
 export type { FrrCoreInput } from './frr-core';

@@ -50,10 +50,10 @@ const rrRef = reference<RrBirdInput>(
     rrName: 'zqrr', routerId: '198.18.0.2', fabricAsn: 65000, coreAsn: 65001, community: '65000:100', rrClusterId: '198.18.0.254',
     localIp: '198.18.0.2', core: { name: 'zqcore', ip: '198.18.0.1' }, exportPrefixes, bgp,
     nodes: [
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'zqn1', underlayIp: '198.18.0.10', prefixes: ['203.0.113.7/32', '2001:db8::7/128'] },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02', name: 'zqn2', underlayIp: '198.18.0.11', prefixes: [] },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c03', name: 'zqn3', underlayIp: '198.18.0.12', prefixes: ['203.0.113.8/32'] },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c04', name: 'zqn4', underlayIp: '198.18.0.13', prefixes: ['2001:db8::8/128'] },
+      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'zqn1', underlayIp: '198.18.0.10', originTag: 4200000001 },
+      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02', name: 'zqn2', underlayIp: '198.18.0.11', originTag: 4200000002 },
+      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c03', name: 'zqn3', underlayIp: '198.18.0.12', originTag: 4200000003 },
+      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c04', name: 'zqn4', underlayIp: '198.18.0.13', originTag: 4200000004 },
     ],
   }))),
   renderRrBird,
@@ -109,7 +109,7 @@ describe('renderer properties (fast-check, 10,000 seeded cases each)', () => {
     );
   });
 
-  it('RR BIRD: renders, balanced, nothing unintended, each node filter holds exactly its prefixes', () => {
+  it('RR BIRD: renders, balanced, nothing unintended, each node session imports through its own origin tag', () => {
     fc.assert(
       fc.property(rrBirdInput(markerName), (input) => {
         const out = renderRrBird(input);
@@ -117,21 +117,16 @@ describe('renderer properties (fast-check, 10,000 seeded cases each)', () => {
         expectNoUnintendedStatement(out, input, rrRef);
         expect(out.match(/^protocol bgp /gm)?.length).toBe(input.nodes.length + 1);
         for (const n of input.nodes) {
-          for (const [fam, len] of [[4, 32], [6, 128]] as const) {
-            const header = `filter ${birdIdent(`node${fam}_`, n.name)} {`;
-            const start = out.indexOf(header);
-            expect(start).toBeGreaterThanOrEqual(0);
-            const body = out.slice(start, out.indexOf('\n}', start));
-            const inFilter = [...addressesIn(body)].sort();
-            const mine = [...addressesOf(n.prefixes.filter((p) => p.endsWith(`/${len}`)))].sort();
-            expect(inFilter).toEqual(mine);
-          }
-          // Every node session is capped, per family, from the node's own placed prefixes.
-          const proto = out.slice(out.indexOf(`protocol bgp ${birdIdent('node_', n.name)} {`));
-          const limits = [...proto.slice(0, proto.indexOf('\n}')).matchAll(/receive limit (\d+) action (\w+);/g)];
-          const count = (len: number) => new Set(n.prefixes.filter((p) => p.endsWith(`/${len}`)).map((p) => [...addressesOf([p])][0])).size;
+          // Each node session imports exactly through its own origin tag (placements are ROAs, not text).
+          const header = `protocol bgp ${birdIdent('node_', n.name)} {`;
+          const start = out.indexOf(header);
+          expect(start).toBeGreaterThanOrEqual(0);
+          const body = out.slice(start, out.indexOf('\n}', start));
+          expect([...body.matchAll(/import where fabric_node([46])\((\d+)\);/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([`4:${n.originTag}`, `6:${n.originTag}`]);
+          // Every node session is capped, per family, at the limit the model sized from its placed addresses.
+          const limits = [...body.matchAll(/receive limit (\d+) action (\w+);/g)];
           expect(limits.map((m) => [Number(m[1]), m[2]])).toEqual(
-            [count(32), count(128)].map((c) => [nodePrefixLimit(c), input.bgp.prefixLimitAction ?? 'restart']),
+            [n.prefixLimit?.v4 ?? nodePrefixLimit(0), n.prefixLimit?.v6 ?? nodePrefixLimit(0)].map((l) => [l, input.bgp.prefixLimitAction ?? 'restart']),
           );
         }
         expect(renderRrBird(reversed(input, 'nodes'))).toBe(out);

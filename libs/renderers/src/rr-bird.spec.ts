@@ -1,10 +1,10 @@
-import { renderRrBird } from './rr-bird';
+import { ORIGIN_TAG_MAX, ORIGIN_TAG_MIN, originTag, renderRrBird } from './rr-bird';
 import { nodePrefixLimit } from './common';
 import { ALL_OFF, ALL_ON, BAD_NAMES, MD5, block, rrInput } from './fixtures';
 import { birdCheck } from './test-support';
 
 describe('renderRrBird', () => {
-  describe('given two nodes (one without prefixes), a core and IPv4 + IPv6 pools', () => {
+  describe('given two nodes, a core and IPv4 + IPv6 pools', () => {
     const config = renderRrBird(rrInput());
 
     it('then it has the router id, a device protocol and no kernel protocol', () => {
@@ -30,19 +30,28 @@ describe('renderRrBird', () => {
       }
     });
 
-    it("then a node's import filters contain exactly its current prefixes and require the community", () => {
-      expect(block(config, 'filter node4_node_1')).toContain(
-        'if net ~ [ 203.0.113.5/32, 203.0.113.7/32 ] && (65000,100) ~ bgp_community then accept;',
-      );
-      expect(block(config, 'filter node6_node_1')).toContain('if net ~ [ 2001:db8::7/128 ] && (65000,100) ~ bgp_community then accept;');
-      expect(block(config, 'protocol bgp node_node_1')).toContain('import filter node4_node_1;');
-      expect(block(config, 'protocol bgp node_node_1')).toContain('import filter node6_node_1;');
+    it("then a node's imports accept only routes whose ROA names the node's origin tag, with the community", () => {
+      expect(config).toContain('function fabric_node4(int origin) { return roa_check(fabric_roa4, net, origin) = ROA_VALID && (65000,100) ~ bgp_community; }');
+      expect(config).toContain('function fabric_node6(int origin) { return roa_check(fabric_roa6, net, origin) = ROA_VALID && (65000,100) ~ bgp_community; }');
+      const s = block(config, 'protocol bgp node_node_1');
+      expect(s).toContain('import where fabric_node4(4200000001);');
+      expect(s).toContain('import where fabric_node6(4200000001);');
+      expect(block(config, 'protocol bgp node_node_2')).toContain('import where fabric_node4(4200000002);');
+      // Re-evaluated by the agent (reload in) from the adj-RIB-in, not by BIRD a second later.
+      expect(s.match(/import table on;/g)).toHaveLength(2);
+      expect(s.match(/rpki reload off;/g)).toHaveLength(2);
+      expect(s.match(/import keep filtered on;/g)).toHaveLength(2);
     });
 
-    it('then a node without prefixes still has a session whose filters reject everything', () => {
-      expect(block(config, 'filter node4_node_2')).toBe('filter node4_node_2 {\n  reject;\n}');
-      expect(block(config, 'filter node6_node_2')).toBe('filter node6_node_2 {\n  reject;\n}');
-      expect(config).toContain('protocol bgp node_node_2 {');
+    it('then the ROA tables are fed over RTR from the agent on the loopback, and no placed address is in the text', () => {
+      expect(config).toContain('roa4 table fabric_roa4;');
+      expect(config).toContain('roa6 table fabric_roa6;');
+      const r = block(config, 'protocol rpki fabric_rtr');
+      expect(r).toContain('remote 127.0.0.1 port 8323;');
+      expect(r).toContain('roa4 { table fabric_roa4; };');
+      expect(r).toContain('roa6 { table fabric_roa6; };');
+      expect(renderRrBird(rrInput({ rtrPort: 18323 }))).toContain('remote 127.0.0.1 port 18323;');
+      expect(config).not.toMatch(/203\.0\.113\.\d+\/32[^{]/);
     });
 
     it('then the core session is eBGP, imports nothing and exports only host routes inside the pools with next hop keep', () => {
@@ -74,13 +83,21 @@ describe('renderRrBird', () => {
     });
   });
 
-  describe('given the node prefixes change', () => {
-    it('then only that node filter changes', () => {
+  describe('given origin tags', () => {
+    it('then a tag is derived from the node id, stable, private 32-bit, and probes past tags already given', () => {
+      const t = originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01');
+      expect(t).toBe(originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01'));
+      expect(t).toBeGreaterThanOrEqual(ORIGIN_TAG_MIN);
+      expect(t).toBeLessThanOrEqual(ORIGIN_TAG_MAX);
+      expect(originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', new Set([t]))).toBe(t + 1);
+      expect(originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02')).not.toBe(t);
+    });
+    it('then a node tag change alters only that node\'s session', () => {
       const before = renderRrBird(rrInput());
-      const nodes = rrInput().nodes.map((n) => (n.name === 'node-2' ? { ...n, prefixes: ['203.0.113.9/32'] } : n));
+      const nodes = rrInput().nodes.map((n) => (n.name === 'node-2' ? { ...n, originTag: 4200000009 } : n));
       const after = renderRrBird(rrInput({ nodes }));
-      expect(block(after, 'filter node4_node_2')).toContain('[ 203.0.113.9/32 ]');
-      expect(block(after, 'filter node4_node_1')).toBe(block(before, 'filter node4_node_1'));
+      expect(block(after, 'protocol bgp node_node_2')).toContain('fabric_node4(4200000009)');
+      expect(block(after, 'protocol bgp node_node_1')).toBe(block(before, 'protocol bgp node_node_1'));
     });
   });
 
@@ -97,11 +114,11 @@ describe('renderRrBird', () => {
     });
   });
 
-  describe('given the same content in another order (nodes, prefixes, pools, IPv6 case)', () => {
+  describe('given the same content in another order (nodes, pools)', () => {
     it('then the output is identical', () => {
       const a = renderRrBird(rrInput());
       const shuffled = rrInput();
-      shuffled.nodes = shuffled.nodes.map((n) => ({ ...n, prefixes: [...n.prefixes].reverse().map((p) => p.toUpperCase()) })).reverse();
+      shuffled.nodes = [...shuffled.nodes].reverse();
       shuffled.exportPrefixes = [...shuffled.exportPrefixes].reverse();
       expect(renderRrBird(shuffled)).toBe(a);
     });
@@ -112,7 +129,7 @@ describe('renderRrBird', () => {
       rrInput({
         localIp6: '2001:db8:ff::2',
         core: { name: 'core', ip: '2001:db8:ff::1' },
-        nodes: [{ id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '203.0.113.16/32'] }],
+        nodes: [{ id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 }],
       }),
     );
     it('then those sessions use the IPv6 source and allow IPv4 routes with extended next hop', () => {
@@ -125,7 +142,7 @@ describe('renderRrBird', () => {
 
   describe('given invalid input', () => {
     it.each(BAD_NAMES)('when a node name is %j then it throws', (bad) => {
-      const nodes = [{ id: 'n1', name: bad, underlayIp: '198.18.0.10', prefixes: [] }];
+      const nodes = [{ id: 'n1', name: bad, underlayIp: '198.18.0.10', originTag: 4200000001 }];
       expect(() => renderRrBird(rrInput({ nodes }))).toThrow(/nodes\[0\]\.name/);
     });
     it.each(BAD_NAMES)('when the rr or core name is %j then it throws', (bad) => {
@@ -133,19 +150,23 @@ describe('renderRrBird', () => {
       expect(() => renderRrBird(rrInput({ core: { name: bad, ip: '198.18.0.1' } }))).toThrow(/core\.name/);
     });
     it.each(['a"b', 'x;y', 'a\nb'])('when a node id is %j then it throws', (bad) => {
-      expect(() => renderRrBird(rrInput({ nodes: [{ id: bad, name: 'n', underlayIp: '198.18.0.10', prefixes: [] }] }))).toThrow(/id/);
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: bad, name: 'n', underlayIp: '198.18.0.10', originTag: 4200000001 }] }))).toThrow(/id/);
     });
-    it.each(['203.0.113.0/24', '203.0.113.5', '203.0.113.5/32 ]', '2001:db8::/64', '203.0.113.300/32'])(
-      'when a node prefix is %j (not a host route) then it throws',
-      (bad) => {
-        expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: '198.18.0.10', prefixes: [bad] }] }))).toThrow(/prefixes/);
-      },
-    );
+    it.each([0, 65000, 4199999999, 4294967295, 2 ** 32, 4200000000.5, '4200000001' as unknown as number, NaN])('when a node origin tag is %p (not a private 32-bit ASN) then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: '198.18.0.10', originTag: bad }] }))).toThrow(/originTag/);
+    });
+    it.each([0, 65536, 1.5])('when the RTR port is %p then it throws', (bad) => {
+      expect(() => renderRrBird(rrInput({ rtrPort: bad }))).toThrow(/rtrPort/);
+    });
+    it('when two nodes share an origin tag then it throws', () => {
+      const nodes = rrInput().nodes.map((n) => ({ ...n, originTag: 4200000001 }));
+      expect(() => renderRrBird(rrInput({ nodes }))).toThrow(/origin tag/);
+    });
     it.each(['203.0.113.1/24', 'x/24', '203.0.113.0/33', '203.0.113.0'])('when an export prefix is %j then it throws', (bad) => {
       expect(() => renderRrBird(rrInput({ exportPrefixes: [bad] }))).toThrow(/exportPrefixes/);
     });
     it.each(['198.18.0.1.1', '1.2.3.4; }', ''])('when an underlay ip is %j then it throws', (bad) => {
-      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: bad, prefixes: [] }] }))).toThrow(/underlayIp/);
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: bad, originTag: 4200000001 }] }))).toThrow(/underlayIp/);
     });
     it('when the cluster id is not a dotted quad then it throws', () => {
       expect(() => renderRrBird(rrInput({ rrClusterId: '1' }))).toThrow(/rrClusterId/);
@@ -157,22 +178,25 @@ describe('renderRrBird', () => {
       expect(() => renderRrBird(rrInput({ coreAsn: 65000 }))).toThrow(/differ/);
     });
     it('when two nodes share a name or an address then it throws', () => {
-      const n = { id: 'n1', name: 'n1', underlayIp: '198.18.0.10', prefixes: [] };
-      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', underlayIp: '198.18.0.11' }] }))).toThrow(/duplicate/);
-      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', name: 'n2' }] }))).toThrow(/duplicate/);
+      const n = { id: 'n1', name: 'n1', underlayIp: '198.18.0.10', originTag: 4200000001 };
+      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', underlayIp: '198.18.0.11', originTag: 4200000002 }] }))).toThrow(/duplicate/);
+      expect(() => renderRrBird(rrInput({ nodes: [n, { ...n, id: 'n2', name: 'n2', originTag: 4200000002 }] }))).toThrow(/duplicate/);
     });
     it('when a node is IPv6 but the RR has no IPv6 address then it throws', () => {
-      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n6', name: 'n6', underlayIp: '2001:db8:ff::16', prefixes: [] }] }))).toThrow(/localIp6/);
+      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n6', name: 'n6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 }] }))).toThrow(/localIp6/);
     });
   });
 
   describe('given the prefix limit sizing', () => {
-    it('then it is at least 256 and the next power of two of twice the placed count (changes only at bucket edges)', () => {
+    it('then it is at least 256 and the next power of two of twice the placed count (changes only at bucket edges), written per family', () => {
       expect([0, 1, 128, 129, 256, 257, 1000, 5000].map(nodePrefixLimit)).toEqual([256, 256, 256, 512, 512, 1024, 2048, 16384]);
       const n = rrInput().nodes[1];
-      const many = (k: number) => Array.from({ length: k }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}/32`);
-      const limitFor = (k: number) => /receive limit (\d+) action/.exec(block(renderRrBird(rrInput({ nodes: [{ ...n, prefixes: many(k) }] })), 'protocol bgp node_node_1'))![1];
-      expect([limitFor(129), limitFor(200), limitFor(256), limitFor(257)]).toEqual(['512', '512', '512', '1024']);
+      // The model passes the bucketed limit per family; the renderer writes it (the floor when absent).
+      const limits = (prefixLimit?: { v4: number; v6: number }) =>
+        [...block(renderRrBird(rrInput({ nodes: [{ ...n, ...(prefixLimit ? { prefixLimit } : {}) }] })), 'protocol bgp node_node_1').matchAll(/receive limit (\d+) action/g)].map((m) => m[1]);
+      expect(limits()).toEqual(['256', '256']);
+      expect(limits({ v4: nodePrefixLimit(257), v6: nodePrefixLimit(3) })).toEqual(['1024', '256']);
+      for (const bad of [0, -1, 1.5, 2 ** 33]) expect(() => renderRrBird(rrInput({ nodes: [{ ...n, prefixLimit: { v4: bad, v6: 256 } }] }))).toThrow(/prefixLimit/);
     });
   });
 
@@ -199,18 +223,18 @@ describe('renderRrBird', () => {
       core: { name: 'core', ip: '2001:db8:ff::1' },
       nodes: [
         ...rrInput().nodes,
-        { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', prefixes: ['2001:db8::16/128', '2001:db8::17/128', '203.0.113.16/32'] },
+        { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 },
       ],
     };
     const cases: [string, Parameters<typeof renderRrBird>[0]][] = [
-      ['defaults (IPv4 and IPv6 prefixes)', rrInput()],
+      ['defaults', rrInput()],
       ['md5 + gr + bfd', rrInput({ bgp: ALL_ON })],
       ['only gr', rrInput({ bgp: { gracefulRestart: true, bfd: false } })],
       ['IPv6 core and nodes with md5 + gr + bfd', rrInput({ ...v6, bgp: ALL_ON })],
       ['no nodes and no pools', rrInput({ nodes: [], exportPrefixes: [] })],
       ...(['disable', 'block', 'warn'] as const).map((a): [string, Parameters<typeof renderRrBird>[0]] => [`action ${a}, core community none`, rrInput({ bgp: { ...ALL_ON, prefixLimitAction: a, coreCommunity: 'none' } })]),
       ['core community 65001:666', rrInput({ bgp: { ...ALL_OFF, coreCommunity: '65001:666' } })],
-      ['a /32 pool and 63-character node name', rrInput({ exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'], nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', prefixes: ['192.0.2.77/32'] }] })],
+      ['a /32 pool and 63-character node name', rrInput({ exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'], nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', originTag: 4294967294 }] })],
     ];
     it.each(cases)('when the config is %s then bird accepts it', (_label, input) => {
       const r = birdCheck(renderRrBird(input));
@@ -222,7 +246,7 @@ describe('renderRrBird', () => {
         id: `n${i}`,
         name: `node-${i}`,
         underlayIp: `198.18.${2 + (i >> 8)}.${i & 255}`,
-        prefixes: [`203.0.113.${i & 255}/32`],
+        originTag: 4200000000 + i,
       }));
       expect(birdCheck(renderRrBird(rrInput({ nodes, bgp: ALL_ON }))).ok).toBe(true);
     });

@@ -1,9 +1,10 @@
-import { RrDesiredState, rrTargetId } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { Placement, RrDesiredState, placementKey, rrTargetId } from '@fabric/contracts';
+import { KV, Kvm } from '@nats-io/kv';
+import { EventStore, Nats, placementsBucket } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RrConfig } from './app/rr-config';
 import { startRrConfig } from './main';
-import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';
+import { CLUSTER, NODE1, NODE2, NODE3, baseFabric, ev, vm } from '@fabric/testing/fabric';
 import { appendBurst, appendEvents, commandsLastSeq, lastCommand } from '@fabric/testing/fabric';
 
 const RR1 = rrTargetId(CLUSTER, 'rr-1');
@@ -20,9 +21,24 @@ describe('rr-config (real NATS)', () => {
       return s && pred(s) ? s : undefined;
     }, 15000, 20, what);
 
+  let kv: KV;
+  const keys = async () => {
+    const out: string[] = [];
+    for await (const k of await kv.keys()) out.push(k);
+    return out;
+  };
+  /** A node's origin tag as rr-config gives it (the RR config names it). */
+  const tagOf = (nodeId: string) => Number(/fabric_node4\((\d+)\)/.exec(rrConfigBlock(nodeId))![1]);
+  let lastRr1 = '';
+  const rrConfigBlock = (nodeId: string) => {
+    const i = lastRr1.indexOf(`(${nodeId})`);
+    return lastRr1.slice(i, lastRr1.indexOf('\n}', i));
+  };
+
   beforeAll(async () => {
     nats = await openTestNats();
     store = new EventStore(nats);
+    kv = await new Kvm(nats.nc).open(placementsBucket(nats.subjects));
     await appendEvents(store, baseFabric());
   });
 
@@ -40,6 +56,9 @@ describe('rr-config (real NATS)', () => {
       for (const ip of ['198.18.0.10', '198.18.0.11', '198.18.0.12']) expect(s.bird).toContain(`neighbor ${ip} as 65000;`);
     }
     expect((await rr(RR1))!.bird).toContain('203.0.113.100/32'); // pool range end, exact CIDR cover
+    lastRr1 = (await rr(RR1))!.bird;
+    for (const id of [NODE1, NODE2, NODE3]) expect(tagOf(id)).toBeGreaterThanOrEqual(4200000000);
+    expect(new Set([NODE1, NODE2, NODE3].map(tagOf)).size).toBe(3);
   });
 
   it('a joining node is added to every RR without a manual step; a leaving one removed', async () => {
@@ -56,14 +75,43 @@ describe('rr-config (real NATS)', () => {
     }
   });
 
-  it('a burst of VMs gives a few generations; the prefixes land in their node\'s filter', async () => {
-    const before = (await rr(RR1))!.generation;
+  it('a burst of VMs writes one placement key each to the KV bucket and leaves every RR config untouched', async () => {
+    const before = [(await rr(RR1))!, (await rr(RR2))!];
     const groups = Array.from({ length: 300 }, (_, i) => [ev.vmCreated(vm(i + 1), i % 2 ? NODE1 : NODE2), ev.ipAllocated(vm(i + 1), `198.51.${100 + (i >> 8)}.${i & 255}`)]);
     await appendBurst(store, groups);
-    const s = await until(RR1, (x) => x.bird.includes('198.51.101.43/32'), 'last VM prefix');
-    expect(s.generation - before).toBeLessThan(60);
-    const gens = (await store.read(store.subjects.evt('desired', 'rr', RR1))).map((e) => (e.data as { generation: number }).generation);
-    expect(gens).toEqual(gens.map((_, i) => i + 1));
+    const last = placementKey(CLUSTER, '198.51.101.43', tagOf(NODE1));
+    const value = await eventually(async () => (await kv.get(last))?.json<Placement>(), 15000, 20, 'last VM placement');
+    expect(value).toEqual({ prefix: '198.51.101.43/32', maxLen: 32, originTag: tagOf(NODE1) });
+    await eventually(() => rrConfig!.idle(), 15000, 20, 'rr-config idle');
+    expect(await keys()).toHaveLength(300);
+    expect((await kv.get(placementKey(CLUSTER, '198.51.100.0', tagOf(NODE2))))?.json<Placement>()).toMatchObject({ originTag: tagOf(NODE2) });
+    // The placements are not in the RR config: no new generation, no VM address in it.
+    expect([(await rr(RR1))!.generation, (await rr(RR2))!.generation]).toEqual(before.map((x) => x.generation));
+    expect((await rr(RR1))!.bird).not.toContain('198.51.100.');
+  });
+
+  it('the RR state names every node protocol by origin tag, and imports check the ROA with that tag', async () => {
+    const s = (await rr(RR1))!;
+    for (const id of [NODE1, NODE2]) {
+      expect(s.bird).toContain(`fabric_node4(${tagOf(id)})`);
+      expect(Object.keys(s.rtrNodes!)).toContain(String(tagOf(id)));
+    }
+    expect(s.rtrNodes![String(tagOf(NODE1))]).toBe('node_node_1');
+  });
+
+  it('a migration keeps both entries until it completes; a deleted VM loses its entry', async () => {
+    const ip = '198.51.100.0'; // vm(1), on NODE2
+    const gen = (await rr(RR1))!.generation;
+    await appendEvents(store, [ev.migrationRequested(vm(1), NODE2, NODE3)]);
+    await eventually(async () => (await kv.get(placementKey(CLUSTER, ip, tagOf(NODE3))))?.operation === 'PUT', 15000, 20, 'entry on the target node');
+    expect((await kv.get(placementKey(CLUSTER, ip, tagOf(NODE2))))?.operation).toBe('PUT');
+    await appendEvents(store, [ev.migrationCompleted(vm(1), NODE2, NODE3)]);
+    await eventually(async () => (await kv.get(placementKey(CLUSTER, ip, tagOf(NODE2))))?.operation !== 'PUT', 15000, 20, 'old entry removed');
+    expect((await kv.get(placementKey(CLUSTER, ip, tagOf(NODE3))))?.operation).toBe('PUT');
+    await appendEvents(store, [ev.vmDeleted(vm(1), NODE3)]);
+    await eventually(async () => (await kv.get(placementKey(CLUSTER, ip, tagOf(NODE3))))?.operation !== 'PUT', 15000, 20, 'deleted VM entry removed');
+    expect(await keys()).toHaveLength(299);
+    expect((await rr(RR1))!.generation).toBe(gen);
   });
 
   it('republishing the same content does not bump the generation', async () => {
@@ -72,18 +120,22 @@ describe('rr-config (real NATS)', () => {
     expect(await rrConfig!.publisher.publish(payload, 1)).toEqual({ published: false, generation: s.generation, hash: s.hash });
   });
 
-  it('a restart (through the Nest shell) publishes nothing new', async () => {
+  it('a restart (through the Nest shell) publishes nothing new and rewrites no placement', async () => {
     await eventually(() => rrConfig!.idle(), 10000, 20, 'rr-config idle');
     await rrConfig!.stop();
     rrConfig = undefined;
     const seq = await commandsLastSeq(nats);
     const head = await store.headSeq();
+    const kvSeq = (await kv.status()).values;
+    const kvLast = (await nats.jsm.streams.info(`KV_${placementsBucket(nats.subjects)}`)).state.last_seq;
     const started = await startRrConfig({ ns: nats.subjects.ns });
     try {
       expect(started.rrConfig.position).toBeGreaterThanOrEqual(head);
       await eventually(() => started.rrConfig.idle(), 10000, 20, 'restarted rr-config idle');
       expect(await commandsLastSeq(nats)).toBe(seq);
       expect(await store.headSeq()).toBe(head);
+      expect((await kv.status()).values).toBe(kvSeq);
+      expect((await nats.jsm.streams.info(`KV_${placementsBucket(nats.subjects)}`)).state.last_seq).toBe(kvLast);
     } finally {
       await started.close();
     }

@@ -1,5 +1,5 @@
-import { FabricEvent, rrTargetId } from '@fabric/contracts';
-import { RrConfigModel } from './rr-config.model';
+import { FabricEvent, placementKey, rrTargetId } from '@fabric/contracts';
+import { PLACEMENT_TARGET, RrConfigModel } from './rr-config.model';
 import { CLUSTER, NET4, NODE1, NODE2, NODE3, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const RR1 = rrTargetId(CLUSTER, 'rr-1');
@@ -51,39 +51,76 @@ describe('rr-config model', () => {
     });
   });
 
-  describe('VM prefixes', () => {
-    it('when a VM gets its address, then it is in the import filter of its node only', () => {
+  describe('VM placements (ROAs in the placements bucket, never in the RR config)', () => {
+    const tag = (m: RrConfigModel, nodeId: string) => Number(Object.entries(m.desired(RR1)!.rtrNodes!).find(([, p]) => p === `node_node_${nodeId.slice(-1)}`)![0]);
+    const placed = (m: RrConfigModel) => [...m.placementKeys()].sort().map((k) => [k, m.placement(k)]);
+
+    it('every node gets a distinct private 32-bit origin tag, named in the RR state with its protocol', () => {
+      const m = given(...baseFabric());
+      const tags = [NODE1, NODE2, NODE3].map((n) => tag(m, n));
+      expect(new Set(tags).size).toBe(3);
+      for (const t of tags) expect(t).toBeGreaterThanOrEqual(4200000000);
+      expect(bird(m)).toContain(`import where fabric_node4(${tag(m, NODE1)});`);
+      // Stable: a replay gives the same tags.
+      expect(given(...baseFabric()).desired(RR1)!.rtrNodes).toEqual(m.desired(RR1)!.rtrNodes);
+    });
+
+    it('when a VM gets its address, then one placement of its node is dirtied and no RR', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1));
-      expect(m.apply(ev.ipAllocated(vm(1), '203.0.113.10')).sort()).toEqual([RR1, RR2]);
-      expect(filter(bird(m), 'node4_node_1')).toContain('net ~ [ 203.0.113.10/32 ]');
-      expect(filter(bird(m), 'node4_node_2')).not.toContain('203.0.113.10');
-      expect(filter(bird(m, RR2), 'node4_node_1')).toContain('203.0.113.10/32');
+      const before = bird(m);
+      const key = placementKey(CLUSTER, '203.0.113.10', tag(m, NODE1));
+      expect(m.apply(ev.ipAllocated(vm(1), '203.0.113.10'))).toEqual([PLACEMENT_TARGET + key]);
+      expect(placed(m)).toEqual([[key, { prefix: '203.0.113.10/32', maxLen: 32, originTag: tag(m, NODE1) }]]);
+      expect(bird(m)).toBe(before);
+      expect(key).toBe(`${CLUSTER}.203-0-113-10.${tag(m, NODE1)}`);
     });
 
-    it('an IPv6 VM is a /128 in the IPv6 filter of its node', () => {
+    it("a node's receive limit moves only at a bucket edge: the 129th VM changes the RR config, the others do not", () => {
+      const m = given(...baseFabric());
+      const limit = () => /protocol bgp node_node_1 \{[\s\S]*?receive limit (\d+)/.exec(bird(m))![1];
+      expect(limit()).toBe('256');
+      for (let i = 1; i <= 128; i++) {
+        m.apply(ev.vmCreated(vm(i), NODE1));
+        expect(m.apply(ev.ipAllocated(vm(i), `10.1.${i >> 8}.${i & 255}`)).some((t) => t === RR1)).toBe(false);
+      }
+      expect(limit()).toBe('256');
+      m.apply(ev.vmCreated(vm(129), NODE1));
+      expect(m.apply(ev.ipAllocated(vm(129), '10.1.1.129'))).toEqual(expect.arrayContaining([RR1, RR2]));
+      expect(limit()).toBe('512');
+      // Back under the edge: the limit follows down.
+      expect(m.apply(ev.vmDeleted(vm(129), NODE1))).toEqual(expect.arrayContaining([RR1, RR2]));
+      expect(limit()).toBe('256');
+    });
+
+    it('an IPv6 VM is a /128 placement with the address as 32 hex digits in its key', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE3, 6), ev.ipAllocated(vm(2), '2001:db8::1:5'));
-      expect(filter(bird(m), 'node6_node_3')).toContain('net ~ [ 2001:db8::1:5/128 ]');
-      expect(filter(bird(m), 'node4_node_3')).not.toContain('net ~');
+      expect(placed(m)).toEqual([[`${CLUSTER}.20010db8000000000000000000010005.${tag(m, NODE3)}`, { prefix: '2001:db8::1:5/128', maxLen: 128, originTag: tag(m, NODE3) }]]);
     });
 
-    it('when the VM is deleted, then its prefix is gone', () => {
+    it('when the VM is deleted, then its placement is gone', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'));
-      expect(m.apply(ev.vmDeleted(vm(1), NODE1)).sort()).toEqual([RR1, RR2]);
-      expect(bird(m)).not.toContain('203.0.113.10/32');
+      expect(m.apply(ev.vmDeleted(vm(1), NODE1))).toEqual([PLACEMENT_TARGET + placementKey(CLUSTER, '203.0.113.10', tag(m, NODE1))]);
+      expect(placed(m)).toEqual([]);
     });
 
-    it('during a migration both nodes may announce it; after completion only the new one', () => {
+    it('during a migration both nodes have a placement; after completion only the new one', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.migrationRequested(vm(1), NODE1, NODE2));
-      expect(filter(bird(m), 'node4_node_1')).toContain('203.0.113.10/32');
-      expect(filter(bird(m), 'node4_node_2')).toContain('203.0.113.10/32');
+      expect(placed(m).map(([, v]) => (v as { originTag: number }).originTag).sort()).toEqual([tag(m, NODE1), tag(m, NODE2)].sort());
       m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2));
-      expect(filter(bird(m), 'node4_node_1')).not.toContain('203.0.113.10/32');
-      expect(filter(bird(m), 'node4_node_2')).toContain('203.0.113.10/32');
+      expect(placed(m)).toEqual([[placementKey(CLUSTER, '203.0.113.10', tag(m, NODE2)), { prefix: '203.0.113.10/32', maxLen: 32, originTag: tag(m, NODE2) }]]);
     });
 
-    it('a VM without an address (allocation failed) is in no filter', () => {
+    it('a VM without an address (allocation failed) has no placement', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(3), NODE1), ev.ipAllocationFailed(vm(3)));
-      expect(filter(bird(m), 'node4_node_1')).not.toContain('net ~');
+      expect(placed(m)).toEqual([]);
+    });
+
+    it('a node that rejoins keeps its tag; a new node never gets the tag of one that left', () => {
+      const m = given(...baseFabric());
+      const t2 = tag(m, NODE2);
+      m.apply(ev.nodeLeft(NODE2));
+      m.apply(ev.nodeJoined(NODE2, 'node-2', '198.18.0.11'));
+      expect(tag(m, NODE2)).toBe(t2);
     });
   });
 

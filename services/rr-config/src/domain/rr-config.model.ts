@@ -1,13 +1,20 @@
 /**
- * Pure model of rr-config: folds events into the desired BIRD config of every route reflector.
- * Every live node of the cluster is an `rr client` (join → added, leave → removed, no manual step) whose
- * import filter holds exactly the /32 /128 placed on it; only pool prefixes are exported to the core.
+ * Pure model of rr-config: folds events into the desired BIRD config of every route reflector and the
+ * placements the RRs serve as ROAs. Every live node of the cluster is an `rr client` (join → added,
+ * leave → removed, no manual step) whose import accepts only addresses whose ROA carries the node's
+ * origin tag; only pool prefixes are exported to the core. A VM placement changes one placement key,
+ * never an RR config (docs/adr/rr-origin-validation.md).
  */
-import { FabricEvent, RrDesiredState, canonicalIp, isIp, rrTargetId, PrefixLimitAction } from '@fabric/contracts';
+import { FabricEvent, Placement, PrefixLimitAction, RrDesiredState, canonicalIp, isIp, placementKey, rrTargetId } from '@fabric/contracts';
+
+export type { Placement };
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { renderRrBird } from '@fabric/renderers';
+import { nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
 
 export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
+
+/** Dirty-target ids of placement keys start with this (RR target ids are `<uuid>_<name>`). */
+export const PLACEMENT_TARGET = 'placement:';
 
 interface Cluster {
   clusterId: string;
@@ -25,6 +32,8 @@ interface Cluster {
   pools: Map<string, string[]>;
   /** Live (joined, not left) node ids. */
   nodes: Set<string>;
+  /** Origin tags ever given in the cluster (never reused). */
+  tags: Set<number>;
 }
 
 interface Node {
@@ -32,6 +41,11 @@ interface Node {
   clusterId: string;
   name: string;
   underlayIp: string;
+  /** Origin of its addresses in the RRs' ROA tables. */
+  tag: number;
+  /** Addresses placed on it per family: size its receive limit on the RRs (bucketed, nodePrefixLimit). */
+  placed4: number;
+  placed6: number;
 }
 
 interface Vm {
@@ -46,7 +60,8 @@ export class RrConfigModel {
   private readonly nodes = new Map<string, Node>();
   private readonly vms = new Map<string, Vm>();
   private readonly ips = new Map<string, string>();
-  private readonly prefixesByNode = new Map<string, Map<string, string>>();
+  /** Placement key → value: what the placements bucket must hold. */
+  private readonly placements = new Map<string, Placement>();
 
   /** Folds one event; returns the RR target ids whose desired state may have changed. */
   apply(event: FabricEvent): string[] {
@@ -58,7 +73,7 @@ export class RrConfigModel {
           clusterId: d.clusterId, created: true, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community, rrClusterId: d.rrClusterId,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip },
           bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
-          rrs: prev?.rrs ?? new Map(), pools: prev?.pools ?? new Map(), nodes: prev?.nodes ?? new Set(),
+          rrs: prev?.rrs ?? new Map(), pools: prev?.pools ?? new Map(), nodes: prev?.nodes ?? new Set(), tags: prev?.tags ?? new Set(),
         });
         return this.rrsOf(d.clusterId);
       }
@@ -84,8 +99,13 @@ export class RrConfigModel {
       }
       case 'NodeJoined': {
         const d = event.data;
-        this.nodes.set(d.nodeId, { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp) });
-        this.cluster(d.clusterId).nodes.add(d.nodeId);
+        const c = this.cluster(d.clusterId);
+        // A rejoining node keeps its tag; a new one gets a tag no node of the cluster ever had.
+        const prev = this.nodes.get(d.nodeId);
+        const tag = prev && prev.clusterId === d.clusterId ? prev.tag : originTag(d.nodeId, c.tags);
+        c.tags.add(tag);
+        this.nodes.set(d.nodeId, { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp), tag, placed4: prev?.placed4 ?? 0, placed6: prev?.placed6 ?? 0 });
+        c.nodes.add(d.nodeId);
         return this.rrsOf(d.clusterId);
       }
       case 'NodeLeft': {
@@ -101,31 +121,32 @@ export class RrConfigModel {
       case 'IpAllocated':
         this.ips.set(event.data.vmId, canonicalIp(event.data.ip));
         return this.place(event.data.vmId);
-      case 'IpReleased':
-        this.unplace(event.data.vmId);
+      case 'IpReleased': {
+        const gone = this.unplace(event.data.vmId);
         this.ips.delete(event.data.vmId);
-        return this.rrsOf(event.data.clusterId);
+        return gone;
+      }
       case 'VmDeleted': {
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
-        this.unplace(event.data.vmId);
+        const gone = this.unplace(event.data.vmId);
         this.vms.delete(event.data.vmId);
-        return this.rrsOf(vm.clusterId);
+        return gone;
       }
       case 'VmMigrationRequested': {
+        // Make-before-break: placed on both nodes until the migration completes.
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
-        this.unplace(event.data.vmId);
+        const gone = this.unplace(event.data.vmId);
         vm.nodeIds = [event.data.toNodeId, event.data.fromNodeId];
-        return this.place(event.data.vmId);
+        return [...gone, ...this.place(event.data.vmId)];
       }
       case 'VmMigrationCompleted': {
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
-        this.unplace(event.data.vmId);
+        const gone = this.unplace(event.data.vmId);
         vm.nodeIds = [event.data.toNodeId];
-        this.place(event.data.vmId);
-        return this.rrsOf(vm.clusterId);
+        return [...gone, ...this.place(event.data.vmId)];
       }
       default:
         return [];
@@ -135,6 +156,16 @@ export class RrConfigModel {
   /** Every live RR of every cluster. */
   targetIds(): string[] {
     return [...this.clusters.keys()].flatMap((id) => this.rrsOf(id));
+  }
+
+  /** Every placement key the bucket must hold. */
+  placementKeys(): IterableIterator<string> {
+    return this.placements.keys();
+  }
+
+  /** The value a placement key must hold; undefined = the key must not exist. */
+  placement(key: string): Placement | undefined {
+    return this.placements.get(key);
   }
 
   /**
@@ -147,12 +178,8 @@ export class RrConfigModel {
     const rr = c && [...c.rrs.values()].find((r) => rrTargetId(clusterId, r.name) === targetId);
     if (!c?.created || !rr) return undefined;
     if (!isIp(rr.ip, 4)) throw new Error(`route reflector ${rr.name} has no IPv4 address (${rr.ip}): BIRD needs an IPv4 router id`);
-    const nodes = [...c.nodes].map((id) => this.nodes.get(id)!).map((n) => ({
-      id: n.nodeId,
-      name: n.name,
-      underlayIp: n.underlayIp,
-      prefixes: [...(this.prefixesByNode.get(n.nodeId)?.values() ?? [])],
-    }));
+    const live = [...c.nodes].map((id) => this.nodes.get(id)!);
+    const nodes = live.map((n) => ({ id: n.nodeId, name: n.name, underlayIp: n.underlayIp, originTag: n.tag, prefixLimit: { v4: nodePrefixLimit(n.placed4), v6: nodePrefixLimit(n.placed6) } }));
     const bird = renderRrBird({
       rrName: rr.name,
       routerId: rr.ip,
@@ -166,7 +193,8 @@ export class RrConfigModel {
       exportPrefixes: [...c.pools.values()].flat(),
       bgp: c.bgp,
     });
-    return { kind: 'rr', targetId, clusterId, rrName: rr.name, ip: canonicalIp(rr.ip), bird };
+    const rtrNodes = Object.fromEntries(live.map((n) => [String(n.tag), rrNodeProtocol(n.name)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { kind: 'rr', targetId, clusterId, rrName: rr.name, ip: canonicalIp(rr.ip), bird, rtrNodes };
   }
 
   private cluster(clusterId: string): Cluster {
@@ -175,35 +203,60 @@ export class RrConfigModel {
     if (!c) {
       c = {
         clusterId, created: false, fabricAsn: 0, coreAsn: 0, community: '', rrClusterId: '', core: { name: '', ip: '' },
-        bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(), nodes: new Set(),
+        bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(), nodes: new Set(), tags: new Set(),
       };
       this.clusters.set(clusterId, c);
     }
     return c;
   }
 
-  /** Records the VM's host route on its node(s); returns the RRs to refresh. */
+  /** Records the VM's ROA per node it is on; returns the placement targets to write. */
   private place(vmId: string): string[] {
     const vm = this.vms.get(vmId);
     const ip = this.ips.get(vmId);
     if (!vm || !ip) return [];
-    const prefix = `${ip}/${vm.family === 4 ? 32 : 128}`;
-    for (const nodeId of vm.nodeIds) setOf(this.prefixesByNode, nodeId).set(vmId, prefix);
-    return this.rrsOf(vm.clusterId);
+    const len = vm.family === 4 ? 32 : 128;
+    const out: string[] = [];
+    let crossed = false;
+    for (const nodeId of vm.nodeIds) {
+      const node = this.nodes.get(nodeId);
+      if (!node) continue;
+      const key = placementKey(vm.clusterId, ip, node.tag);
+      if (!this.placements.has(key) && this.count(node, vm.family, 1)) crossed = true;
+      this.placements.set(key, { prefix: `${ip}/${len}`, maxLen: len, originTag: node.tag });
+      out.push(PLACEMENT_TARGET + key);
+    }
+    return crossed ? [...out, ...this.rrsOf(vm.clusterId)] : out;
   }
 
-  private unplace(vmId: string): void {
-    for (const nodeId of this.vms.get(vmId)?.nodeIds ?? []) this.prefixesByNode.get(nodeId)?.delete(vmId);
+  /** Counts a placement on a node; true when its receive limit moved to another bucket (the RR config changes). */
+  private count(node: Node, family: 4 | 6, delta: 1 | -1): boolean {
+    const before = nodePrefixLimit(family === 4 ? node.placed4 : node.placed6);
+    if (family === 4) node.placed4 = Math.max(0, node.placed4 + delta);
+    else node.placed6 = Math.max(0, node.placed6 + delta);
+    return nodePrefixLimit(family === 4 ? node.placed4 : node.placed6) !== before;
+  }
+
+  /** Forgets the VM's ROAs; returns their placement targets (to delete unless placed again). */
+  private unplace(vmId: string): string[] {
+    const vm = this.vms.get(vmId);
+    const ip = this.ips.get(vmId);
+    if (!vm || !ip) return [];
+    const out: string[] = [];
+    let crossed = false;
+    for (const nodeId of vm.nodeIds) {
+      const node = this.nodes.get(nodeId);
+      if (!node) continue;
+      const key = placementKey(vm.clusterId, ip, node.tag);
+      if (!this.placements.delete(key)) continue;
+      out.push(PLACEMENT_TARGET + key);
+      if (this.count(node, vm.family, -1)) crossed = true;
+    }
+    return crossed ? [...out, ...this.rrsOf(vm.clusterId)] : out;
   }
 
   private rrsOf(clusterId: string): string[] {
     const c = this.clusters.get(clusterId);
     return c ? [...c.rrs.values()].map((r) => rrTargetId(clusterId, r.name)) : [];
   }
-}
-
-function setOf<K, K2, V>(m: Map<K, Map<K2, V>>, k: K): Map<K2, V> {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Map()));
-  return s;
 }

@@ -1,0 +1,213 @@
+/**
+ * The RR agent's ROA feed (docs/adr/rr-origin-validation.md): watches its cluster's keys in the placements
+ * bucket, keeps the RTR cache equal to them (deltas batched into one serial), serves the cache to the RR's
+ * BIRD (TCP on the loopback, or through a relay inside the RR's network namespace), and after each RTR
+ * update re-evaluates only the node sessions whose origin tags it touched.
+ */
+import * as path from 'node:path';
+import { ChildProcess, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { KV, KvWatchEntry, Kvm } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import { Nats, placementsBucket } from '@fabric/eventstore';
+import { RtrCache, RoaChange, SyncInfo } from './cache';
+import { Roa, roa, roaKey } from './codec';
+import { inNetns } from '../drivers/exec';
+
+export type FeedLog = (level: 'info' | 'warn' | 'debug', msg: string, extra?: Record<string, unknown>) => void;
+
+export interface RoaFeedOptions {
+  nats: Nats;
+  clusterId: string;
+  /** Network namespace of the RR's BIRD (lab); undefined = BIRD shares the agent's network. */
+  namespace?: string;
+  /** Directory for the unix socket the relay connects to (the BIRD dir). */
+  socketDir: string;
+  /** TCP port BIRD connects to on 127.0.0.1 (default 8323). */
+  port?: number;
+  /** Re-evaluates imports of these BIRD protocols ('all' after a full resync); awaited before the next. */
+  reload: (protocols: string[] | 'all', serial: number) => Promise<void>;
+  /** Tag → protocol, from the current desired state. */
+  protocolOf: (tag: number) => string | undefined;
+  log?: FeedLog;
+  /** Batching of KV deltas into one serial (default 2 ms). */
+  batchMs?: number;
+}
+
+const dec = new TextDecoder();
+
+/** A placement value → ROA; throws on anything malformed (the bucket is written by rr-config only, still checked). */
+export function placementRoa(value: Uint8Array): Roa {
+  const v = JSON.parse(dec.decode(value)) as { prefix?: unknown; maxLen?: unknown; originTag?: unknown };
+  if (typeof v?.prefix !== 'string' || typeof v.maxLen !== 'number' || typeof v.originTag !== 'number') throw new Error('malformed placement');
+  return roa(v.prefix, v.maxLen, v.originTag);
+}
+
+const RELAY = `
+const net = require('net');
+const [sock, port] = process.argv.slice(-2);
+const srv = net.createServer((c) => {
+  const u = net.connect(sock);
+  c.pipe(u); u.pipe(c);
+  for (const [a, b] of [[c, u], [u, c]]) { a.on('error', () => b.destroy()); a.on('close', () => b.destroy()); }
+});
+srv.on('error', (e) => { process.stderr.write(String(e.message) + '\\n'); process.exit(1); });
+srv.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+
+export class RoaFeed {
+  readonly cache: RtrCache;
+  private kv?: KV;
+  private watch?: QueuedIterator<KvWatchEntry>;
+  private relay?: ChildProcess;
+  private stopped = false;
+  /** Key → ROA as last seen in the bucket. */
+  private readonly current = new Map<string, Roa>();
+  private pending = new Map<string, Roa | null>();
+  private batchTimer?: NodeJS.Timeout;
+  private reloads: Promise<void> = Promise.resolve();
+  private loop?: Promise<void>;
+  private firstPass?: { resolve: () => void; promise: Promise<void> };
+  readonly socketPath: string;
+
+  constructor(private readonly opts: RoaFeedOptions) {
+    this.socketPath = path.join(opts.socketDir, 'rtr.sock');
+    // refresh/retry/expire as in the RR config (BIRD keeps its own with `keep`).
+    this.cache = new RtrCache({ timers: { refresh: 30, retry: 5, expire: 86400 }, onSynced: (i) => this.onSynced(i), log: opts.log });
+  }
+
+  /** TCP port the cache listens on (no namespace), e.g. when started with port 0. */
+  port?: number;
+
+  /** Listens, starts the watch and resolves after the first pass of the bucket is in the cache. */
+  async start(): Promise<void> {
+    if (this.opts.namespace === undefined) {
+      const a = await this.cache.listen({ host: '127.0.0.1', port: this.opts.port ?? 8323 });
+      this.port = typeof a === 'string' ? undefined : a.port;
+    } else {
+      await fs.rm(this.socketPath, { force: true });
+      await this.cache.listen({ path: this.socketPath });
+      await this.startRelay();
+    }
+    this.kv = await new Kvm(this.opts.nats.nc).open(placementsBucket(this.opts.nats.subjects));
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstPass = { resolve, promise };
+    this.loop = this.watchForever();
+    await promise;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.watch?.stop();
+    await this.loop?.catch(() => undefined);
+    this.relay?.stdin?.end();
+    this.relay?.kill();
+    await this.cache.close();
+    if (this.opts.namespace !== undefined) await fs.rm(this.socketPath, { force: true });
+  }
+
+  private async startRelay(): Promise<void> {
+    const [cmd, args] = inNetns(this.opts.namespace, process.execPath, ['-e', RELAY, this.socketPath, String(this.opts.port ?? 8323)]);
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.relay = child;
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()).slice(-500));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`RTR relay in ${this.opts.namespace} exited (${code}): ${err.trim()}`)));
+      child.once('error', reject);
+    });
+    child.once('exit', (code) => {
+      if (this.stopped) return;
+      this.opts.log?.('warn', 'RTR relay exited, restarting', { code, err: err.trim() });
+      setTimeout(() => void this.startRelay().catch((e) => this.opts.log?.('warn', 'RTR relay not restarted', { err: String(e) })), 1000).unref();
+    });
+  }
+
+  /** One watch at a time; a watch that ends (server lost) is restarted and its first pass replaces the set. */
+  private async watchForever(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.watchOnce();
+      } catch (e) {
+        this.opts.log?.('warn', 'placements watch failed, retrying', { err: String((e as Error)?.message ?? e) });
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private async watchOnce(): Promise<void> {
+    const w = await this.kv!.watch({ key: `${this.opts.clusterId}.>` });
+    this.watch = w;
+    const oc = (w as unknown as { _data: { info(cached: boolean): Promise<{ num_pending: number }> } })._data;
+    let initial: Map<string, Roa> | undefined = new Map();
+    const endInitial = () => {
+      const roas = initial!;
+      initial = undefined;
+      this.pending.clear();
+      this.current.clear();
+      for (const [k, r] of roas) this.current.set(k, r);
+      this.cache.replaceAll([...roas.values()]);
+      this.firstPass?.resolve();
+    };
+    if ((await oc.info(true)).num_pending === 0) endInitial();
+    for await (const e of w) {
+      let r: Roa | null = null;
+      if (e.operation === 'PUT') {
+        try {
+          r = placementRoa(e.value);
+        } catch (err) {
+          this.opts.log?.('warn', 'placement ignored', { key: e.key, err: String((err as Error).message) });
+        }
+      }
+      if (initial) {
+        if (r) initial.set(e.key, r);
+        else initial.delete(e.key);
+        if (e.delta === 0 || e.isUpdate) endInitial();
+        continue;
+      }
+      this.pending.set(e.key, r);
+      this.batchTimer ??= setTimeout(() => this.flush(), this.opts.batchMs ?? 2);
+    }
+  }
+
+  private flush(): void {
+    this.batchTimer = undefined;
+    const changes: RoaChange[] = [];
+    for (const [k, r] of this.pending) {
+      const old = this.current.get(k);
+      if (old && r && roaKey(old) === roaKey(r)) continue;
+      if (old) changes.push({ announce: false, roa: old });
+      if (r) {
+        changes.push({ announce: true, roa: r });
+        this.current.set(k, r);
+      } else this.current.delete(k);
+    }
+    this.pending = new Map();
+    // Announcements first: a moved address is never without a ROA in between.
+    changes.sort((a, b) => Number(b.announce) - Number(a.announce));
+    this.cache.apply(changes);
+  }
+
+  private onSynced(info: SyncInfo): void {
+    if (!info.changes.length && !info.full) return;
+    let protocols: string[] | 'all';
+    if (info.full) protocols = 'all';
+    else {
+      const set = new Set<string>();
+      for (const c of info.changes) {
+        const p = this.opts.protocolOf(c.roa.asn);
+        if (p) set.add(p);
+      }
+      if (!set.size) return;
+      protocols = [...set].sort();
+    }
+    this.reloads = this.reloads
+      .then(() => this.opts.reload(protocols, info.serial))
+      .catch((e) => this.opts.log?.('warn', 'reload after an RTR update failed', { err: String((e as Error)?.message ?? e) }));
+  }
+}
