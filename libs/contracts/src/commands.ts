@@ -190,6 +190,8 @@ export type IpamCommandName = keyof typeof IPAM_COMMANDS;
 export interface CommandRequest<T = unknown> {
   commandId: string;
   actor?: string;
+  /** Set by the receiving service from the RPC subject (never trusted from the body). */
+  command?: string;
   payload: T;
 }
 export type CommandReply<R = Record<string, unknown>> =

@@ -322,6 +322,8 @@ export interface EventMeta {
   /** Who asked (API token name / service name). */
   actor?: string;
   commandId?: string;
+  /** Name of the command that caused the event (set by the write service from the RPC subject). */
+  command?: string;
   /** Stream sequence of the event that caused this one (reactors). */
   causationSeq?: number;
 }

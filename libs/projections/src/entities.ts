@@ -152,6 +152,25 @@ export class IpUsageRow {
   @Column('bigint', { name: 'released_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) releasedSeq: number | null;
 }
 
-export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow];
+/** Who did what: one row per event caused by a command (API token or service), with that command. */
+@Entity('audit_log')
+@Index(['actor', 'at'])
+@Index(['clusterId', 'at'])
+export class AuditRow {
+  @PrimaryColumn('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) seq: number;
+  /** Position inside a multi-event message (0 for a single event). */
+  @PrimaryColumn('int') idx: number;
+  @Index() @Column('timestamptz') at: Date;
+  @Column('text') actor: string;
+  @Column('text', { nullable: true }) command: string | null;
+  @Column('text', { name: 'command_id' }) commandId: string;
+  @Column('text') event: string;
+  @Column('text') aggregate: string;
+  @Column('text', { name: 'aggregate_id' }) aggregateId: string;
+  @Column('uuid', { name: 'cluster_id', nullable: true }) clusterId: string | null;
+  @Column('jsonb') detail: Record<string, unknown>;
+}
+
+export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow, AuditRow];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
-export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage'];
+export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage', 'audit_log'];

@@ -41,7 +41,7 @@ export class InventoryCommands {
   }
 
   private meta(req: CommandRequest) {
-    return { commandId: req.commandId, actor: req.actor };
+    return { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) };
   }
 
   /** Same command id again → the first reply (the store dedupes the events themselves by Msg-Id). */
