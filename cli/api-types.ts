@@ -102,3 +102,23 @@ export interface Health {
     postgres?: { ok: boolean; error?: string };
   };
 }
+
+/** GET /audit: one event a command caused. */
+export interface AuditEntry {
+  seq: number;
+  index: number;
+  at: string;
+  actor: string;
+  command: string | null;
+  commandId: string;
+  event: string;
+  aggregate: string;
+  aggregateId: string;
+  clusterId: string | null;
+  detail: Record<string, unknown>;
+}
+export interface AuditPage {
+  items: AuditEntry[];
+  next: string | null;
+  readModelPosition: number;
+}

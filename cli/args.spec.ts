@@ -103,7 +103,7 @@ describe('bash completion', () => {
   });
 
   it('offers commands, subcommands, options and choices as the parser accepts them', () => {
-    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'status', 'router-config', 'completion', 'help']);
+    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'status', 'audit', 'router-config', 'completion', 'help']);
     expect(complete('fabricctl v')).toEqual(['vm']);
     expect(complete('fabricctl vm ')).toEqual(['create', 'list', 'show', 'delete', 'migrate', 'help']);
     expect(complete('fabricctl --api http://x vm m')).toEqual(['migrate']);

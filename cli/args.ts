@@ -58,6 +58,7 @@ export interface CommandOptions {
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
+  audit: { cluster?: string; actor?: string; from?: string; to?: string; limit?: number; cursor?: string; all?: boolean };
   completion: None;
 }
 /** Positional arguments of the commands that take some. */
@@ -210,6 +211,18 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   status: { summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', options: [cluster(false, 'one cluster (default: all)')] },
+  audit: {
+    summary: 'who did what: the events caused by commands, newest first, with actor and command',
+    options: [
+      cluster(false, 'one cluster (id or name)'),
+      { flags: '--actor <ACTOR>', desc: 'an actor (token:NAME(ROLE), a service) or a token name' },
+      { flags: '--from <TIME>', desc: 'inclusive start, ISO 8601 with zone' },
+      { flags: '--to <TIME>', desc: 'exclusive end, ISO 8601 with zone' },
+      { flags: '--limit <N>', desc: 'entries per page, 1-1000 (default 100)', kind: 'int' },
+      { flags: '--cursor <CURSOR>', desc: 'continue after a previous page (its "next")' },
+      { flags: '--all', desc: 'follow every page', kind: 'bool' },
+    ],
+  },
   'router-config': {
     summary: "the core router's configuration: show, diff",
     commands: {

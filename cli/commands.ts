@@ -2,7 +2,7 @@
  * What each fabricctl command asks the API and how it prints the answer. A command returns both the
  * machine form (`json`, what --json prints) and the human form (`text`).
  */
-import type { Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
+import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
 import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';
@@ -106,6 +106,21 @@ const nodeStatusColumns: Column<NodeStatus>[] = [
   { header: 'BGP', get: (n) => sessionSummary(n.bgpSessions) },
   { header: 'VMS', get: (n) => n.vmCount, align: 'right' },
   { header: 'LAST ERROR', get: (n) => n.lastError },
+];
+
+/** The data of an audit entry in one short line (ids shortened; the full entry is in --json). */
+const auditDetail = (e: AuditEntry) =>
+  Object.entries(e.detail)
+    .filter(([k]) => !['clusterId', 'vmId', 'nodeId'].includes(k) || e.aggregate === 'ipam')
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
+const auditColumns: Column<AuditEntry>[] = [
+  { header: 'AT', get: (e) => ago(e.at) },
+  { header: 'ACTOR', get: (e) => e.actor },
+  { header: 'COMMAND', get: (e) => e.command },
+  { header: 'EVENT', get: (e) => e.event },
+  { header: 'ON', get: (e) => `${e.aggregate} ${e.aggregateId}` },
+  { header: 'DETAIL', get: (e) => auditDetail(e).slice(0, 120) },
 ];
 
 async function routerConfig(api: ApiClient, cluster: string, format: string, extra: { version?: number; diff?: number }) {
@@ -223,6 +238,23 @@ export const HANDLERS: Handlers = {
       ...(out.length ? [] : ['', '(no clusters)']),
     ].join('\n');
     return { json: { health, clusters: out }, text };
+  },
+  async audit(api, { opts: o }) {
+    const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;
+    const items: AuditEntry[] = [];
+    let cursor = o.cursor;
+    let next: string | null = null;
+    do {
+      const page = await api.get<AuditPage>(`/audit${q({ clusterId: cluster, actor: o.actor, from: o.from, to: o.to, limit: o.limit, cursor })}`);
+      items.push(...page.items);
+      next = page.next;
+      cursor = next ?? undefined;
+    } while (o.all && next);
+    const text = [
+      table(items, auditColumns, '(no entries)'),
+      ...(next ? ['', `more: fabricctl audit --cursor ${next} (or --all)`] : []),
+    ].join('\n');
+    return { json: { items, next }, text };
   },
   async 'router-config show'(api, { opts: o }) {
     const format = o.format ?? 'junos';

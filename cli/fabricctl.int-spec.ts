@@ -91,6 +91,23 @@ describe('fabricctl against a control plane', () => {
     expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
   });
 
+  it('audit: who did what, filtered and paged', async () => {
+    const lines = (await ok('audit', '--cluster', 'lab', '--actor', 'admin', '--limit', '1000')).split('\n');
+    expect(lines[0]).toMatch(/^AT\s+ACTOR\s+COMMAND\s+EVENT\s+ON\s+DETAIL$/);
+    expect(lines.find((l) => / CreateVm\s+VmCreated /.test(l))).toMatch(/token:admin\(admin\)\s+CreateVm\s+VmCreated\s+vm [0-9a-f-]{36}\s+.*name=web2/);
+    expect(lines.some((l) => / DrainNode\s+NodeDrained /.test(l))).toBe(true);
+    expect(lines.some((l) => / MigrateVm\s+VmMigrationRequested /.test(l))).toBe(true);
+    const page = JSON.parse(await ok('audit', '--limit', '2', '--json'));
+    expect(page.items).toHaveLength(2);
+    expect(page.next).toMatch(/^\d+\.\d+$/);
+    expect(await ok('audit', '--limit', '2')).toContain(`more: fabricctl audit --cursor ${page.next}`);
+    const all = JSON.parse(await ok('audit', '--limit', '2', '--all', '--json'));
+    expect(all.next).toBeNull();
+    expect(all.items.length).toBeGreaterThan(2);
+    expect(await ok('audit', '--actor', 'nobody')).toBe('(no entries)');
+    expect(await ctl('audit', '--from', 'yesterday')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 400 validation-failed: [^]*from: /) });
+  });
+
   it('router-config show|diff: text, versions, diff between versions', async () => {
     const clusterId = JSON.parse(await ok('cluster', 'list', '--json'))[0].id;
     expect(await ctl('router-config', 'show', '--cluster', 'lab')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 404 router-config-not-found: /) });
