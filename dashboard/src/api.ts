@@ -127,4 +127,11 @@ export interface RouterConfigVersion { version: number; hash: string; formats: s
 /** One event from GET /api/v1/events (server-sent events). */
 export interface FabricEvent { id: string; type: string; data: Record<string, unknown>; occurredAt: string; seq: number; subject: string; meta?: Record<string, unknown> }
 
+/** GET /api/v1/audit: one event a command caused. */
+export interface AuditEntry {
+  seq: number; index: number; at: string; actor: string; command: string | null; commandId: string; event: string;
+  aggregate: string; aggregateId: string; clusterId: string | null; detail: Record<string, unknown>;
+}
+export interface AuditPage { items: AuditEntry[]; next: string | null; readModelPosition: number }
+
 export const VM_STEPS = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'] as const;

@@ -156,6 +156,20 @@ describe('operator dashboard in a browser', () => {
     await shot('07-form-error');
   });
 
+  it('shows who did what on the audit page, filtered by actor', async () => {
+    await page.getByTestId('nav-audit').click();
+    const created = page.locator('[data-testid="audit-row-VmCreated"]').first();
+    await created.waitFor();
+    expect(await created.textContent()).toContain('CreateVm');
+    await page.getByTestId('audit-actor').fill('nobody');
+    await page.getByTestId('audit-apply').click();
+    await page.getByText('No entry matches.').waitFor();
+    await page.getByTestId('audit-actor').fill('');
+    await page.getByTestId('audit-apply').click();
+    await page.locator('[data-testid="audit-row-ClusterCreated"]').first().waitFor();
+    await shot('09-audit');
+  });
+
   it('keeps a live event log and raised no page errors', async () => {
     await page.getByTestId('nav-events').click();
     // With GET /api/v1/events the log fills from the feed; without it the dashboard says it polls.
