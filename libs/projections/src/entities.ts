@@ -22,6 +22,8 @@ export class ClusterRow {
   @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
   @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
   @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
+  /** RTBH community; null: the RFC 7999 default (65535:666). */
+  @Column('text', { name: 'blackhole_community', nullable: true }) blackholeCommunity: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
 }
 
@@ -75,6 +77,8 @@ export class VmRow {
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;
   @Column('bigint', { name: 'created_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) createdSeq: number;
+  /** RTBH in force (VmBlackholed, until VmBlackholeLifted), null when none. */
+  @Column('jsonb', { nullable: true }) blackhole: { reason: string; actor: string | null; since: string } | null;
 }
 
 @Entity('vm_history')

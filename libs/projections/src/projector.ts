@@ -136,9 +136,9 @@ export class Projector {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
         await em.query(
-          `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10) ON CONFLICT (id) DO NOTHING`,
-          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at],
+          `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
+          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at, d.blackholeCommunity ?? null],
         );
         return;
       }
@@ -232,6 +232,20 @@ export class Projector {
         await em.query(`UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`, [
           d.ownerId, d.ip, d.vmId, at, e.seq,
         ]);
+        return;
+      }
+      case 'VmBlackholed':
+      case 'VmBlackholeLifted': {
+        const d = e.data as EventOf<'VmBlackholed'>['data'];
+        const actor = typeof e.meta?.actor === 'string' ? e.meta.actor.slice(0, 200) : null;
+        const on = e.type === 'VmBlackholed';
+        const rows: { status: string }[] = await em.query(
+          `WITH u AS (UPDATE ${this.t('vms')} SET blackhole = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING status) SELECT status FROM u`,
+          [d.vmId, on ? JSON.stringify({ reason: d.reason, actor, since: at }) : null, at],
+        );
+        // The history row keeps the VM's status: RTBH is about the route's fate at the core, not the VM's progress.
+        const detail = `${on ? 'blackholed' : 'blackhole lifted'}${actor ? ` by ${actor}` : ''}${d.reason ? `: ${d.reason}` : ''}`;
+        if (rows[0]) await this.history(em, d.vmId, e, rows[0].status as VmStatus, detail);
         return;
       }
       case 'VmMigrationRequested': {

@@ -4,5 +4,6 @@ import { IpUsage1795666948961 } from './1795666948961-ip-usage';
 import { IdempotencyKeys1796000000000 } from './1796000000000-idempotency-keys';
 import { RenderError1796000000001 } from './1796000000001-render-error';
 import { AuditLog1796000000100 } from './1796000000100-audit-log';
+import { VmBlackhole1796000000101 } from './1796000000101-vm-blackhole';
 
-export const MIGRATIONS = [Initial1764129600000, ApiTokens1764300000000, IpUsage1795666948961, IdempotencyKeys1796000000000, RenderError1796000000001, AuditLog1796000000100];
+export const MIGRATIONS = [Initial1764129600000, ApiTokens1764300000000, IpUsage1795666948961, IdempotencyKeys1796000000000, RenderError1796000000001, AuditLog1796000000100, VmBlackhole1796000000101];

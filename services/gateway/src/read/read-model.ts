@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
+import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
@@ -13,7 +14,7 @@ export class ReadModel {
   cluster = (c: ClusterRow) => ({
     id: c.id, name: c.name, fabricAsn: c.fabricAsn, coreAsn: c.coreAsn, community: c.community, gateway: c.gateway,
     routeReflectors: c.routeReflectors, coreRouter: c.coreRouter, rrClusterId: c.rrClusterId,
-    bgp: { gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password }, createdAt: iso(c.createdAt),
+    bgp: { gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password }, blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY, createdAt: iso(c.createdAt),
   });
 
   async clusters() {
@@ -61,6 +62,7 @@ export class ReadModel {
   vm = (v: VmRow, history?: VmHistoryRow[]) => ({
     id: v.id, clusterId: v.clusterId, nodeId: v.nodeId, previousNodeId: v.previousNodeId ?? undefined, name: v.name, ownerId: v.ownerId,
     ip: v.ip, family: v.family, driver: v.driver, status: v.status, reason: v.reason ?? undefined, createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    blackhole: v.blackhole ? { reason: v.blackhole.reason, actor: v.blackhole.actor, since: iso(new Date(v.blackhole.since)) } : null,
     ...(history ? { history: history.map((h) => ({ seq: h.seq, status: h.status, event: h.event, at: iso(h.at), detail: h.detail ?? undefined })) } : {}),
   });
 

@@ -5,7 +5,7 @@
  */
 import { uuidFromSeed } from '@fabric/contracts';
 import {
-  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  AddRouteReflector, BlackholeVm, ChangeBgpPassword, LiftBlackhole, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, JoinNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
@@ -156,6 +156,8 @@ export class InventoryCommands {
       DeleteVm: (p: DeleteVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'DeleteVm', data: p }))),
       CompleteMigration: (p: CompleteMigration, req) =>
         this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, nodeId: p.nodeId } }))),
+      BlackholeVm: (p: BlackholeVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'BlackholeVm', data: p }))),
+      LiftBlackhole: (p: LiftBlackhole, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'LiftBlackhole', data: p }))),
       MigrateVm: (p: MigrateVm, req) =>
         this.once(req, () =>
           this.vmCommand(p.vmId, req, () => {

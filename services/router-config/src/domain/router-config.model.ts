@@ -37,6 +37,7 @@ interface Cluster {
   coreAsn: number;
   core: { name: string; ip: string; vendor: RouterVendor };
   bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean };
+  blackholeCommunity?: string;
   rrs: Map<string, { name: string; ip: string }>;
   pools: Map<string, string[]>;
 }
@@ -54,6 +55,7 @@ export class RouterConfigModel {
           created: true, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip, vendor: d.coreRouter.vendor },
           bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd },
+          ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
         });
         return [c.clusterId];
       }
@@ -87,7 +89,7 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, routeReflectors: rrs, exportPrefixes, bgp: c.bgp };
+      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, routeReflectors: rrs, exportPrefixes, bgp: c.bgp, ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}) };
       configs = {
         junos: renderJunosProcedure({ clusterName: c.name, ...common }),
         frr: renderFrrCore({ hostname: c.core.name, routerId: c.core.ip, ...common }),
