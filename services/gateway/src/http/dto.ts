@@ -2,7 +2,7 @@
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsOptional, Matches, ValidateNested } from 'class-validator';
-import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
+import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
@@ -40,4 +40,9 @@ export class AddRouteReflectorBody {
 export class MigrateVmBody {
   @ApiProperty({ format: 'uuid', description: 'target node' })
   @IsCanonicalUuid() nodeId: string;
+}
+
+export class BlackholeBody {
+  @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason: string;
 }
