@@ -76,6 +76,8 @@ export interface Vm {
   reason?: string;
   createdAt: string;
   updatedAt: string;
+  /** RTBH in force on the address, null when none. */
+  blackhole?: { reason: string; actor: string | null; since: string } | null;
 }
 export interface VmHistoryEntry {
   seq: number;

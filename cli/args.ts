@@ -55,6 +55,8 @@ export interface CommandOptions {
   'vm show': None;
   'vm delete': Idempotent;
   'vm migrate': Idempotent & { to: string };
+  'vm blackhole': Idempotent & { reason: string };
+  'vm unblackhole': Idempotent;
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
@@ -68,6 +70,8 @@ interface CommandArgs {
   'vm show': { vm: string };
   'vm delete': { vm: string };
   'vm migrate': { vm: string };
+  'vm blackhole': { vm: string };
+  'vm unblackhole': { vm: string };
   completion: { shell: Shell };
 }
 export type CommandName = keyof CommandOptions;
@@ -175,7 +179,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   vm: {
-    summary: 'VMs: create, list, show, delete, migrate',
+    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole',
     commands: {
       create: {
         summary: 'create a VM (its address is allocated and announced asynchronously)',
@@ -208,6 +212,12 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         args: [{ name: 'vm', desc: 'VM id' }],
         options: [{ flags: '--to <ID|NAME>', desc: 'target node id or name', required: true }, IDEMPOTENCY],
       },
+      blackhole: {
+        summary: "RTBH: the core discards the VM address's traffic (blackhole community), audited with the reason",
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [{ flags: '--reason <TEXT>', desc: 'why (kept in the audit)', required: true }, IDEMPOTENCY],
+      },
+      unblackhole: { summary: 'lift the RTBH: the VM address is routed normally again', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
     },
   },
   status: { summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', options: [cluster(false, 'one cluster (default: all)')] },

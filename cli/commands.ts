@@ -58,6 +58,7 @@ const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
     ['id', vm.id], ['name', vm.name], ['owner', vm.ownerId], ['cluster', vm.clusterId], ['node', node ? `${node} (${vm.nodeId})` : vm.nodeId],
     ...(vm.previousNodeId ? ([['previous node', nodes.get(vm.previousNodeId) ?? vm.previousNodeId]] as [string, unknown][]) : []),
     ['ip', vm.ip], ['family', vm.family], ['driver', vm.driver], ['status', vm.status], ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
+    ...(vm.blackhole ? ([['blackhole', `since ${ago(vm.blackhole.since)} by ${vm.blackhole.actor ?? '-'}: ${vm.blackhole.reason}`]] as [string, unknown][]) : []),
     ['created', ago(vm.createdAt)], ['updated', ago(vm.updatedAt)],
   ];
   const history = vm.history
@@ -214,6 +215,14 @@ export const HANDLERS: Handlers = {
     const to = await nodeId(api, o.to, vm.clusterId);
     const r = (await api.request<VmAccepted>('POST', `/vms/${vm.id}/migrate`, { body: { nodeId: to }, idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${vm.name} migrating to ${o.to}` };
+  },
+  async 'vm blackhole'(api, { args, opts: o }) {
+    const vm = (await api.request<Vm>('POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { body: { reason: o.reason }, idempotencyKey: o.idempotencyKey })).body;
+    return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackholed: the core discards its traffic` };
+  },
+  async 'vm unblackhole'(api, { args, opts: o }) {
+    const vm = (await api.request<Vm>('DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackhole lifted: routed normally again` };
   },
   async status(api, { opts: o }) {
     const clusters = o.cluster ? [await api.get<Cluster>(`/clusters/${await clusterId(api, o.cluster)}`)] : await api.get<Cluster[]>('/clusters');

@@ -88,6 +88,11 @@ describe('fabricctl against a control plane', () => {
     expect(statusJson.clusters[0]).toMatchObject({ cluster: { name: 'lab' }, vmTotal: 2 });
     expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([['node1', false], ['node2', false]]);
 
+    expect(await ok('vm', 'blackhole', vm.id, '--reason', 'syn flood')).toBe(`vm web1 (${vm.ip}) blackholed: the core discards its traffic`);
+    expect(await ok('vm', 'show', vm.id)).toMatch(/blackhole: +since .* by token:admin\(admin\): syn flood/);
+    expect(await ctl('vm', 'blackhole', vm.id, '--reason', 'again')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 409 vm-already-blackholed: /) });
+    expect(await ctl('vm', 'blackhole', vm.id)).toMatchObject({ code: 2, err: expect.stringContaining("required option '--reason <TEXT>'") });
+    expect(JSON.parse(await ok('vm', 'unblackhole', vm.id, '--json'))).toMatchObject({ id: vm.id, blackhole: null });
     expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
   });
 
