@@ -108,6 +108,7 @@ export interface Vm {
   id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; ownerId: string; ip: string | null;
   family: number; driver: string; status: string; reason?: string; createdAt: string; updatedAt: string;
   history?: { seq: number; status: string; event: string; at: string; detail?: string }[];
+  blackhole?: { reason: string; actor: string | null; since: string } | null;
 }
 export interface Network { id: string; cidr: string; family: number; pools: { id: string; start: string; end: string; size: string; used: number }[] }
 export interface Target {

@@ -97,6 +97,15 @@ describe('operator dashboard in a browser', () => {
     const api = await http('GET', `${f!.api}/vms/${vmId}`);
     expect(api.body).toMatchObject({ name: 'web-ui', status: 'at-core', ip });
     await shot('03-vm-timeline');
+    // RTBH from the VM page: blackhole with a reason (banner with who and why), then lift it.
+    await page.getByTestId('blackhole-reason').fill('ui: syn flood');
+    await page.getByTestId('blackhole-vm').click();
+    await expectText(page.getByTestId('vm-blackhole'), 'ui: syn flood');
+    expect((await http('GET', `${f!.api}/vms/${vmId}`)).body.blackhole).toMatchObject({ reason: 'ui: syn flood', actor: 'token:admin(admin)' });
+    await shot('03b-vm-blackholed');
+    await page.getByTestId('lift-blackhole').click();
+    await page.getByTestId('vm-blackhole').waitFor({ state: 'detached' });
+    await page.getByTestId('blackhole-reason').waitFor();
   });
 
   it("shows a node's BGP sessions Established", async () => {
