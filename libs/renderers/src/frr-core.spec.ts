@@ -33,6 +33,8 @@ describe('renderFrrCore', () => {
         'route-map FABRIC-IN-V6 permit 5\n match ipv6 address prefix-list FABRIC-POOLS-V6\n match community FABRIC-BLACKHOLE\n set ipv6 next-hop global 100::1\n set community no-export additive\nexit\n',
       );
       expect(renderFrrCore(frrInput({ blackholeCommunity: '64512:666' }))).toContain('permit 64512:666\n');
+      // the discard next hop is not on a connected network: each RR neighbor skips that eBGP check
+      for (const rr of frrInput().routeReflectors) expect(config).toContain(` neighbor ${rr.ip} disable-connected-check\n`);
       expect(() => renderFrrCore(frrInput({ blackholeCommunity: '1:2:3' }))).toThrow();
     });
 

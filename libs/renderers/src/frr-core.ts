@@ -72,6 +72,8 @@ export function renderFrrCore(input: FrrCoreInput): string {
   if (bgp.gracefulRestart) out.push(' bgp graceful-restart');
   for (const rr of rrs) {
     out.push(` neighbor ${rr.ip} remote-as ${fabricAsn}`, ` neighbor ${rr.ip} description rr ${rr.name}`);
+    // RTBH: the discard next hop resolves through a static blackhole, not a connected network.
+    out.push(` neighbor ${rr.ip} disable-connected-check`);
     if (bgp.md5Password !== undefined) out.push(` neighbor ${rr.ip} password ${bgp.md5Password}`);
     if (bgp.bfd) out.push(` neighbor ${rr.ip} bfd`);
   }
@@ -101,7 +103,8 @@ export const FRR_DISCARD_NEXT_HOP_V6 = '100::1';
 /**
  * RTBH (remote triggered blackhole): a pool host route carrying the blackhole community gets a next hop that
  * resolves to a static blackhole route, so the kernel discards its traffic; NO_EXPORT keeps it here. FRR 8.4 has
- * no `set ip next-hop blackhole`: the discard-next-hop form is the one it supports. Entries `permit 5` sort
+ * no `set ip next-hop blackhole`: the discard-next-hop form is the one it supports (with `disable-connected-check`
+ * on the RR neighbors: an eBGP next hop must otherwise be on a connected network). Entries `permit 5` sort
  * before the normal `permit 10` of FABRIC-IN(-V6); lifting the community restores the normal route.
  */
 function frrBlackhole(value: string | undefined): string[] {
