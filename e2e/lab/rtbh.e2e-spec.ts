@@ -46,7 +46,8 @@ describe('RTBH on a real BGP lab', () => {
     expect(discarded.gateway).toBeUndefined();
     expect(await pingFrom(f.lab.core.namespace, vm.ip)).toBe(false);
     const bgp = JSON.parse(await runIn(undefined, 'vtysh', ['-N', f.lab.core.frr.pathspace, '-c', `show ip bgp ${vm.ip}/32 json`]));
-    expect(JSON.stringify(bgp.paths?.[0]?.community ?? {})).toContain('65535:666');
+    // FRR names 65535:666 "blackhole"; the core's route-map added NO_EXPORT.
+    expect(bgp.paths?.[0]?.community?.list).toEqual(expect.arrayContaining(['65000:100', 'blackhole', 'noExport']));
 
     const l = await http('DELETE', `${f.api}/vms/${vm.id}/blackhole`);
     expect(l.status).toBe(200);
