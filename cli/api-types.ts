@@ -78,6 +78,8 @@ export interface Vm {
   reason?: string;
   createdAt: string;
   updatedAt: string;
+  /** RTBH in force on the address, null when none. */
+  blackhole?: { reason: string; actor: string | null; since: string } | null;
 }
 export interface VmHistoryEntry {
   seq: number;
@@ -103,4 +105,24 @@ export interface Health {
     nats?: { ok: boolean; streamHead?: number; readModelPosition?: number; lag?: number; error?: string };
     postgres?: { ok: boolean; error?: string };
   };
+}
+
+/** GET /audit: one event a command caused. */
+export interface AuditEntry {
+  seq: number;
+  index: number;
+  at: string;
+  actor: string;
+  command: string | null;
+  commandId: string;
+  event: string;
+  aggregate: string;
+  aggregateId: string;
+  clusterId: string | null;
+  detail: Record<string, unknown>;
+}
+export interface AuditPage {
+  items: AuditEntry[];
+  next: string | null;
+  readModelPosition: number;
 }

@@ -61,9 +61,12 @@ export interface CommandOptions {
   'vm show': None;
   'vm delete': Idempotent;
   'vm migrate': Idempotent & { to: string };
+  'vm blackhole': Idempotent & { reason: string };
+  'vm unblackhole': Idempotent;
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
+  audit: { cluster?: string; actor?: string; from?: string; to?: string; limit?: number; cursor?: string; all?: boolean };
   completion: None;
 }
 /** Positional arguments of the commands that take some. */
@@ -76,6 +79,8 @@ interface CommandArgs {
   'vm show': { vm: string };
   'vm delete': { vm: string };
   'vm migrate': { vm: string };
+  'vm blackhole': { vm: string };
+  'vm unblackhole': { vm: string };
   completion: { shell: Shell };
 }
 export type CommandName = keyof CommandOptions;
@@ -209,7 +214,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   vm: {
-    summary: 'VMs: create, list, show, delete, migrate',
+    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole',
     commands: {
       create: {
         summary: 'create a VM (its address is allocated and announced asynchronously)',
@@ -242,9 +247,27 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         args: [{ name: 'vm', desc: 'VM id' }],
         options: [{ flags: '--to <ID|NAME>', desc: 'target node id or name', required: true }, IDEMPOTENCY],
       },
+      blackhole: {
+        summary: "RTBH: the core discards the VM address's traffic (blackhole community), audited with the reason",
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [{ flags: '--reason <TEXT>', desc: 'why (kept in the audit)', required: true }, IDEMPOTENCY],
+      },
+      unblackhole: { summary: 'lift the RTBH: the VM address is routed normally again', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
     },
   },
   status: { summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', options: [cluster(false, 'one cluster (default: all)')] },
+  audit: {
+    summary: 'who did what: the events caused by commands, newest first, with actor and command',
+    options: [
+      cluster(false, 'one cluster (id or name)'),
+      { flags: '--actor <ACTOR>', desc: 'an actor (token:NAME(ROLE), a service) or a token name' },
+      { flags: '--from <TIME>', desc: 'inclusive start, ISO 8601 with zone' },
+      { flags: '--to <TIME>', desc: 'exclusive end, ISO 8601 with zone' },
+      { flags: '--limit <N>', desc: 'entries per page, 1-1000 (default 100)', kind: 'int' },
+      { flags: '--cursor <CURSOR>', desc: 'continue after a previous page (its "next")' },
+      { flags: '--all', desc: 'follow every page', kind: 'bool' },
+    ],
+  },
   'router-config': {
     summary: "the core router's configuration: show, diff",
     commands: {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
+import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
 import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';
@@ -61,6 +61,7 @@ const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
     ['id', vm.id], ['name', vm.name], ['owner', vm.ownerId], ['cluster', vm.clusterId], ['node', node ? `${node} (${vm.nodeId})` : vm.nodeId],
     ...(vm.previousNodeId ? ([['previous node', nodes.get(vm.previousNodeId) ?? vm.previousNodeId]] as [string, unknown][]) : []),
     ['ip', vm.ip], ['family', vm.family], ['driver', vm.driver], ['status', vm.status], ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
+    ...(vm.blackhole ? ([['blackhole', `since ${ago(vm.blackhole.since)} by ${vm.blackhole.actor ?? '-'}: ${vm.blackhole.reason}`]] as [string, unknown][]) : []),
     ['created', ago(vm.createdAt)], ['updated', ago(vm.updatedAt)],
   ];
   const history = vm.history
@@ -109,6 +110,21 @@ const nodeStatusColumns: Column<NodeStatus>[] = [
   { header: 'BGP', get: (n) => sessionSummary(n.bgpSessions) },
   { header: 'VMS', get: (n) => n.vmCount, align: 'right' },
   { header: 'LAST ERROR', get: (n) => n.lastError },
+];
+
+/** The data of an audit entry in one short line (ids shortened; the full entry is in --json). */
+const auditDetail = (e: AuditEntry) =>
+  Object.entries(e.detail)
+    .filter(([k]) => !['clusterId', 'vmId', 'nodeId'].includes(k) || e.aggregate === 'ipam')
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
+const auditColumns: Column<AuditEntry>[] = [
+  { header: 'AT', get: (e) => ago(e.at) },
+  { header: 'ACTOR', get: (e) => e.actor },
+  { header: 'COMMAND', get: (e) => e.command },
+  { header: 'EVENT', get: (e) => e.event },
+  { header: 'ON', get: (e) => `${e.aggregate} ${e.aggregateId}` },
+  { header: 'DETAIL', get: (e) => auditDetail(e).slice(0, 120) },
 ];
 
 async function routerConfig(api: ApiClient, cluster: string, format: string, extra: { version?: number; diff?: number }) {
@@ -236,6 +252,14 @@ export const HANDLERS: Handlers = {
     const r = (await api.request<VmAccepted>('POST', `/vms/${vm.id}/migrate`, { body: { nodeId: to }, idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${vm.name} migrating to ${o.to}` };
   },
+  async 'vm blackhole'(api, { args, opts: o }) {
+    const vm = (await api.request<Vm>('POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { body: { reason: o.reason }, idempotencyKey: o.idempotencyKey })).body;
+    return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackholed: the core discards its traffic` };
+  },
+  async 'vm unblackhole'(api, { args, opts: o }) {
+    const vm = (await api.request<Vm>('DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackhole lifted: routed normally again` };
+  },
   async status(api, { opts: o }) {
     const clusters = o.cluster ? [await api.get<Cluster>(`/clusters/${await clusterId(api, o.cluster)}`)] : await api.get<Cluster[]>('/clusters');
     // /health answers 503 with the same body when degraded: show it rather than fail.
@@ -259,6 +283,23 @@ export const HANDLERS: Handlers = {
       ...(out.length ? [] : ['', '(no clusters)']),
     ].join('\n');
     return { json: { health, clusters: out }, text };
+  },
+  async audit(api, { opts: o }) {
+    const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;
+    const items: AuditEntry[] = [];
+    let cursor = o.cursor;
+    let next: string | null = null;
+    do {
+      const page = await api.get<AuditPage>(`/audit${q({ clusterId: cluster, actor: o.actor, from: o.from, to: o.to, limit: o.limit, cursor })}`);
+      items.push(...page.items);
+      next = page.next;
+      cursor = next ?? undefined;
+    } while (o.all && next);
+    const text = [
+      table(items, auditColumns, '(no entries)'),
+      ...(next ? ['', `more: fabricctl audit --cursor ${next} (or --all)`] : []),
+    ].join('\n');
+    return { json: { items, next }, text };
   },
   async 'router-config show'(api, { opts: o }) {
     const format = o.format ?? 'junos';

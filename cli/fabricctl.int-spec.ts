@@ -89,12 +89,34 @@ describe('fabricctl against a control plane', () => {
     expect(statusJson.clusters[0]).toMatchObject({ cluster: { name: 'lab' }, vmTotal: 2 });
     expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([['node1', false], ['node2', false]]);
 
+    expect(await ok('vm', 'blackhole', vm.id, '--reason', 'syn flood')).toBe(`vm web1 (${vm.ip}) blackholed: the core discards its traffic`);
+    expect(await ok('vm', 'show', vm.id)).toMatch(/blackhole: +since .* by token:admin\(admin\): syn flood/);
+    expect(await ctl('vm', 'blackhole', vm.id, '--reason', 'again')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 409 vm-already-blackholed: /) });
+    expect(await ctl('vm', 'blackhole', vm.id)).toMatchObject({ code: 2, err: expect.stringContaining("required option '--reason <TEXT>'") });
+    expect(JSON.parse(await ok('vm', 'unblackhole', vm.id, '--json'))).toMatchObject({ id: vm.id, blackhole: null });
     // Evacuating node1: web1 is still migrating away from it (no agent completes it here), nothing else waits.
     expect(await ok('node', 'evacuate', 'node1', '--cluster', 'lab')).toBe('node node1 is evacuating: 0 VM(s) waiting, 1 migrating');
     expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
     // The deleted VM left node1: the evacuation ends by itself.
     await eventually(async () => ((await http('GET', `${cp.api}/nodes/${vm.nodeId}/status`)).body.status === 'drained' ? true : undefined), 20000, 100, 'evacuation of node1 finished');
     expect(await ok('node', 'undrain', 'node1', '--cluster', 'lab')).toBe('node node1 is active');
+  });
+
+  it('audit: who did what, filtered and paged', async () => {
+    const lines = (await ok('audit', '--cluster', 'lab', '--actor', 'admin', '--limit', '1000')).split('\n');
+    expect(lines[0]).toMatch(/^AT\s+ACTOR\s+COMMAND\s+EVENT\s+ON\s+DETAIL$/);
+    expect(lines.find((l) => / CreateVm\s+VmCreated /.test(l))).toMatch(/token:admin\(admin\)\s+CreateVm\s+VmCreated\s+vm [0-9a-f-]{36}\s+.*name=web2/);
+    expect(lines.some((l) => / DrainNode\s+NodeDrained /.test(l))).toBe(true);
+    expect(lines.some((l) => / MigrateVm\s+VmMigrationRequested /.test(l))).toBe(true);
+    const page = JSON.parse(await ok('audit', '--limit', '2', '--json'));
+    expect(page.items).toHaveLength(2);
+    expect(page.next).toMatch(/^\d+\.\d+$/);
+    expect(await ok('audit', '--limit', '2')).toContain(`more: fabricctl audit --cursor ${page.next}`);
+    const all = JSON.parse(await ok('audit', '--limit', '2', '--all', '--json'));
+    expect(all.next).toBeNull();
+    expect(all.items.length).toBeGreaterThan(2);
+    expect(await ok('audit', '--actor', 'nobody')).toBe('(no entries)');
+    expect(await ctl('audit', '--from', 'yesterday')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 400 validation-failed: [^]*from: /) });
   });
 
   it('router-config show|diff: text, versions, diff between versions', async () => {

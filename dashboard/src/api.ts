@@ -109,6 +109,7 @@ export interface Vm {
   id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; ownerId: string; ip: string | null;
   family: number; driver: string; status: string; reason?: string; createdAt: string; updatedAt: string;
   history?: { seq: number; status: string; event: string; at: string; detail?: string }[];
+  blackhole?: { reason: string; actor: string | null; since: string } | null;
 }
 export interface Network { id: string; cidr: string; family: number; pools: { id: string; start: string; end: string; size: string; used: number }[] }
 export interface Target {
@@ -127,5 +128,12 @@ export interface Topology {
 export interface RouterConfigVersion { version: number; hash: string; formats: string[]; createdAt: string }
 /** One event from GET /api/v1/events (server-sent events). */
 export interface FabricEvent { id: string; type: string; data: Record<string, unknown>; occurredAt: string; seq: number; subject: string; meta?: Record<string, unknown> }
+
+/** GET /api/v1/audit: one event a command caused. */
+export interface AuditEntry {
+  seq: number; index: number; at: string; actor: string; command: string | null; commandId: string; event: string;
+  aggregate: string; aggregateId: string; clusterId: string | null; detail: Record<string, unknown>;
+}
+export interface AuditPage { items: AuditEntry[]; next: string | null; readModelPosition: number }
 
 export const VM_STEPS = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'] as const;

@@ -13,6 +13,7 @@ import { NodesPage } from './pages/Nodes';
 import { NodePage } from './pages/Node';
 import { RouterPage } from './pages/Router';
 import { EventsPage } from './pages/Events';
+import { AuditPageView } from './pages/Audit';
 import './styles.css';
 
 const CLUSTER_ROUTES: [string, (p: Record<string, string>) => ReactElement][] = [
@@ -24,6 +25,7 @@ const CLUSTER_ROUTES: [string, (p: Record<string, string>) => ReactElement][] = 
   ['/clusters/:id/nodes/:nodeId', (p) => <NodePage clusterId={p.id} nodeId={p.nodeId} />],
   ['/clusters/:id/router', (p) => <RouterPage clusterId={p.id} />],
   ['/clusters/:id/events', (p) => <EventsPage clusterId={p.id} />],
+  ['/clusters/:id/audit', (p) => <AuditPageView clusterId={p.id} />],
 ];
 const NAV = [
   ['', 'Overview'],
@@ -32,6 +34,7 @@ const NAV = [
   ['/nodes', 'Nodes'],
   ['/router', 'Router config'],
   ['/events', 'Events'],
+  ['/audit', 'Audit'],
 ] as const;
 
 function App() {

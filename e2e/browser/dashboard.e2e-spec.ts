@@ -97,6 +97,15 @@ describe('operator dashboard in a browser', () => {
     const api = await http('GET', `${f!.api}/vms/${vmId}`);
     expect(api.body).toMatchObject({ name: 'web-ui', status: 'at-core', ip });
     await shot('03-vm-timeline');
+    // RTBH from the VM page: blackhole with a reason (banner with who and why), then lift it.
+    await page.getByTestId('blackhole-reason').fill('ui: syn flood');
+    await page.getByTestId('blackhole-vm').click();
+    await expectText(page.getByTestId('vm-blackhole'), 'ui: syn flood');
+    expect((await http('GET', `${f!.api}/vms/${vmId}`)).body.blackhole).toMatchObject({ reason: 'ui: syn flood', actor: 'token:admin(admin)' });
+    await shot('03b-vm-blackholed');
+    await page.getByTestId('lift-blackhole').click();
+    await page.getByTestId('vm-blackhole').waitFor({ state: 'detached' });
+    await page.getByTestId('blackhole-reason').waitFor();
   });
 
   it("shows a node's BGP sessions Established", async () => {
@@ -154,6 +163,20 @@ describe('operator dashboard in a browser', () => {
     await page.getByTestId('field-error-name').waitFor();
     expect(page.url()).toMatch(/\/vms$/);
     await shot('07-form-error');
+  });
+
+  it('shows who did what on the audit page, filtered by actor', async () => {
+    await page.getByTestId('nav-audit').click();
+    const created = page.locator('[data-testid="audit-row-VmCreated"]').first();
+    await created.waitFor();
+    expect(await created.textContent()).toContain('CreateVm');
+    await page.getByTestId('audit-actor').fill('nobody');
+    await page.getByTestId('audit-apply').click();
+    await page.getByText('No entry matches.').waitFor();
+    await page.getByTestId('audit-actor').fill('');
+    await page.getByTestId('audit-apply').click();
+    await page.locator('[data-testid="audit-row-ClusterCreated"]').first().waitFor();
+    await shot('09-audit');
   });
 
   it('keeps a live event log and raised no page errors', async () => {

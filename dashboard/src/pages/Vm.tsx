@@ -32,6 +32,12 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
         <div><dt>Created</dt><dd>{fmtDateTime(v.createdAt)}</dd></div>
         <div><dt>Id</dt><dd><code className="small">{v.id}</code></dd></div>
       </dl>
+      {v.blackhole && (
+        <div className="card" role="status" data-testid="vm-blackhole">
+          <strong>Blackholed</strong> since {fmtDateTime(v.blackhole.since)} by <code>{v.blackhole.actor ?? 'unknown'}</code>: {v.blackhole.reason}.{' '}
+          <span className="muted">The core discards traffic to {v.ip ?? 'its address'} (RTBH).</span>
+        </div>
+      )}
       {v.reason && <ErrorBox error={new ApiError(0, v.status, v.reason)} title="This VM failed" testId="vm-reason" />}
       <Card title="Path to the core" testId="vm-timeline-card">
         <Timeline vm={v} />
@@ -58,6 +64,8 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
         {v.status !== 'deleted' && (
           <Card title="Actions">
             {nodes.data && <MigrateVmForm vmId={v.id} currentNodeId={v.nodeId} nodes={nodes.data} />}
+            <hr />
+            <Blackhole vm={v} onChange={vm.reload} />
             <hr />
             <DeleteVm vm={v} />
           </Card>
@@ -97,6 +105,40 @@ function Timeline({ vm }: { vm: Vm }) {
         );
       })}
     </ol>
+  );
+}
+
+/** RTBH: blackhole the address with a reason (kept in the audit), or lift it. */
+function Blackhole({ vm, onChange }: { vm: Vm; onChange?: () => void }) {
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const send = async (method: 'POST' | 'DELETE') => {
+    setBusy(true);
+    setError(null);
+    try {
+      await request(method, `/vms/${vm.id}/blackhole`, method === 'POST' ? { reason: reason.trim() } : undefined);
+      setReason('');
+      onChange?.();
+    } catch (e) {
+      setError(e as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div>
+      {vm.blackhole ? (
+        <button className="btn" onClick={() => void send('DELETE')} disabled={busy} data-testid="lift-blackhole">{busy ? 'Lifting…' : 'Lift blackhole'}</button>
+      ) : (
+        <form className="filters" onSubmit={(e) => { e.preventDefault(); void send('POST'); }}>
+          <label htmlFor="blackhole-reason">Blackhole reason</label>
+          <input id="blackhole-reason" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. udp flood 12 Gbit/s" data-testid="blackhole-reason" />
+          <button className="btn danger-outline" type="submit" disabled={busy} data-testid="blackhole-vm">{busy ? 'Blackholing…' : 'Blackhole address'}</button>
+        </form>
+      )}
+      <ErrorBox error={error} title="Blackhole refused" testId="blackhole-error" />
+    </div>
   );
 }
 

@@ -52,7 +52,7 @@ export function VmsPage({ clusterId }: { clusterId: string }) {
                     <td><Link to={`/clusters/${clusterId}/vms/${v.id}`}>{v.name}</Link></td>
                     <td><code>{v.ip ?? '—'}</code></td>
                     <td><Link to={`/clusters/${clusterId}/nodes/${v.nodeId}`}>{nodeName(v.nodeId)}</Link>{v.previousNodeId && <span className="muted small"> (from {nodeName(v.previousNodeId)})</span>}</td>
-                    <td><Badge value={v.status} testId={`vm-status-${v.name}`} />{v.reason && <div className="small error-text">{v.reason}</div>}</td>
+                    <td><Badge value={v.status} testId={`vm-status-${v.name}`} />{v.blackhole && <> <Badge value="blackholed" testId={`vm-blackholed-${v.name}`} /></>}{v.reason && <div className="small error-text">{v.reason}</div>}</td>
                     <td>{v.ownerId}</td>
                     <td className="small muted">{ago(v.updatedAt)}</td>
                   </tr>

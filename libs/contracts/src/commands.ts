@@ -8,7 +8,7 @@ import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, Matches, ValidateNested } from 'class-validator';
 import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
-import { MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
+import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
 
@@ -86,6 +86,8 @@ export class CreateCluster {
   @IsOptional() @IsIpAddress(4) rrClusterId?: string;
   @ApiPropertyOptional({ type: () => BgpOptionsInput })
   @IsOptional() @ValidateNested() @Type(() => BgpOptionsInput) bgp?: BgpOptionsInput;
+  @ApiPropertyOptional({ example: '65535:666', description: 'RTBH community of blackholed VM routes (default RFC 7999 BLACKHOLE 65535:666; must differ from community)' })
+  @IsOptional() @IsCommunity() blackholeCommunity?: string;
 }
 export class AddRouteReflector {
   static readonly command = 'AddRouteReflector';
@@ -188,6 +190,21 @@ export class CompleteMigration {
   @ApiProperty({ format: 'uuid' })
   @IsCanonicalUuid() nodeId: string;
 }
+/** RTBH: announce the VM's address with the blackhole community (the core discards its traffic). */
+export class BlackholeVm {
+  static readonly command = 'BlackholeVm';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid() vmId: string;
+  @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit), 1-200 printable characters' })
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason: string;
+}
+export class LiftBlackhole {
+  static readonly command = 'LiftBlackhole';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid() vmId: string;
+  @ApiPropertyOptional({ example: 'attack over' })
+  @IsOptional() @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason?: string;
+}
 export class AddNetwork {
   static readonly command = 'AddNetwork';
   @ApiPropertyOptional({ format: 'uuid' })
@@ -211,7 +228,7 @@ export class AddPool {
   @IsIpAddress() end: string;
 }
 
-export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, EvacuateNode, UndrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration } as const;
+export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, EvacuateNode, UndrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration, BlackholeVm, LiftBlackhole } as const;
 export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;
@@ -220,6 +237,8 @@ export type IpamCommandName = keyof typeof IPAM_COMMANDS;
 export interface CommandRequest<T = unknown> {
   commandId: string;
   actor?: string;
+  /** Set by the receiving service from the RPC subject (never trusted from the body). */
+  command?: string;
   payload: T;
 }
 export type CommandReply<R = Record<string, unknown>> =

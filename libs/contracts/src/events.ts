@@ -9,7 +9,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
-import { MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
+import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import type { AggregateKind } from './subjects';
 
 /** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
@@ -17,6 +17,8 @@ export const MAX_GENERATION = 2147483647;
 
 export type RouterVendor = 'junos' | 'frr';
 export const ROUTER_VENDORS: RouterVendor[] = ['junos', 'frr'];
+/** RFC 7999 BLACKHOLE well-known community: the default RTBH community of a cluster. */
+export const DEFAULT_BLACKHOLE_COMMUNITY = '65535:666';
 export type VmDriver = 'tap' | 'veth' | 'netns';
 export const VM_DRIVERS: VmDriver[] = ['tap', 'veth', 'netns'];
 
@@ -60,6 +62,8 @@ export class ClusterCreated {
   /** Shared `rr cluster id` of every RR of the cluster (dotted quad). */
   @IsIpAddress(4) rrClusterId: string;
   @ValidateNested() @Type(() => BgpOptions) bgp: BgpOptions;
+  /** RTBH community the fabric adds to a blackholed VM's route (absent: RFC 7999 BLACKHOLE, 65535:666). */
+  @IsOptional() @IsCommunity() blackholeCommunity?: string;
 }
 export class RouteReflectorAdded {
   static readonly type = 'RouteReflectorAdded';
@@ -167,6 +171,23 @@ export class VmMigrationCompleted {
   @IsUUID() clusterId: string;
   @IsUUID() fromNodeId: string;
   @IsUUID() toNodeId: string;
+}
+
+/** RTBH: the VM's address is announced with the cluster's blackhole community; the core discards its traffic. */
+export class VmBlackholed {
+  static readonly type = 'VmBlackholed';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @Matches(BLACKHOLE_REASON_PATTERN) reason: string;
+}
+/** RTBH lifted: the VM's route is announced normally again. */
+export class VmBlackholeLifted {
+  static readonly type = 'VmBlackholeLifted';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsOptional() @Matches(BLACKHOLE_REASON_PATTERN) reason?: string;
 }
 
 // ---- ipam.<clusterId>
@@ -352,7 +373,7 @@ export class MessageDeadLettered {
 export const EVENT_CLASSES = {
   ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved, BgpPasswordChanged,
   NodeJoined, NodeDrained, NodeEvacuationStarted, NodeEvacuated, NodeUndrained, NodeLeft,
-  VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted,
+  VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted, VmBlackholed, VmBlackholeLifted,
   NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
   ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved, RoutesChanged,
   DesiredStateChanged, RouterConfigRendered, MessageDeadLettered, TargetRenderFailed, TargetRenderRecovered,
@@ -368,7 +389,7 @@ export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
 export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster', BgpPasswordChanged: 'cluster',
   NodeJoined: 'node', NodeDrained: 'node', NodeEvacuationStarted: 'node', NodeEvacuated: 'node', NodeUndrained: 'node', NodeLeft: 'node',
-  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm',
+  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm', VmBlackholed: 'vm', VmBlackholeLifted: 'vm',
   NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
   ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent', RoutesChanged: 'agent',
   DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
@@ -379,6 +400,8 @@ export interface EventMeta {
   /** Who asked (API token name / service name). */
   actor?: string;
   commandId?: string;
+  /** Name of the command that caused the event (set by the write service from the RPC subject). */
+  command?: string;
   /** Stream sequence of the event that caused this one (reactors). */
   causationSeq?: number;
 }

@@ -95,3 +95,6 @@ export function vmInterfaceName(vmId: string, prefix = 'vm'): string {
 export const secretRef = (seq: number) => `{{secret:${seq}}}`;
 export const SECRET_REF = /\{\{secret:(\d+)\}\}/g;
 export const REDACTED = '<redacted>';
+
+/** Why an address is blackholed (free text for the audit): 1-200 printable characters, no control characters. */
+export const BLACKHOLE_REASON_PATTERN = /^[^\x00-\x1f\x7f]{1,200}$/;

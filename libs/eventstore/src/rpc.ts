@@ -64,6 +64,7 @@ export class RpcServer {
     let reply: CommandReply;
     try {
       const req = JSON.parse(dec.decode(msg.data)) as CommandRequest;
+      req.command = name;
       const cls = this.commands[name];
       const handler = this.handlers[name];
       if (!cls || !handler) throw new DomainError(400, 'unknown-command', `unknown command ${name}`);

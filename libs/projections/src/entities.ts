@@ -22,6 +22,8 @@ export class ClusterRow {
   @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
   @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; md5OptOut?: string; prefixLimitAction?: string; coreCommunity?: string };
   @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
+  /** RTBH community; null: the RFC 7999 default (65535:666). */
+  @Column('text', { name: 'blackhole_community', nullable: true }) blackholeCommunity: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
 }
 
@@ -75,6 +77,8 @@ export class VmRow {
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;
   @Column('bigint', { name: 'created_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) createdSeq: number;
+  /** RTBH in force (VmBlackholed, until VmBlackholeLifted), null when none. */
+  @Column('jsonb', { nullable: true }) blackhole: { reason: string; actor: string | null; since: string } | null;
 }
 
 @Entity('vm_history')
@@ -166,6 +170,25 @@ export class IpUsageRow {
   @Column('bigint', { name: 'released_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) releasedSeq: number | null;
 }
 
-export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, ObservedRouteRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow];
+/** Who did what: one row per event caused by a command (API token or service), with that command. */
+@Entity('audit_log')
+@Index(['actor', 'at'])
+@Index(['clusterId', 'at'])
+export class AuditRow {
+  @PrimaryColumn('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) seq: number;
+  /** Position inside a multi-event message (0 for a single event). */
+  @PrimaryColumn('int') idx: number;
+  @Index() @Column('timestamptz') at: Date;
+  @Column('text') actor: string;
+  @Column('text', { nullable: true }) command: string | null;
+  @Column('text', { name: 'command_id' }) commandId: string;
+  @Column('text') event: string;
+  @Column('text') aggregate: string;
+  @Column('text', { name: 'aggregate_id' }) aggregateId: string;
+  @Column('uuid', { name: 'cluster_id', nullable: true }) clusterId: string | null;
+  @Column('jsonb') detail: Record<string, unknown>;
+}
+
+export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, ObservedRouteRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow, AuditRow];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
-export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'observed_routes', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage'];
+export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'observed_routes', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage', 'audit_log'];

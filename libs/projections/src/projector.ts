@@ -36,6 +36,29 @@ export class Projector {
     await this.flushVms(em);
     await this.insertMany(em, 'vm_history', ['vm_id', 'seq', 'status', 'event', 'at', 'detail'], this.pendingHistory, 'ON CONFLICT DO NOTHING');
     this.pendingHistory = [];
+    await this.insertMany(em, 'audit_log', AUDIT_COLUMNS, this.pendingAudit, 'ON CONFLICT DO NOTHING');
+    this.pendingAudit = [];
+  }
+
+  private pendingAudit: unknown[][] = [];
+
+  /**
+   * Events a command caused (an API token's or a service's write): only on the subjects of the write
+   * services (agents cannot publish there), and only with a command id and an actor in their meta.
+   * Meta is not part of the validated contract: its strings are checked and bounded here.
+   */
+  private audit(e: StoredEvent, aggregate: string | undefined): void {
+    if (!aggregate || !AUDITED_AGGREGATES.has(aggregate)) return;
+    const m = (e.meta ?? {}) as Record<string, unknown>;
+    const text = (v: unknown, max: number) => (typeof v === 'string' && v.length > 0 ? v.slice(0, max) : undefined);
+    const actor = text(m.actor, 200);
+    const commandId = text(m.commandId, 200);
+    if (!actor || !commandId) return;
+    const command = text(m.command, 64) ?? null;
+    const aggregateId = e.subject.split('.').pop() ?? '';
+    const d = (e.data ?? {}) as unknown as Record<string, unknown>;
+    const clusterId = typeof d.clusterId === 'string' && UUID.test(d.clusterId) ? d.clusterId : null;
+    this.pendingAudit.push([e.seq, e.index ?? 0, e.occurredAt, actor, command, commandId, e.type, aggregate, aggregateId, clusterId, JSON.stringify(auditDetail(d))]);
   }
 
   /** Forgets what a failed transaction buffered. */
@@ -43,6 +66,7 @@ export class Projector {
     this.pendingHistory = [];
     this.pendingVms = [];
     this.pendingAllocs = [];
+    this.pendingAudit = [];
   }
 
   /**
@@ -107,13 +131,14 @@ export class Projector {
     const target = subjectTarget(e.subject);
     if ((aggregate === 'agent' || aggregate === 'desired') && !target) return;
     if (e.type !== 'VmCreated' && e.type !== 'IpAllocated') await this.flushVms(em);
+    this.audit(e, aggregate);
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
         await em.query(
-          `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10) ON CONFLICT (id) DO NOTHING`,
-          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at],
+          `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
+          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at, d.blackholeCommunity ?? null],
         );
         return;
       }
@@ -215,6 +240,20 @@ export class Projector {
         await em.query(`UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`, [
           d.ownerId, d.ip, d.vmId, at, e.seq,
         ]);
+        return;
+      }
+      case 'VmBlackholed':
+      case 'VmBlackholeLifted': {
+        const d = e.data as EventOf<'VmBlackholed'>['data'];
+        const actor = typeof e.meta?.actor === 'string' ? e.meta.actor.slice(0, 200) : null;
+        const on = e.type === 'VmBlackholed';
+        const rows: { status: string }[] = await em.query(
+          `WITH u AS (UPDATE ${this.t('vms')} SET blackhole = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING status) SELECT status FROM u`,
+          [d.vmId, on ? JSON.stringify({ reason: d.reason, actor, since: at }) : null, at],
+        );
+        // The history row keeps the VM's status: RTBH is about the route's fate at the core, not the VM's progress.
+        const detail = `${on ? 'blackholed' : 'blackhole lifted'}${actor ? ` by ${actor}` : ''}${d.reason ? `: ${d.reason}` : ''}`;
+        if (rows[0]) await this.history(em, d.vmId, e, rows[0].status as VmStatus, detail);
         return;
       }
       case 'VmMigrationRequested': {
@@ -393,6 +432,21 @@ export class Projector {
   private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
     this.pendingHistory.push([vmId, e.seq, status, e.type, e.occurredAt, detail]);
   }
+}
+
+const AUDIT_COLUMNS = ['seq', 'idx', 'at', 'actor', 'command', 'command_id', 'event', 'aggregate', 'aggregate_id', 'cluster_id', 'detail'];
+const AUDITED_AGGREGATES = new Set(['cluster', 'node', 'vm', 'ipam']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What the audit shows of an event: its data without secrets (a secret is only ever a reference, but never show it). */
+function auditDetail(d: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d)) {
+    if (k === 'md5Password') out[k] = REDACTED;
+    else if (k === 'bgp' && v && typeof v === 'object') out[k] = { ...(v as object), ...('md5Password' in (v as object) ? { md5Password: REDACTED } : {}) };
+    else out[k] = v;
+  }
+  return out;
 }
 
 /** The read model keeps a secret's reference, never a value (events written before references held it in clear). */

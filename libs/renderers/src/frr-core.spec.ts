@@ -23,6 +23,21 @@ describe('renderFrrCore', () => {
       expect(config).toContain('route-map FABRIC-OUT deny 10\n');
     });
 
+    it('then RTBH: pool host routes with the blackhole community get a discard next hop (a static blackhole) and NO_EXPORT', () => {
+      expect(config).toContain('bgp community-list standard FABRIC-BLACKHOLE seq 5 permit 65535:666\n');
+      expect(config).toContain('ip route 192.0.2.1/32 blackhole\nipv6 route 100::1/128 blackhole\n');
+      expect(config).toContain(
+        'route-map FABRIC-IN permit 5\n match ip address prefix-list FABRIC-POOLS\n match community FABRIC-BLACKHOLE\n set ip next-hop 192.0.2.1\n set community no-export additive\nexit\n',
+      );
+      expect(config).toContain(
+        'route-map FABRIC-IN-V6 permit 5\n match ipv6 address prefix-list FABRIC-POOLS-V6\n match community FABRIC-BLACKHOLE\n set ipv6 next-hop global 100::1\n set community no-export additive\nexit\n',
+      );
+      expect(renderFrrCore(frrInput({ blackholeCommunity: '64512:666' }))).toContain('permit 64512:666\n');
+      // the discard next hop is not on a connected network: each RR neighbor skips that eBGP check
+      for (const rr of frrInput().routeReflectors) expect(config).toContain(` neighbor ${rr.ip} disable-connected-check\n`);
+      expect(() => renderFrrCore(frrInput({ blackholeCommunity: '1:2:3' }))).toThrow();
+    });
+
     it('then each RR is an eBGP neighbor activated in both families with the policies', () => {
       for (const ip of ['198.18.0.2', '198.18.0.3']) {
         expect(config).toContain(` neighbor ${ip} remote-as 65000\n`);
@@ -109,6 +124,14 @@ describe('renderFrrCore', () => {
       const r = frrCheck(renderFrrCore(input));
       expect(r.output).toMatch(/^vtysh exit 0: \nbgpd: $/);
       expect(r.ok).toBe(true);
+    });
+    it('when the config has a custom blackhole community then FRR accepts it', () => {
+      const r = frrCheck(renderFrrCore(frrInput({ blackholeCommunity: '64512:666' })));
+      expect(r.output).toMatch(/^vtysh exit 0: \nbgpd: $/);
+      expect(r.ok).toBe(true);
+    });
+    it('when a static route is invalid then the check fails (staticd validation)', () => {
+      expect(frrCheck(renderFrrCore(frrInput()).replace('192.0.2.1/32 blackhole', '192.0.2.1/33 blackhole')).ok).toBe(false);
     });
     it('when the config has an unknown command then the check fails', () => {
       expect(frrCheck(renderFrrCore(frrInput()).replace('remote-as', 'remot-as')).ok).toBe(false);

@@ -3,6 +3,7 @@
  * explicit in/out route-maps (FRR 8 drops eBGP routes without policy), only host routes of the pools that
  * carry the cluster community in, and at most as many prefixes per RR session as the pools hold.
  */
+import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, dottedQuad, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
 
 export interface FrrCoreInput {
@@ -17,6 +18,8 @@ export interface FrrCoreInput {
   /** CIDRs of the cluster's networks/pools. */
   exportPrefixes: string[];
   bgp: BgpOptions;
+  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it are discarded here. */
+  blackholeCommunity?: string;
 }
 
 export const FRR_PREFIX_LIST_V4 = 'FABRIC-POOLS';
@@ -72,6 +75,7 @@ export function renderFrrCore(input: FrrCoreInput): string {
     'route-map FABRIC-OUT deny 10',
     'exit',
     '!',
+    ...frrBlackhole(input.blackholeCommunity),
     `router bgp ${coreAsn}`,
     ` bgp router-id ${routerId}`,
     ' no bgp default ipv4-unicast',
@@ -79,6 +83,8 @@ export function renderFrrCore(input: FrrCoreInput): string {
   if (bgp.gracefulRestart) out.push(' bgp graceful-restart');
   for (const rr of rrs) {
     out.push(` neighbor ${rr.ip} remote-as ${fabricAsn}`, ` neighbor ${rr.ip} description rr ${rr.name}`);
+    // RTBH: the discard next hop resolves through a static blackhole, not a connected network.
+    out.push(` neighbor ${rr.ip} disable-connected-check`);
     if (bgp.md5Password !== undefined) out.push(` neighbor ${rr.ip} password ${bgp.md5Password}`);
     if (bgp.bfd) out.push(` neighbor ${rr.ip} bfd`);
   }
@@ -100,4 +106,40 @@ export function renderFrrCore(input: FrrCoreInput): string {
   }
   out.push('exit', '!', '');
   return out.join('\n');
+}
+
+export const FRR_BLACKHOLE_COMMUNITY_LIST = 'FABRIC-BLACKHOLE';
+/** Discard next hops (TEST-NET-1 and the RFC 6666 discard prefix), each a static blackhole route of the core. */
+export const FRR_DISCARD_NEXT_HOP_V4 = '192.0.2.1';
+export const FRR_DISCARD_NEXT_HOP_V6 = '100::1';
+
+/**
+ * RTBH (remote triggered blackhole): a pool host route carrying the blackhole community gets a next hop that
+ * resolves to a static blackhole route, so the kernel discards its traffic; NO_EXPORT keeps it here. FRR 8.4 has
+ * no `set ip next-hop blackhole`: the discard-next-hop form is the one it supports (with `disable-connected-check`
+ * on the RR neighbors: an eBGP next hop must otherwise be on a connected network). Entries `permit 5` sort
+ * before the normal `permit 10` of FABRIC-IN(-V6); lifting the community restores the normal route.
+ */
+function frrBlackhole(value: string | undefined): string[] {
+  const [a, v] = community(value ?? DEFAULT_BLACKHOLE_COMMUNITY);
+  return [
+    `bgp community-list standard ${FRR_BLACKHOLE_COMMUNITY_LIST} seq 5 permit ${a}:${v}`,
+    `ip route ${FRR_DISCARD_NEXT_HOP_V4}/32 blackhole`,
+    `ipv6 route ${FRR_DISCARD_NEXT_HOP_V6}/128 blackhole`,
+    '!',
+    'route-map FABRIC-IN permit 5',
+    ` match ip address prefix-list ${FRR_PREFIX_LIST_V4}`,
+    ` match community ${FRR_BLACKHOLE_COMMUNITY_LIST}`,
+    ` set ip next-hop ${FRR_DISCARD_NEXT_HOP_V4}`,
+    ' set community no-export additive',
+    'exit',
+    '!',
+    'route-map FABRIC-IN-V6 permit 5',
+    ` match ipv6 address prefix-list ${FRR_PREFIX_LIST_V6}`,
+    ` match community ${FRR_BLACKHOLE_COMMUNITY_LIST}`,
+    ` set ipv6 next-hop global ${FRR_DISCARD_NEXT_HOP_V6}`,
+    ' set community no-export additive',
+    'exit',
+    '!',
+  ];
 }

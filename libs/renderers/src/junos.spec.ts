@@ -11,13 +11,30 @@ describe('renderJunos', () => {
     });
 
     it('then it first deletes its own objects so the text is the whole desired state', () => {
-      expect(lines.slice(0, 5)).toEqual([
+      expect(lines.slice(0, 7)).toEqual([
         'delete policy-options prefix-list FABRIC-PAR1-POOLS',
+        'delete policy-options community FABRIC-PAR1-BLACKHOLE',
+        'delete policy-options community FABRIC-PAR1-NO-EXPORT',
         'delete policy-options policy-statement FABRIC-PAR1-IN',
         'delete policy-options policy-statement FABRIC-PAR1-OUT',
         'delete protocols bgp group FABRIC-PAR1',
         'delete policy-options community FABRIC-PAR1-COMM',
       ]);
+    });
+
+    it('then RTBH terms come first: pool host routes with the blackhole community get next-hop discard and NO_EXPORT', () => {
+      const t = 'set policy-options policy-statement FABRIC-PAR1-IN term';
+      expect(config).toContain('set policy-options community FABRIC-PAR1-BLACKHOLE members 65535:666\n');
+      expect(config).toContain('set policy-options community FABRIC-PAR1-NO-EXPORT members no-export\n');
+      for (const [term, filter] of [['BLACKHOLE-V4', '203.0.113.0/24 prefix-length-range /32-/32'], ['BLACKHOLE-V6', '2001:db8::/32 prefix-length-range /128-/128']]) {
+        expect(config).toContain(`${t} ${term} from community FABRIC-PAR1-BLACKHOLE\n`);
+        expect(config).toContain(`${t} ${term} from route-filter ${filter}\n`);
+        expect(config).toContain(`${t} ${term} then community add FABRIC-PAR1-NO-EXPORT\n${t} ${term} then next-hop discard\n${t} ${term} then accept\n`);
+      }
+      const firstTerm = lines.find((l) => l.startsWith(`${t} `))!;
+      expect(firstTerm).toContain('term BLACKHOLE-V4');
+      expect(renderJunos(junosInput({ blackholeCommunity: '64512:666' }))).toContain('community FABRIC-PAR1-BLACKHOLE members 64512:666\n');
+      expect(() => renderJunos(junosInput({ blackholeCommunity: '65536:1' }))).toThrow();
     });
 
     it('then the prefix-list holds the pools and the import policy accepts only host routes inside them', () => {

@@ -5,6 +5,7 @@
  * FABRIC-<CLUSTER>-OUT rejects everything: nodes reach the world through their own default route,
  * so the border router announces nothing to the fabric.
  */
+import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
 
 export interface JunosInput {
@@ -18,6 +19,8 @@ export interface JunosInput {
   routeReflectors: Peer[];
   exportPrefixes: string[];
   bgp: BgpOptions;
+  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it get `next-hop discard`. */
+  blackholeCommunity?: string;
 }
 
 export interface JunosNames {
@@ -83,6 +86,8 @@ export function renderJunos(input: JunosInput): string {
   out.push(`${po} community ${n.community} members ${comm[0]}:${comm[1]}`);
   const v4 = exports.filter((c) => c.family === 4);
   const v6 = exports.filter((c) => c.family === 6);
+  out.splice(1, 0, ...junosBlackholeDeletes(n));
+  out.push(...junosBlackhole(n, po, v4, v6, input.blackholeCommunity));
   for (const [term, list, host] of [
     ['HOSTS-V4', v4, 32],
     ['HOSTS-V6', v6, 128],
@@ -120,6 +125,35 @@ export function renderJunos(input: JunosInput): string {
   if (bgp.gracefulRestart) out.push(`${grp} graceful-restart`);
   for (const rr of rrs) out.push(`${grp} neighbor ${rr.ip} description "rr ${rr.name}"`);
   return out.join('\n') + '\n';
+}
+
+const blackholeNames = (n: JunosNames) => ({ community: `${n.group}-BLACKHOLE`, noExport: `${n.group}-NO-EXPORT` });
+
+function junosBlackholeDeletes(n: JunosNames): string[] {
+  const b = blackholeNames(n);
+  return [`delete policy-options community ${b.community}`, `delete policy-options community ${b.noExport}`];
+}
+
+/**
+ * RTBH terms, first in the import policy: a pool host route with the blackhole community is accepted with
+ * `next-hop discard` (and NO_EXPORT), so the router drops its traffic; without the community the HOSTS terms
+ * accept it as usual.
+ */
+function junosBlackhole(n: JunosNames, po: string, v4: Cidr[], v6: Cidr[], value: string | undefined): string[] {
+  const [a, v] = community(value ?? DEFAULT_BLACKHOLE_COMMUNITY);
+  const b = blackholeNames(n);
+  const out = [`${po} community ${b.community} members ${a}:${v}`, `${po} community ${b.noExport} members no-export`];
+  for (const [term, list, host] of [
+    ['BLACKHOLE-V4', v4, 32],
+    ['BLACKHOLE-V6', v6, 128],
+  ] as const) {
+    if (!list.length) continue;
+    const t = `${po} policy-statement ${n.importPolicy} term ${term}`;
+    out.push(`${t} from community ${b.community}`);
+    for (const c of list) out.push(`${t} from route-filter ${c.text} ${c.len === host ? 'exact' : `prefix-length-range /${host}-/${host}`}`);
+    out.push(`${t} then community add ${b.noExport}`, `${t} then next-hop discard`, `${t} then accept`);
+  }
+  return out;
 }
 
 /** Operator text: paste the config under `load set terminal`, check, commit confirmed, verify, confirm. */

@@ -125,8 +125,25 @@ describe('renderNodeBird', () => {
     });
   });
 
+  describe('given blackholed addresses (RTBH)', () => {
+    const config = renderNodeBird(nodeInput({ blackholed: ['203.0.113.7', '2001:db8::7', '203.0.113.5'] }));
+    it('then each export filter adds the blackhole community to those host routes only', () => {
+      expect(block(config, 'filter fabric_out4')).toContain('    if net ~ [ 203.0.113.5/32, 203.0.113.7/32 ] then bgp_community.add((65535,666));\n');
+      expect(block(config, 'filter fabric_out6')).toContain('    if net ~ [ 2001:db8::7/128 ] then bgp_community.add((65535,666));\n');
+    });
+    it('then without any the filters have no blackhole line, and the community is configurable', () => {
+      expect(renderNodeBird(nodeInput())).not.toContain('65535,666');
+      expect(renderNodeBird(nodeInput({ blackholed: ['203.0.113.5'], blackholeCommunity: '64512:666' }))).toContain('bgp_community.add((64512,666))');
+    });
+    it('then invalid addresses or communities throw', () => {
+      for (const bad of ['203.0.113.5/32', '203.0.113.5 ]', 'x', '']) expect(() => renderNodeBird(nodeInput({ blackholed: [bad] }))).toThrow();
+      expect(() => renderNodeBird(nodeInput({ blackholed: ['203.0.113.5'], blackholeCommunity: '65535:666;' }))).toThrow();
+    });
+  });
+
   describe('given the real BIRD 2 parser (bird -p)', () => {
     const cases: [string, Parameters<typeof renderNodeBird>[0]][] = [
+      ['blackholed addresses', nodeInput({ blackholed: ['203.0.113.5', '2001:db8::7'] })],
       ['defaults', nodeInput()],
       ['md5 + gr + bfd', nodeInput({ bgp: ALL_ON })],
       ['only md5', nodeInput({ bgp: { md5Password: MD5, gracefulRestart: false, bfd: false } })],

@@ -15,7 +15,16 @@ import {
   localFor,
   name,
   peers,
+  array,
+  hostRoute,
+  sortCidrs,
+  Cidr,
 } from './common';
+import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
+
+function blackholeLine(list: Cidr[], a: number, v: number): string[] {
+  return list.length ? [`    if net ~ [ ${list.map((c) => c.text).join(', ')} ] then bgp_community.add((${a},${v}));`] : [];
+}
 
 export interface NodeBirdInput {
   nodeName: string;
@@ -36,6 +45,10 @@ export interface NodeBirdInput {
    * Absent: IPv6 routes over IPv4 sessions use an IPv4 next hop (extended next hop, RFC 8950).
    */
   localIp6?: string;
+  /** RTBH: addresses of this node's VMs announced with `blackholeCommunity` too (the core discards them). */
+  blackholed?: string[];
+  /** Community of blackholed routes (default RFC 7999 BLACKHOLE 65535:666). */
+  blackholeCommunity?: string;
 }
 
 export const NODE_KERNEL4 = 'fabric_kernel4';
@@ -61,6 +74,13 @@ export function renderNodeBird(input: NodeBirdInput): string {
   const bgp = bgpOptions(input.bgp);
   const localIp = ip(input.localIp, 'localIp', 4);
   const localIp6 = input.localIp6 === undefined ? undefined : ip(input.localIp6, 'localIp6', 6);
+  const [ba, bv] = community(input.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY);
+  const blackholed = sortCidrs(
+    array<string>(input.blackholed ?? [], 'blackholed').map((a, i) => {
+      const addr = ip(a, `blackholed[${i}]`);
+      return hostRoute(`${addr}/${addr.includes(':') ? 128 : 32}`, `blackholed[${i}]`);
+    }),
+  );
 
   const out: string[] = birdHeader(`node ${nodeName}`, routerId, bgp.bfd);
 
@@ -91,6 +111,8 @@ export function renderNodeBird(input: NodeBirdInput): string {
       `filter ${fname} {`,
       `  if proto = "${kname}" && krt_source = ${proto} && net.len = ${len} then {`,
       `    bgp_community.add((${ca},${cv}));`,
+      // RTBH: the operator blackholed these addresses; the core discards traffic to them.
+      ...blackholeLine(blackholed.filter((c) => c.len === len), ba, bv),
       // Make-before-break migration: the old node keeps the route at a high kernel metric while the new
       // node announces it; the lower local preference makes the RRs (and so the core) pick the new node.
       `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then bgp_local_pref = 50;`,

@@ -39,16 +39,25 @@ export function birdCheck(config: string): CheckResult {
 
 /**
  * `vtysh -C -f` checks syntax only (exit 2 on an unknown command); `bgpd -C -f` also validates values
- * (e.g. prefix ranges) but always exits 0, so its log is scanned for FRR error codes.
+ * (e.g. prefix ranges) but always exits 0, so its log is scanned for FRR error codes. Static routes are
+ * staticd's: bgpd gets the file without them, staticd only them (each daemon checks its own commands).
  */
 export function frrCheck(config: string): CheckResult {
+  const isStatic = (l: string) => /^ipv?6? route /.test(l) || /^ip route /.test(l);
+  const lines = config.split('\n');
+  const errorsOf = (daemon: string, text: string) =>
+    withFile(`${daemon}.conf`, text, (file) => {
+      const b = run(`/usr/lib/frr/${daemon}`, ['-C', '-f', file]);
+      return `${b.stdout}${b.stderr}`.split('\n').filter((l) => /\[EC \d+\]|Configuration failed/.test(l));
+    });
   return withFile('frr.conf', config, (file) => {
     const v = run('vtysh', ['-C', '-f', file]);
-    const b = run('/usr/lib/frr/bgpd', ['-C', '-f', file]);
-    const bgpdErrors = `${b.stdout}${b.stderr}`.split('\n').filter((l) => /\[EC \d+\]|Configuration failed/.test(l));
+    const bgpdErrors = errorsOf('bgpd', lines.filter((l) => !isStatic(l)).join('\n'));
+    const statics = lines.filter(isStatic);
+    const staticdErrors = statics.length ? errorsOf('staticd', statics.join('\n') + '\n') : [];
     return {
-      ok: v.status === 0 && bgpdErrors.length === 0,
-      output: `vtysh exit ${v.status}: ${v.stdout}${v.stderr}\nbgpd: ${bgpdErrors.join('\n')}`,
+      ok: v.status === 0 && bgpdErrors.length === 0 && staticdErrors.length === 0,
+      output: `vtysh exit ${v.status}: ${v.stdout}${v.stderr}\nbgpd: ${bgpdErrors.join('\n')}${staticdErrors.length ? `\nstaticd: ${staticdErrors.join('\n')}` : ''}`,
     };
   });
 }

@@ -16,6 +16,7 @@ import { TokenStore } from './auth/tokens';
 import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
 import { GuestNetworkController } from './http/guest-network.controller';
+import { AuditController } from './http/audit.controller';
 import { MinPositionInterceptor } from './http/min-position.interceptor';
 import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
@@ -38,7 +39,7 @@ export class GatewayModule {
   static with(deps: GatewayDeps) {
     return {
       module: GatewayModule,
-      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController, GuestNetworkController],
+      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController, GuestNetworkController, AuditController],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },

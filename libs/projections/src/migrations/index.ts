@@ -3,6 +3,12 @@ import { ApiTokens1764300000000 } from './1764300000000-api-tokens';
 import { IpUsage1795666948961 } from './1795666948961-ip-usage';
 import { IdempotencyKeys1796000000000 } from './1796000000000-idempotency-keys';
 import { RenderError1796000000001 } from './1796000000001-render-error';
+import { AuditLog1796000000100 } from './1796000000100-audit-log';
+import { VmBlackhole1796000000101 } from './1796000000101-vm-blackhole';
+import { RtbhRole1796000000102 } from './1796000000102-rtbh-role';
 import { ObservedRoutes1797000000000 } from './1797000000000-observed-routes';
 
-export const MIGRATIONS = [Initial1764129600000, ApiTokens1764300000000, IpUsage1795666948961, IdempotencyKeys1796000000000, RenderError1796000000001, ObservedRoutes1797000000000];
+export const MIGRATIONS = [
+  Initial1764129600000, ApiTokens1764300000000, IpUsage1795666948961, IdempotencyKeys1796000000000, RenderError1796000000001,
+  AuditLog1796000000100, VmBlackhole1796000000101, RtbhRole1796000000102, ObservedRoutes1797000000000,
+];

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { DataSource } from 'typeorm';
 import type { Logger } from '@fabric/service-kit';
 
-export const ROLES = ['admin', 'operator', 'billing'] as const;
+/** `rtbh`: an automated DDoS detector: may only read VMs and blackhole / lift their addresses. */
+export const ROLES = ['admin', 'operator', 'billing', 'rtbh'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Principal {

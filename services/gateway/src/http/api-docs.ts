@@ -30,7 +30,7 @@ export function setupApiDocs(app: INestApplication) {
     .setTitle('ip-fabric control plane')
     .setDescription(
       'IP-Fabric control plane: clusters, nodes, networks and VMs (each VM a routed /32 or /128). ' +
-        'Every endpoint but GET /health needs `Authorization: Bearer <token>` (roles admin, operator, billing). ' +
+        'Every endpoint but GET /health needs `Authorization: Bearer <token>` (roles admin, operator, billing, rtbh). ' +
         'Errors are `{status, code, message, fields?}`. Writes accept an `Idempotency-Key` header.',
     )
     .setVersion('1')

@@ -2,7 +2,7 @@
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, Matches, ValidateNested } from 'class-validator';
-import { IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
+import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
@@ -44,4 +44,9 @@ export class MigrateVmBody {
 export class DrainNodeBody {
   @ApiPropertyOptional({ example: true, description: 'also move every VM of the node to other nodes (as POST /nodes/{id}/evacuate)' })
   @IsOptional() @IsBoolean() evacuate?: boolean;
+}
+
+export class BlackholeBody {
+  @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason: string;
 }

@@ -86,6 +86,11 @@ class VmHistoryDto {
   @ApiProperty({ format: 'date-time' }) at: string;
   @ApiPropertyOptional() detail?: string;
 }
+class VmBlackholeDto {
+  @ApiProperty({ example: 'udp flood 12 Gbit/s' }) reason: string;
+  @ApiProperty({ example: 'token:ddos-detector(rtbh)', nullable: true }) actor: string | null;
+  @ApiProperty({ format: 'date-time' }) since: string;
+}
 export class VmDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid' }) clusterId: string;
@@ -100,6 +105,7 @@ export class VmDto {
   @ApiPropertyOptional() reason?: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
+  @ApiProperty({ type: () => VmBlackholeDto, nullable: true, description: 'RTBH in force on the address (null: none)' }) blackhole: VmBlackholeDto | null;
 }
 export class VmWithHistoryDto extends VmDto {
   @ApiProperty({ type: [VmHistoryDto] }) history: VmHistoryDto[];

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import { CreateVm, OWNER_PATTERN, UUID_PATTERN } from '@fabric/contracts';
 import { CommandBus, RequestInfo } from './command-bus';
-import { MigrateVmBody } from './dto';
+import { BlackholeBody, MigrateVmBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
@@ -57,6 +57,7 @@ export class VmsController {
   }
 
   @Get(':id')
+  @Roles('admin', 'operator', 'rtbh')
   @ApiOperation({ summary: 'Get a VM with its status history (requested → ip-allocated → applied → announced → at-core)' })
   @ApiResponse({ status: 200, type: VmWithHistoryDto })
   @ApiErrors(400, 404)
@@ -76,6 +77,30 @@ export class VmsController {
   async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'DeleteVm', { vmId: id }, info);
     return { id, status: 'deleted' };
+  }
+
+  @Post(':id/blackhole')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'rtbh')
+  @ApiOperation({ summary: 'RTBH: announce the VM address with the blackhole community; the core discards its traffic (audited with actor and reason)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: VmDto })
+  @ApiErrors(400, 404, 409)
+  async blackhole(@Param('id', uuid) id: string, @Body() body: BlackholeBody, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'BlackholeVm', { vmId: id, reason: body.reason }, info);
+    return this.read.vm((await this.read.vmRow(id))!);
+  }
+
+  @Delete(':id/blackhole')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'rtbh')
+  @ApiOperation({ summary: 'Lift the RTBH: the VM address is announced normally again' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: VmDto })
+  @ApiErrors(400, 404, 409)
+  async liftBlackhole(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+    await this.bus.send('inventory', 'LiftBlackhole', { vmId: id }, info);
+    return this.read.vm((await this.read.vmRow(id))!);
   }
 
   @Post(':id/migrate')

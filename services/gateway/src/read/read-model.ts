@@ -1,7 +1,7 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
-import { DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
+import { DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
 import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
 
@@ -17,7 +17,7 @@ export class ReadModel {
     bgp: {
       gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password, ...(c.bgp.md5OptOut ? { md5OptOut: c.bgp.md5OptOut } : {}),
       prefixLimitAction: c.bgp.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION, coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
-    }, createdAt: iso(c.createdAt),
+    }, blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY, createdAt: iso(c.createdAt),
   });
 
   async clusters() {
@@ -72,6 +72,7 @@ export class ReadModel {
   vm = (v: VmRow, history?: VmHistoryRow[]) => ({
     id: v.id, clusterId: v.clusterId, nodeId: v.nodeId, previousNodeId: v.previousNodeId ?? undefined, name: v.name, ownerId: v.ownerId,
     ip: v.ip, family: v.family, driver: v.driver, status: v.status, reason: v.reason ?? undefined, createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    blackhole: v.blackhole ? { reason: v.blackhole.reason, actor: v.blackhole.actor, since: iso(new Date(v.blackhole.since)) } : null,
     ...(history ? { history: history.map((h) => ({ seq: h.seq, status: h.status, event: h.event, at: iso(h.at), detail: h.detail ?? undefined })) } : {}),
   });
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { uuidFromSeed } from '@fabric/contracts';
 import {
-  AddRouteReflector, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
+  AddRouteReflector, BlackholeVm, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, LiftBlackhole, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
@@ -42,7 +42,7 @@ export class InventoryCommands {
   }
 
   private meta(req: CommandRequest) {
-    return { commandId: req.commandId, actor: req.actor };
+    return { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) };
   }
 
   /** Same command id again → the first reply (the store dedupes the events themselves by Msg-Id). */
@@ -162,6 +162,8 @@ export class InventoryCommands {
       DeleteVm: (p: DeleteVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'DeleteVm', data: p }))),
       CompleteMigration: (p: CompleteMigration, req) =>
         this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, nodeId: p.nodeId } }))),
+      BlackholeVm: (p: BlackholeVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'BlackholeVm', data: p }))),
+      LiftBlackhole: (p: LiftBlackhole, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'LiftBlackhole', data: p }))),
       MigrateVm: (p: MigrateVm, req) =>
         this.once(req, () =>
           this.vmCommand(p.vmId, req, () => {
@@ -182,16 +184,17 @@ export class InventoryCommands {
 
   /** What the evacuation process does, as the internal actor `evacuation`. */
   evacuationActions() {
-    const req = (commandId: string): CommandRequest => ({ commandId, actor: 'evacuation', payload: undefined });
+    const req = (commandId: string, command: string): CommandRequest => ({ commandId, actor: 'evacuation', command, payload: undefined });
     return {
       migrate: (vmId: string, toNodeId: string, commandId: string) =>
-        this.once(req(commandId), () =>
-          this.vmCommand(vmId, req(commandId), () => {
+        this.once(req(commandId, 'MigrateVm'), () =>
+          this.vmCommand(vmId, req(commandId, 'MigrateVm'), () => {
             const target = this.index.nodes.get(toNodeId);
             return { type: 'MigrateVm', data: { vmId, nodeId: toNodeId, evacuation: true }, context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null } };
           }),
         ),
-      complete: (nodeId: string, commandId: string) => this.once(req(commandId), () => this.nodeCommand(nodeId, req(commandId), () => ({ type: 'CompleteEvacuation', data: { nodeId } }))),
+      complete: (nodeId: string, commandId: string) =>
+        this.once(req(commandId, 'CompleteEvacuation'), () => this.nodeCommand(nodeId, req(commandId, 'CompleteEvacuation'), () => ({ type: 'CompleteEvacuation', data: { nodeId } }))),
     };
   }
 

@@ -22,6 +22,7 @@ export interface CreateClusterData {
   coreRouter: CoreRouterRef;
   rrClusterId?: string;
   bgp?: Partial<BgpOptions>;
+  blackholeCommunity?: string;
 }
 export type CreateClusterCommand = {
   type: 'CreateCluster';
@@ -94,6 +95,9 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
   }
   if (rrs.length > MAX_ROUTE_REFLECTORS) throw invalid('too-many-route-reflectors', `at most ${MAX_ROUTE_REFLECTORS} route reflectors per cluster`);
   // A community's ASN part may differ from fabricAsn (e.g. a 4-byte fabric ASN cannot fit): allowed.
+  if (d.blackholeCommunity !== undefined && d.blackholeCommunity === d.community) {
+    throw invalid('blackhole-community-is-cluster-community', 'blackholeCommunity must differ from community (every VM route carries community)', { blackholeCommunity: ['must differ from community'] });
+  }
   if (cmd.context?.nameTaken) throw conflict('cluster-name-taken', `a cluster named ${d.name} already exists`);
 
   const rrClusterId =
@@ -121,7 +125,7 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
       type: 'ClusterCreated',
       data: {
         clusterId: d.clusterId, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
-        gateway, coreRouter, rrClusterId, bgp,
+        gateway, coreRouter, rrClusterId, bgp, ...(d.blackholeCommunity !== undefined ? { blackholeCommunity: d.blackholeCommunity } : {}),
       },
     },
     ...rrs.map((rr): ClusterEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: d.clusterId, name: rr.name, ip: rr.ip } })),

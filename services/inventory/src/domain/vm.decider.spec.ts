@@ -24,7 +24,31 @@ const migrationCompleted: VmEvent = { type: 'VmMigrationCompleted', data: { vmId
 const migrate = (targetNode: NodeFacts, nodeId = node2) => ({ type: 'MigrateVm' as const, data: { vmId, nodeId }, context: { targetNode } });
 const complete = (nodeId = node2) => ({ type: 'CompleteMigration' as const, data: { vmId, nodeId } });
 
+const blackholed: VmEvent = { type: 'VmBlackholed', data: { vmId, clusterId, reason: 'syn flood' } };
+const lifted: VmEvent = { type: 'VmBlackholeLifted', data: { vmId, clusterId } };
+
 describe('vm decider', () => {
+  describe('BlackholeVm / LiftBlackhole (RTBH)', () => {
+    const bh = { type: 'BlackholeVm' as const, data: { vmId, reason: 'syn flood' } };
+    const lift = { type: 'LiftBlackhole' as const, data: { vmId } };
+    it('given a VM, blackholes it with the reason', () => spec.given([created()]).when(bh).then([blackholed]));
+    it('given a migrating VM, blackholes it too (every node announcing it tags the route)', () => spec.given([created(), migrationRequested]).when(bh).then([blackholed]));
+    it('409 when already blackholed, 404 when unknown, 409 when deleted', () => {
+      spec.given([created(), blackholed]).when(bh).thenThrows({ status: 409, code: 'vm-already-blackholed' });
+      spec.given([]).when(bh).thenThrows({ status: 404 });
+      spec.given([created(), deleted()]).when(bh).thenThrows({ status: 409, code: 'vm-deleted' });
+    });
+    it('given a blackholed VM, lifts it (with an optional reason); then it can be blackholed again', () => {
+      spec.given([created(), blackholed]).when(lift).then([lifted]);
+      spec.given([created(), blackholed]).when({ type: 'LiftBlackhole', data: { vmId, reason: 'over' } }).then([{ type: 'VmBlackholeLifted', data: { vmId, clusterId, reason: 'over' } }]);
+      spec.given([created(), blackholed, lifted]).when(bh).then([blackholed]);
+    });
+    it('409 when lifting a VM that is not blackholed (or deleted since)', () => {
+      spec.given([created()]).when(lift).thenThrows({ status: 409, code: 'vm-not-blackholed' });
+      spec.given([created(), blackholed, deleted()]).when(lift).thenThrows({ status: 409, code: 'vm-not-blackholed' });
+    });
+  });
+
   describe('CreateVm', () => {
     it('creates an IPv4 VM with defaults', () => spec.given([]).when(create()).then([created()]));
     it('keeps a requested IPv4 address and driver', () => {

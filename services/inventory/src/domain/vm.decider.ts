@@ -3,7 +3,7 @@ import { Decider, EventOf, VM_DRIVERS, VmDriver, conflict, invalid, notFound } f
 import type { NodeStatus } from './node.decider';
 import { familyOf, requireIp } from './ip-input';
 
-export type VmEvent = EventOf<'VmCreated' | 'VmDeleted' | 'VmMigrationRequested' | 'VmMigrationCompleted'>;
+export type VmEvent = EventOf<'VmCreated' | 'VmDeleted' | 'VmMigrationRequested' | 'VmMigrationCompleted' | 'VmBlackholed' | 'VmBlackholeLifted'>;
 export type VmStatus = 'created' | 'migrating' | 'deleted';
 
 /** What the handler looked up about a node (null: no such node). */
@@ -24,7 +24,9 @@ export type MigrateVmCommand = {
 };
 /** Sent when node `nodeId` announced the VM; completes only the migration to that node. */
 export type CompleteMigrationCommand = { type: 'CompleteMigration'; data: { vmId: string; nodeId: string } };
-export type VmCommand = CreateVmCommand | DeleteVmCommand | MigrateVmCommand | CompleteMigrationCommand;
+export type BlackholeVmCommand = { type: 'BlackholeVm'; data: { vmId: string; reason: string } };
+export type LiftBlackholeCommand = { type: 'LiftBlackhole'; data: { vmId: string; reason?: string } };
+export type VmCommand = CreateVmCommand | DeleteVmCommand | MigrateVmCommand | CompleteMigrationCommand | BlackholeVmCommand | LiftBlackholeCommand;
 
 export type VmState =
   | { status: 'absent' }
@@ -41,6 +43,8 @@ export type VmState =
       family: 4 | 6;
       requestedIp?: string;
       driver: VmDriver;
+      /** RTBH in force: the address is announced with the blackhole community. */
+      blackholed?: boolean;
     };
 type KnownVm = Exclude<VmState, { status: 'absent' }>;
 
@@ -105,6 +109,20 @@ function completeMigration(cmd: CompleteMigrationCommand, state: VmState): VmEve
   ];
 }
 
+/** RTBH on a live VM (any placement, also while migrating: every node announcing it tags the route). */
+function blackholeVm(cmd: BlackholeVmCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (vm.status === 'deleted') throw conflict('vm-deleted', `VM ${vm.vmId} is deleted`);
+  if (vm.blackholed) throw conflict('vm-already-blackholed', `VM ${vm.vmId} is already blackholed`);
+  return [{ type: 'VmBlackholed', data: { vmId: vm.vmId, clusterId: vm.clusterId, reason: cmd.data.reason } }];
+}
+
+function liftBlackhole(cmd: LiftBlackholeCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (!vm.blackholed || vm.status === 'deleted') throw conflict('vm-not-blackholed', `VM ${vm.vmId} is not blackholed`);
+  return [{ type: 'VmBlackholeLifted', data: { vmId: vm.vmId, clusterId: vm.clusterId, ...(cmd.data.reason !== undefined ? { reason: cmd.data.reason } : {}) } }];
+}
+
 export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
   initialState: () => ({ status: 'absent' }),
   decide(command, state) {
@@ -117,6 +135,10 @@ export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
         return migrateVm(command, state);
       case 'CompleteMigration':
         return completeMigration(command, state);
+      case 'BlackholeVm':
+        return blackholeVm(command, state);
+      case 'LiftBlackhole':
+        return liftBlackhole(command, state);
       default:
         throw invalid('unknown-command', `unknown VM command ${String((command as { type?: unknown }).type)}`);
     }
@@ -129,8 +151,15 @@ export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
       }
       case 'VmDeleted': {
         if (state.status === 'absent') return state;
-        const { previousNodeId: _, ...rest } = state;
+        const { previousNodeId: _, blackholed: __, ...rest } = state;
         return { ...rest, status: 'deleted' };
+      }
+      case 'VmBlackholed':
+        return state.status === 'absent' ? state : { ...state, blackholed: true };
+      case 'VmBlackholeLifted': {
+        if (state.status === 'absent') return state;
+        const { blackholed: _, ...rest } = state;
+        return rest;
       }
       case 'VmMigrationRequested':
         if (state.status === 'absent') return state;

@@ -87,7 +87,7 @@ export class IpamService {
         const res = await this.repo.handle(
           p.clusterId,
           { type: 'AddNetwork', data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools }, context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy } },
-          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
+          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) } },
         );
         this.knownClusters.add(p.clusterId);
         return { result: { networkId, poolIds: pools.map((x) => x.poolId) }, position: res.position };
@@ -98,7 +98,7 @@ export class IpamService {
         const res = await this.repo.handle(
           p.clusterId,
           { type: 'AddPool', data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end }, context: ctx },
-          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor } },
+          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) } },
         );
         return { result: { poolId }, position: res.position };
       },

@@ -31,6 +31,28 @@ describe('route-announcer model', () => {
     expect(m.desired(NODE1)!.bird).toContain('krt_source = 201');
   });
 
+  describe('RTBH', () => {
+    const bh = (vmId: string): FabricEvent => ({ type: 'VmBlackholed', data: { vmId, clusterId: CLUSTER, reason: 'flood' } });
+    const lift = (vmId: string): FabricEvent => ({ type: 'VmBlackholeLifted', data: { vmId, clusterId: CLUSTER } });
+    it('given a routed VM, when it is blackholed, then its node tags its route with 65535:666; lifting removes it', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'));
+      expect(m.desired(NODE1)!.bird).not.toContain('65535,666');
+      expect(m.apply(bh(vm(1)))).toEqual([NODE1]);
+      expect(m.desired(NODE1)!.bird).toContain('if net ~ [ 203.0.113.10/32 ] then bgp_community.add((65535,666));');
+      expect(m.desired(NODE2)!.bird).not.toContain('65535,666');
+      expect(m.apply(bh(vm(1)))).toEqual([]); // a repeated event changes nothing
+      expect(m.apply(lift(vm(1)))).toEqual([NODE1]);
+      expect(m.desired(NODE1)!.bird).not.toContain('65535,666');
+    });
+    it('given a blackholed VM migrating, both placements tag it; deleting it forgets the blackhole', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), bh(vm(1)));
+      expect(m.apply(ev.migrationRequested(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2].sort());
+      for (const n of [NODE1, NODE2]) expect(m.desired(n)!.bird).toContain('203.0.113.10/32 ] then bgp_community.add((65535,666))');
+      m.apply(ev.vmDeleted(vm(1), NODE2));
+      expect(m.desired(NODE2)!.bird).not.toContain('65535,666');
+    });
+  });
+
   describe('VMs', () => {
     it('given a VM created on node-1, when its IP is allocated, then node-1 (only) routes it', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1));

@@ -25,6 +25,7 @@ interface Cluster {
   clusterId: string;
   fabricAsn: number;
   community: string;
+  blackholeCommunity?: string;
   gateway: { ip: string; mac: string };
   bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
   /** By lower-case name (RR names are unique case-insensitively). */
@@ -66,6 +67,8 @@ export class NodeRoutesModel {
   /** Per RR target: `prefix|nextHop` it holds (from RoutesChanged deltas), and a resync's confirmed set. */
   private readonly seen = new Map<string, Set<string>>();
   private readonly resyncing = new Map<string, Set<string>>();
+  /** RTBH in force (VmBlackholed until VmBlackholeLifted / VmDeleted). */
+  private readonly blackholed = new Set<string>();
 
   constructor(private readonly settings: NodeRoutesSettings) {}
 
@@ -76,7 +79,7 @@ export class NodeRoutesModel {
         const d = event.data;
         const prev = this.clusters.get(d.clusterId);
         this.clusters.set(d.clusterId, {
-          clusterId: d.clusterId, fabricAsn: d.fabricAsn, community: d.community, gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
+          clusterId: d.clusterId, fabricAsn: d.fabricAsn, community: d.community, ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}), gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
           bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
           rrs: prev?.rrs ?? new Map(),
         });
@@ -140,9 +143,18 @@ export class NodeRoutesModel {
           if (vm.leavingNodeId) this.vmsByNode.get(vm.leavingNodeId)?.delete(vm.vmId);
         }
         this.vms.delete(event.data.vmId);
+        this.blackholed.delete(event.data.vmId);
         this.migrating.delete(event.data.vmId);
         this.ready.delete(event.data.vmId);
         return dirty;
+      }
+      case 'VmBlackholed':
+      case 'VmBlackholeLifted': {
+        const on = event.type === 'VmBlackholed';
+        if (on === this.blackholed.has(event.data.vmId)) return [];
+        if (on) this.blackholed.add(event.data.vmId);
+        else this.blackholed.delete(event.data.vmId);
+        return this.ips.has(event.data.vmId) ? this.placementsOf(event.data.vmId) : [];
       }
       case 'VmMigrationRequested': {
         const d = event.data;
@@ -227,6 +239,8 @@ export class NodeRoutesModel {
       bgp: c.bgp,
       localIp: n.underlayIp,
       ...(n.underlayIp6 ? { localIp6: n.underlayIp6 } : {}),
+      ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}),
+      blackholed: vms.filter((v) => this.blackholed.has(v.vmId)).map((v) => v.ip),
     });
     return {
       kind: 'node',

@@ -38,6 +38,7 @@ interface Cluster {
   community: string;
   core: { name: string; ip: string; vendor: RouterVendor };
   bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
+  blackholeCommunity?: string;
   rrs: Map<string, { name: string; ip: string }>;
   pools: Map<string, string[]>;
 }
@@ -55,6 +56,7 @@ export class RouterConfigModel {
           created: true, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip, vendor: d.coreRouter.vendor },
           bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
+          ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
         });
         return [c.clusterId];
       }
@@ -88,7 +90,7 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, community: c.community, routeReflectors: rrs, exportPrefixes, bgp: c.bgp };
+      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, community: c.community, routeReflectors: rrs, exportPrefixes, bgp: c.bgp, ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}) };
       configs = {
         junos: renderJunosProcedure({ clusterName: c.name, ...common }),
         frr: renderFrrCore({ hostname: c.core.name, routerId: c.core.ip, ...common }),
