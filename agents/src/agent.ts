@@ -680,6 +680,7 @@ class Agent {
     await this.consumeLoop;
     await this.queue;
     await this.polling;
+    await this.role.close?.().catch(() => undefined);
     if (this.reporter) {
       this.reporter.stopping = true;
       await this.reporter.flush(this.fenced ? 0 : 5000);
