@@ -70,17 +70,18 @@ describe('IpBatch: one long-lived ip -batch process', () => {
     await b.run([['link', 'show', 'dev', 'lo']]);
     const pid1 = b.pid!;
     process.kill(pid1, 'SIGKILL');
-    await waitFor(async () => !(await isAlive(pid1)), 5000, 'ip -batch gone');
+    await waitFor(async () => !(await isAlive(pid1)) && b.pid === undefined, 5000, 'ip -batch gone and seen gone');
     const r = await b.run([['link', 'show', 'dev', 'lo']]);
     expect(r[0].ok).toBe(true);
     expect(b.pid).not.toBe(pid1);
     expect(b.starts).toBe(2);
 
     // Killed while it works on a long request: that request fails, naming where it was; the next one runs.
-    const long = Array.from({ length: 3000 }, () => ['link', 'show', 'dev', 'lo']);
+    const long = Array.from({ length: 20000 }, () => ['link', 'show', 'dev', 'lo']);
     const p = b.run(long);
+    await waitFor(async () => b.busy, 5000, 'request in flight', 2);
     process.kill(b.pid!, 'SIGKILL');
-    await expect(p).rejects.toThrow(/ip -batch exited \(SIGKILL\) at or after line \d+ of 3000/);
+    await expect(p).rejects.toThrow(/ip -batch exited \(SIGKILL\) at or after line \d+ of 20000/);
     expect((await b.run([['link', 'show', 'dev', 'lo']]))[0].ok).toBe(true);
     expect(b.starts).toBe(3);
   });

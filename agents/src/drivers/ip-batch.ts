@@ -94,6 +94,11 @@ export class IpBatch {
     return this.child?.pid;
   }
 
+  /** A request has been written and is not answered yet. */
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
   /** Runs the commands in order (all of them: an error does not stop the rest); one result per command. */
   run(cmds: readonly IpCommand[]): Promise<IpLineResult[]> {
     const lines = cmds.map(ipLine); // throws before anything is written
