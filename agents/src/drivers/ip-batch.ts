@@ -69,6 +69,9 @@ export interface IpBatchOptions {
   namespace?: string;
   /** `-6`: route dumps of a process are of one family (a v6 selector does not switch it). Writes need none. */
   family?: 6;
+  /** `-details`: link kinds in dumps. (A `link show … type` line would leave later `address show` lines of the same
+   * process without addresses: iproute2 keeps filter state across batch lines.) */
+  details?: boolean;
   /** Base time limit of a request; each line adds 20 ms. The process is killed (and restarted) after it. */
   timeoutMs?: number;
 }
@@ -101,7 +104,12 @@ export class IpBatch {
 
   /** Runs the commands in order (all of them: an error does not stop the rest); one result per command. */
   run(cmds: readonly IpCommand[]): Promise<IpLineResult[]> {
-    const lines = cmds.map(ipLine); // throws before anything is written
+    let lines: string[];
+    try {
+      lines = cmds.map(ipLine); // refused before anything is written
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const next = this.queue.then(() => this.exec(cmds, lines));
     this.queue = next.catch(() => undefined);
     return next;
@@ -145,7 +153,7 @@ export class IpBatch {
     // A namespace deleted and created again under the same name: the old process still sits in the old one.
     if (this.child && ino !== this.nsIno) this.stop();
     if (this.child) return this.child;
-    const args = [...(this.opts.namespace !== undefined ? ['-n', this.opts.namespace] : []), ...(this.opts.family === 6 ? ['-6'] : []), '-json', '-force', '-batch', '-'];
+    const args = [...(this.opts.namespace !== undefined ? ['-n', this.opts.namespace] : []), ...(this.opts.family === 6 ? ['-6'] : []), ...(this.opts.details ? ['-details'] : []), '-json', '-force', '-batch', '-'];
     const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     this.child = child;
     this.nsIno = ino;

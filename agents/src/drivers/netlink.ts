@@ -165,7 +165,7 @@ export class NetlinkDriver {
 
   constructor(private readonly opts: { namespace?: string; protocolNumber: number; ifPrefix: string }) {
     if (opts.namespace !== undefined) assertNamespace(opts.namespace);
-    this.ip = new IpBatch({ namespace: opts.namespace });
+    this.ip = new IpBatch({ namespace: opts.namespace, details: true });
     this.ip6 = new IpBatch({ namespace: opts.namespace, family: 6 });
   }
 
@@ -182,14 +182,14 @@ export class NetlinkDriver {
     await Promise.all([this.ip.close(), this.ip6.close()]);
   }
 
-  private parseIfs(addrs: IpAddrJson[], veths: Set<string>, nsById: Map<number, string>): ActualInterface[] {
+  private parseIfs(addrs: IpAddrJson[], nsById: Map<number, string>): ActualInterface[] {
     return addrs
       .filter((l) => typeof l.ifname === 'string' && l.ifname.startsWith(this.opts.ifPrefix))
       .map<ActualInterface>((l) => ({
         ifName: l.ifname,
         mac: (l.address ?? '').toLowerCase(),
         up: (l.flags ?? []).includes('UP'),
-        kind: veths.has(l.ifname) ? 'veth' : undefined,
+        kind: l.linkinfo?.info_kind,
         addresses: (l.addr_info ?? []).map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`),
         peerNamespace: l.link_netnsid !== undefined ? nsById.get(l.link_netnsid) : undefined,
       }));
@@ -201,10 +201,9 @@ export class NetlinkDriver {
 
   private async readModel(): Promise<Model> {
     const proto = String(this.opts.protocolNumber);
-    const [[addrs, veths, r4, nsList, netconf], [r6]] = await Promise.all([
+    const [[addrs, r4, nsList, netconf], [r6]] = await Promise.all([
       this.ip.runOrThrow([
         ['address', 'show'],
-        ['link', 'show', 'type', 'veth'],
         ['route', 'show', 'table', 'main', 'proto', proto],
         ['netns', 'list'],
         ['netconf', 'show'],
@@ -217,12 +216,11 @@ export class NetlinkDriver {
       namespaces.add(n.name);
       if (n.id !== undefined) nsById.set(n.id, n.name);
     }
-    const vethNames = new Set((veths.output as { ifname?: string }[]).map((l) => l.ifname).filter((n): n is string => !!n));
     const conf = netconf.output as { family: string; interface: string; forwarding?: boolean }[];
     const fwd = (family: string) => conf.some((c) => c.family === family && c.interface === 'all' && c.forwarding === true);
     this.fullReads++;
     return {
-      ifs: new Map(this.parseIfs(addrs.output as IpAddrJson[], vethNames, nsById).map((i) => [i.ifName, i])),
+      ifs: new Map(this.parseIfs(addrs.output as IpAddrJson[], nsById).map((i) => [i.ifName, i])),
       routes: new Map([...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)].map((r) => [routeKey(r.dst, r.metric), r])),
       namespaces,
       forwarding: { ipv4: fwd('inet'), ipv6: fwd('inet6') },
@@ -236,7 +234,7 @@ export class NetlinkDriver {
     const d4 = [...dsts].filter((d) => d.includes('.'));
     const d6 = [...dsts].filter((d) => !d.includes('.'));
     const cmds: IpCommand[] = [];
-    for (const n of names) cmds.push(['address', 'show', 'dev', n], ['link', 'show', 'dev', n, 'type', 'veth']);
+    for (const n of names) cmds.push(['address', 'show', 'dev', n]);
     for (const d of d4) cmds.push(['route', 'show', d, 'table', 'main', 'proto', proto]);
     if (withNamespaces) cmds.push(['netns', 'list']);
     const [res, res6] = await Promise.all([this.ip.run(cmds), this.ip6.run(d6.map((d) => ['route', 'show', d, 'table', 'main', 'proto', proto]))]);
@@ -251,17 +249,15 @@ export class NetlinkDriver {
       }
     }
     names.forEach((n, k) => {
-      const addr = res[2 * k];
-      const veth = res[2 * k + 1];
+      const addr = res[k];
       if (!addr.ok) {
         // Gone (or never there); anything else is a real error.
         if (!/does not exist/i.test(addr.error ?? '')) throw new IpBatchError(describeFailures([addr]));
         m.ifs.delete(n);
         return;
       }
-      const isVeth = veth.ok && (veth.output as object[]).some((o) => Object.keys(o).length > 0);
       const prev = m.ifs.get(n);
-      const [i] = this.parseIfs(addr.output as IpAddrJson[], isVeth ? new Set([n]) : new Set(), nsById);
+      const [i] = this.parseIfs(addr.output as IpAddrJson[], nsById);
       if (!i) m.ifs.delete(n);
       else m.ifs.set(n, withNamespaces ? i : { ...i, peerNamespace: i.peerNamespace ?? prev?.peerNamespace });
     });
@@ -270,7 +266,7 @@ export class NetlinkDriver {
       for (const [k, x] of m.routes) if (x.dst === d) m.routes.delete(k);
       for (const x of this.parseRoutes(r.output as IpRouteJson[], family)) m.routes.set(routeKey(x.dst, x.metric), x);
     };
-    d4.forEach((d, k) => setRoutes(d, res[2 * names.length + k], 4));
+    d4.forEach((d, k) => setRoutes(d, res[names.length + k], 4));
     d6.forEach((d, k) => setRoutes(d, res6[k], 6));
   }
 
