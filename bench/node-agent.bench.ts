@@ -73,8 +73,8 @@ async function cold(ns: string): Promise<{ ours: number; floorRoutes: number; fl
   try {
     const [ours, r] = await timed(() => nl.reconcile(desired(ns, ids.map(vm))));
     if (r.missing.length) throw new Error(`missing interfaces: ${r.missing.length}`);
-    // Same work by hand: undo, then the very lines the driver wrote in one raw ip -batch.
-    await ipBatch(ns, [`route flush proto ${PROTO}`, ...ids.flatMap((i) => [`link set dev vm${i} down address 02:00:00:00:00:02`, `address flush dev vm${i}`])]);
+    // Same work by hand: undo (never `address flush dev`: each dumps every address), then the very lines the driver wrote.
+    await ipBatch(ns, [`route flush proto ${PROTO}`, ...ids.flatMap((i) => [`link set dev vm${i} down address 02:00:00:00:00:02`, `address del ${GATEWAY.ip}/32 dev vm${i}`])]);
     const [floorSame] = await timed(() => ipBatch(ns, r.operations));
     return { ours, floorRoutes, floorSame, lines: r.operations.length };
   } finally {
