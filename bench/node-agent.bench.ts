@@ -23,6 +23,7 @@ function ipBatch(ns: string, lines: string[]): Promise<void> {
     let err = '';
     p.stderr!.on('data', (d) => (err += d));
     p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch in ${ns}: ${err.slice(0, 500)}`))));
+    p.stdin!.on('error', () => undefined); // ip stopped at an error: reported by 'close'
     p.stdin!.end(lines.join('\n') + '\n');
   });
 }

