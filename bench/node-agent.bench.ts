@@ -76,8 +76,9 @@ async function cold(ns: string): Promise<{ ours: number; floorRoutes: number; fl
     if (r.missing.length) throw new Error(`missing interfaces: ${r.missing.length}`);
     // Same work by hand: undo (never `address flush dev`: each dumps every address), then the very lines the driver wrote.
     await ipBatch(ns, [`route flush proto ${PROTO}`, ...ids.flatMap((i) => [`link set dev vm${i} down address 02:00:00:00:00:02`, `address del ${GATEWAY.ip}/32 dev vm${i}`])]);
-    const [floorSame] = await timed(() => ipBatch(ns, r.operations));
-    return { ours, floorRoutes, floorSame, lines: r.operations.length };
+    const lines = r.operations.filter((o) => /^(link|address|route) /.test(o)); // not the sysctl
+    const [floorSame] = await timed(() => ipBatch(ns, lines));
+    return { ours, floorRoutes, floorSame, lines: lines.length };
   } finally {
     await nl.close();
   }
