@@ -4,6 +4,10 @@ import { benchControlPlane } from './control-plane.bench';
 async function main() {
   const only = process.argv[2];
   if (!only || only === 'control-plane') await benchControlPlane();
+  if (!only || only === 'node-agent') {
+    const { benchNodeAgent } = await import('./node-agent.bench');
+    await benchNodeAgent();
+  }
   if (!only || only === 'convergence') {
     const { benchConvergence } = await import('./convergence.bench');
     await benchConvergence();

@@ -826,6 +826,7 @@ class Agent {
     }
     if (this.attached) await this.role.detach?.().catch(() => undefined);
     this.attached = false;
+    await this.role.close?.().catch(() => undefined);
     if (this.reporter) {
       this.reporter.stopping = true;
       await this.reporter.flush(this.fenced ? 0 : 5000);

@@ -109,6 +109,7 @@ describe('node → RR → core chain with the real drivers', () => {
   });
 
   afterAll(async () => {
+    for (const d of nl) await d.close();
     await labDown(prefix);
   });
 

@@ -32,6 +32,8 @@ export function vmNamespaceName(prefix: string, vmId: string): string {
 export class NodeRole implements RoleReconciler<NodeDesiredState> {
   readonly kind = 'node' as const;
   readonly bird: BirdDriver;
+  /** Kept across applies: its `ip -batch` processes and its picture of the node make an apply cost the change. */
+  private netlink?: NetlinkDriver;
 
   constructor(private readonly opts: NodeRoleOptions) {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
@@ -72,7 +74,11 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
 
   async apply(d: NodeDesiredState): Promise<RoleApplyResult> {
     const vms = this.netlinkVms(d);
-    const netlink = new NetlinkDriver({ namespace: this.opts.namespace, protocolNumber: d.protocolNumber, ifPrefix: VM_IF_PREFIX });
+    if (this.netlink?.protocolNumber !== d.protocolNumber) {
+      await this.netlink?.close();
+      this.netlink = new NetlinkDriver({ namespace: this.opts.namespace, protocolNumber: d.protocolNumber, ifPrefix: VM_IF_PREFIX });
+    }
+    const netlink = this.netlink;
     const operations: string[] = [];
     const warnings: string[] = [];
     const errors: string[] = [];
@@ -91,6 +97,11 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
     }
     if (errors.length) throw new Error(errors.join('; '));
     return { changes: operations.length, operations, warnings };
+  }
+
+  async close(): Promise<void> {
+    await this.netlink?.close();
+    this.netlink = undefined;
   }
 
   sessions(): Promise<SessionObservation[]> {

@@ -16,6 +16,8 @@ export interface RoleReconciler<D extends DesiredState = DesiredState> {
   /** Throws a readable error on anything malformed (the payload comes from the network). */
   validate(payload: unknown, targetId: string): D;
   apply(desired: D): Promise<RoleApplyResult>;
+  /** Ends what the role keeps running between applies (the node's `ip -batch` processes). */
+  close?(): Promise<void>;
   sessions(): Promise<SessionObservation[]>;
   /** rr and frr-router: the /32 and /128 routes held (a complete read). */
   routes?(): Promise<RouteObservation[]>;
