@@ -9,7 +9,7 @@ export const EVENT_STORE = Symbol('EVENT_STORE');
 @Module({})
 export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('inventory');
-  private rpc?: RpcServer;
+  private rpc?: RpcServer<typeof INVENTORY_COMMANDS>;
   private tail?: EventTail;
   readonly commands: InventoryCommands;
 
@@ -26,7 +26,7 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
     this.tail = new EventTail(this.store, s.evtAll(), (e) => this.commands.index.apply(e), 0, (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`), 'inventory-index');
     await this.tail.start();
     await this.tail.ready;
-    this.rpc = new RpcServer(this.store.nats, 'inventory', INVENTORY_COMMANDS as never, this.commands.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
+    this.rpc = new RpcServer(this.store.nats, 'inventory', INVENTORY_COMMANDS, this.commands.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
     this.rpc.start();
     this.log.log(`inventory ready at position ${this.tail.position}`);
   }
