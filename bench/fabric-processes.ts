@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { rrTargetId } from '@fabric/contracts';
+import type { Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { labDown, labUp, LabState } from '../deploy/lab/topology';
 import { registerLab } from '../deploy/lab/launch';
@@ -18,7 +19,7 @@ const ROOT = path.resolve(__dirname, '..');
 const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
 
 export interface ProcessFabric {
-  nats: import('@fabric/eventstore').Nats;
+  nats: Nats;
   api: string;
   token: string;
   lab: LabState;

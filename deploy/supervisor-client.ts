@@ -18,13 +18,14 @@ export class SupervisorClient {
         let text = '';
         res.on('data', (c) => (text += c));
         res.on('end', () => {
-          let parsed: any;
+          let parsed: unknown;
           try {
             parsed = JSON.parse(text);
           } catch {
             parsed = text;
           }
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`supervisor ${method} ${urlPath}: ${res.statusCode} ${parsed?.error ?? text}`));
+          const error = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? parsed.error : undefined;
+          if ((res.statusCode ?? 500) >= 300) reject(new Error(`supervisor ${method} ${urlPath}: ${res.statusCode} ${String(error ?? text)}`));
           else resolve(parsed as T);
         });
       });

@@ -317,17 +317,21 @@ class HttpError extends Error {
   }
 }
 
-async function body(req: IncomingMessage): Promise<any> {
+/** The request's JSON object (its fields are the supervisor client's, deploy/supervisor-client.ts). */
+async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   let text = '';
   for await (const chunk of req) {
     text += chunk;
     if (text.length > 1 << 20) throw new HttpError(413, 'body too large');
   }
+  let value: unknown;
   try {
-    return text ? JSON.parse(text) : {};
+    value = text ? JSON.parse(text) : {};
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'body is not a JSON object');
+  return value as Record<string, unknown>;
 }
 
 export async function runSupervisor(dataDir: string): Promise<void> {
@@ -352,7 +356,7 @@ export async function runSupervisor(dataDir: string): Promise<void> {
     const m = /^\/programs\/([^/]+)$/.exec(url.pathname);
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/status') return reply(200, sup.status());
-      if (req.method === 'PUT' && m) return reply(200, await sup.ensure({ ...(await body(req)), name: decodeURIComponent(m[1]) }, url.searchParams.get('reset') === '1'));
+      if (req.method === 'PUT' && m) return reply(200, await sup.ensure({ ...((await body(req)) as Omit<ProgramSpec, 'name'>), name: decodeURIComponent(m[1]) }, url.searchParams.get('reset') === '1'));
       if (req.method === 'DELETE' && m) {
         await sup.remove(decodeURIComponent(m[1]));
         return reply(200, { removed: m[1] });

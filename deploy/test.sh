@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/ensure-deps.sh
 npm run --silent typecheck  # type gate: tsc --noEmit over every project (tsconfig.base.json, then the dashboard with its DOM settings)
+npm run --silent lint          # lint gate: type-aware typescript-eslint (eslint.config.mjs)
+npm run --silent format:check  # format gate: Prettier in check mode (.prettierrc); npm run format rewrites
 node -r ./deploy/register.js deploy/infra.ts >/dev/null
 if [ $# -gt 0 ]; then exec npx jest --ci --maxWorkers=2 "$@"; fi
 # Unit and integration tests two at a time; then the lab and e2e suites one at a time: each runs a whole lab

@@ -8,8 +8,7 @@ function useSubmit<T>(fn: () => Promise<T>, onDone: (r: T) => void) {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const { refresh } = useLive();
-  const submit = async (e?: FormEvent) => {
-    e?.preventDefault();
+  const run = async () => {
     setBusy(true);
     setError(null);
     try {
@@ -21,6 +20,11 @@ function useSubmit<T>(fn: () => Promise<T>, onDone: (r: T) => void) {
     } finally {
       setBusy(false);
     }
+  };
+  // An event handler: run() never rejects (a failure shows in the form), so it is not awaited.
+  const submit = (e?: FormEvent) => {
+    e?.preventDefault();
+    void run();
   };
   return { error, busy, submit, setError };
 }

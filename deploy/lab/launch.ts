@@ -15,7 +15,7 @@ const AGENT = path.join(ROOT, 'agents', 'src', 'main.ts');
 
 export const labPrefix = () => process.env.LAB_PREFIX ?? 'fab-';
 
-async function callApi<T = any>(method: string, url: string, body?: unknown, token?: string): Promise<T> {
+async function callApi<T = unknown>(method: string, url: string, body?: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
@@ -25,7 +25,7 @@ async function callApi<T = any>(method: string, url: string, body?: unknown, tok
 
 /** `token`: an API token with the operator (or admin) role. */
 export async function registerLab(api: string, lab: LabState, clusterName = process.env.LAB_CLUSTER ?? 'lab', token?: string) {
-  const call = <T = any>(method: string, url: string, body?: unknown) => callApi<T>(method, url, body, token);
+  const call = <T = unknown>(method: string, url: string, body?: unknown) => callApi<T>(method, url, body, token);
   const clusters = await call<{ id: string; name: string }[]>('GET', `${api}/clusters`);
   let cluster = clusters.find((c) => c.name === clusterName);
   if (!cluster) {

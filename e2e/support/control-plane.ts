@@ -37,7 +37,6 @@ export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamPro
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
   const closers: (() => Promise<void>)[] = [];
-  // eslint-disable-next-line prefer-const
   let cp: ControlPlane;
   const ipams: IpamHandle[] = [];
   const cleanup = async () => {

@@ -11,6 +11,7 @@ export function LoginPage({ onLogin }: { onLogin: () => void }) {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
 
+  // Never rejects (a refused token shows as an error): the form's handler does not await it.
   async function submit(e: FormEvent) {
     e.preventDefault();
     const t = value.trim();
@@ -35,7 +36,7 @@ export function LoginPage({ onLogin }: { onLogin: () => void }) {
 
   return (
     <main className="login" id="main">
-      <form className="card login-card" onSubmit={submit} aria-labelledby="login-title" data-testid="login-form">
+      <form className="card login-card" onSubmit={(e) => void submit(e)} aria-labelledby="login-title" data-testid="login-form">
         <div className="brand big">
           <span className="brand-mark" aria-hidden="true" />
           IP Fabric

@@ -146,6 +146,7 @@ function DeleteVm({ vm }: { vm: Vm }) {
   const [confirm, setConfirm] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
+  // Never rejects (a refusal shows as an error): the button's handler does not await it.
   const del = async () => {
     setBusy(true);
     setError(null);
@@ -163,7 +164,7 @@ function DeleteVm({ vm }: { vm: Vm }) {
       {confirm ? (
         <div className="confirm" role="group" aria-label="Confirm delete">
           <span>Delete <strong>{vm.name}</strong>? Its route is withdrawn and {vm.ip ?? 'its address'} is released after the cool-down.</span>
-          <button className="btn danger" onClick={del} disabled={busy}>{busy ? 'Deleting…' : 'Delete VM'}</button>
+          <button className="btn danger" onClick={() => void del()} disabled={busy}>{busy ? 'Deleting…' : 'Delete VM'}</button>
           <button className="btn ghost" onClick={() => setConfirm(false)}>Cancel</button>
         </div>
       ) : (

@@ -10,7 +10,13 @@ import { CommandReply, CommandRequest, DomainError } from '@fabric/contracts';
 import { injectTraceHeaders, withConsumerSpan, withSpan } from '@fabric/telemetry';
 import { Nats } from './connection';
 
-export type CommandHandler = (payload: any, req: CommandRequest) => Promise<{ result: Record<string, unknown>; position: number }>;
+export type CommandResult = { result: Record<string, unknown>; position: number };
+/** A service's command classes by command name (the last token of the RPC subject). */
+export type CommandClasses = Record<string, new () => object>;
+/** Handles one command, given the validated instance of its class. */
+export type CommandHandler<P extends object = object> = (payload: P, req: CommandRequest) => Promise<CommandResult>;
+/** One handler per command of a service, each typed by its command's class. */
+export type CommandHandlers<M extends CommandClasses> = { [K in keyof M]: CommandHandler<InstanceType<M[K]>> };
 
 export function validationFields(errors: ValidationError[], parent = ''): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -35,13 +41,13 @@ export async function validateCommand<T extends object>(cls: new () => T, payloa
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export class RpcServer {
+export class RpcServer<M extends CommandClasses> {
   private sub?: Subscription;
   constructor(
     private readonly nats: Nats,
     private readonly service: 'inventory' | 'ipam',
-    private readonly commands: Record<string, new () => object>,
-    private readonly handlers: Record<string, CommandHandler>,
+    private readonly commands: M,
+    private readonly handlers: CommandHandlers<M>,
     private readonly log?: (msg: string, extra?: Record<string, unknown>) => void,
   ) {}
 
@@ -65,8 +71,10 @@ export class RpcServer {
     try {
       const req = JSON.parse(dec.decode(msg.data)) as CommandRequest;
       req.command = name;
-      const cls = this.commands[name];
-      const handler = this.handlers[name];
+      // Own properties only: a subject ending in `constructor` or `toString` names no command.
+      const cls = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
+      // The handler for `name` takes an instance of `cls` (CommandHandlers<M>), which TypeScript cannot correlate.
+      const handler = Object.hasOwn(this.handlers, name) ? (this.handlers[name as keyof M] as CommandHandler) : undefined;
       if (!cls || !handler) throw new DomainError(400, 'unknown-command', `unknown command ${name}`);
       reply = await withConsumerSpan(`command ${name}`, msg.headers, { 'fabric.command': name, 'fabric.command_id': String(req.commandId) }, async () => {
         const payload = await validateCommand(cls, req.payload);

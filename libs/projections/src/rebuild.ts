@@ -29,14 +29,15 @@ export async function deadLettered(store: EventStore, reader: string): Promise<S
   return out;
 }
 
-type Query = (sql: string, params?: unknown[]) => Promise<any[]>;
+/** A DataSource or a QueryRunner's query: rows come back untyped. */
+type Query = (sql: string, params?: unknown[]) => Promise<unknown>;
 
 /** Rows of every projected table, in a stable order, as JSON text (for equality checks). */
-export async function dumpSchema(ds: DataSource | { query: Query }, schema: string): Promise<Record<string, string[]>> {
+export async function dumpSchema(ds: { query: Query }, schema: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const table of PROJECTED_TABLES) {
-    const rows = await ds.query(`SELECT row_to_json(t)::text AS j FROM "${schema}"."${table}" t`);
-    out[table] = rows.map((r: { j: string }) => r.j).sort();
+    const rows = (await ds.query(`SELECT row_to_json(t)::text AS j FROM "${schema}"."${table}" t`)) as { j: string }[];
+    out[table] = rows.map((r) => r.j).sort();
   }
   return out;
 }

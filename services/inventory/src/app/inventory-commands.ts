@@ -4,25 +4,25 @@
  * the single writer of these aggregates (IPAM is the horizontally scaled one).
  */
 import { randomBytes } from 'node:crypto';
-import { uuidFromSeed } from '@fabric/contracts';
+import { uuidFromSeed, type INVENTORY_COMMANDS } from '@fabric/contracts';
 import {
   AddRouteReflector, BlackholeVm, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, LiftBlackhole, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
   StoredEvent, notFound,
 } from '@fabric/contracts';
-import { AggregateRepository, CommandHandler, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
+import { AggregateRepository, CommandHandlers, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
 import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
-import { clusterDecider } from '../domain/cluster.decider';
-import { nodeDecider } from '../domain/node.decider';
-import { vmDecider } from '../domain/vm.decider';
+import { clusterDecider, type ClusterCommand, type ClusterEvent, type ClusterState } from '../domain/cluster.decider';
+import { nodeDecider, type NodeCommand, type NodeEvent, type NodeState } from '../domain/node.decider';
+import { vmDecider, type VmCommand, type VmEvent, type VmState } from '../domain/vm.decider';
 import { InventoryIndex } from './inventory-index';
 
 type Reply = { result: Record<string, unknown>; position: number };
 
 export class InventoryCommands {
   readonly index = new InventoryIndex();
-  private readonly clusters: AggregateRepository<any, any>;
-  private readonly nodes: AggregateRepository<any, any>;
-  private readonly vms: AggregateRepository<any, any>;
+  private readonly clusters: AggregateRepository<ClusterCommand, ClusterState, ClusterEvent>;
+  private readonly nodes: AggregateRepository<NodeCommand, NodeState, NodeEvent>;
+  private readonly vms: AggregateRepository<VmCommand, VmState, VmEvent>;
   private readonly mutex = new KeyedMutex();
   private readonly replies = new ReplyCache<Reply>();
   private readonly inflight = new Map<string, Promise<Reply>>();
@@ -64,7 +64,7 @@ export class InventoryCommands {
     }
   }
 
-  handlers(): Record<string, CommandHandler> {
+  handlers(): CommandHandlers<typeof INVENTORY_COMMANDS> {
     return {
       CreateCluster: (p: CreateCluster, req) =>
         this.once(req, () =>
@@ -198,7 +198,7 @@ export class InventoryCommands {
     };
   }
 
-  private async nodeCommand(nodeId: string, req: CommandRequest, build: () => unknown): Promise<Reply> {
+  private async nodeCommand(nodeId: string, req: CommandRequest, build: () => NodeCommand): Promise<Reply> {
     const node = this.index.nodes.get(nodeId);
     if (!node) throw notFound('node', nodeId);
     return this.mutex.run(node.clusterId, async () => {
@@ -208,7 +208,7 @@ export class InventoryCommands {
     });
   }
 
-  private async vmCommand(vmId: string, req: CommandRequest, build: () => unknown): Promise<Reply> {
+  private async vmCommand(vmId: string, req: CommandRequest, build: () => VmCommand): Promise<Reply> {
     const vm = this.index.vms.get(vmId);
     if (!vm) throw notFound('vm', vmId);
     return this.mutex.run(vm.clusterId, async () => {

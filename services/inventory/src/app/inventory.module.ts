@@ -14,7 +14,7 @@ export const EVENT_STORE = Symbol('EVENT_STORE');
 @Module({})
 export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('inventory');
-  private rpc?: RpcServer;
+  private rpc?: RpcServer<typeof INVENTORY_COMMANDS>;
   private tail?: EventTail;
   private election?: LeaderElection;
   readonly commands: InventoryCommands;
@@ -49,7 +49,7 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
   private async lead(): Promise<void> {
     const head = await this.store.headSeq();
     await pollUntil(() => this.tail!.position >= head, 60_000, `the index to reach position ${head}`, 20);
-    this.rpc = new RpcServer(this.store.nats, 'inventory', INVENTORY_COMMANDS as never, this.commands.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
+    this.rpc = new RpcServer(this.store.nats, 'inventory', INVENTORY_COMMANDS, this.commands.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
     this.rpc.start();
     this.evacuator.start();
   }

@@ -4,9 +4,9 @@
  * one aggregate per cluster, optimistic concurrency, deterministic command ids per VM.
  */
 import { randomUUID } from 'node:crypto';
-import { uuidFromSeed } from '@fabric/contracts';
+import { uuidFromSeed, type IPAM_COMMANDS } from '@fabric/contracts';
 import { AddNetwork, AddPool, CommandRequest, EventOf, StoredEvent, notFound } from '@fabric/contracts';
-import { AggregateRepository, CommandHandler, EventStore } from '@fabric/eventstore';
+import { AggregateRepository, CommandHandlers, EventStore } from '@fabric/eventstore';
 import { NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
 import { dueReleases, GatewayContext, InfrastructureAddress, ipamDecider, IpamCommand, IpamState, SharedCoreNetwork } from '../domain/ipam.decider';
 
@@ -77,7 +77,7 @@ export class IpamService {
     return out;
   }
 
-  handlers(): Record<string, CommandHandler> {
+  handlers(): CommandHandlers<typeof IPAM_COMMANDS> {
     return {
       AddNetwork: async (p: AddNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();

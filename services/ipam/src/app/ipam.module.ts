@@ -6,13 +6,13 @@ import { IpamService, IpamSettings } from './ipam-service';
 
 class IpamRuntime implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('ipam');
-  private rpc?: RpcServer;
+  private rpc?: RpcServer<typeof IPAM_COMMANDS>;
   private timer?: NodeJS.Timeout;
   constructor(private readonly store: EventStore, private readonly ipam: IpamService) {}
 
   async onModuleInit() {
     await this.ipam.discoverClusters();
-    this.rpc = new RpcServer(this.store.nats, 'ipam', IPAM_COMMANDS as never, this.ipam.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
+    this.rpc = new RpcServer(this.store.nats, 'ipam', IPAM_COMMANDS, this.ipam.handlers(), (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`));
     this.rpc.start();
     const tick = Number(process.env.IPAM_RELEASE_TICK_MS ?? 1000);
     this.timer = setInterval(() => void this.ipam.releaseTick().catch((err) => this.log.warn(`release tick: ${err}`)), tick);
