@@ -4,7 +4,7 @@
  *  - ours: VmCreated → IpAllocated end to end (VMs/s), projection rows/s (read-model catch-up),
  *    IPAM allocations/s with two IPAM processes over 10,000 VMs (and the duplicate count, which must be 0).
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -60,13 +60,23 @@ async function rawInsert(url: string, n: number): Promise<number> {
 async function setupCluster(rpc: RpcClient, poolStart: string, poolEnd: string, cidr: string) {
   const c = await rpc.request<{ clusterId: string }>('inventory', 'CreateCluster', {
     commandId: randomUUID(),
-    payload: { name: `bench${Date.now()}`, fabricAsn: 65000, coreAsn: 65001, community: '65000:100', routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }], coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' } },
+    payload: {
+      name: `bench${Date.now()}`,
+      fabricAsn: 65000,
+      coreAsn: 65001,
+      community: '65000:100',
+      routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }],
+      coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+    },
   });
   if (!c.ok) throw new Error(JSON.stringify(c.error));
   const clusterId = c.result.clusterId;
   const net = await rpc.request('ipam', 'AddNetwork', { commandId: randomUUID(), payload: { clusterId, cidr, pools: [{ start: poolStart, end: poolEnd }] } });
   if (!net.ok) throw new Error(JSON.stringify(net.error));
-  const node = await rpc.request<{ nodeId: string }>('inventory', 'JoinNode', { commandId: randomUUID(), payload: { clusterId, name: 'node1', underlayIp: '198.18.0.101' } });
+  const node = await rpc.request<{ nodeId: string }>('inventory', 'JoinNode', {
+    commandId: randomUUID(),
+    payload: { clusterId, name: 'node1', underlayIp: '198.18.0.101' },
+  });
   if (!node.ok) throw new Error(JSON.stringify(node.error));
   return { clusterId, nodeId: node.result.nodeId };
 }
@@ -149,7 +159,19 @@ export async function benchControlPlane() {
       await Promise.all(
         Array.from({ length: Math.min(200, N_IPAM - i) }, () => {
           const vmId = randomUUID();
-          return store.append(vmSubject(vmId), [{ id: `seed:${vmId}`, event: { type: 'VmCreated', data: { vmId, clusterId: c2.clusterId, nodeId: c2.nodeId, name: `v${vmId.slice(0, 8)}`, ownerId: 'bench', family: 4, driver: 'tap' } } }], 0);
+          return store.append(
+            vmSubject(vmId),
+            [
+              {
+                id: `seed:${vmId}`,
+                event: {
+                  type: 'VmCreated',
+                  data: { vmId, clusterId: c2.clusterId, nodeId: c2.nodeId, name: `v${vmId.slice(0, 8)}`, ownerId: 'bench', family: 4, driver: 'tap' },
+                },
+              },
+            ],
+            0,
+          );
         }),
       );
     }
@@ -157,7 +179,9 @@ export async function benchControlPlane() {
     const t2 = Date.now();
     for (let i = 0; i < 2; i++) {
       const child = spawn(process.execPath, ['-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, 'services/ipam/src/main.ts')], {
-        cwd: ROOT, env: { ...process.env, FABRIC_NS: ns, IPAM_RELEASE_COOLDOWN_MS: '0', LOG_LEVEL: 'warn' }, stdio: 'ignore',
+        cwd: ROOT,
+        env: { ...process.env, FABRIC_NS: ns, IPAM_RELEASE_COOLDOWN_MS: '0', LOG_LEVEL: 'warn' },
+        stdio: 'ignore',
       });
       children.push(child);
     }
@@ -167,9 +191,13 @@ export async function benchControlPlane() {
     const dupAddresses = [...ips.values()].filter((n) => n > 1).length;
 
     console.log('ours');
-    console.log(`  VmCreated → IpAllocated       ${fmt(pipeRate)} VMs/s     ${(pipeRate / publishRate).toFixed(2)} × raw publish  (${N_PIPE} VMs, RPC + 2 appends each)`);
+    console.log(
+      `  VmCreated → IpAllocated       ${fmt(pipeRate)} VMs/s     ${(pipeRate / publishRate).toFixed(2)} × raw publish  (${N_PIPE} VMs, RPC + 2 appends each)`,
+    );
     console.log(`  projection catch-up           ${fmt(projRate)} events/s  ${(projRate / insertRate).toFixed(2)} × raw insert   (${head} events)`);
-    console.log(`  IPAM, 2 processes             ${fmt(ipamRate)} allocs/s  ${(ipamRate / publishRate).toFixed(2)} × raw publish  (${vms.size}/${N_IPAM} VMs allocated, ${dupAddresses} duplicate addresses)`);
+    console.log(
+      `  IPAM, 2 processes             ${fmt(ipamRate)} allocs/s  ${(ipamRate / publishRate).toFixed(2)} × raw publish  (${vms.size}/${N_IPAM} VMs allocated, ${dupAddresses} duplicate addresses)`,
+    );
     if (dupAddresses !== 0 || vms.size !== N_IPAM) throw new Error('IPAM invariant violated');
   } finally {
     for (const c of children) c.kill('SIGKILL');

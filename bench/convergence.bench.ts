@@ -6,11 +6,11 @@
  *  - a burst of 1,000 VMs spread over 3 nodes → time until all are at the core
  * VMs use the `tap` driver with their tap devices pre-created, as libvirt would.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { vmInterfaceName } from '@fabric/contracts';
 import { http } from '../e2e/support/control-plane';
-import { startProcessFabric, ProcessFabric } from './fabric-processes';
+import { startProcessFabric, type ProcessFabric } from './fabric-processes';
 import { runIn } from '../e2e/support/net';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQ_VMS ?? 200);
@@ -82,7 +82,12 @@ export async function benchConvergence() {
   const f = await startProcessFabric({ nodes: 3, rrs: 2, pollMs: Number(process.env.BENCH_POLL_MS ?? 300) });
   const watch = new CoreWatcher(f.lab.core.namespace);
   try {
-    const net = await http('POST', `${f.api}/clusters/${f.clusterId}/networks`, { cidr: '2001:db8:2::/64', pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ffff' }] }, f.auth);
+    const net = await http(
+      'POST',
+      `${f.api}/clusters/${f.clusterId}/networks`,
+      { cidr: '2001:db8:2::/64', pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ffff' }] },
+      f.auth,
+    );
     if (net.status !== 201) throw new Error(JSON.stringify(net.body));
     const node1 = f.lab.nodes[0];
 
@@ -90,7 +95,12 @@ export async function benchConvergence() {
     // kernel route removed and re-added by hand on the node; time until the core installs it again.
     const warm = randomUUID();
     await addTaps(f, 'node1', [warm]);
-    const w = await http('POST', `${f.api}/vms`, { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap' }, f.auth);
+    const w = await http(
+      'POST',
+      `${f.api}/vms`,
+      { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap' },
+      f.auth,
+    );
     if (w.status !== 202) throw new Error(JSON.stringify(w.body));
     const wip = (await waitIp(f, warm)) as string;
     await watch.when(wip, 60000);
@@ -113,7 +123,12 @@ export async function benchConvergence() {
     const ours: number[] = [];
     for (const [i, vmId] of seqIds.entries()) {
       const t0 = performance.now();
-      const r = await http('POST', `${f.api}/vms`, { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap' }, f.auth);
+      const r = await http(
+        'POST',
+        `${f.api}/vms`,
+        { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap' },
+        f.auth,
+      );
       if (r.status !== 202) throw new Error(JSON.stringify(r.body));
       const ip = await waitIp(f, vmId);
       ours.push((await watch.when(ip)) - t0);
@@ -121,14 +136,24 @@ export async function benchConvergence() {
 
     // Burst: 1,000 IPv6 VMs over 3 nodes at once.
     const burst = Array.from({ length: BURST }, (_, i) => ({ vmId: randomUUID(), node: f.lab.nodes[i % 3].name }));
-    for (const n of f.lab.nodes) await addTaps(f, n.name, burst.filter((b) => b.node === n.name).map((b) => b.vmId));
+    for (const n of f.lab.nodes)
+      await addTaps(
+        f,
+        n.name,
+        burst.filter((b) => b.node === n.name).map((b) => b.vmId),
+      );
     const tb = performance.now();
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (next < burst.length) {
           const b = burst[next++];
-          const r = await http('POST', `${f.api}/vms`, { vmId: b.vmId, clusterId: f.clusterId, nodeId: f.nodeIds[b.node], name: `b${b.vmId.slice(0, 8)}`, ownerId: 'bench', driver: 'tap', family: 6 }, f.auth);
+          const r = await http(
+            'POST',
+            `${f.api}/vms`,
+            { vmId: b.vmId, clusterId: f.clusterId, nodeId: f.nodeIds[b.node], name: `b${b.vmId.slice(0, 8)}`, ownerId: 'bench', driver: 'tap', family: 6 },
+            f.auth,
+          );
           if (r.status !== 202) throw new Error(JSON.stringify(r.body));
         }
       }),
@@ -142,8 +167,12 @@ export async function benchConvergence() {
     const f99 = pct(floor, 99);
     console.log('convergence (lab: 3 nodes, 2 RRs, FRR core)');
     console.log(`  floor: kernel route on a node → core (raw BIRD chain)   p50 ${f50.toFixed(1)} ms  p99 ${f99.toFixed(1)} ms  (${floor.length} samples)`);
-    console.log(`  ours: POST /vms → route at the core, sequential         p50 ${pct(ours, 50).toFixed(1)} ms  p99 ${pct(ours, 99).toFixed(1)} ms  (${ours.length} VMs)  = ${(pct(ours, 50) / f50).toFixed(1)} × floor p50`);
-    console.log(`  ours: burst of ${BURST} VMs over 3 nodes                  all at the core in ${(burstMs / 1000).toFixed(2)} s = ${((BURST * 1000) / burstMs).toFixed(0)} VMs/s (API accepted them in ${(acceptedMs / 1000).toFixed(2)} s)`);
+    console.log(
+      `  ours: POST /vms → route at the core, sequential         p50 ${pct(ours, 50).toFixed(1)} ms  p99 ${pct(ours, 99).toFixed(1)} ms  (${ours.length} VMs)  = ${(pct(ours, 50) / f50).toFixed(1)} × floor p50`,
+    );
+    console.log(
+      `  ours: burst of ${BURST} VMs over 3 nodes                  all at the core in ${(burstMs / 1000).toFixed(2)} s = ${((BURST * 1000) / burstMs).toFixed(0)} VMs/s (API accepted them in ${(acceptedMs / 1000).toFixed(2)} s)`,
+    );
   } finally {
     watch.stop();
     await f.close();

@@ -3,7 +3,7 @@
  * NATS namespace and database, for benchmarks (the in-process test harness shares one event loop
  * between all of them, which is not what we want to time).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { rrTargetId } from '@fabric/contracts';
 import type { Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
-import { labDown, labUp, LabState } from '../deploy/lab/topology';
+import { labDown, labUp, type LabState } from '../deploy/lab/topology';
 import { registerLab } from '../deploy/lab/launch';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -59,13 +59,25 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
   const port = await freePort();
   const token = `fab_${randomBytes(32).toString('base64url')}`;
   const env = {
-    ...process.env, FABRIC_NS: ns, DATABASE_URL: db.url, DB_SCHEMA: 'fabric', GATEWAY_PORT: String(port), FABRIC_ADMIN_TOKEN: token,
-    FABRIC_DATA_DIR: dataDir, IPAM_RELEASE_COOLDOWN_MS: '0', LOG_LEVEL: 'warn', METRICS_PORT: '',
+    ...process.env,
+    FABRIC_NS: ns,
+    DATABASE_URL: db.url,
+    DB_SCHEMA: 'fabric',
+    GATEWAY_PORT: String(port),
+    FABRIC_ADMIN_TOKEN: token,
+    FABRIC_DATA_DIR: dataDir,
+    IPAM_RELEASE_COOLDOWN_MS: '0',
+    LOG_LEVEL: 'warn',
+    METRICS_PORT: '',
   };
   const procs = new Map<string, ChildProcess>();
   const launch = (name: string, script: string, args: string[] = []) => {
     const prof = process.env.BENCH_CPU_PROFILE === name ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR ?? os.tmpdir()}`] : [];
-    const p = spawn(process.execPath, [...prof, '-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = spawn(process.execPath, [...prof, '-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     procs.set(name, p);
   };
   let lab: LabState | undefined;
@@ -81,7 +93,10 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
     const api = `http://127.0.0.1:${port}/api/v1`;
     const deadline = Date.now() + 60000;
     for (;;) {
-      const ok = await fetch(`${api}/health`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${api}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error('gateway did not come up');
       await new Promise((r) => setTimeout(r, 200));
@@ -97,7 +112,13 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
     const startAgent = (member: string) => launch(`agent-${member}`, 'agents/src/main.ts', memberArgs(member));
     for (const m of [l.core.name, ...l.routeReflectors.map((r) => r.name), ...l.nodes.map((n) => n.name)]) startAgent(m);
     return {
-      nats, api, token, lab: l, clusterId, nodeIds, auth: { Authorization: `Bearer ${token}` },
+      nats,
+      api,
+      token,
+      lab: l,
+      clusterId,
+      nodeIds,
+      auth: { Authorization: `Bearer ${token}` },
       startAgent,
       async stopAgent(member) {
         const p = procs.get(`agent-${member}`);

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { NetlinkDriver, NodeDesiredState, DesiredVm } from '../agents/src/drivers/netlink';
+import { NetlinkDriver, type NodeDesiredState, type DesiredVm } from '../agents/src/drivers/netlink';
 
 const N_COLD = Number(process.env.BENCH_NODE_VMS ?? 10000);
 const N_HELD = 1000;
@@ -59,13 +59,20 @@ async function withNamespace<T>(ns: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const taps = (ns: string, ids: number[]) => ipBatch(ns, ids.map((i) => `tuntap add dev vm${i} mode tap`));
+const taps = (ns: string, ids: number[]) =>
+  ipBatch(
+    ns,
+    ids.map((i) => `tuntap add dev vm${i} mode tap`),
+  );
 
 async function cold(ns: string): Promise<{ ours: number; floorRoutes: number; floorSame: number; lines: number }> {
   const ids = range(1, N_COLD + 1);
   await taps(ns, ids);
   // Floor: the routes alone (links up first, untimed, as a route needs its device up).
-  await ipBatch(ns, ids.map((i) => `link set dev vm${i} up`));
+  await ipBatch(
+    ns,
+    ids.map((i) => `link set dev vm${i} up`),
+  );
   const routes = ids.map((i) => `route add ${vmIp(i)}/32 dev vm${i} scope link proto ${PROTO}`);
   const [floorRoutes] = await timed(() => ipBatch(ns, routes));
   await ipBatch(ns, [`route flush proto ${PROTO}`, ...ids.map((i) => `link set dev vm${i} down`)]);
@@ -75,7 +82,10 @@ async function cold(ns: string): Promise<{ ours: number; floorRoutes: number; fl
     const [ours, r] = await timed(() => nl.reconcile(desired(ns, ids.map(vm))));
     if (r.missing.length) throw new Error(`missing interfaces: ${r.missing.length}`);
     // Same work by hand: undo (never `address flush dev`: each dumps every address), then the very lines the driver wrote.
-    await ipBatch(ns, [`route flush proto ${PROTO}`, ...ids.flatMap((i) => [`link set dev vm${i} down address 02:00:00:00:00:02`, `address del ${GATEWAY.ip}/32 dev vm${i}`])]);
+    await ipBatch(ns, [
+      `route flush proto ${PROTO}`,
+      ...ids.flatMap((i) => [`link set dev vm${i} down address 02:00:00:00:00:02`, `address del ${GATEWAY.ip}/32 dev vm${i}`]),
+    ]);
     const lines = r.operations.filter((o) => /^(link|address|route) /.test(o)); // not the sysctl
     const [floorSame] = await timed(() => ipBatch(ns, lines));
     return { ours, floorRoutes, floorSame, lines: lines.length };
@@ -115,10 +125,16 @@ export async function benchNodeAgent(): Promise<void> {
 
   console.log(`\nnode agent (NetlinkDriver over ip -batch), tap devices pre-created, 100.64.0.0/10`);
   const c = await withNamespace(`${tag}-cold`, () => cold(`${tag}-cold`));
-  console.log(`  cold reconcile, ${N_COLD} VMs:            ours ${ms(c.ours)}   floor (routes only, raw ip -batch) ${ms(c.floorRoutes)}   ratio ${(c.ours / c.floorRoutes).toFixed(2)}`);
-  console.log(`    same ${c.lines} lines by raw ip -batch:  ${ms(c.floorSame)}   ratio ${(c.ours / c.floorSame).toFixed(2)} (the driver's own overhead: read + diff)`);
+  console.log(
+    `  cold reconcile, ${N_COLD} VMs:            ours ${ms(c.ours)}   floor (routes only, raw ip -batch) ${ms(c.floorRoutes)}   ratio ${(c.ours / c.floorRoutes).toFixed(2)}`,
+  );
+  console.log(
+    `    same ${c.lines} lines by raw ip -batch:  ${ms(c.floorSame)}   ratio ${(c.ours / c.floorSame).toFixed(2)} (the driver's own overhead: read + diff)`,
+  );
   const empty = await withNamespace(`${tag}-e`, () => addOne(`${tag}-e`, 0));
   const held = await withNamespace(`${tag}-h`, () => addOne(`${tag}-h`, N_HELD));
-  console.log(`  add one VM, p50 of ${N_ADDS}:  on a node holding ${N_HELD} ${ms(held.add)}   on an empty node ${ms(empty.add)}   ratio ${(held.add / empty.add).toFixed(2)}`);
+  console.log(
+    `  add one VM, p50 of ${N_ADDS}:  on a node holding ${N_HELD} ${ms(held.add)}   on an empty node ${ms(empty.add)}   ratio ${(held.add / empty.add).toFixed(2)}`,
+  );
   console.log(`  unchanged state (resync, full read), p50 of 5:  ${N_HELD} VMs ${ms(held.resync)}   empty ${ms(empty.resync)}`);
 }

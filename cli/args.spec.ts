@@ -29,12 +29,20 @@ describe('parseArgv', () => {
   });
 
   it('types: integers, repeated lists, booleans, camelCase names', () => {
-    const p = parse('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --rr rr2=198.18.0.12 --core-router core=198.18.0.1 --bfd');
+    const p = parse(
+      'cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --rr rr2=198.18.0.12 --core-router core=198.18.0.1 --bfd',
+    );
     expect(p.opts).toMatchObject({ fabricAsn: 65000, coreAsn: 65001, rr: ['rr1=198.18.0.11', 'rr2=198.18.0.12'], coreRouter: 'core=198.18.0.1', bfd: true });
     expect(p.opts).not.toHaveProperty('gracefulRestart');
-    const safety = parse('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --md5-opt-out lab-only --prefix-limit-action disable --core-community none');
+    const safety = parse(
+      'cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --md5-opt-out lab-only --prefix-limit-action disable --core-community none',
+    );
     expect(safety.opts).toMatchObject({ md5OptOut: 'lab-only', prefixLimitAction: 'disable', coreCommunity: 'none' });
-    expect(usage('cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --prefix-limit-action explode').message).toMatch(/prefix-limit-action/);
+    expect(
+      usage(
+        'cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --core-router core=198.18.0.1 --prefix-limit-action explode',
+      ).message,
+    ).toMatch(/prefix-limit-action/);
     expect(parse('vm list --limit 5 --offset 0').opts).toEqual({ limit: 5, offset: 0 });
     expect(parse('vm migrate abc --to node2 --idempotency-key k1').opts).toEqual({ to: 'node2', idempotencyKey: 'k1' });
   });
@@ -52,12 +60,20 @@ describe('parseArgv', () => {
     ['vm list --limit ten', 'vm list', "option '--limit <N>' argument 'ten' is invalid. must be a non-negative integer"],
     ['vm list --limit -1', 'vm list', "option '--limit <N>' argument '-1' is invalid. must be a non-negative integer"],
     ['vm list --limit', 'vm list', "option '--limit <N>' argument missing"],
-    ['vm create --cluster lab --node n --name w --owner o --family 5', 'vm create', "option '--family <4|6>' argument '5' is invalid. Allowed choices are 4, 6."],
+    [
+      'vm create --cluster lab --node n --name w --owner o --family 5',
+      'vm create',
+      "option '--family <4|6>' argument '5' is invalid. Allowed choices are 4, 6.",
+    ],
     ['vm list --owner a --owner b', 'vm list', "option '--owner <OWNER>' argument 'b' is invalid. given twice"],
     ['node list --cluster lab -x', 'node list', "unknown option '-x'"],
     ['status --json=maybe', 'status', "unknown option '--json=maybe'"],
     ['--api a --api b status', undefined, "option '--api <URL>' argument 'b' is invalid. given twice"],
-    ['cluster create --name l --fabric-asn 1 --core-asn 2 --community 1:1 --rr rr1 --core-router c=1.2.3.4', 'cluster create', "option '--rr <NAME=IP>' argument 'rr1' is invalid. must be NAME=IP"],
+    [
+      'cluster create --name l --fabric-asn 1 --core-asn 2 --community 1:1 --rr rr1 --core-router c=1.2.3.4',
+      'cluster create',
+      "option '--rr <NAME=IP>' argument 'rr1' is invalid. must be NAME=IP",
+    ],
     ['completion zsh', 'completion', "command-argument value 'zsh' is invalid for argument 'shell'. Allowed choices are bash."],
   ])('%s → %s: %s', (line, command, message) => {
     const err = usage(line);
@@ -80,7 +96,11 @@ describe('parseArgv', () => {
     const all = helpText();
     for (const group of ['cluster', 'node', 'vm', 'status', 'router-config', 'completion']) expect(all).toMatch(new RegExp(`\\n  ${group}\\b`));
     expect(all).toContain('exit codes: 0 ok, 1 API error, 2 usage error.');
-    expect(helpText('node').split('\n').filter((l) => /^ {2}(join|drain|evacuate|undrain|list)\b/.test(l))).toHaveLength(5);
+    expect(
+      helpText('node')
+        .split('\n')
+        .filter((l) => /^ {2}(join|drain|evacuate|undrain|list)\b/.test(l)),
+    ).toHaveLength(5);
   });
 });
 
@@ -111,7 +131,9 @@ describe('bash completion', () => {
     expect(complete('fabricctl vm ')).toEqual(['create', 'list', 'show', 'delete', 'migrate', 'blackhole', 'unblackhole', 'help']);
     expect(complete('fabricctl --api http://x vm m')).toEqual(['migrate']);
     expect(complete('fabricctl vm create --o')).toEqual(['--owner']);
-    expect(complete('fabricctl vm create --cluster lab --')).toEqual(expect.arrayContaining(['--node', '--family', '--driver', '--api', '--token', '--json', '--help']));
+    expect(complete('fabricctl vm create --cluster lab --')).toEqual(
+      expect.arrayContaining(['--node', '--family', '--driver', '--api', '--token', '--json', '--help']),
+    );
     expect(complete('fabricctl vm create --driver ')).toEqual(['tap', 'veth', 'netns']);
     expect(complete('fabricctl router-config show --format f')).toEqual(['frr']);
     expect(complete('fabricctl vm create --name ')).toEqual([]);

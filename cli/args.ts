@@ -3,7 +3,7 @@
  * missing required options and bad values are usage errors, exit code 2, before anything is sent to the API),
  * `--help` per command, and every parse typed by command name. Pure: no I/O (output is captured).
  */
-import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, type CommanderError, InvalidArgumentError, Option } from 'commander';
 
 export class UsageError extends Error {
   constructor(
@@ -158,7 +158,11 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--gateway-mac <MAC>', desc: 'VM gateway MAC' },
           { flags: '--md5-password <PASSWORD>', desc: 'BGP MD5 password (default: one is generated)' },
           { flags: '--md5-opt-out <REASON>', desc: 'run the BGP sessions without MD5 (the reason is recorded)' },
-          { flags: '--prefix-limit-action <ACTION>', desc: 'what RRs do with a node over its prefix limit (default restart)', choices: ['restart', 'disable', 'block', 'warn'] },
+          {
+            flags: '--prefix-limit-action <ACTION>',
+            desc: 'what RRs do with a node over its prefix limit (default restart)',
+            choices: ['restart', 'disable', 'block', 'warn'],
+          },
           { flags: '--core-community <no-export|none|ASN:N>', desc: 'community RRs add to routes sent to the core (default no-export)' },
           { flags: '--graceful-restart', desc: 'enable BGP graceful restart', kind: 'bool' },
           { flags: '--bfd', desc: 'enable BFD', kind: 'bool' },
@@ -358,7 +362,10 @@ function failure(path: string) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') throw new HelpShown(path, err.code === 'commander.help');
     const message = err.message.replace(/^error: /, '');
     // A group's unknown subcommand is named with its group: `unknown command 'vm explode'`.
-    throw new UsageError(err.code === 'commander.unknownCommand' && path ? message.replace("unknown command '", `unknown command '${path} `) : message, path || undefined);
+    throw new UsageError(
+      err.code === 'commander.unknownCommand' && path ? message.replace("unknown command '", `unknown command '${path} `) : message,
+      path || undefined,
+    );
   };
 }
 
@@ -371,7 +378,8 @@ export function parseArgv(argv: string[]): ParseResult {
     if (!(err instanceof HelpShown)) throw err;
     const asked = argv.some((a) => a === '--help' || a === '-h' || a === 'help');
     const group = COMMANDS[err.path];
-    if (err.implicit && !asked && group && isGroup(group)) throw new UsageError(`"${err.path}" needs a subcommand: ${Object.keys(group.commands).join(', ')}`, err.path);
+    if (err.implicit && !asked && group && isGroup(group))
+      throw new UsageError(`"${err.path}" needs a subcommand: ${Object.keys(group.commands).join(', ')}`, err.path);
     return { help: capture.out.trimEnd() };
   }
   if (!capture.parsed) throw new UsageError('no command');

@@ -1,5 +1,5 @@
 /** The HTTP API as fabricctl uses it: JSON or text in, ApiError out for every non-2xx (and unreachable API). */
-import { ApiErrorBody, toApiError } from './format';
+import { type ApiErrorBody, toApiError } from './format';
 
 export class ApiError extends Error {
   constructor(readonly body: ApiErrorBody) {
@@ -15,7 +15,10 @@ export interface ApiResponse<T> {
 }
 
 export class ApiClient {
-  constructor(readonly base: string, private readonly token?: string) {}
+  constructor(
+    readonly base: string,
+    private readonly token?: string,
+  ) {}
 
   async request<T = unknown>(method: string, path: string, opts: { body?: unknown; idempotencyKey?: string } = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { accept: 'application/json, text/plain' };
@@ -28,7 +31,11 @@ export class ApiClient {
       res = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new ApiError({ status: 0, code: 'unreachable', message: `cannot reach the API at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); set --api or FABRIC_API` });
+      throw new ApiError({
+        status: 0,
+        code: 'unreachable',
+        message: `cannot reach the API at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); set --api or FABRIC_API`,
+      });
     }
     const text = await res.text();
     let body: unknown = text;

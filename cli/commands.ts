@@ -20,7 +20,11 @@ type Handlers = { [K in ApiCommandName]: (api: ApiClient, p: ParsedCommand<K>) =
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const q = (params: Record<string, string | number | undefined>) => {
-  const s = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== '').map(([k, v]): [string, string] => [k, String(v)])).toString();
+  const s = new URLSearchParams(
+    Object.entries(params)
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString();
   return s ? `?${s}` : '';
 };
 const notFound = (code: string, message: string) => new ApiError({ status: 404, code, message });
@@ -58,14 +62,34 @@ async function nodeNames(api: ApiClient, clusterIds: string[]): Promise<Map<stri
 const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
   const node = nodes.get(vm.nodeId);
   const pairs: [string, unknown][] = [
-    ['id', vm.id], ['name', vm.name], ['owner', vm.ownerId], ['cluster', vm.clusterId], ['node', node ? `${node} (${vm.nodeId})` : vm.nodeId],
+    ['id', vm.id],
+    ['name', vm.name],
+    ['owner', vm.ownerId],
+    ['cluster', vm.clusterId],
+    ['node', node ? `${node} (${vm.nodeId})` : vm.nodeId],
     ...(vm.previousNodeId ? ([['previous node', nodes.get(vm.previousNodeId) ?? vm.previousNodeId]] as [string, unknown][]) : []),
-    ['ip', vm.ip], ['family', vm.family], ['driver', vm.driver], ['status', vm.status], ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
-    ...(vm.blackhole ? ([['blackhole', `since ${ago(vm.blackhole.since)} by ${vm.blackhole.actor ?? '-'}: ${vm.blackhole.reason}`]] as [string, unknown][]) : []),
-    ['created', ago(vm.createdAt)], ['updated', ago(vm.updatedAt)],
+    ['ip', vm.ip],
+    ['family', vm.family],
+    ['driver', vm.driver],
+    ['status', vm.status],
+    ...(vm.reason ? ([['reason', vm.reason]] as [string, unknown][]) : []),
+    ...(vm.blackhole
+      ? ([['blackhole', `since ${ago(vm.blackhole.since)} by ${vm.blackhole.actor ?? '-'}: ${vm.blackhole.reason}`]] as [string, unknown][])
+      : []),
+    ['created', ago(vm.createdAt)],
+    ['updated', ago(vm.updatedAt)],
   ];
   const history = vm.history
-    ? ['', 'history:', table(vm.history, [{ header: 'AT', get: (h) => ago(h.at) }, { header: 'STATUS', get: (h) => h.status }, { header: 'EVENT', get: (h) => h.event }, { header: 'DETAIL', get: (h) => h.detail }])]
+    ? [
+        '',
+        'history:',
+        table(vm.history, [
+          { header: 'AT', get: (h) => ago(h.at) },
+          { header: 'STATUS', get: (h) => h.status },
+          { header: 'EVENT', get: (h) => h.event },
+          { header: 'DETAIL', get: (h) => h.detail },
+        ]),
+      ]
     : [];
   return [keyValues(pairs), ...history].join('\n');
 };
@@ -150,13 +174,18 @@ export const HANDLERS: Handlers = {
     };
     const bgp = o.md5Password !== undefined || o.gracefulRestart !== undefined || o.bfd !== undefined;
     const body = {
-      name: o.name, fabricAsn: o.fabricAsn, coreAsn: o.coreAsn, community: o.community,
+      name: o.name,
+      fabricAsn: o.fabricAsn,
+      coreAsn: o.coreAsn,
+      community: o.community,
       routeReflectors: o.rr.map(parsePair),
       coreRouter: { ...parsePair(o.coreRouter), vendor: o.vendor ?? 'junos' },
       ...(o.gatewayIp || o.gatewayMac ? { gateway: { ip: o.gatewayIp, mac: o.gatewayMac } } : {}),
       ...(bgp
         ? { bgp: { md5Password: o.md5Password, gracefulRestart: o.gracefulRestart === true, bfd: o.bfd === true, ...safety } }
-        : Object.keys(safety).length ? { bgp: safety } : {}),
+        : Object.keys(safety).length
+          ? { bgp: safety }
+          : {}),
     };
     const c = (await api.request<Cluster>('POST', '/clusters', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: c, text: `cluster ${c.name} created: ${c.id}` };
@@ -167,19 +196,42 @@ export const HANDLERS: Handlers = {
   },
   async 'cluster show'(api, { args }) {
     const id = await clusterId(api, args.cluster);
-    const [c, networks, nodes] = await Promise.all([api.get<Cluster>(`/clusters/${id}`), api.get<Network[]>(`/clusters/${id}/networks`), api.get<Node[]>(`/clusters/${id}/nodes`)]);
-    const pools = networks.flatMap((n): PoolRow[] => (n.pools.length ? n.pools.map((p) => ({ ...p, cidr: n.cidr, family: n.family })) : [{ cidr: n.cidr, family: n.family }]));
+    const [c, networks, nodes] = await Promise.all([
+      api.get<Cluster>(`/clusters/${id}`),
+      api.get<Network[]>(`/clusters/${id}/networks`),
+      api.get<Node[]>(`/clusters/${id}/nodes`),
+    ]);
+    const pools = networks.flatMap((n): PoolRow[] =>
+      n.pools.length ? n.pools.map((p) => ({ ...p, cidr: n.cidr, family: n.family })) : [{ cidr: n.cidr, family: n.family }],
+    );
     const text = [
       keyValues([
-        ['id', c.id], ['name', c.name], ['fabric ASN', c.fabricAsn], ['core ASN', c.coreAsn], ['community', c.community],
-        ['gateway', `${c.gateway.ip} ${c.gateway.mac}`], ['rr cluster id', c.rrClusterId],
+        ['id', c.id],
+        ['name', c.name],
+        ['fabric ASN', c.fabricAsn],
+        ['core ASN', c.coreAsn],
+        ['community', c.community],
+        ['gateway', `${c.gateway.ip} ${c.gateway.mac}`],
+        ['rr cluster id', c.rrClusterId],
         ['core router', `${c.coreRouter.name} ${c.coreRouter.ip} (${c.coreRouter.vendor})`],
-        ['bgp', `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : `off (${c.bgp.md5OptOut ?? 'no reason recorded'})`}, node prefix limit action ${c.bgp.prefixLimitAction}, core community ${c.bgp.coreCommunity}`],
+        [
+          'bgp',
+          `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : `off (${c.bgp.md5OptOut ?? 'no reason recorded'})`}, node prefix limit action ${c.bgp.prefixLimitAction}, core community ${c.bgp.coreCommunity}`,
+        ],
         ['created', ago(c.createdAt)],
       ]),
-      '', 'route reflectors:', table(c.routeReflectors, [{ header: 'NAME', get: (r) => r.name }, { header: 'IP', get: (r) => r.ip }]),
-      '', 'networks:', table(pools, poolColumns),
-      '', 'nodes:', table(nodes, nodeColumns),
+      '',
+      'route reflectors:',
+      table(c.routeReflectors, [
+        { header: 'NAME', get: (r) => r.name },
+        { header: 'IP', get: (r) => r.ip },
+      ]),
+      '',
+      'networks:',
+      table(pools, poolColumns),
+      '',
+      'nodes:',
+      table(nodes, nodeColumns),
     ].join('\n');
     return { json: { ...c, networks, nodes }, text };
   },
@@ -199,7 +251,11 @@ export const HANDLERS: Handlers = {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
     await api.request<Node>('POST', `/nodes/${id}/evacuate`, { idempotencyKey: o.idempotencyKey });
     const s = await api.get<NodeStatus>(`/nodes/${id}/status`);
-    const progress = s.evacuation ? `: ${s.evacuation.waiting} VM(s) waiting, ${s.evacuation.migrating} migrating` : s.status === 'drained' ? ': no VM left' : '';
+    const progress = s.evacuation
+      ? `: ${s.evacuation.waiting} VM(s) waiting, ${s.evacuation.migrating} migrating`
+      : s.status === 'drained'
+        ? ': no VM left'
+        : '';
     return { json: s, text: `node ${s.name} is ${s.status}${progress}` };
   },
   async 'node undrain'(api, { args, opts: o }) {
@@ -215,11 +271,27 @@ export const HANDLERS: Handlers = {
     // From cli/ (sources) or node_modules/.cache/fabricctl (cli/run.js's transpile).
     const root = [join(__dirname, '..'), join(__dirname, '..', '..', '..')].find((d) => existsSync(join(d, 'deploy', 'enroll-bundle.ts')));
     if (!root) throw new UsageError('node enroll runs on the control host, from the product checkout');
-    const argv = ['-r', join(root, 'deploy', 'register.js'), join(root, 'deploy', 'enroll-bundle.ts'), '--node-id', n.id, '--node-name', n.name, '--underlay-ip', n.underlayIp, '--out', o.out, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : [])];
+    const argv = [
+      '-r',
+      join(root, 'deploy', 'register.js'),
+      join(root, 'deploy', 'enroll-bundle.ts'),
+      '--node-id',
+      n.id,
+      '--node-name',
+      n.name,
+      '--underlay-ip',
+      n.underlayIp,
+      '--out',
+      o.out,
+      ...(o.natsUrl ? ['--nats-url', o.natsUrl] : []),
+    ];
     const r = spawnSync(process.execPath, argv, { cwd: root, encoding: 'utf8' });
     if (r.status !== 0) throw new UsageError(`enrollment failed: ${(r.stderr || r.error?.message || '').trim()}`);
     const bundle = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { identity: string; dir: string; files: string[] };
-    return { json: { node: n, ...bundle }, text: `enrollment bundle of node ${n.name} (${bundle.identity}) in ${bundle.dir}: ${bundle.files.join(', ')}\ncopy it to the host and run install.sh as root` };
+    return {
+      json: { node: n, ...bundle },
+      text: `enrollment bundle of node ${n.name} (${bundle.identity}) in ${bundle.dir}: ${bundle.files.join(', ')}\ncopy it to the host and run install.sh as root`,
+    };
   },
   async 'node list'(api, { opts: o }) {
     const ns = await api.get<Node[]>(`/clusters/${await clusterId(api, o.cluster)}/nodes`);
@@ -228,7 +300,15 @@ export const HANDLERS: Handlers = {
   async 'vm create'(api, { opts: o }) {
     const cluster = await clusterId(api, o.cluster);
     const node = await nodeId(api, o.node, cluster);
-    const body = { clusterId: cluster, nodeId: node, name: o.name, ownerId: o.owner, ...(o.ip ? { ip: o.ip } : {}), ...(o.family ? { family: Number(o.family) } : {}), ...(o.driver ? { driver: o.driver } : {}) };
+    const body = {
+      clusterId: cluster,
+      nodeId: node,
+      name: o.name,
+      ownerId: o.owner,
+      ...(o.ip ? { ip: o.ip } : {}),
+      ...(o.family ? { family: Number(o.family) } : {}),
+      ...(o.driver ? { driver: o.driver } : {}),
+    };
     const r = (await api.request<VmAccepted>('POST', '/vms', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})` };
   },
@@ -236,7 +316,19 @@ export const HANDLERS: Handlers = {
     const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;
     const node = o.node ? await nodeId(api, o.node, cluster) : undefined;
     const vms = await api.get<Vm[]>(`/vms${q({ clusterId: cluster, nodeId: node, ownerId: o.owner, status: o.status, limit: o.limit, offset: o.offset })}`);
-    return { json: vms, text: table(vms, vmColumns(await nodeNames(api, vms.map((v) => v.clusterId))), '(no VMs)') };
+    return {
+      json: vms,
+      text: table(
+        vms,
+        vmColumns(
+          await nodeNames(
+            api,
+            vms.map((v) => v.clusterId),
+          ),
+        ),
+        '(no VMs)',
+      ),
+    };
   },
   async 'vm show'(api, { args }) {
     const vm = await api.get<VmWithHistory>(`/vms/${encodeURIComponent(args.vm)}`);
@@ -253,7 +345,9 @@ export const HANDLERS: Handlers = {
     return { json: r, text: `vm ${vm.name} migrating to ${o.to}` };
   },
   async 'vm blackhole'(api, { args, opts: o }) {
-    const vm = (await api.request<Vm>('POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { body: { reason: o.reason }, idempotencyKey: o.idempotencyKey })).body;
+    const vm = (
+      await api.request<Vm>('POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { body: { reason: o.reason }, idempotencyKey: o.idempotencyKey })
+    ).body;
     return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackholed: the core discards its traffic` };
   },
   async 'vm unblackhole'(api, { args, opts: o }) {
@@ -278,7 +372,13 @@ export const HANDLERS: Handlers = {
         '',
         `cluster ${s.cluster.name} (${s.cluster.id})`,
         table(s.nodes, nodeStatusColumns, '(no nodes)'),
-        `vms: ${s.vmTotal}${s.vmTotal ? ` (${Object.entries(s.vmsByStatus).map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`,
+        `vms: ${s.vmTotal}${
+          s.vmTotal
+            ? ` (${Object.entries(s.vmsByStatus)
+                .map(([st, n]) => `${st} ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
       ]),
       ...(out.length ? [] : ['', '(no clusters)']),
     ].join('\n');
@@ -295,10 +395,7 @@ export const HANDLERS: Handlers = {
       next = page.next;
       cursor = next ?? undefined;
     } while (o.all && next);
-    const text = [
-      table(items, auditColumns, '(no entries)'),
-      ...(next ? ['', `more: fabricctl audit --cursor ${next} (or --all)`] : []),
-    ].join('\n');
+    const text = [table(items, auditColumns, '(no entries)'), ...(next ? ['', `more: fabricctl audit --cursor ${next} (or --all)`] : [])].join('\n');
     return { json: { items, next }, text };
   },
   async 'router-config show'(api, { opts: o }) {
@@ -310,7 +407,8 @@ export const HANDLERS: Handlers = {
     const format = o.format ?? 'junos';
     const to = o.to ?? (await routerConfig(api, o.cluster, format, {})).version;
     const from = o.from ?? to - 1;
-    if (from < 1) throw new ApiError({ status: 404, code: 'router-config-not-found', message: `version ${to} is the first router config: nothing to diff against` });
+    if (from < 1)
+      throw new ApiError({ status: 404, code: 'router-config-not-found', message: `version ${to} is the first router config: nothing to diff against` });
     const r = await routerConfig(api, o.cluster, format, { version: to, diff: from });
     return { json: { clusterId: r.cluster, format, from, to, diff: r.text }, text: r.text.replace(/\n$/, '') || `(versions ${from} and ${to} are identical)` };
   },

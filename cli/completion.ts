@@ -15,7 +15,15 @@ interface Node {
 function walk(cmd: Command, path: string, inherited: readonly Option[], out: Node[]): void {
   const options = [...cmd.options, ...inherited];
   // visibleCommands: what help lists, including the implicit `help [command]`.
-  out.push({ path, subcommands: cmd.createHelp().visibleCommands(cmd).map((c) => c.name()), options, argChoices: cmd.registeredArguments[0]?.argChoices ?? [] });
+  out.push({
+    path,
+    subcommands: cmd
+      .createHelp()
+      .visibleCommands(cmd)
+      .map((c) => c.name()),
+    options,
+    argChoices: cmd.registeredArguments[0]?.argChoices ?? [],
+  });
   for (const sub of cmd.commands) walk(sub, path ? `${path} ${sub.name()}` : sub.name(), inherited.length ? inherited : cmd.options, out);
 }
 

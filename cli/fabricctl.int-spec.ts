@@ -4,9 +4,9 @@
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
+import { type ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
 import { settledVm } from '../e2e/support/api-fixtures';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 
 const BIN = join(__dirname, 'fabricctl');
 
@@ -44,7 +44,29 @@ describe('fabricctl against a control plane', () => {
 
   it('drives a cluster from creation to VM migration and deletion', async () => {
     const body = clusterBody('lab');
-    expect(await ok('cluster', 'create', '--name', 'lab', '--fabric-asn', '65000', '--core-asn', '65001', '--community', '65000:100', '--rr', 'rr1=198.18.0.11', '--rr', 'rr2=198.18.0.12', '--core-router', 'core=198.18.0.1', '--vendor', 'frr', '--graceful-restart')).toMatch(/^cluster lab created: [0-9a-f-]{36}$/);
+    expect(
+      await ok(
+        'cluster',
+        'create',
+        '--name',
+        'lab',
+        '--fabric-asn',
+        '65000',
+        '--core-asn',
+        '65001',
+        '--community',
+        '65000:100',
+        '--rr',
+        'rr1=198.18.0.11',
+        '--rr',
+        'rr2=198.18.0.12',
+        '--core-router',
+        'core=198.18.0.1',
+        '--vendor',
+        'frr',
+        '--graceful-restart',
+      ),
+    ).toMatch(/^cluster lab created: [0-9a-f-]{36}$/);
     const clusters = JSON.parse(await ok('cluster', 'list', '--json'));
     expect(clusters).toHaveLength(1);
     expect(clusters[0]).toMatchObject({ name: 'lab', fabricAsn: body.fabricAsn, coreRouter: { vendor: 'frr' }, bgp: { gracefulRestart: true } });
@@ -57,12 +79,17 @@ describe('fabricctl against a control plane', () => {
     expect(await ok('node', 'join', '--cluster', clusterId, '--name', 'node2', '--underlay-ip', '198.18.1.102')).toMatch(/^node node2 joined: /);
     const nodes = await ok('node', 'list', '--cluster', 'lab');
     expect(nodes.split('\n').map((l) => l.split(/\s+/)[1])).toEqual(['NAME', 'node1', 'node2']);
-    expect((await http('POST', `${cp.api}/clusters/${clusterId}/networks`, { cidr: '203.0.113.0/24', pools: [{ start: '203.0.113.10', end: '203.0.113.20' }] })).status).toBe(201);
+    expect(
+      (await http('POST', `${cp.api}/clusters/${clusterId}/networks`, { cidr: '203.0.113.0/24', pools: [{ start: '203.0.113.10', end: '203.0.113.20' }] }))
+        .status,
+    ).toBe(201);
 
     const created = JSON.parse(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node1', '--name', 'web1', '--owner', 'customer-1', '--json'));
     expect(created).toMatchObject({ status: 'requested' });
     const vm = await settledVm(cp, created.id);
-    expect(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'web2', '--owner', 'customer-2')).toMatch(/^vm web2 accepted: [0-9a-f-]{36} \(follow with: fabricctl vm show /);
+    expect(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'web2', '--owner', 'customer-2')).toMatch(
+      /^vm web2 accepted: [0-9a-f-]{36} \(follow with: fabricctl vm show /,
+    );
 
     const vms = (await ok('vm', 'list', '--cluster', 'lab')).split('\n');
     expect(vms[0]).toMatch(/^ID\s+NAME\s+OWNER\s+IP\s+NODE\s+STATUS$/);
@@ -87,18 +114,29 @@ describe('fabricctl against a control plane', () => {
     expect(status).toMatch(/vms: 2 \(.*\)/);
     const statusJson = JSON.parse(await ok('status', '--json', '--cluster', 'lab'));
     expect(statusJson.clusters[0]).toMatchObject({ cluster: { name: 'lab' }, vmTotal: 2 });
-    expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([['node1', false], ['node2', false]]);
+    expect(statusJson.clusters[0].nodes.map((n: { name: string; drift: boolean }) => [n.name, n.drift])).toEqual([
+      ['node1', false],
+      ['node2', false],
+    ]);
 
     expect(await ok('vm', 'blackhole', vm.id, '--reason', 'syn flood')).toBe(`vm web1 (${vm.ip}) blackholed: the core discards its traffic`);
     expect(await ok('vm', 'show', vm.id)).toMatch(/blackhole: +since .* by token:admin\(admin\): syn flood/);
-    expect(await ctl('vm', 'blackhole', vm.id, '--reason', 'again')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 409 vm-already-blackholed: /) });
+    expect(await ctl('vm', 'blackhole', vm.id, '--reason', 'again')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 409 vm-already-blackholed: /),
+    });
     expect(await ctl('vm', 'blackhole', vm.id)).toMatchObject({ code: 2, err: expect.stringContaining("required option '--reason <TEXT>'") });
     expect(JSON.parse(await ok('vm', 'unblackhole', vm.id, '--json'))).toMatchObject({ id: vm.id, blackhole: null });
     // Evacuating node1: web1 is still migrating away from it (no agent completes it here), nothing else waits.
     expect(await ok('node', 'evacuate', 'node1', '--cluster', 'lab')).toBe('node node1 is evacuating: 0 VM(s) waiting, 1 migrating');
     expect(await ok('vm', 'delete', vm.id)).toMatch(/^vm .* deleted/);
     // The deleted VM left node1: the evacuation ends by itself.
-    await eventually(async () => ((await http('GET', `${cp.api}/nodes/${vm.nodeId}/status`)).body.status === 'drained' ? true : undefined), 20000, 100, 'evacuation of node1 finished');
+    await eventually(
+      async () => ((await http('GET', `${cp.api}/nodes/${vm.nodeId}/status`)).body.status === 'drained' ? true : undefined),
+      20000,
+      100,
+      'evacuation of node1 finished',
+    );
     expect(await ok('node', 'undrain', 'node1', '--cluster', 'lab')).toBe('node node1 is active');
   });
 
@@ -121,18 +159,37 @@ describe('fabricctl against a control plane', () => {
 
   it('router-config show|diff: text, versions, diff between versions', async () => {
     const clusterId = JSON.parse(await ok('cluster', 'list', '--json'))[0].id;
-    expect(await ctl('router-config', 'show', '--cluster', 'lab')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 404 router-config-not-found: /) });
+    expect(await ctl('router-config', 'show', '--cluster', 'lab')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 404 router-config-not-found: /),
+    });
     // The router-config service is not part of this control plane: append what it would render.
     for (const version of [1, 2]) {
-      const configs = { junos: `set policy-options prefix-list fabric 203.0.113.${version}/32\n`, frr: `ip prefix-list fabric permit 203.0.113.${version}/32\n` };
-      await cp.store.append(cp.store.subjects.evt('router', clusterId), [{ id: `rc-${clusterId}-${version}`, event: { type: 'RouterConfigRendered', data: { clusterId, version, hash: `h${version}`, configs, diffs: { junos: '', frr: '' } } } }]);
+      const configs = {
+        junos: `set policy-options prefix-list fabric 203.0.113.${version}/32\n`,
+        frr: `ip prefix-list fabric permit 203.0.113.${version}/32\n`,
+      };
+      await cp.store.append(cp.store.subjects.evt('router', clusterId), [
+        {
+          id: `rc-${clusterId}-${version}`,
+          event: { type: 'RouterConfigRendered', data: { clusterId, version, hash: `h${version}`, configs, diffs: { junos: '', frr: '' } } },
+        },
+      ]);
     }
-    await eventuallyOk(() => ctl('router-config', 'show', '--cluster', 'lab', '--format', 'frr'), (r) => r.out.includes('203.0.113.2/32'));
+    await eventuallyOk(
+      () => ctl('router-config', 'show', '--cluster', 'lab', '--format', 'frr'),
+      (r) => r.out.includes('203.0.113.2/32'),
+    );
     expect(await ok('router-config', 'show', '--cluster', 'lab', '--version', '1')).toBe('set policy-options prefix-list fabric 203.0.113.1/32');
     const diff = await ok('router-config', 'diff', '--cluster', 'lab');
     expect(diff).toContain('-set policy-options prefix-list fabric 203.0.113.1/32');
     expect(diff).toContain('+set policy-options prefix-list fabric 203.0.113.2/32');
-    expect(JSON.parse(await ok('router-config', 'diff', '--cluster', 'lab', '--format', 'frr', '--json'))).toMatchObject({ format: 'frr', from: 1, to: 2, diff: expect.stringContaining('+ip prefix-list fabric permit 203.0.113.2/32') });
+    expect(JSON.parse(await ok('router-config', 'diff', '--cluster', 'lab', '--format', 'frr', '--json'))).toMatchObject({
+      format: 'frr',
+      from: 1,
+      to: 2,
+      diff: expect.stringContaining('+ip prefix-list fabric permit 203.0.113.2/32'),
+    });
   });
 
   it('API errors: status, code, message and fields on stderr, exit 1; --json gives the error body', async () => {
@@ -147,21 +204,39 @@ describe('fabricctl against a control plane', () => {
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.err)).toEqual({ status: 404, code: 'vm-not-found', message: 'vm 00000000-0000-4000-8000-000000000000 not found' });
     expect(await ctl('cluster', 'show', 'nope')).toEqual({ code: 1, out: '', err: 'error 404 cluster-not-found: no cluster named nope' });
-    expect(await ctl('node', 'list', '--cluster', 'lab', '--api', 'http://127.0.0.1:1/api/v1')).toMatchObject({ code: 1, err: expect.stringMatching(/^error unreachable: cannot reach the API at http:\/\/127\.0\.0\.1:1\/api\/v1/) });
+    expect(await ctl('node', 'list', '--cluster', 'lab', '--api', 'http://127.0.0.1:1/api/v1')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error unreachable: cannot reach the API at http:\/\/127\.0\.0\.1:1\/api\/v1/),
+    });
     if (env.FABRIC_TOKEN) {
       expect(await ctl('cluster', 'list', '--token', 'wrong')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 401 unauthorized: /) });
     }
   });
 
   it('usage errors exit 2 before calling the API; help exits 0', async () => {
-    expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({ code: 2, out: '', err: "fabricctl: required option '--node <ID|NAME>' not specified\n(run: fabricctl vm create --help)" });
+    expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({
+      code: 2,
+      out: '',
+      err: "fabricctl: required option '--node <ID|NAME>' not specified\n(run: fabricctl vm create --help)",
+    });
     expect(await ctl('vm', 'frobnicate')).toMatchObject({ code: 2, err: expect.stringContaining("unknown command 'vm frobnicate'") });
-    expect(await ctl('vm', 'list', '--colour', 'red', '--json')).toEqual({ code: 2, out: '', err: JSON.stringify({ error: 'usage', message: "unknown option '--colour'" }) });
-    expect(await ctl('node', 'drain', 'node1')).toEqual({ code: 2, out: '', err: 'fabricctl: node "node1" is not an id: give --cluster to refer to it by name' });
+    expect(await ctl('vm', 'list', '--colour', 'red', '--json')).toEqual({
+      code: 2,
+      out: '',
+      err: JSON.stringify({ error: 'usage', message: "unknown option '--colour'" }),
+    });
+    expect(await ctl('node', 'drain', 'node1')).toEqual({
+      code: 2,
+      out: '',
+      err: 'fabricctl: node "node1" is not an id: give --cluster to refer to it by name',
+    });
     const help = await ctl('--help');
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/\n {2}router-config\s+the core router's configuration: show, diff/);
-    expect(await ctl('router-config', 'diff', '--help')).toMatchObject({ code: 0, out: expect.stringContaining('Usage: fabricctl router-config diff [options]') });
+    expect(await ctl('router-config', 'diff', '--help')).toMatchObject({
+      code: 0,
+      out: expect.stringContaining('Usage: fabricctl router-config diff [options]'),
+    });
     const completion = await ctl('completion', 'bash');
     expect(completion).toMatchObject({ code: 0, err: '', out: expect.stringContaining('complete -F _fabricctl_complete fabricctl') });
   });

@@ -29,22 +29,39 @@ describe('table', () => {
 
 describe('keyValues', () => {
   it('aligns the values', () => {
-    expect(keyValues([['id', 'x'], ['status', 'at-core'], ['ip', null]])).toBe('id:     x\nstatus: at-core\nip:     -');
+    expect(
+      keyValues([
+        ['id', 'x'],
+        ['status', 'at-core'],
+        ['ip', null],
+      ]),
+    ).toBe('id:     x\nstatus: at-core\nip:     -');
   });
 });
 
 describe('API errors', () => {
   it('status, code and message on one line, then each field', () => {
-    expect(formatApiError({ status: 409, code: 'vm-name-taken', message: 'cluster already has a VM named web1' })).toBe('error 409 vm-name-taken: cluster already has a VM named web1');
-    expect(formatApiError({ status: 400, code: 'validation-failed', message: 'request has invalid fields', fields: { name: ['must be a DNS label'], ownerId: ['too long', 'bad characters'] } })).toBe(
-      'error 400 validation-failed: request has invalid fields\n  name: must be a DNS label\n  ownerId: too long; bad characters',
+    expect(formatApiError({ status: 409, code: 'vm-name-taken', message: 'cluster already has a VM named web1' })).toBe(
+      'error 409 vm-name-taken: cluster already has a VM named web1',
     );
+    expect(
+      formatApiError({
+        status: 400,
+        code: 'validation-failed',
+        message: 'request has invalid fields',
+        fields: { name: ['must be a DNS label'], ownerId: ['too long', 'bad characters'] },
+      }),
+    ).toBe('error 400 validation-failed: request has invalid fields\n  name: must be a DNS label\n  ownerId: too long; bad characters');
     expect(formatApiError({ status: 0, code: 'unreachable', message: 'cannot reach the API' })).toBe('error unreachable: cannot reach the API');
   });
   it('non-API answers (a proxy page, an empty body) still become an error with a status', () => {
     expect(toApiError(502, '<html>Bad Gateway</html>', 'Bad Gateway')).toEqual({ status: 502, code: 'bad-gateway', message: '<html>Bad Gateway</html>' });
     expect(toApiError(500, '')).toEqual({ status: 500, code: 'http-error', message: 'HTTP 500' });
-    expect(toApiError(404, { status: 404, code: 'vm-not-found', message: 'vm x not found' })).toEqual({ status: 404, code: 'vm-not-found', message: 'vm x not found' });
+    expect(toApiError(404, { status: 404, code: 'vm-not-found', message: 'vm x not found' })).toEqual({
+      status: 404,
+      code: 'vm-not-found',
+      message: 'vm x not found',
+    });
   });
 });
 
@@ -54,6 +71,10 @@ describe('summaries', () => {
     expect(sessionSummary([{ state: 'Established' }, { state: 'Active' }, { state: 'Removed' }])).toBe('1/2 up');
   });
   it('VM counts in lifecycle order', () => {
-    expect(countByStatus([{ status: 'failed' }, { status: 'at-core' }, { status: 'at-core' }, { status: 'requested' }])).toEqual([['requested', 1], ['at-core', 2], ['failed', 1]]);
+    expect(countByStatus([{ status: 'failed' }, { status: 'at-core' }, { status: 'at-core' }, { status: 'requested' }])).toEqual([
+      ['requested', 1],
+      ['at-core', 2],
+      ['failed', 1],
+    ]);
   });
 });

@@ -11,10 +11,22 @@ async function fabricctl(...argv: string[]) {
 
 describe('fabricctl main', () => {
   it('usage errors: exit 2, the reason and where to find help, nothing on stdout', async () => {
-    expect(await fabricctl('vm', 'list', '--colour', 'red')).toEqual({ code: 2, out: '', err: "fabricctl: unknown option '--colour'\n(run: fabricctl vm list --help)" });
-    expect(await fabricctl('vm', 'migrate', 'abc')).toEqual({ code: 2, out: '', err: "fabricctl: required option '--to <ID|NAME>' not specified\n(run: fabricctl vm migrate --help)" });
+    expect(await fabricctl('vm', 'list', '--colour', 'red')).toEqual({
+      code: 2,
+      out: '',
+      err: "fabricctl: unknown option '--colour'\n(run: fabricctl vm list --help)",
+    });
+    expect(await fabricctl('vm', 'migrate', 'abc')).toEqual({
+      code: 2,
+      out: '',
+      err: "fabricctl: required option '--to <ID|NAME>' not specified\n(run: fabricctl vm migrate --help)",
+    });
     expect(await fabricctl('frobnicate')).toEqual({ code: 2, out: '', err: "fabricctl: unknown command 'frobnicate'\n(run: fabricctl --help)" });
-    expect(await fabricctl('vm', 'show', '--json')).toEqual({ code: 2, out: '', err: JSON.stringify({ error: 'usage', message: "missing required argument 'vm'" }) });
+    expect(await fabricctl('vm', 'show', '--json')).toEqual({
+      code: 2,
+      out: '',
+      err: JSON.stringify({ error: 'usage', message: "missing required argument 'vm'" }),
+    });
   });
 
   it('help: exit 0 on stdout, for fabricctl, a group and a command', async () => {

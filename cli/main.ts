@@ -24,7 +24,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
     parsed = parseArgv(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    io.err(json ? JSON.stringify({ error: 'usage', message: err.message }) : `fabricctl: ${err.message}\n(run: fabricctl ${err.command ? `${err.command} ` : ''}--help)`);
+    io.err(
+      json
+        ? JSON.stringify({ error: 'usage', message: err.message })
+        : `fabricctl: ${err.message}\n(run: fabricctl ${err.command ? `${err.command} ` : ''}--help)`,
+    );
     return 2;
   }
   if ('help' in parsed) {

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
-import { ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
+import { type ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
 import { enrollBundle } from '../deploy/enroll-bundle';
 import { which } from '../deploy/infra';
 
@@ -18,7 +18,9 @@ const ROOT = path.resolve(__dirname, '..');
 
 const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
   new Promise<{ code: number; out: string }>((resolve) =>
-    execFile(cmd, args, { env, cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` })),
+    execFile(cmd, args, { env, cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    ),
   );
 
 describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
@@ -31,7 +33,25 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
   it('enrolls the agent identity and writes files that systemd, BIRD and sh accept', async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, FABRIC_DATA_DIR: data, FABRIC_NS: 'fabric' };
     delete env.NATS_URL;
-    const r = await run(process.execPath, ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, 'deploy', 'enroll-bundle.ts'), '--node-id', nodeId, '--node-name', 'hv7', '--underlay-ip', '10.1.0.7', '--out', out, '--nats-url', 'tls://10.0.0.5:4223,tls://10.0.0.6:4223,tls://10.0.0.7:4223'], env);
+    const r = await run(
+      process.execPath,
+      [
+        '-r',
+        path.join(ROOT, 'deploy', 'register.js'),
+        path.join(ROOT, 'deploy', 'enroll-bundle.ts'),
+        '--node-id',
+        nodeId,
+        '--node-name',
+        'hv7',
+        '--underlay-ip',
+        '10.1.0.7',
+        '--out',
+        out,
+        '--nats-url',
+        'tls://10.0.0.5:4223,tls://10.0.0.6:4223,tls://10.0.0.7:4223',
+      ],
+      env,
+    );
     expect(r).toMatchObject({ code: 0 });
     const result = JSON.parse(r.out.trim().split('\n').at(-1)!);
     expect(result.identity).toBe(`agent-node-${nodeId}`);
@@ -42,7 +62,10 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
     expect(statSync(seedFile).mode & 0o777).toBe(0o600);
     const pub = nkeys.fromSeed(new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim())).getPublicKey();
     expect(pub).toBe(result.publicKey);
-    const registry = JSON.parse(readFileSync(path.join(data, 'nats-auth', 'identities.json'), 'utf8')) as { publicKey: string; identity: { target?: string } }[];
+    const registry = JSON.parse(readFileSync(path.join(data, 'nats-auth', 'identities.json'), 'utf8')) as {
+      publicKey: string;
+      identity: { target?: string };
+    }[];
     expect(registry.find((e) => e.identity.target === nodeId)?.publicKey).toBe(pub);
     expect(readFileSync(path.join(data, 'nats-auth', 'server.conf'), 'utf8')).toContain(pub);
 
@@ -77,7 +100,23 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
     expect(await run('sh', ['-n', path.join(out, 'install.sh')])).toEqual({ code: 0, out: '' });
 
     // A second enrollment into a non-empty directory is refused (nothing overwritten).
-    const again = await run(process.execPath, ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, 'deploy', 'enroll-bundle.ts'), '--node-id', nodeId, '--node-name', 'hv7', '--underlay-ip', '10.1.0.7', '--out', out], env);
+    const again = await run(
+      process.execPath,
+      [
+        '-r',
+        path.join(ROOT, 'deploy', 'register.js'),
+        path.join(ROOT, 'deploy', 'enroll-bundle.ts'),
+        '--node-id',
+        nodeId,
+        '--node-name',
+        'hv7',
+        '--underlay-ip',
+        '10.1.0.7',
+        '--out',
+        out,
+      ],
+      env,
+    );
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/not empty/);
   });
@@ -93,14 +132,23 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
       const n = await http('POST', `${cp.api}/clusters/${c.body.id}/nodes`, { name: 'hv9', underlayIp: '198.18.1.109' }, auth);
       expect(n.status).toBe(201);
       let listed: { id: string }[] = [];
-      for (const deadline = Date.now() + 15_000; !listed.length && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 15_000; !listed.length && Date.now() < deadline;) {
         listed = (await http('GET', `${cp.api}/clusters/${c.body.id}/nodes`, undefined, auth)).body;
         if (!listed.length) await new Promise((r) => setTimeout(r, 100));
       }
       const bundle = path.join(dir, 'ctl-bundle');
-      const env: NodeJS.ProcessEnv = { ...process.env, FABRIC_DATA_DIR: path.join(dir, 'ctl-data'), FABRIC_API: cp.api, ...(token ? { FABRIC_TOKEN: token } : {}) };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        FABRIC_DATA_DIR: path.join(dir, 'ctl-data'),
+        FABRIC_API: cp.api,
+        ...(token ? { FABRIC_TOKEN: token } : {}),
+      };
       delete env.NATS_URL;
-      const r = await run(path.join(ROOT, 'cli', 'fabricctl'), ['node', 'enroll', 'hv9', '--cluster', name, '--out', bundle, '--nats-url', 'nats://10.0.0.5:4223', '--json'], env);
+      const r = await run(
+        path.join(ROOT, 'cli', 'fabricctl'),
+        ['node', 'enroll', 'hv9', '--cluster', name, '--out', bundle, '--nats-url', 'nats://10.0.0.5:4223', '--json'],
+        env,
+      );
       expect(r.code).toBe(0);
       const out = JSON.parse(r.out);
       expect(out).toMatchObject({ node: { id: n.body.id, name: 'hv9' }, identity: `agent-node-${n.body.id}`, dir: bundle });

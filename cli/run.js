@@ -16,7 +16,12 @@ function build() {
     const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
     if (!stale) continue;
     swc = swc || require('@swc/core');
-    const { code } = swc.transformFileSync(src, { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: false, swcrc: false });
+    const { code } = swc.transformFileSync(src, {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+      module: { type: 'commonjs' },
+      sourceMaps: false,
+      swcrc: false,
+    });
     fs.mkdirSync(OUT, { recursive: true });
     // Write then rename: two fabricctl started at once never read a half-written file.
     const tmp = `${out}.${process.pid}.tmp`;

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { createGunzip, createGzip } from 'node:zlib';
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, JsMsg, PubAck } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JsMsg, type PubAck } from '@nats-io/jetstream';
 import type { ConsumerConfig, StreamConfig } from '@nats-io/jetstream';
 import { isNotFound, Nats } from '@fabric/eventstore';
 
@@ -99,8 +99,13 @@ function messageRecord(stream: string, m: JsMsg): Rec {
   const headers: [string, string[]][] = [];
   if (m.headers) for (const k of m.headers.keys()) headers.push([k, m.headers.values(k)]);
   return {
-    kind: 'msg', stream, seq: m.seq, subject: m.subject, time: new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString(),
-    ...(headers.length ? { headers } : {}), data: Buffer.from(m.data).toString('base64'),
+    kind: 'msg',
+    stream,
+    seq: m.seq,
+    subject: m.subject,
+    time: new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString(),
+    ...(headers.length ? { headers } : {}),
+    data: Buffer.from(m.data).toString('base64'),
   };
 }
 
@@ -201,7 +206,8 @@ export async function restoreBackup(nats: Nats, file: string): Promise<RestoreSu
 async function createStream(nats: Nats, r: Extract<Rec, { kind: 'stream' }>): Promise<void> {
   try {
     const info = await nats.jsm.streams.info(r.name);
-    if (info.state.messages > 0 || info.state.last_seq > 0) throw new Error(`stream ${r.name} already has messages: restore only into a fresh NATS (or delete the stream)`);
+    if (info.state.messages > 0 || info.state.last_seq > 0)
+      throw new Error(`stream ${r.name} already has messages: restore only into a fresh NATS (or delete the stream)`);
     await nats.jsm.streams.update(r.name, r.config as never);
   } catch (err) {
     if (!isNotFound(err)) throw err;

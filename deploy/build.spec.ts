@@ -25,6 +25,8 @@ describe('build (deploy/build.ts)', () => {
   });
 
   it('given an output folder outside the repository, then it refuses', () => {
-    expect(() => execFileSync(process.execPath, ['-r', './deploy/register.js', 'deploy/build.ts', 'agents', '--out', '/tmp/x'], { cwd: ROOT, stdio: 'pipe' })).toThrow(/--out must be a folder inside/);
+    expect(() =>
+      execFileSync(process.execPath, ['-r', './deploy/register.js', 'deploy/build.ts', 'agents', '--out', '/tmp/x'], { cwd: ROOT, stdio: 'pipe' }),
+    ).toThrow(/--out must be a folder inside/);
   });
 });

@@ -1,4 +1,4 @@
-import { findViolations, loadRules, workspaceImports, WorkspaceImports } from './check-boundaries';
+import { findViolations, loadRules, workspaceImports, type WorkspaceImports } from './check-boundaries';
 
 const rules = loadRules();
 const tags = {

@@ -57,7 +57,13 @@ export function findViolations(ws: WorkspaceImports, rules: BoundaryRules): Viol
       const targetTags = ws.tags[to] ?? [];
       for (const c of constraints) {
         const ok = c.onlyDependOnLibsWithTags.some((t) => t === '*' || targetTags.includes(t));
-        if (!ok) out.push({ file, from: project, to, rule: `${c.sourceTag}${test ? ' (test)' : ''} may only import ${c.onlyDependOnLibsWithTags.join(', ') || 'nothing'}, not ${targetTags.join(', ') || 'untagged'}` });
+        if (!ok)
+          out.push({
+            file,
+            from: project,
+            to,
+            rule: `${c.sourceTag}${test ? ' (test)' : ''} may only import ${c.onlyDependOnLibsWithTags.join(', ') || 'nothing'}, not ${targetTags.join(', ') || 'untagged'}`,
+          });
       }
     }
   }

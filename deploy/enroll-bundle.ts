@@ -60,8 +60,8 @@ export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
 
   const bird = [
     `# BIRD base config of ${input.nodeName} (node ${nodeId}): enough for bird.service to start.`,
-    '# The agent replaces this file with the fabric\'s config on its first apply; put your own protocols in',
-    '# /etc/bird/bird.local.conf (included by the agent\'s file, never written by it).',
+    "# The agent replaces this file with the fabric's config on its first apply; put your own protocols in",
+    "# /etc/bird/bird.local.conf (included by the agent's file, never written by it).",
     `router id ${input.underlayIp};`,
     'log syslog all;',
     'protocol device {',
@@ -133,7 +133,14 @@ async function main(args: string[]) {
   const seedFile = path.join(out, 'agent-node.nk');
   const enrolled = enroll({ role: 'agent', kind: 'node', target: nodeId }, seedFile);
   const natsUrl = args.includes('--nats-url') ? flag('nats-url') : usedNatsUrl();
-  const files = enrollBundle({ nodeId, nodeName: flag('node-name'), underlayIp: flag('underlay-ip'), natsUrl, ns: process.env.FABRIC_NS ?? 'fabric', seed: readFileSync(seedFile, 'utf8') });
+  const files = enrollBundle({
+    nodeId,
+    nodeName: flag('node-name'),
+    underlayIp: flag('underlay-ip'),
+    natsUrl,
+    ns: process.env.FABRIC_NS ?? 'fabric',
+    seed: readFileSync(seedFile, 'utf8'),
+  });
   for (const f of files) {
     writeFileSync(path.join(out, f.name), f.text, { mode: f.mode });
     chmodSync(path.join(out, f.name), f.mode);

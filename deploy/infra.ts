@@ -82,11 +82,20 @@ export const supervisor = () => new SupervisorClient(DATA);
  * Runs a program under the product's supervisor (started when needed): restarted on exit with back-off,
  * its output in .data/logs/<name>.log. NATS and Postgres are `infra` (stopped last, kept by a plain stop).
  */
-export async function daemon(name: string, cmd: string, args: string[], env: Record<string, string> = {}, health?: ProgramSpec['health']): Promise<number | undefined> {
+export async function daemon(
+  name: string,
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  health?: ProgramSpec['health'],
+): Promise<number | undefined> {
   mkdirSync(LOGS, { recursive: true });
   const sup = supervisor();
   await sup.start();
-  const st = await sup.ensure({ name, cmd, args, env: { ...productEnv(), ...env }, cwd: ROOT, infra: INFRA.includes(name), ...(health ? { health } : {}) }, true);
+  const st = await sup.ensure(
+    { name, cmd, args, env: { ...productEnv(), ...env }, cwd: ROOT, infra: INFRA.includes(name), ...(health ? { health } : {}) },
+    true,
+  );
   return st.pid;
 }
 
@@ -101,7 +110,9 @@ export function productEnv(): Record<string, string> {
 
 /** The pid of a supervised program that is running (from the supervisor's state file), else undefined. */
 export function pidOf(name: string): number | undefined {
-  const pid = supervisor().lastState()?.programs.find((p) => p.name === name)?.pid;
+  const pid = supervisor()
+    .lastState()
+    ?.programs.find((p) => p.name === name)?.pid;
   if (!pid) return undefined;
   try {
     process.kill(pid, 0);

@@ -38,7 +38,11 @@ export const metricsPort = (name: string) => {
 
 async function startService(name: string) {
   const port = metricsPort(name);
-  const env: Record<string, string> = { ...(serviceNatsEnv(name as never) as Record<string, string>), ...(port ? { METRICS_PORT: String(port) } : {}), ...(name === 'gateway' ? POSTGRES_DURABILITY_ENV : {}) };
+  const env: Record<string, string> = {
+    ...(serviceNatsEnv(name as never) as Record<string, string>),
+    ...(port ? { METRICS_PORT: String(port) } : {}),
+    ...(name === 'gateway' ? POSTGRES_DURABILITY_ENV : {}),
+  };
   // Liveness: a gateway whose /health answers 5xx (a dead loop inside a running process) is restarted.
   const health = name === 'gateway' ? { url: `${apiBase()}/health` } : undefined;
   const pid = await daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env, health);
@@ -73,7 +77,7 @@ async function launcherToken(admin: string | undefined): Promise<string | undefi
 
 export async function start() {
   const nats = await ensureProductNats();
-  log(`NATS: ${nats.url}${nats.own ? ' (the product\'s own, authenticated)' : ''}`);
+  log(`NATS: ${nats.url}${nats.own ? " (the product's own, authenticated)" : ''}`);
   await ensurePostgres();
   for (const s of SERVICES) await startService(s);
   await waitHealthy();
@@ -82,7 +86,8 @@ export async function start() {
   const isRoot = process.getuid?.() === 0;
   if (isRoot && process.env.FABRIC_LAB !== '0') {
     const token = await launcherToken(process.env.FABRIC_ADMIN_TOKEN ?? initial);
-    if (!token) throw new Error(`no API token to register the lab: set FABRIC_ADMIN_TOKEN to an admin token (the initial one was shown by the first npm start)`);
+    if (!token)
+      throw new Error(`no API token to register the lab: set FABRIC_ADMIN_TOKEN to an admin token (the initial one was shown by the first npm start)`);
     const { startLab } = await import('./lab/launch');
     await startLab(apiBase(), token);
   } else if (!isRoot) {
@@ -152,7 +157,8 @@ export async function stop() {
   const labDownAll = async () => {
     if (process.getuid?.() !== 0) return;
     const { labDown } = await import('./lab/topology');
-    for (const prefix of labPrefixes()) await step(`lab ${prefix} down`, () => labDown(prefix).then((r) => r.namespaces.length && log(`lab ${prefix} removed`)));
+    for (const prefix of labPrefixes())
+      await step(`lab ${prefix} down`, () => labDown(prefix).then((r) => r.namespaces.length && log(`lab ${prefix} removed`)));
   };
   await labDownAll();
   // Repeat until nothing new turns up: a process may spawn a child while it is being terminated.
@@ -188,7 +194,9 @@ export async function status() {
   const state = live ?? sup.lastState();
   console.log(`NATS      ${usedNatsUrl()}`);
   console.log(`Postgres  ${databaseUrl().replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}`);
-  console.log(live ? `supervisor pid ${live.pid}, up since ${live.startedAt}` : `supervisor not running${state ? ` (last state from ${stateAge(state)})` : ''}`);
+  console.log(
+    live ? `supervisor pid ${live.pid}, up since ${live.startedAt}` : `supervisor not running${state ? ` (last state from ${stateAge(state)})` : ''}`,
+  );
   const rows = (state?.programs ?? []).map((p) => [
     p.name,
     live ? p.state : 'gone',
@@ -199,10 +207,21 @@ export async function status() {
   ]);
   const head = ['PROGRAM', 'STATE', 'PID', 'RESTARTS', 'LAST EXIT', 'AT'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
   const known = new Set((live?.programs ?? []).map((p) => p.pid).concat(live?.pid));
-  const strays = (await markedProcesses(DATA)).filter((p) => !known.has(p.pid) && !(p.program && live?.programs.some((q) => q.pid && isDescendant(p.pid, q.pid))));
-  if (strays.length) console.log(`not supervised but ours (npm run stop removes them): ${strays.map((p) => `${p.pid} ${p.program ?? p.cmdline.slice(0, 3).join(' ')}`).join('; ')}`);
+  const strays = (await markedProcesses(DATA)).filter(
+    (p) => !known.has(p.pid) && !(p.program && live?.programs.some((q) => q.pid && isDescendant(p.pid, q.pid))),
+  );
+  if (strays.length)
+    console.log(
+      `not supervised but ours (npm run stop removes them): ${strays.map((p) => `${p.pid} ${p.program ?? p.cmdline.slice(0, 3).join(' ')}`).join('; ')}`,
+    );
   if (state?.programs.some((p) => p.state === 'failed')) process.exitCode = 3;
 }
 

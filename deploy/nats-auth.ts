@@ -11,8 +11,17 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
-import { TargetKind } from '@fabric/contracts';
-import { EnrolledIdentity, Identity, Nats, NatsClusterMember, SERVICE_ROLES, identityName, importHistory, renderServerConfig } from '@fabric/eventstore';
+import { type TargetKind } from '@fabric/contracts';
+import {
+  type EnrolledIdentity,
+  type Identity,
+  Nats,
+  type NatsClusterMember,
+  SERVICE_ROLES,
+  identityName,
+  importHistory,
+  renderServerConfig,
+} from '@fabric/eventstore';
 import { DATA, daemon, log, pidOf, probe, which, aptInstall } from './infra';
 
 export const AUTH_DIR = path.join(DATA, 'nats-auth');
@@ -33,7 +42,8 @@ const ns = () => process.env.FABRIC_NS ?? 'fabric';
  */
 export function natsClusterSize(): number {
   const n = Number(process.env.FABRIC_NATS_CLUSTER || 1);
-  if (!Number.isInteger(n) || n < 1 || n > 5 || (n > 1 && n % 2 === 0)) throw new Error(`FABRIC_NATS_CLUSTER must be 1, 3 or 5 (a Raft quorum), got ${process.env.FABRIC_NATS_CLUSTER}`);
+  if (!Number.isInteger(n) || n < 1 || n > 5 || (n > 1 && n % 2 === 0))
+    throw new Error(`FABRIC_NATS_CLUSTER must be 1, 3 or 5 (a Raft quorum), got ${process.env.FABRIC_NATS_CLUSTER}`);
   return n;
 }
 
@@ -70,7 +80,15 @@ export function productNatsMembers(): ProductNatsMember[] {
     config: path.join(AUTH_DIR, `server-${i}.conf`),
     storeDir: path.join(AUTH_DIR, `n${i}`, 'jetstream'),
     httpPort: monitorBase + i - 1,
-    cluster: { name: `${ns()}-nats`, serverName: `${ns()}-nats-${i}`, host, port: routeBase + i - 1, routes: members.map((j) => `${host}:${routeBase + j - 1}`), routeUser: 'route', routePassword: password },
+    cluster: {
+      name: `${ns()}-nats`,
+      serverName: `${ns()}-nats-${i}`,
+      host,
+      port: routeBase + i - 1,
+      routes: members.map((j) => `${host}:${routeBase + j - 1}`),
+      routeUser: 'route',
+      routePassword: password,
+    },
   }));
 }
 
@@ -90,7 +108,17 @@ function writeAtomic(file: string, text: string, mode = 0o600) {
 function writeConfig(identities: EnrolledIdentity[]) {
   writeAtomic(REGISTRY, JSON.stringify(identities, null, 2) + '\n');
   for (const m of productNatsMembers()) {
-    writeAtomic(m.config, renderServerConfig({ host: productNatsHost(), port: m.port, storeDir: m.storeDir, ns: ns(), identities, ...(m.cluster ? { cluster: m.cluster, httpPort: m.httpPort } : {}) }));
+    writeAtomic(
+      m.config,
+      renderServerConfig({
+        host: productNatsHost(),
+        port: m.port,
+        storeDir: m.storeDir,
+        ns: ns(),
+        identities,
+        ...(m.cluster ? { cluster: m.cluster, httpPort: m.httpPort } : {}),
+      }),
+    );
     const pid = pidOf(m.program);
     if (pid) process.kill(pid, 'SIGHUP');
   }
@@ -135,7 +163,10 @@ export function revoke(name: string): boolean {
 }
 
 /** The seed list of the product's NATS: every member (clients pick one and learn the others from it). */
-export const productNatsUrl = () => productNatsMembers().map((m) => `nats://${productNatsHost()}:${m.port}`).join(',');
+export const productNatsUrl = () =>
+  productNatsMembers()
+    .map((m) => `nats://${productNatsHost()}:${m.port}`)
+    .join(',');
 
 /** Which NATS the product uses: NATS_URL when set (the operator's server and NATS_CREDS), else our own. */
 export function usedNatsUrl(): string {
@@ -174,7 +205,10 @@ export async function ensureProductNats(): Promise<{ url: string; own: boolean }
   const url = productNatsUrl();
   const members = productNatsMembers();
   // A single server of an earlier start would answer on member 1's port: it is not a cluster member.
-  if (members.length > 1 && pidOf(PID_NAME)) throw new Error(`the single NATS server of an earlier start is running: npm run stop -- --all first (FABRIC_NATS_CLUSTER=${members.length} needs a data dir of its own, see docs/operations/nats-cluster.md)`);
+  if (members.length > 1 && pidOf(PID_NAME))
+    throw new Error(
+      `the single NATS server of an earlier start is running: npm run stop -- --all first (FABRIC_NATS_CLUSTER=${members.length} needs a data dir of its own, see docs/operations/nats-cluster.md)`,
+    );
   let bin: string | undefined;
   for (const m of members) {
     if (await probe(productNatsHost(), m.port)) continue;
@@ -184,7 +218,9 @@ export async function ensureProductNats(): Promise<{ url: string; own: boolean }
       bin = which('nats-server');
     }
     mkdirSync(m.storeDir, { recursive: true, mode: 0o700 });
-    log(`starting the product's authenticated NATS${m.cluster ? ` member ${m.cluster.serverName} (routes on ${m.cluster.port})` : ''} on ${productNatsHost()}:${m.port} (data in ${path.dirname(m.storeDir)})`);
+    log(
+      `starting the product's authenticated NATS${m.cluster ? ` member ${m.cluster.serverName} (routes on ${m.cluster.port})` : ''} on ${productNatsHost()}:${m.port} (data in ${path.dirname(m.storeDir)})`,
+    );
     await daemon(m.program, bin!, ['-c', m.config]);
   }
   for (const m of members) await waitAuthenticated(`nats://${productNatsHost()}:${m.port}`, admin, 30000);
@@ -228,7 +264,7 @@ function usage(): never {
       '  enroll --role node|rr|router --target <id> [--out <file>]   an agent identity (its seed file, 0600)',
       '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway [--out <file>]',
       '  revoke <name>                                              e.g. agent-node-<id>',
-      '  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product\'s (empty) bus',
+      "  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product's (empty) bus",
       '  list | url | config [--member <i>]',
     ].join('\n'),
   );

@@ -30,7 +30,12 @@ async function main() {
   console.log(`rebuilt ${target} from sequence 1 to ${position}`);
   try {
     if (differs === null) console.log(`no live read model in schema ${live}: nothing to compare`);
-    else console.log(differs.length ? `differs from the live read model (snapshot at ${livePosition}) in: ${differs.join(', ')}` : `equal to the live read model (snapshot at ${livePosition})`);
+    else
+      console.log(
+        differs.length
+          ? `differs from the live read model (snapshot at ${livePosition}) in: ${differs.join(', ')}`
+          : `equal to the live read model (snapshot at ${livePosition})`,
+      );
     if (swap) {
       // It was rebuilt to the live snapshot: bring it to the head before it takes the live one's place.
       const runner = new ProjectionRunner(store, ds);

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { MARKER, ProgramSpec, ProgramStatus, socketPath, stateFile, SupervisorStatus } from './supervisor';
+import { MARKER, type ProgramSpec, type ProgramStatus, socketPath, stateFile, type SupervisorStatus } from './supervisor';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -14,21 +14,24 @@ export class SupervisorClient {
 
   call<T>(method: string, urlPath: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: socketPath(this.dataDir), method, path: urlPath, headers: { 'content-type': 'application/json' }, timeout: timeoutMs }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            parsed = text;
-          }
-          const error = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? parsed.error : undefined;
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`supervisor ${method} ${urlPath}: ${res.statusCode} ${String(error ?? text)}`));
-          else resolve(parsed as T);
-        });
-      });
+      const req = request(
+        { socketPath: socketPath(this.dataDir), method, path: urlPath, headers: { 'content-type': 'application/json' }, timeout: timeoutMs },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              parsed = text;
+            }
+            const error = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? parsed.error : undefined;
+            if ((res.statusCode ?? 500) >= 300) reject(new Error(`supervisor ${method} ${urlPath}: ${res.statusCode} ${String(error ?? text)}`));
+            else resolve(parsed as T);
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`supervisor ${method} ${urlPath}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
@@ -70,12 +73,16 @@ export class SupervisorClient {
     const logs = path.join(this.dataDir, 'logs');
     mkdirSync(logs, { recursive: true });
     const out = openSync(path.join(logs, 'supervisor.log'), 'a');
-    const child = spawn(process.execPath, ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, 'deploy', 'supervisor.ts'), '--data', this.dataDir], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: { ...process.env, [MARKER]: this.dataDir },
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', path.join(ROOT, 'deploy', 'register.js'), path.join(ROOT, 'deploy', 'supervisor.ts'), '--data', this.dataDir],
+      {
+        cwd: ROOT,
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: { ...process.env, [MARKER]: this.dataDir },
+      },
+    );
     closeSync(out);
     child.unref();
     let exited: string | undefined;

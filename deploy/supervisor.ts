@@ -8,9 +8,9 @@
  * Every child carries FABRIC_SUPERVISOR=<data dir> in its environment: `npm run stop` and a restarted
  * supervisor find the product's processes by that marker, not by pid files alone.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { markedProcesses, terminate } from './procs';
 
@@ -207,7 +207,12 @@ class Program {
       pid: this.proc?.pid,
       restarts: this.restarts,
       startedAt: this.proc ? iso(this.startedAt) : undefined,
-      lastExit: this.lastExit && { code: this.lastExit.code, signal: this.lastExit.signal, at: iso(this.lastExit.at)!, ...(this.lastExit.reason ? { reason: this.lastExit.reason } : {}) },
+      lastExit: this.lastExit && {
+        code: this.lastExit.code,
+        signal: this.lastExit.signal,
+        at: iso(this.lastExit.at)!,
+        ...(this.lastExit.reason ? { reason: this.lastExit.reason } : {}),
+      },
       nextStartAt: iso(this.nextStartAt),
     };
   }
@@ -253,13 +258,19 @@ export class Supervisor {
   }
 
   status(): SupervisorStatus {
-    return { pid: process.pid, dataDir: this.dataDir, startedAt: new Date(this.startedAt).toISOString(), programs: [...this.programs.values()].map((p) => p.status()) };
+    return {
+      pid: process.pid,
+      dataDir: this.dataDir,
+      startedAt: new Date(this.startedAt).toISOString(),
+      programs: [...this.programs.values()].map((p) => p.status()),
+    };
   }
 
   /** Adds or replaces a program. The same spec again keeps the running process (and a failed one stays failed unless `reset`). */
   async ensure(spec: ProgramSpec, reset = false): Promise<ProgramStatus> {
     if (!NAME.test(spec.name)) throw new HttpError(400, `bad program name: ${spec.name}`);
-    if (typeof spec.cmd !== 'string' || !Array.isArray(spec.args) || spec.args.some((a) => typeof a !== 'string')) throw new HttpError(400, 'cmd (string) and args (string[]) required');
+    if (typeof spec.cmd !== 'string' || !Array.isArray(spec.args) || spec.args.some((a) => typeof a !== 'string'))
+      throw new HttpError(400, 'cmd (string) and args (string[]) required');
     const existing = this.programs.get(spec.name);
     if (existing && JSON.stringify(existing.spec) === JSON.stringify(spec)) {
       if (reset && existing.state === 'failed') {
@@ -356,7 +367,11 @@ export async function runSupervisor(dataDir: string): Promise<void> {
     const m = /^\/programs\/([^/]+)$/.exec(url.pathname);
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/status') return reply(200, sup.status());
-      if (req.method === 'PUT' && m) return reply(200, await sup.ensure({ ...((await body(req)) as Omit<ProgramSpec, 'name'>), name: decodeURIComponent(m[1]) }, url.searchParams.get('reset') === '1'));
+      if (req.method === 'PUT' && m)
+        return reply(
+          200,
+          await sup.ensure({ ...((await body(req)) as Omit<ProgramSpec, 'name'>), name: decodeURIComponent(m[1]) }, url.searchParams.get('reset') === '1'),
+        );
       if (req.method === 'DELETE' && m) {
         await sup.remove(decodeURIComponent(m[1]));
         return reply(200, { removed: m[1] });

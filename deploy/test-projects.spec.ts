@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { globsToMatcher } from 'jest-util';
 
 const ROOT = path.resolve(__dirname, '..');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const config = require('../jest.config.js') as { projects: { displayName: string; testMatch: string[] }[] };
 
 describe('jest projects and deploy/test.sh', () => {

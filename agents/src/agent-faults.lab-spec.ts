@@ -4,7 +4,7 @@
  * the data plane stays as it is while NATS is away, the last applied generation survives a restart, and a
  * second agent for the same target or box cannot take over.
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,14 +12,22 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import {
-  ConfigApplied, ConfigApplyFailed, DesiredState, NodeDesiredState, RouterDesiredState, RrDesiredState, StoredEvent, TargetKind,
-  rrTargetId, vmInterfaceName,
+  type ConfigApplied,
+  type ConfigApplyFailed,
+  type DesiredState,
+  type NodeDesiredState,
+  type RouterDesiredState,
+  type RrDesiredState,
+  type StoredEvent,
+  type TargetKind,
+  rrTargetId,
+  vmInterfaceName,
 } from '@fabric/contracts';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
 import { eventually } from '@fabric/testing/infra';
-import { labDown, labUp, LabState } from '../../deploy/lab/topology';
-import { AgentHandle, AgentOptions, startAgent } from './agent';
+import { labDown, labUp, type LabState } from '../../deploy/lab/topology';
+import { type AgentHandle, type AgentOptions, startAgent } from './agent';
 import { run } from './drivers/exec';
 import { LockBusyError } from './host-lock';
 import { FencedError, LeaseBusyError, leaseBucket } from './lease';
@@ -56,7 +64,10 @@ async function freePort(): Promise<number> {
 /** A nats-server -js of this test only: killed and restarted on the same port and store. */
 class PrivateNats {
   proc?: ChildProcess;
-  constructor(readonly port: number, readonly storeDir: string) {}
+  constructor(
+    readonly port: number,
+    readonly storeDir: string,
+  ) {}
   get url() {
     return `127.0.0.1:${this.port}`;
   }
@@ -95,7 +106,12 @@ describe('agent faults on the lab', () => {
   const agentEvents = (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> => store.read(nats.subjects.evt('agent', kind, id), afterSeq);
   const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
   const appliedGen = (kind: TargetKind, id: string, generation: number, after = 0) =>
-    eventually(async () => ofType<ConfigApplied>(await agentEvents(kind, id, after), 'ConfigApplied').find((e) => e.generation === generation), 180_000, 100, `ConfigApplied gen ${generation} of ${kind}`);
+    eventually(
+      async () => ofType<ConfigApplied>(await agentEvents(kind, id, after), 'ConfigApplied').find((e) => e.generation === generation),
+      180_000,
+      100,
+      `ConfigApplied gen ${generation} of ${kind}`,
+    );
 
   async function publish(kind: TargetKind, d: Omit<DesiredState, 'hash' | 'sourceSeq'>): Promise<number> {
     const { generation: _g, ...content } = d as DesiredState;
@@ -107,12 +123,26 @@ describe('agent faults on the lab', () => {
     const n = s.nodes[0];
     const rr = s.routeReflectors[0];
     return {
-      kind: 'node', targetId: nodeId, clusterId, generation, nodeName: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6, gateway: s.gateway,
+      kind: 'node',
+      targetId: nodeId,
+      clusterId,
+      generation,
+      nodeName: n.name,
+      underlayIp: n.ipv4,
+      underlayIp6: n.ipv6,
+      gateway: s.gateway,
       protocolNumber: n.routeProtocol,
       vms: vms.map((vm) => ({ vmId: vm.vmId, ifName: vmInterfaceName(vm.vmId), ip: vm.ip, family: 4 as const, driver: 'netns' as const })),
       bird: renderNodeBird({
-        nodeName: n.name, routerId: n.ipv4, fabricAsn: s.fabricAsn, community, kernelProtocolNumber: n.routeProtocol,
-        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], bgp, localIp: n.ipv4, localIp6: n.ipv6,
+        nodeName: n.name,
+        routerId: n.ipv4,
+        fabricAsn: s.fabricAsn,
+        community,
+        kernelProtocolNumber: n.routeProtocol,
+        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }],
+        bgp,
+        localIp: n.ipv4,
+        localIp6: n.ipv6,
       }),
     };
   };
@@ -121,12 +151,25 @@ describe('agent faults on the lab', () => {
   const rrState = (generation: number, _admits: { ip: string }[]): Omit<RrDesiredState, 'hash' | 'sourceSeq'> => {
     const rr = s.routeReflectors[0];
     return {
-      kind: 'rr', targetId: rrId, clusterId, generation, rrName: rr.name, ip: rr.ipv4,
+      kind: 'rr',
+      targetId: rrId,
+      clusterId,
+      generation,
+      rrName: rr.name,
+      ip: rr.ipv4,
       bird: renderRrBird({
-        rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
-        localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
+        rrName: rr.name,
+        routerId: rr.ipv4,
+        fabricAsn: s.fabricAsn,
+        coreAsn: s.coreAsn,
+        community,
+        rrClusterId: rr.ipv4,
+        localIp: rr.ipv4,
+        localIp6: rr.ipv6,
+        core: { name: 'core', ip: s.core.ipv4 },
         nodes: [{ id: nodeId, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: 4200000000 + generation }],
-        exportPrefixes: pools, bgp,
+        exportPrefixes: pools,
+        bgp,
       }),
       rtrNodes: { [4200000000 + generation]: 'node_node1' },
     };
@@ -134,10 +177,23 @@ describe('agent faults on the lab', () => {
   const routerState = (generation: number, extra = ''): Omit<RouterDesiredState, 'hash' | 'sourceSeq'> => {
     const rr = s.routeReflectors[0];
     const config = renderFrrCore({
-      hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community,
-      routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], exportPrefixes: pools, bgp,
+      hostname: 'core',
+      routerId: s.core.ipv4,
+      coreAsn: s.coreAsn,
+      fabricAsn: s.fabricAsn,
+      community,
+      routeReflectors: [{ name: rr.name, ip: rr.ipv4 }],
+      exportPrefixes: pools,
+      bgp,
     });
-    return { kind: 'router', targetId: routerId, clusterId, generation, vendor: 'frr', config: extra ? config.replace(/^(router bgp \d+\n)/m, `$1${extra}\n`) : config };
+    return {
+      kind: 'router',
+      targetId: routerId,
+      clusterId,
+      generation,
+      vendor: 'frr',
+      config: extra ? config.replace(/^(router bgp \d+\n)/m, `$1${extra}\n`) : config,
+    };
   };
 
   const coreRoute = async (dst: string) => {
@@ -161,8 +217,14 @@ describe('agent faults on the lab', () => {
       throw e;
     }
     const common = {
-      ns: nats.subjects.ns, natsUrl: natsServer.url, pollMs: 200, resyncMs: 1500, leaseTtlMs: 3000, logger: log,
-      stateDir: path.join(work, 'state'), lockDir: path.join(work, 'locks'),
+      ns: nats.subjects.ns,
+      natsUrl: natsServer.url,
+      pollMs: 200,
+      resyncMs: 1500,
+      leaseTtlMs: 3000,
+      logger: log,
+      stateDir: path.join(work, 'state'),
+      lockDir: path.join(work, 'locks'),
     };
     const n = s.nodes[0];
     const rr = s.routeReflectors[0];
@@ -172,11 +234,26 @@ describe('agent faults on the lab', () => {
     opts.node1 = { ...common, role: 'node', targetId: nodeId, namespace: n.namespace, bird: n.bird, vmNamespacePrefix: n.vmNamespacePrefix };
     // The operators' own configuration, there before the agents start.
     await fs.writeFile(birdLocal(), 'protocol static operator_static {\n  ipv4;\n  route 198.19.255.0/24 blackhole;\n}\n');
-    await fs.writeFile(frrLocal(), [
-      'frr defaults traditional', 'hostname border1', 'ip route 198.19.254.0/24 blackhole', '!',
-      `router bgp ${s.coreAsn}`, ` bgp router-id ${s.core.ipv4}`, ` neighbor ${UPLINK} remote-as 64999`, ` neighbor ${UPLINK} description uplink`,
-      ' !', ' address-family ipv4 unicast', `  neighbor ${UPLINK} activate`, ' exit-address-family', 'exit', '!', '',
-    ].join('\n'));
+    await fs.writeFile(
+      frrLocal(),
+      [
+        'frr defaults traditional',
+        'hostname border1',
+        'ip route 198.19.254.0/24 blackhole',
+        '!',
+        `router bgp ${s.coreAsn}`,
+        ` bgp router-id ${s.core.ipv4}`,
+        ` neighbor ${UPLINK} remote-as 64999`,
+        ` neighbor ${UPLINK} description uplink`,
+        ' !',
+        ' address-family ipv4 unicast',
+        `  neighbor ${UPLINK} activate`,
+        ' exit-address-family',
+        'exit',
+        '!',
+        '',
+      ].join('\n'),
+    );
     agents.core = await startAgent(opts.core);
     agents.rr1 = await startAgent(opts.rr1);
     agents.node1 = await startAgent(opts.node1);
@@ -194,7 +271,12 @@ describe('agent faults on the lab', () => {
   it('operator-owned files survive applies: the BIRD include and the FRR base with its own uplink', async () => {
     const frrBase = await fs.readFile(frrLocal(), 'utf8');
     const tag = (g: number) => 4200000000 + g;
-    await setPlacements(nats, clusterId, [{ ip: vm1.ip, tag: tag(1) }, { ip: vm1.ip, tag: tag(2) }, { ip: vm2.ip, tag: tag(2) }, { ip: vm1.ip, tag: tag(3) }]);
+    await setPlacements(nats, clusterId, [
+      { ip: vm1.ip, tag: tag(1) },
+      { ip: vm1.ip, tag: tag(2) },
+      { ip: vm2.ip, tag: tag(2) },
+      { ip: vm1.ip, tag: tag(3) },
+    ]);
     await publish('router', routerState(1));
     await publish('rr', rrState(1, [vm1]));
     await publish('node', nodeState(1, [vm1]));
@@ -231,7 +313,12 @@ describe('agent faults on the lab', () => {
     try {
       const head = await store.headSeq();
       await publish('rr', rrState(2, [vm1, vm2])); // admits vm2 from node1
-      const failed = await eventually(async () => ofType<ConfigApplyFailed>(await agentEvents('rr', rrId, head), 'ConfigApplyFailed')[0], 30_000, 100, 'ConfigApplyFailed');
+      const failed = await eventually(
+        async () => ofType<ConfigApplyFailed>(await agentEvents('rr', rrId, head), 'ConfigApplyFailed')[0],
+        30_000,
+        100,
+        'ConfigApplyFailed',
+      );
       expect(failed).toMatchObject({ generation: 2 });
       expect(failed.error).toMatch(/birdc configure failed/);
       expect(await fs.readFile(rr.bird.configPath, 'utf8')).toBe(before);
@@ -251,7 +338,12 @@ describe('agent faults on the lab', () => {
     const head = await store.headSeq();
     // Parses, but bgpd refuses it: the peer-group does not exist.
     await publish('router', routerState(3, ` neighbor 198.18.0.251 remote-as 65000\n neighbor 198.18.0.251 peer-group NO-SUCH-GROUP`));
-    const failed = await eventually(async () => ofType<ConfigApplyFailed>(await agentEvents('router', routerId, head), 'ConfigApplyFailed')[0], 180_000, 100, 'ConfigApplyFailed of the router');
+    const failed = await eventually(
+      async () => ofType<ConfigApplyFailed>(await agentEvents('router', routerId, head), 'ConfigApplyFailed')[0],
+      180_000,
+      100,
+      'ConfigApplyFailed of the router',
+    );
     expect(failed).toMatchObject({ generation: 3 });
     expect(failed.error).toMatch(/rolled back to the previous frr.conf/);
     // Stopping waits for an apply in flight (a retry): then nothing moves while we look.
@@ -289,7 +381,12 @@ describe('agent faults on the lab', () => {
     await eventually(() => all.every((a) => !a.status().connected), 30_000, 50, 'agents see NATS gone');
     // Resyncs come due (every 1.5 s) and are skipped; polls go on; the lease TTL (3 s) passes.
     const marks = all.map((a) => a.status());
-    await eventually(() => all.every((a, i) => a.status().pausedReconciles >= marks[i].pausedReconciles + 3 && a.status().polls >= marks[i].polls + 10), 60_000, 100, 'resyncs skipped while NATS is away');
+    await eventually(
+      () => all.every((a, i) => a.status().pausedReconciles >= marks[i].pausedReconciles + 3 && a.status().polls >= marks[i].polls + 10),
+      60_000,
+      100,
+      'resyncs skipped while NATS is away',
+    );
     // A manual reconcile does nothing either.
     expect((await agents.node1!.reconcileNow()).paused).toBe(true);
     expect(await snapshot()).toBe(before);

@@ -5,14 +5,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'fs';
 import {
-  BgpSessionStateChanged, ConfigApplied, ConfigApplyFailed, DesiredState, NodeDesiredState, RouterDesiredState, RoutesChanged,
-  RrDesiredState, StoredEvent, TargetKind, rrTargetId, vmInterfaceName,
+  type BgpSessionStateChanged,
+  type ConfigApplied,
+  type ConfigApplyFailed,
+  type DesiredState,
+  type NodeDesiredState,
+  type RouterDesiredState,
+  type RoutesChanged,
+  type RrDesiredState,
+  type StoredEvent,
+  type TargetKind,
+  rrTargetId,
+  vmInterfaceName,
 } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { EventStore, type Nats } from '@fabric/eventstore';
 import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
-import { labDown, labUp, LabState } from '../../deploy/lab/topology';
-import { AgentHandle, AgentOptions, startAgent } from './agent';
+import { labDown, labUp, type LabState } from '../../deploy/lab/topology';
+import { type AgentHandle, type AgentOptions, startAgent } from './agent';
 import { vmNamespaceName } from './roles/node';
 import { setPlacements } from './rtr/test-placements';
 import { run } from './drivers/exec';
@@ -52,8 +62,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   const agents: Agents = { core: undefined, rr1: undefined, node1: undefined, node2: undefined };
   const opts: Partial<Record<keyof Agents, AgentOptions>> = {};
 
-  const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> =>
-    store.read(nats.subjects.evt('agent', kind, id), afterSeq);
+  const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> => store.read(nats.subjects.evt('agent', kind, id), afterSeq);
   const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
   type Route = { prefix: string; nextHop?: string };
   /** The routes a target holds, folded from its RoutesChanged deltas (a resync replaces what came before). */
@@ -84,18 +93,38 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     return ack.seq;
   }
 
-  const nodeVm = (vm: { vmId: string; ip: string }) => ({ vmId: vm.vmId, ifName: vmInterfaceName(vm.vmId), ip: vm.ip, family: 4 as const, driver: 'netns' as const });
+  const nodeVm = (vm: { vmId: string; ip: string }) => ({
+    vmId: vm.vmId,
+    ifName: vmInterfaceName(vm.vmId),
+    ip: vm.ip,
+    family: 4 as const,
+    driver: 'netns' as const,
+  });
 
   function nodeState(k: 0 | 1, generation: number, vms: { vmId: string; ip: string }[]): Omit<NodeDesiredState, 'hash' | 'sourceSeq'> {
     const n = s.nodes[k];
     const rr = s.routeReflectors[0];
     return {
-      kind: 'node', targetId: k === 0 ? node1Id : node2Id, clusterId, generation,
-      nodeName: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6, gateway: s.gateway, protocolNumber: n.routeProtocol,
+      kind: 'node',
+      targetId: k === 0 ? node1Id : node2Id,
+      clusterId,
+      generation,
+      nodeName: n.name,
+      underlayIp: n.ipv4,
+      underlayIp6: n.ipv6,
+      gateway: s.gateway,
+      protocolNumber: n.routeProtocol,
       vms: vms.map(nodeVm),
       bird: renderNodeBird({
-        nodeName: n.name, routerId: n.ipv4, fabricAsn: s.fabricAsn, community, kernelProtocolNumber: n.routeProtocol,
-        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], bgp, localIp: n.ipv4, localIp6: n.ipv6,
+        nodeName: n.name,
+        routerId: n.ipv4,
+        fabricAsn: s.fabricAsn,
+        community,
+        kernelProtocolNumber: n.routeProtocol,
+        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }],
+        bgp,
+        localIp: n.ipv4,
+        localIp6: n.ipv6,
       }),
     };
   }
@@ -103,18 +132,33 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   function rrState(generation: number, bird?: string): Omit<RrDesiredState, 'hash' | 'sourceSeq'> {
     const rr = s.routeReflectors[0];
     return {
-      kind: 'rr', targetId: rrId, clusterId, generation, rrName: rr.name, ip: rr.ipv4,
-      bird: bird ?? renderRrBird({
-        rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: rr.ipv4,
-        localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
-        nodes: [
-          { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
-          { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
-          // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
-          { id: ghostId, name: 'ghost', underlayIp: ghostIp, originTag: TAG3 },
-        ],
-        exportPrefixes: pools, bgp,
-      }),
+      kind: 'rr',
+      targetId: rrId,
+      clusterId,
+      generation,
+      rrName: rr.name,
+      ip: rr.ipv4,
+      bird:
+        bird ??
+        renderRrBird({
+          rrName: rr.name,
+          routerId: rr.ipv4,
+          fabricAsn: s.fabricAsn,
+          coreAsn: s.coreAsn,
+          community,
+          rrClusterId: rr.ipv4,
+          localIp: rr.ipv4,
+          localIp6: rr.ipv6,
+          core: { name: 'core', ip: s.core.ipv4 },
+          nodes: [
+            { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
+            { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
+            // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
+            { id: ghostId, name: 'ghost', underlayIp: ghostIp, originTag: TAG3 },
+          ],
+          exportPrefixes: pools,
+          bgp,
+        }),
       rtrNodes: { [TAG1]: 'node_node1', [TAG2]: 'node_node2' },
     };
   }
@@ -122,10 +166,20 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   function routerState(generation: number): Omit<RouterDesiredState, 'hash' | 'sourceSeq'> {
     const rr = s.routeReflectors[0];
     return {
-      kind: 'router', targetId: routerId, clusterId, generation, vendor: 'frr',
+      kind: 'router',
+      targetId: routerId,
+      clusterId,
+      generation,
+      vendor: 'frr',
       config: renderFrrCore({
-        hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community,
-        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }], exportPrefixes: pools, bgp,
+        hostname: 'core',
+        routerId: s.core.ipv4,
+        coreAsn: s.coreAsn,
+        fabricAsn: s.fabricAsn,
+        community,
+        routeReflectors: [{ name: rr.name, ip: rr.ipv4 }],
+        exportPrefixes: pools,
+        bgp,
       }),
     };
   }
@@ -180,7 +234,15 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     opts.rr1 = { ...common, role: 'rr', targetId: rrId, namespace: rr.namespace, bird: rr.bird };
     opts.node1 = { ...common, role: 'node', targetId: node1Id, namespace: n1.namespace, bird: n1.bird, vmNamespacePrefix: n1.vmNamespacePrefix };
     // node2 repairs drift on its own (short resync).
-    opts.node2 = { ...common, resyncMs: 1500, role: 'node', targetId: node2Id, namespace: n2.namespace, bird: n2.bird, vmNamespacePrefix: n2.vmNamespacePrefix };
+    opts.node2 = {
+      ...common,
+      resyncMs: 1500,
+      role: 'node',
+      targetId: node2Id,
+      namespace: n2.namespace,
+      bird: n2.bird,
+      vmNamespacePrefix: n2.vmNamespacePrefix,
+    };
     agents.core = await startAgent(opts.core);
     agents.rr1 = await startAgent(opts.rr1);
     await startNode1();
@@ -194,14 +256,28 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   }, 120_000);
 
   it('applies the desired states: the netns VM on node1 is reachable from the core via node1', async () => {
-    await setPlacements(nats, clusterId, [{ ip: vm1.ip, tag: TAG1 }, { ip: vm2.ip, tag: TAG1 }, { ip: vm3.ip, tag: TAG2 }]);
+    await setPlacements(nats, clusterId, [
+      { ip: vm1.ip, tag: TAG1 },
+      { ip: vm2.ip, tag: TAG1 },
+      { ip: vm3.ip, tag: TAG2 },
+    ]);
     await publish('router', routerState(1));
     await publish('rr', rrState(1));
     await publish('node', nodeState(0, 1, [vm1]));
     await publish('node', nodeState(1, 1, [vm3]));
 
-    for (const [kind, id] of [['router', routerId], ['rr', rrId], ['node', node1Id], ['node', node2Id]] as const) {
-      const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents(kind, id), 'ConfigApplied').find((e) => e.generation === 1), 60_000, 100, `ConfigApplied gen 1 of ${kind} ${id}`);
+    for (const [kind, id] of [
+      ['router', routerId],
+      ['rr', rrId],
+      ['node', node1Id],
+      ['node', node2Id],
+    ] as const) {
+      const applied = await eventually(
+        async () => ofType<ConfigApplied>(await agentEvents(kind, id), 'ConfigApplied').find((e) => e.generation === 1),
+        60_000,
+        100,
+        `ConfigApplied gen 1 of ${kind} ${id}`,
+      );
       expect(applied).toMatchObject({ target: { kind, id }, generation: 1, hash: expect.any(String) });
       expect(applied.changes).toBeGreaterThan(0);
     }
@@ -215,10 +291,15 @@ describe('agent (node, rr, frr-router) on the lab', () => {
 
   it('reports every BGP session Established', async () => {
     const expectEstablished = async (kind: TargetKind, id: string, peers: string[]) => {
-      await eventually(async () => {
-        const ev = ofType<BgpSessionStateChanged>(await agentEvents(kind, id), 'BgpSessionStateChanged');
-        return peers.every((p) => ev.some((e) => e.peerIp === p && e.state === 'Established'));
-      }, 60_000, 100, `${kind} ${id} sessions Established with ${peers.join(', ')}`);
+      await eventually(
+        async () => {
+          const ev = ofType<BgpSessionStateChanged>(await agentEvents(kind, id), 'BgpSessionStateChanged');
+          return peers.every((p) => ev.some((e) => e.peerIp === p && e.state === 'Established'));
+        },
+        60_000,
+        100,
+        `${kind} ${id} sessions Established with ${peers.join(', ')}`,
+      );
     };
     const rr = s.routeReflectors[0].ipv4;
     await expectEstablished('node', node1Id, [rr]);
@@ -235,13 +316,18 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     // The signal that BIRD's FSM did step: the ghost protocol's FSM state (first word of Info) changes twice.
     let last: string | undefined;
     let steps = 0;
-    await eventually(async () => {
-      const line = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'])).stdout.split('\n').find((l) => l.startsWith('node_ghost'));
-      const fsm = line?.split(/\s+/)[5];
-      if (fsm && last && fsm !== last) steps++;
-      last = fsm ?? last;
-      return steps >= 2;
-    }, 90_000, 100, 'the ghost session stepping through its FSM');
+    await eventually(
+      async () => {
+        const line = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'])).stdout.split('\n').find((l) => l.startsWith('node_ghost'));
+        const fsm = line?.split(/\s+/)[5];
+        if (fsm && last && fsm !== last) steps++;
+        last = fsm ?? last;
+        return steps >= 2;
+      },
+      90_000,
+      100,
+      'the ghost session stepping through its FSM',
+    );
     const ghost = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === ghostIp);
     expect(ghost.map((e) => e.state)).toEqual(['Down']);
     expect(ghost[0].info).toMatch(/^(Idle|Connect|Active|Start|OpenSent)/);
@@ -253,15 +339,25 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   });
 
   it('the RR and the core report the VM routes with the node as next hop, as deltas', async () => {
-    const rrRoutes = await eventually(async () => {
-      const held = await heldRoutes('rr', rrId);
-      return held.length === 2 ? held : undefined;
-    }, 30_000, 100, 'RoutesChanged from the RR');
+    const rrRoutes = await eventually(
+      async () => {
+        const held = await heldRoutes('rr', rrId);
+        return held.length === 2 ? held : undefined;
+      },
+      30_000,
+      100,
+      'RoutesChanged from the RR',
+    );
     expect(rrRoutes).toEqual([
       { prefix: `${vm3.ip}/32`, nextHop: s.nodes[1].ipv4 },
       { prefix: `${vm1.ip}/32`, nextHop: s.nodes[0].ipv4 },
     ]);
-    await eventually(async () => (await heldRoutes('router', routerId)).some((r) => r.prefix === `${vm1.ip}/32` && r.nextHop === s.nodes[0].ipv4), 30_000, 100, 'RoutesChanged from the core');
+    await eventually(
+      async () => (await heldRoutes('router', routerId)).some((r) => r.prefix === `${vm1.ip}/32` && r.nextHop === s.nodes[0].ipv4),
+      30_000,
+      100,
+      'RoutesChanged from the core',
+    );
     // Never an empty delta; the start-up report is a resync.
     const ev = ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged');
     expect(ev[0].resync).toMatch(/^(start|full)$/);
@@ -272,7 +368,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const before = await node1Snapshot();
     const after0 = await store.headSeq();
     await publish('node', nodeState(0, 1, [vm1]));
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, after0), 'ConfigApplied')[0], 30_000, 100, 'ConfigApplied for the republished generation');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, after0), 'ConfigApplied')[0],
+      30_000,
+      100,
+      'ConfigApplied for the republished generation',
+    );
     expect(applied).toMatchObject({ generation: 1, changes: 0 });
     expect(await node1Snapshot()).toBe(before);
   });
@@ -280,7 +381,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   it('a newer generation is applied, an older one ignored', async () => {
     const head = await store.headSeq();
     await publish('node', nodeState(0, 2, [vm1, vm2]));
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied').find((e) => e.generation === 2), 30_000, 100, 'ConfigApplied gen 2');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied').find((e) => e.generation === 2),
+      30_000,
+      100,
+      'ConfigApplied gen 2',
+    );
     expect(applied.changes).toBeGreaterThan(0);
     await eventually(() => coreRoute(vm2.ip), 30_000, 100, 'second VM at the core');
     const snapshot = await node1Snapshot();
@@ -288,7 +394,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const head2 = await store.headSeq();
     await publish('node', nodeState(0, 1, [vm1])); // older: would remove vm2
     await publish('node', nodeState(0, 2, [vm1, vm2])); // processed in order: once this is reported, gen 1 was seen
-    await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head2), 'ConfigApplied').find((e) => e.generation === 2), 30_000, 100, 'ConfigApplied of gen 2 again');
+    await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head2), 'ConfigApplied').find((e) => e.generation === 2),
+      30_000,
+      100,
+      'ConfigApplied of gen 2 again',
+    );
     const since = await agentEvents('node', node1Id, head2);
     expect(ofType<ConfigApplied>(since, 'ConfigApplied').map((e) => [e.generation, e.changes])).toEqual([[2, 0]]);
     expect(ofType<ConfigApplyFailed>(since, 'ConfigApplyFailed')).toEqual([]);
@@ -303,11 +414,21 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const head = await store.headSeq();
     await startNode1();
     // startAgent returns after the start-up reconcile; its report follows right away.
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'start-up ConfigApplied');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0],
+      15_000,
+      50,
+      'start-up ConfigApplied',
+    );
     expect(applied).toMatchObject({ generation: 2, changes: 0 });
     expect(await node1Snapshot()).toBe(snapshot);
     // The initial session state is reported again by the new process.
-    await eventually(async () => ofType<BgpSessionStateChanged>(await agentEvents('node', node1Id, head), 'BgpSessionStateChanged').some((e) => e.state === 'Established'), 15_000, 50, 'initial session state after restart');
+    await eventually(
+      async () => ofType<BgpSessionStateChanged>(await agentEvents('node', node1Id, head), 'BgpSessionStateChanged').some((e) => e.state === 'Established'),
+      15_000,
+      50,
+      'initial session state after restart',
+    );
   });
 
   it('a route deleted by hand is repaired by reconcileNow (drift)', async () => {
@@ -319,7 +440,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect(report).toMatchObject({ reason: 'manual', generation: 2, reported: true });
     expect(report.changes).toBeGreaterThan(0);
     expect(report.operations.join('\n')).toContain(`route replace ${vm1.ip}/32`);
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'drift report');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0],
+      15_000,
+      50,
+      'drift report',
+    );
     expect(applied.changes).toBe(report.changes);
     await eventually(() => coreRoute(vm1.ip), 30_000, 100, 'route back at the core');
     await ping(s.core.namespace, vm1.ip);
@@ -331,7 +457,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const n2 = s.nodes[1];
     const head = await store.headSeq();
     await run('ip', ['-n', n2.namespace, 'link', 'del', vmInterfaceName(vm3.vmId)]);
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node2Id, head), 'ConfigApplied')[0], 20_000, 100, 'resync report');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node2Id, head), 'ConfigApplied')[0],
+      20_000,
+      100,
+      'resync report',
+    );
     expect(applied.changes).toBeGreaterThan(0);
     await eventually(() => coreRoute(vm3.ip), 30_000, 100, 'node2 VM back at the core');
     await ping(s.core.namespace, vm3.ip);
@@ -340,11 +471,19 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   it('removing a VM withdraws it; the RR and the core report the withdrawal', async () => {
     await publish('node', nodeState(0, 3, [vm1]));
     await eventually(async () => !(await coreRoute(vm2.ip)), 30_000, 100, 'withdrawal of the second VM');
-    for (const [kind, id] of [['rr', rrId], ['router', routerId]] as const) {
-      await eventually(async () => {
-        const held = await heldRoutes(kind, id);
-        return !held.some((r) => r.prefix === `${vm2.ip}/32`) && held.some((r) => r.prefix === `${vm1.ip}/32`);
-      }, 30_000, 100, `${kind} RoutesChanged withdrawing the removed VM`);
+    for (const [kind, id] of [
+      ['rr', rrId],
+      ['router', routerId],
+    ] as const) {
+      await eventually(
+        async () => {
+          const held = await heldRoutes(kind, id);
+          return !held.some((r) => r.prefix === `${vm2.ip}/32`) && held.some((r) => r.prefix === `${vm1.ip}/32`);
+        },
+        30_000,
+        100,
+        `${kind} RoutesChanged withdrawing the removed VM`,
+      );
     }
     expect(ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged').some((e) => e.withdrawn.some((r) => r.prefix === `${vm2.ip}/32`))).toBe(true);
     const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
@@ -358,7 +497,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     await publish('node', nodeState(0, 4, [vm1, vm2]));
     await publish('node', nodeState(0, 5, [vm1])); // same content as gen 3: nothing to do
     await startNode1();
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0], 15_000, 50, 'start-up ConfigApplied');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied')[0],
+      15_000,
+      50,
+      'start-up ConfigApplied',
+    );
     expect(applied).toMatchObject({ generation: 5, changes: 0 });
     const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
     expect(nsList).not.toContain(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm2.vmId));
@@ -370,12 +514,22 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const good = await fs.readFile(rr.bird.configPath, 'utf8');
     const head = await store.headSeq();
     await publish('rr', rrState(2, 'router id 1.2.3.4;\nprotocol bgp broken { neighbor nowhere; }\n'));
-    const failed = await eventually(async () => ofType<ConfigApplyFailed>(await agentEvents('rr', rrId, head), 'ConfigApplyFailed')[0], 30_000, 100, 'ConfigApplyFailed');
+    const failed = await eventually(
+      async () => ofType<ConfigApplyFailed>(await agentEvents('rr', rrId, head), 'ConfigApplyFailed')[0],
+      30_000,
+      100,
+      'ConfigApplyFailed',
+    );
     expect(failed).toMatchObject({ target: { kind: 'rr', id: rrId }, generation: 2 });
     expect(failed.error).toMatch(/BIRD rejected/);
     expect(await fs.readFile(rr.bird.configPath, 'utf8')).toBe(good);
     await publish('rr', rrState(3));
-    const applied = await eventually(async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, head), 'ConfigApplied').find((e) => e.generation === 3), 30_000, 100, 'ConfigApplied gen 3');
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, head), 'ConfigApplied').find((e) => e.generation === 3),
+      30_000,
+      100,
+      'ConfigApplied gen 3',
+    );
     expect(applied.changes).toBe(0); // same config as before the broken one
     expect(await coreRoute(vm1.ip)).toBeDefined();
   });
@@ -389,7 +543,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     // node2 announces vm4 (and vm1's address, which is placed on node1 only): both are rogue for node2.
     const rogue1 = { vmId: randomUUID(), ip: vm1.ip };
     await publish('node', nodeState(1, 10, [vm3, vm4]));
-    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 30_000, 50, 'vm4 filtered at the RR');
+    await eventually(
+      async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`),
+      30_000,
+      50,
+      'vm4 filtered at the RR',
+    );
     expect(await coreRoute(vm4.ip)).toBeUndefined();
     expect(await birdc('show', 'route', 'protocol', 'node_node2')).not.toContain(`${vm4.ip}/32`);
 
@@ -403,12 +562,22 @@ describe('agent (node, rr, frr-router) on the lab', () => {
 
     // vm1's address announced by node2 too: refused, node1's route stays the one at the core.
     await publish('node', nodeState(1, 11, [vm3, vm4, rogue1]));
-    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm1.ip}/32`), 30_000, 50, 'rogue vm1 from node2 filtered');
+    await eventually(
+      async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm1.ip}/32`),
+      30_000,
+      50,
+      'rogue vm1 from node2 filtered',
+    );
     expect(await coreRoute(vm1.ip)).toMatchObject({ gateway: s.nodes[0].ipv4 });
 
     // Removed: refused again.
     await setPlacements(nats, clusterId, [], [{ ip: vm4.ip, tag: TAG2 }]);
-    await eventually(async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`), 10_000, 10, 'vm4 refused again');
+    await eventually(
+      async () => (await birdc('show', 'route', 'filtered', 'protocol', 'node_node2')).includes(`${vm4.ip}/32`),
+      10_000,
+      10,
+      'vm4 refused again',
+    );
     await eventually(async () => !(await coreRoute(vm4.ip)), 30_000, 100, 'vm4 withdrawn at the core');
 
     // None of it touched the RR config: same file, no apply.
@@ -421,7 +590,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const events = await store.read(nats.subjects.evtAll('agent'));
     expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesChanged']));
     // Session reports are transitions only.
-    expect(events.filter((e) => e.type === 'BgpSessionStateChanged').map((e) => (e.data as BgpSessionStateChanged).state).filter((st) => !['Established', 'Down', 'Removed', 'Unknown'].includes(st))).toEqual([]);
+    expect(
+      events
+        .filter((e) => e.type === 'BgpSessionStateChanged')
+        .map((e) => (e.data as BgpSessionStateChanged).state)
+        .filter((st) => !['Established', 'Down', 'Removed', 'Unknown'].includes(st)),
+    ).toEqual([]);
     for (const e of events) {
       const errors = validateSync(plainToInstance(EVENT_CLASSES[e.type] as never, e.data) as object);
       expect([e.type, errors.map((x) => x.toString())]).toEqual([e.type, []]);

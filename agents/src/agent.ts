@@ -11,25 +11,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import pino, { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { DesiredState, FabricEvent, REDACTED, ROUTES_CHANGED_MAX, TargetKind, TargetRef } from '@fabric/contracts';
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { type DesiredState, type FabricEvent, REDACTED, ROUTES_CHANGED_MAX, type TargetKind, type TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
 import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
-import { RouteDeltaTracker, SessionObservation, SessionTracker } from './observe';
+import { RouteDeltaTracker, type SessionObservation, SessionTracker } from './observe';
 import { FrrRouterRole } from './roles/frr-router';
 import { NodeRole } from './roles/node';
 import { RrRole } from './roles/rr';
-import { RoleReconciler } from './roles/types';
+import { type RoleReconciler } from './roles/types';
 import { kindOfRole, peekBase } from './roles/validate';
-import { acquireHostLock, HostLock } from './host-lock';
+import { acquireHostLock, type HostLock } from './host-lock';
 import { FencedError, leaseBucket, TargetLease } from './lease';
-import { AgentStateRecord, readAgentState, writeAgentState } from './state-file';
+import { type AgentStateRecord, readAgentState, writeAgentState } from './state-file';
 
 export type AgentRole = 'node' | 'rr' | 'frr-router';
 
@@ -155,7 +155,12 @@ class Reporter {
   private n = 0;
   stopping = false;
 
-  constructor(private readonly store: EventStore, private readonly subject: string, private readonly log: Logger, private readonly run: string) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly subject: string,
+    private readonly log: Logger,
+    private readonly run: string,
+  ) {}
 
   report(event: FabricEvent): Promise<void> {
     // `<run uuid>:<counter>`: unique per report across restarts, stable across publish retries.
@@ -315,10 +320,19 @@ class Agent {
       this.subject = subjects.cmd(this.kind, this.opts.targetId);
       this.streamCreated = (await this.nats.jsm.streams.info(subjects.commandsStream)).created;
       if (this.persisted?.commandsStream && this.persisted.commandsStream !== this.streamCreated) {
-        this.log.warn({ stateFile: this.stateFile, generation: this.persisted.generation }, 'the commands stream was recreated since the last apply: its generations start again');
+        this.log.warn(
+          { stateFile: this.stateFile, generation: this.persisted.generation },
+          'the commands stream was recreated since the last apply: its generations start again',
+        );
         this.persisted = undefined;
       }
-      this.lease = new TargetLease(this.nats.nc, leaseBucket(subjects.ns), `${this.kind}.${this.opts.targetId}`, { instance: this.instance, box: this.box, host: this.opts.hostId }, this.leaseTtlMs);
+      this.lease = new TargetLease(
+        this.nats.nc,
+        leaseBucket(subjects.ns),
+        `${this.kind}.${this.opts.targetId}`,
+        { instance: this.instance, box: this.box, host: this.opts.hostId },
+        this.leaseTtlMs,
+      );
       await this.lease.acquire(this.opts.lockWaitMs ?? 0, true);
       this.leaseConfirmedAt = Date.now();
       this.connected = !this.nats.nc.isClosed();
@@ -379,7 +393,12 @@ class Agent {
   private async connect(): Promise<Nats> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await Nats.connect({ servers: this.opts.natsUrl, ns: this.opts.ns, name: `agent-${this.kind}-${this.opts.targetId}`, creds: this.opts.natsCreds });
+        return await Nats.connect({
+          servers: this.opts.natsUrl,
+          ns: this.opts.ns,
+          name: `agent-${this.kind}-${this.opts.targetId}`,
+          creds: this.opts.natsCreds,
+        });
       } catch (e) {
         if (this.stopped) throw e;
         this.log[attempt === 1 ? 'warn' : 'debug']({ err: e, attempt }, 'NATS unreachable: the data plane stays as it is; retrying');
@@ -481,7 +500,9 @@ class Agent {
           name,
           filter_subject: this.subject,
           ack_policy: AckPolicy.None,
-          ...(this.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 } : { deliver_policy: DeliverPolicy.LastPerSubject }),
+          ...(this.lastSeq > 0
+            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.lastSeq + 1 }
+            : { deliver_policy: DeliverPolicy.LastPerSubject }),
           inactive_threshold: 10 * 60 * 1e9,
         });
         const consumer = await nats.js.consumers.get(stream, name);
@@ -524,7 +545,10 @@ class Agent {
       return false;
     }
     if (this.persisted && d.generation < this.persisted.generation) {
-      this.log.warn({ seq, generation: d.generation, applied: this.persisted.generation, stateFile: this.stateFile }, 'older than the last applied generation: ignored');
+      this.log.warn(
+        { seq, generation: d.generation, applied: this.persisted.generation, stateFile: this.stateFile },
+        'older than the last applied generation: ignored',
+      );
       return false;
     }
     this.desired = d;
@@ -586,8 +610,13 @@ class Agent {
   private async persist(d: DesiredState): Promise<void> {
     if (this.persisted && this.persisted.generation === d.generation && this.persisted.hash === d.hash) return;
     const record: AgentStateRecord = {
-      version: 1, kind: this.kind, targetId: this.opts.targetId, generation: d.generation, hash: d.hash,
-      appliedAt: new Date().toISOString(), ...(this.streamCreated ? { commandsStream: this.streamCreated } : {}),
+      version: 1,
+      kind: this.kind,
+      targetId: this.opts.targetId,
+      generation: d.generation,
+      hash: d.hash,
+      appliedAt: new Date().toISOString(),
+      ...(this.streamCreated ? { commandsStream: this.streamCreated } : {}),
     };
     try {
       await writeAgentState(this.stateFile, record);
@@ -611,15 +640,22 @@ class Agent {
     const run = () => this.role.apply(d);
     try {
       // A command's trace continues into the apply and its report.
-      const r = reason === 'command' || reason === 'start'
-        ? await withConsumerSpan(`agent.apply ${this.kind}`, this.desiredHeaders, { 'fabric.target': this.opts.targetId, 'fabric.generation': d.generation }, run)
-        : await run();
+      const r =
+        reason === 'command' || reason === 'start'
+          ? await withConsumerSpan(
+              `agent.apply ${this.kind}`,
+              this.desiredHeaders,
+              { 'fabric.target': this.opts.targetId, 'fabric.generation': d.generation },
+              run,
+            )
+          : await run();
       const durationMs = Date.now() - t0;
       agentApplyDuration.observe({ role: this.opts.role, result: 'ok' }, durationMs / 1000);
       agentApplyChanges.inc({ role: this.opts.role }, r.changes);
       await this.persist(d);
       const report = this.unreported || r.changes > 0;
-      if (r.warnings.length && (r.changes > 0 || reason !== 'resync')) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
+      if (r.warnings.length && (r.changes > 0 || reason !== 'resync'))
+        this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
       this.log[r.changes > 0 || reason !== 'resync' ? 'info' : 'debug'](
         { reason, generation: d.generation, changes: r.changes, operations: r.operations, durationMs },
         r.changes > 0 && (reason === 'resync' || reason === 'manual') ? 'drift repaired' : 'reconciled',
@@ -634,7 +670,16 @@ class Agent {
           data: { target: this.target, generation: d.generation, hash: d.hash, changes: r.changes, durationMs },
         });
       }
-      return { ...base, generation: d.generation, hash: d.hash, changes: r.changes, operations: r.operations, warnings: r.warnings, durationMs, reported: report };
+      return {
+        ...base,
+        generation: d.generation,
+        hash: d.hash,
+        changes: r.changes,
+        operations: r.operations,
+        warnings: r.warnings,
+        durationMs,
+        reported: report,
+      };
     } catch (e) {
       // Daemon output may echo a config line: the MD5 password never goes into a report or a log.
       const hide = (text: string) => {
@@ -701,7 +746,8 @@ class Agent {
       this.log.info({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info }, 'BGP session state');
       void this.report({ type: 'BgpSessionStateChanged', data: { target: this.target, ...s } });
     }
-    if (changed.length) bgpSessionsUp.set({ kind: this.kind, target: this.opts.targetId }, [...this.sessionStates.values()].filter((st) => st === 'Established').length);
+    if (changed.length)
+      bgpSessionsUp.set({ kind: this.kind, target: this.opts.targetId }, [...this.sessionStates.values()].filter((st) => st === 'Established').length);
   }
 
   /** Route reads: on a push (watchRoutes), when the probe moved, and every pollMs for roles without a probe. */
@@ -792,7 +838,10 @@ class Agent {
         this.routeTracker.fail(b);
         this.routeFailures++;
         this.routeRetryAt = Date.now() + Math.min(200 * 2 ** this.routeFailures, 5000);
-        this.log[this.routeFailures === 1 ? 'warn' : 'debug']({ err: e, eventId: id, failures: this.routeFailures }, 'route report failed; a later one states the table as it is then');
+        this.log[this.routeFailures === 1 ? 'warn' : 'debug'](
+          { err: e, eventId: id, failures: this.routeFailures },
+          'route report failed; a later one states the table as it is then',
+        );
         return;
       }
     }
@@ -801,7 +850,10 @@ class Agent {
   /** Resolves false when the report was lost (only while stopping). */
   private report(event: FabricEvent): Promise<boolean> {
     if (!this.reporter) return Promise.resolve(false);
-    return this.reporter.report(event).then(() => true, () => false);
+    return this.reporter.report(event).then(
+      () => true,
+      () => false,
+    );
   }
 
   async stop(): Promise<void> {

@@ -33,8 +33,29 @@ export interface LabMemberInfo {
 export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
 
 const FLAGS = new Set([
-  'role', 'target', 'ns', 'nats', 'creds', 'netns', 'bird-config', 'bird-socket', 'bird-pid', 'bird-local', 'frr-local', 'vm-netns-prefix', 'resync-ms', 'poll-ms', 'route-poll-ms', 'session-hold-ms',
-  'state-dir', 'lock-dir', 'lock-wait-ms', 'lease-ttl-ms', 'lab', 'member', 'help',
+  'role',
+  'target',
+  'ns',
+  'nats',
+  'creds',
+  'netns',
+  'bird-config',
+  'bird-socket',
+  'bird-pid',
+  'bird-local',
+  'frr-local',
+  'vm-netns-prefix',
+  'resync-ms',
+  'poll-ms',
+  'route-poll-ms',
+  'session-hold-ms',
+  'state-dir',
+  'lock-dir',
+  'lock-wait-ms',
+  'lease-ttl-ms',
+  'lab',
+  'member',
+  'help',
 ]);
 
 export function parseFlags(argv: string[]): Record<string, string | true> {
@@ -95,7 +116,12 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const lockDir = strFlag(flags, 'lock-dir');
   const lockWait = strFlag(flags, 'lock-wait-ms');
   const leaseTtlMs = msFlag(flags, 'lease-ttl-ms');
-  for (const [k, v] of [['state-dir', stateDir], ['lock-dir', lockDir], ['bird-local', birdLocal], ['frr-local', frrLocal]] as const) {
+  for (const [k, v] of [
+    ['state-dir', stateDir],
+    ['lock-dir', lockDir],
+    ['bird-local', birdLocal],
+    ['frr-local', frrLocal],
+  ] as const) {
     if (v !== undefined && !v.startsWith('/')) throw new Error(`--${k} needs an absolute path`);
   }
   if (ns) opts.ns = ns;
@@ -103,7 +129,13 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   const natsCreds = strFlag(flags, 'creds');
   if (natsCreds) opts.natsCreds = natsCreds;
   if (namespace) opts.namespace = namespace;
-  if (role !== 'frr-router') opts.bird = { configPath: birdConfig!, controlSocket: birdSocket!, ...(birdPid ? { pidFile: birdPid } : {}), ...(birdLocal ? { localConfigPath: birdLocal } : {}) };
+  if (role !== 'frr-router')
+    opts.bird = {
+      configPath: birdConfig!,
+      controlSocket: birdSocket!,
+      ...(birdPid ? { pidFile: birdPid } : {}),
+      ...(birdLocal ? { localConfigPath: birdLocal } : {}),
+    };
   else if (birdLocal) throw new Error('--bird-local is for the node and rr roles');
   if (frrLocal) {
     if (role !== 'frr-router') throw new Error('--frr-local is for the frr-router role');
@@ -126,11 +158,14 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
 }
 
 /** The lab state's description of one member (`core`, `rr<k>`, `node<k>`). */
-export function labMember(state: {
-  core: { name: string; namespace: string };
-  routeReflectors: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string } }[];
-  nodes: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string }; vmNamespacePrefix: string }[];
-}, name: string): LabMemberInfo {
+export function labMember(
+  state: {
+    core: { name: string; namespace: string };
+    routeReflectors: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string } }[];
+    nodes: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string }; vmNamespacePrefix: string }[];
+  },
+  name: string,
+): LabMemberInfo {
   if (state.core.name === name) return { role: 'frr-router', namespace: state.core.namespace };
   const rr = state.routeReflectors.find((r) => r.name === name);
   if (rr) return { role: 'rr', namespace: rr.namespace, bird: rr.bird };

@@ -9,7 +9,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 export class LockBusyError extends Error {
-  constructor(readonly file: string, readonly holder: string) {
+  constructor(
+    readonly file: string,
+    readonly holder: string,
+  ) {
     super(`${file} is locked by another agent (${holder || 'holder unknown'})`);
     this.name = 'LockBusyError';
   }

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { KV, Kvm } from '@nats-io/kv';
+import { type KV, Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { streamReplicas } from '@fabric/eventstore';
 
@@ -20,15 +20,25 @@ export interface LeaseHolder {
 }
 
 export class LeaseBusyError extends Error {
-  constructor(readonly key: string, readonly holder: LeaseHolder | undefined) {
-    super(`target ${key} is managed by another agent (${holder ? `instance ${holder.instance}, pid ${holder.pid} on ${holder.host}, ${holder.box}, since ${holder.startedAt}` : 'unknown holder'})`);
+  constructor(
+    readonly key: string,
+    readonly holder: LeaseHolder | undefined,
+  ) {
+    super(
+      `target ${key} is managed by another agent (${holder ? `instance ${holder.instance}, pid ${holder.pid} on ${holder.host}, ${holder.box}, since ${holder.startedAt}` : 'unknown holder'})`,
+    );
     this.name = 'LeaseBusyError';
   }
 }
 
 export class FencedError extends Error {
-  constructor(readonly key: string, readonly holder: LeaseHolder | undefined) {
-    super(`lease of ${key} was taken over by ${holder ? `instance ${holder.instance} (pid ${holder.pid} on ${holder.host})` : 'another agent'}: this agent stops`);
+  constructor(
+    readonly key: string,
+    readonly holder: LeaseHolder | undefined,
+  ) {
+    super(
+      `lease of ${key} was taken over by ${holder ? `instance ${holder.instance} (pid ${holder.pid} on ${holder.host})` : 'another agent'}: this agent stops`,
+    );
     this.name = 'FencedError';
   }
 }
@@ -66,7 +76,9 @@ export class TargetLease {
         },
       );
       const kvm = new Kvm(this.nc);
-      this.kv = exists ? await kvm.open(this.bucket, { allow_direct: true } as never) : await kvm.create(this.bucket, { history: 1, ttl: this.ttlMs, replicas: streamReplicas() });
+      this.kv = exists
+        ? await kvm.open(this.bucket, { allow_direct: true } as never)
+        : await kvm.create(this.bucket, { history: 1, ttl: this.ttlMs, replicas: streamReplicas() });
     }
     return this.kv;
   }

@@ -7,10 +7,10 @@
  */
 import { readLabState } from '@fabric/lab-state';
 import { startMetricsServer } from '@fabric/service-kit';
-import { AgentHandle, startAgent } from './agent';
+import { type AgentHandle, startAgent } from './agent';
 import { LockBusyError } from './host-lock';
 import { FencedError, LeaseBusyError } from './lease';
-import { buildOptions, LabMemberInfo, labMember, parseFlags, USAGE } from './cli-args';
+import { buildOptions, type LabMemberInfo, labMember, parseFlags, USAGE } from './cli-args';
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));

@@ -3,7 +3,17 @@ import * as path from 'path';
 import { parseBirdRoutes } from './drivers/bird-parse';
 import { parseBgpSummaryJson, parseRouteJson } from './drivers/frr-parse';
 import { ROUTES_CHANGED_MAX } from '@fabric/contracts';
-import { birdHostRoutes, birdRouteVersion, canonicalRoutes, frrHostRoutes, frrSessions, parseBirdBgpSessions, RouteBatch, RouteDeltaTracker, SessionTracker } from './observe';
+import {
+  birdHostRoutes,
+  birdRouteVersion,
+  canonicalRoutes,
+  frrHostRoutes,
+  frrSessions,
+  parseBirdBgpSessions,
+  type RouteBatch,
+  RouteDeltaTracker,
+  SessionTracker,
+} from './observe';
 
 const fixture = (dir: string, name: string) => readFileSync(path.join(__dirname, dir, '__fixtures__', name), 'utf8');
 
@@ -90,7 +100,7 @@ describe('SessionTracker', () => {
 });
 
 describe('birdRouteVersion', () => {
-  it('changes with the BGP channels\' route counters only', () => {
+  it("changes with the BGP channels' route counters only", () => {
     const text = fixture('.', 'birdc-show-protocols-all-rr.txt');
     const v = birdRouteVersion(text);
     expect(v).toContain('Import updates:');
@@ -128,7 +138,6 @@ describe('route sets', () => {
       { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' },
     ]);
   });
-
 });
 
 describe('RouteDeltaTracker', () => {
@@ -152,7 +161,11 @@ describe('RouteDeltaTracker', () => {
     const t = new RouteDeltaTracker();
     t.observe(Array.from({ length: 600 }, (_, i) => r(i)));
     const batches = publishAll(t);
-    expect(batches.map((b) => [b.resync, b.added.length, b.total])).toEqual([['start', 250, 600], ['part', 250, 600], ['end', 100, 600]]);
+    expect(batches.map((b) => [b.resync, b.added.length, b.total])).toEqual([
+      ['start', 250, 600],
+      ['part', 250, 600],
+      ['end', 100, 600],
+    ]);
     expect(t.pending).toBe(false);
     const empty = new RouteDeltaTracker();
     empty.observe([]);
@@ -161,7 +174,12 @@ describe('RouteDeltaTracker', () => {
 
   it('given 100,000 routes, then every message stays far below 64 kB', () => {
     const t = new RouteDeltaTracker();
-    t.observe(Array.from({ length: 100_000 }, (_, i) => ({ prefix: `2001:db8:ffff:ffff:ffff:ffff:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}/128`, nextHop: '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff' })));
+    t.observe(
+      Array.from({ length: 100_000 }, (_, i) => ({
+        prefix: `2001:db8:ffff:ffff:ffff:ffff:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}/128`,
+        nextHop: '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
+      })),
+    );
     const sizes = publishAll(t).map((b) => JSON.stringify({ added: b.added, withdrawn: b.withdrawn, resync: b.resync, total: b.total }).length);
     expect(sizes.length).toBe(400);
     expect(Math.max(...sizes)).toBeLessThan(32 * 1024);
@@ -215,7 +233,10 @@ describe('RouteDeltaTracker', () => {
     expect(second.resync).toBe('end');
     t.fail(second);
     t.observe(Array.from({ length: 301 }, (_, i) => r(i)));
-    expect(publishAll(t).map((b) => [b.resync, b.added.length, b.total])).toEqual([['start', 250, 301], ['end', 51, 301]]);
+    expect(publishAll(t).map((b) => [b.resync, b.added.length, b.total])).toEqual([
+      ['start', 250, 301],
+      ['end', 51, 301],
+    ]);
   });
 
   it('changes during a resync are deltas after it', () => {
@@ -225,7 +246,10 @@ describe('RouteDeltaTracker', () => {
     t.ack(first);
     t.observe([...Array.from({ length: 300 }, (_, i) => r(i)), r(1000)]);
     const rest = publishAll(t);
-    expect(rest.map((b) => [b.resync, b.added.length])).toEqual([['end', 50], [undefined, 1]]);
+    expect(rest.map((b) => [b.resync, b.added.length])).toEqual([
+      ['end', 50],
+      [undefined, 1],
+    ]);
     expect(rest[1].added).toEqual([r(1000)]);
   });
 });

@@ -115,7 +115,10 @@ interface KnownSession {
 export class SessionTracker {
   private known = new Map<string, KnownSession>();
 
-  constructor(private readonly holdMs = 5000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly holdMs = 5000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   update(current: SessionObservation[]): SessionObservation[] {
     const changed: SessionObservation[] = [];

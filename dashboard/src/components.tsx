@@ -1,6 +1,6 @@
 /** Shared UI pieces: data loading tied to the live feed, error display, badges, form fields. */
-import { ReactNode, useCallback, useEffect, useState } from 'react';
-import { ApiError, get, request } from './api';
+import { type ReactNode, useCallback, useEffect, useState } from 'react';
+import { type ApiError, get, request } from './api';
 import { useLive } from './live';
 
 /** GETs `path` and refetches whenever the live feed says something changed (keeping the old data meanwhile). */
@@ -22,7 +22,8 @@ export function useApi<T>(path: string | null, opts: { text?: boolean; live?: bo
     load.then(
       (data) => setState({ data, loading: false, path }),
       (error) => {
-        if ((error as Error).name !== 'AbortError') setState((s) => ({ data: s.path === path ? s.data : undefined, error: error as ApiError, loading: false, path }));
+        if ((error as Error).name !== 'AbortError')
+          setState((s) => ({ data: s.path === path ? s.data : undefined, error: error as ApiError, loading: false, path }));
       },
     );
     return () => {
@@ -42,7 +43,11 @@ export function ErrorBox({ error, title = 'Request failed', testId = 'api-error'
     <div className="error-box" role="alert" data-testid={testId}>
       <div className="error-head">
         <strong>{title}</strong>
-        {e.status !== undefined && <span className="error-status" data-testid="api-error-status">{e.status || 'offline'}</span>}
+        {e.status !== undefined && (
+          <span className="error-status" data-testid="api-error-status">
+            {e.status || 'offline'}
+          </span>
+        )}
         {e.code && <code data-testid="api-error-code">{e.code}</code>}
       </div>
       <p data-testid="api-error-message">{e.message}</p>
@@ -60,9 +65,27 @@ export function ErrorBox({ error, title = 'Request failed', testId = 'api-error'
 }
 
 const TONE: Record<string, string> = {
-  'at-core': 'ok', announced: 'info', applied: 'info', 'ip-allocated': 'info', requested: 'muted', migrating: 'warn', failed: 'bad', deleted: 'muted',
-  active: 'ok', drained: 'warn', evacuating: 'warn', left: 'muted',
-  Established: 'ok', Active: 'warn', Connect: 'warn', OpenSent: 'warn', OpenConfirm: 'warn', Idle: 'bad', Down: 'bad', Removed: 'muted', Unknown: 'muted',
+  'at-core': 'ok',
+  announced: 'info',
+  applied: 'info',
+  'ip-allocated': 'info',
+  requested: 'muted',
+  migrating: 'warn',
+  failed: 'bad',
+  deleted: 'muted',
+  active: 'ok',
+  drained: 'warn',
+  evacuating: 'warn',
+  left: 'muted',
+  Established: 'ok',
+  Active: 'warn',
+  Connect: 'warn',
+  OpenSent: 'warn',
+  OpenConfirm: 'warn',
+  Idle: 'bad',
+  Down: 'bad',
+  Removed: 'muted',
+  Unknown: 'muted',
 };
 export const toneOf = (s: string) => TONE[s] ?? 'muted';
 
@@ -75,10 +98,28 @@ export function Badge({ value, testId }: { value: string; testId?: string }) {
 }
 
 export function Loading({ what = 'Loading' }: { what?: string }) {
-  return <p className="muted" aria-live="polite">{what}…</p>;
+  return (
+    <p className="muted" aria-live="polite">
+      {what}…
+    </p>
+  );
 }
 
-export function Card({ title, actions, children, className, testId, id }: { title: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; testId?: string; id?: string }) {
+export function Card({
+  title,
+  actions,
+  children,
+  className,
+  testId,
+  id,
+}: {
+  title: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  className?: string;
+  testId?: string;
+  id?: string;
+}) {
   const headingId = id ? `${id}-h` : undefined;
   return (
     <section className={`card ${className ?? ''}`} data-testid={testId} aria-labelledby={headingId} id={id}>
@@ -96,7 +137,11 @@ export function Field({ label, name, error, hint, children }: { label: string; n
     <div className={`field ${error ? 'has-error' : ''}`}>
       <label htmlFor={`f-${name}`}>{label}</label>
       {children}
-      {hint && !error && <small className="hint" id={`f-${name}-hint`}>{hint}</small>}
+      {hint && !error && (
+        <small className="hint" id={`f-${name}-hint`}>
+          {hint}
+        </small>
+      )}
       {error && (
         <small className="field-error" id={`f-${name}-error`} data-testid={`field-error-${name}`}>
           {error.join('; ')}

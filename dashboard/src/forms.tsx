@@ -1,6 +1,6 @@
 /** The write forms: create a VM, migrate a VM, drain a node. Server validation is the authority; its errors show inline. */
-import { FormEvent, useState } from 'react';
-import { ApiError, Node, post } from './api';
+import { type FormEvent, useState } from 'react';
+import { ApiError, type Node, post } from './api';
 import { ErrorBox, Field } from './components';
 import { useLive } from './live';
 
@@ -58,13 +58,24 @@ export function CreateVmForm({ clusterId, nodes, onCreated }: { clusterId: strin
           <input id="f-name" name="name" value={form.name} onChange={set('name')} autoComplete="off" required aria-invalid={!!fe.name} data-testid="vm-name" />
         </Field>
         <Field label="Owner" name="ownerId" error={fe.ownerId} hint="customer or project id">
-          <input id="f-ownerId" name="ownerId" value={form.ownerId} onChange={set('ownerId')} autoComplete="off" required aria-invalid={!!fe.ownerId} data-testid="vm-owner" />
+          <input
+            id="f-ownerId"
+            name="ownerId"
+            value={form.ownerId}
+            onChange={set('ownerId')}
+            autoComplete="off"
+            required
+            aria-invalid={!!fe.ownerId}
+            data-testid="vm-owner"
+          />
         </Field>
         <Field label="Node" name="nodeId" error={fe.nodeId}>
           <select id="f-nodeId" name="nodeId" value={nodeId} onChange={set('nodeId')} aria-invalid={!!fe.nodeId} data-testid="vm-node">
             {active.length === 0 && <option value="">no active node</option>}
             {active.map((n) => (
-              <option key={n.id} value={n.id}>{n.name} ({n.underlayIp})</option>
+              <option key={n.id} value={n.id}>
+                {n.name} ({n.underlayIp})
+              </option>
             ))}
           </select>
         </Field>
@@ -110,14 +121,20 @@ export function MigrateVmForm({ vmId, currentNodeId, nodes }: { vmId: string; cu
         <select id="f-migrate-node" value={target} onChange={(e) => setNodeId(e.target.value)} data-testid="migrate-node">
           {others.length === 0 && <option value="">no other active node</option>}
           {others.map((n) => (
-            <option key={n.id} value={n.id}>{n.name} ({n.underlayIp})</option>
+            <option key={n.id} value={n.id}>
+              {n.name} ({n.underlayIp})
+            </option>
           ))}
         </select>
       </Field>
       <button className="btn" type="submit" disabled={busy || !target} data-testid="migrate-submit">
         {busy ? 'Migrating…' : 'Migrate'}
       </button>
-      {done && !error && <p className="notice ok" role="status">Migration to {done} requested: the new node announces first, then the old one withdraws.</p>}
+      {done && !error && (
+        <p className="notice ok" role="status">
+          Migration to {done} requested: the new node announces first, then the old one withdraws.
+        </p>
+      )}
       <ErrorBox error={error} title="Migration refused" />
     </form>
   );
@@ -125,18 +142,33 @@ export function MigrateVmForm({ vmId, currentNodeId, nodes }: { vmId: string; cu
 
 type Maintenance = 'drain' | 'evacuate' | 'undrain';
 const MAINTENANCE: Record<Maintenance, { label: string; busy: string; confirm: (name: string) => string; danger: boolean }> = {
-  drain: { label: 'Drain node', busy: 'Draining…', confirm: (n) => `Drain ${n}? New VMs will no longer be placed on it; existing VMs stay until migrated.`, danger: true },
+  drain: {
+    label: 'Drain node',
+    busy: 'Draining…',
+    confirm: (n) => `Drain ${n}? New VMs will no longer be placed on it; existing VMs stay until migrated.`,
+    danger: true,
+  },
   evacuate: {
-    label: 'Evacuate node', busy: 'Evacuating…', danger: true,
+    label: 'Evacuate node',
+    busy: 'Evacuating…',
+    danger: true,
     confirm: (n) => `Evacuate ${n}? It is drained and every VM migrates (make-before-break) to the active node with the fewest VMs, a few at a time.`,
   },
-  undrain: { label: 'Return to service', busy: 'Returning…', confirm: (n) => `Return ${n} to service? New VMs may be placed on it again; an evacuation stops.`, danger: false },
+  undrain: {
+    label: 'Return to service',
+    busy: 'Returning…',
+    confirm: (n) => `Return ${n} to service? New VMs may be placed on it again; an evacuation stops.`,
+    danger: false,
+  },
 };
 
 /** Drain, evacuate, return to service: what the node's status allows, each behind a confirmation. */
 export function DrainNodeButton({ node }: { node: Node & { evacuation?: { waiting: number; migrating: number } | null } }) {
   const [confirming, setConfirming] = useState<Maintenance | null>(null);
-  const { error, busy, submit } = useSubmit(() => post(`/nodes/${node.id}/${confirming}`), () => setConfirming(null));
+  const { error, busy, submit } = useSubmit(
+    () => post(`/nodes/${node.id}/${confirming}`),
+    () => setConfirming(null),
+  );
   if (node.status === 'left') return <p className="muted">This node has left the cluster.</p>;
   const actions: Maintenance[] = node.status === 'active' ? ['drain', 'evacuate'] : node.status === 'drained' ? ['evacuate', 'undrain'] : ['undrain'];
   return (
@@ -150,14 +182,23 @@ export function DrainNodeButton({ node }: { node: Node & { evacuation?: { waitin
       {confirming ? (
         <div className="confirm" role="group" aria-label={`Confirm: ${MAINTENANCE[confirming].label}`}>
           <span>{MAINTENANCE[confirming].confirm(node.name)}</span>
-          <button className={`btn${MAINTENANCE[confirming].danger ? ' danger' : ''}`} onClick={() => submit()} disabled={busy} data-testid={`${confirming}-confirm`}>
+          <button
+            className={`btn${MAINTENANCE[confirming].danger ? ' danger' : ''}`}
+            onClick={() => submit()}
+            disabled={busy}
+            data-testid={`${confirming}-confirm`}
+          >
             {busy ? MAINTENANCE[confirming].busy : MAINTENANCE[confirming].label}
           </button>
-          <button className="btn ghost" onClick={() => setConfirming(null)} disabled={busy}>Cancel</button>
+          <button className="btn ghost" onClick={() => setConfirming(null)} disabled={busy}>
+            Cancel
+          </button>
         </div>
       ) : (
         actions.map((a) => (
-          <button key={a} className="btn" onClick={() => setConfirming(a)} data-testid={`${a}-button`}>{MAINTENANCE[a].label}…</button>
+          <button key={a} className="btn" onClick={() => setConfirming(a)} data-testid={`${a}-button`}>
+            {MAINTENANCE[a].label}…
+          </button>
         ))
       )}
       <ErrorBox error={error} title="Refused" />

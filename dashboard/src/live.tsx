@@ -3,21 +3,45 @@
  * Every event bumps `tick` (debounced) so the open views refetch. Where the endpoint is missing or refused, the
  * dashboard polls instead and retries the feed now and then.
  */
-import { createContext, ReactNode, useContext, useEffect, useRef, useState } from 'react';
-import { API, FabricEvent, feedPosition, token } from './api';
+import { createContext, type ReactNode, useContext, useEffect, useRef, useState } from 'react';
+import { API, type FabricEvent, feedPosition, token } from './api';
 
 export type FeedMode = 'connecting' | 'live' | 'polling';
-interface Live { mode: FeedMode; tick: number; events: FabricEvent[]; refresh: () => void }
+interface Live {
+  mode: FeedMode;
+  tick: number;
+  events: FabricEvent[];
+  refresh: () => void;
+}
 
 const LiveContext = createContext<Live>({ mode: 'polling', tick: 0, events: [], refresh: () => undefined });
 export const useLive = () => useContext(LiveContext);
 
 // Event types of libs/contracts: SSE named events reach only listeners registered for their name.
 const EVENT_TYPES = [
-  'ClusterCreated', 'RouteReflectorAdded', 'RouteReflectorRemoved', 'NodeJoined', 'NodeDrained', 'NodeLeft',
-  'VmCreated', 'VmDeleted', 'VmMigrationRequested', 'VmMigrationCompleted', 'NetworkAdded', 'PoolAdded', 'IpAllocated',
-  'IpAllocationFailed', 'IpReleaseScheduled', 'IpReleased', 'ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged',
-  'RoutesObserved', 'DesiredStateChanged', 'RouterConfigRendered', 'MessageDeadLettered',
+  'ClusterCreated',
+  'RouteReflectorAdded',
+  'RouteReflectorRemoved',
+  'NodeJoined',
+  'NodeDrained',
+  'NodeLeft',
+  'VmCreated',
+  'VmDeleted',
+  'VmMigrationRequested',
+  'VmMigrationCompleted',
+  'NetworkAdded',
+  'PoolAdded',
+  'IpAllocated',
+  'IpAllocationFailed',
+  'IpReleaseScheduled',
+  'IpReleased',
+  'ConfigApplied',
+  'ConfigApplyFailed',
+  'BgpSessionStateChanged',
+  'RoutesObserved',
+  'DesiredStateChanged',
+  'RouterConfigRendered',
+  'MessageDeadLettered',
 ];
 const KEEP = 500;
 const BACKLOG = 150;
@@ -71,7 +95,12 @@ export function LiveProvider({ children, enabled }: { children: ReactNode; enabl
       // First connection: replay the last BACKLOG events (from the stream head /health reports) so the log is not empty.
       if (first) {
         first = false;
-        const head = await fetch(`${API}/health`).then((r) => r.json()).then((b) => Number(b?.checks?.nats?.streamHead), () => NaN);
+        const head = await fetch(`${API}/health`)
+          .then((r) => r.json())
+          .then(
+            (b) => Number(b?.checks?.nats?.streamHead),
+            () => NaN,
+          );
         if (Number.isInteger(head) && head > 0) q.set('since', String(Math.max(0, head - BACKLOG)));
         if (closed) return;
       } else if (lastSeq > 0) q.set('since', String(lastSeq)); // a manual reconnect resumes where the feed stopped
@@ -116,30 +145,61 @@ export function describeEvent(e: FabricEvent, names: Record<string, string> = {}
   const name = (id: string) => names[id] ?? shortId(id);
   const target = d.target as { kind?: string; id?: string } | undefined;
   // RR targets are `<clusterId>_<rr name>`; the router target is the cluster itself.
-  const t = !target ? '' : target.kind === 'rr' ? `rr ${target.id?.split('_').slice(1).join('_')}` : target.kind === 'router' ? 'core router' : `${target.kind} ${name(target.id ?? '')}`;
+  const t = !target
+    ? ''
+    : target.kind === 'rr'
+      ? `rr ${target.id?.split('_').slice(1).join('_')}`
+      : target.kind === 'router'
+        ? 'core router'
+        : `${target.kind} ${name(target.id ?? '')}`;
   switch (e.type) {
-    case 'VmCreated': return `VM ${s('name')} requested on node ${name(s('nodeId'))}`;
-    case 'IpAllocated': return `${s('ip')} allocated to VM ${shortId(s('vmId'))}`;
-    case 'IpAllocationFailed': return `allocation failed for VM ${shortId(s('vmId'))}: ${s('reason')} ${s('message')}`.trim();
-    case 'VmMigrationRequested': return `VM ${shortId(s('vmId'))} migrating to node ${name(s('toNodeId'))}`;
-    case 'VmMigrationCompleted': return `VM ${shortId(s('vmId'))} now on node ${name(s('toNodeId'))}`;
-    case 'VmDeleted': return `VM ${shortId(s('vmId'))} deleted`;
-    case 'ConfigApplied': return `${t} applied generation ${s('generation')} (${s('changes')} changes, ${s('durationMs')} ms)`;
-    case 'ConfigApplyFailed': return `${t} failed generation ${s('generation')}: ${s('error')}`;
-    case 'DesiredStateChanged': return `${t} desired generation ${s('generation')}`;
-    case 'BgpSessionStateChanged': return `${t} ${s('protocol')} ${s('peerIp')} → ${s('state')}`;
-    case 'RoutesObserved': return `${t} sees ${Array.isArray(d.routes) ? d.routes.length : 0} routes`;
-    case 'RoutesChanged': return `${t} routes +${Array.isArray(d.added) ? d.added.length : 0} −${Array.isArray(d.withdrawn) ? d.withdrawn.length : 0}${d.resync ? ` (resync ${d.resync})` : ''}, ${typeof d.total === 'number' ? d.total : '?'} held`;
-    case 'RouterConfigRendered': return `router config version ${s('version')}`;
-    case 'NodeJoined': return `node ${s('name')} joined (${s('underlayIp')})`;
-    case 'NodeDrained': return `node ${name(s('nodeId'))} drained`;
-    case 'NodeEvacuationStarted': return `node ${name(s('nodeId'))} evacuating ${s('vmCount')} VM(s)`;
-    case 'NodeEvacuated': return `node ${name(s('nodeId'))} evacuated`;
-    case 'NodeUndrained': return `node ${name(s('nodeId'))} back in service`;
-    case 'RouteReflectorAdded': return `route reflector ${s('name')} added (${s('ip')})`;
-    case 'PoolAdded': return `pool ${s('start')} – ${s('end')} added`;
-    case 'NetworkAdded': return `network ${s('cidr')} added`;
-    default: return Object.entries(d).slice(0, 4).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+    case 'VmCreated':
+      return `VM ${s('name')} requested on node ${name(s('nodeId'))}`;
+    case 'IpAllocated':
+      return `${s('ip')} allocated to VM ${shortId(s('vmId'))}`;
+    case 'IpAllocationFailed':
+      return `allocation failed for VM ${shortId(s('vmId'))}: ${s('reason')} ${s('message')}`.trim();
+    case 'VmMigrationRequested':
+      return `VM ${shortId(s('vmId'))} migrating to node ${name(s('toNodeId'))}`;
+    case 'VmMigrationCompleted':
+      return `VM ${shortId(s('vmId'))} now on node ${name(s('toNodeId'))}`;
+    case 'VmDeleted':
+      return `VM ${shortId(s('vmId'))} deleted`;
+    case 'ConfigApplied':
+      return `${t} applied generation ${s('generation')} (${s('changes')} changes, ${s('durationMs')} ms)`;
+    case 'ConfigApplyFailed':
+      return `${t} failed generation ${s('generation')}: ${s('error')}`;
+    case 'DesiredStateChanged':
+      return `${t} desired generation ${s('generation')}`;
+    case 'BgpSessionStateChanged':
+      return `${t} ${s('protocol')} ${s('peerIp')} → ${s('state')}`;
+    case 'RoutesObserved':
+      return `${t} sees ${Array.isArray(d.routes) ? d.routes.length : 0} routes`;
+    case 'RoutesChanged':
+      return `${t} routes +${Array.isArray(d.added) ? d.added.length : 0} −${Array.isArray(d.withdrawn) ? d.withdrawn.length : 0}${d.resync ? ` (resync ${d.resync})` : ''}, ${typeof d.total === 'number' ? d.total : '?'} held`;
+    case 'RouterConfigRendered':
+      return `router config version ${s('version')}`;
+    case 'NodeJoined':
+      return `node ${s('name')} joined (${s('underlayIp')})`;
+    case 'NodeDrained':
+      return `node ${name(s('nodeId'))} drained`;
+    case 'NodeEvacuationStarted':
+      return `node ${name(s('nodeId'))} evacuating ${s('vmCount')} VM(s)`;
+    case 'NodeEvacuated':
+      return `node ${name(s('nodeId'))} evacuated`;
+    case 'NodeUndrained':
+      return `node ${name(s('nodeId'))} back in service`;
+    case 'RouteReflectorAdded':
+      return `route reflector ${s('name')} added (${s('ip')})`;
+    case 'PoolAdded':
+      return `pool ${s('start')} – ${s('end')} added`;
+    case 'NetworkAdded':
+      return `network ${s('cidr')} added`;
+    default:
+      return Object.entries(d)
+        .slice(0, 4)
+        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+        .join(' ');
   }
 }
 

@@ -1,6 +1,6 @@
-import { ReactElement, StrictMode, useEffect, useState } from 'react';
+import { type ReactElement, StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Cluster, onUnauthorized, token } from './api';
+import { type Cluster, onUnauthorized, token } from './api';
 import { ErrorBox, Loading, useApi } from './components';
 import { LiveProvider, useLive } from './live';
 import { Link, match, navigate, useLocation } from './router';
@@ -69,7 +69,9 @@ function Shell({ path, authed, onLogout }: { path: string; authed: boolean; onLo
   if (path === '/' || path === '') page = <ClusterPicker clusters={clusters.data} error={clusters.error} />;
   return (
     <div className="app">
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="topbar">
         <Link to="/" className="brand" aria-label="IP Fabric home">
           <span className="brand-mark" aria-hidden="true" />
@@ -114,7 +116,13 @@ function Shell({ path, authed, onLogout }: { path: string; authed: boolean; onLo
             const to = `/clusters/${clusterId}${suffix}`;
             const current = suffix === '' ? path === to : path.startsWith(to);
             return (
-              <Link key={label} to={to} aria-current={current ? 'page' : undefined} className={current ? 'active' : ''} data-testid={`nav-${label.toLowerCase().replace(/\s+/g, '-')}`}>
+              <Link
+                key={label}
+                to={to}
+                aria-current={current ? 'page' : undefined}
+                className={current ? 'active' : ''}
+                data-testid={`nav-${label.toLowerCase().replace(/\s+/g, '-')}`}
+              >
                 {label}
               </Link>
             );
@@ -122,7 +130,11 @@ function Shell({ path, authed, onLogout }: { path: string; authed: boolean; onLo
         </nav>
       )}
       <main id="main" tabIndex={-1}>
-        {cluster && <p className="crumb">Cluster <strong>{cluster.name}</strong> · fabric AS{cluster.fabricAsn} · core AS{cluster.coreAsn}</p>}
+        {cluster && (
+          <p className="crumb">
+            Cluster <strong>{cluster.name}</strong> · fabric AS{cluster.fabricAsn} · core AS{cluster.coreAsn}
+          </p>
+        )}
         {page ?? (
           <div className="card">
             <h1>Not found</h1>
@@ -146,12 +158,17 @@ function ClusterPicker({ clusters, error }: { clusters?: Cluster[]; error?: Erro
     <div className="card">
       <h1>Clusters</h1>
       {clusters.length === 0 ? (
-        <p className="muted">No cluster yet. Create one with <code>POST /api/v1/clusters</code> (or <code>npm start</code> registers the lab).</p>
+        <p className="muted">
+          No cluster yet. Create one with <code>POST /api/v1/clusters</code> (or <code>npm start</code> registers the lab).
+        </p>
       ) : (
         <ul className="plain-list" data-testid="cluster-list">
           {clusters.map((c) => (
             <li key={c.id}>
-              <Link to={`/clusters/${c.id}`}>{c.name}</Link> <span className="muted">· {c.routeReflectors.length} route reflectors · core {c.coreRouter.name} ({c.coreRouter.vendor})</span>
+              <Link to={`/clusters/${c.id}`}>{c.name}</Link>{' '}
+              <span className="muted">
+                · {c.routeReflectors.length} route reflectors · core {c.coreRouter.name} ({c.coreRouter.vendor})
+              </span>
             </li>
           ))}
         </ul>
@@ -163,7 +180,12 @@ function ClusterPicker({ clusters, error }: { clusters?: Cluster[]; error?: Erro
 function FeedStatus() {
   const { mode } = useLive();
   const text = mode === 'live' ? 'Live' : mode === 'polling' ? 'Polling' : 'Connecting';
-  const title = mode === 'live' ? 'Receiving events from /api/v1/events' : mode === 'polling' ? 'The event feed is not available: refreshing every few seconds' : 'Connecting to the event feed';
+  const title =
+    mode === 'live'
+      ? 'Receiving events from /api/v1/events'
+      : mode === 'polling'
+        ? 'The event feed is not available: refreshing every few seconds'
+        : 'Connecting to the event feed';
   return (
     <span className={`feed feed-${mode}`} title={title} data-testid="feed-status" data-mode={mode} role="status">
       <span className="dot" aria-hidden="true" />

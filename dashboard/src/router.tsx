@@ -1,5 +1,5 @@
 /** A tiny history-API router: the gateway answers every non-API path with index.html. */
-import { AnchorHTMLAttributes, MouseEvent, useEffect, useState } from 'react';
+import { type AnchorHTMLAttributes, type MouseEvent, useEffect, useState } from 'react';
 
 const listeners = new Set<() => void>();
 export function navigate(to: string, replace = false) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { rrTargetId } from '@fabric/contracts';
 import { DATA, ROOT, daemon, log, supervisor } from '../infra';
 import { agentNatsEnv } from '../nats-auth';
-import { labDown, labUp, LabState } from './topology';
+import { labDown, labUp, type LabState } from './topology';
 
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
 const AGENT = path.join(ROOT, 'agents', 'src', 'main.ts');
@@ -52,7 +52,8 @@ export async function registerLab(api: string, lab: LabState, clusterName = proc
   const nodeIds: Record<string, string> = {};
   for (const n of lab.nodes) {
     const existing = nodes.find((x) => x.name === n.name && x.status !== 'left');
-    nodeIds[n.name] = existing?.id ?? (await call<{ id: string }>('POST', `${api}/clusters/${clusterId}/nodes`, { name: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6 })).id;
+    nodeIds[n.name] =
+      existing?.id ?? (await call<{ id: string }>('POST', `${api}/clusters/${clusterId}/nodes`, { name: n.name, underlayIp: n.ipv4, underlayIp6: n.ipv6 })).id;
   }
   return { clusterId, nodeIds };
 }
@@ -66,12 +67,17 @@ export async function startAgents(lab: LabState, clusterId: string, nodeIds: Rec
     // Each agent its own NATS identity (enrolled on first use), bound to its own command and report subjects.
     const role = args[args.indexOf('--role') + 1];
     const natsEnv = agentNatsEnv(role === 'frr-router' ? 'router' : (role as 'node' | 'rr'), args[args.indexOf('--target') + 1]) as Record<string, string>;
-    await daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], { ...natsEnv, ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}), ...extraEnv });
+    await daemon(name, process.execPath, ['-r', REGISTER, AGENT, ...args], {
+      ...natsEnv,
+      ...(process.env.METRICS_BASE_PORT !== '0' ? { METRICS_PORT: String(port) } : {}),
+      ...extraEnv,
+    });
   };
   // Poll BGP state and routes often: they drive the VM status (announced, at-core) operators watch.
   const poll = ['--poll-ms', process.env.LAB_POLL_MS ?? '300'];
   await agent('agent-core', ['--role', 'frr-router', '--target', clusterId, '--lab', lab.prefix, '--member', lab.core.name, ...poll]);
-  for (const rr of lab.routeReflectors) await agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name, ...poll]);
+  for (const rr of lab.routeReflectors)
+    await agent(`agent-${rr.name}`, ['--role', 'rr', '--target', rrTargetId(clusterId, rr.name), '--lab', lab.prefix, '--member', rr.name, ...poll]);
   for (const n of lab.nodes) await agent(`agent-${n.name}`, ['--role', 'node', '--target', nodeIds[n.name], '--lab', lab.prefix, '--member', n.name, ...poll]);
 }
 
@@ -86,7 +92,11 @@ export async function startLab(api: string, token?: string) {
   await startAgents(lab, clusterId, nodeIds);
   writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix, clusterId, nodeIds, api }, null, 2));
   const firstNode = Object.values(nodeIds)[0];
-  log(`lab up: cluster ${clusterId}, nodes ${Object.entries(nodeIds).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  log(
+    `lab up: cluster ${clusterId}, nodes ${Object.entries(nodeIds)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   console.log(
     [
       '',

@@ -124,7 +124,9 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   const hasState = await readLabState(prefix);
   if (leftovers.length || hasState) {
     if (!opts.replace) {
-      throw new Error(`lab ${prefix} is already up (namespaces: ${leftovers.join(', ') || 'none'}; state: ${hasState ? labStateFile(prefix) : 'none'}); run 'down --prefix ${prefix}' first or pass --replace`);
+      throw new Error(
+        `lab ${prefix} is already up (namespaces: ${leftovers.join(', ') || 'none'}; state: ${hasState ? labStateFile(prefix) : 'none'}); run 'down --prefix ${prefix}' first or pass --replace`,
+      );
     }
     await labDown(prefix);
   }

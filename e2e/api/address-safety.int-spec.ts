@@ -6,8 +6,8 @@
  * reason, and the event stream does not move.
  */
 import { randomUUID } from 'node:crypto';
-import { clusterBody, ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, streamLastSeq } from '../support/api-fixtures';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, streamLastSeq } from '../support/api-fixtures';
 
 type Res = { status: number; body: any };
 
@@ -57,9 +57,24 @@ describe('address and topology safety', () => {
     it('IPv4-mapped IPv6 is refused wherever an address is given', async () => {
       await refused(network('::ffff:192.0.2.0/120'), 400, 'validation-failed', 'cidr');
       await refused(network('2001:db8:5::/64', [{ start: '::ffff:192.0.2.1', end: '2001:db8:5::9' }]), 400, 'validation-failed', 'pools');
-      await refused(post('/vms', { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'mapped', ownerId: 'c', ip: '::ffff:203.0.113.50' }), 400, 'validation-failed', 'ip');
-      await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-mapped', underlayIp: '198.18.1.170', underlayIp6: '::ffff:198.18.1.170' }), 400, 'validation-failed', 'underlayIp6');
-      await refused(post('/clusters', { ...clusterBody('c-mapped'), coreRouter: { name: 'core', ip: '::ffff:198.18.0.1', vendor: 'frr' } }), 400, 'validation-failed', 'coreRouter');
+      await refused(
+        post('/vms', { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'mapped', ownerId: 'c', ip: '::ffff:203.0.113.50' }),
+        400,
+        'validation-failed',
+        'ip',
+      );
+      await refused(
+        post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-mapped', underlayIp: '198.18.1.170', underlayIp6: '::ffff:198.18.1.170' }),
+        400,
+        'validation-failed',
+        'underlayIp6',
+      );
+      await refused(
+        post('/clusters', { ...clusterBody('c-mapped'), coreRouter: { name: 'core', ip: '::ffff:198.18.0.1', vendor: 'frr' } }),
+        400,
+        'validation-failed',
+        'coreRouter',
+      );
     });
   });
 
@@ -67,11 +82,18 @@ describe('address and topology safety', () => {
     it('may not contain the network or broadcast address', async () => {
       await refused(network('192.0.2.0/24', [{ start: '192.0.2.0', end: '192.0.2.10' }]), 400, 'pool-contains-reserved-address');
       await refused(network('192.0.2.0/24', [{ start: '192.0.2.250', end: '192.0.2.255' }]), 400, 'pool-contains-reserved-address');
-      await refused(post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.201', end: '203.0.113.255' }), 400, 'pool-contains-reserved-address');
+      await refused(
+        post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.201', end: '203.0.113.255' }),
+        400,
+        'pool-contains-reserved-address',
+      );
     });
 
     it('may not contain a route reflector, the core router or a node underlay address', async () => {
-      for (const [range, what] of [[['198.18.0.5', '198.18.0.20'], '198.18.0.11'], [['198.18.0.1', '198.18.0.3'], '198.18.0.1']] as const) {
+      for (const [range, what] of [
+        [['198.18.0.5', '198.18.0.20'], '198.18.0.11'],
+        [['198.18.0.1', '198.18.0.3'], '198.18.0.1'],
+      ] as const) {
         const r = await refused(network('198.18.0.0/24', [{ start: range[0], end: range[1] }]), 400, 'pool-contains-infrastructure-address');
         expect(r.body.message).toContain(what);
       }
@@ -81,7 +103,7 @@ describe('address and topology safety', () => {
   });
 
   describe('nodes', () => {
-    it('may not join on the core router\'s, a route reflector\'s or another node\'s address', async () => {
+    it("may not join on the core router's, a route reflector's or another node's address", async () => {
       await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-core', underlayIp: '198.18.0.1' }), 400, 'underlay-is-core-router', 'underlayIp');
       await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-rr', underlayIp: '198.18.0.12' }), 400, 'underlay-is-route-reflector', 'underlayIp');
       await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-dup', underlayIp: '198.18.1.101' }), 409, 'underlay-ip-taken');
@@ -91,7 +113,12 @@ describe('address and topology safety', () => {
       for (const underlayIp of ['127.0.0.1', '0.0.0.0', '169.254.3.3', '224.0.0.5', '255.255.255.255']) {
         await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-bad', underlayIp }), 400, 'address-not-unicast', 'underlayIp');
       }
-      await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-bad6', underlayIp: '198.18.1.171', underlayIp6: 'fe80::1' }), 400, 'address-not-unicast', 'underlayIp6');
+      await refused(
+        post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-bad6', underlayIp: '198.18.1.171', underlayIp6: 'fe80::1' }),
+        400,
+        'address-not-unicast',
+        'underlayIp6',
+      );
     });
 
     it('a node or route reflector may not sit inside a VM address pool', async () => {
@@ -100,9 +127,17 @@ describe('address and topology safety', () => {
     });
 
     it('an IPv6 underlay another node uses is taken too', async () => {
-      const a = await http('POST', `${cp.api}/clusters/${fx.clusterId}/nodes`, { name: 'n-v6a', underlayIp: '198.18.1.180', underlayIp6: '2001:db8:ffff::180' });
+      const a = await http('POST', `${cp.api}/clusters/${fx.clusterId}/nodes`, {
+        name: 'n-v6a',
+        underlayIp: '198.18.1.180',
+        underlayIp6: '2001:db8:ffff::180',
+      });
       expect(a.status).toBe(201);
-      await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-v6b', underlayIp: '198.18.1.181', underlayIp6: '2001:DB8:FFFF:0::180' }), 409, 'underlay-ip-taken');
+      await refused(
+        post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-v6b', underlayIp: '198.18.1.181', underlayIp6: '2001:DB8:FFFF:0::180' }),
+        409,
+        'underlay-ip-taken',
+      );
     });
   });
 
@@ -130,7 +165,12 @@ describe('address and topology safety', () => {
       const vmId = randomUUID();
       const created = await http('POST', `${cp.api}/vms`, { vmId, clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'lower', ownerId: 'c' });
       expect(created.status).toBe(202);
-      await refused(post('/vms', { vmId: vmId.toUpperCase(), clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'upper', ownerId: 'c' }), 400, 'validation-failed', 'vmId');
+      await refused(
+        post('/vms', { vmId: vmId.toUpperCase(), clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'upper', ownerId: 'c' }),
+        400,
+        'validation-failed',
+        'vmId',
+      );
       await refused(() => http('DELETE', `${cp.api}/vms/${vmId.toUpperCase()}`), 400, 'invalid-id');
       await refused(post('/clusters', { ...clusterBody('c-upper'), clusterId: randomUUID().toUpperCase() }), 400, 'validation-failed', 'clusterId');
     });

@@ -1,6 +1,6 @@
 /** GET /api/v1/audit: who did what (events' meta.actor and the command), strict query, keyset pages, roles. */
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, readModelCaughtUp } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, readModelCaughtUp } from '../support/api-fixtures';
 
 describe('audit', () => {
   let cp: ControlPlane;
@@ -13,12 +13,21 @@ describe('audit', () => {
     cp = await startControlPlane();
     before = new Date(Date.now() - 1000).toISOString();
     fx = await createFixture(cp, { nodes: 2 });
-    for (const [name, role] of [['ops-alice', 'operator'], ['billing-bob', 'billing']]) {
+    for (const [name, role] of [
+      ['ops-alice', 'operator'],
+      ['billing-bob', 'billing'],
+    ]) {
       const r = await http('POST', `${cp.api}/tokens`, { name, role });
       expect(r.status).toBe(201);
       tokens[name] = r.body.token;
     }
-    const vm = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'aud1', ownerId: 'cust-1' }, {}, { auth: tokens['ops-alice'] });
+    const vm = await http(
+      'POST',
+      `${cp.api}/vms`,
+      { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'aud1', ownerId: 'cust-1' },
+      {},
+      { auth: tokens['ops-alice'] },
+    );
     expect(vm.status).toBe(202);
     vmId = vm.body.id;
     expect((await http('POST', `${cp.api}/nodes/${fx.nodeIds[1]}/drain`, undefined, {}, { auth: tokens['ops-alice'] })).status).toBeLessThan(300);
@@ -33,12 +42,29 @@ describe('audit', () => {
     expect(r.status).toBe(200);
     const items = r.body.items as any[];
     expect(items.map((i) => i.seq)).toEqual([...items.map((i) => i.seq)].sort((a, b) => b - a));
-    expect(items).toEqual(expect.arrayContaining([
-      expect.objectContaining({ actor: 'token:admin(admin)', command: 'CreateCluster', event: 'ClusterCreated', aggregate: 'cluster', aggregateId: fx.clusterId, clusterId: fx.clusterId }),
-      expect.objectContaining({ actor: 'token:admin(admin)', command: 'AddNetwork', event: 'NetworkAdded', aggregate: 'ipam', clusterId: fx.clusterId }),
-      expect.objectContaining({ actor: 'token:ops-alice(operator)', command: 'CreateVm', event: 'VmCreated', aggregate: 'vm', aggregateId: vmId, clusterId: fx.clusterId, detail: expect.objectContaining({ name: 'aud1' }) }),
-      expect.objectContaining({ actor: 'token:ops-alice(operator)', command: 'DrainNode', event: 'NodeDrained', aggregateId: fx.nodeIds[1] }),
-    ]));
+    expect(items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actor: 'token:admin(admin)',
+          command: 'CreateCluster',
+          event: 'ClusterCreated',
+          aggregate: 'cluster',
+          aggregateId: fx.clusterId,
+          clusterId: fx.clusterId,
+        }),
+        expect.objectContaining({ actor: 'token:admin(admin)', command: 'AddNetwork', event: 'NetworkAdded', aggregate: 'ipam', clusterId: fx.clusterId }),
+        expect.objectContaining({
+          actor: 'token:ops-alice(operator)',
+          command: 'CreateVm',
+          event: 'VmCreated',
+          aggregate: 'vm',
+          aggregateId: vmId,
+          clusterId: fx.clusterId,
+          detail: expect.objectContaining({ name: 'aud1' }),
+        }),
+        expect.objectContaining({ actor: 'token:ops-alice(operator)', command: 'DrainNode', event: 'NodeDrained', aggregateId: fx.nodeIds[1] }),
+      ]),
+    );
     // Consequences of reactors (IPAM's allocation, the derivers' desired states) are not commands of anyone.
     expect(items.some((i) => ['IpAllocated', 'DesiredStateChanged'].includes(i.event))).toBe(false);
     expect(r.body.readModelPosition).toBeGreaterThan(0);
@@ -80,9 +106,17 @@ describe('audit', () => {
 
   it('refuses unknown or malformed parameters with 400 and the reason per field', async () => {
     const bad: [string, string][] = [
-      ['actorr=x', 'actorr'], ['actor=a%20b', 'actor'], ['actor=a%27--', 'actor'], ['clusterId=nope', 'clusterId'],
-      ['from=yesterday', 'from'], ['to=2025-02-30', 'to'], ['from=2025-01-02&to=2025-01-01', 'to'], ['limit=0', 'limit'], ['limit=1001', 'limit'],
-      ['cursor=abc', 'cursor'], ['actor=a&actor=b', 'actor'],
+      ['actorr=x', 'actorr'],
+      ['actor=a%20b', 'actor'],
+      ['actor=a%27--', 'actor'],
+      ['clusterId=nope', 'clusterId'],
+      ['from=yesterday', 'from'],
+      ['to=2025-02-30', 'to'],
+      ['from=2025-01-02&to=2025-01-01', 'to'],
+      ['limit=0', 'limit'],
+      ['limit=1001', 'limit'],
+      ['cursor=abc', 'cursor'],
+      ['actor=a&actor=b', 'actor'],
     ];
     for (const [query, field] of bad) {
       const r = await http('GET', `${cp.api}/audit?${query}`);

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture } from '../support/api-fixtures';
 import { startGateway } from '../../services/gateway/src/main';
 
 describe('API auth', () => {
@@ -21,7 +21,11 @@ describe('API auth', () => {
     fx = await createFixture(cp);
     db = new DataSource({ type: 'postgres', url: cp.db.url });
     await db.initialize();
-    for (const [name, role] of [['ops-alice', 'operator'], ['billing-bob', 'billing'], ['ops-gone', 'operator']]) {
+    for (const [name, role] of [
+      ['ops-alice', 'operator'],
+      ['billing-bob', 'billing'],
+      ['ops-gone', 'operator'],
+    ]) {
       const r = await http('POST', `${cp.api}/tokens`, { name, role });
       expect(r.status).toBe(201);
       expect(r.body).toEqual({ id: expect.any(String), name, role, token: expect.stringMatching(/^fab_[A-Za-z0-9_-]{43}$/) });
@@ -36,7 +40,11 @@ describe('API auth', () => {
   const vmBody = (name: string) => ({ clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name, ownerId: 'cust-1' });
 
   it('answers 401 without a token or with an unknown / malformed one; health and docs need none', async () => {
-    for (const [headers, opts] of [[{}, { auth: false as const }], [{}, { auth: 'fab_nope' }], [{ authorization: 'Basic abc' }, {}]] as const) {
+    for (const [headers, opts] of [
+      [{}, { auth: false as const }],
+      [{}, { auth: 'fab_nope' }],
+      [{ authorization: 'Basic abc' }, {}],
+    ] as const) {
       const r = await http('GET', `${cp.api}/vms`, undefined, { ...headers }, opts);
       expect(r.status).toBe(401);
       expect(r.body).toEqual({ status: 401, code: 'unauthorized', message: expect.any(String) });

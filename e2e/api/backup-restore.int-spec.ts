@@ -3,17 +3,17 @@
  * control plane, restore them into a fresh nats-server with its own store, rebuild the read model from the
  * restored stream, and get exactly the original read model.
  */
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DataSource } from 'typeorm';
+import { type DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
 import { createDataSource, dumpSchema, rebuildInto } from '@fabric/projections';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, readModelCaughtUp, settledVm } from '../support/api-fixtures';
 import { createBackup, restoreBackup, verifyBackup } from '../../deploy/backup';
 import { startRouteAnnouncer } from '../../services/route-announcer/src/main';
@@ -35,8 +35,11 @@ function freePort(): Promise<number> {
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['-r', './deploy/register.js', 'deploy/backup.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['-r', './deploy/register.js', 'deploy/backup.ts', ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -59,7 +62,13 @@ describe('backup and restore of the event and command streams', () => {
     const fx = await createFixture(cp, { nodes: 2 });
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const r = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `cust-${i % 3}`, driver: 'tap' });
+      const r = await http('POST', `${cp.api}/vms`, {
+        clusterId: fx.clusterId,
+        nodeId: fx.nodeIds[i % 2],
+        name: `web${i}`,
+        ownerId: `cust-${i % 3}`,
+        driver: 'tap',
+      });
       expect(r.status).toBe(202);
       ids.push(r.body.id);
     }
@@ -67,19 +76,29 @@ describe('backup and restore of the event and command streams', () => {
     expect((await http('DELETE', `${cp.api}/vms/${ids[0]}`)).status).toBe(202);
     expect((await http('POST', `${cp.api}/vms/${ids[1]}/migrate`, { nodeId: fx.nodeIds[0] })).status).toBe(202);
     // Everything reacted to: IPAM acknowledged all it received, the announcer published both nodes' desired state.
-    await eventually(async () => {
-      const c = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, cp.nats.subjects.durable('ipam'));
-      const cmds = await cp.nats.jsm.streams.info(cp.nats.subjects.commandsStream);
-      const released = (await cp.store.read(cp.nats.subjects.evtAll())).some((e) => e.type === 'IpReleased');
-      return c.num_pending === 0 && c.num_ack_pending === 0 && cmds.state.messages === 2 && released ? true : undefined;
-    }, 30000, 100, 'IPAM and the route announcer idle');
+    await eventually(
+      async () => {
+        const c = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, cp.nats.subjects.durable('ipam'));
+        const cmds = await cp.nats.jsm.streams.info(cp.nats.subjects.commandsStream);
+        const released = (await cp.store.read(cp.nats.subjects.evtAll())).some((e) => e.type === 'IpReleased');
+        return c.num_pending === 0 && c.num_ack_pending === 0 && cmds.state.messages === 2 && released ? true : undefined;
+      },
+      30000,
+      100,
+      'IPAM and the route announcer idle',
+    );
     await announcer.close();
     announcer = undefined;
     await readModelCaughtUp(cp);
 
     port = await freePort();
     server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store')], { stdio: 'ignore' });
-    restored = await eventually(() => Nats.connect({ servers: `127.0.0.1:${port}`, ns: cp.ns, name: 'restore-test' }).catch(() => undefined), 20000, 100, 'second nats-server up');
+    restored = await eventually(
+      () => Nats.connect({ servers: `127.0.0.1:${port}`, ns: cp.ns, name: 'restore-test' }).catch(() => undefined),
+      20000,
+      100,
+      'second nats-server up',
+    );
   });
 
   afterAll(async () => {
@@ -129,11 +148,16 @@ describe('backup and restore of the event and command streams', () => {
 
     const original = await cp.store.read(s.evtAll());
     const copy = await new EventStore(restored!).read(s.evtAll());
-    expect(copy.map((e) => [e.seq, e.subject, e.id, e.type, JSON.stringify(e.data)])).toEqual(original.map((e) => [e.seq, e.subject, e.id, e.type, JSON.stringify(e.data)]));
+    expect(copy.map((e) => [e.seq, e.subject, e.id, e.type, JSON.stringify(e.data)])).toEqual(
+      original.map((e) => [e.seq, e.subject, e.id, e.type, JSON.stringify(e.data)]),
+    );
 
     for (const node of new Set(original.filter((e) => e.type === 'NodeJoined').map((e) => e.subject.split('.').pop()!))) {
       const subject = s.cmd('node', node);
-      const [x, y] = [await cp.nats.jsm.streams.getMessage(s.commandsStream, { last_by_subj: subject }), await restored!.jsm.streams.getMessage(s.commandsStream, { last_by_subj: subject })];
+      const [x, y] = [
+        await cp.nats.jsm.streams.getMessage(s.commandsStream, { last_by_subj: subject }),
+        await restored!.jsm.streams.getMessage(s.commandsStream, { last_by_subj: subject }),
+      ];
       expect(y?.json()).toEqual(x?.json());
     }
 

@@ -4,8 +4,8 @@
  * (exhausted pool, address taken, outside pools) are recorded facts: the VM ends `failed` with the reason.
  */
 import { randomUUID } from 'node:crypto';
-import { clusterBody, ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 
 type Res = { status: number; body: any };
 
@@ -54,7 +54,13 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
   }
 
   const post = (path: string, body: unknown, headers?: Record<string, string>) => () => http('POST', `${cp.api}${path}`, body, headers);
-  const vmBody = (over: Record<string, unknown> = {}) => ({ clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: `vm-${randomUUID().slice(0, 8)}`, ownerId: 'cust-1', ...over });
+  const vmBody = (over: Record<string, unknown> = {}) => ({
+    clusterId: fx.clusterId,
+    nodeId: fx.nodeIds[0],
+    name: `vm-${randomUUID().slice(0, 8)}`,
+    ownerId: 'cust-1',
+    ...over,
+  });
 
   describe('values parsed strictly', () => {
     it.each([
@@ -78,8 +84,16 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
       ['node underlay IPv6 where IPv4 is required', () => post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-bad', underlayIp: '2001:db8::1' }), 'underlayIp'],
       ['VM requested ip garbage', () => post('/vms', vmBody({ ip: '203.0.113.999' })), 'ip'],
       ['VM requested ip with a prefix length', () => post('/vms', vmBody({ ip: '203.0.113.50/32' })), 'ip'],
-      ['pool start not an address', () => post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: 'abc', end: '192.0.2.9' }] }), 'pools'],
-      ['route reflector ip octal-ish short form', () => post('/clusters', { ...clusterBody('c-ip'), routeReflectors: [{ name: 'rr1', ip: '198.18.11' }] }), 'routeReflectors'],
+      [
+        'pool start not an address',
+        () => post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: 'abc', end: '192.0.2.9' }] }),
+        'pools',
+      ],
+      [
+        'route reflector ip octal-ish short form',
+        () => post('/clusters', { ...clusterBody('c-ip'), routeReflectors: [{ name: 'rr1', ip: '198.18.11' }] }),
+        'routeReflectors',
+      ],
       ['core router ip empty', () => post('/clusters', { ...clusterBody('c-ip2'), coreRouter: { name: 'core', ip: '', vendor: 'frr' } }), 'coreRouter'],
     ])('invalid IP: %s', async (_, req, field) => {
       await refused(req(), 400, 'validation-failed', field);
@@ -118,13 +132,31 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
     });
 
     it('pool outside its network → 400', async () => {
-      await refused(post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '198.51.100.1', end: '198.51.100.5' }] }), 400, 'pool-outside-network');
-      await refused(post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.200', end: '192.0.3.5' }] }), 400, 'pool-outside-network');
+      await refused(
+        post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '198.51.100.1', end: '198.51.100.5' }] }),
+        400,
+        'pool-outside-network',
+      );
+      await refused(
+        post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.200', end: '192.0.3.5' }] }),
+        400,
+        'pool-outside-network',
+      );
       await refused(post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '192.0.2.1', end: '192.0.2.9' }), 400, 'pool-outside-network');
     });
 
     it('pool containing the gateway 10.0.0.1 → 400, and no part of the network is written', async () => {
-      const r = await refused(post(`/clusters/${fx.clusterId}/networks`, { cidr: '10.0.0.0/24', pools: [{ start: '10.0.0.2', end: '10.0.0.20' }, { start: '10.0.0.1', end: '10.0.0.1' }] }), 400, 'pool-contains-gateway');
+      const r = await refused(
+        post(`/clusters/${fx.clusterId}/networks`, {
+          cidr: '10.0.0.0/24',
+          pools: [
+            { start: '10.0.0.2', end: '10.0.0.20' },
+            { start: '10.0.0.1', end: '10.0.0.1' },
+          ],
+        }),
+        400,
+        'pool-contains-gateway',
+      );
       expect(r.body.message).toContain('10.0.0.1');
       const nets = await http('GET', `${cp.api}/clusters/${fx.clusterId}/networks`);
       expect(nets.body.map((n: { cidr: string }) => n.cidr)).not.toContain('10.0.0.0/24');
@@ -132,7 +164,11 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
 
     it('overlapping pools → 409, pool with start after end → 400', async () => {
       await refused(post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.150', end: '203.0.113.220' }), 409, 'pool-overlap');
-      await refused(post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.240', end: '203.0.113.230' }), 400, 'pool-start-after-end');
+      await refused(
+        post(`/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.240', end: '203.0.113.230' }),
+        400,
+        'pool-start-after-end',
+      );
     });
   });
 
@@ -222,14 +258,44 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
     });
 
     it('a cluster whose route reflectors repeat or sit on the gateway is refused whole (no half-written cluster)', async () => {
-      await refused(post('/clusters', { ...clusterBody('c-rr'), routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }, { name: 'RR1', ip: '198.18.0.12' }] }), 400, 'duplicate-route-reflector');
-      await refused(post('/clusters', { ...clusterBody('c-rr'), routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }, { name: 'rr2', ip: '10.0.0.1' }] }), 400, 'ip-is-gateway');
+      await refused(
+        post('/clusters', {
+          ...clusterBody('c-rr'),
+          routeReflectors: [
+            { name: 'rr1', ip: '198.18.0.11' },
+            { name: 'RR1', ip: '198.18.0.12' },
+          ],
+        }),
+        400,
+        'duplicate-route-reflector',
+      );
+      await refused(
+        post('/clusters', {
+          ...clusterBody('c-rr'),
+          routeReflectors: [
+            { name: 'rr1', ip: '198.18.0.11' },
+            { name: 'rr2', ip: '10.0.0.1' },
+          ],
+        }),
+        400,
+        'ip-is-gateway',
+      );
       expect((await http('GET', `${cp.api}/clusters`)).body.map((c: { name: string }) => c.name)).not.toContain('c-rr');
     });
   });
 
   describe('names that could break a config file', () => {
-    const badNames = [['a quote', 'a"b'], ['a single quote', "a'b"], ['braces', 'a{b}'], ['a newline', 'a\nb'], ['a semicolon', 'a;b'], ['a space', 'a b'], ['empty', ''], ['a leading dash', '-ab'], ['64 characters', 'a'.repeat(64)]];
+    const badNames = [
+      ['a quote', 'a"b'],
+      ['a single quote', "a'b"],
+      ['braces', 'a{b}'],
+      ['a newline', 'a\nb'],
+      ['a semicolon', 'a;b'],
+      ['a space', 'a b'],
+      ['empty', ''],
+      ['a leading dash', '-ab'],
+      ['64 characters', 'a'.repeat(64)],
+    ];
 
     it.each(badNames)('cluster name with %s → 400', async (_, name) => {
       await refused(post('/clusters', clusterBody(name)), 400, 'validation-failed', 'name');
@@ -241,12 +307,27 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
       await refused(post('/vms', vmBody({ name })), 400, 'validation-failed', 'name');
     });
     it.each(badNames)('route reflector name with %s → 400 (in the cluster and added later)', async (_, name) => {
-      await refused(post('/clusters', { ...clusterBody('c-rrname'), routeReflectors: [{ name, ip: '198.18.0.11' }] }), 400, 'validation-failed', 'routeReflectors');
+      await refused(
+        post('/clusters', { ...clusterBody('c-rrname'), routeReflectors: [{ name, ip: '198.18.0.11' }] }),
+        400,
+        'validation-failed',
+        'routeReflectors',
+      );
       await refused(post(`/clusters/${fx.clusterId}/route-reflectors`, { name, ip: '198.18.0.13' }), 400, 'validation-failed', 'name');
     });
     it('core router name and owner id with config metacharacters → 400', async () => {
-      await refused(post('/clusters', { ...clusterBody('c-core'), coreRouter: { name: 'core;reboot', ip: '198.18.0.1', vendor: 'frr' } }), 400, 'validation-failed', 'coreRouter');
-      await refused(post('/clusters', { ...clusterBody('c-core'), coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'cisco' } }), 400, 'validation-failed', 'coreRouter');
+      await refused(
+        post('/clusters', { ...clusterBody('c-core'), coreRouter: { name: 'core;reboot', ip: '198.18.0.1', vendor: 'frr' } }),
+        400,
+        'validation-failed',
+        'coreRouter',
+      );
+      await refused(
+        post('/clusters', { ...clusterBody('c-core'), coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'cisco' } }),
+        400,
+        'validation-failed',
+        'coreRouter',
+      );
       await refused(post('/vms', vmBody({ ownerId: 'cust "1"' })), 400, 'validation-failed', 'ownerId');
       await refused(post('/clusters', { ...clusterBody('c-md5'), bgp: { md5Password: 'se"cret' } }), 400, 'validation-failed', 'bgp');
     });
@@ -255,9 +336,19 @@ describe('bad input gets a 4xx with a reason and writes nothing', () => {
   describe('body shape', () => {
     it('unknown fields → 400 naming them (top level and nested)', async () => {
       await refused(post('/clusters', { ...clusterBody('c-extra'), extra: 1 }), 400, 'validation-failed', 'extra');
-      await refused(post('/clusters', { ...clusterBody('c-extra'), routeReflectors: [{ name: 'rr1', ip: '198.18.0.11', password: 'x' }] }), 400, 'validation-failed', 'routeReflectors');
+      await refused(
+        post('/clusters', { ...clusterBody('c-extra'), routeReflectors: [{ name: 'rr1', ip: '198.18.0.11', password: 'x' }] }),
+        400,
+        'validation-failed',
+        'routeReflectors',
+      );
       await refused(post('/vms', vmBody({ status: 'at-core' })), 400, 'validation-failed', 'status');
-      await refused(post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-extra', underlayIp: '198.18.1.98', clusterId: tiny.clusterId }), 400, 'validation-failed', 'clusterId');
+      await refused(
+        post(`/clusters/${fx.clusterId}/nodes`, { name: 'n-extra', underlayIp: '198.18.1.98', clusterId: tiny.clusterId }),
+        400,
+        'validation-failed',
+        'clusterId',
+      );
       await refused(post(`/clusters/${fx.clusterId}/networks`, { cidr: '192.0.2.0/24', gateway: '192.0.2.1' }), 400, 'validation-failed', 'gateway');
     });
 

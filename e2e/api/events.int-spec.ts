@@ -1,7 +1,7 @@
 /** GET /api/v1/events: server-sent events, resumable (Last-Event-ID / since), filtered by type / cluster / VM. */
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture } from '../support/api-fixtures';
-import { openSse, SseStream } from '../support/sse';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture } from '../support/api-fixtures';
+import { openSse, type SseStream } from '../support/sse';
 
 describe('live events (SSE)', () => {
   let cp: ControlPlane;
@@ -37,7 +37,12 @@ describe('live events (SSE)', () => {
     const [created] = await s.waitFor((e) => e.event === 'VmCreated' && e.data.data.vmId === firstVm);
     const [allocated] = await s.waitFor((e) => e.event === 'IpAllocated' && e.data.data.vmId === firstVm);
     expect(Number(created.id)).toBe(created.data.seq);
-    expect(created.data).toMatchObject({ type: 'VmCreated', subject: expect.stringContaining('.evt.vm.'), data: { vmId: firstVm, clusterId: fx.clusterId }, meta: { actor: 'token:admin(admin)' } });
+    expect(created.data).toMatchObject({
+      type: 'VmCreated',
+      subject: expect.stringContaining('.evt.vm.'),
+      data: { vmId: firstVm, clusterId: fx.clusterId },
+      meta: { actor: 'token:admin(admin)' },
+    });
     expect(Number(allocated.id)).toBeGreaterThan(Number(created.id));
     expect(allocated.data.data.ip).toBe('203.0.113.10');
     allocatedSeq = Number(allocated.id);
@@ -71,11 +76,14 @@ describe('live events (SSE)', () => {
     expect(other.events).toHaveLength(0);
   });
 
-  it('a cluster filter also passes the reports of that cluster\'s node agents (their target is the node id)', async () => {
+  it("a cluster filter also passes the reports of that cluster's node agents (their target is the node id)", async () => {
     const s = await open(`?clusterId=${fx.clusterId}&type=ConfigApplied`);
     const report = (nodeId: string, generation: number) =>
       cp.store.append(cp.store.subjects.evt('agent', 'node', nodeId), [
-        { id: `sse-report-${nodeId}-${generation}`, event: { type: 'ConfigApplied', data: { target: { kind: 'node', id: nodeId }, generation, hash: 'h', changes: 0, durationMs: 1 } } },
+        {
+          id: `sse-report-${nodeId}-${generation}`,
+          event: { type: 'ConfigApplied', data: { target: { kind: 'node', id: nodeId }, generation, hash: 'h', changes: 0, durationMs: 1 } },
+        },
       ]);
     await report('00000000-0000-4000-8000-00000000abcd', 7); // a node of no cluster we know
     await report(fx.nodeIds[0], 7);
@@ -105,7 +113,13 @@ describe('live events (SSE)', () => {
     // The core router reports the VM's route (as its agent would): the feed delivers it at once, the read
     // model gets it when the projection has applied it.
     await cp.store.append(cp.store.subjects.evt('agent', 'router', fx.clusterId), [
-      { id: `sse-core-${firstVm}`, event: { type: 'RoutesChanged', data: { target: { kind: 'router', id: fx.clusterId }, added: [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }], withdrawn: [], total: 1 } } },
+      {
+        id: `sse-core-${firstVm}`,
+        event: {
+          type: 'RoutesChanged',
+          data: { target: { kind: 'router', id: fx.clusterId }, added: [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }], withdrawn: [], total: 1 },
+        },
+      },
     ]);
     const [seen] = await s.waitFor((e) => e.event === 'RoutesChanged');
     s.close();

@@ -6,8 +6,8 @@
  */
 import { Client } from 'pg';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { killAllChildren, ServiceProcess, startIpamProcess } from '../support/processes';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { killAllChildren, type ServiceProcess, startIpamProcess } from '../support/processes';
 
 type Loop = { name: string; state: string; lag: number | null; problem?: string; source: string; pid: number; deadLettered: number };
 type Health = { status: number; body: { status: string; checks: { loops: { ok: boolean; loops: Loop[] } } } };
@@ -26,7 +26,9 @@ describe('/health and the loops of every process', () => {
   afterAll(async () => {
     await killAllChildren();
     await cp?.close();
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   });
 
   const health = () => http('GET', `${cp.api}/health`) as Promise<Health>;
@@ -34,10 +36,15 @@ describe('/health and the loops of every process', () => {
   const ipamLoop = () => `${cp.ns}_ipam`;
 
   it('lists the projection, the inventory tail and the IPAM consumer of another process, all ok', async () => {
-    const h = await eventually(async () => {
-      const r = await health();
-      return r.status === 200 && loop(r, ipamLoop()).length === 1 ? r : undefined;
-    }, 20000, 50, 'healthy with the IPAM heartbeat');
+    const h = await eventually(
+      async () => {
+        const r = await health();
+        return r.status === 200 && loop(r, ipamLoop()).length === 1 ? r : undefined;
+      },
+      20000,
+      50,
+      'healthy with the IPAM heartbeat',
+    );
     expect(h.body.status).toBe('ok');
     expect(loop(h, 'projection:read-model')[0]).toMatchObject({ state: 'running', source: 'local' });
     expect(loop(h, 'inventory-index')[0]).toMatchObject({ state: 'running', source: 'local' });
@@ -51,11 +58,23 @@ describe('/health and the loops of every process', () => {
       await pg.query('BEGIN');
       await pg.query(`SELECT position FROM fabric.projection_checkpoints WHERE name = 'read-model' FOR UPDATE`);
       // An event the projection must commit: it blocks on the checkpoint row.
-      const seq = (await cp.store.append(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), [{ id: 'health-stall-1', event: { type: 'BgpSessionStateChanged', data: { target: { kind: 'rr', id: 'c1_rr1' }, protocol: 'core', state: 'Established' } } }])).seqs[0];
-      const degraded = await eventually(async () => {
-        const r = await health();
-        return r.status === 503 ? r : undefined;
-      }, 20000, 100, '503 while the projection is stuck');
+      const seq = (
+        await cp.store.append(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), [
+          {
+            id: 'health-stall-1',
+            event: { type: 'BgpSessionStateChanged', data: { target: { kind: 'rr', id: 'c1_rr1' }, protocol: 'core', state: 'Established' } },
+          },
+        ])
+      ).seqs[0];
+      const degraded = await eventually(
+        async () => {
+          const r = await health();
+          return r.status === 503 ? r : undefined;
+        },
+        20000,
+        100,
+        '503 while the projection is stuck',
+      );
       expect(degraded.body.status).toBe('degraded');
       expect(loop(degraded, 'projection:read-model')[0].problem).toMatch(/without progress/);
       await pg.query('ROLLBACK');
@@ -69,29 +88,51 @@ describe('/health and the loops of every process', () => {
   it('a killed process is reported (its loop is silent), and healthy again once a new one runs the loop', async () => {
     const old = ipam!.pid;
     await ipam!.kill9();
-    const degraded = await eventually(async () => {
-      const r = await health();
-      return r.status === 503 ? r : undefined;
-    }, 20000, 50, '503 after kill -9');
+    const degraded = await eventually(
+      async () => {
+        const r = await health();
+        return r.status === 503 ? r : undefined;
+      },
+      20000,
+      50,
+      '503 after kill -9',
+    );
     expect(loop(degraded, ipamLoop()).find((l) => l.pid === old)?.problem).toMatch(/no heartbeat/);
     ipam = await startIpamProcess(cp.ns, env);
-    const h = await eventually(async () => {
-      const r = await health();
-      return r.status === 200 ? r : undefined;
-    }, 20000, 50, '200 with the new IPAM process');
+    const h = await eventually(
+      async () => {
+        const r = await health();
+        return r.status === 200 ? r : undefined;
+      },
+      20000,
+      50,
+      '200 with the new IPAM process',
+    );
     expect(loop(h, ipamLoop()).map((l) => l.pid)).toEqual([ipam.pid]);
   });
 
   it('a poison event leaves the projection running (and healthy); it is counted as dead-lettered', async () => {
     const h = (await import('@nats-io/nats-core')).headers();
     h.set('Fabric-Event-Type', 'RoutesObserved');
-    const bad = { id: 'health-poison', type: 'RoutesObserved', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { target: { kind: 'rr', id: 'c1_rr1' }, routes: [{ prefix: 7 }] } };
-    const poison = (await cp.nats.js.publish(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), new TextEncoder().encode(JSON.stringify(bad)), { headers: h })).seq;
+    const bad = {
+      id: 'health-poison',
+      type: 'RoutesObserved',
+      schemaVersion: 1,
+      occurredAt: new Date().toISOString(),
+      data: { target: { kind: 'rr', id: 'c1_rr1' }, routes: [{ prefix: 7 }] },
+    };
+    const poison = (await cp.nats.js.publish(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), new TextEncoder().encode(JSON.stringify(bad)), { headers: h }))
+      .seq;
     await eventually(() => cp.gateway.runner.currentPosition >= poison, 20000, 50, 'projection past the poison');
-    const r = await eventually(async () => {
-      const x = await health();
-      return x.status === 200 && loop(x, 'projection:read-model')[0].deadLettered === 1 ? x : undefined;
-    }, 20000, 50, 'healthy, one dead letter');
+    const r = await eventually(
+      async () => {
+        const x = await health();
+        return x.status === 200 && loop(x, 'projection:read-model')[0].deadLettered === 1 ? x : undefined;
+      },
+      20000,
+      50,
+      'healthy, one dead letter',
+    );
     expect(loop(r, 'projection:read-model')[0].state).toBe('running');
   });
 });

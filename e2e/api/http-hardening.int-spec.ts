@@ -15,8 +15,8 @@ import { Client } from 'pg';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { setupTelemetry, shutdownTelemetry } from '@fabric/telemetry';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 import { openSse } from '../support/sse';
 
 type Res = { status: number; body: any };
@@ -30,7 +30,10 @@ describe('HTTP hardening', () => {
   beforeAll(async () => {
     await setupTelemetry('test', exporter);
     mkdirSync(join(dashboard, 'assets'));
-    writeFileSync(join(dashboard, 'index.html'), '<!doctype html><html><head><script type="module" src="/assets/app.js"></script></head><body><div id="root"></div></body></html>');
+    writeFileSync(
+      join(dashboard, 'index.html'),
+      '<!doctype html><html><head><script type="module" src="/assets/app.js"></script></head><body><div id="root"></div></body></html>',
+    );
     writeFileSync(join(dashboard, 'assets', 'app.js'), 'console.log(1)');
     cp = await startControlPlane({
       ipamCooldownMs: 0,
@@ -47,7 +50,10 @@ describe('HTTP hardening', () => {
   async function refused(send: () => Promise<Res>, status: number, code?: string, field?: string): Promise<Res> {
     const before = await streamLastSeq(cp.nats);
     const res = await send();
-    expect({ status: res.status, body: res.body }).toEqual({ status, body: expect.objectContaining({ status, code: expect.any(String), message: expect.any(String) }) });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status,
+      body: expect.objectContaining({ status, code: expect.any(String), message: expect.any(String) }),
+    });
     expect(Object.keys(res.body).every((k) => ['status', 'code', 'message', 'fields'].includes(k))).toBe(true);
     if (code) expect(res.body.code).toBe(code);
     if (field) expect(Object.keys(res.body.fields ?? {})).toContain(field);
@@ -55,12 +61,22 @@ describe('HTTP hardening', () => {
     return res;
   }
   const get = (path: string, headers?: Record<string, string>) => () => http('GET', `${cp.api}${path}`, undefined, headers);
-  const vmBody = (over: Record<string, unknown> = {}) => ({ clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: `vm-${randomUUID().slice(0, 8)}`, ownerId: 'cust-1', ...over });
+  const vmBody = (over: Record<string, unknown> = {}) => ({
+    clusterId: fx.clusterId,
+    nodeId: fx.nodeIds[0],
+    name: `vm-${randomUUID().slice(0, 8)}`,
+    ownerId: 'cust-1',
+    ...over,
+  });
 
   describe('body limit', () => {
     it('a 300 kB body is a 413, nothing written', async () => {
       await refused(() => http('POST', `${cp.api}/vms`, vmBody({ ownerId: 'x'.repeat(300_000) })), 413, 'payload-too-large');
-      await refused(() => http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, JSON.stringify({ cidr: '192.0.2.0/24', pad: 'y'.repeat(70_000) })), 413, 'payload-too-large');
+      await refused(
+        () => http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, JSON.stringify({ cidr: '192.0.2.0/24', pad: 'y'.repeat(70_000) })),
+        413,
+        'payload-too-large',
+      );
     });
   });
 
@@ -158,7 +174,7 @@ describe('HTTP hardening', () => {
       return ids;
     }
 
-    it('one key reused on a second VM\'s DELETE is a 422 and the second VM stays; the same DELETE again answers as the first', async () => {
+    it("one key reused on a second VM's DELETE is a 422 and the second VM stays; the same DELETE again answers as the first", async () => {
       const [a, b] = await twoVms();
       const key = { 'Idempotency-Key': `del-${randomUUID()}` };
       expect((await http('DELETE', `${cp.api}/vms/${a}`, undefined, key)).status).toBe(202);
@@ -187,7 +203,12 @@ describe('HTTP hardening', () => {
       expect((await http('POST', `${cp.api}/vms`, vmBody(), key, { auth: t.body.token })).status).toBe(202);
     });
 
-    it.each([['a space', 'a b'], ['129 characters', 'k'.repeat(129)], ['a quote', 'k"1'], ['empty', '']])('a malformed key (%s) is a 400', async (_, k) => {
+    it.each([
+      ['a space', 'a b'],
+      ['129 characters', 'k'.repeat(129)],
+      ['a quote', 'k"1'],
+      ['empty', ''],
+    ])('a malformed key (%s) is a 400', async (_, k) => {
       await refused(() => http('POST', `${cp.api}/vms`, vmBody(), { 'Idempotency-Key': k }), 400, 'invalid-idempotency-key');
     });
   });
@@ -218,7 +239,12 @@ describe('HTTP hardening', () => {
       const s = await openSse(`${cp.api}/events?since=0&limit=1&access_token=${t.body.token}`, {});
       expect(s.status).toBe(200);
       await s.ended;
-      const span = await eventually(() => exporter.getFinishedSpans().find((x) => x.name === 'HTTP GET /events' && String(x.attributes['url.path']).includes('since=0&limit=1&')), 10000, 50, 'the SSE request span');
+      const span = await eventually(
+        () => exporter.getFinishedSpans().find((x) => x.name === 'HTTP GET /events' && String(x.attributes['url.path']).includes('since=0&limit=1&')),
+        10000,
+        50,
+        'the SSE request span',
+      );
       expect(String(span.attributes['url.path'])).toContain('access_token=REDACTED');
       const everything = JSON.stringify(exporter.getFinishedSpans().map((x) => ({ name: x.name, attributes: x.attributes, events: x.events })));
       expect(everything).not.toContain(t.body.token);
@@ -251,10 +277,15 @@ describe('HTTP hardening', () => {
     function attempt(token: string): Promise<{ status: number; retryAfter: string | undefined; body: any }> {
       const url = new URL(`${cp.api}/clusters`);
       return new Promise((resolve, reject) => {
-        const req = request({ host: url.hostname, port: url.port, path: url.pathname, localAddress: '127.0.0.2', headers: { authorization: `Bearer ${token}` } }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body: JSON.parse(text) }));
-        });
+        const req = request(
+          { host: url.hostname, port: url.port, path: url.pathname, localAddress: '127.0.0.2', headers: { authorization: `Bearer ${token}` } },
+          (res) => {
+            let text = '';
+            res
+              .on('data', (c) => (text += c))
+              .on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body: JSON.parse(text) }));
+          },
+        );
         req.on('error', reject).end();
       });
     }

@@ -3,12 +3,12 @@
  * and IPAM seeing a VmCreated again (handler called twice, or its durable replayed from sequence 1)
  * never allocates a second address nor writes anything new.
  */
-import { EventOf, StoredEvent } from '@fabric/contracts';
+import { type EventOf, type StoredEvent } from '@fabric/contracts';
 import { eventually } from '@fabric/testing/infra';
 import { IpamService } from '../../services/ipam/src/app/ipam-service';
 import { startInventory } from '../../services/inventory/src/main';
-import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
-import { countByVm, createFixture, eventsOfType, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
+import { type ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
+import { countByVm, createFixture, eventsOfType, type Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 
 describe('idempotency', () => {
   let cp: ControlPlane;
@@ -81,7 +81,9 @@ describe('idempotency', () => {
       expect(a.status).toBe(201);
       expect(b.status).toBe(201);
       expect(b.body.id).toBe(a.body.id);
-      const created = (await eventsOfType(cp.store, cp.store.subjects.evtAll('cluster'), 'ClusterCreated')).filter((e) => (e.data as { name: string }).name === 'idem-cluster');
+      const created = (await eventsOfType(cp.store, cp.store.subjects.evtAll('cluster'), 'ClusterCreated')).filter(
+        (e) => (e.data as { name: string }).name === 'idem-cluster',
+      );
       expect(created.length).toBe(1);
     });
   });
@@ -101,7 +103,15 @@ describe('idempotency', () => {
       // One VM deleted and (cool-down 0) released, so a replay also meets VmDeleted and a freed address.
       deletedId = vmIds[4];
       expect((await http('DELETE', `${cp.api}/vms/${deletedId}`)).status).toBe(202);
-      await eventually(async () => (await eventsOfType(cp.store, cp.store.subjects.evt('ipam', fx.clusterId), 'IpReleased')).some((e) => (e.data as { vmId: string }).vmId === deletedId), 15000, 50, 'address released');
+      await eventually(
+        async () =>
+          (await eventsOfType(cp.store, cp.store.subjects.evt('ipam', fx.clusterId), 'IpReleased')).some(
+            (e) => (e.data as { vmId: string }).vmId === deletedId,
+          ),
+        15000,
+        50,
+        'address released',
+      );
       await readModelCaughtUp(cp);
     });
 
@@ -141,10 +151,15 @@ describe('idempotency', () => {
 
       await cp.startIpam(0);
       const lastVmSeq = Math.max(...(await cp.store.read(cp.store.subjects.evtAll('vm'))).map((e) => e.seq));
-      const replayed = await eventually(async () => {
-        const info = await cp.nats.jsm.consumers.info(stream, durable);
-        return info.delivered.stream_seq >= lastVmSeq && info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, 30000, 100, 'the new durable to replay every VM event');
+      const replayed = await eventually(
+        async () => {
+          const info = await cp.nats.jsm.consumers.info(stream, durable);
+          return info.delivered.stream_seq >= lastVmSeq && info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+        },
+        30000,
+        100,
+        'the new durable to replay every VM event',
+      );
       // Everything from sequence 1 was delivered again (a new durable, not a resumed one)…
       expect(replayed.delivered.consumer_seq).toBeGreaterThanOrEqual((await cp.store.read(cp.store.subjects.evtAll('vm'))).length);
       // …and produced nothing: no second IpAllocated, no second release, no failure.

@@ -5,12 +5,12 @@
  * back as the standby. The same for a deriver (rr-config): only the leader publishes desired states.
  */
 import { randomUUID } from 'node:crypto';
-import { EventStore, Nats, RpcClient } from '@fabric/eventstore';
-import { closeTestNats, eventually, openTestNats, uniqueNs } from '@fabric/test-infra';
+import { EventStore, type Nats, RpcClient } from '@fabric/eventstore';
+import { closeTestNats, eventually, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { rrTargetId } from '@fabric/contracts';
 import { CLUSTER, appendEvents, baseFabric, ev, lastCommand } from '@fabric/testing/fabric';
 import { clusterBody } from '../support/control-plane';
-import { killAllChildren, ServiceProcess, spawnService } from '../support/processes';
+import { killAllChildren, type ServiceProcess, spawnService } from '../support/processes';
 
 jest.setTimeout(180_000);
 
@@ -110,10 +110,15 @@ describe('deriver active-standby (rr-config)', () => {
 
     await a.kill9();
     await appendEvents(store, [ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19')]);
-    const next = await eventually(async () => {
-      const c = await lastCommand(nats, 'rr', rr1);
-      return c && c.generation > first.generation ? c : undefined;
-    }, 60_000, 100, 'a new rr-1 generation from the former standby');
+    const next = await eventually(
+      async () => {
+        const c = await lastCommand(nats, 'rr', rr1);
+        return c && c.generation > first.generation ? c : undefined;
+      },
+      60_000,
+      100,
+      'a new rr-1 generation from the former standby',
+    );
     expect(JSON.stringify(next)).toContain('198.18.0.19');
     await b.waitFor('elected leader', 1_000);
   });

@@ -3,12 +3,12 @@
  * deterministic Msg-Ids, publish before ack): with two IPAM processes sharing the durable, or one killed
  * with `kill -9` mid-stream and replaced, every VM ends with exactly one address and no address is held twice.
  */
-import { StoredEvent } from '@fabric/contracts';
+import { type StoredEvent } from '@fabric/contracts';
 import { eventually } from '@fabric/testing/infra';
 import { parseIp } from '@fabric/ipam-math';
-import { ControlPlane, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, startControlPlane } from '../support/control-plane';
 import { countByVm, createFixture, createVmsViaRpc, eventsOfType, subjectCount } from '../support/api-fixtures';
-import { killAllChildren, ServiceProcess, startIpamProcess } from '../support/processes';
+import { killAllChildren, type ServiceProcess, startIpamProcess } from '../support/processes';
 
 describe('IPAM under concurrency and crashes', () => {
   let cp: ControlPlane;
@@ -50,10 +50,15 @@ describe('IPAM under concurrency and crashes', () => {
     const ipams: ServiceProcess[] = await Promise.all([startIpamProcess(cp.ns), startIpamProcess(cp.ns)]);
     const fx = await createFixture(cp, { name: 'pair', cidr: '100.64.0.0/21', pools: [pool] });
     // Both processes are pulling from the one shared durable before the burst starts.
-    await eventually(async () => {
-      const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, cp.nats.subjects.durable('ipam'));
-      return info.num_waiting >= 2;
-    }, 30_000, 100, 'two IPAM processes pulling from the durable');
+    await eventually(
+      async () => {
+        const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, cp.nats.subjects.durable('ipam'));
+        return info.num_waiting >= 2;
+      },
+      30_000,
+      100,
+      'two IPAM processes pulling from the durable',
+    );
 
     const names = Array.from({ length: 2000 }, (_, i) => `vm-${i}`);
     const vmIds = await createVmsViaRpc(cp, fx.clusterId, fx.nodeIds[0], names, 40);
@@ -84,7 +89,10 @@ describe('IPAM under concurrency and crashes', () => {
     const names = Array.from({ length: 1000 }, (_, i) => `crash-${i}`);
     // VMs keep arriving while IPAM works through them; IPAM is killed once some (not all) are allocated.
     const creating = createVmsViaRpc(cp, fx.clusterId, fx.nodeIds[0], names, 10);
-    const creatingFailed = creating.then(() => undefined, (err) => err as Error);
+    const creatingFailed = creating.then(
+      () => undefined,
+      (err) => err as Error,
+    );
     await eventually(async () => (await allocatedSoFar()) >= 50, 60_000, 5, 'IPAM to have allocated some addresses');
     await first.kill9();
     const atKill = await allocatedSoFar();

@@ -1,7 +1,7 @@
 /** GET /metrics (Prometheus text) from the gateway: counters, lag, pool gauges; METRICS_PORT servers. */
 import { eventually } from '@fabric/testing/infra';
 import { startMetricsServer, stopMetricsServer } from '@fabric/service-kit';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, settledVm } from '../support/api-fixtures';
 
 /** Value of one sample `name{…labels containing all of `has`…}`. */
@@ -28,13 +28,18 @@ describe('metrics', () => {
     expect(vm.status).toBe(202);
     expect((await settledVm(cp, vm.body.id)).status).toBe('ip-allocated');
     const url = `${cp.api.replace('/api/v1', '')}/metrics`;
-    const text = await eventually(async () => {
-      const r = await fetch(url);
-      expect(r.status).toBe(200);
-      expect(r.headers.get('content-type')).toContain('text/plain');
-      const t = await r.text();
-      return (sample(t, 'fabric_events_handled_total', { consumer: 'projection:read-model', type: 'IpAllocated' }) ?? 0) >= 1 ? t : undefined;
-    }, 10000, 100, 'metrics to show the allocation');
+    const text = await eventually(
+      async () => {
+        const r = await fetch(url);
+        expect(r.status).toBe(200);
+        expect(r.headers.get('content-type')).toContain('text/plain');
+        const t = await r.text();
+        return (sample(t, 'fabric_events_handled_total', { consumer: 'projection:read-model', type: 'IpAllocated' }) ?? 0) >= 1 ? t : undefined;
+      },
+      10000,
+      100,
+      'metrics to show the allocation',
+    );
     expect(sample(text, 'fabric_events_handled_total', { consumer: 'projection:read-model', type: 'VmCreated' })).toBeGreaterThanOrEqual(1);
     // IPAM's durable consumer counted the VmCreated it handled
     expect(sample(text, 'fabric_events_handled_total', { consumer: cp.nats.subjects.durable('ipam'), type: 'VmCreated' })).toBeGreaterThanOrEqual(1);

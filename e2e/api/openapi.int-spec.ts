@@ -1,5 +1,5 @@
 /** The OpenAPI document covers every route the app registers, each with documented responses. */
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 
 /** `METHOD /path/{param}` of every route Express knows under /api/v1 (Nest registers them there). */
 function expressRoutes(cp: ControlPlane): string[] {
@@ -8,7 +8,8 @@ function expressRoutes(cp: ControlPlane): string[] {
   const out: string[] = [];
   for (const layer of stack) {
     if (!layer.route || typeof layer.route.path !== 'string' || !layer.route.path.startsWith('/api/v1/')) continue;
-    for (const method of Object.keys(layer.route.methods)) if (method !== '_all') out.push(`${method.toUpperCase()} ${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
+    for (const method of Object.keys(layer.route.methods))
+      if (method !== '_all') out.push(`${method.toUpperCase()} ${layer.route.path.replace(/:(\w+)/g, '{$1}')}`);
   }
   return [...new Set(out)].sort();
 }
@@ -36,7 +37,14 @@ describe('OpenAPI', () => {
       expect({ route, responses: Object.keys(op.responses ?? {}).length > 0 }).toEqual({ route, responses: true });
     }
     // ours in full: summary, error shape, bearer auth
-    for (const route of ['POST /api/v1/vms', 'GET /api/v1/vms/{id}', 'POST /api/v1/clusters', 'POST /api/v1/tokens', 'GET /api/v1/events', 'DELETE /api/v1/tokens/{id}']) {
+    for (const route of [
+      'POST /api/v1/vms',
+      'GET /api/v1/vms/{id}',
+      'POST /api/v1/clusters',
+      'POST /api/v1/tokens',
+      'GET /api/v1/events',
+      'DELETE /api/v1/tokens/{id}',
+    ]) {
       const [m, p] = route.split(' ');
       const op = doc.paths[p][m.toLowerCase()];
       expect({ route, summary: typeof op.summary }).toEqual({ route, summary: 'string' });
@@ -53,7 +61,10 @@ describe('OpenAPI', () => {
     expect(createVm.properties.name.example).toBe('web1');
     expect(createVm.properties.driver.enum).toEqual(expect.arrayContaining(['tap', 'veth', 'netns']));
     expect(doc.paths['/api/v1/vms'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateVm');
-    expect(doc.components.schemas.CreateCluster.properties.routeReflectors).toMatchObject({ type: 'array', items: { $ref: '#/components/schemas/RouteReflectorInput' } });
+    expect(doc.components.schemas.CreateCluster.properties.routeReflectors).toMatchObject({
+      type: 'array',
+      items: { $ref: '#/components/schemas/RouteReflectorInput' },
+    });
     expect(Object.keys(doc.components.schemas.ApiErrorDto.properties).sort()).toEqual(['code', 'fields', 'message', 'status']);
     expect(doc.paths['/api/v1/vms/{id}'].get.responses['404'].content['application/json'].schema.$ref).toBe('#/components/schemas/ApiErrorDto');
   });

@@ -3,11 +3,11 @@
  * fresh tables gives exactly the live tables, and a replayed batch (redelivery) changes nothing because
  * the checkpoint advances in the same transaction as the rows.
  */
-import { DataSource } from 'typeorm';
+import { type DataSource } from 'typeorm';
 import { createDataSource, dumpSchema, PROJECTED_TABLES, ProjectionRunner, rebuildInto } from '@fabric/projections';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 
 describe('projection rebuild', () => {
   let cp: ControlPlane;
@@ -24,9 +24,23 @@ describe('projection rebuild', () => {
 
     // ---- a workload touching every projected aggregate
     fx = await createFixture(cp, { name: 'lab', nodes: 3, pools: [{ start: '203.0.113.10', end: '203.0.113.20' }] });
-    const other = await createFixture(cp, { name: 'other', cidr: '198.51.100.0/24', pools: [{ start: '198.51.100.10', end: '198.51.100.10' }], underlayBase: 200 });
-    expect((await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.100', end: '203.0.113.110' })).status).toBe(201);
-    expect((await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, { cidr: '2001:db8:1::/64', pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }] })).status).toBe(201);
+    const other = await createFixture(cp, {
+      name: 'other',
+      cidr: '198.51.100.0/24',
+      pools: [{ start: '198.51.100.10', end: '198.51.100.10' }],
+      underlayBase: 200,
+    });
+    expect(
+      (await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks/${fx.networkId}/pools`, { start: '203.0.113.100', end: '203.0.113.110' })).status,
+    ).toBe(201);
+    expect(
+      (
+        await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, {
+          cidr: '2001:db8:1::/64',
+          pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }],
+        })
+      ).status,
+    ).toBe(201);
     expect((await http('POST', `${cp.api}/clusters/${fx.clusterId}/route-reflectors`, { name: 'rr3', ip: '198.18.0.13' })).status).toBe(201);
     expect((await http('DELETE', `${cp.api}/clusters/${fx.clusterId}/route-reflectors/rr1`)).status).toBe(200);
 
@@ -38,10 +52,22 @@ describe('projection rebuild', () => {
     }
     const v6 = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'v6', ownerId: 'cust-6', family: 6 });
     expect(v6.status).toBe(202);
-    const requested = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'fixed', ownerId: 'cust-1', ip: '203.0.113.105' });
+    const requested = await http('POST', `${cp.api}/vms`, {
+      clusterId: fx.clusterId,
+      nodeId: fx.nodeIds[1],
+      name: 'fixed',
+      ownerId: 'cust-1',
+      ip: '203.0.113.105',
+    });
     expect(requested.status).toBe(202);
     // failed allocations: outside the pools, and an exhausted pool in the other cluster
-    const outside = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'outside', ownerId: 'cust-1', ip: '203.0.113.250' });
+    const outside = await http('POST', `${cp.api}/vms`, {
+      clusterId: fx.clusterId,
+      nodeId: fx.nodeIds[1],
+      name: 'outside',
+      ownerId: 'cust-1',
+      ip: '203.0.113.250',
+    });
     const only = await http('POST', `${cp.api}/vms`, { clusterId: other.clusterId, nodeId: other.nodeIds[0], name: 'only', ownerId: 'cust-9' });
     const tooMany = await http('POST', `${cp.api}/vms`, { clusterId: other.clusterId, nodeId: other.nodeIds[0], name: 'too-many', ownerId: 'cust-9' });
     for (const id of [...vmIds, v6.body.id, requested.body.id, outside.body.id, only.body.id, tooMany.body.id]) await settledVm(cp, id);
@@ -52,10 +78,15 @@ describe('projection rebuild', () => {
     for (const id of vmIds.slice(0, 3)) expect((await http('DELETE', `${cp.api}/vms/${id}`)).status).toBe(202);
     expect((await http('POST', `${cp.api}/vms/${vmIds[4]}/migrate`, { nodeId: fx.nodeIds[2] })).status).toBe(202);
     expect((await http('POST', `${cp.api}/nodes/${fx.nodeIds[2]}/drain`)).status).toBe(200);
-    await eventually(async () => {
-      const pools = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/networks`)).body.flatMap((n: { pools: { used: number }[] }) => n.pools);
-      return pools.reduce((a: number, p: { used: number }) => a + p.used, 0) === 12 - 3 + 2 ? true : undefined;
-    }, 15000, 50, 'three addresses released');
+    await eventually(
+      async () => {
+        const pools = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/networks`)).body.flatMap((n: { pools: { used: number }[] }) => n.pools);
+        return pools.reduce((a: number, p: { used: number }) => a + p.used, 0) === 12 - 3 + 2 ? true : undefined;
+      },
+      15000,
+      50,
+      'three addresses released',
+    );
     const reuse = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'reuse', ownerId: 'cust-1' });
     expect((await settledVm(cp, reuse.body.id)).status).toBe('ip-allocated');
 

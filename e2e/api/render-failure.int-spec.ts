@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { appendEvents, ev } from '@fabric/testing/fabric';
 import { eventually } from '@fabric/testing/infra';
 import { startRrConfig } from '../../services/rr-config/src/main';
-import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
 import { readModelCaughtUp } from '../support/api-fixtures';
 
 describe('a target whose desired state cannot be rendered', () => {
@@ -33,10 +33,15 @@ describe('a target whose desired state cannot be rendered', () => {
   const rrTargets = async () => ((await http('GET', `${cp.api}/clusters/${clusterId}/targets`)).body as any[]).filter((t) => t.kind === 'rr');
 
   it('shows as drift with the reason, and clears when the input is repaired', async () => {
-    const before = await eventually(async () => {
-      const ts = await rrTargets();
-      return ts.length === 2 && ts.every((t) => t.desiredGeneration >= 1) ? ts : undefined;
-    }, 20000, 100, 'both RRs rendered');
+    const before = await eventually(
+      async () => {
+        const ts = await rrTargets();
+        return ts.length === 2 && ts.every((t) => t.desiredGeneration >= 1) ? ts : undefined;
+      },
+      20000,
+      100,
+      'both RRs rendered',
+    );
     expect(before.every((t) => t.renderError === null)).toBe(true);
 
     // Refused over HTTP…
@@ -45,11 +50,16 @@ describe('a target whose desired state cannot be rendered', () => {
     const bad = randomUUID();
     await appendEvents(cp.store, [ev.nodeJoined(bad, 'bad', '198.18.0.1', undefined, clusterId)]);
 
-    const failed = await eventually(async () => {
-      await readModelCaughtUp(cp);
-      const ts = await rrTargets();
-      return ts.every((t) => t.renderError) ? ts : undefined;
-    }, 20000, 100, 'TargetRenderFailed on both RRs');
+    const failed = await eventually(
+      async () => {
+        await readModelCaughtUp(cp);
+        const ts = await rrTargets();
+        return ts.every((t) => t.renderError) ? ts : undefined;
+      },
+      20000,
+      100,
+      'TargetRenderFailed on both RRs',
+    );
     for (const t of failed) {
       expect(t.drift).toBe(true);
       expect(t.renderError).toContain('198.18.0.1');
@@ -58,12 +68,22 @@ describe('a target whose desired state cannot be rendered', () => {
     const metrics = await (await fetch(cp.api.replace('/api/v1', '/metrics'))).text();
     for (const t of failed) expect(metrics).toContain(`fabric_target_render_failed{kind="rr",target="${t.targetId}"} 1`);
     const events = await cp.store.read(cp.store.subjects.evtAll('desired'));
-    expect(events.filter((e) => e.type === 'TargetRenderFailed').map((e) => (e.data as { target: { id: string } }).target.id).sort()).toEqual(failed.map((t) => t.targetId).sort());
+    expect(
+      events
+        .filter((e) => e.type === 'TargetRenderFailed')
+        .map((e) => (e.data as { target: { id: string } }).target.id)
+        .sort(),
+    ).toEqual(failed.map((t) => t.targetId).sort());
 
     await appendEvents(cp.store, [{ type: 'NodeLeft', data: { nodeId: bad, clusterId } }]);
-    await eventually(async () => {
-      await readModelCaughtUp(cp);
-      return (await rrTargets()).every((t) => t.renderError === null) || undefined;
-    }, 20000, 100, 'TargetRenderRecovered on both RRs');
+    await eventually(
+      async () => {
+        await readModelCaughtUp(cp);
+        return (await rrTargets()).every((t) => t.renderError === null) || undefined;
+      },
+      20000,
+      100,
+      'TargetRenderRecovered on both RRs',
+    );
   });
 });

@@ -1,6 +1,6 @@
 /** RTBH over the API: blackhole / lift a VM's address, roles (rtbh token for a DDoS detector), audit, validation. */
-import { clusterBody, ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, settledVm } from '../support/api-fixtures';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, settledVm } from '../support/api-fixtures';
 
 describe('RTBH (blackhole a VM address) over the API', () => {
   let cp: ControlPlane;
@@ -11,7 +11,11 @@ describe('RTBH (blackhole a VM address) over the API', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     fx = await createFixture(cp);
-    for (const [name, role] of [['ddos-detector', 'rtbh'], ['billing-bob', 'billing'], ['ops-alice', 'operator']]) {
+    for (const [name, role] of [
+      ['ddos-detector', 'rtbh'],
+      ['billing-bob', 'billing'],
+      ['ops-alice', 'operator'],
+    ]) {
       const r = await http('POST', `${cp.api}/tokens`, { name, role });
       expect(r.status).toBe(201);
       tokens[name] = r.body.token;
@@ -51,7 +55,15 @@ describe('RTBH (blackhole a VM address) over the API', () => {
 
   it('the audit shows the command, the actor and the reason', async () => {
     const a = await http('GET', `${cp.api}/audit?actor=ddos-detector`);
-    expect(a.body.items).toEqual([expect.objectContaining({ command: 'BlackholeVm', event: 'VmBlackholed', actor: 'token:ddos-detector(rtbh)', aggregateId: vmId, detail: expect.objectContaining({ reason: 'udp flood 12 Gbit/s' }) })]);
+    expect(a.body.items).toEqual([
+      expect.objectContaining({
+        command: 'BlackholeVm',
+        event: 'VmBlackholed',
+        actor: 'token:ddos-detector(rtbh)',
+        aggregateId: vmId,
+        detail: expect.objectContaining({ reason: 'udp flood 12 Gbit/s' }),
+      }),
+    ]);
   });
 
   it('refuses a bad reason, an unknown field, an unknown VM; the rtbh role may do nothing else', async () => {

@@ -3,13 +3,13 @@
  * redacted, GET /events to a billing token), yet each agent receives it on its own command subject. A cluster
  * created without one gets a generated password (MD5 by default) unless it opts out with a reason.
  */
-import { RrDesiredState, RouterDesiredState, rrTargetId } from '@fabric/contracts';
+import { type RrDesiredState, type RouterDesiredState, rrTargetId } from '@fabric/contracts';
 import { eventually } from '@fabric/testing/infra';
 import { secretsBucket } from '@fabric/eventstore';
 import { lastCommand } from '@fabric/testing/fabric';
 import { startRrConfig } from '../../services/rr-config/src/main';
 import { startRouterConfig } from '../../services/router-config/src/main';
-import { ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, clusterBody, http, startControlPlane } from '../support/control-plane';
 
 const SECRET = 'Md5-s3cret!fabric';
 
@@ -34,7 +34,7 @@ describe('given a cluster created with an MD5 password', () => {
     await cp?.close();
   });
 
-  it("then the RR and core agents get it on their own command subject, and no event holds it", async () => {
+  it('then the RR and core agents get it on their own command subject, and no event holds it', async () => {
     const rr = await eventually(() => lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(clusterId, 'rr1')), 15000, 50, 'RR desired state');
     expect(JSON.stringify(rr)).toContain(SECRET);
     const core = await eventually(() => lastCommand<RouterDesiredState>(cp.nats, 'router', clusterId), 15000, 50, 'core desired state');
@@ -46,16 +46,26 @@ describe('given a cluster created with an MD5 password', () => {
   });
 
   it('then API responses show it redacted: RR config, core config (junos, frr, diff), cluster', async () => {
-    const rrConf = await eventually(async () => {
-      const r = await http('GET', `${cp.api}/clusters/${clusterId}/route-reflectors/rr1/config`);
-      return r.status === 200 ? (r.body as string) : undefined;
-    }, 15000, 50, 'RR config');
+    const rrConf = await eventually(
+      async () => {
+        const r = await http('GET', `${cp.api}/clusters/${clusterId}/route-reflectors/rr1/config`);
+        return r.status === 200 ? (r.body as string) : undefined;
+      },
+      15000,
+      50,
+      'RR config',
+    );
     expect(rrConf).toContain('password "<redacted>";');
     for (const format of ['junos', 'frr']) {
-      const r = await eventually(async () => {
-        const x = await http('GET', `${cp.api}/clusters/${clusterId}/router/config?format=${format}`);
-        return x.status === 200 ? x : undefined;
-      }, 15000, 50, `${format} config`);
+      const r = await eventually(
+        async () => {
+          const x = await http('GET', `${cp.api}/clusters/${clusterId}/router/config?format=${format}`);
+          return x.status === 200 ? x : undefined;
+        },
+        15000,
+        50,
+        `${format} config`,
+      );
       expect(String(r.body)).not.toContain(SECRET);
       expect(String(r.body)).toContain('<redacted>');
     }
@@ -79,7 +89,12 @@ describe('given a cluster created with an MD5 password', () => {
     const c = new Client({ connectionString: cp.db.url });
     await c.connect();
     try {
-      const rows = await eventually(async () => (await c.query(`SELECT bgp FROM fabric.clusters WHERE id = $1`, [clusterId])).rows[0], 15000, 50, 'cluster row');
+      const rows = await eventually(
+        async () => (await c.query(`SELECT bgp FROM fabric.clusters WHERE id = $1`, [clusterId])).rows[0],
+        15000,
+        50,
+        'cluster row',
+      );
       expect(JSON.stringify(rows)).not.toContain(SECRET);
     } finally {
       await c.end();
@@ -93,16 +108,26 @@ describe('given a cluster created with an MD5 password', () => {
     const r = await http('PUT', `${cp.api}/clusters/${clusterId}/bgp/md5-password`, { md5Password: NEW });
     expect(r.status).toBe(200);
     expect(JSON.stringify(r.body)).not.toContain(NEW);
-    const rr = await eventually(async () => {
-      const s = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrId);
-      return s && s.generation > before.generation ? s : undefined;
-    }, 15000, 50, 'RR desired state with the new password');
+    const rr = await eventually(
+      async () => {
+        const s = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrId);
+        return s && s.generation > before.generation ? s : undefined;
+      },
+      15000,
+      50,
+      'RR desired state with the new password',
+    );
     expect(JSON.stringify(rr)).toContain(NEW);
     expect(JSON.stringify(rr)).not.toContain(SECRET);
-    const core = await eventually(async () => {
-      const s = await lastCommand<RouterDesiredState>(cp.nats, 'router', clusterId);
-      return s && JSON.stringify(s).includes(NEW) ? s : undefined;
-    }, 15000, 50, 'core desired state with the new password');
+    const core = await eventually(
+      async () => {
+        const s = await lastCommand<RouterDesiredState>(cp.nats, 'router', clusterId);
+        return s && JSON.stringify(s).includes(NEW) ? s : undefined;
+      },
+      15000,
+      50,
+      'core desired state with the new password',
+    );
     expect(JSON.stringify(core)).not.toContain(SECRET);
     const events = await cp.store.read(cp.nats.subjects.evtAll());
     expect(events.some((e) => e.type === 'BgpPasswordChanged')).toBe(true);
@@ -134,24 +159,46 @@ describe('given a cluster created with an MD5 password', () => {
     expect(generated).toBeDefined();
     const events = await cp.store.read(cp.nats.subjects.evtAll());
     expect(JSON.stringify(events)).not.toContain(generated);
-    const rrConf = await eventually(async () => {
-      const c = await http('GET', `${cp.api}/clusters/${r.body.id}/route-reflectors/rr1/config`);
-      return c.status === 200 ? (c.body as string) : undefined;
-    }, 15000, 50, 'RR config');
+    const rrConf = await eventually(
+      async () => {
+        const c = await http('GET', `${cp.api}/clusters/${r.body.id}/route-reflectors/rr1/config`);
+        return c.status === 200 ? (c.body as string) : undefined;
+      },
+      15000,
+      50,
+      'RR config',
+    );
     expect(rrConf).toContain('password "<redacted>";');
     expect(rrConf).not.toContain(generated);
   });
 
   it('when a cluster opts out of MD5 with a reason then it runs without, and the reason is shown; both at once is a 400', async () => {
-    const r = await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-optout'), bgp: { md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' } });
+    const r = await http('POST', `${cp.api}/clusters`, {
+      ...clusterBody('sec-optout'),
+      bgp: { md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' },
+    });
     expect(r.status).toBe(201);
     const cluster = await http('GET', `${cp.api}/clusters/${r.body.id}`);
-    expect(cluster.body.bgp).toEqual({ gracefulRestart: true, bfd: false, md5: false, md5OptOut: 'lab core without md5', prefixLimitAction: 'disable', coreCommunity: '65001:666' });
-    expect((await http('POST', `${cp.api}/clusters/${r.body.id}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.16', end: '192.0.2.31' }] })).status).toBe(201);
-    const rr = await eventually(async () => {
-      const d = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1'));
-      return d?.bird.includes('192.0.2.16/28') ? d : undefined;
-    }, 15000, 50, 'RR desired state with the pool');
+    expect(cluster.body.bgp).toEqual({
+      gracefulRestart: true,
+      bfd: false,
+      md5: false,
+      md5OptOut: 'lab core without md5',
+      prefixLimitAction: 'disable',
+      coreCommunity: '65001:666',
+    });
+    expect(
+      (await http('POST', `${cp.api}/clusters/${r.body.id}/networks`, { cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.16', end: '192.0.2.31' }] })).status,
+    ).toBe(201);
+    const rr = await eventually(
+      async () => {
+        const d = await lastCommand<RrDesiredState>(cp.nats, 'rr', rrTargetId(r.body.id, 'rr1'));
+        return d?.bird.includes('192.0.2.16/28') ? d : undefined;
+      },
+      15000,
+      50,
+      'RR desired state with the pool',
+    );
     expect(rr.bird).not.toContain('password');
     // the operator's core community on routes to the core
     expect(rr.bird).toContain('bgp_community.add((65001,666));');
@@ -160,7 +207,13 @@ describe('given a cluster created with an MD5 password', () => {
     const both = await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-both'), bgp: { md5Password: 'abc', md5OptOut: 'why not' } });
     expect(both.status).toBe(400);
     expect(both.body).toMatchObject({ code: 'md5-conflict' });
-    for (const bad of [{ md5OptOut: 'x' }, { md5OptOut: 'a"b; }' }, { prefixLimitAction: 'shutdown' }, { coreCommunity: 'no-export; }' }, { coreCommunity: '70000:1' }]) {
+    for (const bad of [
+      { md5OptOut: 'x' },
+      { md5OptOut: 'a"b; }' },
+      { prefixLimitAction: 'shutdown' },
+      { coreCommunity: 'no-export; }' },
+      { coreCommunity: '70000:1' },
+    ]) {
       expect((await http('POST', `${cp.api}/clusters`, { ...clusterBody('sec-bad'), bgp: bad })).status).toBe(400);
     }
     expect((await cp.store.read(cp.nats.subjects.evtAll('cluster'), head)).length).toBe(0);

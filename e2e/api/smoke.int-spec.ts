@@ -1,5 +1,5 @@
 import { eventually } from '@fabric/testing/infra';
-import { clusterBody, ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
 
 describe('API smoke', () => {
   let cp: ControlPlane;
@@ -11,7 +11,10 @@ describe('API smoke', () => {
   it('creates a cluster, a network, a node and a VM that gets an address', async () => {
     const c = await http('POST', `${cp.api}/clusters`, clusterBody());
     expect(c.status).toBe(201);
-    const n = await http('POST', `${cp.api}/clusters/${c.body.id}/networks`, { cidr: '203.0.113.0/24', pools: [{ start: '203.0.113.10', end: '203.0.113.200' }] });
+    const n = await http('POST', `${cp.api}/clusters/${c.body.id}/networks`, {
+      cidr: '203.0.113.0/24',
+      pools: [{ start: '203.0.113.10', end: '203.0.113.200' }],
+    });
     expect(n.status).toBe(201);
     const node = await http('POST', `${cp.api}/clusters/${c.body.id}/nodes`, { name: 'node1', underlayIp: '198.18.0.101' });
     expect(node.status).toBe(201);

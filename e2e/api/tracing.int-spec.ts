@@ -3,11 +3,11 @@
  * HTTP request → inventory command → VmCreated → IPAM → IpAllocated.
  */
 import { SpanKind } from '@opentelemetry/api';
-import { InMemorySpanExporter, ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { setupTelemetry, shutdownTelemetry } from '@fabric/telemetry';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, settledVm } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, settledVm } from '../support/api-fixtures';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
@@ -54,7 +54,9 @@ describe('one trace from the HTTP request to the allocated address', () => {
 
     const consume = await eventually(
       () => spans().find((s) => s.name === 'consume VmCreated' && s.attributes['fabric.seq'] === vmCreated.seq),
-      10000, 50, 'IPAM consume span of the VmCreated',
+      10000,
+      50,
+      'IPAM consume span of the VmCreated',
     );
     const httpSpan = await eventually(() => spans().find((s) => s.name === 'HTTP POST /vms'), 10000, 50, 'HTTP server span');
     expect(httpSpan.kind).toBe(SpanKind.SERVER);
@@ -80,7 +82,9 @@ describe('one trace from the HTTP request to the allocated address', () => {
     expect(createdParent?.[1]).toBe(traceId);
     expect(createdParent?.[2]).toBe(command!.spanContext().spanId);
 
-    const allocated = (await cp.store.read(cp.store.subjects.evt('ipam', fx.clusterId))).find((e) => e.type === 'IpAllocated' && (e.data as { vmId: string }).vmId === vmId);
+    const allocated = (await cp.store.read(cp.store.subjects.evt('ipam', fx.clusterId))).find(
+      (e) => e.type === 'IpAllocated' && (e.data as { vmId: string }).vmId === vmId,
+    );
     expect(allocated).toBeDefined();
     const allocatedMsg = await cp.nats.jsm.streams.getMessage(stream, { seq: allocated!.seq });
     const allocatedParent = TRACEPARENT.exec(allocatedMsg!.header.get('traceparent'));
@@ -93,22 +97,37 @@ describe('one trace from the HTTP request to the allocated address', () => {
     const a = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'trace-a', ownerId: 'cust-1' });
     const b = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'trace-b', ownerId: 'cust-1' });
     const clientTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const c = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'trace-c', ownerId: 'cust-1' }, { traceparent: `00-${clientTrace}-00f067aa0ba902b7-01` });
+    const c = await http(
+      'POST',
+      `${cp.api}/vms`,
+      { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'trace-c', ownerId: 'cust-1' },
+      { traceparent: `00-${clientTrace}-00f067aa0ba902b7-01` },
+    );
     for (const r of [a, b, c]) {
       expect(r.status).toBe(202);
       await settledVm(cp, r.body.id);
     }
-    const httpSpans = await eventually(() => {
-      const found = spans().filter((s) => s.name === 'HTTP POST /vms');
-      return found.length === 3 ? found : undefined;
-    }, 10000, 50, 'three HTTP spans');
+    const httpSpans = await eventually(
+      () => {
+        const found = spans().filter((s) => s.name === 'HTTP POST /vms');
+        return found.length === 3 ? found : undefined;
+      },
+      10000,
+      50,
+      'three HTTP spans',
+    );
     const traces = httpSpans.map((s) => s.spanContext().traceId);
     expect(new Set(traces).size).toBe(3);
     expect(traces).toContain(clientTrace);
-    const consumes = await eventually(() => {
-      const found = spans().filter((s) => s.name === 'consume VmCreated');
-      return found.length === 3 ? found : undefined;
-    }, 10000, 50, 'three IPAM consume spans');
+    const consumes = await eventually(
+      () => {
+        const found = spans().filter((s) => s.name === 'consume VmCreated');
+        return found.length === 3 ? found : undefined;
+      },
+      10000,
+      50,
+      'three IPAM consume spans',
+    );
     expect(new Set(consumes.map((s) => s.spanContext().traceId))).toEqual(new Set(traces));
   });
 });

@@ -11,7 +11,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'pg';
 
 export const BILLING_TYPES = ['IpAllocated', 'IpReleased', 'VmDeleted'] as const;
@@ -47,7 +47,12 @@ export class BillingConsumer {
   private readonly loops: Promise<void>[] = [];
   private closed = false;
 
-  private constructor(private readonly nc: NatsConnection, private readonly pool: Pool, private readonly schema: string, private readonly opts: BillingConsumerOptions) {}
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly pool: Pool,
+    private readonly schema: string,
+    private readonly opts: BillingConsumerOptions,
+  ) {}
 
   static async start(opts: BillingConsumerOptions): Promise<BillingConsumer> {
     const schema = opts.schema ?? 'billing';
@@ -59,7 +64,9 @@ export class BillingConsumer {
       owner_id text NOT NULL, vm_id uuid NOT NULL, ip text, subject text NOT NULL, stream_seq bigint NOT NULL, data jsonb NOT NULL,
       received_at timestamptz NOT NULL DEFAULT now())`);
     // A derived effect, changed only when the inbox row is new: exactly once, not at least once.
-    await pool.query(`CREATE TABLE IF NOT EXISTS "${schema}".owner_counters (owner_id text NOT NULL, type text NOT NULL, n int NOT NULL, PRIMARY KEY (owner_id, type))`);
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS "${schema}".owner_counters (owner_id text NOT NULL, type text NOT NULL, n int NOT NULL, PRIMARY KEY (owner_id, type))`,
+    );
     const nc = await connect({ servers: opts.natsUrl.split(','), name: `${opts.name ?? 'billing'}-consumer` });
     const c = new BillingConsumer(nc, pool, schema, opts);
     await c.consume('ipam');

@@ -6,9 +6,9 @@
  */
 import { Client } from 'pg';
 import { eventually, natsUrl } from '@fabric/testing/infra';
-import { ControlPlane, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture } from '../support/api-fixtures';
-import { BillingConsumer, BillingConsumerOptions } from './billing-consumer';
+import { type ControlPlane, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture } from '../support/api-fixtures';
+import { BillingConsumer, type BillingConsumerOptions } from './billing-consumer';
 import { billingEvents, createVm, deleteVm, rawEvents, waitForEvents } from './support';
 
 describe('billing consumer example: exactly once across restarts', () => {
@@ -22,7 +22,8 @@ describe('billing consumer example: exactly once across restarts', () => {
   /** Creates `count` VMs of three owners and deletes every other one (cool-down 0: released at once). */
   async function workload(count: number) {
     const ids: string[] = [];
-    for (let i = 0; i < count; i++, n++) ids.push((await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[n % 2], name: `vm${n}`, ownerId: `owner-${n % 3}` })).id);
+    for (let i = 0; i < count; i++, n++)
+      ids.push((await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[n % 2], name: `vm${n}`, ownerId: `owner-${n % 3}` })).id);
     for (const id of ids.filter((_, i) => i % 2 === 0)) await deleteVm(cp, id);
   }
   const start = async (extra: Partial<BillingConsumerOptions> = {}) => {
@@ -38,7 +39,15 @@ describe('billing consumer example: exactly once across restarts', () => {
     db = new Client({ connectionString: cp.db.url });
     await db.connect();
     // Short ack wait: the crash's unacked message comes back in seconds, not 30 s.
-    opts = { natsUrl: natsUrl(), ns: cp.ns, databaseUrl: cp.db.url, schema: 'billing', name: 'acme_billing', ackWaitMs: 1500, log: (m, x) => console.warn(m, x) };
+    opts = {
+      natsUrl: natsUrl(),
+      ns: cp.ns,
+      databaseUrl: cp.db.url,
+      schema: 'billing',
+      name: 'acme_billing',
+      ackWaitMs: 1500,
+      log: (m, x) => console.warn(m, x),
+    };
   });
 
   afterAll(async () => {
@@ -85,13 +94,18 @@ describe('billing consumer example: exactly once across restarts', () => {
     await eventually(async () => (await inbox()).length >= expected.length, 30000, 100, 'the inbox to hold every billing event');
     // Before judging "no duplicates": nothing left that the server could still redeliver (every delivered
     // message acknowledged, nothing pending).
-    await eventually(async () => {
-      for (const d of ['acme_billing_ipam', 'acme_billing_vm']) {
-        const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, d);
-        if (info.num_pending || info.num_ack_pending) return undefined;
-      }
-      return true;
-    }, 30000, 100, 'the durables to have nothing pending or awaiting an ack');
+    await eventually(
+      async () => {
+        for (const d of ['acme_billing_ipam', 'acme_billing_vm']) {
+          const info = await cp.nats.jsm.consumers.info(cp.nats.subjects.eventsStream, d);
+          if (info.num_pending || info.num_ack_pending) return undefined;
+        }
+        return true;
+      },
+      30000,
+      100,
+      'the durables to have nothing pending or awaiting an ack',
+    );
 
     const rows = await inbox();
     expect(rows.map((r) => r.event_id).sort()).toEqual(expected.map((e) => e.body.id).sort());

@@ -6,9 +6,22 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalIp } from '@fabric/contracts';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture } from '../support/api-fixtures';
-import { BILLING_DIR, BILLING_TYPES, billingEvents, createVm, deleteVm, loadContract, RawEvent, rawEvents, readJson, schemaFiles, SCHEMA_DIR, waitForEvents } from './support';
+import {
+  BILLING_DIR,
+  BILLING_TYPES,
+  billingEvents,
+  createVm,
+  deleteVm,
+  loadContract,
+  type RawEvent,
+  rawEvents,
+  readJson,
+  schemaFiles,
+  SCHEMA_DIR,
+  waitForEvents,
+} from './support';
 
 describe('billing feed contract', () => {
   let cp: ControlPlane;
@@ -20,7 +33,14 @@ describe('billing feed contract', () => {
   beforeAll(async () => {
     cp = await startControlPlane({ ipamCooldownMs: 0 });
     const fx = await createFixture(cp, { nodes: 2 });
-    expect((await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, { cidr: '2001:db8:1::/64', pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }] })).status).toBe(201);
+    expect(
+      (
+        await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, {
+          cidr: '2001:db8:1::/64',
+          pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }],
+        })
+      ).status,
+    ).toBe(201);
     const vms = [];
     for (let i = 0; i < 3; i++) vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `customer-${i}` }));
     vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'v6', ownerId: 'customer:9@example.com', family: 6 }));
@@ -37,13 +57,21 @@ describe('billing feed contract', () => {
 
   it('the workload produced every billing event type', () => {
     const count = (t: string) => billing.filter((e) => e.body.type === t).length;
-    expect({ IpAllocated: count('IpAllocated'), IpReleased: count('IpReleased'), VmDeleted: count('VmDeleted') }).toEqual({ IpAllocated: 4, IpReleased: 2, VmDeleted: 2 });
+    expect({ IpAllocated: count('IpAllocated'), IpReleased: count('IpReleased'), VmDeleted: count('VmDeleted') }).toEqual({
+      IpAllocated: 4,
+      IpReleased: 2,
+      VmDeleted: 2,
+    });
   });
 
   it('every real billing message validates against its published schema (type + schemaVersion)', () => {
     for (const e of billing) {
       const validate = contract.byType.get(`${e.body.type}@${e.body.schemaVersion}`);
-      expect({ type: e.body.type, schemaVersion: e.body.schemaVersion, published: !!validate }).toEqual({ type: e.body.type, schemaVersion: e.body.schemaVersion, published: true });
+      expect({ type: e.body.type, schemaVersion: e.body.schemaVersion, published: !!validate }).toEqual({
+        type: e.body.type,
+        schemaVersion: e.body.schemaVersion,
+        published: true,
+      });
       const ok = validate!(e.body);
       expect({ seq: e.seq, type: e.body.type, errors: ok ? null : validate!.errors }).toEqual({ seq: e.seq, type: e.body.type, errors: null });
     }
@@ -53,8 +81,14 @@ describe('billing feed contract', () => {
     const envelope = contract.schemas['envelope.schema.json'];
     for (const e of billing) {
       const schema = Object.values(contract.schemas).find((s: any) => s.properties?.type?.const === e.body.type) as any;
-      expect({ type: e.body.type, undocumented: Object.keys(e.body).filter((k) => !(k in envelope.properties)) }).toEqual({ type: e.body.type, undocumented: [] });
-      expect({ type: e.body.type, undocumented: Object.keys(e.body.data).filter((k) => !(k in schema.properties.data.properties)) }).toEqual({ type: e.body.type, undocumented: [] });
+      expect({ type: e.body.type, undocumented: Object.keys(e.body).filter((k) => !(k in envelope.properties)) }).toEqual({
+        type: e.body.type,
+        undocumented: [],
+      });
+      expect({ type: e.body.type, undocumented: Object.keys(e.body.data).filter((k) => !(k in schema.properties.data.properties)) }).toEqual({
+        type: e.body.type,
+        undocumented: [],
+      });
       for (const k of Object.keys(e.body.meta ?? {})) expect(envelope.$defs.meta.properties).toHaveProperty(k);
     }
   });
@@ -97,12 +131,17 @@ describe('billing feed contract', () => {
     expect(mutate((x) => (x.data.ownerId = 'has space'))).toBe(false);
     expect(mutate((x) => (x.data.futureField = 'ignored'))).toBe(true); // additive changes stay compatible
     for (const s of Object.values(contract.schemas) as any[]) {
-      for (const ex of s.examples ?? []) expect({ schema: s.$id, ok: contract.ajv.validate(s.$id, ex), errors: contract.ajv.errors ?? null }).toEqual({ schema: s.$id, ok: true, errors: null });
+      for (const ex of s.examples ?? [])
+        expect({ schema: s.$id, ok: contract.ajv.validate(s.$id, ex), errors: contract.ajv.errors ?? null }).toEqual({ schema: s.$id, ok: true, errors: null });
     }
   });
 
   describe('AsyncAPI document', () => {
-    const resolvePointer = (doc: any, ref: string) => ref.replace(/^#\//, '').split('/').reduce((o, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
+    const resolvePointer = (doc: any, ref: string) =>
+      ref
+        .replace(/^#\//, '')
+        .split('/')
+        .reduce((o, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
     const refs = (node: any, out: string[] = []): string[] => {
       if (Array.isArray(node)) node.forEach((n) => refs(n, out));
       else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) k === '$ref' ? out.push(v as string) : refs(v, out);
@@ -110,7 +149,12 @@ describe('billing feed contract', () => {
     };
     /** `{ns}.evt.ipam.{clusterId}` → a regex over concrete subjects of namespace `ns`. */
     const addressRegex = (address: string, ns: string) =>
-      new RegExp(`^${address.replace(/\./g, '\\.').replace('{ns}', ns).replace(/\{[A-Za-z]+\}/g, '[A-Za-z0-9_-]+')}$`);
+      new RegExp(
+        `^${address
+          .replace(/\./g, '\\.')
+          .replace('{ns}', ns)
+          .replace(/\{[A-Za-z]+\}/g, '[A-Za-z0-9_-]+')}$`,
+      );
 
     it('is AsyncAPI 3.0 and every reference resolves (internal pointers and schema files)', () => {
       expect(asyncapi.asyncapi).toBe('3.0.0');
@@ -128,7 +172,9 @@ describe('billing feed contract', () => {
     });
 
     it('references exactly the published schemas and exactly the billing event types', () => {
-      const payloadFiles = Object.values<any>(asyncapi.components.messages).map((m) => m.payload.schema.$ref.replace('./schemas/', '')).sort();
+      const payloadFiles = Object.values<any>(asyncapi.components.messages)
+        .map((m) => m.payload.schema.$ref.replace('./schemas/', ''))
+        .sort();
       expect(payloadFiles).toEqual(schemaFiles().filter((f) => f !== 'envelope.schema.json'));
       expect(Object.keys(asyncapi.components.messages).sort()).toEqual([...BILLING_TYPES].sort());
       for (const [name, m] of Object.entries<any>(asyncapi.components.messages)) {

@@ -1,19 +1,22 @@
 /** Shared by the billing tests: the published contract (schemas, AsyncAPI) and the raw messages on the stream. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { JsMsg } from '@nats-io/jetstream';
-import { Nats } from '@fabric/eventstore';
+import { type Nats } from '@fabric/eventstore';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http } from '../support/control-plane';
+import { type ControlPlane, http } from '../support/control-plane';
 import { settledVm } from '../support/api-fixtures';
 
 export const BILLING_DIR = join(__dirname, '../../docs/billing');
 export const SCHEMA_DIR = join(BILLING_DIR, 'schemas');
 
 export const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
-export const schemaFiles = () => readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.schema.json')).sort();
+export const schemaFiles = () =>
+  readdirSync(SCHEMA_DIR)
+    .filter((f) => f.endsWith('.schema.json'))
+    .sort();
 
 /** Every published schema loaded into one ajv (draft 2020-12 + formats); validators by `<Type>@<version>`. */
 export function loadContract(): { ajv: Ajv2020; byType: Map<string, ValidateFunction>; schemas: Record<string, any> } {
@@ -83,5 +86,12 @@ export async function deleteVm(cp: ControlPlane, id: string): Promise<void> {
 
 /** Waits until `n` events of `type` are stored. */
 export async function waitForEvents(cp: ControlPlane, type: string, n: number, timeoutMs = 20000): Promise<void> {
-  await eventually(async () => (await cp.store.read(cp.store.subjects.evtAll('ipam'))).concat(await cp.store.read(cp.store.subjects.evtAll('vm'))).filter((e) => e.type === type).length >= n, timeoutMs, 100, `${n} ${type} events`);
+  await eventually(
+    async () =>
+      (await cp.store.read(cp.store.subjects.evtAll('ipam'))).concat(await cp.store.read(cp.store.subjects.evtAll('vm'))).filter((e) => e.type === type)
+        .length >= n,
+    timeoutMs,
+    100,
+    `${n} ${type} events`,
+  );
 }

@@ -3,13 +3,13 @@
  * IpReleased event times through the `ip_usage` projection. Checked against the events themselves, through
  * a rebuild from sequence 1, and through the migration's backfill of an existing read model.
  */
-import { DataSource } from 'typeorm';
+import { type DataSource } from 'typeorm';
 import { createDataSource, dumpSchema, openDatabase, rebuildInto } from '@fabric/projections';
 import { eventually } from '@fabric/testing/infra';
-import { ControlPlane, http, startControlPlane } from '../support/control-plane';
-import { createFixture, Fixture, readModelCaughtUp } from '../support/api-fixtures';
+import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, type Fixture, readModelCaughtUp } from '../support/api-fixtures';
 import { queryUsage } from '../../services/gateway/src/billing/usage';
-import { createVm, deleteVm, RawEvent, rawEvents, waitForEvents } from './support';
+import { createVm, deleteVm, type RawEvent, rawEvents, waitForEvents } from './support';
 
 describe('billing usage endpoint', () => {
   let cp: ControlPlane;
@@ -28,7 +28,14 @@ describe('billing usage endpoint', () => {
     await live.initialize();
     sources.push(live);
     fx = await createFixture(cp, { nodes: 2 });
-    expect((await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, { cidr: '2001:db8:1::/64', pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }] })).status).toBe(201);
+    expect(
+      (
+        await http('POST', `${cp.api}/clusters/${fx.clusterId}/networks`, {
+          cidr: '2001:db8:1::/64',
+          pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }],
+        })
+      ).status,
+    ).toBe(201);
     t0 = new Date(Date.now() - 1000).toISOString();
     vms.a1 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'a1', ownerId: 'acme' });
     vms.a2 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'a2', ownerId: 'acme', family: 6 });
@@ -71,9 +78,19 @@ describe('billing usage endpoint', () => {
     expect(r.body.owners.map((o: any) => o.ownerId)).toEqual(['acme', 'globex']);
     const acme = r.body.owners[0];
     const globex = r.body.owners[1];
-    expect(acme.addresses.map((a: any) => [a.ip, a.family])).toEqual([[vms.a2.ip, 6], [vms.a1.ip, 4]].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
+    expect(acme.addresses.map((a: any) => [a.ip, a.family])).toEqual(
+      [
+        [vms.a2.ip, 6],
+        [vms.a1.ip, 4],
+      ].sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+    );
     const interval = (o: any, vmId: string) => o.addresses.flatMap((a: any) => a.intervals).find((i: any) => i.vmId === vmId);
-    for (const [o, name] of [[acme, 'a1'], [acme, 'a2'], [globex, 'b1'], [globex, 'b2']] as const) {
+    for (const [o, name] of [
+      [acme, 'a1'],
+      [acme, 'a2'],
+      [globex, 'b1'],
+      [globex, 'b2'],
+    ] as const) {
       const i = interval(o, vms[name].id);
       expect({ name, seconds: i.seconds }).toEqual({ name, seconds: expectedSeconds(vms[name].id, t0, tEnd) });
       expect(i.allocatedAt).toBe(ev('IpAllocated', vms[name].id)!.occurredAt);
@@ -122,7 +139,12 @@ describe('billing usage endpoint', () => {
   it('400 with the offending fields on bad input', async () => {
     const bad = async (params: Record<string, string>, fields: string[]) => {
       const r = await usage(params);
-      expect({ params, status: r.status, code: r.body.code, fields: Object.keys(r.body.fields ?? {}).sort() }).toEqual({ params, status: 400, code: 'validation-failed', fields: fields.sort() });
+      expect({ params, status: r.status, code: r.body.code, fields: Object.keys(r.body.fields ?? {}).sort() }).toEqual({
+        params,
+        status: 400,
+        code: 'validation-failed',
+        fields: fields.sort(),
+      });
     };
     await bad({}, ['from']);
     await bad({ from: 'yesterday' }, ['from']);
@@ -143,7 +165,9 @@ describe('billing usage endpoint', () => {
     const a = await queryUsage(live, 'fabric', q);
     expect(a.totals.intervals).toBe(4);
     expect(await queryUsage(rebuilt.ds, 'fabric_usage_rebuild', q)).toEqual(a);
-    expect(await queryUsage(rebuilt.ds, 'fabric_usage_rebuild', { ...q, ownerId: 'globex' })).toEqual(await queryUsage(live, 'fabric', { ...q, ownerId: 'globex' }));
+    expect(await queryUsage(rebuilt.ds, 'fabric_usage_rebuild', { ...q, ownerId: 'globex' })).toEqual(
+      await queryUsage(live, 'fabric', { ...q, ownerId: 'globex' }),
+    );
     // And the HTTP answer is that same computation on the live schema.
     const { readModelPosition, ...http200 } = (await usage({ from: t0, to: tEnd })).body;
     expect(http200).toEqual({ ...a, asOf: http200.asOf });

@@ -6,10 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { Fabric, startFabric } from '../support/fabric';
+import { type Fabric, startFabric } from '../support/fabric';
 
 jest.setTimeout(600_000);
 
@@ -31,7 +31,9 @@ describe('operator dashboard in a browser', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, or run deploy/ensure-deps.sh as root); set CHROMIUM_PATH to use another binary`);
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, or run deploy/ensure-deps.sh as root); set CHROMIUM_PATH to use another binary`,
+      );
     }
     // Builds dashboard/dist when missing or older than its sources (as npm start does).
     execFileSync('bash', [path.join(ROOT, 'deploy', 'build-dashboard.sh')], { cwd: ROOT, stdio: 'pipe', timeout: 180_000 });
@@ -43,7 +45,15 @@ describe('operator dashboard in a browser', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     page = await context.newPage();
@@ -75,7 +85,9 @@ describe('operator dashboard in a browser', () => {
     await page.waitForURL(new RegExp(`/clusters/${f!.clusterId}$`));
     await page.getByTestId('topology-svg').waitFor();
     await page.locator('[data-testid^="target-node-"]').first().waitFor();
-    expect(await page.evaluate(() => (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem('ipfabric.token'))).toBe(token());
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem('ipfabric.token')),
+    ).toBe(token());
     await shot('02-overview');
   });
 
@@ -133,10 +145,15 @@ describe('operator dashboard in a browser', () => {
     const pool = await http('POST', `${f!.api}/clusters/${f!.clusterId}/networks/${net.id}/pools`, { start: '198.51.100.2', end: '198.51.100.5' });
     expect(pool.status).toBeLessThan(300);
     const latest = before.body[0]?.version ?? 0;
-    const after = await eventually(async () => {
-      const r = await http<{ version: number }[]>('GET', `${f!.api}/clusters/${f!.clusterId}/router/configs`);
-      return r.body[0]?.version > latest ? r.body : undefined;
-    }, 30_000, 200, 'a new router config version');
+    const after = await eventually(
+      async () => {
+        const r = await http<{ version: number }[]>('GET', `${f!.api}/clusters/${f!.clusterId}/router/configs`);
+        return r.body[0]?.version > latest ? r.body : undefined;
+      },
+      30_000,
+      200,
+      'a new router config version',
+    );
     await page.getByTestId('nav-router-config').click();
     await page.getByTestId('router-config').waitFor();
     await page.getByTestId('router-format').selectOption('frr');

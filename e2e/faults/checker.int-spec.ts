@@ -1,5 +1,5 @@
 /** The fault suite's history checker must catch what it claims to catch (pure: given histories, then verdicts). */
-import { checkHistory, ClientHistory, Kernel, ReadModel, StreamEvent } from './support/checker';
+import { checkHistory, type ClientHistory, type Kernel, type ReadModel, type StreamEvent } from './support/checker';
 
 const N1 = '00000000-0000-4000-8000-0000000000a1';
 const N2 = '00000000-0000-4000-8000-0000000000a2';
@@ -12,7 +12,10 @@ const allocated = (v: string, ip: string) => ev('IpAllocated', { vmId: v, ip });
 const deleted = (v: string) => ev('VmDeleted', { vmId: v });
 const released = (v: string, ip: string) => ev('IpReleased', { vmId: v, ip });
 
-const clientOf = (creates: [string, string][], deletes: string[] = []): ClientHistory => ({ created: new Map(creates.map(([v, n]) => [v, { nodeId: n }])), deleted: new Set(deletes) });
+const clientOf = (creates: [string, string][], deletes: string[] = []): ClientHistory => ({
+  created: new Map(creates.map(([v, n]) => [v, { nodeId: n }])),
+  deleted: new Set(deletes),
+});
 
 const kernelOf = (core: Record<string, string>, nodes: Record<string, string[]>): Kernel => ({
   core: new Map(Object.entries(core).map(([ip, hop]) => [ip, [hop]])),
@@ -47,17 +50,41 @@ describe('history checker', () => {
   beforeEach(() => (seq = 0));
 
   it('accepts a history where an address is released and given to another VM', () => {
-    const h = [created(vm(1)), allocated(vm(1), '203.0.113.10'), deleted(vm(1)), released(vm(1), '203.0.113.10'), created(vm(2), N2), allocated(vm(2), '203.0.113.10')];
-    const r = checkHistory(h, clientOf([[vm(1), N1], [vm(2), N2]], [vm(1)]), readModelOf(h), kernelOf({ '203.0.113.10': '198.18.0.102' }, { [N2]: ['203.0.113.10'], [N1]: [] }));
+    const h = [
+      created(vm(1)),
+      allocated(vm(1), '203.0.113.10'),
+      deleted(vm(1)),
+      released(vm(1), '203.0.113.10'),
+      created(vm(2), N2),
+      allocated(vm(2), '203.0.113.10'),
+    ];
+    const r = checkHistory(
+      h,
+      clientOf(
+        [
+          [vm(1), N1],
+          [vm(2), N2],
+        ],
+        [vm(1)],
+      ),
+      readModelOf(h),
+      kernelOf({ '203.0.113.10': '198.18.0.102' }, { [N2]: ['203.0.113.10'], [N1]: [] }),
+    );
     expect(r.violations).toEqual([]);
     expect([...r.live.keys()]).toEqual([vm(2)]);
   });
 
   it('finds an address given to a second VM while the first holds it', () => {
     const h = [created(vm(1)), allocated(vm(1), '203.0.113.10'), created(vm(2)), allocated(vm(2), '203.0.113.10')];
-    expect(checkHistory(h, clientOf([[vm(1), N1], [vm(2), N1]])).violations).toEqual(
-      expect.arrayContaining([expect.stringContaining('given to VM'), expect.stringContaining('held by VMs')]),
-    );
+    expect(
+      checkHistory(
+        h,
+        clientOf([
+          [vm(1), N1],
+          [vm(2), N1],
+        ]),
+      ).violations,
+    ).toEqual(expect.arrayContaining([expect.stringContaining('given to VM'), expect.stringContaining('held by VMs')]));
   });
 
   it('finds an event stored twice and a VM created twice', () => {
@@ -69,7 +96,9 @@ describe('history checker', () => {
   it('finds an acknowledged create that never reached the stream, and a write nobody asked for', () => {
     const h = [created(vm(2)), allocated(vm(2), '203.0.113.11')];
     const r = checkHistory(h, clientOf([[vm(1), N1]]));
-    expect(r.violations).toEqual(expect.arrayContaining([expect.stringContaining(`create of VM ${vm(1)} acknowledged`), expect.stringContaining('never acknowledged')]));
+    expect(r.violations).toEqual(
+      expect.arrayContaining([expect.stringContaining(`create of VM ${vm(1)} acknowledged`), expect.stringContaining('never acknowledged')]),
+    );
   });
 
   it('finds a deleted VM that keeps its address', () => {
@@ -88,8 +117,16 @@ describe('history checker', () => {
 
   it('finds a route missing at the core, pointing at the wrong node, left on a node, or on two nodes', () => {
     const h = [created(vm(1)), allocated(vm(1), '203.0.113.10'), created(vm(2), N2), allocated(vm(2), '203.0.113.11')];
-    const client = clientOf([[vm(1), N1], [vm(2), N2]]);
-    const r = checkHistory(h, client, undefined, kernelOf({ '203.0.113.10': '198.18.0.102', '203.0.113.99': '198.18.0.101' }, { [N1]: ['203.0.113.10', '203.0.113.11'], [N2]: ['203.0.113.11'] }));
+    const client = clientOf([
+      [vm(1), N1],
+      [vm(2), N2],
+    ]);
+    const r = checkHistory(
+      h,
+      client,
+      undefined,
+      kernelOf({ '203.0.113.10': '198.18.0.102', '203.0.113.99': '198.18.0.101' }, { [N1]: ['203.0.113.10', '203.0.113.11'], [N2]: ['203.0.113.11'] }),
+    );
     expect(r.violations).toEqual(
       expect.arrayContaining([
         expect.stringContaining('core: no route to 203.0.113.11'),

@@ -13,7 +13,9 @@ import { jetStreamConfig, natsDurabilityArgs, natsServerVersion, POSTGRES_DURABI
 import { which } from '../../deploy/infra';
 
 const run = (cmd: string, args: string[]) =>
-  new Promise<{ code: number; out: string }>((resolve) => execFile(cmd, args, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` })));
+  new Promise<{ code: number; out: string }>((resolve) =>
+    execFile(cmd, args, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` })),
+  );
 
 describe('durability settings', () => {
   it('writes a JetStream config the installed nats-server accepts, with fsync per write where it can', async () => {

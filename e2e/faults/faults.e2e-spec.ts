@@ -15,9 +15,9 @@ import { vmInterfaceName } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { http } from '../support/control-plane';
 import { runIn } from '../support/net';
-import { checkHistory, ClientHistory, Kernel, ReadModel, StreamEvent, Verdict } from './support/checker';
+import { checkHistory, type ClientHistory, type Kernel, type ReadModel, type StreamEvent, type Verdict } from './support/checker';
 import { coreBgpRoutes, nodeFabricRoutes } from './support/lab-checks';
-import { SERVICES, startSupervisedFabric, SupervisedFabric } from './support/supervised-fabric';
+import { SERVICES, startSupervisedFabric, type SupervisedFabric } from './support/supervised-fabric';
 
 jest.setTimeout(900_000);
 
@@ -84,8 +84,16 @@ describe('fault injection during VM bursts', () => {
 
   /** BURST creates over the 3 nodes (one in four IPv4) and DELETES of live VMs, 8 clients at a time. */
   async function burst(onProgress: (accepted: number) => void): Promise<void> {
-    const vms = Array.from({ length: BURST }, (_, i) => ({ vmId: randomUUID(), node: f.lab.nodes[i % f.lab.nodes.length].name, family: (i % 4 === 0 ? 4 : 6) as 4 | 6 }));
-    for (const n of f.lab.nodes) await addTaps(n.name, vms.filter((v) => v.node === n.name).map((v) => v.vmId));
+    const vms = Array.from({ length: BURST }, (_, i) => ({
+      vmId: randomUUID(),
+      node: f.lab.nodes[i % f.lab.nodes.length].name,
+      family: (i % 4 === 0 ? 4 : 6) as 4 | 6,
+    }));
+    for (const n of f.lab.nodes)
+      await addTaps(
+        n.name,
+        vms.filter((v) => v.node === n.name).map((v) => v.vmId),
+      );
     const victims = [...client.created.keys()].filter((id) => !client.deleted.has(id)).slice(0, DELETES);
     const ops: (() => Promise<void>)[] = vms.map((v) => () => createVm(v.vmId, v.node, v.family));
     // Deletes spread through the burst.
@@ -121,7 +129,12 @@ describe('fault injection during VM bursts', () => {
       const vms = await db.query(`SELECT id, ip, node_id, status FROM fabric.vms`);
       const usage = await db.query(`SELECT vm_id, ip, allocated_seq::bigint, released_seq::bigint FROM fabric.ip_usage`);
       const history = await db.query(`SELECT vm_id, seq::bigint, event FROM fabric.vm_history WHERE event = 'VmCreated'`);
-      return { checkpoint: Number(cp.rows[0]?.p ?? 0), vms: vms.rows, usage: usage.rows.map((u) => ({ ...u, allocated_seq: Number(u.allocated_seq), released_seq: u.released_seq === null ? null : Number(u.released_seq) })), history: history.rows.map((h) => ({ ...h, seq: Number(h.seq) })) };
+      return {
+        checkpoint: Number(cp.rows[0]?.p ?? 0),
+        vms: vms.rows,
+        usage: usage.rows.map((u) => ({ ...u, allocated_seq: Number(u.allocated_seq), released_seq: u.released_seq === null ? null : Number(u.released_seq) })),
+        history: history.rows.map((h) => ({ ...h, seq: Number(h.seq) })),
+      };
     } finally {
       await db.end();
     }
@@ -149,7 +162,9 @@ describe('fault injection during VM bursts', () => {
         if (!last.violations.length) {
           last = checkHistory(events, client, await readModel().catch(() => undefined), await kernel());
           if (!last.violations.length) {
-            report.push(`${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`);
+            report.push(
+              `${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`,
+            );
             return last;
           }
         }
@@ -208,11 +223,15 @@ describe('fault injection during VM bursts', () => {
     // Back: its agent starts BIRD again with the desired config; sessions come up from the core's side.
     await f.sup.ensure(f.agentSpec(rr.name));
     const t0 = Date.now();
-    await eventuallyTrue(async () => {
-      const out = await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'], 10_000, true).catch(() => '');
-      const bgp = out.split('\n').filter((l) => /\sBGP\s/.test(l));
-      return bgp.length > 0 && bgp.every((l) => l.includes('Established'));
-    }, 120_000, `${rr.name} sessions established again`);
+    await eventuallyTrue(
+      async () => {
+        const out = await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'], 10_000, true).catch(() => '');
+        const bgp = out.split('\n').filter((l) => /\sBGP\s/.test(l));
+        return bgp.length > 0 && bgp.every((l) => l.includes('Established'));
+      },
+      120_000,
+      `${rr.name} sessions established again`,
+    );
     report.push(`(e) ${rr.name} restarted by its agent, all sessions Established ${Date.now() - t0} ms later`);
   });
 

@@ -49,8 +49,11 @@ describe('npm start / status / stop under supervision', () => {
 
   const launcher = (cmd: string, args: string[] = [], extra: NodeJS.ProcessEnv = {}) =>
     new Promise<Run>((resolve) =>
-      execFile(process.execPath, ['-r', './deploy/register.js', 'deploy/launcher.ts', cmd, ...args], { cwd: ROOT, env: { ...env, ...extra }, timeout: 300_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      execFile(
+        process.execPath,
+        ['-r', './deploy/register.js', 'deploy/launcher.ts', cmd, ...args],
+        { cwd: ROOT, env: { ...env, ...extra }, timeout: 300_000, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
       ),
     );
 
@@ -64,7 +67,8 @@ describe('npm start / status / stop under supervision', () => {
       if (/\) [ZX] /.test(stat)) continue;
       const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
       const vars = environ.split('\0');
-      if (vars.includes(`FABRIC_SUPERVISOR=${dataDir}`) || vars.includes(`FABRIC_NS=${ns}`) || cmd.includes(`/run/ip-fabric-lab/${prefix}`)) found.push(`${pid} ${cmd}`);
+      if (vars.includes(`FABRIC_SUPERVISOR=${dataDir}`) || vars.includes(`FABRIC_NS=${ns}`) || cmd.includes(`/run/ip-fabric-lab/${prefix}`))
+        found.push(`${pid} ${cmd}`);
     }
     return found;
   }
@@ -117,7 +121,19 @@ describe('npm start / status / stop under supervision', () => {
     expectOk(started);
     const status = (await sup.status())!;
     expect(status.programs.map((p) => p.name).sort()).toEqual(
-      ['agent-core', 'agent-node1', 'agent-node2', 'agent-rr1', 'agent-rr2', 'gateway', 'inventory', 'ipam', 'route-announcer', 'router-config', 'rr-config'].sort(),
+      [
+        'agent-core',
+        'agent-node1',
+        'agent-node2',
+        'agent-rr1',
+        'agent-rr2',
+        'gateway',
+        'inventory',
+        'ipam',
+        'route-announcer',
+        'router-config',
+        'rr-config',
+      ].sort(),
     );
 
     for (const name of ['ipam', 'agent-node1']) {

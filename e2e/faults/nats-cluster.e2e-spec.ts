@@ -5,7 +5,7 @@
  * its own replica (its /jsz) catches up to the stream's last sequence.
  */
 import { VmBurst } from './support/vm-burst';
-import { startSupervisedFabric, SupervisedFabric } from './support/supervised-fabric';
+import { startSupervisedFabric, type SupervisedFabric } from './support/supervised-fabric';
 
 jest.setTimeout(600_000);
 
@@ -58,7 +58,8 @@ describe('NATS cluster: one server lost during a VM burst', () => {
       const info = await f.nats.jsm.streams.info('FABRIC_EVENTS');
       const locals = await Promise.all(f.natsMembers.map((m) => localEvents(m.httpPort).catch(() => undefined)));
       seen = `stream at ${info.state.last_seq}, servers at ${locals.map((l, i) => `${f.natsMembers[i].serverName}:${l?.last_seq}`).join(' ')}`;
-      if (locals.every((l) => l?.last_seq === info.state.last_seq && l.messages === info.state.messages) && info.cluster!.replicas!.every((r) => r.current)) break;
+      if (locals.every((l) => l?.last_seq === info.state.last_seq && l.messages === info.state.messages) && info.cluster!.replicas!.every((r) => r.current))
+        break;
       if (Date.now() - t0 > 60_000) throw new Error(`not caught up within 60 s: ${seen}`);
       await new Promise((r) => setTimeout(r, 200));
     }

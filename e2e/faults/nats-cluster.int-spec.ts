@@ -10,15 +10,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { Nats } from '@fabric/eventstore';
 import { markedProcesses, terminate } from '../../deploy/procs';
 import { SupervisorClient } from '../../deploy/supervisor-client';
 import { freePorts } from './support/supervised-fabric';
+import type * as NatsAuthModule from '../../deploy/nats-auth';
 
 jest.setTimeout(180_000);
 
-type NatsAuth = typeof import('../../deploy/nats-auth');
+type NatsAuth = typeof NatsAuthModule;
 
 interface Jsz {
   account_details?: { stream_detail?: { name: string; state: { messages: number; last_seq: number } }[] }[];
@@ -86,13 +87,21 @@ describe('the product NATS as a 3-server cluster (FABRIC_NATS_CLUSTER=3)', () =>
       const info = await admin.jsm.streams.info(stream);
       expect({ stream, replicas: info.config.num_replicas }).toEqual({ stream, replicas: 3 });
       // A leader and two followers, on three different servers.
-      await eventually(async () => {
-        const i = await admin!.jsm.streams.info(stream);
-        return i.cluster?.leader && i.cluster.replicas?.length === 2 && i.cluster.replicas.every((r) => r.current);
-      }, 30_000, 100, `${stream} replicated on 3 servers`);
+      await eventually(
+        async () => {
+          const i = await admin!.jsm.streams.info(stream);
+          return i.cluster?.leader && i.cluster.replicas?.length === 2 && i.cluster.replicas.every((r) => r.current);
+        },
+        30_000,
+        100,
+        `${stream} replicated on 3 servers`,
+      );
     }
     // Anonymous clients are refused by every member.
-    for (const m of members) await expect(Nats.connect({ servers: `127.0.0.1:${m.port}`, ns, name: 'anonymous', creds: undefined }).then((n) => n.close())).rejects.toThrow(/authoriz/i);
+    for (const m of members)
+      await expect(Nats.connect({ servers: `127.0.0.1:${m.port}`, ns, name: 'anonymous', creds: undefined }).then((n) => n.close())).rejects.toThrow(
+        /authoriz/i,
+      );
   });
 
   it('a service keeps publishing while the leader is killed with kill -9; the member comes back and catches up', async () => {
@@ -106,7 +115,16 @@ describe('the product NATS as a 3-server cluster (FABRIC_NATS_CLUSTER=3)', () =>
       for (let i = 0; i < n; i++) {
         const id = randomUUID();
         // Retried with the same Msg-Id until acknowledged (as the event store does): stored once.
-        await eventually(() => service!.js.publish(subject, JSON.stringify({ id }), { msgID: id, timeout: 2000 }).then(() => true, () => false), 60_000, 100, `publish ${id}`);
+        await eventually(
+          () =>
+            service!.js.publish(subject, JSON.stringify({ id }), { msgID: id, timeout: 2000 }).then(
+              () => true,
+              () => false,
+            ),
+          60_000,
+          100,
+          `publish ${id}`,
+        );
         ids.push(id);
       }
     };
@@ -127,7 +145,12 @@ describe('the product NATS as a 3-server cluster (FABRIC_NATS_CLUSTER=3)', () =>
     // Back (as the next npm start brings it): it catches up from the new leader.
     delete process.env.NATS_URL;
     await auth.ensureProductNats();
-    await eventually(async () => (await localEvents(victim.httpPort!).catch(() => undefined))?.last_seq === 250, 60_000, 200, `${victim.cluster!.serverName} caught up`);
+    await eventually(
+      async () => (await localEvents(victim.httpPort!).catch(() => undefined))?.last_seq === 250,
+      60_000,
+      200,
+      `${victim.cluster!.serverName} caught up`,
+    );
     for (const m of members) expect(await localEvents(m.httpPort!)).toMatchObject({ messages: 250, last_seq: 250 });
 
     // Nothing lost, nothing twice: every acknowledged id once, in order.

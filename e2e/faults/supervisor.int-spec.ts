@@ -81,7 +81,12 @@ describe('supervisor', () => {
     // Healthy for its first two answers, then 503 forever: a process whose inner loop died.
     const script = `let n = 0; require('http').createServer((q, s) => { s.statusCode = n++ < 2 ? 200 : 503; s.end(); }).listen(Number(process.env.PORT), '127.0.0.1')`;
     const port = await freePort();
-    const first = await sup.ensure({ name: 'web', ...node(script), env: { PORT: String(port) }, health: { url: `http://127.0.0.1:${port}/`, intervalMs: 100, failures: 3, graceMs: 0 } });
+    const first = await sup.ensure({
+      name: 'web',
+      ...node(script),
+      env: { PORT: String(port) },
+      health: { url: `http://127.0.0.1:${port}/`, intervalMs: 100, failures: 3, graceMs: 0 },
+    });
     const again = await sup.waitFor('web', (p) => p.restarts === 1 && p.state === 'up');
     expect(again.pid).not.toBe(first.pid);
     expect(again.lastExit).toMatchObject({ signal: 'SIGKILL', reason: expect.stringContaining('unhealthy: 3 failed probes') });

@@ -13,7 +13,11 @@ const UNITS = path.join(ROOT, 'deploy', 'systemd');
 const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
 const units = () => readdirSync(UNITS).filter((f) => f.endsWith('.service'));
 const unit = (f: string) => readFileSync(path.join(UNITS, f), 'utf8');
-const keys = (text: string, key: string) => text.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+const keys = (text: string, key: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
 
 describe('systemd units', () => {
   it('ships one unit per service and an agent template', () => {
@@ -31,13 +35,18 @@ describe('systemd units', () => {
       const files: string[] = [];
       for (const f of units()) {
         // Installed under /opt/ip-fabric on a host; here the checkout plays that part. Env files are optional here.
-        const text = unit(f).replaceAll('/opt/ip-fabric', ROOT).replaceAll('/usr/bin/node', process.execPath).replace(/^EnvironmentFile=\//gm, 'EnvironmentFile=-/');
+        const text = unit(f)
+          .replaceAll('/opt/ip-fabric', ROOT)
+          .replaceAll('/usr/bin/node', process.execPath)
+          .replace(/^EnvironmentFile=\//gm, 'EnvironmentFile=-/');
         const name = f === 'ip-fabric-agent@.service' ? 'ip-fabric-agent@node.service' : f;
         writeFileSync(path.join(dir, name), text);
         files.push(path.join(dir, name));
       }
       const out = await new Promise<{ code: number; text: string }>((resolve) =>
-        execFile(analyze!, ['verify', '--man=no', ...files], { cwd: dir }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, text: `${stdout}${stderr}` })),
+        execFile(analyze!, ['verify', '--man=no', ...files], { cwd: dir }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code ?? 1) : 0, text: `${stdout}${stderr}` }),
+        ),
       );
       // Lines about the host's own units (none pulled in here) would be noise; ours must produce none.
       expect(out.text.split('\n').filter((l) => l.includes('ip-fabric'))).toEqual([]);

@@ -4,7 +4,7 @@
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { coreRoute, Fabric, pingFrom, startFabric } from '../support/fabric';
+import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
 import { runIn } from '../support/net';
 
 jest.setTimeout(600_000);
@@ -24,12 +24,24 @@ describe('IP-Fabric on a real BGP lab', () => {
   const vmNamespace = (nodeName: string, vmId: string) => `${node(nodeName).vmNamespacePrefix}${vmId.replace(/-/g, '').slice(0, 8)}`;
 
   async function createVm(name: string, nodeName: string, extra: Record<string, unknown> = {}) {
-    const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns', ...extra });
+    const r = await http('POST', `${f.api}/vms`, {
+      clusterId: f.clusterId,
+      nodeId: f.nodeIds[nodeName],
+      name,
+      ownerId: 'customer-1',
+      driver: 'netns',
+      ...extra,
+    });
     expect(r.status).toBe(202);
-    const vm = await eventually(async () => {
-      const g = await http('GET', `${f.api}/vms/${r.body.id}`);
-      return g.body.ip ? g.body : undefined;
-    }, 15000, 50, `${name} to get an address`);
+    const vm = await eventually(
+      async () => {
+        const g = await http('GET', `${f.api}/vms/${r.body.id}`);
+        return g.body.ip ? g.body : undefined;
+      },
+      15000,
+      50,
+      `${name} to get an address`,
+    );
     vms[name] = { id: vm.id, ip: vm.ip, node: nodeName };
     return vms[name];
   }
@@ -44,22 +56,38 @@ describe('IP-Fabric on a real BGP lab', () => {
     const a = await createVm('web1', 'node1');
     const b = await createVm('web2', 'node2');
     for (const vm of [a, b]) {
-      const r = await eventually(async () => {
-        const route = await coreRoute(f, vm.ip);
-        return route?.gateway === node(vm.node).ipv4 ? route : undefined;
-      }, 60000, 100, `${vm.ip} at the core via ${vm.node}`);
+      const r = await eventually(
+        async () => {
+          const route = await coreRoute(f, vm.ip);
+          return route?.gateway === node(vm.node).ipv4 ? route : undefined;
+        },
+        60000,
+        100,
+        `${vm.ip} at the core via ${vm.node}`,
+      );
       expect(r.gateway).toBe(node(vm.node).ipv4);
       await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, `ping ${vm.ip}`);
-      const status = await eventually(async () => {
-        const g = await http('GET', `${f.api}/vms/${vm.id}`);
-        return g.body.status === 'at-core' ? g.body : undefined;
-      }, 20000, 100, `${vm.ip} status at-core`);
+      const status = await eventually(
+        async () => {
+          const g = await http('GET', `${f.api}/vms/${vm.id}`);
+          return g.body.status === 'at-core' ? g.body : undefined;
+        },
+        20000,
+        100,
+        `${vm.ip} status at-core`,
+      );
       expect(status.history.map((h: { status: string }) => h.status)).toEqual(expect.arrayContaining(['requested', 'ip-allocated', 'at-core']));
       if (vm === a) {
         // The gateway's projection observed create → at-core; BGP sessions are up from the agents' reports.
         const metrics = await (await fetch(`${f.api.replace('/api/v1', '')}/metrics`)).text();
         expect(Number(/^fabric_vm_create_to_at_core_seconds_count (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
-        await eventually(async () => /^fabric_bgp_sessions_up\{kind="router",target="[^"]+"\} [1-9]/m.test(await (await fetch(`${f.api.replace('/api/v1', '')}/metrics`)).text()), 10000, 200, 'core BGP sessions up in /metrics');
+        await eventually(
+          async () =>
+            /^fabric_bgp_sessions_up\{kind="router",target="[^"]+"\} [1-9]/m.test(await (await fetch(`${f.api.replace('/api/v1', '')}/metrics`)).text()),
+          10000,
+          200,
+          'core BGP sessions up in /metrics',
+        );
       }
     }
   });
@@ -72,10 +100,15 @@ describe('IP-Fabric on a real BGP lab', () => {
   it('routes an IPv6 VM over the same path', async () => {
     const v6 = await createVm('web6', 'node1', { family: 6 });
     expect(v6.ip).toContain(':');
-    const r = await eventually(async () => {
-      const route = await coreRoute(f, v6.ip);
-      return route?.gateway === node('node1').ipv6 ? route : undefined;
-    }, 60000, 100, `${v6.ip} at the core via node1`);
+    const r = await eventually(
+      async () => {
+        const route = await coreRoute(f, v6.ip);
+        return route?.gateway === node('node1').ipv6 ? route : undefined;
+      },
+      60000,
+      100,
+      `${v6.ip} at the core via node1`,
+    );
     expect(r.gateway).toBe(node('node1').ipv6);
     await eventually(() => pingFrom(f.lab.core.namespace, v6.ip), 10000, 200, `ping ${v6.ip}`);
   });
@@ -84,20 +117,30 @@ describe('IP-Fabric on a real BGP lab', () => {
     // The route can reach the core before the agent's apply (and its ConfigApplied) is finished: wait
     // until node1 reports the desired generation, and read the position only once the old agent is gone,
     // so the ConfigApplied below is the new agent's start-up reconcile.
-    await eventually(async () => {
-      const st = await http('GET', `${f.api}/nodes/${f.nodeIds.node1}/status`);
-      return st.body.desiredGeneration > 0 && st.body.appliedGeneration === st.body.desiredGeneration ? true : undefined;
-    }, 30000, 100, 'node1 applied its desired generation');
+    await eventually(
+      async () => {
+        const st = await http('GET', `${f.api}/nodes/${f.nodeIds.node1}/status`);
+        return st.body.desiredGeneration > 0 && st.body.appliedGeneration === st.body.desiredGeneration ? true : undefined;
+      },
+      30000,
+      100,
+      'node1 applied its desired generation',
+    );
     await f.stopMemberAgent('node1');
     const before = await f.cp.nats.jsm.streams.info(f.cp.nats.subjects.eventsStream);
     await f.startMemberAgent('node1');
     const subject = f.cp.nats.subjects.evt('agent', 'node', f.nodeIds.node1);
     const { EventStore } = await import('@fabric/eventstore');
     const store = new EventStore(f.cp.nats);
-    const applied = await eventually(async () => {
-      const events = await store.read(subject, before.state.last_seq);
-      return events.find((e) => e.type === 'ConfigApplied');
-    }, 20000, 100, 'ConfigApplied after restart');
+    const applied = await eventually(
+      async () => {
+        const events = await store.read(subject, before.state.last_seq);
+        return events.find((e) => e.type === 'ConfigApplied');
+      },
+      20000,
+      100,
+      'ConfigApplied after restart',
+    );
     expect((applied.data as { changes: number }).changes).toBe(0);
   });
 
@@ -108,10 +151,23 @@ describe('IP-Fabric on a real BGP lab', () => {
     await runIn(undefined, 'ip', ['-n', node('node2').namespace, 'route', 'add', 'blackhole', prefix, 'proto', '200']);
     try {
       // node2's BIRD exports it (it matches the node filter) …
-      await eventually(async () => (await runIn(undefined, 'birdc', ['-s', node('node2').bird.controlSocket, 'show', 'route', 'for', prefix])).includes(prefix), 10000, 100, 'rogue route in node2 BIRD');
+      await eventually(
+        async () => (await runIn(undefined, 'birdc', ['-s', node('node2').bird.controlSocket, 'show', 'route', 'for', prefix])).includes(prefix),
+        10000,
+        100,
+        'rogue route in node2 BIRD',
+      );
       // … and every RR has received it and filtered it out (`import keep filtered on` keeps it visible).
       for (const rr of f.lab.routeReflectors) {
-        await eventually(async () => (await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'route', 'for', prefix, 'filtered', 'all'], 10000, true)).includes(node('node2').ipv4), 20000, 100, `rogue route filtered on ${rr.name}`);
+        await eventually(
+          async () =>
+            (await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'route', 'for', prefix, 'filtered', 'all'], 10000, true)).includes(
+              node('node2').ipv4,
+            ),
+          20000,
+          100,
+          `rogue route filtered on ${rr.name}`,
+        );
       }
       for (const rr of f.lab.routeReflectors) {
         const out = await birdRoutes(rr.name, prefix);
@@ -138,10 +194,15 @@ describe('IP-Fabric on a real BGP lab', () => {
       const r = await http('POST', `${f.api}/vms/${vm.id}/migrate`, { nodeId: f.nodeIds.node2 });
       expect(r.status).toBe(202);
       await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined), 60000, 50, 'route via node2');
-      await eventually(async () => {
-        const g = await http('GET', `${f.api}/vms/${vm.id}`);
-        return g.body.status === 'at-core' && g.body.nodeId === f.nodeIds.node2 ? true : undefined;
-      }, 30000, 100, 'migration completed');
+      await eventually(
+        async () => {
+          const g = await http('GET', `${f.api}/vms/${vm.id}`);
+          return g.body.status === 'at-core' && g.body.nodeId === f.nodeIds.node2 ? true : undefined;
+        },
+        30000,
+        100,
+        'migration completed',
+      );
     } finally {
       sampling = false;
       await sampler;
@@ -152,10 +213,15 @@ describe('IP-Fabric on a real BGP lab', () => {
     expect(samples[samples.length - 1]).toBe(node('node2').ipv4);
     vm.node = 'node2';
     // the old node no longer carries it
-    await eventually(async () => {
-      const links = JSON.parse(await runIn(undefined, 'ip', ['-j', '-n', node('node1').namespace, 'route', 'show', 'proto', '200'])) as { dst: string }[];
-      return links.every((l) => l.dst !== vm.ip) ? true : undefined;
-    }, 30000, 100, 'old node route gone');
+    await eventually(
+      async () => {
+        const links = JSON.parse(await runIn(undefined, 'ip', ['-j', '-n', node('node1').namespace, 'route', 'show', 'proto', '200'])) as { dst: string }[];
+        return links.every((l) => l.dst !== vm.ip) ? true : undefined;
+      },
+      30000,
+      100,
+      'old node route gone',
+    );
   });
 
   it('withdraws the route everywhere and removes the interface when a VM is deleted', async () => {
@@ -164,10 +230,15 @@ describe('IP-Fabric on a real BGP lab', () => {
     expect(r.status).toBe(202);
     await eventually(async () => ((await coreRoute(f, vm.ip)) ? undefined : true), 30000, 100, 'route withdrawn at the core');
     for (const rr of f.lab.routeReflectors) expect(await birdRoutes(rr.name, `${vm.ip}/32`)).not.toContain(`${vm.ip}/32`);
-    await eventually(async () => {
-      const links = JSON.parse(await runIn(undefined, 'ip', ['-j', '-n', node('node2').namespace, 'link', 'show'])) as { ifname: string }[];
-      return links.some((l) => l.ifname === `vm${vm.id.replace(/-/g, '').slice(0, 13)}`) ? undefined : true;
-    }, 30000, 100, 'interface removed');
+    await eventually(
+      async () => {
+        const links = JSON.parse(await runIn(undefined, 'ip', ['-j', '-n', node('node2').namespace, 'link', 'show'])) as { ifname: string }[];
+        return links.some((l) => l.ifname === `vm${vm.id.replace(/-/g, '').slice(0, 13)}`) ? undefined : true;
+      },
+      30000,
+      100,
+      'interface removed',
+    );
   });
 
   it('adds a joining node to every route reflector with no manual step', async () => {
@@ -177,10 +248,15 @@ describe('IP-Fabric on a real BGP lab', () => {
     f.nodeIds.node3 = j.body.id;
     await f.startMemberAgent('node3');
     for (const rr of f.lab.routeReflectors) {
-      await eventually(async () => {
-        const out = await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols']);
-        return out.split('\n').some((l) => l.includes('node3') && l.includes('Established')) ? true : undefined;
-      }, 60000, 200, `${rr.name} session to node3 Established`);
+      await eventually(
+        async () => {
+          const out = await runIn(undefined, 'birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols']);
+          return out.split('\n').some((l) => l.includes('node3') && l.includes('Established')) ? true : undefined;
+        },
+        60000,
+        200,
+        `${rr.name} session to node3 Established`,
+      );
     }
     const vm = await createVm('web3', 'node3');
     await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === n3.ipv4 ? true : undefined), 60000, 100, 'node3 VM at the core');
@@ -192,25 +268,41 @@ describe('IP-Fabric on a real BGP lab', () => {
     for (const name of ['evac1', 'evac2', 'evac3', 'evac4']) await createVm(name, 'node2');
     const moving = Object.entries(vms).filter(([, v]) => v.node === 'node2' && v.id !== vms.web2.id);
     expect(moving).toHaveLength(5);
-    for (const [, vm] of moving) await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined), 60000, 100, `${vm.ip} at the core via node2`);
+    for (const [, vm] of moving)
+      await eventually(
+        async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined),
+        60000,
+        100,
+        `${vm.ip} at the core via node2`,
+      );
 
     const r = await http('POST', `${f.api}/nodes/${f.nodeIds.node2}/evacuate`, {});
     expect(r.status).toBe(200);
     expect(['evacuating', 'drained']).toContain(r.body.status);
     // Progress is readable while it runs; the node ends drained and empty.
-    const done = await eventually(async () => {
-      const st = (await http('GET', `${f.api}/nodes/${f.nodeIds.node2}/status`)).body;
-      if (st.status === 'evacuating') expect(st.evacuation.waiting + st.evacuation.migrating).toBeLessThanOrEqual(5);
-      return st.status === 'drained' && st.vmCount === 0 ? st : undefined;
-    }, 120000, 200, 'node2 evacuated');
+    const done = await eventually(
+      async () => {
+        const st = (await http('GET', `${f.api}/nodes/${f.nodeIds.node2}/status`)).body;
+        if (st.status === 'evacuating') expect(st.evacuation.waiting + st.evacuation.migrating).toBeLessThanOrEqual(5);
+        return st.status === 'drained' && st.vmCount === 0 ? st : undefined;
+      },
+      120000,
+      200,
+      'node2 evacuated',
+    );
     expect(done.evacuation).toBeNull();
 
     const counts: Record<string, number> = { node1: 0, node3: 1 };
     for (const [name, vm] of moving) {
-      const g = await eventually(async () => {
-        const b = (await http('GET', `${f.api}/vms/${vm.id}`)).body;
-        return b.status === 'at-core' && b.nodeId !== f.nodeIds.node2 ? b : undefined;
-      }, 60000, 100, `${name} at the core on its new node`);
+      const g = await eventually(
+        async () => {
+          const b = (await http('GET', `${f.api}/vms/${vm.id}`)).body;
+          return b.status === 'at-core' && b.nodeId !== f.nodeIds.node2 ? b : undefined;
+        },
+        60000,
+        100,
+        `${name} at the core on its new node`,
+      );
       const to = Object.keys(f.nodeIds).find((k) => f.nodeIds[k] === g.nodeId)!;
       expect(['node1', 'node3']).toContain(to);
       expect(g.history.some((h: { detail?: string }) => h.detail?.includes('(evacuation)'))).toBe(true);
@@ -226,7 +318,12 @@ describe('IP-Fabric on a real BGP lab', () => {
     expect(back.status).toBe(200);
     expect(back.body.status).toBe('active');
     const vm = await createVm('after-evac', 'node2');
-    await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined), 60000, 100, 'a new VM on the returned node at the core');
+    await eventually(
+      async () => ((await coreRoute(f, vm.ip))?.gateway === node('node2').ipv4 ? true : undefined),
+      60000,
+      100,
+      'a new VM on the returned node at the core',
+    );
   });
 
   it('keeps every VM reachable when one route reflector stops', async () => {

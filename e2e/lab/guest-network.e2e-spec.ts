@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { coreRoute, Fabric, pingFrom, startFabric } from '../support/fabric';
+import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
 import { applyNetworkConfig } from '../support/guest-config';
 import { runIn } from '../support/net';
 
@@ -30,10 +30,15 @@ describe('hypervisor and guest network documents on a real BGP lab', () => {
     const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds.node1, name, ownerId: 'customer-1', driver, family });
     expect(r.status).toBe(202);
     // 'applied': the node agent has the VM in its desired state (its interface is still missing).
-    return eventually(async () => {
-      const g = await http('GET', `${f.api}/vms/${r.body.id}`);
-      return g.body.ip && g.body.status !== 'ip-allocated' && g.body.status !== 'requested' ? (g.body as { id: string; ip: string }) : undefined;
-    }, 30000, 100, `${name} in the node's desired state`);
+    return eventually(
+      async () => {
+        const g = await http('GET', `${f.api}/vms/${r.body.id}`);
+        return g.body.ip && g.body.status !== 'ip-allocated' && g.body.status !== 'requested' ? (g.body as { id: string; ip: string }) : undefined;
+      },
+      30000,
+      100,
+      `${name} in the node's desired state`,
+    );
   }
 
   async function hostLink(ifName: string) {

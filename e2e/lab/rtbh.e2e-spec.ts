@@ -3,9 +3,9 @@
  * community, and the FRR core installs it as a discard route (its traffic dropped); lifting it restores the
  * normal route through the node and the VM answers again.
  */
-import { eventually } from '@fabric/test-infra';
+import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { coreRoute, Fabric, pingFrom, startFabric } from '../support/fabric';
+import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
 import { runIn } from '../support/net';
 
 jest.setTimeout(600_000);
@@ -28,21 +28,37 @@ describe('RTBH on a real BGP lab', () => {
 
   it('blackholes the address at the core and restores it when lifted', async () => {
     const node = f.lab.nodes[0];
-    const c = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[node.name], name: 'victim', ownerId: 'customer-1', driver: 'netns' });
+    const c = await http('POST', `${f.api}/vms`, {
+      clusterId: f.clusterId,
+      nodeId: f.nodeIds[node.name],
+      name: 'victim',
+      ownerId: 'customer-1',
+      driver: 'netns',
+    });
     expect(c.status).toBe(202);
-    const vm = await eventually(async () => {
-      const g = await http('GET', `${f.api}/vms/${c.body.id}`);
-      return g.body.ip ? g.body : undefined;
-    }, 15000, 50, 'an address');
+    const vm = await eventually(
+      async () => {
+        const g = await http('GET', `${f.api}/vms/${c.body.id}`);
+        return g.body.ip ? g.body : undefined;
+      },
+      15000,
+      50,
+      'an address',
+    );
     await eventually(async () => ((await coreRoute(f, vm.ip))?.gateway === node.ipv4 ? true : undefined), 60000, 100, `${vm.ip} at the core via the node`);
     await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, `ping ${vm.ip}`);
 
     const b = await http('POST', `${f.api}/vms/${vm.id}/blackhole`, { reason: 'lab: syn flood' });
     expect(b.status).toBe(200);
-    const discarded = await eventually(async () => {
-      const r = await kernelRoute(vm.ip);
-      return r?.type === 'blackhole' ? r : undefined;
-    }, 60000, 100, `${vm.ip} a blackhole route at the core`);
+    const discarded = await eventually(
+      async () => {
+        const r = await kernelRoute(vm.ip);
+        return r?.type === 'blackhole' ? r : undefined;
+      },
+      60000,
+      100,
+      `${vm.ip} a blackhole route at the core`,
+    );
     expect(discarded.gateway).toBeUndefined();
     expect(await pingFrom(f.lab.core.namespace, vm.ip)).toBe(false);
     const bgp = JSON.parse(await runIn(undefined, 'vtysh', ['-N', f.lab.core.frr.pathspace, '-c', `show ip bgp ${vm.ip}/32 json`]));

@@ -1,9 +1,9 @@
 /** Small helpers over a running control plane: stream positions, events by type, a ready-made cluster. */
 import { randomUUID } from 'node:crypto';
-import { EventType, StoredEvent } from '@fabric/contracts';
-import { EventStore, Nats, RpcClient } from '@fabric/eventstore';
+import { type EventType, type StoredEvent } from '@fabric/contracts';
+import { type EventStore, type Nats, RpcClient } from '@fabric/eventstore';
 import { eventually } from '@fabric/testing/infra';
-import { clusterBody, ControlPlane, http } from './control-plane';
+import { clusterBody, type ControlPlane, http } from './control-plane';
 
 /** Last sequence of the namespace's events stream (what the brief calls "the stream head"). */
 export async function streamLastSeq(nats: Nats): Promise<number> {
@@ -44,7 +44,10 @@ export async function createFixture(
   if (n.status !== 201) throw new Error(`network: ${n.status} ${JSON.stringify(n.body)}`);
   const nodeIds: string[] = [];
   for (let i = 0; i < (opts.nodes ?? 1); i++) {
-    const node = await http('POST', `${cp.api}/clusters/${c.body.id}/nodes`, { name: `node${i + 1}`, underlayIp: `198.18.1.${(opts.underlayBase ?? 100) + i}` });
+    const node = await http('POST', `${cp.api}/clusters/${c.body.id}/nodes`, {
+      name: `node${i + 1}`,
+      underlayIp: `198.18.1.${(opts.underlayBase ?? 100) + i}`,
+    });
     if (node.status !== 201) throw new Error(`node: ${node.status} ${JSON.stringify(node.body)}`);
     nodeIds.push(node.body.id);
   }
@@ -53,18 +56,28 @@ export async function createFixture(
 
 /** Waits until the VM has left `requested` (IPAM decided) and returns it as the API shows it. */
 export async function settledVm(cp: ControlPlane, vmId: string, timeoutMs = 15000): Promise<any> {
-  return eventually(async () => {
-    const r = await http('GET', `${cp.api}/vms/${vmId}`);
-    return r.status === 200 && r.body.status !== 'requested' ? r.body : undefined;
-  }, timeoutMs, 50, `VM ${vmId} to be decided by IPAM`);
+  return eventually(
+    async () => {
+      const r = await http('GET', `${cp.api}/vms/${vmId}`);
+      return r.status === 200 && r.body.status !== 'requested' ? r.body : undefined;
+    },
+    timeoutMs,
+    50,
+    `VM ${vmId} to be decided by IPAM`,
+  );
 }
 
 /** The gateway's read model has applied everything stored in the stream; returns that head. */
 export async function readModelCaughtUp(cp: ControlPlane, timeoutMs = 30000): Promise<number> {
-  return eventually(async () => {
-    const head = await streamLastSeq(cp.nats);
-    return cp.gateway.runner.currentPosition >= head ? head : undefined;
-  }, timeoutMs, 50, 'read model to reach the stream head');
+  return eventually(
+    async () => {
+      const head = await streamLastSeq(cp.nats);
+      return cp.gateway.runner.currentPosition >= head ? head : undefined;
+    },
+    timeoutMs,
+    50,
+    'read model to reach the stream head',
+  );
 }
 
 /**

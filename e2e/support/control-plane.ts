@@ -4,10 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { EventStore, type Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
 import { startIpam } from '../../services/ipam/src/main';
-import { GatewayOptions, startGateway } from '../../services/gateway/src/main';
+import { type GatewayOptions, startGateway } from '../../services/gateway/src/main';
 
 export type InventoryHandle = Awaited<ReturnType<typeof startInventory>>;
 export type IpamHandle = Awaited<ReturnType<typeof startIpam>>;
@@ -32,7 +32,9 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-export async function startControlPlane(opts: { ipamCooldownMs?: number; ipamProcesses?: number; gateway?: Partial<GatewayOptions> } = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  opts: { ipamCooldownMs?: number; ipamProcesses?: number; gateway?: Partial<GatewayOptions> } = {},
+): Promise<ControlPlane> {
   const ns = uniqueNs();
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
@@ -94,8 +96,14 @@ let defaultAuth: string | undefined;
  * `opts.auth`: a token to send instead of the default, or false to send none. An `Authorization` header
  * in `headers` also wins over the default.
  */
-export async function http<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, opts: { auth?: string | false } = {}): Promise<{ status: number; body: T }> {
-  const token = opts.auth === false ? undefined : opts.auth ?? defaultAuth;
+export async function http<T = any>(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  opts: { auth?: string | false } = {},
+): Promise<{ status: number; body: T }> {
+  const token = opts.auth === false ? undefined : (opts.auth ?? defaultAuth);
   const explicit = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
   const res = await fetch(url, {
     method,

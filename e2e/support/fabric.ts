@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rrTargetId } from '@fabric/contracts';
-import { labDown, labUp, LabState } from '../../deploy/lab/topology';
+import { labDown, labUp, type LabState } from '../../deploy/lab/topology';
 import { registerLab } from '../../deploy/lab/launch';
-import { AgentHandle, startAgent } from '../../agents/src/agent';
+import { type AgentHandle, startAgent } from '../../agents/src/agent';
 import { startRouteAnnouncer } from '../../services/route-announcer/src/main';
 import { startRrConfig } from '../../services/rr-config/src/main';
 import { startRouterConfig } from '../../services/router-config/src/main';
-import { ControlPlane, startControlPlane } from './control-plane';
+import { type ControlPlane, startControlPlane } from './control-plane';
 import { runIn } from './net';
 
 export interface Fabric {

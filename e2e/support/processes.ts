@@ -3,7 +3,7 @@
  * that need real concurrency between processes or a `kill -9`. Every child is tracked so a test's
  * afterAll can kill whatever is still running, even when the test failed half-way.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -14,7 +14,10 @@ export class ServiceProcess {
   readonly exited: Promise<number | null>;
   private exitCode: number | null | undefined;
 
-  constructor(readonly name: string, readonly proc: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
     const keep = (b: Buffer) => {
       this.output.push(b.toString());
       if (this.output.length > 400) this.output.splice(0, this.output.length - 400);

@@ -7,8 +7,8 @@
 import { BirdDriver } from './bird';
 import { run, waitFor } from './exec';
 import { FrrDriver } from './frr';
-import { NetlinkDriver, NodeDesiredState } from './netlink';
-import { labDown, labUp, LabState } from '../../../deploy/lab/topology';
+import { NetlinkDriver, type NodeDesiredState } from './netlink';
+import { labDown, labUp, type LabState } from '../../../deploy/lab/topology';
 import path from 'node:path';
 import { nodePrefixLimit, renderFrrCore, renderNodeBird, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
 import type { Nats } from '@fabric/eventstore';
@@ -58,30 +58,58 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
       frr = new FrrDriver({ namespace: s.core.namespace });
       const [n1, n2] = s.nodes;
       for (const n of s.nodes) {
-        await new BirdDriver({ namespace: n.namespace, ...n.bird }).applyConfig(renderNodeBird({
-          nodeName: n.name, routerId: n.ipv4, fabricAsn: s.fabricAsn, community, kernelProtocolNumber: n.routeProtocol,
-          routeReflectors: rrs, bgp, localIp: n.ipv4, localIp6: n.ipv6,
-        }));
+        await new BirdDriver({ namespace: n.namespace, ...n.bird }).applyConfig(
+          renderNodeBird({
+            nodeName: n.name,
+            routerId: n.ipv4,
+            fabricAsn: s.fabricAsn,
+            community,
+            kernelProtocolNumber: n.routeProtocol,
+            routeReflectors: rrs,
+            bgp,
+            localIp: n.ipv4,
+            localIp6: n.ipv6,
+          }),
+        );
         nl.push(new NetlinkDriver({ namespace: n.namespace, protocolNumber: n.routeProtocol, ifPrefix: n.vmInterfacePrefix }));
       }
       // The placements as rr-config writes them, served to each RR's BIRD over RTR as its agent does.
       nats = await openTestNats();
-      await setPlacements(nats, CLUSTER, [{ ip: vm1.ip, tag: TAG1 }, { ip: vm2.ip, tag: TAG2 }]);
+      await setPlacements(nats, CLUSTER, [
+        { ip: vm1.ip, tag: TAG1 },
+        { ip: vm2.ip, tag: TAG2 },
+      ]);
       for (const rr of s.routeReflectors) {
         const bird = new BirdDriver({ namespace: rr.namespace, ...rr.bird });
         rrBirds.push(bird);
-        await bird.applyConfig(renderRrBird({
-          rrName: rr.name, routerId: rr.ipv4, fabricAsn: s.fabricAsn, coreAsn: s.coreAsn, community, rrClusterId: s.routeReflectors[0].ipv4,
-          localIp: rr.ipv4, localIp6: rr.ipv6, core: { name: 'core', ip: s.core.ipv4 },
-          nodes: [
-            { id: 'node1', name: n1.name, underlayIp: n1.ipv4, originTag: TAG1 },
-            { id: 'node2', name: n2.name, underlayIp: n2.ipv4, originTag: TAG2 },
-          ],
-          exportPrefixes: pools, bgp,
-        }));
-        const protocols = new Map([[TAG1, rrNodeProtocol(n1.name)], [TAG2, rrNodeProtocol(n2.name)]]);
+        await bird.applyConfig(
+          renderRrBird({
+            rrName: rr.name,
+            routerId: rr.ipv4,
+            fabricAsn: s.fabricAsn,
+            coreAsn: s.coreAsn,
+            community,
+            rrClusterId: s.routeReflectors[0].ipv4,
+            localIp: rr.ipv4,
+            localIp6: rr.ipv6,
+            core: { name: 'core', ip: s.core.ipv4 },
+            nodes: [
+              { id: 'node1', name: n1.name, underlayIp: n1.ipv4, originTag: TAG1 },
+              { id: 'node2', name: n2.name, underlayIp: n2.ipv4, originTag: TAG2 },
+            ],
+            exportPrefixes: pools,
+            bgp,
+          }),
+        );
+        const protocols = new Map([
+          [TAG1, rrNodeProtocol(n1.name)],
+          [TAG2, rrNodeProtocol(n2.name)],
+        ]);
         const feed = new RoaFeed({
-          nats, clusterId: CLUSTER, namespace: rr.namespace, socketDir: path.dirname(rr.bird.configPath),
+          nats,
+          clusterId: CLUSTER,
+          namespace: rr.namespace,
+          socketDir: path.dirname(rr.bird.configPath),
           protocolOf: (tag) => protocols.get(tag),
           reload: async (ps) => {
             for (const p of ps === 'all' ? ['all'] : ps) await bird.birdc('reload', 'in', p).catch(() => undefined);
@@ -90,13 +118,25 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
         feeds.push(feed);
         await feed.start();
       }
-      await frr.applyConfig(renderFrrCore({
-        hostname: 'core', routerId: s.core.ipv4, coreAsn: s.coreAsn, fabricAsn: s.fabricAsn, community, routeReflectors: rrs, exportPrefixes: pools, bgp,
-      }));
+      await frr.applyConfig(
+        renderFrrCore({
+          hostname: 'core',
+          routerId: s.core.ipv4,
+          coreAsn: s.coreAsn,
+          fabricAsn: s.fabricAsn,
+          community,
+          routeReflectors: rrs,
+          exportPrefixes: pools,
+          bgp,
+        }),
+      );
       for (const [i, vm] of [vm1, vm2].entries()) {
         const n = s.nodes[i];
         const desired: NodeDesiredState = {
-          namespace: n.namespace, protocolNumber: n.routeProtocol, ifPrefix: n.vmInterfacePrefix, gateway: s.gateway,
+          namespace: n.namespace,
+          protocolNumber: n.routeProtocol,
+          ifPrefix: n.vmInterfacePrefix,
+          gateway: s.gateway,
           vms: [{ ...vm, family: 4, driver: 'netns', vmNamespace: `${n.vmNamespacePrefix}${i + 1}0` }],
         };
         await nl[i].reconcile(desired);
@@ -115,11 +155,18 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
   }, 120_000);
 
   it('with MD5 on every session, both VMs reach the core, tagged with the cluster community and no-export', async () => {
-    await waitFor(async () => {
-      const peers = await frr.bgpSummary();
-      return peers.length >= 2 && peers.every((p) => p.established);
-    }, 60_000, 'core sessions (MD5) Established');
-    for (const [vm, n] of [[vm1, s.nodes[0]], [vm2, s.nodes[1]]] as const) {
+    await waitFor(
+      async () => {
+        const peers = await frr.bgpSummary();
+        return peers.length >= 2 && peers.every((p) => p.established);
+      },
+      60_000,
+      'core sessions (MD5) Established',
+    );
+    for (const [vm, n] of [
+      [vm1, s.nodes[0]],
+      [vm2, s.nodes[1]],
+    ] as const) {
       expect(await waitFor(() => coreRoute(`${vm.ip}/32`), 60_000, `${vm.ip} at the core`)).toMatchObject({ gateway: n.ipv4, protocol: 'bgp' });
     }
     const detail = JSON.parse(await frr.vtysh(`show bgp ipv4 unicast ${vm1.ip}/32 json`)) as { paths: { community?: { string: string } }[] };
@@ -135,10 +182,14 @@ describe('a flooding node is cut off by the route reflectors, the others keep th
     await flooding(true);
     for (const rr of rrBirds) {
       // BIRD records why it closed the session (and restarts it: action restart).
-      await waitFor(async () => {
-        const r = await run('birdc', ['-s', rr.controlSocket, 'show', 'protocols', 'all', 'node_node1'], { allowFailure: true });
-        return /Route limit exceeded/.test(r.stdout);
-      }, 60_000, 'node1 cut off at its receive limit');
+      await waitFor(
+        async () => {
+          const r = await run('birdc', ['-s', rr.controlSocket, 'show', 'protocols', 'all', 'node_node1'], { allowFailure: true });
+          return /Route limit exceeded/.test(r.stdout);
+        },
+        60_000,
+        'node1 cut off at its receive limit',
+      );
     }
     // node1's routes (its VM too) are withdrawn from the core; nothing of the flood ever got there.
     await waitFor(async () => !(await coreRoute(`${vm1.ip}/32`)), 60_000, 'node1 VM withdrawn at the core');

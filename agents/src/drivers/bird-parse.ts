@@ -30,8 +30,7 @@ export interface BirdRoute {
   attributes: Record<string, string>;
 }
 
-const PROTO_LINE =
-  /^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|start|stop|flush|\S+)\s+(\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2}(?:\.\d+)?)?|\S+)(?:\s+(.*))?$/;
+const PROTO_LINE = /^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|start|stop|flush|\S+)\s+(\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2}(?:\.\d+)?)?|\S+)(?:\s+(.*))?$/;
 
 export function parseBirdProtocols(text: string): BirdProtocol[] {
   const out: BirdProtocol[] = [];
@@ -46,7 +45,8 @@ export function parseBirdProtocols(text: string): BirdProtocol[] {
 }
 
 // `<prefix>  <type> [<proto> <since>[ from <ip>]] [*] (<pref>[/<metric>]) [<as info>]`; alternatives omit the prefix.
-const ROUTE_LINE = /^(\S+)?\s+(unicast|blackhole|unreachable|prohibit|multicast|\S+)\s+\[(\S+)(?:\s+([^\]]*?))?(?:\s+from\s+(\S+))?\]\s*(\*)?\s*\((\d+)(?:\/[^)]*)?\)/;
+const ROUTE_LINE =
+  /^(\S+)?\s+(unicast|blackhole|unreachable|prohibit|multicast|\S+)\s+\[(\S+)(?:\s+([^\]]*?))?(?:\s+from\s+(\S+))?\]\s*(\*)?\s*\((\d+)(?:\/[^)]*)?\)/;
 
 export function parseBirdRoutes(text: string): BirdRoute[] {
   const out: BirdRoute[] = [];

@@ -9,7 +9,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
-import { BirdProtocol, BirdRoute, parseBirdProtocols, parseBirdRoutes } from './bird-parse';
+import { type BirdProtocol, type BirdRoute, parseBirdProtocols, parseBirdRoutes } from './bird-parse';
 import { cmdline, isAlive, killAndWait, readPidFile } from './proc';
 
 export interface BirdDriverOptions {
@@ -31,7 +31,10 @@ export interface BirdApplyResult {
 }
 
 export class BirdConfigError extends Error {
-  constructor(message: string, readonly output: string) {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
     super(message);
     this.name = 'BirdConfigError';
   }
@@ -79,7 +82,10 @@ export class BirdDriver {
 
   /** The file the agent writes: the fabric's config, then an include of the operator's file when it exists. */
   async compose(text: string): Promise<string> {
-    const exists = await fs.access(this.localConfigPath).then(() => true, () => false);
+    const exists = await fs.access(this.localConfigPath).then(
+      () => true,
+      () => false,
+    );
     if (!exists) return text;
     return `${text.endsWith('\n') ? text : text + '\n'}\n# Operator-owned configuration (never written by the agent):\ninclude "${this.localConfigPath}";\n`;
   }

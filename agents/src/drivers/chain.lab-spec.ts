@@ -2,8 +2,8 @@ import { promises as fs } from 'fs';
 import { BirdConfigError, BirdDriver } from './bird';
 import { run, waitFor } from './exec';
 import { FrrDriver } from './frr';
-import { NetlinkDriver, NodeDesiredState } from './netlink';
-import { labDown, labUp, LabNode, LabState } from '../../../deploy/lab/topology';
+import { NetlinkDriver, type NodeDesiredState } from './netlink';
+import { labDown, labUp, type LabNode, type LabState } from '../../../deploy/lab/topology';
 
 // node (kernel learn proto 200) → iBGP → RR (rr client, forwarding off) → eBGP next hop keep → FRR core.
 // Network namespaces need root: without it these tests fail (they are never skipped).
@@ -85,7 +85,11 @@ describe('node → RR → core chain with the real drivers', () => {
   const desired: NodeDesiredState[] = [];
 
   const coreRoute = async (dst: string) => (await frr.kernelRoutes()).find((r) => r.dst === dst);
-  const nsExists = async (ns: string) => fs.access(`/run/netns/${ns}`).then(() => true, () => false);
+  const nsExists = async (ns: string) =>
+    fs.access(`/run/netns/${ns}`).then(
+      () => true,
+      () => false,
+    );
 
   beforeAll(async () => {
     try {
@@ -129,13 +133,21 @@ describe('node → RR → core chain with the real drivers', () => {
   });
 
   it('all BGP sessions reach Established', async () => {
-    await waitFor(async () => {
-      const peers = await frr.bgpSummary();
-      return peers.length === 2 * s.routeReflectors.length && peers.every((p) => p.established);
-    }, 20_000, 'core sessions');
+    await waitFor(
+      async () => {
+        const peers = await frr.bgpSummary();
+        return peers.length === 2 * s.routeReflectors.length && peers.every((p) => p.established);
+      },
+      20_000,
+      'core sessions',
+    );
     for (const rr of s.routeReflectors) {
       const bird = new BirdDriver({ namespace: rr.namespace, ...rr.bird });
-      await waitFor(async () => (await bird.protocols()).filter((p) => p.proto === 'BGP').every((p) => p.info === 'Established'), 20_000, `${rr.name} sessions`);
+      await waitFor(
+        async () => (await bird.protocols()).filter((p) => p.proto === 'BGP').every((p) => p.info === 'Established'),
+        20_000,
+        `${rr.name} sessions`,
+      );
     }
   });
 
@@ -173,13 +185,16 @@ describe('node → RR → core chain with the real drivers', () => {
 
   it('leaves interfaces and routes it does not own alone', async () => {
     const ns = s.nodes[0].namespace;
-    await run('ip', ['-n', ns, '-batch', '-'], { input: [
-      'link add xother type veth peer name xpeer',
-      'link set xother up',
-      'link set xpeer up',
-      'route add 203.0.113.99/32 dev xother proto static',
-      'route add 203.0.113.98/32 dev vm11 proto 201',
-    ].join('\n') + '\n' });
+    await run('ip', ['-n', ns, '-batch', '-'], {
+      input:
+        [
+          'link add xother type veth peer name xpeer',
+          'link set xother up',
+          'link set xpeer up',
+          'route add 203.0.113.99/32 dev xother proto static',
+          'route add 203.0.113.98/32 dev vm11 proto 201',
+        ].join('\n') + '\n',
+    });
     expect((await nl[0].reconcile(desired[0])).changes).toBe(0);
     const { stdout } = await run('ip', ['-j', '-n', ns, 'route', 'show', '203.0.113.99/32']);
     expect(JSON.parse(stdout)).toHaveLength(1);

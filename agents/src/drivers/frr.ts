@@ -5,7 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
-import { FrrBgpPeer, FrrRoute, KernelRoute, parseBgpSummaryJson, parseIpRouteJson, parseRouteJson } from './frr-parse';
+import { type FrrBgpPeer, type FrrRoute, type KernelRoute, parseBgpSummaryJson, parseIpRouteJson, parseRouteJson } from './frr-parse';
 import { isAlive, killAndWait, readPidFile } from './proc';
 
 export const FRR_BIN_DIR = '/usr/lib/frr';

@@ -1,14 +1,18 @@
 import { promises as fs } from 'fs';
 import { run, waitFor } from './exec';
 import { IpBatch, IpBatchError, ipLine } from './ip-batch';
-import { NetlinkDriver, NodeDesiredState } from './netlink';
+import { NetlinkDriver, type NodeDesiredState } from './netlink';
 import { isAlive } from './proc';
 
 // Network namespaces need root: without it these tests fail (they are never skipped).
 if (process.getuid?.() !== 0) throw new Error('the ip batch tests need root (network namespaces)');
 const tag = Math.random().toString(36).slice(2, 6).padEnd(4, '0');
 const ns = `ipb${tag}-node`;
-const nsExists = (n: string) => fs.access(`/run/netns/${n}`).then(() => true, () => false);
+const nsExists = (n: string) =>
+  fs.access(`/run/netns/${n}`).then(
+    () => true,
+    () => false,
+  );
 const ip = (...args: string[]) => run('ip', ['-n', ns, ...args]);
 const ipj = async <T>(...args: string[]): Promise<T> => JSON.parse((await run('ip', ['-j', '-n', ns, ...args])).stdout || '[]') as T;
 
@@ -51,17 +55,28 @@ describe('IpBatch: one long-lived ip -batch process', () => {
     const pid = b.pid;
     expect(pid).toBeDefined();
     // The same process serves the next request, with its line numbers continuing.
-    const again = await b.run([['address', 'show', 'dev', 'nosuch3'], ['address', 'show', 'dev', 'bx0']]);
+    const again = await b.run([
+      ['address', 'show', 'dev', 'nosuch3'],
+      ['address', 'show', 'dev', 'bx0'],
+    ]);
     expect(again[0].ok).toBe(false);
     expect(again[1].output).toEqual([expect.objectContaining({ addr_info: expect.arrayContaining([expect.objectContaining({ local: '203.0.113.1' })]) })]);
     expect(b.pid).toBe(pid);
     expect(b.starts).toBe(1);
-    await expect(b.runOrThrow([['link', 'del', 'dev', 'bx0'], ['link', 'del', 'dev', 'bx0']])).rejects.toThrow(/1 ip operation\(s\) failed: `link del dev bx0`/);
+    await expect(
+      b.runOrThrow([
+        ['link', 'del', 'dev', 'bx0'],
+        ['link', 'del', 'dev', 'bx0'],
+      ]),
+    ).rejects.toThrow(/1 ip operation\(s\) failed: `link del dev bx0`/);
   });
 
   it('a large dump is read whole', async () => {
     await taps(Array.from({ length: 300 }, (_, i) => `bt${i}`));
-    const [links, lo] = await b.run([['link', 'show'], ['link', 'show', 'dev', 'lo']]);
+    const [links, lo] = await b.run([
+      ['link', 'show'],
+      ['link', 'show', 'dev', 'lo'],
+    ]);
     expect((links.output as { ifname: string }[]).filter((l) => l.ifname.startsWith('bt')).length).toBe(300);
     expect(lo.output).toEqual([expect.objectContaining({ ifname: 'lo' })]);
     await run('ip', ['-n', ns, '-batch', '-'], { input: Array.from({ length: 300 }, (_, i) => `link del bt${i}\n`).join('') });
@@ -171,7 +186,12 @@ describe('NetlinkDriver over ip -batch: work grows with the change', () => {
     const reads = nl.fullReads;
     const r = await nl.reconcile(d2);
     expect(r.missing).toEqual([]);
-    expect(r.operations).toEqual(expect.arrayContaining(['route replace 203.0.113.99/32 dev vmlate scope link proto 200 metric 0', 'route replace 203.0.113.22/32 dev vm21 scope link proto 200 metric 0']));
+    expect(r.operations).toEqual(
+      expect.arrayContaining([
+        'route replace 203.0.113.99/32 dev vmlate scope link proto 200 metric 0',
+        'route replace 203.0.113.22/32 dev vm21 scope link proto 200 metric 0',
+      ]),
+    );
     expect(nl.fullReads).toBe(reads);
   });
 
@@ -183,7 +203,11 @@ describe('NetlinkDriver over ip -batch: work grows with the change', () => {
     await ip('link', 'set', 'dev', 'vm6', 'down');
     const r = await nl.reconcile(d);
     // A link going down takes its IPv4 routes with it: vm6's route is back too.
-    expect(r.operations.sort()).toEqual(['link set dev vm6 up', 'route replace 203.0.113.6/32 dev vm5 scope link proto 200 metric 0', 'route replace 203.0.113.7/32 dev vm6 scope link proto 200 metric 0']);
+    expect(r.operations.sort()).toEqual([
+      'link set dev vm6 up',
+      'route replace 203.0.113.6/32 dev vm5 scope link proto 200 metric 0',
+      'route replace 203.0.113.7/32 dev vm6 scope link proto 200 metric 0',
+    ]);
   });
 
   it('an error in the middle of the batch: the other VMs are applied, the error names its line, the next reconcile reads everything', async () => {

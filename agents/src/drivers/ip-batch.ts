@@ -13,7 +13,7 @@
  * Lines are built from tokens of a strict character set (no blanks, quotes, `#`, `\`, newlines): nothing that
  * reaches a batch can start another command, continue a line or comment the rest out.
  */
-import { spawn, ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import { promises as fs } from 'fs';
 import { assertNamespace } from './exec';
 
@@ -153,7 +153,15 @@ export class IpBatch {
     // A namespace deleted and created again under the same name: the old process still sits in the old one.
     if (this.child && ino !== this.nsIno) this.stop();
     if (this.child) return this.child;
-    const args = [...(this.opts.namespace !== undefined ? ['-n', this.opts.namespace] : []), ...(this.opts.family === 6 ? ['-6'] : []), ...(this.opts.details ? ['-details'] : []), '-json', '-force', '-batch', '-'];
+    const args = [
+      ...(this.opts.namespace !== undefined ? ['-n', this.opts.namespace] : []),
+      ...(this.opts.family === 6 ? ['-6'] : []),
+      ...(this.opts.details ? ['-details'] : []),
+      '-json',
+      '-force',
+      '-batch',
+      '-',
+    ];
     const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     this.child = child;
     this.nsIno = ino;
@@ -272,7 +280,9 @@ export class IpBatch {
     const last = done.length ? Math.max(...done) : p.first - 1;
     const at = Math.min(last + 1 - p.first, p.lines.length - 1);
     const stderr = (this.stderrText + this.stderrBuf).trim();
-    p.reject(new IpBatchError(`${why} at or after line ${at + 1} of ${p.lines.length} (${p.lines[Math.max(at, 0)]})${stderr ? `: ${stderr.slice(0, 500)}` : ''}`));
+    p.reject(
+      new IpBatchError(`${why} at or after line ${at + 1} of ${p.lines.length} (${p.lines[Math.max(at, 0)]})${stderr ? `: ${stderr.slice(0, 500)}` : ''}`),
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import { run } from './exec';
 import { isAlive } from './proc';
-import { labDown, labUp, readLabState, LabState } from '../../../deploy/lab/topology';
+import { labDown, labUp, readLabState, type LabState } from '../../../deploy/lab/topology';
 
 // Real namespaces, BIRD and FRR: needs root.
 // Network namespaces need root: without it these tests fail (they are never skipped).
@@ -33,14 +33,17 @@ describe('lab up/down', () => {
     const state = await labUp({ prefix, nodes: 2, rrs: 2 });
     try {
       expect(await readLabState(prefix)).toEqual(state);
-      expect((await labNamespaces()).sort()).toEqual([`${prefix}core`, `${prefix}node1`, `${prefix}node2`, `${prefix}rr1`, `${prefix}rr2`, `${prefix}ul`].sort());
+      expect((await labNamespaces()).sort()).toEqual(
+        [`${prefix}core`, `${prefix}node1`, `${prefix}node2`, `${prefix}rr1`, `${prefix}rr2`, `${prefix}ul`].sort(),
+      );
       expect(state.nodes[1]).toMatchObject({ ipv4: '198.18.0.102', ipv6: '2001:db8:ffff::102' });
       const pids = labPids(state);
       expect(pids).toHaveLength(3 + 4);
       for (const pid of pids) expect(await isAlive(pid)).toBe(true);
 
       // RRs never forward; nodes do and reach the core over the underlay.
-      const fwd = async (ns: string) => (await run('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).stdout.split(/\s+/).filter(Boolean);
+      const fwd = async (ns: string) =>
+        (await run('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).stdout.split(/\s+/).filter(Boolean);
       expect(await fwd(`${prefix}rr1`)).toEqual(['0', '0']);
       expect(await fwd(`${prefix}node1`)).toEqual(['1', '1']);
       await run('ip', ['netns', 'exec', `${prefix}node2`, 'ping', '-c1', '-W2', state.core.ipv4]);

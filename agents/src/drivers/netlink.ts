@@ -8,7 +8,7 @@
  */
 import { canonicalIp, isIp, isMac, isName } from '@fabric/contracts';
 import { ipArgs, ipJson, run, runInNetns, assertNamespace } from './exec';
-import { describeFailures, IpBatch, IpBatchError, IpCommand, IpLineResult, ipLine } from './ip-batch';
+import { describeFailures, IpBatch, IpBatchError, type IpCommand, type IpLineResult, ipLine } from './ip-batch';
 
 export type VmDriverKind = 'tap' | 'veth' | 'netns';
 
@@ -102,7 +102,8 @@ export function validateDesired(d: NodeDesiredState): void {
     if (vm.family !== 4 && vm.family !== 6) throw new Error(`invalid family for ${vm.ifName}`);
     if (!isIp(vm.ip, vm.family)) throw new Error(`invalid IPv${vm.family} address for ${vm.ifName}: ${JSON.stringify(vm.ip)}`);
     if (!['tap', 'veth', 'netns'].includes(vm.driver)) throw new Error(`invalid driver for ${vm.ifName}`);
-    if (vm.metric !== undefined && (!Number.isInteger(vm.metric) || vm.metric < 0 || vm.metric > 0xffffffff)) throw new Error(`invalid route metric for ${vm.ifName}`);
+    if (vm.metric !== undefined && (!Number.isInteger(vm.metric) || vm.metric < 0 || vm.metric > 0xffffffff))
+      throw new Error(`invalid route metric for ${vm.ifName}`);
     if (vm.driver === 'netns') {
       if (!vm.vmNamespace || !isName(vm.vmNamespace)) throw new Error(`netns driver needs a valid vmNamespace for ${vm.ifName}`);
       if (vm.vmNamespace === d.namespace) throw new Error(`vmNamespace equals the node namespace for ${vm.ifName}`);
@@ -141,9 +142,11 @@ export interface ReconcileOptions {
 /** Bounded parallelism for the lab's per-VM-namespace work. */
 async function eachLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
 }
 
 export class NetlinkDriver {
@@ -221,7 +224,9 @@ export class NetlinkDriver {
     this.fullReads++;
     return {
       ifs: new Map(this.parseIfs(addrs.output as IpAddrJson[], nsById).map((i) => [i.ifName, i])),
-      routes: new Map([...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)].map((r) => [routeKey(r.dst, r.metric), r])),
+      routes: new Map(
+        [...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)].map((r) => [routeKey(r.dst, r.metric), r]),
+      ),
       namespaces,
       forwarding: { ipv4: fwd('inet'), ipv6: fwd('inet6') },
     };
@@ -421,10 +426,14 @@ export class NetlinkDriver {
       }
     }
     const failedIfs = new Set(failed.flatMap((f) => f.line.split(' ').filter((t) => ifs.has(t) || wanted.has(t))));
-    await eachLimit(vmSides.filter((vm) => !failedIfs.has(vm.ifName) && !this.vmSideOk.has(vm.vmNamespace!)), 4, async (vm) => {
-      operations.push(...(await this.reconcileVmSide(vm, desired.gateway.ip)));
-      this.vmSideOk.add(vm.vmNamespace!);
-    });
+    await eachLimit(
+      vmSides.filter((vm) => !failedIfs.has(vm.ifName) && !this.vmSideOk.has(vm.vmNamespace!)),
+      4,
+      async (vm) => {
+        operations.push(...(await this.reconcileVmSide(vm, desired.gateway.ip)));
+        this.vmSideOk.add(vm.vmNamespace!);
+      },
+    );
     if (namespacesToDelete.length) {
       await run('ip', ['-batch', '-'], { input: namespacesToDelete.map((n) => ipLine(['netns', 'del', n])).join('\n') + '\n', allowFailure: true });
       for (const n of namespacesToDelete) {

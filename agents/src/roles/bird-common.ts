@@ -1,6 +1,6 @@
-import { BirdDriver } from '../drivers/bird';
+import { type BirdDriver } from '../drivers/bird';
 import { parseBirdProtocols, parseBirdRoutes } from '../drivers/bird-parse';
-import { birdHostRoutes, parseBirdBgpSessions, RouteObservation, SessionObservation } from '../observe';
+import { birdHostRoutes, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
 
 /**
  * Makes BIRD run `text` (transactional, see BirdDriver.applyConfig) and starts BIRD when no BIRD of this

@@ -80,7 +80,8 @@ function render(blocks: Block[]): string {
 const bgpAsn = (head: string) => /^router bgp (\d+)$/.exec(head)?.[1];
 const neighborOf = (line: string) => /^\s*(?:no )?neighbor (\S+)/.exec(line)?.[1];
 /** Names the fabric defines: `route-map NAME …`, `ip prefix-list NAME …`, `ipv6 prefix-list NAME …`. */
-const definedName = (head: string) => /^(route-map|ip prefix-list|ipv6 prefix-list|bgp community-list(?: standard| expanded)?|bgp as-path access-list) (\S+)/.exec(head);
+const definedName = (head: string) =>
+  /^(route-map|ip prefix-list|ipv6 prefix-list|bgp community-list(?: standard| expanded)?|bgp as-path access-list) (\S+)/.exec(head);
 
 export interface FrrMergeResult {
   text: string;
@@ -129,7 +130,7 @@ export function mergeFrrConfig(baseText: string, fabricText: string): FrrMergeRe
 }
 
 function sameSetting(a: string, b: string): boolean {
-  const key = (h: string) => (/^(frr version|frr defaults)\s/.exec(h)?.[1] ?? h.split(/\s+/)[0]);
+  const key = (h: string) => /^(frr version|frr defaults)\s/.exec(h)?.[1] ?? h.split(/\s+/)[0];
   return key(a) === key(b);
 }
 

@@ -7,13 +7,13 @@ import { spawn } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Logger } from 'pino';
-import { RouterDesiredState } from '@fabric/contracts';
+import { type RouterDesiredState } from '@fabric/contracts';
 import { ipArgs } from '../drivers/exec';
 import { FrrDriver } from '../drivers/frr';
 import { parseRouteJson } from '../drivers/frr-parse';
-import { frrHostRoutes, frrSessions, RouteObservation, SessionObservation } from '../observe';
+import { frrHostRoutes, frrSessions, type RouteObservation, type SessionObservation } from '../observe';
 import { mergeFrrConfig } from './frr-merge';
-import { RoleApplyResult, RoleReconciler } from './types';
+import { type RoleApplyResult, type RoleReconciler } from './types';
 import { asObject, checkBase, fail, str } from './validate';
 
 export interface FrrRouterRoleOptions {

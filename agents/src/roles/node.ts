@@ -3,12 +3,12 @@ import { LEAVING_ROUTE_METRIC } from '@fabric/renderers';
  * Node role (docs/architecture.md, data plane): one interface + `proto <n>` host route per VM (NetlinkDriver), and the node's
  * BIRD config, which learns those routes and announces them to the RRs.
  */
-import { isIp, isMac, isName, NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';
-import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
-import { NetlinkDriver, DesiredVm as NetlinkVm } from '../drivers/netlink';
-import { SessionObservation } from '../observe';
+import { isIp, isMac, isName, type NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';
+import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
+import { NetlinkDriver, type DesiredVm as NetlinkVm } from '../drivers/netlink';
+import { type SessionObservation } from '../observe';
 import { applyBird, birdSessions } from './bird-common';
-import { RoleApplyResult, RoleReconciler } from './types';
+import { type RoleApplyResult, type RoleReconciler } from './types';
 import { asObject, checkBase, fail, int, str } from './validate';
 
 /** Interface name prefix the node agent owns (NetlinkDriver deletes other `vm*` interfaces as orphans). */
@@ -68,7 +68,14 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
       }
       // `leaving` (make-before-break, old node): a high kernel metric, which the node's BIRD export filter
       // turns into a lower local preference, so the RRs and the core prefer the new node.
-      return { ifName: vm.ifName, ip: vm.ip, family: vm.family, driver: vm.driver, ...(vmNamespace ? { vmNamespace } : {}), ...(vm.leaving ? { metric: LEAVING_ROUTE_METRIC } : {}) };
+      return {
+        ifName: vm.ifName,
+        ip: vm.ip,
+        family: vm.family,
+        driver: vm.driver,
+        ...(vmNamespace ? { vmNamespace } : {}),
+        ...(vm.leaving ? { metric: LEAVING_ROUTE_METRIC } : {}),
+      };
     });
   }
 

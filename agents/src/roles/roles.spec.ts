@@ -4,8 +4,17 @@ import { RrRole } from './rr';
 
 const bird = { configPath: '/run/x/bird.conf', controlSocket: '/run/x/bird.ctl' };
 const node = (over: Record<string, unknown> = {}) => ({
-  kind: 'node', targetId: 'n1', clusterId: 'c', generation: 3, hash: 'h', sourceSeq: 1, nodeName: 'node1', underlayIp: '198.18.0.101',
-  gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' }, protocolNumber: 200, bird: 'router id 1.2.3.4;\n',
+  kind: 'node',
+  targetId: 'n1',
+  clusterId: 'c',
+  generation: 3,
+  hash: 'h',
+  sourceSeq: 1,
+  nodeName: 'node1',
+  underlayIp: '198.18.0.101',
+  gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
+  protocolNumber: 200,
+  bird: 'router id 1.2.3.4;\n',
   vms: [{ vmId: '1221ab71-f77a-4c1e-9d3b-2f4a5b6c7d8e', ifName: 'vm1221ab71f77a4', ip: '203.0.113.10', family: 4, driver: 'netns', leaving: true }],
   ...over,
 });

@@ -4,12 +4,12 @@
  * from nodes.
  */
 import * as path from 'node:path';
-import { RrDesiredState } from '@fabric/contracts';
-import { BirdDriver, BirdDriverOptions } from '../drivers/bird';
-import { birdRouteVersion, parseBirdBgpSessions, RouteObservation, SessionObservation } from '../observe';
+import { type RrDesiredState } from '@fabric/contracts';
+import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
+import { birdRouteVersion, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
 import { RoaFeed } from '../rtr/feed';
 import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
-import { RoleApplyResult, RoleContext, RoleReconciler } from './types';
+import { type RoleApplyResult, type RoleContext, type RoleReconciler } from './types';
 import { asObject, checkBase, fail, str } from './validate';
 
 export interface RrRoleOptions {
@@ -82,7 +82,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     for (;;) {
       const out = await this.bird.birdc('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
       const m = /Serial number:\s*(\d+)/.exec(out);
-      if (m && ((Number(m[1]) - serial) >>> 0) < 0x80000000) break;
+      if (m && (Number(m[1]) - serial) >>> 0 < 0x80000000) break;
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2));
     }

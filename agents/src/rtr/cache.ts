@@ -13,12 +13,12 @@ import {
   ERR,
   MAX_VERSION,
   PDU,
-  Roa,
-  RouterPdu,
-  RtrDecodeError,
+  type Roa,
+  type RouterPdu,
+  type RtrDecodeError,
   RtrDecoder,
-  RtrVersion,
-  Timers,
+  type RtrVersion,
+  type Timers,
   cacheReset,
   cacheResponse,
   endOfData,
@@ -131,7 +131,7 @@ export class RtrCache {
   /** Net changes from `serial` to now; undefined when that serial is unknown (too old or never ours). */
   diffSince(serial: number): RoaChange[] | undefined {
     if (serial === this.serialNo) return [];
-    const i = this.log.findIndex((e) => e.serial === ((serial + 1) >>> 0));
+    const i = this.log.findIndex((e) => e.serial === (serial + 1) >>> 0);
     if (i < 0) return undefined;
     // Per record: the first change tells whether the router had it, the last whether it has it now.
     const net = new Map<string, { before: boolean; after: boolean; roa: Roa }>();
@@ -224,7 +224,12 @@ export class RtrCache {
   }
 
   private sendFull(s: Session, v: RtrVersion): void {
-    this.sendDiff(s, v, [...this.records.values()].map((roa) => ({ announce: true, roa })), true);
+    this.sendDiff(
+      s,
+      v,
+      [...this.records.values()].map((roa) => ({ announce: true, roa })),
+      true,
+    );
   }
 
   private sendDiff(s: Session, v: RtrVersion, changes: RoaChange[], full: boolean): void {

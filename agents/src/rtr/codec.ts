@@ -59,7 +59,12 @@ export type RouterPdu =
   | { type: 'other'; version: number; pduType: number; raw: Buffer };
 
 export class RtrDecodeError extends Error {
-  constructor(message: string, readonly code: number, readonly raw: Buffer, readonly version: number) {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly raw: Buffer,
+    readonly version: number,
+  ) {
     super(message);
     this.name = 'RtrDecodeError';
   }

@@ -4,8 +4,8 @@
  * sessions whose origin tags a change touched.
  */
 import { randomUUID } from 'node:crypto';
-import { Nats } from '@fabric/eventstore';
-import { closeTestNats, eventually, openTestNats } from '@fabric/test-infra';
+import { type Nats } from '@fabric/eventstore';
+import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RoaFeed } from './feed';
 import { PDU, parsePrefixPdu, roa } from './codec';
 import { Router, resetQuery, serialQuery } from './test-router';
@@ -24,10 +24,16 @@ describe('RoaFeed (real NATS KV, RTR over TCP)', () => {
 
   beforeAll(async () => {
     nats = await openTestNats();
-    await setPlacements(nats, cluster, [{ ip: '203.0.113.10', tag: T1 }, { ip: '2001:db8::1:5', tag: T2 }]);
+    await setPlacements(nats, cluster, [
+      { ip: '203.0.113.10', tag: T1 },
+      { ip: '2001:db8::1:5', tag: T2 },
+    ]);
     await setPlacements(nats, other, [{ ip: '203.0.113.99', tag: T1 }]);
     feed = new RoaFeed({
-      nats, clusterId: cluster, socketDir: '/tmp', port: 0,
+      nats,
+      clusterId: cluster,
+      socketDir: '/tmp',
+      port: 0,
       protocolOf: (t) => ({ [T1]: 'node_a', [T2]: 'node_b' })[t],
       reload: async (p) => void reloads.push(p),
     });
@@ -59,10 +65,12 @@ describe('RoaFeed (real NATS KV, RTR over TCP)', () => {
     let got = await router!.until(PDU.EndOfData);
     const diff = got.filter((p) => p.readUInt8(1) === PDU.Ipv4Prefix || p.readUInt8(1) === PDU.Ipv6Prefix).map((p) => parsePrefixPdu(p));
     // Batched or not, the net change since serial 1: one announce, one withdraw.
-    expect(diff).toEqual(expect.arrayContaining([
-      { version: 1, announce: true, roa: roa('203.0.113.11/32', 32, T1) },
-      { version: 1, announce: false, roa: roa('2001:db8::1:5/128', 128, T2) },
-    ]));
+    expect(diff).toEqual(
+      expect.arrayContaining([
+        { version: 1, announce: true, roa: roa('203.0.113.11/32', 32, T1) },
+        { version: 1, announce: false, roa: roa('2001:db8::1:5/128', 128, T2) },
+      ]),
+    );
     await eventually(() => reloads.flat().includes('node_a') && reloads.flat().includes('node_b'), 5000, 10, 'reloads');
     expect(reloads.every((r) => r !== 'all')).toBe(true);
 

@@ -5,13 +5,13 @@
  * update re-evaluates only the node sessions whose origin tags it touched.
  */
 import * as path from 'node:path';
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { KV, KvWatchEntry, Kvm } from '@nats-io/kv';
+import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
-import { Nats, placementsBucket } from '@fabric/eventstore';
-import { RtrCache, RoaChange, SyncInfo } from './cache';
-import { Roa, roa, roaKey } from './codec';
+import { type Nats, placementsBucket } from '@fabric/eventstore';
+import { RtrCache, type RoaChange, type SyncInfo } from './cache';
+import { type Roa, roa, roaKey } from './codec';
 import { inNetns } from '../drivers/exec';
 
 export type FeedLog = (level: 'info' | 'warn' | 'debug', msg: string, extra?: Record<string, unknown>) => void;

@@ -1,20 +1,7 @@
-import * as net from 'node:net';
-import { RtrCache, SyncInfo } from './cache';
+import type * as net from 'node:net';
+import { RtrCache, type SyncInfo } from './cache';
 import { Router, resetQuery, serialQuery } from './test-router';
-import {
-  ERR,
-  PDU,
-  RtrDecodeError,
-  RtrDecoder,
-  cacheReset,
-  endOfData,
-  errorReport,
-  parsePrefixPdu,
-  prefixPdu,
-  roa,
-  roaKey,
-  serialNotify,
-} from './codec';
+import { ERR, PDU, RtrDecodeError, RtrDecoder, cacheReset, endOfData, errorReport, parsePrefixPdu, prefixPdu, roa, roaKey, serialNotify } from './codec';
 
 const A = roa('203.0.113.10/32', undefined, 4200000001);
 const B = roa('203.0.113.11/32', 32, 4200000002);
@@ -96,9 +83,19 @@ describe('RTR codec', () => {
 describe('RTR cache state', () => {
   it('counts one serial per effective change set; duplicates and unknown withdrawals are no-ops', () => {
     const c = new RtrCache({ sessionId: 1 });
-    expect(c.apply([{ announce: true, roa: A }, { announce: true, roa: A }])).toHaveLength(1);
+    expect(
+      c.apply([
+        { announce: true, roa: A },
+        { announce: true, roa: A },
+      ]),
+    ).toHaveLength(1);
     expect(c.serial).toBe(1);
-    expect(c.apply([{ announce: true, roa: A }, { announce: false, roa: B }])).toEqual([]);
+    expect(
+      c.apply([
+        { announce: true, roa: A },
+        { announce: false, roa: B },
+      ]),
+    ).toEqual([]);
     expect(c.serial).toBe(1);
     expect(c.has(A)).toBe(true);
   });
@@ -107,10 +104,16 @@ describe('RTR cache state', () => {
     const c = new RtrCache({ sessionId: 1 });
     c.apply([{ announce: true, roa: A }]); // 1
     c.apply([{ announce: true, roa: B }]); // 2
-    c.apply([{ announce: false, roa: B }, { announce: true, roa: C6 }]); // 3
+    c.apply([
+      { announce: false, roa: B },
+      { announce: true, roa: C6 },
+    ]); // 3
     c.apply([{ announce: false, roa: A }]); // 4
     expect(c.diffSince(4)).toEqual([]);
-    expect(c.diffSince(1)).toEqual([{ announce: true, roa: C6 }, { announce: false, roa: A }]);
+    expect(c.diffSince(1)).toEqual([
+      { announce: true, roa: C6 },
+      { announce: false, roa: A },
+    ]);
     expect(c.diffSince(0)).toEqual([{ announce: true, roa: C6 }]);
     expect(c.diffSince(17)).toBeUndefined();
   });
@@ -121,14 +124,23 @@ describe('RTR cache state', () => {
     c.apply([{ announce: true, roa: B }]);
     c.apply([{ announce: true, roa: C6 }]);
     expect(c.diffSince(0)).toBeUndefined();
-    expect(c.diffSince(1)).toEqual([{ announce: true, roa: B }, { announce: true, roa: C6 }]);
+    expect(c.diffSince(1)).toEqual([
+      { announce: true, roa: B },
+      { announce: true, roa: C6 },
+    ]);
   });
 
   it('replaceAll announces what is new and withdraws what is gone, as one serial', () => {
     const c = new RtrCache({ sessionId: 1 });
-    c.apply([{ announce: true, roa: A }, { announce: true, roa: B }]);
+    c.apply([
+      { announce: true, roa: A },
+      { announce: true, roa: B },
+    ]);
     const changes = c.replaceAll([B, C6]);
-    expect(changes).toEqual([{ announce: false, roa: A }, { announce: true, roa: C6 }]);
+    expect(changes).toEqual([
+      { announce: false, roa: A },
+      { announce: true, roa: C6 },
+    ]);
     expect(c.serial).toBe(2);
     expect(c.all().map(roaKey).sort()).toEqual([roaKey(B), roaKey(C6)].sort());
   });
@@ -148,7 +160,10 @@ describe('RTR cache over TCP', () => {
   beforeEach(async () => {
     synced.length = 0;
     cache = new RtrCache({ sessionId: 0x4242, timers: { refresh: 30, retry: 5, expire: 600 }, onSynced: (i) => synced.push(i) });
-    cache.apply([{ announce: true, roa: A }, { announce: true, roa: C6 }]);
+    cache.apply([
+      { announce: true, roa: A },
+      { announce: true, roa: C6 },
+    ]);
     port = ((await cache.listen({ host: '127.0.0.1', port: 0 })) as net.AddressInfo).port;
   });
   afterEach(async () => {
@@ -169,7 +184,17 @@ describe('RTR cache over TCP', () => {
     expect(eod.length).toBe(24);
     expect(eod.readUInt32BE(8)).toBe(1);
     expect(eod.readUInt32BE(12)).toBe(30);
-    expect(synced).toEqual([{ full: true, serial: 1, version: 1, changes: [{ announce: true, roa: A }, { announce: true, roa: C6 }] }]);
+    expect(synced).toEqual([
+      {
+        full: true,
+        serial: 1,
+        version: 1,
+        changes: [
+          { announce: true, roa: A },
+          { announce: true, roa: C6 },
+        ],
+      },
+    ]);
   });
 
   it('speaks v0 to a v0 router (12-byte End of Data, every PDU version 0)', async () => {
@@ -193,7 +218,10 @@ describe('RTR cache over TCP', () => {
     const r = await connect();
     r.send(resetQuery(1));
     await r.until(PDU.EndOfData);
-    cache.apply([{ announce: true, roa: B }, { announce: false, roa: A }]);
+    cache.apply([
+      { announce: true, roa: B },
+      { announce: false, roa: A },
+    ]);
     const [notify] = await r.until(PDU.SerialNotify);
     expect(notify.readUInt16BE(2)).toBe(0x4242);
     expect(notify.readUInt32BE(8)).toBe(2);

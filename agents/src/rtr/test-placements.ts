@@ -1,9 +1,14 @@
 /** Test helper: writes placements the way rr-config does (key `<clusterId>.<address>.<tag>` in `<NS>_PLACEMENTS`). */
 import { Kvm } from '@nats-io/kv';
 import { placementKey } from '@fabric/contracts';
-import { Nats, placementsBucket } from '@fabric/eventstore';
+import { type Nats, placementsBucket } from '@fabric/eventstore';
 
-export async function setPlacements(nats: Nats, clusterId: string, place: { ip: string; tag: number }[], remove: { ip: string; tag: number }[] = []): Promise<void> {
+export async function setPlacements(
+  nats: Nats,
+  clusterId: string,
+  place: { ip: string; tag: number }[],
+  remove: { ip: string; tag: number }[] = [],
+): Promise<void> {
   const kv = await new Kvm(nats.nc).open(placementsBucket(nats.subjects));
   for (const p of place) {
     const len = p.ip.includes(':') ? 128 : 32;

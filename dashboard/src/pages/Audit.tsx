@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ApiError, AuditEntry, AuditPage, get } from '../api';
+import { type ApiError, type AuditEntry, type AuditPage, get } from '../api';
 import { Card, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
 
 /** `datetime-local` value (local time) → ISO 8601 with zone, as GET /audit requires. */
@@ -26,7 +26,7 @@ export function AuditPageView({ clusterId }: { clusterId: string }) {
   const [olderError, setOlderError] = useState<ApiError | undefined>();
   useEffect(() => setOlder(null), [first.data]);
   const items = [...(first.data?.items ?? []), ...(older?.items ?? [])];
-  const next = older ? older.next : first.data?.next ?? null;
+  const next = older ? older.next : (first.data?.next ?? null);
   const loadOlder = async () => {
     if (!next) return;
     try {
@@ -58,12 +58,18 @@ export function AuditPageView({ clusterId }: { clusterId: string }) {
             <input id="audit-from" type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} />
             <label htmlFor="audit-to">To</label>
             <input id="audit-to" type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />
-            <button className="btn" type="submit" data-testid="audit-apply">Filter</button>
+            <button className="btn" type="submit" data-testid="audit-apply">
+              Filter
+            </button>
           </form>
         }
       >
         <ErrorBox error={first.error ?? olderError} />
-        {!first.data ? <Loading /> : items.length === 0 ? <p className="muted">No entry matches.</p> : (
+        {!first.data ? (
+          <Loading />
+        ) : items.length === 0 ? (
+          <p className="muted">No entry matches.</p>
+        ) : (
           <table className="table" data-testid="audit-table">
             <caption className="sr-only">Audit log</caption>
             <thead>
@@ -79,7 +85,9 @@ export function AuditPageView({ clusterId }: { clusterId: string }) {
               {items.map((e) => (
                 <tr key={`${e.seq}.${e.index}`} data-testid={`audit-row-${e.event}`}>
                   <td className="small">{fmtDateTime(e.at)}</td>
-                  <td><code>{e.actor}</code></td>
+                  <td>
+                    <code>{e.actor}</code>
+                  </td>
                   <td>{e.command ?? '—'}</td>
                   <td>{e.event}</td>
                   <td className="small muted">{summary(e).slice(0, 200)}</td>
@@ -88,7 +96,11 @@ export function AuditPageView({ clusterId }: { clusterId: string }) {
             </tbody>
           </table>
         )}
-        {next && <button className="btn ghost" onClick={() => void loadOlder()} data-testid="audit-older">Older entries</button>}
+        {next && (
+          <button className="btn ghost" onClick={() => void loadOlder()} data-testid="audit-older">
+            Older entries
+          </button>
+        )}
       </Card>
     </>
   );

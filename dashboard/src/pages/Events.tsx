@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Node } from '../api';
+import { type Node } from '../api';
 import { Card, useApi } from '../components';
 import { useLive } from '../live';
 import { EventLog } from '../views';
@@ -27,7 +27,9 @@ export function EventsPage({ clusterId }: { clusterId: string }) {
             <label htmlFor="ev-type">Type</label>
             <select id="ev-type" value={type} onChange={(e) => setType(e.target.value)} data-testid="event-type-filter">
               <option value="">all</option>
-              {types.map((t) => <option key={t}>{t}</option>)}
+              {types.map((t) => (
+                <option key={t}>{t}</option>
+              ))}
             </select>
           </div>
         }

@@ -1,4 +1,4 @@
-import { FormEvent, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { ApiError, request, token } from '../api';
 import { ErrorBox } from '../components';
 import { navigate, useLocation } from '../router';

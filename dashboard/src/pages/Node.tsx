@@ -1,4 +1,4 @@
-import { NodeStatus, Vm } from '../api';
+import { type NodeStatus, type Vm } from '../api';
 import { ago, Badge, Card, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
 import { DrainNodeButton } from '../forms';
 import { Link } from '../router';
@@ -17,28 +17,86 @@ export function NodePage({ clusterId, nodeId }: { clusterId: string; nodeId: str
         Node <span data-testid="node-name">{n.name}</span> <Badge value={n.status} testId="node-status" />
       </h1>
       <dl className="facts">
-        <div><dt>Underlay</dt><dd><code>{n.underlayIp}</code>{n.underlayIp6 && <> · <code>{n.underlayIp6}</code></>}</dd></div>
-        <div><dt>Desired generation</dt><dd data-testid="node-desired">{n.desiredGeneration}</dd></div>
-        <div><dt>Applied generation</dt><dd data-testid="node-applied">{n.appliedGeneration}</dd></div>
-        <div><dt>Config</dt><dd>{n.drift ? <span className="badge tone-warn" data-testid="node-drift">drift</span> : <span className="badge tone-ok" data-testid="node-drift">in sync</span>}</dd></div>
-        <div><dt>Last apply</dt><dd>{n.lastApply ? <>{ago(n.lastApply.at)} · {n.lastApply.changes ?? 0} changes · {n.lastApply.durationMs ?? 0} ms</> : 'never'}</dd></div>
-        <div><dt>Joined</dt><dd>{fmtDateTime(n.joinedAt)}</dd></div>
+        <div>
+          <dt>Underlay</dt>
+          <dd>
+            <code>{n.underlayIp}</code>
+            {n.underlayIp6 && (
+              <>
+                {' '}
+                · <code>{n.underlayIp6}</code>
+              </>
+            )}
+          </dd>
+        </div>
+        <div>
+          <dt>Desired generation</dt>
+          <dd data-testid="node-desired">{n.desiredGeneration}</dd>
+        </div>
+        <div>
+          <dt>Applied generation</dt>
+          <dd data-testid="node-applied">{n.appliedGeneration}</dd>
+        </div>
+        <div>
+          <dt>Config</dt>
+          <dd>
+            {n.drift ? (
+              <span className="badge tone-warn" data-testid="node-drift">
+                drift
+              </span>
+            ) : (
+              <span className="badge tone-ok" data-testid="node-drift">
+                in sync
+              </span>
+            )}
+          </dd>
+        </div>
+        <div>
+          <dt>Last apply</dt>
+          <dd>
+            {n.lastApply ? (
+              <>
+                {ago(n.lastApply.at)} · {n.lastApply.changes ?? 0} changes · {n.lastApply.durationMs ?? 0} ms
+              </>
+            ) : (
+              'never'
+            )}
+          </dd>
+        </div>
+        <div>
+          <dt>Joined</dt>
+          <dd>{fmtDateTime(n.joinedAt)}</dd>
+        </div>
       </dl>
       {n.lastError && <ErrorBox error={new Error(n.lastError)} title="Last apply failed" testId="node-last-error" />}
       <div className="grid-2">
         <Card title={`BGP sessions (${up}/${n.bgpSessions.length} established)`} testId="node-sessions-card">
-          {n.bgpSessions.length === 0 ? <p className="muted">The agent has not reported any session yet.</p> : (
+          {n.bgpSessions.length === 0 ? (
+            <p className="muted">The agent has not reported any session yet.</p>
+          ) : (
             <table className="table" data-testid="node-sessions">
               <caption className="sr-only">BGP sessions of this node</caption>
               <thead>
-                <tr><th scope="col">Protocol</th><th scope="col">Peer</th><th scope="col">State</th><th scope="col">Since</th></tr>
+                <tr>
+                  <th scope="col">Protocol</th>
+                  <th scope="col">Peer</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Since</th>
+                </tr>
               </thead>
               <tbody>
                 {n.bgpSessions.map((s) => (
                   <tr key={s.protocol} data-testid={`node-session-${s.protocol}`} data-state={s.state}>
-                    <td><code>{s.protocol}</code></td>
-                    <td><code>{s.peerIp ?? '—'}</code></td>
-                    <td><Badge value={s.state} />{s.info && <div className="small muted">{s.info}</div>}</td>
+                    <td>
+                      <code>{s.protocol}</code>
+                    </td>
+                    <td>
+                      <code>{s.peerIp ?? '—'}</code>
+                    </td>
+                    <td>
+                      <Badge value={s.state} />
+                      {s.info && <div className="small muted">{s.info}</div>}
+                    </td>
                     <td className="small">{ago(s.since)}</td>
                   </tr>
                 ))}
@@ -50,18 +108,33 @@ export function NodePage({ clusterId, nodeId }: { clusterId: string; nodeId: str
           <DrainNodeButton node={n} />
         </Card>
         <Card title={`VMs on this node (${live.length})`} className="span-2">
-          {!vms.data ? <Loading /> : live.length === 0 ? <p className="muted">No VM.</p> : (
+          {!vms.data ? (
+            <Loading />
+          ) : live.length === 0 ? (
+            <p className="muted">No VM.</p>
+          ) : (
             <table className="table" data-testid="node-vms">
               <caption className="sr-only">VMs on this node</caption>
               <thead>
-                <tr><th scope="col">Name</th><th scope="col">Address</th><th scope="col">Status</th><th scope="col">Owner</th></tr>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Owner</th>
+                </tr>
               </thead>
               <tbody>
                 {live.map((v) => (
                   <tr key={v.id}>
-                    <td><Link to={`/clusters/${clusterId}/vms/${v.id}`}>{v.name}</Link></td>
-                    <td><code>{v.ip ?? '—'}</code></td>
-                    <td><Badge value={v.status} /></td>
+                    <td>
+                      <Link to={`/clusters/${clusterId}/vms/${v.id}`}>{v.name}</Link>
+                    </td>
+                    <td>
+                      <code>{v.ip ?? '—'}</code>
+                    </td>
+                    <td>
+                      <Badge value={v.status} />
+                    </td>
                     <td>{v.ownerId}</td>
                   </tr>
                 ))}

@@ -1,4 +1,4 @@
-import { Node, Target, Topology } from '../api';
+import { type Node, type Target, type Topology } from '../api';
 import { ago, Badge, Card, ErrorBox, Loading, useApi } from '../components';
 import { Link } from '../router';
 import { TargetsTable } from '../views';
@@ -13,11 +13,20 @@ export function NodesPage({ clusterId }: { clusterId: string }) {
       <h1 className="page-title">Nodes</h1>
       <ErrorBox error={nodes.error ?? targets.error} />
       <Card title="Hypervisor nodes">
-        {!nodes.data ? <Loading /> : (
+        {!nodes.data ? (
+          <Loading />
+        ) : (
           <table className="table" data-testid="nodes-table">
             <caption className="sr-only">Nodes</caption>
             <thead>
-              <tr><th scope="col">Name</th><th scope="col">Underlay</th><th scope="col">Status</th><th scope="col">BGP to route reflectors</th><th scope="col">Config</th><th scope="col">Joined</th></tr>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Underlay</th>
+                <th scope="col">Status</th>
+                <th scope="col">BGP to route reflectors</th>
+                <th scope="col">Config</th>
+                <th scope="col">Joined</th>
+              </tr>
             </thead>
             <tbody>
               {nodes.data.map((n) => {
@@ -25,11 +34,45 @@ export function NodesPage({ clusterId }: { clusterId: string }) {
                 const ss = sessionsOf(n.id);
                 return (
                   <tr key={n.id} data-testid={`node-row-${n.name}`}>
-                    <td><Link to={`/clusters/${clusterId}/nodes/${n.id}`}>{n.name}</Link></td>
-                    <td><code>{n.underlayIp}</code>{n.underlayIp6 && <><br /><code className="small">{n.underlayIp6}</code></>}</td>
-                    <td><Badge value={n.status} /></td>
-                    <td>{ss.length ? ss.map((s) => <span key={s.a.id} className="chip"><Badge value={s.state} /> {s.a.name}</span>) : <span className="muted">—</span>}</td>
-                    <td>{t ? (t.drift ? <span className="badge tone-warn">gen {t.appliedGeneration}/{t.desiredGeneration}</span> : <span className="badge tone-ok">gen {t.appliedGeneration}</span>) : '—'}</td>
+                    <td>
+                      <Link to={`/clusters/${clusterId}/nodes/${n.id}`}>{n.name}</Link>
+                    </td>
+                    <td>
+                      <code>{n.underlayIp}</code>
+                      {n.underlayIp6 && (
+                        <>
+                          <br />
+                          <code className="small">{n.underlayIp6}</code>
+                        </>
+                      )}
+                    </td>
+                    <td>
+                      <Badge value={n.status} />
+                    </td>
+                    <td>
+                      {ss.length ? (
+                        ss.map((s) => (
+                          <span key={s.a.id} className="chip">
+                            <Badge value={s.state} /> {s.a.name}
+                          </span>
+                        ))
+                      ) : (
+                        <span className="muted">—</span>
+                      )}
+                    </td>
+                    <td>
+                      {t ? (
+                        t.drift ? (
+                          <span className="badge tone-warn">
+                            gen {t.appliedGeneration}/{t.desiredGeneration}
+                          </span>
+                        ) : (
+                          <span className="badge tone-ok">gen {t.appliedGeneration}</span>
+                        )
+                      ) : (
+                        '—'
+                      )}
+                    </td>
                     <td className="small muted">{ago(n.joinedAt)}</td>
                   </tr>
                 );

@@ -1,4 +1,4 @@
-import { Network, Node, Target, Topology, Vm, VM_STEPS } from '../api';
+import { type Network, type Node, type Target, type Topology, type Vm, VM_STEPS } from '../api';
 import { Card, ErrorBox, Loading, useApi } from '../components';
 import { useLive } from '../live';
 import { Link } from '../router';
@@ -26,11 +26,21 @@ export function OverviewPage({ clusterId }: { clusterId: string }) {
       <h1 className="page-title">Overview</h1>
       <ErrorBox error={vms.error ?? topo.error ?? targets.error} title="Cannot load the cluster" />
       <div className="stats" data-testid="stats">
-        <Stat label="VMs at the core" value={`${atCore}/${live.length}`} tone={!live.length ? 'muted' : atCore === live.length ? 'ok' : 'info'} to={`${base}/vms`} />
+        <Stat
+          label="VMs at the core"
+          value={`${atCore}/${live.length}`}
+          tone={!live.length ? 'muted' : atCore === live.length ? 'ok' : 'info'}
+          to={`${base}/vms`}
+        />
         <Stat label="VMs converging" value={pending} tone={pending ? 'info' : 'muted'} to={`${base}/vms`} />
         <Stat label="VMs failed" value={failed} tone={failed ? 'bad' : 'muted'} to={`${base}/vms`} />
         <Stat label="Nodes" value={(nodes.data ?? []).filter((n) => n.status === 'active').length + ' active'} tone="muted" to={`${base}/nodes`} />
-        <Stat label="BGP sessions up" value={`${up}/${sessions.length}`} tone={sessions.length && up === sessions.length ? 'ok' : 'warn'} to={`${base}/topology`} />
+        <Stat
+          label="BGP sessions up"
+          value={`${up}/${sessions.length}`}
+          tone={sessions.length && up === sessions.length ? 'ok' : 'warn'}
+          to={`${base}/topology`}
+        />
         <Stat label="Targets drifting" value={drift} tone={drift ? 'warn' : 'ok'} to={`${base}/nodes`} />
       </div>
       <div className="grid-2">

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { Cluster, RouterConfigVersion } from '../api';
+import { type Cluster, type RouterConfigVersion } from '../api';
 import { Card, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
 
 /** The core router's config, versioned; any version, or the diff between two. */
@@ -24,11 +24,16 @@ export function RouterPage({ clusterId }: { clusterId: string }) {
     <>
       <h1 className="page-title">Core router config</h1>
       <p className="lede">
-        Rendered for <strong>{cluster.data?.coreRouter.name ?? '…'}</strong> ({cluster.data?.coreRouter.vendor ?? '…'}, {cluster.data?.coreRouter.ip}). Junos output is the commit-confirmed procedure with the set commands; the lab core applies the FRR config itself.
+        Rendered for <strong>{cluster.data?.coreRouter.name ?? '…'}</strong> ({cluster.data?.coreRouter.vendor ?? '…'}, {cluster.data?.coreRouter.ip}). Junos
+        output is the commit-confirmed procedure with the set commands; the lab core applies the FRR config itself.
       </p>
       <ErrorBox error={versions.error} />
       <Card title="Versions">
-        {!versions.data ? <Loading /> : list.length === 0 ? <p className="muted">No config rendered yet.</p> : (
+        {!versions.data ? (
+          <Loading />
+        ) : list.length === 0 ? (
+          <p className="muted">No config rendered yet.</p>
+        ) : (
           <form className="toolbar" onSubmit={(e) => e.preventDefault()} aria-label="Choose what to show">
             <div className="field">
               <label htmlFor="rc-format">Format</label>
@@ -41,24 +46,46 @@ export function RouterPage({ clusterId }: { clusterId: string }) {
               <label htmlFor="rc-version">Version</label>
               <select id="rc-version" value={version} onChange={(e) => setVersion(e.target.value)} data-testid="router-version">
                 <option value="">latest (v{latest})</option>
-                {list.map((v) => <option key={v.version} value={v.version}>v{v.version} · {fmtDateTime(v.createdAt)}</option>)}
+                {list.map((v) => (
+                  <option key={v.version} value={v.version}>
+                    v{v.version} · {fmtDateTime(v.createdAt)}
+                  </option>
+                ))}
               </select>
             </div>
             <div className="field">
               <label htmlFor="rc-diff">Compare with</label>
               <select id="rc-diff" value={base} onChange={(e) => setBase(e.target.value)} data-testid="router-diff-base">
                 <option value="">— no diff —</option>
-                {list.filter((v) => shown === undefined || v.version < shown).map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
+                {list
+                  .filter((v) => shown === undefined || v.version < shown)
+                  .map((v) => (
+                    <option key={v.version} value={v.version}>
+                      v{v.version}
+                    </option>
+                  ))}
               </select>
             </div>
-            {meta && <p className="small muted toolbar-meta">v{meta.version} · hash <code>{meta.hash.slice(0, 12)}</code> · {fmtDateTime(meta.createdAt)}</p>}
+            {meta && (
+              <p className="small muted toolbar-meta">
+                v{meta.version} · hash <code>{meta.hash.slice(0, 12)}</code> · {fmtDateTime(meta.createdAt)}
+              </p>
+            )}
           </form>
         )}
       </Card>
       {list.length > 0 && (
         <Card title={base ? `Diff v${base} → v${shown}` : `v${shown} (${fmt})`} testId="router-config-card">
           <ErrorBox error={text.error} />
-          {text.data === undefined ? <Loading /> : base ? <Diff text={text.data} /> : <pre className="code" data-testid="router-config" tabIndex={0}>{text.data}</pre>}
+          {text.data === undefined ? (
+            <Loading />
+          ) : base ? (
+            <Diff text={text.data} />
+          ) : (
+            <pre className="code" data-testid="router-config" tabIndex={0}>
+              {text.data}
+            </pre>
+          )}
         </Card>
       )}
     </>
@@ -71,11 +98,27 @@ function Diff({ text }: { text: string }) {
   const dels = lines.filter((l) => l.startsWith('-') && !l.startsWith('---')).length;
   return (
     <>
-      <p className="small" data-testid="router-diff-summary"><span className="add-text">+{adds}</span> <span className="del-text">−{dels}</span> lines</p>
+      <p className="small" data-testid="router-diff-summary">
+        <span className="add-text">+{adds}</span> <span className="del-text">−{dels}</span> lines
+      </p>
       <pre className="code diff" data-testid="router-diff" tabIndex={0} aria-label="Unified diff">
         {lines.map((l, i) => {
-          const cls = l.startsWith('+++') || l.startsWith('---') ? 'd-file' : l.startsWith('@@') ? 'd-hunk' : l.startsWith('+') ? 'd-add' : l.startsWith('-') ? 'd-del' : '';
-          return <span key={i} className={`d-line ${cls}`}>{l}{'\n'}</span>;
+          const cls =
+            l.startsWith('+++') || l.startsWith('---')
+              ? 'd-file'
+              : l.startsWith('@@')
+                ? 'd-hunk'
+                : l.startsWith('+')
+                  ? 'd-add'
+                  : l.startsWith('-')
+                    ? 'd-del'
+                    : '';
+          return (
+            <span key={i} className={`d-line ${cls}`}>
+              {l}
+              {'\n'}
+            </span>
+          );
         })}
       </pre>
     </>

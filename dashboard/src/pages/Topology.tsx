@@ -1,4 +1,4 @@
-import { Topology } from '../api';
+import { type Topology } from '../api';
 import { Card, ErrorBox, Loading, useApi } from '../components';
 import { SessionsTable, TopologyView } from '../views';
 
@@ -7,7 +7,9 @@ export function TopologyPage({ clusterId }: { clusterId: string }) {
   return (
     <>
       <h1 className="page-title">Topology</h1>
-      <p className="lede">Every node peers with every route reflector; the route reflectors peer with the core. A line is green when both ends report the session Established.</p>
+      <p className="lede">
+        Every node peers with every route reflector; the route reflectors peer with the core. A line is green when both ends report the session Established.
+      </p>
       <ErrorBox error={topo.error} />
       {topo.data ? (
         <>

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, Node, request, Vm, VM_STEPS } from '../api';
+import { ApiError, type Node, request, type Vm, VM_STEPS } from '../api';
 import { Badge, Card, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
 import { MigrateVmForm } from '../forms';
 import { Link } from '../router';
@@ -25,12 +25,39 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
         VM <span data-testid="vm-name-title">{v.name}</span> <Badge value={v.status} testId="vm-status" />
       </h1>
       <dl className="facts">
-        <div><dt>Address</dt><dd><code data-testid="vm-ip-value">{v.ip ?? 'not yet allocated'}</code></dd></div>
-        <div><dt>Node</dt><dd><Link to={`/clusters/${clusterId}/nodes/${v.nodeId}`}>{nodeName(v.nodeId)}</Link>{v.previousNodeId && <> (from {nodeName(v.previousNodeId)})</>}</dd></div>
-        <div><dt>Owner</dt><dd>{v.ownerId}</dd></div>
-        <div><dt>Driver</dt><dd>{v.driver} · IPv{v.family}</dd></div>
-        <div><dt>Created</dt><dd>{fmtDateTime(v.createdAt)}</dd></div>
-        <div><dt>Id</dt><dd><code className="small">{v.id}</code></dd></div>
+        <div>
+          <dt>Address</dt>
+          <dd>
+            <code data-testid="vm-ip-value">{v.ip ?? 'not yet allocated'}</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Node</dt>
+          <dd>
+            <Link to={`/clusters/${clusterId}/nodes/${v.nodeId}`}>{nodeName(v.nodeId)}</Link>
+            {v.previousNodeId && <> (from {nodeName(v.previousNodeId)})</>}
+          </dd>
+        </div>
+        <div>
+          <dt>Owner</dt>
+          <dd>{v.ownerId}</dd>
+        </div>
+        <div>
+          <dt>Driver</dt>
+          <dd>
+            {v.driver} · IPv{v.family}
+          </dd>
+        </div>
+        <div>
+          <dt>Created</dt>
+          <dd>{fmtDateTime(v.createdAt)}</dd>
+        </div>
+        <div>
+          <dt>Id</dt>
+          <dd>
+            <code className="small">{v.id}</code>
+          </dd>
+        </div>
       </dl>
       {v.blackhole && (
         <div className="card" role="status" data-testid="vm-blackhole">
@@ -47,14 +74,25 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
           <table className="table" data-testid="vm-history">
             <caption className="sr-only">Every status change with the event that caused it</caption>
             <thead>
-              <tr><th scope="col">Time</th><th scope="col">Status</th><th scope="col">Event</th><th scope="col">Detail</th></tr>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Status</th>
+                <th scope="col">Event</th>
+                <th scope="col">Detail</th>
+              </tr>
             </thead>
             <tbody>
               {(v.history ?? []).map((h) => (
                 <tr key={`${h.seq}-${h.status}`}>
-                  <td className="small"><time dateTime={h.at}>{fmtTime(h.at)}</time></td>
-                  <td><Badge value={h.status} /></td>
-                  <td><code className="small">{h.event}</code></td>
+                  <td className="small">
+                    <time dateTime={h.at}>{fmtTime(h.at)}</time>
+                  </td>
+                  <td>
+                    <Badge value={h.status} />
+                  </td>
+                  <td>
+                    <code className="small">{h.event}</code>
+                  </td>
                   <td className="small">{h.detail ?? ''}</td>
                 </tr>
               ))}
@@ -83,7 +121,8 @@ function Timeline({ vm }: { vm: Vm }) {
   const relevant = lastMig >= 0 ? history.slice(lastMig) : history;
   const reached = new Map<string, string>();
   for (const h of relevant) if (!reached.has(h.status)) reached.set(h.status, h.at);
-  if (lastMig >= 0) for (const h of history) if ((h.status === 'requested' || h.status === 'ip-allocated') && !reached.has(h.status)) reached.set(h.status, h.at);
+  if (lastMig >= 0)
+    for (const h of history) if ((h.status === 'requested' || h.status === 'ip-allocated') && !reached.has(h.status)) reached.set(h.status, h.at);
   const currentIdx = (VM_STEPS as readonly string[]).indexOf(vm.status);
   const start = reached.get('requested') ?? vm.createdAt;
   return (
@@ -94,12 +133,33 @@ function Timeline({ vm }: { vm: Vm }) {
         const at = reached.get(step);
         const state = done ? 'done' : vm.status === 'failed' ? 'failed' : i === currentIdx + 1 || (currentIdx < 0 && i === 0) ? 'current' : 'pending';
         return (
-          <li key={step} className={`step step-${state}`} data-testid={`timeline-${step}`} data-state={state} aria-current={state === 'current' ? 'step' : undefined}>
-            <span className="step-dot" aria-hidden="true">{done ? '✓' : i + 1}</span>
+          <li
+            key={step}
+            className={`step step-${state}`}
+            data-testid={`timeline-${step}`}
+            data-state={state}
+            aria-current={state === 'current' ? 'step' : undefined}
+          >
+            <span className="step-dot" aria-hidden="true">
+              {done ? '✓' : i + 1}
+            </span>
             <span className="step-name">{STEP_TEXT[step]}</span>
             <code className="step-code">{step}</code>
             <span className="step-time">
-              {at ? <><time dateTime={at}>{fmtTime(at)}</time>{step !== 'requested' && start && <span className="muted"> +{((new Date(at).getTime() - new Date(start).getTime()) / 1000).toFixed(1)}s</span>}</> : done ? 'passed' : state === 'failed' ? 'not reached' : 'waiting'}
+              {at ? (
+                <>
+                  <time dateTime={at}>{fmtTime(at)}</time>
+                  {step !== 'requested' && start && (
+                    <span className="muted"> +{((new Date(at).getTime() - new Date(start).getTime()) / 1000).toFixed(1)}s</span>
+                  )}
+                </>
+              ) : done ? (
+                'passed'
+              ) : state === 'failed' ? (
+                'not reached'
+              ) : (
+                'waiting'
+              )}
             </span>
           </li>
         );
@@ -129,12 +189,28 @@ function Blackhole({ vm, onChange }: { vm: Vm; onChange?: () => void }) {
   return (
     <div>
       {vm.blackhole ? (
-        <button className="btn" onClick={() => void send('DELETE')} disabled={busy} data-testid="lift-blackhole">{busy ? 'Lifting…' : 'Lift blackhole'}</button>
+        <button className="btn" onClick={() => void send('DELETE')} disabled={busy} data-testid="lift-blackhole">
+          {busy ? 'Lifting…' : 'Lift blackhole'}
+        </button>
       ) : (
-        <form className="filters" onSubmit={(e) => { e.preventDefault(); void send('POST'); }}>
+        <form
+          className="filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void send('POST');
+          }}
+        >
           <label htmlFor="blackhole-reason">Blackhole reason</label>
-          <input id="blackhole-reason" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. udp flood 12 Gbit/s" data-testid="blackhole-reason" />
-          <button className="btn danger-outline" type="submit" disabled={busy} data-testid="blackhole-vm">{busy ? 'Blackholing…' : 'Blackhole address'}</button>
+          <input
+            id="blackhole-reason"
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            placeholder="e.g. udp flood 12 Gbit/s"
+            data-testid="blackhole-reason"
+          />
+          <button className="btn danger-outline" type="submit" disabled={busy} data-testid="blackhole-vm">
+            {busy ? 'Blackholing…' : 'Blackhole address'}
+          </button>
         </form>
       )}
       <ErrorBox error={error} title="Blackhole refused" testId="blackhole-error" />
@@ -163,12 +239,20 @@ function DeleteVm({ vm }: { vm: Vm }) {
     <div>
       {confirm ? (
         <div className="confirm" role="group" aria-label="Confirm delete">
-          <span>Delete <strong>{vm.name}</strong>? Its route is withdrawn and {vm.ip ?? 'its address'} is released after the cool-down.</span>
-          <button className="btn danger" onClick={() => void del()} disabled={busy}>{busy ? 'Deleting…' : 'Delete VM'}</button>
-          <button className="btn ghost" onClick={() => setConfirm(false)}>Cancel</button>
+          <span>
+            Delete <strong>{vm.name}</strong>? Its route is withdrawn and {vm.ip ?? 'its address'} is released after the cool-down.
+          </span>
+          <button className="btn danger" onClick={() => void del()} disabled={busy}>
+            {busy ? 'Deleting…' : 'Delete VM'}
+          </button>
+          <button className="btn ghost" onClick={() => setConfirm(false)}>
+            Cancel
+          </button>
         </div>
       ) : (
-        <button className="btn danger-outline" onClick={() => setConfirm(true)} data-testid="delete-vm">Delete VM…</button>
+        <button className="btn danger-outline" onClick={() => setConfirm(true)} data-testid="delete-vm">
+          Delete VM…
+        </button>
       )}
       <ErrorBox error={error} title="Delete refused" />
     </div>

@@ -67,7 +67,8 @@ export function checkHistory(events: StreamEvent[], client: ClientHistory, rm?: 
         break;
       case 'IpAllocated': {
         if (!created.has(vmId)) v.push(`IpAllocated for VM ${vmId} before/without VmCreated (seq ${e.seq})`);
-        if (allocation.has(vmId)) v.push(`VM ${vmId} allocated twice: ${allocation.get(vmId)!.ip} (seq ${allocation.get(vmId)!.seq}) and ${e.data.ip} (seq ${e.seq})`);
+        if (allocation.has(vmId))
+          v.push(`VM ${vmId} allocated twice: ${allocation.get(vmId)!.ip} (seq ${allocation.get(vmId)!.seq}) and ${e.data.ip} (seq ${e.seq})`);
         const other = holder.get(e.data.ip);
         if (other && other !== vmId) v.push(`address ${e.data.ip} given to VM ${vmId} (seq ${e.seq}) while VM ${other} holds it`);
         allocation.set(vmId, { ip: e.data.ip, seq: e.seq });
@@ -145,10 +146,12 @@ export function checkHistory(events: StreamEvent[], client: ClientHistory, rm?: 
       const a = allocSeqs.get(Number(u.allocated_seq));
       if (!a || a.vmId !== u.vm_id || a.ip !== u.ip) v.push(`read model: usage row ${u.vm_id} ${u.ip} @${u.allocated_seq} matches no IpAllocated`);
       const rel = u.released_seq === null ? undefined : releaseSeqs.get(Number(u.released_seq));
-      if (u.released_seq !== null && (!rel || rel.vmId !== u.vm_id)) v.push(`read model: usage row ${u.vm_id} released @${u.released_seq} matches no IpReleased`);
+      if (u.released_seq !== null && (!rel || rel.vmId !== u.vm_id))
+        v.push(`read model: usage row ${u.vm_id} released @${u.released_seq} matches no IpReleased`);
       if (u.released_seq === null && released.has(u.vm_id)) v.push(`read model: ${u.ip} of VM ${u.vm_id} released in the stream, open in the read model`);
     }
-    for (const [seq, a] of allocSeqs) if ((usageByAlloc.get(seq) ?? 0) !== 1) v.push(`read model: IpAllocated @${seq} (${a.ip}) applied ${usageByAlloc.get(seq) ?? 0} times`);
+    for (const [seq, a] of allocSeqs)
+      if ((usageByAlloc.get(seq) ?? 0) !== 1) v.push(`read model: IpAllocated @${seq} (${a.ip}) applied ${usageByAlloc.get(seq) ?? 0} times`);
     const hist = new Set(rm.history.map((h) => `${h.vm_id}@${h.seq}`));
     for (const [vmId, c] of created) if (!hist.has(`${vmId}@${c.seq}`)) v.push(`read model: VM ${vmId} history lacks its VmCreated @${c.seq}`);
   }
@@ -158,7 +161,8 @@ export function checkHistory(events: StreamEvent[], client: ClientHistory, rm?: 
     for (const [ip, nodeId] of want) {
       const hops = kernel.core.get(ip);
       if (!hops) v.push(`core: no route to ${ip}`);
-      else if (!hops.some((h) => kernel.underlay.get(nodeId)?.includes(h))) v.push(`core: ${ip} via ${hops.join(',')}, not its node ${kernel.underlay.get(nodeId)?.join('/')}`);
+      else if (!hops.some((h) => kernel.underlay.get(nodeId)?.includes(h)))
+        v.push(`core: ${ip} via ${hops.join(',')}, not its node ${kernel.underlay.get(nodeId)?.join('/')}`);
     }
     const vmPrefixes = /^(203\.0\.113\.|198\.51\.100\.|2001:db8:1::)/;
     for (const ip of kernel.core.keys()) if (vmPrefixes.test(ip) && !want.has(ip)) v.push(`core: route to ${ip} that no live VM holds`);

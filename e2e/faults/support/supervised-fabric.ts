@@ -12,12 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { rrTargetId } from '@fabric/contracts';
 import { Nats, natsServerConfig } from '@fabric/eventstore';
-import { labDown, labUp, LabState } from '../../../deploy/lab/topology';
+import { labDown, labUp, type LabState } from '../../../deploy/lab/topology';
 import { registerLab } from '../../../deploy/lab/launch';
 import { natsDurabilityArgs, POSTGRES_DURABILITY_ENV } from '../../../deploy/durability';
 import { probe, which } from '../../../deploy/infra';
 import { markedProcesses, terminate } from '../../../deploy/procs';
-import { ProgramSpec } from '../../../deploy/supervisor';
+import { type ProgramSpec } from '../../../deploy/supervisor';
 import { SupervisorClient } from '../../../deploy/supervisor-client';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -34,7 +34,11 @@ export function freePort(): Promise<number> {
 }
 
 const run = (cmd: string, args: string[]) =>
-  new Promise<string>((resolve, reject) => execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))));
+  new Promise<string>((resolve, reject) =>
+    execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
+  );
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
@@ -46,7 +50,11 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_00
 
 function postgresBin(): string {
   const base = '/usr/lib/postgresql';
-  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => existsSync(path.join(base, v, 'bin', 'postgres')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (!versions.length) throw new Error('no Postgres server binaries under /usr/lib/postgresql (Debian package postgresql)');
   return path.join(base, versions[0], 'bin');
 }
@@ -104,7 +112,8 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
     await terminate((await markedProcesses(sup.dataDir)).map((p) => p.pid)).catch(() => undefined);
     await labDown(prefix).catch(() => undefined);
     // Every program's log, for a failed run (artifacts/ is not committed).
-    if (existsSync(path.join(dataDir, 'logs'))) cpSync(path.join(dataDir, 'logs'), path.join(ROOT, 'artifacts', 'faults-logs', prefix.slice(0, -1)), { recursive: true });
+    if (existsSync(path.join(dataDir, 'logs')))
+      cpSync(path.join(dataDir, 'logs'), path.join(ROOT, 'artifacts', 'faults-logs', prefix.slice(0, -1)), { recursive: true });
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
@@ -118,7 +127,12 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       const natsPort = await freePort();
       const store = path.join(dataDir, 'nats');
       mkdirSync(store);
-      await sup.ensure({ name: 'nats', cmd: natsBin, args: ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store, ...natsDurabilityArgs(natsBin, store)], infra: true });
+      await sup.ensure({
+        name: 'nats',
+        cmd: natsBin,
+        args: ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', store, ...natsDurabilityArgs(natsBin, store)],
+        infra: true,
+      });
       natsMembers.push({ program: 'nats', serverName: '', port: natsPort, httpPort: 0 });
     } else {
       const [client, route, monitor] = [await freePorts(size), await freePorts(size), await freePorts(size)];
@@ -130,7 +144,9 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
         mkdirSync(store);
         const conf = path.join(dataDir, `nats-${i + 1}.conf`);
         const cluster = { name: 'faults-nats', serverName: m.serverName, host: '127.0.0.1', port: route + i, routes, routeUser: 'route', routePassword };
-        writeFileSync(conf, JSON.stringify(natsServerConfig({ host: '127.0.0.1', port: m.port, httpPort: m.httpPort, storeDir: store, cluster }), null, 2), { mode: 0o600 });
+        writeFileSync(conf, JSON.stringify(natsServerConfig({ host: '127.0.0.1', port: m.port, httpPort: m.httpPort, storeDir: store, cluster }), null, 2), {
+          mode: 0o600,
+        });
         await sup.ensure({ name: m.program, cmd: natsBin, args: ['-c', conf], infra: true });
         natsMembers.push(m);
       }
@@ -148,7 +164,24 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
     await sup.ensure({
       name: 'postgres',
       cmd: 'setpriv',
-      args: [...asPostgres, path.join(pgBin, 'postgres'), '-D', pgData, '-p', String(pgPort), '-k', pgData, '-c', 'listen_addresses=127.0.0.1', '-c', 'synchronous_commit=on', '-c', 'fsync=on', '-c', 'max_connections=50'],
+      args: [
+        ...asPostgres,
+        path.join(pgBin, 'postgres'),
+        '-D',
+        pgData,
+        '-p',
+        String(pgPort),
+        '-k',
+        pgData,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'synchronous_commit=on',
+        '-c',
+        'fsync=on',
+        '-c',
+        'max_connections=50',
+      ],
       infra: true,
     });
     for (const m of natsMembers) await until(`own NATS ${m.program}`, () => probe('127.0.0.1', m.port));
@@ -158,7 +191,15 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       // The services' first ensureStreams would fail until the cluster has elected its meta leader.
       const first = await Nats.connect({ servers: natsMembers.map((m) => `127.0.0.1:${m.port}`).join(','), ns: 'fabric', name: 'fault-suite-setup' });
       try {
-        await until('NATS cluster accepts the streams', () => first.ensureStreams(size).then(() => true, () => false), 60_000);
+        await until(
+          'NATS cluster accepts the streams',
+          () =>
+            first.ensureStreams(size).then(
+              () => true,
+              () => false,
+            ),
+          60_000,
+        );
       } finally {
         await first.close();
       }
@@ -190,20 +231,50 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
     for (const s of SERVICES) {
       const gateway = s === 'gateway';
       // As npm start: the gateway's /health is its liveness probe.
-      await sup.ensure({ name: s, ...node(`services/${s}/src/main.ts`, [], gateway ? POSTGRES_DURABILITY_ENV : {}), ...(gateway ? { health: { url: `${api}/health` } } : {}) });
+      await sup.ensure({
+        name: s,
+        ...node(`services/${s}/src/main.ts`, [], gateway ? POSTGRES_DURABILITY_ENV : {}),
+        ...(gateway ? { health: { url: `${api}/health` } } : {}),
+      });
     }
     nats = await Nats.connect({ servers: natsUrl, ns: 'fabric', name: 'fault-suite' });
-    await until('gateway healthy', () => fetch(`${api}/health`).then((r) => r.ok, () => false), 120_000);
+    await until(
+      'gateway healthy',
+      () =>
+        fetch(`${api}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      120_000,
+    );
 
     const lab = await labUp({ prefix, nodes: opts.nodes ?? 3, rrs: opts.rrs ?? 2, replace: true });
     const { clusterId, nodeIds } = await registerLab(api, lab, 'lab', token);
     const agentSpec = (member: string): ProgramSpec => {
       const role = member === lab.core.name ? 'frr-router' : lab.routeReflectors.some((r) => r.name === member) ? 'rr' : 'node';
       const target = role === 'frr-router' ? clusterId : role === 'rr' ? rrTargetId(clusterId, member) : nodeIds[member];
-      return { name: `agent-${member}`, ...node('agents/src/main.ts', ['--role', role, '--target', target, '--lab', prefix, '--member', member, '--poll-ms', '300']) };
+      return {
+        name: `agent-${member}`,
+        ...node('agents/src/main.ts', ['--role', role, '--target', target, '--lab', prefix, '--member', member, '--poll-ms', '300']),
+      };
     };
     for (const m of [lab.core.name, ...lab.routeReflectors.map((r) => r.name), ...lab.nodes.map((n) => n.name)]) await sup.ensure(agentSpec(m));
-    return { dataDir, sup, api, token, auth: { authorization: `Bearer ${token}` }, natsUrl, databaseUrl, lab, clusterId, nodeIds, nats, natsMembers, agentSpec, close };
+    return {
+      dataDir,
+      sup,
+      api,
+      token,
+      auth: { authorization: `Bearer ${token}` },
+      natsUrl,
+      databaseUrl,
+      lab,
+      clusterId,
+      nodeIds,
+      nats,
+      natsMembers,
+      agentSpec,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

@@ -9,9 +9,9 @@ import { Client } from 'pg';
 import { vmInterfaceName } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { http } from '../../support/control-plane';
-import { checkHistory, ClientHistory, Kernel, ReadModel, StreamEvent, Verdict } from './checker';
+import { checkHistory, type ClientHistory, type Kernel, type ReadModel, type StreamEvent, type Verdict } from './checker';
 import { coreBgpRoutes, nodeFabricRoutes } from './lab-checks';
-import { SupervisedFabric } from './supervised-fabric';
+import { type SupervisedFabric } from './supervised-fabric';
 
 const VM_EVENT = /^(Vm|Ip)/;
 
@@ -73,8 +73,16 @@ export class VmBurst {
   /** `vms` creates over the nodes (one in four IPv4) and `deletes` of live VMs, 8 clients at a time. */
   async burst(onProgress: (accepted: number) => void): Promise<void> {
     const nodes = this.f.lab.nodes;
-    const vms = Array.from({ length: this.opts.vms }, (_, i) => ({ vmId: randomUUID(), node: nodes[i % nodes.length].name, family: (i % 4 === 0 ? 4 : 6) as 4 | 6 }));
-    for (const n of nodes) await this.addTaps(n.name, vms.filter((v) => v.node === n.name).map((v) => v.vmId));
+    const vms = Array.from({ length: this.opts.vms }, (_, i) => ({
+      vmId: randomUUID(),
+      node: nodes[i % nodes.length].name,
+      family: (i % 4 === 0 ? 4 : 6) as 4 | 6,
+    }));
+    for (const n of nodes)
+      await this.addTaps(
+        n.name,
+        vms.filter((v) => v.node === n.name).map((v) => v.vmId),
+      );
     const victims = [...this.client.created.keys()].filter((id) => !this.client.deleted.has(id)).slice(0, this.opts.deletes);
     const ops: (() => Promise<void>)[] = vms.map((v) => () => this.createVm(v.vmId, v.node, v.family));
     victims.forEach((id, i) => ops.splice(Math.floor(((i + 1) * ops.length) / (victims.length + 1)), 0, () => this.deleteVm(id)));
@@ -140,7 +148,9 @@ export class VmBurst {
         if (!last.violations.length) {
           last = checkHistory(events, this.client, await this.readModel().catch(() => undefined), await this.kernel());
           if (!last.violations.length) {
-            this.opts.report.push(`${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`);
+            this.opts.report.push(
+              `${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`,
+            );
             return last;
           }
         }

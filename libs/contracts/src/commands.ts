@@ -14,102 +14,155 @@ import type { ErrorBody } from './errors';
 
 export class GatewayInput {
   @ApiProperty({ example: '203.0.113.1', description: 'gateway IPv4 shared by every VM of the cluster' })
-  @IsIpAddress(4) ip: string;
+  @IsIpAddress(4)
+  ip: string;
   @ApiProperty({ example: 'fe:ff:ff:ff:ff:ff' })
-  @IsMacAddress() mac: string;
+  @IsMacAddress()
+  mac: string;
 }
 export class RouteReflectorInput {
   @ApiProperty({ example: 'rr1' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.11' })
-  @IsIpAddress() ip: string;
+  @IsIpAddress()
+  ip: string;
 }
 export class CoreRouterInput {
   @ApiProperty({ example: 'core' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.1' })
-  @IsIpAddress() ip: string;
+  @IsIpAddress()
+  ip: string;
   @ApiProperty({ example: 'frr', enum: ROUTER_VENDORS })
-  @IsIn(ROUTER_VENDORS) vendor: RouterVendor;
+  @IsIn(ROUTER_VENDORS)
+  vendor: RouterVendor;
 }
 export class BgpOptionsInput {
   @ApiPropertyOptional({ example: 's3cret', description: 'TCP MD5 password of the BGP sessions (never returned)' })
-  @IsOptional() @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  @IsOptional()
+  @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
   md5Password?: string;
   @ApiPropertyOptional({ example: true })
-  @IsOptional() @IsBoolean() gracefulRestart?: boolean;
+  @IsOptional()
+  @IsBoolean()
+  gracefulRestart?: boolean;
   @ApiPropertyOptional({ example: false })
-  @IsOptional() @IsBoolean() bfd?: boolean;
+  @IsOptional()
+  @IsBoolean()
+  bfd?: boolean;
   @ApiPropertyOptional({
     example: 'no md5 on this lab core',
     description: 'create the cluster WITHOUT MD5 on purpose (the reason is recorded). Without it and without md5Password, a password is generated',
   })
-  @IsOptional() @Matches(MD5_OPT_OUT_PATTERN, { message: 'md5OptOut must be a 3-200 character reason (letters, digits, spaces and . , : ( ) _ + - /)' })
+  @IsOptional()
+  @Matches(MD5_OPT_OUT_PATTERN, { message: 'md5OptOut must be a 3-200 character reason (letters, digits, spaces and . , : ( ) _ + - /)' })
   md5OptOut?: string;
   @ApiPropertyOptional({
-    enum: PREFIX_LIMIT_ACTIONS, example: 'restart',
-    description: 'what the route reflectors do when a node announces more prefixes than its limit (default restart: the session is cut and comes back once the node is sane)',
+    enum: PREFIX_LIMIT_ACTIONS,
+    example: 'restart',
+    description:
+      'what the route reflectors do when a node announces more prefixes than its limit (default restart: the session is cut and comes back once the node is sane)',
   })
-  @IsOptional() @IsIn(PREFIX_LIMIT_ACTIONS) prefixLimitAction?: PrefixLimitAction;
+  @IsOptional()
+  @IsIn(PREFIX_LIMIT_ACTIONS)
+  prefixLimitAction?: PrefixLimitAction;
   @ApiPropertyOptional({
     example: 'no-export',
-    description: 'community the route reflectors add to every fabric route sent to the core: "no-export" (default), "none", or an "asn:value" of your border policy',
+    description:
+      'community the route reflectors add to every fabric route sent to the core: "no-export" (default), "none", or an "asn:value" of your border policy',
   })
-  @IsOptional() @IsCoreCommunity() coreCommunity?: string;
+  @IsOptional()
+  @IsCoreCommunity()
+  coreCommunity?: string;
 }
 export class PoolInput {
   @ApiProperty({ example: '203.0.113.10' })
-  @IsIpAddress() start: string;
+  @IsIpAddress()
+  start: string;
   @ApiProperty({ example: '203.0.113.200' })
-  @IsIpAddress() end: string;
+  @IsIpAddress()
+  end: string;
 }
 
 export class CreateCluster {
   static readonly command = 'CreateCluster';
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsCanonicalUuid() clusterId?: string;
+  @IsOptional()
+  @IsCanonicalUuid()
+  clusterId?: string;
   @ApiProperty({ example: 'lab' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: 65000, description: 'ASN of nodes and route reflectors' })
-  @IsAsn() fabricAsn: number;
+  @IsAsn()
+  fabricAsn: number;
   @ApiProperty({ example: 65001, description: 'ASN of the core/border router' })
-  @IsAsn() coreAsn: number;
+  @IsAsn()
+  coreAsn: number;
   @ApiProperty({ example: '65000:100' })
-  @IsCommunity() community: string;
+  @IsCommunity()
+  community: string;
   @ApiPropertyOptional({ type: () => GatewayInput })
-  @IsOptional() @ValidateNested() @Type(() => GatewayInput) gateway?: GatewayInput;
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => GatewayInput)
+  gateway?: GatewayInput;
   @ApiProperty({ type: () => [RouteReflectorInput] })
-  @IsArray() @ArrayMaxSize(16) @ValidateNested({ each: true }) @Type(() => RouteReflectorInput) routeReflectors: RouteReflectorInput[];
+  @IsArray()
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => RouteReflectorInput)
+  routeReflectors: RouteReflectorInput[];
   @ApiProperty({ type: () => CoreRouterInput })
-  @ValidateNested() @Type(() => CoreRouterInput) coreRouter: CoreRouterInput;
+  @ValidateNested()
+  @Type(() => CoreRouterInput)
+  coreRouter: CoreRouterInput;
   @ApiPropertyOptional({ example: '198.18.0.11', description: 'BGP cluster id of the route reflectors (default: the first RR address)' })
-  @IsOptional() @IsIpAddress(4) rrClusterId?: string;
+  @IsOptional()
+  @IsIpAddress(4)
+  rrClusterId?: string;
   @ApiPropertyOptional({ type: () => BgpOptionsInput })
-  @IsOptional() @ValidateNested() @Type(() => BgpOptionsInput) bgp?: BgpOptionsInput;
-  @ApiPropertyOptional({ example: '65535:666', description: 'RTBH community of blackholed VM routes (default RFC 7999 BLACKHOLE 65535:666; must differ from community)' })
-  @IsOptional() @IsCommunity() blackholeCommunity?: string;
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => BgpOptionsInput)
+  bgp?: BgpOptionsInput;
+  @ApiPropertyOptional({
+    example: '65535:666',
+    description: 'RTBH community of blackholed VM routes (default RFC 7999 BLACKHOLE 65535:666; must differ from community)',
+  })
+  @IsOptional()
+  @IsCommunity()
+  blackholeCommunity?: string;
 }
 export class AddRouteReflector {
   static readonly command = 'AddRouteReflector';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ example: 'rr3' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.13' })
-  @IsIpAddress() ip: string;
+  @IsIpAddress()
+  ip: string;
 }
 export class RemoveRouteReflector {
   static readonly command = 'RemoveRouteReflector';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ example: 'rr3' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
 }
 /** A new BGP MD5 password for every session of the cluster (RRs, nodes, core). */
 export class ChangeBgpPassword {
   static readonly command = 'ChangeBgpPassword';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ example: 'n3w-s3cret', description: 'TCP MD5 password (never returned)' })
   @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
   md5Password: string;
@@ -117,118 +170,182 @@ export class ChangeBgpPassword {
 export class JoinNode {
   static readonly command = 'JoinNode';
   @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional() @IsCanonicalUuid() nodeId?: string;
+  @IsOptional()
+  @IsCanonicalUuid()
+  nodeId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ example: 'node1' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.101' })
-  @IsIpAddress(4) underlayIp: string;
+  @IsIpAddress(4)
+  underlayIp: string;
   @ApiPropertyOptional({ example: '2001:db8:ffff::101' })
-  @IsOptional() @IsIpAddress(6) underlayIp6?: string;
+  @IsOptional()
+  @IsIpAddress(6)
+  underlayIp6?: string;
 }
 export class DrainNode {
   static readonly command = 'DrainNode';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
   @ApiPropertyOptional({ example: true, description: 'also move every VM of the node away (see EvacuateNode)' })
-  @IsOptional() @IsBoolean() evacuate?: boolean;
+  @IsOptional()
+  @IsBoolean()
+  evacuate?: boolean;
 }
 /** Drain the node and migrate each of its VMs to the active node with the fewest VMs, a few at a time. */
 export class EvacuateNode {
   static readonly command = 'EvacuateNode';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 /** Make a drained node take new VMs again; stops an evacuation (migrations already started finish). */
 export class UndrainNode {
   static readonly command = 'UndrainNode';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 export class RemoveNode {
   static readonly command = 'RemoveNode';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 export class CreateVm {
   static readonly command = 'CreateVm';
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsCanonicalUuid() vmId?: string;
+  @IsOptional()
+  @IsCanonicalUuid()
+  vmId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
   @ApiProperty({ example: 'web1' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: 'customer-1' })
-  @IsOwnerId() ownerId: string;
+  @IsOwnerId()
+  ownerId: string;
   @ApiPropertyOptional({ example: '203.0.113.50', description: 'a specific address (default: the next free one)' })
-  @IsOptional() @IsIpAddress() ip?: string;
+  @IsOptional()
+  @IsIpAddress()
+  ip?: string;
   @ApiPropertyOptional({ example: 4, enum: [4, 6] })
-  @IsOptional() @IsIn([4, 6]) family?: 4 | 6;
+  @IsOptional()
+  @IsIn([4, 6])
+  family?: 4 | 6;
   @ApiPropertyOptional({ example: 'netns', enum: VM_DRIVERS })
-  @IsOptional() @IsIn(VM_DRIVERS) driver?: VmDriver;
+  @IsOptional()
+  @IsIn(VM_DRIVERS)
+  driver?: VmDriver;
 }
 export class DeleteVm {
   static readonly command = 'DeleteVm';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() vmId: string;
+  @IsCanonicalUuid()
+  vmId: string;
 }
 export class MigrateVm {
   static readonly command = 'MigrateVm';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() vmId: string;
+  @IsCanonicalUuid()
+  vmId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 /** Internal: the target node of a migration announced the VM (sent by route-announcer). */
 export class CompleteMigration {
   static readonly command = 'CompleteMigration';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() vmId: string;
+  @IsCanonicalUuid()
+  vmId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 /** RTBH: announce the VM's address with the blackhole community (the core discards its traffic). */
 export class BlackholeVm {
   static readonly command = 'BlackholeVm';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() vmId: string;
+  @IsCanonicalUuid()
+  vmId: string;
   @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit), 1-200 printable characters' })
-  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason: string;
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
+  reason: string;
 }
 export class LiftBlackhole {
   static readonly command = 'LiftBlackhole';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() vmId: string;
+  @IsCanonicalUuid()
+  vmId: string;
   @ApiPropertyOptional({ example: 'attack over' })
-  @IsOptional() @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason?: string;
+  @IsOptional()
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
+  reason?: string;
 }
 export class AddNetwork {
   static readonly command = 'AddNetwork';
   @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional() @IsCanonicalUuid() networkId?: string;
+  @IsOptional()
+  @IsCanonicalUuid()
+  networkId?: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ example: '203.0.113.0/24' })
-  @IsCidrBlock() cidr: string;
+  @IsCidrBlock()
+  cidr: string;
   @ApiPropertyOptional({ type: () => [PoolInput] })
-  @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => PoolInput) pools?: PoolInput[];
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @ValidateNested({ each: true })
+  @Type(() => PoolInput)
+  pools?: PoolInput[];
 }
 export class AddPool {
   static readonly command = 'AddPool';
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() clusterId: string;
+  @IsCanonicalUuid()
+  clusterId: string;
   @ApiProperty({ format: 'uuid' })
-  @IsCanonicalUuid() networkId: string;
+  @IsCanonicalUuid()
+  networkId: string;
   @ApiProperty({ example: '203.0.113.10' })
-  @IsIpAddress() start: string;
+  @IsIpAddress()
+  start: string;
   @ApiProperty({ example: '203.0.113.200' })
-  @IsIpAddress() end: string;
+  @IsIpAddress()
+  end: string;
 }
 
-export const INVENTORY_COMMANDS = { CreateCluster, AddRouteReflector, RemoveRouteReflector, ChangeBgpPassword, JoinNode, DrainNode, EvacuateNode, UndrainNode, RemoveNode, CreateVm, DeleteVm, MigrateVm, CompleteMigration, BlackholeVm, LiftBlackhole } as const;
+export const INVENTORY_COMMANDS = {
+  CreateCluster,
+  AddRouteReflector,
+  RemoveRouteReflector,
+  ChangeBgpPassword,
+  JoinNode,
+  DrainNode,
+  EvacuateNode,
+  UndrainNode,
+  RemoveNode,
+  CreateVm,
+  DeleteVm,
+  MigrateVm,
+  CompleteMigration,
+  BlackholeVm,
+  LiftBlackhole,
+} as const;
 export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;
@@ -241,6 +358,4 @@ export interface CommandRequest<T = unknown> {
   command?: string;
   payload: T;
 }
-export type CommandReply<R = Record<string, unknown>> =
-  | { ok: true; result: R; position: number }
-  | { ok: false; error: ErrorBody };
+export type CommandReply<R = Record<string, unknown>> = { ok: true; result: R; position: number } | { ok: false; error: ErrorBody };

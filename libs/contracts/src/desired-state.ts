@@ -78,7 +78,10 @@ function expand6(ip: string): string {
   const h = head ? head.split(':') : [];
   const t = tail !== undefined && tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase();
+  return groups
+    .map((g) => g.padStart(4, '0'))
+    .join('')
+    .toLowerCase();
 }
 
 /** RR target ids combine cluster and RR name (an RR name is unique only within its cluster). */

@@ -26,7 +26,9 @@ describe('checkEnvelope: every event is validated (and upcast) on read', () => {
   });
 
   it('given a schemaVersion newer than the reader knows, then it is invalid (never folded half-understood)', () => {
-    expect(() => checkEnvelope(env('NodeDrained', { nodeId: '6f1d2c1e-0000-4000-8000-0000000000b1', clusterId: '6f1d2c1e-0000-4000-8000-0000000000b2' }, 2))).toThrow(/newer/);
+    expect(() =>
+      checkEnvelope(env('NodeDrained', { nodeId: '6f1d2c1e-0000-4000-8000-0000000000b1', clusterId: '6f1d2c1e-0000-4000-8000-0000000000b2' }, 2)),
+    ).toThrow(/newer/);
   });
 
   describe('upcasting', () => {
@@ -40,7 +42,10 @@ describe('checkEnvelope: every event is validated (and upcast) on read', () => {
     it('given upcasters 1→2→3, when a v1 event is read, then the reader gets v3 data, validated', () => {
       registerUpcaster('ConfigApplied', 1, (d) => ({ ...d, changes: d.changeCount, changeCount: undefined }));
       registerUpcaster('ConfigApplied', 2, (d) => ({ ...d, durationMs: Math.round(Number(d.seconds) * 1000), seconds: undefined }));
-      const out = checkEnvelope(env('ConfigApplied', { target, generation: 4, hash: 'h', changeCount: 2, seconds: 1.5 }, 1)) as unknown as { schemaVersion: number; data: Record<string, unknown> };
+      const out = checkEnvelope(env('ConfigApplied', { target, generation: 4, hash: 'h', changeCount: 2, seconds: 1.5 }, 1)) as unknown as {
+        schemaVersion: number;
+        data: Record<string, unknown>;
+      };
       expect(out.schemaVersion).toBe(3);
       expect(out.data).toMatchObject({ generation: 4, changes: 2, durationMs: 1500 });
     });
@@ -48,7 +53,9 @@ describe('checkEnvelope: every event is validated (and upcast) on read', () => {
     it('given no upcaster for a version, then the event is invalid', () => {
       clearUpcasters('ConfigApplied');
       registerUpcaster('ConfigApplied', 2, (d) => d);
-      expect(() => checkEnvelope(env('ConfigApplied', { target, generation: 4, hash: 'h', changes: 0, durationMs: 1 }, 1))).toThrow(/no upcaster for ConfigApplied from schemaVersion 1/);
+      expect(() => checkEnvelope(env('ConfigApplied', { target, generation: 4, hash: 'h', changes: 0, durationMs: 1 }, 1))).toThrow(
+        /no upcaster for ConfigApplied from schemaVersion 1/,
+      );
     });
   });
 });

@@ -4,8 +4,8 @@
  * (an older release, a compromised agent, a hand-made message).
  */
 import { plainToInstance } from 'class-transformer';
-import { getMetadataStorage, validateSync, ValidationError } from 'class-validator';
-import { EVENT_CLASSES, EventEnvelope, EventType } from './events';
+import { getMetadataStorage, validateSync, type ValidationError } from 'class-validator';
+import { EVENT_CLASSES, type EventEnvelope, type EventType } from './events';
 
 /** Type of a message that carries all events of one decision (atomic multi-event append). */
 export const EVENT_BATCH_TYPE = 'EventBatch';
@@ -50,7 +50,9 @@ const nested = new Map<unknown, boolean>();
 function instance(cls: new () => object, data: object): object {
   let n = nested.get(cls);
   if (n === undefined) {
-    n = getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false).some((m) => m.type === 'nestedValidation');
+    n = getMetadataStorage()
+      .getTargetValidationMetadatas(cls, '', true, false)
+      .some((m) => m.type === 'nestedValidation');
     nested.set(cls, n);
   }
   return n ? plainToInstance(cls, data) : Object.assign(Object.create(cls.prototype), data);

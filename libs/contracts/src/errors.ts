@@ -23,5 +23,4 @@ export interface ErrorBody {
 
 export const notFound = (what: string, id: string) => new DomainError(404, `${what}-not-found`, `${what} ${id} not found`);
 export const conflict = (code: string, message: string) => new DomainError(409, code, message);
-export const invalid = (code: string, message: string, fields?: Record<string, string[]>) =>
-  new DomainError(400, code, message, fields);
+export const invalid = (code: string, message: string, fields?: Record<string, string[]>) => new DomainError(400, code, message, fields);

@@ -5,7 +5,20 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min,
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
   ValidateNested,
 } from 'class-validator';
 import { IsAsn, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
@@ -36,7 +49,8 @@ export class CoreRouterRef {
   @IsIn(ROUTER_VENDORS) vendor: RouterVendor;
 }
 export class BgpOptions {
-  @IsOptional() @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  @IsOptional()
+  @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
   md5Password?: string;
   @IsBoolean() gracefulRestart: boolean;
   @IsBoolean() bfd: boolean;
@@ -371,12 +385,38 @@ export class MessageDeadLettered {
 }
 
 export const EVENT_CLASSES = {
-  ClusterCreated, RouteReflectorAdded, RouteReflectorRemoved, BgpPasswordChanged,
-  NodeJoined, NodeDrained, NodeEvacuationStarted, NodeEvacuated, NodeUndrained, NodeLeft,
-  VmCreated, VmDeleted, VmMigrationRequested, VmMigrationCompleted, VmBlackholed, VmBlackholeLifted,
-  NetworkAdded, PoolAdded, IpAllocated, IpAllocationFailed, IpReleaseScheduled, IpReleased,
-  ConfigApplied, ConfigApplyFailed, BgpSessionStateChanged, RoutesObserved, RoutesChanged,
-  DesiredStateChanged, RouterConfigRendered, MessageDeadLettered, TargetRenderFailed, TargetRenderRecovered,
+  ClusterCreated,
+  RouteReflectorAdded,
+  RouteReflectorRemoved,
+  BgpPasswordChanged,
+  NodeJoined,
+  NodeDrained,
+  NodeEvacuationStarted,
+  NodeEvacuated,
+  NodeUndrained,
+  NodeLeft,
+  VmCreated,
+  VmDeleted,
+  VmMigrationRequested,
+  VmMigrationCompleted,
+  VmBlackholed,
+  VmBlackholeLifted,
+  NetworkAdded,
+  PoolAdded,
+  IpAllocated,
+  IpAllocationFailed,
+  IpReleaseScheduled,
+  IpReleased,
+  ConfigApplied,
+  ConfigApplyFailed,
+  BgpSessionStateChanged,
+  RoutesObserved,
+  RoutesChanged,
+  DesiredStateChanged,
+  RouterConfigRendered,
+  MessageDeadLettered,
+  TargetRenderFailed,
+  TargetRenderRecovered,
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
@@ -387,13 +427,38 @@ export type EventOf<K extends EventType> = Extract<FabricEvent, { type: K }>;
 
 /** Which aggregate subject each event is appended to. */
 export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
-  ClusterCreated: 'cluster', RouteReflectorAdded: 'cluster', RouteReflectorRemoved: 'cluster', BgpPasswordChanged: 'cluster',
-  NodeJoined: 'node', NodeDrained: 'node', NodeEvacuationStarted: 'node', NodeEvacuated: 'node', NodeUndrained: 'node', NodeLeft: 'node',
-  VmCreated: 'vm', VmDeleted: 'vm', VmMigrationRequested: 'vm', VmMigrationCompleted: 'vm', VmBlackholed: 'vm', VmBlackholeLifted: 'vm',
-  NetworkAdded: 'ipam', PoolAdded: 'ipam', IpAllocated: 'ipam', IpAllocationFailed: 'ipam', IpReleaseScheduled: 'ipam', IpReleased: 'ipam',
-  ConfigApplied: 'agent', ConfigApplyFailed: 'agent', BgpSessionStateChanged: 'agent', RoutesObserved: 'agent', RoutesChanged: 'agent',
-  DesiredStateChanged: 'desired', RouterConfigRendered: 'router', MessageDeadLettered: 'deadletter',
-  TargetRenderFailed: 'desired', TargetRenderRecovered: 'desired',
+  ClusterCreated: 'cluster',
+  RouteReflectorAdded: 'cluster',
+  RouteReflectorRemoved: 'cluster',
+  BgpPasswordChanged: 'cluster',
+  NodeJoined: 'node',
+  NodeDrained: 'node',
+  NodeEvacuationStarted: 'node',
+  NodeEvacuated: 'node',
+  NodeUndrained: 'node',
+  NodeLeft: 'node',
+  VmCreated: 'vm',
+  VmDeleted: 'vm',
+  VmMigrationRequested: 'vm',
+  VmMigrationCompleted: 'vm',
+  VmBlackholed: 'vm',
+  VmBlackholeLifted: 'vm',
+  NetworkAdded: 'ipam',
+  PoolAdded: 'ipam',
+  IpAllocated: 'ipam',
+  IpAllocationFailed: 'ipam',
+  IpReleaseScheduled: 'ipam',
+  IpReleased: 'ipam',
+  ConfigApplied: 'agent',
+  ConfigApplyFailed: 'agent',
+  BgpSessionStateChanged: 'agent',
+  RoutesObserved: 'agent',
+  RoutesChanged: 'agent',
+  DesiredStateChanged: 'desired',
+  RouterConfigRendered: 'router',
+  MessageDeadLettered: 'deadletter',
+  TargetRenderFailed: 'desired',
+  TargetRenderRecovered: 'desired',
 };
 
 export interface EventMeta {

@@ -2,15 +2,7 @@
  * Every NATS subject and stream name lives here. A namespace (default `fabric`) prefixes them all so
  * that test runs get their own streams without overlapping subjects (JetStream forbids overlaps).
  */
-export type AggregateKind =
-  | 'cluster'
-  | 'node'
-  | 'vm'
-  | 'ipam'
-  | 'agent'
-  | 'desired'
-  | 'router'
-  | 'deadletter';
+export type AggregateKind = 'cluster' | 'node' | 'vm' | 'ipam' | 'agent' | 'desired' | 'router' | 'deadletter';
 
 export type TargetKind = 'node' | 'rr' | 'router';
 
@@ -71,7 +63,8 @@ export function untrustedEventReason(subject: string, type: string, aggregateOfT
   const expected = aggregateOfType(type);
   if (!expected) return `unknown event type ${JSON.stringify(type)} on ${subject}`;
   if (parts[2] !== expected) return `${type} is not a ${parts[2]} event (subject ${subject})`;
-  if ((expected === 'agent' || expected === 'desired') && (parts.length !== 5 || !['node', 'rr', 'router'].includes(parts[3]))) return `malformed target subject ${subject}`;
+  if ((expected === 'agent' || expected === 'desired') && (parts.length !== 5 || !['node', 'rr', 'router'].includes(parts[3])))
+    return `malformed target subject ${subject}`;
   return undefined;
 }
 

@@ -3,8 +3,8 @@
  * previous command" — bad or incomplete input (e.g. no RR yet) must never be published as a config.
  */
 import type { TargetKind } from '@fabric/contracts';
-import { EventStore, LeaderElection } from '@fabric/eventstore';
-import { LogFn, TailedDeriver, TailedDeriverHooks, TailedDeriverOptions } from './tailed-deriver';
+import { type EventStore, LeaderElection } from '@fabric/eventstore';
+import { type LogFn, TailedDeriver, type TailedDeriverHooks, type TailedDeriverOptions } from './tailed-deriver';
 
 /** Under a supervisor (or with FABRIC_EXIT_ON_DEPOSED=1) a deposed leader exits and is restarted as a standby. */
 const exitOnDeposed = () => process.env.FABRIC_EXIT_ON_DEPOSED === '1' || (process.env.FABRIC_EXIT_ON_DEPOSED !== '0' && !!process.env.FABRIC_PROGRAM);
@@ -47,7 +47,10 @@ export abstract class DeriverApp {
       log: (level, msg, x) => this.log(level, msg, x),
     });
     await this.election.start();
-    this.log('info', this.election.leader ? 'leading: deriving and publishing' : 'standing by (another instance leads)', { name: this.name, instance: this.election.self.instance });
+    this.log('info', this.election.leader ? 'leading: deriving and publishing' : 'standing by (another instance leads)', {
+      name: this.name,
+      instance: this.election.self.instance,
+    });
   }
 
   async stop(): Promise<void> {
@@ -93,7 +96,9 @@ export abstract class DeriverApp {
     const sourceSeq = this.position;
     const data = { target: { kind, id }, sourceSeq, ...(e.type === 'TargetRenderFailed' ? { reason: e.reason } : {}) };
     void this.eventStore
-      .append(this.eventStore.subjects.evt('desired', kind, id), [{ id: `${e.type}:${kind}:${id}:${sourceSeq}`, event: { type: e.type, data } as never, meta: { actor: 'deriver' } }])
+      .append(this.eventStore.subjects.evt('desired', kind, id), [
+        { id: `${e.type}:${kind}:${id}:${sourceSeq}`, event: { type: e.type, data } as never, meta: { actor: 'deriver' } },
+      ])
       .catch((err) => this.log('warn', 'render status not recorded', { id, err: String(err) }));
   }
 }

@@ -12,7 +12,7 @@
 import { headers } from '@nats-io/nats-core';
 import { DESIRED_SCHEMA_HEADER, DESIRED_SCHEMA_VERSION } from '@fabric/contracts';
 import type { DesiredState, TargetKind } from '@fabric/contracts';
-import { decodeMessage, EventStore, SecretStore } from '@fabric/eventstore';
+import { decodeMessage, type EventStore, SecretStore } from '@fabric/eventstore';
 import { contentHash } from '@fabric/renderers';
 
 export type DesiredPayload<T extends DesiredState = DesiredState> = Omit<T, 'generation' | 'hash' | 'sourceSeq'>;
@@ -38,7 +38,10 @@ export class DesiredPublisher {
 
   private readonly secrets: SecretStore;
 
-  constructor(private readonly store: EventStore, private readonly actor = 'deriver') {
+  constructor(
+    private readonly store: EventStore,
+    private readonly actor = 'deriver',
+  ) {
     this.secrets = new SecretStore(store.nats);
   }
 

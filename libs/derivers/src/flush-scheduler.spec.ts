@@ -11,7 +11,11 @@ describe('FlushScheduler', () => {
   it('coalesces a burst of kicks into one flush once the input is caught up', async () => {
     let flushes = 0;
     let caughtUp = false;
-    const s = new FlushScheduler(async () => void flushes++, async () => caughtUp, { settleMs: 1, maxDelayMs: 10_000 });
+    const s = new FlushScheduler(
+      async () => void flushes++,
+      async () => caughtUp,
+      { settleMs: 1, maxDelayMs: 10_000 },
+    );
     for (let i = 0; i < 100; i++) s.kick();
     await sleep(20);
     expect(flushes).toBe(0); // still behind
@@ -24,7 +28,11 @@ describe('FlushScheduler', () => {
   it('is idle only when no flush is armed, running or waiting for the input', async () => {
     let caughtUp = false;
     let release!: () => void;
-    const s = new FlushScheduler(() => new Promise<void>((r) => (release = r)), async () => caughtUp, { settleMs: 1, maxDelayMs: 10_000 });
+    const s = new FlushScheduler(
+      () => new Promise<void>((r) => (release = r)),
+      async () => caughtUp,
+      { settleMs: 1, maxDelayMs: 10_000 },
+    );
     expect(s.idle).toBe(true);
     s.kick();
     expect(s.idle).toBe(false); // armed
@@ -43,13 +51,17 @@ describe('FlushScheduler', () => {
     let running = 0;
     let overlap = false;
     let flushes = 0;
-    const s = new FlushScheduler(async () => {
-      overlap ||= running > 0;
-      running++;
-      await pause(3);
-      running--;
-      flushes++;
-    }, async () => false, { settleMs: 1, maxDelayMs: 10 });
+    const s = new FlushScheduler(
+      async () => {
+        overlap ||= running > 0;
+        running++;
+        await pause(3);
+        running--;
+        flushes++;
+      },
+      async () => false,
+      { settleMs: 1, maxDelayMs: 10 },
+    );
     const end = Date.now() + 120;
     while (Date.now() < end) {
       s.kick();
@@ -65,11 +77,15 @@ describe('FlushScheduler', () => {
   it('a kick during a flush gives one more flush after it', async () => {
     const seen: number[] = [];
     let n = 0;
-    const s = new FlushScheduler(async () => {
-      seen.push(++n);
-      if (n === 1) s.kick();
-      await pause(2);
-    }, async () => true, { settleMs: 1 });
+    const s = new FlushScheduler(
+      async () => {
+        seen.push(++n);
+        if (n === 1) s.kick();
+        await pause(2);
+      },
+      async () => true,
+      { settleMs: 1 },
+    );
     s.kick();
     await sleep(30);
     expect(seen).toEqual([1, 2]);
@@ -84,7 +100,11 @@ describe('FlushScheduler minimum interval', () => {
   it('groups kicks that come closer than minIntervalMs, but does not delay a kick after a quiet period', async () => {
     const at: number[] = [];
     const start = Date.now();
-    const s = new FlushScheduler(async () => void at.push(Date.now() - start), async () => true, { settleMs: 1, minIntervalMs: 25 });
+    const s = new FlushScheduler(
+      async () => void at.push(Date.now() - start),
+      async () => true,
+      { settleMs: 1, minIntervalMs: 25 },
+    );
     s.kick();
     await jest.advanceTimersByTimeAsync(2);
     expect(at).toEqual([1]); // first kick: settle only

@@ -7,8 +7,8 @@
  * to keep. Nothing is flushed before the tail has caught up, so a restart never publishes old states.
  */
 import type { FabricEvent, StoredEvent } from '@fabric/contracts';
-import { EventStore, EventTail } from '@fabric/eventstore';
-import { FlushScheduler, FlushSchedulerOptions } from './flush-scheduler';
+import { type EventStore, EventTail } from '@fabric/eventstore';
+import { FlushScheduler, type FlushSchedulerOptions } from './flush-scheduler';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 
@@ -43,15 +43,30 @@ export class TailedDeriver {
   /** Bumped by every event and every flush: `idle()` sees whether anything happened while it awaited. */
   private activity = 0;
 
-  constructor(private readonly store: EventStore, private readonly hooks: TailedDeriverHooks, private readonly opts: TailedDeriverOptions = {}) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly hooks: TailedDeriverHooks,
+    private readonly opts: TailedDeriverOptions = {},
+  ) {
     this.log = opts.log ?? (() => undefined);
     // 25 ms between generations during bursts; a single change after a quiet period goes out at once.
-    this.flusher = new FlushScheduler(() => this.flush(), () => this.caughtUp(), { minIntervalMs: 25, ...opts.flush, log: (m, x) => this.log('error', m, x) });
+    this.flusher = new FlushScheduler(
+      () => this.flush(),
+      () => this.caughtUp(),
+      { minIntervalMs: 25, ...opts.flush, log: (m, x) => this.log('error', m, x) },
+    );
   }
 
   /** Resolves once the history is folded and the first flush is done. */
   async start(): Promise<void> {
-    this.tail = new EventTail(this.store, this.store.subjects.evtAll(), (e) => this.onEvent(e), 0, (m, x) => this.log('error', m, x), this.opts.name);
+    this.tail = new EventTail(
+      this.store,
+      this.store.subjects.evtAll(),
+      (e) => this.onEvent(e),
+      0,
+      (m, x) => this.log('error', m, x),
+      this.opts.name,
+    );
     await this.tail.start();
     await this.tail.ready;
     // Every target once: those whose content equals the last output publish nothing.

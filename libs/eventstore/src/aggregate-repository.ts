@@ -4,8 +4,8 @@
  * State is cached per aggregate and caught up incrementally, so a hot aggregate (IPAM of a cluster)
  * is not re-folded from sequence 1 on every command.
  */
-import { checkEnvelope, Decider, DomainError, EventMeta, FabricEvent, StoredEvent } from '@fabric/contracts';
-import { ConcurrencyError, EventStore } from './event-store';
+import { checkEnvelope, type Decider, DomainError, type EventMeta, type FabricEvent, type StoredEvent } from '@fabric/contracts';
+import { ConcurrencyError, type EventStore } from './event-store';
 
 export interface Loaded<S> {
   state: S;
@@ -63,17 +63,23 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     if (last > loaded.version) {
       const l = loaded;
       try {
-        l.version = await this.store.forEach(subject, l.version, (e: StoredEvent) => {
-          let checked: StoredEvent;
-          try {
-            checked = checkEnvelope(e);
-          } catch {
-            return;
-          }
-          l.state = this.decider.evolve(l.state, { type: checked.type, data: checked.data } as E);
-          (l.recent ??= []).push(checked.id);
-          if (l.recent.length > RECENT_IDS) l.recent.shift();
-        }, 1000, () => undefined);
+        l.version = await this.store.forEach(
+          subject,
+          l.version,
+          (e: StoredEvent) => {
+            let checked: StoredEvent;
+            try {
+              checked = checkEnvelope(e);
+            } catch {
+              return;
+            }
+            l.state = this.decider.evolve(l.state, { type: checked.type, data: checked.data } as E);
+            (l.recent ??= []).push(checked.id);
+            if (l.recent.length > RECENT_IDS) l.recent.shift();
+          },
+          1000,
+          () => undefined,
+        );
       } catch (err) {
         this.evict(id);
         throw err;

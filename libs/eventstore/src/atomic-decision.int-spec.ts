@@ -3,9 +3,9 @@
  * is one message: a crash at any point leaves all of it or nothing on the stream, and the retry of the
  * same command (a new process, nothing cached) completes it without a 409.
  */
-import { Decider, DomainError, FabricEvent } from '@fabric/contracts';
+import { type Decider, DomainError, type FabricEvent } from '@fabric/contracts';
 import { closeTestNats, openTestNats } from '@fabric/testing/infra';
-import { AggregateRepository, EventStore, Nats, NewEvent, AppendResult } from '@fabric/eventstore';
+import { AggregateRepository, EventStore, type Nats, type NewEvent, type AppendResult } from '@fabric/eventstore';
 
 type Cmd = { type: 'Create'; clusterId: string; rrs: string[] } | { type: 'AddRr'; name: string };
 type State = { exists: boolean; rrs: string[] };
@@ -16,7 +16,20 @@ const decider: Decider<Cmd, State, FabricEvent> = {
     if (c.type === 'Create') {
       if (s.exists) throw new DomainError(409, 'cluster-exists', 'cluster exists');
       return [
-        { type: 'ClusterCreated', data: { clusterId: c.clusterId, name: 'lab', fabricAsn: 65000, coreAsn: 65001, community: '65000:100', gateway: { ip: '203.0.113.1', mac: 'fe:ff:ff:ff:ff:ff' }, coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' }, rrClusterId: '198.18.0.11', bgp: { gracefulRestart: true, bfd: false } } },
+        {
+          type: 'ClusterCreated',
+          data: {
+            clusterId: c.clusterId,
+            name: 'lab',
+            fabricAsn: 65000,
+            coreAsn: 65001,
+            community: '65000:100',
+            gateway: { ip: '203.0.113.1', mac: 'fe:ff:ff:ff:ff:ff' },
+            coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+            rrClusterId: '198.18.0.11',
+            bgp: { gracefulRestart: true, bfd: false },
+          },
+        },
         ...c.rrs.map((name, i): FabricEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: c.clusterId, name, ip: `198.18.0.${11 + i}` } })),
       ];
     }
@@ -60,7 +73,9 @@ describe('atomic multi-event decisions', () => {
       const crashing = new CrashingStore(nats);
       crashing.crash = 'after';
       const cmd: Cmd = { type: 'Create', clusterId: id, rrs: ['rr1', 'rr2'] };
-      await expect(new AggregateRepository(crashing, decider, subjectOf(crashing), { cache }).handle(id, cmd, { commandId: `create-${id}` })).rejects.toThrow(/crash after/);
+      await expect(new AggregateRepository(crashing, decider, subjectOf(crashing), { cache }).handle(id, cmd, { commandId: `create-${id}` })).rejects.toThrow(
+        /crash after/,
+      );
 
       const store = new EventStore(nats);
       const stored = await store.read(subjectOf(store)(id));
@@ -83,7 +98,9 @@ describe('atomic multi-event decisions', () => {
     const crashing = new CrashingStore(nats);
     crashing.crash = 'before';
     const cmd: Cmd = { type: 'Create', clusterId: id, rrs: ['rr1', 'rr2'] };
-    await expect(new AggregateRepository(crashing, decider, subjectOf(crashing), { cache: true }).handle(id, cmd, { commandId: `create-${id}` })).rejects.toThrow(/crash before/);
+    await expect(
+      new AggregateRepository(crashing, decider, subjectOf(crashing), { cache: true }).handle(id, cmd, { commandId: `create-${id}` }),
+    ).rejects.toThrow(/crash before/);
     const store = new EventStore(nats);
     expect(await store.read(subjectOf(store)(id))).toEqual([]);
     const res = await new AggregateRepository(store, decider, subjectOf(store), { cache: true }).handle(id, cmd, { commandId: `create-${id}` });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, JetStreamClient, JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
 import { Kvm } from '@nats-io/kv';
 import { inboxPrefix, placementsBucket, secretsBucket, serviceLeaseBucket } from './nats-auth';
@@ -127,7 +127,14 @@ export class Nats {
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
   async destroyStreams(): Promise<void> {
     // KV_<ns>_agent_leases: the agents' leases (agents/src/lease.ts).
-    for (const name of [this.subjects.eventsStream, this.subjects.commandsStream, `KV_${secretsBucket(this.subjects)}`, `KV_${this.subjects.ns}_agent_leases`, `KV_${serviceLeaseBucket(this.subjects.ns)}`, `KV_${placementsBucket(this.subjects)}`]) {
+    for (const name of [
+      this.subjects.eventsStream,
+      this.subjects.commandsStream,
+      `KV_${secretsBucket(this.subjects)}`,
+      `KV_${this.subjects.ns}_agent_leases`,
+      `KV_${serviceLeaseBucket(this.subjects.ns)}`,
+      `KV_${placementsBucket(this.subjects)}`,
+    ]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;
       });

@@ -8,9 +8,9 @@
  * Handlers must publish what they derive *before* returning (with deterministic Msg-Ids), so a crash
  * between publish and ack only causes a deduplicated redelivery.
  */
-import { Consumer, JsMsg } from '@nats-io/jetstream';
-import { StoredEvent } from '@fabric/contracts';
-import { EventStore } from './event-store';
+import { type Consumer, type JsMsg } from '@nats-io/jetstream';
+import { type StoredEvent } from '@fabric/contracts';
+import { type EventStore } from './event-store';
 import { PoisonMessageError, StreamReader } from './stream-reader';
 
 export { PoisonMessageError };
@@ -37,12 +37,23 @@ export class DurableConsumer {
   readonly durableName: string;
   readonly reader: StreamReader;
 
-  constructor(private readonly store: EventStore, opts: DurableConsumerOptions, handler: EventHandler) {
+  constructor(
+    private readonly store: EventStore,
+    opts: DurableConsumerOptions,
+    handler: EventHandler,
+  ) {
     this.durableName = store.subjects.durable(opts.durable);
     this.reader = new StreamReader(store, {
       name: this.durableName,
       filter: opts.filterSubject,
-      durable: { name: opts.durable, maxDeliver: opts.maxDeliver, ackWaitMs: opts.ackWaitMs, nakDelayMs: opts.nakDelayMs, maxAckPending: opts.maxAckPending, startSeq: opts.startSeq },
+      durable: {
+        name: opts.durable,
+        maxDeliver: opts.maxDeliver,
+        ackWaitMs: opts.ackWaitMs,
+        nakDelayMs: opts.nakDelayMs,
+        maxAckPending: opts.maxAckPending,
+        startSeq: opts.startSeq,
+      },
       batch: opts.batch,
       log: opts.log ? (_l, m, x) => opts.log!(m, x) : undefined,
       handle: async (b) => {

@@ -1,6 +1,6 @@
-import { Decider, DomainError, FabricEvent } from '@fabric/contracts';
+import { type Decider, DomainError, type FabricEvent } from '@fabric/contracts';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
-import { AggregateRepository, ConcurrencyError, DurableConsumer, EventStore, Nats, PoisonMessageError } from '@fabric/eventstore';
+import { AggregateRepository, ConcurrencyError, DurableConsumer, EventStore, type Nats, PoisonMessageError } from '@fabric/eventstore';
 
 // A tiny aggregate: a cluster's route reflectors, enough to exercise the store.
 type Cmd = { type: 'Add'; name: string } | { type: 'Remove'; name: string };
@@ -17,7 +17,11 @@ const decider: Decider<Cmd, State, FabricEvent> = {
     return [{ type: 'RouteReflectorRemoved', data: { clusterId: id, name: c.name } }];
   },
   evolve: (s, e) =>
-    e.type === 'RouteReflectorAdded' ? { rrs: [...s.rrs, e.data.name] } : e.type === 'RouteReflectorRemoved' ? { rrs: s.rrs.filter((n) => n !== e.data.name) } : s,
+    e.type === 'RouteReflectorAdded'
+      ? { rrs: [...s.rrs, e.data.name] }
+      : e.type === 'RouteReflectorRemoved'
+        ? { rrs: s.rrs.filter((n) => n !== e.data.name) }
+        : s,
 };
 
 describe('event store on JetStream', () => {
@@ -58,7 +62,9 @@ describe('event store on JetStream', () => {
     const realAppend = store.append.bind(store);
     let competing: Promise<unknown> = Promise.resolve();
     const sabotage = (s: State): Cmd => {
-      competing = realAppend(subject(), [{ id: `sab-${n}`, event: { type: 'RouteReflectorAdded', data: { clusterId: id, name: `x${n++}`, ip: '198.18.0.9' } } }]);
+      competing = realAppend(subject(), [
+        { id: `sab-${n}`, event: { type: 'RouteReflectorAdded', data: { clusterId: id, name: `x${n++}`, ip: '198.18.0.9' } } },
+      ]);
       return { type: 'Add', name: `never-${s.rrs.length}` };
     };
     jest.spyOn(store, 'append').mockImplementation(async (sub, evs, exp) => {
@@ -89,13 +95,17 @@ describe('event store on JetStream', () => {
   it('redelivers a failed message, then acks; poison goes to the dead-letter subject and is terminated', async () => {
     const seen: number[] = [];
     const attempts = new Map<number, number>();
-    const consumer = new DurableConsumer(store, { durable: 'test_reactor', filterSubject: store.subjects.evtAll('node'), maxDeliver: 3, nakDelayMs: 50 }, async (evt) => {
-      const n = (attempts.get(evt.seq) ?? 0) + 1;
-      attempts.set(evt.seq, n);
-      if (evt.type === 'NodeDrained') throw new PoisonMessageError('cannot handle drained in this test');
-      if (n === 1) throw new Error('transient failure');
-      seen.push(evt.seq);
-    });
+    const consumer = new DurableConsumer(
+      store,
+      { durable: 'test_reactor', filterSubject: store.subjects.evtAll('node'), maxDeliver: 3, nakDelayMs: 50 },
+      async (evt) => {
+        const n = (attempts.get(evt.seq) ?? 0) + 1;
+        attempts.set(evt.seq, n);
+        if (evt.type === 'NodeDrained') throw new PoisonMessageError('cannot handle drained in this test');
+        if (n === 1) throw new Error('transient failure');
+        seen.push(evt.seq);
+      },
+    );
     await consumer.start();
     try {
       const nodeId = '6f1d2c1e-0000-4000-8000-0000000000b1';
@@ -105,13 +115,20 @@ describe('event store on JetStream', () => {
       ]);
       await eventually(() => seen.includes(seqs[0]), 10000, 50, 'redelivered message handled');
       expect(attempts.get(seqs[0])).toBe(2);
-      const dlq = await eventually(async () => {
-        const d = await store.read(`${store.subjects.evt('deadletter', consumer.durableName)}.>`);
-        return d.length ? d : undefined;
-      }, 10000, 50, 'dead letter');
+      const dlq = await eventually(
+        async () => {
+          const d = await store.read(`${store.subjects.evt('deadletter', consumer.durableName)}.>`);
+          return d.length ? d : undefined;
+        },
+        10000,
+        50,
+        'dead letter',
+      );
       expect(dlq[0].data).toMatchObject({ streamSeq: seqs[1], eventType: 'NodeDrained' });
       const info = await nats.jsm.consumers.info(store.subjects.eventsStream, consumer.durableName);
-      await eventually(async () => { return (await nats.jsm.consumers.info(store.subjects.eventsStream, consumer.durableName)).num_ack_pending === 0; }, 5000);
+      await eventually(async () => {
+        return (await nats.jsm.consumers.info(store.subjects.eventsStream, consumer.durableName)).num_ack_pending === 0;
+      }, 5000);
       expect(info.config.max_deliver).toBe(3);
       expect(attempts.get(seqs[1])).toBe(1);
     } finally {
@@ -150,13 +167,29 @@ describe('event streams as docs/architecture.md defines them', () => {
     const nodeId = '6f1d2c1e-0000-4000-8000-0000000000c2';
     const sub = store.subjects.evt('node', nodeId);
     expect(sub).toBe(`${nats.subjects.ns}.evt.node.${nodeId}`);
-    const { seqs } = await store.append(sub, [{ id: 'env-1', event: { type: 'NodeJoined', data: { nodeId, clusterId: id, name: 'n1', underlayIp: '198.18.0.21' } }, meta: { actor: 'test', commandId: 'c-env' } }], 0);
+    const { seqs } = await store.append(
+      sub,
+      [
+        {
+          id: 'env-1',
+          event: { type: 'NodeJoined', data: { nodeId, clusterId: id, name: 'n1', underlayIp: '198.18.0.21' } },
+          meta: { actor: 'test', commandId: 'c-env' },
+        },
+      ],
+      0,
+    );
     const m = await nats.jsm.streams.getMessage(nats.subjects.eventsStream, { seq: seqs[0] });
     expect(m!.subject).toBe(sub);
     expect(m!.header.get('Fabric-Event-Type')).toBe('NodeJoined');
     expect(m!.header.get('Nats-Msg-Id')).toBe('env-1');
     const body = m!.json<Record<string, unknown>>();
-    expect(body).toMatchObject({ id: 'env-1', type: 'NodeJoined', schemaVersion: 1, meta: { actor: 'test', commandId: 'c-env' }, data: { nodeId, underlayIp: '198.18.0.21' } });
+    expect(body).toMatchObject({
+      id: 'env-1',
+      type: 'NodeJoined',
+      schemaVersion: 1,
+      meta: { actor: 'test', commandId: 'c-env' },
+      data: { nodeId, underlayIp: '198.18.0.21' },
+    });
     expect(Number.isNaN(Date.parse(body.occurredAt as string))).toBe(false);
     const [read] = await store.read(sub);
     expect(read).toMatchObject({ seq: seqs[0], subject: sub, type: 'NodeJoined', schemaVersion: 1 });

@@ -5,13 +5,29 @@
  *   wildcard or batch expectation, so an aggregate is exactly one subject).
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { DeliverPolicy, JsMsg, PubAck } from '@nats-io/jetstream';
-import { EventEnvelope, EventMeta, EVENT_BATCH_TYPE, EVENT_BATCH_VERSION, FabricEvent, HEADER_EVENT_TYPE, StoredEvent, EVENT_AGGREGATE, EVENT_CLASSES, subjectTarget, untrustedEventReason } from '@fabric/contracts';
+import { DeliverPolicy, type JsMsg, type PubAck } from '@nats-io/jetstream';
+import {
+  type EventEnvelope,
+  type EventMeta,
+  EVENT_BATCH_TYPE,
+  EVENT_BATCH_VERSION,
+  type FabricEvent,
+  HEADER_EVENT_TYPE,
+  type StoredEvent,
+  EVENT_AGGREGATE,
+  EVENT_CLASSES,
+  subjectTarget,
+  untrustedEventReason,
+} from '@fabric/contracts';
 import { injectTraceHeaders } from '@fabric/telemetry';
-import { Nats } from './connection';
+import { type Nats } from './connection';
 
 export class ConcurrencyError extends Error {
-  constructor(readonly subject: string, readonly expected: number, detail: string) {
+  constructor(
+    readonly subject: string,
+    readonly expected: number,
+    detail: string,
+  ) {
     super(`concurrent write on ${subject} (expected last sequence ${expected}): ${detail}`);
     this.name = 'ConcurrencyError';
   }
@@ -51,7 +67,11 @@ export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
 
 /** An event whose type does not belong on its subject: published by an identity that may not state it. */
 export class UntrustedEventError extends Error {
-  constructor(readonly seq: number, readonly subject: string, reason: string) {
+  constructor(
+    readonly seq: number,
+    readonly subject: string,
+    reason: string,
+  ) {
     super(`untrusted event at seq ${seq}: ${reason}`);
     this.name = 'UntrustedEventError';
   }
@@ -75,7 +95,15 @@ function trusted(e: StoredEvent): StoredEvent {
  * events in `data.events`), so a consumer that does not know it skips it like any other type.
  */
 export function encodeBatch(events: NewEvent[], now = new Date()): Uint8Array {
-  return enc.encode(JSON.stringify({ id: `batch:${events[0].id}`, type: EVENT_BATCH_TYPE, schemaVersion: EVENT_BATCH_VERSION, occurredAt: now.toISOString(), data: { events: events.map((e) => envelope(e, now)) } }));
+  return enc.encode(
+    JSON.stringify({
+      id: `batch:${events[0].id}`,
+      type: EVENT_BATCH_TYPE,
+      schemaVersion: EVENT_BATCH_VERSION,
+      occurredAt: now.toISOString(),
+      data: { events: events.map((e) => envelope(e, now)) },
+    }),
+  );
 }
 
 type RawMessage = { seq: number; subject: string; data: Uint8Array };
@@ -194,7 +222,13 @@ export class EventStore {
    * `undecodable`: called for a message whose body cannot be decoded (else the read throws); it is then
    * skipped. Readers that must not stop at a bad message (replays, aggregate loads) pass it.
    */
-  async forEach(filter: string, afterSeq: number, fn: (e: StoredEvent) => void | Promise<void>, batch = 1000, undecodable?: (m: { seq: number; subject: string }, err: Error) => void): Promise<number> {
+  async forEach(
+    filter: string,
+    afterSeq: number,
+    fn: (e: StoredEvent) => void | Promise<void>,
+    batch = 1000,
+    undecodable?: (m: { seq: number; subject: string }, err: Error) => void,
+  ): Promise<number> {
     const decode = (m: RawMessage): StoredEvent[] => {
       try {
         return decodeMessages(m);

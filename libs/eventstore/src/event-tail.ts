@@ -3,9 +3,9 @@
  * views (inventory's name index, IPAM's cluster list, the derivers' models) that are rebuilt at every
  * start. `ready` resolves once everything stored at start time has been applied.
  */
-import { StoredEvent } from '@fabric/contracts';
+import { type StoredEvent } from '@fabric/contracts';
 import { createLogger, logFn } from '@fabric/service-kit';
-import { EventStore } from './event-store';
+import { type EventStore } from './event-store';
 import { StreamReader } from './stream-reader';
 
 export class EventTail {

@@ -3,7 +3,7 @@
  * same sequences (read-model checkpoints stay valid); a non-empty target is refused.
  */
 import { randomUUID } from 'node:crypto';
-import { AuthNats, closeTestNats, openTestNats, startAuthenticatedNats, uniqueNs } from '@fabric/testing/infra';
+import { type AuthNats, closeTestNats, openTestNats, startAuthenticatedNats, uniqueNs } from '@fabric/testing/infra';
 import { Nats } from './connection';
 import { EventStore } from './event-store';
 import { importHistory } from './import-history';

@@ -3,8 +3,8 @@
  * the product's authenticated one): every event in order with the same stream sequences — read models and
  * checkpoints built from the old stream stay valid — and the latest desired state per target.
  */
-import { DeliverPolicy, JsMsg } from '@nats-io/jetstream';
-import { Nats } from './connection';
+import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { type Nats } from './connection';
 
 export async function importHistory(from: Nats, to: Nats): Promise<{ events: number; commands: number }> {
   if (from.subjects.ns !== to.subjects.ns) throw new Error(`namespaces differ: ${from.subjects.ns} → ${to.subjects.ns}`);
@@ -17,7 +17,7 @@ export async function importHistory(from: Nats, to: Nats): Promise<{ events: num
     const consumer = await from.js.consumers.get(stream, { deliver_policy: DeliverPolicy.All } as never);
     let n = 0;
     try {
-      for (let done = false; !done; ) {
+      for (let done = false; !done;) {
         const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
         let got = 0;
         for await (const m of batch as AsyncIterable<JsMsg>) {

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { KV, Kvm } from '@nats-io/kv';
+import { type KV, Kvm } from '@nats-io/kv';
 import { serviceLeaseBucket } from './nats-auth';
 
 export const SERVICE_LEASE_TTL_MS = Number(process.env.FABRIC_LEADER_TTL_MS ?? 6_000);
@@ -47,7 +47,8 @@ export class LeaderElection {
     private readonly ns: string,
     readonly key: string,
     private readonly hooks: LeaderHooks,
-    instance = process.env.FABRIC_INSTANCE ?? (process.env.FABRIC_PROGRAM ? `${hostname()}/${process.env.FABRIC_PROGRAM}` : `${hostname()}/${key}/${process.pid}`),
+    instance = process.env.FABRIC_INSTANCE ??
+      (process.env.FABRIC_PROGRAM ? `${hostname()}/${process.env.FABRIC_PROGRAM}` : `${hostname()}/${key}/${process.pid}`),
     readonly ttlMs = SERVICE_LEASE_TTL_MS,
   ) {
     this.self = { instance, host: hostname(), pid: process.pid, since: new Date().toISOString() };
@@ -55,7 +56,9 @@ export class LeaderElection {
 
   private async bucket(): Promise<KV> {
     // The admin creates the bucket (ensureStreams); on an open bus the first service may.
-    this.kv ??= await new Kvm(this.nc).open(serviceLeaseBucket(this.ns), { allow_direct: true } as never).catch(async () => new Kvm(this.nc).create(serviceLeaseBucket(this.ns), { history: 1, ttl: this.ttlMs }));
+    this.kv ??= await new Kvm(this.nc)
+      .open(serviceLeaseBucket(this.ns), { allow_direct: true } as never)
+      .catch(async () => new Kvm(this.nc).create(serviceLeaseBucket(this.ns), { history: 1, ttl: this.ttlMs }));
     return this.kv;
   }
 

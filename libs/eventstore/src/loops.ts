@@ -89,7 +89,11 @@ export class LoopMonitor {
   private readonly seen = new Map<string, LoopStatus>();
   private sub?: Sub;
 
-  constructor(private readonly nc: Conn, readonly ns: string, private readonly local: LoopRegistry = processLoops) {}
+  constructor(
+    private readonly nc: Conn,
+    readonly ns: string,
+    private readonly local: LoopRegistry = processLoops,
+  ) {}
 
   start(): void {
     if (this.sub) return;
@@ -127,7 +131,9 @@ export class LoopMonitor {
       const problem = loopProblem(s, stallMs, now, heartbeatMs);
       // Gone, but the same loop runs elsewhere (a restarted process, another replica): forget it.
       if (problem && now - Date.parse(s.at) > 3 * heartbeatMs) {
-        const replaced = [...local, ...remote].some((o) => o !== s && o.name === s.name && Date.parse(o.at) > Date.parse(s.at) && !loopProblem(o, stallMs, now, heartbeatMs));
+        const replaced = [...local, ...remote].some(
+          (o) => o !== s && o.name === s.name && Date.parse(o.at) > Date.parse(s.at) && !loopProblem(o, stallMs, now, heartbeatMs),
+        );
         if (replaced) {
           this.seen.delete(`${s.name}@${s.host}:${s.pid}`);
           continue;

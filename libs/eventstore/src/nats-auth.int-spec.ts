@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
-import { StoredEvent } from '@fabric/contracts';
-import { AuthNats, eventually, startAuthenticatedNats } from '@fabric/testing/infra';
-import { startAgent, AgentHandle } from '../../../agents/src/agent';
+import { type StoredEvent } from '@fabric/contracts';
+import { type AuthNats, eventually, startAuthenticatedNats } from '@fabric/testing/infra';
+import { startAgent, type AgentHandle } from '../../../agents/src/agent';
 import { Nats } from './connection';
 import { EventStore, decodeMessage, UntrustedEventError } from './event-store';
 import { agentConsumerName, placementsBucket, secretsBucket } from './nats-auth';
@@ -78,7 +78,7 @@ describe('given the product bus with identities (nats-server with nkey users and
     }
   });
 
-  describe('the placements bucket (the RRs\' ROA feed)', () => {
+  describe("the placements bucket (the RRs' ROA feed)", () => {
     const otherCluster = randomUUID();
     const bucket = () => placementsBucket(admin.subjects);
     const key = `${clusterId}.203-0-113-10.4200000001`;
@@ -116,24 +116,28 @@ describe('given the product bus with identities (nats-server with nkey users and
       await (await new Kvm(rrc.nc).open(bucket())).put(key, value);
     });
 
-    it("when the RR agent watches another cluster or the whole bucket, reads a key or writes then it is refused", async () => {
+    it('when the RR agent watches another cluster or the whole bucket, reads a key or writes then it is refused', async () => {
       const kv = await new Kvm(rr.nc).open(bucket());
       expect(await refused(kv.watch({ key: `${otherCluster}.>` }))).toMatch(/permission|timeout/i);
       expect(await refused(kv.watch())).toMatch(/permission|timeout/i);
       expect(await refused(rr.js.publish(`$KV.${bucket()}.${key}`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
       expect(await refused(rr.js.publish(`$KV.${bucket()}.${otherCluster}.x`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
-      expect(await refused(rr.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${otherCluster}.203-0-113-11.4200000002` }))).toMatch(/permission|timeout/i);
+      expect(await refused(rr.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${otherCluster}.203-0-113-11.4200000002` }))).toMatch(
+        /permission|timeout/i,
+      );
       expect(await refused(rr.jsm.streams.purge(`KV_${bucket()}`))).toMatch(/permission|timeout/i);
     });
 
-    it("when a node agent reads or writes the bucket then it is refused", async () => {
+    it('when a node agent reads or writes the bucket then it is refused', async () => {
       const a = await as(`agent-node-${nodeA}`);
       const kv = await new Kvm(a.nc).open(bucket()); // local only: every read below is refused
       expect(await refused(kv.watch({ key: `${clusterId}.>` }))).toMatch(/permission|timeout/i);
       expect(await refused(kv.get(key))).toMatch(/permission|timeout/i);
       expect(await refused(a.js.publish(`$KV.${bucket()}.${clusterId}.203-0-113-99.4200000001`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
       expect(await refused(a.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${key}` }))).toMatch(/permission|timeout/i);
-      expect(await refused(a.jsm.consumers.add(`KV_${bucket()}`, { name: 'x', filter_subject: `$KV.${bucket()}.${clusterId}.>`, ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
+      expect(
+        await refused(a.jsm.consumers.add(`KV_${bucket()}`, { name: 'x', filter_subject: `$KV.${bucket()}.${clusterId}.>`, ack_policy: AckPolicy.None })),
+      ).toMatch(/permission|timeout/i);
       // Nothing it tried landed.
       expect(await (await new Kvm(admin.nc).open(bucket())).get(`${clusterId}.203-0-113-99.4200000001`)).toBeNull();
     });
@@ -153,8 +157,16 @@ describe('given the product bus with identities (nats-server with nkey users and
     it('when it publishes on an aggregate event subject (a forged VmDeleted) then it is refused', async () => {
       const vm = randomUUID();
       const store = new EventStore(a);
-      expect(await refused(store.append(s().evt('vm', vm), [{ id: randomUUID(), event: { type: 'VmDeleted', data: { vmId: vm } as never } }]))).toMatch(/permission|timeout/i);
-      expect(await refused(store.append(s().evt('agent', 'node', nodeB), [{ id: randomUUID(), event: { type: 'RoutesObserved', data: { target: { kind: 'node', id: nodeB }, routes: [] } } }]))).toMatch(/permission|timeout/i);
+      expect(await refused(store.append(s().evt('vm', vm), [{ id: randomUUID(), event: { type: 'VmDeleted', data: { vmId: vm } as never } }]))).toMatch(
+        /permission|timeout/i,
+      );
+      expect(
+        await refused(
+          store.append(s().evt('agent', 'node', nodeB), [
+            { id: randomUUID(), event: { type: 'RoutesObserved', data: { target: { kind: 'node', id: nodeB }, routes: [] } } },
+          ]),
+        ),
+      ).toMatch(/permission|timeout/i);
     });
 
     it('when it calls the stream admin API (delete, purge, create, update, message delete) then it is refused', async () => {
@@ -173,10 +185,18 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(await refused(a.jsm.streams.getMessage(stream, { last_by_subj: s().cmd('node', nodeB) }))).toMatch(/permission|timeout/i);
       // its own consumer name with node B's filter, and any other name with its own filter
       const own = agentConsumerName(s(), 'node', nodeA);
-      expect(await refused(a.jsm.consumers.add(stream, { name: own, filter_subject: s().cmd('node', nodeB), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
-      expect(await refused(a.jsm.consumers.add(stream, { name: 'other', filter_subject: s().cmd('node', nodeA), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
-      expect(await refused(a.jsm.consumers.add(s().eventsStream, { name: own, filter_subject: s().evtAll(), ack_policy: AckPolicy.None }))).toMatch(/permission|timeout/i);
-      expect(await refused(a.jsm.direct.getMessage(`KV_${secretsBucket(s())}`, { last_by_subj: `$KV.${secretsBucket(s())}.x` }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.consumers.add(stream, { name: own, filter_subject: s().cmd('node', nodeB), ack_policy: AckPolicy.None }))).toMatch(
+        /permission|timeout/i,
+      );
+      expect(await refused(a.jsm.consumers.add(stream, { name: 'other', filter_subject: s().cmd('node', nodeA), ack_policy: AckPolicy.None }))).toMatch(
+        /permission|timeout/i,
+      );
+      expect(await refused(a.jsm.consumers.add(s().eventsStream, { name: own, filter_subject: s().evtAll(), ack_policy: AckPolicy.None }))).toMatch(
+        /permission|timeout/i,
+      );
+      expect(await refused(a.jsm.direct.getMessage(`KV_${secretsBucket(s())}`, { last_by_subj: `$KV.${secretsBucket(s())}.x` }))).toMatch(
+        /permission|timeout/i,
+      );
     });
 
     it('when it subscribes to another subject (core NATS) then it receives nothing and the server refuses it', async () => {
@@ -195,7 +215,12 @@ describe('given the product bus with identities (nats-server with nkey users and
       const last = await a.jsm.direct.getMessage(s().commandsStream, { last_by_subj: s().cmd('node', nodeA) });
       expect(last?.json()).toEqual({ generation: 1 });
       const name = agentConsumerName(s(), 'node', nodeA);
-      await a.jsm.consumers.add(s().commandsStream, { name, filter_subject: s().cmd('node', nodeA), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.LastPerSubject });
+      await a.jsm.consumers.add(s().commandsStream, {
+        name,
+        filter_subject: s().cmd('node', nodeA),
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+      });
       const c = await a.js.consumers.get(s().commandsStream, name);
       const m = await c.next({ expires: 5000 });
       expect(m?.json()).toEqual({ generation: 1 });
@@ -243,17 +268,46 @@ describe('given the product bus with identities (nats-server with nkey users and
     let agent: AgentHandle | undefined;
     try {
       // The FRR role without a namespace cannot apply: the agent reports the failure, which proves it read the command.
-      agent = await startAgent({ role: 'frr-router', targetId: clusterId, namespace: `fab-auth-absent-${nodeA.slice(0, 6)}`, natsUrl: server.url, ns: server.ns, natsCreds: server.creds(`agent-router-${clusterId}`), resyncMs: 60_000, pollMs: 60_000 });
+      agent = await startAgent({
+        role: 'frr-router',
+        targetId: clusterId,
+        namespace: `fab-auth-absent-${nodeA.slice(0, 6)}`,
+        natsUrl: server.url,
+        ns: server.ns,
+        natsCreds: server.creds(`agent-router-${clusterId}`),
+        resyncMs: 60_000,
+        pollMs: 60_000,
+      });
       const rc = await as('router-config');
       const s = rc.subjects;
-      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 7, hash: 'h7' }), { msgID: randomUUID() });
+      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 7, hash: 'h7' }), {
+        msgID: randomUUID(),
+      });
       const store = new EventStore(admin);
-      const report = await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 7), 15000, 100, 'ConfigApplyFailed for generation 7');
+      const report = await eventually(
+        async () =>
+          (await store.read(s.evt('agent', 'router', clusterId))).find(
+            (e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 7,
+          ),
+        15000,
+        100,
+        'ConfigApplyFailed for generation 7',
+      );
       expect(report.data).toMatchObject({ target: { kind: 'router', id: clusterId } });
       // fault: its consumer is deleted under it; it recreates it and gets the next command
       await admin.jsm.consumers.delete(s.commandsStream, agentConsumerName(s, 'router', clusterId));
-      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 8, hash: 'h8' }), { msgID: randomUUID() });
-      await eventually(async () => (await store.read(s.evt('agent', 'router', clusterId))).find((e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 8), 20000, 100, 'ConfigApplyFailed for generation 8');
+      await rc.js.publish(s.cmd('router', clusterId), JSON.stringify({ kind: 'router', targetId: clusterId, clusterId, generation: 8, hash: 'h8' }), {
+        msgID: randomUUID(),
+      });
+      await eventually(
+        async () =>
+          (await store.read(s.evt('agent', 'router', clusterId))).find(
+            (e) => e.type === 'ConfigApplyFailed' && (e.data as { generation: number }).generation === 8,
+          ),
+        20000,
+        100,
+        'ConfigApplyFailed for generation 8',
+      );
     } finally {
       await agent?.stop();
     }
@@ -265,10 +319,20 @@ describe('given the product bus with identities (nats-server with nkey users and
       const s = a.subjects;
       const h = natsHeaders();
       const subj = s.evt('agent', 'node', nodeA);
-      const forged = await a.js.publish(subj, JSON.stringify({ id: randomUUID(), type: 'VmDeleted', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { vmId: randomUUID() } }), { headers: h });
+      const forged = await a.js.publish(
+        subj,
+        JSON.stringify({ id: randomUUID(), type: 'VmDeleted', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { vmId: randomUUID() } }),
+        { headers: h },
+      );
       const impersonating = await a.js.publish(
         subj,
-        JSON.stringify({ id: randomUUID(), type: 'RoutesObserved', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { target: { kind: 'rr', id: `${clusterId}_rr1` }, routes: [] } }),
+        JSON.stringify({
+          id: randomUUID(),
+          type: 'RoutesObserved',
+          schemaVersion: 1,
+          occurredAt: new Date().toISOString(),
+          data: { target: { kind: 'rr', id: `${clusterId}_rr1` }, routes: [] },
+        }),
       );
       const raw = async (seq: number) => {
         const m = await admin.jsm.streams.getMessage(s.eventsStream, { seq });

@@ -7,15 +7,12 @@
  * that the filter in the request subject matches the consumer's config), and the direct read of its own
  * subject's last message. Replies come to an inbox prefix bound to the identity's public key.
  */
-import { Subjects, TargetKind, assertToken } from '@fabric/contracts';
+import { Subjects, type TargetKind, assertToken } from '@fabric/contracts';
 
 export const SERVICE_ROLES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
-export type Identity =
-  | { role: 'admin' }
-  | { role: ServiceRole }
-  | { role: 'agent'; kind: TargetKind; target: string };
+export type Identity = { role: 'admin' } | { role: ServiceRole } | { role: 'agent'; kind: TargetKind; target: string };
 
 export interface Permissions {
   publish: { allow: string[] };
@@ -78,7 +75,9 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   let responses = false;
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
-    pub.push(...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`));
+    pub.push(
+      ...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`),
+    );
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
   }
@@ -190,7 +189,12 @@ export function natsServerConfig(opts: {
 }): Record<string, unknown> {
   const c = opts.cluster;
   if (c) {
-    for (const [what, v] of [['cluster name', c.name], ['server name', c.serverName], ['route user', c.routeUser], ['route password', c.routePassword]] as const) {
+    for (const [what, v] of [
+      ['cluster name', c.name],
+      ['server name', c.serverName],
+      ['route user', c.routeUser],
+      ['route password', c.routePassword],
+    ] as const) {
       if (!ROUTE_TOKEN.test(v)) throw new Error(`${what} must match ${ROUTE_TOKEN}, got ${JSON.stringify(v)}`);
     }
     for (const r of [c.host, ...c.routes]) {

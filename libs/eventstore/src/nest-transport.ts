@@ -4,22 +4,27 @@
  * before the message is acked, so a failing handler is never acked: it is nak'ed for redelivery or, when
  * poison / out of attempts, dead-lettered.
  */
-import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { StoredEvent } from '@fabric/contracts';
-import { DurableConsumer, DurableConsumerOptions } from './durable-consumer';
-import { EventStore } from './event-store';
+import { type StoredEvent } from '@fabric/contracts';
+import { DurableConsumer, type DurableConsumerOptions } from './durable-consumer';
+import { type EventStore } from './event-store';
 
 export class JetStreamServer extends Server implements CustomTransportStrategy {
   private consumer?: DurableConsumer;
 
-  constructor(private readonly store: EventStore, private readonly options: DurableConsumerOptions) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: DurableConsumerOptions,
+  ) {
     super();
   }
 
   async listen(callback: (...optionalParams: unknown[]) => void): Promise<void> {
     try {
-      this.consumer = new DurableConsumer(this.store, { log: (m, x) => this.logger.warn(`${m} ${JSON.stringify(x ?? {})}`), ...this.options }, (event) => this.dispatch(event));
+      this.consumer = new DurableConsumer(this.store, { log: (m, x) => this.logger.warn(`${m} ${JSON.stringify(x ?? {})}`), ...this.options }, (event) =>
+        this.dispatch(event),
+      );
       await this.consumer.start();
       callback();
     } catch (err) {

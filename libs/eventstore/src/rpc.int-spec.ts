@@ -40,7 +40,10 @@ describe('RpcServer', () => {
 
   it('given an invalid payload, then 400 with the field and no handler call', async () => {
     const before = seen.length;
-    expect(await request('Greet', { name: '' })).toMatchObject({ ok: false, error: { status: 400, code: 'validation-failed', fields: { name: expect.any(Array) } } });
+    expect(await request('Greet', { name: '' })).toMatchObject({
+      ok: false,
+      error: { status: 400, code: 'validation-failed', fields: { name: expect.any(Array) } },
+    });
     expect(seen.length).toBe(before);
   });
 

@@ -2,13 +2,13 @@
  * Commands to write services travel as NATS request/reply (the caller needs the verdict: 201/400/404/409).
  * Payloads are validated against the command class before any handler runs.
  */
-import { headers as natsHeaders, Msg, Subscription } from '@nats-io/nats-core';
+import { headers as natsHeaders, type Msg, type Subscription } from '@nats-io/nats-core';
 import { SpanKind } from '@opentelemetry/api';
 import { plainToInstance } from 'class-transformer';
-import { validate, ValidationError } from 'class-validator';
-import { CommandReply, CommandRequest, DomainError } from '@fabric/contracts';
+import { validate, type ValidationError } from 'class-validator';
+import { type CommandReply, type CommandRequest, DomainError } from '@fabric/contracts';
 import { injectTraceHeaders, withConsumerSpan, withSpan } from '@fabric/telemetry';
-import { Nats } from './connection';
+import { type Nats } from './connection';
 
 export type CommandResult = { result: Record<string, unknown>; position: number };
 /** A service's command classes by command name (the last token of the RPC subject). */
@@ -94,14 +94,20 @@ export class RpcServer<M extends CommandClasses> {
 }
 
 export class RpcClient {
-  constructor(private readonly nats: Nats, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly nats: Nats,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async request<R = Record<string, unknown>>(service: 'inventory' | 'ipam', command: string, req: CommandRequest): Promise<CommandReply<R>> {
     return withSpan(`send ${command}`, SpanKind.PRODUCER, { 'fabric.command': command }, async () => {
       const h = natsHeaders();
       injectTraceHeaders(h);
       try {
-        const msg = await this.nats.nc.request(this.nats.subjects.rpc(service, command), enc.encode(JSON.stringify(req)), { timeout: this.timeoutMs, headers: h });
+        const msg = await this.nats.nc.request(this.nats.subjects.rpc(service, command), enc.encode(JSON.stringify(req)), {
+          timeout: this.timeoutMs,
+          headers: h,
+        });
         return JSON.parse(dec.decode(msg.data)) as CommandReply<R>;
       } catch (err) {
         const message = (err as Error).message;

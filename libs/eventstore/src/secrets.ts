@@ -4,7 +4,7 @@
  * a new reference in a new event; old revisions stay readable for a rollback (max 5 per key).
  */
 import { SECRET_REF, secretRef } from '@fabric/contracts';
-import { Nats } from './connection';
+import { type Nats } from './connection';
 import { secretsBucket } from './nats-auth';
 
 const enc = new TextEncoder();

@@ -4,9 +4,9 @@
  * disappears is restarted by itself, and multi-event decisions are one message, read as all their events.
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { FabricEvent, StoredEvent } from '@fabric/contracts';
+import { type FabricEvent, type StoredEvent } from '@fabric/contracts';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
-import { EventStore, Nats, processLoops, StreamReader } from '@fabric/eventstore';
+import { EventStore, type Nats, processLoops, StreamReader } from '@fabric/eventstore';
 
 const cluster = '6f1d2c1e-0000-4000-8000-000000000c01';
 const rr = (name: string): FabricEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: cluster, name, ip: '198.18.0.2' } });
@@ -37,19 +37,48 @@ describe('StreamReader', () => {
   it('dead-letters invalid and undecodable messages once, skips them and handles what follows', async () => {
     const agentSubject = store.subjects.evt('agent', 'rr', 'c1_rr1');
     const before = await store.append(store.subjects.evt('cluster', cluster), [{ id: 'sr-1', event: rr('a') }]);
-    const badPrefix = await publishRaw(agentSubject, JSON.stringify({ id: 'bad-1', type: 'RoutesObserved', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { target, routes: [{ prefix: 42 }] } }), 'RoutesObserved');
-    const bigGeneration = await publishRaw(agentSubject, JSON.stringify({ id: 'bad-2', type: 'ConfigApplied', schemaVersion: 1, occurredAt: new Date().toISOString(), data: { target, generation: 2 ** 31 + 5, hash: 'h', changes: 0, durationMs: 1 } }), 'ConfigApplied');
+    const badPrefix = await publishRaw(
+      agentSubject,
+      JSON.stringify({
+        id: 'bad-1',
+        type: 'RoutesObserved',
+        schemaVersion: 1,
+        occurredAt: new Date().toISOString(),
+        data: { target, routes: [{ prefix: 42 }] },
+      }),
+      'RoutesObserved',
+    );
+    const bigGeneration = await publishRaw(
+      agentSubject,
+      JSON.stringify({
+        id: 'bad-2',
+        type: 'ConfigApplied',
+        schemaVersion: 1,
+        occurredAt: new Date().toISOString(),
+        data: { target, generation: 2 ** 31 + 5, hash: 'h', changes: 0, durationMs: 1 },
+      }),
+      'ConfigApplied',
+    );
     const notJson = await publishRaw(agentSubject, '{not json', 'RoutesObserved');
     const after = await store.append(store.subjects.evt('cluster', cluster), [{ id: 'sr-2', event: rr('b') }]);
 
     const seen: number[] = [];
-    const r = reader(new StreamReader(store, { name: 'test:poison', handle: async (b) => void seen.push(...b.events.filter((e) => e.type !== 'MessageDeadLettered').map((e) => e.seq)) }));
+    const r = reader(
+      new StreamReader(store, {
+        name: 'test:poison',
+        handle: async (b) => void seen.push(...b.events.filter((e) => e.type !== 'MessageDeadLettered').map((e) => e.seq)),
+      }),
+    );
     await r.start();
     await eventually(() => r.position >= after.seqs[0], 10000, 20, 'reader past the poison');
     expect(seen).toEqual([before.seqs[0], after.seqs[0]]);
     const dl = await deadLetters('test:poison');
     expect(dl.map((e) => (e.data as { streamSeq: number }).streamSeq).sort((a, b) => a - b)).toEqual([badPrefix, bigGeneration, notJson]);
-    expect(dl.find((e) => (e.data as { streamSeq: number }).streamSeq === badPrefix)!.data).toMatchObject({ consumer: 'test:poison', eventType: 'RoutesObserved', error: expect.stringMatching(/routes\.0\.prefix/) });
+    expect(dl.find((e) => (e.data as { streamSeq: number }).streamSeq === badPrefix)!.data).toMatchObject({
+      consumer: 'test:poison',
+      eventType: 'RoutesObserved',
+      error: expect.stringMatching(/routes\.0\.prefix/),
+    });
     expect((await r.status()).deadLettered).toBe(3);
 
     // A reader replaying the same stream under the same name (a restarted process) records nothing twice.
@@ -69,27 +98,31 @@ describe('StreamReader', () => {
     const b = await store.append(s, [{ id: 'tf-3', event: rr('ok2') }]);
     let transientLeft = 3;
     const handled: string[] = [];
-    const r = reader(new StreamReader(store, {
-      name: 'test:failing',
-      filter: s,
-      from: start,
-      maxAttempts: 3,
-      retryMs: { min: 10, max: 50 },
-      isTransient: (err) => (err as Error).message === 'db away',
-      handle: async (batch) => {
-        if (transientLeft > 0) {
-          transientLeft--;
-          throw new Error('db away');
-        }
-        if (batch.events.some((e) => (e.data as { name: string }).name === 'poison')) throw new Error('cannot project this one');
-        handled.push(...batch.events.map((e) => (e.data as { name: string }).name));
-      },
-    }));
+    const r = reader(
+      new StreamReader(store, {
+        name: 'test:failing',
+        filter: s,
+        from: start,
+        maxAttempts: 3,
+        retryMs: { min: 10, max: 50 },
+        isTransient: (err) => (err as Error).message === 'db away',
+        handle: async (batch) => {
+          if (transientLeft > 0) {
+            transientLeft--;
+            throw new Error('db away');
+          }
+          if (batch.events.some((e) => (e.data as { name: string }).name === 'poison')) throw new Error('cannot project this one');
+          handled.push(...batch.events.map((e) => (e.data as { name: string }).name));
+        },
+      }),
+    );
     await r.start();
     await eventually(() => r.position >= b.seqs[0], 10000, 20, 'past the failing message');
     expect(handled).toEqual(['ok1', 'ok2']);
     const dl = await deadLetters('test:failing');
-    expect(dl.map((e) => e.data)).toEqual([expect.objectContaining({ streamSeq: poison.seqs[0], error: expect.stringMatching(/failed: cannot project this one/) })]);
+    expect(dl.map((e) => e.data)).toEqual([
+      expect.objectContaining({ streamSeq: poison.seqs[0], error: expect.stringMatching(/failed: cannot project this one/) }),
+    ]);
     const st = await r.status();
     expect(st).toMatchObject({ state: 'running', deadLettered: 1, lag: 0 });
     expect(st.failed).toBeGreaterThanOrEqual(3 + 3);
@@ -99,13 +132,15 @@ describe('StreamReader', () => {
   it('restarts a durable loop whose consumer was deleted under it, and handles later events', async () => {
     const s = store.subjects.evt('cluster', '6f1d2c1e-0000-4000-8000-000000000c03');
     const got: number[] = [];
-    const r = reader(new StreamReader(store, {
-      name: 'test_restart',
-      filter: s,
-      durable: { name: 'test_restart', ackWaitMs: 5000 },
-      restartMs: { min: 50, max: 500 },
-      handle: async (b) => void got.push(...b.events.map((e) => e.seq)),
-    }));
+    const r = reader(
+      new StreamReader(store, {
+        name: 'test_restart',
+        filter: s,
+        durable: { name: 'test_restart', ackWaitMs: 5000 },
+        restartMs: { min: 50, max: 500 },
+        handle: async (b) => void got.push(...b.events.map((e) => e.seq)),
+      }),
+    );
     await r.start();
     expect(processLoops.list(store.subjects.ns)).toContain(r);
     const first = await store.append(s, [{ id: 'rs-1', event: rr('x1') }]);
@@ -122,13 +157,25 @@ describe('StreamReader', () => {
   it('reads a multi-event decision (one EventBatch message) as all its events, at one sequence', async () => {
     const s = store.subjects.evt('cluster', '6f1d2c1e-0000-4000-8000-000000000c04');
     const start = await store.headSeq();
-    const res = await store.appendAtomic(s, [{ id: 'mb:0', event: rr('m1') }, { id: 'mb:1', event: rr('m2') }, { id: 'mb:2', event: rr('m3') }], 0);
+    const res = await store.appendAtomic(
+      s,
+      [
+        { id: 'mb:0', event: rr('m1') },
+        { id: 'mb:1', event: rr('m2') },
+        { id: 'mb:2', event: rr('m3') },
+      ],
+      0,
+    );
     expect(new Set(res.seqs).size).toBe(1);
     const got: StoredEvent[] = [];
     const r = reader(new StreamReader(store, { name: 'test:batch', filter: s, from: start, handle: async (b) => void got.push(...b.events) }));
     await r.start();
     await eventually(() => got.length === 3, 10000, 20, 'three events');
-    expect(got.map((e) => [e.seq, e.index, (e.data as { name: string }).name])).toEqual([[res.seqs[0], 0, 'm1'], [res.seqs[0], 1, 'm2'], [res.seqs[0], 2, 'm3']]);
+    expect(got.map((e) => [e.seq, e.index, (e.data as { name: string }).name])).toEqual([
+      [res.seqs[0], 0, 'm1'],
+      [res.seqs[0], 1, 'm2'],
+      [res.seqs[0], 2, 'm3'],
+    ]);
     expect((await store.read(s)).map((e) => e.id)).toEqual(['mb:0', 'mb:1', 'mb:2']);
   });
 });

@@ -12,24 +12,42 @@
  *   are handled or dead-lettered together;
  * - metrics per reader: handled, failed, dead-lettered, lag, restarts.
  */
-import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { Counter, Gauge, register } from 'prom-client';
-import { checkEnvelope, HEADER_EVENT_TYPE, StoredEvent } from '@fabric/contracts';
+import { checkEnvelope, HEADER_EVENT_TYPE, type StoredEvent } from '@fabric/contracts';
 import { consumerLag, eventsHandled } from '@fabric/service-kit';
 import { withConsumerSpan } from '@fabric/telemetry';
-import { ConcurrencyError, decodeMessages, EventStore } from './event-store';
+import { ConcurrencyError, decodeMessages, type EventStore } from './event-store';
 import { isNotFound } from './connection';
-import { HOST, LoopState, LoopStatus, loopHeartbeatMs, loopToken, MonitoredLoop, processLoops } from './loops';
+import { HOST, type LoopState, type LoopStatus, loopHeartbeatMs, loopToken, type MonitoredLoop, processLoops } from './loops';
 
 function once<T>(name: string, make: () => T): T {
   return (register.getSingleMetric(name) as T | undefined) ?? make();
 }
 /** Lag without progress after which an ordered reader reopens its consumer (FABRIC_READER_REOPEN_MS). */
 const readerReopenMs = () => Number(process.env.FABRIC_READER_REOPEN_MS ?? 15_000);
-export const eventsFailed = once('fabric_events_failed_total', () => new Counter({ name: 'fabric_events_failed_total', help: 'Handler failures (each attempt), by reader and event type', labelNames: ['consumer', 'type'] }));
-export const eventsDeadLettered = once('fabric_events_dead_lettered_total', () => new Counter({ name: 'fabric_events_dead_lettered_total', help: 'Messages dead-lettered (invalid or failing for good), by reader, event type and reason', labelNames: ['consumer', 'type', 'reason'] }));
-export const readerRestarts = once('fabric_reader_restarts_total', () => new Counter({ name: 'fabric_reader_restarts_total', help: 'Times a reader loop ended or threw and was reopened', labelNames: ['consumer'] }));
-export const readerUp = once('fabric_reader_up', () => new Gauge({ name: 'fabric_reader_up', help: '1 while the reader loop runs, 0 while it is being restarted or stopped', labelNames: ['consumer'] }));
+export const eventsFailed = once(
+  'fabric_events_failed_total',
+  () =>
+    new Counter({ name: 'fabric_events_failed_total', help: 'Handler failures (each attempt), by reader and event type', labelNames: ['consumer', 'type'] }),
+);
+export const eventsDeadLettered = once(
+  'fabric_events_dead_lettered_total',
+  () =>
+    new Counter({
+      name: 'fabric_events_dead_lettered_total',
+      help: 'Messages dead-lettered (invalid or failing for good), by reader, event type and reason',
+      labelNames: ['consumer', 'type', 'reason'],
+    }),
+);
+export const readerRestarts = once(
+  'fabric_reader_restarts_total',
+  () => new Counter({ name: 'fabric_reader_restarts_total', help: 'Times a reader loop ended or threw and was reopened', labelNames: ['consumer'] }),
+);
+export const readerUp = once(
+  'fabric_reader_up',
+  () => new Gauge({ name: 'fabric_reader_up', help: '1 while the reader loop runs, 0 while it is being restarted or stopped', labelNames: ['consumer'] }),
+);
 
 /** The handler asks to dead-letter this message now (no retry): its content can never be handled. */
 export class PoisonMessageError extends Error {
@@ -114,7 +132,10 @@ export class StreamReader implements MonitoredLoop {
   private readonly log: ReaderLog;
   readonly durableName?: string;
 
-  constructor(readonly store: EventStore, private readonly opts: StreamReaderOptions) {
+  constructor(
+    readonly store: EventStore,
+    private readonly opts: StreamReaderOptions,
+  ) {
     this.ns = store.subjects.ns;
     this.name = opts.name;
     this.pos = typeof opts.from === 'number' ? opts.from : 0;
@@ -176,8 +197,17 @@ export class StreamReader implements MonitoredLoop {
     const stalledMs = lag && this.waitingSince !== undefined ? now - Math.max(this.waitingSince, this.lastProgressAt) : 0;
     if (lag !== null) consumerLag.set({ consumer: this.name }, lag);
     return {
-      name: this.name, ns: this.ns, state: this.st, position: this.pos, lag, stalledMs, ...this.counters,
-      ...(this.lastError ? { lastError: this.lastError } : {}), pid: process.pid, host: HOST, at: new Date(now).toISOString(),
+      name: this.name,
+      ns: this.ns,
+      state: this.st,
+      position: this.pos,
+      lag,
+      stalledMs,
+      ...this.counters,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+      pid: process.pid,
+      host: HOST,
+      at: new Date(now).toISOString(),
     };
   }
 
@@ -187,7 +217,12 @@ export class StreamReader implements MonitoredLoop {
       // An ordered consumer can stay silent after a NATS server restart although the stream moved on:
       // reopen it from our position instead of waiting for a liveness probe to kill the process.
       if (!this.opts.durable && this.st === 'running' && s.stalledMs > readerReopenMs() && this.messages) {
-        this.log('warn', 'reader stalled behind the stream head, reopening its consumer', { reader: this.name, position: this.pos, lag: s.lag, stalledMs: s.stalledMs });
+        this.log('warn', 'reader stalled behind the stream head, reopening its consumer', {
+          reader: this.name,
+          position: this.pos,
+          lag: s.lag,
+          stalledMs: s.stalledMs,
+        });
         this.messages.stop(new Error(`stalled ${s.stalledMs} ms with lag ${s.lag}`));
       }
       const nc = this.store.nats.nc;
@@ -414,7 +449,12 @@ export class StreamReader implements MonitoredLoop {
     const b = this.batchOf([rm]);
     try {
       const type = rm.events.length === 1 ? rm.events[0].type : 'EventBatch';
-      await withConsumerSpan(`consume ${type}`, m.headers, { 'messaging.destination': m.subject, 'fabric.seq': m.seq, 'fabric.consumer': this.durableName ?? this.name }, () => this.opts.handle(b));
+      await withConsumerSpan(
+        `consume ${type}`,
+        m.headers,
+        { 'messaging.destination': m.subject, 'fabric.seq': m.seq, 'fabric.consumer': this.durableName ?? this.name },
+        () => this.opts.handle(b),
+      );
       m.ack();
       this.progressed(b);
     } catch (err) {
@@ -438,7 +478,7 @@ export class StreamReader implements MonitoredLoop {
    * restarts and meets the message again: nothing is skipped unrecorded).
    */
   private async deadLetter(m: JsMsg, error: string, reason: 'invalid' | 'failed', events?: StoredEvent[]): Promise<void> {
-    const eventType = events?.length === 1 ? events[0].type : (m.headers?.get(HEADER_EVENT_TYPE) || undefined);
+    const eventType = events?.length === 1 ? events[0].type : m.headers?.get(HEADER_EVENT_TYPE) || undefined;
     this.counters.deadLettered++;
     eventsDeadLettered.inc({ consumer: this.name, type: eventType ?? 'unknown', reason });
     this.lastError = `dead-lettered seq ${m.seq}: ${error}`.slice(0, 500);
@@ -447,9 +487,25 @@ export class StreamReader implements MonitoredLoop {
       const s = this.store.subjects;
       const consumer = this.durableName ?? this.name;
       try {
-        await this.store.append(s.evt('deadletter', loopToken(consumer), String(m.seq)), [
-          { id: `dlq:${loopToken(consumer)}:${m.seq}`, event: { type: 'MessageDeadLettered', data: { consumer, streamSeq: m.seq, subject: m.subject, ...(eventType ? { eventType: eventType.slice(0, 200) } : {}), error: `${reason}: ${error}`.slice(0, 2000) } } },
-        ], 0);
+        await this.store.append(
+          s.evt('deadletter', loopToken(consumer), String(m.seq)),
+          [
+            {
+              id: `dlq:${loopToken(consumer)}:${m.seq}`,
+              event: {
+                type: 'MessageDeadLettered',
+                data: {
+                  consumer,
+                  streamSeq: m.seq,
+                  subject: m.subject,
+                  ...(eventType ? { eventType: eventType.slice(0, 200) } : {}),
+                  error: `${reason}: ${error}`.slice(0, 2000),
+                },
+              },
+            },
+          ],
+          0,
+        );
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) {
           this.counters.deadLettered--;

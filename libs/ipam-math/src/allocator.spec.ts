@@ -62,7 +62,9 @@ describe('PoolAllocator', () => {
 
   it('reports exhaustion and recovers after a release', () => {
     const h = harness(0n, 2n);
-    h.alloc(); h.alloc(); h.alloc();
+    h.alloc();
+    h.alloc();
+    h.alloc();
     expect(h.alloc()).toBeUndefined();
     h.free(1n);
     expect(h.alloc()).toBe(1n);

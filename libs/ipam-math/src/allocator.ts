@@ -15,7 +15,10 @@ export class PoolAllocator {
   private cursor: bigint;
   private readonly freed: bigint[] = [];
 
-  constructor(readonly first: bigint, readonly last: bigint) {
+  constructor(
+    readonly first: bigint,
+    readonly last: bigint,
+  ) {
     this.cursor = first;
   }
 

@@ -4,8 +4,12 @@ import { ipToBigInt } from './address';
 describe('parseCidr', () => {
   it('parses IPv4', () => {
     expect(parseCidr('203.0.113.0/24')).toEqual({
-      family: 4, first: ipToBigInt('203.0.113.0'), last: ipToBigInt('203.0.113.255'), prefixLength: 24,
-      canonical: '203.0.113.0/24', hostBitsSet: false,
+      family: 4,
+      first: ipToBigInt('203.0.113.0'),
+      last: ipToBigInt('203.0.113.255'),
+      prefixLength: 24,
+      canonical: '203.0.113.0/24',
+      hostBitsSet: false,
     });
   });
   it('parses IPv6 and canonicalises', () => {

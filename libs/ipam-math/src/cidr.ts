@@ -1,5 +1,5 @@
 import * as ipaddr from 'ipaddr.js';
-import { IpFamily, IpMathError, addrToBigInt, bigIntToIp, describe, familyBits, parseAddress, parseIp } from './address';
+import { type IpFamily, IpMathError, addrToBigInt, bigIntToIp, describe, familyBits, parseAddress, parseIp } from './address';
 
 export interface Cidr {
   family: IpFamily;

@@ -4,7 +4,7 @@
  * class E, the unspecified / "this network" block), a default route, and anything wider than the operator's
  * minimum prefix length are refused.
  */
-import { Cidr, parseCidr } from './cidr';
+import { type Cidr, parseCidr } from './cidr';
 
 export interface NetworkPolicy {
   /** The widest network accepted, per family (a /8 of VM addresses is almost certainly a typo). */
@@ -13,10 +13,7 @@ export interface NetworkPolicy {
 
 export const DEFAULT_NETWORK_POLICY: NetworkPolicy = { minPrefixLength: { 4: 16, 6: 32 } };
 
-export type NetworkProblemCode =
-  | 'network-is-default-route'
-  | 'network-too-wide'
-  | 'network-not-unicast';
+export type NetworkProblemCode = 'network-is-default-route' | 'network-too-wide' | 'network-not-unicast';
 
 export interface NetworkProblem {
   code: NetworkProblemCode;

@@ -20,7 +20,14 @@ export class ClusterRow {
   @Column('jsonb') gateway: { ip: string; mac: string };
   @Column('jsonb', { name: 'core_router' }) coreRouter: { name: string; ip: string; vendor: string };
   @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
-  @Column('jsonb') bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; md5OptOut?: string; prefixLimitAction?: string; coreCommunity?: string };
+  @Column('jsonb') bgp: {
+    md5Password?: string;
+    gracefulRestart: boolean;
+    bfd: boolean;
+    md5OptOut?: string;
+    prefixLimitAction?: string;
+    coreCommunity?: string;
+  };
   @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
   /** RTBH community; null: the RFC 7999 default (65535:666). */
   @Column('text', { name: 'blackhole_community', nullable: true }) blackholeCommunity: string | null;
@@ -69,7 +76,12 @@ export class VmRow {
   @Index() @Column('text', { name: 'owner_id' }) ownerId: string;
   @Column('text', { nullable: true }) ip: string | null;
   @Column('uuid', { name: 'pool_id', nullable: true }) poolId: string | null;
-  @Column('bigint', { name: 'allocated_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) allocatedSeq: number | null;
+  @Column('bigint', {
+    name: 'allocated_seq',
+    nullable: true,
+    transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) },
+  })
+  allocatedSeq: number | null;
   @Column('int') family: number;
   @Column('text') driver: string;
   @Column('text') status: string;
@@ -167,7 +179,12 @@ export class IpUsageRow {
   /** NULL while held: a deleted VM's address still counts during the IPAM cool-down. */
   @Column('timestamptz', { name: 'released_at', nullable: true }) releasedAt: Date | null;
   @Column('bigint', { name: 'allocated_seq', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) allocatedSeq: number;
-  @Column('bigint', { name: 'released_seq', nullable: true, transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) } }) releasedSeq: number | null;
+  @Column('bigint', {
+    name: 'released_seq',
+    nullable: true,
+    transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) },
+  })
+  releasedSeq: number | null;
 }
 
 /** Who did what: one row per event caused by a command (API token or service), with that command. */
@@ -189,6 +206,35 @@ export class AuditRow {
   @Column('jsonb') detail: Record<string, unknown>;
 }
 
-export const ENTITIES = [CheckpointRow, ClusterRow, NetworkRow, PoolRow, NodeRow, VmRow, VmHistoryRow, AgentTargetRow, ObservedRouteRow, BgpSessionRow, RouterConfigRow, DeadLetterRow, IpUsageRow, AuditRow];
+export const ENTITIES = [
+  CheckpointRow,
+  ClusterRow,
+  NetworkRow,
+  PoolRow,
+  NodeRow,
+  VmRow,
+  VmHistoryRow,
+  AgentTargetRow,
+  ObservedRouteRow,
+  BgpSessionRow,
+  RouterConfigRow,
+  DeadLetterRow,
+  IpUsageRow,
+  AuditRow,
+];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
-export const PROJECTED_TABLES = ['clusters', 'networks', 'pools', 'nodes', 'vms', 'vm_history', 'agent_targets', 'observed_routes', 'bgp_sessions', 'router_configs', 'dead_letters', 'ip_usage', 'audit_log'];
+export const PROJECTED_TABLES = [
+  'clusters',
+  'networks',
+  'pools',
+  'nodes',
+  'vms',
+  'vm_history',
+  'agent_targets',
+  'observed_routes',
+  'bgp_sessions',
+  'router_configs',
+  'dead_letters',
+  'ip_usage',
+  'audit_log',
+];

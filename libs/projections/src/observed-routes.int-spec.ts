@@ -3,11 +3,11 @@
  * announced, installed at the core → at-core, its last core route withdrawn → announced again; a resync
  * replaces a target's routes without a status flap; the legacy full set (RoutesObserved) still works.
  */
-import { DataSource } from 'typeorm';
-import { EventStore, Nats } from '@fabric/eventstore';
-import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/test-infra';
+import { type DataSource } from 'typeorm';
+import { EventStore, type Nats } from '@fabric/eventstore';
+import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/testing/infra';
 import { appendEvents, CLUSTER, ev, NODE1, vm } from '@fabric/testing/fabric';
-import { openDatabase, ProjectionRunner, VmAtCore } from '@fabric/projections';
+import { openDatabase, ProjectionRunner, type VmAtCore } from '@fabric/projections';
 
 const rr = `${CLUSTER}_rr-1`;
 const r = (ip: string, nh = '198.18.0.101') => ({ prefix: `${ip}/32`, nextHop: nh });
@@ -38,7 +38,8 @@ describe('VM status from route deltas', () => {
   const settle = async (seq: number) => eventually(async () => runner.currentPosition >= seq || undefined, 15_000, 20, `projection at ${seq}`);
   const append = async (...events: Parameters<typeof appendEvents>[1]) => settle((await appendEvents(store, events)).slice(-1)[0]);
   const status = async (n: number) => (await ds.query(`SELECT status FROM fabric.vms WHERE id = $1`, [vm(n)]))[0]?.status;
-  const count = async (kind: string, id: string) => (await ds.query(`SELECT route_count FROM fabric.agent_targets WHERE kind = $1 AND target_id = $2`, [kind, id]))[0]?.route_count;
+  const count = async (kind: string, id: string) =>
+    (await ds.query(`SELECT route_count FROM fabric.agent_targets WHERE kind = $1 AND target_id = $2`, [kind, id]))[0]?.route_count;
 
   it('given allocated VMs, when an RR and then the core report them as added, then they are announced, then at-core', async () => {
     const vms = [1, 2, 3].flatMap((n) => [ev.vmCreated(vm(n), NODE1), ev.ipAllocated(vm(n), `203.0.113.${n}`)]);
@@ -74,7 +75,7 @@ describe('VM status from route deltas', () => {
     expect(history.map((h: { status: string }) => h.status)).toEqual(['requested', 'ip-allocated', 'announced', 'at-core']);
   });
 
-  it('the legacy full set (RoutesObserved) replaces the target\'s routes', async () => {
+  it("the legacy full set (RoutesObserved) replaces the target's routes", async () => {
     await append(ev.routesObserved('router', CLUSTER, [r('203.0.113.3')]));
     expect([await status(2), await status(3)]).toEqual(['announced', 'at-core']);
     expect(await count('router', CLUSTER)).toBe(1);

@@ -4,15 +4,18 @@
  * a rebuild compares with a consistent snapshot of the live read model while events keep flowing.
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import { DataSource } from 'typeorm';
-import { FabricEvent } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { type DataSource } from 'typeorm';
+import { type FabricEvent } from '@fabric/contracts';
+import { EventStore, type Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/testing/infra';
 import { openDatabase, ProjectionRunner, rebuildAndCompare } from '@fabric/projections';
 
 const clusterId = '6f1d2c1e-0000-4000-8000-00000000d001';
 const nodeId = (i: number) => `6f1d2c1e-0000-4000-8000-${(0xe0000 + i).toString(16).padStart(12, '0')}`;
-const joined = (i: number, name = `n${i}`): FabricEvent => ({ type: 'NodeJoined', data: { nodeId: nodeId(i), clusterId, name, underlayIp: `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}` } });
+const joined = (i: number, name = `n${i}`): FabricEvent => ({
+  type: 'NodeJoined',
+  data: { nodeId: nodeId(i), clusterId, name, underlayIp: `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}` },
+});
 
 describe('projection faults', () => {
   let nats: Nats;
@@ -60,18 +63,40 @@ describe('projection faults', () => {
     const target = { kind: 'rr', id: 'c1_rr1' };
     const agent = store.subjects.evt('agent', 'rr', 'c1_rr1');
     const now = () => new Date().toISOString();
-    const badPrefix = await publishRaw(agent, { id: 'p-1', type: 'RoutesObserved', schemaVersion: 1, occurredAt: now(), data: { target, routes: [{ prefix: 42 }] } }, 'RoutesObserved');
-    const bigGeneration = await publishRaw(agent, { id: 'p-2', type: 'ConfigApplied', schemaVersion: 1, occurredAt: now(), data: { target, generation: 2 ** 31 + 1, hash: 'h', changes: 0, durationMs: 3 } }, 'ConfigApplied');
+    const badPrefix = await publishRaw(
+      agent,
+      { id: 'p-1', type: 'RoutesObserved', schemaVersion: 1, occurredAt: now(), data: { target, routes: [{ prefix: 42 }] } },
+      'RoutesObserved',
+    );
+    const bigGeneration = await publishRaw(
+      agent,
+      {
+        id: 'p-2',
+        type: 'ConfigApplied',
+        schemaVersion: 1,
+        occurredAt: now(),
+        data: { target, generation: 2 ** 31 + 1, hash: 'h', changes: 0, durationMs: 3 },
+      },
+      'ConfigApplied',
+    );
     const refused = await append([joined(2, 'poison')], 'b');
-    const last = await append([joined(3), { type: 'ConfigApplied', data: { target: { kind: 'rr', id: 'c1_rr1' }, generation: 7, hash: 'h7', changes: 1, durationMs: 3 } }], 'c');
+    const last = await append(
+      [joined(3), { type: 'ConfigApplied', data: { target: { kind: 'rr', id: 'c1_rr1' }, generation: 7, hash: 'h7', changes: 1, durationMs: 3 } }],
+      'c',
+    );
 
     await eventually(() => runner!.currentPosition >= last, 20000, 50, 'events after the poison projected');
     expect(await nodes()).toEqual(['n1', 'n3']);
     expect((await ds.query(`SELECT applied_generation FROM fabric.agent_targets WHERE target_id = 'c1_rr1'`))[0].applied_generation).toBe(7);
-    const dead = await eventually(async () => {
-      const rows = await ds.query(`SELECT stream_seq, consumer, event_type, error FROM fabric.dead_letters ORDER BY stream_seq`);
-      return rows.length === 3 ? rows : undefined;
-    }, 20000, 50, 'three dead letters projected');
+    const dead = await eventually(
+      async () => {
+        const rows = await ds.query(`SELECT stream_seq, consumer, event_type, error FROM fabric.dead_letters ORDER BY stream_seq`);
+        return rows.length === 3 ? rows : undefined;
+      },
+      20000,
+      50,
+      'three dead letters projected',
+    );
     expect(dead.map((r: { stream_seq: string }) => Number(r.stream_seq))).toEqual([badPrefix, bigGeneration, refused]);
     expect(dead.map((r: { consumer: string }) => r.consumer)).toEqual(Array(3).fill('projection:read-model'));
     expect(dead[0].error).toMatch(/invalid: .*routes\.0\.prefix/);

@@ -4,7 +4,7 @@
  * (upserts, guarded updates) but the runner's checkpoint already makes redelivery a no-op.
  */
 import type { EntityManager } from 'typeorm';
-import { StoredEvent, EventOf, subjectTarget, EVENT_AGGREGATE, REDACTED, SECRET_REF } from '@fabric/contracts';
+import { type StoredEvent, type EventOf, subjectTarget, EVENT_AGGREGATE, REDACTED, SECRET_REF } from '@fabric/contracts';
 import { rangeSize } from './range-size';
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
@@ -58,7 +58,19 @@ export class Projector {
     const aggregateId = e.subject.split('.').pop() ?? '';
     const d = (e.data ?? {}) as unknown as Record<string, unknown>;
     const clusterId = typeof d.clusterId === 'string' && UUID.test(d.clusterId) ? d.clusterId : null;
-    this.pendingAudit.push([e.seq, e.index ?? 0, e.occurredAt, actor, command, commandId, e.type, aggregate, aggregateId, clusterId, JSON.stringify(auditDetail(d))]);
+    this.pendingAudit.push([
+      e.seq,
+      e.index ?? 0,
+      e.occurredAt,
+      actor,
+      command,
+      commandId,
+      e.type,
+      aggregate,
+      aggregateId,
+      clusterId,
+      JSON.stringify(auditDetail(d)),
+    ]);
   }
 
   /** Forgets what a failed transaction buffered. */
@@ -138,13 +150,28 @@ export class Projector {
         await em.query(
           `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
-          [d.clusterId, d.name, d.fabricAsn, d.coreAsn, d.community, JSON.stringify(d.gateway), JSON.stringify(d.coreRouter), d.rrClusterId, JSON.stringify(readableBgp(d.bgp)), at, d.blackholeCommunity ?? null],
+          [
+            d.clusterId,
+            d.name,
+            d.fabricAsn,
+            d.coreAsn,
+            d.community,
+            JSON.stringify(d.gateway),
+            JSON.stringify(d.coreRouter),
+            d.rrClusterId,
+            JSON.stringify(readableBgp(d.bgp)),
+            at,
+            d.blackholeCommunity ?? null,
+          ],
         );
         return;
       }
       case 'BgpPasswordChanged': {
         const d = e.data as EventOf<'BgpPasswordChanged'>['data'];
-        await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [d.clusterId, JSON.stringify({ md5Password: readableBgp({ md5Password: d.md5Password } as never).md5Password })]);
+        await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [
+          d.clusterId,
+          JSON.stringify({ md5Password: readableBgp({ md5Password: d.md5Password } as never).md5Password }),
+        ]);
         return;
       }
       case 'RouteReflectorAdded': {
@@ -189,7 +216,11 @@ export class Projector {
       case 'NetworkAdded': {
         const d = e.data as EventOf<'NetworkAdded'>['data'];
         await em.query(`INSERT INTO ${this.t('networks')} (id, cluster_id, cidr, family, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, [
-          d.networkId, d.clusterId, d.cidr, d.family, at,
+          d.networkId,
+          d.clusterId,
+          d.cidr,
+          d.family,
+          at,
         ]);
         return;
       }
@@ -216,7 +247,9 @@ export class Projector {
       case 'IpAllocationFailed': {
         const d = e.data as EventOf<'IpAllocationFailed'>['data'];
         await em.query(`UPDATE ${this.t('vms')} SET status = 'failed', reason = $2, updated_at = $3 WHERE id = $1 AND status <> 'deleted'`, [
-          d.vmId, `${d.reason}: ${d.message}`, at,
+          d.vmId,
+          `${d.reason}: ${d.message}`,
+          at,
         ]);
         await this.history(em, d.vmId, e, 'failed', `${d.reason}: ${d.message}`);
         return;
@@ -237,9 +270,10 @@ export class Projector {
         await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = (SELECT pool_id FROM ${this.t('vms')} WHERE id = $1)`, [d.vmId]);
         await this.history(em, d.vmId, e, 'deleted', `${d.ip} released`);
         // Billing stops at the release, not at VmDeleted: the address stays held during the cool-down.
-        await em.query(`UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`, [
-          d.ownerId, d.ip, d.vmId, at, e.seq,
-        ]);
+        await em.query(
+          `UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`,
+          [d.ownerId, d.ip, d.vmId, at, e.seq],
+        );
         return;
       }
       case 'VmBlackholed':
@@ -258,7 +292,11 @@ export class Projector {
       }
       case 'VmMigrationRequested': {
         const d = e.data as EventOf<'VmMigrationRequested'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = node_id, node_id = $2, status = 'migrating', updated_at = $3 WHERE id = $1`, [d.vmId, d.toNodeId, at]);
+        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = node_id, node_id = $2, status = 'migrating', updated_at = $3 WHERE id = $1`, [
+          d.vmId,
+          d.toNodeId,
+          at,
+        ]);
         await this.history(em, d.vmId, e, 'migrating', `${d.fromNodeId} -> ${d.toNodeId}${d.evacuation ? ' (evacuation)' : ''}`);
         return;
       }
@@ -271,7 +309,11 @@ export class Projector {
         );
         const atCore = core.length > 0;
         const status: VmStatus = atCore ? 'at-core' : 'announced';
-        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [d.vmId, at, status]);
+        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [
+          d.vmId,
+          at,
+          status,
+        ]);
         await this.history(em, d.vmId, e, status, `now on ${d.toNodeId}`);
         return;
       }
@@ -297,7 +339,14 @@ export class Projector {
         );
         // The node now has every VM the applied generation included: those move to "applied".
         if (target!.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
-          await this.transition(em, e, `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`, [target!.id, Number(rows[0].desired_source_seq)], 'applied', `generation ${d.generation}`);
+          await this.transition(
+            em,
+            e,
+            `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`,
+            [target!.id, Number(rows[0].desired_source_seq)],
+            'applied',
+            `generation ${d.generation}`,
+          );
         }
         return;
       }
@@ -348,9 +397,10 @@ export class Projector {
       }
       case 'MessageDeadLettered': {
         const d = e.data as EventOf<'MessageDeadLettered'>['data'];
-        await em.query(`INSERT INTO ${this.t('dead_letters')} (seq, consumer, stream_seq, event_type, error, at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (seq) DO NOTHING`, [
-          e.seq, d.consumer, d.streamSeq, d.eventType ?? null, d.error, at,
-        ]);
+        await em.query(
+          `INSERT INTO ${this.t('dead_letters')} (seq, consumer, stream_seq, event_type, error, at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (seq) DO NOTHING`,
+          [e.seq, d.consumer, d.streamSeq, d.eventType ?? null, d.error, at],
+        );
         return;
       }
       default:
@@ -364,8 +414,14 @@ export class Projector {
    * back to announced. A resync marks the target's rows stale at its start, confirms rows as they come,
    * deletes the unconfirmed ones at its end (meanwhile they still count: no status flaps).
    */
-  private async routes(em: EntityManager, e: StoredEvent, target: { kind: string; id: string }, added: { prefix: string; nextHop?: string }[],
-    withdrawn: { prefix: string; nextHop?: string }[], resync?: 'start' | 'part' | 'end' | 'full'): Promise<void> {
+  private async routes(
+    em: EntityManager,
+    e: StoredEvent,
+    target: { kind: string; id: string },
+    added: { prefix: string; nextHop?: string }[],
+    withdrawn: { prefix: string; nextHop?: string }[],
+    resync?: 'start' | 'part' | 'end' | 'full',
+  ): Promise<void> {
     if (target.kind !== 'rr' && target.kind !== 'router') return;
     const o = this.t('observed_routes');
     const key = [target.kind, target.id];
@@ -389,7 +445,10 @@ export class Projector {
       gone.push(...rows.map((r) => r.ip));
     }
     if (resync === 'end' || resync === 'full') {
-      const rows: { ip: string }[] = await em.query(`WITH d AS (DELETE FROM ${o} WHERE kind = $1 AND target_id = $2 AND stale RETURNING ip) SELECT ip FROM d`, key);
+      const rows: { ip: string }[] = await em.query(
+        `WITH d AS (DELETE FROM ${o} WHERE kind = $1 AND target_id = $2 AND stale RETURNING ip) SELECT ip FROM d`,
+        key,
+      );
       gone.push(...rows.map((r) => r.ip));
     }
     delta -= gone.length;
@@ -400,14 +459,36 @@ export class Projector {
     const clusterId = target.kind === 'router' ? target.id : target.id.slice(0, 36);
     const ips = added.map((r) => r.prefix.split('/')[0]);
     if (target.kind === 'rr') {
-      if (ips.length) await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`, [clusterId, ips], 'announced', `seen on ${target.id.slice(37)}`);
+      if (ips.length)
+        await this.transition(
+          em,
+          e,
+          `cluster_id = $2 AND status IN ('ip-allocated', 'applied') AND ip = ANY($3)`,
+          [clusterId, ips],
+          'announced',
+          `seen on ${target.id.slice(37)}`,
+        );
       return;
     }
-    if (ips.length) await this.transition(em, e, `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`, [clusterId, ips], 'at-core', 'installed at the core');
+    if (ips.length)
+      await this.transition(
+        em,
+        e,
+        `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`,
+        [clusterId, ips],
+        'at-core',
+        'installed at the core',
+      );
     // Proof works both ways: a VM whose (last) route left the core is no longer "at core".
     if (gone.length) {
-      await this.transition(em, e, `cluster_id = $2 AND status = 'at-core' AND ip = ANY($3) AND NOT EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = $4 AND r.ip = ${this.t('vms')}.ip)`,
-        [clusterId, [...new Set(gone)], target.id], 'announced', 'withdrawn from the core');
+      await this.transition(
+        em,
+        e,
+        `cluster_id = $2 AND status = 'at-core' AND ip = ANY($3) AND NOT EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = $4 AND r.ip = ${this.t('vms')}.ip)`,
+        [clusterId, [...new Set(gone)], target.id],
+        'announced',
+        'withdrawn from the core',
+      );
     }
   }
 

@@ -3,7 +3,7 @@
  * `compareSchemas` is how tests and operators prove a rebuild equals the live read model.
  */
 import { DataSource } from 'typeorm';
-import { EventStore, loopToken } from '@fabric/eventstore';
+import { type EventStore, loopToken } from '@fabric/eventstore';
 import { openDatabase } from './datasource';
 import { PROJECTED_TABLES } from './entities';
 import { ProjectionRunner } from './runner';
@@ -22,10 +22,16 @@ export async function rebuildInto(store: EventStore, url: string, schema: string
 /** Stream sequences a reader dead-lettered (the live read model skipped them: so does a rebuild). */
 export async function deadLettered(store: EventStore, reader: string): Promise<Set<number>> {
   const out = new Set<number>();
-  await store.forEach(`${store.subjects.evtAll('deadletter').slice(0, -1)}${loopToken(reader)}.>`, 0, (e) => {
-    const seq = (e.data as { streamSeq?: unknown })?.streamSeq;
-    if (e.type === 'MessageDeadLettered' && typeof seq === 'number') out.add(seq);
-  }, 1000, () => undefined);
+  await store.forEach(
+    `${store.subjects.evtAll('deadletter').slice(0, -1)}${loopToken(reader)}.>`,
+    0,
+    (e) => {
+      const seq = (e.data as { streamSeq?: unknown })?.streamSeq;
+      if (e.type === 'MessageDeadLettered' && typeof seq === 'number') out.add(seq);
+    },
+    1000,
+    () => undefined,
+  );
   return out;
 }
 
@@ -103,7 +109,10 @@ export async function swapSchemas(ds: DataSource, live: string, rebuilt: string)
     await em.query(`DROP SCHEMA IF EXISTS "${live}_old" CASCADE`);
     // Not derived from events (API tokens): carried over, a rebuild must not log everyone out.
     for (const table of NOT_PROJECTED_TABLES) {
-      const [r] = await em.query(`SELECT to_regclass($1) IS NOT NULL AS a, to_regclass($2) IS NOT NULL AS b`, [`"${live}"."${table}"`, `"${rebuilt}"."${table}"`]);
+      const [r] = await em.query(`SELECT to_regclass($1) IS NOT NULL AS a, to_regclass($2) IS NOT NULL AS b`, [
+        `"${live}"."${table}"`,
+        `"${rebuilt}"."${table}"`,
+      ]);
       if (r.a && r.b) await em.query(`INSERT INTO "${rebuilt}"."${table}" SELECT * FROM "${live}"."${table}" ON CONFLICT DO NOTHING`);
     }
     await em.query(`ALTER SCHEMA "${live}" RENAME TO "${live}_old"`);

@@ -8,10 +8,10 @@
  * being away, is dead-lettered (MessageDeadLettered, projected into `dead_letters`), skipped, counted
  * and logged; the projection continues with the next event.
  */
-import { DataSource } from 'typeorm';
-import { checkEnvelope, StoredEvent } from '@fabric/contracts';
-import { EventStore, isTransientDbError, ReaderLog, StreamReader } from '@fabric/eventstore';
-import { Projector, VmAtCore } from './projector';
+import { type DataSource } from 'typeorm';
+import { checkEnvelope, type StoredEvent } from '@fabric/contracts';
+import { type EventStore, isTransientDbError, type ReaderLog, StreamReader } from '@fabric/eventstore';
+import { Projector, type VmAtCore } from './projector';
 
 export interface RunnerOptions {
   name?: string;
@@ -32,7 +32,11 @@ export class ProjectionRunner {
   private reader?: StreamReader;
   private waiters: { seq: number; resolve: () => void }[] = [];
 
-  constructor(private readonly store: EventStore, private readonly ds: DataSource, private readonly opts: RunnerOptions = {}) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly ds: DataSource,
+    private readonly opts: RunnerOptions = {},
+  ) {
     this.name = opts.name ?? 'read-model';
     this.projector = new Projector(this.schema);
   }
@@ -172,20 +176,26 @@ export class ProjectionRunner {
       bad = false;
       if (buf.length >= batch) await flush();
     };
-    await this.store.forEach(this.store.subjects.evtAll(), this.position, async (e) => {
-      if (upTo !== undefined && e.seq > upTo) return;
-      if (group.length && group[0].seq !== e.seq) await closeGroup();
-      if (skip.has(e.seq)) bad = true;
-      try {
-        group.push(checkEnvelope(e));
-      } catch {
-        group.push(e);
-        bad = true;
-      }
-    }, batch, (m) => {
-      // Undecodable: skipped like an invalid event.
-      if (upTo === undefined || m.seq <= upTo) skippedTo = Math.max(skippedTo, m.seq);
-    });
+    await this.store.forEach(
+      this.store.subjects.evtAll(),
+      this.position,
+      async (e) => {
+        if (upTo !== undefined && e.seq > upTo) return;
+        if (group.length && group[0].seq !== e.seq) await closeGroup();
+        if (skip.has(e.seq)) bad = true;
+        try {
+          group.push(checkEnvelope(e));
+        } catch {
+          group.push(e);
+          bad = true;
+        }
+      },
+      batch,
+      (m) => {
+        // Undecodable: skipped like an invalid event.
+        if (upTo === undefined || m.seq <= upTo) skippedTo = Math.max(skippedTo, m.seq);
+      },
+    );
     await closeGroup();
     await flush();
     if (skippedTo > this.position) await this.commit([], skippedTo);

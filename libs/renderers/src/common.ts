@@ -9,7 +9,7 @@ import {
   DEFAULT_PREFIX_LIMIT_ACTION,
   PASSWORD_PATTERN,
   PREFIX_LIMIT_ACTIONS,
-  PrefixLimitAction,
+  type PrefixLimitAction,
   UUID_PATTERN,
   canonicalIp,
   isAsn,
@@ -81,8 +81,11 @@ export function bgpOptions(v: unknown): ValidBgpOptions {
   const coreCommunity = o.coreCommunity ?? DEFAULT_CORE_COMMUNITY;
   if (!isCoreCommunity(coreCommunity)) fail('bgp.coreCommunity', coreCommunity);
   return {
-    md5Password: o.md5Password as string | undefined, gracefulRestart: o.gracefulRestart, bfd: o.bfd,
-    prefixLimitAction: action as PrefixLimitAction, coreCommunity,
+    md5Password: o.md5Password as string | undefined,
+    gracefulRestart: o.gracefulRestart,
+    bfd: o.bfd,
+    prefixLimitAction: action as PrefixLimitAction,
+    coreCommunity,
   };
 }
 
@@ -135,10 +138,7 @@ export function network(v: unknown, what: string): Cidr {
   if (!isCidr(v)) fail(what, v);
   const [addr, len] = ipaddr.parseCIDR(v);
   const family = addr.kind() === 'ipv4' ? 4 : 6;
-  const netAddr =
-    family === 4
-      ? ipaddr.IPv4.networkAddressFromCIDR(v).toString()
-      : ipaddr.IPv6.networkAddressFromCIDR(v).toString();
+  const netAddr = family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(v).toString() : ipaddr.IPv6.networkAddressFromCIDR(v).toString();
   if (netAddr !== addr.toString()) fail(`${what} (host bits set)`, v);
   return { text: `${netAddr}/${len}`, addr: netAddr, len, family };
 }
@@ -151,8 +151,7 @@ export function hostRoute(v: unknown, what: string): Cidr {
 
 /** Sorted, de-duplicated, by family then address bytes, so output is deterministic. */
 export function sortCidrs(list: Cidr[]): Cidr[] {
-  const key = (c: Cidr) =>
-    `${c.family}:${Buffer.from(ipaddr.parse(c.addr).toByteArray()).toString('hex')}/${String(c.len).padStart(3, '0')}`;
+  const key = (c: Cidr) => `${c.family}:${Buffer.from(ipaddr.parse(c.addr).toByteArray()).toString('hex')}/${String(c.len).padStart(3, '0')}`;
   const seen = new Map<string, Cidr>();
   for (const c of list) seen.set(key(c), c);
   return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, c]) => c);
@@ -171,8 +170,14 @@ export function peers(v: unknown, what: string, min = 1): Peer[] {
     name: name(p?.name, `${what}[${i}].name`),
     ip: ip(p?.ip, `${what}[${i}].ip`),
   }));
-  unique(out.map((p) => p.name.toLowerCase()), `${what} name`);
-  unique(out.map((p) => p.ip), `${what} ip`);
+  unique(
+    out.map((p) => p.name.toLowerCase()),
+    `${what} name`,
+  );
+  unique(
+    out.map((p) => p.ip),
+    `${what} ip`,
+  );
   return out.sort((a, b) => cmp(a.name, b.name));
 }
 

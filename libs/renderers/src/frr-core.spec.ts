@@ -117,7 +117,10 @@ describe('renderFrrCore', () => {
     const cases: [string, Parameters<typeof renderFrrCore>[0]][] = [
       ['defaults', frrInput()],
       ['md5 + gr + bfd', frrInput({ bgp: ALL_ON })],
-      ['IPv6 RR, /32 and /128 pools', frrInput({ bgp: ALL_ON, routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }], exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'] })],
+      [
+        'IPv6 RR, /32 and /128 pools',
+        frrInput({ bgp: ALL_ON, routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }], exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'] }),
+      ],
       ['no pools', frrInput({ exportPrefixes: [] })],
     ];
     it.each(cases)('when the config is %s then FRR accepts it', (_label, input) => {

@@ -4,7 +4,21 @@
  * carry the cluster community in, and at most as many prefixes per RR session as the pools hold.
  */
 import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
-import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, dottedQuad, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
+import {
+  type BgpOptions,
+  type Cidr,
+  type Peer,
+  array,
+  asn,
+  bgpOptions,
+  community,
+  dottedQuad,
+  name,
+  network,
+  peers,
+  poolPrefixLimit,
+  sortCidrs,
+} from './common';
 
 export interface FrrCoreInput {
   hostname: string;

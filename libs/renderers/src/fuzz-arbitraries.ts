@@ -34,13 +34,16 @@ export const asnArb = fc.integer({ min: 1, max: 4294967295 });
 export const asnPair = fc.tuple(asnArb, asnArb).filter(([a, b]) => a !== b);
 export const communityArb = fc.tuple(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 })).map(([a, b]) => `${a}:${b}`);
 export const passwordArb = fc.stringMatching(PASSWORD_PATTERN);
-export const bgpArb: fc.Arbitrary<BgpOptions> = fc.record({
-  md5Password: fc.option(passwordArb, { nil: undefined }),
-  gracefulRestart: fc.boolean(),
-  bfd: fc.boolean(),
-  prefixLimitAction: fc.option(fc.constantFrom(...PREFIX_LIMIT_ACTIONS), { nil: undefined }),
-  coreCommunity: fc.option(fc.oneof(fc.constantFrom('no-export', 'none'), communityArb), { nil: undefined }),
-}, { requiredKeys: ['gracefulRestart', 'bfd'] });
+export const bgpArb: fc.Arbitrary<BgpOptions> = fc.record(
+  {
+    md5Password: fc.option(passwordArb, { nil: undefined }),
+    gracefulRestart: fc.boolean(),
+    bfd: fc.boolean(),
+    prefixLimitAction: fc.option(fc.constantFrom(...PREFIX_LIMIT_ACTIONS), { nil: undefined }),
+    coreCommunity: fc.option(fc.oneof(fc.constantFrom('no-export', 'none'), communityArb), { nil: undefined }),
+  },
+  { requiredKeys: ['gracefulRestart', 'bfd'] },
+);
 
 const toNetwork = (ip: string, len: number) => {
   const addr = ipaddr.parse(ip);
@@ -82,8 +85,15 @@ export function nodeBirdInput(names: fc.Arbitrary<string> = anyName): fc.Arbitra
     })
     .filter((r) => !r.rrs.some((p) => p.ip === r.local))
     .map((r) => ({
-      nodeName: r.nodeName, routerId: r.local, fabricAsn: r.fabricAsn, community: r.community, kernelProtocolNumber: r.kernelProtocolNumber,
-      routeReflectors: r.rrs, bgp: r.bgp, localIp: r.local, ...(r.local6 ? { localIp6: r.local6 } : {}),
+      nodeName: r.nodeName,
+      routerId: r.local,
+      fabricAsn: r.fabricAsn,
+      community: r.community,
+      kernelProtocolNumber: r.kernelProtocolNumber,
+      routeReflectors: r.rrs,
+      bgp: r.bgp,
+      localIp: r.local,
+      ...(r.local6 ? { localIp6: r.local6 } : {}),
     }));
 }
 
@@ -103,23 +113,62 @@ export function rrBirdInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary
       bgp: bgpArb,
     })
     .map((r) => ({
-      rrName: r.rrName, routerId: r.ips[0], fabricAsn: r.asns[0], coreAsn: r.asns[1], community: r.community, rrClusterId: r.clusterId,
-      localIp: r.ips[0], core: { name: r.coreName, ip: r.ips[1] },
+      rrName: r.rrName,
+      routerId: r.ips[0],
+      fabricAsn: r.asns[0],
+      coreAsn: r.asns[1],
+      community: r.community,
+      rrClusterId: r.clusterId,
+      localIp: r.ips[0],
+      core: { name: r.coreName, ip: r.ips[1] },
       nodes: r.nodeNames.map((name, i) => ({ id: r.ids[i], name, underlayIp: r.ips[2 + i], originTag: r.tags[i] })),
-      exportPrefixes: r.exportPrefixes, bgp: r.bgp,
+      exportPrefixes: r.exportPrefixes,
+      bgp: r.bgp,
     }));
 }
 
 export function frrCoreInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary<FrrCoreInput> {
   return fc
-    .record({ hostname: names, routerId: ipv4, asns: asnPair, community: communityArb, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
-    .map((r) => ({ hostname: r.hostname, routerId: r.routerId, coreAsn: r.asns[1], fabricAsn: r.asns[0], community: r.community, routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
+    .record({
+      hostname: names,
+      routerId: ipv4,
+      asns: asnPair,
+      community: communityArb,
+      rrs: peersArb(names, 1, 4),
+      exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }),
+      bgp: bgpArb,
+    })
+    .map((r) => ({
+      hostname: r.hostname,
+      routerId: r.routerId,
+      coreAsn: r.asns[1],
+      fabricAsn: r.asns[0],
+      community: r.community,
+      routeReflectors: r.rrs,
+      exportPrefixes: r.exportPrefixes,
+      bgp: r.bgp,
+    }));
 }
 
 export function junosInput(names: fc.Arbitrary<string> = anyName): fc.Arbitrary<JunosInput> {
   return fc
-    .record({ clusterName: names, asns: asnPair, community: communityArb, rrs: peersArb(names, 1, 4), exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }), bgp: bgpArb })
-    .map((r) => ({ clusterName: r.clusterName, coreAsn: r.asns[1], fabricAsn: r.asns[0], community: r.community, routeReflectors: r.rrs, exportPrefixes: r.exportPrefixes, bgp: r.bgp }));
+    .record({
+      clusterName: names,
+      asns: asnPair,
+      community: communityArb,
+      rrs: peersArb(names, 1, 4),
+      exportPrefixes: fc.array(fc.oneof(prefix4, prefix6), { maxLength: 6 }),
+      bgp: bgpArb,
+    })
+    .map((r) => ({
+      clusterName: r.clusterName,
+      coreAsn: r.asns[1],
+      fabricAsn: r.asns[0],
+      community: r.community,
+      routeReflectors: r.rrs,
+      exportPrefixes: r.exportPrefixes,
+      bgp: r.bgp,
+    }));
 }
 
 const IPV4 = /\b(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,3})?\b/g;

@@ -48,14 +48,15 @@ export const GOLDEN_CASES: GoldenCase[] = [
         rrInput({
           localIp6: '2001:db8:ff::2',
           core: { name: 'core', ip: '2001:db8:ff::1' },
-          nodes: [
-            { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 },
-            NODE_1,
-          ],
+          nodes: [{ id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 }, NODE_1],
         }),
       ),
   },
-  { file: 'ipv6.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ routeReflectors: IPV6_RRS, exportPrefixes: ['2001:db8::/32', '2001:db8::1/128'] })) },
+  {
+    file: 'ipv6.frr-core.conf',
+    dialect: 'frr',
+    render: () => renderFrrCore(frrInput({ routeReflectors: IPV6_RRS, exportPrefixes: ['2001:db8::/32', '2001:db8::1/128'] })),
+  },
   // A VM migrating from node-1 to node-2: both nodes may announce its /32 and /128 until the source withdraws.
   {
     file: 'migration.rr-bird.conf',

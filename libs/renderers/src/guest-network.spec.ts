@@ -37,8 +37,12 @@ describe('guest network documents', () => {
         version: 2,
         ethernets: {
           eth0: {
-            match: { macaddress: vmGuestMac(VM) }, 'set-name': 'eth0', dhcp4: false, dhcp6: false,
-            addresses: ['203.0.113.10/32'], routes: [{ to: '0.0.0.0/0', via: '10.0.0.1', 'on-link': true }],
+            match: { macaddress: vmGuestMac(VM) },
+            'set-name': 'eth0',
+            dhcp4: false,
+            dhcp6: false,
+            addresses: ['203.0.113.10/32'],
+            routes: [{ to: '0.0.0.0/0', via: '10.0.0.1', 'on-link': true }],
           },
         },
       });

@@ -92,15 +92,18 @@ export function renderLxdDevice(input: GuestNetworkInput): { eth0: Record<string
 
 export interface NetworkConfigV2 {
   version: 2;
-  ethernets: Record<string, {
-    match: { macaddress: string };
-    'set-name': string;
-    dhcp4: false;
-    dhcp6: false;
-    'accept-ra'?: false;
-    addresses: string[];
-    routes: { to: string; via: string; 'on-link': true }[];
-  }>;
+  ethernets: Record<
+    string,
+    {
+      match: { macaddress: string };
+      'set-name': string;
+      dhcp4: false;
+      dhcp6: false;
+      'accept-ra'?: false;
+      addresses: string[];
+      routes: { to: string; via: string; 'on-link': true }[];
+    }
+  >;
 }
 
 /** cloud-init network-config version 2 (netplan syntax) as an object. */

@@ -11,5 +11,14 @@ export type { JunosInput, JunosNames } from './junos';
 export { unifiedDiff } from './diff';
 export { contentHash, canonicalJson } from './hash';
 export * from './redact';
-export { renderLibvirtInterface, renderLxdDevice, renderNetworkConfig, guestNetworkConfig, guestNetworkFacts, vmGuestMac, GUEST_IF, GUEST_IPV6_GATEWAY } from './guest-network';
+export {
+  renderLibvirtInterface,
+  renderLxdDevice,
+  renderNetworkConfig,
+  guestNetworkConfig,
+  guestNetworkFacts,
+  vmGuestMac,
+  GUEST_IF,
+  GUEST_IPV6_GATEWAY,
+} from './guest-network';
 export type { GuestNetworkInput, GuestNetworkFacts, NetworkConfigV2 } from './guest-network';

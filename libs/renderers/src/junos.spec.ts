@@ -26,7 +26,10 @@ describe('renderJunos', () => {
       const t = 'set policy-options policy-statement FABRIC-PAR1-IN term';
       expect(config).toContain('set policy-options community FABRIC-PAR1-BLACKHOLE members 65535:666\n');
       expect(config).toContain('set policy-options community FABRIC-PAR1-NO-EXPORT members no-export\n');
-      for (const [term, filter] of [['BLACKHOLE-V4', '203.0.113.0/24 prefix-length-range /32-/32'], ['BLACKHOLE-V6', '2001:db8::/32 prefix-length-range /128-/128']]) {
+      for (const [term, filter] of [
+        ['BLACKHOLE-V4', '203.0.113.0/24 prefix-length-range /32-/32'],
+        ['BLACKHOLE-V6', '2001:db8::/32 prefix-length-range /128-/128'],
+      ]) {
         expect(config).toContain(`${t} ${term} from community FABRIC-PAR1-BLACKHOLE\n`);
         expect(config).toContain(`${t} ${term} from route-filter ${filter}\n`);
         expect(config).toContain(`${t} ${term} then community add FABRIC-PAR1-NO-EXPORT\n${t} ${term} then next-hop discard\n${t} ${term} then accept\n`);
@@ -40,8 +43,12 @@ describe('renderJunos', () => {
     it('then the prefix-list holds the pools and the import policy accepts only host routes inside them', () => {
       expect(config).toContain('set policy-options prefix-list FABRIC-PAR1-POOLS 203.0.113.0/24\n');
       expect(config).toContain('set policy-options prefix-list FABRIC-PAR1-POOLS 2001:db8::/32\n');
-      expect(config).toContain('set policy-options policy-statement FABRIC-PAR1-IN term HOSTS-V4 from route-filter 203.0.113.0/24 prefix-length-range /32-/32\n');
-      expect(config).toContain('set policy-options policy-statement FABRIC-PAR1-IN term HOSTS-V6 from route-filter 2001:db8::/32 prefix-length-range /128-/128\n');
+      expect(config).toContain(
+        'set policy-options policy-statement FABRIC-PAR1-IN term HOSTS-V4 from route-filter 203.0.113.0/24 prefix-length-range /32-/32\n',
+      );
+      expect(config).toContain(
+        'set policy-options policy-statement FABRIC-PAR1-IN term HOSTS-V6 from route-filter 2001:db8::/32 prefix-length-range /128-/128\n',
+      );
       expect(config).toContain('set policy-options policy-statement FABRIC-PAR1-IN term HOSTS-V4 then accept\n');
       // the reject term comes last
       const terms = lines.filter((l) => l.includes('FABRIC-PAR1-IN term'));
@@ -51,7 +58,8 @@ describe('renderJunos', () => {
 
     it('then each import term also requires the cluster community', () => {
       expect(config).toContain('set policy-options community FABRIC-PAR1-COMM members 65000:100\n');
-      for (const t of ['HOSTS-V4', 'HOSTS-V6']) expect(lines).toContain(`set policy-options policy-statement FABRIC-PAR1-IN term ${t} from community FABRIC-PAR1-COMM`);
+      for (const t of ['HOSTS-V4', 'HOSTS-V6'])
+        expect(lines).toContain(`set policy-options policy-statement FABRIC-PAR1-IN term ${t} from community FABRIC-PAR1-COMM`);
     });
 
     it('then each family has a prefix limit from the pools plus headroom that tears the session down', () => {
@@ -61,7 +69,8 @@ describe('renderJunos', () => {
         'set protocols bgp group FABRIC-PAR1 family inet unicast prefix-limit teardown idle-timeout 5',
         'set protocols bgp group FABRIC-PAR1 family inet6 unicast prefix-limit maximum 4294967295',
         'set protocols bgp group FABRIC-PAR1 family inet6 unicast prefix-limit teardown idle-timeout 5',
-      ]) expect(lines).toContain(l);
+      ])
+        expect(lines).toContain(l);
     });
 
     it('then the BGP group is external to the fabric AS with both policies and one neighbor per RR', () => {
@@ -121,7 +130,16 @@ describe('renderJunosProcedure', () => {
   describe('given cluster par1 with two RRs', () => {
     const text = renderJunosProcedure(junosInput());
     it('then the steps come in the safe order with the config pasted under load set terminal', () => {
-      const order = ['configure', 'load set terminal', 'delete policy-options prefix-list FABRIC-PAR1-POOLS', 'show | compare', 'commit check', 'commit confirmed 5', 'run show bgp neighbor 198.18.0.2 | match Accepted', '     commit\n'];
+      const order = [
+        'configure',
+        'load set terminal',
+        'delete policy-options prefix-list FABRIC-PAR1-POOLS',
+        'show | compare',
+        'commit check',
+        'commit confirmed 5',
+        'run show bgp neighbor 198.18.0.2 | match Accepted',
+        '     commit\n',
+      ];
       const idx = order.map((s) => text.indexOf(s));
       expect(idx.every((i) => i >= 0)).toBe(true);
       expect([...idx].sort((a, b) => a - b)).toEqual(idx);

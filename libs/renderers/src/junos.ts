@@ -6,7 +6,7 @@
  * so the border router announces nothing to the fabric.
  */
 import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
-import { BgpOptions, Cidr, Peer, array, asn, bgpOptions, community, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
+import { type BgpOptions, type Cidr, type Peer, array, asn, bgpOptions, community, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
 
 export interface JunosInput {
   /** Cluster name; upper-cased into object names (FABRIC-<CLUSTER>-…). */
@@ -113,9 +113,15 @@ export function renderJunos(input: JunosInput): string {
     // beyond that the session is torn down and retried after 5 minutes.
     `${grp} family inet unicast`,
     `${grp} family inet6 unicast`,
-    `${grp} family inet unicast prefix-limit maximum ${poolPrefixLimit(exports.filter((c) => c.family === 4), 4)}`,
+    `${grp} family inet unicast prefix-limit maximum ${poolPrefixLimit(
+      exports.filter((c) => c.family === 4),
+      4,
+    )}`,
     `${grp} family inet unicast prefix-limit teardown idle-timeout 5`,
-    `${grp} family inet6 unicast prefix-limit maximum ${poolPrefixLimit(exports.filter((c) => c.family === 6), 6)}`,
+    `${grp} family inet6 unicast prefix-limit maximum ${poolPrefixLimit(
+      exports.filter((c) => c.family === 6),
+      6,
+    )}`,
     `${grp} family inet6 unicast prefix-limit teardown idle-timeout 5`,
   );
   if (bgp.md5Password !== undefined) out.push(`${grp} authentication-key "${bgp.md5Password}"`);
@@ -169,7 +175,10 @@ export function renderJunosProcedure(input: JunosInput): string {
     '     configure',
     '2. Load the configuration (paste the block, then press Ctrl-D on an empty line):',
     '     load set terminal',
-    ...config.trimEnd().split('\n').map((l) => `     ${l}`),
+    ...config
+      .trimEnd()
+      .split('\n')
+      .map((l) => `     ${l}`),
     '   ("warning: statement not found" on the delete lines is expected on the first run.)',
     '3. Review the change (only the FABRIC objects of this cluster may appear):',
     '     show | compare',

@@ -63,7 +63,13 @@ describe('renderNodeBird', () => {
 
   describe('given an IPv6 route reflector and an IPv6 underlay address', () => {
     const config = renderNodeBird(
-      nodeInput({ routeReflectors: [{ name: 'rr-6', ip: '2001:DB8:FF::2' }, { name: 'rr-1', ip: '198.18.0.2' }], localIp6: '2001:db8:ff::10' }),
+      nodeInput({
+        routeReflectors: [
+          { name: 'rr-6', ip: '2001:DB8:FF::2' },
+          { name: 'rr-1', ip: '198.18.0.2' },
+        ],
+        localIp6: '2001:db8:ff::10',
+      }),
     );
     it('then the IPv6 session uses the IPv6 source and an IPv4 next hop address for IPv4 routes', () => {
       const s = block(config, 'protocol bgp rr_rr_6');
@@ -91,12 +97,9 @@ describe('renderNodeBird', () => {
     it.each(BAD_NAMES)('when an RR name is %j then it throws', (bad) => {
       expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: bad, ip: '198.18.0.2' }] }))).toThrow(/name/);
     });
-    it.each(['198.18.0.256', '198.18.0.2; }', '198.18.0.2/32', 'fe80::1%eth0', '', '01.2.3.4'])(
-      'when an RR ip is %j then it throws',
-      (bad) => {
-        expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: 'rr-1', ip: bad }] }))).toThrow(/ip/);
-      },
-    );
+    it.each(['198.18.0.256', '198.18.0.2; }', '198.18.0.2/32', 'fe80::1%eth0', '', '01.2.3.4'])('when an RR ip is %j then it throws', (bad) => {
+      expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: 'rr-1', ip: bad }] }))).toThrow(/ip/);
+    });
     it('when the router id is IPv6 then it throws', () => {
       expect(() => renderNodeBird(nodeInput({ routerId: '2001:db8::1' }))).toThrow(/routerId/);
     });
@@ -114,8 +117,26 @@ describe('renderNodeBird', () => {
     });
     it('when there are no RRs, or two RRs share a name or address, then it throws', () => {
       expect(() => renderNodeBird(nodeInput({ routeReflectors: [] }))).toThrow(/at least 1/);
-      expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: 'rr-1', ip: '198.18.0.2' }, { name: 'RR-1', ip: '198.18.0.3' }] }))).toThrow(/duplicate/);
-      expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: 'rr-1', ip: '198.18.0.2' }, { name: 'rr-2', ip: '198.18.0.2' }] }))).toThrow(/duplicate/);
+      expect(() =>
+        renderNodeBird(
+          nodeInput({
+            routeReflectors: [
+              { name: 'rr-1', ip: '198.18.0.2' },
+              { name: 'RR-1', ip: '198.18.0.3' },
+            ],
+          }),
+        ),
+      ).toThrow(/duplicate/);
+      expect(() =>
+        renderNodeBird(
+          nodeInput({
+            routeReflectors: [
+              { name: 'rr-1', ip: '198.18.0.2' },
+              { name: 'rr-2', ip: '198.18.0.2' },
+            ],
+          }),
+        ),
+      ).toThrow(/duplicate/);
     });
     it('when an RR is IPv6 but the node has no IPv6 underlay address then it throws', () => {
       expect(() => renderNodeBird(nodeInput({ routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }] }))).toThrow(/localIp6/);
@@ -148,7 +169,17 @@ describe('renderNodeBird', () => {
       ['md5 + gr + bfd', nodeInput({ bgp: ALL_ON })],
       ['only md5', nodeInput({ bgp: { md5Password: MD5, gracefulRestart: false, bfd: false } })],
       ['IPv6-only RR', nodeInput({ bgp: ALL_ON, localIp6: '2001:db8:ff::10', routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }] })],
-      ['mixed RRs with IPv6 underlay', nodeInput({ bgp: ALL_ON, localIp6: '2001:db8:ff::10', routeReflectors: [{ name: 'rr-6', ip: '2001:db8:ff::2' }, { name: 'rr-1', ip: '198.18.0.2' }] })],
+      [
+        'mixed RRs with IPv6 underlay',
+        nodeInput({
+          bgp: ALL_ON,
+          localIp6: '2001:db8:ff::10',
+          routeReflectors: [
+            { name: 'rr-6', ip: '2001:db8:ff::2' },
+            { name: 'rr-1', ip: '198.18.0.2' },
+          ],
+        }),
+      ],
       ['a 63-character RR name', nodeInput({ routeReflectors: [{ name: 'r'.repeat(63), ip: '198.18.0.2' }] })],
     ];
     it.each(cases)('when the config is %s then bird accepts it', (_label, input) => {

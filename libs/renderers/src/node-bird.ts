@@ -3,9 +3,9 @@
  * The file only changes when RRs, ASNs or BGP options change — adding a VM is just a kernel route.
  */
 import {
-  BgpOptions,
+  type BgpOptions,
   birdHeader,
-  Peer,
+  type Peer,
   asn,
   bgpOptions,
   birdIdent,
@@ -18,7 +18,7 @@ import {
   array,
   hostRoute,
   sortCidrs,
-  Cidr,
+  type Cidr,
 } from './common';
 import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 
@@ -112,7 +112,11 @@ export function renderNodeBird(input: NodeBirdInput): string {
       `  if proto = "${kname}" && krt_source = ${proto} && net.len = ${len} then {`,
       `    bgp_community.add((${ca},${cv}));`,
       // RTBH: the operator blackholed these addresses; the core discards traffic to them.
-      ...blackholeLine(blackholed.filter((c) => c.len === len), ba, bv),
+      ...blackholeLine(
+        blackholed.filter((c) => c.len === len),
+        ba,
+        bv,
+      ),
       // Make-before-break migration: the old node keeps the route at a high kernel metric while the new
       // node announces it; the lower local preference makes the RRs (and so the core) pick the new node.
       `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then bgp_local_pref = 50;`,
@@ -130,14 +134,8 @@ export function renderNodeBird(input: NodeBirdInput): string {
     // Same-family channel: next hop self. Other family: an explicit next hop of that family, else
     // extended next hop (IPv4 next hop in the IPv6 AFI): BIRD RRs accept it, but an FRR 8.4 core sees
     // ::ffff:a.b.c.d and does not install the route — IPv6 VMs need localIp6.
-    const ch4 = v4session
-      ? ['next hop self;']
-      : [`next hop address ${localIp};`];
-    const ch6 = !v4session
-      ? ['next hop self;']
-      : localIp6
-        ? [`next hop address ${localIp6};`]
-        : ['extended next hop on;', 'next hop self;'];
+    const ch4 = v4session ? ['next hop self;'] : [`next hop address ${localIp};`];
+    const ch6 = !v4session ? ['next hop self;'] : localIp6 ? [`next hop address ${localIp6};`] : ['extended next hop on;', 'next hop self;'];
     out.push(
       `protocol bgp ${birdIdent('rr_', rr.name)} {`,
       `  description "route reflector ${rr.name}";`,

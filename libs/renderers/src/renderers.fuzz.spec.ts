@@ -12,18 +12,41 @@ import { birdIdent, nodePrefixLimit } from './common';
 import { renderFrrCore, renderJunos, renderNodeBird, renderRrBird } from './index';
 import type { FrrCoreInput, JunosInput, NodeBirdInput, RrBirdInput } from './index';
 import {
-  FUZZ_SEED, addressesIn, addressesOf, frrCoreInput, junosInput, markerName, maskPassword, nodeBirdInput, rrBirdInput, shapes,
+  FUZZ_SEED,
+  addressesIn,
+  addressesOf,
+  frrCoreInput,
+  junosInput,
+  markerName,
+  maskPassword,
+  nodeBirdInput,
+  rrBirdInput,
+  shapes,
 } from './fuzz-arbitraries';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const params = { seed: FUZZ_SEED, numRuns: RUNS };
 
-const BGP_VARIANTS = [false, true].flatMap((md5) => [false, true].flatMap((gracefulRestart) => [false, true].flatMap((bfd) =>
-  PREFIX_LIMIT_ACTIONS.flatMap((prefixLimitAction) => ['no-export', 'none'].map((coreCommunity) => ({
-    ...(md5 ? { md5Password: 'zqpw' } : {}), gracefulRestart, bfd, prefixLimitAction, coreCommunity,
-  }))))));
+const BGP_VARIANTS = [false, true].flatMap((md5) =>
+  [false, true].flatMap((gracefulRestart) =>
+    [false, true].flatMap((bfd) =>
+      PREFIX_LIMIT_ACTIONS.flatMap((prefixLimitAction) =>
+        ['no-export', 'none'].map((coreCommunity) => ({
+          ...(md5 ? { md5Password: 'zqpw' } : {}),
+          gracefulRestart,
+          bfd,
+          prefixLimitAction,
+          coreCommunity,
+        })),
+      ),
+    ),
+  ),
+);
 const EXPORTS = [['203.0.113.0/24', '2001:db8::/32'], ['203.0.113.0/24'], ['2001:db8::/32'], [], ['198.51.100.9/32', '2001:db8:1::9/128']];
-const RRS = [{ name: 'zqrr-1', ip: '198.18.0.2' }, { name: 'zqrr-2', ip: '198.18.0.3' }];
+const RRS = [
+  { name: 'zqrr-1', ip: '198.18.0.2' },
+  { name: 'zqrr-2', ip: '198.18.0.3' },
+];
 
 /** Everything the template can say, for every option setting, from fixed inputs with marker names. */
 function reference<T>(variants: T[], render: (i: T) => string, password = 'zqpw') {
@@ -39,31 +62,71 @@ function reference<T>(variants: T[], render: (i: T) => string, password = 'zqpw'
 }
 
 const nodeRef = reference<NodeBirdInput>(
-  BGP_VARIANTS.flatMap((bgp) => [undefined, '2001:db8:ffff::10'].map((localIp6) => ({
-    nodeName: 'zqnode', routerId: '198.18.0.10', fabricAsn: 65000, community: '65000:100', kernelProtocolNumber: 200,
-    routeReflectors: RRS, bgp, localIp: '198.18.0.10', ...(localIp6 ? { localIp6 } : {}),
-  }))),
+  BGP_VARIANTS.flatMap((bgp) =>
+    [undefined, '2001:db8:ffff::10'].map((localIp6) => ({
+      nodeName: 'zqnode',
+      routerId: '198.18.0.10',
+      fabricAsn: 65000,
+      community: '65000:100',
+      kernelProtocolNumber: 200,
+      routeReflectors: RRS,
+      bgp,
+      localIp: '198.18.0.10',
+      ...(localIp6 ? { localIp6 } : {}),
+    })),
+  ),
   renderNodeBird,
 );
 const rrRef = reference<RrBirdInput>(
-  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({
-    rrName: 'zqrr', routerId: '198.18.0.2', fabricAsn: 65000, coreAsn: 65001, community: '65000:100', rrClusterId: '198.18.0.254',
-    localIp: '198.18.0.2', core: { name: 'zqcore', ip: '198.18.0.1' }, exportPrefixes, bgp,
-    nodes: [
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'zqn1', underlayIp: '198.18.0.10', originTag: 4200000001 },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02', name: 'zqn2', underlayIp: '198.18.0.11', originTag: 4200000002 },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c03', name: 'zqn3', underlayIp: '198.18.0.12', originTag: 4200000003 },
-      { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c04', name: 'zqn4', underlayIp: '198.18.0.13', originTag: 4200000004 },
-    ],
-  }))),
+  BGP_VARIANTS.flatMap((bgp) =>
+    EXPORTS.map((exportPrefixes) => ({
+      rrName: 'zqrr',
+      routerId: '198.18.0.2',
+      fabricAsn: 65000,
+      coreAsn: 65001,
+      community: '65000:100',
+      rrClusterId: '198.18.0.254',
+      localIp: '198.18.0.2',
+      core: { name: 'zqcore', ip: '198.18.0.1' },
+      exportPrefixes,
+      bgp,
+      nodes: [
+        { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', name: 'zqn1', underlayIp: '198.18.0.10', originTag: 4200000001 },
+        { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02', name: 'zqn2', underlayIp: '198.18.0.11', originTag: 4200000002 },
+        { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c03', name: 'zqn3', underlayIp: '198.18.0.12', originTag: 4200000003 },
+        { id: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c04', name: 'zqn4', underlayIp: '198.18.0.13', originTag: 4200000004 },
+      ],
+    })),
+  ),
   renderRrBird,
 );
 const frrRef = reference<FrrCoreInput>(
-  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ hostname: 'zqcore', routerId: '198.18.0.1', coreAsn: 65001, fabricAsn: 65000, community: '65000:100', routeReflectors: RRS, exportPrefixes, bgp }))),
+  BGP_VARIANTS.flatMap((bgp) =>
+    EXPORTS.map((exportPrefixes) => ({
+      hostname: 'zqcore',
+      routerId: '198.18.0.1',
+      coreAsn: 65001,
+      fabricAsn: 65000,
+      community: '65000:100',
+      routeReflectors: RRS,
+      exportPrefixes,
+      bgp,
+    })),
+  ),
   renderFrrCore,
 );
 const junosRef = reference<JunosInput>(
-  BGP_VARIANTS.flatMap((bgp) => EXPORTS.map((exportPrefixes) => ({ clusterName: 'zqpar', coreAsn: 65001, fabricAsn: 65000, community: '65000:100', routeReflectors: RRS, exportPrefixes, bgp }))),
+  BGP_VARIANTS.flatMap((bgp) =>
+    EXPORTS.map((exportPrefixes) => ({
+      clusterName: 'zqpar',
+      coreAsn: 65001,
+      fabricAsn: 65000,
+      community: '65000:100',
+      routeReflectors: RRS,
+      exportPrefixes,
+      bgp,
+    })),
+  ),
   renderJunos,
 );
 
@@ -122,7 +185,10 @@ describe('renderer properties (fast-check, 10,000 seeded cases each)', () => {
           const start = out.indexOf(header);
           expect(start).toBeGreaterThanOrEqual(0);
           const body = out.slice(start, out.indexOf('\n}', start));
-          expect([...body.matchAll(/import where fabric_node([46])\((\d+)\);/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([`4:${n.originTag}`, `6:${n.originTag}`]);
+          expect([...body.matchAll(/import where fabric_node([46])\((\d+)\);/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual([
+            `4:${n.originTag}`,
+            `6:${n.originTag}`,
+          ]);
           // Every node session is capped, per family, at the limit the model sized from its placed addresses.
           const limits = [...body.matchAll(/receive limit (\d+) action (\w+);/g)];
           expect(limits.map((m) => [Number(m[1]), m[2]])).toEqual(

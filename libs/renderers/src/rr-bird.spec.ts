@@ -92,7 +92,7 @@ describe('renderRrBird', () => {
       expect(originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', new Set([t]))).toBe(t + 1);
       expect(originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c02')).not.toBe(t);
     });
-    it('then a node tag change alters only that node\'s session', () => {
+    it("then a node tag change alters only that node's session", () => {
       const before = renderRrBird(rrInput());
       const nodes = rrInput().nodes.map((n) => (n.name === 'node-2' ? { ...n, originTag: 4200000009 } : n));
       const after = renderRrBird(rrInput({ nodes }));
@@ -152,9 +152,12 @@ describe('renderRrBird', () => {
     it.each(['a"b', 'x;y', 'a\nb'])('when a node id is %j then it throws', (bad) => {
       expect(() => renderRrBird(rrInput({ nodes: [{ id: bad, name: 'n', underlayIp: '198.18.0.10', originTag: 4200000001 }] }))).toThrow(/id/);
     });
-    it.each([0, 65000, 4199999999, 4294967295, 2 ** 32, 4200000000.5, '4200000001' as unknown as number, NaN])('when a node origin tag is %p (not a private 32-bit ASN) then it throws', (bad) => {
-      expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: '198.18.0.10', originTag: bad }] }))).toThrow(/originTag/);
-    });
+    it.each([0, 65000, 4199999999, 4294967295, 2 ** 32, 4200000000.5, '4200000001' as unknown as number, NaN])(
+      'when a node origin tag is %p (not a private 32-bit ASN) then it throws',
+      (bad) => {
+        expect(() => renderRrBird(rrInput({ nodes: [{ id: 'n1', name: 'n1', underlayIp: '198.18.0.10', originTag: bad }] }))).toThrow(/originTag/);
+      },
+    );
     it.each([0, 65536, 1.5])('when the RTR port is %p then it throws', (bad) => {
       expect(() => renderRrBird(rrInput({ rtrPort: bad }))).toThrow(/rtrPort/);
     });
@@ -193,10 +196,15 @@ describe('renderRrBird', () => {
       const n = rrInput().nodes[1];
       // The model passes the bucketed limit per family; the renderer writes it (the floor when absent).
       const limits = (prefixLimit?: { v4: number; v6: number }) =>
-        [...block(renderRrBird(rrInput({ nodes: [{ ...n, ...(prefixLimit ? { prefixLimit } : {}) }] })), 'protocol bgp node_node_1').matchAll(/receive limit (\d+) action/g)].map((m) => m[1]);
+        [
+          ...block(renderRrBird(rrInput({ nodes: [{ ...n, ...(prefixLimit ? { prefixLimit } : {}) }] })), 'protocol bgp node_node_1').matchAll(
+            /receive limit (\d+) action/g,
+          ),
+        ].map((m) => m[1]);
       expect(limits()).toEqual(['256', '256']);
       expect(limits({ v4: nodePrefixLimit(257), v6: nodePrefixLimit(3) })).toEqual(['1024', '256']);
-      for (const bad of [0, -1, 1.5, 2 ** 33]) expect(() => renderRrBird(rrInput({ nodes: [{ ...n, prefixLimit: { v4: bad, v6: 256 } }] }))).toThrow(/prefixLimit/);
+      for (const bad of [0, -1, 1.5, 2 ** 33])
+        expect(() => renderRrBird(rrInput({ nodes: [{ ...n, prefixLimit: { v4: bad, v6: 256 } }] }))).toThrow(/prefixLimit/);
     });
   });
 
@@ -221,10 +229,7 @@ describe('renderRrBird', () => {
     const v6 = {
       localIp6: '2001:db8:ff::2',
       core: { name: 'core', ip: '2001:db8:ff::1' },
-      nodes: [
-        ...rrInput().nodes,
-        { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 },
-      ],
+      nodes: [...rrInput().nodes, { id: 'node-6', name: 'node-6', underlayIp: '2001:db8:ff::16', originTag: 4200000006 }],
     };
     const cases: [string, Parameters<typeof renderRrBird>[0]][] = [
       ['defaults', rrInput()],
@@ -232,9 +237,18 @@ describe('renderRrBird', () => {
       ['only gr', rrInput({ bgp: { gracefulRestart: true, bfd: false } })],
       ['IPv6 core and nodes with md5 + gr + bfd', rrInput({ ...v6, bgp: ALL_ON })],
       ['no nodes and no pools', rrInput({ nodes: [], exportPrefixes: [] })],
-      ...(['disable', 'block', 'warn'] as const).map((a): [string, Parameters<typeof renderRrBird>[0]] => [`action ${a}, core community none`, rrInput({ bgp: { ...ALL_ON, prefixLimitAction: a, coreCommunity: 'none' } })]),
+      ...(['disable', 'block', 'warn'] as const).map((a): [string, Parameters<typeof renderRrBird>[0]] => [
+        `action ${a}, core community none`,
+        rrInput({ bgp: { ...ALL_ON, prefixLimitAction: a, coreCommunity: 'none' } }),
+      ]),
       ['core community 65001:666', rrInput({ bgp: { ...ALL_OFF, coreCommunity: '65001:666' } })],
-      ['a /32 pool and 63-character node name', rrInput({ exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'], nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', originTag: 4294967294 }] })],
+      [
+        'a /32 pool and 63-character node name',
+        rrInput({
+          exportPrefixes: ['192.0.2.77/32', '2001:db8::1/128'],
+          nodes: [{ id: 'n', name: 'n'.repeat(63), underlayIp: '198.18.0.99', originTag: 4294967294 }],
+        }),
+      ],
     ];
     it.each(cases)('when the config is %s then bird accepts it', (_label, input) => {
       const r = birdCheck(renderRrBird(input));

@@ -10,10 +10,10 @@
  * limit moves in power-of-two buckets of its placed addresses, so rarely).
  */
 import {
-  BgpOptions,
+  type BgpOptions,
   birdHeader,
-  Cidr,
-  Peer,
+  type Cidr,
+  type Peer,
   array,
   asn,
   bgpOptions,
@@ -138,8 +138,14 @@ export function renderRrBird(input: RrBirdInput): string {
   });
   const rtrPort = input.rtrPort ?? RTR_DEFAULT_PORT;
   if (!Number.isInteger(rtrPort) || rtrPort < 1 || rtrPort > 65535) fail('rtrPort', rtrPort);
-  unique(nodes.map((n) => n.name.toLowerCase()), 'node name');
-  unique(nodes.map((n) => String(n.tag)), 'node origin tag');
+  unique(
+    nodes.map((n) => n.name.toLowerCase()),
+    'node name',
+  );
+  unique(
+    nodes.map((n) => String(n.tag)),
+    'node origin tag',
+  );
   unique([...nodes.map((n) => n.ip), core.ip, localIp, ...(localIp6 ? [localIp6] : [])], 'address (nodes, core, local)');
   nodes.sort((a, b) => cmp(a.name.toLowerCase(), b.name.toLowerCase()));
 
@@ -147,8 +153,7 @@ export function renderRrBird(input: RrBirdInput): string {
   const tag = coreCommunityPair(bgp.coreCommunity);
   const out: string[] = birdHeader(`route reflector ${rrName}`, routerId, bgp.bfd);
 
-  const set = (list: Cidr[], hostLen: number) =>
-    list.map((c) => (c.len === hostLen ? c.text : `${c.text}{${hostLen},${hostLen}}`)).join(', ');
+  const set = (list: Cidr[], hostLen: number) => list.map((c) => (c.len === hostLen ? c.text : `${c.text}{${hostLen},${hostLen}}`)).join(', ');
   for (const [fname, fam, hostLen] of [
     ['fabric_core_out4', 4, 32],
     ['fabric_core_out6', 6, 128],
@@ -168,7 +173,7 @@ export function renderRrBird(input: RrBirdInput): string {
   }
 
   out.push(
-    '# Placements: one ROA per placed address (origin = the node\'s tag), served over RTR by the RR agent.',
+    "# Placements: one ROA per placed address (origin = the node's tag), served over RTR by the RR agent.",
     'roa4 table fabric_roa4;',
     'roa6 table fabric_roa6;',
     'protocol rpki fabric_rtr {',

@@ -15,4 +15,7 @@ export function createLogger(service: string) {
 export type Logger = ReturnType<typeof createLogger>;
 
 /** Adapter for library callbacks `(msg, extra)`. */
-export const logFn = (log: Logger, level: 'info' | 'warn' | 'error' = 'warn') => (msg: string, extra?: Record<string, unknown>) => log[level](extra ?? {}, msg);
+export const logFn =
+  (log: Logger, level: 'info' | 'warn' | 'error' = 'warn') =>
+  (msg: string, extra?: Record<string, unknown>) =>
+    log[level](extra ?? {}, msg);

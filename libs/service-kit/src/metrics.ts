@@ -4,7 +4,7 @@
  * Services and agents expose them on METRICS_PORT (off when unset: test runs start many processes);
  * the gateway serves them at /metrics on its HTTP port.
  */
-import { createServer, Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom-client';
 import type { Logger } from './logger';
 
@@ -22,43 +22,67 @@ function once<T>(name: string, make: () => T): T {
   return (register.getSingleMetric(name) as T | undefined) ?? make();
 }
 
-export const eventsHandled = once('fabric_events_handled_total', () => new Counter({
-  name: 'fabric_events_handled_total',
-  help: 'Events handled, by consumer (durable, tail or projection) and event type',
-  labelNames: ['consumer', 'type'],
-}));
+export const eventsHandled = once(
+  'fabric_events_handled_total',
+  () =>
+    new Counter({
+      name: 'fabric_events_handled_total',
+      help: 'Events handled, by consumer (durable, tail or projection) and event type',
+      labelNames: ['consumer', 'type'],
+    }),
+);
 
-export const consumerLag = once('fabric_consumer_lag', () => new Gauge({
-  name: 'fabric_consumer_lag',
-  help: 'Events stored but not yet handled by the consumer (stream head - position)',
-  labelNames: ['consumer'],
-}));
+export const consumerLag = once(
+  'fabric_consumer_lag',
+  () =>
+    new Gauge({
+      name: 'fabric_consumer_lag',
+      help: 'Events stored but not yet handled by the consumer (stream head - position)',
+      labelNames: ['consumer'],
+    }),
+);
 
-export const agentApplyDuration = once('fabric_agent_apply_duration_seconds', () => new Histogram({
-  name: 'fabric_agent_apply_duration_seconds',
-  help: 'Duration of one reconcile (apply) of an agent',
-  labelNames: ['role', 'result'],
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-}));
+export const agentApplyDuration = once(
+  'fabric_agent_apply_duration_seconds',
+  () =>
+    new Histogram({
+      name: 'fabric_agent_apply_duration_seconds',
+      help: 'Duration of one reconcile (apply) of an agent',
+      labelNames: ['role', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    }),
+);
 
-export const agentApplyChanges = once('fabric_agent_apply_changes_total', () => new Counter({
-  name: 'fabric_agent_apply_changes_total',
-  help: 'Changes made by agent reconciles (0 when the target already matched)',
-  labelNames: ['role'],
-}));
+export const agentApplyChanges = once(
+  'fabric_agent_apply_changes_total',
+  () =>
+    new Counter({
+      name: 'fabric_agent_apply_changes_total',
+      help: 'Changes made by agent reconciles (0 when the target already matched)',
+      labelNames: ['role'],
+    }),
+);
 
-export const vmAtCoreLatency = once('fabric_vm_create_to_at_core_seconds', () => new Histogram({
-  name: 'fabric_vm_create_to_at_core_seconds',
-  help: 'Time from VmCreated to the VM first being at-core (its route installed at the core router)',
-  // Fine below a second: the target is the BGP chain's floor (~0.1 s) plus tens of milliseconds.
-  buckets: [0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120],
-}));
+export const vmAtCoreLatency = once(
+  'fabric_vm_create_to_at_core_seconds',
+  () =>
+    new Histogram({
+      name: 'fabric_vm_create_to_at_core_seconds',
+      help: 'Time from VmCreated to the VM first being at-core (its route installed at the core router)',
+      // Fine below a second: the target is the BGP chain's floor (~0.1 s) plus tens of milliseconds.
+      buckets: [0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120],
+    }),
+);
 
-export const bgpSessionsUp = once('fabric_bgp_sessions_up', () => new Gauge({
-  name: 'fabric_bgp_sessions_up',
-  help: 'BGP sessions in state Established, per target (node, rr, router)',
-  labelNames: ['kind', 'target'],
-}));
+export const bgpSessionsUp = once(
+  'fabric_bgp_sessions_up',
+  () =>
+    new Gauge({
+      name: 'fabric_bgp_sessions_up',
+      help: 'BGP sessions in state Established, per target (node, rr, router)',
+      labelNames: ['kind', 'target'],
+    }),
+);
 
 /** Counts one handled event and records the consumer's lag (`pending` from the JetStream delivery info). */
 export function observeHandled(consumer: string, type: string, pending?: number) {

@@ -1,6 +1,6 @@
 /** Nest's own log output (bootstrap, route mapping, exceptions) as pino JSON lines with the trace id. */
 import type { LoggerService, LogLevel } from '@nestjs/common';
-import { createLogger, Logger } from './logger';
+import { createLogger, type Logger } from './logger';
 
 export class PinoNestLogger implements LoggerService {
   private readonly pino: Logger;

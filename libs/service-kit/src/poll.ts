@@ -1,5 +1,10 @@
 /** Polls `fn` until it returns a truthy value or the deadline passes; the last error is in the message. */
-export async function pollUntil<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
+export async function pollUntil<T>(
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {

@@ -2,7 +2,7 @@
  * Trace context over NATS headers. There is no NATS instrumentation package, so we inject the W3C
  * `traceparent` into message headers on publish and extract it on consume.
  */
-import { context, propagation, trace, Context, SpanKind, Span, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, trace, type Context, SpanKind, type Span, SpanStatusCode } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/nats-core';
 
 const setter = { set: (carrier: MsgHdrs, key: string, value: string) => carrier.set(key, value) };
@@ -23,7 +23,12 @@ export function extractTraceContext(headers: MsgHdrs | undefined): Context {
 export const tracer = () => trace.getTracer('ip-fabric');
 
 /** Runs `fn` in a span that is a child of the context carried by `headers` (if any). */
-export function withConsumerSpan<T>(name: string, headers: MsgHdrs | undefined, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
+export function withConsumerSpan<T>(
+  name: string,
+  headers: MsgHdrs | undefined,
+  attrs: Record<string, string | number>,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
   return tracer().startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes: attrs }, extractTraceContext(headers), (span) => endingSpan(span, fn));
 }
 

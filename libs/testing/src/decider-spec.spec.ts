@@ -27,13 +27,26 @@ const added = (n: number): Ev => ({ type: 'Added', data: { n } });
 
 describe('DeciderSpecification', () => {
   it('then: compares produced events', () => {
-    spec.given([]).when({ type: 'Add', data: { n: 1 } }).then([added(1)]);
-    spec.given(added(1)).when({ type: 'Add', data: { n: 1 } }).thenNothingHappened();
-    expect(() => spec.given([]).when({ type: 'Add', data: { n: 1 } }).then([added(2)])).toThrow();
+    spec
+      .given([])
+      .when({ type: 'Add', data: { n: 1 } })
+      .then([added(1)]);
+    spec
+      .given(added(1))
+      .when({ type: 'Add', data: { n: 1 } })
+      .thenNothingHappened();
+    expect(() =>
+      spec
+        .given([])
+        .when({ type: 'Add', data: { n: 1 } })
+        .then([added(2)]),
+    ).toThrow();
   });
 
   it('is callable like emmett (spec(given).when(...))', () => {
-    spec([added(1)]).when({ type: 'Add', data: { n: 2 } }).then([added(2)]);
+    spec([added(1)])
+      .when({ type: 'Add', data: { n: 2 } })
+      .then([added(2)]);
   });
 
   it('thenThrows: no argument, class, predicate, shape, class + shape', () => {
@@ -41,7 +54,9 @@ describe('DeciderSpecification', () => {
     when.thenThrows();
     when.thenThrows(DomainError);
     when.thenThrows((e: DomainError) => e.status === 400);
-    when.thenThrows((e: DomainError) => { expect(e.code).toBe('not-positive'); });
+    when.thenThrows((e: DomainError) => {
+      expect(e.code).toBe('not-positive');
+    });
     when.thenThrows({ status: 400, code: 'not-positive' });
     when.thenThrows(DomainError, { code: 'not-positive' });
   });
@@ -51,14 +66,22 @@ describe('DeciderSpecification', () => {
     expect(() => bad.thenThrows(TypeError)).toThrow(DeciderSpecificationError);
     expect(() => bad.thenThrows(() => false)).toThrow(DeciderSpecificationError);
     expect(() => bad.thenThrows({ status: 409 })).toThrow();
-    expect(() => spec.given([]).when({ type: 'Add', data: { n: 1 } }).thenThrows()).toThrow(/expected decide\(\) to throw/);
+    expect(() =>
+      spec
+        .given([])
+        .when({ type: 'Add', data: { n: 1 } })
+        .thenThrows(),
+    ).toThrow(/expected decide\(\) to throw/);
   });
 
   it('thenState: evolves the produced events', () => {
-    spec.given([added(1)]).when({ type: 'Add', data: { n: 5 } }).thenState((s, events) => {
-      expect(s.total).toBe(6);
-      expect(events).toEqual([added(5)]);
-    });
+    spec
+      .given([added(1)])
+      .when({ type: 'Add', data: { n: 5 } })
+      .thenState((s, events) => {
+        expect(s.total).toBe(6);
+        expect(events).toEqual([added(5)]);
+      });
   });
 
   it('detects a decide() that mutates its state', () => {

@@ -66,7 +66,10 @@ export const DeciderSpecification = {
             },
             thenState(check) {
               const { state, produced } = decide();
-              check(produced.reduce<State>((s, e) => decider.evolve(s, e), state), produced);
+              check(
+                produced.reduce<State>((s, e) => decider.evolve(s, e), state),
+                produced,
+              );
             },
             thenThrows(a?: ErrorClass | ErrorCheck | ErrorShape, b?: ErrorCheck | ErrorShape) {
               let result: Event[];

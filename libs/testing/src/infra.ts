@@ -11,7 +11,7 @@ import { createServer, connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
-import { EnrolledIdentity, Identity, Nats, identityName, renderServerConfig } from '@fabric/eventstore';
+import { type EnrolledIdentity, type Identity, Nats, identityName, renderServerConfig } from '@fabric/eventstore';
 
 export function uniqueNs(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
@@ -58,7 +58,12 @@ export async function dropTestDatabase(name: string | undefined): Promise<void> 
 }
 
 /** Polls `fn` until it returns a truthy value or the timeout passes (no fixed sleeps in tests). */
-export function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15000, intervalMs = 50, what = 'condition'): Promise<T> {
+export function eventually<T>(
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 15000,
+  intervalMs = 50,
+  what = 'condition',
+): Promise<T> {
   return pollUntil(fn, timeoutMs, what, intervalMs);
 }
 
@@ -105,13 +110,18 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
-      return new Promise<boolean>((resolve) => {
-        const s = connectTcp({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-    }, 15000, 50, 'authenticated nats-server up');
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
+        return new Promise<boolean>((resolve) => {
+          const s = connectTcp({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+          s.once('error', () => resolve(false));
+        });
+      },
+      15000,
+      50,
+      'authenticated nats-server up',
+    );
   } catch (err) {
     await stop();
     throw err;

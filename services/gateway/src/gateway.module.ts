@@ -39,7 +39,18 @@ export class GatewayModule {
   static with(deps: GatewayDeps) {
     return {
       module: GatewayModule,
-      controllers: [ClustersController, NodesController, VmsController, HealthController, DashboardController, BillingController, TokensController, EventsController, GuestNetworkController, AuditController],
+      controllers: [
+        ClustersController,
+        NodesController,
+        VmsController,
+        HealthController,
+        DashboardController,
+        BillingController,
+        TokensController,
+        EventsController,
+        GuestNetworkController,
+        AuditController,
+      ],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },
         { provide: DATA_SOURCE, useValue: deps.ds },

@@ -9,7 +9,7 @@ import { GatewayModule } from './gateway.module';
 import { ApiErrorFilter } from './http/errors';
 import { apiValidationPipe, StrictRequestInterceptor } from './http/validation';
 import { Reflector } from '@nestjs/core';
-import { httpLimits, HttpLimits, securityHeaders } from './http/limits';
+import { httpLimits, type HttpLimits, securityHeaders } from './http/limits';
 import { HttpTracingInterceptor } from './http/tracing.interceptor';
 import { serveDashboard } from './http/dashboard-static';
 import path from 'node:path';
@@ -44,7 +44,10 @@ export async function startGateway(opts: GatewayOptions = {}) {
   const runner = new ProjectionRunner(store, ds, { log: logFn(log), ...projectionHooks('projection:read-model') });
   await runner.start();
   const limits = httpLimits(opts.limits);
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner, limits }), { logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']), bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner, limits }), {
+    logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
+    bodyParser: false,
+  });
   securityHeaders(app);
   // JSON only; a larger body is a 413 before anything parses it.
   app.useBodyParser('json', { limit: limits.bodyBytes });
@@ -53,7 +56,11 @@ export async function startGateway(opts: GatewayOptions = {}) {
   app.useGlobalFilters(new ApiErrorFilter(log));
   app.useGlobalInterceptors(new HttpTracingInterceptor(), new StrictRequestInterceptor(app.get(Reflector)));
   app.enableShutdownHooks();
-  await app.get(TokenStore).bootstrapAdmin({ token: opts.adminToken ?? process.env.FABRIC_ADMIN_TOKEN, dataDir: opts.dataDir ?? process.env.FABRIC_DATA_DIR ?? path.resolve(__dirname, '../../..', '.data'), log });
+  await app.get(TokenStore).bootstrapAdmin({
+    token: opts.adminToken ?? process.env.FABRIC_ADMIN_TOKEN,
+    dataDir: opts.dataDir ?? process.env.FABRIC_DATA_DIR ?? path.resolve(__dirname, '../../..', '.data'),
+    log,
+  });
   const unregisterMetrics = registerGatewayMetrics(ds, store, runner);
   mountMetrics(app.getHttpAdapter().getInstance());
   setupApiDocs(app);
@@ -77,7 +84,9 @@ export async function startGateway(opts: GatewayOptions = {}) {
 }
 
 if (require.main === module) {
-  runService('gateway', () => startGateway(), (g) =>
-    createLogger('gateway').info({ url: `${g.url}/api/v1`, docs: `${g.url}/api/docs`, metrics: `${g.url}/metrics` }, 'gateway listening'),
+  runService(
+    'gateway',
+    () => startGateway(),
+    (g) => createLogger('gateway').info({ url: `${g.url}/api/v1`, docs: `${g.url}/api/docs`, metrics: `${g.url}/metrics` }, 'gateway listening'),
   );
 }

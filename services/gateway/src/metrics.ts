@@ -1,7 +1,7 @@
 /** Gateway metrics: read-model gauges refreshed at scrape time, projection counters, VM create → at-core latency. */
 import type { Express, Request, Response } from 'express';
 import { Gauge } from 'prom-client';
-import { DataSource } from 'typeorm';
+import { type DataSource } from 'typeorm';
 import type { StoredEvent } from '@fabric/contracts';
 import type { EventStore } from '@fabric/eventstore';
 import type { ProjectionRunner, VmAtCore } from '@fabric/projections';
@@ -14,7 +14,11 @@ const poolSize = gauge('fabric_pool_size', 'Addresses in the pool');
 const poolUsage = gauge('fabric_pool_usage_ratio', 'used / size of the pool');
 const renderFailed =
   (metricsRegistry.getSingleMetric('fabric_target_render_failed') as Gauge | undefined) ??
-  new Gauge({ name: 'fabric_target_render_failed', help: 'Targets whose desired state cannot be rendered (1 per target; TargetRenderFailed)', labelNames: ['kind', 'target'] });
+  new Gauge({
+    name: 'fabric_target_render_failed',
+    help: 'Targets whose desired state cannot be rendered (1 per target; TargetRenderFailed)',
+    labelNames: ['kind', 'target'],
+  });
 
 /** Read models to refresh before a scrape (tests run several gateways in one process). */
 const sources = new Set<() => Promise<void>>();
@@ -51,7 +55,9 @@ export function registerGatewayMetrics(ds: DataSource, store: EventStore, runner
     );
     bgpSessionsUp.reset();
     for (const s of sessions) bgpSessionsUp.set({ kind: s.kind, target: s.target_id }, Number(s.up));
-    const failing: { kind: string; target_id: string }[] = await ds.query(`SELECT kind, target_id FROM "${schema}"."agent_targets" WHERE render_error IS NOT NULL`);
+    const failing: { kind: string; target_id: string }[] = await ds.query(
+      `SELECT kind, target_id FROM "${schema}"."agent_targets" WHERE render_error IS NOT NULL`,
+    );
     renderFailed.reset();
     for (const t of failing) renderFailed.set({ kind: t.kind, target: t.target_id }, 1);
   };

@@ -4,13 +4,19 @@ import { NestFactory } from '@nestjs/core';
 import { EventStore, JetStreamServer, Nats } from '@fabric/eventstore';
 import { setupTelemetry } from '@fabric/telemetry';
 import { PinoNestLogger, runService } from '@fabric/service-kit';
-import { DEFAULT_NETWORK_POLICY, NetworkPolicy } from '@fabric/ipam-math';
+import { DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '@fabric/ipam-math';
 import { IpamModule } from './app/ipam.module';
 
 /** IPAM_MIN_PREFIX_V4 / _V6: the widest network accepted (defaults /16 and /32). */
 export function networkPolicyFromEnv(env = process.env): NetworkPolicy {
-  const int = (v: string | undefined, max: number, fallback: number) => (v !== undefined && /^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= max ? Number(v) : fallback);
-  return { minPrefixLength: { 4: int(env.IPAM_MIN_PREFIX_V4, 32, DEFAULT_NETWORK_POLICY.minPrefixLength[4]), 6: int(env.IPAM_MIN_PREFIX_V6, 128, DEFAULT_NETWORK_POLICY.minPrefixLength[6]) } };
+  const int = (v: string | undefined, max: number, fallback: number) =>
+    v !== undefined && /^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= max ? Number(v) : fallback;
+  return {
+    minPrefixLength: {
+      4: int(env.IPAM_MIN_PREFIX_V4, 32, DEFAULT_NETWORK_POLICY.minPrefixLength[4]),
+      6: int(env.IPAM_MIN_PREFIX_V6, 128, DEFAULT_NETWORK_POLICY.minPrefixLength[6]),
+    },
+  };
 }
 
 export async function startIpam(opts: { ns?: string; cooldownMs?: number; networkPolicy?: NetworkPolicy } = {}) {
@@ -19,7 +25,10 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number; networ
   await nats.ensureStreams();
   const store = new EventStore(nats);
   const app = await NestFactory.createMicroservice(
-    IpamModule.forStore(store, { releaseCooldownMs: opts.cooldownMs ?? Number(process.env.IPAM_RELEASE_COOLDOWN_MS ?? 60_000), networkPolicy: opts.networkPolicy ?? networkPolicyFromEnv() }),
+    IpamModule.forStore(store, {
+      releaseCooldownMs: opts.cooldownMs ?? Number(process.env.IPAM_RELEASE_COOLDOWN_MS ?? 60_000),
+      networkPolicy: opts.networkPolicy ?? networkPolicyFromEnv(),
+    }),
     {
       strategy: new JetStreamServer(store, { durable: 'ipam', filterSubject: store.subjects.evtAll('vm'), maxDeliver: 10, ackWaitMs: 30_000 }),
       logger: new PinoNestLogger('ipam'),

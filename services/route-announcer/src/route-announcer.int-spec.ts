@@ -1,6 +1,6 @@
 import type { Msg } from '@nats-io/nats-core';
-import { NodeDesiredState } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { type NodeDesiredState } from '@fabric/contracts';
+import { EventStore, type Nats } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RouteAnnouncer } from './app/route-announcer';
 import { CLUSTER, NODE1, NODE2, baseFabric, ev, vm } from '@fabric/testing/fabric';
@@ -70,12 +70,20 @@ describe('route-announcer (real NATS)', () => {
 
   it('a burst of 1,000 VM creations gives a few generations, not one per VM', async () => {
     const before = (await node(NODE2))!.generation;
-    const groups = Array.from({ length: 1000 }, (_, i) => [ev.vmCreated(vm(100 + i), NODE2), ev.ipAllocated(vm(100 + i), `198.51.${100 + (i >> 8)}.${i & 255}`)]);
+    const groups = Array.from({ length: 1000 }, (_, i) => [
+      ev.vmCreated(vm(100 + i), NODE2),
+      ev.ipAllocated(vm(100 + i), `198.51.${100 + (i >> 8)}.${i & 255}`),
+    ]);
     await appendBurst(store, groups);
-    const last = await eventually(async () => {
-      const c = await node(NODE2);
-      return c?.vms.length === 1000 ? c : undefined;
-    }, 30000, 50, '1000 VMs on node-2');
+    const last = await eventually(
+      async () => {
+        const c = await node(NODE2);
+        return c?.vms.length === 1000 ? c : undefined;
+      },
+      30000,
+      50,
+      '1000 VMs on node-2',
+    );
     const generations = last.generation - before;
     expect(generations).toBeGreaterThanOrEqual(1);
     expect(generations).toBeLessThan(100);

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { startDeriverService } from '@fabric/derivers';
 import { runService } from '@fabric/service-kit';
-import { RouterConfigOptions, RouterConfigService } from './app/router-config';
+import { type RouterConfigOptions, RouterConfigService } from './app/router-config';
 
 export async function startRouterConfig(opts: { ns?: string } & RouterConfigOptions = {}) {
   const { ns, ...options } = opts;

@@ -1,5 +1,5 @@
-import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { type EventOf, type RouterDesiredState, type StoredEvent } from '@fabric/contracts';
+import { EventStore, type Nats } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RouterConfigService } from './app/router-config';
 import { startRouterConfig } from './main';
@@ -13,8 +13,7 @@ describe('router-config (real NATS)', () => {
   let store: EventStore;
   let service: RouterConfigService | undefined;
 
-  const versions = async (clusterId = CLUSTER) =>
-    (await store.read(store.subjects.evt('router', clusterId))) as StoredEvent<EventOf<'RouterConfigRendered'>>[];
+  const versions = async (clusterId = CLUSTER) => (await store.read(store.subjects.evt('router', clusterId))) as StoredEvent<EventOf<'RouterConfigRendered'>>[];
   // Every stored event folded and nothing left to publish.
   const settled = () => eventually(() => service!.idle(), 10000, 20, 'router-config idle');
 
@@ -56,7 +55,9 @@ describe('router-config (real NATS)', () => {
     const seq = await commandsLastSeq(nats);
     await appendEvents(store, [
       ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19'),
-      ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.vmDeleted(vm(1), NODE1),
+      ev.vmCreated(vm(1), NODE1),
+      ev.ipAllocated(vm(1), '203.0.113.10'),
+      ev.vmDeleted(vm(1), NODE1),
     ]);
     await settled();
     expect((await versions()).length).toBe(1);
@@ -73,10 +74,15 @@ describe('router-config (real NATS)', () => {
     await appendEvents(store, [ev.rrAdded('rr-3', '198.18.0.4')]);
     const v3 = await eventually(async () => (await versions())[2], 10000, 20, 'version 3');
     expect(v3.data.diffs.frr).toContain('+ neighbor 198.18.0.4 remote-as 65000');
-    const cmd = await eventually(async () => {
-      const c = await lastCommand<RouterDesiredState>(nats, 'router', CLUSTER);
-      return c?.generation === 3 ? c : undefined;
-    }, 10000, 20, 'FRR command generation 3');
+    const cmd = await eventually(
+      async () => {
+        const c = await lastCommand<RouterDesiredState>(nats, 'router', CLUSTER);
+        return c?.generation === 3 ? c : undefined;
+      },
+      10000,
+      20,
+      'FRR command generation 3',
+    );
     expect(cmd.config).toBe(v3.data.configs.frr);
     expect((await versions(JUNOS_CLUSTER)).length).toBe(1); // other cluster untouched
   });

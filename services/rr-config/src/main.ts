@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { startDeriverService } from '@fabric/derivers';
 import { runService } from '@fabric/service-kit';
-import { RrConfig, RrConfigOptions } from './app/rr-config';
+import { RrConfig, type RrConfigOptions } from './app/rr-config';
 
 export async function startRrConfig(opts: { ns?: string } & RrConfigOptions = {}) {
   const { ns, ...options } = opts;

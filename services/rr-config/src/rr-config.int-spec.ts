@@ -1,6 +1,6 @@
-import { Placement, RrDesiredState, placementKey, rrTargetId } from '@fabric/contracts';
-import { KV, Kvm } from '@nats-io/kv';
-import { EventStore, Nats, placementsBucket } from '@fabric/eventstore';
+import { type Placement, type RrDesiredState, placementKey, rrTargetId } from '@fabric/contracts';
+import { type KV, Kvm } from '@nats-io/kv';
+import { EventStore, type Nats, placementsBucket } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { RrConfig } from './app/rr-config';
 import { startRrConfig } from './main';
@@ -16,10 +16,15 @@ describe('rr-config (real NATS)', () => {
   let rrConfig: RrConfig | undefined;
   const rr = (id: string) => lastCommand<RrDesiredState>(nats, 'rr', id);
   const until = (id: string, pred: (s: RrDesiredState) => boolean, what: string) =>
-    eventually(async () => {
-      const s = await rr(id);
-      return s && pred(s) ? s : undefined;
-    }, 15000, 20, what);
+    eventually(
+      async () => {
+        const s = await rr(id);
+        return s && pred(s) ? s : undefined;
+      },
+      15000,
+      20,
+      what,
+    );
 
   let kv: KV;
   const keys = async () => {
@@ -77,7 +82,10 @@ describe('rr-config (real NATS)', () => {
 
   it('a burst of VMs writes one placement key each to the KV bucket and leaves every RR config untouched', async () => {
     const before = [(await rr(RR1))!, (await rr(RR2))!];
-    const groups = Array.from({ length: 300 }, (_, i) => [ev.vmCreated(vm(i + 1), i % 2 ? NODE1 : NODE2), ev.ipAllocated(vm(i + 1), `198.51.${100 + (i >> 8)}.${i & 255}`)]);
+    const groups = Array.from({ length: 300 }, (_, i) => [
+      ev.vmCreated(vm(i + 1), i % 2 ? NODE1 : NODE2),
+      ev.ipAllocated(vm(i + 1), `198.51.${100 + (i >> 8)}.${i & 255}`),
+    ]);
     await appendBurst(store, groups);
     const last = placementKey(CLUSTER, '198.51.101.43', tagOf(NODE1));
     const value = await eventually(async () => (await kv.get(last))?.json<Placement>(), 15000, 20, 'last VM placement');

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
  * Billing read model: address holdings per (owner, ip, vm) with the IpAllocated / IpReleased event times.
@@ -10,7 +10,9 @@ export class IpUsage1795666948961 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     const s = (q.connection.options as { schema: string }).schema;
-    await q.query(`CREATE TABLE "${s}"."ip_usage" ("owner_id" text NOT NULL, "ip" text NOT NULL, "vm_id" uuid NOT NULL, "cluster_id" uuid NOT NULL, "family" integer NOT NULL, "allocated_at" TIMESTAMP WITH TIME ZONE NOT NULL, "released_at" TIMESTAMP WITH TIME ZONE, "allocated_seq" bigint NOT NULL, "released_seq" bigint, CONSTRAINT "PK_9303704f5fc9ecdb9a7c8d29716" PRIMARY KEY ("owner_id", "ip", "vm_id"))`);
+    await q.query(
+      `CREATE TABLE "${s}"."ip_usage" ("owner_id" text NOT NULL, "ip" text NOT NULL, "vm_id" uuid NOT NULL, "cluster_id" uuid NOT NULL, "family" integer NOT NULL, "allocated_at" TIMESTAMP WITH TIME ZONE NOT NULL, "released_at" TIMESTAMP WITH TIME ZONE, "allocated_seq" bigint NOT NULL, "released_seq" bigint, CONSTRAINT "PK_9303704f5fc9ecdb9a7c8d29716" PRIMARY KEY ("owner_id", "ip", "vm_id"))`,
+    );
     await q.query(`CREATE INDEX "IDX_39bf515ef7e8d401165617c9ca" ON "${s}"."ip_usage"  ("allocated_at") `);
     // vm_history.detail is the address for IpAllocated and '<ip> released' for IpReleased (see the projector).
     await q.query(

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
  * Idempotency-Key claims of the HTTP API: which request (method, path, body hash) a key was first used
@@ -9,7 +9,9 @@ export class IdempotencyKeys1796000000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     const s = (q.connection.options as { schema: string }).schema;
-    await q.query(`CREATE TABLE "${s}"."idempotency_keys" ("scope" text NOT NULL, "fingerprint" text NOT NULL, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "PK_idempotency_keys" PRIMARY KEY ("scope"))`);
+    await q.query(
+      `CREATE TABLE "${s}"."idempotency_keys" ("scope" text NOT NULL, "fingerprint" text NOT NULL, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "PK_idempotency_keys" PRIMARY KEY ("scope"))`,
+    );
     await q.query(`CREATE INDEX "IDX_idempotency_keys_created" ON "${s}"."idempotency_keys" ("created_at")`);
   }
 

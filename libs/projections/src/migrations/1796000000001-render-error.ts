@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /** agent_targets.render_error: the deriver cannot render the target (TargetRenderFailed), shown as drift. */
 export class RenderError1796000000001 implements MigrationInterface {

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
  * audit_log: one row per event a command caused (meta.commandId + meta.actor on a cluster/node/vm/ipam subject).

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
  * RTBH: vms.blackhole is the blackhole in force on the VM's address (who, why, since when), null when none;

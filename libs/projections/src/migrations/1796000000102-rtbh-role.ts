@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /** API token role `rtbh` (a DDoS detector: reads VMs, blackholes and lifts their addresses, nothing else). */
 export class RtbhRole1796000000102 implements MigrationInterface {

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
  * Routes each RR and core holds, one row per (prefix, next hop), maintained from RoutesChanged deltas

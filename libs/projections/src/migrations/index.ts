@@ -9,6 +9,13 @@ import { RtbhRole1796000000102 } from './1796000000102-rtbh-role';
 import { ObservedRoutes1797000000000 } from './1797000000000-observed-routes';
 
 export const MIGRATIONS = [
-  Initial1764129600000, ApiTokens1764300000000, IpUsage1795666948961, IdempotencyKeys1796000000000, RenderError1796000000001,
-  AuditLog1796000000100, VmBlackhole1796000000101, RtbhRole1796000000102, ObservedRoutes1797000000000,
+  Initial1764129600000,
+  ApiTokens1764300000000,
+  IpUsage1795666948961,
+  IdempotencyKeys1796000000000,
+  RenderError1796000000001,
+  AuditLog1796000000100,
+  VmBlackhole1796000000101,
+  RtbhRole1796000000102,
+  ObservedRoutes1797000000000,
 ];

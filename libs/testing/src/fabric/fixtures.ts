@@ -17,49 +17,77 @@ export const ev = {
   clusterCreated: (over: Record<string, unknown> = {}, clusterId = CLUSTER): FabricEvent => ({
     type: 'ClusterCreated',
     data: {
-      clusterId, name: 'par1', fabricAsn: 65000, coreAsn: 65001, community: '65000:100',
+      clusterId,
+      name: 'par1',
+      fabricAsn: 65000,
+      coreAsn: 65001,
+      community: '65000:100',
       gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
       coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
-      rrClusterId: '198.18.0.254', bgp: { gracefulRestart: false, bfd: false },
+      rrClusterId: '198.18.0.254',
+      bgp: { gracefulRestart: false, bfd: false },
       ...over,
     } as never,
   }),
   rrAdded: (name: string, ip: string, clusterId = CLUSTER): FabricEvent => ({ type: 'RouteReflectorAdded', data: { clusterId, name, ip } }),
   rrRemoved: (name: string, clusterId = CLUSTER): FabricEvent => ({ type: 'RouteReflectorRemoved', data: { clusterId, name } }),
   nodeJoined: (nodeId: string, name: string, underlayIp: string, underlayIp6?: string, clusterId = CLUSTER): FabricEvent => ({
-    type: 'NodeJoined', data: { nodeId, clusterId, name, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) },
+    type: 'NodeJoined',
+    data: { nodeId, clusterId, name, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) },
   }),
   nodeDrained: (nodeId: string, clusterId = CLUSTER): FabricEvent => ({ type: 'NodeDrained', data: { nodeId, clusterId } }),
   nodeLeft: (nodeId: string, clusterId = CLUSTER): FabricEvent => ({ type: 'NodeLeft', data: { nodeId, clusterId } }),
   networkAdded: (networkId: string, cidr: string, family: 4 | 6, clusterId = CLUSTER): FabricEvent => ({
-    type: 'NetworkAdded', data: { clusterId, networkId, cidr, family },
+    type: 'NetworkAdded',
+    data: { clusterId, networkId, cidr, family },
   }),
   poolAdded: (networkId: string, poolId: string, start: string, end: string, clusterId = CLUSTER): FabricEvent => ({
-    type: 'PoolAdded', data: { clusterId, networkId, poolId, start, end },
+    type: 'PoolAdded',
+    data: { clusterId, networkId, poolId, start, end },
   }),
   vmCreated: (vmId: string, nodeId: string, family: 4 | 6 = 4, clusterId = CLUSTER): FabricEvent => ({
-    type: 'VmCreated', data: { vmId, clusterId, nodeId, name: `vm-${vmId.slice(-4)}`, ownerId: 'cust-42', family, driver: 'netns' },
+    type: 'VmCreated',
+    data: { vmId, clusterId, nodeId, name: `vm-${vmId.slice(-4)}`, ownerId: 'cust-42', family, driver: 'netns' },
   }),
   ipAllocated: (vmId: string, ip: string, clusterId = CLUSTER): FabricEvent => ({
     type: 'IpAllocated',
-    data: { clusterId, vmId, ownerId: 'cust-42', ip, family: ip.includes(':') ? 6 : 4, networkId: ip.includes(':') ? NET6 : NET4, poolId: ip.includes(':') ? POOL6 : POOL4 },
+    data: {
+      clusterId,
+      vmId,
+      ownerId: 'cust-42',
+      ip,
+      family: ip.includes(':') ? 6 : 4,
+      networkId: ip.includes(':') ? NET6 : NET4,
+      poolId: ip.includes(':') ? POOL6 : POOL4,
+    },
   }),
   ipAllocationFailed: (vmId: string, clusterId = CLUSTER): FabricEvent => ({
-    type: 'IpAllocationFailed', data: { clusterId, vmId, reason: 'pool-exhausted', message: 'no free address' },
+    type: 'IpAllocationFailed',
+    data: { clusterId, vmId, reason: 'pool-exhausted', message: 'no free address' },
   }),
   vmDeleted: (vmId: string, nodeId: string, clusterId = CLUSTER): FabricEvent => ({ type: 'VmDeleted', data: { vmId, clusterId, nodeId, ownerId: 'cust-42' } }),
   migrationRequested: (vmId: string, fromNodeId: string, toNodeId: string, clusterId = CLUSTER): FabricEvent => ({
-    type: 'VmMigrationRequested', data: { vmId, clusterId, fromNodeId, toNodeId },
+    type: 'VmMigrationRequested',
+    data: { vmId, clusterId, fromNodeId, toNodeId },
   }),
   migrationCompleted: (vmId: string, fromNodeId: string, toNodeId: string, clusterId = CLUSTER): FabricEvent => ({
-    type: 'VmMigrationCompleted', data: { vmId, clusterId, fromNodeId, toNodeId },
+    type: 'VmMigrationCompleted',
+    data: { vmId, clusterId, fromNodeId, toNodeId },
   }),
   routesObserved: (kind: 'rr' | 'router', id: string, routes: { prefix: string; nextHop?: string }[]): FabricEvent => ({
-    type: 'RoutesObserved', data: { target: { kind, id }, routes },
+    type: 'RoutesObserved',
+    data: { target: { kind, id }, routes },
   }),
-  routesChanged: (kind: 'rr' | 'router', id: string, added: { prefix: string; nextHop?: string }[], withdrawn: { prefix: string; nextHop?: string }[] = [],
-    resync?: 'start' | 'part' | 'end' | 'full', total = 0): FabricEvent => ({
-    type: 'RoutesChanged', data: { target: { kind, id }, added, withdrawn, ...(resync ? { resync } : {}), total },
+  routesChanged: (
+    kind: 'rr' | 'router',
+    id: string,
+    added: { prefix: string; nextHop?: string }[],
+    withdrawn: { prefix: string; nextHop?: string }[] = [],
+    resync?: 'start' | 'part' | 'end' | 'full',
+    total = 0,
+  ): FabricEvent => ({
+    type: 'RoutesChanged',
+    data: { target: { kind, id }, added, withdrawn, ...(resync ? { resync } : {}), total },
   }),
 };
 

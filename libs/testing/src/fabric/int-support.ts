@@ -1,6 +1,6 @@
 /** Test-only helpers for the deriver integration specs (real NATS): append fixtures, read commands. */
 import type { DesiredState, FabricEvent, TargetKind } from '@fabric/contracts';
-import { EventStore, Nats } from '@fabric/eventstore';
+import { type EventStore, type Nats } from '@fabric/eventstore';
 
 let counter = 0;
 
@@ -9,15 +9,31 @@ export function subjectOf(store: EventStore, e: FabricEvent): string {
   const s = store.subjects;
   const d = e.data as unknown as Record<string, unknown>;
   switch (e.type) {
-    case 'ClusterCreated': case 'RouteReflectorAdded': case 'RouteReflectorRemoved':
+    case 'ClusterCreated':
+    case 'RouteReflectorAdded':
+    case 'RouteReflectorRemoved':
       return s.evt('cluster', d.clusterId as string);
-    case 'NodeJoined': case 'NodeDrained': case 'NodeLeft':
+    case 'NodeJoined':
+    case 'NodeDrained':
+    case 'NodeLeft':
       return s.evt('node', d.nodeId as string);
-    case 'VmCreated': case 'VmDeleted': case 'VmMigrationRequested': case 'VmMigrationCompleted':
+    case 'VmCreated':
+    case 'VmDeleted':
+    case 'VmMigrationRequested':
+    case 'VmMigrationCompleted':
       return s.evt('vm', d.vmId as string);
-    case 'NetworkAdded': case 'PoolAdded': case 'IpAllocated': case 'IpAllocationFailed': case 'IpReleaseScheduled': case 'IpReleased':
+    case 'NetworkAdded':
+    case 'PoolAdded':
+    case 'IpAllocated':
+    case 'IpAllocationFailed':
+    case 'IpReleaseScheduled':
+    case 'IpReleased':
       return s.evt('ipam', d.clusterId as string);
-    case 'RoutesObserved': case 'RoutesChanged': case 'ConfigApplied': case 'ConfigApplyFailed': case 'BgpSessionStateChanged': {
+    case 'RoutesObserved':
+    case 'RoutesChanged':
+    case 'ConfigApplied':
+    case 'ConfigApplyFailed':
+    case 'BgpSessionStateChanged': {
       const t = d.target as { kind: string; id: string };
       return s.evt('agent', t.kind, t.id);
     }
@@ -39,9 +55,11 @@ export async function appendEvents(store: EventStore, events: FabricEvent[]): Pr
 /** Appends many events with bounded concurrency (a burst); order within one aggregate is kept by the caller. */
 export async function appendBurst(store: EventStore, groups: FabricEvent[][], concurrency = 32): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < groups.length) await appendEvents(store, groups[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < groups.length) await appendEvents(store, groups[next++]);
+    }),
+  );
 }
 
 export async function lastCommand<T extends DesiredState = DesiredState>(nats: Nats, kind: TargetKind, id: string): Promise<T | null> {

@@ -24,7 +24,11 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export class AuthGuard implements CanActivate {
   private readonly failures: AuthFailureLimiter;
 
-  constructor(private readonly reflector: Reflector, @Inject(TokenStore) private readonly tokens: TokenStore, @Inject(HTTP_LIMITS) limits: HttpLimits) {
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(TokenStore) private readonly tokens: TokenStore,
+    @Inject(HTTP_LIMITS) limits: HttpLimits,
+  ) {
     this.failures = new AuthFailureLimiter(limits);
   }
 
@@ -36,7 +40,8 @@ export class AuthGuard implements CanActivate {
     const res = ctx.switchToHttp().getResponse<Response>();
     const header = req.header('authorization');
     let token = header ? BEARER.exec(header)?.[1] : undefined;
-    if (!header && this.reflector.getAllAndOverride<boolean>(QUERY_TOKEN_KEY, targets) && typeof req.query.access_token === 'string') token = req.query.access_token;
+    if (!header && this.reflector.getAllAndOverride<boolean>(QUERY_TOKEN_KEY, targets) && typeof req.query.access_token === 'string')
+      token = req.query.access_token;
     const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     try {
       await this.failures.check(source, token);
@@ -51,7 +56,12 @@ export class AuthGuard implements CanActivate {
       throw new UnauthorizedException({
         status: 401,
         code: 'unauthorized',
-        message: !header && !token ? 'an API token is required (Authorization: Bearer <token>)' : header && !token ? 'malformed Authorization header (expected "Bearer <token>")' : 'invalid or revoked API token',
+        message:
+          !header && !token
+            ? 'an API token is required (Authorization: Bearer <token>)'
+            : header && !token
+              ? 'malformed Authorization header (expected "Bearer <token>")'
+              : 'invalid or revoked API token',
       });
     }
     const allowed = this.reflector.getAllAndOverride<Role[]>(ROLES_KEY, targets) ?? defaultRoles(req.method, req.path);

@@ -9,7 +9,10 @@ import { hashToken } from './tokens';
 import type { HttpLimits } from '../http/limits';
 
 export class TooManyAuthFailures extends HttpException {
-  constructor(readonly retryAfterSeconds: number, what: string) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    what: string,
+  ) {
     super({ status: 429, code: 'too-many-failed-authentications', message: `too many failed authentications ${what}; retry in ${retryAfterSeconds} s` }, 429);
   }
 }

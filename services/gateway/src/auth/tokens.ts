@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataSource } from 'typeorm';
+import { type DataSource } from 'typeorm';
 import type { Logger } from '@fabric/service-kit';
 
 /** `rtbh`: an automated DDoS detector: may only read VMs and blackhole / lift their addresses. */
@@ -54,7 +54,14 @@ export class TokenStore {
 
   async list(): Promise<TokenInfo[]> {
     const rows = await this.ds.query(`SELECT id, name, role, created_at, last_used_at, revoked_at FROM ${this.t} ORDER BY created_at, id`);
-    return rows.map((r: Record<string, never>) => ({ id: r.id, name: r.name, role: r.role, createdAt: iso(r.created_at), lastUsedAt: iso(r.last_used_at), revokedAt: iso(r.revoked_at) }));
+    return rows.map((r: Record<string, never>) => ({
+      id: r.id,
+      name: r.name,
+      role: r.role,
+      createdAt: iso(r.created_at),
+      lastUsedAt: iso(r.last_used_at),
+      revokedAt: iso(r.revoked_at),
+    }));
   }
 
   /** Revokes; returns false when there is no such token. Revoking twice keeps the first time. */

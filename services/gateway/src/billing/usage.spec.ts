@@ -1,19 +1,36 @@
-import { computeUsage, parseIsoTime, parseUsageQuery, UsageQuery, UsageRow } from './usage';
+import { computeUsage, parseIsoTime, parseUsageQuery, type UsageQuery, type UsageRow } from './usage';
 
 const T = (s: string) => new Date(s);
 const row = (o: Partial<UsageRow>): UsageRow => ({
-  ownerId: 'cust-1', ip: '203.0.113.10', vmId: '00000000-0000-4000-8000-000000000001', clusterId: '00000000-0000-4000-8000-0000000000c1', family: 4,
-  allocatedAt: T('2025-01-01T00:00:00Z'), releasedAt: null, ...o,
+  ownerId: 'cust-1',
+  ip: '203.0.113.10',
+  vmId: '00000000-0000-4000-8000-000000000001',
+  clusterId: '00000000-0000-4000-8000-0000000000c1',
+  family: 4,
+  allocatedAt: T('2025-01-01T00:00:00Z'),
+  releasedAt: null,
+  ...o,
 });
-const q = (o: Partial<UsageQuery> = {}): UsageQuery => ({ from: T('2025-01-01T00:00:00Z'), to: T('2025-01-02T00:00:00Z'), asOf: T('2025-01-03T00:00:00Z'), ...o });
+const q = (o: Partial<UsageQuery> = {}): UsageQuery => ({
+  from: T('2025-01-01T00:00:00Z'),
+  to: T('2025-01-02T00:00:00Z'),
+  asOf: T('2025-01-03T00:00:00Z'),
+  ...o,
+});
 
 describe('parseIsoTime', () => {
-  it.each(['2025-01-01', '2025-01-01T10:00Z', '2025-01-01T10:00:00Z', '2025-01-01T10:00:00.123Z', '2025-01-01T10:00:00+02:00', '2024-02-29T00:00:00Z'])('accepts %s', (v) => {
-    expect(parseIsoTime(v)).toBeInstanceOf(Date);
-  });
-  it.each(['', 'yesterday', '2025-01-01T10:00:00', '2025-02-30', '2025-13-01', '2025-01-01T24:00:00Z', '1735689600', '2025-01-01 10:00:00Z'])('refuses %j', (v) => {
-    expect(parseIsoTime(v)).toBeUndefined();
-  });
+  it.each(['2025-01-01', '2025-01-01T10:00Z', '2025-01-01T10:00:00Z', '2025-01-01T10:00:00.123Z', '2025-01-01T10:00:00+02:00', '2024-02-29T00:00:00Z'])(
+    'accepts %s',
+    (v) => {
+      expect(parseIsoTime(v)).toBeInstanceOf(Date);
+    },
+  );
+  it.each(['', 'yesterday', '2025-01-01T10:00:00', '2025-02-30', '2025-13-01', '2025-01-01T24:00:00Z', '1735689600', '2025-01-01 10:00:00Z'])(
+    'refuses %j',
+    (v) => {
+      expect(parseIsoTime(v)).toBeUndefined();
+    },
+  );
   it('keeps the zone', () => expect(parseIsoTime('2025-01-01T10:00:00+02:00')!.toISOString()).toBe('2025-01-01T08:00:00.000Z'));
 });
 
@@ -24,7 +41,12 @@ describe('parseUsageQuery', () => {
   });
   it('lists every bad field', () => {
     expect(parseUsageQuery({ ownerId: 'bad owner', to: 'soon', limit: '5' }, now)).toEqual({
-      fields: { ownerId: [expect.any(String)], from: [expect.stringContaining('required')], to: [expect.stringContaining('ISO 8601')], limit: [expect.stringContaining('unknown parameter')] },
+      fields: {
+        ownerId: [expect.any(String)],
+        from: [expect.stringContaining('required')],
+        to: [expect.stringContaining('ISO 8601')],
+        limit: [expect.stringContaining('unknown parameter')],
+      },
     });
   });
   it('refuses an empty or reversed window and repeated parameters', () => {
@@ -48,7 +70,11 @@ describe('computeUsage', () => {
       q(),
     );
     expect(r.owners).toHaveLength(1);
-    expect(r.owners[0].addresses.map((a) => [a.ip, a.addressSeconds])).toEqual([['203.0.113.10', 3600], ['203.0.113.11', 10], ['203.0.113.12', 60]]);
+    expect(r.owners[0].addresses.map((a) => [a.ip, a.addressSeconds])).toEqual([
+      ['203.0.113.10', 3600],
+      ['203.0.113.11', 10],
+      ['203.0.113.12', 60],
+    ]);
     expect(r.totals).toEqual({ owners: 1, addresses: 3, intervals: 3, addressSeconds: 3670, byFamily: { '4': 3670, '6': 0 } });
   });
 
@@ -64,12 +90,25 @@ describe('computeUsage', () => {
       [
         row({ vmId: 'v1', allocatedAt: T('2025-01-01T00:00:00.001Z'), releasedAt: T('2025-01-01T00:00:00.101Z') }),
         row({ vmId: 'v2', allocatedAt: T('2025-01-01T00:00:00.201Z'), releasedAt: T('2025-01-01T00:00:00.401Z') }),
-        row({ ownerId: 'cust-2', vmId: 'v3', ip: '2001:db8:1::10', family: 6, allocatedAt: T('2025-01-01T00:00:00Z'), releasedAt: T('2025-01-01T00:00:00.300Z') }),
+        row({
+          ownerId: 'cust-2',
+          vmId: 'v3',
+          ip: '2001:db8:1::10',
+          family: 6,
+          allocatedAt: T('2025-01-01T00:00:00Z'),
+          releasedAt: T('2025-01-01T00:00:00.300Z'),
+        }),
       ],
       q(),
     );
-    expect(r.owners.map((o) => [o.ownerId, o.addressSeconds, o.addresses.length])).toEqual([['cust-1', 0.3, 1], ['cust-2', 0.3, 1]]);
-    expect(r.owners[0].addresses[0].intervals.map((i) => [i.vmId, i.seconds])).toEqual([['v1', 0.1], ['v2', 0.2]]);
+    expect(r.owners.map((o) => [o.ownerId, o.addressSeconds, o.addresses.length])).toEqual([
+      ['cust-1', 0.3, 1],
+      ['cust-2', 0.3, 1],
+    ]);
+    expect(r.owners[0].addresses[0].intervals.map((i) => [i.vmId, i.seconds])).toEqual([
+      ['v1', 0.1],
+      ['v2', 0.2],
+    ]);
     expect(r.totals).toMatchObject({ addressSeconds: 0.6, byFamily: { '4': 0.3, '6': 0.3 } });
   });
 

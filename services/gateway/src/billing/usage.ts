@@ -117,7 +117,14 @@ export function computeUsage(rows: UsageRow[], q: UsageQuery): UsageReport {
     const key = `${r.clusterId}/${r.ip}`;
     const a = o.addresses.get(key) ?? { a: { clusterId: r.clusterId, ip: r.ip, family: r.family, intervals: [] }, ms: 0 };
     o.addresses.set(key, a);
-    a.a.intervals.push({ vmId: r.vmId, allocatedAt: iso(r.allocatedAt), releasedAt: r.releasedAt ? iso(r.releasedAt) : null, start: iso(new Date(start)), end: iso(new Date(end)), seconds: secs(ms) });
+    a.a.intervals.push({
+      vmId: r.vmId,
+      allocatedAt: iso(r.allocatedAt),
+      releasedAt: r.releasedAt ? iso(r.releasedAt) : null,
+      start: iso(new Date(start)),
+      end: iso(new Date(end)),
+      seconds: secs(ms),
+    });
     a.ms += ms;
     o.ms += ms;
     total += ms;
@@ -132,7 +139,11 @@ export function computeUsage(rows: UsageRow[], q: UsageQuery): UsageReport {
       addressSeconds: secs(o.ms),
       addresses: [...o.addresses.values()]
         .sort((x, y) => byText(x.a.clusterId, y.a.clusterId) || byText(x.a.ip, y.a.ip))
-        .map(({ a, ms }) => ({ ...a, addressSeconds: secs(ms), intervals: a.intervals.sort((x, y) => byText(x.allocatedAt, y.allocatedAt) || byText(x.vmId, y.vmId)) })),
+        .map(({ a, ms }) => ({
+          ...a,
+          addressSeconds: secs(ms),
+          intervals: a.intervals.sort((x, y) => byText(x.allocatedAt, y.allocatedAt) || byText(x.vmId, y.vmId)),
+        })),
     }));
   return {
     from: iso(q.from),
@@ -160,13 +171,16 @@ export async function queryUsage(db: DataSource | EntityManager, schema: string,
     params.push(q.ownerId);
     where += ` AND owner_id = $3`;
   }
-  const raw: { owner_id: string; ip: string; vm_id: string; cluster_id: string; family: number; allocated_at: Date; released_at: Date | null }[] = await db.query(
-    `SELECT owner_id, ip, vm_id, cluster_id, family, allocated_at, released_at FROM "${schema}"."ip_usage" WHERE ${where}`,
-    params,
-  );
+  const raw: { owner_id: string; ip: string; vm_id: string; cluster_id: string; family: number; allocated_at: Date; released_at: Date | null }[] =
+    await db.query(`SELECT owner_id, ip, vm_id, cluster_id, family, allocated_at, released_at FROM "${schema}"."ip_usage" WHERE ${where}`, params);
   const rows: UsageRow[] = raw.map((r) => ({
-    ownerId: r.owner_id, ip: r.ip, vmId: r.vm_id, clusterId: r.cluster_id, family: Number(r.family),
-    allocatedAt: new Date(r.allocated_at), releasedAt: r.released_at ? new Date(r.released_at) : null,
+    ownerId: r.owner_id,
+    ip: r.ip,
+    vmId: r.vm_id,
+    clusterId: r.cluster_id,
+    family: Number(r.family),
+    allocatedAt: new Date(r.allocated_at),
+    releasedAt: r.released_at ? new Date(r.released_at) : null,
   }));
   return computeUsage(rows, q);
 }

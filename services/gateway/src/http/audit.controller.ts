@@ -56,7 +56,8 @@ class AuditEntryDto {
   @ApiProperty({ example: 0, description: 'position inside a multi-event message' }) index: number;
   @ApiProperty({ format: 'date-time' }) at: string;
   @ApiProperty({ example: 'token:ops-alice(operator)' }) actor: string;
-  @ApiProperty({ example: 'DeleteVm', nullable: true, description: 'the command that caused the event (null for events written before it was recorded)' }) command: string | null;
+  @ApiProperty({ example: 'DeleteVm', nullable: true, description: 'the command that caused the event (null for events written before it was recorded)' })
+  command: string | null;
   @ApiProperty({ example: '5f0c…' }) commandId: string;
   @ApiProperty({ example: 'VmDeleted' }) event: string;
   @ApiProperty({ example: 'vm', enum: ['cluster', 'node', 'vm', 'ipam'] }) aggregate: string;
@@ -70,12 +71,30 @@ class AuditPageDto {
   @ApiProperty({ example: 1050, description: 'events-stream position the read model has reached' }) readModelPosition: number;
 }
 
+/** A row of audit_log as the driver returns it (bigint as string, timestamptz as Date). */
+interface AuditDbRow {
+  seq: string | number;
+  idx: string | number;
+  at: Date | string;
+  actor: string;
+  command: string | null;
+  command_id: string;
+  event: string;
+  aggregate: string;
+  aggregate_id: string;
+  cluster_id: string | null;
+  detail: Record<string, unknown>;
+}
+
 @ApiTags('audit')
 @ApiAuth()
 @Roles('admin', 'operator')
 @Controller('audit')
 export class AuditController {
-  constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource, @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
+  constructor(
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Who did what: the events caused by commands, newest first, with actor and command' })
@@ -102,15 +121,24 @@ export class AuditController {
     if (a.to) where.push(`at < ${p(a.to)}`);
     if (a.cursor) where.push(`(seq, idx) < (${p(a.cursor.seq)}, ${p(a.cursor.idx)})`);
     const schema = (this.ds.options as { schema: string }).schema;
-    const rows: Record<string, any>[] = await this.ds.query(
+    const rows: AuditDbRow[] = await this.ds.query(
       `SELECT seq, idx, at, actor, command, command_id, event, aggregate, aggregate_id, cluster_id, detail FROM "${schema}"."audit_log"
        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC, idx DESC LIMIT ${p(a.limit + 1)}`,
       params,
     );
     const more = rows.length > a.limit;
     const items = rows.slice(0, a.limit).map((r) => ({
-      seq: Number(r.seq), index: Number(r.idx), at: new Date(r.at).toISOString(), actor: r.actor, command: r.command, commandId: r.command_id,
-      event: r.event, aggregate: r.aggregate, aggregateId: r.aggregate_id, clusterId: r.cluster_id, detail: r.detail,
+      seq: Number(r.seq),
+      index: Number(r.idx),
+      at: new Date(r.at).toISOString(),
+      actor: r.actor,
+      command: r.command,
+      commandId: r.command_id,
+      event: r.event,
+      aggregate: r.aggregate,
+      aggregateId: r.aggregate_id,
+      clusterId: r.cluster_id,
+      detail: r.detail,
     }));
     const last = items[items.length - 1];
     return { items, next: more && last ? `${last.seq}.${last.index}` : null, readModelPosition: this.runner.currentPosition };

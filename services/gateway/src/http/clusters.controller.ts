@@ -21,7 +21,11 @@ const uuid = uuidParam;
 @Roles('admin', 'operator')
 @Controller('clusters')
 export class ClustersController {
-  constructor(private readonly bus: CommandBus, private readonly read: ReadModel, @Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ReadModel,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Create a cluster (ASNs, community, route reflectors, core router)' })
@@ -89,8 +93,11 @@ export class ClustersController {
   @ApiErrors(400, 404)
   async rrConfig(@Param('id', uuid) id: string, @Param('name') name: string, @Res() res: Response) {
     if (!isName(name)) throw new NotFoundException({ status: 404, code: 'rr-not-found', message: 'no such route reflector' });
-    const m = await this.store.nats.jsm.streams.getMessage(this.store.subjects.commandsStream, { last_by_subj: this.store.subjects.cmd('rr', rrTargetId(id, name)) });
-    if (!m) throw new NotFoundException({ status: 404, code: 'rr-config-not-found', message: `no config rendered yet for route reflector ${name} of cluster ${id}` });
+    const m = await this.store.nats.jsm.streams.getMessage(this.store.subjects.commandsStream, {
+      last_by_subj: this.store.subjects.cmd('rr', rrTargetId(id, name)),
+    });
+    if (!m)
+      throw new NotFoundException({ status: 404, code: 'rr-config-not-found', message: `no config rendered yet for route reflector ${name} of cluster ${id}` });
     const desired = m.json<RrDesiredState>();
     res.type('text/plain').set('X-Generation', String(desired.generation)).send(redactSecrets(desired.bird)); // the agent's command holds the MD5 password; responses never
   }
@@ -105,7 +112,13 @@ export class ClustersController {
   @ApiResponse({ status: 200, description: 'config text; `X-Config-Version` header', content: { 'text/plain': { schema: { type: 'string' } } } })
   @ApiErrors(400, 404)
   @QueryParams('format', 'version', 'diff')
-  async routerConfig(@Param('id', uuid) id: string, @Query('format') format = 'junos', @Query('version') version: string | undefined, @Query('diff') diff: string | undefined, @Res() res: Response) {
+  async routerConfig(
+    @Param('id', uuid) id: string,
+    @Query('format') format = 'junos',
+    @Query('version') version: string | undefined,
+    @Query('diff') diff: string | undefined,
+    @Res() res: Response,
+  ) {
     const fields: Record<string, string[]> = {};
     if (!['junos', 'frr'].includes(format)) fields.format = ['must be junos or frr'];
     const v = intParam(fields, 'version', version, 1, 2_147_483_647);
@@ -113,7 +126,12 @@ export class ClustersController {
     if (Object.keys(fields).length) throw invalidQuery(fields, 'invalid router config query');
     await this.get(id);
     const row = await this.read.routerConfig(id, v);
-    if (!row) throw new NotFoundException({ status: 404, code: 'router-config-not-found', message: `no router config${v ? ` version ${v}` : ''} for cluster ${id} yet` });
+    if (!row)
+      throw new NotFoundException({
+        status: 404,
+        code: 'router-config-not-found',
+        message: `no router config${v ? ` version ${v}` : ''} for cluster ${id} yet`,
+      });
     res.set('X-Config-Version', String(row.version)).type('text/plain');
     if (d !== undefined) {
       const base = await this.read.routerConfig(id, d);
@@ -181,7 +199,10 @@ export class ClustersController {
 @Roles('admin', 'operator')
 @Controller('nodes')
 export class NodesController {
-  constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ReadModel,
+  ) {}
 
   private async row(id: string) {
     const n = await this.read.nodeRow(id);
@@ -220,7 +241,8 @@ export class NodesController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Evacuate a node: drain it and migrate every VM (make-before-break) to the active node with the fewest VMs, a few at a time',
-    description: 'Progress: GET /nodes/{id}/status (evacuation), the node events NodeEvacuationStarted/NodeEvacuated and VmMigrationRequested with evacuation: true. 409 no-target-node when the VMs have nowhere to go.',
+    description:
+      'Progress: GET /nodes/{id}/status (evacuation), the node events NodeEvacuationStarted/NodeEvacuated and VmMigrationRequested with evacuation: true. 409 no-target-node when the VMs have nowhere to go.',
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })

@@ -26,7 +26,11 @@ export class CommandBus {
 
   private readonly keys: IdempotencyKeys;
 
-  constructor(@Inject(RPC_CLIENT) private readonly rpc: RpcClient, @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner, @Inject(DATA_SOURCE) ds: DataSource) {
+  constructor(
+    @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+    @Inject(DATA_SOURCE) ds: DataSource,
+  ) {
     this.keys = new IdempotencyKeys(ds);
   }
 

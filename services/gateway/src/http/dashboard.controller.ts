@@ -16,8 +16,21 @@ const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : nul
 const birdName = (prefix: string, name: string) => prefix + name.toLowerCase().replace(/-/g, '_');
 
 type Kind = 'router' | 'rr' | 'node';
-interface Member { kind: Kind; targetId: string; name: string; ips: string[] }
-interface SessionSide { kind: Kind; targetId: string; protocol: string; peerIp: string | null; state: string; info: string | null; since: string | null }
+interface Member {
+  kind: Kind;
+  targetId: string;
+  name: string;
+  ips: string[];
+}
+interface SessionSide {
+  kind: Kind;
+  targetId: string;
+  protocol: string;
+  peerIp: string | null;
+  state: string;
+  info: string | null;
+  since: string | null;
+}
 
 /** One link's state from what both ends report: Established only when every reporting end says so. */
 export function linkState(sides: { state: string }[]): string {
@@ -28,7 +41,10 @@ export function linkState(sides: { state: string }[]): string {
 
 @Controller('clusters')
 export class DashboardController {
-  constructor(private readonly read: ReadModel, @Inject(DATA_SOURCE) private readonly ds: DataSource) {}
+  constructor(
+    private readonly read: ReadModel,
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+  ) {}
 
   private async members(id: string) {
     const c = await this.ds.getRepository(ClusterRow).findOneBy({ id });
@@ -36,7 +52,9 @@ export class DashboardController {
     const nodes = await this.ds.getRepository(NodeRow).find({ where: { clusterId: id }, order: { joinedAt: 'ASC' } });
     const core: Member = { kind: 'router', targetId: id, name: c.coreRouter.name, ips: [c.coreRouter.ip] };
     const rrs: Member[] = c.routeReflectors.map((r) => ({ kind: 'rr', targetId: rrTargetId(id, r.name), name: r.name, ips: [r.ip] }));
-    const nodeMembers: Member[] = nodes.filter((n) => n.status !== 'left').map((n) => ({ kind: 'node', targetId: n.id, name: n.name, ips: [n.underlayIp, ...(n.underlayIp6 ? [n.underlayIp6] : [])] }));
+    const nodeMembers: Member[] = nodes
+      .filter((n) => n.status !== 'left')
+      .map((n) => ({ kind: 'node', targetId: n.id, name: n.name, ips: [n.underlayIp, ...(n.underlayIp6 ? [n.underlayIp6] : [])] }));
     return { cluster: c, nodes, core, rrs, nodeMembers };
   }
 
@@ -47,20 +65,39 @@ export class DashboardController {
     const all = [core, ...rrs, ...nodeMembers];
     const rows = await this.ds.getRepository(BgpSessionRow).find({ where: { targetId: In(all.map((m) => m.targetId)) } });
     const sidesOf = (m: Member) =>
-      rows.filter((r) => r.kind === m.kind && r.targetId === m.targetId)
-        .map((r): SessionSide => ({ kind: m.kind, targetId: m.targetId, protocol: r.protocol, peerIp: r.peerIp, state: r.state, info: r.info, since: iso(r.since) }));
+      rows
+        .filter((r) => r.kind === m.kind && r.targetId === m.targetId)
+        .map((r): SessionSide => ({
+          kind: m.kind,
+          targetId: m.targetId,
+          protocol: r.protocol,
+          peerIp: r.peerIp,
+          state: r.state,
+          info: r.info,
+          since: iso(r.since),
+        }));
     // A side belongs to a link when its neighbor address is the peer's, or (no address reported) by protocol name.
     const toward = (sides: SessionSide[], peer: Member, prefix: string) =>
       sides.filter((s) => (s.peerIp ? peer.ips.includes(s.peerIp) : s.protocol === birdName(prefix, peer.name)));
     const sessions = [];
     for (const rr of rrs) {
       const sides = [...toward(sidesOf(core), rr, 'bgp '), ...toward(sidesOf(rr), core, 'core_')];
-      sessions.push({ a: { kind: core.kind, id: core.targetId, name: core.name }, b: { kind: rr.kind, id: rr.targetId, name: rr.name }, state: linkState(sides), sides });
+      sessions.push({
+        a: { kind: core.kind, id: core.targetId, name: core.name },
+        b: { kind: rr.kind, id: rr.targetId, name: rr.name },
+        state: linkState(sides),
+        sides,
+      });
     }
     for (const rr of rrs) {
       for (const n of nodeMembers) {
         const sides = [...toward(sidesOf(rr), n, 'node_'), ...toward(sidesOf(n), rr, 'rr_')];
-        sessions.push({ a: { kind: rr.kind, id: rr.targetId, name: rr.name }, b: { kind: n.kind, id: n.targetId, name: n.name }, state: linkState(sides), sides });
+        sessions.push({
+          a: { kind: rr.kind, id: rr.targetId, name: rr.name },
+          b: { kind: n.kind, id: n.targetId, name: n.name },
+          state: linkState(sides),
+          sides,
+        });
       }
     }
     return {
@@ -83,12 +120,20 @@ export class DashboardController {
       const desired = t?.desiredGeneration ?? 0;
       const applied = t?.appliedGeneration ?? 0;
       return {
-        kind: m.kind, targetId: m.targetId, name: m.name,
-        desiredGeneration: desired, appliedGeneration: applied, drift: desired !== applied || !!t?.lastError || !!t?.renderError,
+        kind: m.kind,
+        targetId: m.targetId,
+        name: m.name,
+        desiredGeneration: desired,
+        appliedGeneration: applied,
+        drift: desired !== applied || !!t?.lastError || !!t?.renderError,
         renderError: t?.renderError ?? null,
-        desiredHash: t?.desiredHash ?? null, appliedHash: t?.appliedHash ?? null,
-        appliedAt: iso(t?.appliedAt), lastChanges: t?.lastChanges ?? null, lastDurationMs: t?.lastDurationMs ?? null,
-        lastError: t?.lastError ?? null, routes: t?.routeCount ?? 0,
+        desiredHash: t?.desiredHash ?? null,
+        appliedHash: t?.appliedHash ?? null,
+        appliedAt: iso(t?.appliedAt),
+        lastChanges: t?.lastChanges ?? null,
+        lastDurationMs: t?.lastDurationMs ?? null,
+        lastError: t?.lastError ?? null,
+        routes: t?.routeCount ?? 0,
       };
     });
   }

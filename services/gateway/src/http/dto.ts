@@ -6,25 +6,39 @@ import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, I
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
-  @IsCidrBlock() cidr: string;
+  @IsCidrBlock()
+  cidr: string;
   @ApiPropertyOptional({ type: () => [PoolInput], example: [{ start: '203.0.113.10', end: '203.0.113.200' }] })
-  @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => PoolInput) pools?: PoolInput[];
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @ValidateNested({ each: true })
+  @Type(() => PoolInput)
+  pools?: PoolInput[];
 }
 export class AddPoolBody {
   @ApiProperty({ example: '203.0.113.10' })
-  @IsIpAddress() start: string;
+  @IsIpAddress()
+  start: string;
   @ApiProperty({ example: '203.0.113.200' })
-  @IsIpAddress() end: string;
+  @IsIpAddress()
+  end: string;
 }
 export class JoinNodeBody {
   @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
-  @IsOptional() @IsCanonicalUuid() nodeId?: string;
+  @IsOptional()
+  @IsCanonicalUuid()
+  nodeId?: string;
   @ApiProperty({ example: 'node1' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.101', description: 'underlay IPv4 (BGP sessions to the route reflectors)' })
-  @IsIpAddress(4) underlayIp: string;
+  @IsIpAddress(4)
+  underlayIp: string;
   @ApiPropertyOptional({ example: '2001:db8:ffff::101' })
-  @IsOptional() @IsIpAddress(6) underlayIp6?: string;
+  @IsOptional()
+  @IsIpAddress(6)
+  underlayIp6?: string;
 }
 export class ChangeBgpPasswordBody {
   @ApiProperty({ example: 'n3w-s3cret', description: 'new TCP MD5 password of every BGP session of the cluster (never returned)' })
@@ -33,20 +47,26 @@ export class ChangeBgpPasswordBody {
 }
 export class AddRouteReflectorBody {
   @ApiProperty({ example: 'rr3' })
-  @IsFabricName() name: string;
+  @IsFabricName()
+  name: string;
   @ApiProperty({ example: '198.18.0.13' })
-  @IsIpAddress() ip: string;
+  @IsIpAddress()
+  ip: string;
 }
 export class MigrateVmBody {
   @ApiProperty({ format: 'uuid', description: 'target node' })
-  @IsCanonicalUuid() nodeId: string;
+  @IsCanonicalUuid()
+  nodeId: string;
 }
 export class DrainNodeBody {
   @ApiPropertyOptional({ example: true, description: 'also move every VM of the node to other nodes (as POST /nodes/{id}/evacuate)' })
-  @IsOptional() @IsBoolean() evacuate?: boolean;
+  @IsOptional()
+  @IsBoolean()
+  evacuate?: boolean;
 }
 
 export class BlackholeBody {
   @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
-  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' }) reason: string;
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
+  reason: string;
 }

@@ -33,7 +33,14 @@ export class ApiErrorFilter implements ExceptionFilter {
     if (err instanceof DomainError) body = err.toJSON();
     else if (err instanceof HttpException) {
       const r = err.getResponse();
-      body = typeof r === 'object' && r && 'code' in r ? (r as ErrorBody) : { status: err.getStatus(), code: codeFor(err.getStatus()), message: typeof r === 'string' ? r : ((r as { message?: string }).message?.toString() ?? err.message) };
+      body =
+        typeof r === 'object' && r && 'code' in r
+          ? (r as ErrorBody)
+          : {
+              status: err.getStatus(),
+              code: codeFor(err.getStatus()),
+              message: typeof r === 'string' ? r : ((r as { message?: string }).message?.toString() ?? err.message),
+            };
     } else if (bodyError) {
       const status = Number((err as { status?: number }).status);
       body = { status: status >= 400 && status < 500 ? status : 400, ...bodyError };
@@ -61,7 +68,20 @@ function publicMessage(body: ErrorBody): string {
 }
 
 function codeFor(status: number): string {
-  return ({ 400: 'bad-request', 401: 'unauthorized', 403: 'forbidden', 404: 'not-found', 409: 'conflict', 413: 'payload-too-large', 422: 'unprocessable', 429: 'too-many-requests' } as Record<number, string>)[status] ?? 'error';
+  return (
+    (
+      {
+        400: 'bad-request',
+        401: 'unauthorized',
+        403: 'forbidden',
+        404: 'not-found',
+        409: 'conflict',
+        413: 'payload-too-large',
+        422: 'unprocessable',
+        429: 'too-many-requests',
+      } as Record<number, string>
+    )[status] ?? 'error'
+  );
 }
 
 export function throwReplyError(error: ErrorBody): never {

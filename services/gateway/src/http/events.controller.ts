@@ -47,7 +47,8 @@ export function matches(e: StoredEvent, f: EventFilter): boolean {
     d.target?.id !== f.clusterId &&
     !d.target?.id?.startsWith(`${f.clusterId}_`) &&
     !(d.target?.id && f.nodeIds?.has(d.target.id))
-  ) return false;
+  )
+    return false;
   return true;
 }
 
@@ -94,16 +95,28 @@ export class EventsController implements BeforeApplicationShutdown {
   @ApiQuery({ name: 'type', required: false, description: 'comma-separated event types, e.g. VmCreated,IpAllocated' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: 'close the stream after this many events' })
   @ApiQuery({ name: 'access_token', required: false, description: 'API token, for EventSource clients' })
-  @ApiResponse({ status: 200, description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: VmCreated\ndata: {"seq":42,"subject":"fabric.evt.vm.…","type":"VmCreated",…}\n\n' } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'text/event-stream',
+    content: {
+      'text/event-stream': {
+        schema: { type: 'string', example: 'id: 42\nevent: VmCreated\ndata: {"seq":42,"subject":"fabric.evt.vm.…","type":"VmCreated",…}\n\n' },
+      },
+    },
+  })
   @ApiErrors(400)
   @QueryParams('since', 'clusterId', 'vmId', 'type', 'limit', 'access_token')
   async events(@Query() q: Record<string, unknown>, @Req() req: Request, @Res() res: Response) {
     const fields: Record<string, string[]> = {};
     const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
     const lastId = req.header('last-event-id') ?? str('since');
-    if (lastId !== undefined && !SEQ.test(lastId)) fields[req.header('last-event-id') !== undefined ? 'Last-Event-ID' : 'since'] = ['must be a stream sequence (non-negative integer)'];
+    if (lastId !== undefined && !SEQ.test(lastId))
+      fields[req.header('last-event-id') !== undefined ? 'Last-Event-ID' : 'since'] = ['must be a stream sequence (non-negative integer)'];
     for (const k of ['clusterId', 'vmId']) if (str(k) !== undefined && !UUID_PATTERN.test(str(k)!)) fields[k] = ['must be a UUID'];
-    const types = str('type')?.split(',').map((t) => t.trim()).filter(Boolean);
+    const types = str('type')
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     if (types && (!types.length || types.some((t) => !TYPE.test(t)))) fields.type = ['must be a comma-separated list of event types'];
     const limit = intParam(fields, 'limit', q.limit, 1, 1_000_000_000);
     if (Object.keys(fields).length) throw new BadRequestException({ status: 400, code: 'validation-failed', message: 'invalid events query', fields });
@@ -112,7 +125,14 @@ export class EventsController implements BeforeApplicationShutdown {
     const mine = this.byToken.get(tokenId) ?? new Map<Response, () => void>();
     if (mine.size >= this.limits.sseStreamsPerToken) {
       res.setHeader('Retry-After', '5');
-      throw new HttpException({ status: 429, code: 'too-many-streams', message: `this token already has ${mine.size} open event streams (at most ${this.limits.sseStreamsPerToken}); close one first` }, 429);
+      throw new HttpException(
+        {
+          status: 429,
+          code: 'too-many-streams',
+          message: `this token already has ${mine.size} open event streams (at most ${this.limits.sseStreamsPerToken}); close one first`,
+        },
+        429,
+      );
     }
     this.byToken.set(tokenId, mine);
     let endStream: () => void = () => void res.end();
@@ -126,8 +146,14 @@ export class EventsController implements BeforeApplicationShutdown {
   }
 
   private async stream(
-    q: Record<string, unknown>, req: Request, res: Response, lastId: string | undefined, types: string[] | undefined, limit: number | undefined,
-    tokenId: string, onClose: (fn: () => void) => void,
+    q: Record<string, unknown>,
+    req: Request,
+    res: Response,
+    lastId: string | undefined,
+    types: string[] | undefined,
+    limit: number | undefined,
+    tokenId: string,
+    onClose: (fn: () => void) => void,
   ) {
     const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
     const filter: EventFilter = { types: types ? new Set(types) : undefined, clusterId: str('clusterId'), vmId: str('vmId') };
@@ -152,7 +178,8 @@ export class EventsController implements BeforeApplicationShutdown {
           for (let i = 0; i < m.events.length && !closed; i++) {
             const e = m.events[i];
             // Nodes joining while the stream is open belong to the cluster too.
-            if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId) filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
+            if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId)
+              filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
             if (!matches(e, filter)) continue;
             const { seq, subject, index, ...envelope } = redactEvent(e);
             const id = i === m.events.length - 1 ? `id: ${seq}\n` : '';
@@ -170,14 +197,22 @@ export class EventsController implements BeforeApplicationShutdown {
     });
     await reader.start();
 
-    res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.status(200).set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
     res.flushHeaders();
     // The consumer exists now: a client may start writing and will see its own events.
     res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
     const heartbeat = setInterval(() => {
       res.write(': heartbeat\n\n');
       // Another gateway may have revoked the token: the stream ends within one heartbeat.
-      void this.tokens.isActive(tokenId).then((ok) => ok || close(), () => undefined);
+      void this.tokens.isActive(tokenId).then(
+        (ok) => ok || close(),
+        () => undefined,
+      );
     }, HEARTBEAT_MS);
     const close = () => {
       closed = true;

@@ -21,7 +21,10 @@ const DRIVER_OF = { libvirt: 'tap', lxd: 'veth' } as const;
 @Roles('admin', 'operator')
 @Controller('vms')
 export class GuestNetworkController {
-  constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ReadModel,
+  ) {}
 
   @Get(':id/libvirt-interface')
   @ApiOperation({ summary: "libvirt domain XML <interface type='ethernet'>: the tap the node agent configures, the guest MAC, no bridge" })
@@ -49,7 +52,11 @@ export class GuestNetworkController {
   @Get(':id/network-config')
   @ApiOperation({ summary: 'cloud-init network-config v2 of the guest: its /32 or /128, matched by its MAC, on-link default route to the gateway' })
   @ApiProduces('application/yaml')
-  @ApiResponse({ status: 200, description: 'YAML; `X-Guest-Mac` and `X-Host-Interface` headers', content: { 'application/yaml': { schema: { type: 'string' } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'YAML; `X-Guest-Mac` and `X-Host-Interface` headers',
+    content: { 'application/yaml': { schema: { type: 'string' } } },
+  })
   @ApiErrors(400, 404, 409)
   async networkConfig(@Param('id', uuid) id: string, @Res() res: Response) {
     const input = await this.input(id);
@@ -65,7 +72,11 @@ export class GuestNetworkController {
     const vm = await this.read.vmRow(id);
     if (!vm || vm.status === 'deleted') throw new NotFoundException({ status: 404, code: 'vm-not-found', message: `vm ${id} not found` });
     if (hypervisor && vm.driver !== DRIVER_OF[hypervisor]) {
-      throw new ConflictException({ status: 409, code: 'driver-mismatch', message: `vm ${id} uses driver ${vm.driver}; ${hypervisor} needs driver ${DRIVER_OF[hypervisor]}` });
+      throw new ConflictException({
+        status: 409,
+        code: 'driver-mismatch',
+        message: `vm ${id} uses driver ${vm.driver}; ${hypervisor} needs driver ${DRIVER_OF[hypervisor]}`,
+      });
     }
     if (!vm.ip) throw new ConflictException({ status: 409, code: 'ip-not-allocated', message: `vm ${id} has no address yet (status ${vm.status})` });
     const cluster = await this.read.clusterRow(vm.clusterId);

@@ -39,7 +39,32 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
   @ApiResponse({
     status: 200,
     description: 'healthy',
-    schema: { example: { status: 'ok', checks: { nats: { ok: true, streamHead: 42, readModelPosition: 42, lag: 0 }, postgres: { ok: true }, loops: { ok: true, loops: [{ name: 'projection:read-model', state: 'running', position: 42, lag: 0, stalledMs: 0, restarts: 0, handled: 42, failed: 0, deadLettered: 0, pid: 1234 }] } } } },
+    schema: {
+      example: {
+        status: 'ok',
+        checks: {
+          nats: { ok: true, streamHead: 42, readModelPosition: 42, lag: 0 },
+          postgres: { ok: true },
+          loops: {
+            ok: true,
+            loops: [
+              {
+                name: 'projection:read-model',
+                state: 'running',
+                position: 42,
+                lag: 0,
+                stalledMs: 0,
+                restarts: 0,
+                handled: 42,
+                failed: 0,
+                deadLettered: 0,
+                pid: 1234,
+              },
+            ],
+          },
+        },
+      },
+    },
   })
   @ApiResponse({ status: 503, description: 'degraded: NATS or Postgres does not answer, or a loop is dead, silent or stalled (see checks.loops)' })
   async health(@Res() res: Response) {

@@ -28,7 +28,9 @@ export function idempotencyClaim(req: Request & { principal?: { id: string } }):
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) {
     throw new BadRequestException({
-      status: 400, code: 'invalid-idempotency-key', message: 'Idempotency-Key must be 1-128 characters of letters, digits and . _ : ~ + / = -',
+      status: 400,
+      code: 'invalid-idempotency-key',
+      message: 'Idempotency-Key must be 1-128 characters of letters, digits and . _ : ~ + / = -',
       fields: { 'Idempotency-Key': ['must be 1-128 characters of letters, digits and . _ : ~ + / = -'] },
     });
   }
@@ -57,14 +59,17 @@ export class IdempotencyKeys {
     const bound = rows[0]?.fingerprint ?? (await this.ds.query(`SELECT fingerprint FROM ${this.t} WHERE scope = $1`, [c.scope]))[0]?.fingerprint;
     if (bound !== undefined && bound !== c.fingerprint) {
       throw new UnprocessableEntityException({
-        status: 422, code: 'idempotency-key-reused',
+        status: 422,
+        code: 'idempotency-key-reused',
         message: 'this Idempotency-Key was already used for a different request (method, path or body); use a new key for a new request',
       });
     }
     // Expired claims are deleted now and then, not on every write.
-    if (++this.claims % 1000 === 1) void this.ds.query(`DELETE FROM ${this.t} WHERE created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'`).catch(() => undefined);
+    if (++this.claims % 1000 === 1)
+      void this.ds.query(`DELETE FROM ${this.t} WHERE created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'`).catch(() => undefined);
   }
 }
 
 /** The command id of a keyed request: distinct for every (token, key, request), stable across retries. */
-export const idempotentCommandId = (service: string, command: string, c: IdempotencyClaim) => `idem:${service}:${command}:${sha256(`${c.scope}\n${c.fingerprint}`)}`;
+export const idempotentCommandId = (service: string, command: string, c: IdempotencyClaim) =>
+  `idem:${service}:${command}:${sha256(`${c.scope}\n${c.fingerprint}`)}`;

@@ -28,7 +28,9 @@ export class MinPositionInterceptor implements NestInterceptor {
     if (raw !== undefined) {
       if (!SEQ.test(raw)) {
         throw new BadRequestException({
-          status: 400, code: 'validation-failed', message: `invalid ${MIN_POSITION_HEADER} header`,
+          status: 400,
+          code: 'validation-failed',
+          message: `invalid ${MIN_POSITION_HEADER} header`,
           fields: { [MIN_POSITION_HEADER]: ['must be a stream sequence (non-negative integer)'] },
         });
       }

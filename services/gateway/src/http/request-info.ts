@@ -1,6 +1,6 @@
-import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import { RequestInfo } from './command-bus';
+import { type RequestInfo } from './command-bus';
 import { idempotencyClaim } from './idempotency';
 
 /** Idempotency-Key (retry-safe writes, scoped to token and request) and the caller's identity, for the command envelope. */

@@ -17,7 +17,8 @@ class BgpDto {
   @ApiProperty() bfd: boolean;
   @ApiProperty({ description: 'an MD5 password is set (never returned)' }) md5: boolean;
   @ApiPropertyOptional({ description: 'why the cluster runs without MD5 (only when created with bgp.md5OptOut)' }) md5OptOut?: string;
-  @ApiProperty({ enum: ['restart', 'disable', 'block', 'warn'], description: 'what the RRs do when a node exceeds its prefix limit' }) prefixLimitAction: string;
+  @ApiProperty({ enum: ['restart', 'disable', 'block', 'warn'], description: 'what the RRs do when a node exceeds its prefix limit' })
+  prefixLimitAction: string;
   @ApiProperty({ example: 'no-export', description: 'community the RRs add to every route sent to the core' }) coreCommunity: string;
 }
 export class ClusterDto {
@@ -72,7 +73,13 @@ export class NodeStatusDto extends NodeDto {
   @ApiProperty() desiredGeneration: number;
   @ApiProperty() appliedGeneration: number;
   @ApiProperty({ description: 'desired and applied generations differ' }) drift: boolean;
-  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, example: { at: '2025-01-01T00:00:00.000Z', changes: 2, durationMs: 35, hash: 'sha256…' } }) lastApply: object | null;
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: true,
+    example: { at: '2025-01-01T00:00:00.000Z', changes: 2, durationMs: 35, hash: 'sha256…' },
+  })
+  lastApply: object | null;
   @ApiProperty({ nullable: true }) lastError: string | null;
   @ApiProperty({ type: [BgpSessionDto] }) bgpSessions: BgpSessionDto[];
   @ApiProperty({ description: 'live VMs placed on the node' }) vmCount: number;

@@ -1,4 +1,4 @@
-import { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
+import { type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
@@ -17,10 +17,14 @@ export class HttpTracingInterceptor implements NestInterceptor {
     const res = ctx.switchToHttp().getResponse<Response>();
     const route = String(req.route?.path ?? req.path).replace(/^\/api\/v1(?=\/|$)/, '') || '/';
     const parent = propagation.extract(context.active(), req.headers);
-    const span = tracer().startSpan(`HTTP ${req.method} ${route}`, {
-      kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': req.method, 'http.route': route, 'url.path': redactUrl(req.originalUrl) },
-    }, parent);
+    const span = tracer().startSpan(
+      `HTTP ${req.method} ${route}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': req.method, 'http.route': route, 'url.path': redactUrl(req.originalUrl) },
+      },
+      parent,
+    );
     let ended = false;
     const end = () => {
       if (ended) return;

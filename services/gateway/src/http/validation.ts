@@ -1,5 +1,13 @@
 import {
-  ArgumentMetadata, BadRequestException, CallHandler, ExecutionContext, Injectable, NestInterceptor, PipeTransform, SetMetadata, ValidationPipe,
+  ArgumentMetadata,
+  BadRequestException,
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  PipeTransform,
+  SetMetadata,
+  ValidationPipe,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
@@ -15,7 +23,8 @@ export const apiValidationPipe = () =>
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    exceptionFactory: (errors) => new BadRequestException({ status: 400, code: 'validation-failed', message: 'request has invalid fields', fields: validationFields(errors) }),
+    exceptionFactory: (errors) =>
+      new BadRequestException({ status: 400, code: 'validation-failed', message: 'request has invalid fields', fields: validationFields(errors) }),
   });
 
 export const invalidQuery = (fields: Record<string, string[]>, message = 'invalid query') =>
@@ -27,7 +36,12 @@ export class CanonicalUuidPipe implements PipeTransform<unknown, string> {
   transform(value: unknown, meta: ArgumentMetadata): string {
     if (typeof value === 'string' && UUID_PATTERN.test(value)) return value;
     const field = meta.data ?? 'id';
-    throw new BadRequestException({ status: 400, code: 'invalid-id', message: `${field} must be a lower-case UUID`, fields: { [field]: ['must be a lower-case UUID'] } });
+    throw new BadRequestException({
+      status: 400,
+      code: 'invalid-id',
+      message: `${field} must be a lower-case UUID`,
+      fields: { [field]: ['must be a lower-case UUID'] },
+    });
   }
 }
 export const uuidParam = new CanonicalUuidPipe();
@@ -64,14 +78,20 @@ export class StrictRequestInterceptor implements NestInterceptor {
     const allowed = this.reflector.get<string[]>(QUERY_KEY, ctx.getHandler()) ?? [];
     const fields: Record<string, string[]> = {};
     for (const [k, v] of Object.entries(req.query ?? {})) {
-      if (!allowed.includes(k)) fields[k] = [allowed.length ? `unknown query parameter (accepted: ${allowed.join(', ')})` : 'unknown query parameter (this endpoint takes none)'];
+      if (!allowed.includes(k))
+        fields[k] = [allowed.length ? `unknown query parameter (accepted: ${allowed.join(', ')})` : 'unknown query parameter (this endpoint takes none)'];
       else if (typeof v !== 'string') fields[k] = ['must be given once'];
     }
     if (Object.keys(fields).length) throw invalidQuery(fields);
     const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, ctx.getClass(), ctx.getHandler().name) ?? {}) as Record<string, unknown>;
     const takesBody = Object.keys(args).some((k) => k.split(':')[0] === String(RouteParamtypes.BODY));
     if (!takesBody && !['GET', 'HEAD'].includes(req.method) && !isEmptyBody(req.body)) {
-      throw new BadRequestException({ status: 400, code: 'unexpected-body', message: `${req.method} ${req.path} takes no request body`, fields: { body: ['must be empty'] } });
+      throw new BadRequestException({
+        status: 400,
+        code: 'unexpected-body',
+        message: `${req.method} ${req.path} takes no request body`,
+        fields: { body: ['must be empty'] },
+      });
     }
     return next.handle();
   }

@@ -18,7 +18,10 @@ const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'
 @Roles('admin', 'operator')
 @Controller('vms')
 export class VmsController {
-  constructor(private readonly bus: CommandBus, private readonly read: ReadModel) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ReadModel,
+  ) {}
 
   /** Accepted: the address is allocated and the route announced asynchronously; follow GET /vms/:id. */
   @Post()
@@ -114,4 +117,3 @@ export class VmsController {
     return { id, status: 'migrating', nodeId: body.nodeId };
   }
 }
-

@@ -12,12 +12,25 @@ export class ReadModel {
   constructor(@Inject(DATA_SOURCE) private readonly ds: DataSource) {}
 
   cluster = (c: ClusterRow) => ({
-    id: c.id, name: c.name, fabricAsn: c.fabricAsn, coreAsn: c.coreAsn, community: c.community, gateway: c.gateway,
-    routeReflectors: c.routeReflectors, coreRouter: c.coreRouter, rrClusterId: c.rrClusterId,
+    id: c.id,
+    name: c.name,
+    fabricAsn: c.fabricAsn,
+    coreAsn: c.coreAsn,
+    community: c.community,
+    gateway: c.gateway,
+    routeReflectors: c.routeReflectors,
+    coreRouter: c.coreRouter,
+    rrClusterId: c.rrClusterId,
     bgp: {
-      gracefulRestart: c.bgp.gracefulRestart, bfd: c.bgp.bfd, md5: !!c.bgp.md5Password, ...(c.bgp.md5OptOut ? { md5OptOut: c.bgp.md5OptOut } : {}),
-      prefixLimitAction: c.bgp.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION, coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
-    }, blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY, createdAt: iso(c.createdAt),
+      gracefulRestart: c.bgp.gracefulRestart,
+      bfd: c.bgp.bfd,
+      md5: !!c.bgp.md5Password,
+      ...(c.bgp.md5OptOut ? { md5OptOut: c.bgp.md5OptOut } : {}),
+      prefixLimitAction: c.bgp.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION,
+      coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
+    },
+    blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY,
+    createdAt: iso(c.createdAt),
   });
 
   async clusters() {
@@ -31,12 +44,24 @@ export class ReadModel {
     const nets = await this.ds.getRepository(NetworkRow).find({ where: { clusterId }, order: { createdAt: 'ASC' } });
     const pools = await this.ds.getRepository(PoolRow).find({ where: { clusterId } });
     return nets.map((n) => ({
-      id: n.id, clusterId: n.clusterId, cidr: n.cidr, family: n.family, createdAt: iso(n.createdAt),
+      id: n.id,
+      clusterId: n.clusterId,
+      cidr: n.cidr,
+      family: n.family,
+      createdAt: iso(n.createdAt),
       pools: pools.filter((p) => p.networkId === n.id).map((p) => ({ id: p.id, start: p.startIp, end: p.endIp, size: p.size, used: p.used })),
     }));
   }
 
-  node = (n: NodeRow) => ({ id: n.id, clusterId: n.clusterId, name: n.name, underlayIp: n.underlayIp, underlayIp6: n.underlayIp6 ?? undefined, status: n.status, joinedAt: iso(n.joinedAt) });
+  node = (n: NodeRow) => ({
+    id: n.id,
+    clusterId: n.clusterId,
+    name: n.name,
+    underlayIp: n.underlayIp,
+    underlayIp6: n.underlayIp6 ?? undefined,
+    status: n.status,
+    joinedAt: iso(n.joinedAt),
+  });
 
   async nodes(clusterId: string) {
     return (await this.ds.getRepository(NodeRow).find({ where: { clusterId }, order: { joinedAt: 'ASC' } })).map(this.node);
@@ -53,7 +78,10 @@ export class ReadModel {
     // While evacuating: VMs still waiting on the node, and those migrating away (placed on their target already).
     const evacuation =
       n.status === 'evacuating'
-        ? { waiting: await vmRepo.count({ where: { nodeId: n.id, status: Not('deleted'), previousNodeId: IsNull() } }), migrating: await vmRepo.count({ where: { previousNodeId: n.id, status: 'migrating' } }) }
+        ? {
+            waiting: await vmRepo.count({ where: { nodeId: n.id, status: Not('deleted'), previousNodeId: IsNull() } }),
+            migrating: await vmRepo.count({ where: { previousNodeId: n.id, status: 'migrating' } }),
+          }
         : null;
     return {
       ...this.node(n),
@@ -61,7 +89,9 @@ export class ReadModel {
       appliedGeneration: target?.appliedGeneration ?? 0,
       drift: (target?.desiredGeneration ?? 0) !== (target?.appliedGeneration ?? 0) || !!target?.renderError,
       renderError: target?.renderError ?? null,
-      lastApply: target?.appliedAt ? { at: iso(target.appliedAt), changes: target.lastChanges, durationMs: target.lastDurationMs, hash: target.appliedHash } : null,
+      lastApply: target?.appliedAt
+        ? { at: iso(target.appliedAt), changes: target.lastChanges, durationMs: target.lastDurationMs, hash: target.appliedHash }
+        : null,
       lastError: target?.lastError ?? null,
       bgpSessions: sessions.map((s) => ({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info, since: iso(s.since) })),
       vmCount: vms,
@@ -70,8 +100,19 @@ export class ReadModel {
   }
 
   vm = (v: VmRow, history?: VmHistoryRow[]) => ({
-    id: v.id, clusterId: v.clusterId, nodeId: v.nodeId, previousNodeId: v.previousNodeId ?? undefined, name: v.name, ownerId: v.ownerId,
-    ip: v.ip, family: v.family, driver: v.driver, status: v.status, reason: v.reason ?? undefined, createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    id: v.id,
+    clusterId: v.clusterId,
+    nodeId: v.nodeId,
+    previousNodeId: v.previousNodeId ?? undefined,
+    name: v.name,
+    ownerId: v.ownerId,
+    ip: v.ip,
+    family: v.family,
+    driver: v.driver,
+    status: v.status,
+    reason: v.reason ?? undefined,
+    createdAt: iso(v.createdAt),
+    updatedAt: iso(v.updatedAt),
     blackhole: v.blackhole ? { reason: v.blackhole.reason, actor: v.blackhole.actor, since: iso(new Date(v.blackhole.since)) } : null,
     ...(history ? { history: history.map((h) => ({ seq: h.seq, status: h.status, event: h.event, at: iso(h.at), detail: h.detail ?? undefined })) } : {}),
   });

@@ -78,7 +78,12 @@ export class Evacuator {
     const candidates = this.index.activeNodes(node.clusterId).filter((c) => c.nodeId !== nodeId);
     for (const move of nextMoves({ waiting, inFlight, limit: this.limit, candidates })) {
       await this.actions.migrate(move.vmId, move.toNodeId, `evacuate:${nodeId}:${node.evacuation}:${move.vmId}`).catch((err) =>
-        this.onError('evacuation could not migrate a VM (retried on the next check)', { nodeId, vmId: move.vmId, toNodeId: move.toNodeId, error: String((err as Error)?.message ?? err) }),
+        this.onError('evacuation could not migrate a VM (retried on the next check)', {
+          nodeId,
+          vmId: move.vmId,
+          toNodeId: move.toNodeId,
+          error: String((err as Error)?.message ?? err),
+        }),
       );
     }
   }

@@ -6,10 +6,26 @@
 import { randomBytes } from 'node:crypto';
 import { uuidFromSeed, type INVENTORY_COMMANDS } from '@fabric/contracts';
 import {
-  AddRouteReflector, BlackholeVm, ChangeBgpPassword, CommandRequest, CompleteMigration, CreateCluster, CreateVm, DeleteVm, DrainNode, EvacuateNode, JoinNode, LiftBlackhole, UndrainNode, MigrateVm, RemoveNode, RemoveRouteReflector,
-  StoredEvent, notFound,
+  type AddRouteReflector,
+  type BlackholeVm,
+  type ChangeBgpPassword,
+  type CommandRequest,
+  type CompleteMigration,
+  type CreateCluster,
+  type CreateVm,
+  type DeleteVm,
+  type DrainNode,
+  type EvacuateNode,
+  type JoinNode,
+  type LiftBlackhole,
+  type UndrainNode,
+  type MigrateVm,
+  type RemoveNode,
+  type RemoveRouteReflector,
+  type StoredEvent,
+  notFound,
 } from '@fabric/contracts';
-import { AggregateRepository, CommandHandlers, EventStore, HandleResult, SecretStore } from '@fabric/eventstore';
+import { AggregateRepository, type CommandHandlers, type EventStore, type HandleResult, SecretStore } from '@fabric/eventstore';
 import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
 import { clusterDecider, type ClusterCommand, type ClusterEvent, type ClusterState } from '../domain/cluster.decider';
 import { nodeDecider, type NodeCommand, type NodeEvent, type NodeState } from '../domain/node.decider';
@@ -73,8 +89,17 @@ export class InventoryCommands {
             // MD5 by default: a password is generated unless given or opted out of (with a reason). It goes
             // to the secrets stream; the event only carries its reference.
             const password = p.bgp?.md5Password ?? (p.bgp?.md5OptOut === undefined ? generateMd5Password() : undefined);
-            const bgp = password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`) } : p.bgp;
-            const res = await this.clusters.handle(clusterId, { type: 'CreateCluster', data: { ...p, ...(bgp ? { bgp } : {}), clusterId }, context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) } }, { commandId: req.commandId, meta: this.meta(req) });
+            const bgp =
+              password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`) } : p.bgp;
+            const res = await this.clusters.handle(
+              clusterId,
+              {
+                type: 'CreateCluster',
+                data: { ...p, ...(bgp ? { bgp } : {}), clusterId },
+                context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) },
+              },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
             this.record(res);
             return { result: { clusterId }, position: res.position };
           }),
@@ -84,7 +109,11 @@ export class InventoryCommands {
           this.mutex.run(p.clusterId, async () => {
             const ipTakenByNode = this.index.underlayTaken(p.clusterId, p.ip);
             const ipInPool = this.index.poolContaining(p.clusterId, p.ip);
-            const res = await this.clusters.handle(p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } }, { commandId: req.commandId, meta: this.meta(req) });
+            const res = await this.clusters.handle(
+              p.clusterId,
+              { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
           }),
@@ -95,7 +124,11 @@ export class InventoryCommands {
             // No secret is stored for a cluster that does not exist.
             if ((await this.store.lastSeq(this.store.subjects.evt('cluster', p.clusterId))) === 0) throw notFound('cluster', p.clusterId);
             const ref = await this.secrets.put(p.clusterId, 'bgp-md5', p.md5Password, `secret:${req.commandId}`);
-            const res = await this.clusters.handle(p.clusterId, { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } }, { commandId: req.commandId, meta: this.meta(req) });
+            const res = await this.clusters.handle(
+              p.clusterId,
+              { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
             this.record(res);
             return { result: { clusterId: p.clusterId }, position: res.position };
           }),
@@ -121,7 +154,9 @@ export class InventoryCommands {
                 context: {
                   clusterExists: !!cluster,
                   nameTaken: this.index.nodeNameTaken(p.clusterId, p.name, nodeId),
-                  underlayTaken: this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId) || (!!p.underlayIp6 && this.index.underlayTaken(p.clusterId, p.underlayIp6, nodeId)),
+                  underlayTaken:
+                    this.index.underlayTaken(p.clusterId, p.underlayIp, nodeId) ||
+                    (!!p.underlayIp6 && this.index.underlayTaken(p.clusterId, p.underlayIp6, nodeId)),
                   routeReflectorIps: cluster?.rrIps ?? [],
                   gatewayIp: cluster?.gatewayIp,
                   coreRouterIp: cluster?.coreRouterIp,
@@ -135,11 +170,15 @@ export class InventoryCommands {
           }),
         ),
       DrainNode: (p: DrainNode, req) =>
-        this.once(req, () => (p.evacuate ? this.evacuate(p.nodeId, req) : this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: { nodeId: p.nodeId } })))),
+        this.once(req, () =>
+          p.evacuate ? this.evacuate(p.nodeId, req) : this.nodeCommand(p.nodeId, req, () => ({ type: 'DrainNode', data: { nodeId: p.nodeId } })),
+        ),
       EvacuateNode: (p: EvacuateNode, req) => this.once(req, () => this.evacuate(p.nodeId, req)),
       UndrainNode: (p: UndrainNode, req) => this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'UndrainNode', data: p }))),
       RemoveNode: (p: RemoveNode, req) =>
-        this.once(req, () => this.nodeCommand(p.nodeId, req, () => ({ type: 'RemoveNode', data: p, context: { vmCount: this.index.vmCountOnNode(p.nodeId) } }))),
+        this.once(req, () =>
+          this.nodeCommand(p.nodeId, req, () => ({ type: 'RemoveNode', data: p, context: { vmCount: this.index.vmCountOnNode(p.nodeId) } })),
+        ),
       // No per-cluster lock here: the name is reserved synchronously, so VM creations pipeline.
       CreateVm: (p: CreateVm, req) =>
         this.once(req, async () => {
@@ -190,11 +229,17 @@ export class InventoryCommands {
         this.once(req(commandId, 'MigrateVm'), () =>
           this.vmCommand(vmId, req(commandId, 'MigrateVm'), () => {
             const target = this.index.nodes.get(toNodeId);
-            return { type: 'MigrateVm', data: { vmId, nodeId: toNodeId, evacuation: true }, context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null } };
+            return {
+              type: 'MigrateVm',
+              data: { vmId, nodeId: toNodeId, evacuation: true },
+              context: { targetNode: target ? { clusterId: target.clusterId, status: target.status } : null },
+            };
           }),
         ),
       complete: (nodeId: string, commandId: string) =>
-        this.once(req(commandId, 'CompleteEvacuation'), () => this.nodeCommand(nodeId, req(commandId, 'CompleteEvacuation'), () => ({ type: 'CompleteEvacuation', data: { nodeId } }))),
+        this.once(req(commandId, 'CompleteEvacuation'), () =>
+          this.nodeCommand(nodeId, req(commandId, 'CompleteEvacuation'), () => ({ type: 'CompleteEvacuation', data: { nodeId } })),
+        ),
     };
   }
 

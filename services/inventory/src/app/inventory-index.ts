@@ -3,17 +3,39 @@
  * folded from cluster/node/vm events. Entries remember the sequence that last changed them, so applying
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
-import { StoredEvent, EventOf } from '@fabric/contracts';
+import { type StoredEvent, type EventOf } from '@fabric/contracts';
 import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
-interface ClusterFacts { id: string; name: string; rrIps: string[]; rrNames: string[]; gatewayIp: string; coreRouterIp: string; seq: number }
+interface ClusterFacts {
+  id: string;
+  name: string;
+  rrIps: string[];
+  rrNames: string[];
+  gatewayIp: string;
+  coreRouterIp: string;
+  seq: number;
+}
 interface NodeFactsRow {
-  id: string; clusterId: string; name: string; underlayIp: string; underlayIp6?: string; status: NodeStatus; seq: number;
+  id: string;
+  clusterId: string;
+  name: string;
+  underlayIp: string;
+  underlayIp6?: string;
+  status: NodeStatus;
+  seq: number;
   /** Sequence of the NodeEvacuationStarted of an evacuation in progress. */
   evacuation?: number;
 }
-interface VmFacts { id: string; clusterId: string; nodeId: string; previousNodeId?: string; name: string; deleted: boolean; seq: number }
+interface VmFacts {
+  id: string;
+  clusterId: string;
+  nodeId: string;
+  previousNodeId?: string;
+  name: string;
+  deleted: boolean;
+  seq: number;
+}
 
 const lc = (s: string) => s.toLowerCase();
 /** One spelling per address (2001:DB8::1 = 2001:db8:0::1); unparsable input compares as itself. */
@@ -42,7 +64,10 @@ export class InventoryIndex {
   }
   underlayTaken(clusterId: string, ip: string, self?: string): boolean {
     const c = canon(ip);
-    return [...this.nodes.values()].some((n) => n.id !== self && n.clusterId === clusterId && n.status !== 'left' && (canon(n.underlayIp) === c || (!!n.underlayIp6 && canon(n.underlayIp6) === c)));
+    return [...this.nodes.values()].some(
+      (n) =>
+        n.id !== self && n.clusterId === clusterId && n.status !== 'left' && (canon(n.underlayIp) === c || (!!n.underlayIp6 && canon(n.underlayIp6) === c)),
+    );
   }
   /** The pool (`start-end`) of the cluster that contains `ip`, if any. */
   poolContaining(clusterId: string, ip: string | undefined): string | undefined {
@@ -76,7 +101,9 @@ export class InventoryIndex {
   }
   /** Active nodes of a cluster, with their VM counts. */
   activeNodes(clusterId: string): { nodeId: string; name: string; vmCount: number }[] {
-    return [...this.nodes.values()].filter((n) => n.clusterId === clusterId && n.status === 'active').map((n) => ({ nodeId: n.id, name: n.name, vmCount: this.vmCountOnNode(n.id) }));
+    return [...this.nodes.values()]
+      .filter((n) => n.clusterId === clusterId && n.status === 'active')
+      .map((n) => ({ nodeId: n.id, name: n.name, vmCount: this.vmCountOnNode(n.id) }));
   }
   evacuatingNodes(): NodeFactsRow[] {
     return [...this.nodes.values()].filter((n) => n.evacuation !== undefined);
@@ -99,7 +126,16 @@ export class InventoryIndex {
     switch (e.type) {
       case 'ClusterCreated': {
         const d = e.data as EventOf<'ClusterCreated'>['data'];
-        if (!this.clusters.has(d.clusterId)) this.clusters.set(d.clusterId, { id: d.clusterId, name: d.name, rrIps: [], rrNames: [], gatewayIp: d.gateway.ip, coreRouterIp: d.coreRouter.ip, seq: at });
+        if (!this.clusters.has(d.clusterId))
+          this.clusters.set(d.clusterId, {
+            id: d.clusterId,
+            name: d.name,
+            rrIps: [],
+            rrNames: [],
+            gatewayIp: d.gateway.ip,
+            coreRouterIp: d.coreRouter.ip,
+            seq: at,
+          });
         return;
       }
       case 'RouteReflectorAdded': {
@@ -120,19 +156,30 @@ export class InventoryIndex {
         if (!isValidIp(d.start) || !isValidIp(d.end)) return;
         const s = parseIp(d.start);
         const list = this.pools.get(d.clusterId) ?? [];
-        if (!list.some((p) => p.start === d.start && p.end === d.end)) list.push({ start: d.start, end: d.end, family: s.family, first: s.value, last: parseIp(d.end).value });
+        if (!list.some((p) => p.start === d.start && p.end === d.end))
+          list.push({ start: d.start, end: d.end, family: s.family, first: s.value, last: parseIp(d.end).value });
         this.pools.set(d.clusterId, list);
         return;
       }
       case 'NodeJoined': {
         const d = e.data as EventOf<'NodeJoined'>['data'];
-        if (!this.nodes.has(d.nodeId)) this.nodes.set(d.nodeId, { id: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: d.underlayIp, ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}), status: 'active', seq: at });
+        if (!this.nodes.has(d.nodeId))
+          this.nodes.set(d.nodeId, {
+            id: d.nodeId,
+            clusterId: d.clusterId,
+            name: d.name,
+            underlayIp: d.underlayIp,
+            ...(d.underlayIp6 ? { underlayIp6: d.underlayIp6 } : {}),
+            status: 'active',
+            seq: at,
+          });
         return;
       }
       case 'NodeDrained':
       case 'NodeLeft': {
         const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
-        if (n && at > n.seq) Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at, ...(e.type === 'NodeLeft' ? { evacuation: undefined } : {}) });
+        if (n && at > n.seq)
+          Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at, ...(e.type === 'NodeLeft' ? { evacuation: undefined } : {}) });
         return;
       }
       case 'NodeEvacuationStarted': {
@@ -146,7 +193,8 @@ export class InventoryIndex {
         const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
         if (n && at > n.seq) Object.assign(n, { evacuation: undefined, seq: at, ...(e.type === 'NodeUndrained' ? { status: 'active' } : {}) });
         // A node back in service may take VMs of another evacuation that had nowhere to go.
-        if (n && e.type === 'NodeUndrained') for (const other of this.evacuatingNodes()) if (other.clusterId === n.clusterId) this.onEvacuationChange?.(other.id);
+        if (n && e.type === 'NodeUndrained')
+          for (const other of this.evacuatingNodes()) if (other.clusterId === n.clusterId) this.onEvacuationChange?.(other.id);
         return;
       }
       case 'VmCreated': {

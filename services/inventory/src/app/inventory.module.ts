@@ -24,7 +24,9 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
     this.commands = new InventoryCommands(store);
     // How many migrations away from one evacuated node run at once (each is a make-before-break move).
     const limit = Number(process.env.EVACUATION_CONCURRENCY ?? 4);
-    this.evacuator = new Evacuator(this.commands.index, this.commands.evacuationActions(), Number.isInteger(limit) && limit > 0 ? limit : 4, (m, x) => this.log.warn(`${m} ${JSON.stringify(x)}`));
+    this.evacuator = new Evacuator(this.commands.index, this.commands.evacuationActions(), Number.isInteger(limit) && limit > 0 ? limit : 4, (m, x) =>
+      this.log.warn(`${m} ${JSON.stringify(x)}`),
+    );
   }
 
   static forStore(store: EventStore) {
@@ -33,7 +35,14 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const s = this.store.subjects;
-    this.tail = new EventTail(this.store, s.evtAll(), (e) => this.commands.index.apply(e), 0, (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`), 'inventory-index');
+    this.tail = new EventTail(
+      this.store,
+      s.evtAll(),
+      (e) => this.commands.index.apply(e),
+      0,
+      (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`),
+      'inventory-index',
+    );
     await this.tail.start();
     await this.tail.ready;
     this.election = new LeaderElection(this.store.nats.nc, s.ns, 'inventory', {

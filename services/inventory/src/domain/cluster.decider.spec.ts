@@ -1,6 +1,6 @@
 import { DomainError } from '@fabric/contracts';
 import { DeciderSpecification } from '@fabric/testing';
-import { ClusterEvent, CreateClusterCommand, CreateClusterData, clusterDecider } from './cluster.decider';
+import { type ClusterEvent, type CreateClusterCommand, type CreateClusterData, clusterDecider } from './cluster.decider';
 
 const spec = DeciderSpecification.for(clusterDecider);
 const clusterId = '11111111-1111-4111-8111-111111111111';
@@ -21,12 +21,18 @@ const input = (over: Partial<CreateClusterData> = {}): CreateClusterData => ({
   ...over,
 });
 const create = (over: Partial<CreateClusterData> = {}, nameTaken = false): CreateClusterCommand => ({
-  type: 'CreateCluster', data: input(over), context: { nameTaken },
+  type: 'CreateCluster',
+  data: input(over),
+  context: { nameTaken },
 });
 const created = (over: Record<string, unknown> = {}): ClusterEvent => ({
   type: 'ClusterCreated',
   data: {
-    clusterId, name: 'lab', fabricAsn: 65000, coreAsn: 65001, community: '65000:100',
+    clusterId,
+    name: 'lab',
+    fabricAsn: 65000,
+    coreAsn: 65001,
+    community: '65000:100',
     gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
     coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
     rrClusterId: '198.18.0.2',
@@ -47,12 +53,14 @@ describe('cluster decider', () => {
     it('keeps given gateway, rrClusterId and BGP options; canonicalises addresses', () => {
       spec
         .given([])
-        .when(create({
-          gateway: { ip: '100.64.0.1', mac: 'FE:FF:FF:00:00:01' },
-          rrClusterId: '1.1.1.1',
-          bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true },
-          routeReflectors: [{ name: 'rr6', ip: '2001:DB8:0::2' }],
-        }))
+        .when(
+          create({
+            gateway: { ip: '100.64.0.1', mac: 'FE:FF:FF:00:00:01' },
+            rrClusterId: '1.1.1.1',
+            bgp: { md5Password: 's3cret!', gracefulRestart: false, bfd: true },
+            routeReflectors: [{ name: 'rr6', ip: '2001:DB8:0::2' }],
+          }),
+        )
         .then([
           created({
             gateway: { ip: '100.64.0.1', mac: 'fe:ff:ff:00:00:01' },
@@ -64,31 +72,62 @@ describe('cluster decider', () => {
     });
 
     it('keeps the prefix limit action and core community given', () => {
-      spec.given([]).when(create({ bgp: { md5Password: '{{secret:1}}', prefixLimitAction: 'disable', coreCommunity: '65001:666' } }))
-        .then([created({ bgp: { md5Password: '{{secret:1}}', gracefulRestart: true, bfd: false, prefixLimitAction: 'disable', coreCommunity: '65001:666' } }), ...existing.slice(1)]);
+      spec
+        .given([])
+        .when(create({ bgp: { md5Password: '{{secret:1}}', prefixLimitAction: 'disable', coreCommunity: '65001:666' } }))
+        .then([
+          created({ bgp: { md5Password: '{{secret:1}}', gracefulRestart: true, bfd: false, prefixLimitAction: 'disable', coreCommunity: '65001:666' } }),
+          ...existing.slice(1),
+        ]);
     });
 
     it('records an MD5 opt-out with its reason (no password)', () => {
-      spec.given([]).when(create({ bgp: { md5OptOut: 'lab core without md5' } }))
-        .then([created({ bgp: { gracefulRestart: true, bfd: false, prefixLimitAction: 'restart', coreCommunity: 'no-export', md5OptOut: 'lab core without md5' } }), ...existing.slice(1)]);
+      spec
+        .given([])
+        .when(create({ bgp: { md5OptOut: 'lab core without md5' } }))
+        .then([
+          created({ bgp: { gracefulRestart: true, bfd: false, prefixLimitAction: 'restart', coreCommunity: 'no-export', md5OptOut: 'lab core without md5' } }),
+          ...existing.slice(1),
+        ]);
     });
 
     it('refuses a cluster without MD5 and without an opt-out, and one with both', () => {
-      spec.given([]).when(create({ bgp: {} })).thenThrows(code(400, 'md5-required'));
-      spec.given([]).when(create({ bgp: { md5Password: '{{secret:1}}', md5OptOut: 'why not' } })).thenThrows(code(400, 'md5-conflict'));
+      spec
+        .given([])
+        .when(create({ bgp: {} }))
+        .thenThrows(code(400, 'md5-required'));
+      spec
+        .given([])
+        .when(create({ bgp: { md5Password: '{{secret:1}}', md5OptOut: 'why not' } }))
+        .thenThrows(code(400, 'md5-conflict'));
     });
 
     it('uses the first IPv4 RR as rr cluster id, skipping IPv6 ones', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'a', ip: '2001:db8::2' }, { name: 'b', ip: '198.18.0.9' }] }))
+      spec
+        .given([])
+        .when(
+          create({
+            routeReflectors: [
+              { name: 'a', ip: '2001:db8::2' },
+              { name: 'b', ip: '198.18.0.9' },
+            ],
+          }),
+        )
         .thenState((s) => expect(s.status === 'active' && s.rrClusterId).toBe('198.18.0.9'));
     });
 
-    it("defaults rr cluster id to 0.0.0.1 when there is no RR", () => {
-      spec.given([]).when(create({ routeReflectors: [] })).then([created({ rrClusterId: '0.0.0.1' })]);
+    it('defaults rr cluster id to 0.0.0.1 when there is no RR', () => {
+      spec
+        .given([])
+        .when(create({ routeReflectors: [] }))
+        .then([created({ rrClusterId: '0.0.0.1' })]);
     });
 
     it('allows a community whose ASN part differs from fabricAsn', () => {
-      spec.given([]).when(create({ community: '64999:1' })).then([created({ community: '64999:1' }), ...existing.slice(1)]);
+      spec
+        .given([])
+        .when(create({ community: '64999:1' }))
+        .then([created({ community: '64999:1' }), ...existing.slice(1)]);
     });
 
     it('409 when the cluster exists', () => {
@@ -98,46 +137,99 @@ describe('cluster decider', () => {
       spec.given([]).when(create({}, true)).thenThrows(code(409, 'cluster-name-taken'));
     });
     it('400 on duplicate RR names (case-insensitive)', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '198.18.0.2' }, { name: 'RR1', ip: '198.18.0.3' }] }))
+      spec
+        .given([])
+        .when(
+          create({
+            routeReflectors: [
+              { name: 'rr1', ip: '198.18.0.2' },
+              { name: 'RR1', ip: '198.18.0.3' },
+            ],
+          }),
+        )
         .thenThrows({ status: 400, code: 'duplicate-route-reflector' });
     });
     it('400 on duplicate RR addresses, whatever their spelling', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'a', ip: '2001:db8::2' }, { name: 'b', ip: '2001:DB8:0:0::2' }] }))
+      spec
+        .given([])
+        .when(
+          create({
+            routeReflectors: [
+              { name: 'a', ip: '2001:db8::2' },
+              { name: 'b', ip: '2001:DB8:0:0::2' },
+            ],
+          }),
+        )
         .thenThrows({ status: 400, code: 'duplicate-route-reflector' });
     });
     it('400 when fabricAsn equals coreAsn, saying why', () => {
-      spec.given([]).when(create({ coreAsn: 65000 })).thenThrows((e: DomainError) => {
-        expect(e).toMatchObject({ status: 400, code: 'ibgp-core-not-supported' });
-        expect(e.message).toMatch(/eBGP/);
-      });
+      spec
+        .given([])
+        .when(create({ coreAsn: 65000 }))
+        .thenThrows((e: DomainError) => {
+          expect(e).toMatchObject({ status: 400, code: 'ibgp-core-not-supported' });
+          expect(e.message).toMatch(/eBGP/);
+        });
     });
     it('400 when an RR or the core uses the gateway address', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '10.0.0.1' }] })).thenThrows(code(400, 'ip-is-gateway'));
-      spec.given([]).when(create({ coreRouter: { name: 'core', ip: '10.0.0.1', vendor: 'junos' } })).thenThrows(code(400, 'ip-is-gateway'));
+      spec
+        .given([])
+        .when(create({ routeReflectors: [{ name: 'rr1', ip: '10.0.0.1' }] }))
+        .thenThrows(code(400, 'ip-is-gateway'));
+      spec
+        .given([])
+        .when(create({ coreRouter: { name: 'core', ip: '10.0.0.1', vendor: 'junos' } }))
+        .thenThrows(code(400, 'ip-is-gateway'));
     });
     it('400 when an RR has the core router address', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'rr1', ip: '198.18.0.1' }] })).thenThrows(code(400, 'ip-is-core-router'));
+      spec
+        .given([])
+        .when(create({ routeReflectors: [{ name: 'rr1', ip: '198.18.0.1' }] }))
+        .thenThrows(code(400, 'ip-is-core-router'));
     });
     it('400 (not a crash) on unvalidated garbage', () => {
-      spec.given([]).when(create({ routeReflectors: [{ name: 'x"}\n', ip: '1.2.3.4"; }' }] })).thenThrows(code(400, 'invalid-ip'));
-      spec.given([]).when(create({ gateway: { ip: '10.0.0.1', mac: '{}\n' } })).thenThrows(code(400, 'invalid-mac'));
-      spec.given([]).when(create({ gateway: { ip: '2001:db8::1', mac: 'fe:ff:ff:ff:ff:ff' } })).thenThrows(code(400, 'invalid-ip'));
-      spec.given([]).when(create({ rrClusterId: '2001:db8::1' })).thenThrows(code(400, 'invalid-ip'));
+      spec
+        .given([])
+        .when(create({ routeReflectors: [{ name: 'x"}\n', ip: '1.2.3.4"; }' }] }))
+        .thenThrows(code(400, 'invalid-ip'));
+      spec
+        .given([])
+        .when(create({ gateway: { ip: '10.0.0.1', mac: '{}\n' } }))
+        .thenThrows(code(400, 'invalid-mac'));
+      spec
+        .given([])
+        .when(create({ gateway: { ip: '2001:db8::1', mac: 'fe:ff:ff:ff:ff:ff' } }))
+        .thenThrows(code(400, 'invalid-ip'));
+      spec
+        .given([])
+        .when(create({ rrClusterId: '2001:db8::1' }))
+        .thenThrows(code(400, 'invalid-ip'));
     });
     it('does not crash on names with quotes, braces or newlines', () => {
-      spec.given([]).when(create({ name: 'a"b{c}\nd', routeReflectors: [] })).then([created({ name: 'a"b{c}\nd', rrClusterId: '0.0.0.1' })]);
+      spec
+        .given([])
+        .when(create({ name: 'a"b{c}\nd', routeReflectors: [] }))
+        .then([created({ name: 'a"b{c}\nd', rrClusterId: '0.0.0.1' })]);
     });
   });
 
   describe('AddRouteReflector', () => {
     const add = (name: string, ip: string, ipTakenByNode = false) => ({
-      type: 'AddRouteReflector' as const, data: { clusterId, name, ip }, context: { ipTakenByNode },
+      type: 'AddRouteReflector' as const,
+      data: { clusterId, name, ip },
+      context: { ipTakenByNode },
     });
     it('adds an RR', () => {
-      spec.given(existing).when(add('rr3', '198.18.0.4')).then([rrAdded('rr3', '198.18.0.4')]);
+      spec
+        .given(existing)
+        .when(add('rr3', '198.18.0.4'))
+        .then([rrAdded('rr3', '198.18.0.4')]);
     });
     it('adds an IPv6 RR in canonical form', () => {
-      spec.given(existing).when(add('rr6', '2001:DB8::0:2')).then([rrAdded('rr6', '2001:db8::2')]);
+      spec
+        .given(existing)
+        .when(add('rr6', '2001:DB8::0:2'))
+        .then([rrAdded('rr6', '2001:db8::2')]);
     });
     it('404 on unknown cluster', () => {
       spec.given([]).when(add('rr3', '198.18.0.4')).thenThrows(code(404, 'cluster-not-found'));
@@ -149,35 +241,52 @@ describe('cluster decider', () => {
       spec.given(existing).when(add('rr3', '198.18.0.3')).thenThrows(code(409, 'route-reflector-ip-taken'));
     });
     it('409 when a node uses the address as underlay', () => {
-      spec.given(existing).when(add('rr3', '198.18.0.10', true)).thenThrows(code(409, 'ip-taken-by-node'));
+      spec
+        .given(existing)
+        .when(add('rr3', '198.18.0.10', true))
+        .thenThrows(code(409, 'ip-taken-by-node'));
     });
     it('400 on the gateway address', () => {
       spec.given(existing).when(add('rr3', '10.0.0.1')).thenThrows(code(400, 'ip-is-gateway'));
     });
     it('409 when the address is inside a VM address pool of the cluster', () => {
-      spec.given(existing).when({ ...add('rr3', '203.0.113.5'), context: { ipInPool: '203.0.113.1-203.0.113.9' } }).thenThrows(code(409, 'ip-in-pool'));
+      spec
+        .given(existing)
+        .when({ ...add('rr3', '203.0.113.5'), context: { ipInPool: '203.0.113.1-203.0.113.9' } })
+        .thenThrows(code(409, 'ip-in-pool'));
     });
     it('400 when the address is not routable unicast (loopback, multicast)', () => {
       spec.given(existing).when(add('rr3', '127.0.0.1')).thenThrows(code(400, 'address-not-unicast'));
       spec.given(existing).when(add('rr3', 'ff02::2')).thenThrows(code(400, 'address-not-unicast'));
     });
     it('can re-add a name after removal', () => {
-      spec.given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr1' } }])
-        .when(add('rr1', '198.18.0.2')).then([rrAdded('rr1', '198.18.0.2')]);
+      spec
+        .given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr1' } }])
+        .when(add('rr1', '198.18.0.2'))
+        .then([rrAdded('rr1', '198.18.0.2')]);
     });
     it('409 beyond 16 RRs', () => {
       const many = Array.from({ length: 16 }, (_, i) => rrAdded(`r${i}`, `198.18.1.${i + 1}`));
-      spec.given([created(), ...many]).when(add('r17', '198.18.2.1')).thenThrows(code(409, 'too-many-route-reflectors'));
+      spec
+        .given([created(), ...many])
+        .when(add('r17', '198.18.2.1'))
+        .thenThrows(code(409, 'too-many-route-reflectors'));
     });
   });
 
   describe('ChangeBgpPassword (rotation; the data is a secret reference)', () => {
     const change = (md5Password: string) => ({ type: 'ChangeBgpPassword' as const, data: { clusterId, md5Password } });
     it('records the new reference', () => {
-      spec.given(existing).when(change('{{secret:7}}')).then([{ type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }]);
+      spec
+        .given(existing)
+        .when(change('{{secret:7}}'))
+        .then([{ type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }]);
     });
     it('nothing when the reference is already current', () => {
-      spec.given([...existing, { type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }]).when(change('{{secret:7}}')).then([]);
+      spec
+        .given([...existing, { type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:7}}' } }])
+        .when(change('{{secret:7}}'))
+        .then([]);
     });
     it('404 on unknown cluster', () => {
       spec.given([]).when(change('{{secret:7}}')).thenThrows(code(404, 'cluster-not-found'));
@@ -187,14 +296,19 @@ describe('cluster decider', () => {
   describe('RemoveRouteReflector', () => {
     const remove = (name: string) => ({ type: 'RemoveRouteReflector' as const, data: { clusterId, name } });
     it('removes an RR', () => {
-      spec.given(existing).when(remove('rr2')).then([{ type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }]);
+      spec
+        .given(existing)
+        .when(remove('rr2'))
+        .then([{ type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }]);
     });
     it('404 on unknown RR', () => {
       spec.given(existing).when(remove('rr9')).thenThrows(code(404, 'route-reflector-not-found'));
     });
     it('404 on an RR already removed', () => {
-      spec.given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }])
-        .when(remove('rr2')).thenThrows(code(404, 'route-reflector-not-found'));
+      spec
+        .given([...existing, { type: 'RouteReflectorRemoved', data: { clusterId, name: 'rr2' } }])
+        .when(remove('rr2'))
+        .thenThrows(code(404, 'route-reflector-not-found'));
     });
     it('404 on unknown cluster', () => {
       spec.given([]).when(remove('rr1')).thenThrows(code(404, 'cluster-not-found'));

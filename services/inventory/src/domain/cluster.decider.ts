@@ -1,6 +1,17 @@
 /** Cluster aggregate (subject cluster.<clusterId>): settings, route reflectors. */
 import {
-  BgpOptions, CoreRouterRef, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION, Decider, EventOf, GatewaySettings, RouteReflectorRef, conflict, invalid, isMac, notFound,
+  type BgpOptions,
+  type CoreRouterRef,
+  DEFAULT_CORE_COMMUNITY,
+  DEFAULT_PREFIX_LIMIT_ACTION,
+  type Decider,
+  type EventOf,
+  type GatewaySettings,
+  type RouteReflectorRef,
+  conflict,
+  invalid,
+  isMac,
+  notFound,
 } from '@fabric/contracts';
 import { isValidIp } from '@fabric/ipam-math';
 import { requireIp, requireUnicastIp, sameIp } from './ip-input';
@@ -96,20 +107,22 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
   if (rrs.length > MAX_ROUTE_REFLECTORS) throw invalid('too-many-route-reflectors', `at most ${MAX_ROUTE_REFLECTORS} route reflectors per cluster`);
   // A community's ASN part may differ from fabricAsn (e.g. a 4-byte fabric ASN cannot fit): allowed.
   if (d.blackholeCommunity !== undefined && d.blackholeCommunity === d.community) {
-    throw invalid('blackhole-community-is-cluster-community', 'blackholeCommunity must differ from community (every VM route carries community)', { blackholeCommunity: ['must differ from community'] });
+    throw invalid('blackhole-community-is-cluster-community', 'blackholeCommunity must differ from community (every VM route carries community)', {
+      blackholeCommunity: ['must differ from community'],
+    });
   }
   if (cmd.context?.nameTaken) throw conflict('cluster-name-taken', `a cluster named ${d.name} already exists`);
 
   const rrClusterId =
-    d.rrClusterId !== undefined
-      ? requireIp(d.rrClusterId, 'rrClusterId', 4)
-      : (rrs.find((r) => isValidIp(r.ip, 4))?.ip ?? DEFAULT_RR_CLUSTER_ID);
+    d.rrClusterId !== undefined ? requireIp(d.rrClusterId, 'rrClusterId', 4) : (rrs.find((r) => isValidIp(r.ip, 4))?.ip ?? DEFAULT_RR_CLUSTER_ID);
   // MD5 is on unless the operator opts out with a reason (inventory generates a password when none is given).
   if (d.bgp?.md5Password !== undefined && d.bgp?.md5OptOut !== undefined) {
     throw invalid('md5-conflict', 'give either bgp.md5Password or bgp.md5OptOut, not both', { 'bgp.md5OptOut': ['not allowed with md5Password'] });
   }
   if (d.bgp?.md5Password === undefined && d.bgp?.md5OptOut === undefined) {
-    throw invalid('md5-required', 'BGP sessions need an MD5 password, or bgp.md5OptOut with the reason to run without', { 'bgp.md5Password': ['required unless bgp.md5OptOut is given'] });
+    throw invalid('md5-required', 'BGP sessions need an MD5 password, or bgp.md5OptOut with the reason to run without', {
+      'bgp.md5Password': ['required unless bgp.md5OptOut is given'],
+    });
   }
   const bgp: BgpOptions = {
     gracefulRestart: d.bgp?.gracefulRestart ?? true,
@@ -124,8 +137,16 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
     {
       type: 'ClusterCreated',
       data: {
-        clusterId: d.clusterId, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
-        gateway, coreRouter, rrClusterId, bgp, ...(d.blackholeCommunity !== undefined ? { blackholeCommunity: d.blackholeCommunity } : {}),
+        clusterId: d.clusterId,
+        name: d.name,
+        fabricAsn: d.fabricAsn,
+        coreAsn: d.coreAsn,
+        community: d.community,
+        gateway,
+        coreRouter,
+        rrClusterId,
+        bgp,
+        ...(d.blackholeCommunity !== undefined ? { blackholeCommunity: d.blackholeCommunity } : {}),
       },
     },
     ...rrs.map((rr): ClusterEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: d.clusterId, name: rr.name, ip: rr.ip } })),

@@ -19,15 +19,19 @@ describe('evacuation placement', () => {
   });
 
   it('given equal loads, then ties go by node name, then id', () => {
-    expect(nextMoves({ waiting: ['v1'], inFlight: 0, limit: 1, candidates: [node('z-id', 1, 'alpha'), node('a-id', 1, 'beta')] })).toEqual([{ vmId: 'v1', toNodeId: 'z-id' }]);
-    expect(nextMoves({ waiting: ['v1'], inFlight: 0, limit: 1, candidates: [node('b', 1, 'same'), node('a', 1, 'same')] })).toEqual([{ vmId: 'v1', toNodeId: 'a' }]);
+    expect(nextMoves({ waiting: ['v1'], inFlight: 0, limit: 1, candidates: [node('z-id', 1, 'alpha'), node('a-id', 1, 'beta')] })).toEqual([
+      { vmId: 'v1', toNodeId: 'z-id' },
+    ]);
+    expect(nextMoves({ waiting: ['v1'], inFlight: 0, limit: 1, candidates: [node('b', 1, 'same'), node('a', 1, 'same')] })).toEqual([
+      { vmId: 'v1', toNodeId: 'a' },
+    ]);
   });
 
   it('given no active node to move to, then nothing moves', () => {
     expect(nextMoves({ waiting: ['v1'], inFlight: 0, limit: 4, candidates: [] })).toEqual([]);
   });
 
-  it('does not change the caller\'s candidates', () => {
+  it("does not change the caller's candidates", () => {
     const candidates = [node('a', 0)];
     nextMoves({ waiting: ['v1', 'v2'], inFlight: 0, limit: 4, candidates });
     expect(candidates).toEqual([node('a', 0)]);

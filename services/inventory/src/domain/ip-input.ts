@@ -1,5 +1,5 @@
 import { invalid } from '@fabric/contracts';
-import { IpFamily, addressProblem, canonical, isValidIp, parseIp } from '@fabric/ipam-math';
+import { type IpFamily, addressProblem, canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 
 /** Canonical form of an address from a command, or a 400 (commands are validated upstream; this keeps deciders total). */
 export function requireIp(value: unknown, field: string, family?: IpFamily): string {

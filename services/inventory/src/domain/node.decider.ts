@@ -1,5 +1,5 @@
 /** Node aggregate (subject node.<nodeId>): a hypervisor joining, draining, being evacuated and leaving its cluster. */
-import { Decider, EventOf, conflict, invalid, notFound } from '@fabric/contracts';
+import { type Decider, type EventOf, conflict, invalid, notFound } from '@fabric/contracts';
 import { requireUnicastIp, sameIp } from './ip-input';
 
 export type NodeEvent = EventOf<'NodeJoined' | 'NodeDrained' | 'NodeEvacuationStarted' | 'NodeEvacuated' | 'NodeUndrained' | 'NodeLeft'>;
@@ -56,7 +56,10 @@ function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
   if (!ctx?.clusterExists) throw notFound('cluster', String(d.clusterId));
   const underlayIp = requireUnicastIp(d.underlayIp, 'underlayIp', 4);
   const underlayIp6 = d.underlayIp6 === undefined ? undefined : requireUnicastIp(d.underlayIp6, 'underlayIp6', 6);
-  for (const [field, ip] of [['underlayIp', underlayIp], ['underlayIp6', underlayIp6]] as const) {
+  for (const [field, ip] of [
+    ['underlayIp', underlayIp],
+    ['underlayIp6', underlayIp6],
+  ] as const) {
     if (!ip) continue;
     if ((ctx.routeReflectorIps ?? []).some((rr) => sameIp(rr, ip))) {
       throw invalid('underlay-is-route-reflector', `${field} ${ip} is a route reflector of the cluster`, { [field]: ['is a route reflector address'] });
@@ -65,10 +68,15 @@ function joinNode(cmd: JoinNodeCommand, state: NodeState): NodeEvent[] {
       throw invalid('underlay-is-gateway', `${field} ${ip} is the VM gateway address of the cluster`, { [field]: ['is the gateway address'] });
     }
     if (sameIp(ctx.coreRouterIp, ip)) {
-      throw invalid('underlay-is-core-router', `${field} ${ip} is the core router's address: every route reflector would peer with this node instead of the core`, { [field]: ['is the core router address'] });
+      throw invalid(
+        'underlay-is-core-router',
+        `${field} ${ip} is the core router's address: every route reflector would peer with this node instead of the core`,
+        { [field]: ['is the core router address'] },
+      );
     }
   }
-  if (ctx.underlayInPool) throw conflict('underlay-in-pool', `the node's underlay address is inside the cluster's VM address pool ${ctx.underlayInPool}: IPAM could give it to a VM`);
+  if (ctx.underlayInPool)
+    throw conflict('underlay-in-pool', `the node's underlay address is inside the cluster's VM address pool ${ctx.underlayInPool}: IPAM could give it to a VM`);
   if (ctx.nameTaken) throw conflict('node-name-taken', `cluster already has a node named ${d.name}`);
   if (ctx.underlayTaken) throw conflict('underlay-ip-taken', `cluster already has a node with underlay IP ${underlayIp}`);
   return [{ type: 'NodeJoined', data: { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) } }];

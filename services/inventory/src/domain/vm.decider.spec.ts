@@ -1,5 +1,5 @@
 import { DeciderSpecification } from '@fabric/testing';
-import { CreateVmCommand, NodeFacts, VmEvent, vmDecider } from './vm.decider';
+import { type CreateVmCommand, type NodeFacts, type VmEvent, vmDecider } from './vm.decider';
 
 const spec = DeciderSpecification.for(vmDecider);
 const clusterId = '11111111-1111-4111-8111-111111111111';
@@ -32,7 +32,8 @@ describe('vm decider', () => {
     const bh = { type: 'BlackholeVm' as const, data: { vmId, reason: 'syn flood' } };
     const lift = { type: 'LiftBlackhole' as const, data: { vmId } };
     it('given a VM, blackholes it with the reason', () => spec.given([created()]).when(bh).then([blackholed]));
-    it('given a migrating VM, blackholes it too (every node announcing it tags the route)', () => spec.given([created(), migrationRequested]).when(bh).then([blackholed]));
+    it('given a migrating VM, blackholes it too (every node announcing it tags the route)', () =>
+      spec.given([created(), migrationRequested]).when(bh).then([blackholed]));
     it('409 when already blackholed, 404 when unknown, 409 when deleted', () => {
       spec.given([created(), blackholed]).when(bh).thenThrows({ status: 409, code: 'vm-already-blackholed' });
       spec.given([]).when(bh).thenThrows({ status: 404 });
@@ -40,7 +41,10 @@ describe('vm decider', () => {
     });
     it('given a blackholed VM, lifts it (with an optional reason); then it can be blackholed again', () => {
       spec.given([created(), blackholed]).when(lift).then([lifted]);
-      spec.given([created(), blackholed]).when({ type: 'LiftBlackhole', data: { vmId, reason: 'over' } }).then([{ type: 'VmBlackholeLifted', data: { vmId, clusterId, reason: 'over' } }]);
+      spec
+        .given([created(), blackholed])
+        .when({ type: 'LiftBlackhole', data: { vmId, reason: 'over' } })
+        .then([{ type: 'VmBlackholeLifted', data: { vmId, clusterId, reason: 'over' } }]);
       spec.given([created(), blackholed, lifted]).when(bh).then([blackholed]);
     });
     it('409 when lifting a VM that is not blackholed (or deleted since)', () => {
@@ -52,40 +56,88 @@ describe('vm decider', () => {
   describe('CreateVm', () => {
     it('creates an IPv4 VM with defaults', () => spec.given([]).when(create()).then([created()]));
     it('keeps a requested IPv4 address and driver', () => {
-      spec.given([]).when(create({ ip: '203.0.113.7', driver: 'netns' })).then([created({ requestedIp: '203.0.113.7', driver: 'netns' })]);
+      spec
+        .given([])
+        .when(create({ ip: '203.0.113.7', driver: 'netns' }))
+        .then([created({ requestedIp: '203.0.113.7', driver: 'netns' })]);
     });
     it('infers family 6 from a requested IPv6 address and canonicalises it', () => {
-      spec.given([]).when(create({ ip: '2001:DB8:0::7' })).then([created({ requestedIp: '2001:db8::7', family: 6 })]);
+      spec
+        .given([])
+        .when(create({ ip: '2001:DB8:0::7' }))
+        .then([created({ requestedIp: '2001:db8::7', family: 6 })]);
     });
-    it('honours family 6 without an address', () => spec.given([]).when(create({ family: 6 })).then([created({ family: 6 })]));
+    it('honours family 6 without an address', () =>
+      spec
+        .given([])
+        .when(create({ family: 6 }))
+        .then([created({ family: 6 })]));
     it('400 when the requested address is not of the requested family', () => {
-      spec.given([]).when(create({ ip: '2001:db8::7', family: 4 })).thenThrows({ status: 400, code: 'ip-family-mismatch' });
-      spec.given([]).when(create({ ip: '203.0.113.7', family: 6 })).thenThrows({ status: 400, code: 'ip-family-mismatch' });
+      spec
+        .given([])
+        .when(create({ ip: '2001:db8::7', family: 4 }))
+        .thenThrows({ status: 400, code: 'ip-family-mismatch' });
+      spec
+        .given([])
+        .when(create({ ip: '203.0.113.7', family: 6 }))
+        .thenThrows({ status: 400, code: 'ip-family-mismatch' });
     });
-    it('404 on unknown node', () => spec.given([]).when(create({}, { node: null })).thenThrows({ status: 404, code: 'node-not-found' }));
+    it('404 on unknown node', () =>
+      spec
+        .given([])
+        .when(create({}, { node: null }))
+        .thenThrows({ status: 404, code: 'node-not-found' }));
     it('409 when the node is in another cluster', () => {
-      spec.given([]).when(create({}, { node: { clusterId: otherCluster, status: 'active' } })).thenThrows({ status: 409, code: 'node-in-other-cluster' });
+      spec
+        .given([])
+        .when(create({}, { node: { clusterId: otherCluster, status: 'active' } }))
+        .thenThrows({ status: 409, code: 'node-in-other-cluster' });
     });
     it('409 node-not-active when drained or left', () => {
-      spec.given([]).when(create({}, { node: { clusterId, status: 'drained' } })).thenThrows({ status: 409, code: 'node-not-active' });
-      spec.given([]).when(create({}, { node: { clusterId, status: 'left' } })).thenThrows({ status: 409, code: 'node-not-active' });
+      spec
+        .given([])
+        .when(create({}, { node: { clusterId, status: 'drained' } }))
+        .thenThrows({ status: 409, code: 'node-not-active' });
+      spec
+        .given([])
+        .when(create({}, { node: { clusterId, status: 'left' } }))
+        .thenThrows({ status: 409, code: 'node-not-active' });
     });
     it('409 on a duplicate name in the cluster', () => {
-      spec.given([]).when(create({}, { nameTaken: true })).thenThrows({ status: 409, code: 'vm-name-taken' });
+      spec
+        .given([])
+        .when(create({}, { nameTaken: true }))
+        .thenThrows({ status: 409, code: 'vm-name-taken' });
     });
     it('409 when the VM id exists', () => spec.given([created()]).when(create()).thenThrows({ status: 409, code: 'vm-exists' }));
     it('400 (not a crash) on garbage ip, family or driver; odd names pass through', () => {
-      spec.given([]).when(create({ ip: '"}{\n' })).thenThrows({ status: 400, code: 'invalid-ip' });
-      spec.given([]).when(create({ family: 5 as 4 })).thenThrows({ status: 400, code: 'invalid-family' });
-      spec.given([]).when(create({ driver: 'x"}' as 'tap' })).thenThrows({ status: 400, code: 'invalid-driver' });
-      spec.given([]).when(create({ name: 'a"b\n{}' })).then([created({ name: 'a"b\n{}' })]);
+      spec
+        .given([])
+        .when(create({ ip: '"}{\n' }))
+        .thenThrows({ status: 400, code: 'invalid-ip' });
+      spec
+        .given([])
+        .when(create({ family: 5 as 4 }))
+        .thenThrows({ status: 400, code: 'invalid-family' });
+      spec
+        .given([])
+        .when(create({ driver: 'x"}' as 'tap' }))
+        .thenThrows({ status: 400, code: 'invalid-driver' });
+      spec
+        .given([])
+        .when(create({ name: 'a"b\n{}' }))
+        .then([created({ name: 'a"b\n{}' })]);
     });
   });
 
   describe('DeleteVm', () => {
     const del = { type: 'DeleteVm' as const, data: { vmId } };
     it('deletes', () => spec.given([created()]).when(del).then([deleted()]));
-    it('deletes a migrating VM from its target placement', () => spec.given([created(), migrationRequested]).when(del).then([deleted(node2)]));
+    it('deletes a migrating VM from its target placement', () =>
+      spec
+        .given([created(), migrationRequested])
+        .when(del)
+        .then([deleted(node2)]));
     it('is idempotent', () => spec.given([created(), deleted()]).when(del).thenNothingHappened());
     it('404 on unknown VM', () => spec.given([]).when(del).thenThrows({ status: 404, code: 'vm-not-found' }));
   });
@@ -95,17 +147,24 @@ describe('vm decider', () => {
       spec.given([created()]).when(migrate(active)).then([migrationRequested]);
     });
     it('tracks the previous node while migrating', () => {
-      spec.given([created()]).when(migrate(active)).thenState((s) =>
-        expect(s).toMatchObject({ status: 'migrating', nodeId: node2, previousNodeId: node1 }),
-      );
+      spec
+        .given([created()])
+        .when(migrate(active))
+        .thenState((s) => expect(s).toMatchObject({ status: 'migrating', nodeId: node2, previousNodeId: node1 }));
     });
     it('404 on unknown VM', () => spec.given([]).when(migrate(active)).thenThrows({ status: 404, code: 'vm-not-found' }));
     it('404 on unknown target node', () => spec.given([created()]).when(migrate(null)).thenThrows({ status: 404, code: 'node-not-found' }));
     it('409 when the target is in another cluster', () => {
-      spec.given([created()]).when(migrate({ clusterId: otherCluster, status: 'active' })).thenThrows({ status: 409, code: 'node-in-other-cluster' });
+      spec
+        .given([created()])
+        .when(migrate({ clusterId: otherCluster, status: 'active' }))
+        .thenThrows({ status: 409, code: 'node-in-other-cluster' });
     });
     it('409 when the target is not active', () => {
-      spec.given([created()]).when(migrate({ clusterId, status: 'drained' })).thenThrows({ status: 409, code: 'node-not-active' });
+      spec
+        .given([created()])
+        .when(migrate({ clusterId, status: 'drained' }))
+        .thenThrows({ status: 409, code: 'node-not-active' });
     });
     it('409 when the target is the current node', () => {
       spec.given([created()]).when(migrate(active, node1)).thenThrows({ status: 409, code: 'same-node' });
@@ -117,7 +176,9 @@ describe('vm decider', () => {
       spec.given([created(), deleted()]).when(migrate(active)).thenThrows({ status: 409, code: 'vm-deleted' });
     });
     it('can migrate again after completion', () => {
-      spec.given([created(), migrationRequested, migrationCompleted]).when(migrate(active, node1))
+      spec
+        .given([created(), migrationRequested, migrationCompleted])
+        .when(migrate(active, node1))
         .then([{ type: 'VmMigrationRequested', data: { vmId, clusterId, fromNodeId: node2, toNodeId: node1 } }]);
     });
   });
@@ -125,16 +186,22 @@ describe('vm decider', () => {
   describe('CompleteMigration', () => {
     it('completes', () => spec.given([created(), migrationRequested]).when(complete()).then([migrationCompleted]));
     it('leaves the VM created on the new node', () => {
-      spec.given([created(), migrationRequested]).when(complete()).thenState((s) => {
-        expect(s).toMatchObject({ status: 'created', nodeId: node2 });
-        expect(s).not.toHaveProperty('previousNodeId');
-      });
+      spec
+        .given([created(), migrationRequested])
+        .when(complete())
+        .thenState((s) => {
+          expect(s).toMatchObject({ status: 'created', nodeId: node2 });
+          expect(s).not.toHaveProperty('previousNodeId');
+        });
     });
     it('ignores an announcement by the source node', () => spec.given([created(), migrationRequested]).when(complete(node1)).thenNothingHappened());
     it('is a no-op when not migrating', () => {
       spec.given([created()]).when(complete()).thenNothingHappened();
       spec.given([created(), migrationRequested, migrationCompleted]).when(complete()).thenNothingHappened();
-      spec.given([created(), migrationRequested, deleted(node2)]).when(complete()).thenNothingHappened();
+      spec
+        .given([created(), migrationRequested, deleted(node2)])
+        .when(complete())
+        .thenNothingHappened();
       spec.given([]).when(complete()).thenNothingHappened();
     });
   });

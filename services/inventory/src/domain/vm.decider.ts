@@ -1,5 +1,5 @@
 /** VM aggregate (subject vm.<vmId>): placement on a node, deletion, make-before-break migration. */
-import { Decider, EventOf, VM_DRIVERS, VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
+import { type Decider, type EventOf, VM_DRIVERS, type VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
 import type { NodeStatus } from './node.decider';
 import { familyOf, requireIp } from './ip-input';
 
@@ -71,8 +71,14 @@ function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
     {
       type: 'VmCreated',
       data: {
-        vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, ownerId: d.ownerId,
-        ...(requestedIp ? { requestedIp } : {}), family, driver,
+        vmId: d.vmId,
+        clusterId: d.clusterId,
+        nodeId: d.nodeId,
+        name: d.name,
+        ownerId: d.ownerId,
+        ...(requestedIp ? { requestedIp } : {}),
+        family,
+        driver,
       },
     },
   ];
@@ -98,15 +104,18 @@ function migrateVm(cmd: MigrateVmCommand, state: VmState): VmEvent[] {
   if (!cmd.context?.targetNode) throw notFound('node', String(target));
   if (target === vm.nodeId) throw conflict('same-node', `VM ${vm.vmId} already runs on node ${target}`);
   checkNode(cmd.context.targetNode, target, vm.clusterId);
-  return [{ type: 'VmMigrationRequested', data: { vmId: vm.vmId, clusterId: vm.clusterId, fromNodeId: vm.nodeId, toNodeId: target, ...(cmd.data.evacuation ? { evacuation: true } : {}) } }];
+  return [
+    {
+      type: 'VmMigrationRequested',
+      data: { vmId: vm.vmId, clusterId: vm.clusterId, fromNodeId: vm.nodeId, toNodeId: target, ...(cmd.data.evacuation ? { evacuation: true } : {}) },
+    },
+  ];
 }
 
 function completeMigration(cmd: CompleteMigrationCommand, state: VmState): VmEvent[] {
   if (state.status !== 'migrating' || !state.previousNodeId) return [];
   if (cmd.data.nodeId !== state.nodeId) return []; // the source node or a stale report of an earlier migration
-  return [
-    { type: 'VmMigrationCompleted', data: { vmId: state.vmId, clusterId: state.clusterId, fromNodeId: state.previousNodeId, toNodeId: state.nodeId } },
-  ];
+  return [{ type: 'VmMigrationCompleted', data: { vmId: state.vmId, clusterId: state.clusterId, fromNodeId: state.previousNodeId, toNodeId: state.nodeId } }];
 }
 
 /** RTBH on a live VM (any placement, also while migrating: every node announcing it tags the route). */
@@ -120,7 +129,9 @@ function blackholeVm(cmd: BlackholeVmCommand, state: VmState): VmEvent[] {
 function liftBlackhole(cmd: LiftBlackholeCommand, state: VmState): VmEvent[] {
   const vm = requireVm(state, cmd.data.vmId);
   if (!vm.blackholed || vm.status === 'deleted') throw conflict('vm-not-blackholed', `VM ${vm.vmId} is not blackholed`);
-  return [{ type: 'VmBlackholeLifted', data: { vmId: vm.vmId, clusterId: vm.clusterId, ...(cmd.data.reason !== undefined ? { reason: cmd.data.reason } : {}) } }];
+  return [
+    { type: 'VmBlackholeLifted', data: { vmId: vm.vmId, clusterId: vm.clusterId, ...(cmd.data.reason !== undefined ? { reason: cmd.data.reason } : {}) } },
+  ];
 }
 
 export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {

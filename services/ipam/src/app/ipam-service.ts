@@ -5,10 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { uuidFromSeed, type IPAM_COMMANDS } from '@fabric/contracts';
-import { AddNetwork, AddPool, CommandRequest, EventOf, StoredEvent, notFound } from '@fabric/contracts';
-import { AggregateRepository, CommandHandlers, EventStore } from '@fabric/eventstore';
-import { NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
-import { dueReleases, GatewayContext, InfrastructureAddress, ipamDecider, IpamCommand, IpamState, SharedCoreNetwork } from '../domain/ipam.decider';
+import { type AddNetwork, type AddPool, type CommandRequest, type EventOf, type StoredEvent, notFound } from '@fabric/contracts';
+import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
+import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
+import {
+  dueReleases,
+  type GatewayContext,
+  type InfrastructureAddress,
+  ipamDecider,
+  type IpamCommand,
+  type IpamState,
+  type SharedCoreNetwork,
+} from '../domain/ipam.decider';
 
 const sameAddress = (a: string, b: string) => {
   if (!isValidIp(a) || !isValidIp(b)) return false;
@@ -28,7 +36,10 @@ export class IpamService {
   readonly repo: AggregateRepository<IpamCommand, IpamState>;
   private readonly knownClusters = new Set<string>();
 
-  constructor(private readonly store: EventStore, private readonly settings: IpamSettings) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly settings: IpamSettings,
+  ) {
     // Heavy contention is expected with several IPAM processes on one cluster: retry generously.
     this.repo = new AggregateRepository(store, ipamDecider, (id) => store.subjects.evt('ipam', id), { cache: true });
   }
@@ -86,7 +97,11 @@ export class IpamService {
         const pools = (p.pools ?? []).map((x, i) => ({ poolId: poolIdFor(req.commandId, i), start: x.start, end: x.end }));
         const res = await this.repo.handle(
           p.clusterId,
-          { type: 'AddNetwork', data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools }, context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy } },
+          {
+            type: 'AddNetwork',
+            data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools },
+            context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy },
+          },
           { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) } },
         );
         this.knownClusters.add(p.clusterId);
@@ -110,7 +125,10 @@ export class IpamService {
     this.knownClusters.add(d.clusterId);
     await this.repo.handle(
       d.clusterId,
-      { type: 'Allocate', data: { clusterId: d.clusterId, vmId: d.vmId, ownerId: d.ownerId, family: d.family, ...(d.requestedIp ? { requestedIp: d.requestedIp } : {}) } },
+      {
+        type: 'Allocate',
+        data: { clusterId: d.clusterId, vmId: d.vmId, ownerId: d.ownerId, family: d.family, ...(d.requestedIp ? { requestedIp: d.requestedIp } : {}) },
+      },
       { commandId: `ipam-alloc:${d.vmId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
     );
   }
@@ -119,11 +137,15 @@ export class IpamService {
     const d = e.data;
     this.knownClusters.add(d.clusterId);
     const releaseAt = new Date(Date.parse(e.occurredAt) + this.settings.releaseCooldownMs).toISOString();
-    await this.repo.handle(d.clusterId, { type: 'ScheduleRelease', data: { clusterId: d.clusterId, vmId: d.vmId, releaseAt } }, {
-      commandId: `ipam-release-schedule:${d.vmId}`,
-      meta: { causationSeq: e.seq, actor: 'ipam' },
-      maxRetries: 50,
-    });
+    await this.repo.handle(
+      d.clusterId,
+      { type: 'ScheduleRelease', data: { clusterId: d.clusterId, vmId: d.vmId, releaseAt } },
+      {
+        commandId: `ipam-release-schedule:${d.vmId}`,
+        meta: { causationSeq: e.seq, actor: 'ipam' },
+        maxRetries: 50,
+      },
+    );
     if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
   }
 
@@ -138,7 +160,11 @@ export class IpamService {
     const { state } = await this.repo.load(clusterId);
     let n = 0;
     for (const r of dueReleases(state, now)) {
-      await this.repo.handle(clusterId, { type: 'Release', data: { clusterId, vmId: r.vmId } }, { commandId: `ipam-release:${r.vmId}`, meta: { actor: 'ipam' }, maxRetries: 50 });
+      await this.repo.handle(
+        clusterId,
+        { type: 'Release', data: { clusterId, vmId: r.vmId } },
+        { commandId: `ipam-release:${r.vmId}`, meta: { actor: 'ipam' }, maxRetries: 50 },
+      );
       n++;
     }
     return n;

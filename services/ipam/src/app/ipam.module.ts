@@ -8,7 +8,10 @@ class IpamRuntime implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('ipam');
   private rpc?: RpcServer<typeof IPAM_COMMANDS>;
   private timer?: NodeJS.Timeout;
-  constructor(private readonly store: EventStore, private readonly ipam: IpamService) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly ipam: IpamService,
+  ) {}
 
   async onModuleInit() {
     await this.ipam.discoverClusters();

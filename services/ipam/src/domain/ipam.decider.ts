@@ -6,10 +6,22 @@
  * of allocations per event would make loading quadratic. decide never mutates (beyond allocator hints that
  * evolve already normalised).
  */
-import { AllocationFailureReason, Decider, EventOf, conflict, invalid, notFound } from '@fabric/contracts';
+import { type AllocationFailureReason, type Decider, type EventOf, conflict, invalid, notFound } from '@fabric/contracts';
 import {
-  Cidr, DEFAULT_NETWORK_POLICY, IpFamily, IpMathError, NetworkPolicy, PoolAllocator, bigIntToIp, canonical, describe, isValidIp, networkProblem,
-  parseCidr, parseIp, usableRange,
+  type Cidr,
+  DEFAULT_NETWORK_POLICY,
+  type IpFamily,
+  IpMathError,
+  type NetworkPolicy,
+  PoolAllocator,
+  bigIntToIp,
+  canonical,
+  describe,
+  isValidIp,
+  networkProblem,
+  parseCidr,
+  parseIp,
+  usableRange,
 } from '@fabric/ipam-math';
 
 export const DEFAULT_GATEWAY_IP = '10.0.0.1';
@@ -156,15 +168,22 @@ function checkPool(spec: PoolSpec, net: IpamNetwork, ctx: GatewayContext | undef
   }
   const gw = gatewayOf(ctx);
   if (gw.family === net.family && gw.value >= s.value && gw.value <= e.value) {
-    throw invalid('pool-contains-gateway', `pool ${start}-${end} contains the cluster gateway ${bigIntToIp(gw.value, gw.family)}, which every VM interface uses`);
+    throw invalid(
+      'pool-contains-gateway',
+      `pool ${start}-${end} contains the cluster gateway ${bigIntToIp(gw.value, gw.family)}, which every VM interface uses`,
+    );
   }
   // The network address (IPv6: subnet-router anycast) and the IPv4 broadcast are never a VM's.
   const u = usableRange(net.block);
   if (s.value < u.first || e.value > u.last) {
     const which = s.value < u.first ? bigIntToIp(net.block.first, net.family) : bigIntToIp(net.block.last, net.family);
-    throw invalid('pool-contains-reserved-address', `pool ${start}-${end} contains ${which}, the ${s.value < u.first ? 'network' : 'broadcast'} address of ${net.cidr}`, {
-      [s.value < u.first ? 'start' : 'end']: [`must not be the network or broadcast address of ${net.cidr}`],
-    });
+    throw invalid(
+      'pool-contains-reserved-address',
+      `pool ${start}-${end} contains ${which}, the ${s.value < u.first ? 'network' : 'broadcast'} address of ${net.cidr}`,
+      {
+        [s.value < u.first ? 'start' : 'end']: [`must not be the network or broadcast address of ${net.cidr}`],
+      },
+    );
   }
   for (const infra of ctx?.infrastructure ?? []) {
     if (!isValidIp(infra.ip)) continue;
@@ -207,7 +226,10 @@ function addNetwork(cmd: AddNetworkCommand, state: IpamState): IpamEvent[] {
   for (const other of cmd.context?.sharedCoreNetworks ?? []) {
     const o = parseCidr(other.cidr);
     if (o.family === block.family && o.first <= block.last && block.first <= o.last) {
-      throw conflict('network-overlap-shared-core', `network ${block.canonical} overlaps network ${o.canonical} of cluster ${other.clusterId}, which uses the same core router`);
+      throw conflict(
+        'network-overlap-shared-core',
+        `network ${block.canonical} overlaps network ${o.canonical} of cluster ${other.clusterId}, which uses the same core router`,
+      );
     }
   }
 
@@ -238,8 +260,13 @@ function allocated(d: AllocateCommand['data'], pool: IpamPool, value: bigint): I
     {
       type: 'IpAllocated',
       data: {
-        clusterId: d.clusterId, vmId: d.vmId, ownerId: d.ownerId, ip: bigIntToIp(value, pool.family), family: pool.family,
-        networkId: pool.networkId, poolId: pool.poolId,
+        clusterId: d.clusterId,
+        vmId: d.vmId,
+        ownerId: d.ownerId,
+        ip: bigIntToIp(value, pool.family),
+        family: pool.family,
+        networkId: pool.networkId,
+        poolId: pool.poolId,
       },
     },
   ];
@@ -274,9 +301,13 @@ function allocate(cmd: AllocateCommand, state: IpamState): IpamEvent[] {
     }
     const holder = taken.get(requested.value);
     if (holder) {
-      return failed(d, 'address-taken', holder.releaseAt
-        ? `requested address ${ip} is cooling down after its previous VM until ${holder.releaseAt}`
-        : `requested address ${ip} is already allocated`);
+      return failed(
+        d,
+        'address-taken',
+        holder.releaseAt
+          ? `requested address ${ip} is cooling down after its previous VM until ${holder.releaseAt}`
+          : `requested address ${ip} is already allocated`,
+      );
     }
     return allocated(d, pool, requested.value);
   }
@@ -284,9 +315,11 @@ function allocate(cmd: AllocateCommand, state: IpamState): IpamEvent[] {
     const v = pool.allocator.lowestFree(isTaken);
     if (v !== undefined) return allocated(d, pool, v);
   }
-  return failed(d, 'pool-exhausted', pools.length
-    ? `every IPv${family} pool of the cluster is full (${pools.length} pool(s))`
-    : `cluster has IPv${family} networks but no IPv${family} pool`);
+  return failed(
+    d,
+    'pool-exhausted',
+    pools.length ? `every IPv${family} pool of the cluster is full (${pools.length} pool(s))` : `cluster has IPv${family} networks but no IPv${family} pool`,
+  );
 }
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
@@ -324,8 +357,15 @@ function evolve(state: IpamState, event: IpamEvent): IpamState {
       const u = net ? usableRange(net.block) : { first: s.value, last: e.value };
       const allocator = new PoolAllocator(s.value > u.first ? s.value : u.first, e.value < u.last ? e.value : u.last);
       state.pools.set(event.data.poolId, {
-        poolId: event.data.poolId, networkId: event.data.networkId, family: s.family,
-        start: bigIntToIp(s.value, s.family), end: bigIntToIp(e.value, e.family), first: s.value, last: e.value, allocator, used: 0,
+        poolId: event.data.poolId,
+        networkId: event.data.networkId,
+        family: s.family,
+        start: bigIntToIp(s.value, s.family),
+        end: bigIntToIp(e.value, e.family),
+        first: s.value,
+        last: e.value,
+        allocator,
+        used: 0,
       });
       return state;
     }
@@ -412,8 +452,14 @@ export interface PoolUsage {
 
 export function ipamUsage(state: IpamState): PoolUsage[] {
   return [...state.pools.values()].map((p) => ({
-    poolId: p.poolId, networkId: p.networkId, family: p.family, start: p.start, end: p.end,
-    size: p.allocator.size, used: p.used, free: p.allocator.size - BigInt(p.used),
+    poolId: p.poolId,
+    networkId: p.networkId,
+    family: p.family,
+    start: p.start,
+    end: p.end,
+    size: p.allocator.size,
+    used: p.used,
+    free: p.allocator.size - BigInt(p.used),
   }));
 }
 

@@ -4,10 +4,10 @@
  * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
  * and outputs are idempotent by content hash, so no durable consumer is needed).
  */
-import { CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
-import { EventStore, RpcClient } from '@fabric/eventstore';
+import { type CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
+import { type EventStore, RpcClient } from '@fabric/eventstore';
 import { NodeRoutesModel } from '../domain';
-import { DeriverApp, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, DesiredPublisher, type TailedDeriverOptions } from '@fabric/derivers';
 
 export type { LogFn } from '@fabric/derivers';
 
@@ -31,16 +31,21 @@ export class RouteAnnouncer extends DeriverApp {
   private readonly sent = new Set<string>();
 
   constructor(store: EventStore, opts: RouteAnnouncerOptions = {}) {
-    super(store, 'route-announcer', {
-      apply: (e, seq) => {
-        if (e.type === 'VmMigrationCompleted' || e.type === 'VmDeleted') this.forgetSent(e.data.vmId);
-        return this.model.apply(e, seq);
+    super(
+      store,
+      'route-announcer',
+      {
+        apply: (e, seq) => {
+          if (e.type === 'VmMigrationCompleted' || e.type === 'VmDeleted') this.forgetSent(e.data.vmId);
+          return this.model.apply(e, seq);
+        },
+        allTargets: () => this.model.nodeIds(),
+        flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
+        afterFlush: () => this.completeMigrations(),
+        wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
       },
-      allTargets: () => this.model.nodeIds(),
-      flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
-      afterFlush: () => this.completeMigrations(),
-      wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
-    }, opts);
+      opts,
+    );
     this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
     this.publisher = new DesiredPublisher(store, 'route-announcer');
     this.rpc = new RpcClient(store.nats);

@@ -1,4 +1,4 @@
-import { FabricEvent, vmInterfaceName } from '@fabric/contracts';
+import { type FabricEvent, vmInterfaceName } from '@fabric/contracts';
 import { contentHash } from '@fabric/renderers';
 import { NodeRoutesModel } from './node-routes.model';
 import { CLUSTER, NODE1, NODE2, NODE3, baseFabric, ev, vm } from '@fabric/testing/fabric';
@@ -15,8 +15,14 @@ describe('route-announcer model', () => {
     const m = given(...baseFabric());
     const d = m.desired(NODE1)!;
     expect(d).toMatchObject({
-      kind: 'node', targetId: NODE1, clusterId: CLUSTER, nodeName: 'node-1', underlayIp: '198.18.0.10',
-      gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' }, protocolNumber: 200, vms: [],
+      kind: 'node',
+      targetId: NODE1,
+      clusterId: CLUSTER,
+      nodeName: 'node-1',
+      underlayIp: '198.18.0.10',
+      gateway: { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' },
+      protocolNumber: 200,
+      vms: [],
     });
     expect(d.bird).toContain('neighbor 198.18.0.2 as 65000;');
     expect(d.bird).toContain('neighbor 198.18.0.3 as 65000;');
@@ -89,8 +95,20 @@ describe('route-announcer model', () => {
     });
 
     it('VMs are listed in a stable order, so equal content gives an equal hash', () => {
-      const a = given(...baseFabric(), ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.12'), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.11'));
-      const b = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.11'), ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.12'));
+      const a = given(
+        ...baseFabric(),
+        ev.vmCreated(vm(2), NODE1),
+        ev.ipAllocated(vm(2), '203.0.113.12'),
+        ev.vmCreated(vm(1), NODE1),
+        ev.ipAllocated(vm(1), '203.0.113.11'),
+      );
+      const b = given(
+        ...baseFabric(),
+        ev.vmCreated(vm(1), NODE1),
+        ev.ipAllocated(vm(1), '203.0.113.11'),
+        ev.vmCreated(vm(2), NODE1),
+        ev.ipAllocated(vm(2), '203.0.113.12'),
+      );
       expect(contentHash(a.desired(NODE1))).toBe(contentHash(b.desired(NODE1)));
     });
   });
@@ -128,16 +146,21 @@ describe('route-announcer model', () => {
       expect(m.readyMigrations()).toEqual([]); // only the old node so far
       m.apply(ev.routesObserved('router', CLUSTER, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]));
       expect(m.readyMigrations()).toEqual([]); // the core is not an RR
-      m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-2`, [
-        { prefix: '203.0.113.10/32', nextHop: '198.18.0.10' },
-        { prefix: '203.0.113.10/32', nextHop: '198.18.0.11' },
-      ]));
+      m.apply(
+        ev.routesObserved('rr', `${CLUSTER}_rr-2`, [
+          { prefix: '203.0.113.10/32', nextHop: '198.18.0.10' },
+          { prefix: '203.0.113.10/32', nextHop: '198.18.0.11' },
+        ]),
+      );
       expect(m.readyMigrations()).toEqual([{ vmId: vm(1), clusterId: CLUSTER, toNodeId: NODE2, requestSeq: routed().length + 1 }]);
     });
 
-    it('given route deltas (RoutesChanged), when the new node\'s route is added on an RR, then the migration is ready', () => {
-      const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], [], 'full', 1),
-        ev.migrationRequested(vm(1), NODE1, NODE2));
+    it("given route deltas (RoutesChanged), when the new node's route is added on an RR, then the migration is ready", () => {
+      const m = given(
+        ...routed(),
+        ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], [], 'full', 1),
+        ev.migrationRequested(vm(1), NODE1, NODE2),
+      );
       m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [], [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], undefined, 0));
       expect(m.readyMigrations()).toEqual([]);
       m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], undefined, 1));
@@ -145,13 +168,16 @@ describe('route-announcer model', () => {
     });
 
     it('given a route already held via the new node (a migration back), when any delta of that RR arrives, then the migration is ready', () => {
-      const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], 'full', 1),
-        ev.migrationRequested(vm(1), NODE1, NODE2));
+      const m = given(
+        ...routed(),
+        ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], 'full', 1),
+        ev.migrationRequested(vm(1), NODE1, NODE2),
+      );
       m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.10' }], [], undefined, 2));
       expect(m.readyMigrations().map((r) => r.toNodeId)).toEqual([NODE2]);
     });
 
-    it('given a resync that no longer holds the new node\'s route, then it does not make the migration ready', () => {
+    it("given a resync that no longer holds the new node's route, then it does not make the migration ready", () => {
       const m = given(...routed(), ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], 'full', 1));
       m.apply(ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }], [], 'full', 1));
       m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));
@@ -160,8 +186,11 @@ describe('route-announcer model', () => {
     });
 
     it('when the migration completes, then the VM is only on the new node', () => {
-      const m = given(...routed(), ev.migrationRequested(vm(1), NODE1, NODE2),
-        ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]));
+      const m = given(
+        ...routed(),
+        ev.migrationRequested(vm(1), NODE1, NODE2),
+        ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }]),
+      );
       expect(m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2]);
       expect(vmsOf(m, NODE1)).toEqual([]);
       expect(vmsOf(m, NODE2)).toEqual([expect.objectContaining({ vmId: vm(1) })]);
@@ -169,7 +198,7 @@ describe('route-announcer model', () => {
       expect(m.readyMigrations()).toEqual([]);
     });
 
-    it('an IPv6 VM completes on the new node\'s IPv6 underlay next hop', () => {
+    it("an IPv6 VM completes on the new node's IPv6 underlay next hop", () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE1, 6), ev.ipAllocated(vm(2), '2001:db8::1:7'), ev.migrationRequested(vm(2), NODE1, NODE3));
       m.apply(ev.routesObserved('rr', `${CLUSTER}_rr-1`, [{ prefix: '2001:db8::1:7/128', nextHop: '198.18.0.12' }]));
       expect(m.readyMigrations()).toEqual([]);

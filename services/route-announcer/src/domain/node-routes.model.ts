@@ -2,7 +2,15 @@
  * Pure model of route-announcer: folds events into the desired state of every hypervisor node
  * (its VMs' /32 /128 routes and its BIRD config). No I/O; the app feeds it and publishes.
  */
-import { DesiredVm, FabricEvent, NodeDesiredState, VmDriver, canonicalIp, vmInterfaceName, PrefixLimitAction } from '@fabric/contracts';
+import {
+  type DesiredVm,
+  type FabricEvent,
+  type NodeDesiredState,
+  type VmDriver,
+  canonicalIp,
+  vmInterfaceName,
+  type PrefixLimitAction,
+} from '@fabric/contracts';
 import { renderNodeBird } from '@fabric/renderers';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
@@ -79,8 +87,18 @@ export class NodeRoutesModel {
         const d = event.data;
         const prev = this.clusters.get(d.clusterId);
         this.clusters.set(d.clusterId, {
-          clusterId: d.clusterId, fabricAsn: d.fabricAsn, community: d.community, ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}), gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
+          clusterId: d.clusterId,
+          fabricAsn: d.fabricAsn,
+          community: d.community,
+          ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
+          gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
+          bgp: {
+            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
+            gracefulRestart: d.bgp.gracefulRestart,
+            bfd: d.bgp.bfd,
+            prefixLimitAction: d.bgp.prefixLimitAction,
+            coreCommunity: d.bgp.coreCommunity,
+          },
           rrs: prev?.rrs ?? new Map(),
         });
         return this.liveNodesOf(d.clusterId);
@@ -105,8 +123,12 @@ export class NodeRoutesModel {
       case 'NodeJoined': {
         const d = event.data;
         this.nodes.set(d.nodeId, {
-          nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp),
-          ...(d.underlayIp6 ? { underlayIp6: canonicalIp(d.underlayIp6) } : {}), left: false,
+          nodeId: d.nodeId,
+          clusterId: d.clusterId,
+          name: d.name,
+          underlayIp: canonicalIp(d.underlayIp),
+          ...(d.underlayIp6 ? { underlayIp6: canonicalIp(d.underlayIp6) } : {}),
+          left: false,
         });
         setOf(this.nodesByCluster, d.clusterId).add(d.nodeId);
         return [d.nodeId];

@@ -5,10 +5,10 @@
  * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
  * and outputs are idempotent by content hash, so no durable consumer is needed).
  */
-import { EventOf, RouterDesiredState, StoredEvent } from '@fabric/contracts';
-import { ConcurrencyError, EventStore } from '@fabric/eventstore';
-import { LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
-import { DeriverApp, DesiredPayload, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
+import { type EventOf, type RouterDesiredState, type StoredEvent } from '@fabric/contracts';
+import { ConcurrencyError, type EventStore } from '@fabric/eventstore';
+import { type LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
+import { DeriverApp, type DesiredPayload, DesiredPublisher, type TailedDeriverOptions } from '@fabric/derivers';
 
 export type RouterConfigOptions = TailedDeriverOptions;
 
@@ -22,12 +22,20 @@ export class RouterConfigService extends DeriverApp {
   readonly publisher: DesiredPublisher;
   private readonly known = new Map<string, Known | null>();
 
-  constructor(private readonly store: EventStore, opts: RouterConfigOptions = {}) {
-    super(store, 'router-config', {
-      apply: (e) => this.model.apply(e),
-      allTargets: () => this.model.clusterIds(),
-      flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
-    }, opts);
+  constructor(
+    private readonly store: EventStore,
+    opts: RouterConfigOptions = {},
+  ) {
+    super(
+      store,
+      'router-config',
+      {
+        apply: (e) => this.model.apply(e),
+        allTargets: () => this.model.clusterIds(),
+        flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
+      },
+      opts,
+    );
     this.publisher = new DesiredPublisher(store, 'router-config');
   }
 
@@ -40,9 +48,11 @@ export class RouterConfigService extends DeriverApp {
       const subject = this.store.subjects.evt('router', clusterId);
       try {
         // Expected sequence: a second instance cannot write the same version with other content.
-        const res = await this.store.append(subject, [
-          { id: `router-config:${clusterId}:${next.version}`, event: { type: 'RouterConfigRendered', data: next }, meta: { actor: 'router-config' } },
-        ], last?.seq ?? 0);
+        const res = await this.store.append(
+          subject,
+          [{ id: `router-config:${clusterId}:${next.version}`, event: { type: 'RouterConfigRendered', data: next }, meta: { actor: 'router-config' } }],
+          last?.seq ?? 0,
+        );
         this.known.set(clusterId, { version: next.version, hash: next.hash, configs: next.configs, seq: res.seqs[0] });
         this.log('info', 'router config rendered', { clusterId, version: next.version });
       } catch (err) {

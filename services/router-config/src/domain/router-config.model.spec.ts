@@ -1,5 +1,5 @@
-import { FabricEvent } from '@fabric/contracts';
-import { LastRouterConfig, NO_RR_WARNING, RouterConfigModel, nextRouterConfig } from './router-config.model';
+import { type FabricEvent } from '@fabric/contracts';
+import { type LastRouterConfig, NO_RR_WARNING, RouterConfigModel, nextRouterConfig } from './router-config.model';
 import { CLUSTER, NET4, NODE1, NODE2, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const given = (...events: FabricEvent[]) => {
@@ -29,8 +29,13 @@ describe('router-config model', () => {
     const v1 = nextRouterConfig(null, m.render(CLUSTER)!)!;
     for (const e of [
       ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19'),
-      ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.migrationRequested(vm(1), NODE1, NODE2),
-      ev.migrationCompleted(vm(1), NODE1, NODE2), ev.vmDeleted(vm(1), NODE2), ev.nodeDrained(NODE1), ev.nodeLeft(NODE1),
+      ev.vmCreated(vm(1), NODE1),
+      ev.ipAllocated(vm(1), '203.0.113.10'),
+      ev.migrationRequested(vm(1), NODE1, NODE2),
+      ev.migrationCompleted(vm(1), NODE1, NODE2),
+      ev.vmDeleted(vm(1), NODE2),
+      ev.nodeDrained(NODE1),
+      ev.nodeLeft(NODE1),
     ]) {
       expect(m.apply(e)).toEqual([]);
     }
@@ -55,7 +60,12 @@ describe('router-config model', () => {
     expect(v2.diffs.junos).toContain('+     set policy-options prefix-list FABRIC-PAR1-POOLS 203.0.113.128/25');
     // The core's IPv4 prefix limit follows the pools' size: it changes with them, nothing else does.
     expect(v2.diffs.frr).toMatch(/^\+ {2}neighbor \S+ maximum-prefix \d+ restart 5 force$/m);
-    expect(v2.diffs.frr.split('\n').filter((l) => /^[-+][^-+]/.test(l)).every((l) => l.includes('FABRIC-POOLS') || / maximum-prefix /.test(l))).toBe(true);
+    expect(
+      v2.diffs.frr
+        .split('\n')
+        .filter((l) => /^[-+][^-+]/.test(l))
+        .every((l) => l.includes('FABRIC-POOLS') || / maximum-prefix /.test(l)),
+    ).toBe(true);
   });
 
   it('when an RR is added or removed, then a new version peers with exactly the current RRs', () => {
@@ -73,7 +83,9 @@ describe('router-config model', () => {
   });
 
   it('a cluster without RR gets the direct-peering warning in the Junos procedure and no FRR command', () => {
-    const r = given(ev.clusterCreated(), ev.networkAdded(NET4, '203.0.113.0/24', 4), ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255')).render(CLUSTER)!;
+    const r = given(ev.clusterCreated(), ev.networkAdded(NET4, '203.0.113.0/24', 4), ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255')).render(
+      CLUSTER,
+    )!;
     expect(r.configs.junos).toContain(`WARNING: ${NO_RR_WARNING}`);
     expect(r.configs.junos).toContain('203.0.113.128/25');
     expect(r.configs.frr).toMatch(/^! WARNING/);

@@ -3,7 +3,7 @@
  * FRR), rendered from the cluster's RRs, pools and ASNs only — never from nodes or VMs, so it does not
  * change when they come and go. Versioned: a new version (with diffs) only when the content changes.
  */
-import { EventOf, FabricEvent, RouterVendor, PrefixLimitAction } from '@fabric/contracts';
+import { type EventOf, type FabricEvent, type RouterVendor, type PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
 import { contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
 
@@ -53,9 +53,19 @@ export class RouterConfigModel {
         const d = event.data;
         const c = this.cluster(d.clusterId);
         Object.assign(c, {
-          created: true, name: d.name, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community,
+          created: true,
+          name: d.name,
+          fabricAsn: d.fabricAsn,
+          coreAsn: d.coreAsn,
+          community: d.community,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip, vendor: d.coreRouter.vendor },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
+          bgp: {
+            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
+            gracefulRestart: d.bgp.gracefulRestart,
+            bfd: d.bgp.bfd,
+            prefixLimitAction: d.bgp.prefixLimitAction,
+            coreCommunity: d.bgp.coreCommunity,
+          },
           ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
         });
         return [c.clusterId];
@@ -90,7 +100,15 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = { coreAsn: c.coreAsn, fabricAsn: c.fabricAsn, community: c.community, routeReflectors: rrs, exportPrefixes, bgp: c.bgp, ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}) };
+      const common = {
+        coreAsn: c.coreAsn,
+        fabricAsn: c.fabricAsn,
+        community: c.community,
+        routeReflectors: rrs,
+        exportPrefixes,
+        bgp: c.bgp,
+        ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}),
+      };
       configs = {
         junos: renderJunosProcedure({ clusterName: c.name, ...common }),
         frr: renderFrrCore({ hostname: c.core.name, routerId: c.core.ip, ...common }),
@@ -111,8 +129,16 @@ export class RouterConfigModel {
     let c = this.clusters.get(clusterId);
     if (!c) {
       c = {
-        clusterId, created: false, name: '', fabricAsn: 0, coreAsn: 0, community: '', core: { name: '', ip: '', vendor: 'junos' },
-        bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(),
+        clusterId,
+        created: false,
+        name: '',
+        fabricAsn: 0,
+        coreAsn: 0,
+        community: '',
+        core: { name: '', ip: '', vendor: 'junos' },
+        bgp: { gracefulRestart: false, bfd: false },
+        rrs: new Map(),
+        pools: new Map(),
       };
       this.clusters.set(clusterId, c);
     }
@@ -128,8 +154,7 @@ export function nextRouterConfig(last: LastRouterConfig | null, current: Rendere
   if (last && last.hash === current.hash) return null;
   const prev = last?.version ?? 0;
   const version = prev + 1;
-  const diff = (v: RouterVendor) =>
-    unifiedDiff(last?.configs[v] ?? '', current.configs[v], `${v} v${prev}`, `${v} v${version}`);
+  const diff = (v: RouterVendor) => unifiedDiff(last?.configs[v] ?? '', current.configs[v], `${v} v${prev}`, `${v} v${version}`);
   return {
     clusterId: current.clusterId,
     version,

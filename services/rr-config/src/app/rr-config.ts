@@ -7,10 +7,10 @@
  * which is read once at start — so a restart writes nothing that did not change).
  * A removed RR gets no further state: its last command stays in the stream for the record.
  */
-import { KV, Kvm } from '@nats-io/kv';
-import { EventStore, placementsBucket } from '@fabric/eventstore';
-import { PLACEMENT_TARGET, Placement, RrConfigModel } from '../domain';
-import { DeriverApp, DesiredPublisher, TailedDeriverOptions } from '@fabric/derivers';
+import { type KV, Kvm } from '@nats-io/kv';
+import { type EventStore, placementsBucket } from '@fabric/eventstore';
+import { PLACEMENT_TARGET, type Placement, RrConfigModel } from '../domain';
+import { DeriverApp, DesiredPublisher, type TailedDeriverOptions } from '@fabric/derivers';
 
 export type RrConfigOptions = TailedDeriverOptions;
 
@@ -24,15 +24,21 @@ export class RrConfig extends DeriverApp {
   /** What the bucket holds (key → JSON value), as read at start and written since. */
   private readonly stored = new Map<string, string>();
 
-  constructor(private readonly store: EventStore, opts: RrConfigOptions = {}) {
-    super(store, 'rr-config', {
-      apply: (e) => this.model.apply(e),
-      allTargets: () => [
-        ...this.model.targetIds(),
-        ...[...new Set([...this.model.placementKeys(), ...this.stored.keys()])].map((k) => PLACEMENT_TARGET + k),
-      ],
-      flushTarget: (id, sourceSeq) => (id.startsWith(PLACEMENT_TARGET) ? this.flushPlacement(id.slice(PLACEMENT_TARGET.length)) : this.flushRr(id, sourceSeq)),
-    }, opts);
+  constructor(
+    private readonly store: EventStore,
+    opts: RrConfigOptions = {},
+  ) {
+    super(
+      store,
+      'rr-config',
+      {
+        apply: (e) => this.model.apply(e),
+        allTargets: () => [...this.model.targetIds(), ...[...new Set([...this.model.placementKeys(), ...this.stored.keys()])].map((k) => PLACEMENT_TARGET + k)],
+        flushTarget: (id, sourceSeq) =>
+          id.startsWith(PLACEMENT_TARGET) ? this.flushPlacement(id.slice(PLACEMENT_TARGET.length)) : this.flushRr(id, sourceSeq),
+      },
+      opts,
+    );
     this.publisher = new DesiredPublisher(store, 'rr-config');
   }
 

@@ -1,4 +1,4 @@
-import { FabricEvent, placementKey, rrTargetId } from '@fabric/contracts';
+import { type FabricEvent, placementKey, rrTargetId } from '@fabric/contracts';
 import { PLACEMENT_TARGET, RrConfigModel } from './rr-config.model';
 import { CLUSTER, NET4, NODE1, NODE2, NODE3, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
@@ -29,7 +29,9 @@ describe('rr-config model', () => {
   it('exports exactly the pool ranges as CIDRs (host routes only)', () => {
     const m = given(...baseFabric());
     // 203.0.113.10-203.0.113.100 → minimal exact cover
-    expect(bird(m)).toContain('203.0.113.10/31{32,32}, 203.0.113.12/30{32,32}, 203.0.113.16/28{32,32}, 203.0.113.32/27{32,32}, 203.0.113.64/27{32,32}, 203.0.113.96/30{32,32}, 203.0.113.100/32');
+    expect(bird(m)).toContain(
+      '203.0.113.10/31{32,32}, 203.0.113.12/30{32,32}, 203.0.113.16/28{32,32}, 203.0.113.32/27{32,32}, 203.0.113.64/27{32,32}, 203.0.113.96/30{32,32}, 203.0.113.100/32',
+    );
     expect(bird(m)).toContain('2001:db8::1:0/112{128,128}');
   });
 
@@ -52,7 +54,8 @@ describe('rr-config model', () => {
   });
 
   describe('VM placements (ROAs in the placements bucket, never in the RR config)', () => {
-    const tag = (m: RrConfigModel, nodeId: string) => Number(Object.entries(m.desired(RR1)!.rtrNodes!).find(([, p]) => p === `node_node_${nodeId.slice(-1)}`)![0]);
+    const tag = (m: RrConfigModel, nodeId: string) =>
+      Number(Object.entries(m.desired(RR1)!.rtrNodes!).find(([, p]) => p === `node_node_${nodeId.slice(-1)}`)![0]);
     const placed = (m: RrConfigModel) => [...m.placementKeys()].sort().map((k) => [k, m.placement(k)]);
 
     it('every node gets a distinct private 32-bit origin tag, named in the RR state with its protocol', () => {
@@ -94,7 +97,9 @@ describe('rr-config model', () => {
 
     it('an IPv6 VM is a /128 placement with the address as 32 hex digits in its key', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE3, 6), ev.ipAllocated(vm(2), '2001:db8::1:5'));
-      expect(placed(m)).toEqual([[`${CLUSTER}.20010db8000000000000000000010005.${tag(m, NODE3)}`, { prefix: '2001:db8::1:5/128', maxLen: 128, originTag: tag(m, NODE3) }]]);
+      expect(placed(m)).toEqual([
+        [`${CLUSTER}.20010db8000000000000000000010005.${tag(m, NODE3)}`, { prefix: '2001:db8::1:5/128', maxLen: 128, originTag: tag(m, NODE3) }],
+      ]);
     });
 
     it('when the VM is deleted, then its placement is gone', () => {
@@ -105,7 +110,11 @@ describe('rr-config model', () => {
 
     it('during a migration both nodes have a placement; after completion only the new one', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.migrationRequested(vm(1), NODE1, NODE2));
-      expect(placed(m).map(([, v]) => (v as { originTag: number }).originTag).sort()).toEqual([tag(m, NODE1), tag(m, NODE2)].sort());
+      expect(
+        placed(m)
+          .map(([, v]) => (v as { originTag: number }).originTag)
+          .sort(),
+      ).toEqual([tag(m, NODE1), tag(m, NODE2)].sort());
       m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2));
       expect(placed(m)).toEqual([[placementKey(CLUSTER, '203.0.113.10', tag(m, NODE2)), { prefix: '203.0.113.10/32', maxLen: 32, originTag: tag(m, NODE2) }]]);
     });

@@ -5,7 +5,7 @@
  * origin tag; only pool prefixes are exported to the core. A VM placement changes one placement key,
  * never an RR config (docs/adr/rr-origin-validation.md).
  */
-import { FabricEvent, Placement, PrefixLimitAction, RrDesiredState, canonicalIp, isIp, placementKey, rrTargetId } from '@fabric/contracts';
+import { type FabricEvent, type Placement, type PrefixLimitAction, type RrDesiredState, canonicalIp, isIp, placementKey, rrTargetId } from '@fabric/contracts';
 
 export type { Placement };
 import { rangeToCidrs } from '@fabric/ipam-math';
@@ -70,10 +70,24 @@ export class RrConfigModel {
         const d = event.data;
         const prev = this.clusters.get(d.clusterId);
         this.clusters.set(d.clusterId, {
-          clusterId: d.clusterId, created: true, fabricAsn: d.fabricAsn, coreAsn: d.coreAsn, community: d.community, rrClusterId: d.rrClusterId,
+          clusterId: d.clusterId,
+          created: true,
+          fabricAsn: d.fabricAsn,
+          coreAsn: d.coreAsn,
+          community: d.community,
+          rrClusterId: d.rrClusterId,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip },
-          bgp: { ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}), gracefulRestart: d.bgp.gracefulRestart, bfd: d.bgp.bfd, prefixLimitAction: d.bgp.prefixLimitAction, coreCommunity: d.bgp.coreCommunity },
-          rrs: prev?.rrs ?? new Map(), pools: prev?.pools ?? new Map(), nodes: prev?.nodes ?? new Set(), tags: prev?.tags ?? new Set(),
+          bgp: {
+            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
+            gracefulRestart: d.bgp.gracefulRestart,
+            bfd: d.bgp.bfd,
+            prefixLimitAction: d.bgp.prefixLimitAction,
+            coreCommunity: d.bgp.coreCommunity,
+          },
+          rrs: prev?.rrs ?? new Map(),
+          pools: prev?.pools ?? new Map(),
+          nodes: prev?.nodes ?? new Set(),
+          tags: prev?.tags ?? new Set(),
         });
         return this.rrsOf(d.clusterId);
       }
@@ -104,7 +118,15 @@ export class RrConfigModel {
         const prev = this.nodes.get(d.nodeId);
         const tag = prev && prev.clusterId === d.clusterId ? prev.tag : originTag(d.nodeId, c.tags);
         c.tags.add(tag);
-        this.nodes.set(d.nodeId, { nodeId: d.nodeId, clusterId: d.clusterId, name: d.name, underlayIp: canonicalIp(d.underlayIp), tag, placed4: prev?.placed4 ?? 0, placed6: prev?.placed6 ?? 0 });
+        this.nodes.set(d.nodeId, {
+          nodeId: d.nodeId,
+          clusterId: d.clusterId,
+          name: d.name,
+          underlayIp: canonicalIp(d.underlayIp),
+          tag,
+          placed4: prev?.placed4 ?? 0,
+          placed6: prev?.placed6 ?? 0,
+        });
         c.nodes.add(d.nodeId);
         return this.rrsOf(d.clusterId);
       }
@@ -179,7 +201,13 @@ export class RrConfigModel {
     if (!c?.created || !rr) return undefined;
     if (!isIp(rr.ip, 4)) throw new Error(`route reflector ${rr.name} has no IPv4 address (${rr.ip}): BIRD needs an IPv4 router id`);
     const live = [...c.nodes].map((id) => this.nodes.get(id)!);
-    const nodes = live.map((n) => ({ id: n.nodeId, name: n.name, underlayIp: n.underlayIp, originTag: n.tag, prefixLimit: { v4: nodePrefixLimit(n.placed4), v6: nodePrefixLimit(n.placed6) } }));
+    const nodes = live.map((n) => ({
+      id: n.nodeId,
+      name: n.name,
+      underlayIp: n.underlayIp,
+      originTag: n.tag,
+      prefixLimit: { v4: nodePrefixLimit(n.placed4), v6: nodePrefixLimit(n.placed6) },
+    }));
     const bird = renderRrBird({
       rrName: rr.name,
       routerId: rr.ip,
@@ -202,8 +230,18 @@ export class RrConfigModel {
     // Events of a cluster whose ClusterCreated is not known (yet): kept, rendered once it arrives.
     if (!c) {
       c = {
-        clusterId, created: false, fabricAsn: 0, coreAsn: 0, community: '', rrClusterId: '', core: { name: '', ip: '' },
-        bgp: { gracefulRestart: false, bfd: false }, rrs: new Map(), pools: new Map(), nodes: new Set(), tags: new Set(),
+        clusterId,
+        created: false,
+        fabricAsn: 0,
+        coreAsn: 0,
+        community: '',
+        rrClusterId: '',
+        core: { name: '', ip: '' },
+        bgp: { gracefulRestart: false, bfd: false },
+        rrs: new Map(),
+        pools: new Map(),
+        nodes: new Set(),
+        tags: new Set(),
       };
       this.clusters.set(clusterId, c);
     }
