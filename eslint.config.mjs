@@ -32,7 +32,7 @@ export default defineConfig(
   {
     // Tests and their helpers read untyped JSON off HTTP and the bus and send deliberately ill-typed payloads
     // (bad-input, fuzz, billing contract specs); `any` there never reaches the product, and tsc still checks the rest.
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'e2e/**', 'libs/testing/**', 'libs/test-infra/**'],
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.lab-spec.ts', 'e2e/**', 'libs/testing/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
