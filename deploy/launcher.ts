@@ -30,23 +30,37 @@ async function waitHealthy(timeoutMs = 60000) {
 }
 
 /** Metrics port of each service (the gateway serves /metrics on its HTTP port); agents: see deploy/lab/launch.ts. */
-export const metricsPort = (name: string) => {
+export const metricsPort = (name: string, instance = 1) => {
   const base = Number(process.env.METRICS_BASE_PORT ?? 9100);
   const i = SERVICES.indexOf(name as never);
-  return base === 0 || name === 'gateway' || i < 0 ? undefined : base + 1 + i;
+  return base === 0 || name === 'gateway' || i < 0 ? undefined : base + 1 + i + (instance - 1) * SERVICES.length;
 };
 
-async function startService(name: string) {
-  const port = metricsPort(name);
+/**
+ * Instances of every service (FABRIC_SERVICE_INSTANCES, 1 or 2): the second of each runs as `<name>-2` —
+ * inventory and the derivers as standbys behind their leader lease, IPAM and the gateway (on GATEWAY_PORT + 1)
+ * active-active. On real hosts each instance runs on its own host (docs/adr/0011-active-standby-leader-lease.md).
+ */
+export function serviceInstances(): number {
+  const n = Number(process.env.FABRIC_SERVICE_INSTANCES ?? 1);
+  if (n !== 1 && n !== 2) throw new Error(`FABRIC_SERVICE_INSTANCES must be 1 or 2, got ${process.env.FABRIC_SERVICE_INSTANCES}`);
+  return n;
+}
+const programName = (name: string, instance: number) => (instance === 1 ? name : `${name}-${instance}`);
+
+async function startService(name: string, instance = 1) {
+  const port = metricsPort(name, instance);
+  const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8080) + instance - 1;
   const env: Record<string, string> = {
     ...(serviceNatsEnv(name as never) as Record<string, string>),
     ...(port ? { METRICS_PORT: String(port) } : {}),
-    ...(name === 'gateway' ? POSTGRES_DURABILITY_ENV : {}),
+    ...(name === 'gateway' ? { ...POSTGRES_DURABILITY_ENV, GATEWAY_PORT: String(gatewayPort) } : {}),
   };
   // Liveness: a gateway whose /health answers 5xx (a dead loop inside a running process) is restarted.
-  const health = name === 'gateway' ? { url: `${apiBase()}/health` } : undefined;
-  const pid = await daemon(name, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env, health);
-  log(`${name} supervised (pid ${pid}, log ${path.join(LOGS, name + '.log')})`);
+  const health = name === 'gateway' ? { url: `${apiBase().replace(/:\d+\/api\/v1$/, `:${gatewayPort}/api/v1`)}/health` } : undefined;
+  const program = programName(name, instance);
+  const pid = await daemon(program, process.execPath, ['-r', REGISTER, path.join(ROOT, 'services', name, 'src', 'main.ts')], env, health);
+  log(`${program} supervised (pid ${pid}, log ${path.join(LOGS, program + '.log')})`);
 }
 
 const INITIAL_TOKEN = path.join(DATA, 'initial-admin-token');
@@ -79,8 +93,11 @@ export async function start() {
   const nats = await ensureProductNats();
   log(`NATS: ${nats.url}${nats.own ? " (the product's own, authenticated)" : ''}`);
   await ensurePostgres();
+  const instances = serviceInstances();
   for (const s of SERVICES) await startService(s);
   await waitHealthy();
+  // Second instances after the first gateway ran the migrations (one migrator at a time).
+  if (instances === 2) for (const s of SERVICES) await startService(s, 2);
   log(`API ready: ${apiBase()} (docs ${apiBase().replace('/api/v1', '/api/docs')}, metrics ${apiBase().replace('/api/v1', '/metrics')})`);
   const initial = readToken(INITIAL_TOKEN);
   const isRoot = process.getuid?.() === 0;
