@@ -119,7 +119,7 @@ describe('rr-config (real NATS)', () => {
     expect((await kv.get(placementKey(CLUSTER, ip, tagOf(NODE3))))?.operation).toBe('PUT');
     await appendEvents(store, [ev.vmDeleted(vm(1), NODE3)]);
     await eventually(async () => (await kv.get(placementKey(CLUSTER, ip, tagOf(NODE3))))?.operation !== 'PUT', 15000, 20, 'deleted VM entry removed');
-    expect(await keys()).toHaveLength(299);
+    expect(await keys()).toHaveLength(199);
     expect((await rr(RR1))!.generation).toBe(gen);
   });
 
