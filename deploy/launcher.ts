@@ -29,11 +29,11 @@ async function waitHealthy(timeoutMs = 60000) {
   throw new Error(`gateway not healthy at ${apiBase()}/health after ${timeoutMs} ms (logs: ${LOGS})`);
 }
 
-/** Metrics port of each service (the gateway serves /metrics on its HTTP port); agents: see deploy/lab/launch.ts. */
+/** Metrics port of each service (the gateway serves /metrics on its HTTP port), second instances 100 above; agents: see deploy/lab/launch.ts. */
 export const metricsPort = (name: string, instance = 1) => {
   const base = Number(process.env.METRICS_BASE_PORT ?? 9100);
   const i = SERVICES.indexOf(name as never);
-  return base === 0 || name === 'gateway' || i < 0 ? undefined : base + 1 + i + (instance - 1) * SERVICES.length;
+  return base === 0 || name === 'gateway' || i < 0 ? undefined : base + 1 + i + (instance - 1) * 100;
 };
 
 /**
