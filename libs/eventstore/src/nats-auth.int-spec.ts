@@ -248,7 +248,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(await refused(inventory.jsm.streams.delete(s.eventsStream))).toMatch(/permission|timeout/i);
     });
 
-    it('when anyone but the gateway sends an RPC command then it is refused', async () => {
+    it('when anyone but the gateway sends an RPC command then it is refused (route-announcer: CompleteMigration only)', async () => {
       const inventory = await as('inventory');
       const gw = await as('gateway');
       const a = await as(`agent-node-${nodeA}`);
@@ -260,6 +260,10 @@ describe('given the product bus with identities (nats-server with nkey users and
       await inventory.nc.flush();
       expect((await gw.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
       expect(await refused(a.nc.request(s.rpc('inventory', 'DeleteVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
+      // The one exception: route-announcer completes migrations it saw the target node announce — that command only.
+      const ra = await as('route-announcer');
+      expect((await ra.nc.request(s.rpc('inventory', 'CompleteMigration'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
+      expect(await refused(ra.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
       sub.unsubscribe();
     });
   });

@@ -134,6 +134,8 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
     case 'router-config': {
       const kind: TargetKind = id.role === 'route-announcer' ? 'node' : id.role === 'rr-config' ? 'rr' : 'router';
       pub.push(s.cmdAll(kind), `${ns}.evt.desired.${kind}.*`, ...readStream(events), ...readStream(commands), ...readStream(secrets));
+      // route-announcer completes a migration once the target node's route is seen: that one command, nothing else.
+      if (kind === 'node') pub.push(s.rpc('inventory', 'CompleteMigration'));
       if (kind === 'router') pub.push(`${ns}.evt.router.*`);
       if (kind === 'rr') pub.push(`$KV.${placements}.>`, `$JS.FC.KV_${placements}.>`, ...readStream(`KV_${placements}`));
       break;
