@@ -53,6 +53,22 @@ describe('VM status from route deltas', () => {
     expect(atCore.map((a) => a.vmId).sort()).toEqual([vm(1), vm(2), vm(3)]);
   });
 
+  it('given an address the RR and the core still hold (reused at once on the same node), when its new VM is applied, then it is at-core without a delta of its own', async () => {
+    await append(ev.routesChanged('rr', rr, [r('203.0.113.9')], [], undefined, 4), ev.routesChanged('router', CLUSTER, [r('203.0.113.9')], [], undefined, 4));
+    const [, allocatedSeq] = await appendEvents(store, [ev.vmCreated(vm(9), NODE1), ev.ipAllocated(vm(9), '203.0.113.9')]);
+    const node = { kind: 'node' as const, id: NODE1 };
+    await store.append(store.subjects.evt('desired', 'node', NODE1), [
+      { id: `d-${NODE1}-7`, event: { type: 'DesiredStateChanged', data: { target: node, generation: 7, hash: 'h7', sourceSeq: allocatedSeq } } },
+    ]);
+    const { seqs } = await store.append(store.subjects.evt('agent', 'node', NODE1), [
+      { id: `a-${NODE1}-7`, event: { type: 'ConfigApplied', data: { target: node, generation: 7, hash: 'h7', changes: 1, durationMs: 5 } } },
+    ]);
+    await settle(seqs[0]);
+    expect(await status(9)).toBe('at-core');
+    // Leave the route tables as the next cases expect them.
+    await append(ev.routesChanged('rr', rr, [], [r('203.0.113.9')], undefined, 3), ev.routesChanged('router', CLUSTER, [], [r('203.0.113.9')], undefined, 3));
+  });
+
   it('given a VM at the core over two next hops, when one is withdrawn it stays at-core, when the last is, it is announced', async () => {
     await append(ev.routesChanged('router', CLUSTER, [r('203.0.113.1', '198.18.0.102')], [], undefined, 4));
     await append(ev.routesChanged('router', CLUSTER, [], [r('203.0.113.1')], undefined, 3));

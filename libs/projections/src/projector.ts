@@ -347,6 +347,7 @@ export class Projector {
             'applied',
             `generation ${d.generation}`,
           );
+          await this.settleFromRoutes(em, e, `node_id = $2`, [target!.id]);
         }
         return;
       }
@@ -459,7 +460,7 @@ export class Projector {
     const clusterId = target.kind === 'router' ? target.id : target.id.slice(0, 36);
     const ips = added.map((r) => r.prefix.split('/')[0]);
     if (target.kind === 'rr') {
-      if (ips.length)
+      if (ips.length) {
         await this.transition(
           em,
           e,
@@ -468,6 +469,8 @@ export class Projector {
           'announced',
           `seen on ${target.id.slice(37)}`,
         );
+        await this.settleFromRoutes(em, e, `cluster_id = $2 AND ip = ANY($3)`, [clusterId, ips]);
+      }
       return;
     }
     if (ips.length)
@@ -490,6 +493,32 @@ export class Projector {
         'withdrawn from the core',
       );
     }
+  }
+
+  /**
+   * Deltas only say what changed: a VM whose route was already held when it reached `applied` or `announced`
+   * gets no delta of its own (an address reused at once on the same node: the RR and the core never dropped
+   * it). Its status comes from the routes held now: at the core → at-core; on an RR → announced.
+   */
+  private async settleFromRoutes(em: EntityManager, e: StoredEvent, where: string, params: unknown[]) {
+    const o = this.t('observed_routes');
+    const v = this.t('vms');
+    await this.transition(
+      em,
+      e,
+      `${where} AND status IN ('applied', 'announced') AND EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = ${v}.cluster_id::text AND r.ip = ${v}.ip)`,
+      params,
+      'at-core',
+      'already installed at the core',
+    );
+    await this.transition(
+      em,
+      e,
+      `${where} AND status = 'applied' AND EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'rr' AND left(r.target_id, 36) = ${v}.cluster_id::text AND r.ip = ${v}.ip)`,
+      params,
+      'announced',
+      'already seen on a route reflector',
+    );
   }
 
   /** Moves the VMs matching `where` ($1 is the event time) to `status`, with one history row each. */
