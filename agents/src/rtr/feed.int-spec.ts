@@ -61,6 +61,13 @@ describe('RoaFeed (real NATS KV, RTR over TCP)', () => {
     const session = feed!.cache.sessionId;
     await setPlacements(nats, cluster, [{ ip: '203.0.113.11', tag: T1 }], [{ ip: '2001:db8::1:5', tag: T2 }]);
     await router!.until(PDU.SerialNotify);
+    // The put and the purge may land as two serials: ask for the diff once the cache holds both.
+    await eventually(
+      () => feed!.cache.has(roa('203.0.113.11/32', 32, T1)) && !feed!.cache.has(roa('2001:db8::1:5/128', 128, T2)),
+      5000,
+      10,
+      'both changes applied',
+    );
     router!.send(serialQuery(1, session, 1));
     let got = await router!.until(PDU.EndOfData);
     const diff = got.filter((p) => p.readUInt8(1) === PDU.Ipv4Prefix || p.readUInt8(1) === PDU.Ipv6Prefix).map((p) => parsePrefixPdu(p));
