@@ -209,14 +209,17 @@ export class IpBatch {
 
   private onStdout(child: ChildProcess, d: string): void {
     if (child !== this.child) return;
-    this.stdoutBuf += d;
+    // Search only the new chunk: a full dump is one JSON line of megabytes arriving in many chunks.
+    let start = 0;
     let i: number;
-    while ((i = this.stdoutBuf.indexOf('\n')) >= 0) {
-      const line = this.stdoutBuf.slice(0, i);
-      this.stdoutBuf = this.stdoutBuf.slice(i + 1);
+    while ((i = d.indexOf('\n', start)) >= 0) {
+      const line = this.stdoutBuf + d.slice(start, i);
+      this.stdoutBuf = '';
+      start = i + 1;
       if (line.trim() === '') continue;
       this.pending?.out.push(line);
     }
+    this.stdoutBuf += d.slice(start);
     this.settle();
   }
 

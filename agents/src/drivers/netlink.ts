@@ -6,52 +6,26 @@
  * IPv6: every VM interface also gets `fe80::1/64` (nodad), the VM uses `default via fe80::1 dev eth0`.
  * A fixed link-local gateway is the same on every interface (like the IPv4 gateway) and independent of the MAC.
  */
-import { canonicalIp, isIp, isMac, isName } from '@fabric/contracts';
+import { canonicalIp, isIp, isMac } from '@fabric/contracts';
 import { ipArgs, ipJson, run, runInNetns, assertNamespace } from './exec';
 import { describeFailures, IpBatch, IpBatchError, type IpCommand, type IpLineResult, ipLine } from './ip-batch';
+import {
+  type ActualInterface,
+  type ActualRoute,
+  defaultMetric,
+  DesiredIndex,
+  type DesiredVm,
+  hostLen,
+  IPV6_GATEWAY,
+  type NodeDesiredState,
+  type NodeModel,
+  planNode,
+  type PreparedVm,
+  VM_IF,
+} from './node-plan';
 
-export type VmDriverKind = 'tap' | 'veth' | 'netns';
-
-export interface DesiredVm {
-  ifName: string;
-  ip: string;
-  family: 4 | 6;
-  driver: VmDriverKind;
-  /** netns driver only: the VM's namespace (created and deleted by this driver). */
-  vmNamespace?: string;
-  /** Route metric (make-before-break: a VM migrating away is kept at a high metric). Default: the kernel's. */
-  metric?: number;
-}
-
-export interface NodeDesiredState {
-  /** Node namespace in the lab; undefined = the current namespace. */
-  namespace?: string;
-  protocolNumber: number;
-  ifPrefix: string;
-  gateway: { ip: string; mac: string };
-  vms: DesiredVm[];
-}
-
-export interface ActualInterface {
-  ifName: string;
-  mac: string;
-  up: boolean;
-  kind?: string;
-  addresses: string[]; // "ip/len"
-  /** Peer namespace name for veths whose peer lives in a named namespace. */
-  peerNamespace?: string;
-}
-
-export interface ActualRoute {
-  dst: string; // canonical "ip/len"
-  dev?: string;
-  family: 4 | 6;
-  metric: number;
-}
-
-// The kernel's default metrics: a route is identified by (dst, metric), so compare with these filled in.
-const defaultMetric = (family: 4 | 6) => (family === 4 ? 0 : 1024);
-const routeKey = (dst: string, metric: number) => `${dst}|${metric}`;
+export type { ActualInterface, ActualRoute, DesiredVm, NodeDesiredState, VmDriverKind } from './node-plan';
+export { IPV6_GATEWAY } from './node-plan';
 
 export interface NodeActualState {
   interfaces: ActualInterface[]; // only ours (ifPrefix)
@@ -66,9 +40,6 @@ export interface ReconcileResult {
   /** tap/veth interfaces that libvirt/LXD has not created (yet): not an error, retried next time. */
   missing: string[];
 }
-
-export const IPV6_GATEWAY = 'fe80::1';
-const VM_IF = 'eth0';
 
 interface IpAddrJson {
   ifname: string;
@@ -85,7 +56,8 @@ interface IpRouteJson {
   metric?: number;
 }
 
-export function validateDesired(d: NodeDesiredState): void {
+/** The node-wide fields: namespace, protocol number, interface prefix, gateway. */
+function validateBase(d: NodeDesiredState): void {
   if (d.namespace !== undefined) assertNamespace(d.namespace);
   if (!Number.isInteger(d.protocolNumber) || d.protocolNumber < 1 || d.protocolNumber > 255 || [1, 2, 3, 4].includes(d.protocolNumber)) {
     throw new Error(`invalid route protocol number: ${d.protocolNumber}`);
@@ -93,45 +65,17 @@ export function validateDesired(d: NodeDesiredState): void {
   if (!/^[a-z][a-z0-9]{0,7}$/.test(d.ifPrefix)) throw new Error(`invalid interface prefix: ${JSON.stringify(d.ifPrefix)}`);
   if (!isIp(d.gateway.ip, 4)) throw new Error(`invalid gateway ip: ${JSON.stringify(d.gateway.ip)}`);
   if (!isMac(d.gateway.mac)) throw new Error(`invalid gateway mac: ${JSON.stringify(d.gateway.mac)}`);
-  const names = new Set<string>();
-  const ips = new Set<string>();
-  for (const vm of d.vms) {
-    if (!isName(vm.ifName) || vm.ifName.length > 15 || !vm.ifName.startsWith(d.ifPrefix) || vm.ifName === VM_IF) {
-      throw new Error(`invalid VM interface name: ${JSON.stringify(vm.ifName)} (≤15 chars, prefix ${d.ifPrefix})`);
-    }
-    if (vm.family !== 4 && vm.family !== 6) throw new Error(`invalid family for ${vm.ifName}`);
-    if (!isIp(vm.ip, vm.family)) throw new Error(`invalid IPv${vm.family} address for ${vm.ifName}: ${JSON.stringify(vm.ip)}`);
-    if (!['tap', 'veth', 'netns'].includes(vm.driver)) throw new Error(`invalid driver for ${vm.ifName}`);
-    if (vm.metric !== undefined && (!Number.isInteger(vm.metric) || vm.metric < 0 || vm.metric > 0xffffffff))
-      throw new Error(`invalid route metric for ${vm.ifName}`);
-    if (vm.driver === 'netns') {
-      if (!vm.vmNamespace || !isName(vm.vmNamespace)) throw new Error(`netns driver needs a valid vmNamespace for ${vm.ifName}`);
-      if (vm.vmNamespace === d.namespace) throw new Error(`vmNamespace equals the node namespace for ${vm.ifName}`);
-    }
-    if (names.has(vm.ifName)) throw new Error(`duplicate interface ${vm.ifName}`);
-    const ip = canonicalIp(vm.ip);
-    if (ips.has(ip)) throw new Error(`duplicate VM address ${ip}`);
-    names.add(vm.ifName);
-    ips.add(ip);
-  }
 }
 
-const hostLen = (family: 4 | 6) => (family === 4 ? 32 : 128);
+/** Throws a readable error on anything invalid in a desired state (every VM, duplicates included). */
+export function validateDesired(d: NodeDesiredState): void {
+  validateBase(d);
+  new DesiredIndex({ namespace: d.namespace, ifPrefix: d.ifPrefix }).update(d.vms);
+}
 
 function canonicalDst(dst: string, family: 4 | 6): string {
   const [addr, len] = dst.split('/');
   return `${canonicalIp(addr)}/${len ?? hostLen(family)}`;
-}
-
-const vmDst = (vm: DesiredVm) => `${canonicalIp(vm.ip)}/${hostLen(vm.family)}`;
-const vmSig = (vm: DesiredVm) => `${vm.ifName}|${canonicalIp(vm.ip)}|${vm.family}|${vm.driver}|${vm.vmNamespace ?? ''}|${vm.metric ?? ''}`;
-
-/** What the driver believes is on the node: a full dump, kept current by targeted re-reads of what changed. */
-interface Model {
-  ifs: Map<string, ActualInterface>;
-  routes: Map<string, ActualRoute>; // routeKey → route
-  namespaces: Set<string>;
-  forwarding: { ipv4: boolean; ipv6: boolean };
 }
 
 export interface ReconcileOptions {
@@ -154,10 +98,11 @@ export class NetlinkDriver {
   private readonly ip: IpBatch;
   /** IPv6 route dumps (iproute2 dumps routes of one family per process: `-6`). */
   private readonly ip6: IpBatch;
-  private model?: Model;
+  private model?: NodeModel;
   private needFull = true;
-  private lastSig?: string;
-  private lastVms = new Map<string, string>(); // ifName → vmSig
+  /** The desired VMs last accepted, validated and parsed: a reconcile parses only new or changed records. */
+  private readonly desired: DesiredIndex;
+  private lastGateway?: string;
   /** Interfaces and route destinations changed (or found missing) by an earlier reconcile: re-read next time. */
   private staleIfs = new Set<string>();
   private staleDsts = new Set<string>();
@@ -170,6 +115,7 @@ export class NetlinkDriver {
     if (opts.namespace !== undefined) assertNamespace(opts.namespace);
     this.ip = new IpBatch({ namespace: opts.namespace, details: true });
     this.ip6 = new IpBatch({ namespace: opts.namespace, family: 6 });
+    this.desired = new DesiredIndex({ namespace: opts.namespace, ifPrefix: opts.ifPrefix });
   }
 
   get protocolNumber(): number {
@@ -186,6 +132,13 @@ export class NetlinkDriver {
   }
 
   private parseIfs(addrs: IpAddrJson[], nsById: Map<number, string>): ActualInterface[] {
+    // Every VM interface carries the same gateway addresses: parse each distinct text once.
+    const canon = new Map<string, string>();
+    const addr = (local: string, len: number) => {
+      let c = canon.get(local);
+      if (c === undefined) canon.set(local, (c = canonicalIp(local)));
+      return `${c}/${len}`;
+    };
     return addrs
       .filter((l) => typeof l.ifname === 'string' && l.ifname.startsWith(this.opts.ifPrefix))
       .map<ActualInterface>((l) => ({
@@ -193,7 +146,7 @@ export class NetlinkDriver {
         mac: (l.address ?? '').toLowerCase(),
         up: (l.flags ?? []).includes('UP'),
         kind: l.linkinfo?.info_kind,
-        addresses: (l.addr_info ?? []).map((a) => `${canonicalIp(a.local)}/${a.prefixlen}`),
+        addresses: (l.addr_info ?? []).map((a) => addr(a.local, a.prefixlen)),
         peerNamespace: l.link_netnsid !== undefined ? nsById.get(l.link_netnsid) : undefined,
       }));
   }
@@ -202,7 +155,7 @@ export class NetlinkDriver {
     return rs.map((r) => ({ dst: canonicalDst(r.dst, family), dev: r.dev, family, metric: r.metric ?? defaultMetric(family) }));
   }
 
-  private async readModel(): Promise<Model> {
+  private async readModel(): Promise<NodeModel> {
     const proto = String(this.opts.protocolNumber);
     const [[addrs, r4, nsList, netconf], [r6]] = await Promise.all([
       this.ip.runOrThrow([
@@ -222,18 +175,22 @@ export class NetlinkDriver {
     const conf = netconf.output as { family: string; interface: string; forwarding?: boolean }[];
     const fwd = (family: string) => conf.some((c) => c.family === family && c.interface === 'all' && c.forwarding === true);
     this.fullReads++;
+    const routes = new Map<string, ActualRoute[]>();
+    for (const r of [...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)]) {
+      const same = routes.get(r.dst);
+      if (same) same.push(r);
+      else routes.set(r.dst, [r]);
+    }
     return {
       ifs: new Map(this.parseIfs(addrs.output as IpAddrJson[], nsById).map((i) => [i.ifName, i])),
-      routes: new Map(
-        [...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)].map((r) => [routeKey(r.dst, r.metric), r]),
-      ),
+      routes,
       namespaces,
       forwarding: { ipv4: fwd('inet'), ipv6: fwd('inet6') },
     };
   }
 
   /** Re-reads only the given interfaces and route destinations (a few batch lines each, no process spawn). */
-  private async refresh(m: Model, ifNames: Set<string>, dsts: Set<string>, withNamespaces: boolean): Promise<void> {
+  private async refresh(m: NodeModel, ifNames: Set<string>, dsts: Set<string>, withNamespaces: boolean): Promise<void> {
     const proto = String(this.opts.protocolNumber);
     const names = [...ifNames];
     const d4 = [...dsts].filter((d) => d.includes('.'));
@@ -268,8 +225,9 @@ export class NetlinkDriver {
     });
     const setRoutes = (d: string, r: IpLineResult, family: 4 | 6) => {
       if (!r.ok) throw new IpBatchError(describeFailures([r]));
-      for (const [k, x] of m.routes) if (x.dst === d) m.routes.delete(k);
-      for (const x of this.parseRoutes(r.output as IpRouteJson[], family)) m.routes.set(routeKey(x.dst, x.metric), x);
+      const found = this.parseRoutes(r.output as IpRouteJson[], family).filter((x) => x.dst === d);
+      if (found.length) m.routes.set(d, found);
+      else m.routes.delete(d);
     };
     d4.forEach((d, k) => setRoutes(d, res[names.length + k], 4));
     d6.forEach((d, k) => setRoutes(d, res6[k], 6));
@@ -278,7 +236,7 @@ export class NetlinkDriver {
   /** A full read of what the driver owns (one batch request per family, no process spawn). */
   async readActual(): Promise<NodeActualState> {
     const m = await this.readModel();
-    return { interfaces: [...m.ifs.values()], routes: [...m.routes.values()], forwarding: m.forwarding, namespaces: [...m.namespaces] };
+    return { interfaces: [...m.ifs.values()], routes: [...m.routes.values()].flat(), forwarding: m.forwarding, namespaces: [...m.namespaces] };
   }
 
   /**
@@ -288,123 +246,72 @@ export class NetlinkDriver {
    * re-read and written, all through the long-lived `ip -batch` processes.
    */
   async reconcile(desired: NodeDesiredState, opts: ReconcileOptions = {}): Promise<ReconcileResult> {
-    validateDesired(desired);
+    validateBase(desired);
     if (desired.namespace !== this.opts.namespace || desired.protocolNumber !== this.opts.protocolNumber || desired.ifPrefix !== this.opts.ifPrefix) {
       throw new Error('desired state does not match this driver (namespace/protocolNumber/ifPrefix)');
     }
+    // Validates and parses only the VMs whose record is new or changed; throws (index untouched) on any invalid one.
+    const delta = this.desired.update(desired.vms);
     const ns = this.opts.namespace;
-    const proto = String(desired.protocolNumber);
     const mac = desired.gateway.mac.toLowerCase();
     const gw4 = `${canonicalIp(desired.gateway.ip)}/32`;
-    const gw6 = `${IPV6_GATEWAY}/64`;
-    const vmSigs = new Map(desired.vms.map((v) => [v.ifName, vmSig(v)]));
-    const sig = `${gw4}|${mac}|${[...vmSigs.values()].sort().join(',')}`;
-    const gwSig = `${gw4}|${mac}`;
+    const gateway = `${gw4}|${mac}`;
 
-    const full = opts.full || this.needFull || !this.model || sig === this.lastSig || !this.lastSig?.startsWith(`${gwSig}|`);
+    const full = opts.full || this.needFull || !this.model || delta.unchanged || gateway !== this.lastGateway;
     this.needFull = true; // until this reconcile succeeds
-    let m: Model;
+    this.lastGateway = gateway;
+    let m: NodeModel;
+    let vms: Iterable<PreparedVm>;
+    let orphanDsts: Iterable<string>;
+    let orphanIfs: Iterable<string>;
     if (full) {
       m = await this.readModel();
       this.staleIfs.clear();
       this.staleDsts.clear();
+      vms = this.desired.vms();
+      orphanDsts = m.routes.keys();
+      orphanIfs = m.ifs.keys();
     } else {
+      // Only the changed VMs (old and new records) and what earlier reconciles wrote or found missing: the
+      // rest was converged by those reconciles (an unconverged one failed, and a failure makes the next read all).
       m = this.model!;
       const ifNames = new Set(this.staleIfs);
       const dsts = new Set(this.staleDsts);
-      const prevByIf = this.lastVms;
-      for (const vm of desired.vms) {
-        if (prevByIf.get(vm.ifName) !== vmSigs.get(vm.ifName)) {
-          ifNames.add(vm.ifName);
-          dsts.add(vmDst(vm));
-        }
+      for (const v of [...delta.changed, ...delta.gone]) {
+        ifNames.add(v.ifName);
+        dsts.add(v.dst);
       }
-      for (const n of prevByIf.keys()) if (!vmSigs.has(n)) ifNames.add(n);
-      // Routes of interfaces that changed (a VM's old address) are in the model under their device.
-      for (const r of m.routes.values()) if (r.dev && ifNames.has(r.dev)) dsts.add(r.dst);
-      const lab = desired.vms.some((v) => v.driver === 'netns' && ifNames.has(v.ifName)) || [...ifNames].some((n) => m.ifs.get(n)?.peerNamespace);
+      const work = new Set<PreparedVm>();
+      for (const n of ifNames) {
+        const v = this.desired.get(n);
+        if (v) work.add(v);
+      }
+      for (const d of dsts) {
+        const v = this.desired.owner(d);
+        if (v) work.add(v);
+      }
+      for (const v of work) {
+        ifNames.add(v.ifName);
+        dsts.add(v.dst);
+      }
+      const lab = [...work].some((v) => v.driver === 'netns') || [...ifNames].some((n) => m.ifs.get(n)?.peerNamespace);
       await this.refresh(m, ifNames, dsts, lab);
       this.staleIfs.clear();
       this.staleDsts.clear();
+      vms = work;
+      orphanDsts = dsts;
+      orphanIfs = ifNames;
     }
     this.model = m;
+    const plan = planNode({ model: m, desired: this.desired, protocolNumber: desired.protocolNumber, gateway: { ip4: gw4, mac }, vms, orphanDsts, orphanIfs });
+    for (const n of plan.staleIfs) this.staleIfs.add(n);
+    for (const d of plan.staleDsts) this.staleDsts.add(d);
+    for (const n of plan.newVeths) this.vmSideOk.delete(n);
+    const { batch, missing, nsAdds, vmSides, namespacesToDelete } = plan;
     const ifs = m.ifs;
-    const routes = m.routes;
-
     const operations: string[] = [];
-    const nsAdds: string[] = [];
-    const batch: IpCommand[] = [];
-    const missing: string[] = [];
-    const vmSides: DesiredVm[] = [];
-    const namespacesToDelete: string[] = [];
-    const touchIf = (n: string) => this.staleIfs.add(n);
-    const touchDst = (d: string) => this.staleDsts.add(d);
 
-    const needSysctl = !m.forwarding.ipv4 || !m.forwarding.ipv6;
-
-    const wanted = new Set(desired.vms.map((v) => v.ifName));
-    const wantedRoutes = new Set<string>();
-    for (const vm of desired.vms) {
-      const dst = vmDst(vm);
-      const metric = vm.metric ?? defaultMetric(vm.family);
-      wantedRoutes.add(routeKey(dst, metric));
-      let cur = ifs.get(vm.ifName);
-      if (!cur) {
-        if (vm.driver !== 'netns') {
-          missing.push(vm.ifName);
-          touchIf(vm.ifName); // libvirt/LXD may create it any time: look again next reconcile
-          touchDst(dst);
-          continue;
-        }
-        if (!m.namespaces.has(vm.vmNamespace!)) nsAdds.push(vm.vmNamespace!);
-        batch.push(['link', 'add', vm.ifName, 'type', 'veth', 'peer', 'name', VM_IF, 'netns', vm.vmNamespace!]);
-        this.vmSideOk.delete(vm.vmNamespace!);
-        cur = { ifName: vm.ifName, mac: '', up: false, addresses: [] };
-      }
-      const before = batch.length;
-      // MAC and up in one netlink message; the addresses after it (an IPv6 address needs the link up).
-      const link = [...(cur.mac !== mac ? ['address', mac] : []), ...(!cur.up ? ['up'] : [])];
-      if (link.length) batch.push(['link', 'set', 'dev', vm.ifName, ...link]);
-      if (!cur.addresses.includes(gw4)) batch.push(['address', 'add', gw4, 'dev', vm.ifName]);
-      if (vm.family === 6 && !cur.addresses.includes(gw6)) batch.push(['address', 'add', gw6, 'dev', vm.ifName, 'nodad']);
-      const r = routes.get(routeKey(dst, metric));
-      if (!r || r.dev !== vm.ifName) {
-        // Added before the orphan deletions below: a route changing metric is never absent.
-        batch.push(['route', 'replace', dst, 'dev', vm.ifName, ...(vm.family === 4 ? ['scope', 'link'] : []), 'proto', proto, 'metric', String(metric)]);
-        touchDst(dst);
-      }
-      if (batch.length > before) touchIf(vm.ifName);
-      if (vm.driver === 'netns') vmSides.push(vm);
-    }
-    // Orphans: only our protocol's routes and our prefix's interfaces.
-    for (const r of routes.values()) {
-      if (wantedRoutes.has(routeKey(r.dst, r.metric))) continue;
-      batch.push(['route', 'del', r.dst, ...(r.dev ? ['dev', r.dev] : []), 'proto', proto, 'metric', String(r.metric)]);
-      touchDst(r.dst);
-    }
-    for (const i of ifs.values()) {
-      if (wanted.has(i.ifName)) continue;
-      // Only veths with their peer in a VM namespace were made by us (netns driver). A tap (libvirt) or a
-      // veth (LXD) belongs to the hypervisor: it may exist before its VM is placed here, so we only take
-      // back the gateway addresses we put on it.
-      if (!(i.kind === 'veth' && i.peerNamespace)) {
-        for (const a of i.addresses) {
-          if (a === gw4 || a === gw6) {
-            batch.push(['address', 'del', a, 'dev', i.ifName]);
-            touchIf(i.ifName);
-          }
-        }
-        continue;
-      }
-      batch.push(['link', 'del', 'dev', i.ifName]);
-      touchIf(i.ifName);
-      // A lab VM namespace goes with its veth, but only if nothing we want still uses it.
-      if (isName(i.peerNamespace) && !desired.vms.some((v) => v.vmNamespace === i.peerNamespace)) {
-        namespacesToDelete.push(i.peerNamespace);
-      }
-    }
-
-    if (needSysctl) {
+    if (!m.forwarding.ipv4 || !m.forwarding.ipv6) {
       await runInNetns(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
       m.forwarding = { ipv4: true, ipv6: true };
       operations.push('sysctl net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
@@ -425,7 +332,7 @@ export class NetlinkDriver {
         else failed.push(x);
       }
     }
-    const failedIfs = new Set(failed.flatMap((f) => f.line.split(' ').filter((t) => ifs.has(t) || wanted.has(t))));
+    const failedIfs = new Set(failed.flatMap((f) => f.line.split(' ').filter((t) => ifs.has(t) || this.desired.get(t))));
     await eachLimit(
       vmSides.filter((vm) => !failedIfs.has(vm.ifName) && !this.vmSideOk.has(vm.vmNamespace!)),
       4,
@@ -442,8 +349,6 @@ export class NetlinkDriver {
         operations.push(`ip netns del ${n}`);
       }
     }
-    this.lastSig = sig;
-    this.lastVms = vmSigs;
     if (failed.length) throw new IpBatchError(describeFailures(failed));
     this.needFull = false;
     return { changes: operations.length, operations, missing };
