@@ -34,6 +34,8 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
   readonly bird: BirdDriver;
   /** Kept across applies: its `ip -batch` processes and its picture of the node make an apply cost the change. */
   private netlink?: NetlinkDriver;
+  /** Addresses (→ family) of the last valid payload: a command repeats all VMs, only new addresses are parsed. */
+  private validIps = new Map<string, 4 | 6>();
 
   constructor(private readonly opts: NodeRoleOptions) {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
@@ -47,15 +49,19 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
     const gw = asObject(o.gateway, 'gateway');
     if (!isIp(gw.ip, 4) || !isMac(gw.mac)) fail('gateway needs an IPv4 ip and a mac');
     if (!Array.isArray(o.vms)) fail('vms must be an array');
+    const known = this.validIps;
+    const ips = new Map<string, 4 | 6>();
     o.vms.forEach((v, i) => {
       const vm = asObject(v, `vms[${i}]`);
       str(vm, 'vmId', 64);
       str(vm, 'ifName', 15);
       if (vm.family !== 4 && vm.family !== 6) fail(`vms[${i}].family must be 4 or 6`);
-      if (!isIp(vm.ip, vm.family)) fail(`vms[${i}].ip is not an IPv${vm.family} address`);
+      if (!(typeof vm.ip === 'string' && known.get(vm.ip) === vm.family) && !isIp(vm.ip, vm.family)) fail(`vms[${i}].ip is not an IPv${vm.family} address`);
+      ips.set(vm.ip as string, vm.family);
       if (!VM_DRIVERS.includes(vm.driver as never)) fail(`vms[${i}].driver must be one of ${VM_DRIVERS.join(', ')}`);
       if (vm.leaving !== undefined && typeof vm.leaving !== 'boolean') fail(`vms[${i}].leaving must be a boolean`);
     });
+    this.validIps = ips;
     return o as unknown as NodeDesiredState;
   }
 

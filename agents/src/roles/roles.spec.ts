@@ -36,6 +36,16 @@ describe('role payload validation', () => {
     expect(() => role.validate('[]', 'n1')).toThrow(/object/);
   });
 
+  it('given a valid payload, when the next repeats its VMs, then only new addresses are parsed, never a remembered one under another family', () => {
+    const r = new NodeRole({ namespace: 'fab-node1', bird, vmNamespacePrefix: 'fab-vm' });
+    const vm0 = node().vms[0];
+    r.validate(node(), 'n1');
+    expect(r.validate(node({ vms: [vm0, { ...vm0, ifName: 'vm2', ip: '2001:db8::2', family: 6 }] }), 'n1').vms).toHaveLength(2);
+    expect(() => r.validate(node({ vms: [{ ...vm0, family: 6 }] }), 'n1')).toThrow(/vms\[0\]\.ip is not an IPv6/);
+    expect(() => r.validate(node({ vms: [vm0, { ...vm0, ip: '203.0.113.10 dev lo' }] }), 'n1')).toThrow(/vms\[1\]\.ip/);
+    expect(() => r.validate(node({ vms: [{ ...vm0, ip: ['203.0.113.10'] }] }), 'n1')).toThrow(/vms\[0\]\.ip/);
+  });
+
   it('VM namespaces are <prefix><first 8 hex of the vm id>', () => {
     expect(vmNamespaceName('fab-vm', '1221AB71-f77a-4c1e-9d3b-2f4a5b6c7d8e')).toBe('fab-vm1221ab71');
     expect(() => vmNamespaceName('fab-vm', 'not-a-uuid')).toThrow(/8 hex/);
