@@ -4,12 +4,19 @@
  *  - cold reconcile of N VMs (default 10,000) vs raw `ip -batch` installing the same routes (the floor), and vs
  *    raw `ip -batch` of the very lines the driver wrote (same work, no reads, no diff);
  *  - a reconcile adding one VM to a node holding 1,000 vs the same on an empty node (p50 of 20 each), and the
- *    unchanged-state reconcile (resync, a full read) at 1,000 for reference.
+ *    unchanged-state reconcile (resync, a full read) at 1,000 for reference;
+ *  - above the driver, a command's in-process work (decode, JSON.parse, the node role's validation, the mapping to
+ *    the driver's VMs) adding one VM at 1,000 vs empty, and the agent's state-file write (fsync'd) per command.
  * Needs root. Run it under the heavy lock.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { NetlinkDriver, type NodeDesiredState, type DesiredVm } from '../agents/src/drivers/netlink';
+import { NodeRole } from '../agents/src/roles/node';
+import { writeAgentState } from '../agents/src/state-file';
 
 const N_COLD = Number(process.env.BENCH_NODE_VMS ?? 10000);
 const N_HELD = 1000;
@@ -116,6 +123,43 @@ async function addOne(ns: string, held: number): Promise<{ add: number; resync: 
   }
 }
 
+/** A node command as the desired-state publisher sends it, with `n` VMs (BIRD text: one line, it lists no VM). */
+function nodeCommand(n: number, generation: number): Uint8Array {
+  const vms = range(1, n + 1).map((i) => ({ vmId: randomUUID(), ifName: `vm${i}`, ip: vmIp(i), family: 4, driver: 'tap' }));
+  const payload = { kind: 'node', targetId: 'n1', clusterId: 'c', generation, hash: `h${generation}`, sourceSeq: generation, nodeName: 'node1' };
+  const body = { ...payload, underlayIp: '198.18.0.101', gateway: GATEWAY, protocolNumber: PROTO, bird: 'router id 198.18.0.101;\n', vms };
+  return new TextEncoder().encode(JSON.stringify(body));
+}
+
+/** The agent's work on a command before the driver: decode, parse, validate (after the previous command), map. */
+function aboveDriver(held: number): number {
+  const role = new NodeRole({ bird: { configPath: '/nonexistent/bird.conf', controlSocket: '/nonexistent/bird.ctl' } });
+  const dec = new TextDecoder();
+  const cmds = range(0, N_ADDS + 1).map((k) => nodeCommand(held + k, k + 1));
+  const handle = (data: Uint8Array) => role.netlinkVms(role.validate(JSON.parse(dec.decode(data)), 'n1'));
+  handle(cmds[0]);
+  const ts = cmds.slice(1).map((c) => {
+    const t = process.hrtime.bigint();
+    handle(c);
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  });
+  return p50(ts);
+}
+
+async function stateFileWrite(): Promise<number> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bna-state-'));
+  try {
+    const ts: number[] = [];
+    for (let g = 1; g <= N_ADDS; g++) {
+      const rec = { version: 1 as const, kind: 'node', targetId: 'n1', generation: g, hash: `h${g}`, appliedAt: new Date().toISOString() };
+      ts.push((await timed(() => writeAgentState(path.join(dir, 'state.json'), rec)))[0]);
+    }
+    return p50(ts);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function benchNodeAgent(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the node-agent bench needs root (network namespaces)');
   const tag = `bna${Math.random().toString(36).slice(2, 6)}`;
@@ -137,4 +181,9 @@ export async function benchNodeAgent(): Promise<void> {
     `  add one VM, p50 of ${N_ADDS}:  on a node holding ${N_HELD} ${ms(held.add)}   on an empty node ${ms(empty.add)}   ratio ${(held.add / empty.add).toFixed(2)}`,
   );
   console.log(`  unchanged state (resync, full read), p50 of 5:  ${N_HELD} VMs ${ms(held.resync)}   empty ${ms(empty.resync)}`);
+  const above = { held: aboveDriver(N_HELD), empty: aboveDriver(0) };
+  console.log(
+    `  above the driver, a command adding one VM (decode, JSON.parse, validate, map), p50 of ${N_ADDS}:  holding ${N_HELD} ${ms(above.held)}   empty ${ms(above.empty)}`,
+  );
+  console.log(`  agent state file write per command (tmp, fsync, rename, dir fsync), p50 of ${N_ADDS}:  ${ms(await stateFileWrite())}`);
 }

@@ -65,7 +65,8 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
     return o as unknown as NodeDesiredState;
   }
 
-  private netlinkVms(d: NodeDesiredState): NetlinkVm[] {
+  /** The driver's desired VMs of a validated payload (public for the bench, which times a command's in-process work). */
+  netlinkVms(d: NodeDesiredState): NetlinkVm[] {
     return d.vms.map((vm) => {
       let vmNamespace: string | undefined;
       if (vm.driver === 'netns') {
