@@ -227,6 +227,37 @@ describe('NetlinkDriver over ip -batch: work grows with the change', () => {
     expect(await nl.reconcile(d)).toEqual({ changes: 0, operations: [], missing: [] });
   });
 
+  it('addresses swapped between VMs and the address of a removed VM reused are applied without a full read; drift elsewhere waits for the resync', async () => {
+    await nl.reconcile(desired(22));
+    await nl.reconcile(desired(22)); // a resync: converged, as a full read sees it
+    const reads = nl.fullReads;
+    const d = desired(22);
+    d.vms = d.vms
+      .filter((v) => v.ifName !== 'vm4')
+      .map((v) =>
+        v.ifName === 'vm1'
+          ? { ...v, ip: '203.0.113.3' }
+          : v.ifName === 'vm2'
+            ? { ...v, ip: '203.0.113.2' }
+            : v.ifName === 'vm21'
+              ? { ...v, ip: '203.0.113.5' }
+              : v,
+      );
+    await nl.reconcile(d);
+    expect(nl.fullReads).toBe(reads);
+    const routes = await ipj<{ dst: string; dev: string }[]>('route', 'show', 'proto', '200');
+    expect(routes.map((r) => `${r.dst} ${r.dev}`).sort()).toEqual(d.vms.map((v) => `${v.ip} ${v.ifName}`).sort());
+    expect(await nl.reconcile(d, { full: true })).toEqual({ changes: 0, operations: [], missing: [] });
+
+    // Drift on a VM the next command does not change: that command leaves it, the resync after it repairs it.
+    await ip('route', 'del', '203.0.113.10/32', 'dev', 'vm9', 'proto', '200');
+    const next = { ...d, vms: d.vms.map((v) => (v.ifName === 'vm0' ? { ...v, metric: 7 } : v)) };
+    expect((await nl.reconcile(next)).operations.join('\n')).not.toMatch(/vm9/);
+    expect(nl.fullReads).toBe(reads + 1);
+    expect((await nl.reconcile(next)).operations).toEqual(['route replace 203.0.113.10/32 dev vm9 scope link proto 200 metric 0']);
+    expect(nl.fullReads).toBe(reads + 2);
+  });
+
   it('refuses desired states that could inject a batch line', async () => {
     const bad: NodeDesiredState[] = [
       desired(0, [{ ifName: 'vm1\nlink del dev lo', ip: '203.0.113.1', family: 4, driver: 'tap' }]),
