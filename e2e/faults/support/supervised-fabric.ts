@@ -108,9 +108,7 @@ export async function freePorts(n: number): Promise<number> {
  * `natsCluster: 3` runs the product's NATS as a cluster of that many servers (routes with a password, the
  * streams with as many replicas) and every process connects with the seed list.
  */
-export async function startSupervisedFabric(
-  opts: { nodes?: number; rrs?: number; natsCluster?: number; instances?: 1 | 2 } = {},
-): Promise<SupervisedFabric> {
+export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number; natsCluster?: number; instances?: 1 | 2 } = {}): Promise<SupervisedFabric> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-faults-'));
   chmodSync(dataDir, 0o755); // the Postgres user reaches its cluster below
   const prefix = `f${randomBytes(3).toString('hex')}-`;
@@ -197,7 +195,12 @@ export async function startSupervisedFabric(
     await until('own Postgres', () => probe('127.0.0.1', pgPort));
 
     // The admin creates the streams and buckets (no service may); a cluster once it has elected its meta leader.
-    const first = await Nats.connect({ servers: natsMembers.map((m) => `127.0.0.1:${m.port}`).join(','), ns: 'fabric', name: 'fault-suite-setup', creds: admin });
+    const first = await Nats.connect({
+      servers: natsMembers.map((m) => `127.0.0.1:${m.port}`).join(','),
+      ns: 'fabric',
+      name: 'fault-suite-setup',
+      creds: admin,
+    });
     try {
       await until(
         'NATS accepts the streams',
