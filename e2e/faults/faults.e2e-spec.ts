@@ -6,34 +6,28 @@
  * whole history checks out: every acknowledged VM exactly once addressed, no address twice, every route at
  * the core via its node and on its node only, nothing lost or applied twice between the client, the stream,
  * the read model and the kernel tables (support/checker.ts). Recovery times are printed.
- * The suite runs its own nats-server and Postgres: killing them touches nothing shared.
+ * The suite runs its own nats-server and Postgres: killing them touches nothing shared. Its NATS is
+ * authenticated as npm start's (each service and agent its own identity and permissions).
  */
-import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { Client } from 'pg';
-import { vmInterfaceName } from '@fabric/contracts';
-import { EventStore } from '@fabric/eventstore';
-import { http } from '../support/control-plane';
 import { runIn } from '../support/net';
-import { checkHistory, type ClientHistory, type Kernel, type ReadModel, type StreamEvent, type Verdict } from './support/checker';
-import { coreBgpRoutes, nodeFabricRoutes } from './support/lab-checks';
 import { SERVICES, startSupervisedFabric, type SupervisedFabric } from './support/supervised-fabric';
+import { VmBurst } from './support/vm-burst';
 
 jest.setTimeout(900_000);
 
 const BURST = Number(process.env.FAULTS_BURST_VMS ?? 200);
 const DELETES = 20;
 const CONVERGE_MS = 240_000;
-const VM_EVENT = /^(Vm|Ip)/;
 
 describe('fault injection during VM bursts', () => {
   let f: SupervisedFabric;
-  const client: ClientHistory = { created: new Map(), deleted: new Set() };
+  // One burst history over all cases: later bursts delete VMs of earlier ones.
+  let vms: VmBurst;
   const report: string[] = [];
-  let seq = 0;
 
   beforeAll(async () => {
     f = await startSupervisedFabric({ nodes: 3, rrs: 2 });
+    vms = new VmBurst(f, { vms: BURST, deletes: DELETES, convergeMs: CONVERGE_MS, report });
   });
   afterAll(async () => {
     if (report.length) console.log(['fault injection: recovery times', ...report].join('\n  '));
@@ -42,139 +36,6 @@ describe('fault injection during VM bursts', () => {
 
   const node = (name: string) => f.lab.nodes.find((n) => n.name === name)!;
   const nodeNameOf = (nodeId: string) => Object.entries(f.nodeIds).find(([, id]) => id === nodeId)![0];
-
-  /** Tap devices exist before the VM is created, as libvirt would have made them. */
-  async function addTaps(nodeName: string, vmIds: string[]) {
-    if (!vmIds.length) return;
-    const lines = vmIds.map((id) => `tuntap add dev ${vmInterfaceName(id)} mode tap`).join('\n') + '\n';
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn('ip', ['-n', node(nodeName).namespace, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr!.on('data', (d) => (err += d));
-      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
-      p.stdin!.end(lines);
-    });
-  }
-
-  /** A client that retries until the API acknowledges (services may be restarting); records what it was told. */
-  async function createVm(vmId: string, nodeName: string, family: 4 | 6) {
-    const body = { vmId, clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name: `f${(seq++).toString(36)}`, ownerId: 'faults', driver: 'tap', family };
-    for (let attempt = 0; ; attempt++) {
-      const r = await http('POST', `${f.api}/vms`, body, { ...f.auth, 'Idempotency-Key': `create-${vmId}` }).catch(() => undefined);
-      if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-exists')) {
-        client.created.set(vmId, { nodeId: f.nodeIds[nodeName] });
-        return;
-      }
-      if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`create ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
-      await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
-    }
-  }
-
-  async function deleteVm(vmId: string) {
-    for (let attempt = 0; ; attempt++) {
-      const r = await http('DELETE', `${f.api}/vms/${vmId}`, undefined, { ...f.auth, 'Idempotency-Key': `delete-${vmId}` }).catch(() => undefined);
-      if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-deleted')) {
-        client.deleted.add(vmId);
-        return;
-      }
-      if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`delete ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
-      await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
-    }
-  }
-
-  /** BURST creates over the 3 nodes (one in four IPv4) and DELETES of live VMs, 8 clients at a time. */
-  async function burst(onProgress: (accepted: number) => void): Promise<void> {
-    const vms = Array.from({ length: BURST }, (_, i) => ({
-      vmId: randomUUID(),
-      node: f.lab.nodes[i % f.lab.nodes.length].name,
-      family: (i % 4 === 0 ? 4 : 6) as 4 | 6,
-    }));
-    for (const n of f.lab.nodes)
-      await addTaps(
-        n.name,
-        vms.filter((v) => v.node === n.name).map((v) => v.vmId),
-      );
-    const victims = [...client.created.keys()].filter((id) => !client.deleted.has(id)).slice(0, DELETES);
-    const ops: (() => Promise<void>)[] = vms.map((v) => () => createVm(v.vmId, v.node, v.family));
-    // Deletes spread through the burst.
-    victims.forEach((id, i) => ops.splice(Math.floor(((i + 1) * ops.length) / (victims.length + 1)), 0, () => deleteVm(id)));
-    let next = 0;
-    let done = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < ops.length) {
-          await ops[next++]();
-          onProgress(++done);
-        }
-      }),
-    );
-  }
-
-  // The stream read so far (incremental: each poll reads only what is new). Events that are not about VMs keep
-  // only their id and sequence, enough to find one stored twice.
-  const stream: StreamEvent[] = [];
-  async function readStream(): Promise<StreamEvent[]> {
-    const after = stream.at(-1)?.seq ?? 0;
-    await new EventStore(f.nats).forEach('fabric.evt.>', after, (e) => {
-      stream.push({ seq: e.seq, id: e.id, type: e.type, data: VM_EVENT.test(e.type) ? (e.data as Record<string, any>) : {} });
-    });
-    return stream;
-  }
-
-  async function readModel(): Promise<ReadModel> {
-    const db = new Client({ connectionString: f.databaseUrl });
-    await db.connect();
-    try {
-      const cp = await db.query(`SELECT max(position)::bigint AS p FROM fabric.projection_checkpoints`);
-      const vms = await db.query(`SELECT id, ip, node_id, status FROM fabric.vms`);
-      const usage = await db.query(`SELECT vm_id, ip, allocated_seq::bigint, released_seq::bigint FROM fabric.ip_usage`);
-      const history = await db.query(`SELECT vm_id, seq::bigint, event FROM fabric.vm_history WHERE event = 'VmCreated'`);
-      return {
-        checkpoint: Number(cp.rows[0]?.p ?? 0),
-        vms: vms.rows,
-        usage: usage.rows.map((u) => ({ ...u, allocated_seq: Number(u.allocated_seq), released_seq: u.released_seq === null ? null : Number(u.released_seq) })),
-        history: history.rows.map((h) => ({ ...h, seq: Number(h.seq) })),
-      };
-    } finally {
-      await db.end();
-    }
-  }
-
-  async function kernel(): Promise<Kernel> {
-    const nodes = new Map<string, Map<string, string>>();
-    const underlay = new Map<string, string[]>();
-    for (const n of f.lab.nodes) {
-      nodes.set(f.nodeIds[n.name], await nodeFabricRoutes(n.namespace));
-      underlay.set(f.nodeIds[n.name], [n.ipv4, n.ipv6]);
-    }
-    return { core: await coreBgpRoutes(f.lab.core.namespace), nodes, underlay };
-  }
-
-  /** The full check, repeated until it holds (the system converges) or the time is up; returns when it held. */
-  async function converge(label: string, since: number): Promise<Verdict> {
-    const deadline = Date.now() + CONVERGE_MS;
-    let last: Verdict | undefined;
-    for (;;) {
-      // Cheap first: the kernel and the stream; the read model only when those agree.
-      const events = await readStream().catch(() => undefined);
-      if (events) {
-        last = checkHistory(events, client, undefined, await kernel());
-        if (!last.violations.length) {
-          last = checkHistory(events, client, await readModel().catch(() => undefined), await kernel());
-          if (!last.violations.length) {
-            report.push(
-              `${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`,
-            );
-            return last;
-          }
-        }
-      }
-      if (Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const shown = last?.violations.slice(0, 25) ?? ['the stream could not be read'];
-    throw new Error(`${label}: not converged within ${CONVERGE_MS} ms; ${last?.violations.length ?? '?'} violations, e.g.\n  ${shown.join('\n  ')}`);
-  }
 
   /** kill -9, then wait until the supervisor reports a new process up; returns how long that took. */
   async function killAndAwait(name: string, group = false): Promise<number> {
@@ -185,19 +46,9 @@ describe('fault injection during VM bursts', () => {
     return Date.now() - t0;
   }
 
-  /** Runs a burst; `fault` starts once a quarter of it is accepted. */
+  /** A burst with `fault` started once a quarter of it is accepted; then the whole history must check out. */
   async function caseWith(label: string, fault: () => Promise<void>) {
-    let started: Promise<void> | undefined;
-    let faultAt = 0;
-    const quarter = Math.floor(BURST / 4);
-    await burst((n) => {
-      if (n >= quarter && !started) {
-        faultAt = Date.now();
-        started = fault();
-      }
-    });
-    await started;
-    const verdict = await converge(label, faultAt);
+    const verdict = await vms.caseWith(label, fault);
     expect(verdict.violations).toEqual([]);
   }
 

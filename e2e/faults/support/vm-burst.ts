@@ -1,7 +1,8 @@
 /**
  * A burst of VM creations (and deletes of earlier VMs) against a supervised fabric by clients that retry until
  * acknowledged, and the convergence check over the whole history (support/checker.ts): the stream, the read
- * model and the kernel tables, repeated until it holds.
+ * model and the kernel tables, repeated until it holds. With two gateways the clients spread over both and a
+ * request that failed is retried on the other (the same Idempotency-Key: the gateways share it).
  */
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -25,6 +26,17 @@ export class VmBurst {
     private readonly opts: { vms: number; deletes: number; convergeMs: number; report: string[] },
   ) {}
 
+  /** Acknowledgements per gateway API (the gateways are active-active; a failed request retries on the next). */
+  readonly ackedBy = new Map<string, number>();
+
+  private api(i: number): string {
+    return this.f.apis[i % this.f.apis.length];
+  }
+
+  private acked(api: string) {
+    this.ackedBy.set(api, (this.ackedBy.get(api) ?? 0) + 1);
+  }
+
   private node(name: string) {
     return this.f.lab.nodes.find((n) => n.name === name)!;
   }
@@ -45,11 +57,14 @@ export class VmBurst {
   /** Retries until the API acknowledges (services or NATS may be restarting); records what it was told. */
   private async createVm(vmId: string, nodeName: string, family: 4 | 6) {
     const f = this.f;
-    const body = { vmId, clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name: `b${(this.seq++).toString(36)}`, ownerId: 'faults', driver: 'tap', family };
+    const n = this.seq++;
+    const body = { vmId, clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name: `b${n.toString(36)}`, ownerId: 'faults', driver: 'tap', family };
     for (let attempt = 0; ; attempt++) {
-      const r = await http('POST', `${f.api}/vms`, body, { ...f.auth, 'Idempotency-Key': `create-${vmId}` }).catch(() => undefined);
+      const api = this.api(n + attempt);
+      const r = await http('POST', `${api}/vms`, body, { ...f.auth, 'Idempotency-Key': `create-${vmId}` }).catch(() => undefined);
       if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-exists')) {
         this.client.created.set(vmId, { nodeId: f.nodeIds[nodeName] });
+        this.acked(api);
         return;
       }
       if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`create ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -59,10 +74,13 @@ export class VmBurst {
 
   private async deleteVm(vmId: string) {
     const f = this.f;
+    const n = this.seq++;
     for (let attempt = 0; ; attempt++) {
-      const r = await http('DELETE', `${f.api}/vms/${vmId}`, undefined, { ...f.auth, 'Idempotency-Key': `delete-${vmId}` }).catch(() => undefined);
+      const api = this.api(n + attempt);
+      const r = await http('DELETE', `${api}/vms/${vmId}`, undefined, { ...f.auth, 'Idempotency-Key': `delete-${vmId}` }).catch(() => undefined);
       if (r?.status === 202 || (r?.status === 409 && r.body?.code === 'vm-deleted')) {
         this.client.deleted.add(vmId);
+        this.acked(api);
         return;
       }
       if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`delete ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
