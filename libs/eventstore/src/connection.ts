@@ -4,8 +4,7 @@ import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection }
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
 import { Kvm } from '@nats-io/kv';
-import { inboxPrefix, placementsBucket, secretsBucket, serviceLeaseBucket } from './nats-auth';
-import { SERVICE_LEASE_TTL_MS } from './leader';
+import { inboxPrefix, placementsBucket, secretsBucket, SERVICE_LEASE_TTL_MS, serviceLeaseBucket } from './nats-auth';
 
 /** Default TTL of an agent's lease on its target (the bucket's max age). */
 export const AGENT_LEASE_TTL_MS = 15_000;
