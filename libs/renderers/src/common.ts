@@ -31,6 +31,17 @@ export interface BgpOptions {
   coreCommunity?: string;
 }
 
+/** A cluster's BGP settings (from its event) as renderer options: these fields only, no md5Password key when none. */
+export function bgpOptionsOf(b: BgpOptions): BgpOptions {
+  return {
+    ...(b.md5Password !== undefined ? { md5Password: b.md5Password } : {}),
+    gracefulRestart: b.gracefulRestart,
+    bfd: b.bfd,
+    prefixLimitAction: b.prefixLimitAction,
+    coreCommunity: b.coreCommunity,
+  };
+}
+
 /** BgpOptions with the safety defaults filled in. */
 export interface ValidBgpOptions extends BgpOptions {
   prefixLimitAction: PrefixLimitAction;
