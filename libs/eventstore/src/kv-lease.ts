@@ -8,8 +8,7 @@
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import { type KV, Kvm } from '@nats-io/kv';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { isNotFound, streamReplicas } from './connection';
+import { ensureKvBucket, streamReplicas } from './connection';
 
 /** What a lease value carries at least: the slot that may take its own lease back. */
 export interface LeaseRecord {
@@ -36,16 +35,8 @@ const dec = new TextDecoder();
  * creates it (ensureStreams), a service or agent may not; on an open bus the first user does.
  */
 export async function openLeaseBucket(nc: NatsConnection, bucket: string, ttlMs: number): Promise<KV> {
-  const jsm = await jetstreamManager(nc);
-  const exists = await jsm.streams.info(`KV_${bucket}`).then(
-    () => true,
-    (e: unknown) => {
-      if (isNotFound(e)) return false;
-      throw e;
-    },
-  );
-  const kvm = new Kvm(nc);
-  return exists ? kvm.open(bucket, { allow_direct: true } as never) : kvm.create(bucket, { history: 1, ttl: ttlMs, replicas: streamReplicas() });
+  await ensureKvBucket(nc, bucket, { history: 1, ttl: ttlMs, replicas: streamReplicas() });
+  return new Kvm(nc).open(bucket, { allow_direct: true } as never);
 }
 
 export class KvLease<T extends LeaseRecord> {
