@@ -53,6 +53,20 @@ export interface Peer {
   ip: string;
 }
 
+/** What both core router renderers (FRR, Junos) take from the cluster. */
+export interface CoreRouterInput {
+  coreAsn: number;
+  fabricAsn: number;
+  /** Cluster community `asn:value`: the core accepts only routes carrying it. */
+  community: string;
+  routeReflectors: Peer[];
+  /** CIDRs of the cluster's networks/pools. */
+  exportPrefixes: string[];
+  bgp: BgpOptions;
+  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it are discarded at the core. */
+  blackholeCommunity?: string;
+}
+
 export function fail(what: string, value: unknown): never {
   throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
 }

@@ -5,7 +5,16 @@
  */
 import { type EventOf, type FabricEvent, type RouterVendor, type PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { type BgpOptions, bgpOptionsOf, contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
+import {
+  type BgpOptions,
+  type CoreRouterInput,
+  bgpOptionsOf,
+  contentHash,
+  junosNames,
+  renderFrrCore,
+  renderJunosProcedure,
+  unifiedDiff,
+} from '@fabric/renderers';
 
 export type RouterConfigs = Record<RouterVendor, string>;
 export type RouterConfigRenderedData = EventOf<'RouterConfigRendered'>['data'];
@@ -94,7 +103,7 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = {
+      const common: CoreRouterInput = {
         coreAsn: c.coreAsn,
         fabricAsn: c.fabricAsn,
         community: c.community,
