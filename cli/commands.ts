@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from './api-types';
+import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from '@fabric/api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
 import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';

@@ -91,135 +91,25 @@ export async function request<T = unknown>(method: string, path: string, body?: 
 export const get = <T>(path: string, signal?: AbortSignal, onStale?: () => void) => request<T>('GET', path, undefined, { signal, onStale });
 export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {});
 
-// Shapes returned by the API (the subset the dashboard reads).
-export interface Cluster {
-  id: string;
-  name: string;
-  fabricAsn: number;
-  coreAsn: number;
-  community: string;
-  gateway: { ip: string; mac: string };
-  routeReflectors: { name: string; ip: string }[];
-  coreRouter: { name: string; ip: string; vendor: string };
-  bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean };
-  createdAt: string;
-}
-export interface Node {
-  id: string;
-  clusterId: string;
-  name: string;
-  underlayIp: string;
-  underlayIp6?: string;
-  status: string;
-  joinedAt: string;
-}
-export interface BgpSession {
-  protocol: string;
-  peerIp: string | null;
-  state: string;
-  info: string | null;
-  since: string | null;
-}
-export interface NodeStatus extends Node {
-  desiredGeneration: number;
-  appliedGeneration: number;
-  drift: boolean;
-  lastApply: { at: string; changes: number | null; durationMs: number | null; hash: string | null } | null;
-  lastError: string | null;
-  bgpSessions: BgpSession[];
-  vmCount: number;
-  evacuation: { waiting: number; migrating: number } | null;
-}
-export interface Vm {
-  id: string;
-  clusterId: string;
-  nodeId: string;
-  previousNodeId?: string;
-  name: string;
-  ownerId: string;
-  ip: string | null;
-  family: number;
-  driver: string;
-  status: string;
-  reason?: string;
-  createdAt: string;
-  updatedAt: string;
-  history?: { seq: number; status: string; event: string; at: string; detail?: string }[];
-  blackhole?: { reason: string; actor: string | null; since: string } | null;
-}
-export interface Network {
-  id: string;
-  cidr: string;
-  family: number;
-  pools: { id: string; start: string; end: string; size: string; used: number }[];
-}
-export interface Target {
-  kind: 'router' | 'rr' | 'node';
-  targetId: string;
-  name: string;
-  desiredGeneration: number;
-  appliedGeneration: number;
-  drift: boolean;
-  appliedAt: string | null;
-  lastChanges: number | null;
-  lastDurationMs: number | null;
-  lastError: string | null;
-  renderError?: string | null;
-  routes: number;
-}
-export interface Endpoint {
-  kind: 'router' | 'rr' | 'node';
-  id: string;
-  name: string;
-}
-export interface TopologySession {
-  a: Endpoint;
-  b: Endpoint;
-  state: string;
-  sides: (BgpSession & { kind: string; targetId: string })[];
-}
-export interface Topology {
-  clusterId: string;
-  core: { id: string; name: string; ip: string; vendor: string; asn: number };
-  routeReflectors: { id: string; name: string; ip: string; asn: number }[];
-  nodes: Node[];
-  sessions: TopologySession[];
-}
-export interface RouterConfigVersion {
-  version: number;
-  hash: string;
-  formats: string[];
-  createdAt: string;
-}
-/** One event from GET /api/v1/events (server-sent events). */
-export interface FabricEvent {
-  id: string;
-  type: string;
-  data: Record<string, unknown>;
-  occurredAt: string;
-  seq: number;
-  subject: string;
-  meta?: Record<string, unknown>;
-}
-
-/** GET /api/v1/audit: one event a command caused. */
-export interface AuditEntry {
-  seq: number;
-  index: number;
-  at: string;
-  actor: string;
-  command: string | null;
-  commandId: string;
-  event: string;
-  aggregate: string;
-  aggregateId: string;
-  clusterId: string | null;
-  detail: Record<string, unknown>;
-}
-export interface AuditPage {
-  items: AuditEntry[];
-  next: string | null;
-  readModelPosition: number;
-}
+// Shapes returned by the API: one definition with fabricctl's (libs/api-types; types only, erased by the bundler).
+export type {
+  AuditEntry,
+  AuditPage,
+  BgpSession,
+  Cluster,
+  Endpoint,
+  FabricEvent,
+  Network,
+  Node,
+  NodeStatus,
+  RouterConfigVersion,
+  Target,
+  Topology,
+  TopologySession,
+  Vm,
+  VmHistoryEntry,
+  VmStatus,
+  VmWithHistory,
+} from '@fabric/api-types';
 
 export const VM_STEPS = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'] as const;

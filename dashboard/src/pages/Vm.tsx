@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, type Node, request, type Vm, VM_STEPS } from '../api';
+import { ApiError, type Node, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
 import { Badge, Card, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
 import { MigrateVmForm } from '../forms';
 import { Link } from '../router';
@@ -13,7 +13,7 @@ const STEP_TEXT: Record<string, string> = {
 };
 
 export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string }) {
-  const vm = useApi<Vm>(`/vms/${vmId}`);
+  const vm = useApi<VmWithHistory>(`/vms/${vmId}`);
   const nodes = useApi<Node[]>(`/clusters/${clusterId}/nodes`);
   const nodeName = (id?: string) => (id ? (nodes.data?.find((n) => n.id === id)?.name ?? id.slice(0, 8)) : '—');
   if (vm.error && !vm.data) return <ErrorBox error={vm.error} title="Cannot load the VM" />;
@@ -114,7 +114,7 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
 }
 
 /** requested → ip-allocated → applied → announced → at-core, each with the time it was first reached. */
-function Timeline({ vm }: { vm: Vm }) {
+function Timeline({ vm }: { vm: VmWithHistory }) {
   const history = vm.history ?? [];
   // After a migration the path restarts: show the latest pass through the steps.
   const lastMig = history.map((h) => h.status).lastIndexOf('migrating');

@@ -3,9 +3,8 @@ import { connect } from '@nats-io/transport-node';
 import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
-import { Kvm } from '@nats-io/kv';
-import { inboxPrefix, placementsBucket, secretsBucket, serviceLeaseBucket } from './nats-auth';
-import { SERVICE_LEASE_TTL_MS } from './leader';
+import { type KvOptions, Kvm } from '@nats-io/kv';
+import { inboxPrefix, placementsBucket, secretsBucket, SERVICE_LEASE_TTL_MS, serviceLeaseBucket } from './nats-auth';
 
 /** Default TTL of an agent's lease on its target (the bucket's max age). */
 export const AGENT_LEASE_TTL_MS = 15_000;
@@ -100,28 +99,11 @@ export class Nats {
       else if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current![k]) !== JSON.stringify(v))) await this.jsm.streams.update(cfg.name, cfg as never);
     }
     // The agents' leases (agents/src/lease.ts): created here because an agent may not create streams.
-    const leases = `${s.ns}_agent_leases`;
-    try {
-      await this.jsm.streams.info(`KV_${leases}`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await new Kvm(this.nc).create(leases, { history: 1, ttl: AGENT_LEASE_TTL_MS, replicas: num_replicas });
-    }
+    await ensureKvBucket(this.nc, `${s.ns}_agent_leases`, { history: 1, ttl: AGENT_LEASE_TTL_MS, replicas: num_replicas });
     // The single-writer services' leader leases (libs/eventstore/src/leader.ts).
-    try {
-      await this.jsm.streams.info(`KV_${serviceLeaseBucket(s.ns)}`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await new Kvm(this.nc).create(serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS, replicas: num_replicas });
-    }
+    await ensureKvBucket(this.nc, serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS, replicas: num_replicas });
     // The placements the RR agents serve over RTR (docs/adr/rr-origin-validation.md): rr-config writes it.
-    const placements = placementsBucket(s);
-    try {
-      await this.jsm.streams.info(`KV_${placements}`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await new Kvm(this.nc).create(placements, { history: 1, storage: 'file', replicas: num_replicas } as never);
-    }
+    await ensureKvBucket(this.nc, placementsBucket(s), { history: 1, storage: 'file', replicas: num_replicas } as never);
   }
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
@@ -159,4 +141,16 @@ export function streamReplicas(): number {
 export function isNotFound(err: unknown): boolean {
   const e = err as { code?: number; message?: string; name?: string };
   return e?.code === 10059 || e?.code === 10014 || /not found/i.test(e?.message ?? '') || e?.name === 'StreamNotFoundError';
+}
+
+/** Creates a KV bucket unless its stream exists (an existing bucket is left as it is); false when it existed. */
+export async function ensureKvBucket(nc: NatsConnection, bucket: string, opts: Partial<KvOptions>): Promise<boolean> {
+  try {
+    await (await jetstreamManager(nc)).streams.info(`KV_${bucket}`);
+    return false;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  await new Kvm(nc).create(bucket, opts);
+  return true;
 }

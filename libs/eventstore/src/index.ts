@@ -8,6 +8,7 @@ export * from './event-tail';
 export * from './stream-reader';
 export * from './loops';
 export * from './nats-auth';
+export * from './kv-lease';
 export * from './leader';
 export * from './secrets';
 export * from './import-history';

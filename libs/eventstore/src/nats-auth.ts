@@ -33,6 +33,8 @@ export const secretsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SECRETS`;
 
 /** Active-standby leases of the single-writer services (libs/eventstore/src/leader.ts), one key per service. */
 export const serviceLeaseBucket = (ns: string) => `${ns}_service_leases`;
+/** TTL of a service's leader lease (the bucket's max age; FABRIC_LEADER_TTL_MS). */
+export const SERVICE_LEASE_TTL_MS = Number(process.env.FABRIC_LEADER_TTL_MS ?? 6_000);
 /** Services that run active-standby: one leader writes, the others wait for its lease to expire. */
 export const LEADER_ROLES: readonly ServiceRole[] = ['inventory', 'route-announcer', 'rr-config', 'router-config'];
 /**

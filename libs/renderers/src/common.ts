@@ -31,6 +31,17 @@ export interface BgpOptions {
   coreCommunity?: string;
 }
 
+/** A cluster's BGP settings (from its event) as renderer options: these fields only, no md5Password key when none. */
+export function bgpOptionsOf(b: BgpOptions): BgpOptions {
+  return {
+    ...(b.md5Password !== undefined ? { md5Password: b.md5Password } : {}),
+    gracefulRestart: b.gracefulRestart,
+    bfd: b.bfd,
+    prefixLimitAction: b.prefixLimitAction,
+    coreCommunity: b.coreCommunity,
+  };
+}
+
 /** BgpOptions with the safety defaults filled in. */
 export interface ValidBgpOptions extends BgpOptions {
   prefixLimitAction: PrefixLimitAction;
@@ -40,6 +51,20 @@ export interface ValidBgpOptions extends BgpOptions {
 export interface Peer {
   name: string;
   ip: string;
+}
+
+/** What both core router renderers (FRR, Junos) take from the cluster. */
+export interface CoreRouterInput {
+  coreAsn: number;
+  fabricAsn: number;
+  /** Cluster community `asn:value`: the core accepts only routes carrying it. */
+  community: string;
+  routeReflectors: Peer[];
+  /** CIDRs of the cluster's networks/pools. */
+  exportPrefixes: string[];
+  bgp: BgpOptions;
+  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it are discarded at the core. */
+  blackholeCommunity?: string;
 }
 
 export function fail(what: string, value: unknown): never {

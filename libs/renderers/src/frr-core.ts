@@ -6,6 +6,7 @@
 import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 import {
   type BgpOptions,
+  type CoreRouterInput,
   type Cidr,
   type Peer,
   array,
@@ -20,20 +21,10 @@ import {
   sortCidrs,
 } from './common';
 
-export interface FrrCoreInput {
+export interface FrrCoreInput extends CoreRouterInput {
   hostname: string;
   /** IPv4 router id. */
   routerId: string;
-  coreAsn: number;
-  fabricAsn: number;
-  /** Cluster community `asn:value`: only routes carrying it are accepted. */
-  community: string;
-  routeReflectors: Peer[];
-  /** CIDRs of the cluster's networks/pools. */
-  exportPrefixes: string[];
-  bgp: BgpOptions;
-  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it are discarded here. */
-  blackholeCommunity?: string;
 }
 
 export const FRR_PREFIX_LIST_V4 = 'FABRIC-POOLS';

@@ -1,4 +1,5 @@
-export type { BgpOptions, Peer } from './common';
+export type { BgpOptions, CoreRouterInput, Peer } from './common';
+export { bgpOptionsOf } from './common';
 export { NODE_PREFIX_LIMIT_FLOOR, MAX_PREFIX_LIMIT, nodePrefixLimit, poolPrefixLimit } from './common';
 export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6, LEAVING_ROUTE_METRIC } from './node-bird';
 export type { NodeBirdInput } from './node-bird';

@@ -6,21 +6,26 @@
  * so the border router announces nothing to the fabric.
  */
 import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
-import { type BgpOptions, type Cidr, type Peer, array, asn, bgpOptions, community, name, network, peers, poolPrefixLimit, sortCidrs } from './common';
+import {
+  type BgpOptions,
+  type Cidr,
+  type CoreRouterInput,
+  type Peer,
+  array,
+  asn,
+  bgpOptions,
+  community,
+  name,
+  network,
+  peers,
+  poolPrefixLimit,
+  sortCidrs,
+} from './common';
 
-export interface JunosInput {
+/** coreAsn must equal the router's `routing-options autonomous-system` (checked in the procedure, not set here). */
+export interface JunosInput extends CoreRouterInput {
   /** Cluster name; upper-cased into object names (FABRIC-<CLUSTER>-…). */
   clusterName: string;
-  /** Must equal the router's `routing-options autonomous-system` (checked in the procedure, not set here). */
-  coreAsn: number;
-  fabricAsn: number;
-  /** Cluster community `asn:value`: the import policy accepts only routes carrying it. */
-  community: string;
-  routeReflectors: Peer[];
-  exportPrefixes: string[];
-  bgp: BgpOptions;
-  /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it get `next-hop discard`. */
-  blackholeCommunity?: string;
 }
 
 export interface JunosNames {

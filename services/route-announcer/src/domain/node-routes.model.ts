@@ -11,7 +11,7 @@ import {
   vmInterfaceName,
   type PrefixLimitAction,
 } from '@fabric/contracts';
-import { renderNodeBird } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, renderNodeBird } from '@fabric/renderers';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -35,7 +35,7 @@ interface Cluster {
   community: string;
   blackholeCommunity?: string;
   gateway: { ip: string; mac: string };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
+  bgp: BgpOptions;
   /** By lower-case name (RR names are unique case-insensitively). */
   rrs: Map<string, { name: string; ip: string }>;
 }
@@ -92,13 +92,7 @@ export class NodeRoutesModel {
           community: d.community,
           ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
           gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
-          bgp: {
-            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
-            gracefulRestart: d.bgp.gracefulRestart,
-            bfd: d.bgp.bfd,
-            prefixLimitAction: d.bgp.prefixLimitAction,
-            coreCommunity: d.bgp.coreCommunity,
-          },
+          bgp: bgpOptionsOf(d.bgp),
           rrs: prev?.rrs ?? new Map(),
         });
         return this.liveNodesOf(d.clusterId);

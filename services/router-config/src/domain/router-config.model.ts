@@ -5,7 +5,16 @@
  */
 import { type EventOf, type FabricEvent, type RouterVendor, type PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
+import {
+  type BgpOptions,
+  type CoreRouterInput,
+  bgpOptionsOf,
+  contentHash,
+  junosNames,
+  renderFrrCore,
+  renderJunosProcedure,
+  unifiedDiff,
+} from '@fabric/renderers';
 
 export type RouterConfigs = Record<RouterVendor, string>;
 export type RouterConfigRenderedData = EventOf<'RouterConfigRendered'>['data'];
@@ -37,7 +46,7 @@ interface Cluster {
   coreAsn: number;
   community: string;
   core: { name: string; ip: string; vendor: RouterVendor };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
+  bgp: BgpOptions;
   blackholeCommunity?: string;
   rrs: Map<string, { name: string; ip: string }>;
   pools: Map<string, string[]>;
@@ -59,13 +68,7 @@ export class RouterConfigModel {
           coreAsn: d.coreAsn,
           community: d.community,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip, vendor: d.coreRouter.vendor },
-          bgp: {
-            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
-            gracefulRestart: d.bgp.gracefulRestart,
-            bfd: d.bgp.bfd,
-            prefixLimitAction: d.bgp.prefixLimitAction,
-            coreCommunity: d.bgp.coreCommunity,
-          },
+          bgp: bgpOptionsOf(d.bgp),
           ...(d.blackholeCommunity ? { blackholeCommunity: d.blackholeCommunity } : {}),
         });
         return [c.clusterId];
@@ -100,7 +103,7 @@ export class RouterConfigModel {
     const rrs = [...c.rrs.values()];
     let configs: RouterConfigs;
     if (rrs.length) {
-      const common = {
+      const common: CoreRouterInput = {
         coreAsn: c.coreAsn,
         fabricAsn: c.fabricAsn,
         community: c.community,

@@ -9,7 +9,7 @@ import { type FabricEvent, type Placement, type PrefixLimitAction, type RrDesire
 
 export type { Placement };
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
 
 export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -25,7 +25,7 @@ interface Cluster {
   community: string;
   rrClusterId: string;
   core: { name: string; ip: string };
-  bgp: { md5Password?: string; gracefulRestart: boolean; bfd: boolean; prefixLimitAction?: PrefixLimitAction; coreCommunity?: string };
+  bgp: BgpOptions;
   /** By lower-case name (unique case-insensitively within a cluster). */
   rrs: Map<string, { name: string; ip: string }>;
   /** poolId → CIDRs exactly covering the pool range. */
@@ -77,13 +77,7 @@ export class RrConfigModel {
           community: d.community,
           rrClusterId: d.rrClusterId,
           core: { name: d.coreRouter.name, ip: d.coreRouter.ip },
-          bgp: {
-            ...(d.bgp.md5Password !== undefined ? { md5Password: d.bgp.md5Password } : {}),
-            gracefulRestart: d.bgp.gracefulRestart,
-            bfd: d.bgp.bfd,
-            prefixLimitAction: d.bgp.prefixLimitAction,
-            coreCommunity: d.bgp.coreCommunity,
-          },
+          bgp: bgpOptionsOf(d.bgp),
           rrs: prev?.rrs ?? new Map(),
           pools: prev?.pools ?? new Map(),
           nodes: prev?.nodes ?? new Set(),

@@ -1,6 +1,7 @@
 /**
- * The HTTP API's response bodies as fabricctl reads them (the gateway's read model; its OpenAPI document at
- * /api/docs-json describes the same shapes). Types only: fabricctl ships without the services' code.
+ * The HTTP API's response bodies as its clients read them (the gateway's read model; its OpenAPI document at
+ * /api/docs-json describes the same shapes). Types only, no imports: fabricctl ships without the services' code
+ * and the dashboard compiles it with its own browser settings (tag `scope:ui-safe`).
  */
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
@@ -50,13 +51,14 @@ export interface BgpSession {
   peerIp: string | null;
   state: string;
   info: string | null;
-  since: string;
+  since: string | null;
 }
 export interface NodeStatus extends Node {
   desiredGeneration: number;
   appliedGeneration: number;
   drift: boolean;
-  lastApply: Record<string, unknown> | null;
+  renderError: string | null;
+  lastApply: { at: string; changes: number | null; durationMs: number | null; hash: string | null } | null;
   lastError: string | null;
   bgpSessions: BgpSession[];
   vmCount: number;
@@ -88,6 +90,7 @@ export interface VmHistoryEntry {
   at: string;
   detail?: string;
 }
+/** GET /vms/:id. */
 export interface VmWithHistory extends Vm {
   history: VmHistoryEntry[];
 }
@@ -97,6 +100,56 @@ export interface VmAccepted {
   status: VmStatus;
   nodeId?: string;
   links?: Record<string, string>;
+}
+
+/** One router, RR or node agent's apply state. */
+export interface Target {
+  kind: 'router' | 'rr' | 'node';
+  targetId: string;
+  name: string;
+  desiredGeneration: number;
+  appliedGeneration: number;
+  drift: boolean;
+  appliedAt: string | null;
+  lastChanges: number | null;
+  lastDurationMs: number | null;
+  lastError: string | null;
+  renderError?: string | null;
+  routes: number;
+}
+export interface Endpoint {
+  kind: 'router' | 'rr' | 'node';
+  id: string;
+  name: string;
+}
+export interface TopologySession {
+  a: Endpoint;
+  b: Endpoint;
+  state: string;
+  sides: (BgpSession & { kind: string; targetId: string })[];
+}
+export interface Topology {
+  clusterId: string;
+  core: { id: string; name: string; ip: string; vendor: string; asn: number };
+  routeReflectors: { id: string; name: string; ip: string; asn: number }[];
+  nodes: Node[];
+  sessions: TopologySession[];
+}
+export interface RouterConfigVersion {
+  version: number;
+  hash: string;
+  formats: string[];
+  createdAt: string;
+}
+/** One event from GET /events (server-sent events). */
+export interface FabricEvent {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  occurredAt: string;
+  seq: number;
+  subject: string;
+  meta?: Record<string, unknown>;
 }
 
 export interface Health {
