@@ -7,7 +7,7 @@
 import { toolNatsOptions } from './nats-auth';
 import { DataSource } from 'typeorm';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { databaseSchema, databaseUrl, deadLettered, rebuildAndCompare, ProjectionRunner, swapSchemas } from '@fabric/projections';
+import { catchUpAll, databaseSchema, databaseUrl, rebuildAndCompare, swapSchemas } from '@fabric/projections';
 import { pidOf } from './infra';
 
 async function main() {
@@ -38,9 +38,8 @@ async function main() {
       );
     if (swap) {
       // It was rebuilt to the live snapshot: bring it to the head before it takes the live one's place.
-      const runner = new ProjectionRunner(store, ds);
-      const head = await runner.catchUp(1000, undefined, await deadLettered(store, runner.loopName));
-      console.log(`caught ${target} up to ${head}`);
+      const head = await catchUpAll(store, ds);
+      console.log(`caught ${target} up to ${head.position} (observations ${head.observationPosition})`);
       await swapSchemas(liveDs, live, target);
       console.log(`swapped: ${target} is now ${live} (previous kept as ${live}_old)`);
     }

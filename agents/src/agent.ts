@@ -13,9 +13,9 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { context, trace } from '@opentelemetry/api';
-import type { MsgHdrs } from '@nats-io/nats-core';
+import type { MsgHdrs, Subscription } from '@nats-io/nats-core';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { type DesiredState, type FabricEvent, REDACTED, ROUTES_CHANGED_MAX, type TargetKind, type TargetRef } from '@fabric/contracts';
+import { type DesiredState, type FabricEvent, OBSERVATION_TYPES, REDACTED, ROUTES_CHANGED_MAX, type TargetKind, type TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
 import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
@@ -157,7 +157,8 @@ class Reporter {
 
   constructor(
     private readonly store: EventStore,
-    private readonly subject: string,
+    /** Facts (ConfigApplied…) go to the events stream, observations to the observations stream. */
+    private readonly subjectOf: (type: string) => string,
     private readonly log: Logger,
     private readonly run: string,
   ) {}
@@ -177,7 +178,7 @@ class Reporter {
     for (let attempt = 1; ; attempt++) {
       if (this.abandoned) throw new Error('report abandoned: agent stopped');
       try {
-        await this.store.append(this.subject, [{ id, event }]);
+        await this.store.append(this.subjectOf(event.type), [{ id, event }]);
         this.log.debug({ eventId: id, type: event.type }, 'reported');
         return;
       } catch (e) {
@@ -255,6 +256,8 @@ class Agent {
   private resyncQueued = false;
   private retryTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
+  private resyncSub?: Subscription;
+  private lastResyncRequest = 0;
   private renewTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private polling?: Promise<void>;
@@ -340,7 +343,11 @@ class Agent {
       this.renewTimer = setInterval(() => void this.renewLease(), Math.floor(this.leaseTtlMs / 3));
       this.renewTimer.unref?.();
       this.store = new EventStore(this.nats);
-      this.reporter = new Reporter(this.store, subjects.evt('agent', this.kind, this.opts.targetId), this.log, this.instance);
+      const facts = subjects.evt('agent', this.kind, this.opts.targetId);
+      const observations = subjects.obs(this.kind, this.opts.targetId);
+      this.reporter = new Reporter(this.store, (type) => (OBSERVATION_TYPES.has(type) ? observations : facts), this.log, this.instance);
+      // A consumer whose observations were trimmed by retention asks for the whole state again.
+      this.resyncSub = this.nats.nc.subscribe(subjects.resyncRequests, { callback: () => this.onResyncRequest() });
       // Bus-fed role work (rr: the ROA feed over RTR) runs only while this agent holds the target.
       if (this.role.attach) {
         const log = this.log;
@@ -823,7 +830,7 @@ class Agent {
   private async publishRoutes(): Promise<void> {
     const store = this.store;
     if (!store) return;
-    const subject = store.subjects.evt('agent', this.kind, this.opts.targetId);
+    const subject = store.subjects.obs(this.kind, this.opts.targetId);
     for (;;) {
       const b = this.routeTracker.nextBatch(ROUTES_CHANGED_MAX);
       if (!b) return;
@@ -847,6 +854,20 @@ class Agent {
     }
   }
 
+  /**
+   * A consumer lost observations to retention: state the route table (a resync: stale routes are dropped)
+   * and every known session again. Requests closer than 1 s are one (several consumers may ask at once).
+   */
+  private onResyncRequest(): void {
+    if (this.stopped || Date.now() - this.lastResyncRequest < 1000) return;
+    this.lastResyncRequest = Date.now();
+    this.log.info('observation resync requested');
+    for (const s of this.sessions.current()) void this.report({ type: 'BgpSessionStateChanged', data: { target: this.target, ...s } });
+    if (!this.role.routes) return;
+    this.routeTracker.requestResync();
+    this.kickRoutePublish();
+  }
+
   /** Resolves false when the report was lost (only while stopping). */
   private report(event: FabricEvent): Promise<boolean> {
     if (!this.reporter) return Promise.resolve(false);
@@ -860,6 +881,7 @@ class Agent {
     if (this.stopped) return;
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncSub?.unsubscribe();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.routeTimer) clearTimeout(this.routeTimer);

@@ -97,6 +97,24 @@ describe('SessionTracker', () => {
     expect(t.update([])).toEqual([{ protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Removed' }]);
     expect(t.update([])).toEqual([]);
   });
+
+  it('given a resync request, then every session is stated as last reported (a held transition is not)', () => {
+    const clock = { now: 0 };
+    const t = new SessionTracker(5000, at(clock));
+    const other = { protocol: 'rr_rr2', peerIp: '198.18.0.12', state: 'Active', info: 'Socket: Connection refused' };
+    t.update([up, other]);
+    clock.now = 1000;
+    t.update([active, other]); // reported down
+    clock.now = 2000;
+    t.update([up, other]); // held: consumers still know it down
+    expect(t.current()).toEqual([
+      { protocol: 'rr_rr1', peerIp: '198.18.0.11', state: 'Down', info: 'Down' },
+      { protocol: 'rr_rr2', peerIp: '198.18.0.12', state: 'Down', info: 'Active: Socket: Connection refused' },
+    ]);
+    clock.now = 7000;
+    t.update([up, other]);
+    expect(t.current()[0]).toEqual(up);
+  });
 });
 
 describe('birdRouteVersion', () => {

@@ -149,6 +149,18 @@ export class SessionTracker {
     return changed;
   }
 
+  /** What consumers were last told of every known session (stated again on a resync request). */
+  current(): SessionObservation[] {
+    const out: SessionObservation[] = [];
+    for (const [protocol, k] of this.known) {
+      if (k.reportedUp === undefined) continue; // Unknown: the next readable poll reports it
+      const base = { protocol, ...(k.obs.peerIp ? { peerIp: k.obs.peerIp } : {}) };
+      // A transition still held is not reported yet: state what was.
+      out.push(k.reportedUp ? { ...base, state: 'Established' } : isUp(k.obs.state) ? { ...base, state: 'Down', info: 'Down' } : transition(k.obs));
+    }
+    return out;
+  }
+
   /** The daemon cannot be read: every known session is reported once as `state` (e.g. Unknown). */
   markAll(state: string, info: string): SessionObservation[] {
     const changed: SessionObservation[] = [];

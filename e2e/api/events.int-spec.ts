@@ -1,4 +1,5 @@
 /** GET /api/v1/events: server-sent events, resumable (Last-Event-ID / since), filtered by type / cluster / VM. */
+import { eventually } from '@fabric/testing/infra';
 import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, type Fixture } from '../support/api-fixtures';
 import { openSse, type SseStream } from '../support/sse';
@@ -110,9 +111,26 @@ describe('live events (SSE)', () => {
     const vm = await http('GET', `${cp.api}/vms/${firstVm}`);
     expect(vm.body).toMatchObject({ ip: '203.0.113.10' });
     const s = await open();
-    // The core router reports the VM's route (as its agent would): the feed delivers it at once, the read
-    // model gets it when the projection has applied it.
-    await cp.store.append(cp.store.subjects.evt('agent', 'router', fx.clusterId), [
+    // The node's agent reports that it applied a generation (a fact: the events stream): the feed delivers
+    // it at once, the read model gets it when the projection has applied it.
+    await cp.store.append(cp.store.subjects.evt('agent', 'node', fx.nodeIds[0]), [
+      {
+        id: `sse-applied-${firstVm}`,
+        event: { type: 'ConfigApplyFailed', data: { target: { kind: 'node', id: fx.nodeIds[0] }, generation: 99, hash: 'h99', error: 'sse test' } },
+      },
+    ]);
+    const [seen] = await s.waitFor((e) => e.event === 'ConfigApplyFailed');
+    const res = await fetch(`${cp.api}/nodes/${fx.nodeIds[0]}/status`, {
+      headers: { authorization: `Bearer ${cp.adminToken}`, 'X-Fabric-Min-Position': String(seen.id) },
+    });
+    expect(res.status).toBe(200);
+    expect(Number(res.headers.get('x-fabric-position'))).toBeGreaterThanOrEqual(Number(seen.id));
+    expect(JSON.stringify(await res.json())).toContain('generation 99: sse test');
+
+    // The core router reports the VM's route (as its agent would): an observation, on the observations
+    // stream. The feed delivers it live without an id (the cursor is the events stream's); the read model
+    // gets it from its observations runner.
+    await cp.store.append(cp.store.subjects.obs('router', fx.clusterId), [
       {
         id: `sse-core-${firstVm}`,
         event: {
@@ -121,12 +139,16 @@ describe('live events (SSE)', () => {
         },
       },
     ]);
-    const [seen] = await s.waitFor((e) => e.event === 'RoutesChanged');
+    const [route] = await s.waitFor((e) => e.event === 'RoutesChanged');
     s.close();
-    const res = await fetch(`${cp.api}/vms/${firstVm}`, { headers: { authorization: `Bearer ${cp.adminToken}`, 'X-Fabric-Min-Position': String(seen.id) } });
-    expect(res.status).toBe(200);
-    expect(Number(res.headers.get('x-fabric-position'))).toBeGreaterThanOrEqual(Number(seen.id));
-    expect(((await res.json()) as { status: string }).status).toBe('at-core');
+    expect(route.id).toBeUndefined();
+    expect(route.data).toMatchObject({ stream: 'observations', subject: cp.store.subjects.obs('router', fx.clusterId) });
+    await eventually(
+      async () => ((await http('GET', `${cp.api}/vms/${firstVm}`)).body.status === 'at-core') || undefined,
+      15_000,
+      50,
+      'VM at-core from the observation',
+    );
 
     const bad = await http('GET', `${cp.api}/vms/${firstVm}`, undefined, { 'X-Fabric-Min-Position': '-1' });
     expect(bad.status).toBe(400);

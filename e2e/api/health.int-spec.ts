@@ -62,7 +62,7 @@ describe('/health and the loops of every process', () => {
         await cp.store.append(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), [
           {
             id: 'health-stall-1',
-            event: { type: 'BgpSessionStateChanged', data: { target: { kind: 'rr', id: 'c1_rr1' }, protocol: 'core', state: 'Established' } },
+            event: { type: 'ConfigApplyFailed', data: { target: { kind: 'rr', id: 'c1_rr1' }, generation: 1, hash: 'h1', error: 'health stall' } },
           },
         ])
       ).seqs[0];
@@ -113,13 +113,13 @@ describe('/health and the loops of every process', () => {
 
   it('a poison event leaves the projection running (and healthy); it is counted as dead-lettered', async () => {
     const h = (await import('@nats-io/nats-core')).headers();
-    h.set('Fabric-Event-Type', 'RoutesObserved');
+    h.set('Fabric-Event-Type', 'ConfigApplied');
     const bad = {
       id: 'health-poison',
-      type: 'RoutesObserved',
+      type: 'ConfigApplied',
       schemaVersion: 1,
       occurredAt: new Date().toISOString(),
-      data: { target: { kind: 'rr', id: 'c1_rr1' }, routes: [{ prefix: 7 }] },
+      data: { target: { kind: 'rr', id: 'c1_rr1' }, generation: 'seven', hash: 7 },
     };
     const poison = (await cp.nats.js.publish(cp.store.subjects.evt('agent', 'rr', 'c1_rr1'), new TextEncoder().encode(JSON.stringify(bad)), { headers: h }))
       .seq;

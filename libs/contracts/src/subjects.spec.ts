@@ -10,6 +10,12 @@ describe('the subject is who published', () => {
     expect(subjectTarget('fabric.evt.desired.rr.c_rr1')).toEqual({ kind: 'rr', id: 'c_rr1' });
   });
 
+  it('given an observation on its own obs subject, then it is trusted and its target is the subject', () => {
+    expect(untrustedEventReason('fabric.obs.agent.rr.c_rr1', 'RoutesChanged', aggregateOf)).toBeUndefined();
+    expect(untrustedEventReason('fabric.obs.agent.node.n1', 'BgpSessionStateChanged', aggregateOf)).toBeUndefined();
+    expect(subjectTarget('fabric.obs.agent.router.c1')).toEqual({ kind: 'router', id: 'c1' });
+  });
+
   it.each([
     ['fabric.evt.agent.node.n1', 'VmDeleted'],
     ['fabric.evt.agent.node.n1', 'IpAllocated'],
@@ -18,6 +24,11 @@ describe('the subject is who published', () => {
     ['fabric.evt.agent.vm.n1', 'ConfigApplied'],
     ['fabric.evt.agent.node', 'ConfigApplied'],
     ['fabric.evt.cluster.c1', 'NoSuchEvent'],
+    // The observations stream carries observations only: a fact there is forged.
+    ['fabric.obs.agent.node.n1', 'ConfigApplied'],
+    ['fabric.obs.agent.node.n1', 'VmDeleted'],
+    ['fabric.obs.agent.vm.n1', 'RoutesChanged'],
+    ['fabric.obs.desired.node.n1', 'RoutesChanged'],
   ])('given %s carrying %s, then it is not trusted', (subject, type) => {
     expect(untrustedEventReason(subject, type, aggregateOf)).toEqual(expect.any(String));
   });

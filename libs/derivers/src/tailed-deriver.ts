@@ -1,6 +1,7 @@
 /**
- * The loop shared by the three derivers: an EventTail over all events from sequence 1 feeds a pure model
- * that names the targets an event touched; dirty targets are flushed debounced (FlushScheduler).
+ * The loop shared by the three derivers: an EventTail over all events from sequence 1 (and, for a deriver
+ * that needs them, one over the agents' retained observations) feeds a pure model that names the targets
+ * an event touched; dirty targets are flushed debounced (FlushScheduler).
  *
  * No durable consumer on purpose: the in-memory model is rebuilt from sequence 1 at every start and each
  * output is idempotent by content hash (unchanged content publishes nothing), so there is no position
@@ -32,6 +33,12 @@ export interface TailedDeriverOptions {
   log?: LogFn;
   /** Consumer label in metrics (e.g. the service name). */
   name?: string;
+  /**
+   * Also fold the agents' observations (routes, sessions: the observations stream, with retention). They
+   * are kept in memory from the oldest retained one; when retention trimmed any, the agents are asked to
+   * state their tables again (a resync), so nothing waits on an observation that is gone.
+   */
+  observations?: boolean;
 }
 
 export class TailedDeriver {
@@ -39,6 +46,7 @@ export class TailedDeriver {
   private readonly flusher: FlushScheduler;
   private readonly log: LogFn;
   private tail?: EventTail;
+  private obsTail?: EventTail;
   private started = false;
   /** Bumped by every event and every flush: `idle()` sees whether anything happened while it awaited. */
   private activity = 0;
@@ -68,6 +76,18 @@ export class TailedDeriver {
       this.opts.name,
     );
     await this.tail.start();
+    if (this.opts.observations) {
+      const obs = this.store.observations();
+      const askResync = () => {
+        this.log('info', 'observations trimmed by retention: asking the agents for a resync');
+        if (!obs.nats.nc.isClosed()) obs.nats.nc.publish(obs.subjects.resyncRequests);
+      };
+      this.obsTail = new EventTail(obs, obs.allFilter, (e) => this.onEvent(e), 0, (m, x) => this.log('error', m, x), `${this.opts.name ?? 'deriver'}:observations`, askResync);
+      await this.obsTail.start();
+      // Folded from the oldest retained observation: what was trimmed before is stated again by the agents.
+      if ((await obs.bounds()).first > 1) askResync();
+      await this.obsTail.ready;
+    }
     await this.tail.ready;
     // Every target once: those whose content equals the last output publish nothing.
     for (const id of this.hooks.allTargets()) this.dirty.add(id);
@@ -78,6 +98,7 @@ export class TailedDeriver {
   /** Stops the input, then publishes what is still dirty (best effort: a restart would do it too). */
   async stop(): Promise<void> {
     await this.tail?.stop();
+    await this.obsTail?.stop();
     await this.flusher.stop();
     if (this.started && this.dirty.size) await this.flush().catch(() => undefined);
     this.started = false;
@@ -98,7 +119,12 @@ export class TailedDeriver {
     const before = this.activity;
     if (!quiet()) return false;
     const head = await this.store.headSeq();
-    return quiet() && this.activity === before && this.position >= head;
+    const obsCaughtUp = await this.observationsCaughtUp();
+    return quiet() && this.activity === before && this.position >= head && obsCaughtUp;
+  }
+
+  private async observationsCaughtUp(): Promise<boolean> {
+    return !this.obsTail || this.obsTail.position >= (await this.store.observations().headSeq());
   }
 
   private onEvent(e: StoredEvent): void {
@@ -115,7 +141,7 @@ export class TailedDeriver {
   }
 
   private async caughtUp(): Promise<boolean> {
-    return this.position >= (await this.store.headSeq());
+    return this.position >= (await this.store.headSeq()) && (await this.observationsCaughtUp());
   }
 
   private async flush(): Promise<void> {

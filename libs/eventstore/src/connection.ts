@@ -74,6 +74,21 @@ export class Nats {
       allow_direct: true,
       duplicate_window: 2 * 60 * 1e9,
     };
+    const retention = observationRetention();
+    const observations = {
+      name: s.observationsStream,
+      subjects: [s.obsAll()],
+      storage: StorageType.File,
+      num_replicas,
+      retention: RetentionPolicy.Limits,
+      // Observations re-derive from the daemons (a resync states them again): bounded by age and size.
+      max_age: retention.maxAgeS * 1e9,
+      max_bytes: retention.maxBytes,
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
+      // Agents retry a report with the same Msg-Id.
+      duplicate_window: 2 * 60 * 1e9,
+    };
     const secrets = {
       name: `KV_${secretsBucket(s)}`,
       subjects: [`$KV.${secretsBucket(s)}.>`],
@@ -87,7 +102,7 @@ export class Nats {
       deny_delete: true,
       deny_purge: true,
     };
-    for (const cfg of [events, commands, secrets]) {
+    for (const cfg of [events, observations, commands, secrets]) {
       let current: Record<string, unknown> | undefined;
       try {
         current = (await this.jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
@@ -111,6 +126,7 @@ export class Nats {
     // KV_<ns>_agent_leases: the agents' leases (agents/src/lease.ts).
     for (const name of [
       this.subjects.eventsStream,
+      this.subjects.observationsStream,
       this.subjects.commandsStream,
       `KV_${secretsBucket(this.subjects)}`,
       `KV_${this.subjects.ns}_agent_leases`,
@@ -136,6 +152,21 @@ export function streamReplicas(): number {
   const n = Number(process.env.FABRIC_STREAM_REPLICAS || 1);
   if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`FABRIC_STREAM_REPLICAS must be 1..5, got ${process.env.FABRIC_STREAM_REPLICAS}`);
   return n;
+}
+
+/**
+ * Retention of the observations stream: FABRIC_OBS_MAX_AGE_S (default 3 days) and FABRIC_OBS_MAX_BYTES
+ * (default 1 GiB), whichever is reached first trims the oldest observations.
+ */
+export function observationRetention(env = process.env): { maxAgeS: number; maxBytes: number } {
+  const num = (name: string, def: number, min: number): number => {
+    const v = env[name];
+    if (v === undefined || v === '') return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  return { maxAgeS: num('FABRIC_OBS_MAX_AGE_S', 3 * 86_400, 1), maxBytes: num('FABRIC_OBS_MAX_BYTES', 1024 ** 3, 1024 * 1024) };
 }
 
 export function isNotFound(err: unknown): boolean {

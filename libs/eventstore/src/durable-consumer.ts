@@ -66,7 +66,7 @@ export class DurableConsumer {
   /** Creates the durable if it does not exist yet. */
   async ensure(): Promise<Consumer> {
     await this.reader.ensureDurable();
-    return this.store.nats.js.consumers.get(this.store.subjects.eventsStream, this.durableName);
+    return this.store.nats.js.consumers.get(this.store.streamName, this.durableName);
   }
 
   start(): Promise<void> {
@@ -79,6 +79,6 @@ export class DurableConsumer {
 
   /** Deletes the durable (tests / rebuilds). */
   async delete(): Promise<void> {
-    await this.store.nats.jsm.consumers.delete(this.store.subjects.eventsStream, this.durableName).catch(() => undefined);
+    await this.store.nats.jsm.consumers.delete(this.store.streamName, this.durableName).catch(() => undefined);
   }
 }

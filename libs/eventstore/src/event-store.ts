@@ -131,11 +131,38 @@ export function decodeMessage(m: RawMessage): StoredEvent {
 /** Number of events in an EventBatch message. */
 export const HEADER_EVENT_COUNT = 'Fabric-Event-Count';
 
+/** Which stream a store reads: the events (facts, kept forever) or the agents' observations (retention). */
+export type StreamKind = 'events' | 'observations';
+
 export class EventStore {
-  constructor(readonly nats: Nats) {}
+  constructor(
+    readonly nats: Nats,
+    readonly stream: StreamKind = 'events',
+  ) {}
 
   get subjects() {
     return this.nats.subjects;
+  }
+
+  /** The JetStream stream this store reads. Appends go wherever their subject belongs. */
+  get streamName(): string {
+    return this.stream === 'events' ? this.subjects.eventsStream : this.subjects.observationsStream;
+  }
+
+  /** Every subject of the stream. */
+  get allFilter(): string {
+    return this.stream === 'events' ? this.subjects.evtAll() : this.subjects.obsAll();
+  }
+
+  /** The same connection reading the observations stream. */
+  observations(): EventStore {
+    return new EventStore(this.nats, 'observations');
+  }
+
+  /** First sequence still stored (observations are trimmed by retention), and the last. */
+  async bounds(): Promise<{ first: number; last: number }> {
+    const info = await this.nats.jsm.streams.info(this.streamName);
+    return { first: info.state.first_seq, last: info.state.last_seq };
   }
 
   /**
@@ -198,13 +225,13 @@ export class EventStore {
 
   /** Last stream sequence stored on a subject, 0 when none (one direct request, no consumer). */
   async lastSeq(subject: string): Promise<number> {
-    const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { last_by_subj: subject });
+    const m = await this.nats.jsm.streams.getMessage(this.streamName, { last_by_subj: subject });
     return m?.seq ?? 0;
   }
 
   /** Last sequence of the whole stream. */
   async headSeq(): Promise<number> {
-    const info = await this.nats.jsm.streams.info(this.subjects.eventsStream);
+    const info = await this.nats.jsm.streams.info(this.streamName);
     return info.state.last_seq;
   }
 
@@ -248,14 +275,14 @@ export class EventStore {
       // Catching up an aggregate after a conflict is usually one or two events: direct gets cost one
       // round trip each, an ordered consumer several (create, fetch, delete).
       for (let i = 0; i < 8 && pos < last; i++) {
-        const m = await this.nats.jsm.streams.getMessage(this.subjects.eventsStream, { seq: pos + 1, next_by_subj: filter } as never);
+        const m = await this.nats.jsm.streams.getMessage(this.streamName, { seq: pos + 1, next_by_subj: filter } as never);
         if (!m) break;
         for (const e of decode(m)) await fn(e);
         pos = m.seq;
       }
       if (pos >= last) return pos;
     }
-    const consumer = await this.nats.js.consumers.get(this.subjects.eventsStream, {
+    const consumer = await this.nats.js.consumers.get(this.streamName, {
       filter_subjects: filter,
       ...(pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: pos + 1 } : { deliver_policy: DeliverPolicy.All }),
     } as never);

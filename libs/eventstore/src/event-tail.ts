@@ -22,6 +22,8 @@ export class EventTail {
     log: (msg: string, extra?: Record<string, unknown>) => void = logFn(createLogger('event-tail'), 'error'),
     /** Metrics label and loop name; default: the filter subject. */
     name = `tail:${filter}`,
+    /** Retention trimmed messages after the position (observations): see StreamReaderOptions.onTrimmed. */
+    onTrimmed?: (position: number, first: number) => void | Promise<void>,
   ) {
     this.ready = new Promise((r) => (this.markReady = r));
     this.reader = new StreamReader(store, {
@@ -34,6 +36,7 @@ export class EventTail {
       maxAttempts: 2,
       retryMs: { min: 50, max: 1000 },
       log: (_l, m, x) => log(m, x),
+      ...(onTrimmed ? { onTrimmed } : {}),
       handle: async (b) => {
         for (const e of b.events) await apply(e);
         const last = b.messages[b.messages.length - 1];
@@ -48,8 +51,14 @@ export class EventTail {
 
   async start(): Promise<void> {
     const wildcard = this.filter.includes('>') || this.filter.includes('*');
-    this.head = wildcard ? await this.store.headSeq() : await this.store.lastSeq(this.filter);
-    if (this.head <= this.reader.position) this.markReady();
+    let empty = false;
+    if (wildcard) {
+      const { first, last } = await this.store.bounds();
+      this.head = last;
+      // Everything trimmed by retention (observations): nothing will arrive to mark the tail ready.
+      empty = first > last;
+    } else this.head = await this.store.lastSeq(this.filter);
+    if (empty || this.head <= this.reader.position) this.markReady();
     await this.reader.start();
   }
 

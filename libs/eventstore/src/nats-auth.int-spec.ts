@@ -169,6 +169,37 @@ describe('given the product bus with identities (nats-server with nkey users and
       ).toMatch(/permission|timeout/i);
     });
 
+    it('when it reports observations then only its own obs subject is accepted, into the observations stream, and it cannot read that stream', async () => {
+      const store = new EventStore(a);
+      const routes = (id: string) => ({
+        id: randomUUID(),
+        event: { type: 'RoutesChanged' as const, data: { target: { kind: 'node' as const, id }, added: [], withdrawn: [], total: 0 } },
+      });
+      const own = await store.append(s().obs('node', nodeA), [routes(nodeA)]);
+      const stored = await admin.jsm.streams.getMessage(s().observationsStream, { seq: own.seqs[0] });
+      expect(stored?.subject).toBe(s().obs('node', nodeA));
+      expect(await refused(store.append(s().obs('node', nodeB), [routes(nodeB)]))).toMatch(/permission|timeout/i);
+      expect(await refused(a.js.publish(s().obs('rr', `${clusterId}_rr-1`), '{}', { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(
+        await refused(a.jsm.consumers.add(s().observationsStream, { name: 'x', filter_subject: s().obsAll(), ack_policy: AckPolicy.None })),
+      ).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.direct.getMessage(s().observationsStream, { last_by_subj: s().obs('node', nodeB) }))).toMatch(/permission|timeout/i);
+      // A fact on its obs subject is forged: readers refuse it.
+      const forged = await a.js.publish(
+        s().obs('node', nodeA),
+        JSON.stringify({ id: randomUUID(), type: 'ConfigApplied', schemaVersion: 1, occurredAt: new Date().toISOString(), data: {} }),
+      );
+      const m = await admin.jsm.streams.getMessage(s().observationsStream, { seq: forged.seq });
+      expect(() => decodeMessage({ seq: m!.seq, subject: m!.subject, data: m!.data })).toThrow(UntrustedEventError);
+      // It may not ask the others for a resync (consumers do): the server reports a permission violation.
+      const errors: string[] = [];
+      void (async () => {
+        for await (const st of a.nc.status()) if (st.type === 'error') errors.push(String((st as { error?: Error }).error?.message));
+      })();
+      a.nc.publish(s().resyncRequests);
+      await eventually(() => errors.some((e) => /permission/i.test(e) && e.includes('ctl')), 5000, 50, 'publish permission violation');
+    });
+
     it('when it calls the stream admin API (delete, purge, create, update, message delete) then it is refused', async () => {
       expect(await refused(a.jsm.streams.delete(s().eventsStream))).toMatch(/permission|timeout/i);
       expect(await refused(a.jsm.streams.purge(s().commandsStream))).toMatch(/permission|timeout/i);
@@ -246,6 +277,19 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(await refused(ok(ra, s.cmd('rr', `${clusterId}_rr1`)))).toMatch(/permission|timeout/i);
       expect(await refused(ok(gw, s.evt('vm', randomUUID())))).toMatch(/permission|timeout/i);
       expect(await refused(inventory.jsm.streams.delete(s.eventsStream))).toMatch(/permission|timeout/i);
+      // Observations: agents only; route-announcer and the gateway read them and may ask for a resync.
+      expect(await refused(ok(inventory, s.obs('node', nodeA)))).toMatch(/permission|timeout/i);
+      expect(await refused(ok(gw, s.obs('node', nodeA)))).toMatch(/permission|timeout/i);
+      const agent = await as(`agent-node-${nodeB}`);
+      const asked: string[] = [];
+      agent.nc.subscribe(s.resyncRequests, { callback: (_e, m) => void asked.push(m.string()) });
+      await agent.nc.flush();
+      for (const [name, n] of [['route-announcer', ra], ['gateway', gw]] as const) {
+        await expect(new EventStore(n).observations().read(s.obsAll())).resolves.toEqual(expect.any(Array));
+        n.nc.publish(s.resyncRequests, name);
+      }
+      await eventually(() => asked.length === 2, 5000, 50, 'both resync requests reach the agent');
+      expect(await refused(new EventStore(ipam).observations().read(s.obsAll()))).toMatch(/permission|timeout/i);
     });
 
     it('when anyone but the gateway sends an RPC command then it is refused (route-announcer: CompleteMigration only)', async () => {

@@ -69,6 +69,7 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   if (id.role === 'admin') return undefined;
   const ns = s.ns;
   const events = s.eventsStream;
+  const observations = s.observationsStream;
   const commands = s.commandsStream;
   const secrets = `KV_${secretsBucket(s)}`;
   const placements = placementsBucket(s);
@@ -78,7 +79,7 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
     pub.push(
-      ...[events, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`),
+      ...[events, observations, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`),
     );
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
@@ -97,6 +98,8 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
       const leaseKey = `$KV.${leases}.${id.kind}.${id.target}`;
       pub.push(
         s.evt('agent', id.kind, id.target),
+        // Its own observations only (routes, sessions: the observations stream).
+        s.obs(id.kind, id.target),
         // Whether the commands stream was recreated (its creation time), and its own lease (agents/src/lease.ts).
         `$JS.API.STREAM.INFO.${commands}`,
         `$JS.API.STREAM.INFO.KV_${leases}`,
@@ -109,6 +112,8 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
         `$JS.API.CONSUMER.MSG.NEXT.${commands}.${consumer}`,
         `$JS.ACK.${commands}.${consumer}.>`,
       );
+      // Consumers that lost observations to retention ask for them again (core NATS, no payload used).
+      sub.push(s.resyncRequests);
       if (id.kind === 'rr') {
         // The RR agent watches its cluster's placements (a KV watch: an ordered push consumer with a
         // generated name; the server checks that the filter in the subject is the consumer's filter).
@@ -136,14 +141,15 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
     case 'router-config': {
       const kind: TargetKind = id.role === 'route-announcer' ? 'node' : id.role === 'rr-config' ? 'rr' : 'router';
       pub.push(s.cmdAll(kind), `${ns}.evt.desired.${kind}.*`, ...readStream(events), ...readStream(commands), ...readStream(secrets));
-      // route-announcer completes a migration once the target node's route is seen: that one command, nothing else.
-      if (kind === 'node') pub.push(s.rpc('inventory', 'CompleteMigration'));
+      // route-announcer completes a migration once the target node's route is seen (the RRs' observations):
+      // that one command, nothing else.
+      if (kind === 'node') pub.push(s.rpc('inventory', 'CompleteMigration'), ...readStream(observations), s.resyncRequests);
       if (kind === 'router') pub.push(`${ns}.evt.router.*`);
       if (kind === 'rr') pub.push(`$KV.${placements}.>`, `$JS.FC.KV_${placements}.>`, ...readStream(`KV_${placements}`));
       break;
     }
     case 'gateway':
-      pub.push(s.rpcAll('inventory'), s.rpcAll('ipam'), ...readStream(events), ...readStream(commands));
+      pub.push(s.rpcAll('inventory'), s.rpcAll('ipam'), ...readStream(events), ...readStream(observations), ...readStream(commands), s.resyncRequests);
       sub.push(`${ns}.health.loop.>`);
       break;
   }

@@ -107,6 +107,12 @@ export interface StreamReaderOptions {
   isTransient?(err: unknown): boolean;
   retryMs?: { min: number; max: number };
   restartMs?: { min: number; max: number };
+  /**
+   * Ordered readers: called at (re)open when retention trimmed messages after the position (`first` is the
+   * oldest one left); the reader then continues from `first`. The handler decides how to recover (e.g. ask
+   * the agents for a resync).
+   */
+  onTrimmed?(position: number, first: number): void | Promise<void>;
   /** Registered in the process's loops and heartbeated for /health (default true). */
   monitored?: boolean;
   log?: ReaderLog;
@@ -152,7 +158,7 @@ export class StreamReader implements MonitoredLoop {
   }
 
   private get filter(): string {
-    return this.opts.filter ?? this.store.subjects.evtAll();
+    return this.opts.filter ?? this.store.allFilter;
   }
 
   /** Opens the consumer (errors of this first open are thrown) and runs the supervised loop. */
@@ -183,9 +189,9 @@ export class StreamReader implements MonitoredLoop {
     let lag: number | null = this.pending;
     try {
       if (this.opts.durable && this.durableName) {
-        const info = await this.store.nats.jsm.consumers.info(this.store.subjects.eventsStream, this.durableName);
+        const info = await this.store.nats.jsm.consumers.info(this.store.streamName, this.durableName);
         lag = info.num_pending + info.num_ack_pending;
-      } else if (this.filter === this.store.subjects.evtAll()) {
+      } else if (this.filter === this.store.allFilter) {
         lag = Math.max(0, (await this.store.headSeq()) - this.pos);
       }
     } catch {
@@ -301,10 +307,10 @@ export class StreamReader implements MonitoredLoop {
       ...(d.startSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: d.startSeq } : { deliver_policy: DeliverPolicy.All }),
     };
     try {
-      await this.store.nats.jsm.consumers.info(s.eventsStream, this.durableName!);
+      await this.store.nats.jsm.consumers.info(this.store.streamName, this.durableName!);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.store.nats.jsm.consumers.add(s.eventsStream, cfg as never);
+      await this.store.nats.jsm.consumers.add(this.store.streamName, cfg as never);
     }
   }
 
@@ -312,7 +318,7 @@ export class StreamReader implements MonitoredLoop {
     const s = this.store.subjects;
     if (this.opts.durable) {
       await this.ensureDurable();
-      const c = await this.store.nats.js.consumers.get(s.eventsStream, this.durableName!);
+      const c = await this.store.nats.js.consumers.get(this.store.streamName, this.durableName!);
       return this.watch(await c.consume({ max_messages: this.opts.batch ?? 256, abort_on_missing_resource: true }));
     }
     // Ordered: our position is the cursor. `new` only counts until the first event was seen.
@@ -321,7 +327,15 @@ export class StreamReader implements MonitoredLoop {
       this.pos = await this.store.headSeq();
       this.resolvedNew = true;
     }
-    const c = await this.store.nats.js.consumers.get(s.eventsStream, {
+    if (this.pos > 0 && this.opts.onTrimmed) {
+      // Retention (observations) removed messages after our position: they can never be read.
+      const { first } = await this.store.bounds();
+      if (first > this.pos + 1) {
+        this.log('warn', 'messages after the reader position were trimmed by retention', { reader: this.name, position: this.pos, firstSeq: first });
+        await this.opts.onTrimmed(this.pos, first);
+      }
+    }
+    const c = await this.store.nats.js.consumers.get(this.store.streamName, {
       filter_subjects: this.filter,
       ...(this.pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.pos + 1 } : { deliver_policy: DeliverPolicy.All }),
     } as never);

@@ -96,6 +96,8 @@ export class VmRow {
 @Entity('vm_history')
 export class VmHistoryRow {
   @PrimaryColumn('uuid', { name: 'vm_id' }) vmId: string;
+  /** `events` or `observations` (route statuses): `seq` is a sequence of that stream; order rows by `at`. */
+  @PrimaryColumn('text', { default: 'events' }) stream: string;
   @PrimaryColumn('bigint', { transformer: { to: (v: number) => v, from: (v: string) => Number(v) } }) seq: number;
   @Column('text') status: string;
   @Column('text') event: string;

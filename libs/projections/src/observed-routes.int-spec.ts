@@ -2,8 +2,11 @@
  * VM status derived from route deltas (RoutesChanged) against real JetStream and Postgres: seen on an RR →
  * announced, installed at the core → at-core, its last core route withdrawn → announced again; a resync
  * replaces a target's routes without a status flap; the legacy full set (RoutesObserved) still works.
+ * Route deltas are observations: they travel on the observations stream (retention), projected by a runner
+ * of their own; a runner whose position retention trimmed asks the agents for a resync and carries on.
  */
 import { type DataSource } from 'typeorm';
+import { OBSERVATION_TYPES } from '@fabric/contracts';
 import { EventStore, type Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/testing/infra';
 import { appendEvents, CLUSTER, ev, NODE1, vm } from '@fabric/testing/fabric';
@@ -18,6 +21,7 @@ describe('VM status from route deltas', () => {
   let db: { name: string; url: string };
   let ds: DataSource;
   let runner: ProjectionRunner;
+  let observations: ProjectionRunner;
   const atCore: VmAtCore[] = [];
 
   beforeAll(async () => {
@@ -27,16 +31,25 @@ describe('VM status from route deltas', () => {
     ds = await openDatabase({ url: db.url, schema: 'fabric' });
     runner = new ProjectionRunner(store, ds, { onVmAtCore: (v) => atCore.push(...v) });
     await runner.start();
+    observations = new ProjectionRunner(store, ds, { stream: 'observations', onVmAtCore: (v) => atCore.push(...v) });
+    await observations.start();
   });
   afterAll(async () => {
     await runner?.stop();
+    await observations?.stop();
     if (ds?.isInitialized) await ds.destroy();
     await closeTestNats(nats);
     await dropTestDatabase(db.name);
   });
 
-  const settle = async (seq: number) => eventually(async () => runner.currentPosition >= seq || undefined, 15_000, 20, `projection at ${seq}`);
-  const append = async (...events: Parameters<typeof appendEvents>[1]) => settle((await appendEvents(store, events)).slice(-1)[0]);
+  const settle = async (seq: number, on = runner) => eventually(async () => on.currentPosition >= seq || undefined, 15_000, 20, `${on.name} at ${seq}`);
+  /** Appends in order, each event waited for on the runner of its stream. */
+  const append = async (...events: Parameters<typeof appendEvents>[1]) => {
+    for (const e of events) {
+      const [seq] = await appendEvents(store, [e]);
+      await settle(seq, OBSERVATION_TYPES.has(e.type) ? observations : runner);
+    }
+  };
   const status = async (n: number) => (await ds.query(`SELECT status FROM fabric.vms WHERE id = $1`, [vm(n)]))[0]?.status;
   const count = async (kind: string, id: string) =>
     (await ds.query(`SELECT route_count FROM fabric.agent_targets WHERE kind = $1 AND target_id = $2`, [kind, id]))[0]?.route_count;
@@ -87,7 +100,8 @@ describe('VM status from route deltas', () => {
     await append(ev.routesChanged('router', CLUSTER, [], [], 'end', 1));
     expect([await status(2), await status(3)]).toEqual(['at-core', 'announced']);
     expect(await count('router', CLUSTER)).toBe(1);
-    const history = await ds.query(`SELECT status FROM fabric.vm_history WHERE vm_id = $1 ORDER BY seq`, [vm(2)]);
+    // Observations have sequences of their own stream: the history is in time order.
+    const history = await ds.query(`SELECT status FROM fabric.vm_history WHERE vm_id = $1 ORDER BY at, seq`, [vm(2)]);
     expect(history.map((h: { status: string }) => h.status)).toEqual(['requested', 'ip-allocated', 'announced', 'at-core']);
   });
 
@@ -95,5 +109,41 @@ describe('VM status from route deltas', () => {
     await append(ev.routesObserved('router', CLUSTER, [r('203.0.113.3')]));
     expect([await status(2), await status(3)]).toEqual(['announced', 'at-core']);
     expect(await count('router', CLUSTER)).toBe(1);
+  });
+
+  it('route deltas and session states land in the observations stream, never in the events stream', async () => {
+    const session = { type: 'BgpSessionStateChanged' as const, data: { target: { kind: 'rr' as const, id: rr }, protocol: 'node_1', state: 'Established' } };
+    await append(session);
+    expect((await ds.query(`SELECT state FROM fabric.bgp_sessions WHERE target_id = $1 AND protocol = 'node_1'`, [rr]))[0]?.state).toBe('Established');
+    const inEvents = (await store.read(store.subjects.evtAll())).filter((e) => OBSERVATION_TYPES.has(e.type));
+    expect(inEvents).toEqual([]);
+    const obs = await store.observations().read(store.subjects.obsAll());
+    expect(new Set(obs.map((e) => e.type))).toEqual(new Set(['RoutesChanged', 'RoutesObserved', 'BgpSessionStateChanged']));
+    expect(obs.every((e) => e.subject.startsWith(`${store.subjects.ns}.obs.agent.`))).toBe(true);
+  });
+
+  it('given observations trimmed by retention while the projection was down, when it restarts, then it asks the agents for a resync and a resync repairs the routes', async () => {
+    await observations.stop();
+    // While it is down the core withdraws 203.0.113.3 and adds .2 again; then retention trims both deltas.
+    await appendEvents(store, [ev.routesChanged('router', CLUSTER, [r('203.0.113.2')], [r('203.0.113.3')], undefined, 1)]);
+    const [last] = await appendEvents(store, [ev.routesChanged('router', CLUSTER, [], [], undefined, 1)]);
+    await nats.jsm.streams.purge(nats.subjects.observationsStream, { keep: 1 });
+    const { first } = await store.observations().bounds();
+    expect(first).toBe(last);
+    const asked: string[] = [];
+    const sub = nats.nc.subscribe(nats.subjects.resyncRequests, { callback: (_e, m) => void asked.push(m.subject) });
+    try {
+      observations = new ProjectionRunner(store, ds, { stream: 'observations' });
+      await observations.start();
+      await eventually(() => asked.length > 0 || undefined, 10_000, 20, 'resync request');
+      await settle(last, observations);
+      // The trimmed delta was never projected: the read model still believes .3 at the core...
+      expect([await status(2), await status(3)]).toEqual(['announced', 'at-core']);
+      // ...until the agent answers the request with a resync of its table.
+      await append(ev.routesChanged('router', CLUSTER, [r('203.0.113.2')], [], 'full', 1));
+      expect([await status(2), await status(3)]).toEqual(['at-core', 'announced']);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 });

@@ -34,7 +34,7 @@ export class Projector {
   /** Writes what apply() buffered; the runner calls it before the checkpoint update of every batch. */
   async flush(em: EntityManager): Promise<void> {
     await this.flushVms(em);
-    await this.insertMany(em, 'vm_history', ['vm_id', 'seq', 'status', 'event', 'at', 'detail'], this.pendingHistory, 'ON CONFLICT DO NOTHING');
+    await this.insertMany(em, 'vm_history', ['vm_id', 'stream', 'seq', 'status', 'event', 'at', 'detail'], this.pendingHistory, 'ON CONFLICT DO NOTHING');
     this.pendingHistory = [];
     await this.insertMany(em, 'audit_log', AUDIT_COLUMNS, this.pendingAudit, 'ON CONFLICT DO NOTHING');
     this.pendingAudit = [];
@@ -526,7 +526,7 @@ export class Projector {
     // The final SELECT sees vm_history as before this statement: "first" = never at-core before.
     const moved: { id: string; created_at: Date; first: boolean }[] = await em.query(
       `WITH moved AS (UPDATE ${this.t('vms')} SET status = '${status}', updated_at = $1 WHERE ${where} RETURNING id, created_at),
-       hist AS (INSERT INTO ${this.t('vm_history')} (vm_id, seq, status, event, at, detail) SELECT id, ${Number(e.seq)}, '${status}', '${e.type}', $1, $${params.length + 2} FROM moved
+       hist AS (INSERT INTO ${this.t('vm_history')} (vm_id, stream, seq, status, event, at, detail) SELECT id, '${streamOf(e)}', ${Number(e.seq)}, '${status}', '${e.type}', $1, $${params.length + 2} FROM moved
        ON CONFLICT DO NOTHING)
        SELECT m.id, m.created_at, NOT EXISTS (SELECT 1 FROM ${this.t('vm_history')} h WHERE h.vm_id = m.id AND h.status = 'at-core') AS first FROM moved m`,
       [e.occurredAt, ...params, detail],
@@ -540,8 +540,13 @@ export class Projector {
   atCore: VmAtCore[] = [];
 
   private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
-    this.pendingHistory.push([vmId, e.seq, status, e.type, e.occurredAt, detail]);
+    this.pendingHistory.push([vmId, streamOf(e), e.seq, status, e.type, e.occurredAt, detail]);
   }
+}
+
+/** The stream an event's sequence belongs to (vm_history keys rows by both). */
+function streamOf(e: StoredEvent): 'events' | 'observations' {
+  return e.subject.split('.')[1] === 'obs' ? 'observations' : 'events';
 }
 
 const AUDIT_COLUMNS = ['seq', 'idx', 'at', 'actor', 'command', 'command_id', 'event', 'aggregate', 'aggregate_id', 'cluster_id', 'detail'];

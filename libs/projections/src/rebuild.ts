@@ -1,22 +1,43 @@
 /**
- * Rebuild: replay the stream from sequence 1 into a fresh schema, then (optionally) swap it in.
- * `compareSchemas` is how tests and operators prove a rebuild equals the live read model.
+ * Rebuild: replay the events stream from sequence 1, then the observations stream from its oldest retained
+ * message, into a fresh schema, then (optionally) swap it in. `compareSchemas` is how tests and operators
+ * prove a rebuild equals the live read model (observations trimmed by retention since the live one projected
+ * them are the one expected difference: the agents' next resync restates them).
  */
 import { DataSource } from 'typeorm';
 import { type EventStore, loopToken } from '@fabric/eventstore';
 import { openDatabase } from './datasource';
 import { PROJECTED_TABLES } from './entities';
-import { ProjectionRunner } from './runner';
+import { checkpointName, ProjectionRunner } from './runner';
 
-export async function rebuildInto(store: EventStore, url: string, schema: string, upToSeq?: number): Promise<{ ds: DataSource; position: number }> {
+export async function rebuildInto(
+  store: EventStore,
+  url: string,
+  schema: string,
+  upToSeq?: number,
+  upToObservation?: number,
+): Promise<{ ds: DataSource; position: number; observationPosition: number }> {
   const admin = new DataSource({ type: 'postgres', url });
   await admin.initialize();
   await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await admin.destroy();
   const ds = await openDatabase({ url, schema });
+  const { position, observationPosition } = await catchUpAll(store, ds, upToSeq, upToObservation);
+  return { ds, position, observationPosition };
+}
+
+/** Brings both runners of a read model (events, observations) to the given positions or the heads. */
+export async function catchUpAll(
+  store: EventStore,
+  ds: DataSource,
+  upToSeq?: number,
+  upToObservation?: number,
+): Promise<{ position: number; observationPosition: number }> {
   const runner = new ProjectionRunner(store, ds);
   const position = await runner.catchUp(1000, upToSeq, await deadLettered(store, runner.loopName));
-  return { ds, position };
+  const obs = new ProjectionRunner(store, ds, { stream: 'observations' });
+  const observationPosition = await obs.catchUp(1000, upToObservation, await deadLettered(store, obs.loopName));
+  return { position, observationPosition };
 }
 
 /** Stream sequences a reader dead-lettered (the live read model skipped them: so does a rebuild). */
@@ -51,6 +72,8 @@ export async function dumpSchema(ds: { query: Query }, schema: string): Promise<
 export interface LiveSnapshot {
   /** Checkpoint of the live read model in the snapshot (null: the schema has no checkpoint yet). */
   position: number | null;
+  /** Its checkpoint in the observations stream (0 when none). */
+  observationPosition: number;
   rows: Record<string, string[]>;
 }
 
@@ -59,7 +82,7 @@ export interface LiveSnapshot {
  * read in one REPEATABLE READ transaction. The projector commits rows and checkpoint together, so the
  * rows are exactly those of the events up to that checkpoint.
  */
-export async function snapshotLive(ds: DataSource, schema: string, name = 'read-model'): Promise<LiveSnapshot> {
+export async function snapshotLive(ds: DataSource, schema: string, name = checkpointName()): Promise<LiveSnapshot> {
   const qr = ds.createQueryRunner();
   await qr.connect();
   try {
@@ -67,9 +90,11 @@ export async function snapshotLive(ds: DataSource, schema: string, name = 'read-
     await qr.query('SET TRANSACTION READ ONLY');
     const cp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [name]).catch(() => []);
     const position = cp[0] ? Number(cp[0].position) : null;
+    const ocp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [checkpointName('observations', name)]).catch(() => []);
+    const observationPosition = ocp[0] ? Number(ocp[0].position) : 0;
     const rows = position === null ? {} : await dumpSchema({ query: (sql: string, p?: unknown[]) => qr.query(sql, p) }, schema);
     await qr.commitTransaction();
-    return { position, rows };
+    return { position, observationPosition, rows };
   } catch (err) {
     if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
     throw err;
@@ -93,7 +118,7 @@ export interface RebuildComparison {
  */
 export async function rebuildAndCompare(store: EventStore, url: string, live: string, target: string, liveDs: DataSource): Promise<RebuildComparison> {
   const snap = await snapshotLive(liveDs, live);
-  const { ds, position } = await rebuildInto(store, url, target, snap.position ?? undefined);
+  const { ds, position } = await rebuildInto(store, url, target, snap.position ?? undefined, snap.position === null ? undefined : snap.observationPosition);
   if (snap.position === null) return { position, livePosition: null, differs: null, ds };
   const rebuilt = await dumpSchema(ds, target);
   const differs = Object.keys(snap.rows).filter((t) => JSON.stringify(snap.rows[t]) !== JSON.stringify(rebuilt[t]));

@@ -10,7 +10,7 @@
  */
 import { type DataSource } from 'typeorm';
 import { checkEnvelope, type StoredEvent } from '@fabric/contracts';
-import { type EventStore, isTransientDbError, type ReaderLog, StreamReader } from '@fabric/eventstore';
+import { type EventStore, isTransientDbError, type ReaderLog, StreamReader, type StreamKind } from '@fabric/eventstore';
 import { Projector, type VmAtCore } from './projector';
 
 export interface RunnerOptions {
@@ -23,7 +23,15 @@ export interface RunnerOptions {
   onVmAtCore?: (vms: VmAtCore[]) => void;
   /** Attempts of a batch failing for a non-transient reason before its culprit is dead-lettered. */
   maxAttempts?: number;
+  /**
+   * The stream projected (default `events`). The read model runs one runner per stream, each with its own
+   * checkpoint row: `read-model` and `read-model:observations`.
+   */
+  stream?: StreamKind;
 }
+
+/** Checkpoint name of the read model's runner over a stream. */
+export const checkpointName = (stream: StreamKind = 'events', base = 'read-model') => (stream === 'events' ? base : `${base}:${stream}`);
 
 export class ProjectionRunner {
   readonly name: string;
@@ -31,13 +39,16 @@ export class ProjectionRunner {
   private position = 0;
   private reader?: StreamReader;
   private waiters: { seq: number; resolve: () => void }[] = [];
+  /** The stream this runner projects (the events, or the agents' observations). */
+  readonly store: EventStore;
 
   constructor(
-    private readonly store: EventStore,
+    store: EventStore,
     private readonly ds: DataSource,
     private readonly opts: RunnerOptions = {},
   ) {
-    this.name = opts.name ?? 'read-model';
+    this.store = opts.stream === 'observations' ? store.observations() : store;
+    this.name = opts.name ?? checkpointName(opts.stream);
     this.projector = new Projector(this.schema);
   }
 
@@ -74,6 +85,9 @@ export class ProjectionRunner {
       maxAttempts: this.opts.maxAttempts ?? 3,
       isTransient: isTransientDbError,
       log,
+      // Observations trimmed by retention before they were projected: the agents state their tables
+      // again (a route resync drops the stale routes), the projection continues from the oldest left.
+      ...(this.store.stream === 'observations' ? { onTrimmed: () => this.askResync() } : {}),
       handle: async (b) => {
         await this.commit(b.events, b.position);
       },
@@ -83,6 +97,13 @@ export class ProjectionRunner {
 
   async stop(): Promise<void> {
     await this.reader?.stop();
+  }
+
+  /** Asks every agent to state its routes and sessions again (core NATS; agents debounce). */
+  askResync(): void {
+    const nc = this.store.nats.nc;
+    if (!nc.isClosed()) nc.publish(this.store.subjects.resyncRequests);
+    this.opts.log?.('observations were trimmed before they were projected: resync requested from the agents');
   }
 
   /** Resolves once the read model includes stream sequence `seq` (read-your-writes for the API). */
@@ -177,7 +198,7 @@ export class ProjectionRunner {
       if (buf.length >= batch) await flush();
     };
     await this.store.forEach(
-      this.store.subjects.evtAll(),
+      this.store.allFilter,
       this.position,
       async (e) => {
         if (upTo !== undefined && e.seq > upTo) return;

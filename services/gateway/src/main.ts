@@ -43,6 +43,9 @@ export async function startGateway(opts: GatewayOptions = {}) {
   const ds = await openDatabase({ url: opts.databaseUrl, schema: opts.schema });
   const runner = new ProjectionRunner(store, ds, { log: logFn(log), ...projectionHooks('projection:read-model') });
   await runner.start();
+  // The agents' observations (routes, sessions) have their own stream and checkpoint (docs/adr/observations-stream.md).
+  const observations = new ProjectionRunner(store, ds, { stream: 'observations', log: logFn(log), ...projectionHooks('projection:read-model:observations') });
+  await observations.start();
   const limits = httpLimits(opts.limits);
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner, limits }), {
     logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
@@ -72,9 +75,11 @@ export async function startGateway(opts: GatewayOptions = {}) {
     app,
     url: url.replace('[::1]', '127.0.0.1'),
     runner,
+    observations,
     store,
     async close() {
       unregisterMetrics();
+      await observations.stop();
       await app.close();
       // A second SIGTERM (or a test closing twice) must not throw.
       if (ds.isInitialized) await ds.destroy();

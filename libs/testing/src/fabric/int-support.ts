@@ -31,9 +31,13 @@ export function subjectOf(store: EventStore, e: FabricEvent): string {
       return s.evt('ipam', d.clusterId as string);
     case 'RoutesObserved':
     case 'RoutesChanged':
-    case 'ConfigApplied':
-    case 'ConfigApplyFailed':
     case 'BgpSessionStateChanged': {
+      // Observations: the observations stream, like the agents publish them.
+      const t = d.target as { kind: TargetKind; id: string };
+      return s.obs(t.kind, t.id);
+    }
+    case 'ConfigApplied':
+    case 'ConfigApplyFailed': {
       const t = d.target as { kind: string; id: string };
       return s.evt('agent', t.kind, t.id);
     }

@@ -3,6 +3,9 @@
  * durable, no acks) per connection: the client's Last-Event-ID is the only cursor, a lost consumer is
  * reopened after the last sequence sent, invalid events are skipped (the projection records them).
  * The events of one multi-event message share its sequence: only the last one carries the `id:`.
+ * The agents' observations (RoutesChanged, BgpSessionStateChanged: the observations stream, with retention)
+ * are interleaved live from the moment the stream opens, without an `id:` (the cursor is the events
+ * stream's position) and with `"stream":"observations"`; a resumed stream does not replay them.
  */
 import { BadRequestException, BeforeApplicationShutdown, Controller, Get, HttpException, Inject, Query, Req, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -167,35 +170,43 @@ export class EventsController implements BeforeApplicationShutdown {
     let sent = 0;
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
-    const reader = new StreamReader(this.store, {
-      name: 'sse',
-      from: since ?? 'new',
-      batch: 1,
-      monitored: false,
-      deadLetter: 'log',
-      handle: async ({ messages }) => {
-        for (const m of messages) {
-          for (let i = 0; i < m.events.length && !closed; i++) {
-            const e = m.events[i];
-            // Nodes joining while the stream is open belong to the cluster too.
-            if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId)
-              filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
-            if (!matches(e, filter)) continue;
-            const { seq, subject, index, ...envelope } = redactEvent(e);
-            const id = i === m.events.length - 1 ? `id: ${seq}\n` : '';
-            // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
-            if (!res.write(`${id}event: ${e.type}\ndata: ${JSON.stringify({ seq, subject, ...(index !== undefined ? { index } : {}), ...envelope })}\n\n`)) {
-              await new Promise((r) => res.once('drain', r).once('close', r));
-            }
-            if (limit !== undefined && ++sent >= limit) {
-              closed = true;
-              finish();
+    const readerOf = (store: EventStore, observations: boolean) =>
+      new StreamReader(store, {
+        name: observations ? 'sse:observations' : 'sse',
+        from: observations ? 'new' : (since ?? 'new'),
+        batch: 1,
+        monitored: false,
+        deadLetter: 'log',
+        handle: async ({ messages }) => {
+          for (const m of messages) {
+            for (let i = 0; i < m.events.length && !closed; i++) {
+              const e = m.events[i];
+              // Nodes joining while the stream is open belong to the cluster too.
+              if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId)
+                filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
+              if (!matches(e, filter)) continue;
+              const { seq, subject, index, ...envelope } = redactEvent(e);
+              const id = !observations && i === m.events.length - 1 ? `id: ${seq}\n` : '';
+              const data = { seq, subject, ...(observations ? { stream: 'observations' } : {}), ...(index !== undefined ? { index } : {}), ...envelope };
+              // Slow client: stop pulling until its socket drains instead of buffering the stream in memory.
+              if (!res.write(`${id}event: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`)) {
+                await new Promise((r) => res.once('drain', r).once('close', r));
+              }
+              if (limit !== undefined && ++sent >= limit) {
+                closed = true;
+                finish();
+              }
             }
           }
-        }
-      },
-    });
+        },
+      });
+    const reader = readerOf(this.store, false);
     await reader.start();
+    const observationReader = readerOf(this.store.observations(), true);
+    await observationReader.start().catch(async (err) => {
+      await reader.stop();
+      throw err;
+    });
 
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -228,6 +239,7 @@ export class EventsController implements BeforeApplicationShutdown {
       clearInterval(heartbeat);
       this.open.delete(res);
       await reader.stop();
+      await observationReader.stop();
       if (!res.writableEnded) res.end();
     }
   }

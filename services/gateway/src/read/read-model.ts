@@ -120,7 +120,8 @@ export class ReadModel {
   async vmWithHistory(id: string) {
     const v = await this.ds.getRepository(VmRow).findOneBy({ id });
     if (!v) return null;
-    const history = await this.ds.getRepository(VmHistoryRow).find({ where: { vmId: id }, order: { seq: 'ASC' } });
+    // Route statuses come from the observations stream, whose sequences are not comparable with the events': by time.
+    const history = await this.ds.getRepository(VmHistoryRow).find({ where: { vmId: id }, order: { at: 'ASC', seq: 'ASC' } });
     return this.vm(v, history);
   }
   async vmRow(id: string) {

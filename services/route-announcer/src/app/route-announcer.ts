@@ -2,7 +2,8 @@
  * route-announcer: desired state of every hypervisor node (VM routes + BIRD config) on `cmd.node.<nodeId>`,
  * and CompleteMigration once the new node of a migration is seen announcing on a route reflector.
  * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
- * and outputs are idempotent by content hash, so no durable consumer is needed).
+ * and outputs are idempotent by content hash, so no durable consumer is needed), and one over the retained
+ * observations (the RRs' route deltas).
  */
 import { type CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
 import { type EventStore, RpcClient } from '@fabric/eventstore';
@@ -44,7 +45,8 @@ export class RouteAnnouncer extends DeriverApp {
         afterFlush: () => this.completeMigrations(),
         wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
       },
-      opts,
+      // The RRs' routes (RoutesChanged) are observations: their own stream, with retention.
+      { ...opts, observations: true },
     );
     this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
     this.publisher = new DesiredPublisher(store, 'route-announcer');
