@@ -471,20 +471,45 @@ export interface EventMeta {
   causationSeq?: number;
 }
 
-/** What is stored in the stream (JSON body). */
-export interface EventEnvelope<E extends FabricEvent = FabricEvent> {
+interface EnvelopeFields {
   id: string;
-  type: E['type'];
   schemaVersion: number;
   occurredAt: string;
-  data: E['data'];
   meta?: EventMeta;
 }
 
-/** An envelope read back from the stream, with its position. */
-export interface StoredEvent<E extends FabricEvent = FabricEvent> extends EventEnvelope<E> {
+/**
+ * What is stored in the stream (JSON body): a discriminated union on `type` (distributes over `E`), so
+ * `switch (e.type)` narrows `e.data` to the event's class.
+ */
+export type EventEnvelope<E extends FabricEvent = FabricEvent> = E extends FabricEvent
+  ? EnvelopeFields & { type: E['type']; data: E['data'] }
+  : never;
+
+interface StoredFields {
   seq: number;
   subject: string;
   /** Position inside a multi-event message (all events of one decision share its `seq`). */
   index?: number;
+}
+
+/** An envelope read back from the stream, with its position; narrowed by `type` like EventEnvelope. */
+export type StoredEvent<E extends FabricEvent = FabricEvent> = E extends FabricEvent ? EventEnvelope<E> & StoredFields : never;
+export type StoredEventOf<T extends EventType> = StoredEvent<EventOf<T>>;
+
+/** One handler per event type, each given the event narrowed to its type (projector, in-memory indexes). */
+export type EventHandlers<R, A extends unknown[] = []> = { [T in EventType]?: (e: StoredEventOf<T>, ...args: A) => R };
+
+/**
+ * Runs the handler of `e.type` (undefined when there is none: an event the consumer does not care about,
+ * or a type this build does not know). Only own keys count, so a type named like an Object method is ignored.
+ */
+export function dispatchEvent<R, A extends unknown[]>(handlers: EventHandlers<R, A>, e: StoredEvent, ...args: A): R | undefined {
+  return dispatchTyped(handlers, e.type, e, args);
+}
+
+// Generic in the type so the handler looked up and the event it is given are known to match.
+function dispatchTyped<K extends EventType, R, A extends unknown[]>(handlers: EventHandlers<R, A>, type: K, e: StoredEventOf<K>, args: A): R | undefined {
+  if (!Object.hasOwn(handlers, type)) return undefined;
+  return handlers[type]?.(e, ...args);
 }
