@@ -496,6 +496,8 @@ interface StoredFields {
 /** An envelope read back from the stream, with its position; narrowed by `type` like EventEnvelope. */
 export type StoredEvent<E extends FabricEvent = FabricEvent> = E extends FabricEvent ? EventEnvelope<E> & StoredFields : never;
 export type StoredEventOf<T extends EventType> = StoredEvent<EventOf<T>>;
+/** Some fields of a stored event, still narrowed by `type` (a plain Pick of the union would lose that). */
+export type StoredEventPick<K extends keyof StoredEvent> = { [T in EventType]: Pick<StoredEventOf<T>, K | 'type' | 'data'> }[EventType];
 
 /** One handler per event type, each given the event narrowed to its type (projector, in-memory indexes). */
 export type EventHandlers<R, A extends unknown[] = []> = { [T in EventType]?: (e: StoredEventOf<T>, ...args: A) => R };
