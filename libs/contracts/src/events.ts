@@ -420,6 +420,10 @@ export const EVENT_CLASSES = {
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
+/** Keys of EVENT_CLASSES whose class states another `type`: must stay empty (the build fails otherwise). */
+type MisfiledEvents = { [K in EventType]: (typeof EVENT_CLASSES)[K]['type'] extends K ? never : K }[EventType];
+export type EventClassesMatchTheirTypes = AssertTrue<[MisfiledEvents] extends [never] ? true : false>;
+type AssertTrue<T extends true> = T;
 
 /** An event as a decider sees it: a discriminated union on `type`. */
 export type FabricEvent = { [K in EventType]: { type: K; data: EventData<K> } }[EventType];
@@ -482,9 +486,7 @@ interface EnvelopeFields {
  * What is stored in the stream (JSON body): a discriminated union on `type` (distributes over `E`), so
  * `switch (e.type)` narrows `e.data` to the event's class.
  */
-export type EventEnvelope<E extends FabricEvent = FabricEvent> = E extends FabricEvent
-  ? EnvelopeFields & { type: E['type']; data: E['data'] }
-  : never;
+export type EventEnvelope<E extends FabricEvent = FabricEvent> = E extends FabricEvent ? EnvelopeFields & { type: E['type']; data: E['data'] } : never;
 
 interface StoredFields {
   seq: number;

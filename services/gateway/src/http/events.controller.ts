@@ -39,16 +39,12 @@ export interface EventFilter {
  */
 export function matches(e: StoredEvent, f: EventFilter): boolean {
   if (f.types && !f.types.has(e.type)) return false;
-  const d = (e.data ?? {}) as { clusterId?: string; vmId?: string; target?: { id?: string } };
-  if (f.vmId && d.vmId !== f.vmId) return false;
-  if (
-    f.clusterId &&
-    d.clusterId !== f.clusterId &&
-    d.target?.id !== f.clusterId &&
-    !d.target?.id?.startsWith(`${f.clusterId}_`) &&
-    !(d.target?.id && f.nodeIds?.has(d.target.id))
-  )
-    return false;
+  // By field, whatever the type: every event naming a VM, a cluster or a target is filtered alike.
+  const d: object = e.data ?? {};
+  if (f.vmId && !('vmId' in d && d.vmId === f.vmId)) return false;
+  const clusterId = 'clusterId' in d ? d.clusterId : undefined;
+  const t = 'target' in d && d.target && typeof d.target === 'object' && 'id' in d.target && typeof d.target.id === 'string' ? d.target.id : undefined;
+  if (f.clusterId && clusterId !== f.clusterId && t !== f.clusterId && !t?.startsWith(`${f.clusterId}_`) && !(t && f.nodeIds?.has(t))) return false;
   return true;
 }
 
