@@ -30,6 +30,23 @@ export default defineConfig(
     },
   },
   {
+    // Events are a discriminated union on `type`: narrow (switch, dispatchEvent) instead of asserting what `data`
+    // is, so a changed contract breaks the build rather than the read model. Tests may forge ill-typed events.
+    files: ['**/*.ts', '**/*.tsx'],
+    ignores: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.lab-spec.ts', 'e2e/**', 'libs/testing/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...['TSAsExpression', 'TSTypeAssertion'].flatMap((node) =>
+          ['', 'ChainExpression > '].map((via) => ({
+            selector: `${node} > ${via}MemberExpression.expression[property.name='data']`,
+            message: 'No type assertion on `.data`: narrow the event by its `type` (or use dispatchEvent / EventHandlers).',
+          })),
+        ),
+      ],
+    },
+  },
+  {
     // Tests and their helpers read untyped JSON off HTTP and the bus and send deliberately ill-typed payloads
     // (bad-input, fuzz, billing contract specs); `any` there never reaches the product, and tsc still checks the rest.
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.lab-spec.ts', 'e2e/**', 'libs/testing/**'],

@@ -86,7 +86,7 @@ async function countAllocated(store: EventStore, clusterId: string): Promise<{ v
   const ips = new Map<string, number>();
   for (const e of await store.read(store.subjects.evt('ipam', clusterId))) {
     if (e.type !== 'IpAllocated') continue;
-    const d = e.data as { vmId: string; ip: string };
+    const d = e.data;
     vms.add(d.vmId);
     ips.set(d.ip, (ips.get(d.ip) ?? 0) + 1);
   }

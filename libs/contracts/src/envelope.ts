@@ -77,7 +77,7 @@ export function checkEnvelope<T extends EventEnvelope>(env: T): T {
   let out = env;
   if (env.schemaVersion > cls.version) throw new InvalidEventError(`${env.type} schemaVersion ${env.schemaVersion} is newer than this reader's ${cls.version}`);
   if (env.schemaVersion < cls.version) {
-    let data = env.data as unknown as Record<string, unknown>;
+    let data: Record<string, unknown> = { ...env.data };
     for (let v = env.schemaVersion; v < cls.version; v++) {
       const up = upcasters.get(env.type)?.get(v);
       if (!up) throw new InvalidEventError(`no upcaster for ${env.type} from schemaVersion ${v}`);
@@ -85,7 +85,7 @@ export function checkEnvelope<T extends EventEnvelope>(env: T): T {
     }
     out = { ...env, schemaVersion: cls.version, data } as T;
   }
-  const errors = validateSync(instance(cls as never, out.data as object), { forbidUnknownValues: false });
+  const errors = validateSync(instance(cls as never, out.data), { forbidUnknownValues: false });
   if (errors.length) throw new InvalidEventError(`invalid ${env.type}: ${flatten(errors).join('; ')}`.slice(0, 1500));
   return out;
 }

@@ -420,6 +420,10 @@ export const EVENT_CLASSES = {
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
+/** Keys of EVENT_CLASSES whose class states another `type`: must stay empty (the build fails otherwise). */
+type MisfiledEvents = { [K in EventType]: (typeof EVENT_CLASSES)[K]['type'] extends K ? never : K }[EventType];
+export type EventClassesMatchTheirTypes = AssertTrue<[MisfiledEvents] extends [never] ? true : false>;
+type AssertTrue<T extends true> = T;
 
 /** An event as a decider sees it: a discriminated union on `type`. */
 export type FabricEvent = { [K in EventType]: { type: K; data: EventData<K> } }[EventType];
@@ -471,20 +475,45 @@ export interface EventMeta {
   causationSeq?: number;
 }
 
-/** What is stored in the stream (JSON body). */
-export interface EventEnvelope<E extends FabricEvent = FabricEvent> {
+interface EnvelopeFields {
   id: string;
-  type: E['type'];
   schemaVersion: number;
   occurredAt: string;
-  data: E['data'];
   meta?: EventMeta;
 }
 
-/** An envelope read back from the stream, with its position. */
-export interface StoredEvent<E extends FabricEvent = FabricEvent> extends EventEnvelope<E> {
+/**
+ * What is stored in the stream (JSON body): a discriminated union on `type` (distributes over `E`), so
+ * `switch (e.type)` narrows `e.data` to the event's class.
+ */
+export type EventEnvelope<E extends FabricEvent = FabricEvent> = E extends FabricEvent ? EnvelopeFields & { type: E['type']; data: E['data'] } : never;
+
+interface StoredFields {
   seq: number;
   subject: string;
   /** Position inside a multi-event message (all events of one decision share its `seq`). */
   index?: number;
+}
+
+/** An envelope read back from the stream, with its position; narrowed by `type` like EventEnvelope. */
+export type StoredEvent<E extends FabricEvent = FabricEvent> = E extends FabricEvent ? EventEnvelope<E> & StoredFields : never;
+export type StoredEventOf<T extends EventType> = StoredEvent<EventOf<T>>;
+/** Some fields of a stored event, still narrowed by `type` (a plain Pick of the union would lose that). */
+export type StoredEventPick<K extends keyof StoredEvent> = { [T in EventType]: Pick<StoredEventOf<T>, K | 'type' | 'data'> }[EventType];
+
+/** One handler per event type, each given the event narrowed to its type (projector, in-memory indexes). */
+export type EventHandlers<R, A extends unknown[] = []> = { [T in EventType]?: (e: StoredEventOf<T>, ...args: A) => R };
+
+/**
+ * Runs the handler of `e.type` (undefined when there is none: an event the consumer does not care about,
+ * or a type this build does not know). Only own keys count, so a type named like an Object method is ignored.
+ */
+export function dispatchEvent<R, A extends unknown[]>(handlers: EventHandlers<R, A>, e: StoredEvent, ...args: A): R | undefined {
+  return dispatchTyped(handlers, e.type, e, args);
+}
+
+// Generic in the type so the handler looked up and the event it is given are known to match.
+function dispatchTyped<K extends EventType, R, A extends unknown[]>(handlers: EventHandlers<R, A>, type: K, e: StoredEventOf<K>, args: A): R | undefined {
+  if (!Object.hasOwn(handlers, type)) return undefined;
+  return handlers[type]?.(e, ...args);
 }

@@ -2,7 +2,7 @@
  * What the three deriver services share around a TailedDeriver: lifecycle, and "render or keep the
  * previous command" — bad or incomplete input (e.g. no RR yet) must never be published as a config.
  */
-import type { TargetKind } from '@fabric/contracts';
+import type { FabricEvent, TargetKind } from '@fabric/contracts';
 import { type EventStore, LeaderElection } from '@fabric/eventstore';
 import { type LogFn, TailedDeriver, type TailedDeriverHooks, type TailedDeriverOptions } from './tailed-deriver';
 
@@ -94,11 +94,11 @@ export abstract class DeriverApp {
     if (!this.kind) return;
     const kind = this.kind;
     const sourceSeq = this.position;
-    const data = { target: { kind, id }, sourceSeq, ...(e.type === 'TargetRenderFailed' ? { reason: e.reason } : {}) };
+    const target = { kind, id };
+    const event: FabricEvent =
+      e.type === 'TargetRenderFailed' ? { type: e.type, data: { target, sourceSeq, reason: e.reason } } : { type: e.type, data: { target, sourceSeq } };
     void this.eventStore
-      .append(this.eventStore.subjects.evt('desired', kind, id), [
-        { id: `${e.type}:${kind}:${id}:${sourceSeq}`, event: { type: e.type, data } as never, meta: { actor: 'deriver' } },
-      ])
+      .append(this.eventStore.subjects.evt('desired', kind, id), [{ id: `${e.type}:${kind}:${id}:${sourceSeq}`, event, meta: { actor: 'deriver' } }])
       .catch((err) => this.log('warn', 'render status not recorded', { id, err: String(err) }));
   }
 }

@@ -84,7 +84,9 @@ export class DesiredPublisher {
   private async ensureEvent(kind: TargetKind, targetId: string, clusterId: string, last: LastDesired): Promise<void> {
     const s = this.store.subjects;
     const m = await this.store.nats.jsm.streams.getMessage(s.eventsStream, { last_by_subj: s.evt('desired', kind, targetId) });
-    const seen = m ? Number((decodeMessage(m).data as { generation?: number }).generation ?? 0) : 0;
+    const e = m ? decodeMessage(m) : undefined;
+    // The subject's last event may be a render failure or recovery: those carry no generation.
+    const seen = e?.type === 'DesiredStateChanged' ? Number(e.data.generation ?? 0) : 0;
     if (seen < last.generation) await this.appendChanged(kind, targetId, clusterId, last.generation, last.hash);
   }
 

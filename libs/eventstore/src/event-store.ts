@@ -51,14 +51,9 @@ const dec = new TextDecoder();
 
 function envelope(e: NewEvent, now: Date): EventEnvelope {
   const cls = EVENT_CLASSES[e.event.type];
-  return {
-    id: e.id,
-    type: e.event.type,
-    schemaVersion: cls.version,
-    occurredAt: now.toISOString(),
-    data: e.event.data,
-    ...(e.meta ? { meta: e.meta } : {}),
-  };
+  // Assigning the event keeps type and data paired for the compiler; the JSON keeps its key order.
+  const head = { id: e.id, type: e.event.type, schemaVersion: cls.version, occurredAt: now.toISOString() };
+  return Object.assign(head, e.event, e.meta ? { meta: e.meta } : {});
 }
 
 export function encodeEnvelope(e: NewEvent, now = new Date()): Uint8Array {
@@ -86,7 +81,7 @@ function trusted(e: StoredEvent): StoredEvent {
   const reason = untrustedEventReason(e.subject, e.type, (t) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE]);
   if (reason) throw new UntrustedEventError(e.seq, e.subject, reason);
   const target = subjectTarget(e.subject);
-  if (target && e.data && typeof e.data === 'object') (e.data as { target?: unknown }).target = target;
+  if (target && e.data && typeof e.data === 'object') Object.assign(e.data, { target });
   return e;
 }
 

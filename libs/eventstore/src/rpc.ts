@@ -17,6 +17,8 @@ export type CommandClasses = Record<string, new () => object>;
 export type CommandHandler<P extends object = object> = (payload: P, req: CommandRequest) => Promise<CommandResult>;
 /** One handler per command of a service, each typed by its command's class. */
 export type CommandHandlers<M extends CommandClasses> = { [K in keyof M]: CommandHandler<InstanceType<M[K]>> };
+/** `M` seen as a map from command name to the class of its payload (a form TypeScript can index generically). */
+type CommandCtors<M extends CommandClasses> = { [K in keyof M]: new () => InstanceType<M[K]> };
 
 export function validationFields(errors: ValidationError[], parent = ''): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -46,7 +48,7 @@ export class RpcServer<M extends CommandClasses> {
   constructor(
     private readonly nats: Nats,
     private readonly service: 'inventory' | 'ipam',
-    private readonly commands: M,
+    private readonly commands: M & CommandCtors<M>,
     private readonly handlers: CommandHandlers<M>,
     private readonly log?: (msg: string, extra?: Record<string, unknown>) => void,
   ) {}
@@ -72,13 +74,9 @@ export class RpcServer<M extends CommandClasses> {
       const req = JSON.parse(dec.decode(msg.data)) as CommandRequest;
       req.command = name;
       // Own properties only: a subject ending in `constructor` or `toString` names no command.
-      const cls = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
-      // The handler for `name` takes an instance of `cls` (CommandHandlers<M>), which TypeScript cannot correlate.
-      const handler = Object.hasOwn(this.handlers, name) ? (this.handlers[name as keyof M] as CommandHandler) : undefined;
-      if (!cls || !handler) throw new DomainError(400, 'unknown-command', `unknown command ${name}`);
+      if (!this.isCommand(name)) throw new DomainError(400, 'unknown-command', `unknown command ${name}`);
       reply = await withConsumerSpan(`command ${name}`, msg.headers, { 'fabric.command': name, 'fabric.command_id': String(req.commandId) }, async () => {
-        const payload = await validateCommand(cls, req.payload);
-        const { result, position } = await handler(payload, req);
+        const { result, position } = await this.invoke(name, req);
         return { ok: true as const, result, position };
       });
     } catch (err) {
@@ -90,6 +88,17 @@ export class RpcServer<M extends CommandClasses> {
       }
     }
     msg.respond(enc.encode(JSON.stringify(reply)));
+  }
+
+  private isCommand(name: string): name is keyof M & string {
+    return Object.hasOwn(this.commands, name) && Object.hasOwn(this.handlers, name);
+  }
+
+  // Generic in the name so the class validated and the handler called are known to match.
+  private async invoke<K extends keyof M>(name: K, req: CommandRequest): Promise<CommandResult> {
+    const commands: CommandCtors<M> = this.commands;
+    const payload = await validateCommand(commands[name], req.payload);
+    return this.handlers[name](payload, req);
   }
 }
 

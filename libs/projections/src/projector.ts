@@ -4,10 +4,22 @@
  * (upserts, guarded updates) but the runner's checkpoint already makes redelivery a no-op.
  */
 import type { EntityManager } from 'typeorm';
-import { type StoredEvent, type EventOf, subjectTarget, EVENT_AGGREGATE, REDACTED, SECRET_REF } from '@fabric/contracts';
+import {
+  type EventHandlers,
+  type StoredEvent,
+  type StoredEventOf,
+  type EventOf,
+  subjectTarget,
+  dispatchEvent,
+  EVENT_AGGREGATE,
+  REDACTED,
+  SECRET_REF,
+} from '@fabric/contracts';
 import { rangeSize } from './range-size';
 
 export type VmStatus = 'requested' | 'ip-allocated' | 'applied' | 'announced' | 'at-core' | 'failed' | 'migrating' | 'deleted';
+
+type Target = NonNullable<ReturnType<typeof subjectTarget>>;
 
 export interface VmAtCore {
   vmId: string;
@@ -56,8 +68,8 @@ export class Projector {
     if (!actor || !commandId) return;
     const command = text(m.command, 64) ?? null;
     const aggregateId = e.subject.split('.').pop() ?? '';
-    const d = (e.data ?? {}) as unknown as Record<string, unknown>;
-    const clusterId = typeof d.clusterId === 'string' && UUID.test(d.clusterId) ? d.clusterId : null;
+    const d: object = e.data ?? {};
+    const clusterId = 'clusterId' in d && typeof d.clusterId === 'string' && UUID.test(d.clusterId) ? d.clusterId : null;
     this.pendingAudit.push([
       e.seq,
       e.index ?? 0,
@@ -137,276 +149,250 @@ export class Projector {
   }
 
   async apply(em: EntityManager, e: StoredEvent): Promise<void> {
-    const at = e.occurredAt;
     // Agent reports and desired states are about the target of their subject (who published), never the payload's.
     const aggregate = EVENT_AGGREGATE[e.type];
     const target = subjectTarget(e.subject);
     if ((aggregate === 'agent' || aggregate === 'desired') && !target) return;
     if (e.type !== 'VmCreated' && e.type !== 'IpAllocated') await this.flushVms(em);
     this.audit(e, aggregate);
-    switch (e.type) {
-      case 'ClusterCreated': {
-        const d = e.data as EventOf<'ClusterCreated'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
-          [
-            d.clusterId,
-            d.name,
-            d.fabricAsn,
-            d.coreAsn,
-            d.community,
-            JSON.stringify(d.gateway),
-            JSON.stringify(d.coreRouter),
-            d.rrClusterId,
-            JSON.stringify(readableBgp(d.bgp)),
-            at,
-            d.blackholeCommunity ?? null,
-          ],
-        );
-        return;
-      }
-      case 'BgpPasswordChanged': {
-        const d = e.data as EventOf<'BgpPasswordChanged'>['data'];
-        await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [
+    await dispatchEvent(this.handlers, e, em, target);
+  }
+
+  /**
+   * One handler per event type, given the event narrowed to its type; types without one do not change the
+   * read model. `target` is the subject's (set for agent reports and desired states: apply() checked it).
+   */
+  private readonly handlers: EventHandlers<Promise<void>, [EntityManager, Target | undefined]> = {
+    ClusterCreated: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
+        [
           d.clusterId,
-          JSON.stringify({ md5Password: readableBgp({ md5Password: d.md5Password } as never).md5Password }),
-        ]);
-        return;
-      }
-      case 'RouteReflectorAdded': {
-        const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
-        await em.query(
-          `UPDATE ${this.t('clusters')} SET route_reflectors = route_reflectors || $2::jsonb
-           WHERE id = $1 AND NOT route_reflectors @> $3::jsonb`,
-          [d.clusterId, JSON.stringify([{ name: d.name, ip: d.ip }]), JSON.stringify([{ name: d.name }])],
+          d.name,
+          d.fabricAsn,
+          d.coreAsn,
+          d.community,
+          JSON.stringify(d.gateway),
+          JSON.stringify(d.coreRouter),
+          d.rrClusterId,
+          JSON.stringify(readableBgp(d.bgp)),
+          e.occurredAt,
+          d.blackholeCommunity ?? null,
+        ],
+      );
+    },
+    BgpPasswordChanged: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('clusters')} SET bgp = bgp || $2::jsonb WHERE id = $1`, [
+        d.clusterId,
+        JSON.stringify({ md5Password: readableSecret(d.md5Password) }),
+      ]);
+    },
+    RouteReflectorAdded: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `UPDATE ${this.t('clusters')} SET route_reflectors = route_reflectors || $2::jsonb
+         WHERE id = $1 AND NOT route_reflectors @> $3::jsonb`,
+        [d.clusterId, JSON.stringify([{ name: d.name, ip: d.ip }]), JSON.stringify([{ name: d.name }])],
+      );
+    },
+    RouteReflectorRemoved: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `UPDATE ${this.t('clusters')} SET route_reflectors = COALESCE((SELECT jsonb_agg(r) FROM jsonb_array_elements(route_reflectors) r WHERE r->>'name' <> $2), '[]'::jsonb) WHERE id = $1`,
+        [d.clusterId, d.name],
+      );
+    },
+    NodeJoined: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('nodes')} (id, cluster_id, name, underlay_ip, underlay_ip6, status, joined_at) VALUES ($1,$2,$3,$4,$5,'active',$6) ON CONFLICT (id) DO NOTHING`,
+        [d.nodeId, d.clusterId, d.name, d.underlayIp, d.underlayIp6 ?? null, e.occurredAt],
+      );
+    },
+    NodeDrained: (e, em) => this.nodeStatus(em, e.data.nodeId, 'drained', false),
+    NodeLeft: (e, em) => this.nodeStatus(em, e.data.nodeId, 'left', false),
+    NodeEvacuationStarted: (e, em) => this.nodeStatus(em, e.data.nodeId, 'evacuating', true),
+    NodeEvacuated: (e, em) => this.nodeStatus(em, e.data.nodeId, 'drained', true),
+    NodeUndrained: (e, em) => this.nodeStatus(em, e.data.nodeId, 'active', true),
+    NetworkAdded: async (e, em) => {
+      const d = e.data;
+      await em.query(`INSERT INTO ${this.t('networks')} (id, cluster_id, cidr, family, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, [
+        d.networkId,
+        d.clusterId,
+        d.cidr,
+        d.family,
+        e.occurredAt,
+      ]);
+    },
+    PoolAdded: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('pools')} (id, network_id, cluster_id, start_ip, end_ip, size, used) VALUES ($1,$2,$3,$4,$5,$6,0) ON CONFLICT (id) DO NOTHING`,
+        [d.poolId, d.networkId, d.clusterId, d.start, d.end, rangeSize(d.start, d.end).toString()],
+      );
+    },
+    VmCreated: async (e, em) => {
+      const d = e.data;
+      const at = e.occurredAt;
+      this.pendingVms.push([d.vmId, d.clusterId, d.nodeId, d.name, d.ownerId, d.family, d.driver, 'requested', at, at, e.seq]);
+      await this.history(em, d.vmId, e, 'requested', d.requestedIp ? `requested ${d.requestedIp}` : null);
+    },
+    IpAllocated: async (e, em) => {
+      const d = e.data;
+      this.pendingAllocs.push([d.vmId, d.ip, e.occurredAt, d.poolId, e.seq, d.ownerId, d.clusterId, d.family]);
+      await this.history(em, d.vmId, e, 'ip-allocated', d.ip);
+    },
+    IpAllocationFailed: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('vms')} SET status = 'failed', reason = $2, updated_at = $3 WHERE id = $1 AND status <> 'deleted'`, [
+        d.vmId,
+        `${d.reason}: ${d.message}`,
+        e.occurredAt,
+      ]);
+      await this.history(em, d.vmId, e, 'failed', `${d.reason}: ${d.message}`);
+    },
+    VmDeleted: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('vms')} SET status = 'deleted', updated_at = $2 WHERE id = $1`, [d.vmId, e.occurredAt]);
+      await this.history(em, d.vmId, e, 'deleted', null);
+    },
+    IpReleaseScheduled: async (e, em) => {
+      const d = e.data;
+      await this.history(em, d.vmId, e, 'deleted', `${d.ip} held until ${d.releaseAt}`);
+    },
+    IpReleased: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = (SELECT pool_id FROM ${this.t('vms')} WHERE id = $1)`, [d.vmId]);
+      await this.history(em, d.vmId, e, 'deleted', `${d.ip} released`);
+      // Billing stops at the release, not at VmDeleted: the address stays held during the cool-down.
+      await em.query(
+        `UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`,
+        [d.ownerId, d.ip, d.vmId, e.occurredAt, e.seq],
+      );
+    },
+    VmBlackholed: (e, em) => this.blackhole(em, e),
+    VmBlackholeLifted: (e, em) => this.blackhole(em, e),
+    VmMigrationRequested: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = node_id, node_id = $2, status = 'migrating', updated_at = $3 WHERE id = $1`, [
+        d.vmId,
+        d.toNodeId,
+        e.occurredAt,
+      ]);
+      await this.history(em, d.vmId, e, 'migrating', `${d.fromNodeId} -> ${d.toNodeId}${d.evacuation ? ' (evacuation)' : ''}`);
+    },
+    VmMigrationCompleted: async (e, em) => {
+      const d = e.data;
+      // The new node announces it already (that is what completed the migration): at core if the core holds it.
+      const core = await em.query(
+        `SELECT 1 FROM ${this.t('vms')} v JOIN ${this.t('observed_routes')} r ON r.kind = 'router' AND r.target_id = $2 AND r.ip = v.ip WHERE v.id = $1 LIMIT 1`,
+        [d.vmId, d.clusterId],
+      );
+      const atCore = core.length > 0;
+      const status: VmStatus = atCore ? 'at-core' : 'announced';
+      await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [
+        d.vmId,
+        e.occurredAt,
+        status,
+      ]);
+      await this.history(em, d.vmId, e, status, `now on ${d.toNodeId}`);
+    },
+    DesiredStateChanged: async (e, em, target) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, cluster_id, desired_generation, desired_hash, desired_source_seq) VALUES ($1,$2,$3,$4,$5,$6)
+         ON CONFLICT (kind, target_id) DO UPDATE SET cluster_id = COALESCE(EXCLUDED.cluster_id, ${this.t('agent_targets')}.cluster_id), desired_generation = EXCLUDED.desired_generation,
+           desired_hash = EXCLUDED.desired_hash, desired_source_seq = EXCLUDED.desired_source_seq
+         WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation`,
+        [target!.kind, target!.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
+      );
+    },
+    ConfigApplied: async (e, em, target) => {
+      const d = e.data;
+      const rows = await em.query(
+        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, applied_generation, applied_hash, last_changes, last_duration_ms, applied_at, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL)
+         ON CONFLICT (kind, target_id) DO UPDATE SET applied_generation = EXCLUDED.applied_generation, applied_hash = EXCLUDED.applied_hash,
+           last_changes = EXCLUDED.last_changes, last_duration_ms = EXCLUDED.last_duration_ms, applied_at = EXCLUDED.applied_at, last_error = NULL
+         RETURNING desired_generation, desired_source_seq`,
+        [target!.kind, target!.id, d.generation, d.hash, d.changes, d.durationMs, e.occurredAt],
+      );
+      // The node now has every VM the applied generation included: those move to "applied".
+      if (target!.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
+        await this.transition(
+          em,
+          e,
+          `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`,
+          [target!.id, Number(rows[0].desired_source_seq)],
+          'applied',
+          `generation ${d.generation}`,
         );
-        return;
+        await this.settleFromRoutes(em, e, `node_id = $2`, [target!.id]);
       }
-      case 'RouteReflectorRemoved': {
-        const d = e.data as EventOf<'RouteReflectorRemoved'>['data'];
-        await em.query(
-          `UPDATE ${this.t('clusters')} SET route_reflectors = COALESCE((SELECT jsonb_agg(r) FROM jsonb_array_elements(route_reflectors) r WHERE r->>'name' <> $2), '[]'::jsonb) WHERE id = $1`,
-          [d.clusterId, d.name],
-        );
-        return;
-      }
-      case 'NodeJoined': {
-        const d = e.data as EventOf<'NodeJoined'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('nodes')} (id, cluster_id, name, underlay_ip, underlay_ip6, status, joined_at) VALUES ($1,$2,$3,$4,$5,'active',$6) ON CONFLICT (id) DO NOTHING`,
-          [d.nodeId, d.clusterId, d.name, d.underlayIp, d.underlayIp6 ?? null, at],
-        );
-        return;
-      }
-      case 'NodeDrained':
-      case 'NodeLeft': {
-        const d = e.data as { nodeId: string };
-        await em.query(`UPDATE ${this.t('nodes')} SET status = $2 WHERE id = $1`, [d.nodeId, e.type === 'NodeDrained' ? 'drained' : 'left']);
-        return;
-      }
-      case 'NodeEvacuationStarted':
-      case 'NodeEvacuated':
-      case 'NodeUndrained': {
-        const d = e.data as { nodeId: string };
-        const status = e.type === 'NodeEvacuationStarted' ? 'evacuating' : e.type === 'NodeEvacuated' ? 'drained' : 'active';
-        await em.query(`UPDATE ${this.t('nodes')} SET status = $2 WHERE id = $1 AND status <> 'left'`, [d.nodeId, status]);
-        return;
-      }
-      case 'NetworkAdded': {
-        const d = e.data as EventOf<'NetworkAdded'>['data'];
-        await em.query(`INSERT INTO ${this.t('networks')} (id, cluster_id, cidr, family, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, [
-          d.networkId,
-          d.clusterId,
-          d.cidr,
-          d.family,
-          at,
-        ]);
-        return;
-      }
-      case 'PoolAdded': {
-        const d = e.data as EventOf<'PoolAdded'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('pools')} (id, network_id, cluster_id, start_ip, end_ip, size, used) VALUES ($1,$2,$3,$4,$5,$6,0) ON CONFLICT (id) DO NOTHING`,
-          [d.poolId, d.networkId, d.clusterId, d.start, d.end, rangeSize(d.start, d.end).toString()],
-        );
-        return;
-      }
-      case 'VmCreated': {
-        const d = e.data as EventOf<'VmCreated'>['data'];
-        this.pendingVms.push([d.vmId, d.clusterId, d.nodeId, d.name, d.ownerId, d.family, d.driver, 'requested', at, at, e.seq]);
-        await this.history(em, d.vmId, e, 'requested', d.requestedIp ? `requested ${d.requestedIp}` : null);
-        return;
-      }
-      case 'IpAllocated': {
-        const d = e.data as EventOf<'IpAllocated'>['data'];
-        this.pendingAllocs.push([d.vmId, d.ip, at, d.poolId, e.seq, d.ownerId, d.clusterId, d.family]);
-        await this.history(em, d.vmId, e, 'ip-allocated', d.ip);
-        return;
-      }
-      case 'IpAllocationFailed': {
-        const d = e.data as EventOf<'IpAllocationFailed'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET status = 'failed', reason = $2, updated_at = $3 WHERE id = $1 AND status <> 'deleted'`, [
-          d.vmId,
-          `${d.reason}: ${d.message}`,
-          at,
-        ]);
-        await this.history(em, d.vmId, e, 'failed', `${d.reason}: ${d.message}`);
-        return;
-      }
-      case 'VmDeleted': {
-        const d = e.data as EventOf<'VmDeleted'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET status = 'deleted', updated_at = $2 WHERE id = $1`, [d.vmId, at]);
-        await this.history(em, d.vmId, e, 'deleted', null);
-        return;
-      }
-      case 'IpReleaseScheduled': {
-        const d = e.data as EventOf<'IpReleaseScheduled'>['data'];
-        await this.history(em, d.vmId, e, 'deleted', `${d.ip} held until ${d.releaseAt}`);
-        return;
-      }
-      case 'IpReleased': {
-        const d = e.data as EventOf<'IpReleased'>['data'];
-        await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = (SELECT pool_id FROM ${this.t('vms')} WHERE id = $1)`, [d.vmId]);
-        await this.history(em, d.vmId, e, 'deleted', `${d.ip} released`);
-        // Billing stops at the release, not at VmDeleted: the address stays held during the cool-down.
-        await em.query(
-          `UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`,
-          [d.ownerId, d.ip, d.vmId, at, e.seq],
-        );
-        return;
-      }
-      case 'VmBlackholed':
-      case 'VmBlackholeLifted': {
-        const d = e.data as EventOf<'VmBlackholed'>['data'];
-        const actor = typeof e.meta?.actor === 'string' ? e.meta.actor.slice(0, 200) : null;
-        const on = e.type === 'VmBlackholed';
-        const rows: { status: string }[] = await em.query(
-          `WITH u AS (UPDATE ${this.t('vms')} SET blackhole = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING status) SELECT status FROM u`,
-          [d.vmId, on ? JSON.stringify({ reason: d.reason, actor, since: at }) : null, at],
-        );
-        // The history row keeps the VM's status: RTBH is about the route's fate at the core, not the VM's progress.
-        const detail = `${on ? 'blackholed' : 'blackhole lifted'}${actor ? ` by ${actor}` : ''}${d.reason ? `: ${d.reason}` : ''}`;
-        if (rows[0]) await this.history(em, d.vmId, e, rows[0].status as VmStatus, detail);
-        return;
-      }
-      case 'VmMigrationRequested': {
-        const d = e.data as EventOf<'VmMigrationRequested'>['data'];
-        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = node_id, node_id = $2, status = 'migrating', updated_at = $3 WHERE id = $1`, [
-          d.vmId,
-          d.toNodeId,
-          at,
-        ]);
-        await this.history(em, d.vmId, e, 'migrating', `${d.fromNodeId} -> ${d.toNodeId}${d.evacuation ? ' (evacuation)' : ''}`);
-        return;
-      }
-      case 'VmMigrationCompleted': {
-        const d = e.data as EventOf<'VmMigrationCompleted'>['data'];
-        // The new node announces it already (that is what completed the migration): at core if the core holds it.
-        const core = await em.query(
-          `SELECT 1 FROM ${this.t('vms')} v JOIN ${this.t('observed_routes')} r ON r.kind = 'router' AND r.target_id = $2 AND r.ip = v.ip WHERE v.id = $1 LIMIT 1`,
-          [d.vmId, d.clusterId],
-        );
-        const atCore = core.length > 0;
-        const status: VmStatus = atCore ? 'at-core' : 'announced';
-        await em.query(`UPDATE ${this.t('vms')} SET previous_node_id = NULL, status = $3, updated_at = $2 WHERE id = $1 AND status = 'migrating'`, [
-          d.vmId,
-          at,
-          status,
-        ]);
-        await this.history(em, d.vmId, e, status, `now on ${d.toNodeId}`);
-        return;
-      }
-      case 'DesiredStateChanged': {
-        const d = e.data as EventOf<'DesiredStateChanged'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, cluster_id, desired_generation, desired_hash, desired_source_seq) VALUES ($1,$2,$3,$4,$5,$6)
-           ON CONFLICT (kind, target_id) DO UPDATE SET cluster_id = COALESCE(EXCLUDED.cluster_id, ${this.t('agent_targets')}.cluster_id), desired_generation = EXCLUDED.desired_generation,
-             desired_hash = EXCLUDED.desired_hash, desired_source_seq = EXCLUDED.desired_source_seq
-           WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation`,
-          [target!.kind, target!.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
-        );
-        return;
-      }
-      case 'ConfigApplied': {
-        const d = e.data as EventOf<'ConfigApplied'>['data'];
-        const rows = await em.query(
-          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, applied_generation, applied_hash, last_changes, last_duration_ms, applied_at, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL)
-           ON CONFLICT (kind, target_id) DO UPDATE SET applied_generation = EXCLUDED.applied_generation, applied_hash = EXCLUDED.applied_hash,
-             last_changes = EXCLUDED.last_changes, last_duration_ms = EXCLUDED.last_duration_ms, applied_at = EXCLUDED.applied_at, last_error = NULL
-           RETURNING desired_generation, desired_source_seq`,
-          [target!.kind, target!.id, d.generation, d.hash, d.changes, d.durationMs, at],
-        );
-        // The node now has every VM the applied generation included: those move to "applied".
-        if (target!.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
-          await this.transition(
-            em,
-            e,
-            `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`,
-            [target!.id, Number(rows[0].desired_source_seq)],
-            'applied',
-            `generation ${d.generation}`,
-          );
-          await this.settleFromRoutes(em, e, `node_id = $2`, [target!.id]);
-        }
-        return;
-      }
-      case 'TargetRenderFailed':
-      case 'TargetRenderRecovered': {
-        const d = e.data as EventOf<'TargetRenderFailed'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, render_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET render_error = EXCLUDED.render_error`,
-          [d.target.kind, d.target.id, e.type === 'TargetRenderFailed' ? d.reason : null],
-        );
-        return;
-      }
-      case 'ConfigApplyFailed': {
-        const d = e.data as EventOf<'ConfigApplyFailed'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('agent_targets')} (kind, target_id, last_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET last_error = EXCLUDED.last_error`,
-          [target!.kind, target!.id, `generation ${d.generation}: ${d.error}`],
-        );
-        return;
-      }
-      case 'BgpSessionStateChanged': {
-        const d = e.data as EventOf<'BgpSessionStateChanged'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('bgp_sessions')} (kind, target_id, protocol, peer_ip, state, info, since) VALUES ($1,$2,$3,$4,$5,$6,$7)
-           ON CONFLICT (kind, target_id, protocol) DO UPDATE SET peer_ip = EXCLUDED.peer_ip, state = EXCLUDED.state, info = EXCLUDED.info, since = EXCLUDED.since`,
-          [target!.kind, target!.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, at],
-        );
-        return;
-      }
-      case 'RoutesObserved': {
-        // Legacy full set (older agents): a resync in one piece.
-        const d = e.data as EventOf<'RoutesObserved'>['data'];
-        await this.routes(em, e, target!, d.routes, [], 'full');
-        return;
-      }
-      case 'RoutesChanged': {
-        const d = e.data as EventOf<'RoutesChanged'>['data'];
-        await this.routes(em, e, target!, d.added, d.withdrawn, d.resync);
-        return;
-      }
-      case 'RouterConfigRendered': {
-        const d = e.data as EventOf<'RouterConfigRendered'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('router_configs')} (cluster_id, version, hash, configs, diffs, created_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
-          [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), at],
-        );
-        return;
-      }
-      case 'MessageDeadLettered': {
-        const d = e.data as EventOf<'MessageDeadLettered'>['data'];
-        await em.query(
-          `INSERT INTO ${this.t('dead_letters')} (seq, consumer, stream_seq, event_type, error, at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (seq) DO NOTHING`,
-          [e.seq, d.consumer, d.streamSeq, d.eventType ?? null, d.error, at],
-        );
-        return;
-      }
-      default:
-        return;
-    }
+    },
+    TargetRenderFailed: (e, em) => this.renderError(em, e.data.target, e.data.reason),
+    TargetRenderRecovered: (e, em) => this.renderError(em, e.data.target, null),
+    ConfigApplyFailed: async (e, em, target) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, last_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET last_error = EXCLUDED.last_error`,
+        [target!.kind, target!.id, `generation ${d.generation}: ${d.error}`],
+      );
+    },
+    BgpSessionStateChanged: async (e, em, target) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('bgp_sessions')} (kind, target_id, protocol, peer_ip, state, info, since) VALUES ($1,$2,$3,$4,$5,$6,$7)
+         ON CONFLICT (kind, target_id, protocol) DO UPDATE SET peer_ip = EXCLUDED.peer_ip, state = EXCLUDED.state, info = EXCLUDED.info, since = EXCLUDED.since`,
+        [target!.kind, target!.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, e.occurredAt],
+      );
+    },
+    // Legacy full set (older agents): a resync in one piece.
+    RoutesObserved: (e, em, target) => this.routes(em, e, target!, e.data.routes, [], 'full'),
+    RoutesChanged: (e, em, target) => this.routes(em, e, target!, e.data.added, e.data.withdrawn, e.data.resync),
+    RouterConfigRendered: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('router_configs')} (cluster_id, version, hash, configs, diffs, created_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
+        [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), e.occurredAt],
+      );
+    },
+    MessageDeadLettered: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('dead_letters')} (seq, consumer, stream_seq, event_type, error, at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (seq) DO NOTHING`,
+        [e.seq, d.consumer, d.streamSeq, d.eventType ?? null, d.error, e.occurredAt],
+      );
+    },
+  };
+
+  /** Drain and leave set the status outright; the evacuation steps never bring a node back from 'left'. */
+  private async nodeStatus(em: EntityManager, nodeId: string, status: string, unlessLeft: boolean): Promise<void> {
+    await em.query(`UPDATE ${this.t('nodes')} SET status = $2 WHERE id = $1${unlessLeft ? ` AND status <> 'left'` : ''}`, [nodeId, status]);
+  }
+
+  private async blackhole(em: EntityManager, e: StoredEventOf<'VmBlackholed' | 'VmBlackholeLifted'>): Promise<void> {
+    const d = e.data;
+    const at = e.occurredAt;
+    const actor = typeof e.meta?.actor === 'string' ? e.meta.actor.slice(0, 200) : null;
+    const on = e.type === 'VmBlackholed';
+    const rows: { status: string }[] = await em.query(
+      `WITH u AS (UPDATE ${this.t('vms')} SET blackhole = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING status) SELECT status FROM u`,
+      [d.vmId, on ? JSON.stringify({ reason: d.reason, actor, since: at }) : null, at],
+    );
+    // The history row keeps the VM's status: RTBH is about the route's fate at the core, not the VM's progress.
+    const detail = `${on ? 'blackholed' : 'blackhole lifted'}${actor ? ` by ${actor}` : ''}${d.reason ? `: ${d.reason}` : ''}`;
+    if (rows[0]) await this.history(em, d.vmId, e, rows[0].status as VmStatus, detail);
+  }
+
+  /** `target` is the payload's, which the event store has already set to the subject's. */
+  private async renderError(em: EntityManager, target: { kind: string; id: string }, error: string | null): Promise<void> {
+    await em.query(
+      `INSERT INTO ${this.t('agent_targets')} (kind, target_id, render_error) VALUES ($1,$2,$3) ON CONFLICT (kind, target_id) DO UPDATE SET render_error = EXCLUDED.render_error`,
+      [target.kind, target.id, error],
+    );
   }
 
   /**
@@ -554,7 +540,7 @@ const AUDITED_AGGREGATES = new Set(['cluster', 'node', 'vm', 'ipam']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What the audit shows of an event: its data without secrets (a secret is only ever a reference, but never show it). */
-function auditDetail(d: Record<string, unknown>): Record<string, unknown> {
+function auditDetail(d: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(d)) {
     if (k === 'md5Password') out[k] = REDACTED;
@@ -567,6 +553,9 @@ function auditDetail(d: Record<string, unknown>): Record<string, unknown> {
 /** The read model keeps a secret's reference, never a value (events written before references held it in clear). */
 function readableBgp(bgp: EventOf<'ClusterCreated'>['data']['bgp']) {
   if (bgp?.md5Password === undefined) return bgp;
-  const ref = new RegExp(`^${SECRET_REF.source}$`).test(bgp.md5Password);
-  return { ...bgp, md5Password: ref ? bgp.md5Password : REDACTED };
+  return { ...bgp, md5Password: readableSecret(bgp.md5Password) };
+}
+
+function readableSecret(md5Password: string): string {
+  return new RegExp(`^${SECRET_REF.source}$`).test(md5Password) ? md5Password : REDACTED;
 }

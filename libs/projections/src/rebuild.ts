@@ -47,8 +47,7 @@ export async function deadLettered(store: EventStore, reader: string): Promise<S
     `${store.subjects.evtAll('deadletter').slice(0, -1)}${loopToken(reader)}.>`,
     0,
     (e) => {
-      const seq = (e.data as { streamSeq?: unknown })?.streamSeq;
-      if (e.type === 'MessageDeadLettered' && typeof seq === 'number') out.add(seq);
+      if (e.type === 'MessageDeadLettered' && typeof e.data?.streamSeq === 'number') out.add(e.data.streamSeq);
     },
     1000,
     () => undefined,

@@ -42,16 +42,12 @@ export interface EventFilter {
  */
 export function matches(e: StoredEvent, f: EventFilter): boolean {
   if (f.types && !f.types.has(e.type)) return false;
-  const d = (e.data ?? {}) as { clusterId?: string; vmId?: string; target?: { id?: string } };
-  if (f.vmId && d.vmId !== f.vmId) return false;
-  if (
-    f.clusterId &&
-    d.clusterId !== f.clusterId &&
-    d.target?.id !== f.clusterId &&
-    !d.target?.id?.startsWith(`${f.clusterId}_`) &&
-    !(d.target?.id && f.nodeIds?.has(d.target.id))
-  )
-    return false;
+  // By field, whatever the type: every event naming a VM, a cluster or a target is filtered alike.
+  const d: object = e.data ?? {};
+  if (f.vmId && !('vmId' in d && d.vmId === f.vmId)) return false;
+  const clusterId = 'clusterId' in d ? d.clusterId : undefined;
+  const t = 'target' in d && d.target && typeof d.target === 'object' && 'id' in d.target && typeof d.target.id === 'string' ? d.target.id : undefined;
+  if (f.clusterId && clusterId !== f.clusterId && t !== f.clusterId && !t?.startsWith(`${f.clusterId}_`) && !(t && f.nodeIds?.has(t))) return false;
   return true;
 }
 
@@ -182,8 +178,7 @@ export class EventsController implements BeforeApplicationShutdown {
             for (let i = 0; i < m.events.length && !closed; i++) {
               const e = m.events[i];
               // Nodes joining while the stream is open belong to the cluster too.
-              if (e.type === 'NodeJoined' && filter.nodeIds && (e.data as { clusterId: string }).clusterId === filter.clusterId)
-                filter.nodeIds.add((e.data as { nodeId: string }).nodeId);
+              if (e.type === 'NodeJoined' && filter.nodeIds && e.data.clusterId === filter.clusterId) filter.nodeIds.add(e.data.nodeId);
               if (!matches(e, filter)) continue;
               const { seq, subject, index, ...envelope } = redactEvent(e);
               const id = !observations && i === m.events.length - 1 ? `id: ${seq}\n` : '';
@@ -247,12 +242,19 @@ export class EventsController implements BeforeApplicationShutdown {
 
 /** Secrets never leave in an event: MD5 passwords of older events (before references) and rendered configs. */
 export function redactEvent(e: StoredEvent): StoredEvent {
-  const d = e.data as { bgp?: { md5Password?: string }; configs?: Record<string, string>; diffs?: Record<string, string> };
-  if (d?.bgp?.md5Password !== undefined) return { ...e, data: { ...d, bgp: { ...d.bgp, md5Password: REDACTED } } } as StoredEvent;
-  if (e.type === 'ConfigApplyFailed') return { ...e, data: { ...d, error: redactSecrets(String((d as { error?: string }).error ?? '')) } } as StoredEvent;
-  if (e.type === 'RouterConfigRendered' && d.configs) {
+  // Structural on purpose: any event with a BGP block (not only ClusterCreated) has its password hidden.
+  const d: object = e.data ?? {};
+  const bgp = 'bgp' in d ? d.bgp : undefined;
+  if (bgp && typeof bgp === 'object' && 'md5Password' in bgp && bgp.md5Password !== undefined) return withData(e, { bgp: { ...bgp, md5Password: REDACTED } });
+  if (e.type === 'ConfigApplyFailed') return withData(e, { error: redactSecrets(String(e.data.error ?? '')) });
+  if (e.type === 'RouterConfigRendered' && e.data.configs) {
     const map = (o: Record<string, string> = {}) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, redactSecrets(v)]));
-    return { ...e, data: { ...d, configs: map(d.configs), diffs: map(d.diffs) } } as StoredEvent;
+    return withData(e, { configs: map(e.data.configs), diffs: map(e.data.diffs) });
   }
   return e;
+}
+
+/** A copy of `e` with some fields of its data replaced by their redacted strings (its type is unchanged). */
+function withData<E extends StoredEvent>(e: E, patch: object): E {
+  return { ...e, data: { ...e.data, ...patch } };
 }

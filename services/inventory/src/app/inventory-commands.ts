@@ -22,7 +22,6 @@ import {
   type MigrateVm,
   type RemoveNode,
   type RemoveRouteReflector,
-  type StoredEvent,
   notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore, type HandleResult, SecretStore } from '@fabric/eventstore';
@@ -54,7 +53,7 @@ export class InventoryCommands {
 
   /** Applies our own writes to the index right away (the tail will bring them again, harmlessly). */
   private record(res: HandleResult): void {
-    res.events.forEach((e, i) => this.index.apply({ type: e.type, data: e.data, seq: res.seqs[i] ?? 0 } as StoredEvent));
+    res.events.forEach((e, i) => this.index.apply({ ...e, seq: res.seqs[i] ?? 0 }));
   }
 
   private meta(req: CommandRequest) {

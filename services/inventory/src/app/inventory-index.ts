@@ -3,7 +3,7 @@
  * folded from cluster/node/vm events. Entries remember the sequence that last changed them, so applying
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
-import { type StoredEvent, type EventOf } from '@fabric/contracts';
+import { type StoredEventPick } from '@fabric/contracts';
 import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
@@ -119,13 +119,13 @@ export class InventoryIndex {
     if (!on && this.nodes.get(nodeId)?.evacuation !== undefined) this.onEvacuationChange?.(nodeId);
   }
 
-  apply(e: Pick<StoredEvent, 'type' | 'data' | 'seq' | 'index'>): void {
+  apply(e: StoredEventPick<'seq' | 'index'>): void {
     this.position = Math.max(this.position, e.seq);
     // The events of one decision share their message's sequence: order them by their index within it.
     const at = e.seq + (e.index ?? 0) / 1_000_000;
     switch (e.type) {
       case 'ClusterCreated': {
-        const d = e.data as EventOf<'ClusterCreated'>['data'];
+        const d = e.data;
         if (!this.clusters.has(d.clusterId))
           this.clusters.set(d.clusterId, {
             id: d.clusterId,
@@ -139,20 +139,20 @@ export class InventoryIndex {
         return;
       }
       case 'RouteReflectorAdded': {
-        const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
+        const d = e.data;
         const c = this.clusters.get(d.clusterId);
         if (c && at > c.seq && !c.rrNames.includes(d.name)) Object.assign(c, { rrIps: [...c.rrIps, d.ip], rrNames: [...c.rrNames, d.name], seq: at });
         return;
       }
       case 'RouteReflectorRemoved': {
-        const d = e.data as EventOf<'RouteReflectorRemoved'>['data'];
+        const d = e.data;
         const c = this.clusters.get(d.clusterId);
         const i = c ? c.rrNames.indexOf(d.name) : -1;
         if (c && at > c.seq && i >= 0) Object.assign(c, { rrIps: c.rrIps.filter((_, j) => j !== i), rrNames: c.rrNames.filter((_, j) => j !== i), seq: at });
         return;
       }
       case 'PoolAdded': {
-        const d = e.data as EventOf<'PoolAdded'>['data'];
+        const d = e.data;
         if (!isValidIp(d.start) || !isValidIp(d.end)) return;
         const s = parseIp(d.start);
         const list = this.pools.get(d.clusterId) ?? [];
@@ -162,7 +162,7 @@ export class InventoryIndex {
         return;
       }
       case 'NodeJoined': {
-        const d = e.data as EventOf<'NodeJoined'>['data'];
+        const d = e.data;
         if (!this.nodes.has(d.nodeId))
           this.nodes.set(d.nodeId, {
             id: d.nodeId,
@@ -177,20 +177,20 @@ export class InventoryIndex {
       }
       case 'NodeDrained':
       case 'NodeLeft': {
-        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        const n = this.nodes.get(e.data.nodeId);
         if (n && at > n.seq)
           Object.assign(n, { status: e.type === 'NodeDrained' ? 'drained' : 'left', seq: at, ...(e.type === 'NodeLeft' ? { evacuation: undefined } : {}) });
         return;
       }
       case 'NodeEvacuationStarted': {
-        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        const n = this.nodes.get(e.data.nodeId);
         if (n && at > n.seq) Object.assign(n, { status: 'drained', evacuation: e.seq, seq: at });
         if (n) this.onEvacuationChange?.(n.id);
         return;
       }
       case 'NodeEvacuated':
       case 'NodeUndrained': {
-        const n = this.nodes.get((e.data as { nodeId: string }).nodeId);
+        const n = this.nodes.get(e.data.nodeId);
         if (n && at > n.seq) Object.assign(n, { evacuation: undefined, seq: at, ...(e.type === 'NodeUndrained' ? { status: 'active' } : {}) });
         // A node back in service may take VMs of another evacuation that had nowhere to go.
         if (n && e.type === 'NodeUndrained')
@@ -198,7 +198,7 @@ export class InventoryIndex {
         return;
       }
       case 'VmCreated': {
-        const d = e.data as EventOf<'VmCreated'>['data'];
+        const d = e.data;
         if (this.vms.has(d.vmId)) return;
         this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: at });
         this.place(d.nodeId, d.vmId, true);
@@ -206,7 +206,7 @@ export class InventoryIndex {
         return;
       }
       case 'VmDeleted': {
-        const v = this.vms.get((e.data as { vmId: string }).vmId);
+        const v = this.vms.get(e.data.vmId);
         if (!v || at <= v.seq) return;
         Object.assign(v, { deleted: true, seq: at });
         this.place(v.nodeId, v.id, false);
@@ -216,7 +216,7 @@ export class InventoryIndex {
         return;
       }
       case 'VmMigrationRequested': {
-        const d = e.data as EventOf<'VmMigrationRequested'>['data'];
+        const d = e.data;
         const v = this.vms.get(d.vmId);
         if (v && at > v.seq) {
           Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
@@ -225,7 +225,7 @@ export class InventoryIndex {
         return;
       }
       case 'VmMigrationCompleted': {
-        const v = this.vms.get((e.data as { vmId: string }).vmId);
+        const v = this.vms.get(e.data.vmId);
         if (v && at > v.seq) {
           const from = v.previousNodeId;
           Object.assign(v, { previousNodeId: undefined, seq: at });

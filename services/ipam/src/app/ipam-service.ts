@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { uuidFromSeed, type IPAM_COMMANDS } from '@fabric/contracts';
-import { type AddNetwork, type AddPool, type CommandRequest, type EventOf, type StoredEvent, notFound } from '@fabric/contracts';
+import { type AddNetwork, type AddPool, type CommandRequest, type EventOf, type StoredEvent, type StoredEventOf, notFound } from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
 import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
 import {
@@ -51,20 +51,20 @@ export class IpamService {
    */
   private async poolContext(clusterId: string): Promise<GatewayContext & { coreIp: string }> {
     const events = await this.store.read(this.store.subjects.evt('cluster', clusterId));
-    const created = events.find((e) => e.type === 'ClusterCreated') as StoredEvent<EventOf<'ClusterCreated'>> | undefined;
+    const created = events.find((e): e is StoredEventOf<'ClusterCreated'> => e.type === 'ClusterCreated');
     if (!created) throw notFound('cluster', clusterId);
     const infrastructure: InfrastructureAddress[] = [{ ip: created.data.coreRouter.ip, what: `core router ${created.data.coreRouter.name}` }];
     const rrs = new Map<string, string>();
     for (const e of events) {
-      if (e.type === 'RouteReflectorAdded') rrs.set((e.data as { name: string }).name, (e.data as { ip: string }).ip);
-      if (e.type === 'RouteReflectorRemoved') rrs.delete((e.data as { name: string }).name);
+      if (e.type === 'RouteReflectorAdded') rrs.set(e.data.name, e.data.ip);
+      if (e.type === 'RouteReflectorRemoved') rrs.delete(e.data.name);
     }
     for (const [name, ip] of rrs) infrastructure.push({ ip, what: `route reflector ${name}` });
     const left = new Set<string>();
     const nodes: EventOf<'NodeJoined'>['data'][] = [];
     await this.store.forEach(this.store.subjects.evtAll('node'), 0, (e) => {
-      if (e.type === 'NodeJoined' && (e.data as { clusterId: string }).clusterId === clusterId) nodes.push(e.data as EventOf<'NodeJoined'>['data']);
-      if (e.type === 'NodeLeft') left.add((e.data as { nodeId: string }).nodeId);
+      if (e.type === 'NodeJoined' && e.data.clusterId === clusterId) nodes.push(e.data);
+      if (e.type === 'NodeLeft') left.add(e.data.nodeId);
     });
     for (const n of nodes.filter((x) => !left.has(x.nodeId))) {
       infrastructure.push({ ip: n.underlayIp, what: `node ${n.name} (underlay)` });
@@ -77,8 +77,9 @@ export class IpamService {
   private async sharedCoreNetworks(clusterId: string, coreIp: string): Promise<SharedCoreNetwork[]> {
     const others: string[] = [];
     await this.store.forEach(this.store.subjects.evtAll('cluster'), 0, (e) => {
-      const d = e.data as EventOf<'ClusterCreated'>['data'];
-      if (e.type === 'ClusterCreated' && d.clusterId !== clusterId && sameAddress(d.coreRouter.ip, coreIp)) others.push(d.clusterId);
+      if (e.type !== 'ClusterCreated') return;
+      const d = e.data;
+      if (d.clusterId !== clusterId && sameAddress(d.coreRouter.ip, coreIp)) others.push(d.clusterId);
     });
     const out: SharedCoreNetwork[] = [];
     for (const other of others) {
@@ -152,7 +153,8 @@ export class IpamService {
   /** Learns every cluster that has IPAM state (pending releases survive restarts). */
   async discoverClusters(): Promise<void> {
     await this.store.forEach(this.store.subjects.evtAll('ipam'), 0, (e) => {
-      this.knownClusters.add((e.data as { clusterId: string }).clusterId);
+      // Every IPAM event names its cluster.
+      if ('clusterId' in e.data && e.data.clusterId) this.knownClusters.add(e.data.clusterId);
     });
   }
 
