@@ -251,6 +251,7 @@ export async function benchScale() {
     console.log(`  … ${NODES} nodes joined in ${(joinMs / 1000).toFixed(1)} s`);
 
     let probeNo = 0;
+    let created = 0;
     /** Sequential probe VMs (requested address, so the key is known): CreateVm sent → key in the placements KV. */
     const probe = async (n: number): Promise<number[]> => {
       const out: number[] = [];
@@ -268,7 +269,6 @@ export async function benchScale() {
     // empty cluster (nodes only)
     const latency: { at: number; xs: number[] }[] = [{ at: 0, xs: await probe(PROBES) }];
 
-    let created = 0;
     const tLoad = performance.now();
     let loadMs = 0;
     const milestones = [1000, 10_000, total].filter((m, i, a) => m <= total && a.indexOf(m) === i);
