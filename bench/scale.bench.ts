@@ -17,9 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Msg, type Subscription } from '@nats-io/nats-core';
 import { rrTargetId } from '@fabric/contracts';
-import { RpcClient } from '@fabric/eventstore';
-import { placementsBucket } from '../libs/eventstore/src/nats-auth';
+import { placementsBucket, RpcClient } from '@fabric/eventstore';
 import { renderRrBird } from '@fabric/renderers';
+// the renderer tests' input (a valid RR with a core), given this run's nodes
 import { rrInput } from '../libs/renderers/src/fixtures';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 
