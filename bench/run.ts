@@ -12,6 +12,11 @@ async function main() {
     const { benchConvergence } = await import('./convergence.bench');
     await benchConvergence();
   }
+  // Minutes long and heavy: only when asked for by name.
+  if (only === 'scale') {
+    const { benchScale } = await import('./scale.bench');
+    await benchScale();
+  }
 }
 void main().then(
   () => process.exit(0),

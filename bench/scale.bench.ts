@@ -1,0 +1,389 @@
+/**
+ * Scale of one cluster (`npm run bench -- scale`): BENCH_SCALE_NODES nodes (default 1,000) ×
+ * BENCH_SCALE_VMS_PER_NODE VMs (default 100) created over RPC through the real services, each its own OS
+ * process as `npm start` runs them (inventory, ipam, route-announcer, rr-config, router-config, gateway with
+ * the projector). No lab: the nodes are registered, not run (the RR side is measured by the RTR feed tests).
+ * Prints: time to place all; per-VM CreateVm → key in the placements KV p50/p99 on an empty cluster and at
+ * 1k/10k/all VMs; RSS of each service; the RR command's size and the RR config render time at this node
+ * count; the largest message on the bus; restart time of each service with everything placed.
+ * Addresses: VMs in 100.64.0.0/14, node underlay in 198.18.0.0/15. Everything it creates (NATS namespace,
+ * database, processes) is removed at the end, also on failure.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { type Msg, type Subscription } from '@nats-io/nats-core';
+import { rrTargetId } from '@fabric/contracts';
+import { placementsBucket, RpcClient } from '@fabric/eventstore';
+import { renderRrBird } from '@fabric/renderers';
+// the renderer tests' input (a valid RR with a core), given this run's nodes
+import { rrInput } from '../libs/renderers/src/fixtures';
+import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
+
+const ROOT = path.resolve(__dirname, '..');
+const NODES = Number(process.env.BENCH_SCALE_NODES ?? 1000);
+const VMS_PER_NODE = Number(process.env.BENCH_SCALE_VMS_PER_NODE ?? 100);
+const CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 32);
+const PROBES = Number(process.env.BENCH_SCALE_PROBES ?? 50);
+/** Hard bound on the whole run. */
+const DEADLINE_MS = Number(process.env.BENCH_SCALE_TIMEOUT_MS ?? 40 * 60_000);
+/** Bound on any single wait (one restart, one probe). */
+const STEP_MS = 120_000;
+const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
+type Service = (typeof SERVICES)[number];
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const kb = (n: number) => `${(n / 1024).toFixed(1)} kB`;
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => p.kill('SIGKILL'), 10000);
+    p.once('exit', () => (clearTimeout(timer), resolve()));
+    p.kill('SIGTERM');
+  });
+}
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** `100.64.1.2` → the address token of a placements key. */
+const ipToken = (ip: string) => ip.replace(/\./g, '-');
+
+/** Probe addresses: a second pool the load never draws from (IPAM fills the lowest pool first). */
+const probeIp = (i: number) => `100.66.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+/** Watches the namespace's subjects and the placements bucket: largest payload, and when each key appeared. */
+class BusWatcher {
+  readonly largest = new Map<string, { bytes: number; subject: string }>();
+  readonly keys = new Set<string>();
+  private readonly keyWaiters = new Map<string, () => void>();
+  private readonly subWaiters: { match: (m: Msg) => boolean; done: () => void }[] = [];
+  private readonly subs: Subscription[] = [];
+  private countWaiter?: { n: number; done: () => void };
+
+  constructor(
+    private readonly nc: { subscribe(s: string, o?: { callback: (e: unknown, m: Msg) => void }): Subscription },
+    ns: string,
+    private readonly bucket: string,
+  ) {
+    for (const subject of [`${ns}.>`, `$KV.${bucket}.>`]) this.subs.push(nc.subscribe(subject, { callback: (_e, m) => this.on(m) }));
+  }
+
+  /** Subject class: the namespace/bucket and ids dropped, so the table shows kinds of messages. */
+  private kind(subject: string): string {
+    const t = subject.split('.');
+    if (subject.startsWith('$KV.')) return `$KV.${t[1]}`;
+    return t.slice(1, 4).join('.');
+  }
+
+  private on(m: Msg) {
+    const k = this.kind(m.subject);
+    const cur = this.largest.get(k);
+    if (!cur || m.data.length > cur.bytes) this.largest.set(k, { bytes: m.data.length, subject: m.subject });
+    if (m.subject.startsWith('$KV.')) {
+      const op = m.headers?.get('KV-Operation');
+      if (op === 'DEL' || op === 'PURGE') return;
+      // key = <clusterId>.<address token>.<origin tag>: keep `<clusterId>.<address token>`
+      const key = m.subject.split('.').slice(2, 4).join('.');
+      this.keys.add(key);
+      this.keyWaiters.get(key)?.();
+      this.keyWaiters.delete(key);
+      if (this.countWaiter && this.keys.size >= this.countWaiter.n) {
+        this.countWaiter.done();
+        this.countWaiter = undefined;
+      }
+    }
+    for (let i = this.subWaiters.length - 1; i >= 0; i--) {
+      if (this.subWaiters[i].match(m)) {
+        this.subWaiters[i].done();
+        this.subWaiters.splice(i, 1);
+      }
+    }
+  }
+
+  key(clusterId: string, ip: string, timeoutMs = 60000): Promise<number> {
+    const key = `${clusterId}.${ipToken(ip)}`;
+    if (this.keys.has(key)) return Promise.resolve(performance.now());
+    return this.wait(timeoutMs, `placement of ${ip}`, (done) => this.keyWaiters.set(key, done));
+  }
+
+  count(n: number, timeoutMs: number): Promise<number> {
+    if (this.keys.size >= n) return Promise.resolve(performance.now());
+    return this.wait(timeoutMs, `${n} placements (have ${this.keys.size})`, (done) => (this.countWaiter = { n, done }));
+  }
+
+  message(match: (m: Msg) => boolean, timeoutMs: number, what: string): Promise<number> {
+    return this.wait(timeoutMs, what, (done) => this.subWaiters.push({ match, done }));
+  }
+
+  private wait(timeoutMs: number, what: string, register: (done: () => void) => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      register(() => (clearTimeout(timer), resolve(performance.now())));
+    });
+  }
+
+  close() {
+    for (const s of this.subs) s.unsubscribe();
+  }
+}
+
+export async function benchScale() {
+  const total = NODES * VMS_PER_NODE;
+  if (total > 130_000) throw new Error('BENCH_SCALE_NODES × BENCH_SCALE_VMS_PER_NODE must stay ≤ 130,000 (the load pool)');
+  const runDeadline = Date.now() + DEADLINE_MS;
+  const ns = uniqueNs('bs');
+  const nats = await openTestNats(ns);
+  const db = await createTestDatabase();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-scale-'));
+  const port = await freePort();
+  const token = `fab_${randomBytes(32).toString('base64url')}`;
+  const env = {
+    ...process.env,
+    FABRIC_NS: ns,
+    DATABASE_URL: db.url,
+    DB_SCHEMA: 'fabric',
+    GATEWAY_PORT: String(port),
+    FABRIC_ADMIN_TOKEN: token,
+    FABRIC_DATA_DIR: dataDir,
+    IPAM_RELEASE_COOLDOWN_MS: '0',
+    IPAM_MIN_PREFIX_V4: '14',
+    LOG_LEVEL: 'warn',
+    METRICS_PORT: '',
+  };
+  const procs = new Map<Service, ChildProcess>();
+  const launch = (name: Service) => {
+    const p = spawn(process.execPath, ['-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, `services/${name}/src/main.ts`)], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    procs.set(name, p);
+    return performance.now();
+  };
+  const watcher = new BusWatcher(nats.nc, ns, placementsBucket(nats.subjects));
+  const rpc = new RpcClient(nats, 30000);
+  const stepMs = () => Math.max(1000, Math.min(STEP_MS, runDeadline - Date.now()));
+  const api = `http://127.0.0.1:${port}/api/v1`;
+  const auth = { Authorization: `Bearer ${token}` };
+  const call = async <R>(service: 'inventory' | 'ipam', command: string, payload: Record<string, unknown>): Promise<R> => {
+    const r = await rpc.request<R>(service, command, { commandId: randomUUID(), payload });
+    if (!r.ok) throw new Error(`${command}: ${JSON.stringify(r.error)}`);
+    return r.result;
+  };
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      watcher.close();
+      await Promise.all([...procs.values()].map(stop));
+      await closeTestNats(nats);
+      await dropTestDatabase(db.name);
+      rmSync(dataDir, { recursive: true, force: true });
+    })());
+  // Interrupted (Ctrl-C, a timeout): still remove the processes, streams and database.
+  const onSignal = (sig: NodeJS.Signals) => void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const s of SERVICES) launch(s);
+    for (;;) {
+      const ok = await fetch(`${api}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > runDeadline) throw new Error('gateway did not come up');
+      await sleep(200);
+    }
+    const { clusterId } = await call<{ clusterId: string }>('inventory', 'CreateCluster', {
+      name: `scale${Date.now()}`,
+      fabricAsn: 65000,
+      coreAsn: 65001,
+      community: '65000:100',
+      routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }],
+      coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+    });
+    await call('ipam', 'AddNetwork', {
+      clusterId,
+      cidr: '100.64.0.0/14',
+      pools: [
+        { start: '100.64.0.10', end: '100.65.255.250' },
+        { start: '100.66.0.1', end: '100.66.255.250' },
+      ],
+    });
+
+    // nodes: 198.18.1.1 … (250 per /24)
+    const tJoin = performance.now();
+    const nodeIds: string[] = new Array<string>(NODES);
+    let nextNode = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (nextNode < NODES) {
+          const i = nextNode++;
+          const ip = `198.18.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+          nodeIds[i] = (await call<{ nodeId: string }>('inventory', 'JoinNode', { clusterId, name: `n${i}`, underlayIp: ip })).nodeId;
+        }
+      }),
+    );
+    const joinMs = performance.now() - tJoin;
+    console.log(`  … ${NODES} nodes joined in ${(joinMs / 1000).toFixed(1)} s`);
+
+    let probeNo = 0;
+    let created = 0;
+    /** Sequential probe VMs (requested address, so the key is known): CreateVm sent → key in the placements KV. */
+    const probe = async (n: number): Promise<number[]> => {
+      const out: number[] = [];
+      for (let k = 0; k < n; k++) {
+        const i = probeNo++;
+        const ip = probeIp(i);
+        const t0 = performance.now();
+        await call('inventory', 'CreateVm', { clusterId, nodeId: nodeIds[i % NODES], name: `probe${i}`, ownerId: 'bench', ip });
+        out.push((await watcher.key(clusterId, ip, stepMs())) - t0);
+      }
+      return out;
+    };
+    const placed = () => created + probeNo;
+
+    // empty cluster (nodes only)
+    const latency: { at: number; xs: number[] }[] = [{ at: 0, xs: await probe(PROBES) }];
+
+    const tLoad = performance.now();
+    let loadMs = 0;
+    const milestones = [1000, 10_000, total].filter((m, i, a) => m <= total && a.indexOf(m) === i);
+    for (const m of milestones) {
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (created < m) {
+            const i = created++;
+            await call('inventory', 'CreateVm', { clusterId, nodeId: nodeIds[i % NODES], name: `v${i}`, ownerId: 'bench' });
+          }
+        }),
+      );
+      await watcher.count(placed(), Math.max(1000, runDeadline - Date.now()));
+      if (m === total) loadMs = performance.now() - tLoad;
+      const xs = await probe(PROBES);
+      latency.push({ at: m, xs });
+      console.log(
+        `  … ${placed()} VMs placed after ${((performance.now() - tLoad) / 1000).toFixed(1)} s; probes p50 ${ms(pct(xs, 50))} p99 ${ms(pct(xs, 99))}`,
+      );
+    }
+
+    const rss = Object.fromEntries(SERVICES.map((s) => [s, rssMb(procs.get(s)?.pid)])) as Record<Service, number>;
+
+    // RR config at this node count: the command on the bus and a render of the same shape
+    const rrCmd = watcher.largest.get('cmd.rr.' + rrTargetId(clusterId, 'rr1')) ?? [...watcher.largest.entries()].find(([k]) => k.startsWith('cmd.rr'))?.[1];
+    const base = rrInput();
+    const nodes = nodeIds.map((id, i) => ({ id, name: `n${i}`, underlayIp: `198.18.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`, originTag: 4200000000 + i }));
+    const renders: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const t = performance.now();
+      renderRrBird({ ...base, nodes, exportPrefixes: ['100.64.0.0/14'] });
+      renders.push(performance.now() - t);
+    }
+
+    const head = (await nats.jsm.streams.info(nats.subjects.eventsStream)).state.messages;
+
+    console.log(`scale: ${NODES} nodes × ${VMS_PER_NODE} VMs = ${total} VMs (+ ${probeNo} probes), ${head} events in the stream of record`);
+    console.log(`  join ${NODES} nodes                 ${(joinMs / 1000).toFixed(1)} s`);
+    console.log(
+      `  place all ${total} VMs          ${(loadMs / 1000).toFixed(1)} s = ${((total * 1000) / loadMs).toFixed(0)} VMs/s (CreateVm → key in the placements KV, ${CONCURRENCY} in flight)`,
+    );
+    for (const l of latency)
+      console.log(`  CreateVm → KV at ${String(l.at).padStart(6)} VMs  p50 ${ms(pct(l.xs, 50))}  p99 ${ms(pct(l.xs, 99))}  (${l.xs.length} sequential probes)`);
+    console.log(`  RSS at ${total} VMs: ${SERVICES.map((s) => `${s} ${rss[s].toFixed(0)} MB`).join(', ')}`);
+    console.log(`  RR command ${rrCmd ? kb(rrCmd.bytes) : 'not seen'}; RR config render (${NODES} nodes) p50 ${ms(pct(renders, 50))}`);
+    const largest = [...watcher.largest.values()].sort((a, b) => b.bytes - a.bytes);
+    console.log(
+      `  largest bus messages: ${largest
+        .slice(0, 4)
+        .map((x) => `${kb(x.bytes)} on ${x.subject.replace(ns, '<ns>')}`)
+        .join('; ')}`,
+    );
+    // restart of each service with everything placed: SIGTERM, start, then the first thing only it can do
+    let extraNet = 0;
+    let failures = 0;
+    const restartOne = async (s: Service): Promise<{ ms: number; signal: string }> => {
+      await stop(procs.get(s)!);
+      const t0 = launch(s);
+      const i = probeNo++;
+      const ip = probeIp(i);
+      const vm = { clusterId, nodeId: nodeIds[i % NODES], name: `probe${i}`, ownerId: 'bench', ip };
+      let t1: number;
+      let signal: string;
+      if (s === 'inventory') {
+        // answers CreateVm (it refuses nothing while it replays: no responder, then the answer)
+        for (;;) {
+          const r = await rpc.request('inventory', 'CreateVm', { commandId: randomUUID(), payload: vm }).catch(() => undefined);
+          if (r?.ok || (r && !r.ok && r.error.code === 'vm-name-taken')) break; // an earlier try that timed out took it
+          if (Date.now() > runDeadline) throw new Error('inventory did not come back');
+          await sleep(20);
+        }
+        t1 = performance.now();
+        signal = 'CreateVm answered';
+      } else if (s === 'ipam' || s === 'rr-config') {
+        await call('inventory', 'CreateVm', vm);
+        t1 = await watcher.key(clusterId, ip, stepMs());
+        signal = 'new VM placed in the KV';
+      } else if (s === 'route-announcer') {
+        const seen = watcher.message((m) => m.subject.includes('.node.') && new TextDecoder().decode(m.data).includes(ip), stepMs(), 'node desired state');
+        await call('inventory', 'CreateVm', vm);
+        t1 = await seen;
+        signal = "new VM in its node's desired state";
+      } else if (s === 'router-config') {
+        // the core peers with the RRs, not the nodes: a new network is what changes its config
+        const seen = watcher.message((m) => m.subject.includes('.cmd.router.'), stepMs(), 'router desired state');
+        const k = extraNet++;
+        await call('ipam', 'AddNetwork', { clusterId, cidr: `100.${68 + k}.0.0/16`, pools: [{ start: `100.${68 + k}.0.10`, end: `100.${68 + k}.0.250` }] });
+        t1 = await seen;
+        signal = "new network in the core's desired state";
+      } else {
+        const r = await call<{ vmId: string }>('inventory', 'CreateVm', vm);
+        for (;;) {
+          const res = await fetch(`${api}/vms/${r.vmId}`, { headers: auth }).catch(() => undefined);
+          if (res?.ok) break;
+          if (Date.now() > runDeadline) throw new Error('gateway did not show the new VM');
+          await sleep(20);
+        }
+        t1 = performance.now();
+        signal = 'new VM readable over HTTP';
+      }
+      return { ms: t1 - t0, signal };
+    };
+    for (const s of SERVICES) {
+      try {
+        const r = await restartOne(s);
+        console.log(`  restart ${s.padEnd(15)} ${ms(r.ms)} (until: ${r.signal})`);
+      } catch (err) {
+        failures++;
+        console.log(`  restart ${s.padEnd(15)} FAILED: ${(err as Error).message}`);
+      }
+    }
+    if (failures) throw new Error(`${failures} service(s) did not come back`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+  }
+}
