@@ -396,6 +396,46 @@ export class Projector {
         );
         return;
       }
+      case 'PrivateNetworkCreated': {
+        const d = e.data as EventOf<'PrivateNetworkCreated'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('private_networks')} (id, cluster_id, owner_id, name, cidr, family, vni, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING`,
+          [d.networkId, d.clusterId, d.ownerId, d.name, d.cidr, d.family, d.vni, at],
+        );
+        return;
+      }
+      case 'PrivateNetworkDeleted': {
+        const d = e.data as EventOf<'PrivateNetworkDeleted'>['data'];
+        await em.query(`DELETE FROM ${this.t('private_attachments')} WHERE network_id = $1`, [d.networkId]);
+        await em.query(`DELETE FROM ${this.t('private_networks')} WHERE id = $1`, [d.networkId]);
+        return;
+      }
+      case 'PrivateNetworkAttached': {
+        const d = e.data as EventOf<'PrivateNetworkAttached'>['data'];
+        await em.query(
+          `INSERT INTO ${this.t('private_attachments')} (network_id, vm_id, ip, cluster_id, owner_id, family, vni, mac, status, attached_at)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'attached',$9) ON CONFLICT DO NOTHING`,
+          [d.networkId, d.vmId, d.ip, d.clusterId, d.ownerId, d.family, d.vni, d.mac, at],
+        );
+        return;
+      }
+      case 'PrivateNetworkDetached': {
+        const d = e.data as EventOf<'PrivateNetworkDetached'>['data'];
+        await em.query(
+          `UPDATE ${this.t('private_attachments')} SET status = 'releasing', release_at = $4 WHERE network_id = $1 AND vm_id = $2 AND ip = $3 AND status = 'attached'`,
+          [d.networkId, d.vmId, d.ip, d.releaseAt],
+        );
+        return;
+      }
+      case 'PrivateIpReleased': {
+        const d = e.data as EventOf<'PrivateIpReleased'>['data'];
+        await em.query(`DELETE FROM ${this.t('private_attachments')} WHERE network_id = $1 AND vm_id = $2 AND ip = $3 AND status = 'releasing'`, [
+          d.networkId,
+          d.vmId,
+          d.ip,
+        ]);
+        return;
+      }
       case 'MessageDeadLettered': {
         const d = e.data as EventOf<'MessageDeadLettered'>['data'];
         await em.query(

@@ -7,6 +7,7 @@ import { AuditLog1796000000100 } from './1796000000100-audit-log';
 import { VmBlackhole1796000000101 } from './1796000000101-vm-blackhole';
 import { RtbhRole1796000000102 } from './1796000000102-rtbh-role';
 import { ObservedRoutes1797000000000 } from './1797000000000-observed-routes';
+import { PrivateNetworks1798000000000 } from './1798000000000-private-networks';
 
 export const MIGRATIONS = [
   Initial1764129600000,
@@ -18,4 +19,5 @@ export const MIGRATIONS = [
   VmBlackhole1796000000101,
   RtbhRole1796000000102,
   ObservedRoutes1797000000000,
+  PrivateNetworks1798000000000,
 ];
