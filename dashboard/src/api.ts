@@ -153,6 +153,25 @@ export interface Network {
   family: number;
   pools: { id: string; start: string; end: string; size: string; used: number }[];
 }
+export interface PrivateAttachment {
+  networkId: string;
+  vmId: string;
+  vni: number;
+  ip: string;
+  mac: string;
+  status: 'attached' | 'releasing';
+  releaseAt: string | null;
+  name?: string | null;
+  cidr?: string | null;
+}
+export interface PrivateNetwork {
+  id: string;
+  ownerId: string;
+  name: string;
+  cidr: string;
+  vni: number;
+  attachedVms: number;
+}
 export interface Target {
   kind: 'router' | 'rr' | 'node';
   targetId: string;
