@@ -128,7 +128,18 @@ describe('bash completion', () => {
   it('offers commands, subcommands, options and choices as the parser accepts them', () => {
     expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'private-network', 'status', 'audit', 'router-config', 'completion', 'help']);
     expect(complete('fabricctl v')).toEqual(['vm']);
-    expect(complete('fabricctl vm ')).toEqual(['create', 'list', 'show', 'delete', 'migrate', 'blackhole', 'unblackhole', 'attach-network', 'detach-network', 'help']);
+    expect(complete('fabricctl vm ')).toEqual([
+      'create',
+      'list',
+      'show',
+      'delete',
+      'migrate',
+      'blackhole',
+      'unblackhole',
+      'attach-network',
+      'detach-network',
+      'help',
+    ]);
     expect(complete('fabricctl --api http://x vm m')).toEqual(['migrate']);
     expect(complete('fabricctl vm create --o')).toEqual(['--owner']);
     expect(complete('fabricctl vm create --cluster lab --')).toEqual(

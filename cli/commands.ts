@@ -5,7 +5,20 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, PrivateAttachment, PrivateNetwork, Vm, VmAccepted, VmWithHistory } from './api-types';
+import type {
+  AuditEntry,
+  AuditPage,
+  Cluster,
+  Health,
+  Network,
+  Node,
+  NodeStatus,
+  PrivateAttachment,
+  PrivateNetwork,
+  Vm,
+  VmAccepted,
+  VmWithHistory,
+} from './api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
 import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';
@@ -383,9 +396,8 @@ export const HANDLERS: Handlers = {
   async 'vm attach-network'(api, { args, opts: o }) {
     const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
     const networkId = await privateNetworkId(api, o.network, vm.clusterId, vm.ownerId);
-    const atts = (
-      await api.request<PrivateAttachment[]>('POST', `/vms/${vm.id}/private-networks`, { body: { networkId }, idempotencyKey: o.idempotencyKey })
-    ).body;
+    const atts = (await api.request<PrivateAttachment[]>('POST', `/vms/${vm.id}/private-networks`, { body: { networkId }, idempotencyKey: o.idempotencyKey }))
+      .body;
     const a = atts.find((x) => x.networkId === networkId && x.status === 'attached');
     return { json: atts, text: `vm ${vm.name} attached to ${a?.name ?? networkId} (vni ${a?.vni}): ${a?.ip}, mac ${a?.mac}` };
   },
@@ -419,12 +431,22 @@ export const HANDLERS: Handlers = {
       ['vni', n.vni],
       ['created', ago(n.createdAt)],
     ]);
-    return { json: n, text: `${head}\n\n${table(n.attachments.map((a) => ({ ...a, name: n.name })), attachmentColumns, '(no VMs attached)')}` };
+    return {
+      json: n,
+      text: `${head}\n\n${table(
+        n.attachments.map((a) => ({ ...a, name: n.name })),
+        attachmentColumns,
+        '(no VMs attached)',
+      )}`,
+    };
   },
   async 'private-network delete'(api, { args, opts: o }) {
     const cluster = await clusterId(api, o.cluster);
-    const n = (await api.request<PrivateNetwork>('DELETE', `/clusters/${cluster}/private-networks/${encodeURIComponent(args.network)}`, { idempotencyKey: o.idempotencyKey }))
-      .body;
+    const n = (
+      await api.request<PrivateNetwork>('DELETE', `/clusters/${cluster}/private-networks/${encodeURIComponent(args.network)}`, {
+        idempotencyKey: o.idempotencyKey,
+      })
+    ).body;
     return { json: n, text: `private network ${n.name} deleted (vni ${n.vni} freed)` };
   },
   async status(api, { opts: o }) {

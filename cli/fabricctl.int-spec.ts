@@ -223,10 +223,17 @@ describe('fabricctl against a control plane', () => {
     expect(list[0]).toMatch(/^ID\s+NAME\s+OWNER\s+CIDR\s+VNI\s+VMS$/);
     expect(list[1]).toMatch(/backend\s+tenant-x\s+192\.168\.50\.0\/24\s+10000\s+0$/);
     const netId = list[1].split(/\s+/)[0];
-    expect(await ok('vm', 'attach-network', vm.id, '--network', 'backend')).toMatch(/^vm db1 attached to backend \(vni 10000\): 192\.168\.50\.2, mac 02(:[0-9a-f]{2}){5}$/);
-    expect(await ok('private-network', 'show', netId, '--cluster', 'lab')).toMatch(new RegExp(`${vm.id}\\s+backend\\s+10000\\s+192\\.168\\.50\\.2\\s+\\S+\\s+attached`));
+    expect(await ok('vm', 'attach-network', vm.id, '--network', 'backend')).toMatch(
+      /^vm db1 attached to backend \(vni 10000\): 192\.168\.50\.2, mac 02(:[0-9a-f]{2}){5}$/,
+    );
+    expect(await ok('private-network', 'show', netId, '--cluster', 'lab')).toMatch(
+      new RegExp(`${vm.id}\\s+backend\\s+10000\\s+192\\.168\\.50\\.2\\s+\\S+\\s+attached`),
+    );
     expect(await ok('vm', 'show', vm.id)).toMatch(/private networks:\nVM\s+NETWORK\s+VNI\s+IP\s+MAC\s+STATUS\n.*backend\s+10000\s+192\.168\.50\.2/);
-    expect(await ctl('private-network', 'delete', netId, '--cluster', 'lab')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 409 private-network-in-use: /) });
+    expect(await ctl('private-network', 'delete', netId, '--cluster', 'lab')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 409 private-network-in-use: /),
+    });
     expect(await ctl('private-network', 'create', '--cluster', 'lab', '--owner', 'tenant-x', '--name', 'pub', '--cidr', '203.0.113.0/24')).toMatchObject({
       code: 1,
       err: expect.stringMatching(/^error 400 private-network-not-private: /),

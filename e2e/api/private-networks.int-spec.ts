@@ -73,7 +73,10 @@ describe('private networks over the API', () => {
       expect({ body, status: r.status, code: r.body.code }).toEqual({ body, status, code });
       expect(r.body.message.length).toBeGreaterThan(5);
     }
-    expect((await http('POST', `${cp.api}/clusters/00000000-0000-4000-8000-000000000000/private-networks`, { ownerId: 'a', name: 'x', cidr: '192.168.40.0/24' })).status).toBe(404);
+    expect(
+      (await http('POST', `${cp.api}/clusters/00000000-0000-4000-8000-000000000000/private-networks`, { ownerId: 'a', name: 'x', cidr: '192.168.40.0/24' }))
+        .status,
+    ).toBe(404);
     expect((await http('GET', `${base()}/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
     expect((await http('GET', `${base()}?ownerId=a%20b`)).status).toBe(400);
     expect((await http('GET', base())).body).toEqual(before);
@@ -83,7 +86,15 @@ describe('private networks over the API', () => {
     const r1 = await http('POST', `${cp.api}/vms/${vms.a1}/private-networks`, { networkId: netA.id });
     expect(r1.status).toBe(200);
     expect(r1.body).toEqual([
-      expect.objectContaining({ networkId: netA.id, vmId: vms.a1, vni: 10000, ip: '192.168.10.2', status: 'attached', name: 'backend', cidr: '192.168.10.0/29' }),
+      expect.objectContaining({
+        networkId: netA.id,
+        vmId: vms.a1,
+        vni: 10000,
+        ip: '192.168.10.2',
+        status: 'attached',
+        name: 'backend',
+        cidr: '192.168.10.0/29',
+      }),
     ]);
     expect(r1.body[0].mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     const r2 = await http('POST', `${cp.api}/vms/${vms.a2}/private-networks`, { networkId: netA.id });
@@ -165,4 +176,3 @@ describe('private networks over the API', () => {
       expect(seen).toContain(x);
   });
 });
-

@@ -54,7 +54,12 @@ export function OverviewPage({ clusterId }: { clusterId: string }) {
         <Card title="Address pools" testId="overview-pools">
           {networks.data ? <PoolsView networks={networks.data} /> : <Loading />}
         </Card>
-        <Card title="Private networks" actions={<span className="muted small">tenant L2 (VXLAN/EVPN), one VNI each</span>} testId="overview-private-networks" className="span-2">
+        <Card
+          title="Private networks"
+          actions={<span className="muted small">tenant L2 (VXLAN/EVPN), one VNI each</span>}
+          testId="overview-private-networks"
+          className="span-2"
+        >
           {privateNetworks.data ? <PrivateNetworksTable networks={privateNetworks.data} /> : <Loading />}
         </Card>
         <Card title="Latest events" actions={<Link to={`${base}/events`}>All events</Link>} className="span-2">

@@ -93,7 +93,7 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
                   <td>
                     <code className="small">{a.mac}</code>
                   </td>
-                  <td>{a.status === "releasing" ? `held until ${fmtDateTime(a.releaseAt)}` : a.status}</td>
+                  <td>{a.status === 'releasing' ? `held until ${fmtDateTime(a.releaseAt)}` : a.status}</td>
                 </tr>
               ))}
             </tbody>

@@ -68,7 +68,12 @@ export function addressProblem(ip: string): NetworkProblem | undefined {
 }
 
 /** Where tenant private networks may live: never routed, so never overlapping what the fabric announces. */
-const PRIVATE_V4: Block[] = [block('10.0.0.0/8', 'RFC 1918'), block('172.16.0.0/12', 'RFC 1918'), block('192.168.0.0/16', 'RFC 1918'), block('100.64.0.0/10', 'RFC 6598')];
+const PRIVATE_V4: Block[] = [
+  block('10.0.0.0/8', 'RFC 1918'),
+  block('172.16.0.0/12', 'RFC 1918'),
+  block('192.168.0.0/16', 'RFC 1918'),
+  block('100.64.0.0/10', 'RFC 6598'),
+];
 const PRIVATE_V6: Block[] = [block('fc00::/7', 'RFC 4193 unique local')];
 /** Sane sizes of a private network: one L2 segment (VNI), its ARP/ND table and the IPAM walk stay small. */
 export const PRIVATE_PREFIX_LENGTHS = { 4: { min: 16, max: 29 }, 6: { min: 48, max: 124 } } as const;

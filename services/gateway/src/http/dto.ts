@@ -84,7 +84,8 @@ export class CreatePrivateNetworkBody {
   name: string;
   @ApiProperty({
     example: '192.168.10.0/24',
-    description: 'IPv4 inside RFC 1918 or 100.64.0.0/10, /16-/29; or IPv6 inside fc00::/7, /48-/124. Not overlapping the owner’s other networks or the cluster’s public ones',
+    description:
+      'IPv4 inside RFC 1918 or 100.64.0.0/10, /16-/29; or IPv6 inside fc00::/7, /48-/124. Not overlapping the owner’s other networks or the cluster’s public ones',
   })
   @IsCidrBlock()
   cidr: string;

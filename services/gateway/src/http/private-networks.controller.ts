@@ -31,7 +31,11 @@ export class PrivateNetworksController {
   private async network(clusterId: string, networkId: string) {
     const n = await this.read.privateNetworkRow(networkId);
     if (!n || n.clusterId !== clusterId) {
-      throw new NotFoundException({ status: 404, code: 'private-network-not-found', message: `private network ${networkId} not found in cluster ${clusterId}` });
+      throw new NotFoundException({
+        status: 404,
+        code: 'private-network-not-found',
+        message: `private network ${networkId} not found in cluster ${clusterId}`,
+      });
     }
     return n;
   }

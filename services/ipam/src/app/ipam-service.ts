@@ -141,10 +141,14 @@ export class IpamService {
         return { result: { networkId }, position: res.position };
       },
       DeletePrivateNetwork: async (p: DeletePrivateNetwork, req: CommandRequest) => {
-        const res = await this.repo.handle(p.clusterId, { type: 'DeletePrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId } }, {
-          commandId: req.commandId,
-          meta: meta(req),
-        });
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'DeletePrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId } },
+          {
+            commandId: req.commandId,
+            meta: meta(req),
+          },
+        );
         return { result: { networkId: p.networkId }, position: res.position };
       },
       AttachPrivateNetwork: async (p: AttachPrivateNetwork, req: CommandRequest) => {

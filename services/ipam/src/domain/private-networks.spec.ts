@@ -47,7 +47,10 @@ const netOfA = created(netA, 'tenant-a', 'backend', '192.168.10.0/29', PRIVATE_V
 describe('private networks (IPAM decider)', () => {
   describe('CreatePrivateNetwork', () => {
     it('creates the network with the first VNI of the range, canonical CIDR', () =>
-      spec.given(publicNet).when(create(netA, 'tenant-a', 'backend', '192.168.10.0/29')).then([netOfA]));
+      spec
+        .given(publicNet)
+        .when(create(netA, 'tenant-a', 'backend', '192.168.10.0/29'))
+        .then([netOfA]));
 
     it('gives the next network a VNI past every VNI used so far, also after a delete', () =>
       spec
@@ -62,7 +65,10 @@ describe('private networks (IPAM decider)', () => {
         .then([created(netB, 'tenant-b', 'backend', '192.168.10.0/29', PRIVATE_VNI_MIN + 1)]));
 
     it('accepts unique local IPv6', () =>
-      spec.given([]).when(create(netA, 'tenant-a', 'v6', 'fd00:1::/64')).then([created(netA, 'tenant-a', 'v6', 'fd00:1::/64', PRIVATE_VNI_MIN, 6)]));
+      spec
+        .given([])
+        .when(create(netA, 'tenant-a', 'v6', 'fd00:1::/64'))
+        .then([created(netA, 'tenant-a', 'v6', 'fd00:1::/64', PRIVATE_VNI_MIN, 6)]));
 
     it.each([
       ['203.0.113.0/24', 'private-network-not-private'],
@@ -72,17 +78,35 @@ describe('private networks (IPAM decider)', () => {
       ['fd00::/32', 'private-network-size'],
       ['192.168.1.5/24', 'cidr-host-bits-set'],
       ['192.168.1.0', 'invalid-cidr'],
-    ])('refuses %s (%s)', (cidr, code) => spec.given([]).when(create(netA, 'tenant-a', 'x', cidr)).thenThrows({ status: 400, code }));
+    ])('refuses %s (%s)', (cidr, code) =>
+      spec
+        .given([])
+        .when(create(netA, 'tenant-a', 'x', cidr))
+        .thenThrows({ status: 400, code }),
+    );
 
-    it('refuses a name that is no identifier', () => spec.given([]).when(create(netA, 'tenant-a', 'a b;', '192.168.1.0/24')).thenThrows({ status: 400, code: 'invalid-name' }));
+    it('refuses a name that is no identifier', () =>
+      spec
+        .given([])
+        .when(create(netA, 'tenant-a', 'a b;', '192.168.1.0/24'))
+        .thenThrows({ status: 400, code: 'invalid-name' }));
 
     it("refuses an overlap with the same owner's network and a taken name", () => {
-      spec.given([netOfA]).when(create(netB, 'tenant-a', 'other', '192.168.10.0/24')).thenThrows({ status: 409, code: 'private-network-overlap' });
-      spec.given([netOfA]).when(create(netB, 'tenant-a', 'backend', '192.168.20.0/24')).thenThrows({ status: 409, code: 'private-network-name-taken' });
+      spec
+        .given([netOfA])
+        .when(create(netB, 'tenant-a', 'other', '192.168.10.0/24'))
+        .thenThrows({ status: 409, code: 'private-network-overlap' });
+      spec
+        .given([netOfA])
+        .when(create(netB, 'tenant-a', 'backend', '192.168.20.0/24'))
+        .thenThrows({ status: 409, code: 'private-network-name-taken' });
     });
 
     it("refuses the cluster's public space and its gateway", () => {
-      spec.given([]).when(create(netA, 'tenant-a', 'x', '10.0.0.0/24')).thenThrows({ status: 409, code: 'private-network-contains-gateway' });
+      spec
+        .given([])
+        .when(create(netA, 'tenant-a', 'x', '10.0.0.0/24'))
+        .thenThrows({ status: 409, code: 'private-network-contains-gateway' });
       spec
         .given([{ type: 'NetworkAdded', data: { clusterId, networkId: pubNet, cidr: '100.64.0.0/24', family: 4 } }])
         .when(create(netA, 'tenant-a', 'x', '100.64.0.0/16'))
@@ -124,15 +148,15 @@ describe('private networks (IPAM decider)', () => {
         .when(attach(netA, 1))
         .thenThrows({ status: 409, code: 'vm-deleted' });
       spec.given([netOfA]).when(attach(netA, 1)).thenThrows({ status: 409, code: 'vm-not-ready' });
-      spec
-        .given(vmWithAddress(1))
-        .when(attach(netC, 1))
-        .thenThrows({ status: 404, code: 'private-network-not-found' });
+      spec.given(vmWithAddress(1)).when(attach(netC, 1)).thenThrows({ status: 404, code: 'private-network-not-found' });
     });
 
     it('keeps a detached address held during the cool-down, then hands it out again', () => {
       const given = [netOfA, ...vmWithAddress(1), ...vmWithAddress(2), attached(netA, 1, '192.168.10.2'), detached(netA, 1, '192.168.10.2')];
-      spec.given(given).when(attach(netA, 2)).then([attached(netA, 2, '192.168.10.3')]);
+      spec
+        .given(given)
+        .when(attach(netA, 2))
+        .then([attached(netA, 2, '192.168.10.3')]);
       spec
         .given([...given, { type: 'PrivateIpReleased', data: { clusterId, networkId: netA, vmId: vm(1), ip: '192.168.10.2' } }])
         .when(attach(netA, 2))
@@ -155,18 +179,24 @@ describe('private networks (IPAM decider)', () => {
         .when({ type: 'DetachPrivateNetwork', data: { clusterId, networkId: netA, vmId: vm(1), releaseAt: at } })
         .thenThrows({ status: 404, code: 'attachment-not-found' }));
 
-    it("detaches every network of a deleted VM with its public release (one decision)", () =>
+    it('detaches every network of a deleted VM with its public release (one decision)', () =>
       spec
         .given(withVm)
         .when({ type: 'ScheduleRelease', data: { clusterId, vmId: vm(1), releaseAt: at } })
-        .then([{ type: 'IpReleaseScheduled', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: at } }, detached(netA, 1, '192.168.10.2', 'vm-deleted')]));
+        .then([
+          { type: 'IpReleaseScheduled', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: at } },
+          detached(netA, 1, '192.168.10.2', 'vm-deleted'),
+        ]));
 
     it('releases a detached address once due, and only then', () => {
       spec
         .given([...withVm, detached(netA, 1, '192.168.10.2')])
         .when({ type: 'ReleasePrivateIp', data: { clusterId, networkId: netA, ip: '192.168.10.2' } })
         .then([{ type: 'PrivateIpReleased', data: { clusterId, networkId: netA, vmId: vm(1), ip: '192.168.10.2' } }]);
-      spec.given(withVm).when({ type: 'ReleasePrivateIp', data: { clusterId, networkId: netA, ip: '192.168.10.2' } }).then([]);
+      spec
+        .given(withVm)
+        .when({ type: 'ReleasePrivateIp', data: { clusterId, networkId: netA, ip: '192.168.10.2' } })
+        .then([]);
       spec
         .given([...withVm, detached(netA, 1, '192.168.10.2')])
         .when({ type: 'ReleasePrivateIp', data: { clusterId, networkId: netA, ip: '192.168.10.6' } })
@@ -177,7 +207,10 @@ describe('private networks (IPAM decider)', () => {
     });
 
     it('refuses to delete a network with VMs attached; deletes it once they are detached', () => {
-      spec.given(withVm).when({ type: 'DeletePrivateNetwork', data: { clusterId, networkId: netA } }).thenThrows({ status: 409, code: 'private-network-in-use' });
+      spec
+        .given(withVm)
+        .when({ type: 'DeletePrivateNetwork', data: { clusterId, networkId: netA } })
+        .thenThrows({ status: 409, code: 'private-network-in-use' });
       spec
         .given([...withVm, detached(netA, 1, '192.168.10.2')])
         .when({ type: 'DeletePrivateNetwork', data: { clusterId, networkId: netA } })

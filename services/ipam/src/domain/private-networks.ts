@@ -39,11 +39,7 @@ export type DetachPrivateNetworkCommand = {
 /** Sent by the release timer once a detached address's `releaseAt` passed (see duePrivateReleases). */
 export type ReleasePrivateIpCommand = { type: 'ReleasePrivateIp'; data: { clusterId: string; networkId: string; ip: string } };
 export type PrivateNetworkCommand =
-  | CreatePrivateNetworkCommand
-  | DeletePrivateNetworkCommand
-  | AttachPrivateNetworkCommand
-  | DetachPrivateNetworkCommand
-  | ReleasePrivateIpCommand;
+  CreatePrivateNetworkCommand | DeletePrivateNetworkCommand | AttachPrivateNetworkCommand | DetachPrivateNetworkCommand | ReleasePrivateIpCommand;
 
 export interface PrivateHolding {
   vmId: string;
@@ -93,7 +89,9 @@ function allocatorFor(block: Cidr): PoolAllocator {
 
 /** Locally administered unicast MAC of a VM's interface in a network: stable across detach/attach and migration. */
 export function privateMac(vmId: string, networkId: string, attempt = 0): string {
-  const h = createHash('sha256').update(`${networkId}/${vmId}${attempt ? `/${attempt}` : ''}`).digest();
+  const h = createHash('sha256')
+    .update(`${networkId}/${vmId}${attempt ? `/${attempt}` : ''}`)
+    .digest();
   return [0x02, h[0], h[1], h[2], h[3], h[4]].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
@@ -135,7 +133,8 @@ function create(cmd: CreatePrivateNetworkCommand, state: PrivateState, publicNet
   const sameName = mine.find((n) => n.name === d.name);
   if (sameName) throw conflict('private-network-name-taken', `owner ${d.ownerId} already has a private network named ${d.name} in this cluster`);
   const clash = mine.find((n) => overlaps(n.block));
-  if (clash) throw conflict('private-network-overlap', `${block.canonical} overlaps ${clash.cidr} (${clash.name}), another private network of owner ${d.ownerId}`);
+  if (clash)
+    throw conflict('private-network-overlap', `${block.canonical} overlaps ${clash.cidr} (${clash.name}), another private network of owner ${d.ownerId}`);
   // A VM holds its public address and routes everything else via the gateway: a private block that
   // covers public space (or the gateway) would hide it from the guest.
   const pub = publicNetworks.find((n) => overlaps(n.block));
@@ -184,7 +183,16 @@ function attach(cmd: AttachPrivateNetworkCommand, state: PrivateState, vm: VmFac
   return [
     {
       type: 'PrivateNetworkAttached',
-      data: { clusterId: d.clusterId, networkId: n.networkId, vmId: d.vmId, ownerId: n.ownerId, vni: n.vni, ip: bigIntToIp(value, n.family), family: n.family, mac },
+      data: {
+        clusterId: d.clusterId,
+        networkId: n.networkId,
+        vmId: d.vmId,
+        ownerId: n.ownerId,
+        vni: n.vni,
+        ip: bigIntToIp(value, n.family),
+        family: n.family,
+        mac,
+      },
     },
   ];
 }
@@ -197,7 +205,12 @@ function detach(cmd: DetachPrivateNetworkCommand, state: PrivateState): PrivateN
   const n = network(state, d.networkId);
   const h = n.attached.get(d.vmId);
   if (!h) throw notFound('attachment', `of vm ${d.vmId} to private network ${n.name}`);
-  return [{ type: 'PrivateNetworkDetached', data: { clusterId: d.clusterId, networkId: n.networkId, vmId: d.vmId, ip: h.ip, releaseAt: new Date(d.releaseAt).toISOString(), reason: 'detached' } }];
+  return [
+    {
+      type: 'PrivateNetworkDetached',
+      data: { clusterId: d.clusterId, networkId: n.networkId, vmId: d.vmId, ip: h.ip, releaseAt: new Date(d.releaseAt).toISOString(), reason: 'detached' },
+    },
+  ];
 }
 
 /** On VmDeleted: every attachment of the VM ends, its addresses cool down like its public one. */
@@ -312,5 +325,17 @@ export function duePrivateReleases(state: PrivateState, now: Date | string): { n
   return due.sort((a, b) => Date.parse(a.releaseAt) - Date.parse(b.releaseAt));
 }
 
-export const PRIVATE_COMMAND_TYPES = new Set<string>(['CreatePrivateNetwork', 'DeletePrivateNetwork', 'AttachPrivateNetwork', 'DetachPrivateNetwork', 'ReleasePrivateIp']);
-export const PRIVATE_EVENT_TYPES = new Set<string>(['PrivateNetworkCreated', 'PrivateNetworkDeleted', 'PrivateNetworkAttached', 'PrivateNetworkDetached', 'PrivateIpReleased']);
+export const PRIVATE_COMMAND_TYPES = new Set<string>([
+  'CreatePrivateNetwork',
+  'DeletePrivateNetwork',
+  'AttachPrivateNetwork',
+  'DetachPrivateNetwork',
+  'ReleasePrivateIp',
+]);
+export const PRIVATE_EVENT_TYPES = new Set<string>([
+  'PrivateNetworkCreated',
+  'PrivateNetworkDeleted',
+  'PrivateNetworkAttached',
+  'PrivateNetworkDetached',
+  'PrivateIpReleased',
+]);

@@ -27,7 +27,13 @@ describe('private networks per node (what the data plane must configure)', () =>
   it('given VMs of one network on two nodes, each node carries the VNI with only its own VM; a node without VM carries nothing', () => {
     const m = given(created(), ev.vmCreated(vm(1), NODE1), ev.vmCreated(vm(2), NODE2), attached(1, '192.168.10.2'), attached(2, '192.168.10.3'));
     expect(m.forNode(NODE1)).toEqual([
-      { networkId: NET, vni: 10000, cidr: '192.168.10.0/24', family: 4, interfaces: [{ vmId: vm(1), ip: '192.168.10.2', prefixLength: 24, mac: '02:00:00:00:00:01' }] },
+      {
+        networkId: NET,
+        vni: 10000,
+        cidr: '192.168.10.0/24',
+        family: 4,
+        interfaces: [{ vmId: vm(1), ip: '192.168.10.2', prefixLength: 24, mac: '02:00:00:00:00:01' }],
+      },
     ]);
     expect(vnis(m, NODE2)).toEqual([[10000, [vm(2)]]]);
     expect(m.forNode(NODE3)).toEqual([]);

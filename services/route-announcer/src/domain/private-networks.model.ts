@@ -25,7 +25,14 @@ export class PrivateNetworksModel {
     switch (event.type) {
       case 'PrivateNetworkCreated': {
         const d = event.data;
-        this.nets.set(d.networkId, { networkId: d.networkId, vni: d.vni, cidr: d.cidr, family: d.family, prefixLength: Number(d.cidr.split('/')[1]), attached: new Map() });
+        this.nets.set(d.networkId, {
+          networkId: d.networkId,
+          vni: d.vni,
+          cidr: d.cidr,
+          family: d.family,
+          prefixLength: Number(d.cidr.split('/')[1]),
+          attached: new Map(),
+        });
         return [];
       }
       case 'PrivateNetworkDeleted':
