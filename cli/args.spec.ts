@@ -49,7 +49,7 @@ describe('parseArgv', () => {
 
   // Strict: every mistake is a usage error naming what is wrong, and nothing reaches the API.
   it.each([
-    ['vm', 'vm', '"vm" needs a subcommand: create, list, show, delete, migrate, blackhole, unblackhole'],
+    ['vm', 'vm', '"vm" needs a subcommand: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network'],
     ['vm explode', 'vm', "unknown command 'vm explode'"],
     ['frobnicate', undefined, "unknown command 'frobnicate'"],
     ['vm create --cluster lab --node n1 --name web1', 'vm create', "required option '--owner <OWNER>' not specified"],
@@ -126,9 +126,20 @@ describe('bash completion', () => {
   });
 
   it('offers commands, subcommands, options and choices as the parser accepts them', () => {
-    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'status', 'audit', 'router-config', 'completion', 'help']);
+    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'private-network', 'status', 'audit', 'router-config', 'completion', 'help']);
     expect(complete('fabricctl v')).toEqual(['vm']);
-    expect(complete('fabricctl vm ')).toEqual(['create', 'list', 'show', 'delete', 'migrate', 'blackhole', 'unblackhole', 'help']);
+    expect(complete('fabricctl vm ')).toEqual([
+      'create',
+      'list',
+      'show',
+      'delete',
+      'migrate',
+      'blackhole',
+      'unblackhole',
+      'attach-network',
+      'detach-network',
+      'help',
+    ]);
     expect(complete('fabricctl --api http://x vm m')).toEqual(['migrate']);
     expect(complete('fabricctl vm create --o')).toEqual(['--owner']);
     expect(complete('fabricctl vm create --cluster lab --')).toEqual(

@@ -63,6 +63,12 @@ export interface CommandOptions {
   'vm migrate': Idempotent & { to: string };
   'vm blackhole': Idempotent & { reason: string };
   'vm unblackhole': Idempotent;
+  'vm attach-network': Idempotent & { network: string };
+  'vm detach-network': Idempotent & { network: string };
+  'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string };
+  'private-network list': { cluster: string; owner?: string };
+  'private-network show': { cluster: string };
+  'private-network delete': Idempotent & { cluster: string };
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
@@ -81,6 +87,10 @@ interface CommandArgs {
   'vm migrate': { vm: string };
   'vm blackhole': { vm: string };
   'vm unblackhole': { vm: string };
+  'vm attach-network': { vm: string };
+  'vm detach-network': { vm: string };
+  'private-network show': { network: string };
+  'private-network delete': { network: string };
   completion: { shell: Shell };
 }
 export type CommandName = keyof CommandOptions;
@@ -218,7 +228,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   vm: {
-    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole',
+    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network',
     commands: {
       create: {
         summary: 'create a VM (its address is allocated and announced asynchronously)',
@@ -257,6 +267,38 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         options: [{ flags: '--reason <TEXT>', desc: 'why (kept in the audit)', required: true }, IDEMPOTENCY],
       },
       unblackhole: { summary: 'lift the RTBH: the VM address is routed normally again', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
+      'attach-network': {
+        summary: "attach a VM to a private network of its owner: an address from the network's CIDR and a MAC for its second interface",
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [{ flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true }, IDEMPOTENCY],
+      },
+      'detach-network': {
+        summary: 'detach a VM from a private network (its address is held for the IPAM cool-down)',
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [{ flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true }, IDEMPOTENCY],
+      },
+    },
+  },
+  'private-network': {
+    summary: "tenants' private networks (VXLAN/EVPN, a VNI each): create, list, show, delete",
+    commands: {
+      create: {
+        summary: 'create a private network for an owner; the control plane allocates its VNI',
+        options: [
+          cluster(),
+          { flags: '--owner <OWNER>', desc: 'the tenant (only its VMs may attach)', required: true },
+          { flags: '--name <NAME>', desc: 'network name (unique per owner)', required: true },
+          { flags: '--cidr <CIDR>', desc: 'RFC 1918 / 100.64.0.0/10 IPv4 /16-/29, or fc00::/7 IPv6 /48-/124', required: true },
+          IDEMPOTENCY,
+        ],
+      },
+      list: { summary: "list a cluster's private networks", options: [cluster(), { flags: '--owner <OWNER>', desc: 'one owner only' }] },
+      show: { summary: 'show a private network and its attached VMs', args: [{ name: 'network', desc: 'network id' }], options: [cluster()] },
+      delete: {
+        summary: 'delete a private network (refused while VMs are attached)',
+        args: [{ name: 'network', desc: 'network id' }],
+        options: [cluster(), IDEMPOTENCY],
+      },
     },
   },
   status: { summary: 'cluster overview: nodes with drift and BGP sessions, VM counts by status', options: [cluster(false, 'one cluster (default: all)')] },

@@ -5,7 +5,20 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditEntry, AuditPage, Cluster, Health, Network, Node, NodeStatus, Vm, VmAccepted, VmWithHistory } from '@fabric/api-types';
+import type {
+  AuditEntry,
+  AuditPage,
+  Cluster,
+  Health,
+  Network,
+  Node,
+  NodeStatus,
+  PrivateAttachment,
+  PrivateNetwork,
+  Vm,
+  VmAccepted,
+  VmWithHistory,
+} from '@fabric/api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
 import { type Column, countByStatus, keyValues, sessionSummary, table } from './format';
@@ -44,6 +57,30 @@ async function nodeId(api: ApiClient, ref: string, cluster?: string): Promise<st
   if (!found) throw notFound('node-not-found', `cluster has no node named ${ref}`);
   return found.id;
 }
+
+/** A private network given by id, or by name among the networks of `ownerId` in `cluster`. */
+async function privateNetworkId(api: ApiClient, ref: string, cluster: string, ownerId: string): Promise<string> {
+  if (UUID.test(ref)) return ref.toLowerCase();
+  const found = (await api.get<PrivateNetwork[]>(`/clusters/${cluster}/private-networks${q({ ownerId })}`)).find((n) => n.name === ref);
+  if (!found) throw notFound('private-network-not-found', `owner ${ownerId} has no private network named ${ref} in this cluster`);
+  return found.id;
+}
+const privateNetworkColumns: Column<PrivateNetwork>[] = [
+  { header: 'ID', get: (n) => n.id },
+  { header: 'NAME', get: (n) => n.name },
+  { header: 'OWNER', get: (n) => n.ownerId },
+  { header: 'CIDR', get: (n) => n.cidr },
+  { header: 'VNI', get: (n) => n.vni },
+  { header: 'VMS', get: (n) => n.attachedVms },
+];
+const attachmentColumns: Column<PrivateAttachment>[] = [
+  { header: 'VM', get: (a) => a.vmId },
+  { header: 'NETWORK', get: (a) => a.name ?? a.networkId },
+  { header: 'VNI', get: (a) => a.vni },
+  { header: 'IP', get: (a) => a.ip },
+  { header: 'MAC', get: (a) => a.mac },
+  { header: 'STATUS', get: (a) => (a.status === 'releasing' ? `releasing (held until ${ago(a.releaseAt)})` : a.status) },
+];
 
 const vmColumns = (nodes: Map<string, string>): Column<Vm>[] => [
   { header: 'ID', get: (v) => v.id },
@@ -332,7 +369,9 @@ export const HANDLERS: Handlers = {
   },
   async 'vm show'(api, { args }) {
     const vm = await api.get<VmWithHistory>(`/vms/${encodeURIComponent(args.vm)}`);
-    return { json: vm, text: vmText(vm, await nodeNames(api, [vm.clusterId])) };
+    const priv = await api.get<PrivateAttachment[]>(`/vms/${vm.id}/private-networks`).catch((): PrivateAttachment[] => []);
+    const privText = priv.length ? `\n\nprivate networks:\n${table(priv, attachmentColumns)}` : '';
+    return { json: vm, text: vmText(vm, await nodeNames(api, [vm.clusterId])) + privText };
   },
   async 'vm delete'(api, { args, opts: o }) {
     const r = (await api.request<VmAccepted>('DELETE', `/vms/${encodeURIComponent(args.vm)}`, { idempotencyKey: o.idempotencyKey })).body;
@@ -353,6 +392,62 @@ export const HANDLERS: Handlers = {
   async 'vm unblackhole'(api, { args, opts: o }) {
     const vm = (await api.request<Vm>('DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackhole lifted: routed normally again` };
+  },
+  async 'vm attach-network'(api, { args, opts: o }) {
+    const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
+    const networkId = await privateNetworkId(api, o.network, vm.clusterId, vm.ownerId);
+    const atts = (await api.request<PrivateAttachment[]>('POST', `/vms/${vm.id}/private-networks`, { body: { networkId }, idempotencyKey: o.idempotencyKey }))
+      .body;
+    const a = atts.find((x) => x.networkId === networkId && x.status === 'attached');
+    return { json: atts, text: `vm ${vm.name} attached to ${a?.name ?? networkId} (vni ${a?.vni}): ${a?.ip}, mac ${a?.mac}` };
+  },
+  async 'vm detach-network'(api, { args, opts: o }) {
+    const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
+    const networkId = await privateNetworkId(api, o.network, vm.clusterId, vm.ownerId);
+    const atts = (await api.request<PrivateAttachment[]>('DELETE', `/vms/${vm.id}/private-networks/${networkId}`, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: atts, text: `vm ${vm.name} detached (its private address is released after the IPAM cool-down)` };
+  },
+  async 'private-network create'(api, { opts: o }) {
+    const cluster = await clusterId(api, o.cluster);
+    const n = (
+      await api.request<PrivateNetwork>('POST', `/clusters/${cluster}/private-networks`, {
+        body: { ownerId: o.owner, name: o.name, cidr: o.cidr },
+        idempotencyKey: o.idempotencyKey,
+      })
+    ).body;
+    return { json: n, text: `private network ${n.name} (${n.cidr}) of ${n.ownerId}: vni ${n.vni}, id ${n.id}` };
+  },
+  async 'private-network list'(api, { opts: o }) {
+    const nets = await api.get<PrivateNetwork[]>(`/clusters/${await clusterId(api, o.cluster)}/private-networks${q({ ownerId: o.owner })}`);
+    return { json: nets, text: table(nets, privateNetworkColumns, '(no private networks)') };
+  },
+  async 'private-network show'(api, { args, opts: o }) {
+    const n = await api.get<PrivateNetwork>(`/clusters/${await clusterId(api, o.cluster)}/private-networks/${encodeURIComponent(args.network)}`);
+    const head = keyValues([
+      ['id', n.id],
+      ['name', n.name],
+      ['owner', n.ownerId],
+      ['cidr', n.cidr],
+      ['vni', n.vni],
+      ['created', ago(n.createdAt)],
+    ]);
+    return {
+      json: n,
+      text: `${head}\n\n${table(
+        n.attachments.map((a) => ({ ...a, name: n.name })),
+        attachmentColumns,
+        '(no VMs attached)',
+      )}`,
+    };
+  },
+  async 'private-network delete'(api, { args, opts: o }) {
+    const cluster = await clusterId(api, o.cluster);
+    const n = (
+      await api.request<PrivateNetwork>('DELETE', `/clusters/${cluster}/private-networks/${encodeURIComponent(args.network)}`, {
+        idempotencyKey: o.idempotencyKey,
+      })
+    ).body;
+    return { json: n, text: `private network ${n.name} deleted (vni ${n.vni} freed)` };
   },
   async status(api, { opts: o }) {
     const clusters = o.cluster ? [await api.get<Cluster>(`/clusters/${await clusterId(api, o.cluster)}`)] : await api.get<Cluster[]>('/clusters');

@@ -213,6 +213,37 @@ describe('fabricctl against a control plane', () => {
     }
   });
 
+  it('private-network create|list|show|delete, vm attach-network|detach-network (networks by name)', async () => {
+    const created = JSON.parse(await ok('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'db1', '--owner', 'tenant-x', '--json'));
+    const vm = await settledVm(cp, created.id);
+    expect(await ok('private-network', 'create', '--cluster', 'lab', '--owner', 'tenant-x', '--name', 'backend', '--cidr', '192.168.50.0/24')).toMatch(
+      /^private network backend \(192\.168\.50\.0\/24\) of tenant-x: vni 10000, id [0-9a-f-]{36}$/,
+    );
+    const list = (await ok('private-network', 'list', '--cluster', 'lab')).split('\n');
+    expect(list[0]).toMatch(/^ID\s+NAME\s+OWNER\s+CIDR\s+VNI\s+VMS$/);
+    expect(list[1]).toMatch(/backend\s+tenant-x\s+192\.168\.50\.0\/24\s+10000\s+0$/);
+    const netId = list[1].split(/\s+/)[0];
+    expect(await ok('vm', 'attach-network', vm.id, '--network', 'backend')).toMatch(
+      /^vm db1 attached to backend \(vni 10000\): 192\.168\.50\.2, mac 02(:[0-9a-f]{2}){5}$/,
+    );
+    expect(await ok('private-network', 'show', netId, '--cluster', 'lab')).toMatch(
+      new RegExp(`${vm.id}\\s+backend\\s+10000\\s+192\\.168\\.50\\.2\\s+\\S+\\s+attached`),
+    );
+    expect(await ok('vm', 'show', vm.id)).toMatch(/private networks:\nVM\s+NETWORK\s+VNI\s+IP\s+MAC\s+STATUS\n.*backend\s+10000\s+192\.168\.50\.2/);
+    expect(await ctl('private-network', 'delete', netId, '--cluster', 'lab')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 409 private-network-in-use: /),
+    });
+    expect(await ctl('private-network', 'create', '--cluster', 'lab', '--owner', 'tenant-x', '--name', 'pub', '--cidr', '203.0.113.0/24')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 400 private-network-not-private: /),
+    });
+    expect(await ctl('vm', 'attach-network', vm.id)).toMatchObject({ code: 2, err: expect.stringContaining("required option '--network <ID|NAME>'") });
+    expect(await ok('vm', 'detach-network', vm.id, '--network', netId)).toBe('vm db1 detached (its private address is released after the IPAM cool-down)');
+    expect(await ok('private-network', 'delete', netId, '--cluster', 'lab')).toBe('private network backend deleted (vni 10000 freed)');
+    expect(await ok('private-network', 'list', '--cluster', 'lab', '--owner', 'tenant-x')).toBe('(no private networks)');
+  });
+
   it('usage errors exit 2 before calling the API; help exits 0', async () => {
     expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({
       code: 2,

@@ -102,6 +102,8 @@ export type {
   Network,
   Node,
   NodeStatus,
+  PrivateAttachment,
+  PrivateNetwork,
   RouterConfigVersion,
   Target,
   Topology,

@@ -195,6 +195,16 @@ export function describeEvent(e: FabricEvent, names: Record<string, string> = {}
       return `pool ${s('start')} – ${s('end')} added`;
     case 'NetworkAdded':
       return `network ${s('cidr')} added`;
+    case 'PrivateNetworkCreated':
+      return `private network ${s('name')} (${s('cidr')}) of ${s('ownerId')}: vni ${s('vni')}`;
+    case 'PrivateNetworkDeleted':
+      return `private network ${shortId(s('networkId'))} deleted (vni ${s('vni')} freed)`;
+    case 'PrivateNetworkAttached':
+      return `VM ${shortId(s('vmId'))} attached to vni ${s('vni')}: ${s('ip')}`;
+    case 'PrivateNetworkDetached':
+      return `VM ${shortId(s('vmId'))} detached from private network ${shortId(s('networkId'))} (${s('ip')} held until ${s('releaseAt')})`;
+    case 'PrivateIpReleased':
+      return `private address ${s('ip')} released`;
     default:
       return Object.entries(d)
         .slice(0, 4)

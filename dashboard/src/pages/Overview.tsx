@@ -1,4 +1,4 @@
-import { type Network, type Node, type Target, type Topology, type Vm, VM_STEPS } from '../api';
+import { type Network, type Node, type PrivateNetwork, type Target, type Topology, type Vm, VM_STEPS } from '../api';
 import { Card, ErrorBox, Loading, useApi } from '../components';
 import { useLive } from '../live';
 import { Link } from '../router';
@@ -11,6 +11,7 @@ export function OverviewPage({ clusterId }: { clusterId: string }) {
   const topo = useApi<Topology>(`${base}/topology`);
   const targets = useApi<Target[]>(`${base}/targets`);
   const networks = useApi<Network[]>(`${base}/networks`);
+  const privateNetworks = useApi<PrivateNetwork[]>(`${base}/private-networks`);
   const { events } = useLive();
 
   const live = (vms.data ?? []).filter((v) => v.status !== 'deleted');
@@ -53,6 +54,14 @@ export function OverviewPage({ clusterId }: { clusterId: string }) {
         <Card title="Address pools" testId="overview-pools">
           {networks.data ? <PoolsView networks={networks.data} /> : <Loading />}
         </Card>
+        <Card
+          title="Private networks"
+          actions={<span className="muted small">tenant L2 (VXLAN/EVPN), one VNI each</span>}
+          testId="overview-private-networks"
+          className="span-2"
+        >
+          {privateNetworks.data ? <PrivateNetworksTable networks={privateNetworks.data} /> : <Loading />}
+        </Card>
         <Card title="Latest events" actions={<Link to={`${base}/events`}>All events</Link>} className="span-2">
           <EventLog events={events} limit={8} clusterId={clusterId} names={Object.fromEntries((nodes.data ?? []).map((n) => [n.id, n.name]))} />
         </Card>
@@ -67,5 +76,36 @@ function Stat({ label, value, tone, to }: { label: string; value: string | numbe
       <span className="stat-value">{value}</span>
       <span className="stat-label">{label}</span>
     </Link>
+  );
+}
+
+function PrivateNetworksTable({ networks }: { networks: PrivateNetwork[] }) {
+  if (!networks.length) return <p className="muted">No private networks.</p>;
+  return (
+    <table className="table" data-testid="private-networks">
+      <caption className="sr-only">Private networks of the cluster with their VNI and attached VMs</caption>
+      <thead>
+        <tr>
+          <th scope="col">Name</th>
+          <th scope="col">Owner</th>
+          <th scope="col">CIDR</th>
+          <th scope="col">VNI</th>
+          <th scope="col">VMs</th>
+        </tr>
+      </thead>
+      <tbody>
+        {networks.map((n) => (
+          <tr key={n.id}>
+            <td>{n.name}</td>
+            <td>{n.ownerId}</td>
+            <td>
+              <code>{n.cidr}</code>
+            </td>
+            <td>{n.vni}</td>
+            <td>{n.attachedVms}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

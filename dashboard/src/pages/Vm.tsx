@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, type Node, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
+import { ApiError, type Node, type PrivateAttachment, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
 import { Badge, Card, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
 import { MigrateVmForm } from '../forms';
 import { Link } from '../router';
@@ -15,6 +15,7 @@ const STEP_TEXT: Record<string, string> = {
 export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string }) {
   const vm = useApi<VmWithHistory>(`/vms/${vmId}`);
   const nodes = useApi<Node[]>(`/clusters/${clusterId}/nodes`);
+  const privateNets = useApi<PrivateAttachment[]>(`/vms/${vmId}/private-networks`);
   const nodeName = (id?: string) => (id ? (nodes.data?.find((n) => n.id === id)?.name ?? id.slice(0, 8)) : '—');
   if (vm.error && !vm.data) return <ErrorBox error={vm.error} title="Cannot load the VM" />;
   if (!vm.data) return <Loading />;
@@ -66,6 +67,39 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
         </div>
       )}
       {v.reason && <ErrorBox error={new ApiError(0, v.status, v.reason)} title="This VM failed" testId="vm-reason" />}
+      {!!privateNets.data?.length && (
+        <Card title="Private networks" testId="vm-private-networks">
+          <table className="table">
+            <caption className="sr-only">The VM's addresses in its owner's private networks</caption>
+            <thead>
+              <tr>
+                <th scope="col">Network</th>
+                <th scope="col">VNI</th>
+                <th scope="col">Address</th>
+                <th scope="col">MAC</th>
+                <th scope="col">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              {privateNets.data.map((a) => (
+                <tr key={`${a.networkId}/${a.ip}`}>
+                  <td>
+                    {a.name ?? a.networkId.slice(0, 8)} {a.cidr && <code className="small">{a.cidr}</code>}
+                  </td>
+                  <td>{a.vni}</td>
+                  <td>
+                    <code>{a.ip}</code>
+                  </td>
+                  <td>
+                    <code className="small">{a.mac}</code>
+                  </td>
+                  <td>{a.status === 'releasing' ? `held until ${fmtDateTime(a.releaseAt)}` : a.status}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Card>
+      )}
       <Card title="Path to the core" testId="vm-timeline-card">
         <Timeline vm={v} />
       </Card>

@@ -179,3 +179,31 @@ export interface AuditPage {
   next: string | null;
   readModelPosition: number;
 }
+
+export interface PrivateAttachment {
+  networkId: string;
+  vmId: string;
+  ownerId: string;
+  vni: number;
+  ip: string;
+  family: number;
+  mac: string;
+  status: 'attached' | 'releasing';
+  attachedAt: string;
+  releaseAt: string | null;
+  /** Only on a VM's list. */
+  name?: string | null;
+  cidr?: string | null;
+}
+export interface PrivateNetwork {
+  id: string;
+  clusterId: string;
+  ownerId: string;
+  name: string;
+  cidr: string;
+  family: number;
+  vni: number;
+  createdAt: string;
+  attachedVms: number;
+  attachments: PrivateAttachment[];
+}

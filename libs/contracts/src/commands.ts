@@ -329,6 +329,60 @@ export class AddPool {
   end: string;
 }
 
+/** Tenant private networks (IPAM): see docs/adr/0014-private-networks-vni-ipam.md. */
+export class CreatePrivateNetwork {
+  static readonly command = 'CreatePrivateNetwork';
+  @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
+  @IsOptional()
+  @IsCanonicalUuid()
+  networkId?: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ example: 'customer-1' })
+  @IsOwnerId()
+  ownerId: string;
+  @ApiProperty({ example: 'backend' })
+  @IsFabricName()
+  name: string;
+  @ApiProperty({ example: '192.168.10.0/24', description: 'private IPv4 (RFC 1918, RFC 6598) /16-/29 or unique local IPv6 (fc00::/7) /48-/124' })
+  @IsCidrBlock()
+  cidr: string;
+}
+export class DeletePrivateNetwork {
+  static readonly command = 'DeletePrivateNetwork';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  networkId: string;
+}
+export class AttachPrivateNetwork {
+  static readonly command = 'AttachPrivateNetwork';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  networkId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  vmId: string;
+}
+export class DetachPrivateNetwork {
+  static readonly command = 'DetachPrivateNetwork';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  networkId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  vmId: string;
+}
+
 export const INVENTORY_COMMANDS = {
   CreateCluster,
   AddRouteReflector,
@@ -346,7 +400,7 @@ export const INVENTORY_COMMANDS = {
   BlackholeVm,
   LiftBlackhole,
 } as const;
-export const IPAM_COMMANDS = { AddNetwork, AddPool } as const;
+export const IPAM_COMMANDS = { AddNetwork, AddPool, CreatePrivateNetwork, DeletePrivateNetwork, AttachPrivateNetwork, DetachPrivateNetwork } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;
 

@@ -26,6 +26,28 @@ export interface DesiredVm {
   leaving?: boolean;
 }
 
+/** A VM's interface in a private network, as the node must plug it into the network's bridge. */
+export interface DesiredPrivateInterface {
+  vmId: string;
+  /** The VM's address in the network (the guest configures it; the node only uses it for ARP/ND suppression). */
+  ip: string;
+  /** Prefix length of the network (the guest's on-link route). */
+  prefixLength: number;
+  mac: string;
+}
+/**
+ * A tenant private network (L2 EVPN, one VNI) a node must carry: present only on nodes with at least one
+ * VM of it (both ends of a migration while it runs). Not yet part of the published node state: the data
+ * plane adds it as `privateNetworks?: DesiredPrivateNetwork[]` (an additive 1.x field).
+ */
+export interface DesiredPrivateNetwork {
+  networkId: string;
+  vni: number;
+  cidr: string;
+  family: 4 | 6;
+  interfaces: DesiredPrivateInterface[];
+}
+
 export interface NodeDesiredState extends DesiredBase {
   kind: 'node';
   nodeName: string;

@@ -24,6 +24,7 @@ import {
 import { IsAsn, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import type { AggregateKind } from './subjects';
+import { PRIVATE_NETWORK_EVENT_AGGREGATE, PRIVATE_NETWORK_EVENT_CLASSES } from './private-network-events';
 
 /** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
 export const MAX_GENERATION = 2147483647;
@@ -417,6 +418,7 @@ export const EVENT_CLASSES = {
   MessageDeadLettered,
   TargetRenderFailed,
   TargetRenderRecovered,
+  ...PRIVATE_NETWORK_EVENT_CLASSES,
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
@@ -463,6 +465,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   MessageDeadLettered: 'deadletter',
   TargetRenderFailed: 'desired',
   TargetRenderRecovered: 'desired',
+  ...PRIVATE_NETWORK_EVENT_AGGREGATE,
 };
 
 export interface EventMeta {

@@ -3,6 +3,7 @@ export * from './validation';
 export * from './decorators';
 export * from './errors';
 export * from './events';
+export * from './private-network-events';
 export * from './commands';
 export * from './decider';
 export * from './desired-state';

@@ -66,3 +66,36 @@ export function addressProblem(ip: string): NetworkProblem | undefined {
   const p = networkProblem(c, { minPrefixLength: { 4: 0, 6: 0 } });
   return p && { code: 'network-not-unicast', message: p.message.replace(c.canonical, ip) };
 }
+
+/** Where tenant private networks may live: never routed, so never overlapping what the fabric announces. */
+const PRIVATE_V4: Block[] = [
+  block('10.0.0.0/8', 'RFC 1918'),
+  block('172.16.0.0/12', 'RFC 1918'),
+  block('192.168.0.0/16', 'RFC 1918'),
+  block('100.64.0.0/10', 'RFC 6598'),
+];
+const PRIVATE_V6: Block[] = [block('fc00::/7', 'RFC 4193 unique local')];
+/** Sane sizes of a private network: one L2 segment (VNI), its ARP/ND table and the IPAM walk stay small. */
+export const PRIVATE_PREFIX_LENGTHS = { 4: { min: 16, max: 29 }, 6: { min: 48, max: 124 } } as const;
+
+export type PrivateNetworkProblemCode = 'private-network-not-private' | 'private-network-size';
+
+/** Why `cidr` may not be a tenant private network, or undefined when it may. `cidr` must parse. */
+export function privateNetworkProblem(cidr: string | Cidr): { code: PrivateNetworkProblemCode; message: string } | undefined {
+  const c = typeof cidr === 'string' ? parseCidr(cidr) : cidr;
+  const allowed = c.family === 4 ? PRIVATE_V4 : PRIVATE_V6;
+  if (!allowed.some((b) => within(c, b.cidr))) {
+    return {
+      code: 'private-network-not-private',
+      message:
+        c.family === 4
+          ? `${c.canonical} is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598)`
+          : `${c.canonical} is not inside the unique local block fc00::/7 (RFC 4193)`,
+    };
+  }
+  const { min, max } = PRIVATE_PREFIX_LENGTHS[c.family];
+  if (c.prefixLength < min || c.prefixLength > max) {
+    return { code: 'private-network-size', message: `${c.canonical}: an IPv${c.family} private network must be a /${min} to /${max}` };
+  }
+  return undefined;
+}

@@ -208,6 +208,36 @@ export class AuditRow {
   @Column('jsonb') detail: Record<string, unknown>;
 }
 
+/** A tenant's private network (L2, VXLAN/EVPN) and its VNI; the row goes when the network is deleted. */
+@Entity('private_networks')
+@Index('IDX_private_networks_cluster', ['clusterId', 'ownerId'])
+export class PrivateNetworkRow {
+  @PrimaryColumn('uuid') id: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text', { name: 'owner_id' }) ownerId: string;
+  @Column('text') name: string;
+  @Column('text') cidr: string;
+  @Column('int') family: number;
+  @Column('int') vni: number;
+  @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
+}
+
+/** A VM's address in a private network: `attached`, then `releasing` (cool-down after a detach) until released. */
+@Entity('private_attachments')
+export class PrivateAttachmentRow {
+  @PrimaryColumn('uuid', { name: 'network_id' }) networkId: string;
+  @Index('IDX_private_attachments_vm') @PrimaryColumn('uuid', { name: 'vm_id' }) vmId: string;
+  @PrimaryColumn('text') ip: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text', { name: 'owner_id' }) ownerId: string;
+  @Column('int') family: number;
+  @Column('int') vni: number;
+  @Column('text') mac: string;
+  @Column('text') status: 'attached' | 'releasing';
+  @Column('timestamptz', { name: 'attached_at' }) attachedAt: Date;
+  @Column('timestamptz', { name: 'release_at', nullable: true }) releaseAt: Date | null;
+}
+
 export const ENTITIES = [
   CheckpointRow,
   ClusterRow,
@@ -223,6 +253,8 @@ export const ENTITIES = [
   DeadLetterRow,
   IpUsageRow,
   AuditRow,
+  PrivateNetworkRow,
+  PrivateAttachmentRow,
 ];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
 export const PROJECTED_TABLES = [
@@ -239,4 +271,6 @@ export const PROJECTED_TABLES = [
   'dead_letters',
   'ip_usage',
   'audit_log',
+  'private_networks',
+  'private_attachments',
 ];

@@ -359,6 +359,40 @@ export class Projector {
         [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), e.occurredAt],
       );
     },
+    PrivateNetworkCreated: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('private_networks')} (id, cluster_id, owner_id, name, cidr, family, vni, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING`,
+        [d.networkId, d.clusterId, d.ownerId, d.name, d.cidr, d.family, d.vni, e.occurredAt],
+      );
+    },
+    PrivateNetworkDeleted: async (e, em) => {
+      await em.query(`DELETE FROM ${this.t('private_attachments')} WHERE network_id = $1`, [e.data.networkId]);
+      await em.query(`DELETE FROM ${this.t('private_networks')} WHERE id = $1`, [e.data.networkId]);
+    },
+    PrivateNetworkAttached: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('private_attachments')} (network_id, vm_id, ip, cluster_id, owner_id, family, vni, mac, status, attached_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'attached',$9) ON CONFLICT DO NOTHING`,
+        [d.networkId, d.vmId, d.ip, d.clusterId, d.ownerId, d.family, d.vni, d.mac, e.occurredAt],
+      );
+    },
+    PrivateNetworkDetached: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `UPDATE ${this.t('private_attachments')} SET status = 'releasing', release_at = $4 WHERE network_id = $1 AND vm_id = $2 AND ip = $3 AND status = 'attached'`,
+        [d.networkId, d.vmId, d.ip, d.releaseAt],
+      );
+    },
+    PrivateIpReleased: async (e, em) => {
+      const d = e.data;
+      await em.query(`DELETE FROM ${this.t('private_attachments')} WHERE network_id = $1 AND vm_id = $2 AND ip = $3 AND status = 'releasing'`, [
+        d.networkId,
+        d.vmId,
+        d.ip,
+      ]);
+    },
     MessageDeadLettered: async (e, em) => {
       const d = e.data;
       await em.query(

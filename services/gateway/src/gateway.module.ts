@@ -17,6 +17,7 @@ import { TokensController } from './auth/tokens.controller';
 import { EventsController } from './http/events.controller';
 import { GuestNetworkController } from './http/guest-network.controller';
 import { AuditController } from './http/audit.controller';
+import { PrivateNetworksController, VmPrivateNetworksController } from './http/private-networks.controller';
 import { MinPositionInterceptor } from './http/min-position.interceptor';
 import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
@@ -50,6 +51,8 @@ export class GatewayModule {
         EventsController,
         GuestNetworkController,
         AuditController,
+        PrivateNetworksController,
+        VmPrivateNetworksController,
       ],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },

@@ -8,6 +8,7 @@ import { VmBlackhole1796000000101 } from './1796000000101-vm-blackhole';
 import { RtbhRole1796000000102 } from './1796000000102-rtbh-role';
 import { ObservedRoutes1797000000000 } from './1797000000000-observed-routes';
 import { VmHistoryStream1797100000000 } from './1797100000000-vm-history-stream';
+import { PrivateNetworks1798000000000 } from './1798000000000-private-networks';
 
 export const MIGRATIONS = [
   Initial1764129600000,
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   RtbhRole1796000000102,
   ObservedRoutes1797000000000,
   VmHistoryStream1797100000000,
+  PrivateNetworks1798000000000,
 ];

@@ -2,7 +2,7 @@
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, Matches, ValidateNested } from 'class-validator';
-import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
+import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, IsOwnerId, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
   @ApiProperty({ example: '203.0.113.0/24' })
@@ -69,4 +69,29 @@ export class BlackholeBody {
   @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
   @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
   reason: string;
+}
+
+export class CreatePrivateNetworkBody {
+  @ApiPropertyOptional({ format: 'uuid', description: 'client-chosen id (optional)' })
+  @IsOptional()
+  @IsCanonicalUuid()
+  networkId?: string;
+  @ApiProperty({ example: 'customer-1', description: 'the tenant: only its VMs may attach' })
+  @IsOwnerId()
+  ownerId: string;
+  @ApiProperty({ example: 'backend', description: 'unique per owner in the cluster; letters, digits, dashes' })
+  @IsFabricName()
+  name: string;
+  @ApiProperty({
+    example: '192.168.10.0/24',
+    description:
+      'IPv4 inside RFC 1918 or 100.64.0.0/10, /16-/29; or IPv6 inside fc00::/7, /48-/124. Not overlapping the owner’s other networks or the cluster’s public ones',
+  })
+  @IsCidrBlock()
+  cidr: string;
+}
+export class AttachPrivateNetworkBody {
+  @ApiProperty({ format: 'uuid', description: 'a private network of the VM’s owner in the VM’s cluster' })
+  @IsCanonicalUuid()
+  networkId: string;
 }

@@ -123,3 +123,33 @@ export class VmAcceptedDto {
   @ApiPropertyOptional({ format: 'uuid' }) nodeId?: string;
   @ApiPropertyOptional({ example: { self: '/api/v1/vms/7d7e…' } }) links?: Record<string, string>;
 }
+
+export class PrivateAttachmentDto {
+  @ApiProperty({ format: 'uuid' }) networkId: string;
+  @ApiProperty({ format: 'uuid' }) vmId: string;
+  @ApiProperty({ example: 'customer-1' }) ownerId: string;
+  @ApiProperty({ example: 10000 }) vni: number;
+  @ApiProperty({ example: '192.168.10.2' }) ip: string;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty({ example: '02:5e:1a:33:0c:7d', description: "MAC of the VM's interface in this network (stable)" }) mac: string;
+  @ApiProperty({ enum: ['attached', 'releasing'], description: 'releasing: detached, the address is held for the cool-down until releaseAt' })
+  status: string;
+  @ApiProperty({ format: 'date-time' }) attachedAt: string;
+  @ApiPropertyOptional({ format: 'date-time', nullable: true }) releaseAt: string | null;
+}
+export class VmPrivateAttachmentDto extends PrivateAttachmentDto {
+  @ApiPropertyOptional({ example: 'backend', nullable: true }) name: string | null;
+  @ApiPropertyOptional({ example: '192.168.10.0/24', nullable: true }) cidr: string | null;
+}
+export class PrivateNetworkDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) clusterId: string;
+  @ApiProperty({ example: 'customer-1' }) ownerId: string;
+  @ApiProperty({ example: 'backend' }) name: string;
+  @ApiProperty({ example: '192.168.10.0/24' }) cidr: string;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty({ example: 10000, description: 'VXLAN network identifier, allocated by the control plane (10000-16777215)' }) vni: number;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ example: 2 }) attachedVms: number;
+  @ApiProperty({ type: [PrivateAttachmentDto] }) attachments: PrivateAttachmentDto[];
+}

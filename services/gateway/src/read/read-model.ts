@@ -2,7 +2,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
 import { DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
-import { AgentTargetRow, BgpSessionRow, ClusterRow, NetworkRow, NodeRow, PoolRow, RouterConfigRow, VmHistoryRow, VmRow } from '@fabric/projections';
+import {
+  AgentTargetRow,
+  BgpSessionRow,
+  ClusterRow,
+  NetworkRow,
+  NodeRow,
+  PoolRow,
+  PrivateAttachmentRow,
+  PrivateNetworkRow,
+  RouterConfigRow,
+  VmHistoryRow,
+  VmRow,
+} from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
@@ -137,5 +149,56 @@ export class ReadModel {
   async routerConfig(clusterId: string, version?: number) {
     const repo = this.ds.getRepository(RouterConfigRow);
     return version ? repo.findOneBy({ clusterId, version }) : repo.findOne({ where: { clusterId }, order: { version: 'DESC' } });
+  }
+
+  attachment = (a: PrivateAttachmentRow) => ({
+    networkId: a.networkId,
+    vmId: a.vmId,
+    ownerId: a.ownerId,
+    vni: a.vni,
+    ip: a.ip,
+    family: a.family,
+    mac: a.mac,
+    status: a.status,
+    attachedAt: iso(a.attachedAt),
+    releaseAt: iso(a.releaseAt),
+  });
+
+  privateNetwork = (n: PrivateNetworkRow, attachments: PrivateAttachmentRow[]) => ({
+    id: n.id,
+    clusterId: n.clusterId,
+    ownerId: n.ownerId,
+    name: n.name,
+    cidr: n.cidr,
+    family: n.family,
+    vni: n.vni,
+    createdAt: iso(n.createdAt),
+    attachedVms: attachments.filter((a) => a.networkId === n.id && a.status === 'attached').length,
+    attachments: attachments.filter((a) => a.networkId === n.id).map(this.attachment),
+  });
+
+  async privateNetworkRow(id: string) {
+    return this.ds.getRepository(PrivateNetworkRow).findOneBy({ id });
+  }
+
+  async privateNetworks(clusterId: string, ownerId?: string) {
+    const nets = await this.ds.getRepository(PrivateNetworkRow).find({ where: { clusterId, ...(ownerId ? { ownerId } : {}) }, order: { vni: 'ASC' } });
+    const atts = await this.ds.getRepository(PrivateAttachmentRow).find({ where: { clusterId }, order: { attachedAt: 'ASC' } });
+    return nets.map((n) => this.privateNetwork(n, atts));
+  }
+
+  async privateNetworkWithAttachments(n: PrivateNetworkRow) {
+    const atts = await this.ds.getRepository(PrivateAttachmentRow).find({ where: { networkId: n.id }, order: { attachedAt: 'ASC' } });
+    return this.privateNetwork(n, atts);
+  }
+
+  /** A VM's private addresses (attached and cooling down), with each network's name and CIDR. */
+  async vmPrivateNetworks(vmId: string) {
+    const atts = await this.ds.getRepository(PrivateAttachmentRow).find({ where: { vmId }, order: { attachedAt: 'ASC' } });
+    const nets = atts.length ? await this.ds.getRepository(PrivateNetworkRow).findBy(atts.map((a) => ({ id: a.networkId }))) : [];
+    return atts.map((a) => {
+      const n = nets.find((x) => x.id === a.networkId);
+      return { ...this.attachment(a), name: n?.name ?? null, cidr: n?.cidr ?? null };
+    });
   }
 }

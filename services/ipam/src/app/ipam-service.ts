@@ -5,9 +5,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { uuidFromSeed, type IPAM_COMMANDS } from '@fabric/contracts';
-import { type AddNetwork, type AddPool, type CommandRequest, type EventOf, type StoredEvent, type StoredEventOf, notFound } from '@fabric/contracts';
+import {
+  type AddNetwork,
+  type AddPool,
+  type AttachPrivateNetwork,
+  type CommandRequest,
+  type CreatePrivateNetwork,
+  type DeletePrivateNetwork,
+  type DetachPrivateNetwork,
+  type EventOf,
+  type StoredEvent,
+  type StoredEventOf,
+  notFound,
+} from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
 import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
+import { duePrivateReleases } from '../domain/private-networks';
 import {
   dueReleases,
   type GatewayContext,
@@ -118,6 +131,47 @@ export class IpamService {
         );
         return { result: { poolId }, position: res.position };
       },
+      CreatePrivateNetwork: async (p: CreatePrivateNetwork, req: CommandRequest) => {
+        const networkId = p.networkId ?? randomUUID();
+        const { gatewayIp } = await this.poolContext(p.clusterId);
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'CreatePrivateNetwork', data: { clusterId: p.clusterId, networkId, ownerId: p.ownerId, name: p.name, cidr: p.cidr }, context: { gatewayIp } },
+          { commandId: req.commandId, meta: meta(req) },
+        );
+        this.knownClusters.add(p.clusterId);
+        return { result: { networkId }, position: res.position };
+      },
+      DeletePrivateNetwork: async (p: DeletePrivateNetwork, req: CommandRequest) => {
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'DeletePrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId } },
+          {
+            commandId: req.commandId,
+            meta: meta(req),
+          },
+        );
+        return { result: { networkId: p.networkId }, position: res.position };
+      },
+      AttachPrivateNetwork: async (p: AttachPrivateNetwork, req: CommandRequest) => {
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'AttachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId } },
+          { commandId: req.commandId, meta: meta(req) },
+        );
+        return { result: { networkId: p.networkId, vmId: p.vmId }, position: res.position };
+      },
+      DetachPrivateNetwork: async (p: DetachPrivateNetwork, req: CommandRequest) => {
+        const releaseAt = new Date(Date.now() + this.settings.releaseCooldownMs).toISOString();
+        const res = await this.repo.handle(
+          p.clusterId,
+          { type: 'DetachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId, releaseAt } },
+          { commandId: req.commandId, meta: meta(req) },
+        );
+        this.knownClusters.add(p.clusterId);
+        if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(p.clusterId);
+        return { result: { networkId: p.networkId, vmId: p.vmId }, position: res.position };
+      },
     };
   }
 
@@ -169,6 +223,15 @@ export class IpamService {
       );
       n++;
     }
+    for (const r of duePrivateReleases(state.private, now)) {
+      await this.repo.handle(
+        clusterId,
+        { type: 'ReleasePrivateIp', data: { clusterId, networkId: r.networkId, ip: r.ip } },
+        // releaseAt makes the id unique per detach: the same address may cool down again later.
+        { commandId: `ipam-private-release:${r.networkId}:${r.ip}:${r.releaseAt}`, meta: { actor: 'ipam' }, maxRetries: 50 },
+      );
+      n++;
+    }
     return n;
   }
 
@@ -176,6 +239,8 @@ export class IpamService {
     for (const c of this.knownClusters) await this.releaseDue(c);
   }
 }
+
+const meta = (req: CommandRequest) => ({ commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) });
 
 /** Pool ids derive from the command id so a retried AddNetwork produces the same events. */
 function poolIdFor(commandId: string, i: number): string {

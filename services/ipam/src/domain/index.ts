@@ -1,1 +1,2 @@
 export * from './ipam.decider';
+export * from './private-networks';

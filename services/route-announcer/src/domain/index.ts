@@ -1,1 +1,2 @@
 export * from './node-routes.model';
+export * from './private-networks.model';
