@@ -64,7 +64,8 @@ describe('agent (node, rr, frr-router) on the lab', () => {
 
   const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> => store.read(nats.subjects.evt('agent', kind, id), afterSeq);
   /** Routes and sessions: the observations stream (its own sequences). */
-  const observed = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> => store.observations().read(nats.subjects.obs(kind, id), afterSeq);
+  const observed = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> =>
+    store.observations().read(nats.subjects.obs(kind, id), afterSeq);
   const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
   type Route = { prefix: string; nextHop?: string };
   /** The routes a target holds, folded from its RoutesChanged deltas (a resync replaces what came before). */

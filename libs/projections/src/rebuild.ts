@@ -90,7 +90,9 @@ export async function snapshotLive(ds: DataSource, schema: string, name = checkp
     await qr.query('SET TRANSACTION READ ONLY');
     const cp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [name]).catch(() => []);
     const position = cp[0] ? Number(cp[0].position) : null;
-    const ocp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [checkpointName('observations', name)]).catch(() => []);
+    const ocp = await qr
+      .query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [checkpointName('observations', name)])
+      .catch(() => []);
     const observationPosition = ocp[0] ? Number(ocp[0].position) : 0;
     const rows = position === null ? {} : await dumpSchema({ query: (sql: string, p?: unknown[]) => qr.query(sql, p) }, schema);
     await qr.commitTransaction();
