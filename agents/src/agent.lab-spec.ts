@@ -63,6 +63,9 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   const opts: Partial<Record<keyof Agents, AgentOptions>> = {};
 
   const agentEvents = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> => store.read(nats.subjects.evt('agent', kind, id), afterSeq);
+  /** Routes and sessions: the observations stream (its own sequences). */
+  const observed = async (kind: TargetKind, id: string, afterSeq = 0): Promise<StoredEvent[]> =>
+    store.observations().read(nats.subjects.obs(kind, id), afterSeq);
   const ofType = <T>(events: StoredEvent[], type: string) => events.filter((e) => e.type === type).map((e) => ({ ...(e.data as T), seq: e.seq }));
   type Route = { prefix: string; nextHop?: string };
   /** The routes a target holds, folded from its RoutesChanged deltas (a resync replaces what came before). */
@@ -70,7 +73,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const key = (r: Route) => `${r.prefix} ${r.nextHop ?? ''}`;
     let held = new Map<string, Route>();
     let staging: Map<string, Route> | undefined;
-    for (const e of ofType<RoutesChanged>(await agentEvents(kind, id), 'RoutesChanged')) {
+    for (const e of ofType<RoutesChanged>(await observed(kind, id), 'RoutesChanged')) {
       if (e.resync === 'start' || e.resync === 'full') staging = new Map();
       for (const r of e.added) {
         held.set(key(r), r);
@@ -293,7 +296,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const expectEstablished = async (kind: TargetKind, id: string, peers: string[]) => {
       await eventually(
         async () => {
-          const ev = ofType<BgpSessionStateChanged>(await agentEvents(kind, id), 'BgpSessionStateChanged');
+          const ev = ofType<BgpSessionStateChanged>(await observed(kind, id), 'BgpSessionStateChanged');
           return peers.every((p) => ev.some((e) => e.peerIp === p && e.state === 'Established'));
         },
         60_000,
@@ -307,7 +310,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     await expectEstablished('rr', rrId, [s.nodes[0].ipv4, s.nodes[1].ipv4, s.core.ipv4]);
     await expectEstablished('router', routerId, [rr]);
     // The initial state is reported too (the sessions came up after the agents started).
-    const first = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged')[0];
+    const first = ofType<BgpSessionStateChanged>(await observed('rr', rrId), 'BgpSessionStateChanged')[0];
     expect(first.target).toEqual({ kind: 'rr', id: rrId });
   });
 
@@ -328,11 +331,11 @@ describe('agent (node, rr, frr-router) on the lab', () => {
       100,
       'the ghost session stepping through its FSM',
     );
-    const ghost = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === ghostIp);
+    const ghost = ofType<BgpSessionStateChanged>(await observed('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === ghostIp);
     expect(ghost.map((e) => e.state)).toEqual(['Down']);
     expect(ghost[0].info).toMatch(/^(Idle|Connect|Active|Start|OpenSent)/);
     // A session that came up: Down (its state when first seen) at most once, then Established — no FSM steps.
-    const node1 = ofType<BgpSessionStateChanged>(await agentEvents('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === s.nodes[0].ipv4);
+    const node1 = ofType<BgpSessionStateChanged>(await observed('rr', rrId), 'BgpSessionStateChanged').filter((e) => e.peerIp === s.nodes[0].ipv4);
     expect(node1.map((e) => e.state).slice(-1)).toEqual(['Established']);
     expect(node1.every((e) => e.state === 'Down' || e.state === 'Established')).toBe(true);
     expect(node1.length).toBeLessThanOrEqual(2);
@@ -359,7 +362,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
       'RoutesChanged from the core',
     );
     // Never an empty delta; the start-up report is a resync.
-    const ev = ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged');
+    const ev = ofType<RoutesChanged>(await observed('rr', rrId), 'RoutesChanged');
     expect(ev[0].resync).toMatch(/^(start|full)$/);
     expect(ev.filter((e) => !e.resync && e.added.length + e.withdrawn.length === 0)).toEqual([]);
   });
@@ -412,6 +415,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     agents.node1 = undefined;
     const snapshot = await node1Snapshot();
     const head = await store.headSeq();
+    const obsHead = await store.observations().headSeq();
     await startNode1();
     // startAgent returns after the start-up reconcile; its report follows right away.
     const applied = await eventually(
@@ -424,7 +428,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect(await node1Snapshot()).toBe(snapshot);
     // The initial session state is reported again by the new process.
     await eventually(
-      async () => ofType<BgpSessionStateChanged>(await agentEvents('node', node1Id, head), 'BgpSessionStateChanged').some((e) => e.state === 'Established'),
+      async () => ofType<BgpSessionStateChanged>(await observed('node', node1Id, obsHead), 'BgpSessionStateChanged').some((e) => e.state === 'Established'),
       15_000,
       50,
       'initial session state after restart',
@@ -485,7 +489,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
         `${kind} RoutesChanged withdrawing the removed VM`,
       );
     }
-    expect(ofType<RoutesChanged>(await agentEvents('rr', rrId), 'RoutesChanged').some((e) => e.withdrawn.some((r) => r.prefix === `${vm2.ip}/32`))).toBe(true);
+    expect(ofType<RoutesChanged>(await observed('rr', rrId), 'RoutesChanged').some((e) => e.withdrawn.some((r) => r.prefix === `${vm2.ip}/32`))).toBe(true);
     const nsList = (await run('ip', ['-j', 'netns', 'list'])).stdout;
     expect(nsList).not.toContain(vmNamespaceName(s.nodes[0].vmNamespacePrefix, vm2.vmId));
   });
@@ -587,8 +591,12 @@ describe('agent (node, rr, frr-router) on the lab', () => {
   });
 
   it('every report is a valid event of the contracts', async () => {
-    const events = await store.read(nats.subjects.evtAll('agent'));
-    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed', 'BgpSessionStateChanged', 'RoutesChanged']));
+    // Facts in the events stream, observations (routes, sessions) in the observations stream only.
+    const facts = await store.read(nats.subjects.evtAll('agent'));
+    expect(new Set(facts.map((e) => e.type))).toEqual(new Set(['ConfigApplied', 'ConfigApplyFailed']));
+    const observations = await store.observations().read(nats.subjects.obsAll());
+    expect(new Set(observations.map((e) => e.type))).toEqual(new Set(['BgpSessionStateChanged', 'RoutesChanged']));
+    const events = [...facts, ...observations];
     // Session reports are transitions only.
     expect(
       events

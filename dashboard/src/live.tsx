@@ -74,11 +74,12 @@ export function LiveProvider({ children, enabled }: { children: ReactNode; enabl
         return;
       }
       if (!e || typeof e !== 'object' || !e.type) return;
-      if (typeof e.seq === 'number') {
+      // Only events-stream sequences are positions (resume cursor, read-your-writes).
+      if (typeof e.seq === 'number' && e.stream !== 'observations') {
         lastSeq = Math.max(lastSeq, e.seq);
         feedPosition.note(e.seq);
       }
-      setEvents((prev) => (prev.some((p) => p.seq === e.seq && p.id === e.id) ? prev : [e, ...prev].slice(0, KEEP)));
+      setEvents((prev) => (prev.some((p) => p.seq === e.seq && p.id === e.id && p.stream === e.stream) ? prev : [e, ...prev].slice(0, KEEP)));
       bump();
     };
     const startPolling = () => {

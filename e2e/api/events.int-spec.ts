@@ -144,7 +144,7 @@ describe('live events (SSE)', () => {
     expect(route.id).toBeUndefined();
     expect(route.data).toMatchObject({ stream: 'observations', subject: cp.store.subjects.obs('router', fx.clusterId) });
     await eventually(
-      async () => ((await http('GET', `${cp.api}/vms/${firstVm}`)).body.status === 'at-core') || undefined,
+      async () => (await http('GET', `${cp.api}/vms/${firstVm}`)).body.status === 'at-core' || undefined,
       15_000,
       50,
       'VM at-core from the observation',

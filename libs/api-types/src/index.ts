@@ -149,6 +149,8 @@ export interface FabricEvent {
   occurredAt: string;
   seq: number;
   subject: string;
+  /** `observations`: an agent's route or session report; its seq is of the observations stream, not a position. */
+  stream?: 'observations';
   meta?: Record<string, unknown>;
 }
 

@@ -104,7 +104,8 @@ export function untrustedEventReason(subject: string, type: string, aggregateOfT
  */
 export function subjectTarget(subject: string): { kind: TargetKind; id: string } | undefined {
   const parts = subject.split('.');
-  if (parts.length !== 5 || (parts[1] === 'obs' ? parts[2] !== 'agent' : parts[1] !== 'evt' || (parts[2] !== 'agent' && parts[2] !== 'desired'))) return undefined;
+  if (parts.length !== 5 || (parts[1] === 'obs' ? parts[2] !== 'agent' : parts[1] !== 'evt' || (parts[2] !== 'agent' && parts[2] !== 'desired')))
+    return undefined;
   if (!['node', 'rr', 'router'].includes(parts[3])) return undefined;
   return { kind: parts[3] as TargetKind, id: parts[4] };
 }

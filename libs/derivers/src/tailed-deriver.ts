@@ -82,7 +82,15 @@ export class TailedDeriver {
         this.log('info', 'observations trimmed by retention: asking the agents for a resync');
         if (!obs.nats.nc.isClosed()) obs.nats.nc.publish(obs.subjects.resyncRequests);
       };
-      this.obsTail = new EventTail(obs, obs.allFilter, (e) => this.onEvent(e), 0, (m, x) => this.log('error', m, x), `${this.opts.name ?? 'deriver'}:observations`, askResync);
+      this.obsTail = new EventTail(
+        obs,
+        obs.allFilter,
+        (e) => this.onEvent(e),
+        0,
+        (m, x) => this.log('error', m, x),
+        `${this.opts.name ?? 'deriver'}:observations`,
+        askResync,
+      );
       await this.obsTail.start();
       // Folded from the oldest retained observation: what was trimmed before is stated again by the agents.
       if ((await obs.bounds()).first > 1) askResync();

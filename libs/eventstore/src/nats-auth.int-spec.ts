@@ -180,9 +180,9 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(stored?.subject).toBe(s().obs('node', nodeA));
       expect(await refused(store.append(s().obs('node', nodeB), [routes(nodeB)]))).toMatch(/permission|timeout/i);
       expect(await refused(a.js.publish(s().obs('rr', `${clusterId}_rr-1`), '{}', { timeout: 2000 }))).toMatch(/permission|timeout/i);
-      expect(
-        await refused(a.jsm.consumers.add(s().observationsStream, { name: 'x', filter_subject: s().obsAll(), ack_policy: AckPolicy.None })),
-      ).toMatch(/permission|timeout/i);
+      expect(await refused(a.jsm.consumers.add(s().observationsStream, { name: 'x', filter_subject: s().obsAll(), ack_policy: AckPolicy.None }))).toMatch(
+        /permission|timeout/i,
+      );
       expect(await refused(a.jsm.direct.getMessage(s().observationsStream, { last_by_subj: s().obs('node', nodeB) }))).toMatch(/permission|timeout/i);
       // A fact on its obs subject is forged: readers refuse it.
       const forged = await a.js.publish(
@@ -284,7 +284,10 @@ describe('given the product bus with identities (nats-server with nkey users and
       const asked: string[] = [];
       agent.nc.subscribe(s.resyncRequests, { callback: (_e, m) => void asked.push(m.string()) });
       await agent.nc.flush();
-      for (const [name, n] of [['route-announcer', ra], ['gateway', gw]] as const) {
+      for (const [name, n] of [
+        ['route-announcer', ra],
+        ['gateway', gw],
+      ] as const) {
         await expect(new EventStore(n).observations().read(s.obsAll())).resolves.toEqual(expect.any(Array));
         n.nc.publish(s.resyncRequests, name);
       }

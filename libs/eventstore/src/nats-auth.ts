@@ -79,7 +79,9 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
     pub.push(
-      ...[events, observations, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map((x) => `$JS.API.STREAM.INFO.${x}`),
+      ...[events, observations, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map(
+        (x) => `$JS.API.STREAM.INFO.${x}`,
+      ),
     );
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);

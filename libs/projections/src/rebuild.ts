@@ -5,7 +5,7 @@
  * them are the one expected difference: the agents' next resync restates them).
  */
 import { DataSource } from 'typeorm';
-import { type EventStore, loopToken } from '@fabric/eventstore';
+import { type EventStore, isNotFound, loopToken } from '@fabric/eventstore';
 import { openDatabase } from './datasource';
 import { PROJECTED_TABLES } from './entities';
 import { checkpointName, ProjectionRunner } from './runner';
@@ -36,7 +36,15 @@ export async function catchUpAll(
   const runner = new ProjectionRunner(store, ds);
   const position = await runner.catchUp(1000, upToSeq, await deadLettered(store, runner.loopName));
   const obs = new ProjectionRunner(store, ds, { stream: 'observations' });
-  const observationPosition = await obs.catchUp(1000, upToObservation, await deadLettered(store, obs.loopName));
+  // A restored backup holds the stream of record only: observations come back with the agents' next resync.
+  const hasObservations = await obs.store.bounds().then(
+    () => true,
+    (err) => {
+      if (isNotFound(err)) return false;
+      throw err;
+    },
+  );
+  const observationPosition = hasObservations ? await obs.catchUp(1000, upToObservation, await deadLettered(store, obs.loopName)) : 0;
   return { position, observationPosition };
 }
 
@@ -89,7 +97,9 @@ export async function snapshotLive(ds: DataSource, schema: string, name = checkp
     await qr.query('SET TRANSACTION READ ONLY');
     const cp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [name]).catch(() => []);
     const position = cp[0] ? Number(cp[0].position) : null;
-    const ocp = await qr.query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [checkpointName('observations', name)]).catch(() => []);
+    const ocp = await qr
+      .query(`SELECT position FROM "${schema}"."projection_checkpoints" WHERE name = $1`, [checkpointName('observations', name)])
+      .catch(() => []);
     const observationPosition = ocp[0] ? Number(ocp[0].position) : 0;
     const rows = position === null ? {} : await dumpSchema({ query: (sql: string, p?: unknown[]) => qr.query(sql, p) }, schema);
     await qr.commitTransaction();

@@ -133,4 +133,26 @@ describe('route-announcer (real NATS)', () => {
       await started.close();
     }
   });
+
+  it('given observations trimmed by retention, when it restarts, then it asks the agents for a resync and still completes a migration', async () => {
+    await appendEvents(store, [ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.20')]);
+    await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.11' }], [], undefined, 2)]);
+    await nats.jsm.streams.purge(nats.subjects.observationsStream, { keep: 1 });
+    expect((await store.observations().bounds()).first).toBeGreaterThan(1);
+    const asked: string[] = [];
+    const sub = nats.nc.subscribe(nats.subjects.resyncRequests, { callback: (_e, m) => void asked.push(m.subject) });
+    announcer = new RouteAnnouncer(store, { protocolNumber: 200 });
+    try {
+      await announcer.start();
+      await eventually(() => asked.length > 0 || undefined, 10_000, 20, 'resync request at start');
+      // The RR answers with a resync: the migration's new node is seen, the migration completes.
+      const before = completions.length;
+      await appendEvents(store, [ev.migrationRequested(vm(2), NODE1, NODE2)]);
+      await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.20/32', nextHop: '198.18.0.11' }], [], 'full', 1)]);
+      await eventually(() => completions.length > before || undefined, 10_000, 20, 'CompleteMigration after the resync');
+      expect(completions[completions.length - 1]).toMatchObject({ payload: { vmId: vm(2), nodeId: NODE2 } });
+    } finally {
+      sub.unsubscribe();
+    }
+  });
 });
