@@ -1,5 +1,5 @@
 export type { BgpOptions, Peer } from './common';
-export { NODE_PREFIX_LIMIT_FLOOR, MAX_PREFIX_LIMIT, nodePrefixLimit, poolPrefixLimit } from './common';
+export { NODE_PREFIX_LIMIT_FLOOR, MAX_PREFIX_LIMIT, nodePrefixLimit, poolPrefixLimit, bgpFromEvent } from './common';
 export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6, LEAVING_ROUTE_METRIC } from './node-bird';
 export type { NodeBirdInput } from './node-bird';
 export { renderRrBird, rrNodeProtocol, originTag, ORIGIN_TAG_MIN, ORIGIN_TAG_MAX, RTR_DEFAULT_PORT } from './rr-bird';
