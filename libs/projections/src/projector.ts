@@ -174,6 +174,17 @@ export class Projector {
         ]);
         return;
       }
+      case 'ClusterBgpSettingsChanged': {
+        const d = e.data as EventOf<'ClusterBgpSettingsChanged'>['data'];
+        // The event carries the whole non-secret settings: replace them, keep the password reference.
+        await em.query(
+          `UPDATE ${this.t('clusters')} SET community = $3,
+             bgp = $2::jsonb || jsonb_strip_nulls(jsonb_build_object('md5Password', bgp->'md5Password'))
+           WHERE id = $1`,
+          [d.clusterId, JSON.stringify(d.bgp), d.community],
+        );
+        return;
+      }
       case 'RouteReflectorAdded': {
         const d = e.data as EventOf<'RouteReflectorAdded'>['data'];
         await em.query(

@@ -11,7 +11,7 @@ import {
   vmInterfaceName,
   type PrefixLimitAction,
 } from '@fabric/contracts';
-import { renderNodeBird } from '@fabric/renderers';
+import { bgpFromEvent, renderNodeBird } from '@fabric/renderers';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -113,6 +113,13 @@ export class NodeRoutesModel {
         const c = this.clusters.get(event.data.clusterId);
         if (!c) return [];
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return this.liveNodesOf(c.clusterId);
+      }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.clusters.get(event.data.clusterId);
+        if (!c) return [];
+        c.community = event.data.community;
+        c.bgp = { ...bgpFromEvent(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
         return this.liveNodesOf(c.clusterId);
       }
       case 'RouteReflectorRemoved': {

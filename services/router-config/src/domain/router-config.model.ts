@@ -5,7 +5,7 @@
  */
 import { type EventOf, type FabricEvent, type RouterVendor, type PrefixLimitAction } from '@fabric/contracts';
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
+import { bgpFromEvent, contentHash, junosNames, renderFrrCore, renderJunosProcedure, unifiedDiff } from '@fabric/renderers';
 
 export type RouterConfigs = Record<RouterVendor, string>;
 export type RouterConfigRenderedData = EventOf<'RouterConfigRendered'>['data'];
@@ -76,6 +76,12 @@ export class RouterConfigModel {
       case 'BgpPasswordChanged': {
         const c = this.cluster(event.data.clusterId);
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return [c.clusterId];
+      }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.community = event.data.community;
+        c.bgp = { ...bgpFromEvent(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
         return [c.clusterId];
       }
       case 'RouteReflectorRemoved':

@@ -9,7 +9,7 @@ import { type FabricEvent, type Placement, type PrefixLimitAction, type RrDesire
 
 export type { Placement };
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
+import { bgpFromEvent, nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
 
 export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -100,6 +100,12 @@ export class RrConfigModel {
       case 'BgpPasswordChanged': {
         const c = this.cluster(event.data.clusterId);
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
+        return this.rrsOf(c.clusterId);
+      }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.community = event.data.community;
+        c.bgp = { ...bgpFromEvent(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
         return this.rrsOf(c.clusterId);
       }
       case 'RouteReflectorRemoved':
