@@ -236,10 +236,7 @@ export const HANDLERS: Handlers = {
         ['gateway', `${c.gateway.ip} ${c.gateway.mac}`],
         ['rr cluster id', c.rrClusterId],
         ['core router', `${c.coreRouter.name} ${c.coreRouter.ip} (${c.coreRouter.vendor})`],
-        [
-          'bgp',
-          bgpSummary(c.bgp),
-        ],
+        ['bgp', bgpSummary(c.bgp)],
         ['created', ago(c.createdAt)],
       ]),
       '',

@@ -150,7 +150,10 @@ describe('fabricctl against a control plane', () => {
     const done = await ok('cluster', 'set-bgp', 'lab', '--hold-time', '9', '--keepalive-time', '3', '--bfd', 'on', '--bfd-min-rx', '100');
     expect(done).toContain('bfd on, bfd rx 100ms, hold 9s, keepalive 3s');
     expect(await ok('cluster', 'set-bgp', 'lab', '--reset', 'holdTime', '--reset', 'keepaliveTime')).not.toContain('hold 9s');
-    expect(await ctl('cluster', 'set-bgp', 'lab', '--hold-time', '2')).toMatchObject({ code: 1, err: expect.stringMatching(/^error 400 invalid-bgp-settings: holdTime/) });
+    expect(await ctl('cluster', 'set-bgp', 'lab', '--hold-time', '2')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 400 invalid-bgp-settings: holdTime/),
+    });
     expect(await ctl('cluster', 'set-bgp', 'lab')).toMatchObject({ code: 2, err: expect.stringContaining('nothing to change') });
   });
 

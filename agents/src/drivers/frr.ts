@@ -9,7 +9,8 @@ import { type FrrBgpPeer, type FrrRoute, type KernelRoute, parseBgpSummaryJson, 
 import { isAlive, killAndWait, readPidFile } from './proc';
 
 export const FRR_BIN_DIR = '/usr/lib/frr';
-const DEFAULT_DAEMONS = ['zebra', 'bgpd', 'staticd'] as const;
+// bfdd: BFD for the core's sessions (`neighbor … bfd`); it idles while no session asks for BFD.
+const DEFAULT_DAEMONS = ['zebra', 'bgpd', 'staticd', 'bfdd'] as const;
 export type FrrDaemon = (typeof DEFAULT_DAEMONS)[number];
 
 export interface FrrDriverOptions {

@@ -345,13 +345,19 @@ describe('cluster decider', () => {
 
     it('given a timer set to null, it returns to the default; the password reference stays in the state', () => {
       const withHold = [...existing, changed({ holdTime: 9 }, ['holdTime'])];
-      spec.given(withHold).when(settings({ holdTime: null })).then([changed({}, ['holdTime'])]);
+      spec
+        .given(withHold)
+        .when(settings({ holdTime: null }))
+        .then([changed({}, ['holdTime'])]);
       const state = withHold.reduce(clusterDecider.evolve, clusterDecider.initialState());
       expect(state).toMatchObject({ bgp: { md5Password: '{{secret:1}}', holdTime: 9 } });
     });
 
     it('given the same values again, nothing', () => {
-      spec.given(existing).when(settings({ bfd: false, gracefulRestart: true, community: '65000:100' })).then([]);
+      spec
+        .given(existing)
+        .when(settings({ bfd: false, gracefulRestart: true, community: '65000:100' }))
+        .then([]);
     });
 
     it('given a community and a rotation, both events in one decision', () => {
@@ -396,7 +402,10 @@ describe('cluster decider', () => {
     });
 
     it('given hold time 0: allowed for an FRR core (RFC 4271), refused for a Junos core', () => {
-      spec.given(existing).when(settings({ holdTime: 0 })).then([changed({ holdTime: 0 }, ['holdTime'])]);
+      spec
+        .given(existing)
+        .when(settings({ holdTime: 0 }))
+        .then([changed({ holdTime: 0 }, ['holdTime'])]);
       spec
         .given([created({ coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'junos' } })])
         .when(settings({ holdTime: 0 }))
@@ -404,7 +413,10 @@ describe('cluster decider', () => {
     });
 
     it('404 on unknown cluster', () => {
-      spec.given([]).when(settings({ holdTime: 9 })).thenThrows(code(404, 'cluster-not-found'));
+      spec
+        .given([])
+        .when(settings({ holdTime: 9 }))
+        .thenThrows(code(404, 'cluster-not-found'));
     });
   });
 });

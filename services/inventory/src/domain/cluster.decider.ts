@@ -57,7 +57,8 @@ export type ChangeBgpPasswordCommand = { type: 'ChangeBgpPassword'; data: { clus
 /** Only the fields given change; a timer set to null returns to the daemon default. md5Password: a secret reference. */
 export type BgpSettingsPatch = Omit<BgpSettingsInput, 'md5Password' | 'rotateMd5'>;
 export type ChangeBgpSettingsCommand = { type: 'ChangeBgpSettings'; data: { clusterId: string; settings: BgpSettingsPatch; md5Password?: string } };
-export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand | ChangeBgpSettingsCommand;
+export type ClusterCommand =
+  CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand | ChangeBgpSettingsCommand;
 
 export type ClusterState =
   | { status: 'absent' }
