@@ -5,6 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
+import { type BfdSession, parseFrrBfdPeersJson } from './bfd-parse';
 import { type FrrBgpPeer, type FrrRoute, type KernelRoute, parseBgpSummaryJson, parseIpRouteJson, parseRouteJson } from './frr-parse';
 import { isAlive, killAndWait, readPidFile } from './proc';
 
@@ -174,6 +175,10 @@ export class FrrDriver {
     } finally {
       await fs.rm(tmp, { force: true });
     }
+  }
+
+  async bfdPeers(): Promise<BfdSession[]> {
+    return parseFrrBfdPeersJson(await this.vtysh('show bfd peers json'));
   }
 
   async bgpSummary(): Promise<FrrBgpPeer[]> {
