@@ -50,6 +50,23 @@ export interface CommandOptions {
   };
   'cluster list': None;
   'cluster show': None;
+  'cluster set-bgp': Idempotent & {
+    holdTime?: number;
+    keepaliveTime?: number;
+    gracefulRestart?: 'on' | 'off';
+    grTime?: number;
+    bfd?: 'on' | 'off';
+    bfdMinRx?: number;
+    bfdMinTx?: number;
+    bfdMultiplier?: number;
+    md5Password?: string;
+    rotateMd5?: boolean;
+    community?: string;
+    coreCommunity?: string;
+    prefixLimitAction?: string;
+    reset?: string[];
+    dryRun?: boolean;
+  };
   'node join': Idempotent & { cluster: string; name: string; underlayIp: string; underlayIp6?: string };
   'node drain': Idempotent & { cluster?: string; evacuate?: boolean };
   'node evacuate': Idempotent & { cluster?: string };
@@ -78,6 +95,7 @@ export interface CommandOptions {
 /** Positional arguments of the commands that take some. */
 interface CommandArgs {
   'cluster show': { cluster: string };
+  'cluster set-bgp': { cluster: string };
   'node drain': { node: string };
   'node evacuate': { node: string };
   'node undrain': { node: string };
@@ -152,7 +170,7 @@ interface LeafSpec {
 /** The command table: group → subcommand → spec (a top-level command has the group's name as its only key). */
 const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafSpec> } | LeafSpec> = {
   cluster: {
-    summary: 'clusters: create, list, show',
+    summary: 'clusters: create, list, show, set-bgp',
     commands: {
       create: {
         summary: 'create a cluster',
@@ -181,6 +199,32 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
       },
       list: { summary: 'list clusters' },
       show: { summary: 'show a cluster: route reflectors, core router, networks, nodes', args: [{ name: 'cluster', desc: 'cluster id or name' }] },
+      'set-bgp': {
+        summary: "change a cluster's BGP settings (every node, RR and the core get a new generation); --dry-run shows what would change",
+        args: [{ name: 'cluster', desc: 'cluster id or name' }],
+        options: [
+          { flags: '--hold-time <S>', desc: 'BGP hold time: 0 or 3-65535 s', kind: 'int' },
+          { flags: '--keepalive-time <S>', desc: 'keepalive, below the hold time (default hold/3)', kind: 'int' },
+          { flags: '--graceful-restart <on|off>', desc: 'BGP graceful restart', choices: ['on', 'off'] },
+          { flags: '--gr-time <S>', desc: 'graceful-restart time, 1-1800 s', kind: 'int' },
+          { flags: '--bfd <on|off>', desc: 'BFD on every session', choices: ['on', 'off'] },
+          { flags: '--bfd-min-rx <MS>', desc: 'BFD minimum receive interval, 10-60000 ms', kind: 'int' },
+          { flags: '--bfd-min-tx <MS>', desc: 'BFD minimum transmit interval, 10-60000 ms', kind: 'int' },
+          { flags: '--bfd-multiplier <N>', desc: 'BFD detect multiplier, 2-255', kind: 'int' },
+          { flags: '--md5-password <PASSWORD>', desc: 'rotate the MD5 password to this one' },
+          { flags: '--rotate-md5', desc: 'rotate the MD5 password to a generated one', kind: 'bool' },
+          { flags: '--community <ASN:N>', desc: 'community of VM routes' },
+          { flags: '--core-community <no-export|none|ASN:N>', desc: 'community RRs add to routes sent to the core' },
+          { flags: '--prefix-limit-action <ACTION>', desc: 'what RRs do with a node over its prefix limit', choices: ['restart', 'disable', 'block', 'warn'] },
+          {
+            flags: '--reset <TIMER>',
+            desc: 'return a timer to the daemon default (repeat): holdTime, keepaliveTime, gracefulRestartTime, bfdMinRxMs, bfdMinTxMs, bfdMultiplier',
+            kind: 'list',
+          },
+          { flags: '--dry-run', desc: 'change nothing: show what would change and which targets', kind: 'bool' },
+          IDEMPOTENCY,
+        ],
+      },
     },
   },
   node: {

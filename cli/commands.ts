@@ -194,6 +194,28 @@ async function routerConfig(api: ApiClient, cluster: string, format: string, ext
   return { cluster: id, version: Number(r.headers.get('x-config-version')), text: String(r.body) };
 }
 
+interface BgpDryRun {
+  changed: string[];
+  settingsDiff: string;
+  targets: { kind: string; id: string; name: string }[];
+}
+const timer = (label: string, v: number | undefined, unit: string) => (v === undefined ? [] : [`${label} ${v}${unit}`]);
+function bgpSummary(b: Cluster['bgp']): string {
+  return [
+    `graceful-restart ${b.gracefulRestart ? 'on' : 'off'}`,
+    ...timer('gr time', b.gracefulRestartTime, 's'),
+    `bfd ${b.bfd ? 'on' : 'off'}`,
+    ...timer('bfd rx', b.bfdMinRxMs, 'ms'),
+    ...timer('bfd tx', b.bfdMinTxMs, 'ms'),
+    ...timer('bfd multiplier', b.bfdMultiplier, ''),
+    ...timer('hold', b.holdTime, 's'),
+    ...timer('keepalive', b.keepaliveTime, 's'),
+    `md5 ${b.md5 ? 'on' : `off (${b.md5OptOut ?? 'no reason recorded'})`}`,
+    `node prefix limit action ${b.prefixLimitAction}`,
+    `core community ${b.coreCommunity}`,
+  ].join(', ');
+}
+
 /** `status`: one cluster's nodes with their apply state and its VMs counted by status. */
 interface ClusterStatus {
   cluster: { id: string; name: string };
@@ -251,10 +273,7 @@ export const HANDLERS: Handlers = {
         ['gateway', `${c.gateway.ip} ${c.gateway.mac}`],
         ['rr cluster id', c.rrClusterId],
         ['core router', `${c.coreRouter.name} ${c.coreRouter.ip} (${c.coreRouter.vendor})`],
-        [
-          'bgp',
-          `graceful-restart ${c.bgp.gracefulRestart ? 'on' : 'off'}, bfd ${c.bgp.bfd ? 'on' : 'off'}, md5 ${c.bgp.md5 ? 'on' : `off (${c.bgp.md5OptOut ?? 'no reason recorded'})`}, node prefix limit action ${c.bgp.prefixLimitAction}, core community ${c.bgp.coreCommunity}`,
-        ],
+        ['bgp', bgpSummary(c.bgp)],
         ['created', ago(c.createdAt)],
       ]),
       '',
@@ -271,6 +290,38 @@ export const HANDLERS: Handlers = {
       table(nodes, nodeColumns),
     ].join('\n');
     return { json: { ...c, networks, nodes }, text };
+  },
+  async 'cluster set-bgp'(api, { args, opts: o }) {
+    const id = await clusterId(api, args.cluster);
+    const onOff = (v?: 'on' | 'off') => (v === undefined ? undefined : v === 'on');
+    const given: Record<string, unknown> = {
+      holdTime: o.holdTime,
+      keepaliveTime: o.keepaliveTime,
+      gracefulRestart: onOff(o.gracefulRestart),
+      gracefulRestartTime: o.grTime,
+      bfd: onOff(o.bfd),
+      bfdMinRxMs: o.bfdMinRx,
+      bfdMinTxMs: o.bfdMinTx,
+      bfdMultiplier: o.bfdMultiplier,
+      md5Password: o.md5Password,
+      rotateMd5: o.rotateMd5,
+      community: o.community,
+      coreCommunity: o.coreCommunity,
+      prefixLimitAction: o.prefixLimitAction,
+    };
+    const body: Record<string, unknown> = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+    for (const k of o.reset ?? []) body[k] = null; // the API refuses an unknown name
+    if (!Object.keys(body).length) throw new UsageError('nothing to change: give at least one setting');
+    if (o.dryRun) {
+      const r = (await api.request<BgpDryRun>('PATCH', `/clusters/${id}/bgp${q({ dryRun: 'true' })}`, { body })).body;
+      const targets = r.targets.map((t) => `  ${t.kind} ${t.name} (${t.id})`).join('\n');
+      const text = r.changed.length
+        ? `dry run: would change ${r.changed.join(', ')}\n${r.settingsDiff}targets that get a new generation:\n${targets || '  (none)'}`
+        : 'dry run: nothing would change';
+      return { json: r, text };
+    }
+    const c = (await api.request<Cluster>('PATCH', `/clusters/${id}/bgp`, { body, idempotencyKey: o.idempotencyKey })).body;
+    return { json: c, text: `cluster ${c.name}: bgp ${bgpSummary(c.bgp)}` };
   },
   async 'node join'(api, { opts: o }) {
     const cluster = await clusterId(api, o.cluster);

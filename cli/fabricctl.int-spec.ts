@@ -140,6 +140,23 @@ describe('fabricctl against a control plane', () => {
     expect(await ok('node', 'undrain', 'node1', '--cluster', 'lab')).toBe('node node1 is active');
   });
 
+  it('cluster set-bgp: dry run changes nothing, then timers and BFD apply; bad input is refused with the field', async () => {
+    const before = await ok('cluster', 'show', 'lab');
+    const dry = await ok('cluster', 'set-bgp', 'lab', '--hold-time', '9', '--bfd', 'on', '--bfd-min-rx', '100', '--dry-run');
+    expect(dry).toContain('dry run: would change bfd, holdTime, bfdMinRxMs');
+    expect(dry).toContain('+holdTime: 9');
+    expect(dry).toMatch(/router core/);
+    expect(await ok('cluster', 'show', 'lab')).toBe(before);
+    const done = await ok('cluster', 'set-bgp', 'lab', '--hold-time', '9', '--keepalive-time', '3', '--bfd', 'on', '--bfd-min-rx', '100');
+    expect(done).toContain('bfd on, bfd rx 100ms, hold 9s, keepalive 3s');
+    expect(await ok('cluster', 'set-bgp', 'lab', '--reset', 'holdTime', '--reset', 'keepaliveTime')).not.toContain('hold 9s');
+    expect(await ctl('cluster', 'set-bgp', 'lab', '--hold-time', '2')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 400 invalid-bgp-settings: holdTime/),
+    });
+    expect(await ctl('cluster', 'set-bgp', 'lab')).toMatchObject({ code: 2, err: expect.stringContaining('nothing to change') });
+  });
+
   it('audit: who did what, filtered and paged', async () => {
     const lines = (await ok('audit', '--cluster', 'lab', '--actor', 'admin', '--limit', '1000')).split('\n');
     expect(lines[0]).toMatch(/^AT\s+ACTOR\s+COMMAND\s+EVENT\s+ON\s+DETAIL$/);

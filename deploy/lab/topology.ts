@@ -240,7 +240,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   }
 }
 
-const DAEMON_NAMES = new Set(['bird', 'zebra', 'bgpd', 'staticd', 'watchfrr', 'mgmtd']);
+const DAEMON_NAMES = new Set(['bird', 'zebra', 'bgpd', 'staticd', 'bfdd', 'watchfrr', 'mgmtd']);
 
 /** Removes everything of the lab: processes, namespaces, run dir, FRR dirs. Safe to call repeatedly. */
 export async function labDown(prefix: string): Promise<{ killed: number[]; namespaces: string[] }> {

@@ -9,6 +9,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
+import { type BfdSession, parseBirdBfdSessions } from './bfd-parse';
 import { type BirdProtocol, type BirdRoute, parseBirdProtocols, parseBirdRoutes } from './bird-parse';
 import { cmdline, isAlive, killAndWait, readPidFile } from './proc';
 
@@ -178,6 +179,11 @@ export class BirdDriver {
   async birdc(...args: string[]): Promise<string> {
     const { stdout } = await run('birdc', ['-s', this.controlSocket, ...args], { timeoutMs: this.timeoutMs });
     return stdout;
+  }
+
+  /** BFD sessions of `protocol bfd` (none when BFD is off: BIRD answers that no such protocol exists). */
+  async bfdSessions(): Promise<BfdSession[]> {
+    return parseBirdBfdSessions(await this.birdc('show', 'bfd', 'sessions').catch(() => ''));
   }
 
   async protocols(): Promise<BirdProtocol[]> {

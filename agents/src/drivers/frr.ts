@@ -5,11 +5,13 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { assertNamespace, run, runInNetns } from './exec';
+import { type BfdSession, parseFrrBfdPeersJson } from './bfd-parse';
 import { type FrrBgpPeer, type FrrRoute, type KernelRoute, parseBgpSummaryJson, parseIpRouteJson, parseRouteJson } from './frr-parse';
 import { isAlive, killAndWait, readPidFile } from './proc';
 
 export const FRR_BIN_DIR = '/usr/lib/frr';
-const DEFAULT_DAEMONS = ['zebra', 'bgpd', 'staticd'] as const;
+// bfdd: BFD for the core's sessions (`neighbor … bfd`); it idles while no session asks for BFD.
+const DEFAULT_DAEMONS = ['zebra', 'bgpd', 'staticd', 'bfdd'] as const;
 export type FrrDaemon = (typeof DEFAULT_DAEMONS)[number];
 
 export interface FrrDriverOptions {
@@ -173,6 +175,10 @@ export class FrrDriver {
     } finally {
       await fs.rm(tmp, { force: true });
     }
+  }
+
+  async bfdPeers(): Promise<BfdSession[]> {
+    return parseFrrBfdPeersJson(await this.vtysh('show bfd peers json'));
   }
 
   async bgpSummary(): Promise<FrrBgpPeer[]> {

@@ -16,7 +16,20 @@ export interface Cluster {
   routeReflectors: { name: string; ip: string }[];
   coreRouter: { name: string; ip: string; vendor: 'junos' | 'frr' };
   rrClusterId: string;
-  bgp: { gracefulRestart: boolean; bfd: boolean; md5: boolean; md5OptOut?: string; prefixLimitAction: string; coreCommunity: string };
+  bgp: {
+    gracefulRestart: boolean;
+    bfd: boolean;
+    md5: boolean;
+    md5OptOut?: string;
+    prefixLimitAction: string;
+    coreCommunity: string;
+    holdTime?: number;
+    keepaliveTime?: number;
+    gracefulRestartTime?: number;
+    bfdMinRxMs?: number;
+    bfdMinTxMs?: number;
+    bfdMultiplier?: number;
+  };
   createdAt: string;
 }
 

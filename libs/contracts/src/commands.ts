@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Matches, ValidateNested } from 'class-validator';
 import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
@@ -166,6 +166,74 @@ export class ChangeBgpPassword {
   @ApiProperty({ example: 'n3w-s3cret', description: 'TCP MD5 password (never returned)' })
   @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
   md5Password: string;
+}
+/**
+ * Change a cluster's BGP settings (PATCH /clusters/:id/bgp): only the fields given change; a timer set to
+ * null goes back to the daemon's default. Bounds and consistency (keepalive < hold, …) are the decider's.
+ */
+export class BgpSettingsInput {
+  @ApiPropertyOptional({ example: 90, nullable: true, description: 'BGP hold time in s: 0 (no keepalives) or 3-65535; null: daemon default' })
+  @IsOptional()
+  @IsInt()
+  holdTime?: number | null;
+  @ApiPropertyOptional({ example: 30, nullable: true, description: 'keepalive in s, below holdTime (default: holdTime / 3)' })
+  @IsOptional()
+  @IsInt()
+  keepaliveTime?: number | null;
+  @ApiPropertyOptional({ example: true })
+  @IsOptional()
+  @IsBoolean()
+  gracefulRestart?: boolean;
+  @ApiPropertyOptional({ example: 120, nullable: true, description: 'graceful-restart time in s (1-1800)' })
+  @IsOptional()
+  @IsInt()
+  gracefulRestartTime?: number | null;
+  @ApiPropertyOptional({ example: true })
+  @IsOptional()
+  @IsBoolean()
+  bfd?: boolean;
+  @ApiPropertyOptional({ example: 100, nullable: true, description: 'BFD minimum receive interval in ms (10-60000)' })
+  @IsOptional()
+  @IsInt()
+  bfdMinRxMs?: number | null;
+  @ApiPropertyOptional({ example: 100, nullable: true, description: 'BFD minimum transmit interval in ms (10-60000)' })
+  @IsOptional()
+  @IsInt()
+  bfdMinTxMs?: number | null;
+  @ApiPropertyOptional({ example: 3, nullable: true, description: 'BFD detect multiplier (2-255)' })
+  @IsOptional()
+  @IsInt()
+  bfdMultiplier?: number | null;
+  @ApiPropertyOptional({ example: 'n3w-s3cret', description: 'rotate the MD5 password to this value (never returned)' })
+  @IsOptional()
+  @Matches(PASSWORD_PATTERN, { message: 'md5Password must be 1-80 printable characters without quotes, spaces or backslashes' })
+  md5Password?: string;
+  @ApiPropertyOptional({ example: true, description: 'rotate the MD5 password to a generated one (not with md5Password)' })
+  @IsOptional()
+  @IsBoolean()
+  rotateMd5?: boolean;
+  @ApiPropertyOptional({ example: '65000:100', description: 'community every VM route carries' })
+  @IsOptional()
+  @IsCommunity()
+  community?: string;
+  @ApiPropertyOptional({ example: 'no-export', description: 'community the RRs add towards the core: no-export, none or asn:value' })
+  @IsOptional()
+  @IsCoreCommunity()
+  coreCommunity?: string;
+  @ApiPropertyOptional({ enum: PREFIX_LIMIT_ACTIONS, example: 'restart' })
+  @IsOptional()
+  @IsIn(PREFIX_LIMIT_ACTIONS)
+  prefixLimitAction?: PrefixLimitAction;
+}
+export class ChangeBgpSettings extends BgpSettingsInput {
+  static readonly command = 'ChangeBgpSettings';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  /** Validate and answer what would change; nothing is written. */
+  @IsOptional()
+  @IsBoolean()
+  dryRun?: boolean;
 }
 export class JoinNode {
   static readonly command = 'JoinNode';
@@ -388,6 +456,7 @@ export const INVENTORY_COMMANDS = {
   AddRouteReflector,
   RemoveRouteReflector,
   ChangeBgpPassword,
+  ChangeBgpSettings,
   JoinNode,
   DrainNode,
   EvacuateNode,

@@ -61,6 +61,13 @@ export class BgpOptions {
   @IsOptional() @IsCoreCommunity() coreCommunity?: string;
   /** Set when the cluster was created without MD5 on purpose: the operator's reason. */
   @IsOptional() @Matches(MD5_OPT_OUT_PATTERN) md5OptOut?: string;
+  /** Timers (bgp-settings.ts bounds); absent: the daemons' defaults. Set by ClusterBgpSettingsChanged. */
+  @IsOptional() @IsInt() @Min(0) @Max(65535) holdTime?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(65535) keepaliveTime?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(4095) gracefulRestartTime?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(255000) bfdMinRxMs?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(255000) bfdMinTxMs?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(255) bfdMultiplier?: number;
 }
 
 // ---- cluster.<clusterId>
@@ -99,6 +106,20 @@ export class RouteReflectorRemoved {
   static readonly version = 1;
   @IsUUID() clusterId: string;
   @IsFabricName() name: string;
+}
+
+// ---- cluster.<clusterId>: BGP settings changed (PATCH /clusters/:id/bgp)
+/**
+ * The cluster's non-secret BGP settings after a change, whole (`bgp` never holds md5Password: a rotation is a
+ * BgpPasswordChanged in the same append). `changed` names the fields that differ from before.
+ */
+export class ClusterBgpSettingsChanged {
+  static readonly type = 'ClusterBgpSettingsChanged';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsCommunity() community: string;
+  @ValidateNested() @Type(() => BgpOptions) bgp: BgpOptions;
+  @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) changed: string[];
 }
 
 // ---- node.<nodeId>
@@ -390,6 +411,7 @@ export const EVENT_CLASSES = {
   RouteReflectorAdded,
   RouteReflectorRemoved,
   BgpPasswordChanged,
+  ClusterBgpSettingsChanged,
   NodeJoined,
   NodeDrained,
   NodeEvacuationStarted,
@@ -437,6 +459,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   RouteReflectorAdded: 'cluster',
   RouteReflectorRemoved: 'cluster',
   BgpPasswordChanged: 'cluster',
+  ClusterBgpSettingsChanged: 'cluster',
   NodeJoined: 'node',
   NodeDrained: 'node',
   NodeEvacuationStarted: 'node',

@@ -9,3 +9,4 @@ export * from './decider';
 export * from './desired-state';
 export * from './ids';
 export * from './envelope';
+export * from './bgp-settings';

@@ -2,6 +2,7 @@
  * The read model (Postgres). Written only by the projector, read by the gateway.
  * Every table is derived from the event stream and can be rebuilt from sequence 1.
  */
+import type { BgpTimers } from '@fabric/contracts';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 @Entity('projection_checkpoints')
@@ -20,7 +21,7 @@ export class ClusterRow {
   @Column('jsonb') gateway: { ip: string; mac: string };
   @Column('jsonb', { name: 'core_router' }) coreRouter: { name: string; ip: string; vendor: string };
   @Column('text', { name: 'rr_cluster_id' }) rrClusterId: string;
-  @Column('jsonb') bgp: {
+  @Column('jsonb') bgp: BgpTimers & {
     md5Password?: string;
     gracefulRestart: boolean;
     bfd: boolean;

@@ -190,6 +190,16 @@ export class Projector {
         JSON.stringify({ md5Password: readableSecret(d.md5Password) }),
       ]);
     },
+    ClusterBgpSettingsChanged: async (e, em) => {
+      const d = e.data;
+      // The event carries the whole non-secret settings: replace them, keep the password reference.
+      await em.query(
+        `UPDATE ${this.t('clusters')} SET community = $3,
+           bgp = $2::jsonb || jsonb_strip_nulls(jsonb_build_object('md5Password', bgp->'md5Password'))
+         WHERE id = $1`,
+        [d.clusterId, JSON.stringify(d.bgp), d.community],
+      );
+    },
     RouteReflectorAdded: async (e, em) => {
       const d = e.data;
       await em.query(

@@ -4,6 +4,16 @@ import type { FrrCoreInput, JunosInput, NodeBirdInput, RrBirdInput } from './ind
 export const MD5 = 'ab!#$%&()*+,-./:<=>?@[]^_{|}~';
 export const ALL_ON = { md5Password: MD5, gracefulRestart: true, bfd: true };
 export const ALL_OFF = { gracefulRestart: false, bfd: false };
+/** Changed timers: hold/keepalive, graceful-restart time, BFD intervals (PATCH /clusters/:id/bgp). */
+export const TIMERS_BFD = {
+  ...ALL_ON,
+  holdTime: 9,
+  keepaliveTime: 3,
+  gracefulRestartTime: 90,
+  bfdMinRxMs: 100,
+  bfdMinTxMs: 150,
+  bfdMultiplier: 4,
+};
 
 export function nodeInput(over: Partial<NodeBirdInput> = {}): NodeBirdInput {
   return {

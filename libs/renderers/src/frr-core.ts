@@ -3,7 +3,7 @@
  * explicit in/out route-maps (FRR 8 drops eBGP routes without policy), only host routes of the pools that
  * carry the cluster community in, and at most as many prefixes per RR session as the pools hold.
  */
-import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
+import { DEFAULT_BFD_INTERVAL_MS, DEFAULT_BFD_MULTIPLIER, DEFAULT_BLACKHOLE_COMMUNITY, effectiveKeepalive } from '@fabric/contracts';
 import {
   type BgpOptions,
   type CoreRouterInput,
@@ -20,6 +20,25 @@ import {
   poolPrefixLimit,
   sortCidrs,
 } from './common';
+
+/** bfdd profile carrying the cluster's BFD intervals (only rendered when one is set). */
+export const FRR_BFD_PROFILE = 'FABRIC-BFD';
+const hasBfdTimers = (b: BgpOptions) => b.bfdMinRxMs !== undefined || b.bfdMinTxMs !== undefined || b.bfdMultiplier !== undefined;
+
+function frrBfdProfile(bgp: BgpOptions): string[] {
+  if (!bgp.bfd || !hasBfdTimers(bgp)) return [];
+  return [
+    'bfd',
+    ` profile ${FRR_BFD_PROFILE}`,
+    `  detect-multiplier ${bgp.bfdMultiplier ?? DEFAULT_BFD_MULTIPLIER}`,
+    `  receive-interval ${bgp.bfdMinRxMs ?? DEFAULT_BFD_INTERVAL_MS}`,
+    `  transmit-interval ${bgp.bfdMinTxMs ?? DEFAULT_BFD_INTERVAL_MS}`,
+    ' exit',
+    ' !',
+    'exit',
+    '!',
+  ];
+}
 
 export interface FrrCoreInput extends CoreRouterInput {
   hostname: string;
@@ -81,17 +100,21 @@ export function renderFrrCore(input: FrrCoreInput): string {
     'exit',
     '!',
     ...frrBlackhole(input.blackholeCommunity),
+    ...frrBfdProfile(bgp),
     `router bgp ${coreAsn}`,
     ` bgp router-id ${routerId}`,
     ' no bgp default ipv4-unicast',
   );
   if (bgp.gracefulRestart) out.push(' bgp graceful-restart');
+  if (bgp.gracefulRestart && bgp.gracefulRestartTime !== undefined) out.push(` bgp graceful-restart restart-time ${bgp.gracefulRestartTime}`);
+  const keepalive = effectiveKeepalive(bgp);
+  if (bgp.holdTime !== undefined && keepalive !== undefined) out.push(` timers bgp ${keepalive} ${bgp.holdTime}`);
   for (const rr of rrs) {
     out.push(` neighbor ${rr.ip} remote-as ${fabricAsn}`, ` neighbor ${rr.ip} description rr ${rr.name}`);
     // RTBH: the discard next hop resolves through a static blackhole, not a connected network.
     out.push(` neighbor ${rr.ip} disable-connected-check`);
     if (bgp.md5Password !== undefined) out.push(` neighbor ${rr.ip} password ${bgp.md5Password}`);
-    if (bgp.bfd) out.push(` neighbor ${rr.ip} bfd`);
+    if (bgp.bfd) out.push(hasBfdTimers(bgp) ? ` neighbor ${rr.ip} bfd profile ${FRR_BFD_PROFILE}` : ` neighbor ${rr.ip} bfd`);
   }
   for (const [af, rmIn, limit] of [
     ['ipv4', 'FABRIC-IN', poolPrefixLimit(v4, 4)],

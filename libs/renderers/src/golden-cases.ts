@@ -5,7 +5,7 @@
  * Regenerate after an intended renderer change with `npm run golden:update` and review the diff.
  */
 import { renderFrrCore, renderJunos, renderJunosProcedure, renderNodeBird, renderRrBird } from './index';
-import { ALL_ON, frrInput, junosInput, nodeInput, rrInput } from './fixtures';
+import { ALL_ON, TIMERS_BFD, frrInput, junosInput, nodeInput, rrInput } from './fixtures';
 
 /** Which parser checks the file: BIRD 2 (`bird -p`), FRR (`vtysh -C` + `bgpd -C`), or none available here (Junos). */
 export type GoldenDialect = 'bird' | 'frr' | 'junos';
@@ -76,6 +76,11 @@ export const GOLDEN_CASES: GoldenCase[] = [
   { file: 'md5-bfd-gr.node-bird.conf', dialect: 'bird', render: () => renderNodeBird(nodeInput({ bgp: ALL_ON })) },
   { file: 'md5-bfd-gr.rr-bird.conf', dialect: 'bird', render: () => renderRrBird(rrInput({ bgp: ALL_ON })) },
   { file: 'md5-bfd-gr.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ bgp: ALL_ON })) },
+  // Timers and BFD intervals changed by PATCH /clusters/:id/bgp.
+  { file: 'timers-bfd.node-bird.conf', dialect: 'bird', render: () => renderNodeBird(nodeInput({ bgp: TIMERS_BFD })) },
+  { file: 'timers-bfd.rr-bird.conf', dialect: 'bird', render: () => renderRrBird(rrInput({ bgp: TIMERS_BFD })) },
+  { file: 'timers-bfd.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ bgp: TIMERS_BFD })) },
+  { file: 'timers-bfd.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ bgp: TIMERS_BFD })) },
   // Junos core: `set` statements and the operator procedure around them.
   { file: 'cluster.junos.set', dialect: 'junos', render: () => renderJunos(junosInput()) },
   { file: 'md5-bfd-gr.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ bgp: ALL_ON })) },

@@ -5,7 +5,7 @@
  * FABRIC-<CLUSTER>-OUT rejects everything: nodes reach the world through their own default route,
  * so the border router announces nothing to the fabric.
  */
-import { DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
+import { DEFAULT_BFD_INTERVAL_MS, DEFAULT_BFD_MULTIPLIER, DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
 import {
   type BgpOptions,
   type Cidr,
@@ -131,9 +131,15 @@ export function renderJunos(input: JunosInput): string {
   );
   if (bgp.md5Password !== undefined) out.push(`${grp} authentication-key "${bgp.md5Password}"`);
   if (bgp.bfd) {
-    out.push(`${grp} bfd-liveness-detection minimum-interval 300`, `${grp} bfd-liveness-detection multiplier 3`);
+    if (bgp.bfdMinRxMs === undefined && bgp.bfdMinTxMs === undefined) out.push(`${grp} bfd-liveness-detection minimum-interval ${DEFAULT_BFD_INTERVAL_MS}`);
+    if (bgp.bfdMinRxMs !== undefined) out.push(`${grp} bfd-liveness-detection minimum-receive-interval ${bgp.bfdMinRxMs}`);
+    if (bgp.bfdMinTxMs !== undefined) out.push(`${grp} bfd-liveness-detection transmit-interval minimum-interval ${bgp.bfdMinTxMs}`);
+    out.push(`${grp} bfd-liveness-detection multiplier ${bgp.bfdMultiplier ?? DEFAULT_BFD_MULTIPLIER}`);
   }
+  // Junos has no keepalive knob: it sends keepalives at a third of the hold time.
+  if (bgp.holdTime !== undefined) out.push(`${grp} hold-time ${bgp.holdTime}`);
   if (bgp.gracefulRestart) out.push(`${grp} graceful-restart`);
+  if (bgp.gracefulRestart && bgp.gracefulRestartTime !== undefined) out.push(`${grp} graceful-restart restart-time ${bgp.gracefulRestartTime}`);
   for (const rr of rrs) out.push(`${grp} neighbor ${rr.ip} description "rr ${rr.name}"`);
   return out.join('\n') + '\n';
 }

@@ -1,5 +1,5 @@
 import { renderNodeBird } from './node-bird';
-import { ALL_ON, BAD_NAMES, MD5, block, nodeInput } from './fixtures';
+import { ALL_OFF, ALL_ON, BAD_NAMES, MD5, block, nodeInput } from './fixtures';
 import { birdCheck } from './test-support';
 
 describe('renderNodeBird', () => {
@@ -190,6 +190,20 @@ describe('renderNodeBird', () => {
     it('when the config is broken then the check fails (the check is not vacuous)', () => {
       const r = birdCheck(renderNodeBird(nodeInput()).replace('netlink rx buffer', 'netlink rx bufer'));
       expect(r.ok).toBe(false);
+    });
+  });
+
+  describe('given timers the API bounds refuse (defense in depth)', () => {
+    it.each([{ holdTime: 2 }, { holdTime: 9, keepaliveTime: 9 }, { bfdMultiplier: 1 }, { bfdMinRxMs: 1e6 }])('then %j is refused', (t) => {
+      expect(() => renderNodeBird(nodeInput({ bgp: { ...ALL_OFF, ...t } }))).toThrow(/invalid bgp\./);
+    });
+  });
+
+  describe('given BFD on without intervals', () => {
+    it('then protocol bfd keeps BIRD defaults and no timer line appears', () => {
+      const text = renderNodeBird(nodeInput({ bgp: { ...ALL_OFF, bfd: true } }));
+      expect(text).toContain('protocol bfd fabric_bfd {\n}');
+      expect(text).not.toMatch(/hold time|keepalive time|interval/);
     });
   });
 });

@@ -5,6 +5,7 @@
 import {
   type BgpOptions,
   birdHeader,
+  birdSessionOptions,
   type Peer,
   asn,
   bgpOptions,
@@ -82,7 +83,7 @@ export function renderNodeBird(input: NodeBirdInput): string {
     }),
   );
 
-  const out: string[] = birdHeader(`node ${nodeName}`, routerId, bgp.bfd);
+  const out: string[] = birdHeader(`node ${nodeName}`, routerId, bgp);
 
   for (const [kname, fam, len] of [
     [NODE_KERNEL4, 'ipv4', 32],
@@ -142,9 +143,7 @@ export function renderNodeBird(input: NodeBirdInput): string {
       `  local ${local} as ${fabricAsn};`,
       `  neighbor ${rr.ip} as ${fabricAsn};`,
     );
-    if (bgp.md5Password !== undefined) out.push(`  password "${bgp.md5Password}";`);
-    if (bgp.gracefulRestart) out.push('  graceful restart on;');
-    if (bgp.bfd) out.push('  bfd on;');
+    out.push(...birdSessionOptions(bgp));
     out.push(
       '  ipv4 {',
       '    import none;',

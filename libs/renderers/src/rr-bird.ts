@@ -12,6 +12,7 @@
 import {
   type BgpOptions,
   birdHeader,
+  birdSessionOptions,
   type Cidr,
   type Peer,
   array,
@@ -151,7 +152,7 @@ export function renderRrBird(input: RrBirdInput): string {
 
   const comm = `(${ca},${cv})`;
   const tag = coreCommunityPair(bgp.coreCommunity);
-  const out: string[] = birdHeader(`route reflector ${rrName}`, routerId, bgp.bfd);
+  const out: string[] = birdHeader(`route reflector ${rrName}`, routerId, bgp);
 
   const set = (list: Cidr[], hostLen: number) => list.map((c) => (c.len === hostLen ? c.text : `${c.text}{${hostLen},${hostLen}}`)).join(', ');
   for (const [fname, fam, hostLen] of [
@@ -194,9 +195,7 @@ export function renderRrBird(input: RrBirdInput): string {
   const common = (neighborIp: string, neighborAsn: number): string[] => {
     const local = localFor(neighborIp, localIp, localIp6);
     const l = [`  local ${local} as ${fabricAsn};`, `  neighbor ${neighborIp} as ${neighborAsn};`];
-    if (bgp.md5Password !== undefined) l.push(`  password "${bgp.md5Password}";`);
-    if (bgp.gracefulRestart) l.push('  graceful restart on;');
-    if (bgp.bfd) l.push('  bfd on;');
+    l.push(...birdSessionOptions(bgp));
     return l;
   };
   // IPv6 routes on an IPv4 session (and vice versa) may carry a next hop of the other family.

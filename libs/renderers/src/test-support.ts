@@ -50,14 +50,22 @@ export function frrCheck(config: string): CheckResult {
       const b = run(`/usr/lib/frr/${daemon}`, ['-C', '-f', file]);
       return `${b.stdout}${b.stderr}`.split('\n').filter((l) => /\[EC \d+\]|Configuration failed/.test(l));
     });
+  // The top-level `bfd` block (up to its closing `exit`) is bfdd's, as static routes are staticd's.
+  const bfdStart = lines.indexOf('bfd');
+  const bfdEnd = bfdStart < 0 ? -1 : lines.indexOf('exit', bfdStart);
+  const bfdLines = bfdStart < 0 ? [] : lines.slice(bfdStart, bfdEnd + 1);
+  const rest = bfdStart < 0 ? lines : [...lines.slice(0, bfdStart), ...lines.slice(bfdEnd + 1)];
   return withFile('frr.conf', config, (file) => {
     const v = run('vtysh', ['-C', '-f', file]);
-    const bgpdErrors = errorsOf('bgpd', lines.filter((l) => !isStatic(l)).join('\n'));
+    const bgpdErrors = errorsOf('bgpd', rest.filter((l) => !isStatic(l)).join('\n'));
     const statics = lines.filter(isStatic);
     const staticdErrors = statics.length ? errorsOf('staticd', statics.join('\n') + '\n') : [];
+    const bfddErrors = bfdLines.length ? errorsOf('bfdd', bfdLines.join('\n') + '\n') : [];
     return {
-      ok: v.status === 0 && bgpdErrors.length === 0 && staticdErrors.length === 0,
-      output: `vtysh exit ${v.status}: ${v.stdout}${v.stderr}\nbgpd: ${bgpdErrors.join('\n')}${staticdErrors.length ? `\nstaticd: ${staticdErrors.join('\n')}` : ''}`,
+      ok: v.status === 0 && bgpdErrors.length === 0 && staticdErrors.length === 0 && bfddErrors.length === 0,
+      output:
+        `vtysh exit ${v.status}: ${v.stdout}${v.stderr}\nbgpd: ${bgpdErrors.join('\n')}` +
+        `${staticdErrors.length ? `\nstaticd: ${staticdErrors.join('\n')}` : ''}${bfddErrors.length ? `\nbfdd: ${bfddErrors.join('\n')}` : ''}`,
     };
   });
 }

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
+import { BgpSettingsInput, CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
@@ -15,6 +15,22 @@ import { ApiAuth, ApiErrors } from './api-docs';
 import { ClusterDto, NetworkDto, NodeDto, NodeStatusDto } from './responses';
 
 const uuid = uuidParam;
+
+interface BgpPreview {
+  changed: string[];
+  md5Rotated: boolean;
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
+}
+/** Settings only the route reflectors render (what they add towards the core, what they do on a node's prefix limit). */
+const RR_ONLY_SETTINGS = new Set(['coreCommunity', 'prefixLimitAction']);
+const settingsText = (o: Record<string, unknown>) =>
+  Object.keys(o)
+    .sort()
+    .map((k) => `${k}: ${JSON.stringify(o[k])}\n`)
+    .join('');
+const settingsDiff = (before: Record<string, unknown>, after: Record<string, unknown>) =>
+  unifiedDiff(settingsText(before), settingsText(after), 'bgp settings (current)', 'bgp settings (after)');
 
 @ApiTags('clusters')
 @ApiAuth()
@@ -73,6 +89,45 @@ export class ClustersController {
   async changeBgpPassword(@Param('id', uuid) id: string, @Body() body: ChangeBgpPasswordBody, @ReqInfo() info: RequestInfo) {
     await this.bus.send('inventory', 'ChangeBgpPassword', { clusterId: id, md5Password: body.md5Password }, info);
     return this.get(id);
+  }
+
+  @Patch(':id/bgp')
+  @ApiOperation({
+    summary: "Change the cluster's BGP settings (timers, graceful restart, BFD, MD5 rotation, communities, prefix-limit action)",
+    description:
+      'Only the fields given change; a timer set to null returns to the daemon default. Every affected node, RR and the core get a new ' +
+      'generation. `?dryRun=true`: nothing is written; the answer lists the settings before/after, their diff and the targets that would change.',
+  })
+  @ApiQuery({ name: 'dryRun', required: false, type: Boolean })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 200, type: ClusterDto })
+  @ApiErrors(400, 404)
+  @QueryParams('dryRun')
+  async changeBgpSettings(
+    @Param('id', uuid) id: string,
+    @Body() body: BgpSettingsInput,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw invalidQuery({ dryRun: ['must be true or false'] }, 'invalid query');
+    if (dryRun === 'true') {
+      // No idempotency claim: a dry run writes nothing, so repeating it is harmless.
+      const r = await this.bus.send<BgpPreview>('inventory', 'ChangeBgpSettings', { ...body, clusterId: id, dryRun: true }, { actor: info.actor });
+      return { ...r, settingsDiff: settingsDiff(r.before, r.after), targets: await this.affectedTargets(id, r) };
+    }
+    await this.bus.send('inventory', 'ChangeBgpSettings', { ...body, clusterId: id }, info);
+    return this.get(id);
+  }
+
+  /** The targets whose desired config a settings change touches (docs/bgp-settings.md). */
+  private async affectedTargets(id: string, r: BgpPreview) {
+    const c = await this.get(id);
+    const rrOnly = r.changed.every((k) => RR_ONLY_SETTINGS.has(k)) && !r.md5Rotated;
+    if (!r.changed.length && !r.md5Rotated) return [];
+    const nodes = rrOnly ? [] : (await this.read.nodes(id)).filter((n) => n.status !== 'left').map((n) => ({ kind: 'node', id: n.id, name: n.name }));
+    const rrs = c.routeReflectors.map((rr) => ({ kind: 'rr', id: rrTargetId(id, rr.name), name: rr.name }));
+    const core = rrOnly ? [] : [{ kind: 'router', id, name: c.coreRouter.name }];
+    return [...nodes, ...rrs, ...core];
   }
 
   @Delete(':id/route-reflectors/:name')

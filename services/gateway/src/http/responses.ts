@@ -20,6 +20,12 @@ class BgpDto {
   @ApiProperty({ enum: ['restart', 'disable', 'block', 'warn'], description: 'what the RRs do when a node exceeds its prefix limit' })
   prefixLimitAction: string;
   @ApiProperty({ example: 'no-export', description: 'community the RRs add to every route sent to the core' }) coreCommunity: string;
+  @ApiPropertyOptional({ example: 90, description: 'hold time in s (absent: daemon default)' }) holdTime?: number;
+  @ApiPropertyOptional({ example: 30 }) keepaliveTime?: number;
+  @ApiPropertyOptional({ example: 120 }) gracefulRestartTime?: number;
+  @ApiPropertyOptional({ example: 100 }) bfdMinRxMs?: number;
+  @ApiPropertyOptional({ example: 100 }) bfdMinTxMs?: number;
+  @ApiPropertyOptional({ example: 3 }) bfdMultiplier?: number;
 }
 export class ClusterDto {
   @ApiProperty({ format: 'uuid' }) id: string;

@@ -1,7 +1,7 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
-import { DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
+import { BGP_TIMER_KEYS, DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
 import {
   AgentTargetRow,
   BgpSessionRow,
@@ -40,6 +40,8 @@ export class ReadModel {
       ...(c.bgp.md5OptOut ? { md5OptOut: c.bgp.md5OptOut } : {}),
       prefixLimitAction: c.bgp.prefixLimitAction ?? DEFAULT_PREFIX_LIMIT_ACTION,
       coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
+      // Timers only when set (absent: the daemons' defaults).
+      ...Object.fromEntries(BGP_TIMER_KEYS.filter((k) => c.bgp[k] !== undefined && c.bgp[k] !== null).map((k) => [k, c.bgp[k]])),
     },
     blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY,
     createdAt: iso(c.createdAt),

@@ -9,6 +9,7 @@ import {
   type AddRouteReflector,
   type BlackholeVm,
   type ChangeBgpPassword,
+  type ChangeBgpSettings,
   type CommandRequest,
   type CompleteMigration,
   type CreateCluster,
@@ -22,6 +23,8 @@ import {
   type MigrateVm,
   type RemoveNode,
   type RemoveRouteReflector,
+  type StoredEvent,
+  invalid,
   notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore, type HandleResult, SecretStore } from '@fabric/eventstore';
@@ -79,6 +82,25 @@ export class InventoryCommands {
     }
   }
 
+  /** Dry run of ChangeBgpSettings: the decision on the current state, nothing written, no secret stored. */
+  private async previewBgpSettings(p: ChangeBgpSettings): Promise<Reply> {
+    const { settings } = splitBgpSettings(p);
+    const loaded = await this.clusters.load(p.clusterId);
+    const before = loaded.state;
+    // A rotation always changes the password; a placeholder reference stands for the new secret.
+    const rotate = p.md5Password !== undefined || p.rotateMd5 === true;
+    const events = clusterDecider.decide(
+      { type: 'ChangeBgpSettings', data: { clusterId: p.clusterId, settings, ...(rotate ? { md5Password: '{{secret:0}}' } : {}) } },
+      structuredClone(before),
+    );
+    const after = events.reduce((s, e) => clusterDecider.evolve(s, e), structuredClone(before));
+    const view = (s: ClusterState) => (s.status === 'active' ? { community: s.community, ...s.bgp, md5Password: undefined } : {});
+    return {
+      result: { clusterId: p.clusterId, dryRun: true, changed: changedOf(events), md5Rotated: rotate, before: view(before), after: view(after) },
+      position: loaded.version,
+    };
+  }
+
   handlers(): CommandHandlers<typeof INVENTORY_COMMANDS> {
     return {
       CreateCluster: (p: CreateCluster, req) =>
@@ -132,6 +154,29 @@ export class InventoryCommands {
             return { result: { clusterId: p.clusterId }, position: res.position };
           }),
         ),
+      ChangeBgpSettings: (p: ChangeBgpSettings, req) =>
+        p.dryRun
+          ? this.previewBgpSettings(p)
+          : this.once(req, () =>
+              this.mutex.run(p.clusterId, async () => {
+                if (p.md5Password !== undefined && p.rotateMd5) {
+                  throw invalid('md5-conflict', 'give either md5Password or rotateMd5, not both', { rotateMd5: ['not allowed with md5Password'] });
+                }
+                const { settings } = splitBgpSettings(p);
+                // Validate before a secret is stored: a refused change leaves nothing behind.
+                const loaded = await this.clusters.load(p.clusterId);
+                clusterDecider.decide({ type: 'ChangeBgpSettings', data: { clusterId: p.clusterId, settings } }, structuredClone(loaded.state));
+                const password = p.md5Password ?? (p.rotateMd5 ? generateMd5Password() : undefined);
+                const ref = password !== undefined ? await this.secrets.put(p.clusterId, 'bgp-md5', password, `secret:${req.commandId}`) : undefined;
+                const res = await this.clusters.handle(
+                  p.clusterId,
+                  { type: 'ChangeBgpSettings', data: { clusterId: p.clusterId, settings, ...(ref !== undefined ? { md5Password: ref } : {}) } },
+                  { commandId: req.commandId, meta: this.meta(req) },
+                );
+                this.record(res);
+                return { result: { clusterId: p.clusterId, changed: changedOf(res.events) }, position: res.position };
+              }),
+            ),
       RemoveRouteReflector: (p: RemoveRouteReflector, req) =>
         this.once(req, () =>
           this.mutex.run(p.clusterId, async () => {
@@ -274,4 +319,18 @@ export function idFromCommand(commandId: string): string {
 /** 32 characters of base64url (192 random bits): inside PASSWORD_PATTERN and Linux's 80-byte TCP MD5 key. */
 export function generateMd5Password(): string {
   return randomBytes(24).toString('base64url');
+}
+
+function splitBgpSettings(p: ChangeBgpSettings) {
+  const { clusterId: _c, dryRun: _d, md5Password: _m, rotateMd5: _r, ...settings } = p;
+  return { settings };
+}
+
+function changedOf(events: { type: string; data: unknown }[]): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type === 'ClusterBgpSettingsChanged') out.push(...(e.data as { changed: string[] }).changed);
+    if (e.type === 'BgpPasswordChanged') out.push('md5Password');
+  }
+  return out;
 }

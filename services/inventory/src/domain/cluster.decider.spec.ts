@@ -314,4 +314,109 @@ describe('cluster decider', () => {
       spec.given([]).when(remove('rr1')).thenThrows(code(404, 'cluster-not-found'));
     });
   });
+
+  describe('ChangeBgpSettings (PATCH /clusters/:id/bgp)', () => {
+    const settings = (over: Record<string, unknown>, md5Password?: string) => ({
+      type: 'ChangeBgpSettings' as const,
+      data: { clusterId, settings: over, ...(md5Password ? { md5Password } : {}) },
+    });
+    const baseBgp = { gracefulRestart: true, bfd: false, prefixLimitAction: 'restart' as const, coreCommunity: 'no-export' };
+    const changed = (bgp: Record<string, unknown>, names: string[], community = '65000:100'): ClusterEvent => ({
+      type: 'ClusterBgpSettingsChanged',
+      data: { clusterId, community, bgp: { ...baseBgp, ...bgp }, changed: names },
+    });
+
+    it('given timers and BFD, records the whole non-secret settings and what changed', () => {
+      spec
+        .given(existing)
+        .when(settings({ holdTime: 9, keepaliveTime: 3, bfd: true, bfdMinRxMs: 100, bfdMinTxMs: 100, bfdMultiplier: 3, gracefulRestartTime: 60 }))
+        .then([
+          changed({ holdTime: 9, keepaliveTime: 3, bfd: true, bfdMinRxMs: 100, bfdMinTxMs: 100, bfdMultiplier: 3, gracefulRestartTime: 60 }, [
+            'bfd',
+            'holdTime',
+            'keepaliveTime',
+            'gracefulRestartTime',
+            'bfdMinRxMs',
+            'bfdMinTxMs',
+            'bfdMultiplier',
+          ]),
+        ]);
+    });
+
+    it('given a timer set to null, it returns to the default; the password reference stays in the state', () => {
+      const withHold = [...existing, changed({ holdTime: 9 }, ['holdTime'])];
+      spec
+        .given(withHold)
+        .when(settings({ holdTime: null }))
+        .then([changed({}, ['holdTime'])]);
+      const state = withHold.reduce(clusterDecider.evolve, clusterDecider.initialState());
+      expect(state).toMatchObject({ bgp: { md5Password: '{{secret:1}}', holdTime: 9 } });
+    });
+
+    it('given the same values again, nothing', () => {
+      spec
+        .given(existing)
+        .when(settings({ bfd: false, gracefulRestart: true, community: '65000:100' }))
+        .then([]);
+    });
+
+    it('given a community and a rotation, both events in one decision', () => {
+      spec
+        .given(existing)
+        .when(settings({ community: '65000:200' }, '{{secret:9}}'))
+        .then([changed({}, ['community'], '65000:200'), { type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:9}}' } }]);
+    });
+
+    it('given a rotation on a cluster created without MD5, the opt-out ends', () => {
+      const optedOut = [created({ bgp: { ...baseBgp, md5OptOut: 'lab core without md5' } })];
+      spec
+        .given(optedOut)
+        .when(settings({}, '{{secret:9}}'))
+        .then([changed({}, ['md5OptOut']), { type: 'BgpPasswordChanged', data: { clusterId, md5Password: '{{secret:9}}' } }]);
+    });
+
+    it.each([
+      [{ holdTime: 1 }, 'holdTime'],
+      [{ holdTime: 65536 }, 'holdTime'],
+      [{ holdTime: 9, keepaliveTime: 9 }, 'keepaliveTime'],
+      [{ holdTime: 0, keepaliveTime: 1 }, 'keepaliveTime'],
+      [{ keepaliveTime: 3 }, 'keepaliveTime'],
+      [{ bfdMinRxMs: 9 }, 'bfdMinRxMs'],
+      [{ bfdMinTxMs: 60001 }, 'bfdMinTxMs'],
+      [{ bfdMultiplier: 256 }, 'bfdMultiplier'],
+      [{ gracefulRestartTime: 0 }, 'gracefulRestartTime'],
+      [{ holdTime: 3.5 }, 'holdTime'],
+      [{ community: '65535:666' }, 'community'],
+    ])('given %j, 400 invalid-bgp-settings naming %s', (over, field) => {
+      spec
+        .given(existing)
+        .when(settings(over))
+        .thenThrows((e: DomainError) => code(400, 'invalid-bgp-settings')(e) && JSON.stringify(e).includes(field));
+    });
+
+    it('given a hold time that the current keepalive does not fit under, 400', () => {
+      spec
+        .given([...existing, changed({ holdTime: 90, keepaliveTime: 30 }, ['holdTime', 'keepaliveTime'])])
+        .when(settings({ holdTime: 20 }))
+        .thenThrows(code(400, 'invalid-bgp-settings'));
+    });
+
+    it('given hold time 0: allowed for an FRR core (RFC 4271), refused for a Junos core', () => {
+      spec
+        .given(existing)
+        .when(settings({ holdTime: 0 }))
+        .then([changed({ holdTime: 0 }, ['holdTime'])]);
+      spec
+        .given([created({ coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'junos' } })])
+        .when(settings({ holdTime: 0 }))
+        .thenThrows(code(400, 'invalid-bgp-settings'));
+    });
+
+    it('404 on unknown cluster', () => {
+      spec
+        .given([])
+        .when(settings({ holdTime: 9 }))
+        .thenThrows(code(404, 'cluster-not-found'));
+    });
+  });
 });

@@ -1,6 +1,10 @@
 /** Cluster aggregate (subject cluster.<clusterId>): settings, route reflectors. */
 import {
+  BGP_TIMER_KEYS,
   type BgpOptions,
+  type BgpSettingsInput,
+  DEFAULT_BLACKHOLE_COMMUNITY,
+  bgpTimerProblems,
   type CoreRouterRef,
   DEFAULT_CORE_COMMUNITY,
   DEFAULT_PREFIX_LIMIT_ACTION,
@@ -20,7 +24,7 @@ export const DEFAULT_GATEWAY: GatewaySettings = { ip: '10.0.0.1', mac: 'fe:ff:ff
 export const DEFAULT_RR_CLUSTER_ID = '0.0.0.1';
 export const MAX_ROUTE_REFLECTORS = 16;
 
-export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved' | 'BgpPasswordChanged'>;
+export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved' | 'BgpPasswordChanged' | 'ClusterBgpSettingsChanged'>;
 
 export interface CreateClusterData {
   clusterId: string;
@@ -50,7 +54,11 @@ export type AddRouteReflectorCommand = {
 export type RemoveRouteReflectorCommand = { type: 'RemoveRouteReflector'; data: { clusterId: string; name: string } };
 /** md5Password: the secret reference of the new password (the value is in the secrets stream). */
 export type ChangeBgpPasswordCommand = { type: 'ChangeBgpPassword'; data: { clusterId: string; md5Password: string } };
-export type ClusterCommand = CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand;
+/** Only the fields given change; a timer set to null returns to the daemon default. md5Password: a secret reference. */
+export type BgpSettingsPatch = Omit<BgpSettingsInput, 'md5Password' | 'rotateMd5'>;
+export type ChangeBgpSettingsCommand = { type: 'ChangeBgpSettings'; data: { clusterId: string; settings: BgpSettingsPatch; md5Password?: string } };
+export type ClusterCommand =
+  CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand | ChangeBgpSettingsCommand;
 
 export type ClusterState =
   | { status: 'absent' }
@@ -66,6 +74,7 @@ export type ClusterState =
       rrClusterId: string;
       bgp: BgpOptions;
       routeReflectors: RouteReflectorRef[];
+      blackholeCommunity?: string;
     };
 type ActiveCluster = Extract<ClusterState, { status: 'active' }>;
 
@@ -193,6 +202,48 @@ function changeBgpPassword(cmd: ChangeBgpPasswordCommand, state: ClusterState): 
   return [{ type: 'BgpPasswordChanged', data: { clusterId: c.clusterId, md5Password: cmd.data.md5Password } }];
 }
 
+const SETTING_KEYS = ['gracefulRestart', 'bfd', 'prefixLimitAction', 'coreCommunity', ...BGP_TIMER_KEYS] as const;
+
+function changeBgpSettings(cmd: ChangeBgpSettingsCommand, state: ClusterState): ClusterEvent[] {
+  const c = requireCluster(state, cmd.data.clusterId);
+  const p = cmd.data.settings ?? {};
+  const { md5Password: _secret, ...current } = c.bgp;
+  const next: BgpOptions = { ...current };
+  const nextRecord = next as unknown as Record<string, unknown>;
+  for (const k of SETTING_KEYS) {
+    const v = (p as Record<string, unknown>)[k];
+    if (v === null) delete nextRecord[k];
+    else if (v !== undefined) nextRecord[k] = v;
+  }
+  // gracefulRestart, bfd, prefixLimitAction and coreCommunity cannot be unset (null keeps them).
+  next.gracefulRestart ??= c.bgp.gracefulRestart;
+  next.bfd ??= c.bgp.bfd;
+  if (c.bgp.prefixLimitAction !== undefined) next.prefixLimitAction ??= c.bgp.prefixLimitAction;
+  if (c.bgp.coreCommunity !== undefined) next.coreCommunity ??= c.bgp.coreCommunity;
+  const fields = bgpTimerProblems(next, c.coreRouter.vendor !== 'junos');
+  const community = p.community ?? c.community;
+  if (community === (c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY)) {
+    fields.community = ['must differ from the cluster blackhole community'];
+  }
+  if (Object.keys(fields).length) {
+    const first = Object.entries(fields)[0];
+    throw invalid('invalid-bgp-settings', `${first[0]} ${first[1][0]}`, fields);
+  }
+  const changed = SETTING_KEYS.filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k])) as string[];
+  if (community !== c.community) changed.unshift('community');
+  // A new password on a cluster that ran without MD5 ends the opt-out.
+  if (cmd.data.md5Password !== undefined && next.md5OptOut !== undefined) {
+    delete next.md5OptOut;
+    changed.push('md5OptOut');
+  }
+  const events: ClusterEvent[] = [];
+  if (changed.length) events.push({ type: 'ClusterBgpSettingsChanged', data: { clusterId: c.clusterId, community, bgp: next, changed } });
+  if (cmd.data.md5Password !== undefined && cmd.data.md5Password !== c.bgp.md5Password) {
+    events.push({ type: 'BgpPasswordChanged', data: { clusterId: c.clusterId, md5Password: cmd.data.md5Password } });
+  }
+  return events;
+}
+
 export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent> = {
   initialState: () => ({ status: 'absent' }),
   decide(command, state) {
@@ -205,6 +256,8 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
         return removeRouteReflector(command, state);
       case 'ChangeBgpPassword':
         return changeBgpPassword(command, state);
+      case 'ChangeBgpSettings':
+        return changeBgpSettings(command, state);
       default:
         throw invalid('unknown-command', `unknown cluster command ${String((command as { type?: unknown }).type)}`);
     }
@@ -212,8 +265,21 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
   evolve(state, event) {
     switch (event.type) {
       case 'ClusterCreated': {
-        const { clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp } = event.data;
-        return { status: 'active', clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp, routeReflectors: [] };
+        const { clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp, blackholeCommunity } = event.data;
+        return {
+          status: 'active',
+          clusterId,
+          name,
+          fabricAsn,
+          coreAsn,
+          community,
+          gateway,
+          coreRouter,
+          rrClusterId,
+          bgp,
+          routeReflectors: [],
+          ...(blackholeCommunity !== undefined ? { blackholeCommunity } : {}),
+        };
       }
       case 'RouteReflectorAdded':
         if (state.status === 'absent') return state;
@@ -224,6 +290,11 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
       case 'BgpPasswordChanged':
         if (state.status === 'absent') return state;
         return { ...state, bgp: { ...state.bgp, md5Password: event.data.md5Password } };
+      case 'ClusterBgpSettingsChanged': {
+        if (state.status === 'absent') return state;
+        const md5 = state.bgp.md5Password;
+        return { ...state, community: event.data.community, bgp: { ...event.data.bgp, ...(md5 !== undefined ? { md5Password: md5 } : {}) } };
+      }
       default:
         return state;
     }

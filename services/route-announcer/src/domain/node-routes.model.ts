@@ -109,6 +109,13 @@ export class NodeRoutesModel {
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
         return this.liveNodesOf(c.clusterId);
       }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.clusters.get(event.data.clusterId);
+        if (!c) return [];
+        c.community = event.data.community;
+        c.bgp = { ...bgpOptionsOf(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
+        return this.liveNodesOf(c.clusterId);
+      }
       case 'RouteReflectorRemoved': {
         const c = this.clusters.get(event.data.clusterId);
         if (!c || !c.rrs.delete(event.data.name.toLowerCase())) return [];

@@ -81,6 +81,12 @@ export class RouterConfigModel {
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
         return [c.clusterId];
       }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.community = event.data.community;
+        c.bgp = { ...bgpOptionsOf(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
+        return [c.clusterId];
+      }
       case 'RouteReflectorRemoved':
         return this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase()) ? [event.data.clusterId] : [];
       case 'PoolAdded':

@@ -96,6 +96,12 @@ export class RrConfigModel {
         c.bgp = { ...c.bgp, md5Password: event.data.md5Password };
         return this.rrsOf(c.clusterId);
       }
+      case 'ClusterBgpSettingsChanged': {
+        const c = this.cluster(event.data.clusterId);
+        c.community = event.data.community;
+        c.bgp = { ...bgpOptionsOf(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
+        return this.rrsOf(c.clusterId);
+      }
       case 'RouteReflectorRemoved':
         // A removed RR gets no further state (its agent is decommissioned with it).
         this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase());
