@@ -26,6 +26,7 @@ import {
   type StoredEvent,
   invalid,
   notFound,
+  type FabricEvent,
 } from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore, type HandleResult, SecretStore } from '@fabric/eventstore';
 import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
@@ -326,10 +327,10 @@ function splitBgpSettings(p: ChangeBgpSettings) {
   return { settings };
 }
 
-function changedOf(events: { type: string; data: unknown }[]): string[] {
+function changedOf(events: readonly FabricEvent[]): string[] {
   const out: string[] = [];
   for (const e of events) {
-    if (e.type === 'ClusterBgpSettingsChanged') out.push(...(e.data as { changed: string[] }).changed);
+    if (e.type === 'ClusterBgpSettingsChanged') out.push(...e.data.changed);
     if (e.type === 'BgpPasswordChanged') out.push('md5Password');
   }
   return out;
