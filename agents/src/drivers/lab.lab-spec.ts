@@ -38,7 +38,8 @@ describe('lab up/down', () => {
       );
       expect(state.nodes[1]).toMatchObject({ ipv4: '198.18.0.102', ipv6: '2001:db8:ffff::102' });
       const pids = labPids(state);
-      expect(pids).toHaveLength(3 + 4);
+      // BIRD on 2 nodes and 2 RRs; zebra, bgpd, staticd and bfdd on the core.
+      expect(pids).toHaveLength(4 + 4);
       for (const pid of pids) expect(await isAlive(pid)).toBe(true);
 
       // RRs never forward; nodes do and reach the core over the underlay.
