@@ -195,47 +195,49 @@ export class EventsController implements BeforeApplicationShutdown {
           }
         },
       });
-    const reader = readerOf(this.store, false);
-    await reader.start();
-    const observationReader = readerOf(this.store.observations(), true);
-    await observationReader.start().catch(async (err) => {
-      await reader.stop();
-      throw err;
-    });
-
-    res.status(200).set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    // The consumer exists now: a client may start writing and will see its own events.
-    res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
-    const heartbeat = setInterval(() => {
-      res.write(': heartbeat\n\n');
-      // Another gateway may have revoked the token: the stream ends within one heartbeat.
-      void this.tokens.isActive(tokenId).then(
-        (ok) => ok || close(),
-        () => undefined,
-      );
-    }, HEARTBEAT_MS);
     const close = () => {
       closed = true;
       finish();
     };
+    // Listen before the readers start: a client gone (or a shutdown) while they open must still stop them.
     onClose(close);
     this.open.add(res);
     req.on('close', close);
     res.on('close', close);
+    const reader = readerOf(this.store, false);
+    const observationReader = readerOf(this.store.observations(), true);
+    let heartbeat: NodeJS.Timeout | undefined;
     try {
-      await done;
+      await reader.start();
+      await observationReader.start();
+      if (!closed && !res.destroyed) {
+        res.status(200).set({
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-cache, no-transform',
+          Connection: 'keep-alive',
+          'X-Accel-Buffering': 'no',
+        });
+        res.flushHeaders();
+        // The consumer exists now: a client may start writing and will see its own events.
+        res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
+        heartbeat = setInterval(() => {
+          res.write(': heartbeat\n\n');
+          // Another gateway may have revoked the token: the stream ends within one heartbeat.
+          void this.tokens.isActive(tokenId).then(
+            (ok) => ok || close(),
+            () => undefined,
+          );
+        }, HEARTBEAT_MS);
+        await done;
+      }
     } finally {
-      clearInterval(heartbeat);
+      if (heartbeat) clearInterval(heartbeat);
+      req.off('close', close);
+      res.off('close', close);
       this.open.delete(res);
       await reader.stop();
       await observationReader.stop();
-      if (!res.writableEnded) res.end();
+      if (res.headersSent && !res.writableEnded) res.end();
     }
   }
 }
