@@ -31,7 +31,7 @@ export interface ProcessFabric {
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -41,10 +41,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function stop(p: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after `killAfterMs`. */
+export function stop(p: ChildProcess, killAfterMs = 5000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
     p.once('exit', () => (clearTimeout(timer), resolve()));
     p.kill('SIGTERM');
   });

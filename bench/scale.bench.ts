@@ -10,9 +10,9 @@
  * database, processes) is removed at the end, also on failure.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { freePort, stop } from './fabric-processes';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type Msg, type Subscription } from '@nats-io/nats-core';
@@ -42,25 +42,6 @@ const pct = (xs: number[], p: number) => {
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const kb = (n: number) => `${(n / 1024).toFixed(1)} kB`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 10000);
-    p.once('exit', () => (clearTimeout(timer), resolve()));
-    p.kill('SIGTERM');
-  });
-}
 
 function rssMb(pid: number | undefined): number {
   if (!pid) return NaN;
@@ -327,7 +308,7 @@ export async function benchScale() {
     let extraNet = 0;
     let failures = 0;
     const restartOne = async (s: Service): Promise<{ ms: number; signal: string }> => {
-      await stop(procs.get(s)!);
+      await stop(procs.get(s)!, 10_000);
       const t0 = launch(s);
       const i = probeNo++;
       const ip = probeIp(i);
