@@ -72,18 +72,23 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
     METRICS_PORT: '',
   };
   const procs = new Map<string, ChildProcess>();
+  const profiled = new Set<ChildProcess>();
   const launch = (name: string, script: string, args: string[] = []) => {
-    const prof = process.env.BENCH_CPU_PROFILE === name ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR ?? os.tmpdir()}`] : [];
+    const profile = (process.env.BENCH_CPU_PROFILE ?? '').split(',').includes(name);
+    const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR ?? os.tmpdir()}`] : [];
     const p = spawn(process.execPath, [...prof, '-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     procs.set(name, p);
+    if (profile) profiled.add(p);
   };
   let lab: LabState | undefined;
   const close = async () => {
-    await Promise.all([...procs.values()].map(stop));
+    // A profile is written at exit, after the service's own close: with everything stopping at once on 2 cores
+    // that took longer than the 5 s before SIGKILL, and a killed process writes none.
+    await Promise.all([...procs.values()].map((p) => stop(p, profiled.has(p) ? 60_000 : 5000)));
     if (lab) await labDown(prefix).catch(() => undefined);
     await closeTestNats(nats);
     await dropTestDatabase(db.name);

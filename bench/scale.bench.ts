@@ -17,7 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Msg, type Subscription } from '@nats-io/nats-core';
 import { rrTargetId } from '@fabric/contracts';
-import { placementsBucket, RpcClient } from '@fabric/eventstore';
+import { Kvm } from '@nats-io/kv';
+import { placementsBucket, RpcClient, rrNodesBucket, snapshotsBucket } from '@fabric/eventstore';
 import { renderRrBird } from '@fabric/renderers';
 // the renderer tests' input (a valid RR with a core), given this run's nodes
 import { rrInput } from '../libs/renderers/src/fixtures';
@@ -165,6 +166,19 @@ export async function benchScale() {
     return performance.now();
   };
   const watcher = new BusWatcher(nats.nc, ns, placementsBucket(nats.subjects));
+  // Bytes published for the RRs' config: the commands and the node parts (docs/adr/rr-split-desired-state.md).
+  const rrBytes = { cmd: 0, part: 0, parts: 0 };
+  let onPart: ((subject: string) => void) | undefined;
+  const rrSubs = [
+    nats.nc.subscribe(`${ns}.cmd.rr.>`, { callback: (_e, m) => void (rrBytes.cmd += m.data.length) }),
+    nats.nc.subscribe(`$KV.${rrNodesBucket(nats.subjects)}.>`, {
+      callback: (_e, m) => {
+        rrBytes.part += m.data.length;
+        rrBytes.parts++;
+        onPart?.(m.subject);
+      },
+    }),
+  ];
   const rpc = new RpcClient(nats, 30000);
   // polls a restarting inventory: a request it took while not ready must not cost a 30 s timeout
   const quick = new RpcClient(nats, 1000);
@@ -180,6 +194,7 @@ export async function benchScale() {
   const cleanup = () =>
     (cleaned ??= (async () => {
       watcher.close();
+      for (const sub of rrSubs) sub.unsubscribe();
       await Promise.all([...procs.values()].map(stop));
       await closeTestNats(nats);
       await dropTestDatabase(db.name);
@@ -286,6 +301,18 @@ export async function benchScale() {
       renders.push(performance.now() - t);
     }
 
+    // One node change with everything placed: a node joins; bytes on the bus for the RRs' config until its
+    // node part arrives, and for 2 s after (a republished command would show there).
+    const before = { ...rrBytes };
+    const partSeen = new Promise<void>((resolve) => (onPart = () => resolve()));
+    const tNode = performance.now();
+    await call('inventory', 'JoinNode', { clusterId, name: 'n-extra', underlayIp: '198.19.255.1' });
+    await partSeen;
+    const nodeChangeMs = performance.now() - tNode;
+    onPart = undefined;
+    await new Promise((r) => setTimeout(r, 2000));
+    const nodeChange = { cmd: rrBytes.cmd - before.cmd, part: rrBytes.part - before.part, parts: rrBytes.parts - before.parts };
+
     const head = (await nats.jsm.streams.info(nats.subjects.eventsStream)).state.messages;
 
     console.log(`scale: ${NODES} nodes × ${VMS_PER_NODE} VMs = ${total} VMs (+ ${probeNo} probes), ${head} events in the stream of record`);
@@ -297,6 +324,9 @@ export async function benchScale() {
       console.log(`  CreateVm → KV at ${String(l.at).padStart(6)} VMs  p50 ${ms(pct(l.xs, 50))}  p99 ${ms(pct(l.xs, 99))}  (${l.xs.length} sequential probes)`);
     console.log(`  RSS at ${total} VMs: ${SERVICES.map((s) => `${s} ${rss[s].toFixed(0)} MB`).join(', ')}`);
     console.log(`  RR command ${rrCmd ? kb(rrCmd.bytes) : 'not seen'}; RR config render (${NODES} nodes) p50 ${ms(pct(renders, 50))}`);
+    console.log(
+      `  one node joins: ${nodeChange.parts} node part(s), ${kb(nodeChange.part)} on $KV.<NS>_RR_NODES, ${kb(nodeChange.cmd)} on cmd.rr (JoinNode → part ${ms(nodeChangeMs)})`,
+    );
     const largest = [...watcher.largest.values()].sort((a, b) => b.bytes - a.bytes);
     console.log(
       `  largest bus messages: ${largest
@@ -362,6 +392,13 @@ export async function benchScale() {
         failures++;
         console.log(`  restart ${s.padEnd(15)} FAILED: ${(err as Error).message}`);
       }
+    }
+    // What the restarts started from: each model's snapshot head (written at the graceful stop, docs/adr/model-snapshots.md).
+    const snaps = await new Kvm(nats.nc).open(snapshotsBucket(nats.subjects));
+    for (const key of ['inventory.index', 'ipam.aggregates', 'route-announcer.node-routes', 'rr-config.rr-config', 'router-config.router-config']) {
+      const e = await snaps.get(key).catch(() => null);
+      const h = e?.operation === 'PUT' ? (JSON.parse(e.string()) as { seq: number; bytes: number; chunks: number }) : undefined;
+      console.log(`  snapshot ${key.padEnd(28)} ${h ? `at seq ${h.seq}, ${kb(h.bytes)} in ${h.chunks} chunk(s)` : 'none'}`);
     }
     if (failures) throw new Error(`${failures} service(s) did not come back`);
   } finally {

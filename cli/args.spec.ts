@@ -28,6 +28,22 @@ describe('parseArgv', () => {
     expect(parse('completion bash')).toMatchObject({ name: 'completion', args: { shell: 'bash' } });
   });
 
+  it('--dry-run on the writes that change configs', () => {
+    for (const line of [
+      'node join --cluster lab --name n9 --underlay-ip 198.18.1.9 --dry-run',
+      'node drain n1 --cluster lab --evacuate --dry-run',
+      'node evacuate n1 --cluster lab --dry-run',
+      'node undrain n1 --cluster lab --dry-run',
+      'vm create --cluster lab --node n1 --name w --owner c-1 --dry-run',
+      'vm delete 6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e --dry-run',
+      'vm migrate 6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e --to n2 --dry-run',
+      'vm blackhole 6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e --reason flood --dry-run',
+      'vm unblackhole 6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e --dry-run',
+    ])
+      expect({ line, dryRun: (parse(line).opts as { dryRun?: boolean }).dryRun }).toEqual({ line, dryRun: true });
+    expect(parse('vm delete 6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e').opts).not.toHaveProperty('dryRun');
+  });
+
   it('types: integers, repeated lists, booleans, camelCase names', () => {
     const p = parse(
       'cluster create --name lab --fabric-asn 65000 --core-asn 65001 --community 65000:100 --rr rr1=198.18.0.11 --rr rr2=198.18.0.12 --core-router core=198.18.0.1 --bfd',

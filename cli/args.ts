@@ -36,7 +36,8 @@ export interface CommandOptions {
     fabricAsn: number;
     coreAsn: number;
     community: string;
-    rr: string[];
+    rr?: string[];
+    topology?: 'route-reflectors' | 'direct';
     coreRouter: string;
     vendor?: Vendor;
     gatewayIp?: string;
@@ -64,22 +65,23 @@ export interface CommandOptions {
     community?: string;
     coreCommunity?: string;
     prefixLimitAction?: string;
+    bmp?: string;
     reset?: string[];
     dryRun?: boolean;
   };
-  'node join': Idempotent & { cluster: string; name: string; underlayIp: string; underlayIp6?: string };
-  'node drain': Idempotent & { cluster?: string; evacuate?: boolean };
-  'node evacuate': Idempotent & { cluster?: string };
-  'node undrain': Idempotent & { cluster?: string };
+  'node join': Idempotent & { dryRun?: boolean; cluster: string; name: string; underlayIp: string; underlayIp6?: string };
+  'node drain': Idempotent & { dryRun?: boolean; cluster?: string; evacuate?: boolean };
+  'node evacuate': Idempotent & { dryRun?: boolean; cluster?: string };
+  'node undrain': Idempotent & { dryRun?: boolean; cluster?: string };
   'node enroll': { cluster: string; out: string; natsUrl?: string };
   'node list': { cluster: string };
-  'vm create': Idempotent & { cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
+  'vm create': Idempotent & { dryRun?: boolean; cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
   'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
   'vm show': None;
-  'vm delete': Idempotent;
-  'vm migrate': Idempotent & { to: string };
-  'vm blackhole': Idempotent & { reason: string };
-  'vm unblackhole': Idempotent;
+  'vm delete': Idempotent & { dryRun?: boolean };
+  'vm migrate': Idempotent & { dryRun?: boolean; to: string };
+  'vm blackhole': Idempotent & { dryRun?: boolean; reason: string };
+  'vm unblackhole': Idempotent & { dryRun?: boolean };
   'vm attach-network': Idempotent & { network: string };
   'vm detach-network': Idempotent & { network: string };
   'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string };
@@ -89,6 +91,8 @@ export interface CommandOptions {
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
+  'router-config list': { cluster: string };
+  'router-config rollback': Idempotent & { cluster: string; to: number; reason?: string; format?: Vendor; dryRun?: boolean };
   audit: { cluster?: string; actor?: string; from?: string; to?: string; limit?: number; cursor?: string; all?: boolean };
   completion: None;
 }
@@ -160,6 +164,7 @@ function option(spec: OptionSpec): Option {
 
 const cluster = (required = true, desc = 'cluster id or name'): OptionSpec => ({ flags: '--cluster <ID|NAME>', desc, required });
 const IDEMPOTENCY: OptionSpec = { flags: '--idempotency-key <KEY>', desc: 'Idempotency-Key header: a retry with the same key changes nothing twice' };
+const DRY_RUN: OptionSpec = { flags: '--dry-run', desc: 'change nothing: show the events and each node, RR and core config diff', kind: 'bool' };
 const FORMAT: OptionSpec = { flags: '--format <junos|frr>', desc: 'configuration dialect (default junos)', choices: ['junos', 'frr'] };
 
 interface LeafSpec {
@@ -179,7 +184,12 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--fabric-asn <ASN>', desc: 'ASN of nodes and route reflectors', kind: 'int', required: true },
           { flags: '--core-asn <ASN>', desc: 'ASN of the core router', kind: 'int', required: true },
           { flags: '--community <ASN:N>', desc: 'BGP community of VM routes', required: true },
-          { flags: '--rr <NAME=IP>', desc: 'route reflector (repeat for each)', kind: 'pairs', required: true },
+          { flags: '--rr <NAME=IP>', desc: 'route reflector (repeat for each; none only with --topology direct)', kind: 'pairs' },
+          {
+            flags: '--topology <route-reflectors|direct>',
+            desc: 'direct: LAB/TEST STANDS ONLY, no route reflector, every node peers the core (default route-reflectors)',
+            choices: ['route-reflectors', 'direct'],
+          },
           { flags: '--core-router <NAME=IP>', desc: 'core router', kind: 'pair', required: true },
           { flags: '--vendor <junos|frr>', desc: 'core router vendor (default junos)', choices: ['junos', 'frr'] },
           { flags: '--gateway-ip <IP>', desc: 'VM gateway address' },
@@ -216,9 +226,10 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--community <ASN:N>', desc: 'community of VM routes' },
           { flags: '--core-community <no-export|none|ASN:N>', desc: 'community RRs add to routes sent to the core' },
           { flags: '--prefix-limit-action <ACTION>', desc: 'what RRs do with a node over its prefix limit', choices: ['restart', 'disable', 'block', 'warn'] },
+          { flags: '--bmp <ADDRESS:PORT>', desc: "the core's BMP station (198.18.254.1:11019, [2001:db8::9]:11019); --reset bmpStation: none" },
           {
             flags: '--reset <TIMER>',
-            desc: 'return a timer to the daemon default (repeat): holdTime, keepaliveTime, gracefulRestartTime, bfdMinRxMs, bfdMinTxMs, bfdMultiplier',
+            desc: 'return a timer to the daemon default (repeat): holdTime, keepaliveTime, gracefulRestartTime, bfdMinRxMs, bfdMinTxMs, bfdMultiplier, bmpStation',
             kind: 'list',
           },
           { flags: '--dry-run', desc: 'change nothing: show what would change and which targets', kind: 'bool' },
@@ -238,6 +249,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--underlay-ip <IPv4>', desc: 'underlay IPv4 address', required: true },
           { flags: '--underlay-ip6 <IPv6>', desc: 'underlay IPv6 address (needed for IPv6 VMs)' },
           IDEMPOTENCY,
+          DRY_RUN,
         ],
       },
       drain: {
@@ -247,17 +259,18 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           cluster(false, 'cluster id or name (to refer to the node by name)'),
           { flags: '--evacuate', desc: 'also migrate every VM of the node away (as node evacuate)', kind: 'bool' },
           IDEMPOTENCY,
+          DRY_RUN,
         ],
       },
       evacuate: {
         summary: 'drain a node and migrate its VMs to the nodes with the fewest VMs (progress: node evacuate again, or status)',
         args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
-        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
+        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY, DRY_RUN],
       },
       undrain: {
         summary: 'return a drained node to service (stops an evacuation)',
         args: [{ name: 'node', desc: 'node id, or name with --cluster' }],
-        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY],
+        options: [cluster(false, 'cluster id or name (to refer to the node by name)'), IDEMPOTENCY, DRY_RUN],
       },
       list: { summary: 'list the nodes of a cluster', options: [cluster()] },
       enroll: {
@@ -285,6 +298,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--family <4|6>', desc: 'address family (default 4)', choices: ['4', '6'] },
           { flags: '--driver <tap|veth|netns>', desc: 'interface driver on the node', choices: ['tap', 'veth', 'netns'] },
           IDEMPOTENCY,
+          DRY_RUN,
         ],
       },
       list: {
@@ -299,18 +313,22 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         ],
       },
       show: { summary: 'show a VM and its history', args: [{ name: 'vm', desc: 'VM id' }] },
-      delete: { summary: 'delete a VM', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
+      delete: { summary: 'delete a VM', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY, DRY_RUN] },
       migrate: {
         summary: 'migrate a VM to another node (make-before-break)',
         args: [{ name: 'vm', desc: 'VM id' }],
-        options: [{ flags: '--to <ID|NAME>', desc: 'target node id or name', required: true }, IDEMPOTENCY],
+        options: [{ flags: '--to <ID|NAME>', desc: 'target node id or name', required: true }, IDEMPOTENCY, DRY_RUN],
       },
       blackhole: {
         summary: "RTBH: the core discards the VM address's traffic (blackhole community), audited with the reason",
         args: [{ name: 'vm', desc: 'VM id' }],
-        options: [{ flags: '--reason <TEXT>', desc: 'why (kept in the audit)', required: true }, IDEMPOTENCY],
+        options: [{ flags: '--reason <TEXT>', desc: 'why (kept in the audit)', required: true }, IDEMPOTENCY, DRY_RUN],
       },
-      unblackhole: { summary: 'lift the RTBH: the VM address is routed normally again', args: [{ name: 'vm', desc: 'VM id' }], options: [IDEMPOTENCY] },
+      unblackhole: {
+        summary: 'lift the RTBH: the VM address is routed normally again',
+        args: [{ name: 'vm', desc: 'VM id' }],
+        options: [IDEMPOTENCY, DRY_RUN],
+      },
       'attach-network': {
         summary: "attach a VM to a private network of its owner: an address from the network's CIDR and a MAC for its second interface",
         args: [{ name: 'vm', desc: 'VM id' }],
@@ -359,7 +377,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     ],
   },
   'router-config': {
-    summary: "the core router's configuration: show, diff",
+    summary: 'core router config: show, diff, list, rollback',
     commands: {
       show: {
         summary: "the core router's configuration",
@@ -372,6 +390,18 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           FORMAT,
           { flags: '--from <N>', desc: 'older version (default: the one before --to)', kind: 'int' },
           { flags: '--to <N>', desc: 'newer version (default: latest)', kind: 'int' },
+        ],
+      },
+      list: { summary: 'the versions of the core router configuration, newest first', options: [cluster()] },
+      rollback: {
+        summary: 'make an earlier version desired again (published as a new version; holds until RRs, pools or BGP settings change)',
+        options: [
+          cluster(),
+          { flags: '--to <N>', desc: 'the version to go back to', kind: 'int', required: true },
+          { flags: '--reason <TEXT>', desc: 'why (kept in the audit)' },
+          { flags: '--dry-run', desc: 'change nothing: show the diff from the current version to --to', kind: 'bool' },
+          FORMAT,
+          IDEMPOTENCY,
         ],
       },
     },

@@ -15,9 +15,13 @@ import type {
   NodeStatus,
   PrivateAttachment,
   PrivateNetwork,
+  RouterConfigVersion,
+  RouterRollbackAccepted,
+  RouterRollbackPreview,
   Vm,
   VmAccepted,
   VmWithHistory,
+  WriteDryRun,
 } from '@fabric/api-types';
 import { type CommandName, type Parsed, type ParsedCommand, parsePair, UsageError } from './args';
 import { type ApiClient, ApiError } from './client';
@@ -40,6 +44,19 @@ const q = (params: Record<string, string | number | undefined>) => {
   ).toString();
   return s ? `?${s}` : '';
 };
+/** A write with `?dryRun=true`: nothing changes; the answer is the events and each target's config diff. */
+async function dryRun(api: ApiClient, method: string, path: string, body?: unknown): Promise<{ json: WriteDryRun; text: string }> {
+  const r = (await api.request<WriteDryRun>(method, `${path}${path.includes('?') ? '&' : '?'}dryRun=true`, body === undefined ? {} : { body })).body;
+  const events = r.events.map((e) => `  ${e.type}`).join('\n');
+  const notes = (r.notes ?? []).map((n) => `note: ${n}\n`).join('');
+  const targets = r.targets
+    .map((t) => (t.diff === null ? `config diff of ${t.kind} ${t.name}: not available (${t.diffError ?? 'no preview'})\n` : t.diff))
+    .join('');
+  const text = r.events.length
+    ? `dry run: nothing was changed; would append:\n${events}\n${notes}${r.targets.length ? targets : 'no node, RR or core config would change\n'}`.trimEnd()
+    : 'dry run: nothing would change';
+  return { json: r, text };
+}
 const notFound = (code: string, message: string) => new ApiError({ status: 404, code, message });
 const ago = (iso?: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
@@ -131,13 +148,16 @@ const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
   return [keyValues(pairs), ...history].join('\n');
 };
 
+/** The API's warning about a cluster (a direct, lab-only one), as loud lines of text. */
+const warningLines = (c: Cluster): string[] => (c.warning ? [`WARNING: cluster ${c.name}: ${c.warning}`] : []);
+
 const clusterColumns: Column<Cluster>[] = [
   { header: 'ID', get: (c) => c.id },
   { header: 'NAME', get: (c) => c.name },
   { header: 'FABRIC ASN', get: (c) => c.fabricAsn, align: 'right' },
   { header: 'CORE ASN', get: (c) => c.coreAsn, align: 'right' },
   { header: 'COMMUNITY', get: (c) => c.community },
-  { header: 'RRS', get: (c) => c.routeReflectors.map((r) => r.name) },
+  { header: 'RRS', get: (c) => (c.topology === 'direct' ? 'none (DIRECT, lab only)' : c.routeReflectors.map((r) => r.name)) },
   { header: 'CORE', get: (c) => `${c.coreRouter.name} (${c.coreRouter.vendor})` },
 ];
 const nodeColumns: Column<Node>[] = [
@@ -197,7 +217,8 @@ async function routerConfig(api: ApiClient, cluster: string, format: string, ext
 interface BgpDryRun {
   changed: string[];
   settingsDiff: string;
-  targets: { kind: string; id: string; name: string }[];
+  /** `diff`: the target's unified config diff (secrets redacted); null with `diffError` when it could not be rendered. */
+  targets: { kind: string; id: string; name: string; diff?: string | null; diffError?: string }[];
 }
 const timer = (label: string, v: number | undefined, unit: string) => (v === undefined ? [] : [`${label} ${v}${unit}`]);
 function bgpSummary(b: Cluster['bgp']): string {
@@ -213,7 +234,15 @@ function bgpSummary(b: Cluster['bgp']): string {
     `md5 ${b.md5 ? 'on' : `off (${b.md5OptOut ?? 'no reason recorded'})`}`,
     `node prefix limit action ${b.prefixLimitAction}`,
     `core community ${b.coreCommunity}`,
+    `bmp station ${b.bmpStation ? `${b.bmpStation.address.includes(':') ? `[${b.bmpStation.address}]` : b.bmpStation.address}:${b.bmpStation.port}` : 'none'}`,
   ].join(', ');
+}
+
+/** `--bmp 198.18.254.1:11019` or `[2001:db8::9]:11019`: the API validates the address and the port's range. */
+export function bmpStationArg(v: string): { address: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(v) ?? /^([0-9.]+):(\d{1,5})$/.exec(v);
+  if (!m) throw new UsageError(`--bmp ${v}: expected ADDRESS:PORT (an IPv6 address in brackets)`);
+  return { address: m[1], port: Number(m[2]) };
 }
 
 /** `status`: one cluster's nodes with their apply state and its VMs counted by status. */
@@ -232,12 +261,16 @@ export const HANDLERS: Handlers = {
       ...(o.coreCommunity !== undefined ? { coreCommunity: o.coreCommunity } : {}),
     };
     const bgp = o.md5Password !== undefined || o.gracefulRestart !== undefined || o.bfd !== undefined;
+    const rrs = o.rr ?? [];
+    if (!rrs.length && o.topology !== 'direct')
+      throw new UsageError('give the route reflectors with --rr NAME=IP (or, for a lab/test stand only, --topology direct)');
     const body = {
       name: o.name,
       fabricAsn: o.fabricAsn,
       coreAsn: o.coreAsn,
       community: o.community,
-      routeReflectors: o.rr.map(parsePair),
+      ...(o.topology !== undefined ? { topology: o.topology } : {}),
+      routeReflectors: rrs.map(parsePair),
       coreRouter: { ...parsePair(o.coreRouter), vendor: o.vendor ?? 'junos' },
       ...(o.gatewayIp || o.gatewayMac ? { gateway: { ip: o.gatewayIp, mac: o.gatewayMac } } : {}),
       ...(bgp
@@ -247,11 +280,11 @@ export const HANDLERS: Handlers = {
           : {}),
     };
     const c = (await api.request<Cluster>('POST', '/clusters', { body, idempotencyKey: o.idempotencyKey })).body;
-    return { json: c, text: `cluster ${c.name} created: ${c.id}` };
+    return { json: c, text: [`cluster ${c.name} created: ${c.id}`, ...warningLines(c)].join('\n') };
   },
   async 'cluster list'(api) {
     const cs = await api.get<Cluster[]>('/clusters');
-    return { json: cs, text: table(cs, clusterColumns, '(no clusters)') };
+    return { json: cs, text: [table(cs, clusterColumns, '(no clusters)'), ...cs.flatMap(warningLines)].join('\n') };
   },
   async 'cluster show'(api, { args }) {
     const id = await clusterId(api, args.cluster);
@@ -264,9 +297,11 @@ export const HANDLERS: Handlers = {
       n.pools.length ? n.pools.map((p) => ({ ...p, cidr: n.cidr, family: n.family })) : [{ cidr: n.cidr, family: n.family }],
     );
     const text = [
+      ...warningLines(c),
       keyValues([
         ['id', c.id],
         ['name', c.name],
+        ['topology', c.topology ?? 'route-reflectors'],
         ['fabric ASN', c.fabricAsn],
         ['core ASN', c.coreAsn],
         ['community', c.community],
@@ -308,6 +343,7 @@ export const HANDLERS: Handlers = {
       community: o.community,
       coreCommunity: o.coreCommunity,
       prefixLimitAction: o.prefixLimitAction,
+      bmpStation: o.bmp === undefined ? undefined : bmpStationArg(o.bmp),
     };
     const body: Record<string, unknown> = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
     for (const k of o.reset ?? []) body[k] = null; // the API refuses an unknown name
@@ -315,8 +351,17 @@ export const HANDLERS: Handlers = {
     if (o.dryRun) {
       const r = (await api.request<BgpDryRun>('PATCH', `/clusters/${id}/bgp${q({ dryRun: 'true' })}`, { body })).body;
       const targets = r.targets.map((t) => `  ${t.kind} ${t.name} (${t.id})`).join('\n');
+      const diffs = r.targets
+        .map((t) =>
+          t.diff === undefined
+            ? ''
+            : t.diff === null
+              ? `config diff of ${t.kind} ${t.name}: not available (${t.diffError ?? 'no preview'})\n`
+              : t.diff || `config diff of ${t.kind} ${t.name}: no change\n`,
+        )
+        .join('');
       const text = r.changed.length
-        ? `dry run: would change ${r.changed.join(', ')}\n${r.settingsDiff}targets that get a new generation:\n${targets || '  (none)'}`
+        ? `dry run: would change ${r.changed.join(', ')}\n${r.settingsDiff}targets that get a new generation:\n${targets || '  (none)'}\n${diffs}`.trimEnd()
         : 'dry run: nothing would change';
       return { json: r, text };
     }
@@ -326,17 +371,20 @@ export const HANDLERS: Handlers = {
   async 'node join'(api, { opts: o }) {
     const cluster = await clusterId(api, o.cluster);
     const body = { name: o.name, underlayIp: o.underlayIp, ...(o.underlayIp6 ? { underlayIp6: o.underlayIp6 } : {}) };
+    if (o.dryRun) return dryRun(api, 'POST', `/clusters/${cluster}/nodes`, body);
     // The gateway answers `{id}` alone when the read model has not caught up yet.
     const n = (await api.request<Partial<Node> & { id: string }>('POST', `/clusters/${cluster}/nodes`, { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name ?? o.name} joined: ${n.id}` };
   },
   async 'node drain'(api, { args, opts: o }) {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    if (o.dryRun) return dryRun(api, 'POST', `/nodes/${id}/drain`, o.evacuate ? { evacuate: true } : {});
     const n = (await api.request<Node>('POST', `/nodes/${id}/drain`, { body: o.evacuate ? { evacuate: true } : {}, idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name} is ${n.status}` };
   },
   async 'node evacuate'(api, { args, opts: o }) {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    if (o.dryRun) return dryRun(api, 'POST', `/nodes/${id}/evacuate`);
     await api.request<Node>('POST', `/nodes/${id}/evacuate`, { idempotencyKey: o.idempotencyKey });
     const s = await api.get<NodeStatus>(`/nodes/${id}/status`);
     const progress = s.evacuation
@@ -348,6 +396,7 @@ export const HANDLERS: Handlers = {
   },
   async 'node undrain'(api, { args, opts: o }) {
     const id = await nodeId(api, args.node, o.cluster ? await clusterId(api, o.cluster) : undefined);
+    if (o.dryRun) return dryRun(api, 'POST', `/nodes/${id}/undrain`);
     const n = (await api.request<Node>('POST', `/nodes/${id}/undrain`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: n, text: `node ${n.name} is ${n.status}` };
   },
@@ -397,6 +446,7 @@ export const HANDLERS: Handlers = {
       ...(o.family ? { family: Number(o.family) } : {}),
       ...(o.driver ? { driver: o.driver } : {}),
     };
+    if (o.dryRun) return dryRun(api, 'POST', '/vms', body);
     const r = (await api.request<VmAccepted>('POST', '/vms', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})` };
   },
@@ -425,22 +475,26 @@ export const HANDLERS: Handlers = {
     return { json: vm, text: vmText(vm, await nodeNames(api, [vm.clusterId])) + privText };
   },
   async 'vm delete'(api, { args, opts: o }) {
+    if (o.dryRun) return dryRun(api, 'DELETE', `/vms/${encodeURIComponent(args.vm)}`);
     const r = (await api.request<VmAccepted>('DELETE', `/vms/${encodeURIComponent(args.vm)}`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${args.vm} deleted (its address is released after the IPAM cool-down)` };
   },
   async 'vm migrate'(api, { args, opts: o }) {
     const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
     const to = await nodeId(api, o.to, vm.clusterId);
+    if (o.dryRun) return dryRun(api, 'POST', `/vms/${vm.id}/migrate`, { nodeId: to });
     const r = (await api.request<VmAccepted>('POST', `/vms/${vm.id}/migrate`, { body: { nodeId: to }, idempotencyKey: o.idempotencyKey })).body;
     return { json: r, text: `vm ${vm.name} migrating to ${o.to}` };
   },
   async 'vm blackhole'(api, { args, opts: o }) {
+    if (o.dryRun) return dryRun(api, 'POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { reason: o.reason });
     const vm = (
       await api.request<Vm>('POST', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { body: { reason: o.reason }, idempotencyKey: o.idempotencyKey })
     ).body;
     return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackholed: the core discards its traffic` };
   },
   async 'vm unblackhole'(api, { args, opts: o }) {
+    if (o.dryRun) return dryRun(api, 'DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`);
     const vm = (await api.request<Vm>('DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackhole lifted: routed normally again` };
   },
@@ -557,6 +611,32 @@ export const HANDLERS: Handlers = {
       throw new ApiError({ status: 404, code: 'router-config-not-found', message: `version ${to} is the first router config: nothing to diff against` });
     const r = await routerConfig(api, o.cluster, format, { version: to, diff: from });
     return { json: { clusterId: r.cluster, format, from, to, diff: r.text }, text: r.text.replace(/\n$/, '') || `(versions ${from} and ${to} are identical)` };
+  },
+  async 'router-config list'(api, { opts: o }) {
+    const id = await clusterId(api, o.cluster);
+    const rows = (await api.request<RouterConfigVersion[]>('GET', `/clusters/${id}/router/configs`)).body;
+    const cols: Column<RouterConfigVersion>[] = [
+      { header: 'VERSION', get: (r) => String(r.version) },
+      { header: 'CREATED', get: (r) => ago(r.createdAt) },
+      { header: 'HASH', get: (r) => r.hash.slice(0, 12) },
+      { header: 'NOTE', get: (r) => (r.rollbackOf !== undefined ? `rollback to v${r.rollbackOf}` : '') },
+    ];
+    return { json: rows, text: table(rows, cols, '(no router config yet)') };
+  },
+  async 'router-config rollback'(api, { opts: o }) {
+    const id = await clusterId(api, o.cluster);
+    const body = { toVersion: o.to, ...(o.reason !== undefined ? { reason: o.reason } : {}) };
+    if (o.dryRun) {
+      const r = (await api.request<RouterRollbackPreview>('POST', `/clusters/${id}/router/rollback${q({ dryRun: 'true' })}`, { body })).body;
+      const format = o.format ?? 'junos';
+      const diff = (r.diffs[format] ?? '').replace(/\n$/, '');
+      return { json: r, text: `dry run: v${r.fromVersion} → v${r.toVersion} (${format}):\n${diff || '(identical)'}` };
+    }
+    const r = (await api.request<RouterRollbackAccepted>('POST', `/clusters/${id}/router/rollback`, { body, idempotencyKey: o.idempotencyKey })).body;
+    return {
+      json: r,
+      text: `core router config of v${r.toVersion} requested again (current: v${r.fromVersion ?? '-'}): it is published as a new version; see router-config list`,
+    };
   },
 };
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type ControlPlane, clusterBody, http, startControlPlane } from '../e2e/support/control-plane';
 import { settledVm } from '../e2e/support/api-fixtures';
 import { eventually } from '@fabric/testing/infra';
+import { DIRECT_TOPOLOGY_WARNING } from '@fabric/contracts';
 
 const BIN = join(__dirname, 'fabricctl');
 
@@ -97,6 +98,18 @@ describe('fabricctl against a control plane', () => {
     expect((await ok('vm', 'list', '--owner', 'customer-2')).split('\n')).toHaveLength(2);
     expect(await ok('vm', 'list', '--owner', 'nobody')).toBe('(no VMs)');
 
+    // --dry-run: the events and notes, nothing created (no deriver runs here: the diffs say they are not available).
+    const dryVm = await ok('vm', 'create', '--cluster', 'lab', '--node', 'node1', '--name', 'web9', '--owner', 'customer-1', '--dry-run');
+    expect(dryVm).toMatch(/^dry run: nothing was changed; would append:\n {2}VmCreated\nnote: address 203\.0\.113\.\d+: the next free one now/);
+    expect(dryVm).toMatch(/config diff of node \*: not available \(route-announcer did not render a preview/);
+    expect(JSON.parse(await ok('node', 'join', '--cluster', 'lab', '--name', 'node9', '--underlay-ip', '198.18.1.109', '--dry-run', '--json'))).toMatchObject({
+      dryRun: true,
+      events: [{ type: 'NodeJoined', data: { name: 'node9' } }],
+    });
+    expect(await ok('vm', 'blackhole', vm.id, '--reason', 'test', '--dry-run')).toMatch(/^dry run: nothing was changed; would append:\n {2}VmBlackholed/);
+    expect((await ok('vm', 'list', '--cluster', 'lab')).split('\n')).toHaveLength(3);
+    expect((await ok('node', 'list', '--cluster', 'lab')).split('\n')).toHaveLength(3);
+
     const show = await ok('vm', 'show', vm.id);
     expect(show).toContain(`ip:      ${vm.ip}`);
     expect(show).toContain(`node:    node1 (${vm.nodeId})`);
@@ -146,6 +159,8 @@ describe('fabricctl against a control plane', () => {
     expect(dry).toContain('dry run: would change bfd, holdTime, bfdMinRxMs');
     expect(dry).toContain('+holdTime: 9');
     expect(dry).toMatch(/router core/);
+    // No deriver runs in this suite: each target says why its config diff is missing.
+    expect(dry).toMatch(/config diff of node node1: not available \(route-announcer did not render a preview/);
     expect(await ok('cluster', 'show', 'lab')).toBe(before);
     const done = await ok('cluster', 'set-bgp', 'lab', '--hold-time', '9', '--keepalive-time', '3', '--bfd', 'on', '--bfd-min-rx', '100');
     expect(done).toContain('bfd on, bfd rx 100ms, hold 9s, keepalive 3s');
@@ -207,6 +222,20 @@ describe('fabricctl against a control plane', () => {
       to: 2,
       diff: expect.stringContaining('+ip prefix-list fabric permit 203.0.113.2/32'),
     });
+    const versions = (await ok('router-config', 'list', '--cluster', 'lab')).split('\n');
+    expect(versions[0]).toMatch(/^VERSION\s+CREATED\s+HASH\s+NOTE$/);
+    expect(versions.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['2', '1']);
+    const dry = await ok('router-config', 'rollback', '--cluster', 'lab', '--to', '1', '--dry-run', '--format', 'frr');
+    expect(dry).toContain('dry run: v2 → v1 (frr):');
+    expect(dry).toContain('-ip prefix-list fabric permit 203.0.113.2/32');
+    expect(await ctl('router-config', 'rollback', '--cluster', 'lab', '--to', '2')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error 409 router-config-current: /),
+    });
+    expect(await ctl('router-config', 'rollback', '--cluster', 'lab')).toMatchObject({ code: 2, err: expect.stringContaining('--to') });
+    expect(await ok('router-config', 'rollback', '--cluster', 'lab', '--to', '1', '--reason', 'v2 broke it')).toMatch(
+      /^core router config of v1 requested again \(current: v2\)/,
+    );
   });
 
   it('API errors: status, code, message and fields on stderr, exit 1; --json gives the error body', async () => {
@@ -261,6 +290,45 @@ describe('fabricctl against a control plane', () => {
     expect(await ok('private-network', 'list', '--cluster', 'lab', '--owner', 'tenant-x')).toBe('(no private networks)');
   });
 
+  it('cluster create --topology direct (lab only): no RR, the warning on create, list and show; without it RRs are required', async () => {
+    const base = [
+      'cluster',
+      'create',
+      '--name',
+      'stand',
+      '--fabric-asn',
+      '65010',
+      '--core-asn',
+      '65011',
+      '--community',
+      '65010:100',
+      '--core-router',
+      'core=198.18.9.1',
+    ];
+    expect(await ctl(...base)).toEqual({
+      code: 2,
+      out: '',
+      err: 'fabricctl: give the route reflectors with --rr NAME=IP (or, for a lab/test stand only, --topology direct)',
+    });
+    const warning = `WARNING: cluster stand: ${DIRECT_TOPOLOGY_WARNING}`;
+    const created = await ok(...base, '--topology', 'direct', '--vendor', 'frr');
+    expect(created.split('\n')).toEqual([expect.stringMatching(/^cluster stand created: [0-9a-f-]{36}$/), warning]);
+    expect(await ok('cluster', 'list')).toContain(warning);
+    expect(await ok('cluster', 'list')).toMatch(/stand\s+65010\s+65011\s+65010:100\s+none \(DIRECT, lab only\)/);
+    const show = await ok('cluster', 'show', 'stand');
+    expect(show.split('\n')[0]).toBe(warning);
+    expect(show).toMatch(/topology:\s+direct/);
+    expect(JSON.parse(await ok('cluster', 'show', 'stand', '--json'))).toMatchObject({
+      topology: 'direct',
+      routeReflectors: [],
+      warning: DIRECT_TOPOLOGY_WARNING,
+    });
+    expect(await ctl(...base.map((a) => (a === 'stand' ? 'stand2' : a)), '--topology', 'direct', '--rr', 'rr1=198.18.9.2')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('direct-with-route-reflectors'),
+    });
+  });
+
   it('usage errors exit 2 before calling the API; help exits 0', async () => {
     expect(await ctl('vm', 'create', '--cluster', 'lab')).toEqual({
       code: 2,
@@ -280,7 +348,7 @@ describe('fabricctl against a control plane', () => {
     });
     const help = await ctl('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toMatch(/\n {2}router-config\s+the core router's configuration: show, diff/);
+    expect(help.out).toMatch(/\n {2}router-config\s+core router config: show, diff, list, rollback/);
     expect(await ctl('router-config', 'diff', '--help')).toMatchObject({
       code: 0,
       out: expect.stringContaining('Usage: fabricctl router-config diff [options]'),

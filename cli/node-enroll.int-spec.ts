@@ -55,7 +55,10 @@ describe('fabricctl node enroll: the bundle of a new hypervisor', () => {
     expect(r).toMatchObject({ code: 0 });
     const result = JSON.parse(r.out.trim().split('\n').at(-1)!);
     expect(result.identity).toBe(`agent-node-${nodeId}`);
-    expect(result.files.sort()).toEqual(['agent-node.env', 'agent-node.nk', 'bird.conf', 'install.sh', 'ip-fabric-agent@.service']);
+    expect(result.files.sort()).toEqual(['agent-node.env', 'agent-node.nk', 'bird.conf', 'install.sh', 'ip-fabric-agent.js', 'ip-fabric-agent@.service']);
+    // The bundled agent runs on its own: no checkout, no node_modules next to it.
+    const help = await run(process.execPath, [path.join(out, 'ip-fabric-agent.js'), '--help'], { ...process.env, NODE_PATH: '' });
+    expect(help).toMatchObject({ code: 0, out: expect.stringContaining('usage: agent --role node|rr|frr-router') });
 
     // The seed is 0600 and its public key is the one the server config now knows.
     const seedFile = path.join(out, 'agent-node.nk');

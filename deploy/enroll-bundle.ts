@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertToken } from '@fabric/contracts';
+import { AGENT_NODE_MAJOR } from './build-agent';
 
 export interface EnrollBundleInput {
   nodeId: string;
@@ -34,6 +35,28 @@ const SEED = /^SU[A-Z2-7]{56}$/;
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 const UNIT = path.join(__dirname, 'systemd', 'ip-fabric-agent@.service');
+
+/** The bundled agent (deploy/build-agent.ts): written next to the text files by `main`, installed by install.sh. */
+export const AGENT_JS = 'ip-fabric-agent.js';
+export const AGENT_JS_PATH = '/usr/lib/ip-fabric/ip-fabric-agent.js';
+/** Every file of a bundle; install.sh checks they are all there before it changes anything. */
+export const BUNDLE_FILES = ['agent-node.nk', 'agent-node.env', 'ip-fabric-agent@.service', 'bird.conf', AGENT_JS] as const;
+
+const CHECKOUT_EXEC =
+  'ExecStart=/usr/bin/node -r /opt/ip-fabric/deploy/register.js /opt/ip-fabric/agents/src/main.ts --role %i --target ${FABRIC_TARGET} --bird-config ${BIRD_CONFIG} --bird-socket ${BIRD_SOCKET}';
+
+/**
+ * The agent unit of a hypervisor: deploy/systemd/ip-fabric-agent@.service (which runs the agent from a checkout at
+ * /opt/ip-fabric) with the bundled agent file instead; everything else — user, capabilities, hardening — as is.
+ */
+export function bundleUnit(unit: string): string {
+  const lines = unit.split('\n');
+  const exec = lines.indexOf(CHECKOUT_EXEC);
+  if (exec < 0 || !lines.includes('WorkingDirectory=/opt/ip-fabric'))
+    throw new Error('ip-fabric-agent@.service: ExecStart/WorkingDirectory changed; update bundleUnit');
+  lines[exec] = `ExecStart=/usr/bin/node ${AGENT_JS_PATH} --role %i --target \${FABRIC_TARGET} --bird-config \${BIRD_CONFIG} --bird-socket \${BIRD_SOCKET}`;
+  return lines.filter((l) => l !== 'WorkingDirectory=/opt/ip-fabric' && !l.startsWith('Documentation=file:/opt/ip-fabric/')).join('\n');
+}
 
 export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
   const nodeId = assertToken(input.nodeId, 'node id');
@@ -72,8 +95,9 @@ export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
 
   const install = [
     '#!/bin/sh',
-    `# Installs BIRD 2 and the ip-fabric node agent of ${input.nodeName} on a fresh Debian or Ubuntu host.`,
-    '# Run as root from the unpacked bundle; the product checkout (with node_modules) must be at /opt/ip-fabric.',
+    `# Installs BIRD 2 and the ip-fabric node agent of ${input.nodeName} on a fresh Debian (12+) or Ubuntu (24.04+) host.`,
+    '# Run as root from the unpacked bundle. The agent is one JavaScript file (ip-fabric-agent.js, everything bundled);',
+    "# it runs on the distribution's Node.js package, no checkout and no npm on the host.",
     'set -eu',
     'cd "$(dirname "$0")"',
     '. /etc/os-release',
@@ -81,24 +105,33 @@ export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
     '  *debian*|*ubuntu*) ;;',
     '  *) echo "install.sh: Debian or Ubuntu only (found ${ID:-unknown})" >&2; exit 1 ;;',
     'esac',
+    `for f in ${BUNDLE_FILES.join(' ')}; do`,
+    '  [ -f "$f" ] || { echo "install.sh: $f missing from the bundle" >&2; exit 1; }',
+    'done',
     'export DEBIAN_FRONTEND=noninteractive',
     'apt-get update -qq',
-    'apt-get install -y -qq bird2 nodejs iproute2',
-    'if [ ! -f /opt/ip-fabric/agents/src/main.ts ]; then',
-    '  echo "install.sh: copy the ip-fabric checkout (with node_modules) to /opt/ip-fabric first" >&2',
+    'apt-get install -y -qq --no-install-recommends bird2 nodejs iproute2 nftables procps util-linux',
+    `if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= ${AGENT_NODE_MAJOR} ? 0 : 1)'; then`,
+    `  echo "install.sh: the agent needs Node.js ${AGENT_NODE_MAJOR} or newer, the distribution has $(node --version)" >&2`,
     '  exit 1',
     'fi',
-    'id ip-fabric-agent >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ip-fabric-agent',
+    'id ip-fabric-agent >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ip-fabric-agent',
+    `install -D -m 0644 -o root -g root ${AGENT_JS} ${AGENT_JS_PATH}`,
     'install -d -m 0755 /etc/ip-fabric',
     'install -m 0600 -o ip-fabric-agent -g ip-fabric-agent agent-node.nk /etc/ip-fabric/agent-node.nk',
     'install -m 0640 -o root -g ip-fabric-agent agent-node.env /etc/ip-fabric/agent-node.env',
-    '# The agent writes bird.conf (group bird), BIRD reads it.',
+    '# The agent writes bird.conf (a temporary file in /etc/bird, then renamed; the directory is setgid bird so',
+    "# the file stays group bird) and BIRD reads it. bird2's package keeps /etc/bird at 0750 with a",
+    '# dpkg-statoverride, re-applied on every upgrade: the override is changed too.',
+    'if dpkg-statoverride --list /etc/bird >/dev/null 2>&1; then dpkg-statoverride --remove /etc/bird; fi',
+    'dpkg-statoverride --update --add bird bird 2770 /etc/bird',
     'install -m 0660 -o bird -g bird bird.conf /etc/bird/bird.conf',
     'install -m 0644 ip-fabric-agent@.service /etc/systemd/system/ip-fabric-agent@.service',
     'systemctl daemon-reload',
     'systemctl enable bird.service',
     'systemctl restart bird.service',
-    'systemctl enable --now ip-fabric-agent@node.service',
+    'systemctl enable ip-fabric-agent@node.service',
+    'systemctl restart ip-fabric-agent@node.service',
     `echo "ip-fabric agent of ${input.nodeName} installed: systemctl status ip-fabric-agent@node"`,
     '',
   ].join('\n');
@@ -106,7 +139,7 @@ export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
   return [
     { name: 'agent-node.nk', text: seed + '\n', mode: 0o600, installTo: '/etc/ip-fabric/agent-node.nk' },
     { name: 'agent-node.env', text: env, mode: 0o600, installTo: '/etc/ip-fabric/agent-node.env' },
-    { name: 'ip-fabric-agent@.service', text: readFileSync(UNIT, 'utf8'), mode: 0o644, installTo: '/etc/systemd/system/ip-fabric-agent@.service' },
+    { name: 'ip-fabric-agent@.service', text: bundleUnit(readFileSync(UNIT, 'utf8')), mode: 0o644, installTo: '/etc/systemd/system/ip-fabric-agent@.service' },
     { name: 'bird.conf', text: bird, mode: 0o644, installTo: '/etc/bird/bird.conf' },
     { name: 'install.sh', text: install, mode: 0o755, installTo: '' },
   ];
@@ -145,7 +178,10 @@ async function main(args: string[]) {
     writeFileSync(path.join(out, f.name), f.text, { mode: f.mode });
     chmodSync(path.join(out, f.name), f.mode);
   }
-  console.log(JSON.stringify({ identity: enrolled.name, publicKey: enrolled.publicKey, dir: out, files: files.map((f) => f.name) }));
+  const { buildAgentBundle } = await import('./build-agent');
+  await buildAgentBundle(path.join(out, AGENT_JS));
+  chmodSync(path.join(out, AGENT_JS), 0o644);
+  console.log(JSON.stringify({ identity: enrolled.name, publicKey: enrolled.publicKey, dir: out, files: [...files.map((f) => f.name), AGENT_JS] }));
 }
 
 if (require.main === module) {

@@ -3,12 +3,13 @@
  * 1. NATS + Postgres (ours if none answers), 2. the services, 3. as root: the lab fabric in network
  * namespaces, registered through the HTTP API, with one agent per node, RR and the core.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { POSTGRES_DURABILITY_ENV } from './durability';
 import { DATA, INFRA, LOGS, ROOT, daemon, databaseUrl, ensureNats, ensurePostgres, log, natsUrl, RUN, supervisor } from './infra';
 import { markedProcesses, terminate } from './procs';
-import { ensureProductNats, serviceNatsEnv, usedNatsUrl } from './nats-auth';
+import { bmpNatsEnv, ensureProductNats, serviceNatsEnv, usedNatsUrl } from './nats-auth';
+import { type BmpClusterView, bmpCollectorPlan, staleCollectors } from './bmp-collectors';
 
 export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
@@ -89,7 +90,42 @@ async function launcherToken(admin: string | undefined): Promise<string | undefi
   return token;
 }
 
+/**
+ * One supervised collector per cluster with a BMP station, with that cluster's `bmp` identity (never the admin's);
+ * collectors of clusters whose station was unset are stopped. A station's change restarts its collector (new args).
+ */
+export async function syncBmpCollectors(token: string): Promise<void> {
+  const r = await fetch(`${apiBase()}/clusters`, { headers: { authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`cannot list clusters for the BMP collectors: ${r.status} ${await r.text()}`);
+  const { collectors, skipped } = bmpCollectorPlan((await r.json()) as BmpClusterView[], ROOT);
+  for (const s of skipped) log(`BMP collector skipped: ${s}`);
+  for (const c of collectors) {
+    const pid = await daemon(c.name, process.execPath, ['-r', REGISTER, ...c.args], bmpNatsEnv(c.clusterId) as Record<string, string>);
+    log(`${c.name} supervised (pid ${pid}, log ${path.join(LOGS, c.name + '.log')})`);
+  }
+  const sup = supervisor();
+  const running = ((await sup.status())?.programs ?? []).map((p) => p.name);
+  for (const name of staleCollectors(running, collectors)) {
+    await sup.remove(name);
+    log(`${name} stopped (its cluster has no BMP station any more)`);
+  }
+}
+
+/** `launcher.ts bmp-sync`: the collectors follow the clusters' BMP settings now, without a restart of the rest. */
+async function bmpSync(): Promise<void> {
+  const token = await launcherToken(process.env.FABRIC_ADMIN_TOKEN ?? readToken(INITIAL_TOKEN));
+  if (!token) throw new Error('no API token: set FABRIC_ADMIN_TOKEN to an admin token');
+  await supervisor().start();
+  await ensureProductNats();
+  await syncBmpCollectors(token);
+}
+
 export async function start() {
+  // The supervisor first: a new one stops whatever an earlier, killed supervisor left running — its NATS and
+  // Postgres included. Probing for those before it starts would find the orphans, keep using them, and lose
+  // them a moment later when the new supervisor took over (the services then crash-looped without a bus).
+  mkdirSync(LOGS, { recursive: true });
+  await supervisor().start();
   const nats = await ensureProductNats();
   log(`NATS: ${nats.url}${nats.own ? " (the product's own, authenticated)" : ''}`);
   await ensurePostgres();
@@ -101,8 +137,12 @@ export async function start() {
   log(`API ready: ${apiBase()} (docs ${apiBase().replace('/api/v1', '/api/docs')}, metrics ${apiBase().replace('/api/v1', '/metrics')})`);
   const initial = readToken(INITIAL_TOKEN);
   const isRoot = process.getuid?.() === 0;
+  // Collectors before the lab: a lab core pointed at one finds it listening.
+  const apiToken = await launcherToken(process.env.FABRIC_ADMIN_TOKEN ?? initial).catch(() => undefined);
+  if (apiToken) await syncBmpCollectors(apiToken);
+  else log('no API token: BMP collectors not synced (set FABRIC_ADMIN_TOKEN)');
   if (isRoot && process.env.FABRIC_LAB !== '0') {
-    const token = await launcherToken(process.env.FABRIC_ADMIN_TOKEN ?? initial);
+    const token = apiToken;
     if (!token)
       throw new Error(`no API token to register the lab: set FABRIC_ADMIN_TOKEN to an admin token (the initial one was shown by the first npm start)`);
     const { startLab } = await import('./lab/launch');
@@ -261,9 +301,9 @@ function isDescendant(pid: number, ancestor: number): boolean {
 
 if (require.main === module) {
   const cmd = process.argv[2] ?? 'start';
-  const run = cmd === 'start' ? start : cmd === 'stop' ? stop : cmd === 'status' ? status : undefined;
+  const run = cmd === 'start' ? start : cmd === 'stop' ? stop : cmd === 'status' ? status : cmd === 'bmp-sync' ? bmpSync : undefined;
   if (!run) {
-    console.error('usage: launcher.ts start|stop [--all]|status');
+    console.error('usage: launcher.ts start|stop [--all]|status|bmp-sync');
     process.exit(2);
   }
   void run().then(

@@ -257,11 +257,18 @@ export function agentNatsEnv(kind: TargetKind, target: string): NodeJS.ProcessEn
   return { NATS_URL: productNatsUrl(), NATS_CREDS: file };
 }
 
+/** NATS environment of a BMP collector of a cluster's core (its own `bmp` identity, enrolled on first use). */
+export function bmpNatsEnv(clusterId: string): NodeJS.ProcessEnv {
+  if (!process.env.NATS_URL || process.env.NATS_URL !== productNatsUrl()) return {};
+  return { NATS_URL: productNatsUrl(), NATS_CREDS: ensureIdentity({ role: 'bmp', cluster: clusterId }) };
+}
+
 function usage(): never {
   console.error(
     [
       'usage: npm run nats -- <command>',
       '  enroll --role node|rr|router --target <id> [--out <file>]   an agent identity (its seed file, 0600)',
+      "  enroll --role bmp --target <clusterId> [--out <file>]      a BMP collector of that cluster's core",
       '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway [--out <file>]',
       '  revoke <name>                                              e.g. agent-node-<id>',
       "  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product's (empty) bus",
@@ -283,7 +290,10 @@ async function main(args: string[]) {
     const target = flag(args, 'target');
     const out = flag(args, 'out');
     let identity: Identity;
-    if (role === 'node' || role === 'rr' || role === 'router') {
+    if (role === 'bmp') {
+      if (!target) usage();
+      identity = { role: 'bmp', cluster: target };
+    } else if (role === 'node' || role === 'rr' || role === 'router') {
       if (!target) usage();
       identity = { role: 'agent', kind: role, target };
     } else if (role === 'admin' || (SERVICE_ROLES as readonly string[]).includes(role ?? '')) {

@@ -19,7 +19,9 @@ import {
   vmInterfaceName,
 } from '@fabric/contracts';
 import { EventStore, type Nats } from '@fabric/eventstore';
-import { contentHash, renderFrrCore, renderNodeBird, renderRrBird } from '@fabric/renderers';
+import { contentHash, renderFrrCore, renderNodeBird, renderRrBirdMain, renderRrNode, type RrNode } from '@fabric/renderers';
+import { Kvm } from '@nats-io/kv';
+import { rrNodesBucket } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats } from '@fabric/testing/infra';
 import { labDown, labUp, type LabState } from '../../deploy/lab/topology';
 import { type AgentHandle, type AgentOptions, startAgent } from './agent';
@@ -132,6 +134,19 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     };
   }
 
+  /** The RR's node sessions, written the way rr-config does (one key per node in the node-parts bucket). */
+  const rrNodes = (): RrNode[] => [
+    { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
+    { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
+    // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
+    { id: ghostId, name: 'ghost', underlayIp: ghostIp, originTag: TAG3 },
+  ];
+  async function setNodePart(n: RrNode): Promise<void> {
+    const p = renderRrNode({ fabricAsn: s.fabricAsn, bgp }, n);
+    const kv = await new Kvm(nats.nc).open(rrNodesBucket(nats.subjects));
+    await kv.put(`${clusterId}.${n.id}`, JSON.stringify({ protocol: p.protocol, originTag: p.originTag, bird: p.bird }));
+  }
+
   function rrState(generation: number, bird?: string): Omit<RrDesiredState, 'hash' | 'sourceSeq'> {
     const rr = s.routeReflectors[0];
     return {
@@ -143,7 +158,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
       ip: rr.ipv4,
       bird:
         bird ??
-        renderRrBird({
+        renderRrBirdMain({
           rrName: rr.name,
           routerId: rr.ipv4,
           fabricAsn: s.fabricAsn,
@@ -153,16 +168,11 @@ describe('agent (node, rr, frr-router) on the lab', () => {
           localIp: rr.ipv4,
           localIp6: rr.ipv6,
           core: { name: 'core', ip: s.core.ipv4 },
-          nodes: [
-            { id: node1Id, name: 'node1', underlayIp: s.nodes[0].ipv4, originTag: TAG1 },
-            { id: node2Id, name: 'node2', underlayIp: s.nodes[1].ipv4, originTag: TAG2 },
-            // Registered, never up (no host at that address): its session cycles through BIRD's FSM.
-            { id: ghostId, name: 'ghost', underlayIp: ghostIp, originTag: TAG3 },
-          ],
           exportPrefixes: pools,
           bgp,
         }),
-      rtrNodes: { [TAG1]: 'node_node1', [TAG2]: 'node_node2' },
+      // The node sessions are in the node-parts bucket (setNodePart), included by the agent.
+      nodeParts: 'kv',
     };
   }
 
@@ -235,10 +245,21 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     const rr = s.routeReflectors[0];
     opts.core = { ...common, role: 'frr-router', targetId: routerId, namespace: s.core.namespace };
     opts.rr1 = { ...common, role: 'rr', targetId: rrId, namespace: rr.namespace, bird: rr.bird };
-    opts.node1 = { ...common, role: 'node', targetId: node1Id, namespace: n1.namespace, bird: n1.bird, vmNamespacePrefix: n1.vmNamespacePrefix };
+    // Without kernel events at first: the drift tests below exercise reconcileNow and the periodic resync, which a
+    // kernel event would otherwise beat; the last node test turns them on for node2.
+    opts.node1 = {
+      ...common,
+      kernelEvents: false,
+      role: 'node',
+      targetId: node1Id,
+      namespace: n1.namespace,
+      bird: n1.bird,
+      vmNamespacePrefix: n1.vmNamespacePrefix,
+    };
     // node2 repairs drift on its own (short resync).
     opts.node2 = {
       ...common,
+      kernelEvents: false,
       resyncMs: 1500,
       role: 'node',
       targetId: node2Id,
@@ -246,6 +267,7 @@ describe('agent (node, rr, frr-router) on the lab', () => {
       bird: n2.bird,
       vmNamespacePrefix: n2.vmNamespacePrefix,
     };
+    for (const n of rrNodes()) await setNodePart(n);
     agents.core = await startAgent(opts.core);
     agents.rr1 = await startAgent(opts.rr1);
     await startNode1();
@@ -513,6 +535,56 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect(ofType<ConfigApplied>(await agentEvents('node', node1Id, head), 'ConfigApplied').map((e) => e.generation)).toEqual([5]);
   });
 
+  it('a node part changed in the KV (no new command) is applied alone: one reconfigure, the other sessions stay up', async () => {
+    const rr = s.routeReflectors[0];
+    const since = async (p: string) => {
+      const line = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols'])).stdout.split('\n').find((l) => l.startsWith(p + ' '));
+      return line?.split(/\s+/).slice(3, 5).join(' ');
+    };
+    const before = { node2: await since('node_node2'), core: await since('core_core') };
+    expect(before.node2).toBeDefined();
+    const head = await store.headSeq();
+    const cmdSeq = (await nats.jsm.streams.info(nats.subjects.commandsStream)).state.last_seq;
+    const n1 = rrNodes()[0];
+    await setNodePart({ ...n1, prefixLimit: { v4: 512, v6: 256 } });
+    const applied = await eventually(
+      async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, head), 'ConfigApplied')[0],
+      30_000,
+      50,
+      'ConfigApplied after a node part change',
+    );
+    expect(applied.changes).toBeGreaterThan(0);
+    const nodesFile = await fs.readFile(`${rr.bird.configPath.replace(/[^/]+$/, '')}rr-nodes.conf`, 'utf8');
+    expect(nodesFile).toContain('receive limit 512 action');
+    expect(await fs.readFile(rr.bird.configPath, 'utf8')).toContain('rr-nodes.conf";');
+    const shown = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols', 'all', 'node_node1'])).stdout;
+    expect(shown).toMatch(/Receive limit:\s+512/);
+    // The hash covers the parts: it differs from the command's, whose generation is unchanged.
+    const cmd = (await nats.jsm.direct.getMessage(nats.subjects.commandsStream, { last_by_subj: nats.subjects.cmd('rr', rrId) }))!.json<RrDesiredState>();
+    expect(applied.generation).toBe(cmd.generation);
+    expect(applied.hash).not.toBe(cmd.hash);
+    expect((await nats.jsm.streams.info(nats.subjects.commandsStream)).state.last_seq).toBe(cmdSeq);
+    // Unchanged sessions were kept by the reconfigure (no flap): still up, same 'since' — within 50 ms, as BIRD
+    // derives it from its monotonic clock and two reads differ by a millisecond; a reset session comes back seconds later.
+    const ms = (x: string | undefined) => {
+      const [h, m, sec] = (x ?? '').split(' ')[1].split(':').map(Number);
+      return ((h * 60 + m) * 60 + sec) * 1000;
+    };
+    const after = { node2: await since('node_node2'), core: await since('core_core') };
+    for (const k of ['node2', 'core'] as const) {
+      expect(after[k]!.split(' ')[0]).toBe('up');
+      expect(Math.abs(ms(after[k]) - ms(before[k]))).toBeLessThan(50);
+    }
+    expect(await coreRoute(vm1.ip)).toBeDefined();
+    await setNodePart(n1);
+    await eventually(
+      async () => /Receive limit:\s+256/.test((await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols', 'all', 'node_node1'])).stdout),
+      30_000,
+      50,
+      'limit back',
+    );
+  });
+
   it('a config BIRD rejects is reported as ConfigApplyFailed and never replaces the good one', async () => {
     const rr = s.routeReflectors[0];
     const good = await fs.readFile(rr.bird.configPath, 'utf8');
@@ -588,6 +660,72 @@ describe('agent (node, rr, frr-router) on the lab', () => {
     expect((await fs.stat(rr.bird.configPath)).mtimeMs).toBe(confBefore.mtimeMs);
     expect(ofType<ConfigApplied>(await agentEvents('rr', rrId, rrHead), 'ConfigApplied')).toEqual([]);
     await publish('node', nodeState(1, 12, [vm3]));
+  });
+
+  it('kernel events (node2): a tap created after its VM was placed is configured at once; a killed monitor is restarted and still repairs', async () => {
+    const n2 = s.nodes[1];
+    await agents.node2!.stop();
+    // No periodic resync within the test: only the kernel events can converge the node.
+    agents.node2 = await startAgent({ ...opts.node2!, kernelEvents: true, resyncMs: 600_000 });
+    const tapVm = { vmId: randomUUID(), ip: '198.51.100.30' };
+    const ifName = vmInterfaceName(tapVm.vmId);
+    const proto = String(n2.routeProtocol);
+    const route = async () =>
+      (JSON.parse((await run('ip', ['-j', '-n', n2.namespace, 'route', 'show', `${tapVm.ip}/32`, 'proto', proto])).stdout || '[]') as { dev?: string }[])[0];
+    const base = nodeState(1, 13, [vm3]);
+    const head = await store.headSeq();
+    try {
+      const withTap: Omit<NodeDesiredState, 'hash' | 'sourceSeq'> = {
+        ...base,
+        vms: [...base.vms, { vmId: tapVm.vmId, ifName, ip: tapVm.ip, family: 4, driver: 'tap' }],
+      };
+      await publish('node', withTap);
+      const placed = await eventually(
+        async () => ofType<ConfigApplied>(await agentEvents('node', node2Id, head), 'ConfigApplied').find((e) => e.generation === 13),
+        30_000,
+        50,
+        'gen 13 applied (tap missing)',
+      );
+      expect(await route()).toBeUndefined();
+      // libvirt starts the domain: the tap appears with the name the fabric gave it.
+      const t0 = Date.now();
+      await run('ip', ['-n', n2.namespace, 'tuntap', 'add', 'dev', ifName, 'mode', 'tap']);
+      expect(await eventually(route, 10_000, 5, 'tap VM route installed')).toMatchObject({ dev: ifName });
+      const tapMs = Date.now() - t0;
+      const link = JSON.parse((await run('ip', ['-j', '-n', n2.namespace, 'address', 'show', 'dev', ifName])).stdout) as {
+        address: string;
+        addr_info: { local: string }[];
+      }[];
+      expect(link[0].address).toBe(s.gateway.mac.toLowerCase());
+      expect(link[0].addr_info.map((a) => a.local)).toContain(s.gateway.ip);
+      const repaired = await eventually(
+        async () => ofType<ConfigApplied>(await agentEvents('node', node2Id, placed.seq), 'ConfigApplied')[0],
+        10_000,
+        50,
+        'kernel-event reconcile reported',
+      );
+      expect(repaired).toMatchObject({ generation: 13 });
+      expect(repaired.changes).toBeGreaterThanOrEqual(3);
+      log.info({ tapMs }, 'tap created → route installed');
+
+      // The monitor killed: restarted, and it still sees an out-of-band deletion.
+      const before = agents.node2!.status().kernelMonitor!;
+      expect(before.pid).toBeDefined();
+      process.kill(before.pid!, 'SIGKILL');
+      await eventually(
+        async () => {
+          const now = agents.node2!.status().kernelMonitor;
+          return !!now && now.starts > before.starts && now.pid !== undefined && now.pid !== before.pid;
+        },
+        10_000,
+        5,
+        'monitor restarted',
+      );
+      await run('ip', ['-n', n2.namespace, 'route', 'del', `${tapVm.ip}/32`, 'proto', proto]);
+      expect(await eventually(route, 10_000, 5, 'deleted route repaired')).toMatchObject({ dev: ifName });
+    } finally {
+      await run('ip', ['-n', n2.namespace, 'link', 'del', ifName], { allowFailure: true });
+    }
   });
 
   it('every report is a valid event of the contracts', async () => {

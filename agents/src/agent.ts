@@ -1,7 +1,8 @@
 /**
  * The agent (one program, three roles): follows its own command subject (latest desired state only),
  * reconciles actual → desired at start, on every command, periodically (drift) and on demand, and
- * reports ConfigApplied / ConfigApplyFailed / BgpSessionStateChanged (up/down transitions) / RoutesChanged
+ * reports ConfigApplied / ConfigApplyFailed / BgpSessionStateChanged (up/down transitions) / BfdSessionStateChanged
+ * (BFD state or timer changes) / RoutesChanged
  * (route deltas in bounded batches) on `<ns>.evt.agent.<kind>.<targetId>`.
  *
  * One agent per target and per box: host locks (the target's state dir, and `<kind>@<netns|host>` in the
@@ -17,12 +18,13 @@ import type { MsgHdrs, Subscription } from '@nats-io/nats-core';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { type DesiredState, type FabricEvent, OBSERVATION_TYPES, REDACTED, ROUTES_CHANGED_MAX, type TargetKind, type TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
-import { EventStore, Nats, agentConsumerName } from '@fabric/eventstore';
+import { EventStore, Nats, agentConsumerName, readerPullExpiresMs } from '@fabric/eventstore';
 import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
-import { agentApplyChanges, agentApplyDuration, bgpSessionsUp } from '@fabric/service-kit';
-import { RouteDeltaTracker, type SessionObservation, SessionTracker } from './observe';
+import { agentApplyChanges, agentApplyDuration, bfdSessionsGauge, bgpSessionsUp } from '@fabric/service-kit';
+import { type BfdObservation, BfdTracker, RouteDeltaTracker, type SessionObservation, SessionTracker } from './observe';
 import { FrrRouterRole } from './roles/frr-router';
+import { FrrDriver } from './drivers/frr';
 import { NodeRole } from './roles/node';
 import { RrRole } from './roles/rr';
 import { type RoleReconciler } from './roles/types';
@@ -49,8 +51,21 @@ export interface AgentOptions {
   frrLocalConfigPath?: string;
   /** Lab netns VM driver: VM namespaces are `<prefix><first 8 hex of vmId>`. */
   vmNamespacePrefix?: string;
+  /** node, rr: FRR pathspace of the EVPN FRR beside BIRD (private networks); undefined = no FRR on this target. */
+  evpnFrrPathspace?: string;
   /** Periodic reconcile (drift repair), default 30000. */
   resyncMs?: number;
+  /**
+   * node: follow the kernel's link/address/route events (`ip monitor`) and reconcile the moment one takes the node
+   * off its desired state (libvirt/LXD created a VM's tap/veth, a route was deleted); default true. Without it only
+   * commands, the periodic resync and reconcileNow converge the node.
+   */
+  kernelEvents?: boolean;
+  /**
+   * node: drop what a VM sends from an address that is not its own (nftables reverse-path check on the VM
+   * interfaces, drivers/antispoof.ts); default true. Off only where the operator's own firewall does it.
+   */
+  antispoof?: boolean;
   /** BGP session polling; route reads of roles that cannot probe or push changes; default 1000. */
   pollMs?: number;
   /** BIRD roles: how often the cheap "routes changed?" probe runs (the table is read only when it moved); default 100. */
@@ -89,9 +104,11 @@ export interface AgentStatus {
   routeReads: number;
   reconnects: number;
   instance: string;
+  /** node with kernelEvents: the `ip monitor` child (pid, children started so far); null otherwise. */
+  kernelMonitor: { pid?: number; starts: number } | null;
 }
 
-export type ReconcileReason = 'start' | 'command' | 'resync' | 'retry' | 'manual' | 'resume';
+export type ReconcileReason = 'start' | 'command' | 'resync' | 'retry' | 'manual' | 'resume' | 'kernel';
 
 export interface ApplyReport {
   target: { kind: TargetKind; id: string };
@@ -122,14 +139,24 @@ const TARGET_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ERROR = 2000;
 const dec = new TextDecoder();
 
+function evpnFrrOf(opts: AgentOptions): { evpnFrr?: FrrDriver } {
+  return opts.evpnFrrPathspace ? { evpnFrr: new FrrDriver({ namespace: opts.evpnFrrPathspace, daemons: ['zebra', 'bgpd'] }) } : {};
+}
+
 export function createRole(opts: AgentOptions): RoleReconciler {
   switch (opts.role) {
     case 'node':
       if (!opts.bird) throw new Error('the node role needs bird.configPath and bird.controlSocket');
-      return new NodeRole({ namespace: opts.namespace, bird: opts.bird, vmNamespacePrefix: opts.vmNamespacePrefix });
+      return new NodeRole({
+        namespace: opts.namespace,
+        bird: opts.bird,
+        vmNamespacePrefix: opts.vmNamespacePrefix,
+        antispoof: opts.antispoof,
+        ...evpnFrrOf(opts),
+      });
     case 'rr':
       if (!opts.bird) throw new Error('the rr role needs bird.configPath and bird.controlSocket');
-      return new RrRole({ namespace: opts.namespace, bird: opts.bird });
+      return new RrRole({ namespace: opts.namespace, bird: opts.bird, ...evpnFrrOf(opts) });
     case 'frr-router':
       return new FrrRouterRole({ namespace: opts.namespace as string, localConfigPath: opts.frrLocalConfigPath });
     default:
@@ -254,6 +281,8 @@ class Agent {
   private queue: Promise<unknown> = Promise.resolve();
   private commandQueued = false;
   private resyncQueued = false;
+  private kernelQueued = false;
+  private unwatchKernel?: () => void;
   private retryTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private resyncSub?: Subscription;
@@ -268,6 +297,7 @@ class Agent {
   private stopped = false;
 
   private readonly sessions: SessionTracker;
+  private readonly bfd = new BfdTracker();
   private readonly routeTracker = new RouteDeltaTracker();
   private readonly routePollMs: number;
   /** Last route probe (BIRD) the tracker has read the table for. */
@@ -352,7 +382,12 @@ class Agent {
       if (this.role.attach) {
         const log = this.log;
         this.attached = true;
-        await this.role.attach({ nats: this.nats, targetId: this.opts.targetId, log: (level, msg, extra) => log[level](extra ?? {}, msg) });
+        await this.role.attach({
+          nats: this.nats,
+          targetId: this.opts.targetId,
+          log: (level, msg, extra) => log[level](extra ?? {}, msg),
+          reconcile: () => this.kickResync(),
+        });
       }
 
       // Start-up reconcile with the latest command (one direct read of our own subject, the only one we may read).
@@ -368,6 +403,9 @@ class Agent {
         await this.enqueue(() => this.reconcile('start')).catch(() => undefined);
       }
 
+      if (this.role.watchKernel && this.opts.kernelEvents !== false) {
+        this.unwatchKernel = this.role.watchKernel(() => this.kickKernel(), this.log);
+      }
       this.consumeLoop = this.consumeForever();
       this.resyncTimer = setInterval(() => this.kickResync(), this.resyncMs);
       this.resyncTimer.unref?.();
@@ -442,6 +480,8 @@ class Agent {
         this.connected = true;
         this.reconnects++;
         this.log.info('NATS connection back');
+        // A command consumer waiting out its re-creation back-off retries now, not after up to 5 s.
+        this.wake?.();
         void this.renewLease();
       }
     }
@@ -514,7 +554,8 @@ class Agent {
         });
         const consumer = await nats.js.consumers.get(stream, name);
         // A consumer that disappears (deleted, expired while we were cut off) ends the loop: we recreate it.
-        const messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true });
+        // Short pulls: after a NATS restart the client re-checks the consumer within seconds (readerPullExpiresMs).
+        const messages = await consumer.consume({ max_messages: 16, abort_on_missing_resource: true, expires: readerPullExpiresMs() });
         this.messages = messages;
         if (this.stopped) await messages.close();
         void (async () => {
@@ -594,6 +635,16 @@ class Agent {
     }).catch(() => undefined);
   }
 
+  /** A kernel event left the node off its desired state: reconcile now (coalesced; a failing target keeps its back-off). */
+  private kickKernel(): void {
+    if (this.stopped || this.kernelQueued || this.retryTimer || !this.desired) return;
+    this.kernelQueued = true;
+    this.enqueue(() => {
+      this.kernelQueued = false;
+      return this.reconcile('kernel');
+    }).catch(() => undefined);
+  }
+
   reconcileNow(): Promise<ApplyReport> {
     if (this.stopped) return Promise.reject(new Error('agent stopped'));
     return this.enqueue(() => this.reconcile('manual'));
@@ -611,6 +662,7 @@ class Agent {
       routeReads: this.routeReads,
       reconnects: this.reconnects,
       instance: this.instance,
+      kernelMonitor: this.unwatchKernel ? (this.role.kernelMonitor?.() ?? null) : null,
     };
   }
 
@@ -644,7 +696,7 @@ class Agent {
       this.log.debug({ reason, generation: d.generation }, 'applies paused: nothing touched');
       return { ...base, generation: d.generation, hash: d.hash, changes: 0, operations: [], warnings: [], durationMs: 0, reported: false, paused: true };
     }
-    const run = () => this.role.apply(d);
+    const run = () => this.role.apply(d, { kernel: reason === 'kernel' });
     try {
       // A command's trace continues into the apply and its report.
       const r =
@@ -661,11 +713,11 @@ class Agent {
       agentApplyChanges.inc({ role: this.opts.role }, r.changes);
       await this.persist(d);
       const report = this.unreported || r.changes > 0;
-      if (r.warnings.length && (r.changes > 0 || reason !== 'resync'))
-        this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
-      this.log[r.changes > 0 || reason !== 'resync' ? 'info' : 'debug'](
+      const quiet = reason === 'resync' || reason === 'kernel';
+      if (r.warnings.length && (r.changes > 0 || !quiet)) this.log.warn({ generation: d.generation, warnings: r.warnings }, 'applied with warnings');
+      this.log[r.changes > 0 || !quiet ? 'info' : 'debug'](
         { reason, generation: d.generation, changes: r.changes, operations: r.operations, durationMs },
-        r.changes > 0 && (reason === 'resync' || reason === 'manual') ? 'drift repaired' : 'reconciled',
+        r.changes > 0 && (reason === 'resync' || reason === 'manual' || reason === 'kernel') ? 'drift repaired' : 'reconciled',
       );
       this.failures = 0;
       this.lastFailure = undefined;
@@ -674,7 +726,8 @@ class Agent {
       if (report) {
         void this.report({
           type: 'ConfigApplied',
-          data: { target: this.target, generation: d.generation, hash: d.hash, changes: r.changes, durationMs },
+          // A role whose config has parts beside the command (rr: its node parts) reports a hash covering them.
+          data: { target: this.target, generation: d.generation, hash: r.hash ?? d.hash, changes: r.changes, durationMs },
         });
       }
       return {
@@ -755,6 +808,35 @@ class Agent {
     }
     if (changed.length)
       bgpSessionsUp.set({ kind: this.kind, target: this.opts.targetId }, [...this.sessionStates.values()].filter((st) => st === 'Established').length);
+    await this.pollBfd();
+  }
+
+  /**
+   * BFD sessions, read in the same poll as BGP's: only changes are reported. While the daemon cannot be read
+   * (the BGP read failed), BFD is not read either; at the fifth miss every known session becomes 'unknown'.
+   */
+  private async pollBfd(): Promise<void> {
+    if (!this.role.bfdSessions) return;
+    let changed: BfdObservation[];
+    if (this.sessionPollFailures > 0) changed = this.sessionPollFailures === 5 ? this.bfd.markAll('cannot read the daemon') : [];
+    else {
+      try {
+        changed = this.bfd.update(await this.role.bfdSessions());
+      } catch (e) {
+        this.log.debug({ err: e }, 'BFD poll failed');
+        return;
+      }
+    }
+    for (const b of changed) {
+      this.log.info({ peerIp: b.peerIp, interface: b.interface, state: b.state, intervalMs: b.intervalMs, timeoutMs: b.timeoutMs }, 'BFD session state');
+      void this.report({ type: 'BfdSessionStateChanged', data: { target: this.target, ...b } });
+    }
+    if (changed.length) {
+      const counts = new Map<string, number>();
+      for (const b of this.bfd.current()) counts.set(b.state, (counts.get(b.state) ?? 0) + 1);
+      for (const st of ['up', 'down', 'init', 'admindown', 'unknown'])
+        bfdSessionsGauge.set({ kind: this.kind, target: this.opts.targetId, state: st }, counts.get(st) ?? 0);
+    }
   }
 
   /** Route reads: on a push (watchRoutes), when the probe moved, and every pollMs for roles without a probe. */
@@ -863,6 +945,7 @@ class Agent {
     this.lastResyncRequest = Date.now();
     this.log.info('observation resync requested');
     for (const s of this.sessions.current()) void this.report({ type: 'BgpSessionStateChanged', data: { target: this.target, ...s } });
+    for (const b of this.bfd.current()) void this.report({ type: 'BfdSessionStateChanged', data: { target: this.target, ...b } });
     if (!this.role.routes) return;
     this.routeTracker.requestResync();
     this.kickRoutePublish();
@@ -886,6 +969,7 @@ class Agent {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.routeTimer) clearTimeout(this.routeTimer);
     this.unwatchRoutes?.();
+    this.unwatchKernel?.();
     this.clearRetry();
     this.wake?.();
     await this.messages?.close().catch(() => undefined);

@@ -42,6 +42,15 @@ describe('agent CLI arguments', () => {
     });
   });
 
+  it('given --no-kernel-events on a node, when built, then kernel events are off; on another role it is refused', () => {
+    const node = ['--role', 'node', '--target', 'n-1', '--bird-config', '/a/bird.conf', '--bird-socket', '/a/bird.ctl'];
+    expect(buildOptions(parseFlags([...node, '--no-kernel-events']))).toMatchObject({ kernelEvents: false });
+    expect(buildOptions(parseFlags(node)).kernelEvents).toBeUndefined();
+    expect(() =>
+      buildOptions(parseFlags(['--role', 'rr', '--target', 'c_rr1', '--bird-config', '/a/b.conf', '--bird-socket', '/a/b.ctl', '--no-kernel-events'])),
+    ).toThrow(/node role/);
+  });
+
   it('fills role, namespace, BIRD paths and VM namespace prefix from the lab state', () => {
     expect(buildOptions(parseFlags(['--target', 'n1']), labMember(lab, 'node1'))).toEqual({
       role: 'node',

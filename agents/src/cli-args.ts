@@ -1,4 +1,5 @@
 /** CLI flags → AgentOptions (pure, so it is unit-tested); `--lab` fills the rest from the lab state. */
+import { isName } from '@fabric/contracts';
 import type { AgentOptions, AgentRole } from './agent';
 
 export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [options]
@@ -11,8 +12,13 @@ export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [opti
   --bird-pid <path>           BIRD pid file (default next to the config)
   --bird-local <path>         operator-owned BIRD config, included when it exists (default bird.local.conf next to the config)
   --frr-local <path>          operator-owned FRR base config (default frr.conf.local in the FRR config dir)
+  --evpn-frr <pathspace>      node, rr: the FRR (pathspace) beside BIRD that carries EVPN for private networks
   --vm-netns-prefix <prefix>  lab netns VM driver: VM namespaces are <prefix><8 hex of vm id>
   --resync-ms <ms>            periodic reconcile (default 30000)
+  --no-kernel-events          node: do not follow the kernel's link/address/route events (ip monitor); only commands,
+                              the resync and explicit reconciles converge the node
+  --no-antispoof              node: leave VM source-address checks to your own firewall (default: the agent's
+                              nftables table drops what a VM sends from an address that is not its own)
   --poll-ms <ms>              BGP session polling; route reads of the core besides its kernel route events (default 1000)
   --route-poll-ms <ms>        rr: the cheap "routes changed?" probe of BIRD's channel counters (default 100)
   --session-hold-ms <ms>      a session's next up/down report waits that long after its previous one (default 5000)
@@ -28,6 +34,7 @@ export interface LabMemberInfo {
   namespace: string;
   bird?: { configPath: string; controlSocket: string; pidFile?: string };
   vmNamespacePrefix?: string;
+  evpnFrrPathspace?: string;
 }
 
 export type ParsedArgs = { help: true } | { help: false; options: AgentOptions; lab?: { prefix: string; member: string } };
@@ -44,8 +51,11 @@ const FLAGS = new Set([
   'bird-pid',
   'bird-local',
   'frr-local',
+  'evpn-frr',
   'vm-netns-prefix',
   'resync-ms',
+  'no-kernel-events',
+  'no-antispoof',
   'poll-ms',
   'route-poll-ms',
   'session-hold-ms',
@@ -150,7 +160,23 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
   }
   if (leaseTtlMs) opts.leaseTtlMs = leaseTtlMs;
   if (role === 'node' && vmNamespacePrefix) opts.vmNamespacePrefix = vmNamespacePrefix;
+  const evpnFrr = strFlag(flags, 'evpn-frr') ?? member?.evpnFrrPathspace;
+  if (evpnFrr !== undefined) {
+    if (role === 'frr-router') throw new Error('--evpn-frr is for the node and rr roles');
+    if (!isName(evpnFrr)) throw new Error('--evpn-frr needs an FRR pathspace name');
+    opts.evpnFrrPathspace = evpnFrr;
+  }
   if (resyncMs) opts.resyncMs = resyncMs;
+  if (flags['no-kernel-events'] !== undefined) {
+    if (flags['no-kernel-events'] !== true) throw new Error('--no-kernel-events takes no value');
+    if (role !== 'node') throw new Error('--no-kernel-events is for the node role');
+    opts.kernelEvents = false;
+  }
+  if (flags['no-antispoof'] !== undefined) {
+    if (flags['no-antispoof'] !== true) throw new Error('--no-antispoof takes no value');
+    if (role !== 'node') throw new Error('--no-antispoof is for the node role');
+    opts.antispoof = false;
+  }
   if (pollMs) opts.pollMs = pollMs;
   if (routePollMs) opts.routePollMs = routePollMs;
   if (sessionHoldMs) opts.sessionHoldMs = sessionHoldMs;
@@ -161,16 +187,34 @@ export function buildOptions(flags: Record<string, string | true>, member?: LabM
 export function labMember(
   state: {
     core: { name: string; namespace: string };
-    routeReflectors: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string } }[];
-    nodes: { name: string; namespace: string; bird: { configPath: string; controlSocket: string; pidFile: string }; vmNamespacePrefix: string }[];
+    routeReflectors: {
+      name: string;
+      namespace: string;
+      bird: { configPath: string; controlSocket: string; pidFile: string };
+      evpnFrr?: { pathspace: string };
+    }[];
+    nodes: {
+      name: string;
+      namespace: string;
+      bird: { configPath: string; controlSocket: string; pidFile: string };
+      vmNamespacePrefix: string;
+      evpnFrr?: { pathspace: string };
+    }[];
   },
   name: string,
 ): LabMemberInfo {
   if (state.core.name === name) return { role: 'frr-router', namespace: state.core.namespace };
   const rr = state.routeReflectors.find((r) => r.name === name);
-  if (rr) return { role: 'rr', namespace: rr.namespace, bird: rr.bird };
+  if (rr) return { role: 'rr', namespace: rr.namespace, bird: rr.bird, ...(rr.evpnFrr ? { evpnFrrPathspace: rr.evpnFrr.pathspace } : {}) };
   const n = state.nodes.find((x) => x.name === name);
-  if (n) return { role: 'node', namespace: n.namespace, bird: n.bird, vmNamespacePrefix: n.vmNamespacePrefix };
+  if (n)
+    return {
+      role: 'node',
+      namespace: n.namespace,
+      bird: n.bird,
+      vmNamespacePrefix: n.vmNamespacePrefix,
+      ...(n.evpnFrr ? { evpnFrrPathspace: n.evpnFrr.pathspace } : {}),
+    };
   const names = [state.core.name, ...state.routeReflectors.map((r) => r.name), ...state.nodes.map((x) => x.name)];
   throw new Error(`no lab member ${JSON.stringify(name)} (members: ${names.join(', ')})`);
 }

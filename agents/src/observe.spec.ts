@@ -3,7 +3,9 @@ import * as path from 'path';
 import { parseBirdRoutes } from './drivers/bird-parse';
 import { parseBgpSummaryJson, parseRouteJson } from './drivers/frr-parse';
 import { ROUTES_CHANGED_MAX } from '@fabric/contracts';
+import { parseBirdBfdSessions, parseFrrBfdPeersJson } from './drivers/bfd-parse';
 import {
+  BfdTracker,
   birdHostRoutes,
   birdRouteVersion,
   canonicalRoutes,
@@ -269,5 +271,62 @@ describe('RouteDeltaTracker', () => {
       [undefined, 1],
     ]);
     expect(rest[1].added).toEqual([r(1000)]);
+  });
+});
+
+describe('BfdTracker', () => {
+  const up = [{ peer: '198.18.0.11', interface: 'ul0', state: 'up', up: true, intervalMs: 100, timeoutMs: 300, since: '12:00:00' }];
+
+  it('given a first read, then every session is reported once; the same read again reports nothing', () => {
+    const t = new BfdTracker();
+    expect(t.update(up)).toEqual([{ peerIp: '198.18.0.11', interface: 'ul0', state: 'up', intervalMs: 100, timeoutMs: 300 }]);
+    expect(t.update(up)).toEqual([]);
+  });
+
+  it('given only the uptime moved, then nothing is reported; given a new state or new timers, then the change is', () => {
+    const t = new BfdTracker();
+    t.update(up);
+    expect(t.update([{ ...up[0], since: '12:00:05' }])).toEqual([]);
+    expect(t.update([{ ...up[0], state: 'down' }])).toEqual([expect.objectContaining({ peerIp: '198.18.0.11', state: 'down' })]);
+    expect(t.update([{ ...up[0], state: 'down' }])).toEqual([]);
+    expect(t.update([{ ...up[0], timeoutMs: 900 }])).toEqual([expect.objectContaining({ state: 'up', timeoutMs: 900 })]);
+  });
+
+  it('given a session gone from the daemon, then it is reported removed once', () => {
+    const t = new BfdTracker();
+    t.update(up);
+    expect(t.update([])).toEqual([{ peerIp: '198.18.0.11', interface: 'ul0', state: 'removed' }]);
+    expect(t.update([])).toEqual([]);
+    expect(t.current()).toEqual([]);
+  });
+
+  it('given the daemon unreadable, then known sessions turn unknown once and the next read reports them again', () => {
+    const t = new BfdTracker();
+    t.update(up);
+    expect(t.markAll('cannot read')).toEqual([expect.objectContaining({ state: 'unknown', info: 'cannot read' })]);
+    expect(t.markAll('cannot read')).toEqual([]);
+    expect(t.update(up)).toEqual([expect.objectContaining({ state: 'up' })]);
+  });
+
+  it('given a peer that is not an address or an IPv6 peer with a zone, then the first is skipped and the second canonical', () => {
+    const t = new BfdTracker();
+    expect(
+      t.update([
+        { peer: 'nope', state: 'up', up: true },
+        { peer: '2001:DB8::0001%ul0', state: 'init', up: false },
+      ]),
+    ).toEqual([{ peerIp: '2001:db8::1', state: 'init' }]);
+  });
+
+  it('given the captured BIRD and FRR outputs, then up then down as the daemons said', () => {
+    const fx = (f: string) => readFileSync(path.join(__dirname, 'drivers', '__fixtures__', f), 'utf8');
+    const bird = new BfdTracker();
+    expect(bird.update(parseBirdBfdSessions(fx('birdc-show-bfd-sessions-up.txt')))).toEqual([expect.objectContaining({ peerIp: '10.99.0.2', state: 'up' })]);
+    expect(bird.update(parseBirdBfdSessions(fx('birdc-show-bfd-sessions-down.txt')))).toEqual([
+      expect.objectContaining({ peerIp: '10.99.0.2', state: 'down' }),
+    ]);
+    const frr = new BfdTracker();
+    expect(frr.update(parseFrrBfdPeersJson(fx('vtysh-bfd-peers-up.json')))).toEqual([expect.objectContaining({ peerIp: '10.99.0.1', state: 'up' })]);
+    expect(frr.update(parseFrrBfdPeersJson(fx('vtysh-bfd-peers-down.json')))).toEqual([expect.objectContaining({ peerIp: '10.99.0.1', state: 'down' })]);
   });
 });

@@ -4,6 +4,7 @@
  */
 import * as ipaddr from 'ipaddr.js';
 import { canonicalIp, isIp } from '@fabric/contracts';
+import type { BfdSession } from './drivers/bfd-parse';
 import type { BirdRoute } from './drivers/bird-parse';
 import type { FrrBgpPeer, FrrRoute } from './drivers/frr-parse';
 
@@ -384,4 +385,74 @@ export class RouteDeltaTracker {
 function routeFromKey(k: string): RouteObservation {
   const [prefix, nh] = k.split(' ');
   return nh ? { prefix, nextHop: nh } : { prefix };
+}
+
+/** What an agent reports of one BFD session (BfdSessionStateChanged without the target). */
+export interface BfdObservation {
+  peerIp: string;
+  interface?: string;
+  /** Lower-case daemon state ('up', 'down', 'init', 'admindown'), 'removed' or 'unknown'. */
+  state: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+  info?: string;
+}
+
+const bfdKey = (o: { peerIp: string; interface?: string }) => `${o.peerIp}%${o.interface ?? ''}`;
+const sameBfd = (a: BfdObservation, b: BfdObservation) =>
+  a.state === b.state && a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.interface === b.interface;
+
+/**
+ * BFD sessions as changes: the first observation of a session, then every change of its state, negotiated
+ * interval or detection time (never of its uptime counter); a session gone from the daemon is reported once
+ * as 'removed'. Not debounced: BFD exists to say "down" fast, and a session that flaps is worth seeing.
+ * Sessions whose peer is not an IP address are skipped (the daemons always give one).
+ */
+export class BfdTracker {
+  private known = new Map<string, BfdObservation>();
+
+  update(sessions: BfdSession[]): BfdObservation[] {
+    const changed: BfdObservation[] = [];
+    const seen = new Set<string>();
+    for (const s of sessions) {
+      const addr = s.peer.split('%')[0];
+      if (!isIp(addr)) continue;
+      const o: BfdObservation = {
+        peerIp: canonicalIp(addr),
+        ...(s.interface ? { interface: clip(s.interface, 64) } : {}),
+        state: clip(s.state, 32),
+        ...(s.intervalMs !== undefined ? { intervalMs: s.intervalMs } : {}),
+        ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+      };
+      const key = bfdKey(o);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const k = this.known.get(key);
+      this.known.set(key, o);
+      if (!k || !sameBfd(k, o)) changed.push(o);
+    }
+    for (const [key, k] of this.known) {
+      if (seen.has(key)) continue;
+      this.known.delete(key);
+      changed.push({ peerIp: k.peerIp, ...(k.interface ? { interface: k.interface } : {}), state: 'removed' });
+    }
+    return changed;
+  }
+
+  /** What consumers were last told of every known session (stated again on a resync request). */
+  current(): BfdObservation[] {
+    return [...this.known.values()];
+  }
+
+  /** The daemon cannot be read: every known session is reported once as 'unknown' (the next read reports again). */
+  markAll(info: string): BfdObservation[] {
+    const changed: BfdObservation[] = [];
+    for (const [key, k] of this.known) {
+      if (k.state === 'unknown') continue;
+      const o: BfdObservation = { peerIp: k.peerIp, ...(k.interface ? { interface: k.interface } : {}), state: 'unknown', info: clip(info, 200) };
+      this.known.set(key, o);
+      changed.push(o);
+    }
+    return changed;
+  }
 }

@@ -95,6 +95,7 @@ export const post = <T>(path: string, body?: unknown) => request<T>('POST', path
 export type {
   AuditEntry,
   AuditPage,
+  BfdSession,
   BgpSession,
   Cluster,
   Endpoint,
@@ -105,6 +106,9 @@ export type {
   PrivateAttachment,
   PrivateNetwork,
   RouterConfigVersion,
+  RouterRollbackAccepted,
+  RouterRollbackPreview,
+  RouterStatus,
   Target,
   Topology,
   TopologySession,

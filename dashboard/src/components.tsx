@@ -4,7 +4,12 @@ import { type ApiError, get, request } from './api';
 import { useLive } from './live';
 
 /** GETs `path` and refetches whenever the live feed says something changed (keeping the old data meanwhile). */
-export function useApi<T>(path: string | null, opts: { text?: boolean; live?: boolean } = {}) {
+/**
+ * GET `path`, again on every live-feed tick. `pollWhile`: also re-read every `pollMs` while it holds for the
+ * answer — observations (routes at the core) are no read-your-writes positions, a tick can reach a read model
+ * that has not applied them yet, and nothing else may follow to tick again.
+ */
+export function useApi<T>(path: string | null, opts: { text?: boolean; live?: boolean; pollWhile?: (data: T) => boolean; pollMs?: number } = {}) {
   const { tick } = useLive();
   const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean; path?: string | null }>({ loading: true });
   const [nonce, setNonce] = useState(0);
@@ -20,7 +25,10 @@ export function useApi<T>(path: string | null, opts: { text?: boolean; live?: bo
     };
     const load = opts.text ? request<T>('GET', path, undefined, { text: true, signal: ctl.signal, onStale }) : get<T>(path, ctl.signal, onStale);
     load.then(
-      (data) => setState({ data, loading: false, path }),
+      (data) => {
+        setState({ data, loading: false, path });
+        if (again === undefined && opts.pollWhile?.(data)) again = window.setTimeout(() => setNonce((n) => n + 1), opts.pollMs ?? 2000);
+      },
       (error) => {
         if ((error as Error).name !== 'AbortError')
           setState((s) => ({ data: s.path === path ? s.data : undefined, error: error as ApiError, loading: false, path }));
@@ -86,6 +94,12 @@ const TONE: Record<string, string> = {
   Down: 'bad',
   Removed: 'muted',
   Unknown: 'muted',
+  // BFD states (lower-case, as the daemons say them).
+  up: 'ok',
+  init: 'warn',
+  down: 'bad',
+  admindown: 'muted',
+  unknown: 'muted',
 };
 export const toneOf = (s: string) => TONE[s] ?? 'muted';
 

@@ -5,6 +5,7 @@
  */
 import { createContext, type ReactNode, useContext, useEffect, useRef, useState } from 'react';
 import { API, type FabricEvent, feedPosition, token } from './api';
+import { EVENT_TYPES } from './event-types';
 
 export type FeedMode = 'connecting' | 'live' | 'polling';
 interface Live {
@@ -17,32 +18,6 @@ interface Live {
 const LiveContext = createContext<Live>({ mode: 'polling', tick: 0, events: [], refresh: () => undefined });
 export const useLive = () => useContext(LiveContext);
 
-// Event types of libs/contracts: SSE named events reach only listeners registered for their name.
-const EVENT_TYPES = [
-  'ClusterCreated',
-  'RouteReflectorAdded',
-  'RouteReflectorRemoved',
-  'NodeJoined',
-  'NodeDrained',
-  'NodeLeft',
-  'VmCreated',
-  'VmDeleted',
-  'VmMigrationRequested',
-  'VmMigrationCompleted',
-  'NetworkAdded',
-  'PoolAdded',
-  'IpAllocated',
-  'IpAllocationFailed',
-  'IpReleaseScheduled',
-  'IpReleased',
-  'ConfigApplied',
-  'ConfigApplyFailed',
-  'BgpSessionStateChanged',
-  'RoutesObserved',
-  'DesiredStateChanged',
-  'RouterConfigRendered',
-  'MessageDeadLettered',
-];
 const KEEP = 500;
 const BACKLOG = 150;
 const POLL_MS = 4000;
@@ -174,6 +149,8 @@ export function describeEvent(e: FabricEvent, names: Record<string, string> = {}
       return `${t} desired generation ${s('generation')}`;
     case 'BgpSessionStateChanged':
       return `${t} ${s('protocol')} ${s('peerIp')} → ${s('state')}`;
+    case 'BfdSessionStateChanged':
+      return `${t} BFD ${s('peerIp')} → ${s('state')}${typeof d.timeoutMs === 'number' ? ` (detect ${d.timeoutMs} ms)` : ''}`;
     case 'RoutesObserved':
       return `${t} sees ${Array.isArray(d.routes) ? d.routes.length : 0} routes`;
     case 'RoutesChanged':

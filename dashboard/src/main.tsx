@@ -135,6 +135,12 @@ function Shell({ path, authed, onLogout }: { path: string; authed: boolean; onLo
             Cluster <strong>{cluster.name}</strong> · fabric AS{cluster.fabricAsn} · core AS{cluster.coreAsn}
           </p>
         )}
+        {cluster?.warning && (
+          // A direct (RR-less) cluster: on every page of the cluster, never dismissable.
+          <p className="topology-warning" role="alert" data-testid="cluster-warning">
+            <strong>Direct topology:</strong> {cluster.warning}
+          </p>
+        )}
         {page ?? (
           <div className="card">
             <h1>Not found</h1>
@@ -167,8 +173,10 @@ function ClusterPicker({ clusters, error }: { clusters?: Cluster[]; error?: Erro
             <li key={c.id}>
               <Link to={`/clusters/${c.id}`}>{c.name}</Link>{' '}
               <span className="muted">
-                · {c.routeReflectors.length} route reflectors · core {c.coreRouter.name} ({c.coreRouter.vendor})
+                · {c.topology === 'direct' ? 'no route reflector' : `${c.routeReflectors.length} route reflectors`} · core {c.coreRouter.name} (
+                {c.coreRouter.vendor})
               </span>
+              {c.warning && <strong className="topology-warning-inline"> DIRECT, LAB ONLY</strong>}
             </li>
           ))}
         </ul>

@@ -65,8 +65,8 @@ export function TopologyView({ topo, clusterId, highlight }: { topo: Topology; c
     const tone = toneOf(s.state);
     const key = `${s.a.id}|${s.b.id}`;
     return (
-      <g key={key} data-testid={`session-${s.a.name}-${s.b.name}`} data-state={s.state}>
-        <title>{`${s.a.name} ↔ ${s.b.name}: ${s.state}${s.sides.map((x) => `\n${x.kind} ${x.protocol}: ${x.state}${x.info ? ` (${x.info})` : ''}`).join('')}`}</title>
+      <g key={key} data-testid={`session-${s.a.name}-${s.b.name}`} data-state={s.state} data-bfd={s.bfd?.state ?? undefined}>
+        <title>{`${s.a.name} ↔ ${s.b.name}: ${s.state}${s.sides.map((x) => `\n${x.kind} ${x.protocol}: ${x.state}${x.info ? ` (${x.info})` : ''}`).join('')}${bfdTitle(s)}`}</title>
         <line
           x1={a.x}
           y1={a.y + 26}
@@ -77,6 +77,16 @@ export function TopologyView({ topo, clusterId, highlight }: { topo: Topology; c
           strokeDasharray={tone === 'ok' ? undefined : tone === 'muted' ? '3 5' : '8 5'}
           strokeLinecap="round"
         />
+        {s.bfd?.state && (
+          // BFD on this link: a dot at its middle, coloured by the BFD state.
+          <circle
+            cx={(a.x + b.x) / 2}
+            cy={(a.y + 26 + b.y - 26) / 2}
+            r={5}
+            fill={STATE_COLOR[toneOf(s.bfd.state)]}
+            data-testid={`bfd-${s.a.name}-${s.b.name}`}
+          />
+        )}
       </g>
     );
   };
@@ -129,6 +139,28 @@ export function TopologyView({ topo, clusterId, highlight }: { topo: Topology; c
   );
 }
 
+const bfdTitle = (s: TopologySession) =>
+  s.bfd?.state
+    ? `\nBFD: ${s.bfd.state}${s.bfd.sides.map((x) => `\n${x.kind} BFD ${x.peerIp}: ${x.state}${x.timeoutMs !== null ? ` (detect ${x.timeoutMs} ms)` : ''}`).join('')}`
+    : '';
+
+/** One link's BFD: its state and the negotiated timers each end reports, or "off". */
+function BfdCell({ s }: { s: TopologySession }) {
+  if (!s.bfd?.state) return <span className="muted">off</span>;
+  return (
+    <>
+      <Badge value={s.bfd.state} testId={`bfd-state-${s.a.name}-${s.b.name}`} />
+      {s.bfd.sides.map((x, i) => (
+        <div key={i} className="small muted">
+          {x.kind}: {x.state}
+          {x.intervalMs !== null ? ` · tx ${x.intervalMs} ms` : ''}
+          {x.timeoutMs !== null ? ` · detect ${x.timeoutMs} ms` : ''}
+        </div>
+      ))}
+    </>
+  );
+}
+
 /** The same sessions as a table: readable without the picture, and with both ends' view. */
 export function SessionsTable({ sessions }: { sessions: TopologySession[] }) {
   return (
@@ -138,6 +170,7 @@ export function SessionsTable({ sessions }: { sessions: TopologySession[] }) {
         <tr>
           <th scope="col">Between</th>
           <th scope="col">State</th>
+          <th scope="col">BFD</th>
           <th scope="col">As seen by each end</th>
         </tr>
       </thead>
@@ -149,6 +182,9 @@ export function SessionsTable({ sessions }: { sessions: TopologySession[] }) {
             </td>
             <td>
               <Badge value={s.state} />
+            </td>
+            <td>
+              <BfdCell s={s} />
             </td>
             <td className="small">
               {s.sides.length === 0 ? (
@@ -337,7 +373,7 @@ export function EventLog({ events, limit, clusterId, names }: { events: FabricEv
 const eventTone = (e: FabricEvent) =>
   /Failed|DeadLettered/.test(e.type)
     ? 'bad'
-    : e.type === 'BgpSessionStateChanged'
+    : e.type === 'BgpSessionStateChanged' || e.type === 'BfdSessionStateChanged'
       ? toneOf(String(e.data?.state ?? ''))
       : /Applied|Completed|Allocated/.test(e.type)
         ? 'ok'

@@ -1,6 +1,6 @@
 /**
  * Lab fabric CLI (root):
- *   node -r ./deploy/register.js deploy/lab/cli.ts up --nodes 3 --rrs 2 --prefix fab- [--replace]
+ *   node -r ./deploy/register.js deploy/lab/cli.ts up --nodes 3 --rrs 2 --prefix fab- [--replace] [--evpn]
  *   node -r ./deploy/register.js deploy/lab/cli.ts down --prefix fab-
  *   node -r ./deploy/register.js deploy/lab/cli.ts status --prefix fab-
  * `up` and `status` print the lab description (the state file) as JSON on stdout.
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         nodes: intFlag(flags.nodes, 3, 'nodes'),
         rrs: intFlag(flags.rrs, 2, 'rrs'),
         replace: flags.replace === true,
+        evpn: flags.evpn === true,
       });
       process.stdout.write(JSON.stringify(state, null, 2) + '\n');
       break;
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
       break;
     }
     default:
-      process.stderr.write('usage: cli.ts up --nodes N --rrs N --prefix P- [--replace] | down --prefix P- | status --prefix P-\n');
+      process.stderr.write('usage: cli.ts up --nodes N --rrs N --prefix P- [--replace] [--evpn] | down --prefix P- | status --prefix P-\n');
       process.exitCode = cmd === 'help' ? 0 : 2;
   }
 }

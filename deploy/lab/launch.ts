@@ -36,6 +36,8 @@ export async function registerLab(api: string, lab: LabState, clusterName = proc
       community: `${lab.fabricAsn}:100`,
       gateway: lab.gateway,
       routeReflectors: lab.routeReflectors.map((r) => ({ name: r.name, ip: r.ipv4 })),
+      // A lab without RRs is a direct cluster (lab/test stands only): every node peers the core.
+      ...(lab.routeReflectors.length ? {} : { topology: 'direct' }),
       coreRouter: { name: lab.core.name, ip: lab.core.ipv4, vendor: 'frr' },
     });
     log(`cluster ${clusterName} created (${cluster!.id})`);

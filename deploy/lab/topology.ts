@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import type { LabBird, LabMember, LabState } from '@fabric/lab-state';
+import type { LabBird, LabEvpnFrr, LabMember, LabState } from '@fabric/lab-state';
 import {
   CORE_ASN,
   FABRIC_ASN,
@@ -33,6 +33,11 @@ import { run, runInNetns } from '../../agents/src/drivers/exec';
 import { BirdDriver } from '../../agents/src/drivers/bird';
 import { FrrDriver } from '../../agents/src/drivers/frr';
 import { cmdline, isAlive, killAndWait, listPids } from '../../agents/src/drivers/proc';
+import { EVPN_BGP_PORT } from '@fabric/renderers';
+
+function evpnFrrOf(namespace: string, bgpPort: number): LabEvpnFrr {
+  return { pathspace: namespace, configDir: path.join('/etc/frr', namespace), runDir: path.join('/run/frr', namespace), bgpPort, pids: {} };
+}
 
 // The state file's shape and reader live in libs/lab-state (the agent reads it too); re-exported for the harness' users.
 export * from '@fabric/lab-state';
@@ -48,6 +53,11 @@ export interface LabOptions {
   replace?: boolean;
   /** Install bird2/frr/iputils-ping with apt-get when missing (default true). */
   installPackages?: boolean;
+  /**
+   * Private networks: FRR (zebra + bgpd) beside BIRD on every node (bgpd not listening) and RR (bgpd on
+   * EVPN_BGP_PORT), for the EVPN routes (docs/adr/0015-evpn-frr-beside-bird.md).
+   */
+  evpn?: boolean;
 }
 
 async function which(cmd: string): Promise<boolean> {
@@ -116,7 +126,8 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   const { prefix } = opts;
   validatePrefix(prefix);
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) throw new Error(`--nodes must be 1..${MAX_NODES}`);
-  if (!Number.isInteger(opts.rrs) || opts.rrs < 1 || opts.rrs > MAX_RRS) throw new Error(`--rrs must be 1..${MAX_RRS}`);
+  // 0 RRs: a direct cluster (lab/test stands only), every node peers the core.
+  if (!Number.isInteger(opts.rrs) || opts.rrs < 0 || opts.rrs > MAX_RRS) throw new Error(`--rrs must be 0..${MAX_RRS}`);
   if (process.getuid && process.getuid() !== 0) throw new Error('the lab needs root (network namespaces)');
   if (opts.installPackages !== false) await ensureLabPackages();
 
@@ -135,7 +146,8 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   await fs.mkdir(runDir, { recursive: true, mode: 0o750 });
   const ulNs = `${prefix}ul`;
   const coreNs = `${prefix}core`;
-  const frr = new FrrDriver({ namespace: coreNs });
+  // bgpd_bmp loaded: the core can be given a BMP station (docs/adr/bmp-collector.md).
+  const frr = new FrrDriver({ namespace: coreNs, bgpdModules: ['bmp'] });
   const birdFor = (name: string): LabBird => ({
     configPath: path.join(runDir, name, 'bird.conf'),
     controlSocket: path.join(runDir, name, 'bird.ctl'),
@@ -233,12 +245,27 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       m.bird.pid = await bird.pid();
       await writeState(state);
     }
+    if (opts.evpn) {
+      for (const m of state.routeReflectors) m.evpnFrr = evpnFrrOf(m.namespace, EVPN_BGP_PORT);
+      for (const m of state.nodes) m.evpnFrr = evpnFrrOf(m.namespace, 0);
+      await writeState(state);
+      // The agents apply the rendered EVPN config; until then FRR runs an empty one (no BGP instance).
+      for (const m of [...state.routeReflectors, ...state.nodes]) {
+        const e = m.evpnFrr!;
+        const driver = new FrrDriver({ namespace: m.namespace, daemons: ['zebra', 'bgpd'], bgpPort: e.bgpPort });
+        await driver.start('frr defaults traditional\n!\n');
+        e.pids = (await driver.pids()) as Record<string, number>;
+        await writeState(state);
+      }
+    }
     return state;
   } catch (e) {
     await labDown(prefix).catch(() => undefined);
     throw e;
   }
 }
+
+const validName = (n: string) => /^[A-Za-z0-9_.-]{1,64}$/.test(n);
 
 const DAEMON_NAMES = new Set(['bird', 'zebra', 'bgpd', 'staticd', 'bfdd', 'watchfrr', 'mgmtd']);
 
@@ -252,7 +279,10 @@ export async function labDown(prefix: string): Promise<{ killed: number[]; names
 
   if (state) {
     for (const p of Object.values(state.core.frr.pids ?? {})) victims.add(p);
-    for (const m of [...state.routeReflectors, ...state.nodes]) if (m.bird.pid) victims.add(m.bird.pid);
+    for (const m of [...state.routeReflectors, ...state.nodes]) {
+      if (m.bird.pid) victims.add(m.bird.pid);
+      for (const p of Object.values(m.evpnFrr?.pids ?? {})) victims.add(p);
+    }
   }
   // After a crash the state may be stale: daemons whose command line references our run dir or pathspace.
   for (const pid of await listPids()) {
@@ -260,7 +290,7 @@ export async function labDown(prefix: string): Promise<{ killed: number[]; names
     if (!argv || !argv.length) continue;
     if (!DAEMON_NAMES.has(path.basename(argv[0]))) continue;
     const refs = argv.some((a) => a === runDir || a.startsWith(runDir + '/') || a.startsWith(`/etc/frr/${coreNs}/`));
-    const nsArg = argv.some((a, i) => a === '-N' && argv[i + 1] === coreNs);
+    const nsArg = argv.some((a, i) => a === '-N' && (argv[i + 1] === coreNs || argv[i + 1]?.startsWith(prefix)));
     if (refs || nsArg) victims.add(pid);
   }
   const ours = (await netnsList()).filter((n) => n.startsWith(prefix));
@@ -281,7 +311,10 @@ export async function labDown(prefix: string): Promise<{ killed: number[]; names
   );
   for (const ns of ours) await run('ip', ['netns', 'del', ns], { allowFailure: true });
   await fs.rm(runDir, { recursive: true, force: true });
-  await fs.rm(path.join('/etc/frr', coreNs), { recursive: true, force: true });
-  await fs.rm(path.join('/run/frr', coreNs), { recursive: true, force: true });
+  // The core's FRR and, with --evpn, every node's and RR's: pathspaces named after the lab's namespaces.
+  for (const dir of ['/etc/frr', '/run/frr']) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const n of names) if (n === coreNs || (n.startsWith(prefix) && validName(n))) await fs.rm(path.join(dir, n), { recursive: true, force: true });
+  }
   return { killed, namespaces: ours };
 }

@@ -1,7 +1,8 @@
 /**
  * PATCH /clusters/:id/bgp: timers, graceful-restart time, BFD intervals, MD5 rotation, communities. A change
  * reaches every node, RR and the core as a new generation; bad input is refused with a reason and changes
- * nothing; `?dryRun=true` writes nothing and answers what would change.
+ * nothing; `?dryRun=true` writes nothing and answers what would change, with each target's config diff.
+ * BFD sessions the agents report reach the topology, the node status and the metrics.
  */
 import { type NodeDesiredState, type RouterDesiredState, type RrDesiredState, rrTargetId } from '@fabric/contracts';
 import { eventually } from '@fabric/testing/infra';
@@ -78,6 +79,17 @@ describe('given a cluster with a node, its RRs and core rendered', () => {
       [`node:${nodeId}`, `rr:${rrTargetId(clusterId, 'rr1')}`, `rr:${rrTargetId(clusterId, 'rr2')}`, `router:${clusterId}`].sort(),
     );
     expect(JSON.stringify(r.body)).not.toMatch(/secret:|md5Password":"/);
+    // Each target's config diff, rendered by its deriver with the new settings; the MD5 secret never shows.
+    const diffOf = (kind: string) => r.body.targets.find((t: { kind: string }) => t.kind === kind).diff as string;
+    expect(diffOf('node')).toMatch(/^\+\s+hold time 9;$/m);
+    expect(diffOf('node')).toMatch(/^\+\s+bfd on;$/m);
+    expect(diffOf('node')).toMatch(/^\+\s+min rx interval 100 ms;$/m);
+    expect(diffOf('node')).toContain('(current)');
+    expect(diffOf('rr')).toMatch(/^\+\s+hold time 9;$/m);
+    expect(diffOf('router')).toMatch(/^\+.*bfd/m);
+    for (const t of r.body.targets) expect(t.diffError).toBeUndefined();
+    const secret = (await rr())!.bird.match(/password "([^"]+)"/)?.[1];
+    if (secret) expect(JSON.stringify(r.body)).not.toContain(secret);
     expect(await eventCount()).toBe(before);
     expect([(await rr())!.generation, (await core())!.generation, (await node())!.generation]).toEqual(gens);
     const bad = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp?dryRun=true`, { holdTime: 1 });
@@ -123,6 +135,87 @@ describe('given a cluster with a node, its RRs and core rendered', () => {
     await eventually(async () => (await rr())!.bird.includes('password "R0tated-s3cret";'), 15000, 50, 'RR password');
     const both = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp`, { md5Password: 'x1', rotateMd5: true });
     expect(both.status).toBe(400);
+  });
+
+  it('when the agents report BFD sessions then the topology, the node status and the metrics show them; a removed session is gone', async () => {
+    const rrIp = '198.18.0.11';
+    const nodeIp = '198.18.1.10';
+    const bfd = (kind: 'node' | 'rr', id: string, peerIp: string, state: string) =>
+      cp.store.append(cp.store.subjects.obs(kind, id), [
+        {
+          id: `bfd-${kind}-${id}-${peerIp}-${state}-${Date.now()}`,
+          event: {
+            type: 'BfdSessionStateChanged',
+            data: { target: { kind, id }, peerIp, state, ...(state === 'removed' ? {} : { intervalMs: 100, timeoutMs: 300 }) },
+          },
+        },
+      ]);
+    type Link = { a: { name: string }; b: { name: string }; bfd: { state: string | null; sides: { kind: string; state: string; timeoutMs: number }[] } };
+    const link = async () => {
+      const t = await http('GET', `${cp.api}/clusters/${clusterId}/topology`);
+      return (t.body.sessions as Link[]).find((x) => x.a.name === 'rr1' && x.b.name === 'n1')!;
+    };
+    expect((await link()).bfd).toEqual({ state: null, sides: [] });
+    await bfd('node', nodeId, rrIp, 'up');
+    await bfd('rr', rrTarget(), nodeIp, 'up');
+    const up = await eventually(async () => ((await link()).bfd.sides.length === 2 ? link() : undefined), 15000, 50, 'BFD in the topology');
+    expect(up.bfd.state).toBe('up');
+    expect(up.bfd.sides).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'node', state: 'up', timeoutMs: 300 }), expect.objectContaining({ kind: 'rr', state: 'up' })]),
+    );
+    const status = await http('GET', `${cp.api}/nodes/${nodeId}/status`);
+    expect(status.body.bfdSessions).toEqual([expect.objectContaining({ peerIp: rrIp, state: 'up', intervalMs: 100, timeoutMs: 300, interface: null })]);
+    const metrics = async () => (await http('GET', `${cp.api.replace('/api/v1', '')}/metrics`)).body as string;
+    expect(await metrics()).toMatch(new RegExp(`fabric_bfd_sessions\\{kind="node",target="${nodeId}",state="up"\\} 1`));
+
+    await bfd('rr', rrTarget(), nodeIp, 'down');
+    await eventually(async () => (await link()).bfd.state === 'down', 15000, 50, 'BFD down in the topology');
+    expect(await metrics()).toMatch(new RegExp(`fabric_bfd_sessions\\{kind="rr",target="${rrTarget()}",state="down"\\} 1`));
+
+    await bfd('rr', rrTarget(), nodeIp, 'removed');
+    await bfd('node', nodeId, rrIp, 'removed');
+    await eventually(async () => (await link()).bfd.state === null, 15000, 50, 'BFD gone from the topology');
+    expect((await http('GET', `${cp.api}/nodes/${nodeId}/status`)).body.bfdSessions).toEqual([]);
+  });
+
+  it('when PATCH sets the BMP station then only the core gets it (FRR and Junos), the dry run shows it, null removes it', async () => {
+    for (const bmpStation of [
+      { address: 'collector', port: 11019 },
+      { address: '198.18.254.1', port: 0 },
+      { address: '198.18.254.1', port: 70000 },
+      '198.18.254.1',
+    ]) {
+      const r = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp`, { bmpStation });
+      expect({ bmpStation, status: r.status }).toEqual({ bmpStation, status: 400 });
+    }
+    const gens = { rr: (await rr())!.generation, core: (await core())!.generation, node: (await node())!.generation };
+    const station = { address: '198.18.254.1', port: 11019 };
+    const dry = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp?dryRun=true`, { bmpStation: station });
+    expect(dry.status).toBe(200);
+    expect(dry.body.changed).toEqual(['bmpStation']);
+    expect(dry.body.targets.map((t: { kind: string }) => t.kind)).toEqual(['router']);
+    expect(dry.body.targets[0].diff).toContain('+  bmp connect 198.18.254.1 port 11019 min-retry 1000 max-retry 10000');
+    const r = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp`, { bmpStation: station });
+    expect(r.status).toBe(200);
+    expect(r.body.bgp.bmpStation).toEqual(station);
+    const c = await eventually(async () => ((await core())!.generation > gens.core ? core() : undefined), 15000, 50, 'core generation');
+    expect(c!.config).toContain(' bmp targets FABRIC-BMP');
+    // The Junos text is the read model's rendered version: it follows the core's command, so wait for it.
+    const junos = await eventually(
+      async () => {
+        const j = String((await http('GET', `${cp.api}/clusters/${clusterId}/router/config?format=junos`)).body);
+        return j.includes('station-address') ? j : undefined;
+      },
+      15000,
+      50,
+      'junos config with the station',
+    );
+    expect(junos).toMatch(/station-address 198\.18\.254\.1/);
+    expect({ rr: (await rr())!.generation, node: (await node())!.generation }).toEqual({ rr: gens.rr, node: gens.node });
+    const off = await http('PATCH', `${cp.api}/clusters/${clusterId}/bgp`, { bmpStation: null });
+    expect(off.status).toBe(200);
+    expect(off.body.bgp.bmpStation).toBeUndefined();
+    await eventually(async () => !(await core())!.config.includes('bmp'), 15000, 50, 'station gone from the core');
   });
 
   it('when PATCH an unknown cluster then 404', async () => {

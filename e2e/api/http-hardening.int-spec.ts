@@ -125,9 +125,11 @@ describe('HTTP hardening', () => {
   });
 
   describe('writes refuse what they do not understand', () => {
-    it('POST /vms?dryRun=true is a 400 and creates nothing', async () => {
+    // dryRun is a query POST /vms understands (docs: dry runs); an unknown one or a value it does not know is refused.
+    it('POST /vms?force=true and POST /vms?dryRun=yes are 400s and create nothing', async () => {
       const name = `dry-${randomUUID().slice(0, 6)}`;
-      await refused(() => http('POST', `${cp.api}/vms?dryRun=true`, vmBody({ name })), 400, 'validation-failed', 'dryRun');
+      await refused(() => http('POST', `${cp.api}/vms?force=true`, vmBody({ name })), 400, 'validation-failed', 'force');
+      await refused(() => http('POST', `${cp.api}/vms?dryRun=yes`, vmBody({ name })), 400, 'validation-failed', 'dryRun');
       await readModelCaughtUp(cp);
       expect((await http('GET', `${cp.api}/vms?clusterId=${fx.clusterId}`)).body.map((v: { name: string }) => v.name)).not.toContain(name);
     });

@@ -5,10 +5,11 @@
  * back as the standby. The same for a deriver (rr-config): only the leader publishes desired states.
  */
 import { randomUUID } from 'node:crypto';
-import { EventStore, type Nats, RpcClient } from '@fabric/eventstore';
+import { Kvm } from '@nats-io/kv';
+import { EventStore, type Nats, RpcClient, rrNodesBucket } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { rrTargetId } from '@fabric/contracts';
-import { CLUSTER, appendEvents, baseFabric, ev, lastCommand } from '@fabric/testing/fabric';
+import { CLUSTER, NET4, POOL4B, appendEvents, baseFabric, ev, lastCommand } from '@fabric/testing/fabric';
 import { clusterBody } from '../support/control-plane';
 import { killAllChildren, type ServiceProcess, spawnService } from '../support/processes';
 
@@ -109,7 +110,22 @@ describe('deriver active-standby (rr-config)', () => {
     const first = await eventually(() => lastCommand(nats, 'rr', rr1), 30_000, 50, 'rr-1 desired state');
 
     await a.kill9();
-    await appendEvents(store, [ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19')]);
+    // A node joining: its session is one key of the RR node-parts bucket (the RR commands do not change).
+    const node9 = '22222222-2222-4222-8222-222222222229';
+    await appendEvents(store, [ev.nodeJoined(node9, 'node-9', '198.18.0.19')]);
+    const kv = await new Kvm(nats.nc).open(rrNodesBucket(nats.subjects));
+    const part = await eventually(
+      async () => {
+        const e = await kv.get(`${CLUSTER}.${node9}`);
+        return e?.operation === 'PUT' ? e.string() : undefined;
+      },
+      60_000,
+      100,
+      "node-9's RR node part from the former standby",
+    );
+    expect(part).toContain('198.18.0.19');
+    // A pool: a change of the cluster-wide part, a new generation of every RR command.
+    await appendEvents(store, [ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.254')]);
     const next = await eventually(
       async () => {
         const c = await lastCommand(nats, 'rr', rr1);
@@ -119,7 +135,7 @@ describe('deriver active-standby (rr-config)', () => {
       100,
       'a new rr-1 generation from the former standby',
     );
-    expect(JSON.stringify(next)).toContain('198.18.0.19');
+    expect(JSON.stringify(next)).toContain('203.0.113.128');
     await b.waitFor('elected leader', 1_000);
   });
 });

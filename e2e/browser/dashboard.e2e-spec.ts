@@ -100,7 +100,14 @@ describe('operator dashboard in a browser', () => {
     await page.getByTestId('create-vm-submit').click();
     await page.waitForURL(/\/vms\/[0-9a-f-]{36}$/);
     const vmId = page.url().split('/').pop()!;
-    await page.locator('[data-testid="timeline-at-core"][data-state="done"]').waitFor({ timeout: 90_000 });
+    await page
+      .locator('[data-testid="timeline-at-core"][data-state="done"]')
+      .waitFor({ timeout: 90_000 })
+      .catch(async (e: Error) => {
+        // Say whether the VM or only the page is behind.
+        const seen = await http('GET', `${f!.api}/vms/${vmId}`).catch((err: Error) => ({ body: err.message }));
+        throw new Error(`${e.message}\nthe API's VM meanwhile: ${JSON.stringify(seen.body)}`);
+      });
     await expectText(page.getByTestId('vm-status'), 'at-core');
     for (const step of ['requested', 'ip-allocated', 'applied', 'announced', 'at-core']) {
       expect(await page.getByTestId(`timeline-${step}`).getAttribute('data-state')).toBe('done');

@@ -1,6 +1,7 @@
 /**
  * `npm start` / `npm run status` / `npm run stop` as a user runs them (the launcher as its own process),
- * on this run's own data dir, NATS namespace, database, gateway port and lab prefix:
+ * on this run's own data dir, NATS namespace, database, gateway port and lab prefix, with the product's own
+ * authenticated NATS (every service and agent its own identity, as npm start):
  *  - kill -9 of a service and of an agent: the supervisor brings both back, the product keeps working;
  *  - stop after agents were killed (the supervisor restarting them while the stop runs), after the
  *    supervisor itself was killed, and after a start that failed half-way: no process of the product and
@@ -12,7 +13,7 @@ import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats, uniqueNs } from '@fabric/testing/infra';
+import { createTestDatabase, dropTestDatabase, eventually, uniqueNs } from '@fabric/testing/infra';
 import { labDown } from '../../deploy/lab/topology';
 import { SupervisorClient } from '../../deploy/supervisor-client';
 import { markedProcesses, terminate } from '../../deploy/procs';
@@ -57,16 +58,21 @@ describe('npm start / status / stop under supervision', () => {
       ),
     );
 
-  /** Every process of this run, found by what it carries: the supervisor marker or this run's NATS namespace. */
-  async function productProcesses(): Promise<string[]> {
+  /**
+   * Every process of this run, found by what it carries: the supervisor marker or this run's NATS namespace.
+   * `keptInfra`: the product's own NATS (and the supervisor keeping it) that a plain stop leaves running.
+   */
+  async function productProcesses(keptInfra = false): Promise<string[]> {
     const found: string[] = [];
+    const supervisorPid = keptInfra ? (await sup.status())?.pid : undefined;
     for (const pid of await listPids()) {
-      if (pid === process.pid) continue;
+      if (pid === process.pid || pid === supervisorPid) continue;
       const environ = await fs.readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
       const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
       if (/\) [ZX] /.test(stat)) continue;
       const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
       const vars = environ.split('\0');
+      if (keptInfra && vars.includes('FABRIC_PROGRAM=nats-auth')) continue;
       if (vars.includes(`FABRIC_SUPERVISOR=${dataDir}`) || vars.includes(`FABRIC_NS=${ns}`) || cmd.includes(`/run/ip-fabric-lab/${prefix}`))
         found.push(`${pid} ${cmd}`);
     }
@@ -77,8 +83,8 @@ describe('npm start / status / stop under supervision', () => {
   /** A failed command shows its output in the failure, not just its exit code. */
   const expectOk = (r: Run) => expect(r.code === 0 ? 0 : `exit ${r.code}:\n${r.out}`).toBe(0);
 
-  async function expectNothingLeft() {
-    expect(await productProcesses()).toEqual([]);
+  async function expectNothingLeft(keptInfra = false) {
+    expect(await productProcesses(keptInfra)).toEqual([]);
     expect(await labNamespaces()).toEqual([]);
   }
 
@@ -87,14 +93,16 @@ describe('npm start / status / stop under supervision', () => {
     db = await createTestDatabase();
     const port = await freePort();
     api = `http://127.0.0.1:${port}/api/v1`;
+    // The product's own authenticated NATS, as npm start runs it (no NATS_URL): every service and agent with its
+    // own identity, the server and its store in this run's data dir.
+    const { NATS_URL: _url, NATS_CREDS: _creds, ...inherited } = process.env;
     env = {
-      ...process.env,
+      ...inherited,
       FABRIC_DATA_DIR: dataDir,
       FABRIC_NS: ns,
       DATABASE_URL: db.url,
       GATEWAY_PORT: String(port),
-      // The suite's NATS (supervision is under test here; the product's own authenticated NATS has its own tests).
-      NATS_URL: process.env.NATS_URL ?? '127.0.0.1:4222',
+      FABRIC_NATS_PORT: String(await freePort()),
       METRICS_BASE_PORT: '0',
       LAB_PREFIX: prefix,
       LAB_NODES: '2',
@@ -110,8 +118,6 @@ describe('npm start / status / stop under supervision', () => {
     await launcher('stop', ['--all']).catch(() => undefined);
     await terminate((await markedProcesses(dataDir)).map((p) => p.pid)).catch(() => undefined);
     await labDown(prefix).catch(() => undefined);
-    const nats = await openTestNats(ns).catch(() => undefined);
-    await closeTestNats(nats);
     await dropTestDatabase(db?.name);
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -128,6 +134,7 @@ describe('npm start / status / stop under supervision', () => {
         'agent-rr1',
         'agent-rr2',
         'gateway',
+        'nats-auth',
         'inventory',
         'ipam',
         'route-announcer',
@@ -163,9 +170,9 @@ describe('npm start / status / stop under supervision', () => {
     for (const a of agents) process.kill(a.pid!, 'SIGKILL');
     const stopped = await launcher('stop');
     expectOk(stopped);
-    // A plain stop keeps only what npm start would keep (its own NATS/Postgres): none here.
-    await expectNothingLeft();
-    expect(await sup.status()).toBeUndefined();
+    // A plain stop keeps only what npm start would keep: its own NATS (Postgres is the suite's here).
+    await expectNothingLeft(true);
+    expect((await sup.status())?.programs.map((p) => p.name)).toEqual(['nats-auth']);
   });
 
   it('stops everything after the supervisor itself was killed', async () => {
@@ -176,16 +183,23 @@ describe('npm start / status / stop under supervision', () => {
     expect(st.out).toMatch(/supervisor not running/);
     expect(st.out).toMatch(/not supervised but ours/);
     expectOk(await launcher('stop'));
-    await expectNothingLeft();
+    // Its NATS too may stay (infra); the afterAll's stop --all removes it.
+    await expectNothingLeft(true);
   });
 
   it('stops everything after a start that failed half-way', async () => {
     // An invalid cluster name: services and the lab come up, registering the lab fails.
     const failed = await launcher('start', [], { LAB_CLUSTER: 'not a name!' });
     expect(failed.code).not.toBe(0);
-    expect(await labNamespaces()).not.toEqual([]);
-    expect((await sup.status())!.programs.some((p) => p.name === 'gateway' && p.pid)).toBe(true);
+    // It must have failed at the registration, not earlier: show why otherwise.
+    expect((await labNamespaces()).length ? 'lab up' : `no lab namespaces; start said:\n${failed.out}`).toBe('lab up');
+    const programs = (await sup.status())!.programs;
+    expect(programs.some((p) => p.name === 'gateway' && p.pid)).toBe(true);
+    // The NATS the killed supervisor left behind was replaced by a supervised one (the new supervisor stops
+    // its predecessor's orphans before the launcher looks for a running NATS).
+    expect(programs.find((p) => p.name === 'nats-auth')).toMatchObject({ state: 'up' });
     expectOk(await launcher('stop'));
-    await expectNothingLeft();
+    // Its NATS too may stay (infra); the afterAll's stop --all removes it.
+    await expectNothingLeft(true);
   });
 });

@@ -6,6 +6,7 @@ import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
 import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
 import { runIn } from '../support/net';
+import { ANTISPOOF_TABLE, antispoofDrops } from '../../agents/src/drivers/antispoof';
 
 jest.setTimeout(600_000);
 
@@ -111,6 +112,34 @@ describe('IP-Fabric on a real BGP lab', () => {
     );
     expect(r.gateway).toBe(node('node1').ipv6);
     await eventually(() => pingFrom(f.lab.core.namespace, v6.ip), 10000, 200, `ping ${v6.ip}`);
+  });
+
+  it('drops what a VM sends from an address that is not its own, and only that (IPv4 and IPv6)', async () => {
+    const drops = async (nodeName: string) =>
+      antispoofDrops(JSON.parse(await runIn(node(nodeName).namespace, 'nft', ['-j', 'list', 'table', 'inet', ANTISPOOF_TABLE])));
+    const web6 = vms.web6;
+    // web1 (node1) claims web2's address (node2); web6 (node1) claims an address next to its own.
+    const other6 = web6.ip.replace(/:([0-9a-f]+)$/, (_, h: string) => `:${(parseInt(h, 16) ^ 0x1).toString(16)}`);
+    for (const [vm, stolen, len] of [
+      [vms.web1, vms.web2.ip, 32],
+      [web6, other6, 128],
+    ] as const) {
+      const ns = vmNamespace(vm.node, vm.id);
+      const target = len === 128 ? f.lab.core.ipv6 : f.lab.core.ipv4;
+      // From its own address the VM reaches the core (and the answer comes back).
+      await eventually(() => pingFrom(ns, target), 10000, 200, `ping ${target} from ${vm.ip}`);
+      const before = (await drops(vm.node)) ?? 0;
+      await runIn(ns, 'ip', ['addr', 'add', `${stolen}/${len}`, 'dev', 'eth0', ...(len === 128 ? ['nodad'] : [])]);
+      try {
+        const v6 = len === 128 ? ['-6'] : [];
+        await runIn(ns, 'ping', [...v6, '-c', '3', '-i', '0.2', '-W', '1', '-I', stolen, target], 10000, true);
+        // The node counted the three spoofed packets at its VM interface (the reply could not prove it: it goes to the owner).
+        expect(((await drops(vm.node)) ?? 0) - before).toBeGreaterThanOrEqual(3);
+      } finally {
+        await runIn(ns, 'ip', ['addr', 'del', `${stolen}/${len}`, 'dev', 'eth0'], 10000, true);
+      }
+      expect(await pingFrom(ns, target)).toBe(true);
+    }
   });
 
   it('a restarted agent finds nothing to change', async () => {

@@ -26,7 +26,9 @@ export interface Fabric {
   close(): Promise<void>;
 }
 
-export async function startFabric(opts: { nodes?: number; rrs?: number; registerNodes?: number; pollMs?: number } = {}): Promise<Fabric> {
+export async function startFabric(
+  opts: { nodes?: number; rrs?: number; registerNodes?: number; pollMs?: number; /** FRR beside BIRD for private networks (EVPN). */ evpn?: boolean } = {},
+): Promise<Fabric> {
   const prefix = `e${randomBytes(3).toString('hex')}-`;
   const closers: (() => Promise<unknown>)[] = [];
   const agents = new Map<string, AgentHandle>();
@@ -43,16 +45,24 @@ export async function startFabric(opts: { nodes?: number; rrs?: number; register
       closers.push(() => s.close());
     }
     closers.push(() => labDown(prefix));
-    const lab = await labUp({ prefix, nodes: opts.nodes ?? 2, rrs: opts.rrs ?? 2, replace: true });
+    const lab = await labUp({ prefix, nodes: opts.nodes ?? 2, rrs: opts.rrs ?? 2, replace: true, evpn: opts.evpn === true });
     const registered = { ...lab, nodes: lab.nodes.slice(0, opts.registerNodes ?? lab.nodes.length) };
     const { clusterId, nodeIds } = await registerLab(cp.api, registered, 'lab', cp.adminToken);
     const member = (name: string) => {
       if (name === lab.core.name) return { role: 'frr-router' as const, targetId: clusterId, namespace: lab.core.namespace };
       const rr = lab.routeReflectors.find((r) => r.name === name);
-      if (rr) return { role: 'rr' as const, targetId: rrTargetId(clusterId, rr.name), namespace: rr.namespace, bird: rr.bird };
+      const evpn = (m: { evpnFrr?: { pathspace: string } }) => (m.evpnFrr ? { evpnFrrPathspace: m.evpnFrr.pathspace } : {});
+      if (rr) return { role: 'rr' as const, targetId: rrTargetId(clusterId, rr.name), namespace: rr.namespace, bird: rr.bird, ...evpn(rr) };
       const node = lab.nodes.find((n) => n.name === name);
       if (!node || !nodeIds[name]) throw new Error(`unknown lab member ${name}`);
-      return { role: 'node' as const, targetId: nodeIds[name], namespace: node.namespace, bird: node.bird, vmNamespacePrefix: node.vmNamespacePrefix };
+      return {
+        role: 'node' as const,
+        targetId: nodeIds[name],
+        namespace: node.namespace,
+        bird: node.bird,
+        vmNamespacePrefix: node.vmNamespacePrefix,
+        ...evpn(node),
+      };
     };
     const fabric: Fabric = {
       cp,

@@ -31,6 +31,12 @@ export interface BirdApplyResult {
   reconfigured: boolean;
 }
 
+/** A file the config includes (`include "<path>";` in its text), written with it, transactionally. */
+export interface BirdConfigPart {
+  path: string;
+  text: string;
+}
+
 export class BirdConfigError extends Error {
   constructor(
     message: string,
@@ -117,26 +123,34 @@ export class BirdDriver {
    * running BIRD from a temporary file, then renamed into place. Throws (file untouched) when BIRD rejects it
    * or does not answer; a live BIRD is never killed here. Not running: the file is replaced, the caller starts BIRD.
    */
-  async applyConfig(text: string): Promise<BirdApplyResult> {
+  async applyConfig(text: string, parts: BirdConfigPart[] = []): Promise<BirdApplyResult> {
     const full = await this.compose(text);
-    let current: string | undefined;
-    try {
-      current = await fs.readFile(this.configPath, 'utf8');
-    } catch {
-      current = undefined;
+    const read = (file: string) => fs.readFile(file, 'utf8').catch(() => undefined);
+    for (const p of parts) {
+      if (!SAFE_PATH.test(p.path) || p.path.includes('..') || p.path === this.configPath) throw new Error(`unsafe path: ${JSON.stringify(p.path)}`);
+      if (!full.includes(`include "${p.path}";`)) throw new Error(`the config does not include ${p.path}`);
     }
-    if (current === full) return { changed: false, reconfigured: false };
+    const same = [(await read(this.configPath)) === full, ...(await Promise.all(parts.map(async (p) => (await read(p.path)) === p.text)))];
+    if (same.every(Boolean)) return { changed: false, reconfigured: false };
     await fs.mkdir(path.dirname(this.configPath), { recursive: true });
+    // Parts are checked and loaded from temporary files too: the temporary main file includes those.
+    const tmps = parts.map((p) => ({ ...p, tmp: this.tmpPath() }));
     const tmp = this.tmpPath();
-    await fs.writeFile(tmp, full, { mode: 0o640 });
+    let tmpText = full;
+    for (const p of tmps) tmpText = tmpText.split(`include "${p.path}";`).join(`include "${p.tmp}";`);
     try {
+      for (const p of tmps) await fs.writeFile(p.tmp, p.text, { mode: 0o640 });
+      await fs.writeFile(tmp, tmpText, { mode: 0o640 });
       await this.checkFile(tmp);
       const live = await this.pid();
       if (live) await this.configure(tmp);
+      for (const p of tmps) await fs.rename(p.tmp, p.path);
+      await fs.writeFile(tmp, full, { mode: 0o640 });
       await fs.rename(tmp, this.configPath);
       return { changed: true, reconfigured: !!live };
     } finally {
       await fs.rm(tmp, { force: true });
+      for (const p of tmps) await fs.rm(p.tmp, { force: true });
     }
   }
 

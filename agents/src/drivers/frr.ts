@@ -19,6 +19,10 @@ export interface FrrDriverOptions {
   configDir?: string;
   runDir?: string;
   daemons?: FrrDaemon[];
+  /** bgpd's listen port (`-p`; 0 = do not listen): EVPN beside BIRD, which holds 179 (docs/adr/0015-evpn-frr-beside-bird.md). */
+  bgpPort?: number;
+  /** bgpd modules (`-M`), e.g. `bmp`: the core's BMP station (docs/adr/bmp-collector.md). */
+  bgpdModules?: string[];
 }
 
 export interface FrrApplyResult {
@@ -38,6 +42,8 @@ export class FrrDriver {
   readonly runDir: string;
   readonly configPath: string;
   private readonly daemons: FrrDaemon[];
+  private readonly bgpPort?: number;
+  private readonly bgpdModules: string[];
 
   constructor(opts: FrrDriverOptions) {
     assertNamespace(opts.namespace);
@@ -46,6 +52,11 @@ export class FrrDriver {
     this.runDir = opts.runDir ?? path.join('/run/frr', opts.namespace);
     this.configPath = path.join(this.configDir, 'frr.conf');
     this.daemons = opts.daemons ?? [...DEFAULT_DAEMONS];
+    if (opts.bgpPort !== undefined && (!Number.isInteger(opts.bgpPort) || opts.bgpPort < 0 || opts.bgpPort > 65535))
+      throw new Error(`invalid bgpPort ${opts.bgpPort}`);
+    this.bgpPort = opts.bgpPort;
+    for (const m of opts.bgpdModules ?? []) if (!/^[a-z][a-z0-9_]{0,31}$/.test(m)) throw new Error(`invalid bgpd module ${JSON.stringify(m)}`);
+    this.bgpdModules = opts.bgpdModules ?? [];
   }
 
   async pids(): Promise<Partial<Record<FrrDaemon, number>>> {
@@ -70,6 +81,8 @@ export class FrrDriver {
       if (have[d]) continue;
       // -P 0: no TCP vty, vtysh uses the unix sockets; -s: zebra's netlink buffer for route bursts.
       const args = ['-N', this.namespace, '-d', '-P', '0', ...(d === 'zebra' ? ['-s', '90000000'] : [])];
+      if (d === 'bgpd' && this.bgpPort !== undefined) args.push('-p', String(this.bgpPort));
+      if (d === 'bgpd') for (const m of this.bgpdModules) args.push('-M', m);
       await runInNetns(this.namespace, path.join(FRR_BIN_DIR, d), args);
       started.push(d);
     }

@@ -50,6 +50,13 @@ export function ipLine(cmd: IpCommand): string {
 }
 
 const isRead = (cmd: IpCommand) => cmd.includes('show') || cmd.includes('list');
+const isNetnsList = (cmd: IpCommand) => cmd.length === 2 && cmd[0] === 'netns' && cmd[1] === 'list';
+const NETNS_DIR = '/run/netns';
+const exists = (p: string) =>
+  fs.access(p).then(
+    () => true,
+    () => false,
+  );
 
 interface Pending {
   first: number; // line number of the request's first line
@@ -57,6 +64,8 @@ interface Pending {
   cmds: IpCommand[];
   lines: string[];
   errors: Map<number, string>;
+  /** Indexes of `netns list` lines sent as `link show dev lo` (no /run/netns): their output is an empty list. */
+  empty: Set<number>;
   sentinelSeen: boolean;
   expectedOut: number;
   out: string[];
@@ -185,6 +194,13 @@ export class IpBatch {
 
   private async exec(cmds: readonly IpCommand[], lines: string[]): Promise<IpLineResult[]> {
     if (lines.length === 0) return [];
+    // `netns list` prints nothing at all, not even `[]`, while /run/netns does not exist (a host on which no named
+    // namespace was ever created, e.g. a freshly installed hypervisor): the request would wait for a line that never
+    // comes. Then that line is sent as one that always prints exactly one line (`link show dev lo`: every namespace
+    // has lo) and its result is an empty list. (A namespace created meanwhile is only missed by this read.)
+    const empty = new Set<number>();
+    if (cmds.some(isNetnsList) && !(await exists(NETNS_DIR))) cmds.forEach((c, k) => isNetnsList(c) && empty.add(k));
+    const sent = lines.map((l, k) => (empty.has(k) ? 'link show dev lo' : l));
     const child = await this.ensure();
     return new Promise<IpLineResult[]>((resolve, reject) => {
       const p: Pending = {
@@ -196,6 +212,7 @@ export class IpBatch {
         sentinelSeen: false,
         expectedOut: 0,
         out: [],
+        empty,
         resolve,
         reject,
       };
@@ -203,7 +220,7 @@ export class IpBatch {
       this.pending = p;
       p.timer = setTimeout(() => this.onDeath(child, `ip -batch timed out`, true), (this.opts.timeoutMs ?? 30_000) + 20 * lines.length);
       // The timer (ref'd) keeps the event loop alive while a request waits on the unref'd process.
-      child.stdin!.write(lines.join('\n') + `\n${SENTINEL}\n`);
+      child.stdin!.write(sent.join('\n') + `\n${SENTINEL}\n`);
     });
   }
 
@@ -261,7 +278,8 @@ export class IpBatch {
         const err = p.errors.get(p.first + k);
         if (err !== undefined) return { line, ok: false, error: err };
         if (!isRead(p.cmds[k])) return { line, ok: true };
-        return { line, ok: true, output: JSON.parse(p.out[o++]) };
+        const output: unknown = JSON.parse(p.out[o++]);
+        return { line, ok: true, output: p.empty.has(k) ? [] : output };
       });
       p.resolve(results);
     } catch (e) {

@@ -9,6 +9,7 @@
 import { canonicalIp, isIp, isMac } from '@fabric/contracts';
 import { ipArgs, ipJson, run, runInNetns, assertNamespace } from './exec';
 import { describeFailures, IpBatch, IpBatchError, type IpCommand, type IpLineResult, ipLine } from './ip-batch';
+import { KernelMonitor, type MonitorEvent } from './kernel-monitor';
 import {
   type ActualInterface,
   type ActualRoute,
@@ -81,7 +82,19 @@ function canonicalDst(dst: string, family: 4 | 6): string {
 export interface ReconcileOptions {
   /** Read everything (drift repair) instead of only what changed since the previous reconcile. */
   full?: boolean;
+  /** Never a full read only because the desired state is unchanged (a reconcile started by a kernel event). */
+  incremental?: boolean;
 }
+
+/** The kernel's main routing table (`-N` prints numbers). */
+const MAIN_TABLE = 254;
+/**
+ * Fences: a route added and deleted at once in a table of its own (never read by BIRD, whose kernel protocol
+ * reads the main table), `metric <n>` telling them apart. When the monitor prints the deletion of fence n, every
+ * kernel event before it has been applied to the model.
+ */
+export const FENCE_TABLE = 32683;
+export const FENCE_DST = '192.0.2.255/32';
 
 /** Bounded parallelism for the lab's per-VM-namespace work. */
 async function eachLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -110,12 +123,70 @@ export class NetlinkDriver {
   private vmSideOk = new Set<string>();
   /** Full reads so far (for tests and the bench: an incremental reconcile does none). */
   fullReads = 0;
+  /** Targeted re-reads (`refresh`) so far: none while the kernel monitor keeps the model (tap/veth VMs). */
+  refreshReads = 0;
+  /** Kernel events that found the node off its desired state (onDrift calls). */
+  driftEvents = 0;
+
+  // Kernel monitor (watchKernel): the model follows the kernel's events instead of being re-read.
+  private monitor?: KernelMonitor;
+  private onDrift?: () => void;
+  /** Incremented at every start of the monitor's child: events between two children were not seen. */
+  private monitorEpoch = 0;
+  /** The monitor epoch whose events the model has followed since its full read (-1: none). */
+  private modelEpoch = -1;
+  /** The epoch in which a fence was seen: that child is subscribed. */
+  private fencedEpoch = -1;
+  private fenceSeq = 0;
+  private fenceWaiters: { seq: number; resolve: (ok: boolean) => void }[] = [];
+  /** Events that arrive during a full read, applied on top of it. */
+  private buffered?: MonitorEvent[];
+  /** Interfaces and routes kernel events touched since the last reconcile looked at them. */
+  private touchedIfs = new Set<string>();
+  private touchedDsts = new Set<string>();
+  private reconciling = false;
+  private driftScheduled = false;
+  private gw?: { ip4: string; mac: string };
+  /** Namespace ids (veth peers) → names, from the last namespace read. */
+  private nsById = new Map<number, string>();
 
   constructor(private readonly opts: { namespace?: string; protocolNumber: number; ifPrefix: string }) {
     if (opts.namespace !== undefined) assertNamespace(opts.namespace);
     this.ip = new IpBatch({ namespace: opts.namespace, details: true });
     this.ip6 = new IpBatch({ namespace: opts.namespace, family: 6 });
     this.desired = new DesiredIndex({ namespace: opts.namespace, ifPrefix: opts.ifPrefix });
+  }
+
+  /**
+   * Starts the kernel monitor (kernel-monitor.ts). From then on the model follows the kernel's link, address and
+   * route events, so an incremental reconcile reads nothing back (a fence makes sure every event up to then is
+   * in); and an event that takes the node off its desired state — libvirt/LXD creating a VM's tap/veth, someone
+   * deleting one of our routes — calls `onDrift` (the agent reconciles). Every (re)start of the monitor's child
+   * also calls it, and the next reconcile reads everything (events in between were not seen).
+   */
+  watchKernel(onDrift: () => void, minBackoffMs?: number): void {
+    if (this.monitor) throw new Error('the kernel monitor runs already');
+    this.onDrift = onDrift;
+    this.monitor = new KernelMonitor({
+      namespace: this.opts.namespace,
+      minBackoffMs,
+      onEvents: (evs) => this.onKernelEvents(evs),
+      onStart: () => {
+        this.monitorEpoch++;
+        this.needFull = true;
+        // The first start finds the state the first reconcile reads; a restart may have missed a change.
+        if (this.model) queueMicrotask(() => this.onDrift?.());
+      },
+    });
+  }
+
+  /** The monitor child's pid and how many were started (tests). */
+  get monitorPid(): number | undefined {
+    return this.monitor?.pid;
+  }
+
+  get monitorStarts(): number {
+    return this.monitor?.starts ?? 0;
   }
 
   get protocolNumber(): number {
@@ -128,7 +199,165 @@ export class NetlinkDriver {
   }
 
   async close(): Promise<void> {
+    this.monitor?.stop();
+    this.onDrift = undefined;
+    for (const w of this.fenceWaiters.splice(0)) w.resolve(false);
     await Promise.all([this.ip.close(), this.ip6.close()]);
+  }
+
+  private onKernelEvents(evs: MonitorEvent[]): void {
+    for (const e of evs) {
+      if (e.type === 'route' && e.table === FENCE_TABLE) {
+        if (e.deleted && e.dst === FENCE_DST.split('/')[0]) this.fenceSeen(e.metric);
+        continue;
+      }
+      if (this.buffered) this.buffered.push(e);
+      else if (this.model) this.applyEvent(this.model, e);
+    }
+    this.scheduleDriftCheck();
+  }
+
+  /** One event into the model (state-based: applying a suffix of the events to an older snapshot ends current). */
+  private applyEvent(m: NodeModel, e: MonitorEvent): void {
+    if (e.type === 'route') {
+      if (e.protocol !== this.opts.protocolNumber || e.table !== MAIN_TABLE || e.dst === 'default') return;
+      const dst = canonicalDst(e.dst, e.family);
+      const rest = (m.routes.get(dst) ?? []).filter((r) => r.metric !== e.metric);
+      if (!e.deleted) rest.push({ dst, dev: e.dev, family: e.family, metric: e.metric });
+      if (rest.length) m.routes.set(dst, rest);
+      else m.routes.delete(dst);
+      this.touchedDsts.add(dst);
+      return;
+    }
+    if (!e.ifName.startsWith(this.opts.ifPrefix)) return;
+    const prev = m.ifs.get(e.ifName);
+    if (e.type === 'link') {
+      if (e.deleted) m.ifs.delete(e.ifName);
+      else
+        m.ifs.set(e.ifName, {
+          ifName: e.ifName,
+          mac: e.mac ?? prev?.mac ?? '',
+          up: e.up,
+          kind: e.kind ?? prev?.kind,
+          addresses: prev?.addresses ?? [],
+          peerNamespace: e.netnsid === undefined ? undefined : (this.nsById.get(e.netnsid) ?? prev?.peerNamespace),
+        });
+      this.touchedIfs.add(e.ifName);
+      return;
+    }
+    if (!prev) return; // an address event follows its link's
+    const a = `${canonicalIp(e.local)}/${e.prefixLen}`;
+    const addresses = prev.addresses.filter((x) => x !== a);
+    if (!e.deleted) addresses.push(a);
+    m.ifs.set(e.ifName, { ...prev, addresses });
+    this.touchedIfs.add(e.ifName);
+  }
+
+  private fenceSeen(seq: number): void {
+    this.fencedEpoch = this.monitorEpoch;
+    const waiters = this.fenceWaiters;
+    this.fenceWaiters = waiters.filter((w) => w.seq > seq);
+    for (const w of waiters) if (w.seq <= seq) w.resolve(true);
+  }
+
+  /** Resolves true once the monitor has printed every kernel event up to now (false: not within timeoutMs). */
+  private async fence(timeoutMs: number): Promise<boolean> {
+    if (!this.monitor?.running) return false;
+    const seq = ++this.fenceSeq;
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.fenceWaiters.push({ seq, resolve });
+      timer = setTimeout(() => {
+        this.fenceWaiters = this.fenceWaiters.filter((w) => w.seq !== seq);
+        resolve(false);
+      }, timeoutMs);
+    });
+    const route = [FENCE_DST, 'table', String(FENCE_TABLE), 'proto', String(this.opts.protocolNumber), 'metric', String(seq)];
+    try {
+      await this.ip.runOrThrow([
+        ['route', 'replace', 'unreachable', ...route],
+        ['route', 'del', 'unreachable', ...route],
+      ]);
+    } catch (e) {
+      for (const w of this.fenceWaiters) if (w.seq === seq) w.resolve(false);
+      this.fenceWaiters = this.fenceWaiters.filter((w) => w.seq !== seq);
+      clearTimeout(timer);
+      throw e;
+    }
+    const ok = await seen;
+    clearTimeout(timer);
+    return ok;
+  }
+
+  /** A model that has followed every kernel event since its full read (and a live monitor) needs no re-read. */
+  private get monitored(): boolean {
+    return this.monitor?.running === true && this.modelEpoch === this.monitorEpoch && this.fencedEpoch === this.monitorEpoch;
+  }
+
+  /** After a (re)start: fences until the new child prints one (it subscribes some time after its spawn). */
+  private async syncMonitor(): Promise<void> {
+    for (let k = 0; k < 20 && this.monitor?.running && this.fencedEpoch !== this.monitorEpoch; k++) await this.fence(100);
+    if (this.monitor?.running && this.fencedEpoch !== this.monitorEpoch) {
+      // A child that prints no fence within 2 s cannot be followed: without it the driver re-reads what it
+      // touches, as before the monitor (the periodic resync remains).
+      this.monitor.stop();
+      this.monitor = undefined;
+      this.onDrift = undefined;
+    }
+  }
+
+  private scheduleDriftCheck(): void {
+    if (!this.onDrift || this.driftScheduled || this.reconciling || !this.model) return;
+    if (!this.touchedIfs.size && !this.touchedDsts.size) return;
+    this.driftScheduled = true;
+    setImmediate(() => {
+      this.driftScheduled = false;
+      void this.checkDrift().catch(() => this.onDrift?.());
+    });
+  }
+
+  /** Whether the touched interfaces and routes need a write to match the desired state (pure, no I/O). */
+  private touchedNeedWork(): boolean {
+    const m = this.model;
+    if (!m || !this.gw) return false;
+    const vms = new Set<PreparedVm>();
+    for (const n of this.touchedIfs) {
+      const v = this.desired.get(n);
+      if (v) vms.add(v);
+    }
+    for (const d of this.touchedDsts) {
+      const v = this.desired.owner(d);
+      if (v) vms.add(v);
+    }
+    const plan = planNode({
+      model: m,
+      desired: this.desired,
+      protocolNumber: this.opts.protocolNumber,
+      gateway: this.gw,
+      vms,
+      orphanDsts: this.touchedDsts,
+      orphanIfs: this.touchedIfs,
+    });
+    return plan.batch.length > 0 || plan.nsAdds.length > 0 || plan.namespacesToDelete.length > 0;
+  }
+
+  private async checkDrift(): Promise<void> {
+    if (this.reconciling) return;
+    if (this.touchedNeedWork()) {
+      // The events of our own last writes may still be on their way: look again once every event up to now is in.
+      const ok = await this.fence(2000);
+      if (this.reconciling) return; // it takes the touched keys
+      if (ok && !this.touchedNeedWork()) {
+        this.touchedIfs.clear();
+        this.touchedDsts.clear();
+        return;
+      }
+      this.driftEvents++;
+      this.onDrift?.();
+      return;
+    }
+    this.touchedIfs.clear();
+    this.touchedDsts.clear();
   }
 
   private parseIfs(addrs: IpAddrJson[], nsById: Map<number, string>): ActualInterface[] {
@@ -175,6 +404,7 @@ export class NetlinkDriver {
     const conf = netconf.output as { family: string; interface: string; forwarding?: boolean }[];
     const fwd = (family: string) => conf.some((c) => c.family === family && c.interface === 'all' && c.forwarding === true);
     this.fullReads++;
+    this.nsById = nsById;
     const routes = new Map<string, ActualRoute[]>();
     for (const r of [...this.parseRoutes(r4.output as IpRouteJson[], 4), ...this.parseRoutes(r6.output as IpRouteJson[], 6)]) {
       const same = routes.get(r.dst);
@@ -199,9 +429,11 @@ export class NetlinkDriver {
     for (const n of names) cmds.push(['address', 'show', 'dev', n]);
     for (const d of d4) cmds.push(['route', 'show', d, 'table', 'main', 'proto', proto]);
     if (withNamespaces) cmds.push(['netns', 'list']);
+    this.refreshReads++;
     const [res, res6] = await Promise.all([this.ip.run(cmds), this.ip6.run(d6.map((d) => ['route', 'show', d, 'table', 'main', 'proto', proto]))]);
     const nsById = new Map<number, string>();
     if (withNamespaces) {
+      this.nsById = nsById;
       const nsl = res[res.length - 1];
       if (!nsl.ok) throw new IpBatchError(describeFailures([nsl]));
       m.namespaces.clear();
@@ -246,6 +478,17 @@ export class NetlinkDriver {
    * re-read and written, all through the long-lived `ip -batch` processes.
    */
   async reconcile(desired: NodeDesiredState, opts: ReconcileOptions = {}): Promise<ReconcileResult> {
+    this.reconciling = true;
+    try {
+      return await this.converge(desired, opts);
+    } finally {
+      this.reconciling = false;
+      // Events that arrived meanwhile (ours, or someone else's) are checked now.
+      this.scheduleDriftCheck();
+    }
+  }
+
+  private async converge(desired: NodeDesiredState, opts: ReconcileOptions): Promise<ReconcileResult> {
     validateBase(desired);
     if (desired.namespace !== this.opts.namespace || desired.protocolNumber !== this.opts.protocolNumber || desired.ifPrefix !== this.opts.ifPrefix) {
       throw new Error('desired state does not match this driver (namespace/protocolNumber/ifPrefix)');
@@ -257,15 +500,33 @@ export class NetlinkDriver {
     const gw4 = `${canonicalIp(desired.gateway.ip)}/32`;
     const gateway = `${gw4}|${mac}`;
 
-    const full = opts.full || this.needFull || !this.model || delta.unchanged || gateway !== this.lastGateway;
+    // A monitor (re)started since the model was read: events in between were not seen.
+    const unfollowed = this.monitor?.running === true && this.modelEpoch !== this.monitorEpoch;
+    const full = opts.full || this.needFull || unfollowed || !this.model || (delta.unchanged && !opts.incremental) || gateway !== this.lastGateway;
     this.needFull = true; // until this reconcile succeeds
     this.lastGateway = gateway;
+    this.gw = { ip4: gw4, mac };
     let m: NodeModel;
     let vms: Iterable<PreparedVm>;
     let orphanDsts: Iterable<string>;
     let orphanIfs: Iterable<string>;
     if (full) {
-      m = await this.readModel();
+      // With the monitor: subscribed before the read, and every event during the read applied on top of it.
+      if (this.monitor) await this.syncMonitor();
+      const epoch = this.monitor?.running && this.fencedEpoch === this.monitorEpoch ? this.monitorEpoch : -1;
+      this.buffered = [];
+      try {
+        m = await this.readModel();
+      } catch (e) {
+        this.buffered = undefined;
+        throw e;
+      }
+      const evs = this.buffered;
+      this.buffered = undefined;
+      for (const e of evs) this.applyEvent(m, e);
+      this.modelEpoch = epoch;
+      this.touchedIfs.clear();
+      this.touchedDsts.clear();
       this.staleIfs.clear();
       this.staleDsts.clear();
       vms = this.desired.vms();
@@ -275,8 +536,16 @@ export class NetlinkDriver {
       // Only the changed VMs (old and new records) and what earlier reconciles wrote or found missing: the
       // rest was converged by those reconciles (an unconverged one failed, and a failure makes the next read all).
       m = this.model!;
+      // With the monitor, one fence brings the model up to date with the kernel: nothing is read back.
+      const monitored = this.monitored && (await this.fence(2000));
       const ifNames = new Set(this.staleIfs);
       const dsts = new Set(this.staleDsts);
+      if (monitored) {
+        for (const n of this.touchedIfs) ifNames.add(n);
+        for (const d of this.touchedDsts) dsts.add(d);
+        this.touchedIfs.clear();
+        this.touchedDsts.clear();
+      }
       for (const v of [...delta.changed, ...delta.gone]) {
         ifNames.add(v.ifName);
         dsts.add(v.dst);
@@ -295,7 +564,8 @@ export class NetlinkDriver {
         dsts.add(v.dst);
       }
       const lab = [...work].some((v) => v.driver === 'netns') || [...ifNames].some((n) => m.ifs.get(n)?.peerNamespace);
-      await this.refresh(m, ifNames, dsts, lab);
+      // Lab netns VMs: their veth peers' namespaces are read back (a new namespace's id is not known to events).
+      if (!monitored || lab) await this.refresh(m, ifNames, dsts, lab);
       this.staleIfs.clear();
       this.staleDsts.clear();
       vms = work;

@@ -1,4 +1,4 @@
-import { type BirdDriver } from '../drivers/bird';
+import { type BirdConfigPart, type BirdDriver } from '../drivers/bird';
 import { parseBirdProtocols, parseBirdRoutes } from '../drivers/bird-parse';
 import { birdHostRoutes, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
 
@@ -6,9 +6,9 @@ import { birdHostRoutes, parseBirdBgpSessions, type RouteObservation, type Sessi
  * Makes BIRD run `text` (transactional, see BirdDriver.applyConfig) and starts BIRD when no BIRD of this
  * config is alive; a live BIRD that does not answer is an error, never killed (its routes stay).
  */
-export async function applyBird(bird: BirdDriver, text: string): Promise<{ changes: number; operations: string[] }> {
+export async function applyBird(bird: BirdDriver, text: string, parts: BirdConfigPart[] = []): Promise<{ changes: number; operations: string[] }> {
   const operations: string[] = [];
-  const r = await bird.applyConfig(text);
+  const r = await bird.applyConfig(text, parts);
   if (r.changed) operations.push(r.reconfigured ? `bird: reconfigured and wrote ${bird.configPath}` : `bird: wrote ${bird.configPath}`);
   if (!(await bird.pid())) {
     await bird.start();

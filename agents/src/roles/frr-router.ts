@@ -3,6 +3,7 @@
  * own configuration (uplinks, other neighbors, statics) lives in an operator-owned base file, by default
  * `frr.conf.local` in the FRR config dir, never written by the agent; frr.conf = base merged with the fabric.
  */
+import type { BfdSession } from '../drivers/bfd-parse';
 import { spawn } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -32,7 +33,8 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
 
   constructor(opts: FrrRouterRoleOptions) {
     if (!opts.namespace) throw new Error('the frr-router role needs the namespace (FRR pathspace) of the router');
-    this.frr = new FrrDriver({ namespace: opts.namespace });
+    // bgpd_bmp loaded (Debian's frr ships it): a restarted bgpd keeps the BMP station of the config.
+    this.frr = new FrrDriver({ namespace: opts.namespace, bgpdModules: ['bmp'] });
     this.localConfigPath = opts.localConfigPath ?? path.join(this.frr.configDir, 'frr.conf.local');
     if (this.localConfigPath === this.frr.configPath) throw new Error('the operator file must not be the agent-managed frr.conf');
   }
@@ -76,6 +78,11 @@ export class FrrRouterRole implements RoleReconciler<RouterDesiredState> {
     if ((await this.frr.applyConfig(text)).changed) operations.push(`frr: reloaded ${this.frr.configPath}`);
     this.last = { text, running: await this.frr.runningConfig() };
     return { changes: operations.length, operations, warnings };
+  }
+
+  /** BFD sessions (`show bfd sessions` / `show bfd peers json`); none when BFD is off or bfdd is not running. */
+  bfdSessions(): Promise<BfdSession[]> {
+    return this.frr.bfdPeers().catch(() => []);
   }
 
   async sessions(): Promise<SessionObservation[]> {

@@ -1,10 +1,15 @@
+import type { BfdSession } from '../drivers/bfd-parse';
 import { LEAVING_ROUTE_METRIC } from '@fabric/renderers';
 /**
  * Node role (docs/architecture.md, data plane): one interface + `proto <n>` host route per VM (NetlinkDriver), and the node's
  * BIRD config, which learns those routes and announces them to the RRs.
  */
 import { isIp, isMac, isName, type NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';
+import { AntispoofDriver } from '../drivers/antispoof';
 import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
+import { EvpnDriver, type EvpnNetwork, privateInterfaceName } from '../drivers/evpn';
+import { type FrrDriver } from '../drivers/frr';
+import { applyEvpnFrr, validateEvpnText } from './evpn-common';
 import { NetlinkDriver, type DesiredVm as NetlinkVm } from '../drivers/netlink';
 import { type SessionObservation } from '../observe';
 import { applyBird, birdSessions } from './bird-common';
@@ -19,6 +24,10 @@ export interface NodeRoleOptions {
   bird: Omit<BirdDriverOptions, 'namespace'>;
   /** Lab only: VM namespaces of the netns driver are `<prefix><first 8 hex of vmId>`. */
   vmNamespacePrefix?: string;
+  /** The node's FRR (zebra + a non-listening bgpd) for the EVPN routes of private networks; none = no private networks here. */
+  evpnFrr?: FrrDriver;
+  /** The VM source-address check (drivers/antispoof.ts); default true. */
+  antispoof?: boolean;
 }
 
 export function vmNamespaceName(prefix: string, vmId: string): string {
@@ -36,9 +45,17 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
   private netlink?: NetlinkDriver;
   /** Addresses (→ family) of the last valid payload: a command repeats all VMs, only new addresses are parsed. */
   private validIps = new Map<string, 4 | 6>();
+  private readonly evpn: EvpnDriver;
+  private readonly antispoof?: AntispoofDriver;
+  /** Private networks last reconciled completely (JSON): unchanged ones are not read again. */
+  private appliedPrivate?: string;
+  /** FRR text last applied (undefined: not yet by this process). */
+  private appliedEvpn?: string;
 
   constructor(private readonly opts: NodeRoleOptions) {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
+    this.evpn = new EvpnDriver({ namespace: opts.namespace });
+    if (opts.antispoof !== false) this.antispoof = new AntispoofDriver({ namespace: opts.namespace, ifPrefix: VM_IF_PREFIX });
   }
 
   validate(payload: unknown, targetId: string): NodeDesiredState {
@@ -62,6 +79,22 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
       if (vm.leaving !== undefined && typeof vm.leaving !== 'boolean') fail(`vms[${i}].leaving must be a boolean`);
     });
     this.validIps = ips;
+    if (o.privateNetworks !== undefined) {
+      if (!Array.isArray(o.privateNetworks)) fail('privateNetworks must be an array');
+      o.privateNetworks.forEach((v, i) => {
+        const n = asObject(v, `privateNetworks[${i}]`);
+        str(n, 'networkId', 64);
+        int(n, 'vni', 1, 0xffffff);
+        if (!Array.isArray(n.interfaces)) fail(`privateNetworks[${i}].interfaces must be an array`);
+        n.interfaces.forEach((x, j) => {
+          const p = asObject(x, `privateNetworks[${i}].interfaces[${j}]`);
+          str(p, 'vmId', 64);
+          if (!isIp(p.ip) || !isMac(p.mac)) fail(`privateNetworks[${i}].interfaces[${j}] needs an ip and a mac`);
+          int(p, 'prefixLength', 1, 128);
+        });
+      });
+    }
+    if (o.evpn !== undefined) validateEvpnText(o.evpn);
     return o as unknown as NodeDesiredState;
   }
 
@@ -86,11 +119,42 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
     });
   }
 
-  async apply(d: NodeDesiredState): Promise<RoleApplyResult> {
+  /** The EVPN driver's networks of a validated payload (host interface names, lab VM namespaces). */
+  evpnNetworks(d: NodeDesiredState): EvpnNetwork[] {
+    const drivers = new Map(d.vms.map((v) => [v.vmId, v.driver]));
+    return (d.privateNetworks ?? []).map((n) => ({
+      vni: n.vni,
+      ports: n.interfaces.map((i) => ({
+        ifName: privateInterfaceName(n.vni, i.vmId),
+        mac: i.mac,
+        ip: i.ip,
+        prefixLength: i.prefixLength,
+        ...(drivers.get(i.vmId) === 'netns' && this.opts.vmNamespacePrefix ? { vmNamespace: vmNamespaceName(this.opts.vmNamespacePrefix, i.vmId) } : {}),
+      })),
+    }));
+  }
+
+  /** The node's kernel monitor (NetlinkDriver.watchKernel), started on every driver this role creates. */
+  private onDrift?: () => void;
+
+  watchKernel(onDrift: () => void): () => void {
+    this.onDrift = onDrift;
+    this.netlink?.watchKernel(() => this.onDrift?.());
+    return () => {
+      this.onDrift = undefined;
+    };
+  }
+
+  kernelMonitor(): { pid?: number; starts: number } | null {
+    return this.netlink ? { pid: this.netlink.monitorPid, starts: this.netlink.monitorStarts } : null;
+  }
+
+  async apply(d: NodeDesiredState, ctx: { kernel?: boolean } = {}): Promise<RoleApplyResult> {
     const vms = this.netlinkVms(d);
     if (this.netlink?.protocolNumber !== d.protocolNumber) {
       await this.netlink?.close();
       this.netlink = new NetlinkDriver({ namespace: this.opts.namespace, protocolNumber: d.protocolNumber, ifPrefix: VM_IF_PREFIX });
+      if (this.onDrift) this.netlink.watchKernel(() => this.onDrift?.());
     }
     const netlink = this.netlink;
     const operations: string[] = [];
@@ -98,16 +162,47 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
     const errors: string[] = [];
     // Data plane and BIRD independently: a rejected BIRD config must not keep VMs off their interfaces.
     try {
-      const r = await netlink.reconcile({ namespace: this.opts.namespace, protocolNumber: d.protocolNumber, ifPrefix: VM_IF_PREFIX, gateway: d.gateway, vms });
+      const r = await netlink.reconcile(
+        { namespace: this.opts.namespace, protocolNumber: d.protocolNumber, ifPrefix: VM_IF_PREFIX, gateway: d.gateway, vms },
+        { incremental: ctx.kernel === true },
+      );
       operations.push(...r.operations);
       if (r.missing.length) warnings.push(`interfaces not created by the hypervisor yet: ${r.missing.join(', ')}`);
     } catch (e) {
       errors.push(`netlink: ${(e as Error).message}`);
     }
+    // The VM source-address check: listed at most every 30 s (nothing signals a change of nftables).
+    if (this.antispoof) {
+      try {
+        operations.push(...(await this.antispoof.reconcile()));
+      } catch (e) {
+        errors.push(`anti-spoofing: ${(e as Error).message}`);
+      }
+    }
+    // Private networks (after netlink: a lab VM's namespace exists by now), only when they changed.
+    const priv = JSON.stringify([d.underlayIp, d.privateNetworks ?? []]);
+    if (priv !== this.appliedPrivate) {
+      try {
+        const r = await this.evpn.reconcile(d.underlayIp, this.evpnNetworks(d));
+        operations.push(...r.operations);
+        if (r.missing.length) warnings.push(`private interfaces not created by the hypervisor yet: ${r.missing.join(', ')}`);
+        else this.appliedPrivate = priv;
+      } catch (e) {
+        this.appliedPrivate = undefined;
+        errors.push(`private networks: ${(e as Error).message}`);
+      }
+    }
     try {
       operations.push(...(await applyBird(this.bird, d.bird)).operations);
     } catch (e) {
       errors.push(`bird: ${(e as Error).message}`);
+    }
+    try {
+      const r = await applyEvpnFrr(this.opts.evpnFrr, d.evpn, this.appliedEvpn);
+      this.appliedEvpn = r.applied;
+      operations.push(...r.operations);
+    } catch (e) {
+      errors.push(`evpn: ${(e as Error).message}`);
     }
     if (errors.length) throw new Error(errors.join('; '));
     return { changes: operations.length, operations, warnings };
@@ -116,6 +211,11 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
   async close(): Promise<void> {
     await this.netlink?.close();
     this.netlink = undefined;
+  }
+
+  /** BFD sessions (`show bfd sessions` / `show bfd peers json`); none when BFD is off or bfdd is not running. */
+  bfdSessions(): Promise<BfdSession[]> {
+    return this.bird.bfdSessions();
   }
 
   sessions(): Promise<SessionObservation[]> {

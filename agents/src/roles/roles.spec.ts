@@ -61,3 +61,47 @@ describe('role payload validation', () => {
     expect(() => new FrrRouterRole({ namespace: '' })).toThrow(/namespace/);
   });
 });
+
+describe('private networks in the node payload (schema 1.1)', () => {
+  const role = new NodeRole({ namespace: 'fab-node1', bird, vmNamespacePrefix: 'fab-vm' });
+  const vmId = '1221ab71-f77a-4c1e-9d3b-2f4a5b6c7d8e';
+  const net = (over: Record<string, unknown> = {}) => ({
+    networkId: '66666666-6666-4666-8666-666666666661',
+    vni: 10000,
+    cidr: '192.168.10.0/24',
+    family: 4,
+    interfaces: [{ vmId, ip: '192.168.10.2', prefixLength: 24, mac: '02:00:00:00:00:01', ...over }],
+  });
+
+  it('given a VM of the netns driver in a network, then its port is p<vni hex><vm hex> with the lab VM namespace', () => {
+    const d = role.validate(node({ privateNetworks: [net()], evpn: 'frr defaults traditional\n' }), 'n1');
+    expect(role.evpnNetworks(d)).toEqual([
+      { vni: 10000, ports: [{ ifName: 'p0027101221ab71', mac: '02:00:00:00:00:01', ip: '192.168.10.2', prefixLength: 24, vmNamespace: 'fab-vm1221ab71' }] },
+    ]);
+  });
+
+  it('rejects a malformed network, interface or FRR text', () => {
+    expect(() => role.validate(node({ privateNetworks: {} }), 'n1')).toThrow(/privateNetworks must be an array/);
+    expect(() => role.validate(node({ privateNetworks: [{ ...net(), vni: 0 }] }), 'n1')).toThrow(/vni/);
+    expect(() => role.validate(node({ privateNetworks: [net({ mac: 'zz' })] }), 'n1')).toThrow(/ip and a mac/);
+    expect(() => role.validate(node({ privateNetworks: [net({ ip: '192.168.10.2; rm' })] }), 'n1')).toThrow(/ip and a mac/);
+    expect(() => role.validate(node({ privateNetworks: [net({ prefixLength: 0 })] }), 'n1')).toThrow(/prefixLength/);
+    expect(() => role.validate(node({ evpn: 'router bgp 1\u0000' }), 'n1')).toThrow(/evpn/);
+    expect(() => role.validate(node({ evpn: 42 }), 'n1')).toThrow(/evpn/);
+  });
+
+  it('given EVPN text but no FRR on this node, then the apply fails with a readable reason (the public part is applied first)', async () => {
+    const { applyEvpnFrr } = await import('./evpn-common');
+    await expect(applyEvpnFrr(undefined, 'frr defaults traditional\n', undefined)).rejects.toThrow(/no FRR/);
+    await expect(applyEvpnFrr(undefined, undefined, undefined)).resolves.toEqual({ applied: undefined, operations: [] });
+  });
+});
+
+describe('privateInterfaceName', () => {
+  it('is 15 bytes: p, the VNI as 6 hex digits, the first 8 hex of the VM id; invalid input throws', async () => {
+    const { privateInterfaceName } = await import('../drivers/evpn');
+    expect(privateInterfaceName(16777215, 'ABCDEF01-0000-4000-8000-000000000000')).toBe('pffffffabcdef01');
+    expect(() => privateInterfaceName(0, 'abcdef01')).toThrow();
+    expect(() => privateInterfaceName(10000, 'xyz')).toThrow();
+  });
+});

@@ -1,15 +1,21 @@
 /**
- * Route reflector role (docs/architecture.md, data plane): its BIRD config, and the ROA feed (the placements
- * of its cluster served to BIRD over RTR, docs/adr/rr-origin-validation.md); observes the host routes learnt
- * from nodes.
+ * Route reflector role (docs/architecture.md, data plane): its BIRD config — the cluster-wide part from its
+ * command, the node sessions from its cluster's keys in the node-parts bucket, written to `rr-nodes.conf`
+ * which the config includes (docs/adr/rr-split-desired-state.md) — and the ROA feed (the placements of its
+ * cluster served to BIRD over RTR, docs/adr/rr-origin-validation.md); observes the host routes learnt from nodes.
  */
+import type { BfdSession } from '../drivers/bfd-parse';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { type RrDesiredState } from '@fabric/contracts';
 import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
+import { type FrrDriver } from '../drivers/frr';
+import { applyEvpnFrr, validateEvpnText } from './evpn-common';
 import { birdRouteVersion, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
 import { RoaFeed } from '../rtr/feed';
 import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
 import { type RoleApplyResult, type RoleContext, type RoleReconciler } from './types';
+import { RrNodeParts } from './rr-nodes';
 import { asObject, checkBase, fail, str } from './validate';
 
 export interface RrRoleOptions {
@@ -17,6 +23,8 @@ export interface RrRoleOptions {
   bird: Omit<BirdDriverOptions, 'namespace'>;
   /** TCP port of the RTR cache on the RR's loopback (default 8323, as in the rendered config). */
   rtrPort?: number;
+  /** The RR's FRR (bgpd listening on EVPN_BGP_PORT) reflecting the nodes' EVPN routes. */
+  evpnFrr?: FrrDriver;
 }
 
 const PROTOCOL = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -26,11 +34,18 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
   readonly kind = 'rr' as const;
   readonly bird: BirdDriver;
   feed?: RoaFeed;
+  nodeParts?: RrNodeParts;
   /** Origin tag → node protocol, from the last applied state. */
   private protocols = new Map<number, string>();
+  private appliedEvpn?: string;
+  /** Node protocol → its block as last applied (to re-evaluate only new or changed sessions). */
+  private applied = new Map<string, string>();
+  /** The file the config includes: the node sessions. */
+  readonly nodesPath: string;
 
   constructor(private readonly opts: RrRoleOptions) {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
+    this.nodesPath = path.join(path.dirname(this.bird.configPath), 'rr-nodes.conf');
   }
 
   validate(payload: unknown, targetId: string): RrDesiredState {
@@ -41,10 +56,16 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
       const m = asObject(o.rtrNodes, 'rtrNodes');
       for (const [k, v] of Object.entries(m)) if (!TAG.test(k) || typeof v !== 'string' || !PROTOCOL.test(v)) fail(`rtrNodes: bad entry ${JSON.stringify(k)}`);
     }
+    if (o.evpn !== undefined) validateEvpnText(o.evpn);
+    if (o.nodeParts !== undefined && o.nodeParts !== 'kv') fail('nodeParts: must be "kv"');
     return o as unknown as RrDesiredState;
   }
 
   async attach(ctx: RoleContext): Promise<void> {
+    this.log = ctx.log;
+    // The node sessions first: the first apply must not configure BIRD without them (sessions would drop).
+    this.nodeParts = new RrNodeParts({ nats: ctx.nats, clusterId: ctx.targetId.slice(0, 36), onChange: () => ctx.reconcile?.(), log: ctx.log });
+    await this.nodeParts.start();
     this.feed = new RoaFeed({
       nats: ctx.nats,
       clusterId: ctx.targetId.slice(0, 36),
@@ -61,15 +82,45 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
   async detach(): Promise<void> {
     await this.feed?.stop();
     this.feed = undefined;
+    await this.nodeParts?.stop();
+    this.nodeParts = undefined;
   }
 
   async apply(d: RrDesiredState): Promise<RoleApplyResult> {
-    this.protocols = new Map(Object.entries(d.rtrNodes ?? {}).map(([k, v]) => [Number(k), v]));
-    const r = await applyBird(this.bird, d.bird);
-    // A node's routes may have reached the RR before its session existed in the config: re-evaluate now.
-    if (r.changes > 0) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
-    return { ...r, warnings: [] };
+    if (d.nodeParts !== 'kv') {
+      // The whole config in the command (a control plane before the split).
+      this.protocols = new Map(Object.entries(d.rtrNodes ?? {}).map(([k, v]) => [Number(k), v]));
+      const r = await applyBird(this.bird, d.bird);
+      // A node's routes may have reached the RR before its session existed in the config: re-evaluate now.
+      if (r.changes > 0) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
+      const e = await applyEvpnFrr(this.opts.evpnFrr, d.evpn, this.appliedEvpn);
+      this.appliedEvpn = e.applied;
+      return { changes: r.changes + e.operations.length, operations: [...r.operations, ...e.operations], warnings: [] };
+    }
+    if (!this.nodeParts) throw new Error('RR node parts are not attached');
+    const parts = [...this.nodeParts.parts.values()];
+    const nodes = this.nodeParts.text();
+    const main = `${d.bird.endsWith('\n') ? d.bird : d.bird + '\n'}\n# The node sessions (one part per node, from the RR node-parts bucket):\ninclude "${this.nodesPath}";\n`;
+    const r = await applyBird(this.bird, main, [{ path: this.nodesPath, text: nodes }]);
+    this.protocols = new Map(parts.map((p) => [p.originTag, p.protocol]));
+    // Sessions new or changed may have received routes before they existed here: re-evaluate those only
+    // (all after a change of the cluster-wide part). Unchanged sessions stay as they are (no flap).
+    const mainChanged = r.changes > 0 && this.lastMain !== d.bird;
+    const touched = parts.filter((p) => this.applied.get(p.protocol) !== p.bird).map((p) => p.protocol);
+    if (r.changes > 0) {
+      if (mainChanged) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
+      else for (const p of touched) await this.bird.birdc('reload', 'in', p).catch(() => undefined);
+    }
+    this.lastMain = d.bird;
+    this.applied = new Map(parts.map((p) => [p.protocol, p.bird]));
+    // The applied hash covers the command and the node parts.
+    const hash = createHash('sha256').update(d.hash).update('\0').update(nodes).digest('hex');
+    const e = await applyEvpnFrr(this.opts.evpnFrr, d.evpn, this.appliedEvpn);
+    this.appliedEvpn = e.applied;
+    return { changes: r.changes + e.operations.length, operations: [...r.operations, ...e.operations], warnings: [], hash };
   }
+
+  private lastMain?: string;
 
   /** The last `show protocols all` of the route probe: the session poll reuses it while fresh (one birdc less). */
   private probe?: { at: number; text: string };
@@ -78,16 +129,33 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
    * control socket in one loop, so a reload sent at once could run before the update it is for.
    */
   private async reload(protocols: string[] | 'all', serial: number): Promise<void> {
-    const deadline = Date.now() + 5000;
+    const t0 = Date.now();
+    const deadline = t0 + 5000;
+    let seen: number | undefined;
+    let reached = false;
     for (;;) {
       const out = await this.bird.birdc('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
       const m = /Serial number:\s*(\d+)/.exec(out);
-      if (m && (Number(m[1]) - serial) >>> 0 < 0x80000000) break;
+      seen = m ? Number(m[1]) : undefined;
+      if (m && (Number(m[1]) - serial) >>> 0 < 0x80000000) {
+        reached = true;
+        break;
+      }
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2));
     }
     // One failing protocol (e.g. just removed by a configure) must not keep the others from their reload.
-    for (const p of protocols === 'all' ? ['all'] : protocols) await this.bird.birdc('reload', 'in', p).catch(() => undefined);
+    const failed: string[] = [];
+    for (const p of protocols === 'all' ? ['all'] : protocols)
+      await this.bird.birdc('reload', 'in', p).catch((e: unknown) => void failed.push(`${p}: ${String((e as Error)?.message ?? e).slice(0, 200)}`));
+    this.log?.(reached && !failed.length ? 'debug' : 'warn', 'RTR reload', { serial, birdSerial: seen ?? null, waitedMs: Date.now() - t0, protocols, failed });
+  }
+
+  private log?: RoleContext['log'];
+
+  /** BFD sessions (`show bfd sessions` / `show bfd peers json`); none when BFD is off or bfdd is not running. */
+  bfdSessions(): Promise<BfdSession[]> {
+    return this.bird.bfdSessions();
   }
 
   sessions(): Promise<SessionObservation[]> {

@@ -92,4 +92,123 @@ describe('RoaFeed (real NATS KV, RTR over TCP)', () => {
     expect(got.filter((p) => p.readUInt8(1) === PDU.Ipv4Prefix).map((p) => parsePrefixPdu(p).roa)).toEqual([roa('203.0.113.12/32', 32, T2)]);
     expect(feed!.cache.all().some((r) => r.address === '203.0.113.98')).toBe(false);
   });
+
+  it('the periodic re-read repairs a cache that lost a placement or kept a stale one, and the router gets the diff', async () => {
+    const lost = roa('203.0.113.12/32', 32, T2);
+    const stale = roa('203.0.113.77/32', 32, T1);
+    // What a lost delta leaves behind: a placement of the bucket missing from the cache, and one too many.
+    feed!.cache.apply([
+      { announce: false, roa: lost },
+      { announce: true, roa: stale },
+    ]);
+    const serial = feed!.cache.serial;
+    reloads.length = 0;
+    feed!.resync();
+    await eventually(() => feed!.cache.has(lost) && !feed!.cache.has(stale), 10000, 20, 'cache equal to the bucket again');
+    expect(feed!.resyncRepairs).toBe(1);
+    router!.send(serialQuery(1, feed!.cache.sessionId, serial));
+    const got = await router!.until(PDU.EndOfData);
+    expect(got.filter((p) => p.readUInt8(1) === PDU.Ipv4Prefix).map((p) => parsePrefixPdu(p))).toEqual(
+      expect.arrayContaining([
+        { version: 1, announce: true, roa: lost },
+        { version: 1, announce: false, roa: stale },
+      ]),
+    );
+    await eventually(() => reloads.flat().includes('node_a') && reloads.flat().includes('node_b'), 5000, 10, 'both sessions reloaded');
+    // A re-read that finds nothing different changes nothing.
+    const now = feed!.cache.serial;
+    const rereads = feed!.rereads;
+    feed!.resync();
+    await eventually(() => feed!.rereads > rereads, 10000, 20, 'second re-read done');
+    expect(feed!.cache.serial).toBe(now);
+    expect(feed!.resyncRepairs).toBe(1);
+  });
+});
+
+describe('RoaFeed under a burst of placements and removals (real NATS KV)', () => {
+  it("never loses a placement written together with another key's removal (delete markers, as rr-config writes them)", async () => {
+    const nats = await openTestNats();
+    const c = randomUUID();
+    // No periodic re-read: the live deltas alone must be complete.
+    const feed = new RoaFeed({ nats, clusterId: c, socketDir: '/tmp', port: 0, resyncMs: 0, protocolOf: () => undefined, reload: async () => undefined });
+    try {
+      await feed.start();
+      const ip = (i: number) => `2001:db8:2::${i.toString(16)}`;
+      await setPlacements(nats, c, [{ ip: ip(0), tag: T1 }]);
+      for (let i = 1; i < 200; i++) {
+        // rr-config flushes several keys at once: a new placement and a removal are in flight together.
+        await Promise.all([setPlacements(nats, c, [{ ip: ip(i), tag: T1 }]), setPlacements(nats, c, [], [{ ip: ip(i - 1), tag: T1 }])]);
+      }
+      const last = roa(`${ip(199)}/128`, 128, T1);
+      await eventually(() => feed.cache.has(last) && feed.cache.size === 1, 10000, 20, 'only the last placement served');
+      expect(feed.resyncRepairs).toBe(0);
+    } finally {
+      await feed.stop();
+      await closeTestNats(nats);
+    }
+  });
+});
+
+describe('RoaFeed reloads during a burst (real NATS KV, RTR over TCP)', () => {
+  const c = randomUUID();
+  let nats: Nats;
+  let feed: RoaFeed | undefined;
+  let router: Router | undefined;
+  const calls: { protocols: string[] | 'all'; serial: number }[] = [];
+  let gate: Promise<void> | undefined;
+  let open = () => undefined as void;
+
+  beforeAll(async () => {
+    nats = await openTestNats();
+    feed = new RoaFeed({
+      nats,
+      clusterId: c,
+      socketDir: '/tmp',
+      port: 0,
+      protocolOf: (t) => ({ [T1]: 'node_a', [T2]: 'node_b' })[t],
+      reload: async (protocols, serial) => {
+        calls.push({ protocols, serial });
+        await gate;
+      },
+    });
+    await feed.start();
+  });
+
+  afterAll(async () => {
+    open();
+    router?.sock.destroy();
+    await feed?.stop();
+    await closeTestNats(nats);
+  });
+
+  /** One placement, the router's Serial Notify → Serial Query → End of Data: one RTR update (one onSynced). */
+  async function update(ip: string, tag: number): Promise<number> {
+    const serial = feed!.cache.serial;
+    await setPlacements(nats, c, [{ ip, tag }]);
+    await router!.until(PDU.SerialNotify);
+    await eventually(() => feed!.cache.serial > serial, 5000, 10, 'next serial');
+    router!.send(serialQuery(1, feed!.cache.sessionId, serial));
+    await router!.until(PDU.EndOfData);
+    return feed!.cache.serial;
+  }
+
+  it('updates arriving while a reload runs merge into one next reload: union of the sessions, newest serial', async () => {
+    router = await Router.connect(feed!.port!);
+    router.send(resetQuery(1));
+    await router.until(PDU.EndOfData);
+    await eventually(() => calls.some((x) => x.protocols === 'all'), 5000, 10, 'full reload');
+    calls.length = 0;
+
+    gate = new Promise<void>((r) => (open = r));
+    await update('203.0.113.21', T1);
+    await eventually(() => calls.length === 1, 5000, 10, 'first reload running');
+    await update('203.0.113.22', T2);
+    const last = await update('203.0.113.23', T1);
+    // Two updates while the first reload still runs: nothing more has started.
+    expect(calls).toHaveLength(1);
+    open();
+    await eventually(() => calls.length === 2, 5000, 10, 'the merged reload');
+    expect(calls[0].protocols).toEqual(['node_a']);
+    expect(calls[1]).toEqual({ protocols: ['node_a', 'node_b'], serial: last });
+  });
 });

@@ -32,9 +32,20 @@ export interface RoaFeedOptions {
   log?: FeedLog;
   /** Batching of KV deltas into one serial (default 2 ms). */
   batchMs?: number;
+  /** Full re-read period (default rtrResyncMs(); 0 = never). */
+  resyncMs?: number;
 }
 
 const dec = new TextDecoder();
+
+/**
+ * Period of the full re-read of the cluster's placements (FABRIC_RTR_RESYNC_MS, 0 = never): the watch is
+ * reopened, its first pass is compared with what the cache serves and replaces it. A safety net: the one loss
+ * seen (a KV purge is a rollup, and nats-server 2.9 then moved the watch past other keys' placements; rr-config
+ * now writes delete markers) left routes refused by every RR for good. Costs one read of the cluster's keys
+ * per period (100,000 placements ≈ 10 MB).
+ */
+export const rtrResyncMs = () => Number(process.env.FABRIC_RTR_RESYNC_MS ?? 300_000);
 
 /** A placement value → ROA; throws on anything malformed (the bucket is written by rr-config only, still checked). */
 export function placementRoa(value: Uint8Array): Roa {
@@ -67,8 +78,16 @@ export class RoaFeed {
   private readonly current = new Map<string, Roa>();
   private pending = new Map<string, Roa | null>();
   private batchTimer?: NodeJS.Timeout;
-  private reloads: Promise<void> = Promise.resolve();
+  /** The reload running now, and the one waiting behind it (requests merged into it meanwhile). */
+  private reloading?: Promise<void>;
+  private queuedReload?: { protocols: Set<string> | 'all'; serial: number };
   private loop?: Promise<void>;
+  private resyncTimer?: NodeJS.Timeout;
+  /** The current watch is being reopened on purpose (resync): no back-off before the next one. */
+  private reopening = false;
+  /** Later first passes (resyncs, restarted watches), and those that found the cache different from the bucket. */
+  rereads = 0;
+  resyncRepairs = 0;
   private firstPass?: { resolve: () => void; promise: Promise<void> };
   readonly socketPath: string;
 
@@ -97,10 +116,29 @@ export class RoaFeed {
     this.firstPass = { resolve, promise };
     this.loop = this.watchForever();
     await promise;
+    const every = this.opts.resyncMs ?? rtrResyncMs();
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), every);
+      this.resyncTimer.unref?.();
+    }
+  }
+
+  /** Reopens the watch: its first pass is checked against the cache and replaces it (see rtrResyncMs). */
+  resync(): void {
+    if (this.stopped || !this.watch) return;
+    // Deltas already received go in first, so that they do not count as differences.
+    if (this.batchTimer) {
+      clearTimeout(this.batchTimer);
+      this.flush();
+    }
+    this.reopening = true;
+    this.watch.stop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queuedReload = undefined;
     if (this.batchTimer) clearTimeout(this.batchTimer);
     this.watch?.stop();
     await this.loop?.catch(() => undefined);
@@ -136,7 +174,8 @@ export class RoaFeed {
       } catch (e) {
         this.opts.log?.('warn', 'placements watch failed, retrying', { err: String((e as Error)?.message ?? e) });
       }
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 1000));
+      if (this.reopening) this.reopening = false;
+      else if (!this.stopped) await new Promise((r) => setTimeout(r, 1000));
     }
   }
 
@@ -148,11 +187,13 @@ export class RoaFeed {
     const endInitial = () => {
       const roas = initial!;
       initial = undefined;
+      if (this.firstPass === undefined) this.reportDifferences(roas);
       this.pending.clear();
       this.current.clear();
       for (const [k, r] of roas) this.current.set(k, r);
       this.cache.replaceAll([...roas.values()]);
       this.firstPass?.resolve();
+      this.firstPass = undefined;
     };
     if ((await oc.info(true)).num_pending === 0) endInitial();
     for await (const e of w) {
@@ -173,6 +214,22 @@ export class RoaFeed {
       this.pending.set(e.key, r);
       this.batchTimer ??= setTimeout(() => this.flush(), this.opts.batchMs ?? 2);
     }
+  }
+
+  /** A later first pass (restart, resync) against what the cache serves: differences are logged and counted. */
+  private reportDifferences(roas: Map<string, Roa>): void {
+    this.rereads++;
+    const want = new Set([...roas.values()].map(roaKey));
+    const served = new Set(this.cache.all().map(roaKey));
+    const missing = [...want].filter((k) => !served.has(k));
+    const extra = [...served].filter((k) => !want.has(k));
+    if (!missing.length && !extra.length) return;
+    this.resyncRepairs++;
+    this.opts.log?.('warn', 'RTR cache differed from the placements bucket: repaired by the re-read', {
+      missing: missing.length,
+      extra: extra.length,
+      examples: [...missing.slice(0, 5).map((k) => `+${k}`), ...extra.slice(0, 5).map((k) => `-${k}`)],
+    });
   }
 
   private flush(): void {
@@ -206,8 +263,34 @@ export class RoaFeed {
       if (!set.size) return;
       protocols = [...set].sort();
     }
-    this.reloads = this.reloads
-      .then(() => this.opts.reload(protocols, info.serial))
-      .catch((e) => this.opts.log?.('warn', 'reload after an RTR update failed', { err: String((e as Error)?.message ?? e) }));
+    this.requestReload(protocols, info.serial);
+  }
+
+  /**
+   * Reloads run one at a time. Requests arriving while one runs merge into the next (union of the sessions,
+   * newest serial): during a burst of placements each node session is reloaded about once per reload round,
+   * not once per RTR update — `reload in` re-evaluates every route of the session, so one reload per update
+   * grew with the square of the burst.
+   */
+  private requestReload(protocols: string[] | 'all', serial: number): void {
+    const q = this.queuedReload;
+    if (!q) this.queuedReload = { protocols: protocols === 'all' ? 'all' : new Set(protocols), serial };
+    else {
+      q.serial = serial;
+      if (protocols === 'all') q.protocols = 'all';
+      else if (q.protocols !== 'all') for (const p of protocols) q.protocols.add(p);
+    }
+    this.reloading ??= this.runReloads();
+  }
+
+  private async runReloads(): Promise<void> {
+    while (this.queuedReload) {
+      const { protocols, serial } = this.queuedReload;
+      this.queuedReload = undefined;
+      await this.opts
+        .reload(protocols === 'all' ? 'all' : [...protocols].sort(), serial)
+        .catch((e) => this.opts.log?.('warn', 'reload after an RTR update failed', { err: String((e as Error)?.message ?? e) }));
+    }
+    this.reloading = undefined;
   }
 }

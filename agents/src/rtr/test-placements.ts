@@ -14,5 +14,6 @@ export async function setPlacements(
     const len = p.ip.includes(':') ? 128 : 32;
     await kv.put(placementKey(clusterId, p.ip, p.tag), JSON.stringify({ prefix: `${p.ip}/${len}`, maxLen: len, originTag: p.tag }));
   }
-  for (const p of remove) await kv.purge(placementKey(clusterId, p.ip, p.tag));
+  // As rr-config does: a delete marker (a purge is a rollup, see services/rr-config/src/app/rr-config.ts).
+  for (const p of remove) await kv.delete(placementKey(clusterId, p.ip, p.tag));
 }

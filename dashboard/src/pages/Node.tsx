@@ -1,7 +1,18 @@
-import { type NodeStatus, type Vm } from '../api';
+import { type BfdSession, type NodeStatus, type Vm } from '../api';
 import { ago, Badge, Card, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
 import { DrainNodeButton } from '../forms';
 import { Link } from '../router';
+
+/** The BFD session toward a BGP peer: its state and detection time, or "off" when the node runs none. */
+function BfdBadge({ b }: { b?: BfdSession }) {
+  if (!b) return <span className="small muted">off</span>;
+  return (
+    <span data-testid={`node-bfd-${b.peerIp}`} data-state={b.state}>
+      <Badge value={b.state} />
+      {b.timeoutMs !== null && <div className="small muted">detect {b.timeoutMs} ms</div>}
+    </span>
+  );
+}
 
 export function NodePage({ clusterId, nodeId }: { clusterId: string; nodeId: string }) {
   const st = useApi<NodeStatus>(`/nodes/${nodeId}/status`);
@@ -81,6 +92,7 @@ export function NodePage({ clusterId, nodeId }: { clusterId: string; nodeId: str
                   <th scope="col">Protocol</th>
                   <th scope="col">Peer</th>
                   <th scope="col">State</th>
+                  <th scope="col">BFD</th>
                   <th scope="col">Since</th>
                 </tr>
               </thead>
@@ -96,6 +108,9 @@ export function NodePage({ clusterId, nodeId }: { clusterId: string; nodeId: str
                     <td>
                       <Badge value={s.state} />
                       {s.info && <div className="small muted">{s.info}</div>}
+                    </td>
+                    <td>
+                      <BfdBadge b={(n.bfdSessions ?? []).find((b) => b.peerIp === s.peerIp)} />
                     </td>
                     <td className="small">{ago(s.since)}</td>
                   </tr>

@@ -12,8 +12,12 @@ const STEP_TEXT: Record<string, string> = {
   'at-core': 'Installed at the core',
 };
 
+/** Statuses a VM leaves by itself: the page re-reads it until it settles. */
+const IN_TRANSIT = new Set(['requested', 'ip-allocated', 'applied', 'announced', 'migrating']);
+const inTransit = (v: VmWithHistory) => IN_TRANSIT.has(v.status);
+
 export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string }) {
-  const vm = useApi<VmWithHistory>(`/vms/${vmId}`);
+  const vm = useApi<VmWithHistory>(`/vms/${vmId}`, { pollWhile: inTransit });
   const nodes = useApi<Node[]>(`/clusters/${clusterId}/nodes`);
   const privateNets = useApi<PrivateAttachment[]>(`/vms/${vmId}/private-networks`);
   const nodeName = (id?: string) => (id ? (nodes.data?.find((n) => n.id === id)?.name ?? id.slice(0, 8)) : '—');

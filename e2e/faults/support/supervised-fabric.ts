@@ -227,7 +227,7 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       FABRIC_ADMIN_TOKEN: token,
       FABRIC_DATA_DIR: dataDir,
       IPAM_RELEASE_COOLDOWN_MS: '0',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'warn',
       METRICS_PORT: '',
       ...(size > 1 ? { FABRIC_STREAM_REPLICAS: String(size) } : {}),
     };

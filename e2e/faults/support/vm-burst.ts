@@ -12,6 +12,7 @@ import { EventStore } from '@fabric/eventstore';
 import { http } from '../../support/control-plane';
 import { checkHistory, type ClientHistory, type Kernel, type ReadModel, type StreamEvent, type Verdict } from './checker';
 import { coreBgpRoutes, nodeFabricRoutes } from './lab-checks';
+import { RecoveryTimeline } from './phases';
 import { type SupervisedFabric } from './supervised-fabric';
 
 const VM_EVENT = /^(Vm|Ip)/;
@@ -33,8 +34,13 @@ export class VmBurst {
     return this.f.apis[i % this.f.apis.length];
   }
 
+  /** When each acknowledgement and each failed attempt happened (the recovery timeline's API phase). */
+  private readonly ackTimes: number[] = [];
+  private readonly failTimes: number[] = [];
+
   private acked(api: string) {
     this.ackedBy.set(api, (this.ackedBy.get(api) ?? 0) + 1);
+    this.ackTimes.push(Date.now());
   }
 
   private node(name: string) {
@@ -68,6 +74,7 @@ export class VmBurst {
         return;
       }
       if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`create ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
+      this.failTimes.push(Date.now());
       await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
     }
   }
@@ -84,6 +91,7 @@ export class VmBurst {
         return;
       }
       if (r && r.status < 500 && r.status !== 409 && r.status !== 429) throw new Error(`delete ${vmId}: ${r.status} ${JSON.stringify(r.body)}`);
+      this.failTimes.push(Date.now());
       await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))));
     }
   }
@@ -154,21 +162,37 @@ export class VmBurst {
     return { core: await coreBgpRoutes(this.f.lab.core.namespace), nodes, underlay };
   }
 
-  /** The full check, repeated until it holds or the time is up; returns when it held. */
-  async converge(label: string, since: number): Promise<Verdict> {
+  /**
+   * The full check, repeated until it holds or the time is up; returns when it held. `timeline` gets the
+   * moment each part held for good: the stream (every acknowledged VM addressed), the nodes' and the
+   * core's kernel routes, the read model.
+   */
+  async converge(label: string, since: number, timeline?: RecoveryTimeline): Promise<Verdict> {
     const deadline = Date.now() + this.opts.convergeMs;
     let last: Verdict | undefined;
+    const held: Record<'stream' | 'nodes' | 'core', number | undefined> = { stream: undefined, nodes: undefined, core: undefined };
+    const track = (part: keyof typeof held, ok: boolean, at: number) => (held[part] = ok ? (held[part] ?? at) : undefined);
     for (;;) {
       // Cheap first: the kernel and the stream; the read model only when those agree.
       const events = await this.readStream().catch(() => undefined);
       if (events) {
+        const at = Date.now();
+        track('stream', !checkHistory(events, this.client).violations.length, at);
         last = checkHistory(events, this.client, undefined, await this.kernel());
+        track('nodes', !last.violations.some((v) => v.startsWith('node ') || v.includes('routed on two nodes')), at);
+        track('core', !last.violations.some((v) => v.startsWith('core:')), at);
         if (!last.violations.length) {
           last = checkHistory(events, this.client, await this.readModel().catch(() => undefined), await this.kernel());
           if (!last.violations.length) {
             this.opts.report.push(
               `${label}: converged ${((Date.now() - since) / 1000).toFixed(1)} s after the fault (${last.live.size} VMs routed, ${last.released.size} released)`,
             );
+            if (timeline) {
+              timeline.mark('stream complete: every acknowledged VM addressed, nothing twice', held.stream);
+              timeline.mark("nodes' kernel routes complete", held.nodes);
+              timeline.mark("core's BGP routes complete", held.core);
+              timeline.mark('read model complete: converged');
+            }
             return last;
           }
         }
@@ -180,18 +204,49 @@ export class VmBurst {
     throw new Error(`${label}: not converged within ${this.opts.convergeMs} ms; ${last?.violations.length ?? '?'} violations, e.g.\n  ${shown.join('\n  ')}`);
   }
 
-  /** Runs a burst; `fault` starts once a quarter of it is accepted; then the whole history must check out. */
+  /**
+   * Runs a burst; `fault` starts once a quarter of it is accepted; then the whole history must check out.
+   * The recovery timeline (support/phases.ts) of the case goes into the report, phase by phase.
+   */
   async caseWith(label: string, fault: () => Promise<void>): Promise<Verdict> {
     let started: Promise<void> | undefined;
     let faultAt = 0;
+    let timeline: RecoveryTimeline | undefined;
     const quarter = Math.floor(this.opts.vms / 4);
-    await this.burst((n) => {
-      if (n >= quarter && !started) {
-        faultAt = Date.now();
-        started = fault();
-      }
-    });
-    await started;
-    return this.converge(label, faultAt);
+    const [acks, fails] = [this.ackTimes.length, this.failTimes.length];
+    // Started before the burst: the loops' and leases' state before the fault is the baseline.
+    const sampling = new RecoveryTimeline(this.f, Date.now());
+    await sampling.start();
+    try {
+      await this.burst((n) => {
+        if (n >= quarter && !started) {
+          faultAt = Date.now();
+          timeline = sampling.rebase(faultAt);
+          timeline.mark('fault injected');
+          started = fault().then(() => timeline!.mark('fault step done (the killed programs up again, or the fault lifted)'));
+        }
+      });
+      timeline?.mark('burst done: every request acknowledged');
+      await started;
+      const verdict = await this.converge(label, faultAt, timeline);
+      this.apiPhase(timeline!, faultAt, acks, fails);
+      return verdict;
+    } finally {
+      await sampling.stop();
+      if (timeline) this.opts.report.push(`${label}: recovery timeline (seconds after the fault)`, ...timeline.lines().map((l) => `  ${l}`));
+    }
+  }
+
+  /** Failed requests after the fault, and the longest pause between two acknowledgements. */
+  private apiPhase(timeline: RecoveryTimeline, faultAt: number, acks: number, fails: number) {
+    const failed = this.failTimes.slice(fails).filter((t) => t >= faultAt);
+    if (failed.length) {
+      timeline.mark(`API: first of ${failed.length} failed request attempts (clients retry)`, failed[0]);
+      timeline.mark('API: last failed request attempt', failed.at(-1));
+    }
+    const times = [faultAt, ...this.ackTimes.slice(acks).filter((t) => t >= faultAt)];
+    let gap = { ms: 0, at: faultAt };
+    for (let i = 1; i < times.length; i++) if (times[i] - times[i - 1] > gap.ms) gap = { ms: times[i] - times[i - 1], at: times[i] };
+    if (gap.ms) timeline.mark(`API: longest pause between acknowledgements ${(gap.ms / 1000).toFixed(1)} s ends`, gap.at);
   }
 }

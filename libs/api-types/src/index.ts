@@ -29,7 +29,13 @@ export interface Cluster {
     bfdMinRxMs?: number;
     bfdMinTxMs?: number;
     bfdMultiplier?: number;
+    /** The core's BMP station (absent: none). */
+    bmpStation?: { address: string; port: number };
   };
+  /** direct: lab/test stand, every node peers the core (no route reflectors). */
+  topology: 'route-reflectors' | 'direct';
+  /** Present for a direct cluster: show it loudly. */
+  warning?: string;
   createdAt: string;
 }
 
@@ -66,6 +72,16 @@ export interface BgpSession {
   info: string | null;
   since: string | null;
 }
+/** A BFD session as one target reports it (state lower-case: up, down, init, admindown, unknown). */
+export interface BfdSession {
+  peerIp: string;
+  interface: string | null;
+  state: string;
+  intervalMs: number | null;
+  timeoutMs: number | null;
+  info: string | null;
+  since: string | null;
+}
 export interface NodeStatus extends Node {
   desiredGeneration: number;
   appliedGeneration: number;
@@ -74,6 +90,7 @@ export interface NodeStatus extends Node {
   lastApply: { at: string; changes: number | null; durationMs: number | null; hash: string | null } | null;
   lastError: string | null;
   bgpSessions: BgpSession[];
+  bfdSessions: BfdSession[];
   vmCount: number;
   /** While evacuating: VMs still waiting on the node and VMs migrating away. */
   evacuation: { waiting: number; migrating: number } | null;
@@ -140,6 +157,8 @@ export interface TopologySession {
   b: Endpoint;
   state: string;
   sides: (BgpSession & { kind: string; targetId: string })[];
+  /** BFD between the two ends: state null when neither end runs BFD toward the other. */
+  bfd?: { state: string | null; sides: (BfdSession & { kind: string; targetId: string })[] };
 }
 export interface Topology {
   clusterId: string;
@@ -153,6 +172,35 @@ export interface RouterConfigVersion {
   hash: string;
   formats: string[];
   createdAt: string;
+  /** This version re-publishes that earlier one's configs (a rollback). */
+  rollbackOf?: number;
+}
+/** POST /clusters/:id/router/rollback?dryRun=true */
+export interface RouterRollbackPreview {
+  clusterId: string;
+  fromVersion: number;
+  toVersion: number;
+  dryRun: true;
+  /** Unified diff per format (junos, frr), current version → toVersion, secrets redacted. */
+  diffs: Record<string, string>;
+}
+/** Any write with `?dryRun=true` (node join/drain/evacuate/undrain/remove, RR add/remove, network/pool add, VM writes). */
+export interface WriteDryRun {
+  dryRun: true;
+  /** The write's usual result (e.g. the id a new node or VM would get). */
+  result: Record<string, unknown>;
+  /** The events that would be appended. */
+  events: { type: string; data: Record<string, unknown> }[];
+  /** Each node, RR and core whose config would change: its unified diff (secrets redacted), or null and why. */
+  targets: { kind: 'node' | 'rr' | 'router'; id: string; name: string; diff: string | null; diffError?: string }[];
+  /** What the dry run could not decide (the address IPAM would give a new VM). */
+  notes?: string[];
+}
+/** POST /clusters/:id/router/rollback (202) */
+export interface RouterRollbackAccepted {
+  clusterId: string;
+  fromVersion: number | null;
+  toVersion: number;
 }
 /** One event from GET /events (server-sent events). */
 export interface FabricEvent {
@@ -221,4 +269,19 @@ export interface PrivateNetwork {
   createdAt: string;
   attachedVms: number;
   attachments: PrivateAttachment[];
+}
+
+/** GET /clusters/:id/router/status: the core's BMP station and where its BMP feed and its FRR agent's read disagree. */
+export interface RouterStatus {
+  clusterId: string;
+  bmpStation: { address: string; port: number } | null;
+  bmp: {
+    /** Both sources compared: a BMP station set and the FRR core agent running. */
+    compared: boolean;
+    graceMs: number;
+    /** Held by one source only for longer than graceMs. */
+    disagreements: { prefix: string; heldBy: 'agent' | 'bmp'; since: string }[];
+    pending: number;
+    sampledAt: string | null;
+  };
 }

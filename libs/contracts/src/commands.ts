@@ -6,10 +6,10 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
-import { ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
+import { CLUSTER_TOPOLOGIES, type ClusterTopology, ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
 
 export class GatewayInput {
@@ -109,7 +109,16 @@ export class CreateCluster {
   @ValidateNested()
   @Type(() => GatewayInput)
   gateway?: GatewayInput;
-  @ApiProperty({ type: () => [RouteReflectorInput] })
+  @ApiPropertyOptional({
+    enum: CLUSTER_TOPOLOGIES,
+    example: 'route-reflectors',
+    description:
+      'route-reflectors (default): nodes peer the RRs, the RRs the core. direct: LAB/TEST STANDS ONLY, every node peers the core directly (routeReflectors must be empty); the answer carries a warning',
+  })
+  @IsOptional()
+  @IsIn(CLUSTER_TOPOLOGIES)
+  topology?: ClusterTopology;
+  @ApiProperty({ type: () => [RouteReflectorInput], description: 'the route reflectors (empty for topology direct)' })
   @IsArray()
   @ArrayMaxSize(16)
   @ValidateNested({ each: true })
@@ -224,6 +233,25 @@ export class BgpSettingsInput {
   @IsOptional()
   @IsIn(PREFIX_LIMIT_ACTIONS)
   prefixLimitAction?: PrefixLimitAction;
+  @ApiPropertyOptional({
+    type: () => BmpStationInput,
+    nullable: true,
+    description: "the core router's BMP station (the product's collector, docs/operations/bmp.md); null: none",
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => BmpStationInput)
+  bmpStation?: BmpStationInput | null;
+}
+export class BmpStationInput {
+  @ApiProperty({ example: '198.18.254.1', description: "the collector's address (IPv4 or IPv6)" })
+  @IsIpAddress()
+  address: string;
+  @ApiProperty({ example: 11019, description: 'TCP port 1-65535' })
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port: number;
 }
 export class ChangeBgpSettings extends BgpSettingsInput {
   static readonly command = 'ChangeBgpSettings';
@@ -234,6 +262,21 @@ export class ChangeBgpSettings extends BgpSettingsInput {
   @IsOptional()
   @IsBoolean()
   dryRun?: boolean;
+}
+/** Make an earlier core router config version desired again (POST /clusters/:id/router/rollback). */
+export class RollbackRouterConfig {
+  static readonly command = 'RollbackRouterConfig';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ example: 3, description: 'the version to go back to (an earlier version of GET /clusters/:id/router/configs)' })
+  @IsInt()
+  @Min(1)
+  toVersion: number;
+  @ApiPropertyOptional({ example: 'v5 dropped the uplink sessions', description: 'why (audit)' })
+  @IsOptional()
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
+  reason?: string;
 }
 export class JoinNode {
   static readonly command = 'JoinNode';
@@ -397,6 +440,25 @@ export class AddPool {
   end: string;
 }
 
+/**
+ * Dry run only (`CommandRequest.dryRun`): the address IPAM would give a VM of the cluster now (the requested one,
+ * or the next free one), decided as for its VmCreated, nothing allocated. Used by the gateway's VM create dry run.
+ */
+export class PreviewAllocation {
+  static readonly command = 'PreviewAllocation';
+  @IsCanonicalUuid()
+  clusterId: string;
+  @IsCanonicalUuid()
+  vmId: string;
+  @IsOwnerId()
+  ownerId: string;
+  @IsIn([4, 6])
+  family: 4 | 6;
+  @IsOptional()
+  @IsIpAddress()
+  ip?: string;
+}
+
 /** Tenant private networks (IPAM): see docs/adr/0014-private-networks-vni-ipam.md. */
 export class CreatePrivateNetwork {
   static readonly command = 'CreatePrivateNetwork';
@@ -457,6 +519,7 @@ export const INVENTORY_COMMANDS = {
   RemoveRouteReflector,
   ChangeBgpPassword,
   ChangeBgpSettings,
+  RollbackRouterConfig,
   JoinNode,
   DrainNode,
   EvacuateNode,
@@ -469,7 +532,15 @@ export const INVENTORY_COMMANDS = {
   BlackholeVm,
   LiftBlackhole,
 } as const;
-export const IPAM_COMMANDS = { AddNetwork, AddPool, CreatePrivateNetwork, DeletePrivateNetwork, AttachPrivateNetwork, DetachPrivateNetwork } as const;
+export const IPAM_COMMANDS = {
+  AddNetwork,
+  AddPool,
+  PreviewAllocation,
+  CreatePrivateNetwork,
+  DeletePrivateNetwork,
+  AttachPrivateNetwork,
+  DetachPrivateNetwork,
+} as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;
 
@@ -480,5 +551,7 @@ export interface CommandRequest<T = unknown> {
   /** Set by the receiving service from the RPC subject (never trusted from the body). */
   command?: string;
   payload: T;
+  /** Decide only: the reply lists the events the command would append; nothing is written (gateway `?dryRun=true`). */
+  dryRun?: boolean;
 }
 export type CommandReply<R = Record<string, unknown>> = { ok: true; result: R; position: number } | { ok: false; error: ErrorBody };

@@ -37,8 +37,8 @@ export interface DesiredPrivateInterface {
 }
 /**
  * A tenant private network (L2 EVPN, one VNI) a node must carry: present only on nodes with at least one
- * VM of it (both ends of a migration while it runs). Not yet part of the published node state: the data
- * plane adds it as `privateNetworks?: DesiredPrivateNetwork[]` (an additive 1.x field).
+ * VM of it (both ends of a migration while it runs). In the node state as `privateNetworks` (schema 1.1);
+ * the node agent builds `vx<vni>` (VXLAN) + `br<vni>` (bridge) and plugs each VM's `pn…` interface in.
  */
 export interface DesiredPrivateNetwork {
   networkId: string;
@@ -59,6 +59,13 @@ export interface NodeDesiredState extends DesiredBase {
   vms: DesiredVm[];
   /** Rendered BIRD config of the node. */
   bird: string;
+  /** Schema 1.1: the private networks (VNIs) the node carries; absent or empty when none. */
+  privateNetworks?: DesiredPrivateNetwork[];
+  /**
+   * Schema 1.1: FRR config (EVPN control plane, docs/adr/0015-evpn-frr-beside-bird.md), present while the node
+   * carries a private network; absent = the node's FRR (if it runs one) is emptied.
+   */
+  evpn?: string;
 }
 
 export interface RrDesiredState extends DesiredBase {
@@ -71,6 +78,23 @@ export interface RrDesiredState extends DesiredBase {
    * (`birdc reload in`) only the sessions whose tags the update touched (docs/adr/rr-origin-validation.md).
    */
   rtrNodes?: Record<string, string>;
+  /** Schema 1.1: FRR config of the RR's EVPN reflector (clients: the nodes carrying private networks); absent = none. */
+  evpn?: string;
+  /**
+   * 'kv': `bird` is only the cluster-wide part; the node sessions are the values of the agent's cluster's keys
+   * in the RR node-parts bucket (`<NS>_RR_NODES`, key `<clusterId>.<nodeId>`), which the agent includes
+   * (docs/adr/rr-split-desired-state.md). Absent: `bird` is the whole config.
+   */
+  nodeParts?: 'kv';
+}
+
+/** The value under `<clusterId>.<nodeId>` in the RR node-parts bucket: one node's session on every RR of its cluster. */
+export interface RrNodePartValue {
+  /** BIRD protocol of the session (`node_<name>`): what the agent reloads after an RTR update for `originTag`. */
+  protocol: string;
+  originTag: number;
+  /** `protocol bgp <protocol> from fabric_node_v4 { ... }` (no secret: the password is in the template). */
+  bird: string;
 }
 
 export interface RouterDesiredState extends DesiredBase {
@@ -117,7 +141,7 @@ export const FABRIC_ROUTE_PROTOCOL = 200;
  * an agent refuses a major it does not know (ConfigApplyFailed, nothing applied) instead of guessing.
  */
 export const DESIRED_SCHEMA_HEADER = 'Fabric-Desired-Schema';
-export const DESIRED_SCHEMA_VERSION = '1.0';
+export const DESIRED_SCHEMA_VERSION = '1.1';
 
 /** Why a desired-state schema version must be refused, or undefined when it can be applied. No header = 1.0. */
 export function unsupportedDesiredSchema(value: string | null | undefined, supported = DESIRED_SCHEMA_VERSION): string | undefined {

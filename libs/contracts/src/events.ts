@@ -31,6 +31,14 @@ export const MAX_GENERATION = 2147483647;
 
 export type RouterVendor = 'junos' | 'frr';
 export const ROUTER_VENDORS: RouterVendor[] = ['junos', 'frr'];
+/**
+ * How the nodes reach the core: through route reflectors (the default, production), or `direct` — every node
+ * peers the core itself (lab/test stands only; docs/operations/direct-topology.md).
+ */
+export type ClusterTopology = 'route-reflectors' | 'direct';
+export const CLUSTER_TOPOLOGIES: ClusterTopology[] = ['route-reflectors', 'direct'];
+/** Shown by the API, fabricctl and the dashboard for every direct cluster. */
+export const DIRECT_TOPOLOGY_WARNING = 'lab/test stand only: every node peers the core directly (no route reflectors); never use it in production';
 /** RFC 7999 BLACKHOLE well-known community: the default RTBH community of a cluster. */
 export const DEFAULT_BLACKHOLE_COMMUNITY = '65535:666';
 export type VmDriver = 'tap' | 'veth' | 'netns';
@@ -48,6 +56,11 @@ export class CoreRouterRef {
   @IsFabricName() name: string;
   @IsIpAddress() ip: string;
   @IsIn(ROUTER_VENDORS) vendor: RouterVendor;
+}
+/** The BMP collector (RFC 7854) the core router reports its post-policy routes to (docs/operations/bmp.md). */
+export class BmpStationRef {
+  @IsIpAddress() address: string;
+  @IsInt() @Min(1) @Max(65535) port: number;
 }
 export class BgpOptions {
   @IsOptional()
@@ -68,6 +81,8 @@ export class BgpOptions {
   @IsOptional() @IsInt() @Min(1) @Max(255000) bfdMinRxMs?: number;
   @IsOptional() @IsInt() @Min(1) @Max(255000) bfdMinTxMs?: number;
   @IsOptional() @IsInt() @Min(1) @Max(255) bfdMultiplier?: number;
+  /** The core's BMP station; absent: the core reports to none. Rendered in the core config only. */
+  @IsOptional() @ValidateNested() @Type(() => BmpStationRef) bmpStation?: BmpStationRef;
 }
 
 // ---- cluster.<clusterId>
@@ -86,6 +101,8 @@ export class ClusterCreated {
   @ValidateNested() @Type(() => BgpOptions) bgp: BgpOptions;
   /** RTBH community the fabric adds to a blackholed VM's route (absent: RFC 7999 BLACKHOLE, 65535:666). */
   @IsOptional() @IsCommunity() blackholeCommunity?: string;
+  /** Only `direct` is written (absent: route reflectors, as in every older event). */
+  @IsOptional() @IsIn(['direct']) topology?: 'direct';
 }
 export class RouteReflectorAdded {
   static readonly type = 'RouteReflectorAdded';
@@ -120,6 +137,22 @@ export class ClusterBgpSettingsChanged {
   @IsCommunity() community: string;
   @ValidateNested() @Type(() => BgpOptions) bgp: BgpOptions;
   @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) changed: string[];
+}
+
+// ---- cluster.<clusterId>: core router config rollback (POST /clusters/:id/router/rollback)
+/**
+ * Pin the core router's desired config to an earlier version: router-config publishes that version's
+ * configs as a new version (`rollbackOf`). The pin holds until the cluster's router inputs change again.
+ */
+export class RouterConfigRollbackRequested {
+  static readonly type = 'RouterConfigRollbackRequested';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  /** The version whose configs become desired again. */
+  @IsInt() @Min(1) toVersion: number;
+  /** The version current when the rollback was asked for. */
+  @IsInt() @Min(1) fromVersion: number;
+  @IsOptional() @IsString() @MaxLength(200) reason?: string;
 }
 
 // ---- node.<nodeId>
@@ -319,6 +352,23 @@ export class BgpSessionStateChanged {
   @IsString() @MaxLength(32) state: string;
   @IsOptional() @IsString() @MaxLength(200) info?: string;
 }
+/**
+ * A BFD session changed (agents report changes only: state, negotiated interval or detection time): `state`
+ * is the daemon's, lower-case ('up', 'down', 'init', 'admindown'), 'removed' when the session is gone (BFD
+ * off or the peer left the config), 'unknown' when the daemon cannot be read. `peerIp` identifies the session
+ * on its target; `intervalMs` is the negotiated transmit interval and `timeoutMs` the detection time.
+ */
+export class BfdSessionStateChanged {
+  static readonly type = 'BfdSessionStateChanged';
+  static readonly version = 1;
+  @ValidateNested() @Type(() => TargetRef) target: TargetRef;
+  @IsIpAddress() peerIp: string;
+  @IsOptional() @IsString() @MaxLength(64) interface?: string;
+  @IsString() @MaxLength(32) state: string;
+  @IsOptional() @IsInt() @Min(0) @Max(3_600_000) intervalMs?: number;
+  @IsOptional() @IsInt() @Min(0) @Max(3_600_000) timeoutMs?: number;
+  @IsOptional() @IsString() @MaxLength(200) info?: string;
+}
 export class ObservedRoute {
   @IsCidrBlock() prefix: string;
   @IsOptional() @IsIpAddress() nextHop?: string;
@@ -391,6 +441,8 @@ export class RouterConfigRendered {
   @IsString() hash: string;
   @IsObject() configs: Record<RouterVendor, string>;
   @IsObject() diffs: Record<RouterVendor, string>;
+  /** Set when this version re-publishes an earlier one's configs (a rollback). */
+  @IsOptional() @IsInt() @Min(1) rollbackOf?: number;
 }
 
 // ---- deadletter.<durable>
@@ -412,6 +464,7 @@ export const EVENT_CLASSES = {
   RouteReflectorRemoved,
   BgpPasswordChanged,
   ClusterBgpSettingsChanged,
+  RouterConfigRollbackRequested,
   NodeJoined,
   NodeDrained,
   NodeEvacuationStarted,
@@ -433,6 +486,7 @@ export const EVENT_CLASSES = {
   ConfigApplied,
   ConfigApplyFailed,
   BgpSessionStateChanged,
+  BfdSessionStateChanged,
   RoutesObserved,
   RoutesChanged,
   DesiredStateChanged,
@@ -460,6 +514,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   RouteReflectorRemoved: 'cluster',
   BgpPasswordChanged: 'cluster',
   ClusterBgpSettingsChanged: 'cluster',
+  RouterConfigRollbackRequested: 'cluster',
   NodeJoined: 'node',
   NodeDrained: 'node',
   NodeEvacuationStarted: 'node',
@@ -481,6 +536,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   ConfigApplied: 'agent',
   ConfigApplyFailed: 'agent',
   BgpSessionStateChanged: 'agent',
+  BfdSessionStateChanged: 'agent',
   RoutesObserved: 'agent',
   RoutesChanged: 'agent',
   DesiredStateChanged: 'desired',

@@ -10,3 +10,4 @@ export * from './desired-state';
 export * from './ids';
 export * from './envelope';
 export * from './bgp-settings';
+export * from './model-snapshot';

@@ -13,10 +13,20 @@ describe('the subject is who published', () => {
   it('given an observation on its own obs subject, then it is trusted and its target is the subject', () => {
     expect(untrustedEventReason('fabric.obs.agent.rr.c_rr1', 'RoutesChanged', aggregateOf)).toBeUndefined();
     expect(untrustedEventReason('fabric.obs.agent.node.n1', 'BgpSessionStateChanged', aggregateOf)).toBeUndefined();
+    expect(untrustedEventReason('fabric.obs.agent.node.n1', 'BfdSessionStateChanged', aggregateOf)).toBeUndefined();
     expect(subjectTarget('fabric.obs.agent.router.c1')).toEqual({ kind: 'router', id: 'c1' });
   });
 
+  it("given a BMP collector's route report on its own subject, then it is trusted and its target is the cluster's router, source bmp", () => {
+    expect(untrustedEventReason('fabric.obs.bmp.router.c1', 'RoutesChanged', aggregateOf)).toBeUndefined();
+    expect(subjectTarget('fabric.obs.bmp.router.c1')).toEqual({ kind: 'router', id: 'c1', source: 'bmp' });
+  });
+
   it.each([
+    // BMP reports routes of a router only.
+    ['fabric.obs.bmp.router.c1', 'BgpSessionStateChanged'],
+    ['fabric.obs.bmp.router.c1', 'ConfigApplied'],
+    ['fabric.obs.bmp.node.n1', 'RoutesChanged'],
     ['fabric.evt.agent.node.n1', 'VmDeleted'],
     ['fabric.evt.agent.node.n1', 'IpAllocated'],
     ['fabric.evt.agent.node.n1', 'DesiredStateChanged'],

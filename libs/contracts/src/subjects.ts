@@ -2,6 +2,8 @@
  * Every NATS subject and stream name lives here. A namespace (default `fabric`) prefixes them all so
  * that test runs get their own streams without overlapping subjects (JetStream forbids overlaps).
  */
+import type { FabricEvent } from './events';
+
 export type AggregateKind = 'cluster' | 'node' | 'vm' | 'ipam' | 'agent' | 'desired' | 'router' | 'deadletter';
 
 export type TargetKind = 'node' | 'rr' | 'router';
@@ -33,6 +35,10 @@ export class Subjects {
   obs(kind: TargetKind, id: string): string {
     return `${this.ns}.obs.agent.${kind}.${assertToken(id, 'target id')}`;
   }
+  /** A BMP collector's observations of a cluster's core router (docs/adr/bmp-collector.md): same types, its own source. */
+  obsBmp(clusterId: string): string {
+    return `${this.ns}.obs.bmp.router.${assertToken(clusterId, 'cluster id')}`;
+  }
   obsAll(): string {
     return `${this.ns}.obs.>`;
   }
@@ -63,6 +69,20 @@ export class Subjects {
   rpcAll(service: 'inventory' | 'ipam'): string {
     return `${this.ns}.rpc.${service}.*`;
   }
+  /**
+   * Core NATS request/reply: the leading instance of a deriver answers what its targets' configs would be with
+   * other BGP settings (a dry run of PATCH /clusters/:id/bgp; nothing is written). Only the gateway asks.
+   */
+  bgpPreview(service: DeriverService): string {
+    return `${this.ns}.rpc.${service}.PreviewBgpSettings`;
+  }
+  /**
+   * Core NATS request/reply: the leading instance of a deriver renders the targets that hypothetical events would
+   * change (the dry run of any write, `?dryRun=true`; nothing is written). Only the gateway asks.
+   */
+  eventsPreview(service: DeriverService): string {
+    return `${this.ns}.rpc.${service}.PreviewEvents`;
+  }
   /** Durable consumer names are per namespace too (they live inside the namespaced stream). */
   durable(name: string): string {
     return assertToken(`${this.ns}_${name}`, 'durable name');
@@ -75,7 +95,40 @@ export const HEADER_EVENT_TYPE = 'Fabric-Event-Type';
  * Agent reports that re-derive from the daemons (a resync states them again): they go to the observations
  * stream, which has retention. ConfigApplied / ConfigApplyFailed stay facts in the events stream.
  */
-export const OBSERVATION_TYPES: ReadonlySet<string> = new Set(['RoutesChanged', 'RoutesObserved', 'BgpSessionStateChanged']);
+export type DeriverService = 'route-announcer' | 'rr-config' | 'router-config';
+export const DERIVER_SERVICES: readonly DeriverService[] = ['route-announcer', 'rr-config', 'router-config'];
+
+/** PreviewBgpSettings request: the settings after the change (no secret), as the inventory's dry run answers them. */
+export interface BgpPreviewRequest {
+  clusterId: string;
+  community: string;
+  /** BgpOptions without md5Password. */
+  bgp: Record<string, unknown>;
+  /** A new MD5 secret would be set (rendered as a placeholder, redacted in any answer). */
+  md5Rotated: boolean;
+}
+/** Its reply: each target's whole config text as it would be rendered (secrets as references), or why not. */
+export interface BgpPreviewReply {
+  targets?: { kind: TargetKind; targetId: string; config: string }[];
+  error?: string;
+}
+
+/** PreviewEvents request: the events a write would append (its dry run's decision). */
+export interface EventsPreviewRequest {
+  events: FabricEvent[];
+}
+/**
+ * Its reply: each target the events touch with its config text as it would be rendered (secrets as references),
+ * or why not. An RR's text is its command's BIRD config followed by the node parts the events touch
+ * (`currentParts`: those parts as the node-parts bucket holds them now, which only rr-config reads). A target the
+ * events make unrenderable has `error` (the reason) and an empty `config`.
+ */
+export interface EventsPreviewReply {
+  targets?: { kind: TargetKind; targetId: string; name: string; config: string; currentParts?: string; error?: string }[];
+  error?: string;
+}
+
+export const OBSERVATION_TYPES: ReadonlySet<string> = new Set(['RoutesChanged', 'RoutesObserved', 'BgpSessionStateChanged', 'BfdSessionStateChanged']);
 
 /**
  * Who published an event is its subject (NATS permissions bind each identity to its subjects), never a
@@ -85,7 +138,10 @@ export const OBSERVATION_TYPES: ReadonlySet<string> = new Set(['RoutesChanged', 
 export function untrustedEventReason(subject: string, type: string, aggregateOfType: (type: string) => string | undefined): string | undefined {
   const parts = subject.split('.');
   if (parts[1] === 'obs') {
-    if (parts.length !== 5 || parts[2] !== 'agent' || !['node', 'rr', 'router'].includes(parts[3])) return `malformed observation subject ${subject}`;
+    const bmp = parts[2] === 'bmp' && parts[3] === 'router';
+    if (parts.length !== 5 || !(bmp || (parts[2] === 'agent' && ['node', 'rr', 'router'].includes(parts[3]))))
+      return `malformed observation subject ${subject}`;
+    if (bmp && type !== 'RoutesChanged') return `${type} is not a BMP observation (subject ${subject})`;
     if (!OBSERVATION_TYPES.has(type)) return `${type} is not an observation (subject ${subject})`;
     return undefined;
   }
@@ -100,10 +156,12 @@ export function untrustedEventReason(subject: string, type: string, aggregateOfT
 
 /**
  * The target (node, RR, router) an agent report or desired-state event is about: from its subject
- * `<ns>.evt.<agent|desired>.<kind>.<id>` or `<ns>.obs.agent.<kind>.<id>`.
+ * `<ns>.evt.<agent|desired>.<kind>.<id>` or `<ns>.obs.agent.<kind>.<id>`; a BMP collector's `<ns>.obs.bmp.router.<clusterId>`
+ * is the cluster's router with `source: 'bmp'`.
  */
-export function subjectTarget(subject: string): { kind: TargetKind; id: string } | undefined {
+export function subjectTarget(subject: string): { kind: TargetKind; id: string; source?: 'bmp' } | undefined {
   const parts = subject.split('.');
+  if (parts.length === 5 && parts[1] === 'obs' && parts[2] === 'bmp' && parts[3] === 'router') return { kind: 'router', id: parts[4], source: 'bmp' };
   if (parts.length !== 5 || (parts[1] === 'obs' ? parts[2] !== 'agent' : parts[1] !== 'evt' || (parts[2] !== 'agent' && parts[2] !== 'desired')))
     return undefined;
   if (!['node', 'rr', 'router'].includes(parts[3])) return undefined;

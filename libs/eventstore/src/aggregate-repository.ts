@@ -94,6 +94,19 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
     this.cache.delete(id);
   }
 
+  /** The cached states, for a snapshot (by reference: serialise them before the next command). */
+  cachedStates(): ReadonlyMap<string, Loaded<S>> {
+    return this.cache;
+  }
+
+  /**
+   * Seeds the cache from a snapshot: each state is caught up from its version on its next load, and a stale
+   * one shows up as a conflict on append (then it is caught up), exactly like a state cached since start.
+   */
+  seed(states: Iterable<[string, Loaded<S>]>): void {
+    for (const [id, loaded] of states) this.remember(id, loaded);
+  }
+
   /** Whether a state is cached (tests). */
   isCached(id: string): boolean {
     return this.cache.has(id);
@@ -167,6 +180,17 @@ export class AggregateRepository<C, S, E extends FabricEvent = FabricEvent> {
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
+  }
+
+  /**
+   * Dry run: the events the command would append on the aggregate's current state (caught up from the stream),
+   * decided on a copy of one aggregate's state; nothing is appended and the cache keeps its state. Refusals throw.
+   * `copy: false` for a large state whose decider only reads it for this command (IPAM's network and pool checks).
+   */
+  async preview(id: string, command: C | ((state: S) => C), opts: { copy?: boolean } = {}): Promise<HandleResult> {
+    const loaded = await this.load(id);
+    const events = this.decide(command, opts.copy === false ? loaded.state : structuredClone(loaded.state));
+    return { events, seqs: [], position: loaded.version, duplicate: false };
   }
 
   /**

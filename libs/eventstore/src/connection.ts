@@ -4,7 +4,7 @@ import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection }
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
 import { type KvOptions, Kvm } from '@nats-io/kv';
-import { inboxPrefix, placementsBucket, secretsBucket, SERVICE_LEASE_TTL_MS, serviceLeaseBucket } from './nats-auth';
+import { inboxPrefix, placementsBucket, rrNodesBucket, secretsBucket, SERVICE_LEASE_TTL_MS, serviceLeaseBucket, snapshotsBucket } from './nats-auth';
 
 /** Default TTL of an agent's lease on its target (the bucket's max age). */
 export const AGENT_LEASE_TTL_MS = 15_000;
@@ -41,6 +41,8 @@ export class Nats {
       servers: (opts.servers ?? process.env.NATS_URL ?? '127.0.0.1:4222').split(','),
       name: opts.name,
       maxReconnectAttempts: -1,
+      // A restarted server is found within half a second (the client's default waits 2 s between attempts).
+      reconnectTimeWait: 500,
       ...credentialOptions(opts.creds ?? (process.env.NATS_CREDS || undefined)),
     });
     const jsm = await jetstreamManager(nc);
@@ -119,6 +121,10 @@ export class Nats {
     await ensureKvBucket(this.nc, serviceLeaseBucket(s.ns), { history: 1, ttl: SERVICE_LEASE_TTL_MS, replicas: num_replicas });
     // The placements the RR agents serve over RTR (docs/adr/rr-origin-validation.md): rr-config writes it.
     await ensureKvBucket(this.nc, placementsBucket(s), { history: 1, storage: 'file', replicas: num_replicas } as never);
+    // The models' snapshots (libs/eventstore/src/snapshot-store.ts): each service writes its own keys.
+    await ensureKvBucket(this.nc, snapshotsBucket(s), { history: 1, storage: 'file', replicas: num_replicas } as never);
+    // The node parts of the RRs' BIRD configs (docs/adr/rr-split-desired-state.md): rr-config writes it.
+    await ensureKvBucket(this.nc, rrNodesBucket(s), { history: 1, storage: 'file', replicas: num_replicas } as never);
   }
 
   /** Removes this namespace's streams (tests only: the events stream denies purge, not deletion). */
@@ -132,6 +138,8 @@ export class Nats {
       `KV_${this.subjects.ns}_agent_leases`,
       `KV_${serviceLeaseBucket(this.subjects.ns)}`,
       `KV_${placementsBucket(this.subjects)}`,
+      `KV_${snapshotsBucket(this.subjects)}`,
+      `KV_${rrNodesBucket(this.subjects)}`,
     ]) {
       await this.jsm.streams.delete(name).catch((err) => {
         if (!isNotFound(err)) throw err;

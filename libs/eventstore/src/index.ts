@@ -12,3 +12,4 @@ export * from './kv-lease';
 export * from './leader';
 export * from './secrets';
 export * from './import-history';
+export * from './snapshot-store';

@@ -11,7 +11,8 @@ import { type AuthNats, eventually, startAuthenticatedNats } from '@fabric/testi
 import { startAgent, type AgentHandle } from '../../../agents/src/agent';
 import { Nats } from './connection';
 import { EventStore, decodeMessage, UntrustedEventError } from './event-store';
-import { agentConsumerName, placementsBucket, secretsBucket } from './nats-auth';
+import { agentConsumerName, placementsBucket, rrNodesBucket, secretsBucket, snapshotsBucket } from './nats-auth';
+import { SnapshotStore } from './snapshot-store';
 import { Kvm } from '@nats-io/kv';
 
 const nodeA = randomUUID();
@@ -51,6 +52,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       { role: 'agent', kind: 'router', target: clusterId },
       { role: 'rr-config' },
       { role: 'agent', kind: 'rr', target: `${clusterId}_rr-1` },
+      { role: 'bmp', cluster: clusterId },
     ]);
     admin = await Nats.connect({ servers: server.url, ns: server.ns, creds: server.creds('admin'), name: 'admin' });
     await admin.ensureStreams();
@@ -78,10 +80,14 @@ describe('given the product bus with identities (nats-server with nkey users and
     }
   });
 
-  describe("the placements bucket (the RRs' ROA feed)", () => {
+  // The placements (the RRs' ROA feed) and the node parts of the RRs' BIRD configs: the same rules.
+  describe.each([
+    ["the placements bucket (the RRs' ROA feed)", placementsBucket, '203-0-113-10.4200000001', '203-0-113-11.4200000002', '203-0-113-99.4200000001'],
+    ["the RR node parts bucket (the RRs' node sessions)", rrNodesBucket, randomUUID(), randomUUID(), randomUUID()],
+  ])('%s', (_label, bucketOf, own, other, forged) => {
     const otherCluster = randomUUID();
-    const bucket = () => placementsBucket(admin.subjects);
-    const key = `${clusterId}.203-0-113-10.4200000001`;
+    const bucket = () => bucketOf(admin.subjects);
+    const key = `${clusterId}.${own}`;
     const value = JSON.stringify({ prefix: '203.0.113.10/32', maxLen: 32, originTag: 4200000001 });
     let rrc: Nats;
     let rr: Nats;
@@ -91,7 +97,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       // rr-config writes and reads it (its start-up load is a watch of the whole bucket).
       const kv = await new Kvm(rrc.nc).open(bucket());
       await kv.put(key, value);
-      await kv.put(`${otherCluster}.203-0-113-11.4200000002`, value);
+      await kv.put(`${otherCluster}.${other}`, value);
       expect((await kv.get(key))?.string()).toBe(value);
       const w = await kv.watch();
       for await (const e of w) if (e.delta === 0) break;
@@ -122,7 +128,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(await refused(kv.watch())).toMatch(/permission|timeout/i);
       expect(await refused(rr.js.publish(`$KV.${bucket()}.${key}`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
       expect(await refused(rr.js.publish(`$KV.${bucket()}.${otherCluster}.x`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
-      expect(await refused(rr.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${otherCluster}.203-0-113-11.4200000002` }))).toMatch(
+      expect(await refused(rr.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${otherCluster}.${other}` }))).toMatch(
         /permission|timeout/i,
       );
       expect(await refused(rr.jsm.streams.purge(`KV_${bucket()}`))).toMatch(/permission|timeout/i);
@@ -133,13 +139,45 @@ describe('given the product bus with identities (nats-server with nkey users and
       const kv = await new Kvm(a.nc).open(bucket()); // local only: every read below is refused
       expect(await refused(kv.watch({ key: `${clusterId}.>` }))).toMatch(/permission|timeout/i);
       expect(await refused(kv.get(key))).toMatch(/permission|timeout/i);
-      expect(await refused(a.js.publish(`$KV.${bucket()}.${clusterId}.203-0-113-99.4200000001`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(await refused(a.js.publish(`$KV.${bucket()}.${clusterId}.${forged}`, value, { timeout: 2000 }))).toMatch(/permission|timeout/i);
       expect(await refused(a.jsm.direct.getMessage(`KV_${bucket()}`, { last_by_subj: `$KV.${bucket()}.${key}` }))).toMatch(/permission|timeout/i);
       expect(
         await refused(a.jsm.consumers.add(`KV_${bucket()}`, { name: 'x', filter_subject: `$KV.${bucket()}.${clusterId}.>`, ack_policy: AckPolicy.None })),
       ).toMatch(/permission|timeout/i);
       // Nothing it tried landed.
-      expect(await (await new Kvm(admin.nc).open(bucket())).get(`${clusterId}.203-0-113-99.4200000001`)).toBeNull();
+      expect(await (await new Kvm(admin.nc).open(bucket())).get(`${clusterId}.${forged}`)).toBeNull();
+    });
+  });
+
+  describe("with the BMP collector's credentials (docs/adr/bmp-collector.md)", () => {
+    const routes = (id: string) => ({
+      id: randomUUID(),
+      event: { type: 'RoutesChanged' as const, data: { target: { kind: 'router' as const, id }, added: [], withdrawn: [], total: 0 } },
+    });
+
+    it("when it reports its cluster's core routes then only its own obs.bmp subject is accepted; the router agent may not use it", async () => {
+      const b = await as(`bmp-${clusterId}`);
+      const s = b.subjects;
+      const own = await new EventStore(b).append(s.obsBmp(clusterId), [routes(clusterId)]);
+      const stored = await admin.jsm.streams.getMessage(s.observationsStream, { seq: own.seqs[0] });
+      expect(decodeMessage({ seq: stored!.seq, subject: stored!.subject, data: stored!.data }).data).toMatchObject({
+        target: { kind: 'router', id: clusterId, source: 'bmp' },
+      });
+      const other = randomUUID();
+      expect(await refused(new EventStore(b).append(s.obsBmp(other), [routes(other)]))).toMatch(/permission|timeout/i);
+      expect(await refused(new EventStore(b).append(s.obs('router', clusterId), [routes(clusterId)]))).toMatch(/permission|timeout/i);
+      expect(await refused(b.jsm.consumers.add(s.observationsStream, { name: 'x', filter_subject: s.obsAll(), ack_policy: AckPolicy.None }))).toMatch(
+        /permission|timeout/i,
+      );
+      // Session states are not a BMP observation: stored (its subject), refused by every reader.
+      const forged = await b.js.publish(
+        s.obsBmp(clusterId),
+        JSON.stringify({ id: randomUUID(), type: 'BgpSessionStateChanged', schemaVersion: 1, occurredAt: new Date().toISOString(), data: {} }),
+      );
+      const m = await admin.jsm.streams.getMessage(s.observationsStream, { seq: forged.seq });
+      expect(() => decodeMessage({ seq: m!.seq, subject: m!.subject, data: m!.data })).toThrow(UntrustedEventError);
+      const router = await as(`agent-router-${clusterId}`);
+      expect(await refused(new EventStore(router).append(s.obsBmp(clusterId), [routes(clusterId)]))).toMatch(/permission|timeout/i);
     });
   });
 
@@ -259,6 +297,37 @@ describe('given the product bus with identities (nats-server with nkey users and
     });
   });
 
+  describe('the snapshots bucket (models of the services)', () => {
+    it("when a service saves and loads its own snapshot then it works; another service's keys and any agent are refused", async () => {
+      const rrc = await as('rr-config');
+      const inventory = await as('inventory');
+      const agent = await as(`agent-node-${nodeA}`);
+      const own = new SnapshotStore(rrc.nc, rrc.subjects, 'rr-config');
+      await own.save('rr-config', 1, 7, { m: new Map([['a', 1]]) });
+      await own.save('rr-config', 1, 8, 'again'); // the other slot, and the purge of the first one's rest
+      expect(await own.load('rr-config', 1)).toMatchObject({ outcome: 'loaded', snapshot: { head: { seq: 8 } } });
+      const bucket = snapshotsBucket(admin.subjects);
+      // Another service can neither overwrite nor read rr-config's snapshot, nor write under its name.
+      expect(await refused(inventory.js.publish(`$KV.${bucket}.rr-config.rr-config`, '{}', { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(
+        await refused(
+          new SnapshotStore(inventory.nc, inventory.subjects, 'rr-config')
+            .load('rr-config', 1)
+            .then((r) => (r.outcome === 'loaded' ? r : Promise.reject(new Error(r.outcome)))),
+        ),
+      ).toMatch(/permission|timeout|refused|missing/i);
+      expect(await refused(inventory.jsm.direct.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.rr-config.rr-config` }))).toMatch(
+        /permission|timeout/i,
+      );
+      await expect(new SnapshotStore(inventory.nc, inventory.subjects, 'inventory').save('index', 1, 1, {})).resolves.toMatchObject({ seq: 1 });
+      // Agents: nothing.
+      expect(await refused(agent.js.publish(`$KV.${bucket}.node.x`, '{}', { timeout: 2000 }))).toMatch(/permission|timeout/i);
+      expect(await refused(agent.jsm.direct.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.rr-config.rr-config` }))).toMatch(/permission|timeout/i);
+      // Nothing the others tried landed.
+      expect(await own.load('rr-config', 1)).toMatchObject({ outcome: 'loaded', snapshot: { head: { seq: 8 } } });
+    });
+  });
+
   describe('the services', () => {
     it('when each publishes outside its own aggregates then it is refused; inside, it is stored', async () => {
       const inventory = await as('inventory');
@@ -312,6 +381,23 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect((await ra.nc.request(s.rpc('inventory', 'CompleteMigration'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
       expect(await refused(ra.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
       sub.unsubscribe();
+    });
+
+    it("when the gateway asks a deriver for a preview (BGP settings, a write's events) then the deriver answers; nobody else may ask", async () => {
+      const gw = await as('gateway');
+      const a = await as(`agent-node-${nodeA}`);
+      const inventory = await as('inventory');
+      for (const role of ['route-announcer', 'rr-config', 'router-config'] as const) {
+        const d = await as(role);
+        const s = d.subjects;
+        for (const subject of [s.bgpPreview(role), s.eventsPreview(role)]) {
+          const sub = d.nc.subscribe(subject, { callback: (_e, m) => void m.respond('{"targets":[]}') });
+          await d.nc.flush();
+          expect((await gw.nc.request(subject, '{}', { timeout: 2000 })).string()).toBe('{"targets":[]}');
+          for (const other of [a, inventory]) expect(await refused(other.nc.request(subject, '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
+          sub.unsubscribe();
+        }
+      }
     });
   });
 

@@ -7,12 +7,17 @@
  * that the filter in the request subject matches the consumer's config), and the direct read of its own
  * subject's last message. Replies come to an inbox prefix bound to the identity's public key.
  */
-import { Subjects, type TargetKind, assertToken } from '@fabric/contracts';
+import { DERIVER_SERVICES, Subjects, type TargetKind, assertToken } from '@fabric/contracts';
 
 export const SERVICE_ROLES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
-export type Identity = { role: 'admin' } | { role: ServiceRole } | { role: 'agent'; kind: TargetKind; target: string };
+export type Identity =
+  | { role: 'admin' }
+  | { role: ServiceRole }
+  | { role: 'agent'; kind: TargetKind; target: string }
+  /** A BMP collector of one cluster's core router (docs/adr/bmp-collector.md). */
+  | { role: 'bmp'; cluster: string };
 
 export interface Permissions {
   publish: { allow: string[] };
@@ -22,6 +27,7 @@ export interface Permissions {
 
 /** Stable name of an identity (file names, the registry). */
 export function identityName(id: Identity): string {
+  if (id.role === 'bmp') return `bmp-${assertToken(id.cluster, 'cluster id')}`;
   return id.role === 'agent' ? `agent-${id.kind}-${assertToken(id.target, 'target id')}` : id.role;
 }
 
@@ -37,11 +43,27 @@ export const serviceLeaseBucket = (ns: string) => `${ns}_service_leases`;
 export const SERVICE_LEASE_TTL_MS = Number(process.env.FABRIC_LEADER_TTL_MS ?? 6_000);
 /** Services that run active-standby: one leader writes, the others wait for its lease to expire. */
 export const LEADER_ROLES: readonly ServiceRole[] = ['inventory', 'route-announcer', 'rr-config', 'router-config'];
+/** The lease key of the IPAM instance that writes IPAM's snapshots. */
+export const IPAM_SNAPSHOT_LEASE = 'ipam-snapshots';
+/** Services that keep a model in memory and snapshot it (snapshot-store.ts). */
+export const SNAPSHOT_ROLES: readonly ServiceRole[] = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config'];
 /**
  * Placements of VMs, the RRs' ROA feed (docs/adr/rr-origin-validation.md): key `<clusterId>.<address>.<tag>`,
  * written by rr-config; each RR agent watches its own cluster's keys only.
  */
 export const placementsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_PLACEMENTS`;
+/**
+ * The node parts of the RRs' BIRD configs (docs/adr/rr-split-desired-state.md): key `<clusterId>.<nodeId>`,
+ * value one node's `protocol bgp` block (no secret, the same for every RR of the cluster), written by
+ * rr-config; each RR agent watches its own cluster's keys only.
+ */
+export const rrNodesBucket = (s: Subjects) => `${s.ns.toUpperCase()}_RR_NODES`;
+
+/**
+ * Snapshots of the services' in-memory models (snapshot-store.ts): head `<service>.<model>`, chunks
+ * `<service>.<model>.<slot>.<n>`; each service reads and writes its own keys only, agents none.
+ */
+export const snapshotsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SNAPSHOTS`;
 
 /** The named consumer an agent reads its commands through (one per target, created by the agent itself). */
 export const agentConsumerName = (s: Subjects, kind: TargetKind, target: string) => s.durable(`agent_${kind}_${assertToken(target, 'target id')}`);
@@ -73,24 +95,50 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
   const commands = s.commandsStream;
   const secrets = `KV_${secretsBucket(s)}`;
   const placements = placementsBucket(s);
+  const snapshots = snapshotsBucket(s);
+  const rrNodes = rrNodesBucket(s);
   const pub = ['$JS.API.INFO'];
   const sub = [`${inboxPrefix(publicKey)}.>`];
   let responses = false;
+  // A BMP collector publishes its core's routes, nothing else (no stream reads, no commands).
+  if (id.role === 'bmp') {
+    pub.push(s.obsBmp(id.cluster));
+    sub.push(s.resyncRequests);
+    return { publish: { allow: pub }, subscribe: { allow: sub } };
+  }
   // Services check the streams at start (ensureStreams): metadata only, no messages.
   if (id.role !== 'agent') {
     pub.push(
-      ...[events, observations, commands, secrets, `KV_${ns}_agent_leases`, `KV_${serviceLeaseBucket(ns)}`, `KV_${placements}`].map(
-        (x) => `$JS.API.STREAM.INFO.${x}`,
-      ),
+      ...[
+        events,
+        observations,
+        commands,
+        secrets,
+        `KV_${ns}_agent_leases`,
+        `KV_${serviceLeaseBucket(ns)}`,
+        `KV_${placements}`,
+        `KV_${snapshots}`,
+        `KV_${rrNodes}`,
+      ].map((x) => `$JS.API.STREAM.INFO.${x}`),
     );
     // Every service's readers report their loops (the gateway's /health) and dead-letter poison events.
     pub.push(`${ns}.health.loop.>`, `${ns}.evt.deadletter.>`);
+  }
+  // Its own model snapshots only (put, purge, direct get): never another service's.
+  if (id.role !== 'agent' && SNAPSHOT_ROLES.includes(id.role)) {
+    const own = `$KV.${snapshots}.${id.role}`;
+    pub.push(own, `${own}.>`, `$JS.API.DIRECT.GET.KV_${snapshots}.${own}`, `$JS.API.DIRECT.GET.KV_${snapshots}.${own}.>`);
   }
   // Its own leader lease only: a service cannot take over another service's lease.
   if (id.role !== 'agent' && LEADER_ROLES.includes(id.role)) {
     const leases = serviceLeaseBucket(ns);
     const key = `$KV.${leases}.${id.role}`;
     pub.push(key, `$JS.API.DIRECT.GET.KV_${leases}.${key}`);
+  }
+  // IPAM runs several instances that all serve; one of them (a lease of its own) writes the snapshots.
+  if (id.role === 'ipam') {
+    const key = `$KV.${serviceLeaseBucket(ns)}.${IPAM_SNAPSHOT_LEASE}`;
+    pub.push(key, `$JS.API.DIRECT.GET.KV_${serviceLeaseBucket(ns)}.${key}`);
   }
   switch (id.role) {
     case 'agent': {
@@ -124,6 +172,10 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
           `$JS.API.STREAM.INFO.KV_${placements}`,
           `$JS.API.CONSUMER.CREATE.KV_${placements}.*.$KV.${placements}.${clusterId}.>`,
           `$JS.FC.KV_${placements}.>`,
+          // The node parts of its BIRD config, watched the same way (its own cluster's keys only).
+          `$JS.API.STREAM.INFO.KV_${rrNodes}`,
+          `$JS.API.CONSUMER.CREATE.KV_${rrNodes}.*.$KV.${rrNodes}.${clusterId}.>`,
+          `$JS.FC.KV_${rrNodes}.>`,
         );
       }
       break;
@@ -143,15 +195,34 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
     case 'router-config': {
       const kind: TargetKind = id.role === 'route-announcer' ? 'node' : id.role === 'rr-config' ? 'rr' : 'router';
       pub.push(s.cmdAll(kind), `${ns}.evt.desired.${kind}.*`, ...readStream(events), ...readStream(commands), ...readStream(secrets));
+      // Dry runs (BGP settings changes, any write's events): the gateway asks, the leader answers (nothing is written).
+      sub.push(s.bgpPreview(id.role), s.eventsPreview(id.role));
+      responses = true;
       // route-announcer completes a migration once the target node's route is seen (the RRs' observations):
       // that one command, nothing else.
       if (kind === 'node') pub.push(s.rpc('inventory', 'CompleteMigration'), ...readStream(observations), s.resyncRequests);
       if (kind === 'router') pub.push(`${ns}.evt.router.*`);
-      if (kind === 'rr') pub.push(`$KV.${placements}.>`, `$JS.FC.KV_${placements}.>`, ...readStream(`KV_${placements}`));
+      if (kind === 'rr')
+        pub.push(
+          `$KV.${placements}.>`,
+          `$JS.FC.KV_${placements}.>`,
+          ...readStream(`KV_${placements}`),
+          `$KV.${rrNodes}.>`,
+          `$JS.FC.KV_${rrNodes}.>`,
+          ...readStream(`KV_${rrNodes}`),
+        );
       break;
     }
     case 'gateway':
-      pub.push(s.rpcAll('inventory'), s.rpcAll('ipam'), ...readStream(events), ...readStream(observations), ...readStream(commands), s.resyncRequests);
+      pub.push(
+        s.rpcAll('inventory'),
+        s.rpcAll('ipam'),
+        ...DERIVER_SERVICES.flatMap((d) => [s.bgpPreview(d), s.eventsPreview(d)]),
+        ...readStream(events),
+        ...readStream(observations),
+        ...readStream(commands),
+        s.resyncRequests,
+      );
       sub.push(`${ns}.health.loop.>`);
       break;
   }

@@ -178,4 +178,41 @@ describe('StreamReader', () => {
     ]);
     expect((await store.read(s)).map((e) => e.id)).toEqual(['mb:0', 'mb:1', 'mb:2']);
   });
+
+  it('takes a slow handler for slow, not for a silent consumer: no reopen, no restart, every event once', async () => {
+    const env = { reopen: process.env.FABRIC_READER_REOPEN_MS, beat: process.env.FABRIC_LOOP_HEARTBEAT_MS };
+    process.env.FABRIC_READER_REOPEN_MS = '300';
+    process.env.FABRIC_LOOP_HEARTBEAT_MS = '50';
+    try {
+      const s = store.subjects.evt('cluster', '6f1d2c1e-0000-4000-8000-000000000c05');
+      const start = await store.headSeq();
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) seqs.push((await store.append(s, [{ id: `slow-${i}`, event: rr(`s${i}`) }])).seqs[0]);
+      const got: number[] = [];
+      const logs: string[] = [];
+      const r = reader(
+        new StreamReader(store, {
+          name: 'test:slow',
+          from: start,
+          batch: 1,
+          log: (_l, msg) => void logs.push(msg),
+          // Each call outlasts the reopen window while the stream is ahead of the reader.
+          handle: async (b) => {
+            await new Promise((res) => setTimeout(res, 500));
+            got.push(...b.events.filter((e) => e.subject === s).map((e) => e.seq));
+          },
+        }),
+      );
+      await r.start();
+      await eventually(() => r.position >= seqs[seqs.length - 1], 20000, 20, 'every slow event handled');
+      expect(got).toEqual(seqs);
+      expect((await r.status()).restarts).toBe(0);
+      expect(logs.filter((m) => /reopening|restarting/.test(m))).toEqual([]);
+    } finally {
+      process.env.FABRIC_READER_REOPEN_MS = env.reopen;
+      process.env.FABRIC_LOOP_HEARTBEAT_MS = env.beat;
+      if (env.reopen === undefined) delete process.env.FABRIC_READER_REOPEN_MS;
+      if (env.beat === undefined) delete process.env.FABRIC_LOOP_HEARTBEAT_MS;
+    }
+  });
 });

@@ -26,6 +26,17 @@ function once<T>(name: string, make: () => T): T {
 }
 /** Lag without progress after which an ordered reader reopens its consumer (FABRIC_READER_REOPEN_MS). */
 const readerReopenMs = () => Number(process.env.FABRIC_READER_REOPEN_MS ?? 15_000);
+/**
+ * Lifetime of one pull request (FABRIC_READER_PULL_EXPIRES_MS). The client derives from it the idle
+ * heartbeat (half of it) and, after a NATS reconnect whose first consumer check fails (JetStream still
+ * recovering), the wait before the next check: a random 0.5–1.5 × this. With the client's default of 30 s
+ * one unlucky check after a server restart stalled a reader for up to 45 s.
+ */
+/** A reader open this long before it failed was healthy: its restart back-off starts from the bottom again. */
+const READER_STABLE_MS = 10_000;
+/** Quiet time after which an ordered reader handles what it has buffered although `pending` was not 0 yet. */
+const BATCH_IDLE_MS = 25;
+export const readerPullExpiresMs = () => Number(process.env.FABRIC_READER_PULL_EXPIRES_MS ?? 5_000);
 export const eventsFailed = once(
   'fabric_events_failed_total',
   () =>
@@ -131,6 +142,14 @@ export class StreamReader implements MonitoredLoop {
   private pending: number | null = null;
   private lastProgressAt = Date.now();
   private waitingSince?: number;
+  /** When the current consumer was opened: a reopened consumer gets the whole stall window again. */
+  private openedAt = Date.now();
+  /** A handler call is running: the reader is slow, not stuck on its consumer (reopening would not help). */
+  private inHandler = false;
+  /** Last stream sequence the consumer delivered (diagnostics). */
+  private delivered = 0;
+  /** Messages delivered and waiting for the end of their batch (diagnostics). */
+  private buffered = 0;
   private counters = { restarts: 0, handled: 0, failed: 0, deadLettered: 0 };
   private lastError?: string;
   private resolvedNew = false;
@@ -178,6 +197,7 @@ export class StreamReader implements MonitoredLoop {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     processLoops.remove(this);
+    this.statusIter?.stop();
     this.wake?.();
     await this.messages?.close().catch(() => undefined);
     await this.loop;
@@ -222,14 +242,21 @@ export class StreamReader implements MonitoredLoop {
       const s = await this.status();
       // An ordered consumer can stay silent after a NATS server restart although the stream moved on:
       // reopen it from our position instead of waiting for a liveness probe to kill the process.
-      if (!this.opts.durable && this.st === 'running' && s.stalledMs > readerReopenMs() && this.messages) {
+      // Not while a handler runs (slow, not stuck: a reopen would only throw away what was delivered), and
+      // judged from the current consumer's opening (else a reopen is stopped again by the very next beat).
+      const consumerStalledMs = Math.min(s.stalledMs, Date.now() - this.openedAt);
+      if (!this.opts.durable && this.st === 'running' && !this.inHandler && consumerStalledMs > readerReopenMs() && this.messages) {
         this.log('warn', 'reader stalled behind the stream head, reopening its consumer', {
           reader: this.name,
           position: this.pos,
+          delivered: this.delivered,
+          buffered: this.buffered,
           lag: s.lag,
           stalledMs: s.stalledMs,
+          openForMs: Date.now() - this.openedAt,
         });
-        this.messages.stop(new Error(`stalled ${s.stalledMs} ms with lag ${s.lag}`));
+        this.reopening = true;
+        this.messages.stop();
       }
       const nc = this.store.nats.nc;
       if (!nc.isClosed()) nc.publish(`${this.ns}.health.loop.${loopToken(this.name)}`, JSON.stringify(s));
@@ -250,19 +277,63 @@ export class StreamReader implements MonitoredLoop {
     });
   }
 
+  /** Ends the restart back-off early when the connection comes back: the outage, not the timer, was the cause. */
+  private async wakeOnReconnect(): Promise<void> {
+    const status = this.store.nats.nc.status();
+    this.statusIter = status as unknown as { stop(): void };
+    for await (const st of status) {
+      if (this.stopped) break;
+      if (st.type === 'reconnect') {
+        this.reconnected = true;
+        this.wake?.();
+        if (!this.opts.durable && this.st === 'running' && this.messages) void this.reopenWhenReady(this.messages).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * An ordered reader after a reconnect: the client checks its consumer once and, if JetStream was not ready
+   * yet (a restarted server recovering its store), waits 0.5–1.5 × the pull expiry before it looks again.
+   * Instead: wait until the stream answers and reopen at our position (nothing is lost or read twice).
+   */
+  private async reopenWhenReady(messages: ConsumerMessages): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!this.stopped && this.messages === messages && Date.now() < deadline) {
+      try {
+        await this.store.nats.jsm.streams.info(this.store.streamName);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (this.stopped || this.messages !== messages) return;
+    this.log('info', 'NATS reconnected: reopening the reader at its position', { reader: this.name, position: this.pos });
+    this.reopening = true;
+    messages.stop();
+  }
+
+  private reopening = false;
+
+  private statusIter?: { stop(): void };
+  private reconnected = false;
+
   private async supervise(): Promise<void> {
     const { min, max } = this.opts.restartMs ?? { min: 200, max: 30_000 };
     let delay = min;
+    void this.wakeOnReconnect().catch(() => undefined);
     while (!this.stopped) {
       const openedAt = Date.now();
       try {
         this.setState('starting');
         const messages = await this.open();
         this.messages = messages;
+        this.openedAt = Date.now();
         if (this.stopped) break;
         this.setState('running');
-        this.firstOpen?.resolve();
-        this.firstOpen = undefined;
+        if (this.firstOpen) {
+          this.firstOpen.resolve();
+          this.firstOpen = undefined;
+        } else void this.beat(); // /health (and the fault suite's timeline) see the recovery at once
         await this.pump(messages);
         if (this.stopped) break;
         throw new Error('consumer ended');
@@ -275,21 +346,31 @@ export class StreamReader implements MonitoredLoop {
           break;
         }
         if (this.stopped) break;
+        if (this.reopening) {
+          // Reopened on purpose (after a reconnect, or a silent consumer): not a failure, no back-off.
+          this.reopening = false;
+          continue;
+        }
         this.counters.restarts++;
         readerRestarts.inc({ consumer: this.name });
         this.lastError = String((err as Error)?.message ?? err).slice(0, 500);
         this.setState('restarting');
-        if (Date.now() - openedAt > 60_000) delay = min; // it ran fine for a while: start over
+        // It ran fine for a while: this failure is a new one, its back-off starts over (the back-off of an
+        // earlier, unrelated outage must not delay the recovery from this one).
+        if (Date.now() - openedAt > READER_STABLE_MS) delay = min;
         this.log('error', 'reader loop ended, restarting', { reader: this.name, position: this.pos, inMs: delay, err: this.lastError });
         void this.beat();
+        this.reconnected = false;
         await this.sleep(delay);
-        delay = Math.min(max, delay * 2);
+        // Woken by a reconnect: retry at once and from the bottom of the back-off.
+        delay = this.reconnected ? min : Math.min(max, delay * 2);
       } finally {
         const m = this.messages;
         this.messages = undefined;
         await m?.close().catch(() => undefined);
       }
     }
+    this.statusIter?.stop();
   }
 
   /** Creates the durable consumer when it does not exist (a reopen after it was deleted recreates it). */
@@ -306,12 +387,21 @@ export class StreamReader implements MonitoredLoop {
       filter_subject: this.filter,
       ...(d.startSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: d.startSeq } : { deliver_policy: DeliverPolicy.All }),
     };
+    let current: { ack_wait?: number } | undefined;
     try {
-      await this.store.nats.jsm.consumers.info(this.store.streamName, this.durableName!);
+      current = (await this.store.nats.jsm.consumers.info(this.store.streamName, this.durableName!)).config;
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.store.nats.jsm.consumers.add(this.store.streamName, cfg as never);
+      return;
     }
+    // A durable created by an earlier version keeps its config: bring its ack wait to this one's.
+    if (current.ack_wait !== cfg.ack_wait)
+      await this.store.nats.jsm.consumers
+        .update(this.store.streamName, this.durableName!, { ack_wait: cfg.ack_wait } as never)
+        .catch((err: unknown) =>
+          this.log('warn', 'could not update the durable consumer ack wait', { reader: this.name, err: String((err as Error)?.message ?? err) }),
+        );
   }
 
   private async open(): Promise<ConsumerMessages> {
@@ -319,7 +409,7 @@ export class StreamReader implements MonitoredLoop {
     if (this.opts.durable) {
       await this.ensureDurable();
       const c = await this.store.nats.js.consumers.get(this.store.streamName, this.durableName!);
-      return this.watch(await c.consume({ max_messages: this.opts.batch ?? 256, abort_on_missing_resource: true }));
+      return this.watch(await c.consume({ max_messages: this.opts.batch ?? 256, abort_on_missing_resource: true, expires: readerPullExpiresMs() }));
     }
     // Ordered: our position is the cursor. `new` only counts until the first event was seen.
     if (this.opts.from === 'new' && !this.resolvedNew) {
@@ -339,7 +429,7 @@ export class StreamReader implements MonitoredLoop {
       filter_subjects: this.filter,
       ...(this.pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.pos + 1 } : { deliver_policy: DeliverPolicy.All }),
     } as never);
-    return c.consume({ max_messages: Math.max(256, this.opts.batch ?? 500) });
+    return c.consume({ max_messages: Math.max(256, this.opts.batch ?? 500), expires: readerPullExpiresMs() });
   }
 
   /**
@@ -361,22 +451,81 @@ export class StreamReader implements MonitoredLoop {
 
   private async pump(messages: ConsumerMessages): Promise<void> {
     const batchSize = this.opts.batch ?? 500;
+    const it = (messages as AsyncIterable<JsMsg>)[Symbol.asyncIterator]();
+    try {
+      await this.pumpFrom(it, batchSize);
+    } finally {
+      // As a `for await` would on leaving: end the iterator (queued behind a pending next(), hence not awaited),
+      // else closing the consumer waits for an iterator nobody reads any more.
+      void it.return?.(undefined)?.catch(() => undefined);
+    }
+  }
+
+  private async pumpFrom(it: AsyncIterator<JsMsg>, batchSize: number): Promise<void> {
     let buf: ReadMessage[] = [];
-    for await (const m of messages as AsyncIterable<JsMsg>) {
+    // The next message is asked for while this one is handled: marked handled at once (a consumer error must not
+    // count as an unhandled rejection meanwhile); awaiting it below still throws.
+    const ask = () => {
+      const p = it.next();
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = ask();
+    for (;;) {
+      let r: IteratorResult<JsMsg>;
+      if (buf.length) {
+        // A batch ends when the server says nothing is pending, or when nothing more arrives for a moment:
+        // a message's `pending` can stay above 0 although it was the last one (seen under load), and a
+        // reader that waited for 0 sat on a full buffer until the next event or its stall reopen.
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<'idle'>((res) => (timer = setTimeout(() => res('idle'), BATCH_IDLE_MS)));
+        const got = await Promise.race([next, idle]);
+        clearTimeout(timer);
+        if (got === 'idle') {
+          await this.handleBuffered(buf);
+          buf = [];
+          continue;
+        }
+        r = got;
+      } else r = await next;
+      if (r.done) break;
+      next = ask();
+      const m = r.value;
       if (this.stopped) return;
       this.pending = m.info.pending;
-      if (this.opts.durable) {
-        await this.processDurable(m);
-        continue;
+      this.delivered = m.seq;
+      this.inHandler = true;
+      try {
+        if (this.opts.durable) {
+          await this.processDurable(m);
+          continue;
+        }
+        if (m.seq <= this.pos) continue; // redelivered after a reopen
+        const rm = await this.check(m);
+        if (rm) buf.push(rm);
+        else buf.push({ seq: m.seq, subject: m.subject, events: [], msg: m }); // dead-lettered: only moves the position
+        if (m.info.pending === 0 || buf.length >= batchSize) {
+          await this.processOrdered(buf);
+          buf = [];
+        }
+      } finally {
+        this.inHandler = false;
+        this.buffered = buf.length;
       }
-      if (m.seq <= this.pos) continue; // redelivered after a reopen
-      const rm = await this.check(m);
-      if (rm) buf.push(rm);
-      else buf.push({ seq: m.seq, subject: m.subject, events: [], msg: m }); // dead-lettered: only moves the position
-      if (m.info.pending === 0 || buf.length >= batchSize) {
-        await this.processOrdered(buf);
-        buf = [];
-      }
+    }
+    // Ended (a reopen, a lost connection): what was delivered is still handled, so a reopen never loses ground.
+    if (buf.length && !this.stopped) await this.processOrdered(buf);
+    this.buffered = 0;
+  }
+
+  private async handleBuffered(buf: ReadMessage[]): Promise<void> {
+    if (this.stopped) return;
+    this.inHandler = true;
+    try {
+      await this.processOrdered(buf);
+    } finally {
+      this.inHandler = false;
+      this.buffered = 0;
     }
   }
 
@@ -461,6 +610,10 @@ export class StreamReader implements MonitoredLoop {
       return;
     }
     const b = this.batchOf([rm]);
+    // In progress: a handler slower than the ack wait is not redelivered meanwhile (the ack wait can stay
+    // short, so that what a killed process had taken is redelivered soon).
+    const ackWaitMs = this.opts.durable!.ackWaitMs ?? 30_000;
+    const working = setInterval(() => m.working(), Math.max(500, Math.floor(ackWaitMs / 3)));
     try {
       const type = rm.events.length === 1 ? rm.events[0].type : 'EventBatch';
       await withConsumerSpan(
@@ -482,6 +635,8 @@ export class StreamReader implements MonitoredLoop {
       } else {
         m.nak((d.nakDelayMs ?? 500) * 2 ** Math.min(10, delivered - 1));
       }
+    } finally {
+      clearInterval(working);
     }
   }
 

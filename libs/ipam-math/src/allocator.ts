@@ -22,6 +22,21 @@ export class PoolAllocator {
     this.cursor = first;
   }
 
+  /**
+   * An allocator from its plain fields (a snapshot: structured serialisation keeps the data, not the class).
+   * Throws on anything that is not one.
+   */
+  static revive(plain: unknown): PoolAllocator {
+    const p = plain as { first?: unknown; last?: unknown; cursor?: unknown; freed?: unknown } | null;
+    if (!p || typeof p.first !== 'bigint' || typeof p.last !== 'bigint' || typeof p.cursor !== 'bigint' || !Array.isArray(p.freed))
+      throw new Error('not a pool allocator');
+    if (!p.freed.every((v) => typeof v === 'bigint')) throw new Error('not a pool allocator');
+    const a = new PoolAllocator(p.first, p.last);
+    a.cursor = p.cursor;
+    a.freed.push(...(p.freed as bigint[]));
+    return a;
+  }
+
   get size(): bigint {
     return this.last >= this.first ? this.last - this.first + 1n : 0n;
   }

@@ -33,9 +33,20 @@ export interface LabMember {
   underlayInterface: string;
 }
 
+/** FRR beside BIRD for EVPN (lab `up --evpn`): zebra + bgpd in the member's namespace, pathspace = namespace. */
+export interface LabEvpnFrr {
+  pathspace: string;
+  configDir: string;
+  runDir: string;
+  /** bgpd's listen port: 0 on nodes (they connect), EVPN_BGP_PORT on RRs. */
+  bgpPort: number;
+  pids: Record<string, number>;
+}
+
 export interface LabRouteReflector extends LabMember {
   asn: number;
   bird: LabBird;
+  evpnFrr?: LabEvpnFrr;
 }
 
 export interface LabNode extends LabMember {
@@ -45,6 +56,7 @@ export interface LabNode extends LabMember {
   vmInterfacePrefix: string;
   /** Lab VM namespaces must start with this so `down` removes them. */
   vmNamespacePrefix: string;
+  evpnFrr?: LabEvpnFrr;
 }
 
 export interface LabCore extends LabMember {

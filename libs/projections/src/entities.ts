@@ -28,10 +28,13 @@ export class ClusterRow {
     md5OptOut?: string;
     prefixLimitAction?: string;
     coreCommunity?: string;
+    bmpStation?: { address: string; port: number };
   };
   @Column('jsonb', { name: 'route_reflectors' }) routeReflectors: { name: string; ip: string }[];
   /** RTBH community; null: the RFC 7999 default (65535:666). */
   @Column('text', { name: 'blackhole_community', nullable: true }) blackholeCommunity: string | null;
+  /** 'direct': lab/test stand, nodes peer the core without RRs. */
+  @Column('text', { default: 'route-reflectors' }) topology: string;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
 }
 
@@ -150,6 +153,21 @@ export class BgpSessionRow {
   @Column('timestamptz') since: Date;
 }
 
+/** BFD sessions each target reports (BfdSessionStateChanged); a 'removed' session's row is deleted. */
+@Entity('bfd_sessions')
+export class BfdSessionRow {
+  @PrimaryColumn('text') kind: string;
+  @PrimaryColumn('text', { name: 'target_id' }) targetId: string;
+  @PrimaryColumn('text', { name: 'peer_ip' }) peerIp: string;
+  /** '' for a multihop session (no interface). */
+  @PrimaryColumn('text') interface: string;
+  @Column('text') state: string;
+  @Column('int', { name: 'interval_ms', nullable: true }) intervalMs: number | null;
+  @Column('int', { name: 'timeout_ms', nullable: true }) timeoutMs: number | null;
+  @Column('text', { nullable: true }) info: string | null;
+  @Column('timestamptz') since: Date;
+}
+
 @Entity('router_configs')
 export class RouterConfigRow {
   @PrimaryColumn('uuid', { name: 'cluster_id' }) clusterId: string;
@@ -157,6 +175,7 @@ export class RouterConfigRow {
   @Column('text') hash: string;
   @Column('jsonb') configs: Record<string, string>;
   @Column('jsonb') diffs: Record<string, string>;
+  @Column('int', { name: 'rollback_of', nullable: true }) rollbackOf: number | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
 }
 
@@ -250,6 +269,7 @@ export const ENTITIES = [
   AgentTargetRow,
   ObservedRouteRow,
   BgpSessionRow,
+  BfdSessionRow,
   RouterConfigRow,
   DeadLetterRow,
   IpUsageRow,
@@ -268,6 +288,7 @@ export const PROJECTED_TABLES = [
   'agent_targets',
   'observed_routes',
   'bgp_sessions',
+  'bfd_sessions',
   'router_configs',
   'dead_letters',
   'ip_usage',

@@ -3,7 +3,8 @@
  * announced, installed at the core → at-core, its last core route withdrawn → announced again; a resync
  * replaces a target's routes without a status flap; the legacy full set (RoutesObserved) still works.
  * Route deltas are observations: they travel on the observations stream (retention), projected by a runner
- * of their own; a runner whose position retention trimmed asks the agents for a resync and carries on.
+ * of their own; a runner whose position retention trimmed asks the agents for a resync and carries on. A BMP
+ * collector's reports (obs.bmp.router.<cluster>) are a second source of the core's routes.
  */
 import { type DataSource } from 'typeorm';
 import { OBSERVATION_TYPES } from '@fabric/contracts';
@@ -82,6 +83,19 @@ describe('VM status from route deltas', () => {
     await append(ev.routesChanged('rr', rr, [], [r('203.0.113.9')], undefined, 3), ev.routesChanged('router', CLUSTER, [], [r('203.0.113.9')], undefined, 3));
   });
 
+  it("given the node's ConfigApplied projected before its DesiredStateChanged (the deriver sends the command first), when the event comes, then the node's VMs are applied", async () => {
+    const [, allocatedSeq] = await appendEvents(store, [ev.vmCreated(vm(10), NODE1), ev.ipAllocated(vm(10), '203.0.113.10')]);
+    const node = { kind: 'node' as const, id: NODE1 };
+    await store.append(store.subjects.evt('agent', 'node', NODE1), [
+      { id: `a-${NODE1}-8`, event: { type: 'ConfigApplied', data: { target: node, generation: 8, hash: 'h8', changes: 1, durationMs: 5 } } },
+    ]);
+    const { seqs } = await store.append(store.subjects.evt('desired', 'node', NODE1), [
+      { id: `d-${NODE1}-8`, event: { type: 'DesiredStateChanged', data: { target: node, generation: 8, hash: 'h8', sourceSeq: allocatedSeq } } },
+    ]);
+    await settle(seqs[0]);
+    expect(await status(10)).toBe('applied');
+  });
+
   it('given a VM at the core over two next hops, when one is withdrawn it stays at-core, when the last is, it is announced', async () => {
     await append(ev.routesChanged('router', CLUSTER, [r('203.0.113.1', '198.18.0.102')], [], undefined, 4));
     await append(ev.routesChanged('router', CLUSTER, [], [r('203.0.113.1')], undefined, 3));
@@ -145,5 +159,27 @@ describe('VM status from route deltas', () => {
     } finally {
       sub.unsubscribe();
     }
+  });
+  it("given a BMP collector's report (obs.bmp.router.<cluster>), when it holds a VM's route, then at-core; the FRR agent's resync does not drop it; its withdrawal does", async () => {
+    await append(ev.vmCreated(vm(41), NODE1), ev.ipAllocated(vm(41), '203.0.113.41'));
+    await append(ev.routesChanged('rr', rr, [r('203.0.113.41')], [], undefined, 1));
+    expect(await status(41)).toBe('announced');
+    const bmp = async (added: ReturnType<typeof r>[], withdrawn: ReturnType<typeof r>[], resync?: 'full') => {
+      const data = { target: { kind: 'router' as const, id: CLUSTER }, added, withdrawn, ...(resync ? { resync } : {}), total: added.length };
+      const { seqs } = await store.append(store.subjects.obsBmp(CLUSTER), [
+        { id: `bmp-${Date.now()}-${Math.random()}`, event: { type: 'RoutesChanged', data } },
+      ]);
+      await settle(seqs[0], observations);
+    };
+    await bmp([r('203.0.113.41')], [], 'full');
+    expect(await status(41)).toBe('at-core');
+    const history = await ds.query(`SELECT detail FROM fabric.vm_history WHERE vm_id = $1 AND status = 'at-core'`, [vm(41)]);
+    expect(history.map((h: { detail: string }) => h.detail)).toEqual(['at the core (BMP)']);
+    // The agent's own view of the core is another source: its resync neither confirms nor drops the BMP rows.
+    await append(ev.routesChanged('router', CLUSTER, [], [], 'full', 0));
+    expect(await status(41)).toBe('at-core');
+    expect(await count('router-bmp', CLUSTER)).toBeUndefined();
+    await bmp([], [r('203.0.113.41')]);
+    expect(await status(41)).toBe('announced');
   });
 });

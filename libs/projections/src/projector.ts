@@ -166,8 +166,8 @@ export class Projector {
     ClusterCreated: async (e, em) => {
       const d = e.data;
       await em.query(
-        `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11) ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO ${this.t('clusters')} (id, name, fabric_asn, core_asn, community, gateway, core_router, rr_cluster_id, bgp, route_reflectors, created_at, blackhole_community, topology)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'[]',$10,$11,$12) ON CONFLICT (id) DO NOTHING`,
         [
           d.clusterId,
           d.name,
@@ -180,6 +180,7 @@ export class Projector {
           JSON.stringify(readableBgp(d.bgp)),
           e.occurredAt,
           d.blackholeCommunity ?? null,
+          d.topology ?? 'route-reflectors',
         ],
       );
     },
@@ -298,7 +299,7 @@ export class Projector {
       const d = e.data;
       // The new node announces it already (that is what completed the migration): at core if the core holds it.
       const core = await em.query(
-        `SELECT 1 FROM ${this.t('vms')} v JOIN ${this.t('observed_routes')} r ON r.kind = 'router' AND r.target_id = $2 AND r.ip = v.ip WHERE v.id = $1 LIMIT 1`,
+        `SELECT 1 FROM ${this.t('vms')} v JOIN ${this.t('observed_routes')} r ON r.kind IN ('router', 'router-bmp') AND r.target_id = $2 AND r.ip = v.ip WHERE v.id = $1 LIMIT 1`,
         [d.vmId, d.clusterId],
       );
       const atCore = core.length > 0;
@@ -312,13 +313,19 @@ export class Projector {
     },
     DesiredStateChanged: async (e, em, target) => {
       const d = e.data;
-      await em.query(
+      const rows = await em.query(
         `INSERT INTO ${this.t('agent_targets')} (kind, target_id, cluster_id, desired_generation, desired_hash, desired_source_seq) VALUES ($1,$2,$3,$4,$5,$6)
          ON CONFLICT (kind, target_id) DO UPDATE SET cluster_id = COALESCE(EXCLUDED.cluster_id, ${this.t('agent_targets')}.cluster_id), desired_generation = EXCLUDED.desired_generation,
            desired_hash = EXCLUDED.desired_hash, desired_source_seq = EXCLUDED.desired_source_seq
-         WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation`,
+         WHERE ${this.t('agent_targets')}.desired_generation < EXCLUDED.desired_generation
+         RETURNING applied_generation, desired_source_seq`,
         [target!.kind, target!.id, d.clusterId ?? null, d.generation, d.hash, d.sourceSeq ?? e.seq],
       );
+      // The deriver sends the command before it appends this event: the node may have reported this generation
+      // applied already (a slow or killed deriver), and no later ConfigApplied may come to move its VMs.
+      if (target!.kind === 'node' && rows[0] && Number(rows[0].applied_generation) === d.generation) {
+        await this.nodeApplied(em, e, target!.id, d.generation, Number(rows[0].desired_source_seq));
+      }
     },
     ConfigApplied: async (e, em, target) => {
       const d = e.data;
@@ -331,15 +338,7 @@ export class Projector {
       );
       // The node now has every VM the applied generation included: those move to "applied".
       if (target!.kind === 'node' && rows[0] && Number(rows[0].desired_generation) === d.generation) {
-        await this.transition(
-          em,
-          e,
-          `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`,
-          [target!.id, Number(rows[0].desired_source_seq)],
-          'applied',
-          `generation ${d.generation}`,
-        );
-        await this.settleFromRoutes(em, e, `node_id = $2`, [target!.id]);
+        await this.nodeApplied(em, e, target!.id, d.generation, Number(rows[0].desired_source_seq));
       }
     },
     TargetRenderFailed: (e, em) => this.renderError(em, e.data.target, e.data.reason),
@@ -359,14 +358,29 @@ export class Projector {
         [target!.kind, target!.id, d.protocol, d.peerIp ?? null, d.state, d.info ?? null, e.occurredAt],
       );
     },
+    BfdSessionStateChanged: async (e, em, target) => {
+      const d = e.data;
+      const key = [target!.kind, target!.id, d.peerIp, d.interface ?? ''];
+      if (d.state === 'removed') {
+        await em.query(`DELETE FROM ${this.t('bfd_sessions')} WHERE kind = $1 AND target_id = $2 AND peer_ip = $3 AND interface = $4`, key);
+        return;
+      }
+      // 'since' moves only with the state: a new interval on a session that stays up keeps its time.
+      await em.query(
+        `INSERT INTO ${this.t('bfd_sessions')} AS b (kind, target_id, peer_ip, interface, state, interval_ms, timeout_ms, info, since) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+         ON CONFLICT (kind, target_id, peer_ip, interface) DO UPDATE SET state = EXCLUDED.state, interval_ms = EXCLUDED.interval_ms,
+           timeout_ms = EXCLUDED.timeout_ms, info = EXCLUDED.info, since = CASE WHEN b.state = EXCLUDED.state THEN b.since ELSE EXCLUDED.since END`,
+        [...key, d.state, d.intervalMs ?? null, d.timeoutMs ?? null, d.info ?? null, e.occurredAt],
+      );
+    },
     // Legacy full set (older agents): a resync in one piece.
     RoutesObserved: (e, em, target) => this.routes(em, e, target!, e.data.routes, [], 'full'),
     RoutesChanged: (e, em, target) => this.routes(em, e, target!, e.data.added, e.data.withdrawn, e.data.resync),
     RouterConfigRendered: async (e, em) => {
       const d = e.data;
       await em.query(
-        `INSERT INTO ${this.t('router_configs')} (cluster_id, version, hash, configs, diffs, created_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
-        [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), e.occurredAt],
+        `INSERT INTO ${this.t('router_configs')} (cluster_id, version, hash, configs, diffs, rollback_of, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+        [d.clusterId, d.version, d.hash, JSON.stringify(d.configs), JSON.stringify(d.diffs), d.rollbackOf ?? null, e.occurredAt],
       );
     },
     PrivateNetworkCreated: async (e, em) => {
@@ -448,14 +462,16 @@ export class Projector {
   private async routes(
     em: EntityManager,
     e: StoredEvent,
-    target: { kind: string; id: string },
+    target: { kind: string; id: string; source?: 'bmp' },
     added: { prefix: string; nextHop?: string }[],
     withdrawn: { prefix: string; nextHop?: string }[],
     resync?: 'start' | 'part' | 'end' | 'full',
   ): Promise<void> {
     if (target.kind !== 'rr' && target.kind !== 'router') return;
     const o = this.t('observed_routes');
-    const key = [target.kind, target.id];
+    // A BMP collector's view of the core is a source of its own (its resyncs never drop the FRR agent's rows).
+    const bmp = target.source === 'bmp';
+    const key = [bmp ? 'router-bmp' : target.kind, target.id];
     let delta = 0;
     const gone: string[] = [];
     if (resync === 'start' || resync === 'full') await em.query(`UPDATE ${o} SET stale = true WHERE kind = $1 AND target_id = $2`, key);
@@ -483,10 +499,11 @@ export class Projector {
       gone.push(...rows.map((r) => r.ip));
     }
     delta -= gone.length;
-    await em.query(
-      `INSERT INTO ${this.t('agent_targets')} (kind, target_id, route_count) VALUES ($1,$2,GREATEST($3, 0)) ON CONFLICT (kind, target_id) DO UPDATE SET route_count = GREATEST(${this.t('agent_targets')}.route_count + $3, 0)`,
-      [...key, delta],
-    );
+    if (!bmp)
+      await em.query(
+        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, route_count) VALUES ($1,$2,GREATEST($3, 0)) ON CONFLICT (kind, target_id) DO UPDATE SET route_count = GREATEST(${this.t('agent_targets')}.route_count + $3, 0)`,
+        [...key, delta],
+      );
     const clusterId = target.kind === 'router' ? target.id : target.id.slice(0, 36);
     const ips = added.map((r) => r.prefix.split('/')[0]);
     if (target.kind === 'rr') {
@@ -510,19 +527,32 @@ export class Projector {
         `cluster_id = $2 AND status IN ('ip-allocated', 'applied', 'announced') AND ip = ANY($3)`,
         [clusterId, ips],
         'at-core',
-        'installed at the core',
+        bmp ? 'at the core (BMP)' : 'installed at the core',
       );
     // Proof works both ways: a VM whose (last) route left the core is no longer "at core".
     if (gone.length) {
       await this.transition(
         em,
         e,
-        `cluster_id = $2 AND status = 'at-core' AND ip = ANY($3) AND NOT EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = $4 AND r.ip = ${this.t('vms')}.ip)`,
+        `cluster_id = $2 AND status = 'at-core' AND ip = ANY($3) AND NOT EXISTS (SELECT 1 FROM ${o} r WHERE r.kind IN ('router', 'router-bmp') AND r.target_id = $4 AND r.ip = ${this.t('vms')}.ip)`,
         [clusterId, [...new Set(gone)], target.id],
         'announced',
         'withdrawn from the core',
       );
     }
+  }
+
+  /** The node applied its desired generation (built from events up to `sourceSeq`): its VMs of it are applied. */
+  private async nodeApplied(em: EntityManager, e: StoredEvent, nodeId: string, generation: number, sourceSeq: number) {
+    await this.transition(
+      em,
+      e,
+      `node_id = $2 AND status = 'ip-allocated' AND allocated_seq <= $3`,
+      [nodeId, sourceSeq],
+      'applied',
+      `generation ${generation}`,
+    );
+    await this.settleFromRoutes(em, e, `node_id = $2`, [nodeId]);
   }
 
   /**
@@ -536,7 +566,7 @@ export class Projector {
     await this.transition(
       em,
       e,
-      `${where} AND status IN ('applied', 'announced') AND EXISTS (SELECT 1 FROM ${o} r WHERE r.kind = 'router' AND r.target_id = ${v}.cluster_id::text AND r.ip = ${v}.ip)`,
+      `${where} AND status IN ('applied', 'announced') AND EXISTS (SELECT 1 FROM ${o} r WHERE r.kind IN ('router', 'router-bmp') AND r.target_id = ${v}.cluster_id::text AND r.ip = ${v}.ip)`,
       params,
       'at-core',
       'already installed at the core',

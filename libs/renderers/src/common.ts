@@ -32,6 +32,8 @@ export interface BgpOptions extends BgpTimers {
   prefixLimitAction?: PrefixLimitAction;
   /** Added by the RRs to routes sent to the core: `no-export` (default), `none` or `asn:value`. */
   coreCommunity?: string;
+  /** The core's BMP station as the cluster event carries it; bgpOptionsOf drops it (CoreRouterInput.bmpStation renders it). */
+  bmpStation?: BmpStation;
 }
 
 /** A cluster's BGP settings (from its event) as renderer options: these fields only, no md5Password key when none. */
@@ -44,6 +46,16 @@ export function bgpOptionsOf(b: BgpOptions): BgpOptions {
     ...(b.coreCommunity !== undefined ? { coreCommunity: b.coreCommunity } : {}),
     ...Object.fromEntries(BGP_TIMER_KEYS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])),
   };
+}
+
+/**
+ * The options a dry run renders with: the settings after the change, and the current MD5 secret reference kept
+ * (a rotation that sets MD5 for the first time renders a placeholder reference: redacted like any secret).
+ */
+export function previewBgpOptions(current: BgpOptions, after: BgpOptions, md5Rotated: boolean): BgpOptions {
+  const { md5Password: _ignored, ...rest } = bgpOptionsOf(after);
+  const md5 = current.md5Password ?? (md5Rotated ? '{{secret:0}}' : undefined);
+  return { ...rest, ...(md5 !== undefined ? { md5Password: md5 } : {}) };
 }
 
 /** BgpOptions with the safety defaults filled in. */
@@ -64,11 +76,33 @@ export interface CoreRouterInput {
   /** Cluster community `asn:value`: the core accepts only routes carrying it. */
   community: string;
   routeReflectors: Peer[];
+  /**
+   * Direct topology (lab/test stands, no RR): the core's neighbors are these nodes instead, with the same
+   * per-session policy; routeReflectors must then be empty. Absent: the RR topology.
+   */
+  nodes?: Peer[];
   /** CIDRs of the cluster's networks/pools. */
   exportPrefixes: string[];
   bgp: BgpOptions;
   /** RTBH community (default RFC 7999 BLACKHOLE 65535:666): fabric routes carrying it are discarded at the core. */
   blackholeCommunity?: string;
+  /** The BMP collector the core reports its post-policy routes to (docs/adr/bmp-collector.md); none when unset. */
+  bmpStation?: BmpStation;
+}
+
+export interface BmpStation {
+  address: string;
+  port: number;
+}
+
+/** A BMP station: an IP address and a TCP port (1-65535), canonical. */
+export function bmpStation(v: unknown): BmpStation | undefined {
+  if (v === undefined) return undefined;
+  if (!v || typeof v !== 'object') fail('bmpStation', v);
+  const o = v as Record<string, unknown>;
+  const port = o.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fail('bmpStation.port', port);
+  return { address: ip(o.address, 'bmpStation.address'), port: port as number };
 }
 
 export function fail(what: string, value: unknown): never {
@@ -134,6 +168,16 @@ export function nodePrefixLimit(placed: number): number {
   let limit = NODE_PREFIX_LIMIT_FLOOR;
   while (limit < 2 * placed) limit *= 2;
   return limit;
+}
+
+/**
+ * The core's BGP neighbors: the RRs, or in the direct topology the nodes (none yet is valid: a lab cluster
+ * before its first node). Validated like any peer list.
+ */
+export function corePeers(input: Pick<CoreRouterInput, 'routeReflectors' | 'nodes'>): { direct: boolean; neighbors: Peer[] } {
+  if (input.nodes === undefined) return { direct: false, neighbors: peers(input.routeReflectors, 'routeReflectors') };
+  if (peers(input.routeReflectors ?? [], 'routeReflectors', 0).length) throw new Error('routeReflectors must be empty when nodes peer the core directly');
+  return { direct: true, neighbors: peers(input.nodes, 'nodes', 0) };
 }
 
 /** FRR's and Junos's largest prefix limit. */

@@ -1,5 +1,5 @@
 /** Test-only inputs shared by the renderer specs. */
-import type { FrrCoreInput, JunosInput, NodeBirdInput, RrBirdInput } from './index';
+import type { FrrCoreInput, JunosInput, NodeBirdInput, NodeEvpnInput, RrBirdInput, RrEvpnInput } from './index';
 
 export const MD5 = 'ab!#$%&()*+,-./:<=>?@[]^_{|}~';
 export const ALL_ON = { md5Password: MD5, gracefulRestart: true, bfd: true };
@@ -93,4 +93,33 @@ export function block(config: string, header: string): string {
   if (start < 0) throw new Error(`no block ${header}`);
   const end = config.indexOf('\n}', start);
   return config.slice(start, end + 2);
+}
+
+export function nodeEvpnInput(over: Partial<NodeEvpnInput> = {}): NodeEvpnInput {
+  return {
+    hostname: 'node-1',
+    localIp: '198.18.0.10',
+    fabricAsn: 65000,
+    routeReflectors: [
+      { name: 'rr-2', ip: '198.18.0.3' },
+      { name: 'rr-1', ip: '198.18.0.2' },
+    ],
+    bgp: ALL_OFF,
+    ...over,
+  };
+}
+
+export function rrEvpnInput(over: Partial<RrEvpnInput> = {}): RrEvpnInput {
+  return {
+    hostname: 'rr-1',
+    localIp: '198.18.0.2',
+    fabricAsn: 65000,
+    rrClusterId: '198.18.0.254',
+    nodes: [
+      { name: 'node-2', underlayIp: '198.18.0.11' },
+      { name: 'node-1', underlayIp: '198.18.0.10' },
+    ],
+    bgp: ALL_OFF,
+    ...over,
+  };
 }

@@ -94,10 +94,43 @@ describe('renderFrrCore', () => {
     });
   });
 
+  describe('given a direct cluster (lab only): nodes instead of RRs', () => {
+    const nodes = [
+      { name: 'node-2', ip: '198.18.0.11' },
+      { name: 'node-1', ip: '198.18.0.10' },
+    ];
+    const config = renderFrrCore(frrInput({ routeReflectors: [], nodes }));
+
+    it('then every node is an eBGP neighbor with the same policies and prefix limits an RR session gets', () => {
+      const rrConfig = renderFrrCore(frrInput());
+      for (const n of nodes) {
+        expect(config).toContain(` neighbor ${n.ip} remote-as 65000`);
+        expect(config).toContain(` neighbor ${n.ip} description node ${n.name}`);
+        expect(config).toContain(`  neighbor ${n.ip} route-map FABRIC-IN in`);
+        expect(config).toContain(`  neighbor ${n.ip} route-map FABRIC-IN-V6 in`);
+        expect(config).toContain(`  neighbor ${n.ip} route-map FABRIC-OUT out`);
+      }
+      const limit = (text: string, ip: string) => text.match(new RegExp(`neighbor ${ip.replace(/\./g, '\\.')} maximum-prefix (\\d+)`))?.[1];
+      expect(limit(config, '198.18.0.10')).toBe(limit(rrConfig, '198.18.0.2'));
+      expect(config).not.toMatch(/description rr /);
+    });
+    it('then it carries the lab-only warning', () => {
+      expect(config).toMatch(/^! WARNING: lab\/test stand only/m);
+    });
+    it('then no node yet is a config with no neighbor', () => {
+      expect(renderFrrCore(frrInput({ routeReflectors: [], nodes: [] }))).not.toContain('remote-as');
+    });
+    it('when RRs are given too, or two nodes share an address, then it throws', () => {
+      expect(() => renderFrrCore(frrInput({ nodes }))).toThrow(/routeReflectors must be empty/);
+      expect(() => renderFrrCore(frrInput({ routeReflectors: [], nodes: [nodes[0], { name: 'node-3', ip: nodes[0].ip }] }))).toThrow(/duplicate/);
+    });
+  });
+
   describe('given invalid input', () => {
-    it.each(BAD_NAMES)('when the hostname or an RR name is %j then it throws', (bad) => {
+    it.each(BAD_NAMES)('when the hostname, an RR name or a node name is %j then it throws', (bad) => {
       expect(() => renderFrrCore(frrInput({ hostname: bad }))).toThrow(/hostname/);
       expect(() => renderFrrCore(frrInput({ routeReflectors: [{ name: bad, ip: '198.18.0.2' }] }))).toThrow(/name/);
+      expect(() => renderFrrCore(frrInput({ routeReflectors: [], nodes: [{ name: bad, ip: '198.18.0.10' }] }))).toThrow(/name/);
     });
     it.each(['198.18.0', '198.18.0.2\n!', '::g'])('when an RR ip is %j then it throws', (bad) => {
       expect(() => renderFrrCore(frrInput({ routeReflectors: [{ name: 'rr-1', ip: bad }] }))).toThrow(/ip/);
@@ -142,5 +175,27 @@ describe('renderFrrCore', () => {
     it('when the config has an invalid value then the check fails (bgpd validation)', () => {
       expect(frrCheck(renderFrrCore(frrInput()).replace('ge 32 le 32', 'ge 8 le 32')).ok).toBe(false);
     });
+  });
+});
+
+describe('FRR core: BMP station', () => {
+  it('given no station, then no bmp lines; given one, then a post-policy target for both families inside router bgp', () => {
+    expect(renderFrrCore(frrInput())).not.toContain('bmp');
+    const text = renderFrrCore(frrInput({ bmpStation: { address: '2001:DB8::0:9', port: 5000 } }));
+    expect(text).toContain(' bmp targets FABRIC-BMP\n  bmp monitor ipv4 unicast post-policy\n  bmp monitor ipv6 unicast post-policy\n');
+    expect(text).toContain('  bmp connect 2001:db8::9 port 5000 min-retry 1000 max-retry 10000\n exit\nexit\n');
+  });
+
+  it.each([
+    [{ address: '198.18.0.1; shutdown', port: 5000 }],
+    [{ address: '198.18.0.1\n', port: 5000 }],
+    [{ address: 'collector.example', port: 5000 }],
+    [{ address: '198.18.0.1', port: 0 }],
+    [{ address: '198.18.0.1', port: 65536 }],
+    [{ address: '198.18.0.1', port: 1.5 }],
+    [{ address: '198.18.0.1', port: '5000' }],
+    ['198.18.0.1:5000'],
+  ])('given the station %j, then the render is refused', (bmpStation) => {
+    expect(() => renderFrrCore(frrInput({ bmpStation: bmpStation as never }))).toThrow(/bmpStation/);
   });
 });

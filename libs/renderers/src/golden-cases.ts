@@ -4,8 +4,8 @@
  * with a raised receive limit; the VM itself is two ROAs, not config text), MD5 + BFD + GR, Junos.
  * Regenerate after an intended renderer change with `npm run golden:update` and review the diff.
  */
-import { renderFrrCore, renderJunos, renderJunosProcedure, renderNodeBird, renderRrBird } from './index';
-import { ALL_ON, TIMERS_BFD, frrInput, junosInput, nodeInput, rrInput } from './fixtures';
+import { renderFrrCore, renderJunos, renderJunosProcedure, renderNodeBird, renderNodeEvpn, renderRrBird, renderRrEvpn } from './index';
+import { ALL_ON, TIMERS_BFD, frrInput, junosInput, nodeEvpnInput, nodeInput, rrEvpnInput, rrInput } from './fixtures';
 
 /** Which parser checks the file: BIRD 2 (`bird -p`), FRR (`vtysh -C` + `bgpd -C`), or none available here (Junos). */
 export type GoldenDialect = 'bird' | 'frr' | 'junos';
@@ -85,4 +85,43 @@ export const GOLDEN_CASES: GoldenCase[] = [
   { file: 'cluster.junos.set', dialect: 'junos', render: () => renderJunos(junosInput()) },
   { file: 'md5-bfd-gr.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ bgp: ALL_ON })) },
   { file: 'cluster.junos-procedure.txt', dialect: 'junos', render: () => renderJunosProcedure(junosInput()) },
+  // Direct topology (lab/test stands only): no RR, the node peers the core over eBGP; the core has one neighbor per node.
+  {
+    file: 'direct.node-bird.conf',
+    dialect: 'bird',
+    render: () => renderNodeBird(nodeInput({ routeReflectors: [], core: { name: 'core', ip: '198.18.0.1', asn: 65001 }, bgp: ALL_ON })),
+  },
+  {
+    file: 'direct.frr-core.conf',
+    dialect: 'frr',
+    render: () =>
+      renderFrrCore(
+        frrInput({
+          routeReflectors: [],
+          nodes: [
+            { name: NODE_2.name, ip: NODE_2.underlayIp },
+            { name: NODE_1.name, ip: NODE_1.underlayIp },
+          ],
+          bgp: ALL_ON,
+        }),
+      ),
+  },
+  { file: 'direct-no-node.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ routeReflectors: [], nodes: [] })) },
+  {
+    file: 'direct.junos-procedure.txt',
+    dialect: 'junos',
+    render: () => renderJunosProcedure(junosInput({ routeReflectors: [], nodes: [{ name: NODE_1.name, ip: NODE_1.underlayIp }] })),
+  },
+  // A BMP station configured: the core reports its post-policy routes to the collector (at-core for any vendor).
+  { file: 'bmp.frr-core.conf', dialect: 'frr', render: () => renderFrrCore(frrInput({ bmpStation: { address: '198.18.254.1', port: 11019 } })) },
+  { file: 'bmp.junos.set', dialect: 'junos', render: () => renderJunos(junosInput({ bmpStation: { address: '2001:db8:ff::99', port: 5000 } })) },
+  // EVPN (private networks): FRR beside BIRD on a node with a private network and on an RR; an IPv6 RR gets no EVPN session.
+  {
+    file: 'private-networks.node-evpn.conf',
+    dialect: 'frr',
+    render: () => renderNodeEvpn(nodeEvpnInput({ routeReflectors: IPV6_RRS.concat([{ name: 'rr-2', ip: '198.18.0.3' }]) })),
+  },
+  { file: 'private-networks.rr-evpn.conf', dialect: 'frr', render: () => renderRrEvpn(rrEvpnInput()) },
+  { file: 'md5-timers.node-evpn.conf', dialect: 'frr', render: () => renderNodeEvpn(nodeEvpnInput({ bgp: TIMERS_BFD })) },
+  { file: 'md5-timers.rr-evpn.conf', dialect: 'frr', render: () => renderRrEvpn(rrEvpnInput({ bgp: TIMERS_BFD })) },
 ];

@@ -126,6 +126,21 @@ describe('renderJunos', () => {
   });
 });
 
+describe('renderJunos, direct cluster (lab only)', () => {
+  const input = junosInput({ routeReflectors: [], nodes: [{ name: 'node-1', ip: '198.18.0.10' }] });
+  it('given nodes instead of RRs, then the group peers each node with the same policies, and the procedure warns', () => {
+    const set = renderJunos(input);
+    expect(set).toContain('set protocols bgp group FABRIC-PAR1 neighbor 198.18.0.10 description "node node-1"');
+    expect(set).toContain('set protocols bgp group FABRIC-PAR1 import FABRIC-PAR1-IN');
+    expect(set).toMatch(/group FABRIC-PAR1 family inet unicast prefix-limit maximum \d+/);
+    expect(renderJunosProcedure(input)).toMatch(/^WARNING: lab\/test stand only/m);
+    expect(renderJunosProcedure(junosInput())).not.toContain('WARNING');
+  });
+  it('given no node yet, then the procedure has no per-neighbor check', () => {
+    expect(renderJunosProcedure(junosInput({ routeReflectors: [], nodes: [] }))).not.toContain('receive-protocol');
+  });
+});
+
 describe('renderJunosProcedure', () => {
   describe('given cluster par1 with two RRs', () => {
     const text = renderJunosProcedure(junosInput());
@@ -148,5 +163,26 @@ describe('renderJunosProcedure', () => {
       expect(text).toContain('run show bgp neighbor 198.18.0.3 | match Accepted');
       for (const l of renderJunos(junosInput()).trimEnd().split('\n')) expect(text).toContain(`     ${l}\n`);
     });
+  });
+});
+
+describe('Junos: BMP station', () => {
+  it('given no station, then only the delete of a previous one; given one, then an active post-policy station', () => {
+    const none = renderJunos(junosInput());
+    expect(none).toContain('delete routing-options bmp station FABRIC-PAR1-BMP\n');
+    expect(none).not.toContain('set routing-options bmp');
+    const text = renderJunos(junosInput({ bmpStation: { address: '198.18.254.1', port: 11019 } }));
+    expect(text).toContain(
+      [
+        'set routing-options bmp station FABRIC-PAR1-BMP station-address 198.18.254.1',
+        'set routing-options bmp station FABRIC-PAR1-BMP station-port 11019',
+        'set routing-options bmp station FABRIC-PAR1-BMP connection-mode active',
+        'set routing-options bmp station FABRIC-PAR1-BMP route-monitoring post-policy',
+      ].join('\n'),
+    );
+  });
+
+  it('given a station address that is not an IP, then the render is refused', () => {
+    expect(() => renderJunos(junosInput({ bmpStation: { address: '1.2.3.4"; delete', port: 1 } }))).toThrow(/bmpStation/);
   });
 });

@@ -5,7 +5,7 @@
  * FABRIC-<CLUSTER>-OUT rejects everything: nodes reach the world through their own default route,
  * so the border router announces nothing to the fabric.
  */
-import { DEFAULT_BFD_INTERVAL_MS, DEFAULT_BFD_MULTIPLIER, DEFAULT_BLACKHOLE_COMMUNITY } from '@fabric/contracts';
+import { DEFAULT_BFD_INTERVAL_MS, DEFAULT_BFD_MULTIPLIER, DEFAULT_BLACKHOLE_COMMUNITY, DIRECT_TOPOLOGY_WARNING } from '@fabric/contracts';
 import {
   type BgpOptions,
   type Cidr,
@@ -13,11 +13,12 @@ import {
   type Peer,
   array,
   asn,
+  corePeers,
   bgpOptions,
+  bmpStation,
   community,
   name,
   network,
-  peers,
   poolPrefixLimit,
   sortCidrs,
 } from './common';
@@ -52,7 +53,9 @@ interface Valid {
   coreAsn: number;
   fabricAsn: number;
   community: [number, number];
+  /** The core's neighbors: the RRs, or the nodes of a direct (lab-only) cluster. */
   rrs: Peer[];
+  direct: boolean;
   exports: Cidr[];
   bgp: BgpOptions;
 }
@@ -63,19 +66,21 @@ function validate(input: JunosInput): Valid {
   const coreAsn = asn(input.coreAsn, 'coreAsn');
   const fabricAsn = asn(input.fabricAsn, 'fabricAsn');
   if (coreAsn === fabricAsn) throw new Error('coreAsn must differ from fabricAsn (the RR sessions are eBGP)');
+  const { direct, neighbors } = corePeers(input);
   return {
     n,
     coreAsn,
     fabricAsn,
     community: community(input.community),
-    rrs: peers(input.routeReflectors, 'routeReflectors'),
+    rrs: neighbors,
+    direct,
     exports: sortCidrs(array<string>(input.exportPrefixes, 'exportPrefixes').map((c, i) => network(c, `exportPrefixes[${i}]`))),
     bgp: bgpOptions(input.bgp),
   };
 }
 
 export function renderJunos(input: JunosInput): string {
-  const { n, fabricAsn, community: comm, rrs, exports, bgp } = validate(input);
+  const { n, fabricAsn, community: comm, rrs, direct, exports, bgp } = validate(input);
   const po = 'set policy-options';
   const grp = `set protocols bgp group ${n.group}`;
   const out: string[] = [
@@ -84,6 +89,7 @@ export function renderJunos(input: JunosInput): string {
     `delete policy-options policy-statement ${n.exportPolicy}`,
     `delete protocols bgp group ${n.group}`,
     `delete policy-options community ${n.community}`,
+    `delete routing-options bmp station ${n.group}-BMP`,
   ];
   // The prefix-list documents the pools (and is usable by firewall filters); the import policy needs
   // route-filters because prefix-list-filter cannot say "only the /32 (/128) inside".
@@ -110,7 +116,7 @@ export function renderJunos(input: JunosInput): string {
     `${po} policy-statement ${n.importPolicy} term REJECT then reject`,
     `${po} policy-statement ${n.exportPolicy} term REJECT then reject`,
     `${grp} type external`,
-    `${grp} description "IP-Fabric route reflectors"`,
+    `${grp} description "${direct ? 'IP-Fabric nodes, direct peering (lab/test stand only)' : 'IP-Fabric route reflectors'}"`,
     `${grp} peer-as ${fabricAsn}`,
     `${grp} import ${n.importPolicy}`,
     `${grp} export ${n.exportPolicy}`,
@@ -140,7 +146,13 @@ export function renderJunos(input: JunosInput): string {
   if (bgp.holdTime !== undefined) out.push(`${grp} hold-time ${bgp.holdTime}`);
   if (bgp.gracefulRestart) out.push(`${grp} graceful-restart`);
   if (bgp.gracefulRestart && bgp.gracefulRestartTime !== undefined) out.push(`${grp} graceful-restart restart-time ${bgp.gracefulRestartTime}`);
-  for (const rr of rrs) out.push(`${grp} neighbor ${rr.ip} description "rr ${rr.name}"`);
+  for (const rr of rrs) out.push(`${grp} neighbor ${rr.ip} description "${direct ? 'node' : 'rr'} ${rr.name}"`);
+  // The BMP station: post-policy routes to the collector, which proves at-core for this router.
+  const st = bmpStation(input.bmpStation);
+  if (st) {
+    const b = `set routing-options bmp station ${n.group}-BMP`;
+    out.push(`${b} station-address ${st.address}`, `${b} station-port ${st.port}`, `${b} connection-mode active`, `${b} route-monitoring post-policy`);
+  }
   return out.join('\n') + '\n';
 }
 
@@ -180,6 +192,7 @@ export function renderJunosProcedure(input: JunosInput): string {
   const lines: string[] = [
     `IP-Fabric: apply the border router configuration for ${v.n.group}`,
     '',
+    ...(v.direct ? [`WARNING: ${DIRECT_TOPOLOGY_WARNING}.`, ''] : []),
     `0. Check the router's AS is ${v.coreAsn}:`,
     '     show configuration routing-options autonomous-system',
     '1. Enter configuration mode:',
@@ -197,10 +210,10 @@ export function renderJunosProcedure(input: JunosInput): string {
     '     commit check',
     '5. Commit with automatic rollback after 5 minutes:',
     `     commit confirmed 5 comment "IP-Fabric ${v.n.group}"`,
-    '6. Verify every route reflector session is Established and routes are accepted',
+    `6. Verify every ${v.direct ? 'node' : 'route reflector'} session is Established and routes are accepted`,
     '   (from configuration mode, hence `run`):',
     ...v.rrs.map((rr) => `     run show bgp neighbor ${rr.ip} | match Accepted`),
-    `     run show route receive-protocol bgp ${v.rrs[0].ip} | count`,
+    ...(v.rrs.length ? [`     run show route receive-protocol bgp ${v.rrs[0].ip} | count`] : []),
     '7. If all checks pass, confirm before the 5 minutes expire:',
     '     commit',
     '     exit',

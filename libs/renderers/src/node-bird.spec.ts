@@ -3,6 +3,42 @@ import { ALL_OFF, ALL_ON, BAD_NAMES, MD5, block, nodeInput } from './fixtures';
 import { birdCheck } from './test-support';
 
 describe('renderNodeBird', () => {
+  describe('given a direct cluster (lab only): no RR, the core router instead', () => {
+    const core = { name: 'core', ip: '198.18.0.1', asn: 65001 };
+    const config = renderNodeBird(nodeInput({ routeReflectors: [], core, bgp: ALL_ON }));
+
+    it('then the only session is eBGP to the core with the cluster session options', () => {
+      const b = block(config, 'protocol bgp core_core');
+      expect(b).toContain('local 198.18.0.10 as 65000;');
+      expect(b).toContain('neighbor 198.18.0.1 as 65001;');
+      expect(b).toContain(`password "${MD5}";`);
+      expect(b).toContain('bfd on;');
+      expect(b).toContain('export filter fabric_out4;');
+      expect(b).toContain('import none;');
+      expect(config).not.toContain('protocol bgp rr_');
+    });
+    it('then the node adds the core community itself (no RR does) and prepends its ASN to a leaving route', () => {
+      const f = block(config, 'filter fabric_out4');
+      expect(f).toContain('bgp_community.add((65000,100));');
+      expect(f).toContain('bgp_community.add((65535,65281));');
+      expect(f).toContain('bgp_path.prepend(65000);');
+    });
+    it('then an RR cluster renders neither the core community nor the prepend', () => {
+      const f = block(renderNodeBird(nodeInput()), 'filter fabric_out4');
+      expect(f).not.toContain('65535,65281');
+      expect(f).not.toContain('prepend');
+    });
+    it('then bird -p accepts it', () => {
+      expect(birdCheck(config)).toEqual({ ok: true, output: '' });
+    });
+    it('when RRs are given too, or the core shares the fabric ASN, or its name or address is bad, then it throws', () => {
+      expect(() => renderNodeBird(nodeInput({ core }))).toThrow(/routeReflectors must be empty/);
+      expect(() => renderNodeBird(nodeInput({ routeReflectors: [], core: { ...core, asn: 65000 } }))).toThrow(/differ/);
+      expect(() => renderNodeBird(nodeInput({ routeReflectors: [], core: { ...core, name: 'a"b' } }))).toThrow(/name/);
+      expect(() => renderNodeBird(nodeInput({ routeReflectors: [], core: { ...core, ip: '198.18.0.1;' } }))).toThrow(/ip/);
+    });
+  });
+
   describe('given a node with two IPv4 route reflectors and default options', () => {
     const config = renderNodeBird(nodeInput());
 

@@ -1,5 +1,6 @@
 /**
- * BIRD 2 config of a hypervisor node: learn our /32 (/128) kernel routes, announce them to every RR.
+ * BIRD 2 config of a hypervisor node: learn our /32 (/128) kernel routes, announce them to every RR (or, in a
+ * direct lab cluster, straight to the core over eBGP).
  * The file only changes when RRs, ASNs or BGP options change — adding a VM is just a kernel route.
  */
 import {
@@ -14,6 +15,7 @@ import {
   dottedQuad,
   ip,
   localFor,
+  coreCommunityPair,
   name,
   peers,
   array,
@@ -37,6 +39,11 @@ export interface NodeBirdInput {
   /** Linux route protocol number our agent writes VM routes with (callers default to 200). */
   kernelProtocolNumber: number;
   routeReflectors: Peer[];
+  /**
+   * Direct topology (lab/test stands only): no RR, the node peers this core router over eBGP and tags its routes
+   * with the core community itself (what an RR does on its core session). routeReflectors must then be empty.
+   */
+  core?: Peer & { asn: number };
   bgp: BgpOptions;
   /** Underlay IPv4 address of the node (session source, next hop of IPv4 routes). */
   localIp: string;
@@ -71,8 +78,13 @@ export function renderNodeBird(input: NodeBirdInput): string {
   if (!Number.isInteger(proto) || proto < 1 || proto > 255 || RESERVED_RTPROT.has(proto)) {
     throw new Error(`invalid kernelProtocolNumber: ${JSON.stringify(proto)} (1..255, not 2 or 12)`);
   }
-  const rrs = peers(input.routeReflectors, 'routeReflectors');
+  const direct = input.core !== undefined;
+  const rrs = peers(input.routeReflectors, 'routeReflectors', direct ? 0 : 1);
+  if (direct && rrs.length) throw new Error('routeReflectors must be empty when the node peers the core directly');
+  const core = direct ? { ...peers([input.core], 'core')[0], asn: asn(input.core!.asn, 'core.asn') } : undefined;
+  if (core && core.asn === fabricAsn) throw new Error('core.asn must differ from fabricAsn (the node-core session is eBGP)');
   const bgp = bgpOptions(input.bgp);
+  const coreTag = core ? coreCommunityPair(bgp.coreCommunity) : undefined;
   const localIp = ip(input.localIp, 'localIp', 4);
   const localIp6 = input.localIp6 === undefined ? undefined : ip(input.localIp6, 'localIp6', 6);
   const [ba, bv] = community(input.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY);
@@ -112,6 +124,8 @@ export function renderNodeBird(input: NodeBirdInput): string {
       `filter ${fname} {`,
       `  if proto = "${kname}" && krt_source = ${proto} && net.len = ${len} then {`,
       `    bgp_community.add((${ca},${cv}));`,
+      // Direct: no RR adds the core community (no-export by default), so the node does.
+      ...(coreTag ? [`    bgp_community.add((${coreTag[0]},${coreTag[1]}));`] : []),
       // RTBH: the operator blackholed these addresses; the core discards traffic to them.
       ...blackholeLine(
         blackholed.filter((c) => c.len === len),
@@ -120,7 +134,10 @@ export function renderNodeBird(input: NodeBirdInput): string {
       ),
       // Make-before-break migration: the old node keeps the route at a high kernel metric while the new
       // node announces it; the lower local preference makes the RRs (and so the core) pick the new node.
-      `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then bgp_local_pref = 50;`,
+      // Direct: local preference does not cross eBGP, so a longer AS path makes the core pick the new node.
+      core
+        ? `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then { bgp_local_pref = 50; bgp_path.prepend(${fabricAsn}); }`
+        : `    if krt_metric >= ${LEAVING_ROUTE_METRIC} then bgp_local_pref = 50;`,
       '    accept;',
       '  }',
       '  reject;',
@@ -129,7 +146,10 @@ export function renderNodeBird(input: NodeBirdInput): string {
     );
   }
 
-  for (const rr of rrs) {
+  const sessions = core
+    ? [{ ...core, ident: birdIdent('core_', core.name), what: 'core router (direct, lab only)' }]
+    : rrs.map((rr) => ({ ...rr, asn: fabricAsn, ident: birdIdent('rr_', rr.name), what: 'route reflector' }));
+  for (const rr of sessions) {
     const v4session = rr.ip.includes('.');
     const local = localFor(rr.ip, localIp, localIp6);
     // Same-family channel: next hop self. Other family: an explicit next hop of that family, else
@@ -137,12 +157,7 @@ export function renderNodeBird(input: NodeBirdInput): string {
     // ::ffff:a.b.c.d and does not install the route — IPv6 VMs need localIp6.
     const ch4 = v4session ? ['next hop self;'] : [`next hop address ${localIp};`];
     const ch6 = !v4session ? ['next hop self;'] : localIp6 ? [`next hop address ${localIp6};`] : ['extended next hop on;', 'next hop self;'];
-    out.push(
-      `protocol bgp ${birdIdent('rr_', rr.name)} {`,
-      `  description "route reflector ${rr.name}";`,
-      `  local ${local} as ${fabricAsn};`,
-      `  neighbor ${rr.ip} as ${fabricAsn};`,
-    );
+    out.push(`protocol bgp ${rr.ident} {`, `  description "${rr.what} ${rr.name}";`, `  local ${local} as ${fabricAsn};`, `  neighbor ${rr.ip} as ${rr.asn};`);
     out.push(...birdSessionOptions(bgp));
     out.push(
       '  ipv4 {',

@@ -181,7 +181,7 @@ describe('renderer properties (fast-check, 10,000 seeded cases each)', () => {
         expect(out.match(/^protocol bgp /gm)?.length).toBe(input.nodes.length + 1);
         for (const n of input.nodes) {
           // Each node session imports exactly through its own origin tag (placements are ROAs, not text).
-          const header = `protocol bgp ${birdIdent('node_', n.name)} {`;
+          const header = `protocol bgp ${birdIdent('node_', n.name)} from fabric_node_v`;
           const start = out.indexOf(header);
           expect(start).toBeGreaterThanOrEqual(0);
           const body = out.slice(start, out.indexOf('\n}', start));

@@ -1,7 +1,14 @@
-import { ORIGIN_TAG_MAX, ORIGIN_TAG_MIN, originTag, renderRrBird } from './rr-bird';
+import { ORIGIN_TAG_MAX, ORIGIN_TAG_MIN, originTag, renderRrBird, renderRrBirdMain, renderRrNode } from './rr-bird';
 import { nodePrefixLimit } from './common';
 import { ALL_OFF, ALL_ON, BAD_NAMES, MD5, block, rrInput } from './fixtures';
 import { birdCheck } from './test-support';
+
+/** A node session as BIRD sees it: its own part followed by the template it inherits from. */
+function session(config: string, protocol: string): string {
+  const m = new RegExp(`protocol bgp ${protocol} from (\\w+)`).exec(config);
+  if (!m) throw new Error(`no node session ${protocol}`);
+  return block(config, m[0]) + '\n' + block(config, `template bgp ${m[1]}`);
+}
 
 describe('renderRrBird', () => {
   describe('given two nodes, a core and IPv4 + IPv6 pools', () => {
@@ -14,13 +21,13 @@ describe('renderRrBird', () => {
     });
 
     it('then every node is an rr client with the shared cluster id, sorted by name', () => {
-      const names = [...config.matchAll(/protocol bgp (\w+) \{/g)].map((m) => m[1]);
+      const names = [...config.matchAll(/protocol bgp (\w+)( from fabric_node_v4)? \{/g)].map((m) => m[1]);
       expect(names).toEqual(['core_core', 'node_node_1', 'node_node_2']);
       for (const [p, ip] of [
         ['node_node_1', '198.18.0.10'],
         ['node_node_2', '198.18.0.11'],
       ]) {
-        const s = block(config, `protocol bgp ${p}`);
+        const s = session(config, p);
         expect(s).toContain(`neighbor ${ip} as 65000;`);
         expect(s).toContain('local 198.18.0.2 as 65000;');
         expect(s).toContain('rr client;');
@@ -33,10 +40,10 @@ describe('renderRrBird', () => {
     it("then a node's imports accept only routes whose ROA names the node's origin tag, with the community", () => {
       expect(config).toContain('function fabric_node4(int origin) { return roa_check(fabric_roa4, net, origin) = ROA_VALID && (65000,100) ~ bgp_community; }');
       expect(config).toContain('function fabric_node6(int origin) { return roa_check(fabric_roa6, net, origin) = ROA_VALID && (65000,100) ~ bgp_community; }');
-      const s = block(config, 'protocol bgp node_node_1');
+      const s = session(config, 'node_node_1');
       expect(s).toContain('import where fabric_node4(4200000001);');
       expect(s).toContain('import where fabric_node6(4200000001);');
-      expect(block(config, 'protocol bgp node_node_2')).toContain('import where fabric_node4(4200000002);');
+      expect(session(config, 'node_node_2')).toContain('import where fabric_node4(4200000002);');
       // Re-evaluated by the agent (reload in) from the adj-RIB-in, not by BIRD a second later.
       expect(s.match(/import table on;/g)).toHaveLength(2);
       expect(s.match(/rpki reload off;/g)).toHaveLength(2);
@@ -66,7 +73,7 @@ describe('renderRrBird', () => {
 
     it('then every node session has a receive limit per family, sized from its placed prefixes, action restart by default', () => {
       for (const p of ['node_node_1', 'node_node_2']) {
-        expect(block(config, `protocol bgp ${p}`).match(/receive limit 256 action restart;/g)).toHaveLength(2);
+        expect(session(config, p).match(/receive limit 256 action restart;/g)).toHaveLength(2);
       }
     });
 
@@ -83,6 +90,51 @@ describe('renderRrBird', () => {
     });
   });
 
+  describe('given the split into a cluster-wide part and one part per node', () => {
+    const input = rrInput({ bgp: { ...ALL_ON, prefixLimitAction: 'disable' } });
+    const main = renderRrBirdMain(input);
+    const parts = input.nodes.map((n) => renderRrNode({ fabricAsn: input.fabricAsn, bgp: input.bgp }, n));
+
+    it('then the cluster-wide part has no node session and the same size whatever the nodes', () => {
+      expect(main).not.toMatch(/^protocol bgp node_/m);
+      expect(main).toContain('template bgp fabric_node_v4 {');
+      expect(main).not.toContain('template bgp fabric_node_v6');
+      expect(renderRrBirdMain({ ...input, nodes: [] } as never)).toBe(main);
+    });
+
+    it("then a node's part is its session exactly as in the whole config, and names its protocol and origin tag", () => {
+      const whole = renderRrBird(input);
+      expect(whole).toBe([main, ...[...parts].sort((a, b) => a.protocol.localeCompare(b.protocol)).map((p) => p.bird)].join('\n'));
+      const p1 = parts.find((p) => p.protocol === 'node_node_1')!;
+      expect(p1).toMatchObject({ nodeId: '0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01', originTag: 4200000001 });
+      expect(p1.bird.startsWith('# node node-1')).toBe(true);
+      expect(p1.bird).toContain('protocol bgp node_node_1 from fabric_node_v4 {');
+    });
+
+    it("then a node's part holds no secret and nothing of one RR: the same part serves every RR of the cluster", () => {
+      for (const p of parts) {
+        expect(p.bird).not.toContain(MD5);
+        expect(p.bird).not.toContain('password');
+        expect(p.bird).not.toContain(input.localIp);
+      }
+      const other = renderRrNode({ fabricAsn: 65000, bgp: input.bgp }, input.nodes[0]);
+      expect(other).toEqual(parts[0]);
+      expect(block(main, 'template bgp fabric_node_v4')).toContain(`password "${MD5}";`);
+    });
+
+    it('then bird accepts the cluster-wide part including the node parts from another file', () => {
+      const r = birdCheck(`${main}\n${parts.map((p) => p.bird).join('\n')}`);
+      expect(r.output).toBe('');
+      expect(r.ok).toBe(true);
+    });
+
+    it('then a malformed node is refused by the node renderer too', () => {
+      expect(() => renderRrNode({ fabricAsn: 65000, bgp: ALL_OFF }, { ...input.nodes[0], name: 'a"b' })).toThrow(/node\.name/);
+      expect(() => renderRrNode({ fabricAsn: 65000, bgp: ALL_OFF }, { ...input.nodes[0], originTag: 1 })).toThrow(/originTag/);
+      expect(() => renderRrNode({ fabricAsn: 0, bgp: ALL_OFF }, input.nodes[0])).toThrow(/fabricAsn/);
+    });
+  });
+
   describe('given origin tags', () => {
     it('then a tag is derived from the node id, stable, private 32-bit, and probes past tags already given', () => {
       const t = originTag('0d3c3c1e-7f57-4a39-8f7e-2f0d1b7d9c01');
@@ -96,8 +148,8 @@ describe('renderRrBird', () => {
       const before = renderRrBird(rrInput());
       const nodes = rrInput().nodes.map((n) => (n.name === 'node-2' ? { ...n, originTag: 4200000009 } : n));
       const after = renderRrBird(rrInput({ nodes }));
-      expect(block(after, 'protocol bgp node_node_2')).toContain('fabric_node4(4200000009)');
-      expect(block(after, 'protocol bgp node_node_1')).toBe(block(before, 'protocol bgp node_node_1'));
+      expect(session(after, 'node_node_2')).toContain('fabric_node4(4200000009)');
+      expect(session(after, 'node_node_1')).toBe(session(before, 'node_node_1'));
     });
   });
 
@@ -105,7 +157,7 @@ describe('renderRrBird', () => {
     const config = renderRrBird(rrInput({ bgp: ALL_ON }));
     it('then the core and every node session carry them, with a bfd protocol', () => {
       for (const p of ['core_core', 'node_node_1', 'node_node_2']) {
-        const s = block(config, `protocol bgp ${p}`);
+        const s = p === 'core_core' ? block(config, `protocol bgp ${p}`) : session(config, p);
         expect(s).toContain(`password "${MD5}";`);
         expect(s).toContain('graceful restart on;');
         expect(s).toContain('bfd on;');
@@ -133,7 +185,7 @@ describe('renderRrBird', () => {
       }),
     );
     it('then those sessions use the IPv6 source and allow IPv4 routes with extended next hop', () => {
-      const n = block(config, 'protocol bgp node_node_6');
+      const n = session(config, 'node_node_6');
       expect(n).toContain('local 2001:db8:ff::2 as 65000;');
       expect(n).toMatch(/ipv4 \{[^}]*extended next hop on;/);
       expect(block(config, 'protocol bgp core_core')).toContain('neighbor 2001:db8:ff::1 as 65001;');
@@ -197,7 +249,7 @@ describe('renderRrBird', () => {
       // The model passes the bucketed limit per family; the renderer writes it (the floor when absent).
       const limits = (prefixLimit?: { v4: number; v6: number }) =>
         [
-          ...block(renderRrBird(rrInput({ nodes: [{ ...n, ...(prefixLimit ? { prefixLimit } : {}) }] })), 'protocol bgp node_node_1').matchAll(
+          ...session(renderRrBird(rrInput({ nodes: [{ ...n, ...(prefixLimit ? { prefixLimit } : {}) }] })), 'node_node_1').matchAll(
             /receive limit (\d+) action/g,
           ),
         ].map((m) => m[1]);
@@ -211,7 +263,7 @@ describe('renderRrBird', () => {
   describe('given another action and core community', () => {
     it('then the limits use the action and the core filter adds that community', () => {
       const c = renderRrBird(rrInput({ bgp: { ...ALL_ON, prefixLimitAction: 'disable', coreCommunity: '65001:666' } }));
-      expect(block(c, 'protocol bgp node_node_1').match(/receive limit \d+ action disable;/g)).toHaveLength(2);
+      expect(session(c, 'node_node_1').match(/receive limit \d+ action disable;/g)).toHaveLength(2);
       expect(block(c, 'filter fabric_core_out6')).toContain('bgp_community.add((65001,666));');
     });
     it("then with core community 'none' nothing is added", () => {

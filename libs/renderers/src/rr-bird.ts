@@ -100,7 +100,100 @@ interface ValidNode {
   limit6: number;
 }
 
+/** Template every node session of a family inherits (`protocol bgp node_x from <it>`). */
+export const rrNodeTemplate = (sessionFamily: 4 | 6) => `fabric_node_v${sessionFamily}`;
+
+/**
+ * One node's part of an RR config (docs/adr/rr-split-desired-state.md): the same on every RR of the cluster
+ * (the RR's address, the session options and the MD5 password are in the template of the cluster-wide part),
+ * so it is stored once per node in the `<NS>_RR_NODES` bucket and the RR agent includes it.
+ */
+export interface RrNodePart {
+  nodeId: string;
+  /** BIRD protocol of the node's session (what `birdc reload in` takes). */
+  protocol: string;
+  originTag: number;
+  /** `protocol bgp <protocol> from fabric_node_v4|6 { ... }`. */
+  bird: string;
+}
+
+/** What a node part depends on besides the node: the fabric ASN and the prefix-limit action. */
+export interface RrNodePolicy {
+  fabricAsn: number;
+  bgp: BgpOptions;
+}
+
+function validNode(n: RrNode, at: string): ValidNode {
+  const id = n?.id;
+  if (!isUuid(id) && !isName(id)) fail(`${at}.id`, id);
+  const tag = n.originTag;
+  if (!Number.isInteger(tag) || tag < ORIGIN_TAG_MIN || tag > ORIGIN_TAG_MAX) fail(`${at}.originTag`, tag);
+  const limit = (v: unknown, f: string) => {
+    if (v === undefined) return NODE_PREFIX_LIMIT_FLOOR;
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_PREFIX_LIMIT) fail(`${at}.prefixLimit.${f}`, v);
+    return v as number;
+  };
+  return {
+    id,
+    name: name(n.name, `${at}.name`),
+    ip: ip(n.underlayIp, `${at}.underlayIp`),
+    tag,
+    limit4: limit(n.prefixLimit?.v4, 'v4'),
+    limit6: limit(n.prefixLimit?.v6, 'v6'),
+  };
+}
+
+// IPv6 routes on an IPv4 session (and vice versa) may carry a next hop of the other family.
+const ext = (sessionIp: string, fam: 4 | 6) => ((sessionIp.includes('.') ? 4 : 6) === fam ? [] : ['    extended next hop on;']);
+const familyOf = (addr: string): 4 | 6 => (addr.includes('.') ? 4 : 6);
+
+function nodeBlock(n: ValidNode, fabricAsn: number, action: string): string {
+  // Distinct prefixes (node_, node4_, node6_) so no node name can collide with another symbol.
+  const id = birdIdent('node_', n.name);
+  return [
+    `# node ${n.name} (${n.id}): accept only the addresses placed on it (ROA origin ${n.tag}), with the cluster community.`,
+    `protocol bgp ${id} from ${rrNodeTemplate(familyOf(n.ip))} {`,
+    `  description "node ${n.name}";`,
+    `  neighbor ${n.ip} as ${fabricAsn};`,
+    '  ipv4 {',
+    `    import where fabric_node4(${n.tag});`,
+    // Counts every route received, filtered ones too (they are kept): a flooding node is cut off before
+    // it fills the RR's memory, whatever it announces. Bucketed: see nodePrefixLimit.
+    `    receive limit ${n.limit4} action ${action};`,
+    '  };',
+    '  ipv6 {',
+    `    import where fabric_node6(${n.tag});`,
+    `    receive limit ${n.limit6} action ${action};`,
+    '  };',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** One node's part (validated): see RrNodePart. Its session's family must have a template on the RRs. */
+export function renderRrNode(policy: RrNodePolicy, node: RrNode): RrNodePart {
+  if (!policy || typeof policy !== 'object') throw new Error('invalid rr node policy');
+  const fabricAsn = asn(policy.fabricAsn, 'fabricAsn');
+  const bgp = bgpOptions(policy.bgp);
+  const n = validNode(node, 'node');
+  return { nodeId: n.id, protocol: birdIdent('node_', n.name), originTag: n.tag, bird: nodeBlock(n, fabricAsn, bgp.prefixLimitAction) };
+}
+
+/**
+ * The cluster-wide part of an RR config: everything but the node sessions (router id, filters, ROA tables
+ * and RTR, the core session, the node templates). Its size does not depend on the number of nodes or VMs.
+ */
+export function renderRrBirdMain(input: Omit<RrBirdInput, 'nodes'>): string {
+  return render({ ...input, nodes: [] }).main;
+}
+
+/** The whole RR config: the cluster-wide part followed by every node's part (sorted by name). */
 export function renderRrBird(input: RrBirdInput): string {
+  const r = render(input);
+  return [r.main, ...r.nodes].join('\n');
+}
+
+function render(input: RrBirdInput): { main: string; nodes: string[] } {
   if (!input || typeof input !== 'object') throw new Error('invalid rr bird input');
   const rrName = name(input.rrName, 'rrName');
   const routerId = dottedQuad(input.routerId, 'routerId');
@@ -118,25 +211,7 @@ export function renderRrBird(input: RrBirdInput): string {
   const bgp = bgpOptions(input.bgp);
   const exports = sortCidrs(array<string>(input.exportPrefixes, 'exportPrefixes').map((c, i) => network(c, `exportPrefixes[${i}]`)));
 
-  const nodes: ValidNode[] = array<RrNode>(input.nodes, 'nodes').map((n, i) => {
-    const id = n?.id;
-    if (!isUuid(id) && !isName(id)) fail(`nodes[${i}].id`, id);
-    const tag = n.originTag;
-    if (!Number.isInteger(tag) || tag < ORIGIN_TAG_MIN || tag > ORIGIN_TAG_MAX) fail(`nodes[${i}].originTag`, tag);
-    const limit = (v: unknown, f: string) => {
-      if (v === undefined) return NODE_PREFIX_LIMIT_FLOOR;
-      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_PREFIX_LIMIT) fail(`nodes[${i}].prefixLimit.${f}`, v);
-      return v as number;
-    };
-    return {
-      id,
-      name: name(n.name, `nodes[${i}].name`),
-      ip: ip(n.underlayIp, `nodes[${i}].underlayIp`),
-      tag,
-      limit4: limit(n.prefixLimit?.v4, 'v4'),
-      limit6: limit(n.prefixLimit?.v6, 'v6'),
-    };
-  });
+  const nodes: ValidNode[] = array<RrNode>(input.nodes, 'nodes').map((n, i) => validNode(n, `nodes[${i}]`));
   const rtrPort = input.rtrPort ?? RTR_DEFAULT_PORT;
   if (!Number.isInteger(rtrPort) || rtrPort < 1 || rtrPort > 65535) fail('rtrPort', rtrPort);
   unique(
@@ -148,6 +223,8 @@ export function renderRrBird(input: RrBirdInput): string {
     'node origin tag',
   );
   unique([...nodes.map((n) => n.ip), core.ip, localIp, ...(localIp6 ? [localIp6] : [])], 'address (nodes, core, local)');
+  // A node whose session family has no local address on the RR has no template to inherit from.
+  for (const n of nodes) localFor(n.ip, localIp, localIp6);
   nodes.sort((a, b) => cmp(a.name.toLowerCase(), b.name.toLowerCase()));
 
   const comm = `(${ca},${cv})`;
@@ -192,19 +269,17 @@ export function renderRrBird(input: RrBirdInput): string {
     '',
   );
 
-  const common = (neighborIp: string, neighborAsn: number): string[] => {
-    const local = localFor(neighborIp, localIp, localIp6);
-    const l = [`  local ${local} as ${fabricAsn};`, `  neighbor ${neighborIp} as ${neighborAsn};`];
+  const common = (local: string, neighborIp: string | undefined, neighborAsn: number): string[] => {
+    const l = [`  local ${local} as ${fabricAsn};`];
+    if (neighborIp) l.push(`  neighbor ${neighborIp} as ${neighborAsn};`);
     l.push(...birdSessionOptions(bgp));
     return l;
   };
-  // IPv6 routes on an IPv4 session (and vice versa) may carry a next hop of the other family.
-  const ext = (sessionIp: string, fam: 4 | 6) => ((sessionIp.includes('.') ? 4 : 6) === fam ? [] : ['    extended next hop on;']);
 
   out.push(
     `protocol bgp ${birdIdent('core_', core.name)} {`,
     `  description "core router ${core.name}";`,
-    ...common(core.ip, coreAsn),
+    ...common(localFor(core.ip, localIp, localIp6), core.ip, coreAsn),
     '  ipv4 {',
     '    import none;',
     '    export filter fabric_core_out4;',
@@ -222,44 +297,43 @@ export function renderRrBird(input: RrBirdInput): string {
     '',
   );
 
-  for (const n of nodes) {
-    // Distinct prefixes (node_, node4_, node6_) so no node name can collide with another symbol.
-    const id = birdIdent('node_', n.name);
-    out.push(`# node ${n.name} (${n.id}): accept only the addresses placed on it (ROA origin ${n.tag}), with the cluster community.`);
+  // The node sessions inherit everything but neighbor, origin tag and receive limits from a template per
+  // session family: the node parts carry no RR address and no secret (docs/adr/rr-split-desired-state.md).
+  for (const [fam, local] of [
+    [4, localIp],
+    [6, localIp6],
+  ] as const) {
+    if (!local) continue;
     out.push(
-      `protocol bgp ${id} {`,
-      `  description "node ${n.name}";`,
-      ...common(n.ip, fabricAsn),
+      `# Node sessions over IPv${fam}: each node's part (protocol bgp node_<name> from ${rrNodeTemplate(fam)}) sets neighbor, origin tag and limits.`,
+      `template bgp ${rrNodeTemplate(fam)} {`,
+      ...common(local, undefined, fabricAsn),
       // Nodes share the underlay segment: their next hops resolve directly, no IGP table needed.
       '  direct;',
       '  rr client;',
       `  rr cluster id ${clusterId};`,
       '  ipv4 {',
-      `    import where fabric_node4(${n.tag});`,
+      '    import none;',
       // A VM's route may arrive before its ROA: the agent re-evaluates it locally (`reload in`) from the
       // import table right after the RTR update, instead of waiting on a route refresh from the node.
       '    import keep filtered on;',
       '    import table on;',
       '    rpki reload off;',
-      // Counts every route received, filtered ones too (they are kept): a flooding node is cut off before
-      // it fills the RR's memory, whatever it announces. Bucketed: see nodePrefixLimit.
-      `    receive limit ${n.limit4} action ${bgp.prefixLimitAction};`,
       // Never reflect routes to nodes (thousands of sessions x routes); nodes only need the default route.
       '    export none;',
-      ...ext(n.ip, 4),
+      ...ext(local, 4),
       '  };',
       '  ipv6 {',
-      `    import where fabric_node6(${n.tag});`,
+      '    import none;',
       '    import keep filtered on;',
       '    import table on;',
       '    rpki reload off;',
-      `    receive limit ${n.limit6} action ${bgp.prefixLimitAction};`,
       '    export none;',
-      ...ext(n.ip, 6),
+      ...ext(local, 6),
       '  };',
       '}',
       '',
     );
   }
-  return out.join('\n');
+  return { main: out.join('\n'), nodes: nodes.map((n) => nodeBlock(n, fabricAsn, bgp.prefixLimitAction)) };
 }

@@ -47,7 +47,8 @@ export function frrCheck(config: string): CheckResult {
   const lines = config.split('\n');
   const errorsOf = (daemon: string, text: string) =>
     withFile(`${daemon}.conf`, text, (file) => {
-      const b = run(`/usr/lib/frr/${daemon}`, ['-C', '-f', file]);
+      // bgpd with bgpd_bmp (as the core runs it): the BMP station's commands are the module's.
+      const b = run(`/usr/lib/frr/${daemon}`, ['-C', ...(daemon === 'bgpd' ? ['-M', 'bmp'] : []), '-f', file]);
       return `${b.stdout}${b.stderr}`.split('\n').filter((l) => /\[EC \d+\]|Configuration failed/.test(l));
     });
   // The top-level `bfd` block (up to its closing `exit`) is bfdd's, as static routes are staticd's.

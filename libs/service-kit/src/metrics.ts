@@ -18,11 +18,12 @@ export function enableDefaultMetrics() {
   collectDefaultMetrics({ register, prefix: 'fabric_process_' });
 }
 
-function once<T>(name: string, make: () => T): T {
+/** The metric registered under `name`, or the one `make` registers (a module loaded twice must not register it twice). */
+export function metricOnce<T>(name: string, make: () => T): T {
   return (register.getSingleMetric(name) as T | undefined) ?? make();
 }
 
-export const eventsHandled = once(
+export const eventsHandled = metricOnce(
   'fabric_events_handled_total',
   () =>
     new Counter({
@@ -32,7 +33,7 @@ export const eventsHandled = once(
     }),
 );
 
-export const consumerLag = once(
+export const consumerLag = metricOnce(
   'fabric_consumer_lag',
   () =>
     new Gauge({
@@ -42,7 +43,7 @@ export const consumerLag = once(
     }),
 );
 
-export const agentApplyDuration = once(
+export const agentApplyDuration = metricOnce(
   'fabric_agent_apply_duration_seconds',
   () =>
     new Histogram({
@@ -53,7 +54,7 @@ export const agentApplyDuration = once(
     }),
 );
 
-export const agentApplyChanges = once(
+export const agentApplyChanges = metricOnce(
   'fabric_agent_apply_changes_total',
   () =>
     new Counter({
@@ -63,7 +64,7 @@ export const agentApplyChanges = once(
     }),
 );
 
-export const vmAtCoreLatency = once(
+export const vmAtCoreLatency = metricOnce(
   'fabric_vm_create_to_at_core_seconds',
   () =>
     new Histogram({
@@ -74,13 +75,23 @@ export const vmAtCoreLatency = once(
     }),
 );
 
-export const bgpSessionsUp = once(
+export const bgpSessionsUp = metricOnce(
   'fabric_bgp_sessions_up',
   () =>
     new Gauge({
       name: 'fabric_bgp_sessions_up',
       help: 'BGP sessions in state Established, per target (node, rr, router)',
       labelNames: ['kind', 'target'],
+    }),
+);
+
+export const bfdSessionsGauge = metricOnce(
+  'fabric_bfd_sessions',
+  () =>
+    new Gauge({
+      name: 'fabric_bfd_sessions',
+      help: 'BFD sessions per target (node, rr, router) and state (up, down, init, admindown, unknown)',
+      labelNames: ['kind', 'target', 'state'],
     }),
 );
 
@@ -124,3 +135,25 @@ export async function stopMetricsServer() {
   server = undefined;
   if (s) await new Promise((r) => s.close(() => r(undefined)));
 }
+
+/** Snapshots loaded, written, and refused at start (corrupt, unknown schema version): a refused one means a full replay. */
+export const snapshotOutcomes = metricOnce(
+  'fabric_snapshot_total',
+  () =>
+    new Counter({
+      name: 'fabric_snapshot_total',
+      help: 'Model snapshots by service/model and outcome (written, loaded, missing, refused)',
+      labelNames: ['service', 'model', 'outcome'],
+    }),
+);
+
+/** Events folded at the last start of a model (after its snapshot, or from sequence 1 without one). */
+export const snapshotReplayed = metricOnce(
+  'fabric_start_events_replayed',
+  () =>
+    new Gauge({
+      name: 'fabric_start_events_replayed',
+      help: 'Events a model folded at its last start before it was ready (the tail after its snapshot)',
+      labelNames: ['service', 'model'],
+    }),
+);

@@ -69,7 +69,8 @@ export function eventually<T>(
 
 /**
  * A nats-server of its own with the product's authorization (nkey users, per-subject permissions) on a
- * free port, for the tests of identities and permissions. `creds(name)` is the seed file of an identity.
+ * free port of `host` (default 127.0.0.1; a test host's own address when a container must reach it), for the tests of
+ * identities and permissions. `creds(name)` is the seed file of an identity.
  */
 export interface AuthNats {
   url: string;
@@ -78,7 +79,7 @@ export interface AuthNats {
   stop(): Promise<void>;
 }
 
-export async function startAuthenticatedNats(identities: Identity[], ns = uniqueNs('auth')): Promise<AuthNats> {
+export async function startAuthenticatedNats(identities: Identity[], ns = uniqueNs('auth'), host = '127.0.0.1'): Promise<AuthNats> {
   const dir = mkdtempSync(path.join(tmpdir(), 'fabric-nats-auth-'));
   const files = new Map<string, string>();
   const enrolled: EnrolledIdentity[] = identities.map((identity) => {
@@ -91,19 +92,19 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
   const port = await new Promise<number>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const p = (srv.address() as { port: number }).port;
       srv.close(() => resolve(p));
     });
   });
   const conf = path.join(dir, 'server.conf');
-  writeFileSync(conf, renderServerConfig({ host: '127.0.0.1', port, storeDir: path.join(dir, 'js'), ns, identities: enrolled }));
+  writeFileSync(conf, renderServerConfig({ host, port, storeDir: path.join(dir, 'js'), ns, identities: enrolled }));
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
   const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += String(d)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `nats://${host}:${port}`;
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGTERM');
     await exited;
@@ -114,7 +115,7 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
       async () => {
         if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
         return new Promise<boolean>((resolve) => {
-          const s = connectTcp({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+          const s = connectTcp({ host, port }, () => (s.destroy(), resolve(true)));
           s.once('error', () => resolve(false));
         });
       },

@@ -3,13 +3,15 @@ import { DataSource } from 'typeorm';
 import { EventStore, RpcClient } from '@fabric/eventstore';
 import { ProjectionRunner } from '@fabric/projections';
 import { CommandBus } from './http/command-bus';
+import { DryRun } from './http/dry-run';
 import { ClustersController, NodesController } from './http/clusters.controller';
 import { VmsController } from './http/vms.controller';
 import { HealthController } from './http/health.controller';
 import { DashboardController } from './http/dashboard.controller';
 import { ReadModel } from './read/read-model';
 import { BillingController } from './billing/billing.controller';
-import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER, RPC_CLIENT } from './tokens';
+import { BMP_GRACE_MS, DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER, RPC_CLIENT } from './tokens';
+import { BmpDisagreementMonitor } from './read/bmp-monitor';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AuthGuard } from './auth/auth.guard';
 import { TokenStore } from './auth/tokens';
@@ -26,6 +28,7 @@ export interface GatewayDeps {
   ds: DataSource;
   runner: ProjectionRunner;
   limits: HttpLimits;
+  bmpGraceMs: number;
 }
 
 class Shutdown implements OnApplicationShutdown {
@@ -61,7 +64,10 @@ export class GatewayModule {
         { provide: HTTP_LIMITS, useValue: deps.limits },
         { provide: RPC_CLIENT, useValue: new RpcClient(deps.store.nats) },
         CommandBus,
+        DryRun,
         ReadModel,
+        { provide: BMP_GRACE_MS, useValue: deps.bmpGraceMs },
+        BmpDisagreementMonitor,
         Shutdown,
         { provide: TokenStore, useValue: new TokenStore(deps.ds) },
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -17,6 +17,7 @@ import { createLogger, logFn, PinoNestLogger, runService } from '@fabric/service
 import { TokenStore } from './auth/tokens';
 import { setupApiDocs } from './http/api-docs';
 import { mountMetrics, projectionHooks, registerGatewayMetrics } from './metrics';
+import { bmpGraceMsFromEnv } from './read/bmp-monitor';
 
 export interface GatewayOptions {
   ns?: string;
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   dashboardDir?: string;
   /** Limits on abuse (tests lower them); defaults from the environment, see README. */
   limits?: Partial<HttpLimits>;
+  /** Grace before a BMP/agent disagreement is reported (default env FABRIC_BMP_DISAGREEMENT_GRACE_MS, else 30 s). */
+  bmpGraceMs?: number;
 }
 
 export async function startGateway(opts: GatewayOptions = {}) {
@@ -47,10 +50,13 @@ export async function startGateway(opts: GatewayOptions = {}) {
   const observations = new ProjectionRunner(store, ds, { stream: 'observations', log: logFn(log), ...projectionHooks('projection:read-model:observations') });
   await observations.start();
   const limits = httpLimits(opts.limits);
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.with({ store, ds, runner, limits }), {
-    logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
-    bodyParser: false,
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    GatewayModule.with({ store, ds, runner, limits, bmpGraceMs: opts.bmpGraceMs ?? bmpGraceMsFromEnv() }),
+    {
+      logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
+      bodyParser: false,
+    },
+  );
   securityHeaders(app);
   // JSON only; a larger body is a 413 before anything parses it.
   app.useBodyParser('json', { limit: limits.bodyBytes });

@@ -5,7 +5,7 @@ import { type DataSource } from 'typeorm';
 import type { StoredEvent } from '@fabric/contracts';
 import type { EventStore } from '@fabric/eventstore';
 import type { ProjectionRunner, VmAtCore } from '@fabric/projections';
-import { bgpSessionsUp, consumerLag, enableDefaultMetrics, eventsHandled, metricsRegistry, vmAtCoreLatency } from '@fabric/service-kit';
+import { bfdSessionsGauge, bgpSessionsUp, consumerLag, enableDefaultMetrics, eventsHandled, metricsRegistry, vmAtCoreLatency } from '@fabric/service-kit';
 
 const gauge = (name: string, help: string) =>
   (metricsRegistry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames: ['cluster', 'network', 'pool', 'cidr'] });
@@ -55,6 +55,11 @@ export function registerGatewayMetrics(ds: DataSource, store: EventStore, runner
     );
     bgpSessionsUp.reset();
     for (const s of sessions) bgpSessionsUp.set({ kind: s.kind, target: s.target_id }, Number(s.up));
+    const bfd: { kind: string; target_id: string; state: string; n: string }[] = await ds.query(
+      `SELECT kind, target_id, state, count(*) AS n FROM "${schema}"."bfd_sessions" GROUP BY kind, target_id, state`,
+    );
+    bfdSessionsGauge.reset();
+    for (const b of bfd) bfdSessionsGauge.set({ kind: b.kind, target: b.target_id, state: b.state }, Number(b.n));
     const failing: { kind: string; target_id: string }[] = await ds.query(
       `SELECT kind, target_id FROM "${schema}"."agent_targets" WHERE render_error IS NOT NULL`,
     );

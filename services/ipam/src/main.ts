@@ -30,7 +30,9 @@ export async function startIpam(opts: { ns?: string; cooldownMs?: number; networ
       networkPolicy: opts.networkPolicy ?? networkPolicyFromEnv(),
     }),
     {
-      strategy: new JetStreamServer(store, { durable: 'ipam', filterSubject: store.subjects.evtAll('vm'), maxDeliver: 10, ackWaitMs: 30_000 }),
+      // Ack wait 10 s and 16 messages taken at a time: what a killed IPAM had taken but not acknowledged is
+      // redelivered to the next instance within seconds (a slow handler reports progress, stream-reader.ts).
+      strategy: new JetStreamServer(store, { durable: 'ipam', filterSubject: store.subjects.evtAll('vm'), maxDeliver: 10, ackWaitMs: 10_000, batch: 16 }),
       logger: new PinoNestLogger('ipam'),
     },
   );

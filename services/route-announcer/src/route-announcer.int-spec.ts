@@ -136,7 +136,10 @@ describe('route-announcer (real NATS)', () => {
 
   it('given observations trimmed by retention, when it restarts, then it asks the agents for a resync and still completes a migration', async () => {
     await appendEvents(store, [ev.vmCreated(vm(2), NODE1), ev.ipAllocated(vm(2), '203.0.113.20')]);
-    await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.11' }], [], undefined, 2)]);
+    // The previous instance's graceful stop left a snapshot covering the observations it folded: two more arrive
+    // after it and retention trims the first of them, which the restarted model has not seen.
+    await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.98/32', nextHop: '198.18.0.11' }], [], undefined, 2)]);
+    await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.99/32', nextHop: '198.18.0.11' }], [], undefined, 3)]);
     await nats.jsm.streams.purge(nats.subjects.observationsStream, { keep: 1 });
     expect((await store.observations().bounds()).first).toBeGreaterThan(1);
     const asked: string[] = [];

@@ -9,6 +9,9 @@ import { RtbhRole1796000000102 } from './1796000000102-rtbh-role';
 import { ObservedRoutes1797000000000 } from './1797000000000-observed-routes';
 import { VmHistoryStream1797100000000 } from './1797100000000-vm-history-stream';
 import { PrivateNetworks1798000000000 } from './1798000000000-private-networks';
+import { BfdSessions1798100000000 } from './1798100000000-bfd-sessions';
+import { RouterConfigRollback1799000000000 } from './1799000000000-router-config-rollback';
+import { ClusterTopology1799100000000 } from './1799100000000-cluster-topology';
 
 export const MIGRATIONS = [
   Initial1764129600000,
@@ -22,4 +25,7 @@ export const MIGRATIONS = [
   ObservedRoutes1797000000000,
   VmHistoryStream1797100000000,
   PrivateNetworks1798000000000,
+  BfdSessions1798100000000,
+  RouterConfigRollback1799000000000,
+  ClusterTopology1799100000000,
 ];

@@ -1,2 +1,3 @@
 export * from './fixtures';
 export * from './int-support';
+export * from './random-history';

@@ -1,13 +1,25 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { BgpSettingsInput, CreateCluster, isName, rrTargetId, RrDesiredState } from '@fabric/contracts';
+import {
+  type BgpPreviewReply,
+  type BgpPreviewRequest,
+  BgpSettingsInput,
+  CreateCluster,
+  DERIVER_SERVICES,
+  isName,
+  rrTargetId,
+  RrDesiredState,
+  type TargetKind,
+} from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
 import { redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus, RequestInfo } from './command-bus';
-import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, DrainNodeBody, JoinNodeBody } from './dto';
+import { DryRun, DryRunQuery, dryRunParam } from './dry-run';
+import { AddNetworkBody, AddPoolBody, AddRouteReflectorBody, ChangeBgpPasswordBody, DrainNodeBody, JoinNodeBody, RollbackRouterConfigBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
+import { BmpDisagreementMonitor } from '../read/bmp-monitor';
 import { EVENT_STORE } from '../tokens';
 import { ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles';
@@ -16,14 +28,30 @@ import { ClusterDto, NetworkDto, NodeDto, NodeStatusDto } from './responses';
 
 const uuid = uuidParam;
 
+/** A dry run answers 200 whatever the write's own status (201, 202): nothing was created or accepted. */
+function okDry<T>(res: Response, answer: T): T {
+  res.status(200);
+  return answer;
+}
+
 interface BgpPreview {
   changed: string[];
   md5Rotated: boolean;
   before: Record<string, unknown>;
   after: Record<string, unknown>;
 }
+/** How long a dry run waits for each deriver's preview. */
+const PREVIEW_TIMEOUT_MS = 5000;
+interface AffectedTarget {
+  kind: string;
+  id: string;
+  name: string;
+}
+
 /** Settings only the route reflectors render (what they add towards the core, what they do on a node's prefix limit). */
 const RR_ONLY_SETTINGS = new Set(['coreCommunity', 'prefixLimitAction']);
+/** Settings only the core router renders (where it reports its routes over BMP). */
+const CORE_ONLY_SETTINGS = new Set(['bmpStation']);
 const settingsText = (o: Record<string, unknown>) =>
   Object.keys(o)
     .sort()
@@ -39,8 +67,10 @@ const settingsDiff = (before: Record<string, unknown>, after: Record<string, unk
 export class ClustersController {
   constructor(
     private readonly bus: CommandBus,
+    private readonly dry: DryRun,
     private readonly read: ReadModel,
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly bmp: BmpDisagreementMonitor,
   ) {}
 
   @Post()
@@ -76,7 +106,15 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: ClusterDto })
   @ApiErrors(400, 404, 409)
-  async addRr(@Param('id', uuid) id: string, @Body() body: AddRouteReflectorBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async addRr(
+    @Param('id', uuid) id: string,
+    @Body() body: AddRouteReflectorBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (dryRunParam(dryRun)) return okDry(res, await this.dry.run('AddRouteReflector', { clusterId: id, ...body }, info.actor));
     await this.bus.send('inventory', 'AddRouteReflector', { clusterId: id, ...body }, info);
     return this.get(id);
   }
@@ -93,10 +131,11 @@ export class ClustersController {
 
   @Patch(':id/bgp')
   @ApiOperation({
-    summary: "Change the cluster's BGP settings (timers, graceful restart, BFD, MD5 rotation, communities, prefix-limit action)",
+    summary: "Change the cluster's BGP settings (timers, graceful restart, BFD, MD5 rotation, communities, prefix-limit action, the core's BMP station)",
     description:
       'Only the fields given change; a timer set to null returns to the daemon default. Every affected node, RR and the core get a new ' +
-      'generation. `?dryRun=true`: nothing is written; the answer lists the settings before/after, their diff and the targets that would change.',
+      'generation. `?dryRun=true`: nothing is written; the answer lists the settings before/after, their diff and the targets that would change, ' +
+      'each with the unified diff of its config (`targets[].diff`, secrets redacted; `diff: null` and `diffError` when its deriver did not answer).',
   })
   @ApiQuery({ name: 'dryRun', required: false, type: Boolean })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
@@ -109,25 +148,78 @@ export class ClustersController {
     @Query('dryRun') dryRun: string | undefined,
     @ReqInfo() info: RequestInfo,
   ) {
-    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw invalidQuery({ dryRun: ['must be true or false'] }, 'invalid query');
-    if (dryRun === 'true') {
+    if (dryRunParam(dryRun)) {
       // No idempotency claim: a dry run writes nothing, so repeating it is harmless.
       const r = await this.bus.send<BgpPreview>('inventory', 'ChangeBgpSettings', { ...body, clusterId: id, dryRun: true }, { actor: info.actor });
-      return { ...r, settingsDiff: settingsDiff(r.before, r.after), targets: await this.affectedTargets(id, r) };
+      const targets = await this.affectedTargets(id, r);
+      return { ...r, settingsDiff: settingsDiff(r.before, r.after), targets: await this.targetDiffs(id, r, targets) };
     }
     await this.bus.send('inventory', 'ChangeBgpSettings', { ...body, clusterId: id }, info);
     return this.get(id);
   }
 
   /** The targets whose desired config a settings change touches (docs/bgp-settings.md). */
-  private async affectedTargets(id: string, r: BgpPreview) {
+  private async affectedTargets(id: string, r: BgpPreview): Promise<AffectedTarget[]> {
     const c = await this.get(id);
-    const rrOnly = r.changed.every((k) => RR_ONLY_SETTINGS.has(k)) && !r.md5Rotated;
+    // A direct cluster has no RR: its nodes apply the "RR-only" settings themselves (e.g. the core community).
+    const rrOnly = c.topology !== 'direct' && r.changed.every((k) => RR_ONLY_SETTINGS.has(k)) && !r.md5Rotated;
+    const coreOnly = r.changed.every((k) => CORE_ONLY_SETTINGS.has(k)) && !r.md5Rotated;
     if (!r.changed.length && !r.md5Rotated) return [];
-    const nodes = rrOnly ? [] : (await this.read.nodes(id)).filter((n) => n.status !== 'left').map((n) => ({ kind: 'node', id: n.id, name: n.name }));
-    const rrs = c.routeReflectors.map((rr) => ({ kind: 'rr', id: rrTargetId(id, rr.name), name: rr.name }));
+    const nodes =
+      rrOnly || coreOnly ? [] : (await this.read.nodes(id)).filter((n) => n.status !== 'left').map((n) => ({ kind: 'node', id: n.id, name: n.name }));
+    const rrs = coreOnly ? [] : c.routeReflectors.map((rr) => ({ kind: 'rr', id: rrTargetId(id, rr.name), name: rr.name }));
     const core = rrOnly ? [] : [{ kind: 'router', id, name: c.coreRouter.name }];
     return [...nodes, ...rrs, ...core];
+  }
+
+  /**
+   * Each target's config diff for a dry run: the config it has now (its last command; the core's latest rendered
+   * version in its vendor's format) against the one its deriver renders with the settings after the change
+   * (PreviewBgpSettings, answered by the leading instance from its model, nothing written). Both sides are
+   * redacted before they are compared: a secret never shows, and a rotation alone shows no line (`md5Rotated`).
+   * A deriver that does not answer leaves its targets with `diff: null` and the reason in `diffError`.
+   */
+  private async targetDiffs(id: string, r: BgpPreview, targets: AffectedTarget[]) {
+    if (!targets.length) return [];
+    const { md5Password: _m, community, ...bgp } = r.after as Record<string, unknown> & { community: string };
+    const req: BgpPreviewRequest = { clusterId: id, community, bgp, md5Rotated: r.md5Rotated };
+    const nc = this.store.nats.nc;
+    const rendered = new Map<string, string>();
+    const failed = new Map<TargetKind, string>();
+    const KIND: Record<(typeof DERIVER_SERVICES)[number], TargetKind> = { 'route-announcer': 'node', 'rr-config': 'rr', 'router-config': 'router' };
+    await Promise.all(
+      DERIVER_SERVICES.map(async (service) => {
+        try {
+          const m = await nc.request(this.store.subjects.bgpPreview(service), JSON.stringify(req), { timeout: PREVIEW_TIMEOUT_MS });
+          const reply = m.json<BgpPreviewReply>();
+          if (reply.error) throw new Error(reply.error);
+          for (const t of reply.targets ?? []) rendered.set(`${t.kind}:${t.targetId}`, t.config);
+        } catch (e) {
+          failed.set(KIND[service], `${service} did not render a preview: ${(e as Error).message}`.slice(0, 300));
+        }
+      }),
+    );
+    const current = async (t: AffectedTarget): Promise<string> => {
+      if (t.kind === 'router') {
+        const c = await this.get(id);
+        const row = await this.read.routerConfig(id);
+        return (row?.configs as Record<string, string> | undefined)?.[c.coreRouter.vendor] ?? '';
+      }
+      const m = await this.store.nats.jsm.streams
+        .getMessage(this.store.subjects.commandsStream, { last_by_subj: this.store.subjects.cmd(t.kind as TargetKind, t.id) })
+        .catch(() => null);
+      return m ? (m.json<{ bird?: string }>().bird ?? '') : '';
+    };
+    return Promise.all(
+      targets.map(async (t) => {
+        const after = rendered.get(`${t.kind}:${t.id}`);
+        if (after === undefined) {
+          return { ...t, diff: null, diffError: failed.get(t.kind as TargetKind) ?? 'no preview rendered for this target' };
+        }
+        const label = `${t.kind} ${t.name}`;
+        return { ...t, diff: unifiedDiff(redactSecrets(await current(t)), redactSecrets(after), `${label} (current)`, `${label} (after)`) };
+      }),
+    );
   }
 
   @Delete(':id/route-reflectors/:name')
@@ -135,7 +227,9 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: ClusterDto })
   @ApiErrors(400, 404, 409)
-  async removeRr(@Param('id', uuid) id: string, @Param('name') name: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async removeRr(@Param('id', uuid) id: string, @Param('name') name: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('RemoveRouteReflector', { clusterId: id, name }, info.actor);
     await this.bus.send('inventory', 'RemoveRouteReflector', { clusterId: id, name }, info);
     return this.get(id);
   }
@@ -155,6 +249,20 @@ export class ClustersController {
       throw new NotFoundException({ status: 404, code: 'rr-config-not-found', message: `no config rendered yet for route reflector ${name} of cluster ${id}` });
     const desired = m.json<RrDesiredState>();
     res.type('text/plain').set('X-Generation', String(desired.generation)).send(redactSecrets(desired.bird)); // the agent's command holds the MD5 password; responses never
+  }
+
+  @Get(':id/router/status')
+  @ApiOperation({
+    summary: "The core router's route sources: its BMP station and where the BMP feed and the FRR agent's read disagree",
+    description:
+      'bmp.disagreements: prefixes held by one source only for longer than bmp.graceMs (FABRIC_BMP_DISAGREEMENT_GRACE_MS), with the holder and since when; ' +
+      'cleared when they agree again. Compared only for a cluster with a BMP station whose core runs the FRR agent (docs/operations/bmp.md).',
+  })
+  @ApiResponse({ status: 200, description: '{clusterId, bmpStation, bmp: {compared, graceMs, disagreements[{prefix, heldBy, since}], pending, sampledAt}}' })
+  @ApiErrors(400, 404)
+  async routerStatus(@Param('id', uuid) id: string) {
+    const c = await this.get(id);
+    return { clusterId: id, bmpStation: c.bgp.bmpStation ?? null, bmp: this.bmp.status(id) };
   }
 
   /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */
@@ -197,13 +305,73 @@ export class ClustersController {
     res.send(redactSecrets(row.configs[format] ?? ''));
   }
 
+  @Post(':id/router/rollback')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: "Roll the core router's config back to an earlier version",
+    description:
+      'router-config publishes the configs of `toVersion` as a new version (`rollbackOf`): the FRR core applies it, a Junos core gets the ' +
+      "commit-confirmed procedure of that version. The rollback holds until the cluster's router inputs (RRs, pools, BGP settings) change again. " +
+      '`?dryRun=true`: nothing is written; the answer holds the diff from the current version to `toVersion` per format (secrets redacted).',
+  })
+  @ApiQuery({ name: 'dryRun', required: false, type: Boolean })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, description: '{clusterId, fromVersion, toVersion}; the new version appears in GET /clusters/{id}/router/configs' })
+  @ApiResponse({ status: 200, description: 'dry run: {clusterId, fromVersion, toVersion, dryRun: true, diffs: {junos, frr}}' })
+  @ApiErrors(400, 404, 409)
+  @QueryParams('dryRun')
+  async rollbackRouterConfig(
+    @Param('id', uuid) id: string,
+    @Body() body: RollbackRouterConfigBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const dry = dryRunParam(dryRun);
+    await this.get(id);
+    const current = await this.read.routerConfig(id, undefined);
+    if (dry) {
+      // The same checks as the decider's, on the read model; nothing is sent.
+      if (!current) throw new ConflictException({ status: 409, code: 'router-config-none', message: `cluster ${id} has no core router config yet` });
+      const target = body.toVersion <= current.version ? await this.read.routerConfig(id, body.toVersion) : undefined;
+      if (!target)
+        throw new NotFoundException({ status: 404, code: 'router-config-version-not-found', message: `router config version ${body.toVersion} not found` });
+      if (target.version === current.version) {
+        throw new ConflictException({ status: 409, code: 'router-config-current', message: `version ${body.toVersion} is the current core router config` });
+      }
+      const diffs = Object.fromEntries(
+        ['junos', 'frr'].map((f) => [
+          f,
+          redactSecrets(unifiedDiff(current.configs[f] ?? '', target.configs[f] ?? '', `${f} v${current.version}`, `${f} v${target.version}`)),
+        ]),
+      );
+      res.status(200); // nothing accepted: an answer
+      return { clusterId: id, fromVersion: current.version, toVersion: target.version, dryRun: true, diffs };
+    }
+    await this.bus.send(
+      'inventory',
+      'RollbackRouterConfig',
+      { clusterId: id, toVersion: body.toVersion, ...(body.reason !== undefined ? { reason: body.reason } : {}) },
+      info,
+    );
+    return { clusterId: id, fromVersion: current?.version ?? null, toVersion: body.toVersion };
+  }
+
   @Post(':id/networks')
   @ApiOperation({ summary: 'Add a network (CIDR) with optional pools' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: NetworkDto })
   @ApiErrors(400, 404, 409)
-  async addNetwork(@Param('id', uuid) id: string, @Body() body: AddNetworkBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async addNetwork(
+    @Param('id', uuid) id: string,
+    @Body() body: AddNetworkBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
     await this.get(id);
+    if (dryRunParam(dryRun)) return okDry(res, await this.dry.run('AddNetwork', { clusterId: id, ...body }, info.actor, undefined, 'ipam'));
     const { networkId } = await this.bus.send<{ networkId: string }>('ipam', 'AddNetwork', { clusterId: id, ...body }, info);
     return (await this.read.networks(id)).find((n) => n.id === networkId);
   }
@@ -222,8 +390,17 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: NetworkDto })
   @ApiErrors(400, 404, 409)
-  async addPool(@Param('id', uuid) id: string, @Param('networkId', uuid) networkId: string, @Body() body: AddPoolBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async addPool(
+    @Param('id', uuid) id: string,
+    @Param('networkId', uuid) networkId: string,
+    @Body() body: AddPoolBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
     await this.get(id);
+    if (dryRunParam(dryRun)) return okDry(res, await this.dry.run('AddPool', { clusterId: id, networkId, ...body }, info.actor, undefined, 'ipam'));
     await this.bus.send('ipam', 'AddPool', { clusterId: id, networkId, ...body }, info);
     return (await this.read.networks(id)).find((n) => n.id === networkId);
   }
@@ -233,7 +410,15 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async join(@Param('id', uuid) id: string, @Body() body: JoinNodeBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async join(
+    @Param('id', uuid) id: string,
+    @Body() body: JoinNodeBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (dryRunParam(dryRun)) return okDry(res, await this.dry.run('JoinNode', { clusterId: id, ...body }, info.actor));
     const { nodeId } = await this.bus.send<{ nodeId: string }>('inventory', 'JoinNode', { clusterId: id, ...body }, info);
     const n = await this.read.nodeRow(nodeId);
     return n ? this.read.node(n) : { id: nodeId };
@@ -256,6 +441,7 @@ export class ClustersController {
 export class NodesController {
   constructor(
     private readonly bus: CommandBus,
+    private readonly dry: DryRun,
     private readonly read: ReadModel,
   ) {}
 
@@ -287,7 +473,9 @@ export class NodesController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async drain(@Param('id', uuid) id: string, @Body() body: DrainNodeBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async drain(@Param('id', uuid) id: string, @Body() body: DrainNodeBody, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info.actor);
     await this.bus.send('inventory', 'DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info);
     return this.get(id);
   }
@@ -302,7 +490,9 @@ export class NodesController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async evacuate(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async evacuate(@Param('id', uuid) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('EvacuateNode', { nodeId: id }, info.actor);
     await this.bus.send('inventory', 'EvacuateNode', { nodeId: id }, info);
     return this.get(id);
   }
@@ -313,7 +503,9 @@ export class NodesController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async undrain(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async undrain(@Param('id', uuid) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('UndrainNode', { nodeId: id }, info.actor);
     await this.bus.send('inventory', 'UndrainNode', { nodeId: id }, info);
     return this.get(id);
   }
@@ -323,7 +515,9 @@ export class NodesController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: NodeDto })
   @ApiErrors(400, 404, 409)
-  async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async remove(@Param('id', uuid) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('RemoveNode', { nodeId: id }, info.actor);
     await this.bus.send('inventory', 'RemoveNode', { nodeId: id }, info);
     return this.get(id);
   }

@@ -58,6 +58,16 @@ export class CommandBus {
     return reply.result;
   }
 
+  /**
+   * Dry run of a command: the write service decides on its current state and answers the events it would
+   * append. No Idempotency-Key is claimed (nothing happens, so a repeat is harmless) and nothing is waited for.
+   */
+  async decide<R = Record<string, unknown>>(service: 'inventory' | 'ipam', command: string, payload: object, actor?: string): Promise<R> {
+    const reply = await this.rpc.request<R>(service, command, { commandId: randomUUID(), actor: actor ?? 'anonymous', payload, dryRun: true });
+    if (!reply.ok) throwReplyError(reply.error);
+    return reply.result;
+  }
+
   /** Before reading a resource this gateway accepted: wait until the read model has it. */
   async waitForResource(id: string): Promise<void> {
     const position = this.pending.get(id);

@@ -1,11 +1,11 @@
 /**
- * Read endpoints for the operator dashboard: the cluster's topology with BGP session states, desired vs applied
+ * Read endpoints for the operator dashboard: the cluster's topology with BGP and BFD session states, desired vs applied
  * generation of every agent target, and the router config versions. Read model only, no commands.
  */
 import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
 import { DataSource, In } from 'typeorm';
 import { rrTargetId } from '@fabric/contracts';
-import { AgentTargetRow, BgpSessionRow, ClusterRow, NodeRow, RouterConfigRow } from '@fabric/projections';
+import { AgentTargetRow, BfdSessionRow, BgpSessionRow, ClusterRow, NodeRow, RouterConfigRow } from '@fabric/projections';
 import { ReadModel } from '../read/read-model';
 import { DATA_SOURCE } from '../tokens';
 import { uuidParam } from './validation';
@@ -30,6 +30,41 @@ interface SessionSide {
   state: string;
   info: string | null;
   since: string | null;
+}
+
+interface BfdSide {
+  kind: Kind;
+  targetId: string;
+  peerIp: string;
+  interface: string | null;
+  state: string;
+  intervalMs: number | null;
+  timeoutMs: number | null;
+  info: string | null;
+  since: string | null;
+}
+
+/** One link's BFD state from what both ends report: null when no end runs BFD toward the other, 'up' only when every end says so. */
+export function bfdLinkState(sides: { state: string }[]): string | null {
+  if (!sides.length) return null;
+  return sides.find((s) => s.state !== 'up')?.state ?? 'up';
+}
+
+/** BFD sessions of one target, as topology sides. */
+export function bfdSides(rows: BfdSessionRow[], kind: Kind, targetId: string): BfdSide[] {
+  return rows
+    .filter((r) => r.kind === kind && r.targetId === targetId)
+    .map((r) => ({
+      kind,
+      targetId,
+      peerIp: r.peerIp,
+      interface: r.interface || null,
+      state: r.state,
+      intervalMs: r.intervalMs,
+      timeoutMs: r.timeoutMs,
+      info: r.info,
+      since: iso(r.since),
+    }));
 }
 
 /** One link's state from what both ends report: Established only when every reporting end says so. */
@@ -64,6 +99,15 @@ export class DashboardController {
     const { cluster, nodes, core, rrs, nodeMembers } = await this.members(id);
     const all = [core, ...rrs, ...nodeMembers];
     const rows = await this.ds.getRepository(BgpSessionRow).find({ where: { targetId: In(all.map((m) => m.targetId)) } });
+    const bfdRows = await this.ds.getRepository(BfdSessionRow).find({ where: { targetId: In(all.map((m) => m.targetId)) } });
+    // The BFD sessions of both ends of a link toward each other (by the peer's address).
+    const bfdOf = (x: Member, y: Member) => {
+      const sides = [
+        ...bfdSides(bfdRows, x.kind, x.targetId).filter((b) => y.ips.includes(b.peerIp)),
+        ...bfdSides(bfdRows, y.kind, y.targetId).filter((b) => x.ips.includes(b.peerIp)),
+      ];
+      return { state: bfdLinkState(sides), sides };
+    };
     const sidesOf = (m: Member) =>
       rows
         .filter((r) => r.kind === m.kind && r.targetId === m.targetId)
@@ -87,6 +131,7 @@ export class DashboardController {
         b: { kind: rr.kind, id: rr.targetId, name: rr.name },
         state: linkState(sides),
         sides,
+        bfd: bfdOf(core, rr),
       });
     }
     for (const rr of rrs) {
@@ -97,6 +142,7 @@ export class DashboardController {
           b: { kind: n.kind, id: n.targetId, name: n.name },
           state: linkState(sides),
           sides,
+          bfd: bfdOf(rr, n),
         });
       }
     }
@@ -143,6 +189,12 @@ export class DashboardController {
   async routerConfigs(@Param('id', uuid) id: string) {
     await this.members(id);
     const rows = await this.ds.getRepository(RouterConfigRow).find({ where: { clusterId: id }, order: { version: 'DESC' } });
-    return rows.map((r) => ({ version: r.version, hash: r.hash, formats: Object.keys(r.configs).sort(), createdAt: iso(r.createdAt) }));
+    return rows.map((r) => ({
+      version: r.version,
+      hash: r.hash,
+      formats: Object.keys(r.configs).sort(),
+      createdAt: iso(r.createdAt),
+      ...(r.rollbackOf !== null ? { rollbackOf: r.rollbackOf } : {}),
+    }));
   }
 }

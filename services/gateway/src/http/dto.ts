@@ -1,7 +1,7 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsOptional, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, IsOwnerId, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
@@ -57,6 +57,17 @@ export class MigrateVmBody {
   @ApiProperty({ format: 'uuid', description: 'target node' })
   @IsCanonicalUuid()
   nodeId: string;
+}
+export class RollbackRouterConfigBody {
+  @ApiProperty({ example: 3, description: 'the earlier version (GET /clusters/{id}/router/configs) whose configs become desired again' })
+  @IsInt()
+  @Min(1)
+  @Max(2_147_483_647)
+  toVersion: number;
+  @ApiPropertyOptional({ example: 'v5 dropped the uplink sessions', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
+  @IsOptional()
+  @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
+  reason?: string;
 }
 export class DrainNodeBody {
   @ApiPropertyOptional({ example: true, description: 'also move every VM of the node to other nodes (as POST /nodes/{id}/evacuate)' })

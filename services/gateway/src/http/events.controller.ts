@@ -208,16 +208,18 @@ export class EventsController implements BeforeApplicationShutdown {
     const observationReader = readerOf(this.store.observations(), true);
     let heartbeat: NodeJS.Timeout | undefined;
     try {
+      // Headers first: the events reader may deliver (a replay) while the observations reader still opens, and
+      // a write before them would go out as a plain 200 that EventSource refuses.
+      res.status(200).set({
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.flushHeaders();
       await reader.start();
       await observationReader.start();
       if (!closed && !res.destroyed) {
-        res.status(200).set({
-          'Content-Type': 'text/event-stream; charset=utf-8',
-          'Cache-Control': 'no-cache, no-transform',
-          Connection: 'keep-alive',
-          'X-Accel-Buffering': 'no',
-        });
-        res.flushHeaders();
         // The consumer exists now: a client may start writing and will see its own events.
         res.write(`retry: 2000\n: connected${since !== undefined ? ` after ${since}` : ''}\n\n`);
         heartbeat = setInterval(() => {

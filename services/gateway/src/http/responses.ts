@@ -12,6 +12,10 @@ class NamedIpDto {
 class CoreRouterDto extends NamedIpDto {
   @ApiProperty({ enum: ['junos', 'frr'] }) vendor: string;
 }
+class BmpStationDto {
+  @ApiProperty({ example: '198.18.254.1' }) address: string;
+  @ApiProperty({ example: 11019 }) port: number;
+}
 class BgpDto {
   @ApiProperty() gracefulRestart: boolean;
   @ApiProperty() bfd: boolean;
@@ -26,6 +30,7 @@ class BgpDto {
   @ApiPropertyOptional({ example: 100 }) bfdMinRxMs?: number;
   @ApiPropertyOptional({ example: 100 }) bfdMinTxMs?: number;
   @ApiPropertyOptional({ example: 3 }) bfdMultiplier?: number;
+  @ApiPropertyOptional({ type: BmpStationDto, description: "the core's BMP station (absent: none)" }) bmpStation?: BmpStationDto;
 }
 export class ClusterDto {
   @ApiProperty({ format: 'uuid' }) id: string;
@@ -38,6 +43,8 @@ export class ClusterDto {
   @ApiProperty({ type: CoreRouterDto }) coreRouter: CoreRouterDto;
   @ApiProperty({ example: '198.18.0.11' }) rrClusterId: string;
   @ApiProperty({ type: BgpDto }) bgp: BgpDto;
+  @ApiProperty({ enum: ['route-reflectors', 'direct'], example: 'route-reflectors' }) topology: string;
+  @ApiPropertyOptional({ description: 'only for topology direct: lab/test stand only, every node peers the core' }) warning?: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
 }
 class PoolDto {
@@ -71,6 +78,16 @@ class BgpSessionDto {
   @ApiProperty({ nullable: true }) info: string | null;
   @ApiProperty({ format: 'date-time' }) since: string;
 }
+class BfdSessionDto {
+  @ApiProperty({ example: '198.18.0.11' }) peerIp: string;
+  @ApiProperty({ example: 'ul0', nullable: true, description: 'null for a multihop session' }) interface: string | null;
+  @ApiProperty({ example: 'up', description: "the daemon's state, lower-case: up, down, init, admindown; unknown when the daemon cannot be read" })
+  state: string;
+  @ApiProperty({ example: 100, nullable: true, description: 'negotiated transmit interval (ms)' }) intervalMs: number | null;
+  @ApiProperty({ example: 300, nullable: true, description: 'detection time (ms)' }) timeoutMs: number | null;
+  @ApiProperty({ nullable: true }) info: string | null;
+  @ApiProperty({ format: 'date-time', description: 'when the session entered this state (as reported)' }) since: string;
+}
 class EvacuationDto {
   @ApiProperty({ description: 'VMs still on the node, not yet moving' }) waiting: number;
   @ApiProperty({ description: 'VMs migrating away (make-before-break in progress)' }) migrating: number;
@@ -88,6 +105,7 @@ export class NodeStatusDto extends NodeDto {
   lastApply: object | null;
   @ApiProperty({ nullable: true }) lastError: string | null;
   @ApiProperty({ type: [BgpSessionDto] }) bgpSessions: BgpSessionDto[];
+  @ApiProperty({ type: [BfdSessionDto], description: 'BFD sessions the node reports (empty when BFD is off)' }) bfdSessions: BfdSessionDto[];
   @ApiProperty({ description: 'live VMs placed on the node' }) vmCount: number;
   @ApiProperty({ nullable: true, type: EvacuationDto, description: 'progress while the node is evacuating' }) evacuation: EvacuationDto | null;
 }

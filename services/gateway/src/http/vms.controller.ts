@@ -1,6 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { CreateVm, OWNER_PATTERN, UUID_PATTERN } from '@fabric/contracts';
 import { CommandBus, RequestInfo } from './command-bus';
+import { DryRun, DryRunQuery, dryRunParam } from './dry-run';
 import { BlackholeBody, MigrateVmBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
@@ -20,6 +22,7 @@ const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core'
 export class VmsController {
   constructor(
     private readonly bus: CommandBus,
+    private readonly dry: DryRun,
     private readonly read: ReadModel,
   ) {}
 
@@ -30,7 +33,13 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 202, type: VmAcceptedDto })
   @ApiErrors(400, 404, 409)
-  async create(@Body() body: CreateVm, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async create(@Body() body: CreateVm, @Query('dryRun') dryRun: string | undefined, @Res({ passthrough: true }) res: Response, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) {
+      const answer = await this.dry.run('CreateVm', body, info.actor, this.dry.vmAddress);
+      res.status(200);
+      return answer;
+    }
     const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info, { acceptedResource: (r) => r.vmId });
     return { id: vmId, status: 'requested', links: { self: `/api/v1/vms/${vmId}` } };
   }
@@ -77,7 +86,18 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 202, type: VmAcceptedDto })
   @ApiErrors(400, 404, 409)
-  async remove(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async remove(
+    @Param('id', uuid) id: string,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (dryRunParam(dryRun)) {
+      const answer = await this.dry.run('DeleteVm', { vmId: id }, info.actor);
+      res.status(200);
+      return answer;
+    }
     await this.bus.send('inventory', 'DeleteVm', { vmId: id }, info);
     return { id, status: 'deleted' };
   }
@@ -89,7 +109,9 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: VmDto })
   @ApiErrors(400, 404, 409)
-  async blackhole(@Param('id', uuid) id: string, @Body() body: BlackholeBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async blackhole(@Param('id', uuid) id: string, @Body() body: BlackholeBody, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('BlackholeVm', { vmId: id, reason: body.reason }, info.actor);
     await this.bus.send('inventory', 'BlackholeVm', { vmId: id, reason: body.reason }, info);
     return this.read.vm((await this.read.vmRow(id))!);
   }
@@ -101,7 +123,9 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: VmDto })
   @ApiErrors(400, 404, 409)
-  async liftBlackhole(@Param('id', uuid) id: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async liftBlackhole(@Param('id', uuid) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
+    if (dryRunParam(dryRun)) return this.dry.run('LiftBlackhole', { vmId: id }, info.actor);
     await this.bus.send('inventory', 'LiftBlackhole', { vmId: id }, info);
     return this.read.vm((await this.read.vmRow(id))!);
   }
@@ -112,7 +136,19 @@ export class VmsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 202, type: VmAcceptedDto })
   @ApiErrors(400, 404, 409)
-  async migrate(@Param('id', uuid) id: string, @Body() body: MigrateVmBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async migrate(
+    @Param('id', uuid) id: string,
+    @Body() body: MigrateVmBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (dryRunParam(dryRun)) {
+      const answer = await this.dry.run('MigrateVm', { vmId: id, nodeId: body.nodeId }, info.actor);
+      res.status(200);
+      return answer;
+    }
     await this.bus.send('inventory', 'MigrateVm', { vmId: id, nodeId: body.nodeId }, info);
     return { id, status: 'migrating', nodeId: body.nodeId };
   }

@@ -1,9 +1,10 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
-import { BGP_TIMER_KEYS, DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION } from '@fabric/contracts';
+import { BGP_TIMER_KEYS, DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION, DIRECT_TOPOLOGY_WARNING } from '@fabric/contracts';
 import {
   AgentTargetRow,
+  BfdSessionRow,
   BgpSessionRow,
   ClusterRow,
   NetworkRow,
@@ -42,8 +43,12 @@ export class ReadModel {
       coreCommunity: c.bgp.coreCommunity ?? DEFAULT_CORE_COMMUNITY,
       // Timers only when set (absent: the daemons' defaults).
       ...Object.fromEntries(BGP_TIMER_KEYS.filter((k) => c.bgp[k] !== undefined && c.bgp[k] !== null).map((k) => [k, c.bgp[k]])),
+      ...(c.bgp.bmpStation ? { bmpStation: { address: c.bgp.bmpStation.address, port: c.bgp.bmpStation.port } } : {}),
     },
     blackholeCommunity: c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY,
+    topology: c.topology === 'direct' ? ('direct' as const) : ('route-reflectors' as const),
+    // Loud on every read of a direct cluster: the API, fabricctl and the dashboard show it as given.
+    ...(c.topology === 'direct' ? { warning: DIRECT_TOPOLOGY_WARNING } : {}),
     createdAt: iso(c.createdAt),
   });
 
@@ -87,6 +92,7 @@ export class ReadModel {
   async nodeStatus(n: NodeRow) {
     const target = await this.ds.getRepository(AgentTargetRow).findOneBy({ kind: 'node', targetId: n.id });
     const sessions = await this.ds.getRepository(BgpSessionRow).find({ where: { kind: 'node', targetId: n.id }, order: { protocol: 'ASC' } });
+    const bfd = await this.ds.getRepository(BfdSessionRow).find({ where: { kind: 'node', targetId: n.id }, order: { peerIp: 'ASC', interface: 'ASC' } });
     const vmRepo = this.ds.getRepository(VmRow);
     const vms = await vmRepo.count({ where: { nodeId: n.id, status: Not('deleted') } });
     // While evacuating: VMs still waiting on the node, and those migrating away (placed on their target already).
@@ -108,6 +114,15 @@ export class ReadModel {
         : null,
       lastError: target?.lastError ?? null,
       bgpSessions: sessions.map((s) => ({ protocol: s.protocol, peerIp: s.peerIp, state: s.state, info: s.info, since: iso(s.since) })),
+      bfdSessions: bfd.map((b) => ({
+        peerIp: b.peerIp,
+        interface: b.interface || null,
+        state: b.state,
+        intervalMs: b.intervalMs,
+        timeoutMs: b.timeoutMs,
+        info: b.info,
+        since: iso(b.since),
+      })),
       vmCount: vms,
       evacuation,
     };

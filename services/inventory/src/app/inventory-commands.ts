@@ -23,6 +23,7 @@ import {
   type MigrateVm,
   type RemoveNode,
   type RemoveRouteReflector,
+  type RollbackRouterConfig,
   type StoredEvent,
   invalid,
   notFound,
@@ -36,6 +37,25 @@ import { vmDecider, type VmCommand, type VmEvent, type VmState } from '../domain
 import { InventoryIndex } from './inventory-index';
 
 type Reply = { result: Record<string, unknown>; position: number };
+
+/**
+ * Commands that answer a dry run (`CommandRequest.dryRun`): decided on the current state, nothing appended.
+ * Not those that store a secret before deciding (CreateCluster, ChangeBgpPassword); ChangeBgpSettings has its own.
+ */
+export const DRY_RUN_COMMANDS: ReadonlySet<string> = new Set([
+  'AddRouteReflector',
+  'RemoveRouteReflector',
+  'JoinNode',
+  'DrainNode',
+  'EvacuateNode',
+  'UndrainNode',
+  'RemoveNode',
+  'CreateVm',
+  'DeleteVm',
+  'BlackholeVm',
+  'LiftBlackhole',
+  'MigrateVm',
+]);
 
 export class InventoryCommands {
   readonly index = new InventoryIndex();
@@ -55,8 +75,25 @@ export class InventoryCommands {
     this.vms = new AggregateRepository(store, vmDecider, (id) => s.evt('vm', id), { cache: true });
   }
 
+  /** Decisions of dry runs: never recorded, their events are the reply. */
+  private readonly previews = new WeakMap<CommandRequest, HandleResult>();
+
+  /** Decide and append, or for a dry run decide only (the repository's cache and the stream stay as they were). */
+  private async decide<C, S, E extends FabricEvent>(
+    repo: AggregateRepository<C, S, E>,
+    id: string,
+    command: C | ((state: S) => C),
+    req: CommandRequest,
+  ): Promise<HandleResult> {
+    if (!req.dryRun) return repo.handle(id, command, { commandId: req.commandId, meta: this.meta(req) });
+    const res = await repo.preview(id, command);
+    this.previews.set(req, res);
+    return res;
+  }
+
   /** Applies our own writes to the index right away (the tail will bring them again, harmlessly). */
   private record(res: HandleResult): void {
+    if (res.seqs.length === 0) return; // nothing appended (a no-op, a duplicate or a dry run)
     res.events.forEach((e, i) => this.index.apply({ ...e, seq: res.seqs[i] ?? 0 }));
   }
 
@@ -66,6 +103,8 @@ export class InventoryCommands {
 
   /** Same command id again → the first reply (the store dedupes the events themselves by Msg-Id). */
   private async once(req: CommandRequest, fn: () => Promise<Reply>): Promise<Reply> {
+    // A dry run is not the command: it is neither answered from nor remembered as the command's reply.
+    if (req.dryRun) return fn();
     const prev = this.replies.get(req.commandId);
     if (prev) return prev;
     // A retry arriving while the first attempt is still running shares its outcome.
@@ -84,6 +123,15 @@ export class InventoryCommands {
   }
 
   /** Dry run of ChangeBgpSettings: the decision on the current state, nothing written, no secret stored. */
+  /** The core router config version in force: router-config's last RouterConfigRendered on `evt.router.<id>`. */
+  private async currentRouterVersion(clusterId: string): Promise<number> {
+    const subject = this.store.subjects.evt('router', clusterId);
+    const seq = await this.store.lastSeq(subject);
+    if (seq === 0) return 0;
+    const [e] = await this.store.read(subject, seq - 1);
+    return e?.type === 'RouterConfigRendered' ? e.data.version : 0;
+  }
+
   private async previewBgpSettings(p: ChangeBgpSettings): Promise<Reply> {
     const { settings } = splitBgpSettings(p);
     const loaded = await this.clusters.load(p.clusterId);
@@ -103,6 +151,22 @@ export class InventoryCommands {
   }
 
   handlers(): CommandHandlers<typeof INVENTORY_COMMANDS> {
+    const handlers = this.writeHandlers();
+    // A dry run answers the events the command would append (and the command's usual result), nothing else.
+    for (const name of Object.keys(handlers) as (keyof typeof handlers)[]) {
+      const h = handlers[name] as (p: object, req: CommandRequest) => Promise<Reply>;
+      (handlers as Record<string, (p: object, req: CommandRequest) => Promise<Reply>>)[name] = async (p, req) => {
+        if (!req.dryRun) return h(p, req);
+        if (!DRY_RUN_COMMANDS.has(name)) throw invalid('dry-run-unsupported', `${name} has no dry run`, { dryRun: [`not supported by ${name}`] });
+        const reply = await h(p, req);
+        const events = this.previews.get(req)?.events ?? [];
+        return { result: { ...reply.result, dryRun: true, events }, position: reply.position };
+      };
+    }
+    return handlers;
+  }
+
+  private writeHandlers(): CommandHandlers<typeof INVENTORY_COMMANDS> {
     return {
       CreateCluster: (p: CreateCluster, req) =>
         this.once(req, () =>
@@ -131,11 +195,7 @@ export class InventoryCommands {
           this.mutex.run(p.clusterId, async () => {
             const ipTakenByNode = this.index.underlayTaken(p.clusterId, p.ip);
             const ipInPool = this.index.poolContaining(p.clusterId, p.ip);
-            const res = await this.clusters.handle(
-              p.clusterId,
-              { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } },
-              { commandId: req.commandId, meta: this.meta(req) },
-            );
+            const res = await this.decide(this.clusters, p.clusterId, { type: 'AddRouteReflector', data: p, context: { ipTakenByNode, ipInPool } }, req);
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
           }),
@@ -178,10 +238,22 @@ export class InventoryCommands {
                 return { result: { clusterId: p.clusterId, changed: changedOf(res.events) }, position: res.position };
               }),
             ),
+      RollbackRouterConfig: (p: RollbackRouterConfig, req) =>
+        this.once(req, () =>
+          this.mutex.run(p.clusterId, async () => {
+            const res = await this.clusters.handle(
+              p.clusterId,
+              { type: 'RollbackRouterConfig', data: p, context: { currentVersion: await this.currentRouterVersion(p.clusterId) } },
+              { commandId: req.commandId, meta: this.meta(req) },
+            );
+            this.record(res);
+            return { result: { clusterId: p.clusterId, toVersion: p.toVersion }, position: res.position };
+          }),
+        ),
       RemoveRouteReflector: (p: RemoveRouteReflector, req) =>
         this.once(req, () =>
           this.mutex.run(p.clusterId, async () => {
-            const res = await this.clusters.handle(p.clusterId, { type: 'RemoveRouteReflector', data: p }, { commandId: req.commandId, meta: this.meta(req) });
+            const res = await this.decide(this.clusters, p.clusterId, { type: 'RemoveRouteReflector', data: p }, req);
             this.record(res);
             return { result: { clusterId: p.clusterId, name: p.name }, position: res.position };
           }),
@@ -191,7 +263,8 @@ export class InventoryCommands {
           this.mutex.run(p.clusterId, async () => {
             const nodeId = p.nodeId ?? idFromCommand(req.commandId);
             const cluster = this.index.clusters.get(p.clusterId);
-            const res = await this.nodes.handle(
+            const res = await this.decide(
+              this.nodes,
               nodeId,
               {
                 type: 'JoinNode',
@@ -208,7 +281,7 @@ export class InventoryCommands {
                   underlayInPool: this.index.poolContaining(p.clusterId, p.underlayIp) ?? this.index.poolContaining(p.clusterId, p.underlayIp6),
                 },
               },
-              { commandId: req.commandId, meta: this.meta(req) },
+              req,
             );
             this.record(res);
             return { result: { nodeId }, position: res.position };
@@ -232,10 +305,11 @@ export class InventoryCommands {
           const node = this.index.nodes.get(p.nodeId);
           const nameTaken = !this.index.reserveVmName(p.clusterId, p.name, vmId);
           try {
-            const res = await this.vms.handle(
+            const res = await this.decide(
+              this.vms,
               vmId,
               { type: 'CreateVm', data: { ...p, vmId }, context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken } },
-              { commandId: req.commandId, meta: this.meta(req) },
+              req,
             );
             this.record(res);
             return { result: { vmId }, position: res.position };
@@ -292,7 +366,7 @@ export class InventoryCommands {
     const node = this.index.nodes.get(nodeId);
     if (!node) throw notFound('node', nodeId);
     return this.mutex.run(node.clusterId, async () => {
-      const res = await this.nodes.handle(nodeId, build(), { commandId: req.commandId, meta: this.meta(req) });
+      const res = await this.decide(this.nodes, nodeId, build(), req);
       this.record(res);
       return { result: { nodeId }, position: res.position };
     });
@@ -302,7 +376,7 @@ export class InventoryCommands {
     const vm = this.index.vms.get(vmId);
     if (!vm) throw notFound('vm', vmId);
     return this.mutex.run(vm.clusterId, async () => {
-      const res = await this.vms.handle(vmId, build(), { commandId: req.commandId, meta: this.meta(req) });
+      const res = await this.decide(this.vms, vmId, build(), req);
       this.record(res);
       return { result: { vmId }, position: res.position };
     });

@@ -3,7 +3,7 @@
  * folded from cluster/node/vm events. Entries remember the sequence that last changed them, so applying
  * our own freshly written events first and the (older) tail later never goes backwards.
  */
-import { type StoredEventPick } from '@fabric/contracts';
+import { restoreCollections, saveCollections, type StoredEventPick } from '@fabric/contracts';
 import { canonical, isValidIp, parseIp } from '@fabric/ipam-math';
 import type { NodeStatus } from '../domain/node.decider';
 
@@ -54,6 +54,28 @@ export class InventoryIndex {
   position = 0;
   /** Called with the node whose evacuation may have progressed (after the change is in the index). */
   onEvacuationChange?: (nodeId: string) => void;
+
+  /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
+  static readonly SNAPSHOT_SCHEMA = 1;
+  private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'pools', 'vmNames', 'byNode'];
+
+  /**
+   * The index for a snapshot (by reference: serialise it before applying more). It may already hold our own
+   * writes past the tail's position: applying an event twice changes nothing (entries remember their sequence).
+   */
+  snapshot(): Record<string, unknown> {
+    const saved = saveCollections(this, InventoryIndex.SNAPSHOT_FIELDS);
+    // Names claimed by a command still in flight are not facts yet: only the names of live VMs are saved.
+    const claimed = new Map([...this.vmNames].filter(([, id]) => this.vms.get(id)?.deleted === false));
+    return { ...saved, vmNames: claimed, position: this.position };
+  }
+
+  /** Replaces the index with a snapshot's; throws, changing nothing, on data it does not recognise. */
+  restore(data: unknown): void {
+    restoreCollections(this, InventoryIndex.SNAPSHOT_FIELDS, data);
+    const position = (data as { position?: unknown }).position;
+    this.position = typeof position === 'number' ? position : 0;
+  }
 
   // `self`: the id the command would create; finding itself is a retried command, not a conflict.
   clusterNameTaken(name: string, self?: string): boolean {

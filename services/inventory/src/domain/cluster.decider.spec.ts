@@ -213,6 +213,39 @@ describe('cluster decider', () => {
     });
   });
 
+  describe('CreateCluster with topology direct (lab/test stands only)', () => {
+    it('given no RRs and topology direct, then the cluster is created as direct, with no RR event', () => {
+      spec
+        .given([])
+        .when(create({ topology: 'direct', routeReflectors: [] }))
+        .then([created({ rrClusterId: '0.0.0.1', topology: 'direct' })]);
+    });
+    it("given topology 'route-reflectors' explicitly, then the event is the default one (no topology field)", () => {
+      spec
+        .given([])
+        .when(create({ topology: 'route-reflectors' }))
+        .then(existing);
+    });
+    it('given topology direct and route reflectors, then 400 and nothing is written', () => {
+      spec
+        .given([])
+        .when(create({ topology: 'direct' }))
+        .thenThrows(code(400, 'direct-with-route-reflectors'));
+    });
+    it('given an unknown topology, then 400', () => {
+      spec
+        .given([])
+        .when(create({ topology: 'mesh' as never, routeReflectors: [] }))
+        .thenThrows(code(400, 'invalid-topology'));
+    });
+    it('given a direct cluster, when an RR is added, then 409 (a direct cluster takes no RR)', () => {
+      spec
+        .given([created({ rrClusterId: '0.0.0.1', topology: 'direct' })])
+        .when({ type: 'AddRouteReflector', data: { clusterId, name: 'rr1', ip: '198.18.0.2' } })
+        .thenThrows(code(409, 'direct-topology'));
+    });
+  });
+
   describe('AddRouteReflector', () => {
     const add = (name: string, ip: string, ipTakenByNode = false) => ({
       type: 'AddRouteReflector' as const,
@@ -353,6 +386,35 @@ describe('cluster decider', () => {
       expect(state).toMatchObject({ bgp: { md5Password: '{{secret:1}}', holdTime: 9 } });
     });
 
+    it('given a BMP station, it is recorded canonical; null unsets it; the same again is nothing', () => {
+      spec
+        .given(existing)
+        .when(settings({ bmpStation: { address: '2001:DB8::0:9', port: 11019 } }))
+        .then([changed({ bmpStation: { address: '2001:db8::9', port: 11019 } }, ['bmpStation'])]);
+      const withBmp = [...existing, changed({ bmpStation: { address: '198.18.254.1', port: 11019 } }, ['bmpStation'])];
+      spec
+        .given(withBmp)
+        .when(settings({ bmpStation: null }))
+        .then([changed({}, ['bmpStation'])]);
+      spec
+        .given(withBmp)
+        .when(settings({ bmpStation: { address: '198.18.254.1', port: 11019 } }))
+        .then([]);
+    });
+
+    it.each([
+      [{ address: 'collector', port: 11019 }, 'bmpStation.address'],
+      [{ address: '198.18.254.1', port: 0 }, 'bmpStation.port'],
+      [{ address: '198.18.254.1', port: 65536 }, 'bmpStation.port'],
+      [{ address: '198.18.254.1', port: 1.5 }, 'bmpStation.port'],
+      ['198.18.254.1:11019', 'bmpStation'],
+    ])('given the BMP station %j, then 400 naming %s', (bmpStation, field) => {
+      spec
+        .given(existing)
+        .when(settings({ bmpStation }))
+        .thenThrows((e: DomainError) => code(400, 'invalid-bgp-settings')(e) && JSON.stringify(e).includes(`"${field}"`));
+    });
+
     it('given the same values again, nothing', () => {
       spec
         .given(existing)
@@ -417,6 +479,29 @@ describe('cluster decider', () => {
         .given([])
         .when(settings({ holdTime: 9 }))
         .thenThrows(code(404, 'cluster-not-found'));
+    });
+  });
+
+  describe('RollbackRouterConfig', () => {
+    const rollback = (toVersion: number, currentVersion: number, reason?: string) => ({
+      type: 'RollbackRouterConfig' as const,
+      data: { clusterId, toVersion, ...(reason !== undefined ? { reason } : {}) },
+      context: { currentVersion },
+    });
+    it('asks for an earlier version, recording the current one and the reason', () => {
+      spec
+        .given(existing)
+        .when(rollback(2, 4, 'v4 broke the uplinks'))
+        .then([{ type: 'RouterConfigRollbackRequested', data: { clusterId, toVersion: 2, fromVersion: 4, reason: 'v4 broke the uplinks' } }]);
+    });
+    it('409 for the current version, 404 for a version that does not exist, 409 when there is no config yet', () => {
+      spec.given(existing).when(rollback(4, 4)).thenThrows(code(409, 'router-config-current'));
+      spec.given(existing).when(rollback(5, 4)).thenThrows(code(404, 'router-config-version-not-found'));
+      spec.given(existing).when(rollback(1, 0)).thenThrows(code(409, 'router-config-none'));
+    });
+    it('400 for a version below 1, 404 for an unknown cluster', () => {
+      spec.given(existing).when(rollback(0, 4)).thenThrows(code(400, 'invalid-version'));
+      spec.given([]).when(rollback(1, 4)).thenThrows(code(404, 'cluster-not-found'));
     });
   });
 });

@@ -3,6 +3,8 @@ import {
   BGP_TIMER_KEYS,
   type BgpOptions,
   type BgpSettingsInput,
+  type BmpStationRef,
+  type ClusterTopology,
   DEFAULT_BLACKHOLE_COMMUNITY,
   bgpTimerProblems,
   type CoreRouterRef,
@@ -17,14 +19,16 @@ import {
   isMac,
   notFound,
 } from '@fabric/contracts';
-import { isValidIp } from '@fabric/ipam-math';
+import { canonical, isValidIp } from '@fabric/ipam-math';
 import { requireIp, requireUnicastIp, sameIp } from './ip-input';
 
 export const DEFAULT_GATEWAY: GatewaySettings = { ip: '10.0.0.1', mac: 'fe:ff:ff:ff:ff:ff' };
 export const DEFAULT_RR_CLUSTER_ID = '0.0.0.1';
 export const MAX_ROUTE_REFLECTORS = 16;
 
-export type ClusterEvent = EventOf<'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved' | 'BgpPasswordChanged' | 'ClusterBgpSettingsChanged'>;
+export type ClusterEvent = EventOf<
+  'ClusterCreated' | 'RouteReflectorAdded' | 'RouteReflectorRemoved' | 'BgpPasswordChanged' | 'ClusterBgpSettingsChanged' | 'RouterConfigRollbackRequested'
+>;
 
 export interface CreateClusterData {
   clusterId: string;
@@ -38,6 +42,8 @@ export interface CreateClusterData {
   rrClusterId?: string;
   bgp?: Partial<BgpOptions>;
   blackholeCommunity?: string;
+  /** `direct`: no RRs, every node peers the core (lab/test stands only). */
+  topology?: ClusterTopology;
 }
 export type CreateClusterCommand = {
   type: 'CreateCluster';
@@ -57,8 +63,19 @@ export type ChangeBgpPasswordCommand = { type: 'ChangeBgpPassword'; data: { clus
 /** Only the fields given change; a timer set to null returns to the daemon default. md5Password: a secret reference. */
 export type BgpSettingsPatch = Omit<BgpSettingsInput, 'md5Password' | 'rotateMd5'>;
 export type ChangeBgpSettingsCommand = { type: 'ChangeBgpSettings'; data: { clusterId: string; settings: BgpSettingsPatch; md5Password?: string } };
+/** context.currentVersion: the core router config version in force (router-config's last RouterConfigRendered), 0 when none. */
+export type RollbackRouterConfigCommand = {
+  type: 'RollbackRouterConfig';
+  data: { clusterId: string; toVersion: number; reason?: string };
+  context: { currentVersion: number };
+};
 export type ClusterCommand =
-  CreateClusterCommand | AddRouteReflectorCommand | RemoveRouteReflectorCommand | ChangeBgpPasswordCommand | ChangeBgpSettingsCommand;
+  | CreateClusterCommand
+  | AddRouteReflectorCommand
+  | RemoveRouteReflectorCommand
+  | ChangeBgpPasswordCommand
+  | ChangeBgpSettingsCommand
+  | RollbackRouterConfigCommand;
 
 export type ClusterState =
   | { status: 'absent' }
@@ -75,6 +92,8 @@ export type ClusterState =
       bgp: BgpOptions;
       routeReflectors: RouteReflectorRef[];
       blackholeCommunity?: string;
+      /** Set only for a direct (lab-only) cluster. */
+      topology?: 'direct';
     };
 type ActiveCluster = Extract<ClusterState, { status: 'active' }>;
 
@@ -100,6 +119,15 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
   const coreRouter: CoreRouterRef = { ...d.coreRouter, ip: requireUnicastIp(d.coreRouter?.ip, 'coreRouter.ip') };
   if (sameIp(coreRouter.ip, gateway.ip)) {
     throw invalid('ip-is-gateway', `coreRouter.ip ${coreRouter.ip} is the VM gateway address, which every node holds locally`);
+  }
+  if (d.topology !== undefined && d.topology !== 'route-reflectors' && d.topology !== 'direct') {
+    throw invalid('invalid-topology', "topology must be 'route-reflectors' or 'direct'", { topology: ['route-reflectors or direct'] });
+  }
+  const direct = d.topology === 'direct';
+  if (direct && (d.routeReflectors ?? []).length) {
+    throw invalid('direct-with-route-reflectors', "topology 'direct' peers every node with the core: routeReflectors must be empty", {
+      routeReflectors: ['must be empty for topology direct'],
+    });
   }
   const rrs: RouteReflectorRef[] = [];
   for (const [i, rr] of (d.routeReflectors ?? []).entries()) {
@@ -156,6 +184,7 @@ function createCluster(cmd: CreateClusterCommand, state: ClusterState): ClusterE
         rrClusterId,
         bgp,
         ...(d.blackholeCommunity !== undefined ? { blackholeCommunity: d.blackholeCommunity } : {}),
+        ...(direct ? { topology: 'direct' as const } : {}),
       },
     },
     ...rrs.map((rr): ClusterEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: d.clusterId, name: rr.name, ip: rr.ip } })),
@@ -175,6 +204,9 @@ function requireCluster(state: ClusterState, clusterId: string): ActiveCluster {
 
 function addRouteReflector(cmd: AddRouteReflectorCommand, state: ClusterState): ClusterEvent[] {
   const c = requireCluster(state, cmd.data.clusterId);
+  if (c.topology === 'direct') {
+    throw conflict('direct-topology', `cluster ${c.name} peers its nodes with the core directly (topology direct): it takes no route reflector`);
+  }
   const ip = requireUnicastIp(cmd.data.ip, 'ip');
   checkRouteReflectorIp(ip, c.gateway, c.coreRouter);
   if (c.routeReflectors.some((r) => sameName(r.name, cmd.data.name))) {
@@ -202,7 +234,20 @@ function changeBgpPassword(cmd: ChangeBgpPasswordCommand, state: ClusterState): 
   return [{ type: 'BgpPasswordChanged', data: { clusterId: c.clusterId, md5Password: cmd.data.md5Password } }];
 }
 
-const SETTING_KEYS = ['gracefulRestart', 'bfd', 'prefixLimitAction', 'coreCommunity', ...BGP_TIMER_KEYS] as const;
+const SETTING_KEYS = ['gracefulRestart', 'bfd', 'prefixLimitAction', 'coreCommunity', ...BGP_TIMER_KEYS, 'bmpStation'] as const;
+
+/** A BMP station from a command (null: unset), canonical; its problems go into `fields`. */
+function bmpStationOf(v: unknown, fields: Record<string, string[]>): BmpStationRef | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v !== 'object') {
+    fields.bmpStation = ['must be {address, port} or null'];
+    return undefined;
+  }
+  const { address, port } = v as Record<string, unknown>;
+  if (!isValidIp(address)) fields['bmpStation.address'] = ['must be a valid IP address'];
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fields['bmpStation.port'] = ['must be an integer 1-65535'];
+  return isValidIp(address) ? { address: canonical(address as string), port: port as number } : undefined;
+}
 
 function changeBgpSettings(cmd: ChangeBgpSettingsCommand, state: ClusterState): ClusterEvent[] {
   const c = requireCluster(state, cmd.data.clusterId);
@@ -221,6 +266,11 @@ function changeBgpSettings(cmd: ChangeBgpSettingsCommand, state: ClusterState): 
   if (c.bgp.prefixLimitAction !== undefined) next.prefixLimitAction ??= c.bgp.prefixLimitAction;
   if (c.bgp.coreCommunity !== undefined) next.coreCommunity ??= c.bgp.coreCommunity;
   const fields = bgpTimerProblems(next, c.coreRouter.vendor !== 'junos');
+  if (p.bmpStation !== undefined) {
+    const st = bmpStationOf(p.bmpStation, fields);
+    if (st) next.bmpStation = st;
+    else delete next.bmpStation;
+  }
   const community = p.community ?? c.community;
   if (community === (c.blackholeCommunity ?? DEFAULT_BLACKHOLE_COMMUNITY)) {
     fields.community = ['must differ from the cluster blackhole community'];
@@ -244,6 +294,20 @@ function changeBgpSettings(cmd: ChangeBgpSettingsCommand, state: ClusterState): 
   return events;
 }
 
+/** Only an earlier version can become desired again; the versions are router-config's, numbered from 1. */
+function rollbackRouterConfig(cmd: RollbackRouterConfigCommand, state: ClusterState): ClusterEvent[] {
+  const c = requireCluster(state, cmd.data.clusterId);
+  const { toVersion, reason } = cmd.data;
+  const current = cmd.context.currentVersion;
+  if (!Number.isInteger(toVersion) || toVersion < 1) throw invalid('invalid-version', 'toVersion must be a positive integer', { toVersion: ['must be >= 1'] });
+  if (current === 0) throw conflict('router-config-none', `cluster ${c.clusterId} has no core router config yet`);
+  if (toVersion > current) throw notFound('router-config-version', String(toVersion));
+  if (toVersion === current) throw conflict('router-config-current', `version ${toVersion} is the current core router config`);
+  return [
+    { type: 'RouterConfigRollbackRequested', data: { clusterId: c.clusterId, toVersion, fromVersion: current, ...(reason !== undefined ? { reason } : {}) } },
+  ];
+}
+
 export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent> = {
   initialState: () => ({ status: 'absent' }),
   decide(command, state) {
@@ -258,6 +322,8 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
         return changeBgpPassword(command, state);
       case 'ChangeBgpSettings':
         return changeBgpSettings(command, state);
+      case 'RollbackRouterConfig':
+        return rollbackRouterConfig(command, state);
       default:
         throw invalid('unknown-command', `unknown cluster command ${String((command as { type?: unknown }).type)}`);
     }
@@ -265,7 +331,7 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
   evolve(state, event) {
     switch (event.type) {
       case 'ClusterCreated': {
-        const { clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp, blackholeCommunity } = event.data;
+        const { clusterId, name, fabricAsn, coreAsn, community, gateway, coreRouter, rrClusterId, bgp, blackholeCommunity, topology } = event.data;
         return {
           status: 'active',
           clusterId,
@@ -279,6 +345,7 @@ export const clusterDecider: Decider<ClusterCommand, ClusterState, ClusterEvent>
           bgp,
           routeReflectors: [],
           ...(blackholeCommunity !== undefined ? { blackholeCommunity } : {}),
+          ...(topology === 'direct' ? { topology } : {}),
         };
       }
       case 'RouteReflectorAdded':

@@ -13,9 +13,11 @@ import {
   type CreatePrivateNetwork,
   type DeletePrivateNetwork,
   type DetachPrivateNetwork,
+  type PreviewAllocation,
   type EventOf,
   type StoredEvent,
   type StoredEventOf,
+  invalid,
   notFound,
 } from '@fabric/contracts';
 import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
@@ -26,6 +28,7 @@ import {
   type GatewayContext,
   type InfrastructureAddress,
   ipamDecider,
+  reviveIpamState,
   type IpamCommand,
   type IpamState,
   type SharedCoreNetwork,
@@ -48,6 +51,13 @@ export interface IpamSettings {
 export class IpamService {
   readonly repo: AggregateRepository<IpamCommand, IpamState>;
   private readonly knownClusters = new Set<string>();
+  /** Stream position up to which every IPAM event's cluster is in knownClusters. */
+  private discoveredTo = 0;
+  /** IPAM events folded by the last discovery (at start: after the snapshot, or all). */
+  lastDiscovered = 0;
+
+  /** Version of the snapshot shape (aggregate states, known clusters): bump on any change to IpamState or its fold. */
+  static readonly SNAPSHOT_SCHEMA = 1;
 
   constructor(
     private readonly store: EventStore,
@@ -102,34 +112,71 @@ export class IpamService {
     return out;
   }
 
+  /**
+   * Dry run (AddNetwork, AddPool, PreviewAllocation): the events the command would append, decided on the cluster's
+   * current state without copying it (these decisions only read it; the allocator only skips taken addresses it
+   * would skip anyway); nothing is appended, no address allocated.
+   */
+  private async preview(clusterId: string, command: IpamCommand, result: Record<string, unknown>) {
+    const res = await this.repo.preview(clusterId, command, { copy: false });
+    return { result: { ...result, dryRun: true, events: res.events }, position: res.position };
+  }
+
+  /** Commands a dry run is refused for (they have none). */
+  private static readonly NO_DRY_RUN = ['CreatePrivateNetwork', 'DeletePrivateNetwork', 'AttachPrivateNetwork', 'DetachPrivateNetwork'];
+
   handlers(): CommandHandlers<typeof IPAM_COMMANDS> {
+    const handlers = this.writeHandlers();
+    for (const name of IpamService.NO_DRY_RUN) {
+      const h = (handlers as Record<string, (p: object, req: CommandRequest) => Promise<{ result: Record<string, unknown>; position: number }>>)[name];
+      (handlers as Record<string, typeof h>)[name] = (p, req) => {
+        if (req.dryRun) throw invalid('dry-run-unsupported', `${name} has no dry run`, { dryRun: [`not supported by ${name}`] });
+        return h(p, req);
+      };
+    }
+    return handlers;
+  }
+
+  private writeHandlers(): CommandHandlers<typeof IPAM_COMMANDS> {
     return {
       AddNetwork: async (p: AddNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();
         const { coreIp, ...ctx } = await this.poolContext(p.clusterId);
         const sharedCoreNetworks = await this.sharedCoreNetworks(p.clusterId, coreIp);
         const pools = (p.pools ?? []).map((x, i) => ({ poolId: poolIdFor(req.commandId, i), start: x.start, end: x.end }));
-        const res = await this.repo.handle(
-          p.clusterId,
-          {
-            type: 'AddNetwork',
-            data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools },
-            context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy },
-          },
-          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) } },
-        );
+        const command: IpamCommand = {
+          type: 'AddNetwork',
+          data: { clusterId: p.clusterId, networkId, cidr: p.cidr, pools },
+          context: { ...ctx, sharedCoreNetworks, policy: this.settings.networkPolicy },
+        };
+        const result = { networkId, poolIds: pools.map((x) => x.poolId) };
+        if (req.dryRun) return this.preview(p.clusterId, command, result);
+        const res = await this.repo.handle(p.clusterId, command, {
+          commandId: req.commandId,
+          meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) },
+        });
         this.knownClusters.add(p.clusterId);
-        return { result: { networkId, poolIds: pools.map((x) => x.poolId) }, position: res.position };
+        return { result, position: res.position };
       },
       AddPool: async (p: AddPool, req: CommandRequest) => {
         const { coreIp: _core, ...ctx } = await this.poolContext(p.clusterId);
         const poolId = poolIdFor(req.commandId, 0);
-        const res = await this.repo.handle(
-          p.clusterId,
-          { type: 'AddPool', data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end }, context: ctx },
-          { commandId: req.commandId, meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) } },
-        );
+        const command: IpamCommand = {
+          type: 'AddPool',
+          data: { clusterId: p.clusterId, networkId: p.networkId, poolId, start: p.start, end: p.end },
+          context: ctx,
+        };
+        if (req.dryRun) return this.preview(p.clusterId, command, { poolId });
+        const res = await this.repo.handle(p.clusterId, command, {
+          commandId: req.commandId,
+          meta: { commandId: req.commandId, actor: req.actor, ...(req.command ? { command: req.command } : {}) },
+        });
         return { result: { poolId }, position: res.position };
+      },
+      PreviewAllocation: async (p: PreviewAllocation, req: CommandRequest) => {
+        if (!req.dryRun) throw invalid('dry-run-only', 'PreviewAllocation is a dry run', { dryRun: ['must be true'] });
+        const data = { clusterId: p.clusterId, vmId: p.vmId, ownerId: p.ownerId, family: p.family, ...(p.ip ? { requestedIp: p.ip } : {}) };
+        return this.preview(p.clusterId, { type: 'Allocate', data }, {});
       },
       CreatePrivateNetwork: async (p: CreatePrivateNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();
@@ -204,12 +251,44 @@ export class IpamService {
     if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
   }
 
-  /** Learns every cluster that has IPAM state (pending releases survive restarts). */
+  /**
+   * Learns every cluster that has IPAM state (pending releases survive restarts), from the IPAM events after
+   * the last discovery (after the snapshot's at start; from sequence 1 without one).
+   */
   async discoverClusters(): Promise<void> {
-    await this.store.forEach(this.store.subjects.evtAll('ipam'), 0, (e) => {
+    let n = 0;
+    this.discoveredTo = await this.store.forEach(this.store.subjects.evtAll('ipam'), this.discoveredTo, (e) => {
+      n++;
       // Every IPAM event names its cluster.
       if ('clusterId' in e.data && e.data.clusterId) this.knownClusters.add(e.data.clusterId);
     });
+    this.lastDiscovered = n;
+  }
+
+  /** Position a snapshot covers: the clusters discovered up to it (the aggregates carry their own versions). */
+  get snapshotSeq(): number {
+    return this.discoveredTo;
+  }
+
+  /** IPAM's state for a snapshot: the cached aggregate states (each at its version) and the known clusters. */
+  snapshot(): Record<string, unknown> {
+    return { knownClusters: this.knownClusters, aggregates: new Map(this.repo.cachedStates()), discoveredTo: this.discoveredTo };
+  }
+
+  /** Restores a snapshot into a fresh service; throws, changing nothing, on data it does not recognise. */
+  restore(data: unknown): void {
+    const d = data as { knownClusters?: unknown; aggregates?: unknown; discoveredTo?: unknown } | undefined;
+    const tag = (x: unknown) => Object.prototype.toString.call(x);
+    if (!d || tag(d.knownClusters) !== '[object Set]' || tag(d.aggregates) !== '[object Map]' || typeof d.discoveredTo !== 'number')
+      throw new Error('not an IPAM snapshot');
+    const aggregates = d.aggregates as Map<string, { state: IpamState; version: number; recent?: string[] }>;
+    for (const [, l] of aggregates) {
+      if (!l || typeof l.version !== 'number') throw new Error('malformed aggregate state');
+      l.state = reviveIpamState(l.state);
+    }
+    for (const c of d.knownClusters as Set<string>) this.knownClusters.add(c);
+    this.repo.seed(aggregates);
+    this.discoveredTo = d.discoveredTo;
   }
 
   async releaseDue(clusterId: string, now = new Date()): Promise<number> {

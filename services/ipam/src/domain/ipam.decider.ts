@@ -145,6 +145,20 @@ export const initialIpamState = (): IpamState => ({
   private: initialPrivateState(),
 });
 
+/**
+ * A state from its snapshot (structured data: Maps, bigints and shared holdings survive, classes do not): the
+ * pool allocators are rebuilt from their fields. Throws on data that is not an IPAM state.
+ */
+export function reviveIpamState(data: unknown): IpamState {
+  const s = data as IpamState;
+  const isMap = (x: unknown) => Object.prototype.toString.call(x) === '[object Map]';
+  if (!s || ![s.networks, s.pools, s.byVm, s.vms, s.scheduled, s.byIp?.[4], s.byIp?.[6], s.private?.networks, s.private?.vnis].every(isMap))
+    throw new Error('not an IPAM state');
+  for (const p of s.pools.values()) p.allocator = PoolAllocator.revive(p.allocator);
+  for (const n of s.private.networks.values()) n.allocator = PoolAllocator.revive(n.allocator);
+  return s;
+}
+
 // ---- validation helpers
 
 function parseAddr(value: unknown, field: string) {

@@ -1,14 +1,15 @@
 /**
  * route-announcer: desired state of every hypervisor node (VM routes + BIRD config) on `cmd.node.<nodeId>`,
  * and CompleteMigration once the new node of a migration is seen announcing on a route reflector.
- * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
+ * Input: an EventTail from the model's snapshot at every start (see TailedDeriver: the model is rebuilt in memory
  * and outputs are idempotent by content hash, so no durable consumer is needed), and one over the retained
  * observations (the RRs' route deltas).
  */
-import { type CompleteMigration, FABRIC_ROUTE_PROTOCOL } from '@fabric/contracts';
+import { type BgpPreviewRequest, type CompleteMigration, FABRIC_ROUTE_PROTOCOL, type FabricEvent } from '@fabric/contracts';
+import { type BgpOptions, nodeConfigText } from '@fabric/renderers';
 import { type EventStore, RpcClient } from '@fabric/eventstore';
 import { NodeRoutesModel } from '../domain';
-import { DeriverApp, DesiredPublisher, type TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, DesiredPublisher, previewFold, type TailedDeriverOptions } from '@fabric/derivers';
 
 export type { LogFn } from '@fabric/derivers';
 
@@ -31,6 +32,24 @@ export class RouteAnnouncer extends DeriverApp {
   /** Completions inventory accepted, by `vmId:toNodeId:requestSeq` (until the VM's next migration event). */
   private readonly sent = new Set<string>();
 
+  /** Dry run of a BGP settings change (DeriverApp answers PreviewBgpSettings with it). */
+  protected override previewBgp(req: BgpPreviewRequest) {
+    return this.model.previewBgp(req.clusterId, req.community, req.bgp as unknown as BgpOptions, req.md5Rotated === true);
+  }
+
+  /** Dry run of any write: the nodes the events touch, rendered from a copy-on-write view of the model. */
+  protected override previewEvents(events: FabricEvent[]) {
+    const { view, touched } = previewFold(this.model, events);
+    return touched.flatMap((targetId) => {
+      try {
+        const d = view.desired(targetId);
+        return d ? [{ kind: 'node' as const, targetId, name: d.nodeName, config: nodeConfigText(d) }] : [];
+      } catch (e) {
+        return [{ kind: 'node' as const, targetId, name: targetId, config: '', error: String((e as Error).message).slice(0, 300) }];
+      }
+    });
+  }
+
   constructor(store: EventStore, opts: RouteAnnouncerOptions = {}) {
     super(
       store,
@@ -44,6 +63,12 @@ export class RouteAnnouncer extends DeriverApp {
         flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
         afterFlush: () => this.completeMigrations(),
         wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
+        snapshot: {
+          model: 'node-routes',
+          schema: NodeRoutesModel.SNAPSHOT_SCHEMA,
+          save: () => this.model.snapshot(),
+          load: (data) => this.model.restore(data),
+        },
       },
       // The RRs' routes (RoutesChanged) are observations: their own stream, with retention.
       { ...opts, observations: true },

@@ -37,6 +37,26 @@ describe('route-announcer model', () => {
     expect(m.desired(NODE1)!.bird).toContain('krt_source = 201');
   });
 
+  describe('direct cluster (lab only)', () => {
+    const direct = () => [
+      ev.clusterCreated({ topology: 'direct' }),
+      ev.nodeJoined(NODE1, 'node-1', '198.18.0.10'),
+      ev.nodeJoined(NODE2, 'node-2', '198.18.0.11'),
+    ];
+    it('given a direct cluster, then each node peers the core over eBGP instead of an RR', () => {
+      const d = given(...direct()).desired(NODE1)!;
+      expect(d.bird).toContain('neighbor 198.18.0.1 as 65001;');
+      expect(d.bird).not.toContain('protocol bgp rr_');
+    });
+    it('given a migration, when the core (not an RR) holds the route via the new node, then the migration is ready', () => {
+      const m = given(...direct(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.migrationRequested(vm(1), NODE1, NODE2));
+      m.apply(ev.routesObserved('router', CLUSTER, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.10' }]));
+      expect(m.readyMigrations()).toEqual([]);
+      m.apply(ev.routesChanged('router', CLUSTER, [{ prefix: '203.0.113.10/32', nextHop: '198.18.0.11' }], [], undefined, 1));
+      expect(m.readyMigrations()).toEqual([expect.objectContaining({ vmId: vm(1), toNodeId: NODE2 })]);
+    });
+  });
+
   describe('RTBH', () => {
     const bh = (vmId: string): FabricEvent => ({ type: 'VmBlackholed', data: { vmId, clusterId: CLUSTER, reason: 'flood' } });
     const lift = (vmId: string): FabricEvent => ({ type: 'VmBlackholeLifted', data: { vmId, clusterId: CLUSTER } });
@@ -227,6 +247,60 @@ describe('route-announcer model', () => {
       expect(final.vms).toEqual([]);
       expect(m.apply(ev.rrAdded('rr-3', '198.18.0.4')).sort()).toEqual([NODE2, NODE3]);
       expect(m.desired(NODE1)).toEqual(final);
+    });
+  });
+
+  describe('private networks (EVPN data plane)', () => {
+    const NET = '66666666-6666-4666-8666-666666666661';
+    const created: FabricEvent = {
+      type: 'PrivateNetworkCreated',
+      data: { clusterId: CLUSTER, networkId: NET, ownerId: 'tenant-a', name: 'backend', cidr: '192.168.10.0/24', family: 4, vni: 10000 },
+    };
+    const attached = (n: number, ip: string): FabricEvent => ({
+      type: 'PrivateNetworkAttached',
+      data: { clusterId: CLUSTER, networkId: NET, vmId: vm(n), ownerId: 'tenant-a', vni: 10000, ip, family: 4, mac: `02:00:00:00:00:0${n}` },
+    });
+    const detached = (n: number): FabricEvent => ({
+      type: 'PrivateNetworkDetached',
+      data: { clusterId: CLUSTER, networkId: NET, vmId: vm(n), ip: '192.168.10.2', releaseAt: '2030-01-01T00:00:00.000Z' },
+    });
+    const routed = (n: number, node: string) => [ev.vmCreated(vm(n), node), ev.ipAllocated(vm(n), `203.0.113.${10 + n}`)];
+
+    it('given a VM attached on node-1, then only node-1 gets the VNI and an EVPN FRR config; node-2 stays without', () => {
+      const m = given(...baseFabric(), created, ...routed(1, NODE1), ...routed(2, NODE2));
+      expect(m.apply(attached(1, '192.168.10.2'))).toEqual([NODE1]);
+      const d = m.desired(NODE1)!;
+      expect(d.privateNetworks).toEqual([
+        {
+          networkId: NET,
+          vni: 10000,
+          cidr: '192.168.10.0/24',
+          family: 4,
+          interfaces: [{ vmId: vm(1), ip: '192.168.10.2', prefixLength: 24, mac: '02:00:00:00:00:01' }],
+        },
+      ]);
+      expect(d.evpn).toContain('advertise-all-vni');
+      expect(d.evpn).toContain(' neighbor 198.18.0.2 port 1790');
+      expect(m.desired(NODE2)).not.toHaveProperty('privateNetworks');
+      expect(m.desired(NODE2)).not.toHaveProperty('evpn');
+    });
+
+    it('given the last VM of the node detached, then the node state has neither privateNetworks nor evpn (the same hash as before)', () => {
+      const m = given(...baseFabric(), created, ...routed(1, NODE1));
+      const before = contentHash(m.desired(NODE1));
+      m.apply(attached(1, '192.168.10.2'));
+      expect(m.apply(detached(1))).toEqual([NODE1]);
+      expect(contentHash(m.desired(NODE1))).toBe(before);
+    });
+
+    it('given an attached VM migrating, then both nodes carry it until completion; deleting it empties both', () => {
+      const m = given(...baseFabric(), created, ...routed(1, NODE1), attached(1, '192.168.10.2'));
+      expect(m.apply(ev.migrationRequested(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2].sort());
+      expect(m.desired(NODE2)!.privateNetworks![0].interfaces.map((i) => i.vmId)).toEqual([vm(1)]);
+      expect(m.desired(NODE1)!.privateNetworks).toHaveLength(1);
+      m.apply(ev.vmDeleted(vm(1), NODE2));
+      m.apply(detached(1));
+      for (const n of [NODE1, NODE2]) expect(m.desired(n)).not.toHaveProperty('evpn');
     });
   });
 });

@@ -10,8 +10,11 @@ import {
   canonicalIp,
   vmInterfaceName,
   type PrefixLimitAction,
+  restoreCollections,
+  saveCollections,
 } from '@fabric/contracts';
-import { type BgpOptions, bgpOptionsOf, renderNodeBird } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, previewBgpOptions, renderNodeBird, renderNodeEvpn } from '@fabric/renderers';
+import { PrivateNetworksModel } from './private-networks.model';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -38,6 +41,8 @@ interface Cluster {
   bgp: BgpOptions;
   /** By lower-case name (RR names are unique case-insensitively). */
   rrs: Map<string, { name: string; ip: string }>;
+  /** Direct topology (lab only): nodes peer this core router instead of RRs. */
+  core?: { name: string; ip: string; asn: number };
 }
 
 interface Node {
@@ -77,11 +82,50 @@ export class NodeRoutesModel {
   private readonly resyncing = new Map<string, Set<string>>();
   /** RTBH in force (VmBlackholed until VmBlackholeLifted / VmDeleted). */
   private readonly blackholed = new Set<string>();
+  /** Tenant private networks per node (VNIs, VM interfaces): `privateNetworks` + `evpn` of the node state. */
+  private readonly privateNets = new PrivateNetworksModel();
 
   constructor(private readonly settings: NodeRoutesSettings) {}
 
+  /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
+  static readonly SNAPSHOT_SCHEMA = 2;
+  private static readonly SNAPSHOT_FIELDS = [
+    'clusters',
+    'nodes',
+    'vms',
+    'ips',
+    'vmsByNode',
+    'nodesByCluster',
+    'migrating',
+    'ready',
+    'seen',
+    'resyncing',
+    'blackholed',
+  ];
+
+  /** The model's state for a snapshot (by reference: serialise it before folding further). */
+  snapshot(): Record<string, unknown> {
+    return { ...saveCollections(this, NodeRoutesModel.SNAPSHOT_FIELDS), privateNets: this.privateNets.snapshot() };
+  }
+
+  /** Replaces the state with a snapshot's (the model is as if it had folded the events the snapshot covers). */
+  restore(data: unknown): void {
+    // Check both parts before changing either (restoring into throwaway models): a refused snapshot leaves the model as it was.
+    restoreCollections(new NodeRoutesModel(this.settings), NodeRoutesModel.SNAPSHOT_FIELDS, data);
+    new PrivateNetworksModel().restore((data as { privateNets?: unknown }).privateNets);
+    restoreCollections(this, NodeRoutesModel.SNAPSHOT_FIELDS, data);
+    this.privateNets.restore((data as { privateNets: unknown }).privateNets);
+  }
+
   /** Folds one event; returns the node ids whose desired state may have changed. */
   apply(event: FabricEvent, seq = 0): string[] {
+    const privateDirty = this.privateNets.apply(event);
+    const dirty = this.applyRoutes(event, seq);
+    if (!privateDirty.length) return dirty;
+    return [...new Set([...dirty, ...privateDirty])].filter((id) => this.nodes.has(id));
+  }
+
+  private applyRoutes(event: FabricEvent, seq: number): string[] {
     switch (event.type) {
       case 'ClusterCreated': {
         const d = event.data;
@@ -94,6 +138,7 @@ export class NodeRoutesModel {
           gateway: { ip: d.gateway.ip, mac: d.gateway.mac },
           bgp: bgpOptionsOf(d.bgp),
           rrs: prev?.rrs ?? new Map(),
+          ...(d.topology === 'direct' ? { core: { name: d.coreRouter.name, ip: canonicalIp(d.coreRouter.ip), asn: d.coreAsn } } : {}),
         });
         return this.liveNodesOf(d.clusterId);
       }
@@ -205,14 +250,19 @@ export class NodeRoutesModel {
       }
       case 'RoutesObserved':
         // Legacy full set: a resync in one piece.
-        if (event.data.target.kind === 'rr') this.observe(event.data.target.id, event.data.routes, [], 'full');
+        if (this.observed(event.data.target)) this.observe(event.data.target.id, event.data.routes, [], 'full');
         return [];
       case 'RoutesChanged':
-        if (event.data.target.kind === 'rr') this.observe(event.data.target.id, event.data.added, event.data.withdrawn, event.data.resync);
+        if (this.observed(event.data.target)) this.observe(event.data.target.id, event.data.added, event.data.withdrawn, event.data.resync);
         return [];
       default:
         return [];
     }
+  }
+
+  /** Where a migration's new route shows: an RR, or in a direct cluster the core itself (its target id is the cluster id). */
+  private observed(target: { kind: string; id: string }): boolean {
+    return target.kind === 'rr' || (target.kind === 'router' && this.clusters.get(target.id)?.core !== undefined);
   }
 
   /** Every node ever seen (the app publishes all of them once at start; unchanged content is skipped). */
@@ -258,13 +308,20 @@ export class NodeRoutesModel {
       fabricAsn: c.fabricAsn,
       community: c.community,
       kernelProtocolNumber: this.settings.protocolNumber,
-      routeReflectors: [...c.rrs.values()],
+      routeReflectors: c.core ? [] : [...c.rrs.values()],
+      ...(c.core ? { core: c.core } : {}),
       bgp: c.bgp,
       localIp: n.underlayIp,
       ...(n.underlayIp6 ? { localIp6: n.underlayIp6 } : {}),
       ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}),
       blackholed: vms.filter((v) => this.blackholed.has(v.vmId)).map((v) => v.ip),
     });
+    // A left node carries nothing; otherwise the VNIs with a VM placed here, and FRR for their EVPN routes.
+    // EVPN needs RRs: a direct (lab-only) cluster carries no private networks (docs/operations/direct-topology.md).
+    const privateNetworks = n.left || c.core ? [] : this.privateNets.forNode(n.nodeId);
+    const evpn = privateNetworks.length
+      ? renderNodeEvpn({ hostname: n.name, localIp: n.underlayIp, fabricAsn: c.fabricAsn, routeReflectors: [...c.rrs.values()], bgp: c.bgp })
+      : undefined;
     return {
       kind: 'node',
       targetId: n.nodeId,
@@ -276,6 +333,7 @@ export class NodeRoutesModel {
       protocolNumber: this.settings.protocolNumber,
       vms,
       bird,
+      ...(privateNetworks.length ? { privateNetworks, evpn } : {}),
     };
   }
 
@@ -315,6 +373,26 @@ export class NodeRoutesModel {
       if (nextHopsOf(to, vm.family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
         this.ready.set(vmId, { vmId, clusterId: vm.clusterId, toNodeId: vm.nodeId, requestSeq: vm.requestSeq ?? 0 });
       }
+    }
+  }
+
+  /**
+   * Dry run of a settings change: every live node's BIRD config of the cluster rendered with `bgp` and
+   * `community` instead of the current ones; the model is left exactly as it was.
+   */
+  previewBgp(clusterId: string, community: string, bgp: BgpOptions, md5Rotated: boolean): { kind: 'node'; targetId: string; config: string }[] {
+    const c = this.clusters.get(clusterId);
+    if (!c) return [];
+    const saved = { community: c.community, bgp: c.bgp };
+    c.community = community;
+    c.bgp = previewBgpOptions(c.bgp, bgp, md5Rotated);
+    try {
+      return this.liveNodesOf(clusterId).flatMap((targetId) => {
+        const d = this.desired(targetId);
+        return d ? [{ kind: 'node' as const, targetId, config: d.bird }] : [];
+      });
+    } finally {
+      Object.assign(c, saved);
     }
   }
 

@@ -3,7 +3,7 @@
  * the events: IPAM's private-network events and the VM placements (a migrating VM is on both nodes until
  * VmMigrationCompleted, like its public route). Pure; the data plane puts `forNode()` into the node state.
  */
-import type { DesiredPrivateInterface, DesiredPrivateNetwork, FabricEvent } from '@fabric/contracts';
+import { type DesiredPrivateInterface, type DesiredPrivateNetwork, type FabricEvent, restoreCollections, saveCollections } from '@fabric/contracts';
 
 interface Net {
   networkId: string;
@@ -19,6 +19,17 @@ export class PrivateNetworksModel {
   private readonly nets = new Map<string, Net>();
   /** vmId → the nodes it is placed on (two during a migration). */
   private readonly placements = new Map<string, Set<string>>();
+
+  private static readonly SNAPSHOT_FIELDS = ['nets', 'placements'];
+
+  /** State for the route-announcer's snapshot (by reference). */
+  snapshot(): Record<string, unknown> {
+    return saveCollections(this, PrivateNetworksModel.SNAPSHOT_FIELDS);
+  }
+
+  restore(data: unknown): void {
+    restoreCollections(this, PrivateNetworksModel.SNAPSHOT_FIELDS, data);
+  }
 
   /** Applies one event; returns the nodes whose private networks changed. */
   apply(event: FabricEvent): string[] {

@@ -2,13 +2,14 @@
  * router-config: versioned core router config per cluster (RouterConfigRendered on `evt.router.<clusterId>`,
  * id `router-config:<clusterId>:<version>`), and for an FRR core the RouterDesiredState on
  * `cmd.router.<clusterId>` that the lab's FRR agent applies. Junos is applied by an operator.
- * Input: an EventTail from sequence 1 at every start (see TailedDeriver: the model is rebuilt in memory
+ * Input: an EventTail from the model's snapshot at every start (see TailedDeriver: the model is rebuilt in memory
  * and outputs are idempotent by content hash, so no durable consumer is needed).
  */
-import { type EventOf, type RouterDesiredState, type StoredEvent } from '@fabric/contracts';
+import { type BgpPreviewRequest, type EventOf, type FabricEvent, type RouterDesiredState, type StoredEvent } from '@fabric/contracts';
+import type { BgpOptions } from '@fabric/renderers';
 import { ConcurrencyError, type EventStore } from '@fabric/eventstore';
 import { type LastRouterConfig, RouterConfigModel, nextRouterConfig } from '../domain';
-import { DeriverApp, type DesiredPayload, DesiredPublisher, type TailedDeriverOptions } from '@fabric/derivers';
+import { DeriverApp, type DesiredPayload, DesiredPublisher, previewFold, type TailedDeriverOptions } from '@fabric/derivers';
 
 export type RouterConfigOptions = TailedDeriverOptions;
 
@@ -22,6 +23,25 @@ export class RouterConfigService extends DeriverApp {
   readonly publisher: DesiredPublisher;
   private readonly known = new Map<string, Known | null>();
 
+  /** Dry run of a BGP settings change (DeriverApp answers PreviewBgpSettings with it). */
+  protected override previewBgp(req: BgpPreviewRequest) {
+    return this.model.previewBgp(req.clusterId, req.community, req.bgp as unknown as BgpOptions, req.md5Rotated === true);
+  }
+
+  /** Dry run of any write: the core of each cluster the events touch, rendered from a copy-on-write view of the model. */
+  protected override previewEvents(events: FabricEvent[]) {
+    const { view, touched } = previewFold(this.model, events);
+    return touched.flatMap((clusterId) => {
+      const name = view.coreName(clusterId) ?? clusterId;
+      try {
+        const r = view.render(clusterId);
+        return r ? [{ kind: 'router' as const, targetId: clusterId, name, config: r.configs[r.vendor] }] : [];
+      } catch (e) {
+        return [{ kind: 'router' as const, targetId: clusterId, name, config: '', error: String((e as Error).message).slice(0, 300) }];
+      }
+    });
+  }
+
   constructor(
     private readonly store: EventStore,
     opts: RouterConfigOptions = {},
@@ -33,6 +53,12 @@ export class RouterConfigService extends DeriverApp {
         apply: (e) => this.model.apply(e),
         allTargets: () => this.model.clusterIds(),
         flushTarget: (id, sourceSeq) => this.flushCluster(id, sourceSeq),
+        snapshot: {
+          model: 'router-config',
+          schema: RouterConfigModel.SNAPSHOT_SCHEMA,
+          save: () => this.model.snapshot(),
+          load: (data) => this.model.restore(data),
+        },
       },
       opts,
     );

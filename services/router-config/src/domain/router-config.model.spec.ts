@@ -42,6 +42,49 @@ describe('router-config model', () => {
     expect(nextRouterConfig(asLast(v1), m.render(CLUSTER)!)).toBeNull();
   });
 
+  describe('direct cluster (lab only): the core peers every node', () => {
+    const NODE9 = '22222222-2222-4222-8222-222222222229';
+    const direct = () => [
+      ev.clusterCreated({ topology: 'direct' }),
+      ev.nodeJoined(NODE1, 'node-1', '198.18.0.10'),
+      ev.networkAdded(NET4, '203.0.113.0/24', 4),
+      ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255'),
+    ];
+    it('given a direct cluster with one node, then the core config has that node as its one neighbor and is applied to the FRR core', () => {
+      const r = given(...direct()).render(CLUSTER)!;
+      expect(r.configs.frr).toContain(' neighbor 198.18.0.10 description node node-1');
+      expect(r.configs.frr).toMatch(/^! WARNING: lab\/test stand only/m);
+      expect(r.configs.junos).toContain('neighbor 198.18.0.10 description "node node-1"');
+      expect(r.configs.junos).not.toContain(NO_RR_WARNING);
+      expect(r.frrDesired).toBe(r.configs.frr);
+    });
+    it('given no node yet, then the FRR core still gets a config (no neighbor)', () => {
+      const r = given(ev.clusterCreated({ topology: 'direct' })).render(CLUSTER)!;
+      expect(r.configs.frr).not.toContain('remote-as');
+      expect(r.frrDesired).toBe(r.configs.frr);
+    });
+    it('when a node joins, then the cluster is dirty and the next version adds just its neighbor; when it leaves, it is removed', () => {
+      const m = given(...direct());
+      const v1 = nextRouterConfig(null, m.render(CLUSTER)!)!;
+      expect(m.apply(ev.nodeJoined(NODE9, 'node-9', '198.18.0.19'))).toEqual([CLUSTER]);
+      const v2 = nextRouterConfig(asLast(v1), m.render(CLUSTER)!)!;
+      expect(v2.diffs.frr).toContain('+ neighbor 198.18.0.19 remote-as 65000');
+      expect(v2.diffs.frr).not.toMatch(/^[-+] neighbor 198\.18\.0\.10/m);
+      expect(m.apply(ev.nodeLeft(NODE9))).toEqual([CLUSTER]);
+      expect(m.render(CLUSTER)!.configs.frr).not.toContain('198.18.0.19');
+      expect(m.render(CLUSTER)!.hash).toBe(v1.hash);
+    });
+    it('when VMs come and go, then nothing is dirty (the core filter does not name VMs)', () => {
+      const m = given(...direct());
+      for (const e of [ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.130'), ev.vmDeleted(vm(1), NODE1)]) expect(m.apply(e)).toEqual([]);
+    });
+    it('given an RR cluster, when a node leaves that never joined, or any node joins, then nothing is dirty', () => {
+      const m = given(...baseFabric());
+      expect(m.apply(ev.nodeJoined(NODE9, 'node-9', '198.18.0.19'))).toEqual([]);
+      expect(m.apply(ev.nodeLeft(NODE9))).toEqual([]);
+    });
+  });
+
   it('version 1 diffs against an empty config', () => {
     const v1 = nextRouterConfig(null, given(...baseFabric()).render(CLUSTER)!)!;
     expect(v1).toMatchObject({ clusterId: CLUSTER, version: 1 });
@@ -82,7 +125,90 @@ describe('router-config model', () => {
     expect(v3.configs.frr).not.toContain('198.18.0.2');
   });
 
-  it('a cluster without RR gets the direct-peering warning in the Junos procedure and no FRR command', () => {
+  it('given a BMP station in the settings, then the core config reports to it; unset, the station is gone; the dry run shows it', () => {
+    const m = given(...baseFabric());
+    const v1 = nextRouterConfig(null, m.render(CLUSTER)!)!;
+    const settings = (bmpStation?: { address: string; port: number }): FabricEvent => ({
+      type: 'ClusterBgpSettingsChanged',
+      data: {
+        clusterId: CLUSTER,
+        community: '65000:100',
+        bgp: { gracefulRestart: false, bfd: false, ...(bmpStation ? { bmpStation } : {}) },
+        changed: ['bmpStation'],
+      },
+    });
+    const preview = m.previewBgp(CLUSTER, '65000:100', { gracefulRestart: false, bfd: false, bmpStation: { address: '198.18.254.1', port: 11019 } }, false);
+    expect(preview[0].config).toContain(' bmp connect 198.18.254.1 port 11019 min-retry 1000 max-retry 10000');
+    expect(m.render(CLUSTER)!.hash).toBe(v1.hash);
+    expect(m.apply(settings({ address: '198.18.254.1', port: 11019 }))).toEqual([CLUSTER]);
+    const v2 = nextRouterConfig(asLast(v1), m.render(CLUSTER)!)!;
+    expect(v2.diffs.frr).toContain('+ bmp targets FABRIC-BMP');
+    expect(v2.diffs.junos).toMatch(/station-address 198\.18\.254\.1/);
+    m.apply(settings());
+    const v3 = nextRouterConfig(asLast(v2), m.render(CLUSTER)!)!;
+    expect(v3.configs.frr).not.toContain('bmp');
+    expect(v3.diffs.frr).toContain('- bmp targets FABRIC-BMP');
+  });
+
+  describe('rollback', () => {
+    const rendered = (d: NonNullable<ReturnType<typeof nextRouterConfig>>): FabricEvent => ({ type: 'RouterConfigRendered', data: d });
+    const rollback = (toVersion: number, fromVersion: number): FabricEvent => ({
+      type: 'RouterConfigRollbackRequested',
+      data: { clusterId: CLUSTER, toVersion, fromVersion },
+    });
+    /** v1 from the base fabric, v2 after a second pool: both published (folded back as our own events). */
+    const twoVersions = () => {
+      const m = given(...baseFabric());
+      const v1 = nextRouterConfig(null, m.render(CLUSTER)!)!;
+      m.apply(rendered(v1));
+      m.apply(ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255'));
+      const v2 = nextRouterConfig(asLast(v1), m.render(CLUSTER)!)!;
+      m.apply(rendered(v2));
+      return { m, v1, v2 };
+    };
+
+    it("given v1 and v2, when a rollback to v1 is asked, then v3 carries v1's configs, says so, and the FRR core gets them", () => {
+      const { m, v1, v2 } = twoVersions();
+      expect(m.apply(rollback(1, 2))).toEqual([CLUSTER]);
+      const r = m.render(CLUSTER)!;
+      expect(r.configs).toEqual(v1.configs);
+      expect(r.frrDesired).toBe(v1.configs.frr);
+      const v3 = nextRouterConfig(asLast(v2), r)!;
+      expect(v3).toMatchObject({ version: 3, hash: v1.hash, rollbackOf: 1 });
+      expect(v3.diffs.frr).toMatch(/^-ip prefix-list FABRIC-POOLS seq \d+ permit 203\.0\.113\.128\/25 ge 32 le 32$/m);
+    });
+
+    it('the rollback holds across a replay, and its own output does not end it', () => {
+      const { m, v2 } = twoVersions();
+      m.apply(rollback(1, 2));
+      const v3 = nextRouterConfig(asLast(v2), m.render(CLUSTER)!)!;
+      expect(m.apply(rendered(v3))).toEqual([]);
+      expect(nextRouterConfig(asLast(v3), m.render(CLUSTER)!)).toBeNull();
+      // VMs and nodes are not router inputs: the rollback stays.
+      expect(m.apply(ev.vmCreated(vm(1), NODE1))).toEqual([]);
+      expect(m.render(CLUSTER)!.rollbackOf).toBe(1);
+    });
+
+    it('when the inputs change after a rollback, then the config follows the inputs again', () => {
+      const { m, v2 } = twoVersions();
+      m.apply(rollback(1, 2));
+      const v3 = nextRouterConfig(asLast(v2), m.render(CLUSTER)!)!;
+      m.apply(rendered(v3));
+      expect(m.apply(ev.rrRemoved('rr-2'))).toEqual([CLUSTER]);
+      const r = m.render(CLUSTER)!;
+      expect(r.rollbackOf).toBeUndefined();
+      expect(r.configs.frr).toContain('203.0.113.128/25');
+      expect(r.configs.frr).not.toContain('neighbor 198.18.0.3 ');
+    });
+
+    it('a rollback to a version this model never saw changes nothing', () => {
+      const { m } = twoVersions();
+      expect(m.apply(rollback(7, 2))).toEqual([]);
+      expect(m.render(CLUSTER)!.rollbackOf).toBeUndefined();
+    });
+  });
+
+  it('an RR cluster without RR (yet) gets the no-RR warning in the Junos procedure and no FRR command', () => {
     const r = given(ev.clusterCreated(), ev.networkAdded(NET4, '203.0.113.0/24', 4), ev.poolAdded(NET4, POOL4B, '203.0.113.128', '203.0.113.255')).render(
       CLUSTER,
     )!;

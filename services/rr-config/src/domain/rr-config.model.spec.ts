@@ -1,5 +1,5 @@
 import { type FabricEvent, placementKey, rrTargetId } from '@fabric/contracts';
-import { PLACEMENT_TARGET, RrConfigModel } from './rr-config.model';
+import { NODE_PART_TARGET, PLACEMENT_TARGET, RrConfigModel, nodePartKey } from './rr-config.model';
 import { CLUSTER, NET4, NODE1, NODE2, NODE3, POOL4B, baseFabric, ev, vm } from '@fabric/testing/fabric';
 
 const RR1 = rrTargetId(CLUSTER, 'rr-1');
@@ -10,6 +10,9 @@ const given = (...events: FabricEvent[]) => {
   return m;
 };
 const bird = (m: RrConfigModel, rr = RR1) => m.desired(rr)!.bird;
+/** A node's part (its session on every RR of the cluster) and its dirty-target id. */
+const part = (m: RrConfigModel, nodeId: string) => m.nodePart(nodePartKey(CLUSTER, nodeId));
+const partTarget = (nodeId: string) => NODE_PART_TARGET + nodePartKey(CLUSTER, nodeId);
 /** Import filter line of one node's IPv4 / IPv6 filter. */
 const filter = (config: string, name: string) => {
   const start = config.indexOf(`filter ${name} {`);
@@ -36,36 +39,68 @@ describe('rr-config model', () => {
   });
 
   describe('nodes', () => {
-    it('given RRs, when a node joins, then every RR gains it as an rr client', () => {
+    it('given RRs, when a node joins, then one node part is written (its rr-client session for every RR) and no RR command', () => {
       const m = given(...baseFabric());
-      expect(m.apply(ev.nodeJoined('22222222-2222-4222-8222-222222222229', 'node-9', '198.18.0.19')).sort()).toEqual([RR1, RR2]);
+      const before = [bird(m, RR1), bird(m, RR2)];
+      const node9 = '22222222-2222-4222-8222-222222222229';
+      expect(m.apply(ev.nodeJoined(node9, 'node-9', '198.18.0.19'))).toEqual([partTarget(node9)]);
+      expect([bird(m, RR1), bird(m, RR2)]).toEqual(before);
+      const p = part(m, node9)!;
+      expect(p.protocol).toBe('node_node_9');
+      expect(p.bird).toContain('protocol bgp node_node_9 from fabric_node_v4 {');
+      expect(p.bird).toContain('neighbor 198.18.0.19 as 65000;');
+      expect(m.nodePartKeys()).toContain(nodePartKey(CLUSTER, node9));
+      // The RRs' commands hold the template the part inherits from, and no node session.
       for (const rr of [RR1, RR2]) {
-        expect(bird(m, rr)).toContain('protocol bgp node_node_9 {');
-        expect(bird(m, rr)).toContain('neighbor 198.18.0.19 as 65000;');
+        expect(bird(m, rr)).toContain('template bgp fabric_node_v4 {');
+        expect(bird(m, rr)).not.toMatch(/^protocol bgp node_/m);
+        expect(m.desired(rr)!.nodeParts).toBe('kv');
       }
     });
 
-    it('when a node leaves, then every RR drops it', () => {
+    it('when a node leaves, then its node part is gone and no RR command changes', () => {
       const m = given(...baseFabric(), ev.nodeDrained(NODE2));
-      expect(bird(m)).toContain('neighbor 198.18.0.11 as 65000;'); // drained: still a client
-      expect(m.apply(ev.nodeLeft(NODE2)).sort()).toEqual([RR1, RR2]);
-      for (const rr of [RR1, RR2]) expect(bird(m, rr)).not.toContain('198.18.0.11');
+      expect(part(m, NODE2)!.bird).toContain('neighbor 198.18.0.11 as 65000;'); // drained: still a client
+      const before = bird(m);
+      expect(m.apply(ev.nodeLeft(NODE2))).toEqual([partTarget(NODE2)]);
+      expect(part(m, NODE2)).toBeUndefined();
+      expect(m.nodePartKeys()).not.toContain(nodePartKey(CLUSTER, NODE2));
+      expect(bird(m)).toBe(before);
+    });
+
+    it('a node with an IPv6 underlay address cannot be rendered (the RRs peer over IPv4); the others can', () => {
+      const node6 = '22222222-2222-4222-8222-222222222226';
+      const m = given(...baseFabric(), ev.nodeJoined(node6, 'node-6', '2001:db8:ff::16'));
+      expect(() => part(m, node6)).toThrow(/IPv6 underlay/);
+      expect(part(m, NODE1)).toBeDefined();
+    });
+
+    it('a settings change rewrites the node parts only where their text changes (the prefix-limit action)', () => {
+      const m = given(...baseFabric());
+      const before = part(m, NODE1)!.bird;
+      const settings = { ...(baseFabric()[0] as { data: { bgp: object } }).data.bgp, prefixLimitAction: 'disable' };
+      const dirty = m.apply({ type: 'ClusterBgpSettingsChanged', data: { clusterId: CLUSTER, community: '65000:100', bgp: settings } } as never);
+      expect(dirty).toEqual(expect.arrayContaining([partTarget(NODE1), RR1, RR2]));
+      expect(dirty.indexOf(partTarget(NODE1))).toBeLessThan(dirty.indexOf(RR1)); // parts flushed before the commands
+      expect(part(m, NODE1)!.bird).not.toBe(before);
+      expect(part(m, NODE1)!.bird).toContain('receive limit 256 action disable;');
     });
   });
 
   describe('VM placements (ROAs in the placements bucket, never in the RR config)', () => {
-    const tag = (m: RrConfigModel, nodeId: string) =>
-      Number(Object.entries(m.desired(RR1)!.rtrNodes!).find(([, p]) => p === `node_node_${nodeId.slice(-1)}`)![0]);
+    const tag = (m: RrConfigModel, nodeId: string) => part(m, nodeId)!.originTag;
     const placed = (m: RrConfigModel) => [...m.placementKeys()].sort().map((k) => [k, m.placement(k)]);
 
-    it('every node gets a distinct private 32-bit origin tag, named in the RR state with its protocol', () => {
+    it('every node gets a distinct private 32-bit origin tag, named in its node part with its protocol', () => {
       const m = given(...baseFabric());
       const tags = [NODE1, NODE2, NODE3].map((n) => tag(m, n));
       expect(new Set(tags).size).toBe(3);
       for (const t of tags) expect(t).toBeGreaterThanOrEqual(4200000000);
-      expect(bird(m)).toContain(`import where fabric_node4(${tag(m, NODE1)});`);
+      expect(part(m, NODE1)!.bird).toContain(`import where fabric_node4(${tag(m, NODE1)});`);
+      expect(part(m, NODE1)!.protocol).toBe('node_node_1');
       // Stable: a replay gives the same tags.
-      expect(given(...baseFabric()).desired(RR1)!.rtrNodes).toEqual(m.desired(RR1)!.rtrNodes);
+      const again = given(...baseFabric());
+      expect([NODE1, NODE2, NODE3].map((n) => tag(again, n))).toEqual(tags);
     });
 
     it('when a VM gets its address, then one placement of its node is dirtied and no RR', () => {
@@ -78,20 +113,22 @@ describe('rr-config model', () => {
       expect(key).toBe(`${CLUSTER}.203-0-113-10.${tag(m, NODE1)}`);
     });
 
-    it("a node's receive limit moves only at a bucket edge: the 129th VM changes the RR config, the others do not", () => {
+    it("a node's receive limit moves only at a bucket edge: the 129th VM changes that node's part, never an RR command", () => {
       const m = given(...baseFabric());
-      const limit = () => /protocol bgp node_node_1 \{[\s\S]*?receive limit (\d+)/.exec(bird(m))![1];
+      const limit = () => /receive limit (\d+)/.exec(part(m, NODE1)!.bird)![1];
       expect(limit()).toBe('256');
       for (let i = 1; i <= 128; i++) {
         m.apply(ev.vmCreated(vm(i), NODE1));
-        expect(m.apply(ev.ipAllocated(vm(i), `10.1.${i >> 8}.${i & 255}`)).some((t) => t === RR1)).toBe(false);
+        expect(m.apply(ev.ipAllocated(vm(i), `10.1.${i >> 8}.${i & 255}`)).some((t) => !t.startsWith(PLACEMENT_TARGET))).toBe(false);
       }
       expect(limit()).toBe('256');
       m.apply(ev.vmCreated(vm(129), NODE1));
-      expect(m.apply(ev.ipAllocated(vm(129), '10.1.1.129'))).toEqual(expect.arrayContaining([RR1, RR2]));
+      const dirty = m.apply(ev.ipAllocated(vm(129), '10.1.1.129'));
+      expect(dirty).toContain(partTarget(NODE1));
+      expect(dirty).not.toEqual(expect.arrayContaining([RR1]));
       expect(limit()).toBe('512');
       // Back under the edge: the limit follows down.
-      expect(m.apply(ev.vmDeleted(vm(129), NODE1))).toEqual(expect.arrayContaining([RR1, RR2]));
+      expect(m.apply(ev.vmDeleted(vm(129), NODE1))).toContain(partTarget(NODE1));
       expect(limit()).toBe('256');
     });
 
@@ -163,8 +200,79 @@ describe('rr-config model', () => {
     it('events of a cluster that is not created yet render nothing', () => {
       const m = given(ev.rrAdded('rr-1', '198.18.0.2'), ev.nodeJoined(NODE1, 'node-1', '198.18.0.10'));
       expect(m.desired(RR1)).toBeUndefined();
-      m.apply(ev.clusterCreated());
-      expect(bird(m)).toContain('neighbor 198.18.0.10 as 65000;');
+      expect(part(m, NODE1)).toBeUndefined();
+      expect(m.apply(ev.clusterCreated())).toEqual([partTarget(NODE1), RR1]);
+      expect(bird(m)).toContain('template bgp fabric_node_v4 {');
+      expect(part(m, NODE1)!.bird).toContain('neighbor 198.18.0.10 as 65000;');
+    });
+  });
+
+  describe('EVPN reflector (tenant private networks)', () => {
+    const NET = '66666666-6666-4666-8666-666666666661';
+    const NET_B = '66666666-6666-4666-8666-666666666662';
+    const created = (networkId: string, vni: number): FabricEvent => ({
+      type: 'PrivateNetworkCreated',
+      data: { clusterId: CLUSTER, networkId, ownerId: 'tenant-a', name: `n${vni}`, cidr: '192.168.10.0/24', family: 4, vni },
+    });
+    const deleted = (networkId: string): FabricEvent => ({
+      type: 'PrivateNetworkDeleted',
+      data: { clusterId: CLUSTER, networkId, ownerId: 'tenant-a', vni: 10000 },
+    });
+
+    it('given no private network, then the RRs have no EVPN config', () => {
+      expect(given(...baseFabric()).desired(RR1)).not.toHaveProperty('evpn');
+    });
+
+    it('given the first network, then every RR (and only then) gets an FRR reflector for every live node; the last deletion removes it', () => {
+      const m = given(...baseFabric());
+      expect(m.apply(created(NET, 10000)).sort()).toEqual([RR1, RR2].sort());
+      const evpn = m.desired(RR1)!.evpn!;
+      expect(evpn).toContain(' bgp cluster-id 198.18.0.254');
+      expect(evpn).toContain('  neighbor 198.18.0.10 route-reflector-client');
+      expect(m.apply(created(NET_B, 10001))).toEqual([]);
+      expect(m.apply(deleted(NET))).toEqual([]);
+      expect(m.apply(deleted(NET_B)).sort()).toEqual([RR1, RR2].sort());
+      expect(m.desired(RR1)).not.toHaveProperty('evpn');
+    });
+  });
+
+  describe('dry run of a settings change', () => {
+    it('given RRs, when previewing BFD and a hold time, then every RR renders them and the model is left as it was', () => {
+      const m = given(...baseFabric());
+      const before = [bird(m, RR1), bird(m, RR2)];
+      const preview = m.previewBgp(CLUSTER, '65000:100', { gracefulRestart: true, bfd: true, holdTime: 9, bfdMinRxMs: 100 }, false);
+      expect(preview.map((p) => p.targetId).sort()).toEqual([RR1, RR2]);
+      for (const p of preview) {
+        expect(p.kind).toBe('rr');
+        expect(p.config).toContain('bfd on;');
+        expect(p.config).toContain('hold time 9;');
+        expect(p.config).toContain('min rx interval 100 ms;');
+      }
+      expect([bird(m, RR1), bird(m, RR2)]).toEqual(before);
+    });
+
+    it('given a cluster without MD5, when previewing a rotation, then the password is a secret reference, never a value', () => {
+      const m = given(...baseFabric());
+      const [p] = m.previewBgp(CLUSTER, '65000:100', { gracefulRestart: true, bfd: false }, true);
+      if (!bird(m).includes('password')) expect(p.config).toMatch(/password "\{\{secret:\d+\}\}";/);
+    });
+
+    it('given an unknown cluster, then nothing is previewed', () => {
+      expect(given(...baseFabric()).previewBgp('00000000-0000-4000-8000-000000000009', '65000:100', { gracefulRestart: true, bfd: true }, false)).toEqual([]);
+    });
+  });
+
+  describe('a node on an address the core or an RR has (refused by the API; an older or forged history)', () => {
+    const BAD = '22222222-2222-4222-8222-2222222222bd';
+    it('given it joins, then every RR command fails to render with the reason, its node part is never written, and it recovers when it leaves', () => {
+      const m = given(...baseFabric());
+      expect(m.apply(ev.nodeJoined(BAD, 'bad', '198.18.0.1'))).toEqual([partTarget(BAD), RR1, RR2]);
+      expect(() => m.desired(RR1)).toThrow(/node bad is on 198\.18\.0\.1, the address of the core router core/);
+      expect(() => part(m, BAD)).toThrow(/198\.18\.0\.1/);
+      expect(part(m, NODE1)).toBeDefined();
+      expect(m.apply({ type: 'NodeLeft', data: { nodeId: BAD, clusterId: CLUSTER } })).toEqual([partTarget(BAD), RR1, RR2]);
+      expect(m.desired(RR1)).toBeDefined();
+      expect(part(m, BAD)).toBeUndefined();
     });
   });
 });

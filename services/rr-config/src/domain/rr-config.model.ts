@@ -3,18 +3,36 @@
  * placements the RRs serve as ROAs. Every live node of the cluster is an `rr client` (join → added,
  * leave → removed, no manual step) whose import accepts only addresses whose ROA carries the node's
  * origin tag; only pool prefixes are exported to the core. A VM placement changes one placement key,
- * never an RR config (docs/adr/rr-origin-validation.md).
+ * never an RR config (docs/adr/rr-origin-validation.md). The RR config is split: the command holds the
+ * cluster-wide part, each node's session is one key `<clusterId>.<nodeId>` of the node-parts bucket; a node
+ * change (join, leave, receive-limit bucket) changes that key only (docs/adr/rr-split-desired-state.md).
  */
-import { type FabricEvent, type Placement, type PrefixLimitAction, type RrDesiredState, canonicalIp, isIp, placementKey, rrTargetId } from '@fabric/contracts';
+import {
+  type FabricEvent,
+  type Placement,
+  type PrefixLimitAction,
+  type RrDesiredState,
+  type RrNodePartValue,
+  canonicalIp,
+  isIp,
+  placementKey,
+  restoreCollections,
+  rrTargetId,
+  saveCollections,
+} from '@fabric/contracts';
 
-export type { Placement };
+export type { Placement, RrNodePartValue };
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { type BgpOptions, bgpOptionsOf, nodePrefixLimit, originTag, renderRrBird, rrNodeProtocol } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, nodePrefixLimit, originTag, previewBgpOptions, renderRrBirdMain, renderRrEvpn, renderRrNode } from '@fabric/renderers';
 
 export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
 /** Dirty-target ids of placement keys start with this (RR target ids are `<uuid>_<name>`). */
 export const PLACEMENT_TARGET = 'placement:';
+/** Dirty-target ids of node-part keys (`<clusterId>.<nodeId>` in the RR node-parts bucket) start with this. */
+export const NODE_PART_TARGET = 'rrnode:';
+/** Key of a node's part in the RR node-parts bucket. */
+export const nodePartKey = (clusterId: string, nodeId: string) => `${clusterId}.${nodeId}`;
 
 interface Cluster {
   clusterId: string;
@@ -34,6 +52,8 @@ interface Cluster {
   nodes: Set<string>;
   /** Origin tags ever given in the cluster (never reused). */
   tags: Set<number>;
+  /** Live tenant private networks: while there is one, the RRs run an EVPN reflector (FRR) for the nodes. */
+  privateNetworks: Set<string>;
 }
 
 interface Node {
@@ -62,6 +82,22 @@ export class RrConfigModel {
   private readonly ips = new Map<string, string>();
   /** Placement key → value: what the placements bucket must hold. */
   private readonly placements = new Map<string, Placement>();
+  /** Private network id → its cluster (PrivateNetworkDeleted carries only the network id). */
+  private readonly networkCluster = new Map<string, string>();
+
+  /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
+  static readonly SNAPSHOT_SCHEMA = 1;
+  private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'ips', 'placements', 'networkCluster'];
+
+  /** The model's state for a snapshot (by reference: serialise it before folding further). */
+  snapshot(): Record<string, unknown> {
+    return saveCollections(this, RrConfigModel.SNAPSHOT_FIELDS);
+  }
+
+  /** Replaces the state with a snapshot's (the model is as if it had folded the events the snapshot covers). */
+  restore(data: unknown): void {
+    restoreCollections(this, RrConfigModel.SNAPSHOT_FIELDS, data);
+  }
 
   /** Folds one event; returns the RR target ids whose desired state may have changed. */
   apply(event: FabricEvent): string[] {
@@ -82,8 +118,10 @@ export class RrConfigModel {
           pools: prev?.pools ?? new Map(),
           nodes: prev?.nodes ?? new Set(),
           tags: prev?.tags ?? new Set(),
+          privateNetworks: prev?.privateNetworks ?? new Set(),
         });
-        return this.rrsOf(d.clusterId);
+        // Node parts first: a flush writes them before the commands that rely on them.
+        return [...this.nodePartsOf(d.clusterId), ...this.rrsOf(d.clusterId)];
       }
       case 'RouteReflectorAdded': {
         const c = this.cluster(event.data.clusterId);
@@ -100,12 +138,28 @@ export class RrConfigModel {
         const c = this.cluster(event.data.clusterId);
         c.community = event.data.community;
         c.bgp = { ...bgpOptionsOf(event.data.bgp), ...(c.bgp.md5Password !== undefined ? { md5Password: c.bgp.md5Password } : {}) };
-        return this.rrsOf(c.clusterId);
+        // The prefix-limit action is in every node part (written only where the value changes).
+        return [...this.nodePartsOf(c.clusterId), ...this.rrsOf(c.clusterId)];
       }
       case 'RouteReflectorRemoved':
         // A removed RR gets no further state (its agent is decommissioned with it).
         this.cluster(event.data.clusterId).rrs.delete(event.data.name.toLowerCase());
         return [];
+      case 'PrivateNetworkCreated': {
+        // Only the first network of a cluster turns its RRs' EVPN reflector on (the client list is every live node).
+        const c = this.cluster(event.data.clusterId);
+        const first = c.privateNetworks.size === 0;
+        c.privateNetworks.add(event.data.networkId);
+        this.networkCluster.set(event.data.networkId, c.clusterId);
+        return first ? this.rrsOf(c.clusterId) : [];
+      }
+      case 'PrivateNetworkDeleted': {
+        const clusterId = this.networkCluster.get(event.data.networkId);
+        const c = clusterId && this.clusters.get(clusterId);
+        this.networkCluster.delete(event.data.networkId);
+        if (!c || !c.privateNetworks.delete(event.data.networkId)) return [];
+        return c.privateNetworks.size === 0 ? this.rrsOf(c.clusterId) : [];
+      }
       case 'PoolAdded': {
         const d = event.data;
         this.cluster(d.clusterId).pools.set(d.poolId, rangeToCidrs(d.start, d.end));
@@ -128,12 +182,17 @@ export class RrConfigModel {
           placed6: prev?.placed6 ?? 0,
         });
         c.nodes.add(d.nodeId);
-        return this.rrsOf(d.clusterId);
+        // The RR commands change only when the EVPN reflector lists the nodes, or when this node makes the
+        // cluster unrenderable (an address the core or an RR has): then every RR shows the failure.
+        const rrsToo = c.privateNetworks.size > 0 || this.addressConflicts(c).length > 0;
+        return [NODE_PART_TARGET + nodePartKey(d.clusterId, d.nodeId), ...(rrsToo ? this.rrsOf(c.clusterId) : [])];
       }
       case 'NodeLeft': {
         const c = this.cluster(event.data.clusterId);
+        const conflicted = this.addressConflicts(c).length > 0;
         if (!c.nodes.delete(event.data.nodeId)) return [];
-        return this.rrsOf(c.clusterId);
+        const rrsToo = c.privateNetworks.size > 0 || conflicted;
+        return [NODE_PART_TARGET + nodePartKey(c.clusterId, event.data.nodeId), ...(rrsToo ? this.rrsOf(c.clusterId) : [])];
       }
       case 'VmCreated': {
         const d = event.data;
@@ -175,9 +234,45 @@ export class RrConfigModel {
     }
   }
 
+  /** The RR target ids of one cluster. */
+  rrTargetsOf(clusterId: string): string[] {
+    return this.rrsOf(clusterId);
+  }
+
   /** Every live RR of every cluster. */
   targetIds(): string[] {
     return [...this.clusters.keys()].flatMap((id) => this.rrsOf(id));
+  }
+
+  /** Every node-part key the bucket must hold. */
+  nodePartKeys(): string[] {
+    return [...this.clusters.keys()].flatMap((id) => this.nodePartsOf(id).map((t) => t.slice(NODE_PART_TARGET.length)));
+  }
+
+  /**
+   * The value a node-part key must hold; undefined = the key must not exist (node left, cluster not created).
+   * Throws when the node's session cannot be rendered (e.g. an IPv6 underlay: the RRs have IPv4 only).
+   */
+  nodePart(key: string): RrNodePartValue | undefined {
+    const clusterId = key.slice(0, 36);
+    const nodeId = key.slice(37);
+    const c = this.clusters.get(clusterId);
+    const n = this.nodes.get(nodeId);
+    if (!c?.created || !n || n.clusterId !== clusterId || !c.nodes.has(nodeId)) return undefined;
+    if (!isIp(n.underlayIp, 4)) throw new Error(`node ${n.name} has an IPv6 underlay address (${n.underlayIp}): the route reflectors peer over IPv4`);
+    const conflict = this.addressConflicts(c).find((x) => x.nodeId === nodeId);
+    if (conflict) throw new Error(conflict.reason);
+    const part = renderRrNode(
+      { fabricAsn: c.fabricAsn, bgp: c.bgp },
+      {
+        id: n.nodeId,
+        name: n.name,
+        underlayIp: n.underlayIp,
+        originTag: n.tag,
+        prefixLimit: { v4: nodePrefixLimit(n.placed4), v6: nodePrefixLimit(n.placed6) },
+      },
+    );
+    return { protocol: part.protocol, originTag: part.originTag, bird: part.bird };
   }
 
   /** Every placement key the bucket must hold. */
@@ -200,15 +295,11 @@ export class RrConfigModel {
     const rr = c && [...c.rrs.values()].find((r) => rrTargetId(clusterId, r.name) === targetId);
     if (!c?.created || !rr) return undefined;
     if (!isIp(rr.ip, 4)) throw new Error(`route reflector ${rr.name} has no IPv4 address (${rr.ip}): BIRD needs an IPv4 router id`);
-    const live = [...c.nodes].map((id) => this.nodes.get(id)!);
-    const nodes = live.map((n) => ({
-      id: n.nodeId,
-      name: n.name,
-      underlayIp: n.underlayIp,
-      originTag: n.tag,
-      prefixLimit: { v4: nodePrefixLimit(n.placed4), v6: nodePrefixLimit(n.placed6) },
-    }));
-    const bird = renderRrBird({
+    // A node on the core's, an RR's or another node's address would give BIRD two sessions to one neighbor:
+    // refused here (every RR of the cluster shows it as drift) and its node part is never written.
+    const conflicts = this.addressConflicts(c);
+    if (conflicts.length) throw new Error(conflicts.map((x) => x.reason).join('; '));
+    const bird = renderRrBirdMain({
       rrName: rr.name,
       routerId: rr.ip,
       fabricAsn: c.fabricAsn,
@@ -217,12 +308,42 @@ export class RrConfigModel {
       rrClusterId: c.rrClusterId,
       localIp: rr.ip,
       core: c.core,
-      nodes,
       exportPrefixes: [...c.pools.values()].flat(),
       bgp: c.bgp,
     });
-    const rtrNodes = Object.fromEntries(live.map((n) => [String(n.tag), rrNodeProtocol(n.name)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    return { kind: 'rr', targetId, clusterId, rrName: rr.name, ip: canonicalIp(rr.ip), bird, rtrNodes };
+    // EVPN (tenant private networks): an FRR reflector beside BIRD, clients every live node with an IPv4 underlay.
+    const live = [...c.nodes].map((id) => this.nodes.get(id)!);
+    const evpn = c.privateNetworks.size
+      ? renderRrEvpn({
+          hostname: rr.name,
+          localIp: rr.ip,
+          fabricAsn: c.fabricAsn,
+          rrClusterId: c.rrClusterId,
+          nodes: live.filter((n) => isIp(n.underlayIp, 4)).map((n) => ({ name: n.name, underlayIp: n.underlayIp })),
+          bgp: c.bgp,
+        })
+      : undefined;
+    return { kind: 'rr', targetId, clusterId, rrName: rr.name, ip: canonicalIp(rr.ip), bird, nodeParts: 'kv', ...(evpn ? { evpn } : {}) };
+  }
+
+  /**
+   * Dry run of a settings change: every RR's BIRD config of the cluster rendered with `bgp` and `community`
+   * instead of the current ones; the model is left exactly as it was.
+   */
+  previewBgp(clusterId: string, community: string, bgp: BgpOptions, md5Rotated: boolean): { kind: 'rr'; targetId: string; config: string }[] {
+    const c = this.clusters.get(clusterId);
+    if (!c?.created) return [];
+    const saved = { community: c.community, bgp: c.bgp };
+    c.community = community;
+    c.bgp = previewBgpOptions(c.bgp, bgp, md5Rotated);
+    try {
+      return this.rrsOf(clusterId).flatMap((targetId) => {
+        const d = this.desired(targetId);
+        return d ? [{ kind: 'rr' as const, targetId, config: d.bird }] : [];
+      });
+    } finally {
+      Object.assign(c, saved);
+    }
   }
 
   private cluster(clusterId: string): Cluster {
@@ -242,6 +363,7 @@ export class RrConfigModel {
         pools: new Map(),
         nodes: new Set(),
         tags: new Set(),
+        privateNetworks: new Set(),
       };
       this.clusters.set(clusterId, c);
     }
@@ -255,16 +377,17 @@ export class RrConfigModel {
     if (!vm || !ip) return [];
     const len = vm.family === 4 ? 32 : 128;
     const out: string[] = [];
-    let crossed = false;
+    // A node whose receive limit moved to another bucket: its node part changes (nothing else).
+    const changed: string[] = [];
     for (const nodeId of vm.nodeIds) {
       const node = this.nodes.get(nodeId);
       if (!node) continue;
       const key = placementKey(vm.clusterId, ip, node.tag);
-      if (!this.placements.has(key) && this.count(node, vm.family, 1)) crossed = true;
+      if (!this.placements.has(key) && this.count(node, vm.family, 1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
       this.placements.set(key, { prefix: `${ip}/${len}`, maxLen: len, originTag: node.tag });
       out.push(PLACEMENT_TARGET + key);
     }
-    return crossed ? [...out, ...this.rrsOf(vm.clusterId)] : out;
+    return [...out, ...changed];
   }
 
   /** Counts a placement on a node; true when its receive limit moved to another bucket (the RR config changes). */
@@ -281,16 +404,39 @@ export class RrConfigModel {
     const ip = this.ips.get(vmId);
     if (!vm || !ip) return [];
     const out: string[] = [];
-    let crossed = false;
+    // A node whose receive limit moved to another bucket: its node part changes (nothing else).
+    const changed: string[] = [];
     for (const nodeId of vm.nodeIds) {
       const node = this.nodes.get(nodeId);
       if (!node) continue;
       const key = placementKey(vm.clusterId, ip, node.tag);
       if (!this.placements.delete(key)) continue;
       out.push(PLACEMENT_TARGET + key);
-      if (this.count(node, vm.family, -1)) crossed = true;
+      if (this.count(node, vm.family, -1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
     }
-    return crossed ? [...out, ...this.rrsOf(vm.clusterId)] : out;
+    return [...out, ...changed];
+  }
+
+  /** Live nodes whose underlay address the core, an RR or an earlier-joined node of the cluster already has. */
+  private addressConflicts(c: Cluster): { nodeId: string; reason: string }[] {
+    if (!c.created) return [];
+    const canon = (ip: string) => (isIp(ip) ? canonicalIp(ip) : ip);
+    const taken = new Map<string, string>([[canon(c.core.ip), `the core router ${c.core.name}`]]);
+    for (const rr of c.rrs.values()) taken.set(canon(rr.ip), `route reflector ${rr.name}`);
+    const out: { nodeId: string; reason: string }[] = [];
+    for (const id of c.nodes) {
+      const n = this.nodes.get(id);
+      if (!n) continue;
+      const owner = taken.get(n.underlayIp);
+      if (owner) out.push({ nodeId: id, reason: `node ${n.name} is on ${n.underlayIp}, the address of ${owner}` });
+      else taken.set(n.underlayIp, `node ${n.name}`);
+    }
+    return out;
+  }
+
+  private nodePartsOf(clusterId: string): string[] {
+    const c = this.clusters.get(clusterId);
+    return c ? [...c.nodes].map((id) => NODE_PART_TARGET + nodePartKey(clusterId, id)) : [];
   }
 
   private rrsOf(clusterId: string): string[] {

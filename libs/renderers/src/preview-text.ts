@@ -1,0 +1,26 @@
+/**
+ * The text a dry run compares for a node: its BIRD config followed by its data-plane routes (one line per VM
+ * address), because a VM placed, moved or removed changes the node's routes, not its BIRD config.
+ */
+import type { DesiredVm } from '@fabric/contracts';
+
+export function nodeConfigText(state: { bird: string; vms: readonly DesiredVm[] }): string {
+  const routes = state.vms.map(
+    (v) => `route ${v.ip}/${v.family === 4 ? 32 : 128} dev ${v.ifName}${v.leaving ? ' metric leaving' : ''} # vm ${v.vmId} (${v.driver})\n`,
+  );
+  return `${state.bird.endsWith('\n') || !state.bird ? state.bird : `${state.bird}\n`}# data plane: VM routes\n${routes.join('')}`;
+}
+
+/**
+ * What an RR holds outside its command (node parts, placements), as a dry run shows it after the command's BIRD
+ * config: one section per key, sorted; a key without value is absent.
+ */
+export function rrPartsText(parts: ReadonlyMap<string, string | undefined>): string {
+  return [...parts.keys()]
+    .sort()
+    .map((k) => {
+      const text = parts.get(k);
+      return text === undefined ? '' : `# ${k}\n${text.endsWith('\n') ? text : `${text}\n`}`;
+    })
+    .join('');
+}
