@@ -576,13 +576,19 @@ describe('agent (node, rr, frr-router) on the lab', () => {
       expect(Math.abs(ms(after[k]) - ms(before[k]))).toBeLessThan(50);
     }
     expect(await coreRoute(vm1.ip)).toBeDefined();
+    // Back to the default: wait for the agent's report of that apply (not for BIRD's 256 — the IPv6 channel
+    // showed 256 all along, and the next test must not start while this change is still on its way).
+    const headBack = await store.headSeq();
     await setNodePart(n1);
     await eventually(
-      async () => /Receive limit:\s+256/.test((await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols', 'all', 'node_node1'])).stdout),
+      async () => ofType<ConfigApplied>(await agentEvents('rr', rrId, headBack), 'ConfigApplied')[0],
       30_000,
       50,
-      'limit back',
+      'ConfigApplied after the node part went back',
     );
+    const back = (await run('birdc', ['-s', rr.bird.controlSocket, 'show', 'protocols', 'all', 'node_node1'])).stdout;
+    expect(back).not.toMatch(/Receive limit:\s+512/);
+    expect(back).toMatch(/Receive limit:\s+256/);
   });
 
   it('a config BIRD rejects is reported as ConfigApplyFailed and never replaces the good one', async () => {
