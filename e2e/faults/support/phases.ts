@@ -23,6 +23,8 @@ interface ProgramSpan {
 }
 
 const SAMPLE_MS = 200;
+/** A sample that takes longer is abandoned (see every()). */
+const SAMPLE_TIMEOUT_MS = 5000;
 /** Loops heartbeat every 5 s (FABRIC_LOOP_HEARTBEAT_MS): processes seen later than this are new ones. */
 const BASELINE_MS = 6_000;
 
@@ -113,10 +115,19 @@ export class RecoveryTimeline {
     }
   }
 
+  /**
+   * Samples until stopped. Each sample is bounded: a KV listing caught by a NATS kill can wait forever on its
+   * consumer (a CI run hung in stop() for the rest of the case), so a sample that overruns is abandoned and
+   * its KV handle reopened on the next one.
+   */
   private async every(fn: () => Promise<void>): Promise<void> {
     while (!this.stopped) {
-      await fn().catch(() => undefined);
-      await new Promise((r) => setTimeout(r, SAMPLE_MS));
+      let timer: NodeJS.Timeout | undefined;
+      const overrun = new Promise<'overrun'>((r) => (timer = setTimeout(() => r('overrun'), SAMPLE_TIMEOUT_MS)));
+      const r = await Promise.race([fn().catch(() => undefined), overrun]);
+      clearTimeout(timer);
+      if (r === 'overrun') this.kv = undefined;
+      await new Promise((res) => setTimeout(res, SAMPLE_MS));
     }
   }
 
