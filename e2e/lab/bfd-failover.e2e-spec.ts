@@ -175,11 +175,14 @@ describe('BFD failover on a real BGP lab', () => {
       "the node's status: BFD up toward the RR, 100 ms interval, 300 ms detection time",
     );
 
-    await routeBack(vmIp, 60_000);
+    // The RR–core session may first sit out BIRD's 60 s error wait: FRR re-creates its BFD session toward the RR when
+    // the BGP connection comes up (docs/operations/bgp-settings.md), which BIRD takes as "BFD session down".
+    await routeBack(vmIp, 120_000);
     await eventually(() => pingFrom(f.lab.core.namespace, vmIp), 10000, 200, `ping ${vmIp}`);
   });
 
   it('a silent cut: the RR closes the session on "BFD session down" and the core withdraws the route before the hold time', async () => {
+    expect((await coreRoute(f, vmIp))?.gateway).toBe(node().ipv4);
     const at = await cut();
     try {
       const gone = await withdrawnAt(vmIp, HOLD_S * 1000);
@@ -221,6 +224,7 @@ describe('BFD failover on a real BGP lab', () => {
     await establishedWithHold();
     await routeBack(vmIp, 120_000);
 
+    expect((await coreRoute(f, vmIp))?.gateway).toBe(node().ipv4);
     const at = await cut();
     try {
       const gone = await withdrawnAt(vmIp, (HOLD_S + 15) * 1000);
