@@ -235,6 +235,27 @@ describe('renderNodeBird', () => {
     });
   });
 
+  describe('given BFD on (the RR renders its nodes as direct neighbours: single-hop BFD)', () => {
+    const config = renderNodeBird(nodeInput({ bgp: { ...ALL_OFF, bfd: true, bfdMinRxMs: 100, bfdMinTxMs: 100, bfdMultiplier: 3 } }));
+    it('then every RR session is direct too, so both ends ask BIRD for the same (single-hop) BFD session', () => {
+      for (const p of ['rr_rr_1', 'rr_rr_2']) {
+        const s = block(config, `protocol bgp ${p}`);
+        expect(s).toContain('  bfd on;\n  direct;\n');
+        expect(s).not.toContain('multihop');
+      }
+    });
+    it('then bird -p accepts it', () => {
+      expect(birdCheck(config)).toEqual({ ok: true, output: '' });
+    });
+    it("when BFD is off, then the RR sessions keep BIRD's iBGP default (no direct line)", () => {
+      expect(renderNodeBird(nodeInput({ bgp: ALL_OFF }))).not.toContain('direct;');
+    });
+    it('when the node peers the core (direct topology, eBGP: direct by default), then no direct line is added', () => {
+      const core = { name: 'core', ip: '198.18.0.1', asn: 65001 };
+      expect(renderNodeBird(nodeInput({ routeReflectors: [], core, bgp: ALL_ON }))).not.toContain('direct;');
+    });
+  });
+
   describe('given BFD on without intervals', () => {
     it('then protocol bfd keeps BIRD defaults and no timer line appears', () => {
       const text = renderNodeBird(nodeInput({ bgp: { ...ALL_OFF, bfd: true } }));

@@ -159,6 +159,12 @@ export function renderNodeBird(input: NodeBirdInput): string {
     const ch6 = !v4session ? ['next hop self;'] : localIp6 ? [`next hop address ${localIp6};`] : ['extended next hop on;', 'next hop self;'];
     out.push(`protocol bgp ${rr.ident} {`, `  description "${rr.what} ${rr.name}";`, `  local ${local} as ${fabricAsn};`, `  neighbor ${rr.ip} as ${rr.asn};`);
     out.push(...birdSessionOptions(bgp));
+    // BIRD's BFD session follows the BGP session's kind: iBGP is multihop by default (BFD on UDP 4784, no
+    // interface), but the RR treats its nodes as `direct` (single-hop BFD on 3784, bound to the interface).
+    // The two kinds never meet — both ends stay Down and BFD never takes a session down — so with BFD the
+    // node treats its RRs as direct neighbours too (they share the underlay segment, as the RR assumes).
+    // eBGP to the core (direct topology) is direct already.
+    if (bgp.bfd && !core) out.push('  direct;');
     out.push(
       '  ipv4 {',
       '    import none;',
