@@ -647,7 +647,8 @@ export class NetlinkDriver {
       if (!present.some((p) => p.a === dst)) ops.push(`address add ${dst} dev ${VM_IF}${family === 6 ? ' nodad' : ''}`);
     }
     // An address removed from the VM (a host route we gave it earlier; never link-local ones).
-    for (const p of present) if ((p.a.endsWith('/32') || p.a.endsWith('/128')) && !p.a.startsWith('fe80:') && !wanted.has(p.a)) ops.push(`address del ${p.a} dev ${VM_IF}`);
+    for (const p of present)
+      if ((p.a.endsWith('/32') || p.a.endsWith('/128')) && !p.a.startsWith('fe80:') && !wanted.has(p.a)) ops.push(`address del ${p.a} dev ${VM_IF}`);
     families.forEach((family, k) => {
       const routes = routesByFamily[k];
       const gw = family === 4 ? canonicalIp(gatewayIp) : IPV6_GATEWAY;

@@ -238,8 +238,7 @@ describe('planNode: the writes for the VMs, routes and interfaces it is given', 
 describe('extra addresses of a VM: one host route each on its interface', () => {
   const proto = 200;
   const plan = (index: DesiredIndex, model: NodeModel, changed: Iterable<PreparedVm>, orphanDsts: Iterable<string>) =>
-    planNode({ model, desired: index, protocolNumber: proto, gateway: GW, vms: changed, orphanDsts, orphanIfs: [] })
-      .batch.map((l) => l.join(' '));
+    planNode({ model, desired: index, protocolNumber: proto, gateway: GW, vms: changed, orphanDsts, orphanIfs: [] }).batch.map((l) => l.join(' '));
 
   it('given a converged VM, when it gets an IPv4 and an IPv6 extra address, then their routes (and the IPv6 gateway) are added', () => {
     const index = new DesiredIndex(scope);

@@ -121,7 +121,8 @@ export function prepareVm(vm: DesiredVm, scope: { namespace?: string; ifPrefix: 
       if (!isIp(x)) throw new Error(`invalid extra address for ${vm.ifName}: ${JSON.stringify(x)}`);
       const family: 4 | 6 = isIp(x, 4) ? 4 : 6;
       const dst = `${canonicalIp(x)}/${hostLen(family)}`;
-      if (dst === `${canonicalIp(vm.ip)}/${hostLen(vm.family)}` || extras.some((e) => e.dst === dst)) throw new Error(`duplicate address ${x} for ${vm.ifName}`);
+      if (dst === `${canonicalIp(vm.ip)}/${hostLen(vm.family)}` || extras.some((e) => e.dst === dst))
+        throw new Error(`duplicate address ${x} for ${vm.ifName}`);
       extras.push({ dst, family });
     }
   }

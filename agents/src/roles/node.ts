@@ -76,7 +76,8 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
       if (!(typeof vm.ip === 'string' && known.get(vm.ip) === vm.family) && !isIp(vm.ip, vm.family)) fail(`vms[${i}].ip is not an IPv${vm.family} address`);
       ips.set(vm.ip as string, vm.family);
       if (vm.extraIps !== undefined) {
-        if (!Array.isArray(vm.extraIps) || vm.extraIps.length > MAX_EXTRA_ADDRESSES) fail(`vms[${i}].extraIps must be an array of at most ${MAX_EXTRA_ADDRESSES} addresses`);
+        if (!Array.isArray(vm.extraIps) || vm.extraIps.length > MAX_EXTRA_ADDRESSES)
+          fail(`vms[${i}].extraIps must be an array of at most ${MAX_EXTRA_ADDRESSES} addresses`);
         const seen = new Set([canonicalIp(vm.ip as string)]);
         vm.extraIps.forEach((x, j) => {
           if (typeof x !== 'string' || (!known.has(x) && !isIp(x))) fail(`vms[${i}].extraIps[${j}] is not an IP address`);

@@ -338,7 +338,11 @@ export class InventoryCommands {
         }),
       RemoveVmAddress: (p: RemoveVmAddress, req) =>
         this.once(req, () =>
-          this.vmCommand(p.vmId, req, () => ({ type: 'RemoveVmAddress', data: { vmId: p.vmId, ip: p.ip }, context: { addresses: this.index.addressesOf(p.vmId) } })),
+          this.vmCommand(p.vmId, req, () => ({
+            type: 'RemoveVmAddress',
+            data: { vmId: p.vmId, ip: p.ip },
+            context: { addresses: this.index.addressesOf(p.vmId) },
+          })),
         ),
       MigrateVm: (p: MigrateVm, req) =>
         this.once(req, () =>

@@ -43,7 +43,10 @@ describe('vm decider', () => {
     });
     it('given a VM, asks IPAM for an IPv4 address by default', () => spec.given([created()]).when(add()).then([requested()]));
     it('given a VM, asks for an IPv6 address, or a specific one (family from the address, canonical)', () => {
-      spec.given([created()]).when(add({ family: 6 })).then([requested({ family: 6 })]);
+      spec
+        .given([created()])
+        .when(add({ family: 6 }))
+        .then([requested({ family: 6 })]);
       spec
         .given([created()])
         .when(add({ ip: '2001:DB8::0:5' }))
@@ -52,20 +55,35 @@ describe('vm decider', () => {
     it('given a migrating VM, accepts the request (the address follows the VM)', () =>
       spec.given([created(), migrationRequested]).when(add()).then([requested()]));
     it('400 on a bad address or family mismatch, 404 unknown VM, 409 deleted VM', () => {
-      spec.given([created()]).when(add({ ip: 'nope' })).thenThrows({ status: 400, code: 'invalid-ip' });
-      spec.given([created()]).when(add({ ip: '203.0.113.9', family: 6 })).thenThrows({ status: 400, code: 'ip-family-mismatch' });
+      spec
+        .given([created()])
+        .when(add({ ip: 'nope' }))
+        .thenThrows({ status: 400, code: 'invalid-ip' });
+      spec
+        .given([created()])
+        .when(add({ ip: '203.0.113.9', family: 6 }))
+        .thenThrows({ status: 400, code: 'ip-family-mismatch' });
       spec.given([]).when(add()).thenThrows({ status: 404 });
       spec.given([created(), deleted()]).when(add()).thenThrows({ status: 409, code: 'vm-deleted' });
     });
-    it('409 when the address is already the VM\'s, or when the VM holds the maximum', () => {
-      spec.given([created()]).when(add({ ip: '203.0.113.10' })).thenThrows({ status: 409, code: 'address-already-assigned' });
+    it("409 when the address is already the VM's, or when the VM holds the maximum", () => {
+      spec
+        .given([created()])
+        .when(add({ ip: '203.0.113.10' }))
+        .thenThrows({ status: 409, code: 'address-already-assigned' });
       spec
         .given([created()])
         .when(add({ ip: '203.0.113.11' }, facts(['203.0.113.11'])))
         .thenThrows({ status: 409, code: 'address-already-assigned' });
       const many = Array.from({ length: 15 }, (_, i) => `203.0.113.${20 + i}`);
-      spec.given([created()]).when(add({}, facts(many, 1))).thenThrows({ status: 409, code: 'too-many-addresses' });
-      spec.given([created()]).when(add({}, facts(many, 0))).then([requested()]);
+      spec
+        .given([created()])
+        .when(add({}, facts(many, 1)))
+        .thenThrows({ status: 409, code: 'too-many-addresses' });
+      spec
+        .given([created()])
+        .when(add({}, facts(many, 0)))
+        .then([requested()]);
     });
     it('given an extra address, removes it', () =>
       spec

@@ -1,5 +1,14 @@
 import { DeciderSpecification } from '@fabric/testing';
-import { type AddNetworkCommand, type AllocateCommand, type IpamEvent, type PoolSpec, dueExtraReleases, dueReleases, ipamDecider, ipamUsage } from './ipam.decider';
+import {
+  type AddNetworkCommand,
+  type AllocateCommand,
+  type IpamEvent,
+  type PoolSpec,
+  dueExtraReleases,
+  dueReleases,
+  ipamDecider,
+  ipamUsage,
+} from './ipam.decider';
 
 const spec = DeciderSpecification.for(ipamDecider);
 const clusterId = '11111111-1111-4111-8111-111111111111';
@@ -75,11 +84,20 @@ describe('ipam decider', () => {
     const withPrimary = [...v4, ...v6, ipAllocated(1, '203.0.113.10')];
 
     it('given a VM with its primary address, allocates the next free address of the family', () => {
-      spec.given(withPrimary).when(allocateExtra(1)).then([extraAllocated(1, '203.0.113.11')]);
-      spec.given(withPrimary).when(allocateExtra(1, 6)).then([extraAllocated(1, '2001:db8::1', 6, pool6, net6)]);
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1))
+        .then([extraAllocated(1, '203.0.113.11')]);
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1, 6))
+        .then([extraAllocated(1, '2001:db8::1', 6, pool6, net6)]);
     });
     it('allocates a requested address of a pool, and never one held (primary or extra) by anyone', () => {
-      spec.given(withPrimary).when(allocateExtra(1, 4, '203.0.113.15')).then([extraAllocated(1, '203.0.113.15')]);
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1, 4, '203.0.113.15'))
+        .then([extraAllocated(1, '203.0.113.15')]);
       spec
         .given([...withPrimary, extraAllocated(1, '203.0.113.11')])
         .when(allocate(2))

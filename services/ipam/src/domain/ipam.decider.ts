@@ -371,7 +371,10 @@ function pickAddress(state: IpamState, rawFamily: unknown, requestedIp: string |
     const pool = pools.find((p) => requested!.value >= p.first && requested!.value <= p.last);
     if (!pool) return { reason: 'outside-pools', message: `requested address ${ip} is not inside any IPv${family} pool of the cluster` };
     if (!pool.allocator.contains(requested.value)) {
-      return { reason: 'outside-pools', message: `requested address ${ip} is the reserved network/broadcast address of ${state.networks.get(pool.networkId)?.cidr}` };
+      return {
+        reason: 'outside-pools',
+        message: `requested address ${ip} is the reserved network/broadcast address of ${state.networks.get(pool.networkId)?.cidr}`,
+      };
     }
     const holder = taken.get(requested.value);
     if (holder) {
@@ -390,7 +393,9 @@ function pickAddress(state: IpamState, rawFamily: unknown, requestedIp: string |
   }
   return {
     reason: 'pool-exhausted',
-    message: pools.length ? `every IPv${family} pool of the cluster is full (${pools.length} pool(s))` : `cluster has IPv${family} networks but no IPv${family} pool`,
+    message: pools.length
+      ? `every IPv${family} pool of the cluster is full (${pools.length} pool(s))`
+      : `cluster has IPv${family} networks but no IPv${family} pool`,
   };
 }
 
@@ -669,6 +674,7 @@ export function dueReleases(state: IpamState, now: Date | string): { vmId: strin
 export function dueExtraReleases(state: IpamState, now: Date | string): { vmId: string; ip: string; releaseAt: string }[] {
   const t = new Date(now).getTime();
   const due: { vmId: string; ip: string; releaseAt: string }[] = [];
-  for (const h of state.extras.values()) if (h.releaseAt !== undefined && Date.parse(h.releaseAt) <= t) due.push({ vmId: h.vmId, ip: h.ip, releaseAt: h.releaseAt });
+  for (const h of state.extras.values())
+    if (h.releaseAt !== undefined && Date.parse(h.releaseAt) <= t) due.push({ vmId: h.vmId, ip: h.ip, releaseAt: h.releaseAt });
   return due.sort((a, b) => Date.parse(a.releaseAt) - Date.parse(b.releaseAt));
 }
