@@ -65,6 +65,10 @@ describe('extra VM addresses over the API', () => {
     expect((await addresses()).map((p) => p.ip)).toEqual([primary, '203.0.113.11', '2001:db8:1::10', '203.0.113.150']);
     await eventually(async () => ((await nodeVm())?.extraIps?.length === 3 ? true : undefined), 15000, 50, 'node state with the extra addresses');
     expect((await nodeVm())!.extraIps).toEqual(['2001:db8:1::10', '203.0.113.11', '203.0.113.150']);
+    // The guest's cloud-init network config carries every address, and a default route per family.
+    const cfg = await fetch(`${cp.api}/vms/${vmId}/network-config`, { headers: { authorization: `Bearer ${cp.adminToken}` } });
+    const yaml = await cfg.text();
+    for (const a of [`${primary}/32`, '203.0.113.11/32', '203.0.113.150/32', '2001:db8:1::10/128', 'to: ::/0']) expect(yaml).toContain(a);
     // Another VM never gets an address held as an extra one.
     const other = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'other', ownerId: 'globex', ip: '203.0.113.11' });
     expect((await settledVm(cp, other.body.id)).status).toBe('failed');

@@ -1,7 +1,7 @@
 /**
  * Extra VM addresses on a real BGP lab: an extra IPv4 address of a running VM is routed on its node, accepted by
  * the RR (its origin placement), installed at the FRR core and answers ping from the core; removing it withdraws
- * it at the core (the primary stays); deleting the VM withdraws every address.
+ * it at the core (the primary stays); deleting the VM withdraws every address. A migration moves every address.
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
@@ -13,7 +13,7 @@ describe('extra VM addresses on a real BGP lab', () => {
   let f: Fabric;
 
   beforeAll(async () => {
-    f = await startFabric({ nodes: 1, rrs: 1 });
+    f = await startFabric({ nodes: 2, rrs: 1 });
   });
   afterAll(async () => {
     await f?.close();
@@ -24,40 +24,38 @@ describe('extra VM addresses on a real BGP lab', () => {
   const goneAtCore = (ip: string) =>
     eventually(async () => ((await coreRoute(f, ip)) === undefined ? true : undefined), 60000, 100, `${ip} withdrawn at the core`);
 
-  it('an extra address reaches the core and answers ping; removed, it is withdrawn; the VM deleted, all are gone', async () => {
-    const node = f.lab.nodes[0];
-    const c = await http('POST', `${f.api}/vms`, {
-      clusterId: f.clusterId,
-      nodeId: f.nodeIds[node.name],
-      name: 'multi',
-      ownerId: 'customer-1',
-      driver: 'netns',
-    });
+  const createVm = async (name: string, nodeName: string) => {
+    const c = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns' });
     expect(c.status).toBe(202);
-    const vmId = c.body.id as string;
-    const vm = await eventually(
+    return eventually(
       async () => {
-        const g = await http('GET', `${f.api}/vms/${vmId}`);
+        const g = await http('GET', `${f.api}/vms/${c.body.id}`);
         return g.body.ip ? g.body : undefined;
       },
       15000,
       50,
       'an address',
     );
+  };
+  const add = async (vmId: string) => {
+    const r = await http('POST', `${f.api}/vms/${vmId}/addresses`, { family: 4 });
+    expect(r.status).toBe(202);
+    return eventually(
+      async () =>
+        (await http('GET', `${f.api}/vms/${vmId}`)).body.addresses.find((a: any) => a.requestId === r.body.requestId && a.ip && a.status !== 'requested'),
+      15000,
+      50,
+      'the extra address allocated',
+    );
+  };
+
+  it('an extra address reaches the core and answers ping; removed, it is withdrawn; the VM deleted, all are gone', async () => {
+    const node = f.lab.nodes[0];
+    const vm = await createVm('multi', node.name);
+    const vmId = vm.id as string;
     await atCore(vm.ip, node.ipv4);
 
-    const add = async () => {
-      const r = await http('POST', `${f.api}/vms/${vmId}/addresses`, { family: 4 });
-      expect(r.status).toBe(202);
-      return eventually(
-        async () =>
-          (await http('GET', `${f.api}/vms/${vmId}`)).body.addresses.find((a: any) => a.requestId === r.body.requestId && a.ip && a.status !== 'requested'),
-        15000,
-        50,
-        'the extra address allocated',
-      );
-    };
-    const extra = await add();
+    const extra = await add(vmId);
     expect(extra).toMatchObject({ family: 4, primary: false });
     expect(extra.ip).not.toBe(vm.ip);
     await atCore(extra.ip, node.ipv4);
@@ -70,7 +68,7 @@ describe('extra VM addresses on a real BGP lab', () => {
       `${extra.ip} at-core in the read model`,
     );
 
-    const second = await add();
+    const second = await add(vmId);
     await atCore(second.ip, node.ipv4);
     expect((await http('DELETE', `${f.api}/vms/${vmId}/addresses/${extra.ip}`)).status).toBe(202);
     await goneAtCore(extra.ip);
@@ -83,5 +81,25 @@ describe('extra VM addresses on a real BGP lab', () => {
     expect((await http('DELETE', `${f.api}/vms/${vmId}`)).status).toBe(202);
     await goneAtCore(vm.ip);
     await goneAtCore(second.ip);
+  });
+
+  it('a migration moves every address of the VM to the new node (make-before-break)', async () => {
+    const [n1, n2] = f.lab.nodes;
+    const vm = await createVm('mover', n1.name);
+    const extra = await add(vm.id);
+    await atCore(extra.ip, n1.ipv4);
+    expect((await http('POST', `${f.api}/vms/${vm.id}/migrate`, { nodeId: f.nodeIds[n2.name] })).status).toBe(202);
+    await eventually(
+      async () => ((await http('GET', `${f.api}/vms/${vm.id}`)).body.status !== 'migrating' ? true : undefined),
+      60000,
+      100,
+      'migration completed',
+    );
+    await atCore(vm.ip, n2.ipv4);
+    await atCore(extra.ip, n2.ipv4);
+    await eventually(() => pingFrom(f.lab.core.namespace, extra.ip), 10000, 200, `ping ${extra.ip} on ${n2.name}`);
+    expect((await http('DELETE', `${f.api}/vms/${vm.id}`)).status).toBe(202);
+    await goneAtCore(vm.ip);
+    await goneAtCore(extra.ip);
   });
 });
