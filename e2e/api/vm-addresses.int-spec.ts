@@ -4,6 +4,7 @@
  * billing intervals per address, and the VM's deletion releasing every address.
  */
 import { type NodeDesiredState } from '@fabric/contracts';
+import { createDataSource, dumpSchema, rebuildInto } from '@fabric/projections';
 import { lastCommand } from '@fabric/testing/fabric';
 import { eventually } from '@fabric/testing/infra';
 import { startRouteAnnouncer } from '../../services/route-announcer/src/main';
@@ -164,5 +165,28 @@ describe('extra VM addresses over the API', () => {
     // The released addresses are free again.
     const next = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'reuse', ownerId: 'globex', ip: '203.0.113.150' });
     expect(await settledVm(cp, next.body.id)).toMatchObject({ ip: '203.0.113.150' });
+  });
+
+  it('a rebuild from sequence 1 gives the same addresses, billing intervals and pool usage', async () => {
+    const keeper = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'keeper', ownerId: 'acme' });
+    await settledVm(cp, keeper.body.id);
+    const r = await http('POST', `${cp.api}/vms/${keeper.body.id}/addresses`, { family: 6 });
+    expect(await decided(r.body.requestId, keeper.body.id)).toMatchObject({ status: 'allocated' });
+    const head = await readModelCaughtUp(cp);
+    const live = createDataSource({ url: cp.db.url, schema: 'fabric', poolSize: 1 });
+    await live.initialize();
+    const rebuilt = await rebuildInto(cp.store, cp.db.url, 'fabric_rebuild');
+    try {
+      expect(rebuilt.position).toBe(head);
+      const a = await dumpSchema(live, 'fabric');
+      const b = await dumpSchema(rebuilt.ds, 'fabric_rebuild');
+      for (const table of ['vm_addresses', 'ip_usage', 'pools']) {
+        expect(a[table].length).toBeGreaterThan(0);
+        expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
+      }
+    } finally {
+      await rebuilt.ds.destroy();
+      await live.destroy();
+    }
   });
 });
