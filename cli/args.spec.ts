@@ -28,6 +28,15 @@ describe('parseArgv', () => {
     expect(parse('completion bash')).toMatchObject({ name: 'completion', args: { shell: 'bash' } });
   });
 
+  it('vm address add <vm> [--family 6] [--ip X], vm address rm <vm> <ip>', () => {
+    const vm = '6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e';
+    expect(parse(`vm address add ${vm} --family 6`)).toMatchObject({ name: 'vm address', args: { action: 'add', vm }, opts: { family: '6' } });
+    expect(parse(`vm address add ${vm} --ip 203.0.113.9 --dry-run`)).toMatchObject({ args: { action: 'add', vm }, opts: { ip: '203.0.113.9', dryRun: true } });
+    expect(parse(`vm address rm ${vm} 2001:db8::9`)).toMatchObject({ name: 'vm address', args: { action: 'rm', vm, ip: '2001:db8::9' } });
+    expect(usage(`vm address move ${vm}`).message).toMatch(/move/);
+    expect(usage(`vm address add ${vm} --family 5`).message).toMatch(/5/);
+  });
+
   it('--dry-run on the writes that change configs', () => {
     for (const line of [
       'node join --cluster lab --name n9 --underlay-ip 198.18.1.9 --dry-run',
@@ -65,7 +74,7 @@ describe('parseArgv', () => {
 
   // Strict: every mistake is a usage error naming what is wrong, and nothing reaches the API.
   it.each([
-    ['vm', 'vm', '"vm" needs a subcommand: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network'],
+    ['vm', 'vm', '"vm" needs a subcommand: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network, address'],
     ['vm explode', 'vm', "unknown command 'vm explode'"],
     ['frobnicate', undefined, "unknown command 'frobnicate'"],
     ['vm create --cluster lab --node n1 --name web1', 'vm create', "required option '--owner <OWNER>' not specified"],
@@ -154,6 +163,7 @@ describe('bash completion', () => {
       'unblackhole',
       'attach-network',
       'detach-network',
+      'address',
       'help',
     ]);
     expect(complete('fabricctl --api http://x vm m')).toEqual(['migrate']);
@@ -165,5 +175,7 @@ describe('bash completion', () => {
     expect(complete('fabricctl router-config show --format f')).toEqual(['frr']);
     expect(complete('fabricctl vm create --name ')).toEqual([]);
     expect(complete('fabricctl completion ')).toEqual(['bash']);
+    expect(complete('fabricctl vm address ')).toEqual(['add', 'rm']);
+    expect(complete('fabricctl vm address add x --f')).toEqual(['--family']);
   });
 });

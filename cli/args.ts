@@ -84,6 +84,7 @@ export interface CommandOptions {
   'vm unblackhole': Idempotent & { dryRun?: boolean };
   'vm attach-network': Idempotent & { network: string };
   'vm detach-network': Idempotent & { network: string };
+  'vm address': Idempotent & { dryRun?: boolean; family?: '4' | '6'; ip?: string };
   'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string };
   'private-network list': { cluster: string; owner?: string };
   'private-network show': { cluster: string };
@@ -111,6 +112,7 @@ interface CommandArgs {
   'vm unblackhole': { vm: string };
   'vm attach-network': { vm: string };
   'vm detach-network': { vm: string };
+  'vm address': { action: 'add' | 'rm'; vm: string; ip?: string };
   'private-network show': { network: string };
   'private-network delete': { network: string };
   completion: { shell: Shell };
@@ -169,7 +171,7 @@ const FORMAT: OptionSpec = { flags: '--format <junos|frr>', desc: 'configuration
 
 interface LeafSpec {
   summary: string;
-  args?: { name: string; desc: string; choices?: readonly string[] }[];
+  args?: { name: string; desc: string; choices?: readonly string[]; optional?: boolean }[];
   options?: OptionSpec[];
 }
 /** The command table: group → subcommand → spec (a top-level command has the group's name as its only key). */
@@ -285,7 +287,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     },
   },
   vm: {
-    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network',
+    summary: 'VMs: create, list, show, delete, migrate, blackhole, unblackhole, attach-network, detach-network, address',
     commands: {
       create: {
         summary: 'create a VM (its address is allocated and announced asynchronously)',
@@ -338,6 +340,21 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         summary: 'detach a VM from a private network (its address is held for the IPAM cool-down)',
         args: [{ name: 'vm', desc: 'VM id' }],
         options: [{ flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true }, IDEMPOTENCY],
+      },
+      address: {
+        summary:
+          'extra addresses: `add <vm> [--family 6] [--ip X]` allocates one from the cluster pools; `rm <vm> <ip>` removes one (held for the IPAM cool-down; not the primary)',
+        args: [
+          { name: 'action', desc: 'add or rm', choices: ['add', 'rm'] },
+          { name: 'vm', desc: 'VM id' },
+          { name: 'ip', desc: 'rm: the address to remove', optional: true },
+        ],
+        options: [
+          { flags: '--family <4|6>', desc: "add: address family (default: the --ip's, else 4)", choices: ['4', '6'] },
+          { flags: '--ip <IP>', desc: 'add: a specific address of a pool (default: the next free one)' },
+          IDEMPOTENCY,
+          DRY_RUN,
+        ],
       },
     },
   },
@@ -439,7 +456,7 @@ export function buildProgram(capture: Capture = { out: '' }): Command {
     const cmd = parent.command(name).description(spec.summary);
     cmd.exitOverride(failure(path));
     for (const a of spec.args ?? []) {
-      const arg = new Argument(`<${a.name}>`, a.desc);
+      const arg = new Argument(a.optional ? `[${a.name}]` : `<${a.name}>`, a.desc);
       if (a.choices) arg.choices(a.choices);
       cmd.addArgument(arg);
     }

@@ -145,7 +145,21 @@ const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
         ]),
       ]
     : [];
-  return [keyValues(pairs), ...history].join('\n');
+  const extra = (vm.addresses ?? []).filter((a) => !a.primary);
+  const addresses = extra.length
+    ? [
+        '',
+        'addresses:',
+        table(vm.addresses ?? [], [
+          { header: 'IP', get: (a) => a.ip ?? '-' },
+          { header: 'FAMILY', get: (a) => a.family },
+          { header: 'PRIMARY', get: (a) => (a.primary ? 'yes' : '') },
+          { header: 'STATUS', get: (a) => a.status },
+          { header: 'DETAIL', get: (a) => a.reason ?? (a.releaseAt ? `released at ${a.releaseAt}` : '') },
+        ]),
+      ]
+    : [];
+  return [keyValues(pairs), ...addresses, ...history].join('\n');
 };
 
 /** The API's warning about a cluster (a direct, lab-only one), as loud lines of text. */
@@ -497,6 +511,27 @@ export const HANDLERS: Handlers = {
     if (o.dryRun) return dryRun(api, 'DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`);
     const vm = (await api.request<Vm>('DELETE', `/vms/${encodeURIComponent(args.vm)}/blackhole`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: vm, text: `vm ${vm.name} (${vm.ip ?? 'no address yet'}) blackhole lifted: routed normally again` };
+  },
+  async 'vm address'(api, { args, opts: o }) {
+    const vm = encodeURIComponent(args.vm);
+    if (args.action === 'add') {
+      if (args.ip !== undefined) throw new UsageError('vm address add takes the address as --ip <IP>, not as an argument', 'vm address');
+      const body = { ...(o.family ? { family: Number(o.family) } : {}), ...(o.ip !== undefined ? { ip: o.ip } : {}) };
+      if (o.dryRun) return dryRun(api, 'POST', `/vms/${vm}/addresses`, body);
+      const r = (
+        await api.request<{ requestId: string; family: number; ip?: string }>('POST', `/vms/${vm}/addresses`, { body, idempotencyKey: o.idempotencyKey })
+      ).body;
+      return {
+        json: r,
+        text: `vm ${args.vm}: IPv${r.family} address ${r.ip ?? ''}${r.ip ? ' ' : ''}requested (request ${r.requestId}); follow it with vm show`,
+      };
+    }
+    if (args.ip === undefined) throw new UsageError('vm address rm needs the address: vm address rm <vm> <ip>', 'vm address');
+    if (o.ip !== undefined || o.family !== undefined) throw new UsageError('vm address rm takes no --ip or --family', 'vm address');
+    const path = `/vms/${vm}/addresses/${encodeURIComponent(args.ip)}`;
+    if (o.dryRun) return dryRun(api, 'DELETE', path);
+    const r = (await api.request<{ ip: string }>('DELETE', path, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: r, text: `vm ${args.vm}: address ${r.ip} removed (withdrawn; released after the IPAM cool-down)` };
   },
   async 'vm attach-network'(api, { args, opts: o }) {
     const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);

@@ -1,6 +1,6 @@
 /**
  * Example billing integration (see docs/billing/README.md): what a billing system runs to receive every
- * IpAllocated / IpReleased / VmDeleted exactly once, across its own restarts and crashes.
+ * IpAllocated / IpReleased (and VmAddressAllocated / VmAddressReleased for extra addresses) / VmDeleted exactly once, across its own restarts and crashes.
  *
  * - Two durable pull consumers of its own on the events stream, `<ns>.evt.ipam.>` and `<ns>.evt.vm.>`
  *   (nats-server 2.9: one filter subject per consumer); other event types are acked and skipped.
@@ -14,7 +14,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'pg';
 
-export const BILLING_TYPES = ['IpAllocated', 'IpReleased', 'VmDeleted'] as const;
+export const BILLING_TYPES = ['IpAllocated', 'IpReleased', 'VmAddressAllocated', 'VmAddressReleased', 'VmDeleted'] as const;
 
 /** The envelope as documented in docs/billing/schemas/envelope.schema.json. */
 export interface BillingEvent {

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalIp } from '@fabric/contracts';
+import { eventually } from '@fabric/testing/infra';
 import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture } from '../support/api-fixtures';
 import {
@@ -41,9 +42,23 @@ describe('billing feed contract', () => {
         })
       ).status,
     ).toBe(201);
-    const vms = [];
+    const vms: any[] = [];
     for (let i = 0; i < 3; i++) vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `customer-${i}` }));
     vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'v6', ownerId: 'customer:9@example.com', family: 6 }));
+    // Extra addresses: web1 keeps one, web2 gets one and removes it (released at once: cool-down 0).
+    for (const vm of [vms[1], vms[2]]) expect((await http('POST', `${cp.api}/vms/${vm.id}/addresses`, {})).status).toBe(202);
+    await waitForEvents(cp, 'VmAddressAllocated', 2);
+    const extra = await eventually(
+      async () =>
+        (await http('GET', `${cp.api}/vms/${vms[2].id}`)).body.addresses.find(
+          (a: { primary: boolean; status: string }) => !a.primary && a.status === 'allocated',
+        ),
+      15000,
+      50,
+      'the extra address in the read model',
+    );
+    expect((await http('DELETE', `${cp.api}/vms/${vms[2].id}/addresses/${extra.ip}`)).status).toBe(202);
+    await waitForEvents(cp, 'VmAddressReleased', 1);
     await deleteVm(cp, vms[0].id);
     await deleteVm(cp, vms[3].id);
     await waitForEvents(cp, 'IpReleased', 2);
@@ -57,11 +72,13 @@ describe('billing feed contract', () => {
 
   it('the workload produced every billing event type', () => {
     const count = (t: string) => billing.filter((e) => e.body.type === t).length;
-    expect({ IpAllocated: count('IpAllocated'), IpReleased: count('IpReleased'), VmDeleted: count('VmDeleted') }).toEqual({
-      IpAllocated: 4,
-      IpReleased: 2,
-      VmDeleted: 2,
-    });
+    expect({
+      IpAllocated: count('IpAllocated'),
+      IpReleased: count('IpReleased'),
+      VmAddressAllocated: count('VmAddressAllocated'),
+      VmAddressReleased: count('VmAddressReleased'),
+      VmDeleted: count('VmDeleted'),
+    }).toEqual({ IpAllocated: 4, IpReleased: 2, VmAddressAllocated: 2, VmAddressReleased: 1, VmDeleted: 2 });
   });
 
   it('every real billing message validates against its published schema (type + schemaVersion)', () => {

@@ -16,6 +16,7 @@ import {
   defaultMetric,
   DesiredIndex,
   type DesiredVm,
+  dstsOf,
   hostLen,
   IPV6_GATEWAY,
   type NodeDesiredState,
@@ -495,6 +496,8 @@ export class NetlinkDriver {
     }
     // Validates and parses only the VMs whose record is new or changed; throws (index untouched) on any invalid one.
     const delta = this.desired.update(desired.vms);
+    // A lab VM whose record changed (e.g. its extra addresses) has its inside checked again.
+    for (const v of delta.changed) if (v.vmNamespace) this.vmSideOk.delete(v.vmNamespace);
     const ns = this.opts.namespace;
     const mac = desired.gateway.mac.toLowerCase();
     const gw4 = `${canonicalIp(desired.gateway.ip)}/32`;
@@ -548,7 +551,7 @@ export class NetlinkDriver {
       }
       for (const v of [...delta.changed, ...delta.gone]) {
         ifNames.add(v.ifName);
-        dsts.add(v.dst);
+        for (const d of dstsOf(v)) dsts.add(d);
       }
       const work = new Set<PreparedVm>();
       for (const n of ifNames) {
@@ -561,7 +564,7 @@ export class NetlinkDriver {
       }
       for (const v of work) {
         ifNames.add(v.ifName);
-        dsts.add(v.dst);
+        for (const d of dstsOf(v)) dsts.add(d);
       }
       const lab = [...work].some((v) => v.driver === 'netns') || [...ifNames].some((n) => m.ifs.get(n)?.peerNamespace);
       // Lab netns VMs: their veth peers' namespaces are read back (a new namespace's id is not known to events).
@@ -624,30 +627,34 @@ export class NetlinkDriver {
     return { changes: operations.length, operations, missing };
   }
 
-  /** netns driver: configure eth0 inside the VM namespace (one batch for that namespace). */
-  private async reconcileVmSide(vm: DesiredVm, gatewayIp: string): Promise<string[]> {
+  /** netns driver: configure eth0 inside the VM namespace (one batch for that namespace): every address of the VM, no other. */
+  private async reconcileVmSide(vm: PreparedVm, gatewayIp: string): Promise<string[]> {
     const vns = vm.vmNamespace!;
-    const [links, routes] = await Promise.all([
+    const families = [...new Set<4 | 6>([vm.family, ...vm.extras.map((e) => e.family)])];
+    const [links, ...routesByFamily] = await Promise.all([
       ipJson<IpAddrJson[]>(vns, 'addr', 'show'),
-      ipJson<(IpRouteJson & { gateway?: string })[]>(vns, vm.family === 4 ? '-4' : '-6', 'route', 'show'),
+      ...families.map((f) => ipJson<(IpRouteJson & { gateway?: string })[]>(vns, f === 4 ? '-4' : '-6', 'route', 'show')),
     ]);
     const lo = links.find((l) => l.ifname === 'lo');
     const eth = links.find((l) => l.ifname === VM_IF);
     if (!eth) throw new Error(`VM namespace ${vns} has no ${VM_IF}`);
-    const has = (a: string) => (eth.addr_info ?? []).some((x) => `${canonicalIp(x.local)}/${x.prefixlen}` === a);
+    const present = (eth.addr_info ?? []).map((x) => ({ a: `${canonicalIp(x.local)}/${x.prefixlen}` }));
+    const wanted = new Set(dstsOf(vm));
     const ops: string[] = [];
     if (lo && !(lo.flags ?? []).includes('UP')) ops.push('link set dev lo up');
     if (!(eth.flags ?? []).includes('UP')) ops.push(`link set dev ${VM_IF} up`);
-    const gw = vm.family === 4 ? canonicalIp(gatewayIp) : IPV6_GATEWAY;
-    if (vm.family === 4) {
-      const a = `${canonicalIp(vm.ip)}/32`;
-      if (!has(a)) ops.push(`address add ${a} dev ${VM_IF}`);
-      if (!routes.some((r) => r.dst === gw && r.dev === VM_IF)) ops.push(`route replace ${gw} dev ${VM_IF} scope link`);
-    } else {
-      const a = `${canonicalIp(vm.ip)}/128`;
-      if (!has(a)) ops.push(`address add ${a} dev ${VM_IF} nodad`);
+    for (const { dst, family } of [{ dst: vm.dst, family: vm.family }, ...vm.extras]) {
+      if (!present.some((p) => p.a === dst)) ops.push(`address add ${dst} dev ${VM_IF}${family === 6 ? ' nodad' : ''}`);
     }
-    if (!routes.some((r) => r.dst === 'default' && r.gateway === gw && r.dev === VM_IF)) ops.push(`route replace default via ${gw} dev ${VM_IF}`);
+    // An address removed from the VM (a host route we gave it earlier; never link-local ones).
+    for (const p of present)
+      if ((p.a.endsWith('/32') || p.a.endsWith('/128')) && !p.a.startsWith('fe80:') && !wanted.has(p.a)) ops.push(`address del ${p.a} dev ${VM_IF}`);
+    families.forEach((family, k) => {
+      const routes = routesByFamily[k];
+      const gw = family === 4 ? canonicalIp(gatewayIp) : IPV6_GATEWAY;
+      if (family === 4 && !routes.some((r) => r.dst === gw && r.dev === VM_IF)) ops.push(`route replace ${gw} dev ${VM_IF} scope link`);
+      if (!routes.some((r) => r.dst === 'default' && r.gateway === gw && r.dev === VM_IF)) ops.push(`route replace default via ${gw} dev ${VM_IF}`);
+    });
     if (ops.length) await run('ip', ipArgs(vns, '-batch', '-'), { input: ops.join('\n') + '\n' });
     return ops.map((o) => `[${vns}] ${o}`);
   }

@@ -234,3 +234,52 @@ describe('planNode: the writes for the VMs, routes and interfaces it is given', 
     ]);
   });
 });
+
+describe('extra addresses of a VM: one host route each on its interface', () => {
+  const proto = 200;
+  const plan = (index: DesiredIndex, model: NodeModel, changed: Iterable<PreparedVm>, orphanDsts: Iterable<string>) =>
+    planNode({ model, desired: index, protocolNumber: proto, gateway: GW, vms: changed, orphanDsts, orphanIfs: [] }).batch.map((l) => l.join(' '));
+
+  it('given a converged VM, when it gets an IPv4 and an IPv6 extra address, then their routes (and the IPv6 gateway) are added', () => {
+    const index = new DesiredIndex(scope);
+    index.update([vm(1)]);
+    const model = converged(index);
+    const d = index.update([vm(1, { extraIps: ['100.66.0.9', '2001:DB8::9'] })]);
+    expect(names(d.changed)).toEqual(['vm1']);
+    expect(index.owner('100.66.0.9/32')?.ifName).toBe('vm1');
+    expect(index.owner('2001:db8::9/128')?.ifName).toBe('vm1');
+    expect(plan(index, model, d.changed, [])).toEqual([
+      'address add fe80::1/64 dev vm1 nodad',
+      'route replace 100.66.0.9/32 dev vm1 scope link proto 200 metric 0',
+      'route replace 2001:db8::9/128 dev vm1 proto 200 metric 1024',
+    ]);
+  });
+
+  it('given a VM with an extra address routed, when the address is removed, then only its route is deleted', () => {
+    const index = new DesiredIndex(scope);
+    index.update([vm(1, { extraIps: ['100.66.0.9'] })]);
+    const model = converged(index);
+    model.routes.set('100.66.0.9/32', [{ dst: '100.66.0.9/32', dev: 'vm1', family: 4, metric: 0 }]);
+    expect(plan(index, model, index.vms(), model.routes.keys())).toEqual([]);
+    const d = index.update([vm(1)]);
+    expect(index.owner('100.66.0.9/32')).toBeUndefined();
+    expect(plan(index, model, d.changed, ['100.65.0.1/32', '100.66.0.9/32'])).toEqual(['route del 100.66.0.9/32 dev vm1 proto 200 metric 0']);
+  });
+
+  it('a leaving VM keeps every address at the leaving metric', () => {
+    const index = new DesiredIndex(scope);
+    const d = index.update([vm(1, { extraIps: ['100.66.0.9'], metric: 4096 })]);
+    const model = converged(index);
+    model.routes.delete('100.66.0.9/32');
+    expect(plan(index, model, d.changed, [])).toEqual(['route replace 100.66.0.9/32 dev vm1 scope link proto 200 metric 4096']);
+  });
+
+  it('refuses an extra address that is not one, repeats the VM address or another VM holds', () => {
+    const index = new DesiredIndex(scope);
+    expect(() => index.update([vm(1, { extraIps: ['nope'] })])).toThrow(/invalid extra address/);
+    expect(() => index.update([vm(1, { extraIps: ['100.65.0.1'] })])).toThrow(/duplicate/);
+    expect(() => index.update([vm(1, { extraIps: ['100.66.0.9', '100.66.0.9'] })])).toThrow(/duplicate/);
+    expect(() => index.update([vm(1), vm(2, { extraIps: ['100.65.0.1'] })])).toThrow(/duplicate VM address 100.65.0.1/);
+    expect(index.size).toBe(0);
+  });
+});

@@ -12,6 +12,8 @@ export interface DesiredVm {
   ip: string;
   family: 4 | 6;
   driver: VmDriverKind;
+  /** The VM's extra addresses (either family): each gets its own host route on the interface, like `ip`. */
+  extraIps?: string[];
   /** netns driver only: the VM's namespace (created and deleted by this driver). */
   vmNamespace?: string;
   /** Route metric (make-before-break: a VM migrating away is kept at a high metric). Default: the kernel's. */
@@ -71,13 +73,35 @@ export interface PreparedVm {
   readonly metric?: number;
   /** Canonical `ip/32` or `ip/128`. */
   readonly dst: string;
+  /** The extra addresses as desired (compared to spot a changed record). */
+  readonly extraIps?: readonly string[];
+  /** Their canonical routes with their families, in the order given. */
+  readonly extras: readonly { dst: string; family: 4 | 6 }[];
   /** `metric`, or the kernel's default for the family. */
   readonly routeMetric: number;
 }
 
 /** The same record field by field (no key string: a crafted name cannot collide with another record). */
 function sameRecord(p: PreparedVm, vm: DesiredVm): boolean {
-  return p.ip === vm.ip && p.family === vm.family && p.driver === vm.driver && p.vmNamespace === vm.vmNamespace && p.metric === vm.metric;
+  return (
+    p.ip === vm.ip &&
+    p.family === vm.family &&
+    p.driver === vm.driver &&
+    p.vmNamespace === vm.vmNamespace &&
+    p.metric === vm.metric &&
+    sameList(p.extraIps, vm.extraIps)
+  );
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** Every route of a prepared VM: its address's, then its extra addresses'. */
+export function dstsOf(v: PreparedVm): string[] {
+  return v.extras.length ? [v.dst, ...v.extras.map((e) => e.dst)] : [v.dst];
 }
 
 /** Validates one desired VM (the node namespace and interface prefix are the driver's) and derives its route. */
@@ -90,6 +114,18 @@ export function prepareVm(vm: DesiredVm, scope: { namespace?: string; ifPrefix: 
   if (!['tap', 'veth', 'netns'].includes(vm.driver)) throw new Error(`invalid driver for ${vm.ifName}`);
   if (vm.metric !== undefined && (!Number.isInteger(vm.metric) || vm.metric < 0 || vm.metric > 0xffffffff))
     throw new Error(`invalid route metric for ${vm.ifName}`);
+  const extras: { dst: string; family: 4 | 6 }[] = [];
+  if (vm.extraIps !== undefined) {
+    if (!Array.isArray(vm.extraIps) || vm.extraIps.length > 64) throw new Error(`invalid extra addresses for ${vm.ifName}`);
+    for (const x of vm.extraIps) {
+      if (!isIp(x)) throw new Error(`invalid extra address for ${vm.ifName}: ${JSON.stringify(x)}`);
+      const family: 4 | 6 = isIp(x, 4) ? 4 : 6;
+      const dst = `${canonicalIp(x)}/${hostLen(family)}`;
+      if (dst === `${canonicalIp(vm.ip)}/${hostLen(vm.family)}` || extras.some((e) => e.dst === dst))
+        throw new Error(`duplicate address ${x} for ${vm.ifName}`);
+      extras.push({ dst, family });
+    }
+  }
   if (vm.driver === 'netns') {
     if (!vm.vmNamespace || !isName(vm.vmNamespace)) throw new Error(`netns driver needs a valid vmNamespace for ${vm.ifName}`);
     if (vm.vmNamespace === scope.namespace) throw new Error(`vmNamespace equals the node namespace for ${vm.ifName}`);
@@ -102,6 +138,8 @@ export function prepareVm(vm: DesiredVm, scope: { namespace?: string; ifPrefix: 
     ...(vm.vmNamespace !== undefined ? { vmNamespace: vm.vmNamespace } : {}),
     ...(vm.metric !== undefined ? { metric: vm.metric } : {}),
     dst: `${canonicalIp(vm.ip)}/${hostLen(vm.family)}`,
+    ...(vm.extraIps?.length ? { extraIps: [...vm.extraIps] } : {}),
+    extras,
     routeMetric: vm.metric ?? defaultMetric(vm.family),
   };
 }
@@ -173,14 +211,16 @@ export class DesiredIndex {
     // Addresses: the unchanged VMs' were unique already; a changed one must not take one still held.
     const taken = new Set<string>();
     for (const p of changed) {
-      const holder = this.byDst.get(p.dst);
-      if (taken.has(p.dst) || (holder && holder.ifName !== p.ifName && next.get(holder.ifName) === holder)) {
-        throw new Error(`duplicate VM address ${p.dst.split('/')[0]}`);
+      for (const dst of dstsOf(p)) {
+        const holder = this.byDst.get(dst);
+        if (taken.has(dst) || (holder && holder.ifName !== p.ifName && next.get(holder.ifName) === holder)) {
+          throw new Error(`duplicate VM address ${dst.split('/')[0]}`);
+        }
+        taken.add(dst);
       }
-      taken.add(p.dst);
     }
-    for (const g of gone) if (this.byDst.get(g.dst) === g) this.byDst.delete(g.dst);
-    for (const p of changed) this.byDst.set(p.dst, p);
+    for (const g of gone) for (const dst of dstsOf(g)) if (this.byDst.get(dst) === g) this.byDst.delete(dst);
+    for (const p of changed) for (const dst of dstsOf(p)) this.byDst.set(dst, p);
     this.byIf = next;
     return { changed, gone, unchanged: changed.length === 0 && gone.length === 0 };
   }
@@ -244,11 +284,16 @@ export function planNode(input: PlanInput): Plan {
     const link = [...(cur.mac !== mac ? ['address', mac] : []), ...(!cur.up ? ['up'] : [])];
     if (link.length) batch.push(['link', 'set', 'dev', vm.ifName, ...link]);
     if (!cur.addresses.includes(gw4)) batch.push(['address', 'add', gw4, 'dev', vm.ifName]);
-    if (vm.family === 6 && !cur.addresses.includes(gw6)) batch.push(['address', 'add', gw6, 'dev', vm.ifName, 'nodad']);
-    const r = m.routes.get(dst)?.find((x) => x.metric === vm.routeMetric);
-    if (!r || r.dev !== vm.ifName) {
-      batch.push(['route', 'replace', dst, 'dev', vm.ifName, ...(vm.family === 4 ? ['scope', 'link'] : []), 'proto', proto, 'metric', String(vm.routeMetric)]);
-      plan.staleDsts.push(dst);
+    const v6 = vm.family === 6 || vm.extras.some((e) => e.family === 6);
+    if (v6 && !cur.addresses.includes(gw6)) batch.push(['address', 'add', gw6, 'dev', vm.ifName, 'nodad']);
+    for (const { dst: d, family } of [{ dst, family: vm.family }, ...vm.extras]) {
+      // The kernel's default metric differs per family: an extra address of the other family takes its own.
+      const metric = vm.metric ?? defaultMetric(family);
+      const r = m.routes.get(d)?.find((x) => x.metric === metric);
+      if (!r || r.dev !== vm.ifName) {
+        batch.push(['route', 'replace', d, 'dev', vm.ifName, ...(family === 4 ? ['scope', 'link'] : []), 'proto', proto, 'metric', String(metric)]);
+        plan.staleDsts.push(d);
+      }
     }
     if (batch.length > before) plan.staleIfs.push(vm.ifName);
     if (vm.driver === 'netns') plan.vmSides.push(vm);
@@ -257,7 +302,7 @@ export function planNode(input: PlanInput): Plan {
   for (const dst of input.orphanDsts) {
     const owner = desired.owner(dst);
     for (const r of m.routes.get(dst) ?? []) {
-      if (owner && owner.routeMetric === r.metric) continue;
+      if (owner && (owner.metric ?? defaultMetric(r.family)) === r.metric) continue;
       batch.push(['route', 'del', r.dst, ...(r.dev ? ['dev', r.dev] : []), 'proto', proto, 'metric', String(r.metric)]);
       plan.staleDsts.push(r.dst);
     }

@@ -4,7 +4,7 @@ import { LEAVING_ROUTE_METRIC } from '@fabric/renderers';
  * Node role (docs/architecture.md, data plane): one interface + `proto <n>` host route per VM (NetlinkDriver), and the node's
  * BIRD config, which learns those routes and announces them to the RRs.
  */
-import { isIp, isMac, isName, type NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';
+import { canonicalIp, isIp, isMac, isName, MAX_EXTRA_ADDRESSES, type NodeDesiredState, VM_DRIVERS } from '@fabric/contracts';
 import { AntispoofDriver } from '../drivers/antispoof';
 import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
 import { EvpnDriver, type EvpnNetwork, privateInterfaceName } from '../drivers/evpn';
@@ -75,6 +75,19 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
       if (vm.family !== 4 && vm.family !== 6) fail(`vms[${i}].family must be 4 or 6`);
       if (!(typeof vm.ip === 'string' && known.get(vm.ip) === vm.family) && !isIp(vm.ip, vm.family)) fail(`vms[${i}].ip is not an IPv${vm.family} address`);
       ips.set(vm.ip as string, vm.family);
+      if (vm.extraIps !== undefined) {
+        if (!Array.isArray(vm.extraIps) || vm.extraIps.length > MAX_EXTRA_ADDRESSES)
+          fail(`vms[${i}].extraIps must be an array of at most ${MAX_EXTRA_ADDRESSES} addresses`);
+        const seen = new Set([canonicalIp(vm.ip as string)]);
+        vm.extraIps.forEach((x, j) => {
+          if (typeof x !== 'string' || (!known.has(x) && !isIp(x))) fail(`vms[${i}].extraIps[${j}] is not an IP address`);
+          const family: 4 | 6 = known.get(x) ?? (x.includes(':') ? 6 : 4);
+          const c = canonicalIp(x);
+          if (seen.has(c)) fail(`vms[${i}].extraIps[${j}] repeats an address of the VM`);
+          seen.add(c);
+          ips.set(x, family);
+        });
+      }
       if (!VM_DRIVERS.includes(vm.driver as never)) fail(`vms[${i}].driver must be one of ${VM_DRIVERS.join(', ')}`);
       if (vm.leaving !== undefined && typeof vm.leaving !== 'boolean') fail(`vms[${i}].leaving must be a boolean`);
     });
@@ -113,6 +126,7 @@ export class NodeRole implements RoleReconciler<NodeDesiredState> {
         ip: vm.ip,
         family: vm.family,
         driver: vm.driver,
+        ...(vm.extraIps?.length ? { extraIps: vm.extraIps } : {}),
         ...(vmNamespace ? { vmNamespace } : {}),
         ...(vm.leaving ? { metric: LEAVING_ROUTE_METRIC } : {}),
       };

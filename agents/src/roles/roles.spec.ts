@@ -46,6 +46,19 @@ describe('role payload validation', () => {
     expect(() => r.validate(node({ vms: [{ ...vm0, ip: ['203.0.113.10'] }] }), 'n1')).toThrow(/vms\[0\]\.ip/);
   });
 
+  it('extra addresses: either family, each an address, none repeated (nor the VM address), at most 16', () => {
+    const r = new NodeRole({ namespace: 'fab-node1', bird, vmNamespacePrefix: 'fab-vm' });
+    const vm0 = node().vms[0];
+    const d = r.validate(node({ vms: [{ ...vm0, extraIps: ['203.0.113.11', '2001:db8::b'] }] }), 'n1');
+    expect(r.netlinkVms(d)[0]).toMatchObject({ ip: '203.0.113.10', extraIps: ['203.0.113.11', '2001:db8::b'] });
+    expect(r.netlinkVms(r.validate(node(), 'n1'))[0]).not.toHaveProperty('extraIps');
+    expect(() => r.validate(node({ vms: [{ ...vm0, extraIps: '203.0.113.11' }] }), 'n1')).toThrow(/extraIps must be an array/);
+    expect(() => r.validate(node({ vms: [{ ...vm0, extraIps: ['203.0.113.11; reboot'] }] }), 'n1')).toThrow(/extraIps\[0\] is not an IP/);
+    expect(() => r.validate(node({ vms: [{ ...vm0, extraIps: ['203.0.113.010'] }] }), 'n1')).toThrow(/extraIps\[0\]/);
+    expect(() => r.validate(node({ vms: [{ ...vm0, extraIps: ['203.0.113.10'] }] }), 'n1')).toThrow(/repeats/);
+    expect(() => r.validate(node({ vms: [{ ...vm0, extraIps: Array.from({ length: 17 }, (_, i) => `203.0.114.${i}`) }] }), 'n1')).toThrow(/at most 16/);
+  });
+
   it('VM namespaces are <prefix><first 8 hex of the vm id>', () => {
     expect(vmNamespaceName('fab-vm', '1221AB71-f77a-4c1e-9d3b-2f4a5b6c7d8e')).toBe('fab-vm1221ab71');
     expect(() => vmNamespaceName('fab-vm', 'not-a-uuid')).toThrow(/8 hex/);

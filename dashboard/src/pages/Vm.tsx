@@ -71,6 +71,36 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
         </div>
       )}
       {v.reason && <ErrorBox error={new ApiError(0, v.status, v.reason)} title="This VM failed" testId="vm-reason" />}
+      {!!v.addresses?.length && (
+        <Card title="Addresses" testId="vm-addresses">
+          <table className="table">
+            <caption className="sr-only">Every public address of the VM: the primary, then the extra ones, each with its route status</caption>
+            <thead>
+              <tr>
+                <th scope="col">Address</th>
+                <th scope="col">Family</th>
+                <th scope="col">Primary</th>
+                <th scope="col">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              {v.addresses.map((a, i) => (
+                <tr key={a.requestId ?? `primary-${i}`}>
+                  <td>
+                    <code>{a.ip ?? '-'}</code>
+                  </td>
+                  <td>IPv{a.family}</td>
+                  <td>{a.primary ? 'yes' : ''}</td>
+                  <td>
+                    {a.status === 'releasing' && a.releaseAt ? `releasing, held until ${fmtDateTime(a.releaseAt)}` : a.status}
+                    {a.reason && <span className="muted"> {a.reason}</span>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Card>
+      )}
       {!!privateNets.data?.length && (
         <Card title="Private networks" testId="vm-private-networks">
           <table className="table">

@@ -121,8 +121,21 @@ export interface VmHistoryEntry {
   detail?: string;
 }
 /** GET /vms/:id. */
+/** One address of a VM (GET /vms/:id `addresses`): the primary first, then the extra ones. */
+export interface VmAddress {
+  ip: string | null;
+  family: 4 | 6;
+  primary: boolean;
+  /** The primary: the VM's status; an extra address: requested → allocated → applied → announced → at-core, failed, releasing. */
+  status: string;
+  requestId?: string;
+  reason?: string;
+  releaseAt?: string | null;
+}
 export interface VmWithHistory extends Vm {
   history: VmHistoryEntry[];
+  /** Every address of the VM (absent from older gateways). */
+  addresses?: VmAddress[];
 }
 /** 202 of POST /vms, DELETE /vms/:id, POST /vms/:id/migrate. */
 export interface VmAccepted {

@@ -385,6 +385,29 @@ export class CompleteMigration {
   nodeId: string;
 }
 /** RTBH: announce the VM's address with the blackhole community (the core discards its traffic). */
+export class AddVmAddress {
+  static readonly command = 'AddVmAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  vmId: string;
+  @ApiPropertyOptional({ example: 4, enum: [4, 6], description: "the address family (default: the requested ip's, else 4)" })
+  @IsOptional()
+  @IsIn([4, 6])
+  family?: 4 | 6;
+  @ApiPropertyOptional({ example: '203.0.113.51', description: 'a specific address of a pool of the cluster (default: the next free one)' })
+  @IsOptional()
+  @IsIpAddress()
+  ip?: string;
+}
+export class RemoveVmAddress {
+  static readonly command = 'RemoveVmAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  vmId: string;
+  @ApiProperty({ example: '203.0.113.51', description: 'an extra address of the VM (the primary cannot be removed)' })
+  @IsIpAddress()
+  ip: string;
+}
 export class BlackholeVm {
   static readonly command = 'BlackholeVm';
   @ApiProperty({ format: 'uuid' })
@@ -531,6 +554,8 @@ export const INVENTORY_COMMANDS = {
   CompleteMigration,
   BlackholeVm,
   LiftBlackhole,
+  AddVmAddress,
+  RemoveVmAddress,
 } as const;
 export const IPAM_COMMANDS = {
   AddNetwork,

@@ -22,6 +22,11 @@ export interface DesiredVm {
   ip: string;
   family: 4 | 6;
   driver: VmDriver;
+  /**
+   * Schema 1.2: the VM's extra addresses (either family; absent when none), each routed like `ip` (a /32 or /128
+   * on the VM's interface, `proto <n>`, the same metric), announced and withdrawn with it.
+   */
+  extraIps?: string[];
   /** Make-before-break: set on the OLD node while a migration is in progress (announced less preferred). */
   leaving?: boolean;
 }
@@ -141,7 +146,7 @@ export const FABRIC_ROUTE_PROTOCOL = 200;
  * an agent refuses a major it does not know (ConfigApplyFailed, nothing applied) instead of guessing.
  */
 export const DESIRED_SCHEMA_HEADER = 'Fabric-Desired-Schema';
-export const DESIRED_SCHEMA_VERSION = '1.1';
+export const DESIRED_SCHEMA_VERSION = '1.2';
 
 /** Why a desired-state schema version must be refused, or undefined when it can be applied. No header = 1.0. */
 export function unsupportedDesiredSchema(value: string | null | undefined, supported = DESIRED_SCHEMA_VERSION): string | undefined {

@@ -259,6 +259,30 @@ export class VmBlackholeLifted {
   @IsOptional() @Matches(BLACKHOLE_REASON_PATTERN) reason?: string;
 }
 
+/** Extra addresses of a VM (beyond its primary): at most this many, requested or held, per VM. */
+export const MAX_EXTRA_ADDRESSES = 16;
+/** An extra address asked for (IPAM allocates it: VmAddressAllocated or VmAddressAllocationFailed, same `requestId`). */
+export class VmAddressRequested {
+  static readonly type = 'VmAddressRequested';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsOwnerId() ownerId: string;
+  /** Identifies the request (derived from the command id): the allocation answers with it. */
+  @IsUUID() requestId: string;
+  @IsIn([4, 6]) family: 4 | 6;
+  @IsOptional() @IsIpAddress() requestedIp?: string;
+}
+/** An extra address removed from the VM: withdrawn at once; IPAM holds it for the release cool-down. */
+export class VmAddressRemoved {
+  static readonly type = 'VmAddressRemoved';
+  static readonly version = 1;
+  @IsUUID() vmId: string;
+  @IsUUID() clusterId: string;
+  @IsOwnerId() ownerId: string;
+  @IsIpAddress() ip: string;
+}
+
 // ---- ipam.<clusterId>
 export class NetworkAdded {
   static readonly type = 'NetworkAdded';
@@ -309,6 +333,47 @@ export class IpReleaseScheduled {
 }
 export class IpReleased {
   static readonly type = 'IpReleased';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsOwnerId() ownerId: string;
+  @IsIpAddress() ip: string;
+}
+
+/** An extra address of a VM allocated (billing starts, like IpAllocated; the primary stays IpAllocated's). */
+export class VmAddressAllocated {
+  static readonly type = 'VmAddressAllocated';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsOwnerId() ownerId: string;
+  @IsUUID() requestId: string;
+  @IsIpAddress() ip: string;
+  @IsIn([4, 6]) family: 4 | 6;
+  @IsUUID() networkId: string;
+  @IsUUID() poolId: string;
+}
+export class VmAddressAllocationFailed {
+  static readonly type = 'VmAddressAllocationFailed';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsUUID() requestId: string;
+  @IsIn(ALLOCATION_FAILURE_REASONS as unknown as string[]) reason: AllocationFailureReason;
+  @IsString() @MaxLength(300) message: string;
+}
+/** An extra address removed (or its VM deleted): held until `releaseAt` (the same cool-down as a primary address). */
+export class VmAddressReleaseScheduled {
+  static readonly type = 'VmAddressReleaseScheduled';
+  static readonly version = 1;
+  @IsUUID() clusterId: string;
+  @IsUUID() vmId: string;
+  @IsIpAddress() ip: string;
+  @IsISO8601() releaseAt: string;
+}
+/** An extra address back in its pool (billing stops, like IpReleased). */
+export class VmAddressReleased {
+  static readonly type = 'VmAddressReleased';
   static readonly version = 1;
   @IsUUID() clusterId: string;
   @IsUUID() vmId: string;
@@ -477,12 +542,18 @@ export const EVENT_CLASSES = {
   VmMigrationCompleted,
   VmBlackholed,
   VmBlackholeLifted,
+  VmAddressRequested,
+  VmAddressRemoved,
   NetworkAdded,
   PoolAdded,
   IpAllocated,
   IpAllocationFailed,
   IpReleaseScheduled,
   IpReleased,
+  VmAddressAllocated,
+  VmAddressAllocationFailed,
+  VmAddressReleaseScheduled,
+  VmAddressReleased,
   ConfigApplied,
   ConfigApplyFailed,
   BgpSessionStateChanged,
@@ -527,12 +598,18 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   VmMigrationCompleted: 'vm',
   VmBlackholed: 'vm',
   VmBlackholeLifted: 'vm',
+  VmAddressRequested: 'vm',
+  VmAddressRemoved: 'vm',
   NetworkAdded: 'ipam',
   PoolAdded: 'ipam',
   IpAllocated: 'ipam',
   IpAllocationFailed: 'ipam',
   IpReleaseScheduled: 'ipam',
   IpReleased: 'ipam',
+  VmAddressAllocated: 'ipam',
+  VmAddressAllocationFailed: 'ipam',
+  VmAddressReleaseScheduled: 'ipam',
+  VmAddressReleased: 'ipam',
   ConfigApplied: 'agent',
   ConfigApplyFailed: 'agent',
   BgpSessionStateChanged: 'agent',

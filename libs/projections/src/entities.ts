@@ -258,6 +258,28 @@ export class PrivateAttachmentRow {
   @Column('timestamptz', { name: 'release_at', nullable: true }) releaseAt: Date | null;
 }
 
+/** An extra address of a VM, per request: `requested` → `allocated` | `failed`; `releasing` (removed or VM deleted) until released. */
+@Entity('vm_addresses')
+export class VmAddressRow {
+  @PrimaryColumn('uuid', { name: 'request_id' }) requestId: string;
+  @Index('IDX_vm_addresses_vm') @Column('uuid', { name: 'vm_id' }) vmId: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('int') family: number;
+  @Column('text', { name: 'requested_ip', nullable: true }) requestedIp: string | null;
+  @Column('text', { nullable: true }) ip: string | null;
+  @Column('uuid', { name: 'pool_id', nullable: true }) poolId: string | null;
+  @Column('text') status: 'requested' | 'allocated' | 'failed' | 'releasing';
+  @Column('text', { nullable: true }) reason: string | null;
+  @Column('bigint', {
+    name: 'allocated_seq',
+    nullable: true,
+    transformer: { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) },
+  })
+  allocatedSeq: number | null;
+  @Column('timestamptz', { name: 'requested_at' }) requestedAt: Date;
+  @Column('timestamptz', { name: 'release_at', nullable: true }) releaseAt: Date | null;
+}
+
 export const ENTITIES = [
   CheckpointRow,
   ClusterRow,
@@ -276,6 +298,7 @@ export const ENTITIES = [
   AuditRow,
   PrivateNetworkRow,
   PrivateAttachmentRow,
+  VmAddressRow,
 ];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
 export const PROJECTED_TABLES = [
@@ -295,4 +318,5 @@ export const PROJECTED_TABLES = [
   'audit_log',
   'private_networks',
   'private_attachments',
+  'vm_addresses',
 ];

@@ -268,6 +268,9 @@ export class Projector {
     VmDeleted: async (e, em) => {
       const d = e.data;
       await em.query(`UPDATE ${this.t('vms')} SET status = 'deleted', updated_at = $2 WHERE id = $1`, [d.vmId, e.occurredAt]);
+      // Every extra address is withdrawn with the VM (IPAM holds the allocated ones for the cool-down).
+      await em.query(`UPDATE ${this.t('vm_addresses')} SET status = 'releasing' WHERE vm_id = $1 AND status = 'allocated'`, [d.vmId]);
+      await em.query(`DELETE FROM ${this.t('vm_addresses')} WHERE vm_id = $1 AND status = 'failed'`, [d.vmId]);
       await this.history(em, d.vmId, e, 'deleted', null);
     },
     IpReleaseScheduled: async (e, em) => {
@@ -279,6 +282,60 @@ export class Projector {
       await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = (SELECT pool_id FROM ${this.t('vms')} WHERE id = $1)`, [d.vmId]);
       await this.history(em, d.vmId, e, 'deleted', `${d.ip} released`);
       // Billing stops at the release, not at VmDeleted: the address stays held during the cool-down.
+      await em.query(
+        `UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`,
+        [d.ownerId, d.ip, d.vmId, e.occurredAt, e.seq],
+      );
+    },
+    VmAddressRequested: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('vm_addresses')} (request_id, vm_id, cluster_id, family, requested_ip, status, requested_at)
+         VALUES ($1,$2,$3,$4,$5,'requested',$6) ON CONFLICT (request_id) DO NOTHING`,
+        [d.requestId, d.vmId, d.clusterId, d.family, d.requestedIp ?? null, e.occurredAt],
+      );
+    },
+    VmAddressAllocated: async (e, em) => {
+      const d = e.data;
+      // A VM deleted meanwhile: the address is held (and billed) until IPAM releases it, like the primary.
+      await em.query(
+        `UPDATE ${this.t('vm_addresses')} SET ip = $2, family = $3, pool_id = $4, allocated_seq = $5,
+           status = CASE WHEN EXISTS (SELECT 1 FROM ${this.t('vms')} v WHERE v.id = $6 AND v.status = 'deleted') THEN 'releasing' ELSE 'allocated' END
+         WHERE request_id = $1 AND status = 'requested'`,
+        [d.requestId, d.ip, d.family, d.poolId, e.seq, d.vmId],
+      );
+      await em.query(`UPDATE ${this.t('pools')} SET used = used + 1 WHERE id = $1`, [d.poolId]);
+      await em.query(
+        `INSERT INTO ${this.t('ip_usage')} (owner_id, ip, vm_id, cluster_id, family, allocated_at, allocated_seq) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+        [d.ownerId, d.ip, d.vmId, d.clusterId, d.family, e.occurredAt, e.seq],
+      );
+    },
+    VmAddressAllocationFailed: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('vm_addresses')} SET status = 'failed', reason = $2 WHERE request_id = $1 AND status = 'requested'`, [
+        d.requestId,
+        `${d.reason}: ${d.message}`,
+      ]);
+    },
+    VmAddressRemoved: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('vm_addresses')} SET status = 'releasing' WHERE vm_id = $1 AND ip = $2 AND status = 'allocated'`, [d.vmId, d.ip]);
+    },
+    VmAddressReleaseScheduled: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `UPDATE ${this.t('vm_addresses')} SET status = 'releasing', release_at = $3 WHERE vm_id = $1 AND ip = $2 AND status IN ('allocated', 'releasing')`,
+        [d.vmId, d.ip, d.releaseAt],
+      );
+    },
+    VmAddressReleased: async (e, em) => {
+      const d = e.data;
+      const gone: { pool_id: string | null }[] = await em.query(`DELETE FROM ${this.t('vm_addresses')} WHERE vm_id = $1 AND ip = $2 RETURNING pool_id`, [
+        d.vmId,
+        d.ip,
+      ]);
+      for (const g of gone) if (g.pool_id) await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = $1`, [g.pool_id]);
+      // Billing of the extra address stops here, like IpReleased for the primary.
       await em.query(
         `UPDATE ${this.t('ip_usage')} SET released_at = $4, released_seq = $5 WHERE owner_id = $1 AND ip = $2 AND vm_id = $3 AND released_at IS NULL`,
         [d.ownerId, d.ip, d.vmId, e.occurredAt, e.seq],

@@ -49,6 +49,19 @@ describe('guest network documents', () => {
     });
   });
 
+  describe('given a VM with extra addresses', () => {
+    it('then every address is on the interface, with a default route for each family it has', () => {
+      const doc = guestNetworkConfig({ vmId: VM, ip: '203.0.113.10', family: 4, gateway: GW, extraIps: ['203.0.113.11', '2001:DB8::B'] });
+      expect(doc.ethernets.eth0.addresses).toEqual(['203.0.113.10/32', '203.0.113.11/32', '2001:db8::b/128']);
+      expect(doc.ethernets.eth0.routes).toEqual([
+        { to: '0.0.0.0/0', via: '10.0.0.1', 'on-link': true },
+        { to: '::/0', via: 'fe80::1', 'on-link': true },
+      ]);
+      expect(doc.ethernets.eth0['accept-ra']).toBe(false);
+      expect(() => guestNetworkConfig({ vmId: VM, ip: '203.0.113.10', family: 4, gateway: GW, extraIps: ['203.0.113.11/32'] })).toThrow(/extra address/);
+    });
+  });
+
   describe('given an IPv6 VM', () => {
     it('then the address is a /128 and the default route goes to the link-local gateway, without router advertisements', () => {
       const doc = guestNetworkConfig({ vmId: VM, ip: '2001:DB8:0:0::10', family: 6, gateway: GW });

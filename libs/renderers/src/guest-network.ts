@@ -20,6 +20,8 @@ export interface GuestNetworkInput {
   ip: string;
   family: 4 | 6;
   gateway: { ip: string; mac: string };
+  /** The VM's extra addresses (either family), configured beside `ip` on the same interface. */
+  extraIps?: string[];
 }
 
 /**
@@ -43,6 +45,7 @@ function check(input: GuestNetworkInput): void {
   if (!isIp(input.ip, input.family)) throw new Error(`invalid IPv${input.family} address: ${JSON.stringify(input.ip)}`);
   if (!isIp(input.gateway.ip, 4)) throw new Error(`invalid gateway ip: ${JSON.stringify(input.gateway.ip)}`);
   if (!isMac(input.gateway.mac)) throw new Error(`invalid gateway mac: ${JSON.stringify(input.gateway.mac)}`);
+  for (const x of input.extraIps ?? []) if (!isIp(x)) throw new Error(`invalid extra address: ${JSON.stringify(x)}`);
 }
 
 export interface GuestNetworkFacts {
@@ -109,6 +112,14 @@ export interface NetworkConfigV2 {
 /** cloud-init network-config version 2 (netplan syntax) as an object. */
 export function guestNetworkConfig(input: GuestNetworkInput): NetworkConfigV2 {
   const f = guestNetworkFacts(input);
+  const extras = (input.extraIps ?? []).map((x) => ({ address: `${canonicalIp(x)}/${isIp(x, 4) ? 32 : 128}`, family: isIp(x, 4) ? 4 : 6 }));
+  // A default route per family the guest has an address of (the primary's first).
+  const families = [...new Set([input.family, ...extras.map((e) => e.family)])];
+  const route = (family: number) => ({
+    to: family === 4 ? '0.0.0.0/0' : '::/0',
+    via: family === 4 ? canonicalIp(input.gateway.ip) : GUEST_IPV6_GATEWAY,
+    'on-link': true as const,
+  });
   return {
     version: 2,
     ethernets: {
@@ -117,9 +128,9 @@ export function guestNetworkConfig(input: GuestNetworkInput): NetworkConfigV2 {
         'set-name': GUEST_IF,
         dhcp4: false,
         dhcp6: false,
-        ...(input.family === 6 ? { 'accept-ra': false as const } : {}),
-        addresses: [f.address],
-        routes: [{ to: input.family === 4 ? '0.0.0.0/0' : '::/0', via: f.gateway, 'on-link': true }],
+        ...(families.includes(6) ? { 'accept-ra': false as const } : {}),
+        addresses: [f.address, ...extras.map((e) => e.address)],
+        routes: families.map(route),
       },
     },
   };

@@ -5,8 +5,11 @@
 import type { DesiredVm } from '@fabric/contracts';
 
 export function nodeConfigText(state: { bird: string; vms: readonly DesiredVm[] }): string {
-  const routes = state.vms.map(
-    (v) => `route ${v.ip}/${v.family === 4 ? 32 : 128} dev ${v.ifName}${v.leaving ? ' metric leaving' : ''} # vm ${v.vmId} (${v.driver})\n`,
+  const routes = state.vms.flatMap((v) =>
+    [v.ip, ...(v.extraIps ?? [])].map(
+      (ip, i) =>
+        `route ${ip}/${ip.includes(':') ? 128 : 32} dev ${v.ifName}${v.leaving ? ' metric leaving' : ''} # vm ${v.vmId} (${v.driver})${i ? ' extra address' : ''}\n`,
+    ),
   );
   return `${state.bird.endsWith('\n') || !state.bird ? state.bird : `${state.bird}\n`}# data plane: VM routes\n${routes.join('')}`;
 }

@@ -12,6 +12,7 @@ import { PrivateNetworks1798000000000 } from './1798000000000-private-networks';
 import { BfdSessions1798100000000 } from './1798100000000-bfd-sessions';
 import { RouterConfigRollback1799000000000 } from './1799000000000-router-config-rollback';
 import { ClusterTopology1799100000000 } from './1799100000000-cluster-topology';
+import { VmAddresses1799200000000 } from './1799200000000-vm-addresses';
 
 export const MIGRATIONS = [
   Initial1764129600000,
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   BfdSessions1798100000000,
   RouterConfigRollback1799000000000,
   ClusterTopology1799100000000,
+  VmAddresses1799200000000,
 ];

@@ -61,6 +61,24 @@ export const ev = {
       poolId: ip.includes(':') ? POOL6 : POOL4,
     },
   }),
+  /** An extra address of the VM (request id derived from the address, deterministic). */
+  addressAllocated: (vmId: string, ip: string, clusterId = CLUSTER): FabricEvent => ({
+    type: 'VmAddressAllocated',
+    data: {
+      clusterId,
+      vmId,
+      ownerId: 'cust-42',
+      requestId: `77777777-7777-4777-8777-${Buffer.from(ip).toString('hex').slice(-12).padStart(12, '0')}`,
+      ip,
+      family: ip.includes(':') ? 6 : 4,
+      networkId: ip.includes(':') ? NET6 : NET4,
+      poolId: ip.includes(':') ? POOL6 : POOL4,
+    },
+  }),
+  addressRemoved: (vmId: string, ip: string, clusterId = CLUSTER): FabricEvent => ({
+    type: 'VmAddressRemoved',
+    data: { vmId, clusterId, ownerId: 'cust-42', ip },
+  }),
   ipAllocationFailed: (vmId: string, clusterId = CLUSTER): FabricEvent => ({
     type: 'IpAllocationFailed',
     data: { clusterId, vmId, reason: 'pool-exhausted', message: 'no free address' },

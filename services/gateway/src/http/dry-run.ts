@@ -116,6 +116,40 @@ export class DryRun {
     return { events: out, notes };
   };
 
+  /**
+   * The same for an extra address (AddVmAddress): IPAM's preview of the address (asked under the request id, so the
+   * VM's own allocation does not answer it), as the VmAddressAllocated that would follow.
+   */
+  readonly extraAddress = async (events: FabricEvent[], actor?: string): Promise<{ events: FabricEvent[]; notes: string[] }> => {
+    const out: FabricEvent[] = [];
+    const notes: string[] = [];
+    for (const e of events) {
+      if (e.type !== 'VmAddressRequested') continue;
+      const d = e.data;
+      const r = await this.bus.decide<{ events?: FabricEvent[] }>(
+        'ipam',
+        'PreviewAllocation',
+        { clusterId: d.clusterId, vmId: d.requestId, ownerId: d.ownerId, family: d.family, ...(d.requestedIp ? { ip: d.requestedIp } : {}) },
+        actor,
+      );
+      for (const x of r.events ?? []) {
+        if (x.type === 'IpAllocated') {
+          const { ip, family, networkId, poolId } = x.data;
+          out.push({
+            type: 'VmAddressAllocated',
+            data: { clusterId: d.clusterId, vmId: d.vmId, ownerId: d.ownerId, requestId: d.requestId, ip, family, networkId, poolId },
+          });
+          notes.push(
+            d.requestedIp
+              ? `address ${ip}: the requested one, free now`
+              : `address ${ip}: the next free one now (another allocation in between may take it first)`,
+          );
+        } else if (x.type === 'IpAllocationFailed') notes.push(`IPAM would not allocate the address (${x.data.reason}): ${x.data.message}`);
+      }
+    }
+    return { events: out, notes };
+  };
+
   private async targets(events: FabricEvent[]): Promise<DryRunTarget[]> {
     if (!events.length) return [];
     const req: EventsPreviewRequest = { events };

@@ -1,7 +1,7 @@
 /** HTTP bodies whose shape differs from the commands (ids come from the path). */
 import { Type } from 'class-transformer';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { BLACKHOLE_REASON_PATTERN, IsCanonicalUuid, IsCidrBlock, IsFabricName, IsIpAddress, IsOwnerId, PASSWORD_PATTERN, PoolInput } from '@fabric/contracts';
 
 export class AddNetworkBody {
@@ -80,6 +80,17 @@ export class BlackholeBody {
   @ApiProperty({ example: 'udp flood 12 Gbit/s', description: 'why (kept in the audit with the actor), 1-200 printable characters' })
   @Matches(BLACKHOLE_REASON_PATTERN, { message: 'reason must be 1-200 printable characters' })
   reason: string;
+}
+
+export class AddVmAddressBody {
+  @ApiPropertyOptional({ example: 4, enum: [4, 6], description: "the address family (default: the ip's, else 4)" })
+  @IsOptional()
+  @IsIn([4, 6])
+  family?: 4 | 6;
+  @ApiPropertyOptional({ example: '203.0.113.51', description: 'a specific address of a pool of the cluster (default: the next free one)' })
+  @IsOptional()
+  @IsIpAddress()
+  ip?: string;
 }
 
 export class CreatePrivateNetworkBody {

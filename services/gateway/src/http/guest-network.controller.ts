@@ -81,6 +81,9 @@ export class GuestNetworkController {
     if (!vm.ip) throw new ConflictException({ status: 409, code: 'ip-not-allocated', message: `vm ${id} has no address yet (status ${vm.status})` });
     const cluster = await this.read.clusterRow(vm.clusterId);
     if (!cluster) throw new NotFoundException({ status: 404, code: 'cluster-not-found', message: `cluster ${vm.clusterId} not found` });
-    return { vmId: vm.id, ip: vm.ip, family: vm.family === 6 ? 6 : 4, gateway: cluster.gateway };
+    const extraIps = (await this.read.vmAddresses(vm))
+      .filter((a) => !a.primary && a.ip && !['requested', 'failed', 'releasing'].includes(a.status))
+      .map((a) => a.ip!);
+    return { vmId: vm.id, ip: vm.ip, family: vm.family === 6 ? 6 : 4, gateway: cluster.gateway, ...(extraIps.length ? { extraIps } : {}) };
   }
 }

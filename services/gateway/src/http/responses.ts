@@ -138,8 +138,31 @@ export class VmDto {
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
   @ApiProperty({ type: () => VmBlackholeDto, nullable: true, description: 'RTBH in force on the address (null: none)' }) blackhole: VmBlackholeDto | null;
 }
+export const VM_ADDRESS_STATUSES = ['requested', 'allocated', 'applied', 'announced', 'at-core', 'failed', 'releasing', 'migrating', 'deleted'];
+class VmAddressDto {
+  @ApiProperty({ example: '203.0.113.51', nullable: true, description: 'the address (while requested: the one asked for, or null)' }) ip: string | null;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty({ description: "the VM's primary address (IpAllocated; removed only with the VM)" }) primary: boolean;
+  @ApiProperty({
+    enum: VM_ADDRESS_STATUSES,
+    description: "the primary: the VM's status; an extra address: requested → allocated → applied → announced → at-core, failed, releasing",
+  })
+  status: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'extra addresses: the request (POST /vms/:id/addresses answer)' }) requestId?: string;
+  @ApiPropertyOptional({ description: 'failed: why IPAM did not allocate it' }) reason?: string;
+  @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'releasing: when IPAM frees it' }) releaseAt?: string | null;
+}
 export class VmWithHistoryDto extends VmDto {
   @ApiProperty({ type: [VmHistoryDto] }) history: VmHistoryDto[];
+  @ApiProperty({ type: [VmAddressDto], description: 'every address of the VM: the primary first, then the extra ones' }) addresses: VmAddressDto[];
+}
+export class VmAddressAcceptedDto {
+  @ApiProperty({ format: 'uuid' }) vmId: string;
+  @ApiProperty({ format: 'uuid' }) requestId: string;
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiPropertyOptional({ example: '203.0.113.51' }) ip?: string;
+  @ApiProperty({ example: 'requested' }) status: string;
+  @ApiPropertyOptional({ example: { self: '/api/v1/vms/7d7e…' } }) links?: Record<string, string>;
 }
 export class VmAcceptedDto {
   @ApiProperty({ format: 'uuid' }) id: string;

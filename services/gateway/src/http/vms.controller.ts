@@ -1,16 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { CreateVm, OWNER_PATTERN, UUID_PATTERN } from '@fabric/contracts';
+import { CreateVm, OWNER_PATTERN, UUID_PATTERN, canonicalIp, isIp } from '@fabric/contracts';
 import { CommandBus, RequestInfo } from './command-bus';
 import { DryRun, DryRunQuery, dryRunParam } from './dry-run';
-import { BlackholeBody, MigrateVmBody } from './dto';
+import { AddVmAddressBody, BlackholeBody, MigrateVmBody } from './dto';
 import { ReqInfo } from './request-info';
 import { intParam, invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
 import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles';
 import { ApiAuth, ApiErrors } from './api-docs';
-import { VmAcceptedDto, VmDto, VmWithHistoryDto } from './responses';
+import { VmAcceptedDto, VmAddressAcceptedDto, VmDto, VmWithHistoryDto } from './responses';
 
 const uuid = uuidParam;
 const STATUSES = ['requested', 'ip-allocated', 'applied', 'announced', 'at-core', 'failed', 'migrating', 'deleted'];
@@ -151,5 +151,73 @@ export class VmsController {
     }
     await this.bus.send('inventory', 'MigrateVm', { vmId: id, nodeId: body.nodeId }, info);
     return { id, status: 'migrating', nodeId: body.nodeId };
+  }
+
+  /** Accepted: IPAM allocates the address asynchronously; follow GET /vms/:id (`addresses`). */
+  @Post(':id/addresses')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Add an extra address to a VM: allocated from the cluster pools of the family (or the one asked for), then routed like the primary',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, type: VmAddressAcceptedDto })
+  @ApiErrors(400, 404, 409)
+  @DryRunQuery()
+  async addAddress(
+    @Param('id', uuid) id: string,
+    @Body() body: AddVmAddressBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    const payload = { vmId: id, ...(body.family !== undefined ? { family: body.family } : {}), ...(body.ip !== undefined ? { ip: body.ip } : {}) };
+    if (dryRunParam(dryRun)) {
+      const answer = await this.dry.run('AddVmAddress', payload, info.actor, this.dry.extraAddress);
+      res.status(200);
+      return answer;
+    }
+    const r = await this.bus.send<{ vmId: string; requestId: string }>('inventory', 'AddVmAddress', payload, info);
+    const family = body.family ?? (body.ip !== undefined && isIp(body.ip, 6) ? 6 : 4);
+    return {
+      vmId: id,
+      requestId: r.requestId,
+      family,
+      ...(body.ip !== undefined ? { ip: canonicalIp(body.ip) } : {}),
+      status: 'requested',
+      links: { self: `/api/v1/vms/${id}` },
+    };
+  }
+
+  @Delete(':id/addresses/:ip')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Remove an extra address of a VM: withdrawn at once, held by IPAM for the release cool-down (the primary address cannot be removed)',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
+  @ApiResponse({ status: 202, description: '{vmId, ip, status: "releasing"}' })
+  @ApiErrors(400, 404, 409)
+  @DryRunQuery()
+  async removeAddress(
+    @Param('id', uuid) id: string,
+    @Param('ip') ip: string,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    if (!isIp(ip))
+      throw new BadRequestException({
+        status: 400,
+        code: 'invalid-ip',
+        message: 'ip must be an IPv4 or IPv6 address',
+        fields: { ip: ['must be an IP address'] },
+      });
+    const payload = { vmId: id, ip: canonicalIp(ip) };
+    if (dryRunParam(dryRun)) {
+      const answer = await this.dry.run('RemoveVmAddress', payload, info.actor);
+      res.status(200);
+      return answer;
+    }
+    await this.bus.send('inventory', 'RemoveVmAddress', payload, info);
+    return { vmId: id, ip: payload.ip, status: 'releasing' };
   }
 }

@@ -1,6 +1,6 @@
 /** Queries on the Postgres read model, shaped as the API returns them. */
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, IsNull, Not } from 'typeorm';
+import { DataSource, In, IsNull, Not } from 'typeorm';
 import { BGP_TIMER_KEYS, DEFAULT_BLACKHOLE_COMMUNITY, DEFAULT_CORE_COMMUNITY, DEFAULT_PREFIX_LIMIT_ACTION, DIRECT_TOPOLOGY_WARNING } from '@fabric/contracts';
 import {
   AgentTargetRow,
@@ -12,7 +12,9 @@ import {
   PoolRow,
   PrivateAttachmentRow,
   PrivateNetworkRow,
+  ObservedRouteRow,
   RouterConfigRow,
+  VmAddressRow,
   VmHistoryRow,
   VmRow,
 } from '@fabric/projections';
@@ -151,7 +153,45 @@ export class ReadModel {
     if (!v) return null;
     // Route statuses come from the observations stream, whose sequences are not comparable with the events': by time.
     const history = await this.ds.getRepository(VmHistoryRow).find({ where: { vmId: id }, order: { at: 'ASC', seq: 'ASC' } });
-    return this.vm(v, history);
+    return { ...this.vm(v, history), addresses: await this.vmAddresses(v) };
+  }
+
+  /**
+   * Every address of a VM: the primary (its status the VM's route status) and the extra ones, each with the status
+   * its own route has reached: `requested` → `allocated` → `applied` (the node applied a generation containing it)
+   * → `announced` (an RR holds it) → `at-core` (the core holds it); `failed` (with `reason`), `releasing` (removed
+   * or the VM deleted: withdrawn, held by IPAM for the cool-down until `releaseAt`).
+   */
+  async vmAddresses(v: VmRow) {
+    const rows = await this.ds.getRepository(VmAddressRow).find({ where: { vmId: v.id }, order: { requestedAt: 'ASC', requestId: 'ASC' } });
+    const primaryStatus = v.status === 'ip-allocated' ? 'allocated' : v.status;
+    const out: { ip: string | null; family: number; primary: boolean; status: string; requestId?: string; reason?: string; releaseAt?: string | null }[] = [];
+    if (v.ip) out.push({ ip: v.ip, family: v.family, primary: true, status: primaryStatus });
+    const held = rows.filter((r) => r.status === 'allocated' && r.ip).map((r) => r.ip!);
+    const routes = held.length ? await this.ds.getRepository(ObservedRouteRow).find({ where: { ip: In(held), stale: false } }) : [];
+    const atCore = new Set(routes.filter((r) => (r.kind === 'router' || r.kind === 'router-bmp') && r.targetId === v.clusterId).map((r) => r.ip));
+    const onRr = new Set(routes.filter((r) => r.kind === 'rr' && r.targetId.startsWith(v.clusterId)).map((r) => r.ip));
+    const node = held.length ? await this.ds.getRepository(AgentTargetRow).findOneBy({ kind: 'node', targetId: v.nodeId }) : null;
+    // The node applied the generation it was last given: everything up to that generation's source position is in place.
+    const appliedTo = node && node.appliedGeneration === node.desiredGeneration ? node.desiredSourceSeq : 0;
+    for (const r of rows) {
+      let status: string = r.status;
+      if (r.status === 'allocated' && r.ip) {
+        if (atCore.has(r.ip)) status = 'at-core';
+        else if (onRr.has(r.ip)) status = 'announced';
+        else if (r.allocatedSeq !== null && appliedTo >= r.allocatedSeq) status = 'applied';
+      }
+      out.push({
+        ip: r.ip ?? r.requestedIp,
+        family: r.family,
+        primary: false,
+        status,
+        requestId: r.requestId,
+        ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.status === 'releasing' ? { releaseAt: iso(r.releaseAt) } : {}),
+      });
+    }
+    return out;
   }
   async vmRow(id: string) {
     return this.ds.getRepository(VmRow).findOneBy({ id });

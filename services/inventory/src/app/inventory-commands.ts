@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { uuidFromSeed, type INVENTORY_COMMANDS } from '@fabric/contracts';
 import {
   type AddRouteReflector,
+  type AddVmAddress,
+  type RemoveVmAddress,
   type BlackholeVm,
   type ChangeBgpPassword,
   type ChangeBgpSettings,
@@ -55,6 +57,8 @@ export const DRY_RUN_COMMANDS: ReadonlySet<string> = new Set([
   'BlackholeVm',
   'LiftBlackhole',
   'MigrateVm',
+  'AddVmAddress',
+  'RemoveVmAddress',
 ]);
 
 export class InventoryCommands {
@@ -322,6 +326,24 @@ export class InventoryCommands {
         this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'CompleteMigration', data: { vmId: p.vmId, nodeId: p.nodeId } }))),
       BlackholeVm: (p: BlackholeVm, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'BlackholeVm', data: p }))),
       LiftBlackhole: (p: LiftBlackhole, req) => this.once(req, () => this.vmCommand(p.vmId, req, () => ({ type: 'LiftBlackhole', data: p }))),
+      AddVmAddress: (p: AddVmAddress, req) =>
+        this.once(req, async () => {
+          const requestId = idFromCommand(req.commandId);
+          const reply = await this.vmCommand(p.vmId, req, () => ({
+            type: 'AddVmAddress',
+            data: { vmId: p.vmId, requestId, ...(p.family !== undefined ? { family: p.family } : {}), ...(p.ip !== undefined ? { ip: p.ip } : {}) },
+            context: { addresses: this.index.addressesOf(p.vmId) },
+          }));
+          return { ...reply, result: { ...reply.result, requestId } };
+        }),
+      RemoveVmAddress: (p: RemoveVmAddress, req) =>
+        this.once(req, () =>
+          this.vmCommand(p.vmId, req, () => ({
+            type: 'RemoveVmAddress',
+            data: { vmId: p.vmId, ip: p.ip },
+            context: { addresses: this.index.addressesOf(p.vmId) },
+          })),
+        ),
       MigrateVm: (p: MigrateVm, req) =>
         this.once(req, () =>
           this.vmCommand(p.vmId, req, () => {

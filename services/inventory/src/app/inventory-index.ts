@@ -35,6 +35,10 @@ interface VmFacts {
   name: string;
   deleted: boolean;
   seq: number;
+  /** Addresses (IPAM events): the primary, the extra addresses held, the extra address requests not answered yet. */
+  primaryIp?: string;
+  extraIps?: string[];
+  pendingAddresses?: string[];
 }
 
 const lc = (s: string) => s.toLowerCase();
@@ -56,7 +60,7 @@ export class InventoryIndex {
   onEvacuationChange?: (nodeId: string) => void;
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 1;
+  static readonly SNAPSHOT_SCHEMA = 2;
   private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'pools', 'vmNames', 'byNode'];
 
   /**
@@ -112,6 +116,12 @@ export class InventoryIndex {
   releaseVmName(clusterId: string, name: string, vmId: string): void {
     const key = `${clusterId}/${lc(name)}`;
     if (this.vmNames.get(key) === vmId && !this.vms.has(vmId)) this.vmNames.delete(key);
+  }
+
+  /** What the VM deciders need about a VM's addresses (set semantics: applying an event twice changes nothing). */
+  addressesOf(vmId: string): { primaryIp?: string; extraIps: string[]; pending: number } {
+    const v = this.vms.get(vmId);
+    return { ...(v?.primaryIp ? { primaryIp: v.primaryIp } : {}), extraIps: [...(v?.extraIps ?? [])], pending: v?.pendingAddresses?.length ?? 0 };
   }
 
   vmCountOnNode(nodeId: string): number {
@@ -244,6 +254,38 @@ export class InventoryIndex {
           Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
           if (!v.deleted) this.place(d.toNodeId, v.id, true);
         }
+        return;
+      }
+      case 'IpAllocated': {
+        const v = this.vms.get(e.data.vmId);
+        if (v) v.primaryIp = canon(e.data.ip);
+        return;
+      }
+      case 'VmAddressRequested': {
+        const v = this.vms.get(e.data.vmId);
+        if (v && !v.deleted && !(v.pendingAddresses ?? []).includes(e.data.requestId)) v.pendingAddresses = [...(v.pendingAddresses ?? []), e.data.requestId];
+        return;
+      }
+      case 'VmAddressAllocated':
+      case 'VmAddressAllocationFailed': {
+        const v = this.vms.get(e.data.vmId);
+        if (!v) return;
+        const rest = (v.pendingAddresses ?? []).filter((r) => r !== e.data.requestId);
+        if (rest.length) v.pendingAddresses = rest;
+        else delete v.pendingAddresses;
+        if (e.type === 'VmAddressAllocated' && !v.deleted) {
+          const ip = canon(e.data.ip);
+          if (!(v.extraIps ?? []).includes(ip)) v.extraIps = [...(v.extraIps ?? []), ip];
+        }
+        return;
+      }
+      case 'VmAddressRemoved': {
+        const v = this.vms.get(e.data.vmId);
+        if (!v) return;
+        const ip = canon(e.data.ip);
+        const rest = (v.extraIps ?? []).filter((x) => x !== ip);
+        if (rest.length) v.extraIps = rest;
+        else delete v.extraIps;
         return;
       }
       case 'VmMigrationCompleted': {

@@ -28,6 +28,76 @@ const blackholed: VmEvent = { type: 'VmBlackholed', data: { vmId, clusterId, rea
 const lifted: VmEvent = { type: 'VmBlackholeLifted', data: { vmId, clusterId } };
 
 describe('vm decider', () => {
+  describe('AddVmAddress / RemoveVmAddress (extra addresses)', () => {
+    const requestId = '44444444-4444-4444-8444-444444444444';
+    const facts = (extraIps: string[] = [], pending = 0) => ({ primaryIp: '203.0.113.10', extraIps, pending });
+    const add = (data: { family?: 4 | 6; ip?: string } = {}, addresses = facts()) => ({
+      type: 'AddVmAddress' as const,
+      data: { vmId, requestId, ...data },
+      context: { addresses },
+    });
+    const rm = (ip: string, addresses = facts(['203.0.113.11'])) => ({ type: 'RemoveVmAddress' as const, data: { vmId, ip }, context: { addresses } });
+    const requested = (over: Record<string, unknown> = {}): VmEvent => ({
+      type: 'VmAddressRequested',
+      data: { vmId, clusterId, ownerId: 'cust-42', requestId, family: 4, ...over },
+    });
+    it('given a VM, asks IPAM for an IPv4 address by default', () => spec.given([created()]).when(add()).then([requested()]));
+    it('given a VM, asks for an IPv6 address, or a specific one (family from the address, canonical)', () => {
+      spec
+        .given([created()])
+        .when(add({ family: 6 }))
+        .then([requested({ family: 6 })]);
+      spec
+        .given([created()])
+        .when(add({ ip: '2001:DB8::0:5' }))
+        .then([requested({ family: 6, requestedIp: '2001:db8::5' })]);
+    });
+    it('given a migrating VM, accepts the request (the address follows the VM)', () =>
+      spec.given([created(), migrationRequested]).when(add()).then([requested()]));
+    it('400 on a bad address or family mismatch, 404 unknown VM, 409 deleted VM', () => {
+      spec
+        .given([created()])
+        .when(add({ ip: 'nope' }))
+        .thenThrows({ status: 400, code: 'invalid-ip' });
+      spec
+        .given([created()])
+        .when(add({ ip: '203.0.113.9', family: 6 }))
+        .thenThrows({ status: 400, code: 'ip-family-mismatch' });
+      spec.given([]).when(add()).thenThrows({ status: 404 });
+      spec.given([created(), deleted()]).when(add()).thenThrows({ status: 409, code: 'vm-deleted' });
+    });
+    it("409 when the address is already the VM's, or when the VM holds the maximum", () => {
+      spec
+        .given([created()])
+        .when(add({ ip: '203.0.113.10' }))
+        .thenThrows({ status: 409, code: 'address-already-assigned' });
+      spec
+        .given([created()])
+        .when(add({ ip: '203.0.113.11' }, facts(['203.0.113.11'])))
+        .thenThrows({ status: 409, code: 'address-already-assigned' });
+      const many = Array.from({ length: 15 }, (_, i) => `203.0.113.${20 + i}`);
+      spec
+        .given([created()])
+        .when(add({}, facts(many, 1)))
+        .thenThrows({ status: 409, code: 'too-many-addresses' });
+      spec
+        .given([created()])
+        .when(add({}, facts(many, 0)))
+        .then([requested()]);
+    });
+    it('given an extra address, removes it', () =>
+      spec
+        .given([created()])
+        .when(rm('203.0.113.11'))
+        .then([{ type: 'VmAddressRemoved', data: { vmId, clusterId, ownerId: 'cust-42', ip: '203.0.113.11' } }]));
+    it('409 for the primary address, 404 for an address the VM does not hold, 409 when deleted, 400 when not an address', () => {
+      spec.given([created()]).when(rm('203.0.113.10')).thenThrows({ status: 409, code: 'primary-address' });
+      spec.given([created()]).when(rm('203.0.113.12')).thenThrows({ status: 404, code: 'address-not-found' });
+      spec.given([created(), deleted()]).when(rm('203.0.113.11')).thenThrows({ status: 409, code: 'vm-deleted' });
+      spec.given([created()]).when(rm('x')).thenThrows({ status: 400, code: 'invalid-ip' });
+    });
+  });
+
   describe('BlackholeVm / LiftBlackhole (RTBH)', () => {
     const bh = { type: 'BlackholeVm' as const, data: { vmId, reason: 'syn flood' } };
     const lift = { type: 'LiftBlackhole' as const, data: { vmId } };

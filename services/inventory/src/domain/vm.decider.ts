@@ -1,9 +1,11 @@
 /** VM aggregate (subject vm.<vmId>): placement on a node, deletion, make-before-break migration. */
-import { type Decider, type EventOf, VM_DRIVERS, type VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
+import { type Decider, type EventOf, MAX_EXTRA_ADDRESSES, VM_DRIVERS, type VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
 import type { NodeStatus } from './node.decider';
-import { familyOf, requireIp } from './ip-input';
+import { familyOf, requireIp, sameIp } from './ip-input';
 
-export type VmEvent = EventOf<'VmCreated' | 'VmDeleted' | 'VmMigrationRequested' | 'VmMigrationCompleted' | 'VmBlackholed' | 'VmBlackholeLifted'>;
+export type VmEvent = EventOf<
+  'VmCreated' | 'VmDeleted' | 'VmMigrationRequested' | 'VmMigrationCompleted' | 'VmBlackholed' | 'VmBlackholeLifted' | 'VmAddressRequested' | 'VmAddressRemoved'
+>;
 export type VmStatus = 'created' | 'migrating' | 'deleted';
 
 /** What the handler looked up about a node (null: no such node). */
@@ -26,7 +28,28 @@ export type MigrateVmCommand = {
 export type CompleteMigrationCommand = { type: 'CompleteMigration'; data: { vmId: string; nodeId: string } };
 export type BlackholeVmCommand = { type: 'BlackholeVm'; data: { vmId: string; reason: string } };
 export type LiftBlackholeCommand = { type: 'LiftBlackhole'; data: { vmId: string; reason?: string } };
-export type VmCommand = CreateVmCommand | DeleteVmCommand | MigrateVmCommand | CompleteMigrationCommand | BlackholeVmCommand | LiftBlackholeCommand;
+/**
+ * What the handler knows about the VM's addresses (IPAM decides them, so they are not in this aggregate): the
+ * primary (IpAllocated), the extra addresses held (VmAddressAllocated, not yet VmAddressRemoved) and the extra
+ * address requests IPAM has not answered yet.
+ */
+export type AddressFacts = { primaryIp?: string; extraIps: string[]; pending: number };
+export type AddVmAddressCommand = {
+  type: 'AddVmAddress';
+  /** requestId: derived from the command id by the handler (a retried command asks for the same address). */
+  data: { vmId: string; requestId: string; family?: 4 | 6; ip?: string };
+  context: { addresses: AddressFacts };
+};
+export type RemoveVmAddressCommand = { type: 'RemoveVmAddress'; data: { vmId: string; ip: string }; context: { addresses: AddressFacts } };
+export type VmCommand =
+  | CreateVmCommand
+  | DeleteVmCommand
+  | MigrateVmCommand
+  | CompleteMigrationCommand
+  | BlackholeVmCommand
+  | LiftBlackholeCommand
+  | AddVmAddressCommand
+  | RemoveVmAddressCommand;
 
 export type VmState =
   | { status: 'absent' }
@@ -134,6 +157,44 @@ function liftBlackhole(cmd: LiftBlackholeCommand, state: VmState): VmEvent[] {
   ];
 }
 
+/** An extra address for a live VM: IPAM allocates it from the cluster's pools of the family (or the address asked for). */
+function addVmAddress(cmd: AddVmAddressCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (vm.status === 'deleted') throw conflict('vm-deleted', `VM ${vm.vmId} is deleted`);
+  const d = cmd.data;
+  if (d.family !== undefined && d.family !== 4 && d.family !== 6) throw invalid('invalid-family', 'family must be 4 or 6', { family: ['must be 4 or 6'] });
+  const requestedIp = d.ip === undefined ? undefined : requireIp(d.ip, 'ip');
+  const family: 4 | 6 = d.family ?? (requestedIp && familyOf(requestedIp) === 6 ? 6 : 4);
+  if (requestedIp && familyOf(requestedIp) !== family) {
+    throw invalid('ip-family-mismatch', `ip ${requestedIp} is not an IPv${family} address`, { ip: [`must be an IPv${family} address`] });
+  }
+  const a = cmd.context?.addresses ?? { extraIps: [], pending: 0 };
+  if (requestedIp && (sameIp(requestedIp, a.primaryIp) || a.extraIps.some((x) => sameIp(x, requestedIp)))) {
+    throw conflict('address-already-assigned', `VM ${vm.vmId} already has the address ${requestedIp}`);
+  }
+  if (a.extraIps.length + a.pending >= MAX_EXTRA_ADDRESSES) {
+    throw conflict('too-many-addresses', `VM ${vm.vmId} already has ${MAX_EXTRA_ADDRESSES} extra addresses (held or being allocated)`);
+  }
+  return [
+    {
+      type: 'VmAddressRequested',
+      data: { vmId: vm.vmId, clusterId: vm.clusterId, ownerId: vm.ownerId, requestId: d.requestId, family, ...(requestedIp ? { requestedIp } : {}) },
+    },
+  ];
+}
+
+/** Removes an extra address (withdrawn at once, held by IPAM for its cool-down); the primary address stays the VM's. */
+function removeVmAddress(cmd: RemoveVmAddressCommand, state: VmState): VmEvent[] {
+  const vm = requireVm(state, cmd.data.vmId);
+  if (vm.status === 'deleted') throw conflict('vm-deleted', `VM ${vm.vmId} is deleted`);
+  const ip = requireIp(cmd.data.ip, 'ip');
+  const a = cmd.context?.addresses ?? { extraIps: [], pending: 0 };
+  if (sameIp(ip, a.primaryIp)) throw conflict('primary-address', `${ip} is the primary address of VM ${vm.vmId}: it goes only with the VM`);
+  const held = a.extraIps.find((x) => sameIp(x, ip));
+  if (!held) throw notFound('address', ip);
+  return [{ type: 'VmAddressRemoved', data: { vmId: vm.vmId, clusterId: vm.clusterId, ownerId: vm.ownerId, ip: held } }];
+}
+
 export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
   initialState: () => ({ status: 'absent' }),
   decide(command, state) {
@@ -150,6 +211,10 @@ export const vmDecider: Decider<VmCommand, VmState, VmEvent> = {
         return blackholeVm(command, state);
       case 'LiftBlackhole':
         return liftBlackhole(command, state);
+      case 'AddVmAddress':
+        return addVmAddress(command, state);
+      case 'RemoveVmAddress':
+        return removeVmAddress(command, state);
       default:
         throw invalid('unknown-command', `unknown VM command ${String((command as { type?: unknown }).type)}`);
     }

@@ -25,6 +25,7 @@ import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
 import { duePrivateReleases } from '../domain/private-networks';
 import {
   dueReleases,
+  dueExtraReleases,
   type GatewayContext,
   type InfrastructureAddress,
   ipamDecider,
@@ -251,6 +252,41 @@ export class IpamService {
     if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
   }
 
+  /** An extra address for a VM (idempotent per request id: a redelivery allocates nothing twice). */
+  async onVmAddressRequested(e: StoredEvent<EventOf<'VmAddressRequested'>>): Promise<void> {
+    const d = e.data;
+    this.knownClusters.add(d.clusterId);
+    await this.repo.handle(
+      d.clusterId,
+      {
+        type: 'AllocateExtra',
+        data: {
+          clusterId: d.clusterId,
+          vmId: d.vmId,
+          ownerId: d.ownerId,
+          requestId: d.requestId,
+          family: d.family,
+          ...(d.requestedIp ? { requestedIp: d.requestedIp } : {}),
+        },
+      },
+      { commandId: `ipam-alloc-extra:${d.requestId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
+    );
+  }
+
+  /** A removed extra address: held for the cool-down, like the address of a deleted VM. */
+  async onVmAddressRemoved(e: StoredEvent<EventOf<'VmAddressRemoved'>>): Promise<void> {
+    const d = e.data;
+    this.knownClusters.add(d.clusterId);
+    const releaseAt = new Date(Date.parse(e.occurredAt) + this.settings.releaseCooldownMs).toISOString();
+    await this.repo.handle(
+      d.clusterId,
+      { type: 'ScheduleExtraRelease', data: { clusterId: d.clusterId, vmId: d.vmId, ip: d.ip, releaseAt } },
+      // The event's sequence makes the id unique per removal: the same address may be added and removed again.
+      { commandId: `ipam-release-schedule-extra:${d.vmId}:${d.ip}:${e.seq}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
+    );
+    if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
+  }
+
   /**
    * Learns every cluster that has IPAM state (pending releases survive restarts), from the IPAM events after
    * the last discovery (after the snapshot's at start; from sequence 1 without one).
@@ -299,6 +335,14 @@ export class IpamService {
         clusterId,
         { type: 'Release', data: { clusterId, vmId: r.vmId } },
         { commandId: `ipam-release:${r.vmId}`, meta: { actor: 'ipam' }, maxRetries: 50 },
+      );
+      n++;
+    }
+    for (const r of dueExtraReleases(state, now)) {
+      await this.repo.handle(
+        clusterId,
+        { type: 'ReleaseExtra', data: { clusterId, vmId: r.vmId, ip: r.ip } },
+        { commandId: `ipam-release-extra:${r.vmId}:${r.ip}:${r.releaseAt}`, meta: { actor: 'ipam' }, maxRetries: 50 },
       );
       n++;
     }

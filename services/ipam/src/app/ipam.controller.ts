@@ -13,6 +13,16 @@ export class IpamController {
     return this.ipam.onVmCreated(e);
   }
 
+  @EventPattern('VmAddressRequested')
+  onVmAddressRequested(@Payload() e: StoredEvent<EventOf<'VmAddressRequested'>>) {
+    return this.ipam.onVmAddressRequested(e);
+  }
+
+  @EventPattern('VmAddressRemoved')
+  onVmAddressRemoved(@Payload() e: StoredEvent<EventOf<'VmAddressRemoved'>>) {
+    return this.ipam.onVmAddressRemoved(e);
+  }
+
   @EventPattern('VmDeleted')
   onVmDeleted(@Payload() e: StoredEvent<EventOf<'VmDeleted'>>) {
     return this.ipam.onVmDeleted(e);

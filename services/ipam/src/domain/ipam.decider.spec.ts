@@ -1,5 +1,14 @@
 import { DeciderSpecification } from '@fabric/testing';
-import { type AddNetworkCommand, type AllocateCommand, type IpamEvent, type PoolSpec, dueReleases, ipamDecider, ipamUsage } from './ipam.decider';
+import {
+  type AddNetworkCommand,
+  type AllocateCommand,
+  type IpamEvent,
+  type PoolSpec,
+  dueExtraReleases,
+  dueReleases,
+  ipamDecider,
+  ipamUsage,
+} from './ipam.decider';
 
 const spec = DeciderSpecification.for(ipamDecider);
 const clusterId = '11111111-1111-4111-8111-111111111111';
@@ -57,6 +66,109 @@ const expectFailure = (given: IpamEvent[], cmd: AllocateCommand, reason: string)
     });
 
 describe('ipam decider', () => {
+  describe('extra addresses (AllocateExtra / ScheduleExtraRelease / ReleaseExtra)', () => {
+    const req = (n: number) => `66666666-6666-4666-8666-${String(n).padStart(12, '0')}`;
+    const allocateExtra = (r: number, family: 4 | 6 = 4, requestedIp?: string) => ({
+      type: 'AllocateExtra' as const,
+      data: { clusterId, vmId: vm(1), ownerId: 'owner-1', requestId: req(r), family, ...(requestedIp ? { requestedIp } : {}) },
+    });
+    const extraAllocated = (r: number, ip: string, family: 4 | 6 = 4, poolId = pool4, networkId = net4): IpamEvent => ({
+      type: 'VmAddressAllocated',
+      data: { clusterId, vmId: vm(1), ownerId: 'owner-1', requestId: req(r), ip, family, networkId, poolId },
+    });
+    const extraScheduled = (ip: string, releaseAt = '2030-01-01T00:00:00.000Z'): IpamEvent => ({
+      type: 'VmAddressReleaseScheduled',
+      data: { clusterId, vmId: vm(1), ip, releaseAt },
+    });
+    const extraReleased = (ip: string): IpamEvent => ({ type: 'VmAddressReleased', data: { clusterId, vmId: vm(1), ownerId: 'owner-1', ip } });
+    const withPrimary = [...v4, ...v6, ipAllocated(1, '203.0.113.10')];
+
+    it('given a VM with its primary address, allocates the next free address of the family', () => {
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1))
+        .then([extraAllocated(1, '203.0.113.11')]);
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1, 6))
+        .then([extraAllocated(1, '2001:db8::1', 6, pool6, net6)]);
+    });
+    it('allocates a requested address of a pool, and never one held (primary or extra) by anyone', () => {
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1, 4, '203.0.113.15'))
+        .then([extraAllocated(1, '203.0.113.15')]);
+      spec
+        .given([...withPrimary, extraAllocated(1, '203.0.113.11')])
+        .when(allocate(2))
+        .then([ipAllocated(2, '203.0.113.12')]);
+      spec
+        .given([...withPrimary, extraAllocated(1, '203.0.113.11')])
+        .when(allocateExtra(2, 4, '203.0.113.11'))
+        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(2), reason: 'address-taken' } }]));
+    });
+    it('fails with a reason when outside the pools or when the family has no network', () => {
+      spec
+        .given(withPrimary)
+        .when(allocateExtra(1, 4, '198.51.100.1'))
+        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { reason: 'outside-pools' } }]));
+      spec
+        .given([...v4, ipAllocated(1, '203.0.113.10')])
+        .when(allocateExtra(1, 6))
+        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { reason: 'no-network' } }]));
+    });
+    it('is idempotent per request, and allocates nothing for a VM being released', () => {
+      spec
+        .given([...withPrimary, extraAllocated(1, '203.0.113.11')])
+        .when(allocateExtra(1))
+        .then([]);
+      spec
+        .given([...withPrimary, scheduled(1, '203.0.113.10')])
+        .when(allocateExtra(1))
+        .then([]);
+    });
+    it('a removed address is held for the cool-down, then released and free again', () => {
+      const held = [...withPrimary, extraAllocated(1, '203.0.113.11')];
+      spec
+        .given(held)
+        .when({ type: 'ScheduleExtraRelease', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: '2030-01-01T00:00:00Z' } })
+        .then([extraScheduled('203.0.113.11')]);
+      spec
+        .given([...held, extraScheduled('203.0.113.11')])
+        .when(allocate(2, 4, '203.0.113.11'))
+        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'IpAllocationFailed', data: { reason: 'address-taken' } }]));
+      spec
+        .given([...held, extraScheduled('203.0.113.11')])
+        .when({ type: 'ScheduleExtraRelease', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: '2031-01-01T00:00:00Z' } })
+        .then([]);
+      spec
+        .given([...held, extraScheduled('203.0.113.11')])
+        .when({ type: 'Release', data: { clusterId, vmId: vm(9) } })
+        .thenState((s) => {
+          expect(dueExtraReleases(s, '2029-12-31T23:59:59Z')).toEqual([]);
+          expect(dueExtraReleases(s, '2030-01-01T00:00:00Z')).toEqual([{ vmId: vm(1), ip: '203.0.113.11', releaseAt: '2030-01-01T00:00:00.000Z' }]);
+        });
+      spec
+        .given([...held, extraScheduled('203.0.113.11')])
+        .when({ type: 'ReleaseExtra', data: { clusterId, vmId: vm(1), ip: '203.0.113.11' } })
+        .then([extraReleased('203.0.113.11')]);
+      spec
+        .given([...held, extraScheduled('203.0.113.11'), extraReleased('203.0.113.11')])
+        .when(allocate(2))
+        .then([ipAllocated(2, '203.0.113.11')]);
+    });
+    it('deleting the VM schedules the release of its primary and every extra address', () =>
+      spec
+        .given([...withPrimary, extraAllocated(1, '203.0.113.11'), extraAllocated(2, '2001:db8::1', 6, pool6, net6)])
+        .when({ type: 'ScheduleRelease', data: { clusterId, vmId: vm(1), releaseAt: '2030-01-01T00:00:00Z' } })
+        .then([scheduled(1, '203.0.113.10'), extraScheduled('203.0.113.11'), extraScheduled('2001:db8::1')]));
+    it('counts extra addresses in the pool usage', () =>
+      spec
+        .given([...withPrimary, extraAllocated(1, '203.0.113.11')])
+        .when({ type: 'Release', data: { clusterId, vmId: vm(9) } })
+        .thenState((s) => expect(ipamUsage(s).find((p) => p.poolId === pool4)?.used).toBe(2)));
+  });
+
   describe('AddNetwork', () => {
     it('adds an IPv4 network with pools', () => {
       spec

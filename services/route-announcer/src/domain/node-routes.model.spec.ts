@@ -57,6 +57,57 @@ describe('route-announcer model', () => {
     });
   });
 
+  describe('extra addresses', () => {
+    const routed = () => [...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10')];
+    it('given a routed VM, when an extra address is allocated, then only its node lists it (both families, sorted)', () => {
+      const m = given(...routed());
+      const before = contentHash(m.desired(NODE2)!);
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.12'))).toEqual([NODE1]);
+      expect(m.apply(ev.addressAllocated(vm(1), '2001:DB8::5'))).toEqual([NODE1]);
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.11'))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)).toEqual([expect.objectContaining({ ip: '203.0.113.10', extraIps: ['2001:db8::5', '203.0.113.11', '203.0.113.12'] })]);
+      expect(contentHash(m.desired(NODE2)!)).toBe(before);
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.11'))).toEqual([]); // a redelivery changes nothing
+    });
+    it('given a VM without extra addresses, its record has no extraIps (states of other VMs keep their hash)', () => {
+      expect(vmsOf(given(...routed()), NODE1)[0]).not.toHaveProperty('extraIps');
+    });
+    it('when an extra address is removed, it is withdrawn at once; the last one removes extraIps', () => {
+      const m = given(...routed(), ev.addressAllocated(vm(1), '203.0.113.11'), ev.addressAllocated(vm(1), '203.0.113.12'));
+      expect(m.apply(ev.addressRemoved(vm(1), '203.0.113.11'))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)[0].extraIps).toEqual(['203.0.113.12']);
+      expect(m.apply(ev.addressRemoved(vm(1), '203.0.113.12'))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)[0]).not.toHaveProperty('extraIps');
+      expect(m.apply(ev.addressRemoved(vm(1), '203.0.113.12'))).toEqual([]);
+    });
+    it('given a migration, both nodes carry every address (the old one as leaving); completion leaves them on the new node', () => {
+      const m = given(...routed(), ev.addressAllocated(vm(1), '203.0.113.11'));
+      expect(m.apply(ev.migrationRequested(vm(1), NODE1, NODE2)).sort()).toEqual([NODE1, NODE2].sort());
+      expect(vmsOf(m, NODE1)).toEqual([expect.objectContaining({ extraIps: ['203.0.113.11'], leaving: true })]);
+      expect(vmsOf(m, NODE2)).toEqual([expect.objectContaining({ extraIps: ['203.0.113.11'] })]);
+      m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2));
+      expect(vmsOf(m, NODE1)).toEqual([]);
+      expect(vmsOf(m, NODE2)[0].extraIps).toEqual(['203.0.113.11']);
+    });
+    it('deleting the VM withdraws every address; a late allocation for it changes nothing', () => {
+      const m = given(...routed(), ev.addressAllocated(vm(1), '203.0.113.11'));
+      expect(m.apply(ev.vmDeleted(vm(1), NODE1))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)).toEqual([]);
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.12'))).toEqual([]);
+    });
+    it('RTBH covers the extra addresses too', () => {
+      const m = given(...routed(), ev.addressAllocated(vm(1), '203.0.113.11'));
+      m.apply({ type: 'VmBlackholed', data: { vmId: vm(1), clusterId: CLUSTER, reason: 'flood' } });
+      expect(m.desired(NODE1)!.bird).toContain('203.0.113.11/32');
+    });
+    it('survives a snapshot round trip', () => {
+      const m = given(...routed(), ev.addressAllocated(vm(1), '203.0.113.11'));
+      const copy = new NodeRoutesModel({ protocolNumber: 200 });
+      copy.restore(structuredClone(m.snapshot()));
+      expect(copy.desired(NODE1)).toEqual(m.desired(NODE1));
+    });
+  });
+
   describe('RTBH', () => {
     const bh = (vmId: string): FabricEvent => ({ type: 'VmBlackholed', data: { vmId, clusterId: CLUSTER, reason: 'flood' } });
     const lift = (vmId: string): FabricEvent => ({ type: 'VmBlackholeLifted', data: { vmId, clusterId: CLUSTER } });

@@ -73,6 +73,8 @@ export class NodeRoutesModel {
   private readonly vms = new Map<string, Vm>();
   /** IpAllocated may be folded before or after VmCreated; joined when rendering. */
   private readonly ips = new Map<string, string>();
+  /** Extra addresses per VM (VmAddressAllocated until VmAddressRemoved / VmDeleted), canonical, sorted. */
+  private readonly extras = new Map<string, string[]>();
   private readonly vmsByNode = new Map<string, Set<string>>();
   private readonly nodesByCluster = new Map<string, Set<string>>();
   private readonly migrating = new Set<string>();
@@ -88,12 +90,13 @@ export class NodeRoutesModel {
   constructor(private readonly settings: NodeRoutesSettings) {}
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 2;
+  static readonly SNAPSHOT_SCHEMA = 3;
   private static readonly SNAPSHOT_FIELDS = [
     'clusters',
     'nodes',
     'vms',
     'ips',
+    'extras',
     'vmsByNode',
     'nodesByCluster',
     'migrating',
@@ -202,6 +205,26 @@ export class NodeRoutesModel {
       case 'IpReleased':
         this.ips.delete(event.data.vmId);
         return this.placementsOf(event.data.vmId);
+      case 'VmAddressAllocated': {
+        const { vmId } = event.data;
+        const ip = canonicalIp(event.data.ip);
+        const cur = this.extras.get(vmId) ?? [];
+        if (cur.includes(ip) || !this.vms.has(vmId)) return []; // a redelivery, or the VM is deleted already
+        this.extras.set(vmId, [...cur, ip].sort());
+        return this.ips.has(vmId) ? this.placementsOf(vmId) : [];
+      }
+      case 'VmAddressRemoved':
+      case 'VmAddressReleased': {
+        // Withdrawn at the removal; IPAM holds the address during its cool-down, no route points at it.
+        const { vmId } = event.data;
+        const ip = canonicalIp(event.data.ip);
+        const cur = this.extras.get(vmId);
+        if (!cur?.includes(ip)) return [];
+        const rest = cur.filter((x) => x !== ip);
+        if (rest.length) this.extras.set(vmId, rest);
+        else this.extras.delete(vmId);
+        return this.ips.has(vmId) ? this.placementsOf(vmId) : [];
+      }
       case 'VmDeleted': {
         // Withdrawn at once; IPAM keeps the address during its cool-down, but no route may point at it.
         const dirty = this.placementsOf(event.data.vmId);
@@ -211,6 +234,7 @@ export class NodeRoutesModel {
           if (vm.leavingNodeId) this.vmsByNode.get(vm.leavingNodeId)?.delete(vm.vmId);
         }
         this.vms.delete(event.data.vmId);
+        this.extras.delete(event.data.vmId);
         this.blackholed.delete(event.data.vmId);
         this.migrating.delete(event.data.vmId);
         this.ready.delete(event.data.vmId);
@@ -294,7 +318,16 @@ export class NodeRoutesModel {
       if (!vm || !ip) continue; // no address yet (or IpAllocationFailed): nothing to route
       const leaving = vm.leavingNodeId === n.nodeId && vm.nodeId !== n.nodeId;
       if (!leaving && vm.nodeId !== n.nodeId) continue;
-      out.push({ vmId, ifName: vmInterfaceName(vmId), ip, family: vm.family, driver: vm.driver, ...(leaving ? { leaving: true } : {}) });
+      const extraIps = this.extras.get(vmId);
+      out.push({
+        vmId,
+        ifName: vmInterfaceName(vmId),
+        ip,
+        family: vm.family,
+        driver: vm.driver,
+        ...(extraIps?.length ? { extraIps: [...extraIps] } : {}),
+        ...(leaving ? { leaving: true } : {}),
+      });
     }
     return out.sort((a, b) => (a.vmId < b.vmId ? -1 : a.vmId > b.vmId ? 1 : 0));
   }
@@ -314,7 +347,8 @@ export class NodeRoutesModel {
       localIp: n.underlayIp,
       ...(n.underlayIp6 ? { localIp6: n.underlayIp6 } : {}),
       ...(c.blackholeCommunity ? { blackholeCommunity: c.blackholeCommunity } : {}),
-      blackholed: vms.filter((v) => this.blackholed.has(v.vmId)).map((v) => v.ip),
+      // RTBH covers every address of the VM.
+      blackholed: vms.filter((v) => this.blackholed.has(v.vmId)).flatMap((v) => [v.ip, ...(v.extraIps ?? [])]),
     });
     // A left node carries nothing; otherwise the VNIs with a VM placed here, and FRR for their EVPN routes.
     // EVPN needs RRs: a direct (lab-only) cluster carries no private networks (docs/operations/direct-topology.md).

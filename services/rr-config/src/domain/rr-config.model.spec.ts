@@ -113,6 +113,30 @@ describe('rr-config model', () => {
       expect(key).toBe(`${CLUSTER}.203-0-113-10.${tag(m, NODE1)}`);
     });
 
+    it('given a routed VM, an extra address dirties only its own placement; removing it deletes only that one', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'));
+      const primary = placementKey(CLUSTER, '203.0.113.10', tag(m, NODE1));
+      const k4 = placementKey(CLUSTER, '203.0.113.11', tag(m, NODE1));
+      const k6 = placementKey(CLUSTER, '2001:db8::5', tag(m, NODE1));
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.11'))).toEqual([PLACEMENT_TARGET + k4]);
+      expect(m.apply(ev.addressAllocated(vm(1), '2001:db8::5'))).toEqual([PLACEMENT_TARGET + k6]);
+      expect(m.placement(k6)).toEqual({ prefix: '2001:db8::5/128', maxLen: 128, originTag: tag(m, NODE1) });
+      expect(m.apply(ev.addressAllocated(vm(1), '203.0.113.11'))).toEqual([]);
+      expect(m.apply(ev.addressRemoved(vm(1), '203.0.113.11'))).toEqual([PLACEMENT_TARGET + k4]);
+      expect([...m.placementKeys()].sort()).toEqual([primary, k6].sort());
+    });
+
+    it('a migration places every address of the VM on both nodes, completion removes them from the old one; deletion removes all', () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.addressAllocated(vm(1), '203.0.113.11'));
+      m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));
+      const on = (nodeId: string) => [...m.placementKeys()].filter((k) => k.endsWith(`.${tag(m, nodeId)}`)).length;
+      expect([on(NODE1), on(NODE2)]).toEqual([2, 2]);
+      m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2));
+      expect([on(NODE1), on(NODE2)]).toEqual([0, 2]);
+      m.apply(ev.vmDeleted(vm(1), NODE2));
+      expect([...m.placementKeys()]).toEqual([]);
+    });
+
     it("a node's receive limit moves only at a bucket edge: the 129th VM changes that node's part, never an RR command", () => {
       const m = given(...baseFabric());
       const limit = () => /receive limit (\d+)/.exec(part(m, NODE1)!.bird)![1];

@@ -80,14 +80,16 @@ export class RrConfigModel {
   private readonly nodes = new Map<string, Node>();
   private readonly vms = new Map<string, Vm>();
   private readonly ips = new Map<string, string>();
+  /** Extra addresses per VM (VmAddressAllocated until VmAddressRemoved / VmDeleted), canonical: each is placed like `ips`. */
+  private readonly extras = new Map<string, string[]>();
   /** Placement key → value: what the placements bucket must hold. */
   private readonly placements = new Map<string, Placement>();
   /** Private network id → its cluster (PrivateNetworkDeleted carries only the network id). */
   private readonly networkCluster = new Map<string, string>();
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 1;
-  private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'ips', 'placements', 'networkCluster'];
+  static readonly SNAPSHOT_SCHEMA = 2;
+  private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'ips', 'extras', 'placements', 'networkCluster'];
 
   /** The model's state for a snapshot (by reference: serialise it before folding further). */
   snapshot(): Record<string, unknown> {
@@ -207,11 +209,32 @@ export class RrConfigModel {
         this.ips.delete(event.data.vmId);
         return gone;
       }
+      case 'VmAddressAllocated': {
+        const { vmId } = event.data;
+        const ip = canonicalIp(event.data.ip);
+        const cur = this.extras.get(vmId) ?? [];
+        if (cur.includes(ip) || !this.vms.has(vmId)) return []; // a redelivery, or the VM is deleted already
+        this.extras.set(vmId, [...cur, ip]);
+        return this.placeAddress(vmId, ip);
+      }
+      case 'VmAddressRemoved':
+      case 'VmAddressReleased': {
+        const { vmId } = event.data;
+        const ip = canonicalIp(event.data.ip);
+        const cur = this.extras.get(vmId);
+        if (!cur?.includes(ip)) return [];
+        const gone = this.unplaceAddress(vmId, ip);
+        const rest = cur.filter((x) => x !== ip);
+        if (rest.length) this.extras.set(vmId, rest);
+        else this.extras.delete(vmId);
+        return gone;
+      }
       case 'VmDeleted': {
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
         const gone = this.unplace(event.data.vmId);
         this.vms.delete(event.data.vmId);
+        this.extras.delete(event.data.vmId);
         return gone;
       }
       case 'VmMigrationRequested': {
@@ -370,12 +393,19 @@ export class RrConfigModel {
     return c;
   }
 
-  /** Records the VM's ROA per node it is on; returns the placement targets to write. */
+  /** Records the VM's ROAs (every address of it) per node it is on; returns the placement targets to write. */
   private place(vmId: string): string[] {
-    const vm = this.vms.get(vmId);
     const ip = this.ips.get(vmId);
-    if (!vm || !ip) return [];
-    const len = vm.family === 4 ? 32 : 128;
+    if (!ip) return [];
+    return [ip, ...(this.extras.get(vmId) ?? [])].flatMap((a) => this.placeAddress(vmId, a));
+  }
+
+  /** One address of the VM: its ROA per node the VM is on (an extra address waits for the primary, as the node does). */
+  private placeAddress(vmId: string, ip: string): string[] {
+    const vm = this.vms.get(vmId);
+    if (!vm || !this.ips.has(vmId)) return [];
+    const family = ip.includes(':') ? 6 : 4;
+    const len = family === 4 ? 32 : 128;
     const out: string[] = [];
     // A node whose receive limit moved to another bucket: its node part changes (nothing else).
     const changed: string[] = [];
@@ -383,7 +413,7 @@ export class RrConfigModel {
       const node = this.nodes.get(nodeId);
       if (!node) continue;
       const key = placementKey(vm.clusterId, ip, node.tag);
-      if (!this.placements.has(key) && this.count(node, vm.family, 1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
+      if (!this.placements.has(key) && this.count(node, family, 1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
       this.placements.set(key, { prefix: `${ip}/${len}`, maxLen: len, originTag: node.tag });
       out.push(PLACEMENT_TARGET + key);
     }
@@ -398,11 +428,17 @@ export class RrConfigModel {
     return nodePrefixLimit(family === 4 ? node.placed4 : node.placed6) !== before;
   }
 
-  /** Forgets the VM's ROAs; returns their placement targets (to delete unless placed again). */
+  /** Forgets the VM's ROAs (every address of it); returns their placement targets (to delete unless placed again). */
   private unplace(vmId: string): string[] {
-    const vm = this.vms.get(vmId);
     const ip = this.ips.get(vmId);
-    if (!vm || !ip) return [];
+    if (!ip) return [];
+    return [ip, ...(this.extras.get(vmId) ?? [])].flatMap((a) => this.unplaceAddress(vmId, a));
+  }
+
+  private unplaceAddress(vmId: string, ip: string): string[] {
+    const vm = this.vms.get(vmId);
+    if (!vm) return [];
+    const family = ip.includes(':') ? 6 : 4;
     const out: string[] = [];
     // A node whose receive limit moved to another bucket: its node part changes (nothing else).
     const changed: string[] = [];
@@ -412,7 +448,7 @@ export class RrConfigModel {
       const key = placementKey(vm.clusterId, ip, node.tag);
       if (!this.placements.delete(key)) continue;
       out.push(PLACEMENT_TARGET + key);
-      if (this.count(node, vm.family, -1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
+      if (this.count(node, family, -1)) changed.push(NODE_PART_TARGET + nodePartKey(vm.clusterId, nodeId));
     }
     return [...out, ...changed];
   }
