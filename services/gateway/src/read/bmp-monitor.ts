@@ -111,7 +111,9 @@ export class BmpDisagreementMonitor implements OnModuleInit, OnModuleDestroy {
   }
 
   status(clusterId: string): BmpStatus {
-    const now = Date.now();
+    // As of the last comparison (as the metric): a prefix is reported once it disagreed for the grace period
+    // at a sample, never on the strength of the time since that sample.
+    const now = this.sampledAt ?? Date.now();
     const compared = this.tracker.tracked().includes(clusterId);
     return {
       compared,
