@@ -24,6 +24,11 @@ export interface BmpCollectorOptions {
   holdMs?: number;
   /** After the initial dump is complete, wait that long before the first resync (late address families). */
   settleMs?: number;
+  /**
+   * The longest wait for the complete initial table (default 10 s): a peer that comes up after FRR's table sync
+   * gets a peer-up but no End-of-RIB, which would otherwise hold the first resync back for good.
+   */
+  initialDumpMs?: number;
   log: Logger;
   /** Prefix of the report ids (Nats-Msg-Id): unique per process. */
   instance?: string;
@@ -56,6 +61,7 @@ export class BmpCollector {
   private readTimer?: NodeJS.Timeout;
   private holdTimer?: NodeJS.Timeout;
   private settleTimer?: NodeJS.Timeout;
+  private initialTimer?: NodeJS.Timeout;
   private started = false;
   private resyncSub?: { unsubscribe(): void };
   private stopped = false;
@@ -117,6 +123,17 @@ export class BmpCollector {
     // Deltas again only once the new session's table is complete (what was reported stays meanwhile).
     this.started = false;
     this.conn = s;
+    if (this.initialTimer) clearTimeout(this.initialTimer);
+    this.initialTimer = setTimeout(() => {
+      this.initialTimer = undefined;
+      if (this.started || this.conn !== s || this.stopped) return;
+      this.opts.log.warn({ peers: this.rib.peerCount }, 'BMP initial table not complete in time (a peer without End-of-RIB): stating what is held');
+      if (this.settleTimer) clearTimeout(this.settleTimer);
+      this.settleTimer = undefined;
+      this.started = true;
+      this.read();
+    }, this.opts.initialDumpMs ?? 10_000);
+    this.initialTimer.unref?.();
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
     const framer = new BmpFramer();
@@ -227,7 +244,7 @@ export class BmpCollector {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of [this.readTimer, this.holdTimer, this.settleTimer]) if (t) clearTimeout(t);
+    for (const t of [this.readTimer, this.holdTimer, this.settleTimer, this.initialTimer]) if (t) clearTimeout(t);
     this.resyncSub?.unsubscribe();
     this.conn?.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
