@@ -58,6 +58,21 @@ export function previewBgpOptions(current: BgpOptions, after: BgpOptions, md5Rot
   return { ...rest, ...(md5 !== undefined ? { md5Password: md5 } : {}) };
 }
 
+/**
+ * Runs `render` with a model's cluster switched to the settings a dry run previews (`previewBgpOptions`), then
+ * puts the cluster's own settings back, whatever `render` does.
+ */
+export function withPreviewBgp<T>(c: { community: string; bgp: BgpOptions }, community: string, bgp: BgpOptions, md5Rotated: boolean, render: () => T): T {
+  const saved = { community: c.community, bgp: c.bgp };
+  c.community = community;
+  c.bgp = previewBgpOptions(c.bgp, bgp, md5Rotated);
+  try {
+    return render();
+  } finally {
+    Object.assign(c, saved);
+  }
+}
+
 /** BgpOptions with the safety defaults filled in. */
 export interface ValidBgpOptions extends BgpOptions {
   prefixLimitAction: PrefixLimitAction;

@@ -1,5 +1,5 @@
 export type { BgpOptions, BmpStation, CoreRouterInput, Peer } from './common';
-export { bgpOptionsOf, previewBgpOptions } from './common';
+export { bgpOptionsOf, previewBgpOptions, withPreviewBgp } from './common';
 export { NODE_PREFIX_LIMIT_FLOOR, MAX_PREFIX_LIMIT, nodePrefixLimit, poolPrefixLimit } from './common';
 export { renderNodeBird, NODE_KERNEL4, NODE_KERNEL6, LEAVING_ROUTE_METRIC } from './node-bird';
 export type { NodeBirdInput } from './node-bird';

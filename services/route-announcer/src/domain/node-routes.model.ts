@@ -13,7 +13,7 @@ import {
   restoreCollections,
   saveCollections,
 } from '@fabric/contracts';
-import { type BgpOptions, bgpOptionsOf, previewBgpOptions, renderNodeBird, renderNodeEvpn } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, withPreviewBgp, renderNodeBird, renderNodeEvpn } from '@fabric/renderers';
 import { PrivateNetworksModel } from './private-networks.model';
 
 export type NodePayload = Omit<NodeDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
@@ -417,17 +417,12 @@ export class NodeRoutesModel {
   previewBgp(clusterId: string, community: string, bgp: BgpOptions, md5Rotated: boolean): { kind: 'node'; targetId: string; config: string }[] {
     const c = this.clusters.get(clusterId);
     if (!c) return [];
-    const saved = { community: c.community, bgp: c.bgp };
-    c.community = community;
-    c.bgp = previewBgpOptions(c.bgp, bgp, md5Rotated);
-    try {
-      return this.liveNodesOf(clusterId).flatMap((targetId) => {
+    return withPreviewBgp(c, community, bgp, md5Rotated, () =>
+      this.liveNodesOf(clusterId).flatMap((targetId) => {
         const d = this.desired(targetId);
         return d ? [{ kind: 'node' as const, targetId, config: d.bird }] : [];
-      });
-    } finally {
-      Object.assign(c, saved);
-    }
+      }),
+    );
   }
 
   private liveNodesOf(clusterId: string): string[] {

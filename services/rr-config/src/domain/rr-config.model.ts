@@ -23,7 +23,7 @@ import {
 
 export type { Placement, RrNodePartValue };
 import { rangeToCidrs } from '@fabric/ipam-math';
-import { type BgpOptions, bgpOptionsOf, nodePrefixLimit, originTag, previewBgpOptions, renderRrBirdMain, renderRrEvpn, renderRrNode } from '@fabric/renderers';
+import { type BgpOptions, bgpOptionsOf, nodePrefixLimit, originTag, withPreviewBgp, renderRrBirdMain, renderRrEvpn, renderRrNode } from '@fabric/renderers';
 
 export type RrPayload = Omit<RrDesiredState, 'generation' | 'hash' | 'sourceSeq'>;
 
@@ -356,17 +356,12 @@ export class RrConfigModel {
   previewBgp(clusterId: string, community: string, bgp: BgpOptions, md5Rotated: boolean): { kind: 'rr'; targetId: string; config: string }[] {
     const c = this.clusters.get(clusterId);
     if (!c?.created) return [];
-    const saved = { community: c.community, bgp: c.bgp };
-    c.community = community;
-    c.bgp = previewBgpOptions(c.bgp, bgp, md5Rotated);
-    try {
-      return this.rrsOf(clusterId).flatMap((targetId) => {
+    return withPreviewBgp(c, community, bgp, md5Rotated, () =>
+      this.rrsOf(clusterId).flatMap((targetId) => {
         const d = this.desired(targetId);
         return d ? [{ kind: 'rr' as const, targetId, config: d.bird }] : [];
-      });
-    } finally {
-      Object.assign(c, saved);
-    }
+      }),
+    );
   }
 
   private cluster(clusterId: string): Cluster {
