@@ -175,8 +175,8 @@ describe('BFD failover on a real BGP lab', () => {
       "the node's status: BFD up toward the RR, 100 ms interval, 300 ms detection time",
     );
 
-    // The RR–core session may first sit out BIRD's 60 s error wait: FRR re-creates its BFD session toward the RR when
-    // the BGP connection comes up (docs/operations/bgp-settings.md), which BIRD takes as "BFD session down".
+    // The RR–core session may first sit out one BIRD error wait (5 s): FRR re-creates its BFD session toward the RR
+    // when the BGP connection comes up (docs/operations/bgp-settings.md), which BIRD takes as "BFD session down".
     await routeBack(vmIp, 120_000);
     await eventually(() => pingFrom(f.lab.core.namespace, vmIp), 10000, 200, `ping ${vmIp}`);
   });
@@ -211,9 +211,11 @@ describe('BFD failover on a real BGP lab', () => {
       await uncut();
     }
 
-    // BIRD waits its error wait time (60 s after a first error) before it reconnects.
+    // BIRD waits its error wait time (5 s after a first error) before it reconnects.
+    const lifted = Date.now();
     await establishedWithHold();
     await routeBack(vmIp, 120_000);
+    console.log(`cut lifted -> session Established and the VM route back at the core after ${Date.now() - lifted} ms`);
     await eventually(async () => ((await rrNodeLink()).bfd.state === 'up' ? true : undefined), 60_000, 200, 'BFD up again');
     await eventually(() => pingFrom(f.lab.core.namespace, vmIp), 10000, 200, `ping ${vmIp} after the cut is lifted`);
   });

@@ -338,9 +338,17 @@ function birdBfdProtocol(bgp: BgpOptions): string[] {
   return ['protocol bfd fabric_bfd {', ...block('interface "*"'), ...block('multihop'), '}', ''];
 }
 
-/** Session options of every BIRD BGP protocol we render: MD5, timers, graceful restart, BFD. */
+/**
+ * BIRD's wait before it restarts a session that failed: 5 s after a first error, doubling up to 60 s while errors
+ * keep coming (BIRD's default is 60 s to 300 s). A fabric session drops for a reason that is usually gone at once — a
+ * BFD session the peer re-created when BGP came up, BFD switched off (the peer's Cease), a link back after a cut, a
+ * node back under its prefix limit — and a minute's wait kept the routes away from the core that long.
+ */
+export const BIRD_ERROR_WAIT = 'error wait time 5, 60;';
+
+/** Session options of every BIRD BGP protocol we render: MD5, timers, graceful restart, BFD, error wait. */
 export function birdSessionOptions(bgp: BgpOptions): string[] {
-  const l: string[] = [];
+  const l: string[] = [`  ${BIRD_ERROR_WAIT}`];
   if (bgp.md5Password !== undefined) l.push(`  password "${bgp.md5Password}";`);
   if (bgp.holdTime !== undefined) l.push(`  hold time ${bgp.holdTime};`);
   if (bgp.keepaliveTime !== undefined) l.push(`  keepalive time ${bgp.keepaliveTime};`);
