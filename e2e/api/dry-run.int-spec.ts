@@ -173,6 +173,36 @@ describe('dry runs of the writes that change configs', () => {
     expect((await http('GET', `${cp.api}/clusters/${fx.clusterId}`)).body.routeReflectors.map((r: { name: string }) => r.name).sort()).toEqual(['rr1', 'rr2']);
   });
 
+  it('given a node with a VM, when its evacuation is a dry run, then the plan says where the VM would go, that node gains it, and nothing is written', async () => {
+    const head = await streamLastSeq(cp.nats);
+    const nodes = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/nodes`)).body as { id: string; name: string }[];
+    const node9 = nodes.find((n) => n.name === 'node9')!;
+    const vms = ((await http('GET', `${cp.api}/vms?clusterId=${fx.clusterId}`)).body as { id: string; name: string; nodeId: string }[]).filter(
+      (v) => v.nodeId === fx.nodeIds[0],
+    );
+    expect(vms.map((v) => v.name)).toEqual(['web1']);
+    for (const r of [
+      await http('POST', `${cp.api}/nodes/${fx.nodeIds[0]}/evacuate?dryRun=true`),
+      await http('POST', `${cp.api}/nodes/${fx.nodeIds[0]}/drain?dryRun=true`, { evacuate: true }),
+    ]) {
+      expect(r.status).toBe(200);
+      expect(r.body.events.map((e: { type: string }) => e.type)).toContain('NodeEvacuationStarted');
+      // node9 is the only other active node: the VM goes there (the placement rule: fewest VMs).
+      expect(r.body.result.plan).toEqual([
+        { vmId: vms[0].id, vmName: 'web1', clusterId: fx.clusterId, fromNodeId: fx.nodeIds[0], toNodeId: node9.id, toNodeName: 'node9' },
+      ]);
+      expect(r.body.notes).toContain('VM web1 → node node9');
+      // The migration it would request is rendered: node9 gains the route, the evacuated node keeps it while leaving.
+      const byNode = new Map(targetsOf(r.body, 'node').map((t) => [t.id, t.diff]));
+      expect(byNode.get(node9.id)).toMatch(/^\+route .* # vm /m);
+      expect(byNode.get(fx.nodeIds[0])).toMatch(/^\+route .* metric leaving # vm /m);
+      // The migration is not listed as appended: the evacuation requests it later.
+      expect(r.body.events.map((e: { type: string }) => e.type)).not.toContain('VmMigrationRequested');
+    }
+    expect(await streamLastSeq(cp.nats)).toBe(head);
+    expect((await http('GET', `${cp.api}/nodes/${fx.nodeIds[0]}`)).body.status).toBe('active');
+  });
+
   it('given an empty node, when its drain and its leave are dry runs, then a drain changes no config and a leave removes it from every RR', async () => {
     const head = await streamLastSeq(cp.nats);
     const nodes = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/nodes`)).body as { id: string; name: string }[];

@@ -209,6 +209,15 @@ export interface WriteDryRun {
   /** What the dry run could not decide (the address IPAM would give a new VM). */
   notes?: string[];
 }
+/** `result.plan` of POST /nodes/:id/evacuate?dryRun=true (and drain with evacuate): where each VM would go now. */
+export interface EvacuationPlanMove {
+  vmId: string;
+  vmName: string;
+  clusterId: string;
+  fromNodeId: string;
+  toNodeId: string;
+  toNodeName: string;
+}
 /** POST /clusters/:id/router/rollback (202) */
 export interface RouterRollbackAccepted {
   clusterId: string;

@@ -475,7 +475,7 @@ export class NodesController {
   @ApiErrors(400, 404, 409)
   @DryRunQuery()
   async drain(@Param('id', uuid) id: string, @Body() body: DrainNodeBody, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
-    if (dryRunParam(dryRun)) return this.dry.run('DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info.actor);
+    if (dryRunParam(dryRun)) return this.dry.run('DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info.actor, this.dry.evacuation);
     await this.bus.send('inventory', 'DrainNode', { nodeId: id, ...(body?.evacuate ? { evacuate: true } : {}) }, info);
     return this.get(id);
   }
@@ -492,7 +492,7 @@ export class NodesController {
   @ApiErrors(400, 404, 409)
   @DryRunQuery()
   async evacuate(@Param('id', uuid) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
-    if (dryRunParam(dryRun)) return this.dry.run('EvacuateNode', { nodeId: id }, info.actor);
+    if (dryRunParam(dryRun)) return this.dry.run('EvacuateNode', { nodeId: id }, info.actor, this.dry.evacuation);
     await this.bus.send('inventory', 'EvacuateNode', { nodeId: id }, info);
     return this.get(id);
   }

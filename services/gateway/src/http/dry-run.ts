@@ -17,6 +17,7 @@ import {
   type TargetKind,
 } from '@fabric/contracts';
 import { EventStore } from '@fabric/eventstore';
+import type { EvacuationPlanMove } from '@fabric/api-types';
 import { nodeConfigText, redactSecrets, unifiedDiff } from '@fabric/renderers';
 import { CommandBus } from './command-bus';
 import { invalidQuery, QueryParams } from './validation';
@@ -75,12 +76,12 @@ export class DryRun {
     command: string,
     payload: object,
     actor: string | undefined,
-    hypothetical?: (events: FabricEvent[], actor?: string) => Promise<{ events: FabricEvent[]; notes: string[] }>,
+    hypothetical?: (events: FabricEvent[], actor: string | undefined, result: Record<string, unknown>) => Promise<{ events: FabricEvent[]; notes: string[] }>,
     service: 'inventory' | 'ipam' = 'inventory',
   ): Promise<DryRunAnswer> {
     const r = await this.bus.decide<Record<string, unknown> & { events?: FabricEvent[] }>(service, command, payload, actor);
     const { events = [], dryRun: _d, ...result } = r;
-    const extra = (await hypothetical?.(events, actor)) ?? { events: [], notes: [] };
+    const extra = (await hypothetical?.(events, actor, result)) ?? { events: [], notes: [] };
     const targets = await this.targets([...events, ...extra.events]);
     return { dryRun: true, result, events, targets, ...(extra.notes.length ? { notes: extra.notes } : {}) };
   }
@@ -147,6 +148,27 @@ export class DryRun {
         } else if (x.type === 'IpAllocationFailed') notes.push(`IPAM would not allocate the address (${x.data.reason}): ${x.data.message}`);
       }
     }
+    return { events: out, notes };
+  };
+
+  /**
+   * What follows from an evacuation: the migrations inventory's plan says it would request (`result.plan`, the
+   * placement rule applied now), rendered as their VmMigrationRequested so each receiving node's diff shows its new
+   * VMs. The evacuation runs them a few at a time; VMs created or moved in between change the plan.
+   */
+  readonly evacuation = async (events: FabricEvent[], _actor: string | undefined, result: Record<string, unknown>) => {
+    if (!events.some((e) => e.type === 'NodeEvacuationStarted')) return { events: [], notes: [] };
+    const plan = (result.plan ?? []) as EvacuationPlanMove[];
+    const out: FabricEvent[] = plan.map((m) => ({
+      type: 'VmMigrationRequested',
+      data: { vmId: m.vmId, clusterId: m.clusterId, fromNodeId: m.fromNodeId, toNodeId: m.toNodeId, evacuation: true },
+    }));
+    const notes = plan.length
+      ? [
+          `${plan.length} VM(s) would move by the placement rule as of now (fewest VMs first); the evacuation runs a few at a time, and VMs created or moved meanwhile change the targets`,
+          ...plan.map((m) => `VM ${m.vmName} → node ${m.toNodeName}`),
+        ]
+      : [];
     return { events: out, notes };
   };
 

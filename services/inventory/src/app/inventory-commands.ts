@@ -37,6 +37,7 @@ import { clusterDecider, type ClusterCommand, type ClusterEvent, type ClusterSta
 import { nodeDecider, type NodeCommand, type NodeEvent, type NodeState } from '../domain/node.decider';
 import { vmDecider, type VmCommand, type VmEvent, type VmState } from '../domain/vm.decider';
 import { InventoryIndex } from './inventory-index';
+import { evacuationPlan, type EvacuationPlanMove } from '../domain/evacuation';
 
 type Reply = { result: Record<string, unknown>; position: number };
 
@@ -354,12 +355,32 @@ export class InventoryCommands {
     };
   }
 
-  private evacuate(nodeId: string, req: CommandRequest): Promise<Reply> {
-    return this.nodeCommand(nodeId, req, () => {
+  private async evacuate(nodeId: string, req: CommandRequest): Promise<Reply> {
+    const reply = await this.nodeCommand(nodeId, req, () => {
       const node = this.index.nodes.get(nodeId)!;
       const targets = this.index.activeNodes(node.clusterId).filter((n) => n.nodeId !== nodeId).length;
       return { type: 'EvacuateNode', data: { nodeId }, context: { vmCount: this.index.vmCountOnNode(nodeId), targets } };
     });
+    // A dry run also answers where each VM would go (the evacuator's rule, as of now).
+    return req.dryRun ? { ...reply, result: { ...reply.result, plan: this.evacuationPlanOf(nodeId) } } : reply;
+  }
+
+  /** The moves an evacuation of the node would make now: VMs on it and not migrating, by the placement rule. */
+  private evacuationPlanOf(nodeId: string): EvacuationPlanMove[] {
+    const node = this.index.nodes.get(nodeId);
+    if (!node) return [];
+    const vms = this.index.vmsOnNode(nodeId).filter((v) => v.nodeId === nodeId && !v.previousNodeId);
+    const candidates = this.index.activeNodes(node.clusterId).filter((c) => c.nodeId !== nodeId);
+    const names = new Map(candidates.map((c) => [c.nodeId, c.name]));
+    const byId = new Map(vms.map((v) => [v.id, v]));
+    return evacuationPlan([...byId.keys()], candidates).map((m) => ({
+      vmId: m.vmId,
+      vmName: byId.get(m.vmId)!.name,
+      clusterId: node.clusterId,
+      fromNodeId: nodeId,
+      toNodeId: m.toNodeId,
+      toNodeName: names.get(m.toNodeId)!,
+    }));
   }
 
   /** What the evacuation process does, as the internal actor `evacuation`. */

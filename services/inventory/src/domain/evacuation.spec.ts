@@ -1,4 +1,4 @@
-import { nextMoves } from './evacuation';
+import { evacuationPlan, nextMoves } from './evacuation';
 
 const node = (nodeId: string, vmCount: number, name = nodeId) => ({ nodeId, name, vmCount });
 
@@ -35,5 +35,27 @@ describe('evacuation placement', () => {
     const candidates = [node('a', 0)];
     nextMoves({ waiting: ['v1', 'v2'], inFlight: 0, limit: 4, candidates });
     expect(candidates).toEqual([node('a', 0)]);
+  });
+});
+
+describe('evacuation plan (dry run)', () => {
+  it('given a node with five VMs and two targets, when the plan is asked, then it is what the steps would do four at a time', () => {
+    const waiting = ['v5', 'v2', 'v4', 'v1', 'v3'];
+    const candidates = [node('a', 1), node('b', 0)];
+    const stepwise = [...nextMoves({ waiting, inFlight: 0, limit: 4, candidates })];
+    const loaded = candidates.map((c) => ({ ...c, vmCount: c.vmCount + stepwise.filter((m) => m.toNodeId === c.nodeId).length }));
+    stepwise.push(...nextMoves({ waiting: waiting.filter((v) => !stepwise.some((m) => m.vmId === v)), inFlight: 0, limit: 4, candidates: loaded }));
+    expect(evacuationPlan(waiting, candidates)).toEqual(stepwise);
+    expect(evacuationPlan(waiting, candidates)).toEqual([
+      { vmId: 'v1', toNodeId: 'b' },
+      { vmId: 'v2', toNodeId: 'a' },
+      { vmId: 'v3', toNodeId: 'b' },
+      { vmId: 'v4', toNodeId: 'a' },
+      { vmId: 'v5', toNodeId: 'b' },
+    ]);
+  });
+
+  it('given no other active node, then the plan is empty', () => {
+    expect(evacuationPlan(['v1'], [])).toEqual([]);
   });
 });

@@ -24,6 +24,13 @@ export interface EvacuationMove {
   vmId: string;
   toNodeId: string;
 }
+/** A move of the plan a dry run answers, with the names an operator reads. */
+export interface EvacuationPlanMove extends EvacuationMove {
+  vmName: string;
+  clusterId: string;
+  fromNodeId: string;
+  toNodeName: string;
+}
 
 export function nextMoves(input: EvacuationInput): EvacuationMove[] {
   const slots = Math.max(0, input.limit - input.inFlight);
@@ -38,4 +45,13 @@ export function nextMoves(input: EvacuationInput): EvacuationMove[] {
       target.vmCount++;
       return { vmId, toNodeId: target.nodeId };
     });
+}
+
+/**
+ * The whole evacuation as it would run if nothing else changed meanwhile (what a dry run shows): the same rule as
+ * nextMoves with every waiting VM in one step — the limit only spaces the migrations in time, and a move's target
+ * counts as loaded from its start, so running them a few at a time gives the same targets.
+ */
+export function evacuationPlan(waiting: string[], candidates: EvacuationCandidate[]): EvacuationMove[] {
+  return nextMoves({ waiting, inFlight: 0, limit: waiting.length, candidates });
 }
