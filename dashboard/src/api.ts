@@ -113,6 +113,7 @@ export type {
   Topology,
   TopologySession,
   Vm,
+  WriteDryRun,
   VmHistoryEntry,
   VmStatus,
   VmWithHistory,

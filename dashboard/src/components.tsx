@@ -1,6 +1,6 @@
 /** Shared UI pieces: data loading tied to the live feed, error display, badges, form fields. */
 import { type ReactNode, useCallback, useEffect, useState } from 'react';
-import { type ApiError, get, request } from './api';
+import { ApiError, get, request, type WriteDryRun } from './api';
 import { useLive } from './live';
 
 /** GETs `path` and refetches whenever the live feed says something changed (keeping the old data meanwhile). */
@@ -174,4 +174,88 @@ export function ago(iso?: string | null): string {
   if (s < 3600) return `${Math.round(s / 60)}m ago`;
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
+}
+
+/** A unified diff, added and removed lines coloured, with a +/− summary. */
+export function Diff({ text, testId = 'router-diff' }: { text: string; testId?: string }) {
+  const lines = text.split('\n');
+  const adds = lines.filter((l) => l.startsWith('+') && !l.startsWith('+++')).length;
+  const dels = lines.filter((l) => l.startsWith('-') && !l.startsWith('---')).length;
+  return (
+    <>
+      <p className="small" data-testid={`${testId}-summary`}>
+        <span className="add-text">+{adds}</span> <span className="del-text">−{dels}</span> lines
+      </p>
+      <pre className="code diff" data-testid={testId} tabIndex={0} aria-label="Unified diff">
+        {lines.map((l, i) => {
+          const cls =
+            l.startsWith('+++') || l.startsWith('---')
+              ? 'd-file'
+              : l.startsWith('@@')
+                ? 'd-hunk'
+                : l.startsWith('+')
+                  ? 'd-add'
+                  : l.startsWith('-')
+                    ? 'd-del'
+                    : '';
+          return (
+            <span key={i} className={`d-line ${cls}`}>
+              {l}
+              {'\n'}
+            </span>
+          );
+        })}
+      </pre>
+    </>
+  );
+}
+
+/**
+ * What a write would do, asked as its dry run (`?dryRun=true`: nothing is written) while the user confirms: the
+ * events it would append, the notes (e.g. where an evacuation moves each VM) and each changed config's diff.
+ */
+export function DryRunPreview({ method, path, body }: { method: string; path: string; body?: unknown }) {
+  const [state, setState] = useState<{ answer?: WriteDryRun; error?: ApiError }>({});
+  const key = JSON.stringify([method, path, body ?? null]);
+  useEffect(() => {
+    let live = true;
+    setState({});
+    request<WriteDryRun>(method, `${path}${path.includes('?') ? '&' : '?'}dryRun=true`, body ?? (method === 'DELETE' ? undefined : {})).then(
+      (answer) => live && setState({ answer }),
+      (e: unknown) => live && setState({ error: e instanceof ApiError ? e : new ApiError(0, 'client-error', String(e)) }),
+    );
+    return () => {
+      live = false;
+    };
+    // `key` stands for method, path and body.
+  }, [key]);
+  if (state.error) return <ErrorBox error={state.error} title="Would be refused" testId="dry-run-error" />;
+  const a = state.answer;
+  if (!a) return <p className="small muted">Checking what this would change…</p>;
+  return (
+    <div className="dry-run" data-testid="dry-run">
+      <p className="small" data-testid="dry-run-events">
+        {a.events.length ? `Would record: ${a.events.map((e) => e.type).join(', ')}` : 'Nothing would change.'}
+      </p>
+      {a.notes?.length ? (
+        <ul className="small" data-testid="dry-run-notes">
+          {a.notes.map((n) => (
+            <li key={n}>{n}</li>
+          ))}
+        </ul>
+      ) : null}
+      {a.targets.length ? (
+        a.targets.map((t) => (
+          <details key={`${t.kind}:${t.id}`} data-testid={`dry-run-target-${t.kind}-${t.name}`}>
+            <summary className="small">
+              {t.kind} {t.name}: {t.diff === null ? `no preview (${t.diffError ?? 'unknown'})` : 'config changes'}
+            </summary>
+            {t.diff !== null && <Diff text={t.diff} testId={`dry-run-diff-${t.kind}-${t.name}`} />}
+          </details>
+        ))
+      ) : (
+        <p className="small muted">No node, RR or core config would change.</p>
+      )}
+    </div>
+  );
 }

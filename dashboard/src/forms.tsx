@@ -1,7 +1,7 @@
 /** The write forms: create a VM, migrate a VM, drain a node. Server validation is the authority; its errors show inline. */
 import { type FormEvent, useState } from 'react';
 import { ApiError, type Node, post } from './api';
-import { ErrorBox, Field } from './components';
+import { DryRunPreview, ErrorBox, Field } from './components';
 import { useLive } from './live';
 
 function useSubmit<T>(fn: () => Promise<T>, onDone: (r: T) => void) {
@@ -182,6 +182,7 @@ export function DrainNodeButton({ node }: { node: Node & { evacuation?: { waitin
       {confirming ? (
         <div className="confirm" role="group" aria-label={`Confirm: ${MAINTENANCE[confirming].label}`}>
           <span>{MAINTENANCE[confirming].confirm(node.name)}</span>
+          <DryRunPreview method="POST" path={`/nodes/${node.id}/${confirming}`} />
           <button
             className={`btn${MAINTENANCE[confirming].danger ? ' danger' : ''}`}
             onClick={() => submit()}

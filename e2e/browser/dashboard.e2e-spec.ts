@@ -136,6 +136,17 @@ describe('operator dashboard in a browser', () => {
     await page.locator('[data-testid^="node-session-"]:not([data-state="Established"])').waitFor({ state: 'detached', timeout: 60_000 });
     expect(await page.locator('[data-testid^="node-session-"][data-state="Established"]').count()).toBe(f!.lab.routeReflectors.length);
     await shot('04-node');
+    // Evacuate asks for a confirmation and shows its dry run meanwhile: where web-ui would go, the receiving node's diff.
+    await page.getByTestId('evacuate-button').click();
+    await expectText(page.getByTestId('dry-run-events'), 'NodeEvacuationStarted');
+    await expectText(page.getByTestId('dry-run-notes'), 'VM web-ui → node node');
+    const receiving = /VM web-ui → node (node\d+)/.exec((await page.getByTestId('dry-run-notes').textContent())!)![1];
+    expect(receiving).not.toBe('node1');
+    await page.getByTestId(`dry-run-target-node-${receiving}`).waitFor();
+    await shot('04b-node-evacuate-preview');
+    await page.getByRole('group', { name: 'Confirm: Evacuate node' }).getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('dry-run').waitFor({ state: 'detached' });
+    expect((await http('GET', `${f!.api}/nodes/${f!.nodeIds.node1}`)).body.status).toBe('active');
     // and every link of the topology picture is green
     await page.getByTestId('nav-topology').click();
     await page.locator('[data-testid^="session-"][data-state="Established"]').first().waitFor();

@@ -8,7 +8,7 @@ import {
   type RouterRollbackPreview,
   type RouterStatus,
 } from '../api';
-import { Card, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
+import { Card, Diff, ErrorBox, fmtDateTime, Loading, useApi } from '../components';
 
 /** The core router's config, versioned; any version, or the diff between two. */
 export function RouterPage({ clusterId }: { clusterId: string }) {
@@ -201,39 +201,6 @@ function Rollback({ clusterId, versions, format, onDone }: { clusterId: string; 
         </p>
       )}
     </Card>
-  );
-}
-
-function Diff({ text, testId = 'router-diff' }: { text: string; testId?: string }) {
-  const lines = text.split('\n');
-  const adds = lines.filter((l) => l.startsWith('+') && !l.startsWith('+++')).length;
-  const dels = lines.filter((l) => l.startsWith('-') && !l.startsWith('---')).length;
-  return (
-    <>
-      <p className="small" data-testid={`${testId}-summary`}>
-        <span className="add-text">+{adds}</span> <span className="del-text">−{dels}</span> lines
-      </p>
-      <pre className="code diff" data-testid={testId} tabIndex={0} aria-label="Unified diff">
-        {lines.map((l, i) => {
-          const cls =
-            l.startsWith('+++') || l.startsWith('---')
-              ? 'd-file'
-              : l.startsWith('@@')
-                ? 'd-hunk'
-                : l.startsWith('+')
-                  ? 'd-add'
-                  : l.startsWith('-')
-                    ? 'd-del'
-                    : '';
-          return (
-            <span key={i} className={`d-line ${cls}`}>
-              {l}
-              {'\n'}
-            </span>
-          );
-        })}
-      </pre>
-    </>
   );
 }
 

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ApiError, type Node, type PrivateAttachment, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
-import { Badge, Card, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
+import { Badge, Card, DryRunPreview, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
 import { MigrateVmForm } from '../forms';
 import { Link } from '../router';
 
@@ -310,6 +310,7 @@ function DeleteVm({ vm }: { vm: Vm }) {
           <span>
             Delete <strong>{vm.name}</strong>? Its route is withdrawn and {vm.ip ?? 'its address'} is released after the cool-down.
           </span>
+          <DryRunPreview method="DELETE" path={`/vms/${vm.id}`} />
           <button className="btn danger" onClick={() => void del()} disabled={busy}>
             {busy ? 'Deleting…' : 'Delete VM'}
           </button>
