@@ -93,6 +93,7 @@ export interface CommandOptions {
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
   'router-config list': { cluster: string };
+  'router-config status': { cluster: string };
   'router-config rollback': Idempotent & { cluster: string; to: number; reason?: string; format?: Vendor; dryRun?: boolean };
   audit: { cluster?: string; actor?: string; from?: string; to?: string; limit?: number; cursor?: string; all?: boolean };
   completion: None;
@@ -394,7 +395,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
     ],
   },
   'router-config': {
-    summary: 'core router config: show, diff, list, rollback',
+    summary: 'core router config: show, diff, list, rollback; its route sources (status)',
     commands: {
       show: {
         summary: "the core router's configuration",
@@ -410,6 +411,10 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         ],
       },
       list: { summary: 'the versions of the core router configuration, newest first', options: [cluster()] },
+      status: {
+        summary: "the core's route sources: VM routes held by the FRR agent's read and by BMP, the BMP station, disagreements",
+        options: [cluster()],
+      },
       rollback: {
         summary: 'make an earlier version desired again (published as a new version; holds until RRs, pools or BGP settings change)',
         options: [

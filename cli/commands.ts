@@ -18,6 +18,7 @@ import type {
   RouterConfigVersion,
   RouterRollbackAccepted,
   RouterRollbackPreview,
+  RouterStatus,
   Vm,
   VmAccepted,
   VmWithHistory,
@@ -657,6 +658,31 @@ export const HANDLERS: Handlers = {
       { header: 'NOTE', get: (r) => (r.rollbackOf !== undefined ? `rollback to v${r.rollbackOf}` : '') },
     ];
     return { json: rows, text: table(rows, cols, '(no router config yet)') };
+  },
+  async 'router-config status'(api, { opts: o }) {
+    const id = await clusterId(api, o.cluster);
+    const s = (await api.request<RouterStatus>('GET', `/clusters/${id}/router/status`)).body;
+    const st = s.bmpStation;
+    const lines = [
+      `bmp station       ${st ? `${st.address.includes(':') ? `[${st.address}]` : st.address}:${st.port}` : 'none'}`,
+      `vm routes at core ${s.routes.agent} by the FRR agent, ${s.routes.bmp} by BMP`,
+      `compared          ${s.bmp.compared ? `yes (sampled ${ago(s.bmp.sampledAt)}, grace ${s.bmp.graceMs} ms, ${s.bmp.pending} pending)` : 'no (needs a BMP station and the FRR agent)'}`,
+      ...(s.bmp.disagreements.length
+        ? [
+            '',
+            table(
+              s.bmp.disagreements,
+              [
+                { header: 'PREFIX', get: (d) => d.prefix },
+                { header: 'ONLY IN', get: (d) => (d.heldBy === 'agent' ? 'FRR agent' : 'BMP') },
+                { header: 'SINCE', get: (d) => ago(d.since) },
+              ],
+              '',
+            ),
+          ]
+        : []),
+    ];
+    return { json: s, text: lines.join('\n') };
   },
   async 'router-config rollback'(api, { opts: o }) {
     const id = await clusterId(api, o.cluster);

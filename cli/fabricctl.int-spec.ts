@@ -238,6 +238,18 @@ describe('fabricctl against a control plane', () => {
     );
   });
 
+  it('router-config status: the BMP station and the VM routes each source says the core holds', async () => {
+    const text = await ok('router-config', 'status', '--cluster', 'lab');
+    expect(text).toMatch(/^bmp station {7}none$/m);
+    expect(text).toMatch(/^vm routes at core \d+ by the FRR agent, 0 by BMP$/m);
+    expect(text).toMatch(/^compared {10}no /m);
+    expect(JSON.parse(await ok('router-config', 'status', '--cluster', 'lab', '--json'))).toMatchObject({
+      bmpStation: null,
+      routes: { agent: expect.any(Number), bmp: 0 },
+      bmp: { compared: false, disagreements: [] },
+    });
+  });
+
   it('API errors: status, code, message and fields on stderr, exit 1; --json gives the error body', async () => {
     const taken = await ctl('vm', 'create', '--cluster', 'lab', '--node', 'node2', '--name', 'web2', '--owner', 'customer-2');
     expect(taken).toEqual({ code: 1, out: '', err: expect.stringMatching(/^error 409 vm-name-taken: .*web2/) });

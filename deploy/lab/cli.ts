@@ -1,6 +1,6 @@
 /**
  * Lab fabric CLI (root):
- *   node -r ./deploy/register.js deploy/lab/cli.ts up --nodes 3 --rrs 2 --prefix fab- [--replace] [--evpn]
+ *   node -r ./deploy/register.js deploy/lab/cli.ts up --nodes 3 --rrs 2 --prefix fab- [--replace] [--evpn] [--management]
  *   node -r ./deploy/register.js deploy/lab/cli.ts down --prefix fab-
  *   node -r ./deploy/register.js deploy/lab/cli.ts status --prefix fab-
  * `up` and `status` print the lab description (the state file) as JSON on stdout.
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
         rrs: intFlag(flags.rrs, 2, 'rrs'),
         replace: flags.replace === true,
         evpn: flags.evpn === true,
+        management: flags.management === true,
       });
       process.stdout.write(JSON.stringify(state, null, 2) + '\n');
       break;
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
       break;
     }
     default:
-      process.stderr.write('usage: cli.ts up --nodes N --rrs N --prefix P- [--replace] [--evpn] | down --prefix P- | status --prefix P-\n');
+      process.stderr.write('usage: cli.ts up --nodes N --rrs N --prefix P- [--replace] [--evpn] [--management] | down --prefix P- | status --prefix P-\n');
       process.exitCode = cmd === 'help' ? 0 : 2;
   }
 }

@@ -89,7 +89,14 @@ export async function startLab(api: string, token?: string) {
   await stopAgents();
   // Written first: a stop after a start that failed half-way still knows which lab to remove.
   writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix }, null, 2));
-  const lab = await labUp({ prefix, nodes: Number(process.env.LAB_NODES ?? 3), rrs: Number(process.env.LAB_RRS ?? 2), replace: true });
+  const lab = await labUp({
+    prefix,
+    nodes: Number(process.env.LAB_NODES ?? 3),
+    rrs: Number(process.env.LAB_RRS ?? 2),
+    replace: true,
+    // The host on the lab underlay (198.18.0.254): a BMP collector there sees the core's session (docs/operations/bmp.md).
+    management: process.env.LAB_MANAGEMENT === '1',
+  });
   const { clusterId, nodeIds } = await registerLab(api, lab, undefined, token);
   await startAgents(lab, clusterId, nodeIds);
   writeFileSync(path.join(DATA, 'lab.json'), JSON.stringify({ prefix, clusterId, nodeIds, api }, null, 2));

@@ -20,6 +20,7 @@ import {
   GATEWAY,
   labRunDir,
   labStateFile,
+  MANAGEMENT_IPV4,
   memberAddresses,
   readLabState,
   ROUTE_PROTOCOL,
@@ -58,6 +59,12 @@ export interface LabOptions {
    * EVPN_BGP_PORT), for the EVPN routes (docs/adr/0015-evpn-frr-beside-bird.md).
    */
   evpn?: boolean;
+  /**
+   * A management link: a veth from the root namespace onto the underlay bridge, MANAGEMENT_IPV4/32 on the root side
+   * and a /32 route to the core, so the core reaches a collector on the host (BMP) from its own underlay address.
+   * One lab at a time can have it (the route is in the root namespace).
+   */
+  management?: boolean;
 }
 
 async function which(cmd: string): Promise<boolean> {
@@ -233,6 +240,18 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       await ipBatch(m.namespace, lines);
     }
 
+    if (opts.management) {
+      // Its ulNs end goes with ulNs, so labDown removes the pair (and the route) with the namespace.
+      const mg = `${prefix}mg`;
+      state.management = { interface: mg, ipv4: MANAGEMENT_IPV4 };
+      await writeState(state);
+      await run('ip', ['link', 'add', mg, 'type', 'veth', 'peer', 'name', 'mgmt', 'netns', ulNs]);
+      await ipBatch(ulNs, ['link set dev mgmt master br0', 'link set dev mgmt up']);
+      await run('ip', ['addr', 'add', `${MANAGEMENT_IPV4}/32`, 'dev', mg]);
+      await run('ip', ['link', 'set', mg, 'up']);
+      await run('ip', ['route', 'add', `${state.core.ipv4}/32`, 'dev', mg, 'src', MANAGEMENT_IPV4]);
+    }
+
     await frr.start(initialFrrConfig());
     state.core.frr.pids = (await frr.pids()) as Record<string, number>;
     await writeState(state);
@@ -310,6 +329,8 @@ export async function labDown(prefix: string): Promise<{ killed: number[]; names
     }),
   );
   for (const ns of ours) await run('ip', ['netns', 'del', ns], { allowFailure: true });
+  // The management link goes with its underlay namespace; this catches a half-built one (no namespace yet).
+  await run('ip', ['link', 'del', `${prefix}mg`], { allowFailure: true });
   await fs.rm(runDir, { recursive: true, force: true });
   // The core's FRR and, with --evpn, every node's and RR's: pathspaces named after the lab's namespaces.
   for (const dir of ['/etc/frr', '/run/frr']) {

@@ -61,10 +61,12 @@ describe('given an FRR cluster with a BMP station whose core agent applied a con
     expect(reported.bmpStation).toEqual({ address: '127.0.0.1', port: 11019 });
     expect(reported.bmp.compared).toBe(true);
     expect(reported.bmp.disagreements).toEqual([{ prefix: '203.0.113.2/32', heldBy: 'agent', since: expect.any(String) }]);
+    expect(reported.routes).toEqual({ agent: 2, bmp: 1 });
     expect(Date.parse(reported.bmp.sampledAt) - Date.parse(reported.bmp.disagreements[0].since)).toBeGreaterThanOrEqual(GRACE_MS);
     expect(await metric()).toContain(`fabric_bmp_disagreement_prefixes{cluster="${clusterId}",held_by="agent"} 1`);
     await bmp([route('203.0.113.2')]);
     await eventually(async () => ((await status()).bmp.disagreements.length === 0 ? true : undefined), 15000, 100, 'disagreement cleared');
+    expect((await status()).routes).toEqual({ agent: 2, bmp: 2 });
     await eventually(
       async () => ((await metric()).includes(`fabric_bmp_disagreement_prefixes{cluster="${clusterId}",held_by="agent"} 0`) ? true : undefined),
       15000,

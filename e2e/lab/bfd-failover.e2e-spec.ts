@@ -234,8 +234,9 @@ describe('BFD failover on a real BGP lab', () => {
       const gone = await withdrawnAt(vmIp, (HOLD_S + 15) * 1000);
       const ms = gone - at;
       console.log(`no BFD, hold ${HOLD_S} s (keepalive ${KEEPALIVE_S} s): silent cut -> VM route withdrawn at the core after ${ms} ms`);
-      // The hold timer restarts on every message; the last keepalive came at most KEEPALIVE_S before the cut.
-      expect(ms).toBeGreaterThanOrEqual((HOLD_S - KEEPALIVE_S) * 1000);
+      // The hold timer restarts on every message; the last keepalive came at most KEEPALIVE_S before the cut. BIRD
+      // starts its BGP timers up to a quarter early (RFC 4271 jitter, hold timer included): 18.9 s was seen.
+      expect(ms).toBeGreaterThanOrEqual((HOLD_S * 0.75 - KEEPALIVE_S) * 1000);
       const bird = await rrSession();
       expect(bird).toContain('Hold timer expired');
       expect(bird).not.toContain('BFD session down');

@@ -27,7 +27,16 @@ export interface Fabric {
 }
 
 export async function startFabric(
-  opts: { nodes?: number; rrs?: number; registerNodes?: number; pollMs?: number; /** FRR beside BIRD for private networks (EVPN). */ evpn?: boolean } = {},
+  opts: {
+    nodes?: number;
+    rrs?: number;
+    registerNodes?: number;
+    pollMs?: number;
+    /** FRR beside BIRD for private networks (EVPN). */
+    evpn?: boolean;
+    /** The lab's management link (the core reaches a collector on the host: BMP). */
+    management?: boolean;
+  } = {},
 ): Promise<Fabric> {
   const prefix = `e${randomBytes(3).toString('hex')}-`;
   const closers: (() => Promise<unknown>)[] = [];
@@ -45,7 +54,14 @@ export async function startFabric(
       closers.push(() => s.close());
     }
     closers.push(() => labDown(prefix));
-    const lab = await labUp({ prefix, nodes: opts.nodes ?? 2, rrs: opts.rrs ?? 2, replace: true, evpn: opts.evpn === true });
+    const lab = await labUp({
+      prefix,
+      nodes: opts.nodes ?? 2,
+      rrs: opts.rrs ?? 2,
+      replace: true,
+      evpn: opts.evpn === true,
+      management: opts.management === true,
+    });
     const registered = { ...lab, nodes: lab.nodes.slice(0, opts.registerNodes ?? lab.nodes.length) };
     const { clusterId, nodeIds } = await registerLab(cp.api, registered, 'lab', cp.adminToken);
     const member = (name: string) => {

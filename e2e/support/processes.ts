@@ -83,6 +83,18 @@ export function spawnService(service: 'ipam' | 'inventory' | 'gateway' | 'rr-con
   return child;
 }
 
+/** Any program of the repository (`node -r ./deploy/register.js <args>`), tracked like the services. */
+export function spawnProgram(name: string, args: string[], env: Record<string, string> = {}): ServiceProcess {
+  const proc = spawn(process.execPath, ['-r', './deploy/register.js', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const child = new ServiceProcess(name, proc);
+  children.add(child);
+  return child;
+}
+
 /** Starts an IPAM process on a namespace and waits until its durable consumer is listening. */
 export async function startIpamProcess(ns: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
   const child = spawnService('ipam', { FABRIC_NS: ns, IPAM_RELEASE_COOLDOWN_MS: '0', ...env });

@@ -213,6 +213,12 @@ function BmpLine({ status }: { status: RouterStatus | undefined }) {
     <p className="small" data-testid="router-bmp">
       BMP station:{' '}
       {st ? <code>{st.address.includes(':') ? `[${st.address}]:${st.port}` : `${st.address}:${st.port}`}</code> : <span className="muted">none</span>}
+      {status.routes && (
+        <span className="muted" data-testid="router-bmp-routes">
+          {' '}
+          · VM routes at the core: {status.routes.agent} by the FRR agent, {status.routes.bmp} by BMP
+        </span>
+      )}
       {d.length > 0 && ' '}
       {d.length > 0 && (
         <span

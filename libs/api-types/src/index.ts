@@ -306,4 +306,6 @@ export interface RouterStatus {
     pending: number;
     sampledAt: string | null;
   };
+  /** Host routes (VM /32 and /128) the core holds now by each source: its FRR agent's read and its BMP feed. */
+  routes: { agent: number; bmp: number };
 }

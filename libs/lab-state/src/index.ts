@@ -79,7 +79,15 @@ export interface LabState {
   routeReflectors: LabRouteReflector[];
   nodes: LabNode[];
   namespaces: string[];
+  /**
+   * The management link (lab option `management`): the root namespace on the underlay bridge with one address,
+   * routed to the core only — where the core reaches a collector running on the host (BMP), from its own address.
+   */
+  management?: { interface: string; ipv4: string };
 }
+
+/** The root namespace's address on the lab underlay when the lab has a management link. */
+export const MANAGEMENT_IPV4 = '198.18.0.254';
 
 export function validatePrefix(prefix: string): void {
   // One dash, at the end: no lab prefix can then be the beginning of another lab's namespace names.

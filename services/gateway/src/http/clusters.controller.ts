@@ -258,11 +258,15 @@ export class ClustersController {
       'bmp.disagreements: prefixes held by one source only for longer than bmp.graceMs (FABRIC_BMP_DISAGREEMENT_GRACE_MS), with the holder and since when; ' +
       'cleared when they agree again. Compared only for a cluster with a BMP station whose core runs the FRR agent (docs/operations/bmp.md).',
   })
-  @ApiResponse({ status: 200, description: '{clusterId, bmpStation, bmp: {compared, graceMs, disagreements[{prefix, heldBy, since}], pending, sampledAt}}' })
+  @ApiResponse({
+    status: 200,
+    description:
+      '{clusterId, bmpStation, bmp: {compared, graceMs, disagreements[{prefix, heldBy, since}], pending, sampledAt}, routes: {agent, bmp}} — routes: host routes each source says the core holds now',
+  })
   @ApiErrors(400, 404)
   async routerStatus(@Param('id', uuid) id: string) {
     const c = await this.get(id);
-    return { clusterId: id, bmpStation: c.bgp.bmpStation ?? null, bmp: this.bmp.status(id) };
+    return { clusterId: id, bmpStation: c.bgp.bmpStation ?? null, bmp: this.bmp.status(id), routes: await this.read.coreRouteCounts(id) };
   }
 
   /** Core router config, versioned: `?format=junos|frr`, `?version=N`, `?diff=<older version>`. */

@@ -203,6 +203,20 @@ export class ReadModel {
     return (await this.ds.getRepository(VmRow).find({ where, order: { createdSeq: 'ASC' }, take: limit, skip: offset })).map((v) => this.vm(v));
   }
 
+  /** How many host routes each source says the core holds now: the FRR agent's read and the BMP feed. */
+  async coreRouteCounts(clusterId: string): Promise<{ agent: number; bmp: number }> {
+    const rows: { kind: string; n: string }[] = await this.ds
+      .getRepository(ObservedRouteRow)
+      .createQueryBuilder('r')
+      .select('r.kind', 'kind')
+      .addSelect('COUNT(DISTINCT r.prefix)', 'n')
+      .where('r.kind IN (:...kinds) AND r.targetId = :clusterId AND NOT r.stale', { kinds: ['router', 'router-bmp'], clusterId })
+      .groupBy('r.kind')
+      .getRawMany();
+    const n = (kind: string) => Number(rows.find((r) => r.kind === kind)?.n ?? 0);
+    return { agent: n('router'), bmp: n('router-bmp') };
+  }
+
   async routerConfig(clusterId: string, version?: number) {
     const repo = this.ds.getRepository(RouterConfigRow);
     return version ? repo.findOneBy({ clusterId, version }) : repo.findOne({ where: { clusterId }, order: { version: 'DESC' } });
