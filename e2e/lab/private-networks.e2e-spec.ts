@@ -3,7 +3,9 @@
  * the nodes and the RR. Two tenants each get a network with the SAME block (separate L2 domains, VNIs apart); each
  * has a VM on node1 and one on node2. The VMs of one network reach each other across the nodes (type-2 and type-3
  * routes reflected by the RR's FRR); the other tenant's VM with the same address is never the one answering; the
- * public /32s still reach the core; deleting a VM removes its port and, with the last VM, the node's VNI.
+ * public /32s still reach the core; a VM migrated to a third node keeps its private address and MAC, reachable from
+ * its network's VM on another node, and the node it left drops the VNI; deleting a VM removes its port and, with the
+ * last VM, the node's VNI.
  */
 import { vmNamespaceName } from '../../agents/src/roles/node';
 import { eventually } from '@fabric/testing/infra';
@@ -27,7 +29,7 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
   const nets: Record<'a' | 'b', { id: string; vni: number }> = {} as never;
 
   beforeAll(async () => {
-    f = await startFabric({ nodes: 2, rrs: 1, evpn: true });
+    f = await startFabric({ nodes: 3, rrs: 1, evpn: true });
   });
   afterAll(async () => {
     await f?.close();
@@ -99,6 +101,8 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
         `VXLAN devices on ${node}`,
       );
     }
+    // node3 has no VM of either network: nothing of them is configured there.
+    expect((await links('node3')).filter((l) => /^(vx|br)\d+$/.test(l))).toEqual([]);
     const vx = JSON.parse(await runIn(undefined, 'ip', ['-j', '-d', '-n', nodeNs('node1'), 'link', 'show', `vx${nets.a.vni}`]))[0];
     expect(vx.linkinfo.info_data).toMatchObject({ id: nets.a.vni, local: f.lab.nodes[0].ipv4, port: 4789, learning: false });
     // node1 learns node2's VTEP (type-3, inclusive multicast) and node2's VM MACs (type-2) for both VNIs.
@@ -142,6 +146,37 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
       );
       await eventually(() => pingFrom(f.lab.core.namespace, v.ip).then((ok) => ok || undefined), 10000, 200, `ping ${v.ip} from the core`);
     }
+  });
+
+  it('migrates a VM to a third node: its private address and MAC stay, its network reaches it there, the old node drops the VNI', async () => {
+    // a1 leaves node1 (where b1 keeps VNI b) for node3, which had no VM of either network.
+    const m = await http('POST', `${f.api}/vms/${vms.a1.id}/migrate`, { nodeId: f.nodeIds.node3 });
+    expect(m.status).toBe(202);
+    await eventually(
+      async () => ((await http('GET', `${f.api}/vms/${vms.a1.id}`)).body.status !== 'migrating' ? true : undefined),
+      90000,
+      200,
+      'migration completed',
+    );
+    const moved: Vm = { ...vms.a1, node: 'node3', ns: vmNamespaceName(f.lab.nodes[2].vmNamespacePrefix, vms.a1.id) };
+    const att = (await http('GET', `${f.api}/vms/${vms.a1.id}/private-networks`)).body as { ip: string; mac: string; vni: number }[];
+    expect(att).toEqual([expect.objectContaining({ ip: vms.a1.priv!.ip, mac: vms.a1.priv!.mac, vni: nets.a.vni })]);
+    await eventually(
+      async () => {
+        const [l1, l3] = [await links('node1'), await links('node3')];
+        return !l1.includes(`vx${nets.a.vni}`) && l1.includes(`vx${nets.b.vni}`) && l3.includes(`vx${nets.a.vni}`) && !l3.includes(`vx${nets.b.vni}`)
+          ? true
+          : undefined;
+      },
+      60000,
+      200,
+      `VNI ${nets.a.vni} moved from node1 to node3, VNI ${nets.b.vni} stays on node1 only`,
+    );
+    await eventually(() => pingFrom(vms.a2.ns, moved.priv!.ip).then((ok) => ok || undefined), 60000, 300, `ping ${moved.priv!.ip} (a1 on node3) from a2`);
+    expect(await neighbourMac(vms.a2.ns, moved.priv!.ip)).toBe(vms.a1.priv!.mac);
+    // Tenant B is untouched: b1 on node1 still reaches b2.
+    expect(await pingFrom(vms.b1.ns, vms.b2.priv!.ip)).toBe(true);
+    vms.a1 = moved;
   });
 
   it('removes a deleted VM’s port and, with the last VM of the VNI on the node, the VXLAN and bridge; the type-2 route goes', async () => {
