@@ -43,6 +43,13 @@ export const DIRECT_TOPOLOGY_WARNING = 'lab/test stand only: every node peers th
 export const DEFAULT_BLACKHOLE_COMMUNITY = '65535:666';
 export type VmDriver = 'tap' | 'veth' | 'netns';
 export const VM_DRIVERS: VmDriver[] = ['tap', 'veth', 'netns'];
+/**
+ * Which addresses a new VM gets: one of each family (the primary and an extra address of the other family) or
+ * one of the family. Default: dual-stack when the cluster has pools of both families and the request names no
+ * family or address.
+ */
+export const VM_ADDRESSING = ['dual-stack', 'ipv4', 'ipv6'] as const;
+export type VmAddressing = (typeof VM_ADDRESSING)[number];
 
 export class GatewaySettings {
   @IsIpAddress(4) ip: string;
