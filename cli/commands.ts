@@ -464,7 +464,7 @@ export const HANDLERS: Handlers = {
     if (o.dryRun) return dryRun(api, 'POST', '/vms', body);
     const r = (await api.request<VmAccepted>('POST', '/vms', { body, idempotencyKey: o.idempotencyKey })).body;
     const families = (r.addresses ?? []).map((a) => `IPv${a.family}`).join(' + ');
-    return { json: r, text: `vm ${o.name} accepted: ${r.id}${families ? ` (${families})` : ''} (follow with: fabricctl vm show ${r.id})` };
+    return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})${families ? `; addresses: ${families}` : ''}` };
   },
   async 'vm list'(api, { opts: o }) {
     const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;
