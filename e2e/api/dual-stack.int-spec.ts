@@ -1,8 +1,8 @@
 /**
  * Dual-stack VMs over the API: in a cluster with pools of both families a VM created without a family gets an IPv4
  * primary and an IPv6 extra address; a family named explicitly, `addressing`, a v4-only cluster, an exhausted IPv6
- * pool (the VM comes up with IPv4, the IPv6 address is failed), idempotency, dry run, the list, the guest's
- * network config, and the VM's deletion releasing both.
+ * pool (the VM comes up with IPv4, the IPv6 address is failed), an exhausted IPv4 pool (the VM fails, its IPv6 address
+ * is not held), idempotency, dry run, the list, the guest's network config, and the VM's deletion releasing both.
  */
 import { eventually } from '@fabric/testing/infra';
 import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
@@ -153,6 +153,44 @@ describe('dual-stack VMs over the API', () => {
     const [p, x] = await decided(ids.d3, 2);
     expect(p).toMatchObject({ family: 4, primary: true, status: 'allocated' });
     expect(x).toMatchObject({ family: 6, primary: false, status: 'failed', reason: expect.stringMatching(/^pool-exhausted: /) });
+  });
+
+  it('the primary family exhausted: the VM fails as before and its second address is not held (no-primary-address)', async () => {
+    const tiny = await createFixture(cp, { name: 'tiny', cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.10', end: '192.0.2.10' }], underlayBase: 170 });
+    const v6 = await http('POST', `${cp.api}/clusters/${tiny.clusterId}/networks`, {
+      cidr: '2001:db8:2::/64',
+      pools: [{ start: '2001:db8:2::10', end: '2001:db8:2::ff' }],
+    });
+    expect(v6.status).toBe(201);
+    await eventually(
+      async () =>
+        (
+          await http(
+            'POST',
+            `${cp.api}/vms?dryRun=true`,
+            vm('probe', { addressing: 'dual-stack' }, () => tiny),
+          )
+        ).status === 200
+          ? true
+          : undefined,
+      15000,
+      50,
+      'inventory to know both pools',
+    );
+    const t1 = await http(
+      'POST',
+      `${cp.api}/vms`,
+      vm('t1', {}, () => tiny),
+    );
+    expect(await decided(t1.body.id, 2)).toMatchObject([{ ip: '192.0.2.10' }, { ip: '2001:db8:2::10', status: 'allocated' }]);
+    const t2 = await http(
+      'POST',
+      `${cp.api}/vms`,
+      vm('t2', {}, () => tiny),
+    );
+    expect(await settledVm(cp, t2.body.id)).toMatchObject({ status: 'failed', ip: null });
+    const [x] = await decided(t2.body.id, 1);
+    expect(x).toMatchObject({ family: 6, primary: false, status: 'failed', reason: expect.stringMatching(/^no-primary-address: /) });
   });
 
   it('deleting a dual-stack VM releases both addresses (cool-down 0 here)', async () => {

@@ -319,7 +319,8 @@ export class IpAllocated {
   @IsUUID() networkId: string;
   @IsUUID() poolId: string;
 }
-export const ALLOCATION_FAILURE_REASONS = ['pool-exhausted', 'address-taken', 'outside-pools', 'no-network', 'family-mismatch'] as const;
+/** no-primary-address: an extra address of a VM whose own (primary) allocation failed. */
+export const ALLOCATION_FAILURE_REASONS = ['pool-exhausted', 'address-taken', 'outside-pools', 'no-network', 'family-mismatch', 'no-primary-address'] as const;
 export type AllocationFailureReason = (typeof ALLOCATION_FAILURE_REASONS)[number];
 export class IpAllocationFailed {
   static readonly type = 'IpAllocationFailed';
