@@ -108,7 +108,7 @@ export async function benchConvergence() {
     const w = await http(
       'POST',
       `${f.api}/vms`,
-      { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap' },
+      { vmId: warm, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: 'floor', ownerId: 'bench', driver: 'tap', family: 4 },
       f.auth,
     );
     if (w.status !== 202) throw new Error(JSON.stringify(w.body));
@@ -142,7 +142,7 @@ export async function benchConvergence() {
       const r = await http(
         'POST',
         `${f.api}/vms`,
-        { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap' },
+        { vmId, clusterId: f.clusterId, nodeId: f.nodeIds.node1, name: `seq${i}`, ownerId: 'bench', driver: 'tap', family: 4 },
         f.auth,
       );
       accepted.push(performance.now() - t0);

@@ -28,6 +28,13 @@ describe('parseArgv', () => {
     expect(parse('completion bash')).toMatchObject({ name: 'completion', args: { shell: 'bash' } });
   });
 
+  it('vm create --addressing dual-stack|ipv4|ipv6', () => {
+    expect(parse('vm create --cluster lab --node n1 --name w --owner o --addressing ipv6')).toMatchObject({ opts: { addressing: 'ipv6' } });
+    expect(() => parse('vm create --cluster lab --node n1 --name w --owner o --addressing both')).toThrow(
+      "option '--addressing <MODE>' argument 'both' is invalid. Allowed choices are dual-stack, ipv4, ipv6.",
+    );
+  });
+
   it('vm address add <vm> [--family 6] [--ip X], vm address rm <vm> <ip>', () => {
     const vm = '6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e';
     expect(parse(`vm address add ${vm} --family 6`)).toMatchObject({ name: 'vm address', args: { action: 'add', vm }, opts: { family: '6' } });

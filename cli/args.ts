@@ -17,6 +17,7 @@ export class UsageError extends Error {
 
 export type Vendor = 'junos' | 'frr';
 export type Driver = 'tap' | 'veth' | 'netns';
+export type VmAddressing = 'dual-stack' | 'ipv4' | 'ipv6';
 export type Shell = 'bash';
 
 export interface GlobalOptions {
@@ -75,7 +76,17 @@ export interface CommandOptions {
   'node undrain': Idempotent & { dryRun?: boolean; cluster?: string };
   'node enroll': { cluster: string; out: string; natsUrl?: string };
   'node list': { cluster: string };
-  'vm create': Idempotent & { dryRun?: boolean; cluster: string; node: string; name: string; owner: string; ip?: string; family?: '4' | '6'; driver?: Driver };
+  'vm create': Idempotent & {
+    dryRun?: boolean;
+    cluster: string;
+    node: string;
+    name: string;
+    owner: string;
+    ip?: string;
+    family?: '4' | '6';
+    addressing?: VmAddressing;
+    driver?: Driver;
+  };
   'vm list': { cluster?: string; node?: string; owner?: string; status?: string; limit?: number; offset?: number };
   'vm show': None;
   'vm delete': Idempotent & { dryRun?: boolean };
@@ -299,6 +310,11 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--owner <OWNER>', desc: 'owner (billing) id', required: true },
           { flags: '--ip <IP>', desc: 'a specific address (default: the next free one)' },
           { flags: '--family <4|6>', desc: 'address family (default 4)', choices: ['4', '6'] },
+          {
+            flags: '--addressing <MODE>',
+            desc: 'dual-stack, ipv4 or ipv6 (default: dual-stack when the cluster has pools of both; --family or --ip alone: that family only)',
+            choices: ['dual-stack', 'ipv4', 'ipv6'],
+          },
           { flags: '--driver <tap|veth|netns>', desc: 'interface driver on the node', choices: ['tap', 'veth', 'netns'] },
           IDEMPOTENCY,
           DRY_RUN,

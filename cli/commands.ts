@@ -459,11 +459,13 @@ export const HANDLERS: Handlers = {
       ownerId: o.owner,
       ...(o.ip ? { ip: o.ip } : {}),
       ...(o.family ? { family: Number(o.family) } : {}),
+      ...(o.addressing ? { addressing: o.addressing } : {}),
       ...(o.driver ? { driver: o.driver } : {}),
     };
     if (o.dryRun) return dryRun(api, 'POST', '/vms', body);
     const r = (await api.request<VmAccepted>('POST', '/vms', { body, idempotencyKey: o.idempotencyKey })).body;
-    return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})` };
+    const families = (r.addresses ?? []).map((a) => `IPv${a.family}`).join(' + ');
+    return { json: r, text: `vm ${o.name} accepted: ${r.id} (follow with: fabricctl vm show ${r.id})${families ? `; addresses: ${families}` : ''}` };
   },
   async 'vm list'(api, { opts: o }) {
     const cluster = o.cluster ? await clusterId(api, o.cluster) : undefined;

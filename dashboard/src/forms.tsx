@@ -31,7 +31,7 @@ function useSubmit<T>(fn: () => Promise<T>, onDone: (r: T) => void) {
 
 export function CreateVmForm({ clusterId, nodes, onCreated }: { clusterId: string; nodes: Node[]; onCreated: (id: string) => void }) {
   const active = nodes.filter((n) => n.status === 'active');
-  const [form, setForm] = useState({ name: '', ownerId: '', nodeId: '', family: '4', driver: 'netns', ip: '' });
+  const [form, setForm] = useState({ name: '', ownerId: '', nodeId: '', addressing: '', driver: 'netns', ip: '' });
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [k]: e.target.value }));
   const nodeId = form.nodeId || active[0]?.id || '';
   const { error, busy, submit } = useSubmit(
@@ -41,7 +41,8 @@ export function CreateVmForm({ clusterId, nodes, onCreated }: { clusterId: strin
         nodeId,
         name: form.name,
         ownerId: form.ownerId,
-        family: Number(form.family),
+        // Empty: the cluster's default (dual-stack when it has pools of both families).
+        ...(form.addressing ? { addressing: form.addressing } : {}),
         ...(form.driver ? { driver: form.driver } : {}),
         ...(form.ip.trim() ? { ip: form.ip.trim() } : {}),
       }),
@@ -79,10 +80,12 @@ export function CreateVmForm({ clusterId, nodes, onCreated }: { clusterId: strin
             ))}
           </select>
         </Field>
-        <Field label="Address family" name="family" error={fe.family}>
-          <select id="f-family" name="family" value={form.family} onChange={set('family')} data-testid="vm-family">
-            <option value="4">IPv4 (/32)</option>
-            <option value="6">IPv6 (/128)</option>
+        <Field label="Addresses" name="addressing" error={fe.addressing} hint="default: one of each family when the cluster has both">
+          <select id="f-addressing" name="addressing" value={form.addressing} onChange={set('addressing')} data-testid="vm-addressing">
+            <option value="">default</option>
+            <option value="dual-stack">dual-stack (/32 and /128)</option>
+            <option value="ipv4">IPv4 only (/32)</option>
+            <option value="ipv6">IPv6 only (/128)</option>
           </select>
         </Field>
         <Field label="Driver" name="driver" error={fe.driver} hint="netns: a namespace (the lab)">

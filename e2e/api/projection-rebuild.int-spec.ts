@@ -46,7 +46,13 @@ describe('projection rebuild', () => {
 
     const vmIds: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const r = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `cust-${i % 3}` });
+      const r = await http('POST', `${cp.api}/vms`, {
+        clusterId: fx.clusterId,
+        nodeId: fx.nodeIds[i % 2],
+        name: `web${i}`,
+        ownerId: `cust-${i % 3}`,
+        family: 4,
+      });
       expect(r.status).toBe(202);
       vmIds.push(r.body.id);
     }
@@ -87,7 +93,7 @@ describe('projection rebuild', () => {
       50,
       'three addresses released',
     );
-    const reuse = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'reuse', ownerId: 'cust-1' });
+    const reuse = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'reuse', ownerId: 'cust-1', family: 4 });
     expect((await settledVm(cp, reuse.body.id)).status).toBe('ip-allocated');
 
     head = await readModelCaughtUp(cp);

@@ -38,7 +38,7 @@ describe('extra VM addresses over the API', () => {
       pools: [{ start: '2001:db8:1::10', end: '2001:db8:1::ff' }],
     });
     expect(v6.status).toBe(201);
-    const r = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'multi', ownerId: 'acme' });
+    const r = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'multi', ownerId: 'acme', family: 4 });
     expect(r.status).toBe(202);
     vmId = r.body.id;
     primary = (await settledVm(cp, vmId)).ip;
@@ -168,7 +168,7 @@ describe('extra VM addresses over the API', () => {
   });
 
   it('a rebuild from sequence 1 gives the same addresses, billing intervals and pool usage', async () => {
-    const keeper = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'keeper', ownerId: 'acme' });
+    const keeper = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'keeper', ownerId: 'acme', family: 4 });
     await settledVm(cp, keeper.body.id);
     const r = await http('POST', `${cp.api}/vms/${keeper.body.id}/addresses`, { family: 6 });
     expect(await decided(r.body.requestId, keeper.body.id)).toMatchObject({ status: 'allocated' });

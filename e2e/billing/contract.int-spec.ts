@@ -43,7 +43,8 @@ describe('billing feed contract', () => {
       ).status,
     ).toBe(201);
     const vms: any[] = [];
-    for (let i = 0; i < 3; i++) vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `customer-${i}` }));
+    for (let i = 0; i < 3; i++)
+      vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[i % 2], name: `web${i}`, ownerId: `customer-${i}`, family: 4 }));
     vms.push(await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'v6', ownerId: 'customer:9@example.com', family: 6 }));
     // Extra addresses: web1 keeps one, web2 gets one and removes it (released at once: cool-down 0).
     for (const vm of [vms[1], vms[2]]) expect((await http('POST', `${cp.api}/vms/${vm.id}/addresses`, {})).status).toBe(202);

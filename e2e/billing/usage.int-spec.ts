@@ -37,13 +37,13 @@ describe('billing usage endpoint', () => {
       ).status,
     ).toBe(201);
     t0 = new Date(Date.now() - 1000).toISOString();
-    vms.a1 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'a1', ownerId: 'acme' });
+    vms.a1 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'a1', ownerId: 'acme', family: 4 });
     vms.a2 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'a2', ownerId: 'acme', family: 6 });
-    vms.b1 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'b1', ownerId: 'globex' });
+    vms.b1 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: 'b1', ownerId: 'globex', family: 4 });
     await deleteVm(cp, vms.a1.id); // cool-down 0: released right away
     await waitForEvents(cp, 'IpReleased', 1);
     // The address a1 gave back goes to the next VM: same address, another owner and VM.
-    vms.b2 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'b2', ownerId: 'globex' });
+    vms.b2 = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'b2', ownerId: 'globex', family: 4 });
 
     // A deleted VM's address is held, and billed, during the cool-down: until IpReleased, not VmDeleted.
     await cp.stopIpam(cp.ipams[0]);

@@ -159,7 +159,12 @@ describe('npm start / status / stop under supervision', () => {
     const cluster = clusters.body.find((c: { name: string }) => c.name === 'lab');
     const nodes = await http('GET', `${api}/clusters/${cluster.id}/nodes`, undefined, auth);
     const node1 = nodes.body.find((n: { name: string }) => n.name === 'node1');
-    const vm = await http('POST', `${api}/vms`, { clusterId: cluster.id, nodeId: node1.id, name: 'after-kill', ownerId: 'c1', driver: 'netns' }, auth);
+    const vm = await http(
+      'POST',
+      `${api}/vms`,
+      { clusterId: cluster.id, nodeId: node1.id, name: 'after-kill', ownerId: 'c1', driver: 'netns', family: 4 },
+      auth,
+    );
     expect(vm.status).toBe(202);
     const ip = await eventually(async () => (await http('GET', `${api}/vms/${vm.body.id}`, undefined, auth)).body.ip, 30_000, 100, 'an address');
     await eventually(() => coreRouteVia(`${prefix}core`, ip), 60_000, 100, `${ip} at the core`);

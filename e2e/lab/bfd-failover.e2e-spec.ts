@@ -135,6 +135,7 @@ describe('BFD failover on a real BGP lab', () => {
       name: 'bfd-vm',
       ownerId: 'customer-1',
       driver: 'netns',
+      family: 4,
     });
     expect(c.status).toBe(202);
     const vm = await eventually(

@@ -64,6 +64,7 @@ describe('desired-state schema versions on a real lab', () => {
       name: 'after-upgrade',
       ownerId: 'customer-1',
       driver: 'netns',
+      family: 4,
     });
     expect(vm.status).toBe(202);
     const applied = await eventually(

@@ -28,7 +28,14 @@ describe('direct topology (lab only): nodes peer the core', () => {
     return Object.fromEntries(Object.entries(out as Record<string, { bgpState?: string }>).map(([ip, n]) => [ip, n.bgpState ?? '']));
   }
   async function createVm(name: string, nodeName: string): Promise<{ id: string; ip: string }> {
-    const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns' });
+    const r = await http('POST', `${f.api}/vms`, {
+      clusterId: f.clusterId,
+      nodeId: f.nodeIds[nodeName],
+      name,
+      ownerId: 'customer-1',
+      driver: 'netns',
+      family: 4,
+    });
     expect(r.status).toBe(202);
     return eventually(
       async () => {

@@ -31,6 +31,7 @@ describe('IP-Fabric on a real BGP lab', () => {
       name,
       ownerId: 'customer-1',
       driver: 'netns',
+      family: 4,
       ...extra,
     });
     expect(r.status).toBe(202);

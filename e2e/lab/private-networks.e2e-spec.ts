@@ -46,7 +46,7 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
     (JSON.parse((await runIn(undefined, 'ip', ['-j', '-n', ns, 'neigh', 'show', ip])) || '[]') as { lladdr?: string }[])[0]?.lladdr;
 
   async function createVm(name: string, owner: string, node: string): Promise<Vm> {
-    const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[node], name, ownerId: owner, driver: 'netns' });
+    const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[node], name, ownerId: owner, driver: 'netns', family: 4 });
     expect(r.status).toBe(202);
     const vm = await eventually(
       async () => {

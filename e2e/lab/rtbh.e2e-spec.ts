@@ -34,6 +34,7 @@ describe('RTBH on a real BGP lab', () => {
       name: 'victim',
       ownerId: 'customer-1',
       driver: 'netns',
+      family: 4,
     });
     expect(c.status).toBe(202);
     const vm = await eventually(

@@ -2,6 +2,7 @@
  * Extra VM addresses on a real BGP lab: an extra IPv4 address of a running VM is routed on its node, accepted by
  * the RR (its origin placement), installed at the FRR core and answers ping from the core; removing it withdraws
  * it at the core (the primary stays); deleting the VM withdraws every address. A migration moves every address.
+ * A VM created without a family in the (dual-stack) lab cluster gets an IPv4 and an IPv6 address, both at the core.
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
@@ -24,8 +25,9 @@ describe('extra VM addresses on a real BGP lab', () => {
   const goneAtCore = (ip: string) =>
     eventually(async () => ((await coreRoute(f, ip)) === undefined ? true : undefined), 60000, 100, `${ip} withdrawn at the core`);
 
-  const createVm = async (name: string, nodeName: string) => {
-    const c = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns' });
+  const createVm = async (name: string, nodeName: string, family?: 4) => {
+    const body = { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns', ...(family ? { family } : {}) };
+    const c = await http('POST', `${f.api}/vms`, body);
     expect(c.status).toBe(202);
     return eventually(
       async () => {
@@ -51,7 +53,7 @@ describe('extra VM addresses on a real BGP lab', () => {
 
   it('an extra address reaches the core and answers ping; removed, it is withdrawn; the VM deleted, all are gone', async () => {
     const node = f.lab.nodes[0];
-    const vm = await createVm('multi', node.name);
+    const vm = await createVm('multi', node.name, 4);
     const vmId = vm.id as string;
     await atCore(vm.ip, node.ipv4);
 
@@ -83,9 +85,40 @@ describe('extra VM addresses on a real BGP lab', () => {
     await goneAtCore(second.ip);
   });
 
+  it('a VM created without a family in the dual-stack lab cluster gets a /32 and a /128; both reach the core and answer ping', async () => {
+    const node = f.lab.nodes[1];
+    const vm = await createVm('dual', node.name);
+    const vmId = vm.id as string;
+    const v6 = await eventually(
+      async () => (await http('GET', `${f.api}/vms/${vmId}`)).body.addresses.find((a: any) => a.family === 6 && a.ip && a.status !== 'requested'),
+      15000,
+      50,
+      'the IPv6 address allocated',
+    );
+    expect(vm.family).toBe(4);
+    expect(v6).toMatchObject({ family: 6, primary: false, status: expect.not.stringMatching(/^failed$/) });
+    await atCore(vm.ip, node.ipv4);
+    await atCore(v6.ip, node.ipv6);
+    await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, `ping ${vm.ip}`);
+    await eventually(() => pingFrom(f.lab.core.namespace, v6.ip), 10000, 200, `ping ${v6.ip}`);
+    // The read model follows both routes to the core: the primary as the VM's status, the second as its own.
+    await eventually(
+      async () => {
+        const addrs = (await http('GET', `${f.api}/vms/${vmId}`)).body.addresses as any[];
+        return addrs.length === 2 && addrs.every((a) => a.status === 'at-core') ? true : undefined;
+      },
+      30000,
+      100,
+      'both addresses at-core in the read model',
+    );
+    expect((await http('DELETE', `${f.api}/vms/${vmId}`)).status).toBe(202);
+    await goneAtCore(vm.ip);
+    await goneAtCore(v6.ip);
+  });
+
   it('a migration moves every address of the VM to the new node (make-before-break)', async () => {
     const [n1, n2] = f.lab.nodes;
-    const vm = await createVm('mover', n1.name);
+    const vm = await createVm('mover', n1.name, 4);
     const extra = await add(vm.id);
     await atCore(extra.ip, n1.ipv4);
     expect((await http('POST', `${f.api}/vms/${vm.id}/migrate`, { nodeId: f.nodeIds[n2.name] })).status).toBe(202);

@@ -112,6 +112,8 @@ export interface Vm {
   updatedAt: string;
   /** RTBH in force on the address, null when none. */
   blackhole?: { reason: string; actor: string | null; since: string } | null;
+  /** Every address of the VM, the primary first (absent from older gateways). */
+  addresses?: VmAddress[];
 }
 export interface VmHistoryEntry {
   seq: number;
@@ -143,7 +145,11 @@ export interface VmAccepted {
   status: VmStatus;
   nodeId?: string;
   links?: Record<string, string>;
+  /** POST /vms: the addresses asked for (dual-stack: the primary and the other family's, an extra address). */
+  addresses?: { family: 4 | 6; primary: boolean; status: string; ip?: string; requestId?: string }[];
 }
+/** POST /vms `addressing`: an address of each family, or one of the family (default: dual-stack when the cluster has pools of both). */
+export type VmAddressing = 'dual-stack' | 'ipv4' | 'ipv6';
 
 /** One router, RR or node agent's apply state. */
 export interface Target {

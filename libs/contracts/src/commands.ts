@@ -9,7 +9,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { IsAsn, IsCanonicalUuid, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAddress, IsMacAddress, IsOwnerId } from './decorators';
 import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
-import { CLUSTER_TOPOLOGIES, type ClusterTopology, ROUTER_VENDORS, RouterVendor, VM_DRIVERS, VmDriver } from './events';
+import { CLUSTER_TOPOLOGIES, type ClusterTopology, ROUTER_VENDORS, RouterVendor, VM_ADDRESSING, type VmAddressing, VM_DRIVERS, VmDriver } from './events';
 import type { ErrorBody } from './errors';
 
 export class GatewayInput {
@@ -350,10 +350,19 @@ export class CreateVm {
   @IsOptional()
   @IsIpAddress()
   ip?: string;
-  @ApiPropertyOptional({ example: 4, enum: [4, 6] })
+  @ApiPropertyOptional({ example: 4, enum: [4, 6], description: 'the primary address family; alone, the VM gets only this family' })
   @IsOptional()
   @IsIn([4, 6])
   family?: 4 | 6;
+  @ApiPropertyOptional({
+    example: 'dual-stack',
+    enum: VM_ADDRESSING,
+    description:
+      'dual-stack: an address of each family (the second one an extra address); default dual-stack when the cluster has pools of both families and neither family nor ip is given',
+  })
+  @IsOptional()
+  @IsIn(VM_ADDRESSING as unknown as string[])
+  addressing?: VmAddressing;
   @ApiPropertyOptional({ example: 'netns', enum: VM_DRIVERS })
   @IsOptional()
   @IsIn(VM_DRIVERS)

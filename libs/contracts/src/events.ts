@@ -43,6 +43,13 @@ export const DIRECT_TOPOLOGY_WARNING = 'lab/test stand only: every node peers th
 export const DEFAULT_BLACKHOLE_COMMUNITY = '65535:666';
 export type VmDriver = 'tap' | 'veth' | 'netns';
 export const VM_DRIVERS: VmDriver[] = ['tap', 'veth', 'netns'];
+/**
+ * Which addresses a new VM gets: one of each family (the primary and an extra address of the other family) or
+ * one of the family. Default: dual-stack when the cluster has pools of both families and the request names no
+ * family or address.
+ */
+export const VM_ADDRESSING = ['dual-stack', 'ipv4', 'ipv6'] as const;
+export type VmAddressing = (typeof VM_ADDRESSING)[number];
 
 export class GatewaySettings {
   @IsIpAddress(4) ip: string;
@@ -312,7 +319,8 @@ export class IpAllocated {
   @IsUUID() networkId: string;
   @IsUUID() poolId: string;
 }
-export const ALLOCATION_FAILURE_REASONS = ['pool-exhausted', 'address-taken', 'outside-pools', 'no-network', 'family-mismatch'] as const;
+/** no-primary-address: an extra address of a VM whose own (primary) allocation failed. */
+export const ALLOCATION_FAILURE_REASONS = ['pool-exhausted', 'address-taken', 'outside-pools', 'no-network', 'family-mismatch', 'no-primary-address'] as const;
 export type AllocationFailureReason = (typeof ALLOCATION_FAILURE_REASONS)[number];
 export class IpAllocationFailed {
   static readonly type = 'IpAllocationFailed';

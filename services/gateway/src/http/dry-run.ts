@@ -117,6 +117,12 @@ export class DryRun {
     return { events: out, notes };
   };
 
+  /** A new VM's addresses: the primary and, for a dual-stack VM, the second family's (an extra address). */
+  readonly newVmAddresses = async (events: FabricEvent[], actor?: string): Promise<{ events: FabricEvent[]; notes: string[] }> => {
+    const [a, b] = [await this.vmAddress(events, actor), await this.extraAddress(events, actor)];
+    return { events: [...a.events, ...b.events], notes: [...a.notes, ...b.notes] };
+  };
+
   /**
    * The same for an extra address (AddVmAddress): IPAM's preview of the address (asked under the request id, so the
    * VM's own allocation does not answer it), as the VmAddressAllocated that would follow.

@@ -137,6 +137,8 @@ export class VmDto {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
   @ApiProperty({ type: () => VmBlackholeDto, nullable: true, description: 'RTBH in force on the address (null: none)' }) blackhole: VmBlackholeDto | null;
+  @ApiPropertyOptional({ type: () => [VmAddressDto], description: 'every address of the VM, the primary first, then the extra ones (GET /vms and /vms/:id)' })
+  addresses?: VmAddressDto[];
 }
 export const VM_ADDRESS_STATUSES = ['requested', 'allocated', 'applied', 'announced', 'at-core', 'failed', 'releasing', 'migrating', 'deleted'];
 class VmAddressDto {
@@ -154,7 +156,6 @@ class VmAddressDto {
 }
 export class VmWithHistoryDto extends VmDto {
   @ApiProperty({ type: [VmHistoryDto] }) history: VmHistoryDto[];
-  @ApiProperty({ type: [VmAddressDto], description: 'every address of the VM: the primary first, then the extra ones' }) addresses: VmAddressDto[];
 }
 export class VmAddressAcceptedDto {
   @ApiProperty({ format: 'uuid' }) vmId: string;
@@ -169,6 +170,18 @@ export class VmAcceptedDto {
   @ApiProperty({ example: 'requested' }) status: string;
   @ApiPropertyOptional({ format: 'uuid' }) nodeId?: string;
   @ApiPropertyOptional({ example: { self: '/api/v1/vms/7d7e…' } }) links?: Record<string, string>;
+  @ApiPropertyOptional({
+    type: () => [VmRequestedAddressDto],
+    description: 'POST /vms: the addresses asked for (a dual-stack VM: the primary and the other family as an extra address)',
+  })
+  addresses?: VmRequestedAddressDto[];
+}
+class VmRequestedAddressDto {
+  @ApiProperty({ enum: [4, 6] }) family: number;
+  @ApiProperty() primary: boolean;
+  @ApiProperty({ example: 'requested' }) status: string;
+  @ApiPropertyOptional({ description: 'the address asked for' }) ip?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'the extra address: its request (addresses[].requestId of GET /vms/:id)' }) requestId?: string;
 }
 
 export class PrivateAttachmentDto {

@@ -36,12 +36,14 @@ export class VmsController {
   @DryRunQuery()
   async create(@Body() body: CreateVm, @Query('dryRun') dryRun: string | undefined, @Res({ passthrough: true }) res: Response, @ReqInfo() info: RequestInfo) {
     if (dryRunParam(dryRun)) {
-      const answer = await this.dry.run('CreateVm', body, info.actor, this.dry.vmAddress);
+      const answer = await this.dry.run('CreateVm', body, info.actor, this.dry.newVmAddresses);
       res.status(200);
       return answer;
     }
-    const { vmId } = await this.bus.send<{ vmId: string }>('inventory', 'CreateVm', body, info, { acceptedResource: (r) => r.vmId });
-    return { id: vmId, status: 'requested', links: { self: `/api/v1/vms/${vmId}` } };
+    const { vmId, addresses } = await this.bus.send<{ vmId: string; addresses: object[] }>('inventory', 'CreateVm', body, info, {
+      acceptedResource: (r) => r.vmId,
+    });
+    return { id: vmId, status: 'requested', addresses, links: { self: `/api/v1/vms/${vmId}` } };
   }
 
   @Get()

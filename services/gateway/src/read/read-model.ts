@@ -21,6 +21,8 @@ import {
 import { DATA_SOURCE } from '../tokens';
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+/** `IN (…)` lists of a bounded size (Postgres takes at most 65,535 parameters per query). */
+const chunks = <T>(xs: T[], size = 5000): T[][] => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
 @Injectable()
 export class ReadModel {
@@ -163,33 +165,63 @@ export class ReadModel {
    * or the VM deleted: withdrawn, held by IPAM for the cool-down until `releaseAt`).
    */
   async vmAddresses(v: VmRow) {
-    const rows = await this.ds.getRepository(VmAddressRow).find({ where: { vmId: v.id }, order: { requestedAt: 'ASC', requestId: 'ASC' } });
-    const primaryStatus = v.status === 'ip-allocated' ? 'allocated' : v.status;
-    const out: { ip: string | null; family: number; primary: boolean; status: string; requestId?: string; reason?: string; releaseAt?: string | null }[] = [];
-    if (v.ip) out.push({ ip: v.ip, family: v.family, primary: true, status: primaryStatus });
+    return (await this.addressesOf([v])).get(v.id) ?? [];
+  }
+
+  /** vmAddresses for many VMs (the list): a few queries per page, not per VM. */
+  private async addressesOf(vms: VmRow[]) {
+    type Address = { ip: string | null; family: number; primary: boolean; status: string; requestId?: string; reason?: string; releaseAt?: string | null };
+    const out = new Map<string, Address[]>();
+    if (!vms.length) return out;
+    const rows = (
+      await Promise.all(
+        chunks(vms.map((v) => v.id)).map((ids) =>
+          this.ds.getRepository(VmAddressRow).find({ where: { vmId: In(ids) }, order: { requestedAt: 'ASC', requestId: 'ASC' } }),
+        ),
+      )
+    ).flat();
     const held = rows.filter((r) => r.status === 'allocated' && r.ip).map((r) => r.ip!);
-    const routes = held.length ? await this.ds.getRepository(ObservedRouteRow).find({ where: { ip: In(held), stale: false } }) : [];
-    const atCore = new Set(routes.filter((r) => (r.kind === 'router' || r.kind === 'router-bmp') && r.targetId === v.clusterId).map((r) => r.ip));
-    const onRr = new Set(routes.filter((r) => r.kind === 'rr' && r.targetId.startsWith(v.clusterId)).map((r) => r.ip));
-    const node = held.length ? await this.ds.getRepository(AgentTargetRow).findOneBy({ kind: 'node', targetId: v.nodeId }) : null;
-    // The node applied the generation it was last given: everything up to that generation's source position is in place.
-    const appliedTo = node && node.appliedGeneration === node.desiredGeneration ? node.desiredSourceSeq : 0;
-    for (const r of rows) {
-      let status: string = r.status;
-      if (r.status === 'allocated' && r.ip) {
-        if (atCore.has(r.ip)) status = 'at-core';
-        else if (onRr.has(r.ip)) status = 'announced';
-        else if (r.allocatedSeq !== null && appliedTo >= r.allocatedSeq) status = 'applied';
+    const routes = held.length
+      ? (await Promise.all(chunks(held).map((ips) => this.ds.getRepository(ObservedRouteRow).find({ where: { ip: In(ips), stale: false } })))).flat()
+      : [];
+    const withRows = new Set(rows.map((r) => r.vmId));
+    const nodeIds = [...new Set(vms.filter((v) => withRows.has(v.id)).map((v) => v.nodeId))];
+    const nodes = nodeIds.length ? await this.ds.getRepository(AgentTargetRow).find({ where: { kind: 'node', targetId: In(nodeIds) } }) : [];
+    const byVm = new Map<string, VmAddressRow[]>();
+    for (const r of rows) byVm.set(r.vmId, [...(byVm.get(r.vmId) ?? []), r]);
+    const byIp = new Map<string, ObservedRouteRow[]>();
+    for (const r of routes) byIp.set(r.ip, [...(byIp.get(r.ip) ?? []), r]);
+    const nodeById = new Map(nodes.map((n) => [n.targetId, n]));
+    for (const v of vms) {
+      const list: Address[] = [];
+      if (v.ip) list.push({ ip: v.ip, family: v.family, primary: true, status: v.status === 'ip-allocated' ? 'allocated' : v.status });
+      const seen = (ip: string, where: 'core' | 'rr') =>
+        (byIp.get(ip) ?? []).some((r) =>
+          where === 'core'
+            ? (r.kind === 'router' || r.kind === 'router-bmp') && r.targetId === v.clusterId
+            : r.kind === 'rr' && r.targetId.startsWith(v.clusterId),
+        );
+      const node = nodeById.get(v.nodeId);
+      // The node applied the generation it was last given: everything up to that generation's source position is in place.
+      const appliedTo = node && node.appliedGeneration === node.desiredGeneration ? node.desiredSourceSeq : 0;
+      for (const r of byVm.get(v.id) ?? []) {
+        let status: string = r.status;
+        if (r.status === 'allocated' && r.ip) {
+          if (seen(r.ip, 'core')) status = 'at-core';
+          else if (seen(r.ip, 'rr')) status = 'announced';
+          else if (r.allocatedSeq !== null && appliedTo >= r.allocatedSeq) status = 'applied';
+        }
+        list.push({
+          ip: r.ip ?? r.requestedIp,
+          family: r.family,
+          primary: false,
+          status,
+          requestId: r.requestId,
+          ...(r.reason ? { reason: r.reason } : {}),
+          ...(r.status === 'releasing' ? { releaseAt: iso(r.releaseAt) } : {}),
+        });
       }
-      out.push({
-        ip: r.ip ?? r.requestedIp,
-        family: r.family,
-        primary: false,
-        status,
-        requestId: r.requestId,
-        ...(r.reason ? { reason: r.reason } : {}),
-        ...(r.status === 'releasing' ? { releaseAt: iso(r.releaseAt) } : {}),
-      });
+      out.set(v.id, list);
     }
     return out;
   }
@@ -200,7 +232,9 @@ export class ReadModel {
   async vms(filter: { clusterId?: string; nodeId?: string; ownerId?: string; status?: string }, limit = 1000, offset = 0) {
     const where: Record<string, string> = {};
     for (const k of ['clusterId', 'nodeId', 'ownerId', 'status'] as const) if (filter[k]) where[k] = filter[k] as string;
-    return (await this.ds.getRepository(VmRow).find({ where, order: { createdSeq: 'ASC' }, take: limit, skip: offset })).map((v) => this.vm(v));
+    const vms = await this.ds.getRepository(VmRow).find({ where, order: { createdSeq: 'ASC' }, take: limit, skip: offset });
+    const addresses = await this.addressesOf(vms);
+    return vms.map((v) => ({ ...this.vm(v), addresses: addresses.get(v.id) ?? [] }));
   }
 
   /** How many host routes each source says the core holds now: the FRR agent's read and the BMP feed. */

@@ -35,7 +35,7 @@ import { AggregateRepository, type CommandHandlers, type EventStore, type Handle
 import { KeyedMutex, ReplyCache } from '@fabric/service-kit';
 import { clusterDecider, type ClusterCommand, type ClusterEvent, type ClusterState } from '../domain/cluster.decider';
 import { nodeDecider, type NodeCommand, type NodeEvent, type NodeState } from '../domain/node.decider';
-import { vmDecider, type VmCommand, type VmEvent, type VmState } from '../domain/vm.decider';
+import { vmAddressPlan, vmDecider, type VmCommand, type VmEvent, type VmState } from '../domain/vm.decider';
 import { InventoryIndex } from './inventory-index';
 import { evacuationPlan, type EvacuationPlanMove } from '../domain/evacuation';
 
@@ -310,14 +310,21 @@ export class InventoryCommands {
           const node = this.index.nodes.get(p.nodeId);
           const nameTaken = !this.index.reserveVmName(p.clusterId, p.name, vmId);
           try {
+            const poolFamilies = this.index.poolFamilies(p.clusterId);
+            // Derived from the VM id: a retried creation asks for the same second address.
+            const secondRequestId = uuidFromSeed(`vm-second-address:${vmId}`);
             const res = await this.decide(
               this.vms,
               vmId,
-              { type: 'CreateVm', data: { ...p, vmId }, context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken } },
+              {
+                type: 'CreateVm',
+                data: { ...p, vmId, secondRequestId },
+                context: { node: node ? { clusterId: node.clusterId, status: node.status } : null, nameTaken, poolFamilies },
+              },
               req,
             );
             this.record(res);
-            return { result: { vmId }, position: res.position };
+            return { result: { vmId, addresses: createdAddresses(p.ip, vmAddressPlan(p, poolFamilies), secondRequestId) }, position: res.position };
           } finally {
             if (!nameTaken) this.index.releaseVmName(p.clusterId, p.name, vmId);
           }
@@ -430,6 +437,14 @@ export class InventoryCommands {
  * New aggregate ids derive from the command id: a client retrying with the same Idempotency-Key (even
  * after an inventory restart) addresses the same aggregate, and the store dedupes the events by Msg-Id.
  */
+/** The addresses a VM creation asked for (the reply, the same for a dry run and a retry): the primary, then the second family's. */
+function createdAddresses(ip: string | undefined, plan: { family: 4 | 6; second?: 4 | 6 }, secondRequestId: string) {
+  return [
+    { family: plan.family, primary: true, status: 'requested', ...(ip !== undefined ? { ip } : {}) },
+    ...(plan.second !== undefined ? [{ family: plan.second, primary: false, status: 'requested', requestId: secondRequestId }] : []),
+  ];
+}
+
 export function idFromCommand(commandId: string): string {
   return uuidFromSeed(commandId);
 }

@@ -102,6 +102,11 @@ export class InventoryIndex {
     const p = this.pools.get(clusterId)?.find((x) => x.family === a.family && a.value >= x.first && a.value <= x.last);
     return p && `${p.start}-${p.end}`;
   }
+  /** The families the cluster has VM address pools of (a dual-stack VM needs both). */
+  poolFamilies(clusterId: string): (4 | 6)[] {
+    const list = this.pools.get(clusterId) ?? [];
+    return ([4, 6] as const).filter((f) => list.some((p) => p.family === f));
+  }
   vmNameTaken(clusterId: string, name: string): boolean {
     return this.vmNames.has(`${clusterId}/${lc(name)}`);
   }

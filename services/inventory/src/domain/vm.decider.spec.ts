@@ -123,6 +123,80 @@ describe('vm decider', () => {
     });
   });
 
+  describe('CreateVm: dual-stack by default when the cluster has pools of both families', () => {
+    const secondRequestId = '55555555-5555-4555-8555-555555555555';
+    const both = { poolFamilies: [4, 6] as (4 | 6)[] };
+    const second = (family: 4 | 6 = 6): VmEvent => ({
+      type: 'VmAddressRequested',
+      data: { vmId, clusterId, ownerId: 'cust-42', requestId: secondRequestId, family },
+    });
+    it('given pools of both families, a request naming no family gets an IPv4 primary and an IPv6 extra address, in one decision', () =>
+      spec
+        .given([])
+        .when(create({ secondRequestId }, both))
+        .then([created(), second(6)]));
+    it('given pools of one family only, the VM gets one address (IPv4 by default)', () => {
+      spec
+        .given([])
+        .when(create({ secondRequestId }, { poolFamilies: [4] }))
+        .then([created()]);
+      spec
+        .given([])
+        .when(create({ secondRequestId }, { poolFamilies: [] }))
+        .then([created()]);
+    });
+    it('a request naming a family or an address keeps getting that family only', () => {
+      spec
+        .given([])
+        .when(create({ secondRequestId, family: 6 }, both))
+        .then([created({ family: 6 })]);
+      spec
+        .given([])
+        .when(create({ secondRequestId, family: 4 }, both))
+        .then([created()]);
+      spec
+        .given([])
+        .when(create({ secondRequestId, ip: '203.0.113.7' }, both))
+        .then([created({ requestedIp: '203.0.113.7' })]);
+    });
+    it('addressing ipv4 / ipv6 asks for that family only; dual-stack with family 6 makes IPv6 the primary', () => {
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'ipv4' }, both))
+        .then([created()]);
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'ipv6' }, both))
+        .then([created({ family: 6 })]);
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'dual-stack', family: 6 }, both))
+        .then([created({ family: 6 }), second(4)]);
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'dual-stack', ip: '2001:db8::7' }, both))
+        .then([created({ family: 6, requestedIp: '2001:db8::7' }), second(4)]);
+    });
+    it('400 on an unknown addressing or one that contradicts the family; 409 dual-stack without pools of both families', () => {
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'both' as 'ipv4' }, both))
+        .thenThrows({ status: 400, code: 'invalid-addressing' });
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'ipv4', family: 6 }, both))
+        .thenThrows({ status: 400, code: 'addressing-family-mismatch' });
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'ipv6', ip: '203.0.113.7' }, both))
+        .thenThrows({ status: 400, code: 'ip-family-mismatch' });
+      spec
+        .given([])
+        .when(create({ secondRequestId, addressing: 'dual-stack' }, { poolFamilies: [6] }))
+        .thenThrows({ status: 409, code: 'cluster-not-dual-stack' });
+    });
+  });
+
   describe('CreateVm', () => {
     it('creates an IPv4 VM with defaults', () => spec.given([]).when(create()).then([created()]));
     it('keeps a requested IPv4 address and driver', () => {

@@ -1,5 +1,16 @@
 /** VM aggregate (subject vm.<vmId>): placement on a node, deletion, make-before-break migration. */
-import { type Decider, type EventOf, MAX_EXTRA_ADDRESSES, VM_DRIVERS, type VmDriver, conflict, invalid, notFound } from '@fabric/contracts';
+import {
+  type Decider,
+  type EventOf,
+  MAX_EXTRA_ADDRESSES,
+  VM_ADDRESSING,
+  type VmAddressing,
+  VM_DRIVERS,
+  type VmDriver,
+  conflict,
+  invalid,
+  notFound,
+} from '@fabric/contracts';
 import type { NodeStatus } from './node.decider';
 import { familyOf, requireIp, sameIp } from './ip-input';
 
@@ -13,9 +24,21 @@ export type NodeFacts = { clusterId: string; status: NodeStatus } | null;
 
 export type CreateVmCommand = {
   type: 'CreateVm';
-  data: { vmId: string; clusterId: string; nodeId: string; name: string; ownerId: string; ip?: string; family?: 4 | 6; driver?: VmDriver };
-  /** node: the target node; nameTaken: another live VM of the cluster has this name. */
-  context: { node: NodeFacts; nameTaken: boolean };
+  /** secondRequestId: the request id of a dual-stack VM's second address (derived from the VM id by the handler). */
+  data: {
+    vmId: string;
+    clusterId: string;
+    nodeId: string;
+    name: string;
+    ownerId: string;
+    ip?: string;
+    family?: 4 | 6;
+    addressing?: VmAddressing;
+    driver?: VmDriver;
+    secondRequestId?: string;
+  };
+  /** node: the target node; nameTaken: another live VM of the cluster has this name; poolFamilies: the families the cluster has pools of. */
+  context: { node: NodeFacts; nameTaken: boolean; poolFamilies?: (4 | 6)[] };
 };
 export type DeleteVmCommand = { type: 'DeleteVm'; data: { vmId: string } };
 export type MigrateVmCommand = {
@@ -77,19 +100,59 @@ function checkNode(node: NodeFacts | undefined, nodeId: string, clusterId: strin
   if (node.status !== 'active') throw conflict('node-not-active', `node ${nodeId} is ${node.status}: no VMs can be placed on it`);
 }
 
-function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
-  const d = cmd.data;
-  if (state.status !== 'absent') throw conflict('vm-exists', `VM ${d.vmId} already exists`);
+/**
+ * The families of a new VM's addresses: the primary's, and the second one's when dual-stack. A request naming a
+ * family or an address (and no `addressing`) keeps getting that family only; without either, a cluster with pools
+ * of both families gives one address of each.
+ */
+export function vmAddressPlan(
+  d: Pick<CreateVmCommand['data'], 'ip' | 'family' | 'addressing'>,
+  poolFamilies: readonly (4 | 6)[] = [],
+): { family: 4 | 6; second?: 4 | 6 } {
   if (d.family !== undefined && d.family !== 4 && d.family !== 6) throw invalid('invalid-family', 'family must be 4 or 6', { family: ['must be 4 or 6'] });
+  if (d.addressing !== undefined && !VM_ADDRESSING.includes(d.addressing)) {
+    throw invalid('invalid-addressing', `addressing must be one of ${VM_ADDRESSING.join(', ')}`, { addressing: ['unknown addressing'] });
+  }
   const requestedIp = d.ip === undefined ? undefined : requireIp(d.ip, 'ip');
-  const family: 4 | 6 = d.family ?? (requestedIp && familyOf(requestedIp) === 6 ? 6 : 4);
+  const single = d.addressing === 'ipv4' ? 4 : d.addressing === 'ipv6' ? 6 : undefined;
+  if (single !== undefined && d.family !== undefined && d.family !== single) {
+    throw invalid('addressing-family-mismatch', `family ${d.family} contradicts addressing ${d.addressing}`, {
+      family: [`must be ${single} with ${d.addressing}`],
+    });
+  }
+  const family: 4 | 6 = d.family ?? single ?? (requestedIp && familyOf(requestedIp) === 6 ? 6 : 4);
   if (requestedIp && familyOf(requestedIp) !== family) {
     throw invalid('ip-family-mismatch', `ip ${requestedIp} is not an IPv${family} address`, { ip: [`must be an IPv${family} address`] });
   }
+  const both = poolFamilies.includes(4) && poolFamilies.includes(6);
+  if (d.addressing === 'dual-stack' && !both) {
+    throw conflict('cluster-not-dual-stack', 'dual-stack needs address pools of both families in the cluster');
+  }
+  const dual = d.addressing === 'dual-stack' || (d.addressing === undefined && d.family === undefined && requestedIp === undefined && both);
+  return dual ? { family, second: family === 4 ? 6 : 4 } : { family };
+}
+
+function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
+  const d = cmd.data;
+  if (state.status !== 'absent') throw conflict('vm-exists', `VM ${d.vmId} already exists`);
+  const { family, second } = vmAddressPlan(d, cmd.context?.poolFamilies);
+  const requestedIp = d.ip === undefined ? undefined : requireIp(d.ip, 'ip');
   const driver = d.driver ?? 'tap';
   if (!VM_DRIVERS.includes(driver)) throw invalid('invalid-driver', `driver must be one of ${VM_DRIVERS.join(', ')}`, { driver: ['unknown driver'] });
   checkNode(cmd.context?.node, d.nodeId, d.clusterId);
   if (cmd.context.nameTaken) throw conflict('vm-name-taken', `cluster already has a VM named ${d.name}`);
+  if (second !== undefined && !d.secondRequestId) throw invalid('missing-request-id', 'a dual-stack VM needs the request id of its second address');
+  // The second family is an extra address requested in the same decision: IPAM, the node, the RRs, billing and
+  // the projections handle it like any extra address.
+  const secondAddress: VmEvent[] =
+    second !== undefined && d.secondRequestId
+      ? [
+          {
+            type: 'VmAddressRequested',
+            data: { vmId: d.vmId, clusterId: d.clusterId, ownerId: d.ownerId, requestId: d.secondRequestId, family: second },
+          },
+        ]
+      : [];
   return [
     {
       type: 'VmCreated',
@@ -104,6 +167,7 @@ function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
         driver,
       },
     },
+    ...secondAddress,
   ];
 }
 

@@ -117,6 +117,13 @@ describe('ipam decider', () => {
         .when(allocateExtra(1, 6))
         .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { reason: 'no-network' } }]));
     });
+    it('given a VM whose primary allocation failed, fails its extra address (a dual-stack VM with its IPv4 pool exhausted holds no IPv6 address)', () =>
+      spec
+        .given([...v4, ...v6, { type: 'IpAllocationFailed', data: { clusterId, vmId: vm(1), reason: 'pool-exhausted', message: 'no free IPv4 address' } }])
+        .when(allocateExtra(1, 6))
+        .thenState((_s, events) =>
+          expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'no-primary-address' } }]),
+        ));
     it('is idempotent per request, and allocates nothing for a VM being released', () => {
       spec
         .given([...withPrimary, extraAllocated(1, '203.0.113.11')])

@@ -412,7 +412,11 @@ function allocateExtra(cmd: AllocateExtraCommand, state: IpamState): IpamEvent[]
   if (state.extraRequests.has(d.requestId)) return []; // a redelivered VmAddressRequested
   const vm = state.vms.get(d.vmId);
   if (vm === 'release-scheduled' || vm === 'released') return [];
-  const p = pickAddress(state, d.family, d.requestedIp);
+  // A VM without its own address is never routed: its extra addresses (a dual-stack VM's second one) would only be held and billed.
+  const p: Pick =
+    vm === 'failed'
+      ? { reason: 'no-primary-address', message: `VM ${d.vmId} has no primary address: its allocation failed` }
+      : pickAddress(state, d.family, d.requestedIp);
   if (!('pool' in p)) {
     const m = p.message.length > MAX_MESSAGE ? p.message.slice(0, MAX_MESSAGE - 3) + '...' : p.message;
     return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: m } }];
