@@ -61,7 +61,14 @@ describe('BMP from the lab core to the product collector', () => {
   }
 
   async function createVm(name: string): Promise<{ id: string; ip: string }> {
-    const c = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[node().name], name, ownerId: 'customer-1', driver: 'netns' });
+    const c = await http('POST', `${f.api}/vms`, {
+      clusterId: f.clusterId,
+      nodeId: f.nodeIds[node().name],
+      name,
+      ownerId: 'customer-1',
+      driver: 'netns',
+      family: 4,
+    });
     expect(c.status).toBe(202);
     return eventually(
       async () => {
