@@ -93,13 +93,13 @@ export interface CommandOptions {
   'vm migrate': Idempotent & { dryRun?: boolean; to: string };
   'vm blackhole': Idempotent & { dryRun?: boolean; reason: string };
   'vm unblackhole': Idempotent & { dryRun?: boolean };
-  'vm attach-network': Idempotent & { network: string };
-  'vm detach-network': Idempotent & { network: string };
+  'vm attach-network': Idempotent & { network: string; dryRun?: boolean };
+  'vm detach-network': Idempotent & { network: string; dryRun?: boolean };
   'vm address': Idempotent & { dryRun?: boolean; family?: '4' | '6'; ip?: string };
-  'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string };
+  'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string; dryRun?: boolean };
   'private-network list': { cluster: string; owner?: string };
   'private-network show': { cluster: string };
-  'private-network delete': Idempotent & { cluster: string };
+  'private-network delete': Idempotent & { cluster: string; dryRun?: boolean };
   status: { cluster?: string };
   'router-config show': { cluster: string; format?: Vendor; version?: number };
   'router-config diff': { cluster: string; format?: Vendor; from?: number; to?: number };
@@ -351,12 +351,20 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
       'attach-network': {
         summary: "attach a VM to a private network of its owner: an address from the network's CIDR and a MAC for its second interface",
         args: [{ name: 'vm', desc: 'VM id' }],
-        options: [{ flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true }, IDEMPOTENCY],
+        options: [
+          { flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true },
+          IDEMPOTENCY,
+          DRY_RUN,
+        ],
       },
       'detach-network': {
         summary: 'detach a VM from a private network (its address is held for the IPAM cool-down)',
         args: [{ name: 'vm', desc: 'VM id' }],
-        options: [{ flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true }, IDEMPOTENCY],
+        options: [
+          { flags: '--network <ID|NAME>', desc: "private network id, or name (of the VM's owner in the VM's cluster)", required: true },
+          IDEMPOTENCY,
+          DRY_RUN,
+        ],
       },
       address: {
         summary:
@@ -386,6 +394,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--name <NAME>', desc: 'network name (unique per owner)', required: true },
           { flags: '--cidr <CIDR>', desc: 'RFC 1918 / 100.64.0.0/10 IPv4 /16-/29, or fc00::/7 IPv6 /48-/124', required: true },
           IDEMPOTENCY,
+          DRY_RUN,
         ],
       },
       list: { summary: "list a cluster's private networks", options: [cluster(), { flags: '--owner <OWNER>', desc: 'one owner only' }] },
@@ -393,7 +402,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
       delete: {
         summary: 'delete a private network (refused while VMs are attached)',
         args: [{ name: 'network', desc: 'network id' }],
-        options: [cluster(), IDEMPOTENCY],
+        options: [cluster(), IDEMPOTENCY, DRY_RUN],
       },
     },
   },

@@ -539,6 +539,7 @@ export const HANDLERS: Handlers = {
   async 'vm attach-network'(api, { args, opts: o }) {
     const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
     const networkId = await privateNetworkId(api, o.network, vm.clusterId, vm.ownerId);
+    if (o.dryRun) return dryRun(api, 'POST', `/vms/${vm.id}/private-networks`, { networkId });
     const atts = (await api.request<PrivateAttachment[]>('POST', `/vms/${vm.id}/private-networks`, { body: { networkId }, idempotencyKey: o.idempotencyKey }))
       .body;
     const a = atts.find((x) => x.networkId === networkId && x.status === 'attached');
@@ -547,11 +548,13 @@ export const HANDLERS: Handlers = {
   async 'vm detach-network'(api, { args, opts: o }) {
     const vm = await api.get<Vm>(`/vms/${encodeURIComponent(args.vm)}`);
     const networkId = await privateNetworkId(api, o.network, vm.clusterId, vm.ownerId);
+    if (o.dryRun) return dryRun(api, 'DELETE', `/vms/${vm.id}/private-networks/${networkId}`);
     const atts = (await api.request<PrivateAttachment[]>('DELETE', `/vms/${vm.id}/private-networks/${networkId}`, { idempotencyKey: o.idempotencyKey })).body;
     return { json: atts, text: `vm ${vm.name} detached (its private address is released after the IPAM cool-down)` };
   },
   async 'private-network create'(api, { opts: o }) {
     const cluster = await clusterId(api, o.cluster);
+    if (o.dryRun) return dryRun(api, 'POST', `/clusters/${cluster}/private-networks`, { ownerId: o.owner, name: o.name, cidr: o.cidr });
     const n = (
       await api.request<PrivateNetwork>('POST', `/clusters/${cluster}/private-networks`, {
         body: { ownerId: o.owner, name: o.name, cidr: o.cidr },
@@ -585,6 +588,7 @@ export const HANDLERS: Handlers = {
   },
   async 'private-network delete'(api, { args, opts: o }) {
     const cluster = await clusterId(api, o.cluster);
+    if (o.dryRun) return dryRun(api, 'DELETE', `/clusters/${cluster}/private-networks/${encodeURIComponent(args.network)}`);
     const n = (
       await api.request<PrivateNetwork>('DELETE', `/clusters/${cluster}/private-networks/${encodeURIComponent(args.network)}`, {
         idempotencyKey: o.idempotencyKey,

@@ -203,6 +203,41 @@ describe('dry runs of the writes that change configs', () => {
     expect((await http('GET', `${cp.api}/nodes/${fx.nodeIds[0]}`)).body.status).toBe('active');
   });
 
+  it('given a VM, when a private network create, attach, detach and delete are dry runs, then the node shows the VNI it would carry and nothing is written', async () => {
+    const vm = ((await http('GET', `${cp.api}/vms?clusterId=${fx.clusterId}`)).body as { id: string; name: string }[]).find((v) => v.name === 'web1')!;
+    let head = await streamLastSeq(cp.nats);
+    const body = { ownerId: 'cust-1', name: 'backend', cidr: '192.168.60.0/24' };
+    const create = await http('POST', `${cp.api}/clusters/${fx.clusterId}/private-networks?dryRun=true`, body);
+    expect(create.status).toBe(200);
+    expect(create.body.events.map((e: { type: string }) => e.type)).toEqual(['PrivateNetworkCreated']);
+    expect(create.body.targets).toEqual([]); // no node carries a network without VMs
+    expect(await streamLastSeq(cp.nats)).toBe(head);
+    expect((await http('GET', `${cp.api}/clusters/${fx.clusterId}/private-networks`)).body).toEqual([]);
+
+    const net = await http('POST', `${cp.api}/clusters/${fx.clusterId}/private-networks`, body);
+    expect(net.status).toBe(201);
+    await settled();
+    head = await streamLastSeq(cp.nats);
+    const attach = await http('POST', `${cp.api}/vms/${vm.id}/private-networks?dryRun=true`, { networkId: net.body.id });
+    expect(attach.status).toBe(200);
+    const attached = attach.body.events.find((e: { type: string }) => e.type === 'PrivateNetworkAttached');
+    expect(attached.data).toMatchObject({ vmId: vm.id, networkId: net.body.id, vni: net.body.vni });
+    const [node] = targetsOf(attach.body, 'node');
+    expect(node.id).toBe(fx.nodeIds[0]);
+    expect(node.diff).toMatch(new RegExp(`^\\+vni ${net.body.vni} network ${net.body.id} 192\\.168\\.60\\.0/24`, 'm'));
+    expect(node.diff).toContain(`+  vm ${vm.id} mac ${attached.data.mac} ip ${attached.data.ip}/24`);
+    expect(await streamLastSeq(cp.nats)).toBe(head);
+    expect((await http('GET', `${cp.api}/vms/${vm.id}/private-networks`)).body).toEqual([]);
+
+    // Not attached: the detach is refused as the write would be; the delete of the unused network lists its event.
+    expect((await http('DELETE', `${cp.api}/vms/${vm.id}/private-networks/${net.body.id}?dryRun=true`)).status).toBe(404);
+    const del = await http('DELETE', `${cp.api}/clusters/${fx.clusterId}/private-networks/${net.body.id}?dryRun=true`);
+    expect(del.status).toBe(200);
+    expect(del.body.events.map((e: { type: string }) => e.type)).toEqual(['PrivateNetworkDeleted']);
+    expect(await streamLastSeq(cp.nats)).toBe(head);
+    expect((await http('GET', `${cp.api}/clusters/${fx.clusterId}/private-networks`)).body).toHaveLength(1);
+  });
+
   it('given an empty node, when its drain and its leave are dry runs, then a drain changes no config and a leave removes it from every RR', async () => {
     const head = await streamLastSeq(cp.nats);
     const nodes = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/nodes`)).body as { id: string; name: string }[];

@@ -1,9 +1,11 @@
 /** Tenant private networks (VXLAN/EVPN, modelled in IPAM): the cluster's networks and a VM's attachments. */
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, ConflictException, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, ConflictException, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { OWNER_PATTERN } from '@fabric/contracts';
 import { CommandBus, RequestInfo } from './command-bus';
 import { AttachPrivateNetworkBody, CreatePrivateNetworkBody } from './dto';
+import { DryRun, dryRunParam, DryRunQuery } from './dry-run';
 import { ReqInfo } from './request-info';
 import { invalidQuery, QueryParams, uuidParam } from './validation';
 import { ReadModel } from '../read/read-model';
@@ -22,6 +24,7 @@ export class PrivateNetworksController {
   constructor(
     private readonly bus: CommandBus,
     private readonly read: ReadModel,
+    private readonly dry: DryRun,
   ) {}
 
   private async cluster(id: string) {
@@ -45,8 +48,19 @@ export class PrivateNetworksController {
   @ApiHeader(IDEMPOTENCY)
   @ApiResponse({ status: 201, type: PrivateNetworkDto })
   @ApiErrors(400, 404, 409)
-  async create(@Param('id', uuid) id: string, @Body() body: CreatePrivateNetworkBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async create(
+    @Param('id', uuid) id: string,
+    @Body() body: CreatePrivateNetworkBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
     await this.cluster(id);
+    if (dryRunParam(dryRun)) {
+      res.status(200);
+      return this.dry.run('CreatePrivateNetwork', { clusterId: id, ...body }, info.actor, undefined, 'ipam');
+    }
     const { networkId } = await this.bus.send<{ networkId: string }>('ipam', 'CreatePrivateNetwork', { clusterId: id, ...body }, info);
     return this.read.privateNetworkWithAttachments(await this.network(id, networkId));
   }
@@ -76,8 +90,15 @@ export class PrivateNetworksController {
   @ApiHeader(IDEMPOTENCY)
   @ApiResponse({ status: 200, type: PrivateNetworkDto })
   @ApiErrors(400, 404, 409)
-  async remove(@Param('id', uuid) id: string, @Param('networkId', uuid) networkId: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async remove(
+    @Param('id', uuid) id: string,
+    @Param('networkId', uuid) networkId: string,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+  ) {
     const before = await this.read.privateNetworkWithAttachments(await this.network(id, networkId));
+    if (dryRunParam(dryRun)) return this.dry.run('DeletePrivateNetwork', { clusterId: id, networkId }, info.actor, undefined, 'ipam');
     await this.bus.send('ipam', 'DeletePrivateNetwork', { clusterId: id, networkId }, info);
     return { ...before, attachedVms: 0, attachments: [] };
   }
@@ -91,6 +112,7 @@ export class VmPrivateNetworksController {
   constructor(
     private readonly bus: CommandBus,
     private readonly read: ReadModel,
+    private readonly dry: DryRun,
   ) {}
 
   private async vm(id: string) {
@@ -118,7 +140,13 @@ export class VmPrivateNetworksController {
   @ApiHeader(IDEMPOTENCY)
   @ApiResponse({ status: 200, type: [VmPrivateAttachmentDto] })
   @ApiErrors(400, 404, 409)
-  async attach(@Param('id', uuid) id: string, @Body() body: AttachPrivateNetworkBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async attach(
+    @Param('id', uuid) id: string,
+    @Body() body: AttachPrivateNetworkBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+  ) {
     const v = await this.vm(id);
     const n = await this.read.privateNetworkRow(body.networkId);
     if (n && n.clusterId !== v.clusterId) {
@@ -128,7 +156,9 @@ export class VmPrivateNetworksController {
         message: `private network ${n.name} is in cluster ${n.clusterId}, vm ${id} in cluster ${v.clusterId}`,
       });
     }
-    await this.bus.send('ipam', 'AttachPrivateNetwork', { clusterId: v.clusterId, networkId: body.networkId, vmId: id }, info);
+    const payload = { clusterId: v.clusterId, networkId: body.networkId, vmId: id };
+    if (dryRunParam(dryRun)) return this.dry.run('AttachPrivateNetwork', payload, info.actor, undefined, 'ipam');
+    await this.bus.send('ipam', 'AttachPrivateNetwork', payload, info);
     return this.read.vmPrivateNetworks(id);
   }
 
@@ -137,9 +167,17 @@ export class VmPrivateNetworksController {
   @ApiHeader(IDEMPOTENCY)
   @ApiResponse({ status: 200, type: [VmPrivateAttachmentDto] })
   @ApiErrors(400, 404, 409)
-  async detach(@Param('id', uuid) id: string, @Param('networkId', uuid) networkId: string, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async detach(
+    @Param('id', uuid) id: string,
+    @Param('networkId', uuid) networkId: string,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+  ) {
     const v = await this.vm(id);
-    await this.bus.send('ipam', 'DetachPrivateNetwork', { clusterId: v.clusterId, networkId, vmId: id }, info);
+    const payload = { clusterId: v.clusterId, networkId, vmId: id };
+    if (dryRunParam(dryRun)) return this.dry.run('DetachPrivateNetwork', payload, info.actor, undefined, 'ipam');
+    await this.bus.send('ipam', 'DetachPrivateNetwork', payload, info);
     return this.read.vmPrivateNetworks(id);
   }
 }

@@ -123,19 +123,8 @@ export class IpamService {
     return { result: { ...result, dryRun: true, events: res.events }, position: res.position };
   }
 
-  /** Commands a dry run is refused for (they have none). */
-  private static readonly NO_DRY_RUN = ['CreatePrivateNetwork', 'DeletePrivateNetwork', 'AttachPrivateNetwork', 'DetachPrivateNetwork'];
-
   handlers(): CommandHandlers<typeof IPAM_COMMANDS> {
-    const handlers = this.writeHandlers();
-    for (const name of IpamService.NO_DRY_RUN) {
-      const h = (handlers as Record<string, (p: object, req: CommandRequest) => Promise<{ result: Record<string, unknown>; position: number }>>)[name];
-      (handlers as Record<string, typeof h>)[name] = (p, req) => {
-        if (req.dryRun) throw invalid('dry-run-unsupported', `${name} has no dry run`, { dryRun: [`not supported by ${name}`] });
-        return h(p, req);
-      };
-    }
-    return handlers;
+    return this.writeHandlers();
   }
 
   private writeHandlers(): CommandHandlers<typeof IPAM_COMMANDS> {
@@ -182,40 +171,33 @@ export class IpamService {
       CreatePrivateNetwork: async (p: CreatePrivateNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();
         const { gatewayIp } = await this.poolContext(p.clusterId);
-        const res = await this.repo.handle(
-          p.clusterId,
-          { type: 'CreatePrivateNetwork', data: { clusterId: p.clusterId, networkId, ownerId: p.ownerId, name: p.name, cidr: p.cidr }, context: { gatewayIp } },
-          { commandId: req.commandId, meta: meta(req) },
-        );
+        const command: IpamCommand = {
+          type: 'CreatePrivateNetwork',
+          data: { clusterId: p.clusterId, networkId, ownerId: p.ownerId, name: p.name, cidr: p.cidr },
+          context: { gatewayIp },
+        };
+        if (req.dryRun) return this.preview(p.clusterId, command, { networkId });
+        const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
         this.knownClusters.add(p.clusterId);
         return { result: { networkId }, position: res.position };
       },
       DeletePrivateNetwork: async (p: DeletePrivateNetwork, req: CommandRequest) => {
-        const res = await this.repo.handle(
-          p.clusterId,
-          { type: 'DeletePrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId } },
-          {
-            commandId: req.commandId,
-            meta: meta(req),
-          },
-        );
+        const command: IpamCommand = { type: 'DeletePrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId } };
+        if (req.dryRun) return this.preview(p.clusterId, command, { networkId: p.networkId });
+        const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
         return { result: { networkId: p.networkId }, position: res.position };
       },
       AttachPrivateNetwork: async (p: AttachPrivateNetwork, req: CommandRequest) => {
-        const res = await this.repo.handle(
-          p.clusterId,
-          { type: 'AttachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId } },
-          { commandId: req.commandId, meta: meta(req) },
-        );
+        const command: IpamCommand = { type: 'AttachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId } };
+        if (req.dryRun) return this.preview(p.clusterId, command, { networkId: p.networkId, vmId: p.vmId });
+        const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
         return { result: { networkId: p.networkId, vmId: p.vmId }, position: res.position };
       },
       DetachPrivateNetwork: async (p: DetachPrivateNetwork, req: CommandRequest) => {
         const releaseAt = new Date(Date.now() + this.settings.releaseCooldownMs).toISOString();
-        const res = await this.repo.handle(
-          p.clusterId,
-          { type: 'DetachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId, releaseAt } },
-          { commandId: req.commandId, meta: meta(req) },
-        );
+        const command: IpamCommand = { type: 'DetachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId, releaseAt } };
+        if (req.dryRun) return this.preview(p.clusterId, command, { networkId: p.networkId, vmId: p.vmId });
+        const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
         this.knownClusters.add(p.clusterId);
         if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(p.clusterId);
         return { result: { networkId: p.networkId, vmId: p.vmId }, position: res.position };
