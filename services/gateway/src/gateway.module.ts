@@ -29,6 +29,7 @@ export interface GatewayDeps {
   runner: ProjectionRunner;
   limits: HttpLimits;
   bmpGraceMs: number;
+  tokenCacheMs?: number;
 }
 
 class Shutdown implements OnApplicationShutdown {
@@ -69,7 +70,7 @@ export class GatewayModule {
         { provide: BMP_GRACE_MS, useValue: deps.bmpGraceMs },
         BmpDisagreementMonitor,
         Shutdown,
-        { provide: TokenStore, useValue: new TokenStore(deps.ds) },
+        { provide: TokenStore, useValue: new TokenStore(deps.ds, { cacheMs: deps.tokenCacheMs }) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: MinPositionInterceptor },
       ],

@@ -35,6 +35,8 @@ export interface GatewayOptions {
   limits?: Partial<HttpLimits>;
   /** Grace before a BMP/agent disagreement is reported (default env FABRIC_BMP_DISAGREEMENT_GRACE_MS, else 30 s). */
   bmpGraceMs?: number;
+  /** How long a verified API token is trusted without a lookup (default env FABRIC_TOKEN_CACHE_MS, else 5 s). */
+  tokenCacheMs?: number;
 }
 
 export async function startGateway(opts: GatewayOptions = {}) {
@@ -51,7 +53,7 @@ export async function startGateway(opts: GatewayOptions = {}) {
   await observations.start();
   const limits = httpLimits(opts.limits);
   const app = await NestFactory.create<NestExpressApplication>(
-    GatewayModule.with({ store, ds, runner, limits, bmpGraceMs: opts.bmpGraceMs ?? bmpGraceMsFromEnv() }),
+    GatewayModule.with({ store, ds, runner, limits, bmpGraceMs: opts.bmpGraceMs ?? bmpGraceMsFromEnv(), tokenCacheMs: opts.tokenCacheMs }),
     {
       logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
       bodyParser: false,
