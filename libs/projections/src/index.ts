@@ -6,3 +6,5 @@ export * from './rebuild';
 export * from './range-size';
 export * from './position';
 export * from './follower';
+export * from './hooks';
+export * from './read-model';
