@@ -50,9 +50,10 @@ export async function openMigratedDatabase(opts: DbOptions & { timeoutMs?: numbe
   const schema = (ds.options as { schema: string }).schema;
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   for (;;) {
-    const done = await ds
-      .query(`SELECT count(*)::int AS n FROM "${schema}"."typeorm_migrations"`)
-      .then((r: { n: number }[]) => r[0].n, () => 0);
+    const done = await ds.query(`SELECT count(*)::int AS n FROM "${schema}"."typeorm_migrations"`).then(
+      (r: { n: number }[]) => r[0].n,
+      () => 0,
+    );
     if (done >= MIGRATIONS.length) return ds;
     if (Date.now() > deadline) {
       await ds.destroy();
