@@ -16,7 +16,7 @@ import { labDown, labUp, type LabState } from '../deploy/lab/topology';
 import { registerLab } from '../deploy/lab/launch';
 
 const ROOT = path.resolve(__dirname, '..');
-const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
+const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'];
 
 export interface ProcessFabric {
   nats: Nats;
@@ -73,12 +73,12 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
   };
   const procs = new Map<string, ChildProcess>();
   const profiled = new Set<ChildProcess>();
-  const launch = (name: string, script: string, args: string[] = []) => {
+  const launch = (name: string, script: string, args: string[] = [], extraEnv: Record<string, string> = {}) => {
     const profile = (process.env.BENCH_CPU_PROFILE ?? '').split(',').includes(name);
     const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR ?? os.tmpdir()}`] : [];
     const p = spawn(process.execPath, [...prof, '-r', path.join(ROOT, 'deploy/register.js'), path.join(ROOT, script), ...args], {
       cwd: ROOT,
-      env,
+      env: { ...env, ...extraEnv },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     procs.set(name, p);
@@ -95,7 +95,8 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    for (const s of SERVICES) launch(s, `services/${s}/src/main.ts`);
+    // As npm start: the projector process writes the read model, the gateway follows its checkpoint.
+    for (const s of SERVICES) launch(s, `services/${s}/src/main.ts`, [], s === 'gateway' ? { FABRIC_PROJECTOR: 'external' } : {});
     const api = `http://127.0.0.1:${port}/api/v1`;
     const deadline = Date.now() + 60000;
     for (;;) {

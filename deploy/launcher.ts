@@ -11,7 +11,8 @@ import { markedProcesses, terminate } from './procs';
 import { bmpNatsEnv, ensureProductNats, serviceNatsEnv, usedNatsUrl } from './nats-auth';
 import { type BmpClusterView, bmpCollectorPlan, staleCollectors } from './bmp-collectors';
 
-export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
+/** The projector after the gateway: it waits for the gateway's migrations, then projects what the gateway reads. */
+export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'] as const;
 const REGISTER = path.join(ROOT, 'deploy', 'register.js');
 
 export const apiBase = () => `http://${process.env.GATEWAY_HOST ?? '127.0.0.1'}:${process.env.GATEWAY_PORT ?? 8080}/api/v1`;
@@ -55,7 +56,9 @@ async function startService(name: string, instance = 1) {
   const env: Record<string, string> = {
     ...(serviceNatsEnv(name as never) as Record<string, string>),
     ...(port ? { METRICS_PORT: String(port) } : {}),
-    ...(name === 'gateway' ? { ...POSTGRES_DURABILITY_ENV, GATEWAY_PORT: String(gatewayPort) } : {}),
+    // The gateway follows the projector's checkpoint instead of projecting (its CPU serves the API).
+    ...(name === 'gateway' ? { ...POSTGRES_DURABILITY_ENV, GATEWAY_PORT: String(gatewayPort), FABRIC_PROJECTOR: 'external' } : {}),
+    ...(name === 'projector' ? POSTGRES_DURABILITY_ENV : {}),
   };
   // Liveness: a gateway whose /health answers 5xx (a dead loop inside a running process) is restarted.
   const health = name === 'gateway' ? { url: `${apiBase().replace(/:\d+\/api\/v1$/, `:${gatewayPort}/api/v1`)}/health` } : undefined;

@@ -269,7 +269,7 @@ function usage(): never {
       'usage: npm run nats -- <command>',
       '  enroll --role node|rr|router --target <id> [--out <file>]   an agent identity (its seed file, 0600)',
       "  enroll --role bmp --target <clusterId> [--out <file>]      a BMP collector of that cluster's core",
-      '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway [--out <file>]',
+      '  enroll --role admin|inventory|ipam|route-announcer|rr-config|router-config|gateway|projector [--out <file>]',
       '  revoke <name>                                              e.g. agent-node-<id>',
       "  import [--from <open NATS url, default 127.0.0.1:4222>] [--from-creds <file>]   upgrade: its history into the product's (empty) bus",
       '  list | url | config [--member <i>]',

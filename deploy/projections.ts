@@ -2,7 +2,7 @@
  * `npm run projections -- rebuild [--swap]`: replays the event stream from sequence 1 into a fresh
  * schema (`<DB_SCHEMA>_rebuild`) and reports whether it equals the live read model.
  * `--swap` then replaces the live schema with the rebuilt one (the old one is kept as `<schema>_old`);
- * stop the gateway first (`npm run stop`), since it projects into the live schema while it runs.
+ * stop the gateway and the projector first (`npm run stop`): they project into the live schema while they run.
  */
 import { toolNatsOptions } from './nats-auth';
 import { DataSource } from 'typeorm';
@@ -17,7 +17,8 @@ async function main() {
     process.exit(2);
   }
   const swap = flags.includes('--swap');
-  if (swap && pidOf('gateway')) throw new Error('the gateway is running: stop it first (npm run stop), then rebuild with --swap');
+  for (const p of ['gateway', 'projector'])
+    if (swap && pidOf(p)) throw new Error(`the ${p} is running: stop it first (npm run stop), then rebuild with --swap`);
   const live = databaseSchema();
   const target = `${live}_rebuild`;
   const nats = await Nats.connect({ name: 'projections-rebuild', ...toolNatsOptions() });
@@ -25,7 +26,7 @@ async function main() {
   const liveDs = new DataSource({ type: 'postgres', url: databaseUrl() });
   await liveDs.initialize();
   // Compared with a consistent snapshot of the live read model, rebuilt to that snapshot's position,
-  // so the check holds while the gateway keeps projecting new events.
+  // so the check holds while the projector keeps projecting new events.
   const { ds, position, livePosition, differs } = await rebuildAndCompare(store, databaseUrl(), live, target, liveDs);
   console.log(`rebuilt ${target} from sequence 1 to ${position}`);
   try {

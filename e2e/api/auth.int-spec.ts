@@ -9,6 +9,8 @@ import { type ControlPlane, http, startControlPlane } from '../support/control-p
 import { createFixture, type Fixture } from '../support/api-fixtures';
 import { startGateway } from '../../services/gateway/src/main';
 
+const TOKEN_CACHE_MS = 3000;
+
 describe('API auth', () => {
   let cp: ControlPlane;
   let fx: Fixture;
@@ -17,7 +19,7 @@ describe('API auth', () => {
   const as = (who: string) => ({ auth: tokens[who].token });
 
   beforeAll(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ gateway: { tokenCacheMs: TOKEN_CACHE_MS } });
     fx = await createFixture(cp);
     db = new DataSource({ type: 'postgres', url: cp.db.url });
     await db.initialize();
@@ -92,15 +94,34 @@ describe('API auth', () => {
     for (const t of Object.values(tokens)) expect(text).not.toContain(t.token);
     expect(list.body.find((t: { name: string }) => t.name === 'ops-alice').lastUsedAt).not.toBeNull();
 
-    expect((await http('GET', `${cp.api}/vms`, undefined, {}, as('ops-gone'))).status).toBe(200);
+    expect((await http('GET', `${cp.api}/vms`, undefined, {}, as('ops-gone'))).status).toBe(200); // now in the token cache
     const del = await http('DELETE', `${cp.api}/tokens/${tokens['ops-gone'].id}`);
     expect(del.status).toBe(200);
     expect(del.body.revokedAt).toEqual(expect.any(String));
+    // revoked on this gateway: its cache entry is dropped at once, not after the cache time
     const after = await http('GET', `${cp.api}/vms`, undefined, {}, as('ops-gone'));
     expect(after.status).toBe(401);
     expect(after.body.code).toBe('unauthorized');
     expect((await http('DELETE', `${cp.api}/tokens/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
     expect((await http('POST', `${cp.api}/tokens`, { name: 'x', role: 'root' })).status).toBe(400);
+  });
+
+  it('trusts a verified token for at most the cache time: revoked by another gateway, it answers 401 within it', async () => {
+    const r = await http('POST', `${cp.api}/tokens`, { name: 'ops-elsewhere', role: 'operator' });
+    expect(r.status).toBe(201);
+    const read = async () => (await http('GET', `${cp.api}/vms`, undefined, {}, { auth: r.body.token })).status;
+    const t0 = performance.now();
+    expect(await read()).toBe(200); // looked up, now cached
+    // what DELETE /tokens/:id on another gateway instance writes; this gateway is not told
+    await db.query(`UPDATE "fabric"."api_tokens" SET revoked_at = now() WHERE id = $1`, [r.body.id]);
+    expect(await read()).toBe(200); // answered from the cache, no lookup
+    let status = 200;
+    while (status === 200 && performance.now() - t0 < TOKEN_CACHE_MS + 2000) {
+      await new Promise((res) => setTimeout(res, 50));
+      status = await read();
+    }
+    expect(status).toBe(401);
+    expect(performance.now() - t0).toBeLessThan(TOKEN_CACHE_MS + 2000);
   });
 
   it('stores only sha256 hashes of tokens, never the tokens', async () => {

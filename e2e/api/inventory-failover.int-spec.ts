@@ -2,15 +2,19 @@
  * Active-standby inventory (libs/eventstore/src/leader.ts): two inventory processes on one bus, one answers.
  * kill -9 of the leader during a burst of VM creations: the standby takes over by itself, every VM is created
  * exactly once (clients retry with the same command id, as the gateway does), and the killed instance comes
- * back as the standby. The same for a deriver (rr-config): only the leader publishes desired states.
+ * back as the standby. The same for a deriver (rr-config): only the leader publishes desired states. And the
+ * projector, active-active without a lease: two processes, each killed -9 in turn during a burst through the API,
+ * restarted; the read model ends with every VM once and the gateway's reads wait for it.
  */
 import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
+import { Client } from 'pg';
 import { EventStore, type Nats, RpcClient, rrNodesBucket } from '@fabric/eventstore';
 import { closeTestNats, eventually, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { rrTargetId } from '@fabric/contracts';
 import { CLUSTER, NET4, POOL4B, appendEvents, baseFabric, ev, lastCommand } from '@fabric/testing/fabric';
-import { clusterBody } from '../support/control-plane';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { createFixture, streamLastSeq } from '../support/api-fixtures';
 import { killAllChildren, type ServiceProcess, spawnService } from '../support/processes';
 
 jest.setTimeout(180_000);
@@ -137,5 +141,64 @@ describe('deriver active-standby (rr-config)', () => {
     );
     expect(JSON.stringify(next)).toContain('203.0.113.128');
     await b.waitFor('elected leader', 1_000);
+  });
+});
+
+describe('projector processes (active-active, no lease)', () => {
+  let cp: ControlPlane;
+  afterAll(async () => {
+    await killAllChildren();
+    await cp?.close();
+  });
+
+  const projector = async () => {
+    const p = spawnService('projector', { FABRIC_NS: cp.ns, DATABASE_URL: cp.db.url, DB_SCHEMA: 'fabric', LOG_LEVEL: 'info' });
+    await p.waitFor('projector running', 60_000);
+    return p;
+  };
+
+  it('each killed -9 in turn during a burst and restarted: every VM in the read model once, reads wait for it', async () => {
+    // the gateway migrates and follows; the projectors write
+    cp = await startControlPlane({ projector: 'external' });
+    const procs = [await projector(), await projector()];
+    const fx = await createFixture(cp, { nodes: 1 });
+    const total = 60;
+    let acked = 0;
+    const ids: string[] = [];
+    const burst = (async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < total) {
+            const i = next++;
+            const r = await http('POST', `${cp.api}/vms`, { clusterId: fx.clusterId, nodeId: fx.nodeIds[0], name: `p${i}`, ownerId: 'c1' });
+            expect(r.status).toBe(202);
+            ids.push(r.body.id);
+            acked++;
+          }
+        }),
+      );
+    })();
+    for (const [i, at] of [15, 35].entries()) {
+      await eventually(() => acked >= at, 60_000, 10, `${at} VMs accepted`);
+      await procs[i].kill9();
+      procs[i] = await projector();
+    }
+    await burst;
+    // A read of each accepted VM waits until the read model has it (202 → the gateway recorded its position).
+    for (const id of ids) expect((await http('GET', `${cp.api}/vms/${id}`)).status).toBe(200);
+    const head = await streamLastSeq(cp.nats);
+    await eventually(() => (cp.gateway.runner.currentPosition >= head ? true : undefined), 30_000, 50, 'the gateway sees the checkpoint at the head');
+    const db = new Client({ connectionString: cp.db.url });
+    await db.connect();
+    let rows: { name: string }[];
+    try {
+      rows = (await db.query(`SELECT name FROM fabric.vms WHERE name LIKE 'p%'`)).rows;
+    } finally {
+      await db.end();
+    }
+    expect(rows).toHaveLength(total);
+    expect(new Set(rows.map((r) => r.name)).size).toBe(total);
+    for (const p of procs) expect(p.running).toBe(true);
   });
 });

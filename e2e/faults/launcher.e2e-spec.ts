@@ -137,6 +137,7 @@ describe('npm start / status / stop under supervision', () => {
         'nats-auth',
         'inventory',
         'ipam',
+        'projector',
         'route-announcer',
         'router-config',
         'rr-config',

@@ -1,7 +1,7 @@
 /**
  * Two instances of every service (FABRIC_SERVICE_INSTANCES=2 of npm start, on the authenticated bus): during a
- * burst of VMs, kill -9 one gateway, one IPAM and the LEADER of inventory and of each deriver. Each killed
- * instance stays down (its host is lost) until the survivor took over: the gateways and IPAMs are active-active,
+ * burst of VMs, kill -9 one gateway, one IPAM, one projector and the LEADER of inventory and of each deriver. Each killed
+ * instance stays down (its host is lost) until the survivor took over: the gateways, IPAMs and projectors are active-active,
  * the standbys of the single-writer services take the leader lease once it expires
  * (docs/adr/0011-active-standby-leader-lease.md). The burst completes through the surviving gateway; then the
  * fault suite's checker over the whole history: every VM at the core, nothing lost, nothing twice.
@@ -72,7 +72,9 @@ describe('two instances of every service: instances killed during a VM burst', (
       survivorAcksAtLoss = vms.ackedBy.get(survivingApi) ?? 0;
       await loseInstance(lostGateway);
       await loseInstance('ipam');
-      report.push(`gateway and ipam (instance 1) killed with kill -9, not restarted`);
+      // Projectors are active-active too: the survivor's batches keep the read model (the checkpoint row serialises them).
+      await loseInstance('projector');
+      report.push(`gateway, ipam and projector (instance 1) killed with kill -9, not restarted`);
       for (const role of LEADER_ROLES) {
         const before = await until(`${role} has a leader`, () => leaseHolder(role));
         const victim = programOf(before);
@@ -101,6 +103,7 @@ describe('two instances of every service: instances killed during a VM burst', (
     // The lost instances come back (their hosts returned); the gateway answers again.
     await bringBack(lostGateway);
     await bringBack('ipam');
+    await bringBack('projector');
     await until('the returned gateway is healthy', () => fetch(`${f.apis[0]}/health`).then((r) => (r.ok ? true : undefined)), 120_000);
   });
 });

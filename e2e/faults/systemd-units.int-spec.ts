@@ -10,7 +10,7 @@ import { which } from '../../deploy/infra';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const UNITS = path.join(ROOT, 'deploy', 'systemd');
-const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
+const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'];
 const units = () => readdirSync(UNITS).filter((f) => f.endsWith('.service'));
 const unit = (f: string) => readFileSync(path.join(UNITS, f), 'utf8');
 const keys = (text: string, key: string) =>
@@ -84,6 +84,8 @@ describe('systemd units', () => {
     expect(keys(agent, 'User')[0]).not.toBe('root');
     expect(keys(agent, 'CapabilityBoundingSet')[0].split(' ').sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE']);
     expect(keys(agent, 'AmbientCapabilities')[0].split(' ').sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE']);
-    expect(keys(unit('ip-fabric-gateway.service'), 'Environment')).toContain('"PGOPTIONS=-c synchronous_commit=on"');
+    for (const s of ['gateway', 'projector']) expect(keys(unit(`ip-fabric-${s}.service`), 'Environment')).toContain('"PGOPTIONS=-c synchronous_commit=on"');
+    // the gateway follows the projector's checkpoint, as npm start runs it
+    expect(keys(unit('ip-fabric-gateway.service'), 'Environment')).toContain('FABRIC_PROJECTOR=external');
   });
 });

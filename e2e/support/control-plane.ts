@@ -8,6 +8,7 @@ import { EventStore, type Nats } from '@fabric/eventstore';
 import { startInventory } from '../../services/inventory/src/main';
 import { startIpam } from '../../services/ipam/src/main';
 import { type GatewayOptions, startGateway } from '../../services/gateway/src/main';
+import { startProjector } from '../../services/projector/src/main';
 
 export type InventoryHandle = Awaited<ReturnType<typeof startInventory>>;
 export type IpamHandle = Awaited<ReturnType<typeof startIpam>>;
@@ -33,7 +34,13 @@ export interface ControlPlane {
 }
 
 export async function startControlPlane(
-  opts: { ipamCooldownMs?: number; ipamProcesses?: number; gateway?: Partial<GatewayOptions> } = {},
+  opts: {
+    ipamCooldownMs?: number;
+    ipamProcesses?: number;
+    gateway?: Partial<GatewayOptions>;
+    /** `external`: the projector service projects (as npm start runs it), the gateway follows its checkpoint. */
+    projector?: 'in-process' | 'external';
+  } = {},
 ): Promise<ControlPlane> {
   const ns = uniqueNs();
   const nats = await openTestNats(ns);
@@ -58,8 +65,13 @@ export async function startControlPlane(
     };
     for (let i = 0; i < (opts.ipamProcesses ?? 1); i++) await addIpam();
     const adminToken = `fab_test_${randomBytes(24).toString('hex')}`;
-    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0, adminToken, ...opts.gateway });
+    const external = opts.projector === 'external';
+    const gateway = await startGateway({ ns, databaseUrl: db.url, schema: 'fabric', port: 0, adminToken, projector: opts.projector, ...opts.gateway });
     closers.push(() => gateway.close());
+    if (external) {
+      const projector = await startProjector({ ns, databaseUrl: db.url, schema: 'fabric' });
+      closers.push(() => projector.close());
+    }
     const cp: ControlPlane = {
       ns,
       api: `${gateway.url}/api/v1`,

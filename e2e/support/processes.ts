@@ -72,7 +72,7 @@ export class ServiceProcess {
   }
 }
 
-export function spawnService(service: 'ipam' | 'inventory' | 'gateway' | 'rr-config', env: Record<string, string>): ServiceProcess {
+export function spawnService(service: 'ipam' | 'inventory' | 'gateway' | 'rr-config' | 'projector', env: Record<string, string>): ServiceProcess {
   const proc = spawn(process.execPath, ['-r', './deploy/register.js', `services/${service}/src/main.ts`], {
     cwd: ROOT,
     env: { ...process.env, ...env },

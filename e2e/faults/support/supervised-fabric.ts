@@ -25,7 +25,7 @@ import { SupervisorClient } from '../../../deploy/supervisor-client';
 import { type AuthServer, SuiteIdentities } from './suite-identities';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'];
+export const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'];
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -248,7 +248,8 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
         name: instance === 1 ? s : `${s}-${instance}`,
         ...node(`services/${s}/src/main.ts`, [], {
           NATS_CREDS: serviceCreds[s],
-          ...(gateway ? { ...POSTGRES_DURABILITY_ENV, GATEWAY_PORT: String(gwPorts[instance - 1]) } : {}),
+          ...(gateway ? { ...POSTGRES_DURABILITY_ENV, GATEWAY_PORT: String(gwPorts[instance - 1]), FABRIC_PROJECTOR: 'external' } : {}),
+          ...(s === 'projector' ? POSTGRES_DURABILITY_ENV : {}),
         }),
         // The gateway's /health is its liveness probe.
         ...(gateway ? { health: { url: `${apis[instance - 1]}/health` } } : {}),

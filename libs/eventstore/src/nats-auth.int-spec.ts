@@ -47,6 +47,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       { role: 'route-announcer' },
       { role: 'router-config' },
       { role: 'gateway' },
+      { role: 'projector' },
       { role: 'agent', kind: 'node', target: nodeA },
       { role: 'agent', kind: 'node', target: nodeB },
       { role: 'agent', kind: 'router', target: clusterId },
@@ -362,6 +363,22 @@ describe('given the product bus with identities (nats-server with nkey users and
       }
       await eventually(() => asked.length === 2, 5000, 50, 'both resync requests reach the agent');
       expect(await refused(new EventStore(ipam).observations().read(s.obsAll()))).toMatch(/permission|timeout/i);
+    });
+
+    it('when the projector reads the events and observations then it may; any write, RPC or command is refused', async () => {
+      const p = await as('projector');
+      const inventory = await as('inventory');
+      const s = p.subjects;
+      await expect(p.ensureStreams()).resolves.toBeUndefined();
+      await expect(new EventStore(p).read(s.evtAll())).resolves.toEqual(expect.any(Array));
+      await expect(new EventStore(p).observations().read(s.obsAll())).resolves.toEqual(expect.any(Array));
+      const ok = (subj: string) => p.js.publish(subj, '{}', { msgID: randomUUID(), timeout: 2000 });
+      for (const subject of [s.evt('vm', randomUUID()), s.cmd('node', nodeA), s.obs('node', nodeA)])
+        expect(await refused(ok(subject))).toMatch(/permission|timeout/i);
+      const sub = inventory.nc.subscribe(s.rpcAll('inventory'), { callback: (_e, m) => void m.respond('"ok"') });
+      await inventory.nc.flush();
+      expect(await refused(p.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
+      sub.unsubscribe();
     });
 
     it('when anyone but the gateway sends an RPC command then it is refused (route-announcer: CompleteMigration only)', async () => {

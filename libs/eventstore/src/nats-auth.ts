@@ -9,7 +9,7 @@
  */
 import { DERIVER_SERVICES, Subjects, type TargetKind, assertToken } from '@fabric/contracts';
 
-export const SERVICE_ROLES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway'] as const;
+export const SERVICE_ROLES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 export type Identity =
@@ -224,6 +224,10 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
         s.resyncRequests,
       );
       sub.push(`${ns}.health.loop.>`);
+      break;
+    case 'projector':
+      // Reads both streams into Postgres; asks the agents to resync observations lost to retention. Nothing else.
+      pub.push(...readStream(events), ...readStream(observations), s.resyncRequests);
       break;
   }
   return { publish: { allow: pub }, subscribe: { allow: sub }, ...(responses ? { allow_responses: true } : {}) };

@@ -39,3 +39,26 @@ export async function openDatabase(opts: DbOptions = {}): Promise<DataSource> {
   await ds.runMigrations({ transaction: 'all' });
   return ds;
 }
+
+/**
+ * Connects without migrating and waits until every migration of this build has run (another process — the
+ * gateway — is the migrator: one at a time). Throws after `timeoutMs`.
+ */
+export async function openMigratedDatabase(opts: DbOptions & { timeoutMs?: number } = {}): Promise<DataSource> {
+  const ds = createDataSource(opts);
+  await ds.initialize();
+  const schema = (ds.options as { schema: string }).schema;
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  for (;;) {
+    const done = await ds.query(`SELECT count(*)::int AS n FROM "${schema}"."typeorm_migrations"`).then(
+      (r: { n: number }[]) => r[0].n,
+      () => 0,
+    );
+    if (done >= MIGRATIONS.length) return ds;
+    if (Date.now() > deadline) {
+      await ds.destroy();
+      throw new Error(`the read model in schema ${schema} is not migrated (${done} of ${MIGRATIONS.length}) after ${opts.timeoutMs ?? 120_000} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -4,3 +4,7 @@ export * from './projector';
 export * from './runner';
 export * from './rebuild';
 export * from './range-size';
+export * from './position';
+export * from './follower';
+export * from './hooks';
+export * from './read-model';

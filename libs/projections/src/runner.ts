@@ -12,6 +12,8 @@ import { type DataSource } from 'typeorm';
 import { checkEnvelope, type StoredEvent } from '@fabric/contracts';
 import { type EventStore, isTransientDbError, type ReaderLog, StreamReader, type StreamKind } from '@fabric/eventstore';
 import { Projector, type VmAtCore } from './projector';
+import { positionChannel } from './follower';
+import type { ReadModelPosition } from './position';
 
 export interface RunnerOptions {
   name?: string;
@@ -28,12 +30,17 @@ export interface RunnerOptions {
    * checkpoint row: `read-model` and `read-model:observations`.
    */
   stream?: StreamKind;
+  /**
+   * Announce each committed checkpoint with `pg_notify` (inside the batch's transaction, so delivered at commit):
+   * gateways that do not project themselves follow it (`CheckpointFollower`).
+   */
+  notify?: boolean;
 }
 
 /** Checkpoint name of the read model's runner over a stream. */
 export const checkpointName = (stream: StreamKind = 'events', base = 'read-model') => (stream === 'events' ? base : `${base}:${stream}`);
 
-export class ProjectionRunner {
+export class ProjectionRunner implements ReadModelPosition {
   readonly name: string;
   private readonly projector: Projector;
   private position = 0;
@@ -139,6 +146,7 @@ export class ProjectionRunner {
       }
       await this.projector.flush(em);
       await em.query(`UPDATE "${this.schema}"."projection_checkpoints" SET position = $2 WHERE name = $1 AND position < $2`, [this.name, last]);
+      if (this.opts.notify) await em.query(`SELECT pg_notify($1, $2)`, [positionChannel(this.schema), `${this.name}:${last}`]);
     });
     this.advance(Math.max(this.position, last));
     const atCore = this.projector.atCore;

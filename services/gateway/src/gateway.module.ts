@@ -1,7 +1,7 @@
 import { Module, OnApplicationShutdown, Inject } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { EventStore, RpcClient } from '@fabric/eventstore';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { CommandBus } from './http/command-bus';
 import { DryRun } from './http/dry-run';
 import { ClustersController, NodesController } from './http/clusters.controller';
@@ -26,13 +26,14 @@ import { HTTP_LIMITS, HttpLimits } from './http/limits';
 export interface GatewayDeps {
   store: EventStore;
   ds: DataSource;
-  runner: ProjectionRunner;
+  runner: ReadModelPosition;
   limits: HttpLimits;
   bmpGraceMs: number;
+  tokenCacheMs?: number;
 }
 
 class Shutdown implements OnApplicationShutdown {
-  constructor(@Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
+  constructor(@Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition) {}
   async onApplicationShutdown() {
     await this.runner.stop();
   }
@@ -69,7 +70,7 @@ export class GatewayModule {
         { provide: BMP_GRACE_MS, useValue: deps.bmpGraceMs },
         BmpDisagreementMonitor,
         Shutdown,
-        { provide: TokenStore, useValue: new TokenStore(deps.ds) },
+        { provide: TokenStore, useValue: new TokenStore(deps.ds, { cacheMs: deps.tokenCacheMs }) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: MinPositionInterceptor },
       ],

@@ -1,9 +1,13 @@
-/** gateway: the HTTP API (commands → inventory/IPAM over NATS, reads from the Postgres read model it projects). */
+/**
+ * gateway: the HTTP API (commands → inventory/IPAM over NATS, reads from the Postgres read model). The read model
+ * is projected by the projector service (`FABRIC_PROJECTOR=external`, as npm start and systemd run it: the gateway
+ * follows its checkpoint) or, by default, in this process (tests, a single-process setup).
+ */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { EventStore, Nats } from '@fabric/eventstore';
-import { openDatabase, ProjectionRunner } from '@fabric/projections';
+import { CheckpointFollower, openDatabase, type ReadModelPosition, type ReadModelRunners, startReadModel } from '@fabric/projections';
 import { setupTelemetry } from '@fabric/telemetry';
 import { GatewayModule } from './gateway.module';
 import { ApiErrorFilter } from './http/errors';
@@ -16,7 +20,7 @@ import path from 'node:path';
 import { createLogger, logFn, PinoNestLogger, runService } from '@fabric/service-kit';
 import { TokenStore } from './auth/tokens';
 import { setupApiDocs } from './http/api-docs';
-import { mountMetrics, projectionHooks, registerGatewayMetrics } from './metrics';
+import { mountMetrics, registerGatewayMetrics } from './metrics';
 import { bmpGraceMsFromEnv } from './read/bmp-monitor';
 
 export interface GatewayOptions {
@@ -35,7 +39,17 @@ export interface GatewayOptions {
   limits?: Partial<HttpLimits>;
   /** Grace before a BMP/agent disagreement is reported (default env FABRIC_BMP_DISAGREEMENT_GRACE_MS, else 30 s). */
   bmpGraceMs?: number;
+  /** How long a verified API token is trusted without a lookup (default env FABRIC_TOKEN_CACHE_MS, else 5 s). */
+  tokenCacheMs?: number;
+  /**
+   * `external`: the projector service projects the read model and this gateway follows its checkpoint (reads
+   * wait for it). Default env FABRIC_PROJECTOR, else `in-process`.
+   */
+  projector?: 'in-process' | 'external';
 }
+
+export const projectorMode = (env: NodeJS.ProcessEnv = process.env): 'in-process' | 'external' =>
+  env.FABRIC_PROJECTOR === 'external' ? 'external' : 'in-process';
 
 export async function startGateway(opts: GatewayOptions = {}) {
   await setupTelemetry('gateway');
@@ -44,14 +58,19 @@ export async function startGateway(opts: GatewayOptions = {}) {
   await nats.ensureStreams();
   const store = new EventStore(nats);
   const ds = await openDatabase({ url: opts.databaseUrl, schema: opts.schema });
-  const runner = new ProjectionRunner(store, ds, { log: logFn(log), ...projectionHooks('projection:read-model') });
-  await runner.start();
-  // The agents' observations (routes, sessions) have their own stream and checkpoint (docs/adr/observations-stream.md).
-  const observations = new ProjectionRunner(store, ds, { stream: 'observations', log: logFn(log), ...projectionHooks('projection:read-model:observations') });
-  await observations.start();
+  let readModel: ReadModelRunners | undefined;
+  let runner: ReadModelPosition;
+  if ((opts.projector ?? projectorMode()) === 'external') {
+    const follower = new CheckpointFollower(ds, { log: logFn(log) });
+    await follower.start();
+    runner = follower;
+  } else {
+    readModel = await startReadModel(store, ds, { log: logFn(log) });
+    runner = readModel.runner;
+  }
   const limits = httpLimits(opts.limits);
   const app = await NestFactory.create<NestExpressApplication>(
-    GatewayModule.with({ store, ds, runner, limits, bmpGraceMs: opts.bmpGraceMs ?? bmpGraceMsFromEnv() }),
+    GatewayModule.with({ store, ds, runner, limits, bmpGraceMs: opts.bmpGraceMs ?? bmpGraceMsFromEnv(), tokenCacheMs: opts.tokenCacheMs }),
     {
       logger: new PinoNestLogger(log, ['fatal', 'error', 'warn']),
       bodyParser: false,
@@ -81,11 +100,12 @@ export async function startGateway(opts: GatewayOptions = {}) {
     app,
     url: url.replace('[::1]', '127.0.0.1'),
     runner,
-    observations,
+    /** The observations' runner when this gateway projects (in-process). */
+    observations: readModel?.observations,
     store,
     async close() {
       unregisterMetrics();
-      await observations.stop();
+      await readModel?.observations.stop();
       await app.close();
       // A second SIGTERM (or a test closing twice) must not throw.
       if (ds.isInitialized) await ds.destroy();

@@ -2,10 +2,9 @@
 import type { Express, Request, Response } from 'express';
 import { Gauge } from 'prom-client';
 import { type DataSource } from 'typeorm';
-import type { StoredEvent } from '@fabric/contracts';
 import type { EventStore } from '@fabric/eventstore';
-import type { ProjectionRunner, VmAtCore } from '@fabric/projections';
-import { bfdSessionsGauge, bgpSessionsUp, consumerLag, enableDefaultMetrics, eventsHandled, metricsRegistry, vmAtCoreLatency } from '@fabric/service-kit';
+import type { ReadModelPosition } from '@fabric/projections';
+import { bfdSessionsGauge, bgpSessionsUp, consumerLag, enableDefaultMetrics, metricsRegistry } from '@fabric/service-kit';
 
 const gauge = (name: string, help: string) =>
   (metricsRegistry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames: ['cluster', 'network', 'pool', 'cidr'] });
@@ -23,18 +22,7 @@ const renderFailed =
 /** Read models to refresh before a scrape (tests run several gateways in one process). */
 const sources = new Set<() => Promise<void>>();
 
-export function projectionHooks(consumer: string) {
-  return {
-    onCommit: (events: StoredEvent[]) => {
-      for (const e of events) eventsHandled.inc({ consumer, type: e.type });
-    },
-    onVmAtCore: (vms: VmAtCore[]) => {
-      for (const v of vms) vmAtCoreLatency.observe(Math.max(0, (v.at.getTime() - v.createdAt.getTime()) / 1000));
-    },
-  };
-}
-
-export function registerGatewayMetrics(ds: DataSource, store: EventStore, runner: ProjectionRunner): () => void {
+export function registerGatewayMetrics(ds: DataSource, store: EventStore, runner: ReadModelPosition): () => void {
   enableDefaultMetrics();
   const schema = (ds.options as { schema: string }).schema;
   const refresh = async () => {

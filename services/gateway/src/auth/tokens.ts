@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type DataSource } from 'typeorm';
 import type { Logger } from '@fabric/service-kit';
+import { DEFAULT_TOKEN_CACHE_ENTRIES, TokenCache, tokenCacheMsFromEnv } from './token-cache';
 
 /** `rtbh`: an automated DDoS detector: may only read VMs and blackhole / lift their addresses. */
 export const ROLES = ['admin', 'operator', 'billing', 'rtbh'] as const;
@@ -39,8 +40,15 @@ const TOUCH_EVERY_MS = 60_000;
 export class TokenStore {
   private readonly touched = new Map<string, number>();
   private readonly revokedListeners = new Set<(id: string) => void>();
+  private readonly cache: TokenCache<Principal>;
 
-  constructor(private readonly ds: DataSource) {}
+  /** `cacheMs`: how long a verified token is trusted without a lookup (default env FABRIC_TOKEN_CACHE_MS, 5 s). */
+  constructor(
+    private readonly ds: DataSource,
+    opts: { cacheMs?: number } = {},
+  ) {
+    this.cache = new TokenCache({ ttlMs: opts.cacheMs ?? tokenCacheMsFromEnv(), maxEntries: DEFAULT_TOKEN_CACHE_ENTRIES });
+  }
 
   private get t() {
     return `"${(this.ds.options as { schema: string }).schema}"."api_tokens"`;
@@ -67,6 +75,7 @@ export class TokenStore {
   /** Revokes; returns false when there is no such token. Revoking twice keeps the first time. */
   async revoke(id: string): Promise<TokenInfo | undefined> {
     await this.ds.query(`UPDATE ${this.t} SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
+    this.cache.revoked(id);
     const t = (await this.list()).find((x) => x.id === id);
     if (t) for (const fn of this.revokedListeners) fn(id);
     return t;
@@ -83,10 +92,19 @@ export class TokenStore {
     return (await this.ds.query(`SELECT 1 FROM ${this.t} WHERE id = $1 AND revoked_at IS NULL`, [id])).length > 0;
   }
 
-  /** The active token's principal, or undefined (unknown or revoked). */
+  /**
+   * The active token's principal, or undefined (unknown or revoked). A token found active is trusted for the
+   * cache time without another lookup (`token-cache.ts`): a revocation on another gateway takes that long here.
+   */
   async verify(token: string): Promise<Principal | undefined> {
-    const rows = await this.ds.query(`SELECT id, name, role FROM ${this.t} WHERE token_hash = $1 AND revoked_at IS NULL`, [hashToken(token)]);
-    const p = rows[0] as Principal | undefined;
+    const hash = hashToken(token);
+    let p = this.cache.get(hash);
+    if (!p) {
+      const ticket = this.cache.ticket();
+      const rows = await this.ds.query(`SELECT id, name, role FROM ${this.t} WHERE token_hash = $1 AND revoked_at IS NULL`, [hash]);
+      p = rows[0] as Principal | undefined;
+      if (p) this.cache.put(hash, p, ticket);
+    }
     if (p && Date.now() - (this.touched.get(p.id) ?? 0) > TOUCH_EVERY_MS) {
       this.touched.set(p.id, Date.now());
       void this.ds.query(`UPDATE ${this.t} SET last_used_at = now() WHERE id = $1`, [p.id]).catch(() => undefined);

@@ -1,6 +1,6 @@
 import { BadRequestException, Controller, Get, Inject, Query, SetMetadata } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { DATA_SOURCE, PROJECTION_RUNNER } from '../tokens';
 import { parseUsageQuery, queryUsage } from './usage';
 import { QueryParams } from '../http/validation';
@@ -12,7 +12,7 @@ export const BILLING_READ_ROLES = ['admin', 'operator', 'billing'];
 export class BillingController {
   constructor(
     @Inject(DATA_SOURCE) private readonly ds: DataSource,
-    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition,
   ) {}
 
   /** GET /billing/usage?ownerId=&from=&to= → address-seconds per owner and address within [from, to). */

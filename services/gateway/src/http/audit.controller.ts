@@ -7,7 +7,7 @@ import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { UUID_PATTERN } from '@fabric/contracts';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { Roles } from '../auth/roles';
 import { DATA_SOURCE, PROJECTION_RUNNER } from '../tokens';
 import { ApiAuth, ApiErrors } from './api-docs';
@@ -93,7 +93,7 @@ interface AuditDbRow {
 export class AuditController {
   constructor(
     @Inject(DATA_SOURCE) private readonly ds: DataSource,
-    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition,
   ) {}
 
   @Get()

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RpcClient } from '@fabric/eventstore';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { throwReplyError } from './errors';
 import { DATA_SOURCE, PROJECTION_RUNNER, RPC_CLIENT } from '../tokens';
 import { DataSource } from 'typeorm';
@@ -28,7 +28,7 @@ export class CommandBus {
 
   constructor(
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
-    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition,
     @Inject(DATA_SOURCE) ds: DataSource,
   ) {
     this.keys = new IdempotencyKeys(ds);

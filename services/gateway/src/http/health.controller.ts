@@ -2,7 +2,7 @@ import { Controller, Get, Inject, OnModuleDestroy, OnModuleInit, Res } from '@ne
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { EventStore, LoopMonitor } from '@fabric/eventstore';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { DATA_SOURCE, EVENT_STORE, PROJECTION_RUNNER } from '../tokens';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/roles';
@@ -16,7 +16,7 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(DATA_SOURCE) private readonly ds: DataSource,
-    @Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner,
+    @Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition,
   ) {
     this.loops = new LoopMonitor(store.nats.nc, store.subjects.ns);
   }

@@ -49,11 +49,17 @@ export class IdempotencyKeys {
 
   /** Binds the key to this request, or checks it is the request the key is bound to (else 422). */
   async claim(c: IdempotencyClaim): Promise<void> {
+    // One round trip for a new key and for a repeat: the claim, else the binding already stored. A binding
+    // committed by a concurrent claim after this statement's snapshot is not seen by it: read again then.
     const rows: { fingerprint: string }[] = await this.ds.query(
-      `INSERT INTO ${this.t} AS k (scope, fingerprint, created_at) VALUES ($1, $2, now())
-       ON CONFLICT (scope) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = now()
-         WHERE k.created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'
-       RETURNING fingerprint`,
+      `WITH claimed AS (
+         INSERT INTO ${this.t} AS k (scope, fingerprint, created_at) VALUES ($1, $2, now())
+         ON CONFLICT (scope) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = now()
+           WHERE k.created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'
+         RETURNING fingerprint)
+       SELECT fingerprint FROM claimed
+       UNION ALL
+       SELECT fingerprint FROM ${this.t} WHERE scope = $1 AND NOT EXISTS (SELECT 1 FROM claimed)`,
       [c.scope, c.fingerprint],
     );
     const bound = rows[0]?.fingerprint ?? (await this.ds.query(`SELECT fingerprint FROM ${this.t} WHERE scope = $1`, [c.scope]))[0]?.fingerprint;

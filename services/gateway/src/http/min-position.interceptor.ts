@@ -1,7 +1,7 @@
 import { BadRequestException, CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
-import { ProjectionRunner } from '@fabric/projections';
+import type { ReadModelPosition } from '@fabric/projections';
 import { PROJECTION_RUNNER } from '../tokens';
 
 export const MIN_POSITION_HEADER = 'X-Fabric-Min-Position';
@@ -18,7 +18,7 @@ const waitMs = () => Number(process.env.MIN_POSITION_WAIT_MS ?? 5000);
  */
 @Injectable()
 export class MinPositionInterceptor implements NestInterceptor {
-  constructor(@Inject(PROJECTION_RUNNER) private readonly runner: ProjectionRunner) {}
+  constructor(@Inject(PROJECTION_RUNNER) private readonly runner: ReadModelPosition) {}
 
   async intercept(ctx: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (ctx.getType() !== 'http') return next.handle();
