@@ -5,6 +5,8 @@
  * 4xx changing nothing, a dry run, Idempotency-Key, the VM's deletion detaching it, billing intervals, and a rebuild
  * of the projection from sequence 1 giving the same rows.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { type NodeDesiredState, rrTargetId } from '@fabric/contracts';
 import { createDataSource, dumpSchema, rebuildInto } from '@fabric/projections';
 import { lastCommand } from '@fabric/testing/fabric';
@@ -185,6 +187,25 @@ describe('floating addresses over the API', () => {
     const one = await http('POST', `${cp.api}/floating-addresses`, { clusterId: fx.clusterId, owner: 'acme' }, k);
     const two = await http('POST', `${cp.api}/floating-addresses`, { clusterId: fx.clusterId, owner: 'acme' }, k);
     expect(two.body.id).toBe(one.body.id);
+  });
+
+  it('fabricctl floating create, ls, show, attach, detach, rm', async () => {
+    const ctl = (...args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        const env = { ...process.env, FABRIC_API: cp.api, FABRIC_TOKEN: cp.adminToken };
+        execFile(join(__dirname, '../../cli/fabricctl'), args, { env, timeout: 60000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: stdout.trimEnd(), err: stderr.trimEnd() }),
+        );
+      });
+    const created = await ctl('--json', 'floating', 'create', '--cluster', fx.clusterId, '--owner', 'acme');
+    expect(created).toMatchObject({ code: 0, err: '' });
+    const f = JSON.parse(created.out);
+    expect((await ctl('floating', 'ls', '--owner', 'acme')).out).toContain(f.ip);
+    expect(await ctl('floating', 'attach', f.id, '--vm', vms.a)).toMatchObject({ code: 0, out: expect.stringContaining(`${f.ip} -> vm ${vms.a}: attached`) });
+    expect((await ctl('floating', 'show', f.id)).out).toMatch(/status:\s+attached/);
+    expect(await ctl('floating', 'attach', f.id, '--vm', vms.c)).toMatchObject({ code: 1, err: expect.stringContaining('owner-mismatch') });
+    expect(await ctl('floating', 'detach', f.id)).toMatchObject({ code: 0, out: expect.stringContaining('detached') });
+    expect(await ctl('floating', 'rm', f.id)).toMatchObject({ code: 0, out: expect.stringContaining('released') });
   });
 
   it('a rebuild from sequence 1 gives the same floating addresses, intervals and pool usage', async () => {
