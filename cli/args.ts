@@ -418,7 +418,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
       },
       detach: { summary: 'detach from its VM (withdrawn; the owner keeps it)', args: [{ name: 'id', desc: 'floating address id' }], options: [IDEMPOTENCY, DRY_RUN] },
       rm: {
-        summary: 'release it (detached if attached; back in the pool after the IPAM cool-down)',
+        summary: 'release it (detach it first; back in the pool after the IPAM cool-down)',
         args: [{ name: 'id', desc: 'floating address id' }],
         options: [IDEMPOTENCY, DRY_RUN],
       },

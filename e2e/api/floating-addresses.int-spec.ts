@@ -159,8 +159,10 @@ describe('floating addresses over the API', () => {
 
   it('releasing it (DELETE) frees the address after the cool-down (0 s here); billing intervals per owner and VM', async () => {
     expect((await http('POST', `${cp.api}/floating-addresses/${fid}/attach`, { vmId: vms.a })).status).toBe(200);
+    expect(await http('DELETE', `${cp.api}/floating-addresses/${fid}`)).toMatchObject({ status: 409, body: { code: 'floating-address-attached' } });
+    expect((await http('POST', `${cp.api}/floating-addresses/${fid}/detach`)).status).toBe(200);
     const r = await http('DELETE', `${cp.api}/floating-addresses/${fid}?dryRun=true`);
-    expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['FloatingAddressDetached', 'FloatingAddressReleaseScheduled']);
+    expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['FloatingAddressReleaseScheduled']);
     expect((await http('DELETE', `${cp.api}/floating-addresses/${fid}`)).status).toBe(200);
     await eventually(async () => ((await http('GET', `${cp.api}/floating-addresses/${fid}`)).status === 404 ? true : undefined), 15000, 50, 'released');
     await waitNode(0, vms.a, false);
@@ -204,6 +206,7 @@ describe('floating addresses over the API', () => {
     expect(await ctl('floating', 'attach', f.id, '--vm', vms.a)).toMatchObject({ code: 0, out: expect.stringContaining(`${f.ip} -> vm ${vms.a}: attached`) });
     expect((await ctl('floating', 'show', f.id)).out).toMatch(/status:\s+attached/);
     expect(await ctl('floating', 'attach', f.id, '--vm', vms.c)).toMatchObject({ code: 1, err: expect.stringContaining('owner-mismatch') });
+    expect(await ctl('floating', 'rm', f.id)).toMatchObject({ code: 1, err: expect.stringContaining('detach it first') });
     expect(await ctl('floating', 'detach', f.id)).toMatchObject({ code: 0, out: expect.stringContaining('detached') });
     expect(await ctl('floating', 'rm', f.id)).toMatchObject({ code: 0, out: expect.stringContaining('released') });
   });

@@ -44,7 +44,7 @@ export class FloatingAddressMoveCompleted {
   @IsUUID() vmId: string;
   @IsUUID() fromVmId: string;
 }
-/** Detached (operator, release, or the VM deleted): withdrawn at once; the address stays its owner's. */
+/** Detached (by the operator, or its VM deleted): withdrawn at once; the address stays its owner's. */
 export class FloatingAddressDetached {
   static readonly type = 'FloatingAddressDetached';
   static readonly version = 1;
@@ -55,9 +55,9 @@ export class FloatingAddressDetached {
   @IsUUID() vmId: string;
   /** A move in progress when detached: that VM gives the address up too. */
   @IsOptional() @IsUUID() fromVmId?: string;
-  @IsIn(['detached', 'vm-deleted', 'released']) reason: 'detached' | 'vm-deleted' | 'released';
+  @IsIn(['detached', 'vm-deleted']) reason: 'detached' | 'vm-deleted';
 }
-/** Deleted by its owner: held until `releaseAt` (the same cool-down as a VM address). */
+/** Deleted (detached first): held until `releaseAt` (the same cool-down as a VM address). */
 export class FloatingAddressReleaseScheduled {
   static readonly type = 'FloatingAddressReleaseScheduled';
   static readonly version = 1;

@@ -144,10 +144,10 @@ export class FloatingAddressesController {
   }
 
   @Delete(':id')
-  @ApiOperation({ summary: 'Release: detached if attached, held for the release cool-down, then back in its pool' })
+  @ApiOperation({ summary: 'Release: held for the release cool-down, then back in its pool; 409 floating-address-attached while attached' })
   @ApiHeader(IDEMPOTENCY)
   @ApiResponse({ status: 200, type: FloatingAddressDto })
-  @ApiErrors(400, 404)
+  @ApiErrors(400, 404, 409)
   @DryRunQuery()
   async remove(@Param('id', uuidParam) id: string, @Query('dryRun') dryRun: string | undefined, @ReqInfo() info: RequestInfo) {
     const f = await this.one(id);

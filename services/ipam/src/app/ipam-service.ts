@@ -28,7 +28,7 @@ import {
 import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
 import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
 import { duePrivateReleases } from '../domain/private-networks';
-import { dueFloatingReleases } from '../domain/floating-addresses';
+import { dueFloatingReleases, floatingsOfVm } from '../domain/floating-addresses';
 import {
   dueReleases,
   dueExtraReleases,
@@ -286,6 +286,15 @@ export class IpamService {
         maxRetries: 50,
       },
     );
+    // Its floating addresses: detached (or a move away from it completed), one command each.
+    const { state } = await this.repo.load(d.clusterId);
+    for (const floatingId of floatingsOfVm(state, d.vmId)) {
+      await this.repo.handle(
+        d.clusterId,
+        { type: 'FloatingVmGone', data: { clusterId: d.clusterId, floatingId, vmId: d.vmId } },
+        { commandId: `ipam-floating-vm-gone:${floatingId}:${d.vmId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
+      );
+    }
     if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
   }
 

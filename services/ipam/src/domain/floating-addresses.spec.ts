@@ -1,6 +1,6 @@
 import { DeciderSpecification } from '@fabric/testing';
 import { type IpamEvent, ipamDecider } from './ipam.decider';
-import { dueFloatingReleases } from './floating-addresses';
+import { dueFloatingReleases, floatingsOfVm } from './floating-addresses';
 
 const spec = DeciderSpecification.for(ipamDecider);
 const clusterId = '11111111-1111-4111-8111-111111111111';
@@ -112,15 +112,16 @@ describe('floating addresses (IPAM decider)', () => {
         .then([{ type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'detached' } }]);
       spec.given(withVms).when({ type: 'DetachFloating', data: { clusterId, floatingId: fid } }).thenThrows({ status: 409, code: 'not-attached' });
     });
-    it('given it attached, a release detaches it and holds it for the cool-down, then frees it for a VM', () => {
+    it('given it attached, a release is refused 409 (detach first); detached, it is held for the cool-down, then freed for a VM', () => {
       const releaseAt = '2030-01-01T00:00:00.000Z';
       spec
         .given([...withVms, attached(1)])
         .when({ type: 'ScheduleFloatingRelease', data: { clusterId, floatingId: fid, releaseAt } })
-        .then([
-          { type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'released' } },
-          { type: 'FloatingAddressReleaseScheduled', data: { ...f, releaseAt } },
-        ]);
+        .thenThrows({ status: 409, code: 'floating-address-attached' });
+      spec
+        .given([...withVms, attached(1), { type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'detached' } }])
+        .when({ type: 'ScheduleFloatingRelease', data: { clusterId, floatingId: fid, releaseAt } })
+        .then([{ type: 'FloatingAddressReleaseScheduled', data: { ...f, releaseAt } }]);
       const scheduled: IpamEvent = { type: 'FloatingAddressReleaseScheduled', data: { ...f, releaseAt } };
       spec.given([...withVms, scheduled]).when(attach(1)).thenThrows({ status: 409, code: 'floating-address-released' });
       spec
@@ -132,22 +133,25 @@ describe('floating addresses (IPAM decider)', () => {
         .when({ type: 'Allocate', data: { clusterId, vmId: vm(1), ownerId: owner, family: 4 } })
         .then([vmHas(1, '203.0.113.10')]);
     });
-    it('given it attached to a VM that is deleted, detaches it (the owner keeps it); a move away from it completes', () => {
-      const schedule = (n: number) => ({ type: 'ScheduleRelease' as const, data: { clusterId, vmId: vm(n), releaseAt: '2030-01-01T00:00:00.000Z' } });
+    it('given it attached to a VM that is deleted, detaches it (the owner keeps it); a move away from it completes; one event per command', () => {
+      const gone = (n: number) => ({ type: 'FloatingVmGone' as const, data: { clusterId, floatingId: fid, vmId: vm(n) } });
       spec
         .given([...withVms, attached(1)])
-        .when(schedule(1))
-        .then([
-          { type: 'IpReleaseScheduled', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: '2030-01-01T00:00:00.000Z' } },
-          { type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'vm-deleted' } },
-        ]);
+        .when(gone(1))
+        .then([{ type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'vm-deleted' } }]);
       spec
         .given([...withVms, attached(1), attached(2, 1)])
-        .when(schedule(1))
-        .then([
-          { type: 'IpReleaseScheduled', data: { clusterId, vmId: vm(1), ip: '203.0.113.11', releaseAt: '2030-01-01T00:00:00.000Z' } },
-          { type: 'FloatingAddressMoveCompleted', data: { ...f, vmId: vm(2), fromVmId: vm(1) } },
-        ]);
+        .when(gone(1))
+        .then([{ type: 'FloatingAddressMoveCompleted', data: { ...f, vmId: vm(2), fromVmId: vm(1) } }]);
+      spec
+        .given([...withVms, attached(1), attached(2, 1)])
+        .when(gone(2))
+        .then([{ type: 'FloatingAddressDetached', data: { ...f, vmId: vm(2), fromVmId: vm(1), reason: 'vm-deleted' } }]);
+      spec.given([...withVms, attached(1)]).when(gone(2)).then([]);
+      let s = ipamDecider.initialState();
+      for (const e of [...withVms, attached(1), attached(2, 1)]) s = ipamDecider.evolve(s, e);
+      expect(floatingsOfVm(s, vm(1))).toEqual([fid]);
+      expect(floatingsOfVm(s, vm(3))).toEqual([]);
     });
     it('lists the releases due', () => {
       let s = ipamDecider.initialState();

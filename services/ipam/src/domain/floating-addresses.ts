@@ -27,17 +27,23 @@ export type AttachFloatingCommand = {
 };
 export type CompleteFloatingMoveCommand = { type: 'CompleteFloatingMove'; data: { clusterId: string; floatingId: string; vmId: string } };
 export type DetachFloatingCommand = { type: 'DetachFloating'; data: { clusterId: string; floatingId: string } };
-/** DELETE: detached if attached, then held until `releaseAt`. */
+/** DELETE: held until `releaseAt`; refused while attached (detach first). */
 export type ScheduleFloatingReleaseCommand = { type: 'ScheduleFloatingRelease'; data: { clusterId: string; floatingId: string; releaseAt: string } };
 /** Sent by the release timer once `releaseAt` passed (see dueFloatingReleases). */
 export type ReleaseFloatingCommand = { type: 'ReleaseFloating'; data: { clusterId: string; floatingId: string } };
+/**
+ * Sent by IPAM's reactor on VmDeleted, one per floating address the VM held (floatingsOfVm): one event per command,
+ * so a billing event is never in an EventBatch.
+ */
+export type FloatingVmGoneCommand = { type: 'FloatingVmGone'; data: { clusterId: string; floatingId: string; vmId: string } };
 export type FloatingCommand =
   | AllocateFloatingCommand
   | AttachFloatingCommand
   | CompleteFloatingMoveCommand
   | DetachFloatingCommand
   | ScheduleFloatingReleaseCommand
-  | ReleaseFloatingCommand;
+  | ReleaseFloatingCommand
+  | FloatingVmGoneCommand;
 
 export const FLOATING_COMMAND_TYPES: ReadonlySet<string> = new Set([
   'AllocateFloating',
@@ -46,6 +52,7 @@ export const FLOATING_COMMAND_TYPES: ReadonlySet<string> = new Set([
   'DetachFloating',
   'ScheduleFloatingRelease',
   'ReleaseFloating',
+  'FloatingVmGone',
 ]);
 export const FLOATING_EVENT_TYPES: ReadonlySet<string> = new Set([
   'FloatingAddressAllocated',
@@ -145,13 +152,19 @@ export function decideFloating(cmd: FloatingCommand, state: IpamState, pick: Pic
     case 'ScheduleFloatingRelease': {
       const f = floatingOf(state, cmd.data.floatingId);
       if (f.releaseAt !== undefined) return [];
+      if (f.attachedVmId) throw conflict('floating-address-attached', `floating address ${f.ip} is attached to VM ${f.attachedVmId}: detach it first`);
       const releaseAt = cmd.data.releaseAt;
       if (typeof releaseAt !== 'string' || Number.isNaN(Date.parse(releaseAt)))
         throw invalid('invalid-release-at', `releaseAt must be an ISO 8601 timestamp, got ${describe(releaseAt)}`);
-      return [
-        ...(f.attachedVmId ? [detached(f, 'released')] : []),
-        { type: 'FloatingAddressReleaseScheduled', data: { ...base(f), releaseAt: new Date(releaseAt).toISOString() } },
-      ];
+      return [{ type: 'FloatingAddressReleaseScheduled', data: { ...base(f), releaseAt: new Date(releaseAt).toISOString() } }];
+    }
+    case 'FloatingVmGone': {
+      // A deleted VM: the address is detached (it stays its owner's); a move away from it is over.
+      const f = state.floating.get(cmd.data.floatingId);
+      if (!f) return [];
+      if (f.attachedVmId === cmd.data.vmId) return [detached(f, 'vm-deleted')];
+      if (f.fromVmId === cmd.data.vmId) return [{ type: 'FloatingAddressMoveCompleted', data: { ...base(f), vmId: f.attachedVmId!, fromVmId: f.fromVmId } }];
+      return [];
     }
     case 'ReleaseFloating': {
       const f = state.floating.get(cmd.data.floatingId);
@@ -161,21 +174,16 @@ export function decideFloating(cmd: FloatingCommand, state: IpamState, pick: Pic
   }
 }
 
-function detached(f: FloatingHolding, reason: 'detached' | 'vm-deleted' | 'released'): FloatingEvent {
+function detached(f: FloatingHolding, reason: 'detached' | 'vm-deleted'): FloatingEvent {
   return {
     type: 'FloatingAddressDetached',
     data: { ...base(f), vmId: f.attachedVmId!, ...(f.fromVmId ? { fromVmId: f.fromVmId } : {}), reason },
   };
 }
 
-/** A VM deleted: every floating address on it is detached (it stays its owner's); a move away from it is over. */
-export function floatingOnVmDeleted(state: IpamState, vmId: string): FloatingEvent[] {
-  const out: FloatingEvent[] = [];
-  for (const f of state.floating.values()) {
-    if (f.attachedVmId === vmId) out.push(detached(f, 'vm-deleted'));
-    else if (f.fromVmId === vmId) out.push({ type: 'FloatingAddressMoveCompleted', data: { ...base(f), vmId: f.attachedVmId!, fromVmId: vmId } });
-  }
-  return out;
+/** The floating addresses a VM holds (attached, or leaving it during a move): FloatingVmGone for each when it is deleted. */
+export function floatingsOfVm(state: IpamState, vmId: string): string[] {
+  return [...state.floating.values()].filter((f) => f.attachedVmId === vmId || f.fromVmId === vmId).map((f) => f.floatingId);
 }
 
 /** Mutates `state` (see the IPAM decider's evolve). */

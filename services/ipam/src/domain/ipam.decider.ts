@@ -31,7 +31,6 @@ import {
   type FloatingHolding,
   decideFloating,
   evolveFloating,
-  floatingOnVmDeleted,
 } from './floating-addresses';
 import {
   PRIVATE_COMMAND_TYPES,
@@ -494,7 +493,6 @@ function scheduleRelease(cmd: ScheduleReleaseCommand, state: IpamState): IpamEve
     ...out,
     ...scheduleExtras(state, d.clusterId, d.vmId, releaseAt),
     ...detachAllOfVm(state.private, d.clusterId, d.vmId, releaseAt),
-    ...floatingOnVmDeleted(state, d.vmId),
   ];
 }
 
