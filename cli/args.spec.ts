@@ -39,7 +39,10 @@ describe('parseArgv', () => {
 
   it('floating create|ls|show|attach|detach|rm', () => {
     const id = '6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e';
-    expect(parse('floating create --cluster lab --owner acme --family 6')).toMatchObject({ name: 'floating create', opts: { cluster: 'lab', owner: 'acme', family: '6' } });
+    expect(parse('floating create --cluster lab --owner acme --family 6')).toMatchObject({
+      name: 'floating create',
+      opts: { cluster: 'lab', owner: 'acme', family: '6' },
+    });
     expect(parse('floating ls --owner acme')).toMatchObject({ name: 'floating ls', opts: { owner: 'acme' } });
     expect(parse(`floating show ${id}`)).toMatchObject({ name: 'floating show', args: { id } });
     expect(parse(`floating attach ${id} --vm ${id} --allow-other-owner --dry-run`)).toMatchObject({

@@ -411,12 +411,16 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         args: [{ name: 'id', desc: 'floating address id' }],
         options: [
           { flags: '--vm <ID>', desc: 'VM id', required: true },
-          { flags: '--allow-other-owner', desc: "admin: a VM of another owner", kind: 'bool' },
+          { flags: '--allow-other-owner', desc: 'admin: a VM of another owner', kind: 'bool' },
           IDEMPOTENCY,
           DRY_RUN,
         ],
       },
-      detach: { summary: 'detach from its VM (withdrawn; the owner keeps it)', args: [{ name: 'id', desc: 'floating address id' }], options: [IDEMPOTENCY, DRY_RUN] },
+      detach: {
+        summary: 'detach from its VM (withdrawn; the owner keeps it)',
+        args: [{ name: 'id', desc: 'floating address id' }],
+        options: [IDEMPOTENCY, DRY_RUN],
+      },
       rm: {
         summary: 'release it (detach it first; back in the pool after the IPAM cool-down)',
         args: [{ name: 'id', desc: 'floating address id' }],

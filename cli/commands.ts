@@ -624,7 +624,9 @@ export const HANDLERS: Handlers = {
     return { json: f, text: `floating address ${f.ip} of ${f.ownerId}: id ${f.id}` };
   },
   async 'floating ls'(api, { opts: o }) {
-    const list = await api.get<FloatingAddress[]>(`/floating-addresses${q({ owner: o.owner, clusterId: o.cluster ? await clusterId(api, o.cluster) : undefined })}`);
+    const list = await api.get<FloatingAddress[]>(
+      `/floating-addresses${q({ owner: o.owner, clusterId: o.cluster ? await clusterId(api, o.cluster) : undefined })}`,
+    );
     return { json: list, text: table(list, floatingColumns, '(no floating addresses)') };
   },
   async 'floating show'(api, { args }) {

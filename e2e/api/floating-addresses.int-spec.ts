@@ -26,13 +26,21 @@ describe('floating addresses over the API', () => {
   const nodeExtras = async (nodeIx: number, vmId: string) =>
     (await lastCommand<NodeDesiredState>(cp.nats, 'node', fx.nodeIds[nodeIx]))?.vms.find((v) => v.vmId === vmId)?.extraIps ?? [];
   const waitNode = (nodeIx: number, vmId: string, has: boolean) =>
-    eventually(async () => ((await nodeExtras(nodeIx, vmId)).includes(fip) === has ? true : undefined), 15000, 50, `node ${nodeIx} ${has ? 'with' : 'without'} ${fip}`);
+    eventually(
+      async () => ((await nodeExtras(nodeIx, vmId)).includes(fip) === has ? true : undefined),
+      15000,
+      50,
+      `node ${nodeIx} ${has ? 'with' : 'without'} ${fip}`,
+    );
   /** The RR reports a route (as the RR agent does from BIRD's table). */
   const rrSees = (prefix: string, nextHop: string, id: string) =>
     cp.store.append(cp.store.subjects.obs('rr', rrTargetId(fx.clusterId, 'rr1')), [
       {
         id,
-        event: { type: 'RoutesChanged', data: { target: { kind: 'rr', id: rrTargetId(fx.clusterId, 'rr1') }, added: [{ prefix, nextHop }], withdrawn: [], total: 1 } },
+        event: {
+          type: 'RoutesChanged',
+          data: { target: { kind: 'rr', id: rrTargetId(fx.clusterId, 'rr1') }, added: [{ prefix, nextHop }], withdrawn: [], total: 1 },
+        },
       },
     ]);
 

@@ -66,7 +66,12 @@ describe('floating addresses on a real BGP lab', () => {
       const mv = await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: b.id });
       expect(mv).toMatchObject({ status: 200, body: { status: 'moving', vmId: b.id, fromVmId: a.id } });
       await atCore(ip, n2.ipv4);
-      await eventually(async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.status === 'attached' ? true : undefined), 60000, 100, 'move completed');
+      await eventually(
+        async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.status === 'attached' ? true : undefined),
+        60000,
+        100,
+        'move completed',
+      );
       // The old node lets go only after the completion; the core keeps the route via node 2.
       await eventually(async () => ((await pingFrom(f.lab.core.namespace, ip)) ? true : undefined), 10000, 200, `ping ${ip} on ${n2.name}`);
     } finally {

@@ -278,7 +278,15 @@ function FloatingAddresses({ vm, onChange }: { vm: Vm; onChange?: () => void }) 
                   <code>{f.ip}</code>
                 </td>
                 <td>
-                  {here ? (f.status === 'moving' ? 'moving here' : 'attached here') : f.fromVmId === vm.id ? 'moving away' : f.vmId ? 'on another VM' : f.status}
+                  {here
+                    ? f.status === 'moving'
+                      ? 'moving here'
+                      : 'attached here'
+                    : f.fromVmId === vm.id
+                      ? 'moving away'
+                      : f.vmId
+                        ? 'on another VM'
+                        : f.status}
                 </td>
                 <td>{f.route}</td>
                 <td>
@@ -288,7 +296,12 @@ function FloatingAddresses({ vm, onChange }: { vm: Vm; onChange?: () => void }) 
                         Detach
                       </button>
                     ) : (
-                      <button className="btn" disabled={busy === f.id || f.status === 'moving'} onClick={() => void send(f, 'attach')} data-testid={`floating-attach-${f.ip}`}>
+                      <button
+                        className="btn"
+                        disabled={busy === f.id || f.status === 'moving'}
+                        onClick={() => void send(f, 'attach')}
+                        data-testid={`floating-attach-${f.ip}`}
+                      >
                         {f.vmId ? 'Move here' : 'Attach here'}
                       </button>
                     ))}

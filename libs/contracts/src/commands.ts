@@ -565,7 +565,7 @@ export class AttachFloatingAddress {
   @ApiProperty({ format: 'uuid', description: 'a VM of the same cluster and owner; attached elsewhere, the address moves' })
   @IsCanonicalUuid()
   vmId: string;
-  @ApiPropertyOptional({ description: "admin only: attach to a VM of another owner" })
+  @ApiPropertyOptional({ description: 'admin only: attach to a VM of another owner' })
   @IsOptional()
   @IsBoolean()
   allowOtherOwner?: boolean;

@@ -67,7 +67,12 @@ export class FloatingAddressesController {
   @ApiResponse({ status: 201, type: FloatingAddressDto })
   @ApiErrors(400, 404, 409, 422)
   @DryRunQuery()
-  async create(@Body() body: AllocateFloatingAddress, @Query('dryRun') dryRun: string | undefined, @Res({ passthrough: true }) res: Response, @ReqInfo() info: RequestInfo) {
+  async create(
+    @Body() body: AllocateFloatingAddress,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
     if (!(await this.read.clusterRow(body.clusterId)))
       throw new NotFoundException({ status: 404, code: 'cluster-not-found', message: `cluster ${body.clusterId} not found` });
     if (dryRunParam(dryRun)) {
@@ -87,8 +92,7 @@ export class FloatingAddressesController {
   @QueryParams('owner', 'clusterId')
   async list(@Query() q: Record<string, string>) {
     if (q.owner !== undefined && !OWNER_PATTERN.test(q.owner)) throw invalidQuery({ owner: ['invalid owner id'] });
-    if (q.clusterId !== undefined && !UUID_PATTERN.test(q.clusterId))
-      throw invalidQuery({ clusterId: ['must be a UUID'] });
+    if (q.clusterId !== undefined && !UUID_PATTERN.test(q.clusterId)) throw invalidQuery({ clusterId: ['must be a UUID'] });
     return floatingAddresses(this.ds, { ownerId: q.owner, clusterId: q.clusterId });
   }
 

@@ -52,10 +52,22 @@ describe('floating addresses (IPAM decider)', () => {
     });
     it('refuses a bad address (400), one outside the pools (422), a family without network (422); a retry allocates nothing', () => {
       const alloc = (data: Record<string, unknown>) => ({ type: 'AllocateFloating' as const, data: { clusterId, floatingId: fid, ownerId: owner, ...data } });
-      spec.given(base).when(alloc({ requestedIp: 'nope' })).thenThrows({ status: 400, code: 'invalid-ip' });
-      spec.given(base).when(alloc({ requestedIp: '198.51.100.1' })).thenThrows({ status: 422, code: 'outside-pools' });
-      spec.given(base).when(alloc({ family: 6 })).thenThrows({ status: 422, code: 'no-network' });
-      spec.given([...base, allocated()]).when(alloc({})).then([]);
+      spec
+        .given(base)
+        .when(alloc({ requestedIp: 'nope' }))
+        .thenThrows({ status: 400, code: 'invalid-ip' });
+      spec
+        .given(base)
+        .when(alloc({ requestedIp: '198.51.100.1' }))
+        .thenThrows({ status: 422, code: 'outside-pools' });
+      spec
+        .given(base)
+        .when(alloc({ family: 6 }))
+        .thenThrows({ status: 422, code: 'no-network' });
+      spec
+        .given([...base, allocated()])
+        .when(alloc({}))
+        .then([]);
     });
     it('given a floating address, a VM allocation skips its address', () =>
       spec
@@ -65,7 +77,11 @@ describe('floating addresses (IPAM decider)', () => {
   });
 
   describe('AttachFloating (attach, move) / CompleteFloatingMove', () => {
-    it('given an unattached address, attaches it to a VM of its owner', () => spec.given(withVms).when(attach(1)).then([attached(1)]));
+    it('given an unattached address, attaches it to a VM of its owner', () =>
+      spec
+        .given(withVms)
+        .when(attach(1))
+        .then([attached(1)]));
     it('given it attached to VM 1, attaching to VM 2 is a move (both hold it until completed)', () =>
       spec
         .given([...withVms, attached(1)])
@@ -86,9 +102,12 @@ describe('floating addresses (IPAM decider)', () => {
         .given([...withVms, vmHas(3, '203.0.113.13'), attached(1), attached(2, 1)])
         .when(attach(3))
         .thenThrows({ status: 409, code: 'move-in-progress' });
-      spec.given([...withVms, attached(1)]).when(attach(1)).then([]);
+      spec
+        .given([...withVms, attached(1)])
+        .when(attach(1))
+        .then([]);
     });
-    it("refuses a VM of another owner (409 owner-mismatch) unless allowed; an unknown VM 404, a deleted one 409, an unknown address 404", () => {
+    it('refuses a VM of another owner (409 owner-mismatch) unless allowed; an unknown VM 404, a deleted one 409, an unknown address 404', () => {
       const other = [...withVms, vmHas(3, '203.0.113.13', 'cust-2')];
       spec.given(other).when(attach(3)).thenThrows({ status: 409, code: 'owner-mismatch' });
       spec
@@ -110,7 +129,10 @@ describe('floating addresses (IPAM decider)', () => {
         .given([...withVms, attached(1)])
         .when({ type: 'DetachFloating', data: { clusterId, floatingId: fid } })
         .then([{ type: 'FloatingAddressDetached', data: { ...f, vmId: vm(1), reason: 'detached' } }]);
-      spec.given(withVms).when({ type: 'DetachFloating', data: { clusterId, floatingId: fid } }).thenThrows({ status: 409, code: 'not-attached' });
+      spec
+        .given(withVms)
+        .when({ type: 'DetachFloating', data: { clusterId, floatingId: fid } })
+        .thenThrows({ status: 409, code: 'not-attached' });
     });
     it('given it attached, a release is refused 409 (detach first); detached, it is held for the cool-down, then freed for a VM', () => {
       const releaseAt = '2030-01-01T00:00:00.000Z';
@@ -123,7 +145,10 @@ describe('floating addresses (IPAM decider)', () => {
         .when({ type: 'ScheduleFloatingRelease', data: { clusterId, floatingId: fid, releaseAt } })
         .then([{ type: 'FloatingAddressReleaseScheduled', data: { ...f, releaseAt } }]);
       const scheduled: IpamEvent = { type: 'FloatingAddressReleaseScheduled', data: { ...f, releaseAt } };
-      spec.given([...withVms, scheduled]).when(attach(1)).thenThrows({ status: 409, code: 'floating-address-released' });
+      spec
+        .given([...withVms, scheduled])
+        .when(attach(1))
+        .thenThrows({ status: 409, code: 'floating-address-released' });
       spec
         .given([...withVms, scheduled])
         .when({ type: 'ReleaseFloating', data: { clusterId, floatingId: fid } })
@@ -147,7 +172,10 @@ describe('floating addresses (IPAM decider)', () => {
         .given([...withVms, attached(1), attached(2, 1)])
         .when(gone(2))
         .then([{ type: 'FloatingAddressDetached', data: { ...f, vmId: vm(2), fromVmId: vm(1), reason: 'vm-deleted' } }]);
-      spec.given([...withVms, attached(1)]).when(gone(2)).then([]);
+      spec
+        .given([...withVms, attached(1)])
+        .when(gone(2))
+        .then([]);
       let s = ipamDecider.initialState();
       for (const e of [...withVms, attached(1), attached(2, 1)]) s = ipamDecider.evolve(s, e);
       expect(floatingsOfVm(s, vm(1))).toEqual([fid]);

@@ -134,9 +134,7 @@ export function decideFloating(cmd: FloatingCommand, state: IpamState, pick: Pic
         throw conflict('owner-mismatch', `floating address ${f.ip} belongs to ${f.ownerId}, VM ${d.vmId} to ${vm.ownerId}`);
       if (f.attachedVmId === d.vmId) return []; // attached there already
       if (f.fromVmId !== undefined) throw conflict('move-in-progress', `floating address ${f.ip} is still moving from VM ${f.fromVmId}`);
-      return [
-        { type: 'FloatingAddressAttached', data: { ...base(f), vmId: d.vmId, ...(f.attachedVmId ? { fromVmId: f.attachedVmId } : {}) } },
-      ];
+      return [{ type: 'FloatingAddressAttached', data: { ...base(f), vmId: d.vmId, ...(f.attachedVmId ? { fromVmId: f.attachedVmId } : {}) } }];
     }
     case 'CompleteFloatingMove': {
       const f = state.floating.get(cmd.data.floatingId);

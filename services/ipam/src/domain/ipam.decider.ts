@@ -489,11 +489,7 @@ function scheduleRelease(cmd: ScheduleReleaseCommand, state: IpamState): IpamEve
   const out: IpamEvent[] = [];
   if (h && h.releaseAt === undefined) out.push({ type: 'IpReleaseScheduled', data: { clusterId: d.clusterId, vmId: d.vmId, ip: h.ip, releaseAt } });
   // Deleting the VM releases every address it holds: the extra ones after the same cool-down.
-  return [
-    ...out,
-    ...scheduleExtras(state, d.clusterId, d.vmId, releaseAt),
-    ...detachAllOfVm(state.private, d.clusterId, d.vmId, releaseAt),
-  ];
+  return [...out, ...scheduleExtras(state, d.clusterId, d.vmId, releaseAt), ...detachAllOfVm(state.private, d.clusterId, d.vmId, releaseAt)];
 }
 
 function release(cmd: ReleaseCommand, state: IpamState): IpamEvent[] {
