@@ -87,6 +87,14 @@ describe('route-announcer model', () => {
       expect(vmsOf(m, NODE2)[0].extraIps).toEqual(['203.0.113.50']);
       expect(m.readyFloatingMoves()).toEqual([]);
     });
+    it('when it moves between two VMs of one node, only the new VM routes it (one route per address) and the move is ready at once', () => {
+      const m = given(...two(), ev.vmCreated(vm(3), NODE1), ev.ipAllocated(vm(3), '203.0.113.30'), ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      m.apply(ev.routesChanged('rr', 'rr1', [{ prefix: '203.0.113.50/32', nextHop: '198.18.0.10' }]));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(3), vm(1)), 200);
+      const byVm = Object.fromEntries(vmsOf(m, NODE1).map((v) => [v.vmId, v.extraIps]));
+      expect(byVm).toEqual({ [vm(1)]: undefined, [vm(3)]: ['203.0.113.50'] });
+      expect(m.readyFloatingMoves()).toEqual([{ clusterId: CLUSTER, floatingId: F, vmId: vm(3), attachSeq: 200 }]);
+    });
     it('when detached during a move, both VMs give it up', () => {
       const m = given(...two(), ev.floatingAttached(F, '203.0.113.50', vm(1)), ev.floatingAttached(F, '203.0.113.50', vm(2), vm(1)));
       expect(m.apply(ev.floatingDetached(F, '203.0.113.50', vm(2), vm(1))).sort()).toEqual([NODE1, NODE2].sort());

@@ -43,6 +43,7 @@ export interface FloatingMoveReady {
 
 interface FloatingMove extends FloatingMoveReady {
   ip: string;
+  fromVmId: string;
 }
 
 interface Cluster {
@@ -249,7 +250,7 @@ export class NodeRoutesModel {
         const ip = canonicalIp(d.ip);
         const dirty = this.addExtra(d.vmId, ip);
         if (d.fromVmId) {
-          this.floatingMoves.set(d.floatingId, { clusterId: d.clusterId, floatingId: d.floatingId, vmId: d.vmId, attachSeq: seq, ip });
+          this.floatingMoves.set(d.floatingId, { clusterId: d.clusterId, floatingId: d.floatingId, vmId: d.vmId, attachSeq: seq, ip, fromVmId: d.fromVmId });
           this.floatingReady.delete(d.floatingId);
           this.checkFloatingMoves();
         }
@@ -378,7 +379,7 @@ export class NodeRoutesModel {
       const family = m.ip.includes(':') ? 6 : 4;
       const prefix = `${m.ip}/${family === 4 ? 32 : 128}`;
       if (nextHopsOf(to, family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
-        const { ip: _ip, ...ready } = m;
+        const { ip: _ip, fromVmId: _from, ...ready } = m;
         this.floatingReady.set(m.floatingId, ready);
       }
     }
@@ -407,6 +408,14 @@ export class NodeRoutesModel {
         ...(extraIps?.length ? { extraIps: [...extraIps] } : {}),
         ...(leaving ? { leaving: true } : {}),
       });
+    }
+    // A floating address moving between two VMs of this node: only the new one routes it (one route per address).
+    for (const m of this.floatingMoves.values()) {
+      const from = out.find((v) => v.vmId === m.fromVmId);
+      if (!from?.extraIps || !out.some((v) => v.vmId === m.vmId)) continue;
+      const rest = from.extraIps.filter((x) => x !== m.ip);
+      if (rest.length) from.extraIps = rest;
+      else delete from.extraIps;
     }
     return out.sort((a, b) => (a.vmId < b.vmId ? -1 : a.vmId > b.vmId ? 1 : 0));
   }

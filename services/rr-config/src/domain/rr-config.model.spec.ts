@@ -147,6 +147,24 @@ describe('rr-config model', () => {
       expect(m.placement(k2)).toBeUndefined();
     });
 
+    it('a floating address moving between two VMs of one node keeps its placement when the move completes', () => {
+      const F = '66666666-6666-4666-8666-666666666661';
+      const m = given(
+        ...baseFabric(),
+        ev.vmCreated(vm(1), NODE1),
+        ev.ipAllocated(vm(1), '203.0.113.10'),
+        ev.vmCreated(vm(3), NODE1),
+        ev.ipAllocated(vm(3), '203.0.113.30'),
+      );
+      const k1 = placementKey(CLUSTER, '203.0.113.50', tag(m, NODE1));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(3), vm(1)));
+      expect(m.apply(ev.floatingMoveCompleted(F, '203.0.113.50', vm(3), vm(1)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.placement(k1)).toEqual({ prefix: '203.0.113.50/32', maxLen: 32, originTag: tag(m, NODE1) });
+      expect(m.apply(ev.floatingDetached(F, '203.0.113.50', vm(3)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.placement(k1)).toBeUndefined();
+    });
+
     it('a migration places every address of the VM on both nodes, completion removes them from the old one; deletion removes all', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.addressAllocated(vm(1), '203.0.113.11'));
       m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));

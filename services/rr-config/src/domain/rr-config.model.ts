@@ -232,8 +232,13 @@ export class RrConfigModel {
       // A floating address is placed like an extra address of the VM(s) holding it: on both nodes during a move.
       case 'FloatingAddressAttached':
         return this.addExtra(event.data.vmId, canonicalIp(event.data.ip));
-      case 'FloatingAddressMoveCompleted':
-        return this.removeExtra(event.data.fromVmId, canonicalIp(event.data.ip));
+      case 'FloatingAddressMoveCompleted': {
+        // Both VMs on one node share the placement key: the new VM's placement is written again.
+        const ip = canonicalIp(event.data.ip);
+        const gone = this.removeExtra(event.data.fromVmId, ip);
+        const kept = this.extras.get(event.data.vmId)?.includes(ip) ? this.placeAddress(event.data.vmId, ip) : [];
+        return [...new Set([...gone, ...kept.filter((t) => gone.includes(t))])];
+      }
       case 'FloatingAddressDetached': {
         const ip = canonicalIp(event.data.ip);
         return [...this.removeExtra(event.data.vmId, ip), ...(event.data.fromVmId ? this.removeExtra(event.data.fromVmId, ip) : [])];
