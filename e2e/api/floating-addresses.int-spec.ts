@@ -22,6 +22,7 @@ describe('floating addresses over the API', () => {
   const vms: Record<string, string> = {};
   let fid: string;
   let fip: string;
+  const t0 = new Date().toISOString();
   const get = async (id = fid) => (await http('GET', `${cp.api}/floating-addresses/${id}`)).body;
   const nodeExtras = async (nodeIx: number, vmId: string) =>
     (await lastCommand<NodeDesiredState>(cp.nats, 'node', fx.nodeIds[nodeIx]))?.vms.find((v) => v.vmId === vmId)?.extraIps ?? [];
@@ -189,6 +190,10 @@ describe('floating addresses over the API', () => {
     } finally {
       await live.destroy();
     }
+    // GET /billing/usage counts the owner interval (allocated → released).
+    const usage = await http('GET', `${cp.api}/billing/usage?${new URLSearchParams({ from: t0, ownerId: 'acme' })}`);
+    const mine = usage.body.owners[0].addresses.find((a: any) => a.ip === fip);
+    expect(mine.intervals).toEqual([expect.objectContaining({ vmId: null, floatingId: fid, releasedAt: expect.any(String) })]);
     // Free again: a new floating address may take it.
     const again = await http('POST', `${cp.api}/floating-addresses`, { clusterId: fx.clusterId, owner: 'globex', ip: fip });
     expect(again).toMatchObject({ status: 201, body: { ip: fip, ownerId: 'globex' } });
