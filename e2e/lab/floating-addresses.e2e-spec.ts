@@ -2,7 +2,8 @@
  * Floating addresses on a real BGP lab: a floating address attached to a VM on node 1 is routed there, accepted by
  * the RR and installed at the FRR core, and answers ping from the core; moved to a VM on node 2 it is announced
  * there first and withdrawn from node 1 only once the RRs hold the new route: sampled continuously at the core, the
- * /32 is never absent during the move. Detached, it is withdrawn; it stays its owner's.
+ * /32 is never absent during the move. Detached, it is withdrawn; it stays its owner's. A move between two VMs of
+ * one node keeps the route; deleting the VM holding it withdraws it.
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
@@ -91,6 +92,51 @@ describe('floating addresses on a real BGP lab', () => {
     // The VMs keep their own addresses.
     expect((await coreRoute(f, a.ip))?.gateway).toBe(n1.ipv4);
     expect((await coreRoute(f, b.ip))?.gateway).toBe(n2.ipv4);
+    expect((await http('DELETE', `${f.api}/floating-addresses/${id}`)).status).toBe(200);
+  });
+
+  it('a move between two VMs of one node keeps the route at the core; deleting the VM holding it withdraws it', async () => {
+    const n2 = f.lab.nodes[1];
+    const c = await createVm('fc', n2.name);
+    const d = await createVm('fd', n2.name);
+    await atCore(c.ip, n2.ipv4);
+    await atCore(d.ip, n2.ipv4);
+    const created = await http('POST', `${f.api}/floating-addresses`, { clusterId: f.clusterId, owner: 'customer-1' });
+    const { id, ip } = created.body as { id: string; ip: string };
+    expect((await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: c.id })).status).toBe(200);
+    await atCore(ip, n2.ipv4);
+    const samples: (string | undefined)[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        samples.push((await coreRoute(f, ip))?.gateway);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      expect((await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: d.id })).status).toBe(200);
+      await eventually(
+        async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.status === 'attached' ? true : undefined),
+        60000,
+        100,
+        'move completed',
+      );
+      // The node applied the move (one route, on the new VM's interface) and the address answers there.
+      await eventually(async () => ((await pingFrom(f.lab.core.namespace, ip)) ? true : undefined), 10000, 200, `ping ${ip} on ${d.name}`);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.filter((s) => s !== n2.ipv4)).toHaveLength(0);
+    expect((await http('DELETE', `${f.api}/vms/${d.id}`)).status).toBe(202);
+    await goneAtCore(ip);
+    await eventually(
+      async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.status === 'allocated' ? true : undefined),
+      30000,
+      100,
+      'detached',
+    );
     expect((await http('DELETE', `${f.api}/floating-addresses/${id}`)).status).toBe(200);
   });
 });
