@@ -44,6 +44,25 @@ describe('parseArgv', () => {
     expect(usage(`vm address add ${vm} --family 5`).message).toMatch(/5/);
   });
 
+  it('floating create|ls|show|attach|detach|rm', () => {
+    const id = '6a0d4c2e-1f3b-4a5c-8d7e-9f0a1b2c3d4e';
+    expect(parse('floating create --cluster lab --owner acme --family 6')).toMatchObject({
+      name: 'floating create',
+      opts: { cluster: 'lab', owner: 'acme', family: '6' },
+    });
+    expect(parse('floating ls --owner acme')).toMatchObject({ name: 'floating ls', opts: { owner: 'acme' } });
+    expect(parse(`floating show ${id}`)).toMatchObject({ name: 'floating show', args: { id } });
+    expect(parse(`floating attach ${id} --vm ${id} --allow-other-owner --dry-run`)).toMatchObject({
+      name: 'floating attach',
+      args: { id },
+      opts: { vm: id, allowOtherOwner: true, dryRun: true },
+    });
+    expect(parse(`floating detach ${id}`)).toMatchObject({ name: 'floating detach', args: { id } });
+    expect(parse(`floating rm ${id} --idempotency-key k1`)).toMatchObject({ name: 'floating rm', args: { id }, opts: { idempotencyKey: 'k1' } });
+    expect(usage(`floating attach ${id}`).message).toMatch(/--vm/);
+    expect(usage('floating create --cluster lab --owner acme --family 5').message).toMatch(/5/);
+  });
+
   it('--dry-run on the writes that change configs', () => {
     for (const line of [
       'node join --cluster lab --name n9 --underlay-ip 198.18.1.9 --dry-run',
@@ -158,7 +177,7 @@ describe('bash completion', () => {
   });
 
   it('offers commands, subcommands, options and choices as the parser accepts them', () => {
-    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'private-network', 'status', 'audit', 'router-config', 'completion', 'help']);
+    expect(complete('fabricctl ')).toEqual(['cluster', 'node', 'vm', 'private-network', 'floating', 'status', 'audit', 'router-config', 'completion', 'help']);
     expect(complete('fabricctl v')).toEqual(['vm']);
     expect(complete('fabricctl vm ')).toEqual([
       'create',
@@ -182,6 +201,7 @@ describe('bash completion', () => {
     expect(complete('fabricctl router-config show --format f')).toEqual(['frr']);
     expect(complete('fabricctl vm create --name ')).toEqual([]);
     expect(complete('fabricctl completion ')).toEqual(['bash']);
+    expect(complete('fabricctl floating ')).toEqual(['create', 'ls', 'show', 'attach', 'detach', 'rm', 'help']);
     expect(complete('fabricctl vm address ')).toEqual(['add', 'rm']);
     expect(complete('fabricctl vm address add x --f')).toEqual(['--family']);
   });

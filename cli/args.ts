@@ -96,6 +96,12 @@ export interface CommandOptions {
   'vm attach-network': Idempotent & { network: string; dryRun?: boolean };
   'vm detach-network': Idempotent & { network: string; dryRun?: boolean };
   'vm address': Idempotent & { dryRun?: boolean; family?: '4' | '6'; ip?: string };
+  'floating create': Idempotent & { dryRun?: boolean; cluster: string; owner: string; family?: '4' | '6'; ip?: string };
+  'floating ls': { cluster?: string; owner?: string };
+  'floating show': None;
+  'floating attach': Idempotent & { dryRun?: boolean; vm: string; allowOtherOwner?: boolean };
+  'floating detach': Idempotent & { dryRun?: boolean };
+  'floating rm': Idempotent & { dryRun?: boolean };
   'private-network create': Idempotent & { cluster: string; owner: string; name: string; cidr: string; dryRun?: boolean };
   'private-network list': { cluster: string; owner?: string };
   'private-network show': { cluster: string };
@@ -127,6 +133,10 @@ interface CommandArgs {
   'vm address': { action: 'add' | 'rm'; vm: string; ip?: string };
   'private-network show': { network: string };
   'private-network delete': { network: string };
+  'floating show': { id: string };
+  'floating attach': { id: string };
+  'floating detach': { id: string };
+  'floating rm': { id: string };
   completion: { shell: Shell };
 }
 export type CommandName = keyof CommandOptions;
@@ -403,6 +413,44 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
         summary: 'delete a private network (refused while VMs are attached)',
         args: [{ name: 'network', desc: 'network id' }],
         options: [cluster(), IDEMPOTENCY, DRY_RUN],
+      },
+    },
+  },
+  floating: {
+    summary: 'floating addresses (owned by an owner, attached to one VM, moved make-before-break): create, ls, show, attach, detach, rm',
+    commands: {
+      create: {
+        summary: "allocate a floating address to an owner from the cluster's pools",
+        options: [
+          cluster(),
+          { flags: '--owner <OWNER>', desc: 'who holds (and is billed for) it', required: true },
+          { flags: '--family <4|6>', desc: "address family (default: the --ip's, else 4)", choices: ['4', '6'] },
+          { flags: '--ip <IP>', desc: 'a specific address of a pool (default: the next free one)' },
+          IDEMPOTENCY,
+          DRY_RUN,
+        ],
+      },
+      ls: { summary: 'list floating addresses', options: [cluster(false, 'one cluster (id or name)'), { flags: '--owner <OWNER>', desc: 'one owner only' }] },
+      show: { summary: 'show a floating address: status, VM, route at the core', args: [{ name: 'id', desc: 'floating address id' }] },
+      attach: {
+        summary: 'attach to a VM (same cluster and owner), or move it there: the old VM withdraws once the new route is at the RRs',
+        args: [{ name: 'id', desc: 'floating address id' }],
+        options: [
+          { flags: '--vm <ID>', desc: 'VM id', required: true },
+          { flags: '--allow-other-owner', desc: 'admin: a VM of another owner', kind: 'bool' },
+          IDEMPOTENCY,
+          DRY_RUN,
+        ],
+      },
+      detach: {
+        summary: 'detach from its VM (withdrawn; the owner keeps it)',
+        args: [{ name: 'id', desc: 'floating address id' }],
+        options: [IDEMPOTENCY, DRY_RUN],
+      },
+      rm: {
+        summary: 'release it (detach it first; back in the pool after the IPAM cool-down)',
+        args: [{ name: 'id', desc: 'floating address id' }],
+        options: [IDEMPOTENCY, DRY_RUN],
       },
     },
   },

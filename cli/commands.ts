@@ -9,6 +9,7 @@ import type {
   AuditEntry,
   AuditPage,
   Cluster,
+  FloatingAddress,
   Health,
   Network,
   Node,
@@ -162,6 +163,28 @@ const vmText = (vm: VmWithHistory, nodes: Map<string, string>) => {
     : [];
   return [keyValues(pairs), ...addresses, ...history].join('\n');
 };
+
+const floatingColumns: Column<FloatingAddress>[] = [
+  { header: 'ID', get: (f) => f.id },
+  { header: 'IP', get: (f) => f.ip },
+  { header: 'OWNER', get: (f) => f.ownerId },
+  { header: 'STATUS', get: (f) => f.status },
+  { header: 'VM', get: (f) => (f.fromVmId ? `${f.fromVmId} -> ${f.vmId}` : (f.vmId ?? '-')) },
+  { header: 'ROUTE', get: (f) => f.route },
+];
+const floatingText = (f: FloatingAddress) =>
+  keyValues([
+    ['id', f.id],
+    ['ip', f.ip],
+    ['owner', f.ownerId],
+    ['cluster', f.clusterId],
+    ['status', f.status],
+    ['vm', f.vmId ?? '-'],
+    ...(f.fromVmId ? [['moving from', f.fromVmId] as [string, string]] : []),
+    ['route', f.route],
+    ['core next hops', f.coreNextHops.join(', ') || '-'],
+    ...(f.releaseAt ? [['released at', f.releaseAt] as [string, string]] : []),
+  ]);
 
 /** The API's warning about a cluster (a direct, lab-only one), as loud lines of text. */
 const warningLines = (c: Cluster): string[] => (c.warning ? [`WARNING: cluster ${c.name}: ${c.warning}`] : []);
@@ -595,6 +618,47 @@ export const HANDLERS: Handlers = {
       })
     ).body;
     return { json: n, text: `private network ${n.name} deleted (vni ${n.vni} freed)` };
+  },
+  async 'floating create'(api, { opts: o }) {
+    const body = {
+      clusterId: await clusterId(api, o.cluster),
+      owner: o.owner,
+      ...(o.family ? { family: Number(o.family) } : {}),
+      ...(o.ip !== undefined ? { ip: o.ip } : {}),
+    };
+    if (o.dryRun) return dryRun(api, 'POST', '/floating-addresses', body);
+    const f = (await api.request<FloatingAddress>('POST', '/floating-addresses', { body, idempotencyKey: o.idempotencyKey })).body;
+    return { json: f, text: `floating address ${f.ip} of ${f.ownerId}: id ${f.id}` };
+  },
+  async 'floating ls'(api, { opts: o }) {
+    const list = await api.get<FloatingAddress[]>(
+      `/floating-addresses${q({ owner: o.owner, clusterId: o.cluster ? await clusterId(api, o.cluster) : undefined })}`,
+    );
+    return { json: list, text: table(list, floatingColumns, '(no floating addresses)') };
+  },
+  async 'floating show'(api, { args }) {
+    const f = await api.get<FloatingAddress>(`/floating-addresses/${encodeURIComponent(args.id)}`);
+    return { json: f, text: floatingText(f) };
+  },
+  async 'floating attach'(api, { args, opts: o }) {
+    const path = `/floating-addresses/${encodeURIComponent(args.id)}/attach`;
+    const body = { vmId: o.vm, ...(o.allowOtherOwner ? { allowOtherOwner: true } : {}) };
+    if (o.dryRun) return dryRun(api, 'POST', path, body);
+    const f = (await api.request<FloatingAddress>('POST', path, { body, idempotencyKey: o.idempotencyKey })).body;
+    const how = f.status === 'moving' ? `moving from vm ${f.fromVmId} (withdrawn there once the new route is at the RRs)` : 'attached';
+    return { json: f, text: `floating address ${f.ip} -> vm ${f.vmId}: ${how}` };
+  },
+  async 'floating detach'(api, { args, opts: o }) {
+    const path = `/floating-addresses/${encodeURIComponent(args.id)}/detach`;
+    if (o.dryRun) return dryRun(api, 'POST', path);
+    const f = (await api.request<FloatingAddress>('POST', path, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: f, text: `floating address ${f.ip} detached (withdrawn; still ${f.ownerId}'s)` };
+  },
+  async 'floating rm'(api, { args, opts: o }) {
+    const path = `/floating-addresses/${encodeURIComponent(args.id)}`;
+    if (o.dryRun) return dryRun(api, 'DELETE', path);
+    const f = (await api.request<FloatingAddress>('DELETE', path, { idempotencyKey: o.idempotencyKey })).body;
+    return { json: f, text: `floating address ${f.ip} released (back in its pool after the IPAM cool-down)` };
   },
   async status(api, { opts: o }) {
     const clusters = o.cluster ? [await api.get<Cluster>(`/clusters/${await clusterId(api, o.cluster)}`)] : await api.get<Cluster[]>('/clusters');

@@ -100,6 +100,7 @@ export type {
   Cluster,
   Endpoint,
   FabricEvent,
+  FloatingAddress,
   Network,
   Node,
   NodeStatus,

@@ -50,4 +50,10 @@ export const EVENT_TYPES = [
   'PrivateNetworkAttached',
   'PrivateNetworkDetached',
   'PrivateIpReleased',
+  'FloatingAddressAllocated',
+  'FloatingAddressAttached',
+  'FloatingAddressMoveCompleted',
+  'FloatingAddressDetached',
+  'FloatingAddressReleaseScheduled',
+  'FloatingAddressReleased',
 ] as const;

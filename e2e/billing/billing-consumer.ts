@@ -1,6 +1,7 @@
 /**
  * Example billing integration (see docs/billing/README.md): what a billing system runs to receive every
- * IpAllocated / IpReleased (and VmAddressAllocated / VmAddressReleased for extra addresses) / VmDeleted exactly once, across its own restarts and crashes.
+ * IpAllocated / IpReleased (and VmAddressAllocated / VmAddressReleased for extra addresses, the FloatingAddress* events
+ * for floating addresses) / VmDeleted exactly once, across its own restarts and crashes.
  *
  * - Two durable pull consumers of its own on the events stream, `<ns>.evt.ipam.>` and `<ns>.evt.vm.>`
  *   (nats-server 2.9: one filter subject per consumer); other event types are acked and skipped.
@@ -14,7 +15,19 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'pg';
 
-export const BILLING_TYPES = ['IpAllocated', 'IpReleased', 'VmAddressAllocated', 'VmAddressReleased', 'VmDeleted'] as const;
+export const BILLING_TYPES = [
+  'IpAllocated',
+  'IpReleased',
+  'VmAddressAllocated',
+  'VmAddressReleased',
+  'VmDeleted',
+  // Contract 1.2.0: an owner interval per floating address, an attachment interval per VM.
+  'FloatingAddressAllocated',
+  'FloatingAddressAttached',
+  'FloatingAddressMoveCompleted',
+  'FloatingAddressDetached',
+  'FloatingAddressReleased',
+] as const;
 
 /** The envelope as documented in docs/billing/schemas/envelope.schema.json. */
 export interface BillingEvent {
@@ -22,7 +35,8 @@ export interface BillingEvent {
   type: (typeof BILLING_TYPES)[number];
   schemaVersion: number;
   occurredAt: string;
-  data: { ownerId: string; vmId: string; clusterId: string; ip?: string; family?: 4 | 6 };
+  /** vmId: absent from FloatingAddressAllocated / Released (the address is the owner's, not a VM's). */
+  data: { ownerId: string; vmId?: string; floatingId?: string; clusterId: string; ip?: string; family?: 4 | 6 };
 }
 
 export interface BillingConsumerOptions {
@@ -61,7 +75,7 @@ export class BillingConsumer {
     // The inbox: one row per event id, whatever the number of deliveries.
     await pool.query(`CREATE TABLE IF NOT EXISTS "${schema}".events (
       event_id text PRIMARY KEY, type text NOT NULL, schema_version int NOT NULL, occurred_at timestamptz NOT NULL,
-      owner_id text NOT NULL, vm_id uuid NOT NULL, ip text, subject text NOT NULL, stream_seq bigint NOT NULL, data jsonb NOT NULL,
+      owner_id text NOT NULL, vm_id uuid, ip text, subject text NOT NULL, stream_seq bigint NOT NULL, data jsonb NOT NULL,
       received_at timestamptz NOT NULL DEFAULT now())`);
     // A derived effect, changed only when the inbox row is new: exactly once, not at least once.
     await pool.query(
@@ -148,7 +162,7 @@ export class BillingConsumer {
       const inserted = await db.query(
         `INSERT INTO "${this.schema}".events (event_id, type, schema_version, occurred_at, owner_id, vm_id, ip, subject, stream_seq, data)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (event_id) DO NOTHING`,
-        [e.id, e.type, e.schemaVersion, e.occurredAt, e.data.ownerId, e.data.vmId, e.data.ip ?? null, m.subject, m.seq, JSON.stringify(e.data)],
+        [e.id, e.type, e.schemaVersion, e.occurredAt, e.data.ownerId, e.data.vmId ?? null, e.data.ip ?? null, m.subject, m.seq, JSON.stringify(e.data)],
       );
       if (inserted.rowCount === 1) {
         await db.query(

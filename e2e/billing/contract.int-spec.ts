@@ -60,9 +60,21 @@ describe('billing feed contract', () => {
     );
     expect((await http('DELETE', `${cp.api}/vms/${vms[2].id}/addresses/${extra.ip}`)).status).toBe(202);
     await waitForEvents(cp, 'VmAddressReleased', 1);
+    // A floating address of customer-0 (1.2.0): attached to web0b, moved to web0; web0b deleted mid-move completes
+    // the move; detached, then released (cool-down 0).
+    const web0b = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'web0b', ownerId: 'customer-0' });
+    const fl = await http('POST', `${cp.api}/floating-addresses`, { clusterId: fx.clusterId, owner: 'customer-0' });
+    expect(fl.status).toBe(201);
+    expect((await http('POST', `${cp.api}/floating-addresses/${fl.body.id}/attach`, { vmId: web0b.id })).status).toBe(200);
+    expect((await http('POST', `${cp.api}/floating-addresses/${fl.body.id}/attach`, { vmId: vms[0].id })).body.status).toBe('moving');
+    await deleteVm(cp, web0b.id);
+    await waitForEvents(cp, 'FloatingAddressMoveCompleted', 1);
+    expect((await http('POST', `${cp.api}/floating-addresses/${fl.body.id}/detach`)).status).toBe(200);
+    expect((await http('DELETE', `${cp.api}/floating-addresses/${fl.body.id}`)).status).toBe(200);
+    await waitForEvents(cp, 'FloatingAddressReleased', 1);
     await deleteVm(cp, vms[0].id);
     await deleteVm(cp, vms[3].id);
-    await waitForEvents(cp, 'IpReleased', 2);
+    await waitForEvents(cp, 'IpReleased', 3);
     all = await rawEvents(cp.nats);
     billing = billingEvents(all);
   });
@@ -79,7 +91,23 @@ describe('billing feed contract', () => {
       VmAddressAllocated: count('VmAddressAllocated'),
       VmAddressReleased: count('VmAddressReleased'),
       VmDeleted: count('VmDeleted'),
-    }).toEqual({ IpAllocated: 4, IpReleased: 2, VmAddressAllocated: 2, VmAddressReleased: 1, VmDeleted: 2 });
+      FloatingAddressAllocated: count('FloatingAddressAllocated'),
+      FloatingAddressAttached: count('FloatingAddressAttached'),
+      FloatingAddressMoveCompleted: count('FloatingAddressMoveCompleted'),
+      FloatingAddressDetached: count('FloatingAddressDetached'),
+      FloatingAddressReleased: count('FloatingAddressReleased'),
+    }).toEqual({
+      IpAllocated: 5,
+      IpReleased: 3,
+      VmAddressAllocated: 2,
+      VmAddressReleased: 1,
+      VmDeleted: 3,
+      FloatingAddressAllocated: 1,
+      FloatingAddressAttached: 2,
+      FloatingAddressMoveCompleted: 1,
+      FloatingAddressDetached: 1,
+      FloatingAddressReleased: 1,
+    });
   });
 
   it('every real billing message validates against its published schema (type + schemaVersion)', () => {

@@ -67,7 +67,18 @@ export async function rawEvents(nats: Nats): Promise<RawEvent[]> {
   return out;
 }
 
-export const BILLING_TYPES = ['IpAllocated', 'IpReleased', 'VmAddressAllocated', 'VmAddressReleased', 'VmDeleted'];
+export const BILLING_TYPES = [
+  'IpAllocated',
+  'IpReleased',
+  'VmAddressAllocated',
+  'VmAddressReleased',
+  'VmDeleted',
+  'FloatingAddressAllocated',
+  'FloatingAddressAttached',
+  'FloatingAddressMoveCompleted',
+  'FloatingAddressDetached',
+  'FloatingAddressReleased',
+];
 export const billingEvents = (all: RawEvent[]) => all.filter((e) => BILLING_TYPES.includes(e.body.type));
 
 /** Creates a VM over HTTP and waits for its address. */

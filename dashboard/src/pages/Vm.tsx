@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, type Node, type PrivateAttachment, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
+import { ApiError, type FloatingAddress, type Node, type PrivateAttachment, request, type Vm, type VmWithHistory, VM_STEPS } from '../api';
 import { Badge, Card, DryRunPreview, ErrorBox, fmtDateTime, fmtTime, Loading, useApi } from '../components';
 import { MigrateVmForm } from '../forms';
 import { Link } from '../router';
@@ -101,6 +101,7 @@ export function VmPage({ clusterId, vmId }: { clusterId: string; vmId: string })
           </table>
         </Card>
       )}
+      <FloatingAddresses vm={v} onChange={vm.reload} />
       {!!privateNets.data?.length && (
         <Card title="Private networks" testId="vm-private-networks">
           <table className="table">
@@ -233,6 +234,85 @@ function Timeline({ vm }: { vm: VmWithHistory }) {
         );
       })}
     </ol>
+  );
+}
+
+/** The owner's floating addresses in the VM's cluster: attach one here (or move it here), detach the ones attached here. */
+function FloatingAddresses({ vm, onChange }: { vm: Vm; onChange?: () => void }) {
+  const list = useApi<FloatingAddress[]>(`/floating-addresses?${new URLSearchParams({ owner: vm.ownerId, clusterId: vm.clusterId })}`);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  // Never rejects (a refusal shows as an error): the buttons do not await it.
+  const send = async (f: FloatingAddress, action: 'attach' | 'detach') => {
+    setBusy(f.id);
+    setError(null);
+    try {
+      await request('POST', `/floating-addresses/${f.id}/${action}`, action === 'attach' ? { vmId: vm.id } : undefined);
+      list.reload();
+      onChange?.();
+    } catch (e) {
+      setError(e as ApiError);
+    } finally {
+      setBusy(null);
+    }
+  };
+  if (!list.data?.length) return null;
+  return (
+    <Card title="Floating addresses" testId="vm-floating-addresses">
+      <table className="table">
+        <caption className="sr-only">The owner's floating addresses in this cluster: attach one to this VM, or detach it</caption>
+        <thead>
+          <tr>
+            <th scope="col">Address</th>
+            <th scope="col">Status</th>
+            <th scope="col">Route</th>
+            <th scope="col">Action</th>
+          </tr>
+        </thead>
+        <tbody>
+          {list.data.map((f) => {
+            const here = f.vmId === vm.id;
+            return (
+              <tr key={f.id} data-testid={`floating-${f.ip}`}>
+                <td>
+                  <code>{f.ip}</code>
+                </td>
+                <td>
+                  {here
+                    ? f.status === 'moving'
+                      ? 'moving here'
+                      : 'attached here'
+                    : f.fromVmId === vm.id
+                      ? 'moving away'
+                      : f.vmId
+                        ? 'on another VM'
+                        : f.status}
+                </td>
+                <td>{f.route}</td>
+                <td>
+                  {f.status !== 'releasing' &&
+                    (here ? (
+                      <button className="btn" disabled={busy === f.id} onClick={() => void send(f, 'detach')} data-testid={`floating-detach-${f.ip}`}>
+                        Detach
+                      </button>
+                    ) : (
+                      <button
+                        className="btn"
+                        disabled={busy === f.id || f.status === 'moving'}
+                        onClick={() => void send(f, 'attach')}
+                        data-testid={`floating-attach-${f.ip}`}
+                      >
+                        {f.vmId ? 'Move here' : 'Attach here'}
+                      </button>
+                    ))}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <ErrorBox error={error} title="Refused" testId="floating-error" />
+    </Card>
   );
 }
 

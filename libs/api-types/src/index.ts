@@ -138,6 +138,25 @@ export interface VmWithHistory extends Vm {
   history: VmHistoryEntry[];
   /** Every address of the VM (absent from older gateways). */
   addresses?: VmAddress[];
+  /** Floating addresses attached to the VM, or leaving it during a move (absent from older gateways). */
+  floatingAddresses?: FloatingAddress[];
+}
+/** GET /floating-addresses[/:id]: an address held by an owner, attached to at most one VM (two during a move). */
+export interface FloatingAddress {
+  id: string;
+  clusterId: string;
+  ownerId: string;
+  ip: string;
+  family: 4 | 6;
+  status: 'allocated' | 'attached' | 'moving' | 'releasing';
+  vmId: string | null;
+  /** Moving: the VM it leaves once the new node's route is at the route reflectors. */
+  fromVmId: string | null;
+  route: 'at-core' | 'announced' | 'none';
+  /** Next hops the core holds for it (two during a move). */
+  coreNextHops: string[];
+  allocatedAt: string;
+  releaseAt: string | null;
 }
 /** 202 of POST /vms, DELETE /vms/:id, POST /vms/:id/migrate. */
 export interface VmAccepted {

@@ -545,6 +545,72 @@ export class DetachPrivateNetwork {
   vmId: string;
 }
 
+/** Floating addresses (IPAM): allocated to an owner, attached to one VM of the same cluster at a time. */
+export class AllocateFloatingAddress {
+  static readonly command = 'AllocateFloatingAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ example: 'cust-42', description: 'who owns (and is billed for) the address' })
+  @IsOwnerId()
+  owner: string;
+  @ApiPropertyOptional({ example: 4, enum: [4, 6], description: "the address family (default: the requested ip's, else 4)" })
+  @IsOptional()
+  @IsIn([4, 6])
+  family?: 4 | 6;
+  @ApiPropertyOptional({ example: '203.0.113.60', description: 'a specific address of a pool of the cluster (default: the next free one)' })
+  @IsOptional()
+  @IsIpAddress()
+  ip?: string;
+}
+export class AttachFloatingAddress {
+  static readonly command = 'AttachFloatingAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  floatingId: string;
+  @ApiProperty({ format: 'uuid', description: 'a VM of the same cluster and owner; attached elsewhere, the address moves' })
+  @IsCanonicalUuid()
+  vmId: string;
+  @ApiPropertyOptional({ description: 'admin only: attach to a VM of another owner' })
+  @IsOptional()
+  @IsBoolean()
+  allowOtherOwner?: boolean;
+}
+export class DetachFloatingAddress {
+  static readonly command = 'DetachFloatingAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  floatingId: string;
+}
+export class ReleaseFloatingAddress {
+  static readonly command = 'ReleaseFloatingAddress';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  floatingId: string;
+}
+/** Sent by route-announcer once the new VM's node announces a moved floating address (make-before-break). */
+export class CompleteFloatingMove {
+  static readonly command = 'CompleteFloatingMove';
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  clusterId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  floatingId: string;
+  @ApiProperty({ format: 'uuid' })
+  @IsCanonicalUuid()
+  vmId: string;
+}
+
 export const INVENTORY_COMMANDS = {
   CreateCluster,
   AddRouteReflector,
@@ -574,6 +640,11 @@ export const IPAM_COMMANDS = {
   DeletePrivateNetwork,
   AttachPrivateNetwork,
   DetachPrivateNetwork,
+  AllocateFloatingAddress,
+  AttachFloatingAddress,
+  DetachFloatingAddress,
+  ReleaseFloatingAddress,
+  CompleteFloatingMove,
 } as const;
 export type InventoryCommandName = keyof typeof INVENTORY_COMMANDS;
 export type IpamCommandName = keyof typeof IPAM_COMMANDS;

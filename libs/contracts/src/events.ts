@@ -25,6 +25,7 @@ import { IsAsn, IsCidrBlock, IsCommunity, IsCoreCommunity, IsFabricName, IsIpAdd
 import { BLACKHOLE_REASON_PATTERN, MD5_OPT_OUT_PATTERN, PASSWORD_PATTERN, PREFIX_LIMIT_ACTIONS, PrefixLimitAction } from './validation';
 import type { AggregateKind } from './subjects';
 import { PRIVATE_NETWORK_EVENT_AGGREGATE, PRIVATE_NETWORK_EVENT_CLASSES } from './private-network-events';
+import { FLOATING_ADDRESS_EVENT_AGGREGATE, FLOATING_ADDRESS_EVENT_CLASSES } from './floating-address-events';
 
 /** Generations are stored as Postgres `int` by the read model: a larger one is invalid, not a crash. */
 export const MAX_GENERATION = 2147483647;
@@ -574,6 +575,7 @@ export const EVENT_CLASSES = {
   TargetRenderFailed,
   TargetRenderRecovered,
   ...PRIVATE_NETWORK_EVENT_CLASSES,
+  ...FLOATING_ADDRESS_EVENT_CLASSES,
 } as const;
 export type EventType = keyof typeof EVENT_CLASSES;
 export type EventData<T extends EventType> = InstanceType<(typeof EVENT_CLASSES)[T]>;
@@ -630,6 +632,7 @@ export const EVENT_AGGREGATE: Record<EventType, AggregateKind> = {
   TargetRenderFailed: 'desired',
   TargetRenderRecovered: 'desired',
   ...PRIVATE_NETWORK_EVENT_AGGREGATE,
+  ...FLOATING_ADDRESS_EVENT_AGGREGATE,
 };
 
 export interface EventMeta {

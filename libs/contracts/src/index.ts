@@ -4,6 +4,7 @@ export * from './decorators';
 export * from './errors';
 export * from './events';
 export * from './private-network-events';
+export * from './floating-address-events';
 export * from './commands';
 export * from './decider';
 export * from './desired-state';

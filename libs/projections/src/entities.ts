@@ -280,6 +280,45 @@ export class VmAddressRow {
   @Column('timestamptz', { name: 'release_at', nullable: true }) releaseAt: Date | null;
 }
 
+const bigintCol = { to: (v: number) => v, from: (v: string) => Number(v) };
+const bigintNullCol = { to: (v: number | null) => v, from: (v: string | null) => (v === null ? null : Number(v)) };
+
+/** A floating address held by its owner: `allocated` → `attached` ⇄ `moving` → … → `releasing`; the row goes at its release. */
+@Entity('floating_addresses')
+@Index('IDX_floating_addresses_owner', ['ownerId', 'clusterId'])
+export class FloatingAddressRow {
+  @PrimaryColumn('uuid') id: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('text', { name: 'owner_id' }) ownerId: string;
+  @Column('text') ip: string;
+  @Column('int') family: number;
+  @Column('uuid', { name: 'pool_id' }) poolId: string;
+  @Column('text') status: 'allocated' | 'attached' | 'moving' | 'releasing';
+  @Index('IDX_floating_addresses_vm') @Column('uuid', { name: 'vm_id', nullable: true }) vmId: string | null;
+  /** During a move: the VM it leaves (still routed there until the new node's route is at the RRs). */
+  @Column('uuid', { name: 'from_vm_id', nullable: true }) fromVmId: string | null;
+  @Column('bigint', { name: 'allocated_seq', transformer: bigintCol }) allocatedSeq: number;
+  @Column('timestamptz', { name: 'allocated_at' }) allocatedAt: Date;
+  @Column('timestamptz', { name: 'release_at', nullable: true }) releaseAt: Date | null;
+  @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;
+}
+
+/** Billing intervals of floating addresses: `owner` (allocated → released) and `vm` (attached → detached / moved away). */
+@Entity('floating_usage')
+@Index('IDX_floating_usage_owner', ['ownerId', 'startedAt'])
+export class FloatingUsageRow {
+  @PrimaryColumn('uuid', { name: 'floating_id' }) floatingId: string;
+  @PrimaryColumn('bigint', { name: 'start_seq', transformer: bigintCol }) startSeq: number;
+  @Column('text') kind: 'owner' | 'vm';
+  @Column('text', { name: 'owner_id' }) ownerId: string;
+  @Column('text') ip: string;
+  @Column('uuid', { name: 'cluster_id' }) clusterId: string;
+  @Column('uuid', { name: 'vm_id', nullable: true }) vmId: string | null;
+  @Column('timestamptz', { name: 'started_at' }) startedAt: Date;
+  @Column('timestamptz', { name: 'ended_at', nullable: true }) endedAt: Date | null;
+  @Column('bigint', { name: 'ended_seq', nullable: true, transformer: bigintNullCol }) endedSeq: number | null;
+}
+
 export const ENTITIES = [
   CheckpointRow,
   ClusterRow,
@@ -299,6 +338,8 @@ export const ENTITIES = [
   PrivateNetworkRow,
   PrivateAttachmentRow,
   VmAddressRow,
+  FloatingAddressRow,
+  FloatingUsageRow,
 ];
 /** Tables compared by the rebuild check (everything but the checkpoint). */
 export const PROJECTED_TABLES = [
@@ -319,4 +360,6 @@ export const PROJECTED_TABLES = [
   'private_networks',
   'private_attachments',
   'vm_addresses',
+  'floating_addresses',
+  'floating_usage',
 ];

@@ -474,6 +474,58 @@ export class Projector {
         d.ip,
       ]);
     },
+    FloatingAddressAllocated: async (e, em) => {
+      const d = e.data;
+      await em.query(
+        `INSERT INTO ${this.t('floating_addresses')} (id, cluster_id, owner_id, ip, family, pool_id, status, allocated_seq, allocated_at, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,'allocated',$7,$8,$8) ON CONFLICT DO NOTHING`,
+        [d.floatingId, d.clusterId, d.ownerId, d.ip, d.family, d.poolId, e.seq, e.occurredAt],
+      );
+      await em.query(`UPDATE ${this.t('pools')} SET used = used + 1 WHERE id = $1`, [d.poolId]);
+      await this.floatingInterval(em, e.seq, e.occurredAt, d, 'owner', null);
+    },
+    FloatingAddressAttached: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('floating_addresses')} SET status = $2, vm_id = $3, from_vm_id = $4, updated_at = $5 WHERE id = $1`, [
+        d.floatingId,
+        d.fromVmId ? 'moving' : 'attached',
+        d.vmId,
+        d.fromVmId ?? null,
+        e.occurredAt,
+      ]);
+      await this.floatingInterval(em, e.seq, e.occurredAt, d, 'vm', d.vmId);
+    },
+    FloatingAddressMoveCompleted: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('floating_addresses')} SET status = 'attached', from_vm_id = NULL, updated_at = $2 WHERE id = $1`, [
+        d.floatingId,
+        e.occurredAt,
+      ]);
+      await this.endFloatingInterval(em, e, d.floatingId, d.fromVmId);
+    },
+    FloatingAddressDetached: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('floating_addresses')} SET status = 'allocated', vm_id = NULL, from_vm_id = NULL, updated_at = $2 WHERE id = $1`, [
+        d.floatingId,
+        e.occurredAt,
+      ]);
+      await this.endFloatingInterval(em, e, d.floatingId, d.vmId);
+      if (d.fromVmId) await this.endFloatingInterval(em, e, d.floatingId, d.fromVmId);
+    },
+    FloatingAddressReleaseScheduled: async (e, em) => {
+      const d = e.data;
+      await em.query(`UPDATE ${this.t('floating_addresses')} SET status = 'releasing', release_at = $2, updated_at = $3 WHERE id = $1`, [
+        d.floatingId,
+        d.releaseAt,
+        e.occurredAt,
+      ]);
+    },
+    FloatingAddressReleased: async (e, em) => {
+      const d = e.data;
+      const gone: { pool_id: string }[] = await em.query(`DELETE FROM ${this.t('floating_addresses')} WHERE id = $1 RETURNING pool_id`, [d.floatingId]);
+      for (const g of gone) await em.query(`UPDATE ${this.t('pools')} SET used = used - 1 WHERE id = $1`, [g.pool_id]);
+      await this.endFloatingInterval(em, e, d.floatingId, null);
+    },
     MessageDeadLettered: async (e, em) => {
       const d = e.data;
       await em.query(
@@ -482,6 +534,30 @@ export class Projector {
       );
     },
   };
+
+  private async floatingInterval(
+    em: EntityManager,
+    seq: number,
+    at: string,
+    d: { floatingId: string; ownerId: string; ip: string; clusterId: string },
+    kind: 'owner' | 'vm',
+    vmId: string | null,
+  ): Promise<void> {
+    await em.query(
+      `INSERT INTO ${this.t('floating_usage')} (floating_id, start_seq, kind, owner_id, ip, cluster_id, vm_id, started_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+       ON CONFLICT DO NOTHING`,
+      [d.floatingId, seq, kind, d.ownerId, d.ip, d.clusterId, vmId, at],
+    );
+  }
+
+  /** Ends the open interval of the address on `vmId` (null: its owner interval). */
+  private async endFloatingInterval(em: EntityManager, e: { seq: number; occurredAt: string }, floatingId: string, vmId: string | null): Promise<void> {
+    await em.query(
+      `UPDATE ${this.t('floating_usage')} SET ended_at = $3, ended_seq = $4
+       WHERE floating_id = $1 AND ended_at IS NULL AND ${vmId ? `kind = 'vm' AND vm_id = $2` : `kind = 'owner' AND $2::uuid IS NULL`}`,
+      [floatingId, vmId, e.occurredAt, e.seq],
+    );
+  }
 
   /** Drain and leave set the status outright; the evacuation steps never bring a node back from 'left'. */
   private async nodeStatus(em: EntityManager, nodeId: string, status: string, unlessLeft: boolean): Promise<void> {

@@ -20,6 +20,7 @@ import { EventsController } from './http/events.controller';
 import { GuestNetworkController } from './http/guest-network.controller';
 import { AuditController } from './http/audit.controller';
 import { PrivateNetworksController, VmPrivateNetworksController } from './http/private-networks.controller';
+import { FloatingAddressesController } from './http/floating-addresses.controller';
 import { MinPositionInterceptor } from './http/min-position.interceptor';
 import { HTTP_LIMITS, HttpLimits } from './http/limits';
 
@@ -57,6 +58,7 @@ export class GatewayModule {
         AuditController,
         PrivateNetworksController,
         VmPrivateNetworksController,
+        FloatingAddressesController,
       ],
       providers: [
         { provide: EVENT_STORE, useValue: deps.store },

@@ -13,6 +13,7 @@ import { BfdSessions1798100000000 } from './1798100000000-bfd-sessions';
 import { RouterConfigRollback1799000000000 } from './1799000000000-router-config-rollback';
 import { ClusterTopology1799100000000 } from './1799100000000-cluster-topology';
 import { VmAddresses1799200000000 } from './1799200000000-vm-addresses';
+import { FloatingAddresses1799300000000 } from './1799300000000-floating-addresses';
 
 export const MIGRATIONS = [
   Initial1764129600000,
@@ -30,4 +31,5 @@ export const MIGRATIONS = [
   RouterConfigRollback1799000000000,
   ClusterTopology1799100000000,
   VmAddresses1799200000000,
+  FloatingAddresses1799300000000,
 ];

@@ -96,6 +96,19 @@ export const ev = {
     type: 'RoutesObserved',
     data: { target: { kind, id }, routes },
   }),
+  /** A floating address (owner cust-42) attached to `vmId`; with `fromVmId` a move. */
+  floatingAttached: (floatingId: string, ip: string, vmId: string, fromVmId?: string, clusterId = CLUSTER): FabricEvent => ({
+    type: 'FloatingAddressAttached',
+    data: { clusterId, floatingId, ownerId: 'cust-42', ip, vmId, ...(fromVmId ? { fromVmId } : {}) },
+  }),
+  floatingMoveCompleted: (floatingId: string, ip: string, vmId: string, fromVmId: string, clusterId = CLUSTER): FabricEvent => ({
+    type: 'FloatingAddressMoveCompleted',
+    data: { clusterId, floatingId, ownerId: 'cust-42', ip, vmId, fromVmId },
+  }),
+  floatingDetached: (floatingId: string, ip: string, vmId: string, fromVmId?: string, clusterId = CLUSTER): FabricEvent => ({
+    type: 'FloatingAddressDetached',
+    data: { clusterId, floatingId, ownerId: 'cust-42', ip, vmId, ...(fromVmId ? { fromVmId } : {}), reason: 'detached' },
+  }),
   routesChanged: (
     kind: 'rr' | 'router',
     id: string,

@@ -112,6 +112,18 @@ describe('computeUsage', () => {
     expect(r.totals).toMatchObject({ addressSeconds: 0.6, byFamily: { '4': 0.3, '6': 0.3 } });
   });
 
+  it('counts a floating address for its owner, with its id and no VM', () => {
+    const r = computeUsage(
+      [row({}), row({ ip: '203.0.113.60', vmId: null, floatingId: 'f1', allocatedAt: T('2025-01-01T12:00:00Z'), releasedAt: T('2025-01-01T18:00:00Z') })],
+      q(),
+    );
+    expect(r.owners[0].addresses.map((a) => [a.ip, a.addressSeconds])).toEqual([
+      ['203.0.113.10', 86400],
+      ['203.0.113.60', 21600],
+    ]);
+    expect(r.owners[0].addresses[1].intervals[0]).toMatchObject({ vmId: null, floatingId: 'f1', seconds: 21600 });
+  });
+
   it('filters by owner', () => {
     const r = computeUsage([row({}), row({ ownerId: 'cust-2' })], q({ ownerId: 'cust-2' }));
     expect(r.owners.map((o) => o.ownerId)).toEqual(['cust-2']);

@@ -1,6 +1,6 @@
 /**
  * Address-seconds per owner and address over [from, to), from the `ip_usage` projection (IpAllocated /
- * IpReleased event times). Query parsing and the arithmetic are pure so they are unit-tested; the SQL only
+ * IpReleased event times) and the owner intervals of floating addresses (`floating_usage`, kind `owner`). Query parsing and the arithmetic are pure so they are unit-tested; the SQL only
  * selects the holdings that overlap the window. Integer milliseconds throughout: sums stay exact.
  */
 import type { DataSource, EntityManager } from 'typeorm';
@@ -18,7 +18,9 @@ export interface UsageQuery {
 export interface UsageRow {
   ownerId: string;
   ip: string;
-  vmId: string;
+  /** null for a floating address: it is held by its owner, not by a VM. */
+  vmId: string | null;
+  floatingId?: string;
   clusterId: string;
   family: number;
   allocatedAt: Date;
@@ -68,7 +70,9 @@ const iso = (d: Date) => d.toISOString();
 const secs = (ms: number) => ms / 1000;
 
 export interface UsageInterval {
-  vmId: string;
+  vmId: string | null;
+  /** A floating address's owner interval (allocated → released, attached or not). */
+  floatingId?: string;
   allocatedAt: string;
   releasedAt: string | null;
   /** The part of the holding inside the window. */
@@ -119,6 +123,7 @@ export function computeUsage(rows: UsageRow[], q: UsageQuery): UsageReport {
     o.addresses.set(key, a);
     a.a.intervals.push({
       vmId: r.vmId,
+      ...(r.floatingId ? { floatingId: r.floatingId } : {}),
       allocatedAt: iso(r.allocatedAt),
       releasedAt: r.releasedAt ? iso(r.releasedAt) : null,
       start: iso(new Date(start)),
@@ -142,7 +147,7 @@ export function computeUsage(rows: UsageRow[], q: UsageQuery): UsageReport {
         .map(({ a, ms }) => ({
           ...a,
           addressSeconds: secs(ms),
-          intervals: a.intervals.sort((x, y) => byText(x.allocatedAt, y.allocatedAt) || byText(x.vmId, y.vmId)),
+          intervals: a.intervals.sort((x, y) => byText(x.allocatedAt, y.allocatedAt) || byText(x.vmId ?? '', y.vmId ?? '')),
         })),
     }));
   return {
@@ -182,5 +187,21 @@ export async function queryUsage(db: DataSource | EntityManager, schema: string,
     allocatedAt: new Date(r.allocated_at),
     releasedAt: r.released_at ? new Date(r.released_at) : null,
   }));
+  const floating: { owner_id: string; ip: string; floating_id: string; cluster_id: string; started_at: Date; ended_at: Date | null }[] = await db.query(
+    `SELECT owner_id, ip, floating_id, cluster_id, started_at, ended_at FROM "${schema}"."floating_usage"
+     WHERE kind = 'owner' AND ${where.replace('allocated_at', 'started_at').replace(/released_at/g, 'ended_at')}`,
+    params,
+  );
+  for (const r of floating)
+    rows.push({
+      ownerId: r.owner_id,
+      ip: r.ip,
+      vmId: null,
+      floatingId: r.floating_id,
+      clusterId: r.cluster_id,
+      family: r.ip.includes(':') ? 6 : 4,
+      allocatedAt: new Date(r.started_at),
+      releasedAt: r.ended_at ? new Date(r.ended_at) : null,
+    });
   return computeUsage(rows, q);
 }

@@ -154,8 +154,18 @@ class VmAddressDto {
   @ApiPropertyOptional({ description: 'failed: why IPAM did not allocate it' }) reason?: string;
   @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'releasing: when IPAM frees it' }) releaseAt?: string | null;
 }
+class VmFloatingAddressDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: '203.0.113.60' }) ip: string;
+  @ApiProperty({ enum: ['attached', 'moving'] }) status: string;
+  @ApiProperty({ format: 'uuid', nullable: true }) vmId: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true }) fromVmId: string | null;
+  @ApiProperty({ enum: ['at-core', 'announced', 'none'] }) route: string;
+}
 export class VmWithHistoryDto extends VmDto {
   @ApiProperty({ type: [VmHistoryDto] }) history: VmHistoryDto[];
+  @ApiProperty({ type: [VmFloatingAddressDto], description: 'floating addresses attached to the VM (or leaving it during a move)' })
+  floatingAddresses: VmFloatingAddressDto[];
 }
 export class VmAddressAcceptedDto {
   @ApiProperty({ format: 'uuid' }) vmId: string;

@@ -19,6 +19,7 @@ import {
   VmRow,
 } from '@fabric/projections';
 import { DATA_SOURCE } from '../tokens';
+import { floatingAddresses } from './floating-read';
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 /** `IN (…)` lists of a bounded size (Postgres takes at most 65,535 parameters per query). */
@@ -155,7 +156,7 @@ export class ReadModel {
     if (!v) return null;
     // Route statuses come from the observations stream, whose sequences are not comparable with the events': by time.
     const history = await this.ds.getRepository(VmHistoryRow).find({ where: { vmId: id }, order: { at: 'ASC', seq: 'ASC' } });
-    return { ...this.vm(v, history), addresses: await this.vmAddresses(v) };
+    return { ...this.vm(v, history), addresses: await this.vmAddresses(v), floatingAddresses: await floatingAddresses(this.ds, { vmId: id }) };
   }
 
   /**

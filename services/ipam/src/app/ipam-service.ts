@@ -8,6 +8,11 @@ import { uuidFromSeed, type IPAM_COMMANDS } from '@fabric/contracts';
 import {
   type AddNetwork,
   type AddPool,
+  type AllocateFloatingAddress,
+  type AttachFloatingAddress,
+  type CompleteFloatingMove,
+  type DetachFloatingAddress,
+  type ReleaseFloatingAddress,
   type AttachPrivateNetwork,
   type CommandRequest,
   type CreatePrivateNetwork,
@@ -23,6 +28,7 @@ import {
 import { AggregateRepository, type CommandHandlers, type EventStore } from '@fabric/eventstore';
 import { type NetworkPolicy, isValidIp, parseIp } from '@fabric/ipam-math';
 import { duePrivateReleases } from '../domain/private-networks';
+import { dueFloatingReleases, floatingsOfVm } from '../domain/floating-addresses';
 import {
   dueReleases,
   dueExtraReleases,
@@ -193,6 +199,37 @@ export class IpamService {
         const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
         return { result: { networkId: p.networkId, vmId: p.vmId }, position: res.position };
       },
+      // Floating addresses: the id derives from the command id, so a retried create allocates nothing twice.
+      AllocateFloatingAddress: async (p: AllocateFloatingAddress, req: CommandRequest) => {
+        const floatingId = uuidFromSeed(`floating:${req.commandId}`);
+        const command: IpamCommand = {
+          type: 'AllocateFloating',
+          data: { clusterId: p.clusterId, floatingId, ownerId: p.owner, ...(p.family ? { family: p.family } : {}), ...(p.ip ? { requestedIp: p.ip } : {}) },
+        };
+        if (req.dryRun) return this.preview(p.clusterId, command, { floatingId });
+        const res = await this.repo.handle(p.clusterId, command, { commandId: req.commandId, meta: meta(req) });
+        this.knownClusters.add(p.clusterId);
+        return { result: { floatingId }, position: res.position };
+      },
+      AttachFloatingAddress: (p: AttachFloatingAddress, req: CommandRequest) =>
+        this.floatingCommand(p.clusterId, req, {
+          type: 'AttachFloating',
+          data: { clusterId: p.clusterId, floatingId: p.floatingId, vmId: p.vmId, ...(p.allowOtherOwner ? { allowOtherOwner: true } : {}) },
+        }),
+      DetachFloatingAddress: (p: DetachFloatingAddress, req: CommandRequest) =>
+        this.floatingCommand(p.clusterId, req, { type: 'DetachFloating', data: { clusterId: p.clusterId, floatingId: p.floatingId } }),
+      ReleaseFloatingAddress: async (p: ReleaseFloatingAddress, req: CommandRequest) => {
+        const releaseAt = new Date(Date.now() + this.settings.releaseCooldownMs).toISOString();
+        const r = await this.floatingCommand(p.clusterId, req, {
+          type: 'ScheduleFloatingRelease',
+          data: { clusterId: p.clusterId, floatingId: p.floatingId, releaseAt },
+        });
+        this.knownClusters.add(p.clusterId);
+        if (!req.dryRun && this.settings.releaseCooldownMs <= 0) await this.releaseDue(p.clusterId);
+        return r;
+      },
+      CompleteFloatingMove: (p: CompleteFloatingMove, req: CommandRequest) =>
+        this.floatingCommand(p.clusterId, req, { type: 'CompleteFloatingMove', data: { clusterId: p.clusterId, floatingId: p.floatingId, vmId: p.vmId } }),
       DetachPrivateNetwork: async (p: DetachPrivateNetwork, req: CommandRequest) => {
         const releaseAt = new Date(Date.now() + this.settings.releaseCooldownMs).toISOString();
         const command: IpamCommand = { type: 'DetachPrivateNetwork', data: { clusterId: p.clusterId, networkId: p.networkId, vmId: p.vmId, releaseAt } };
@@ -231,6 +268,15 @@ export class IpamService {
         maxRetries: 50,
       },
     );
+    // Its floating addresses: detached (or a move away from it completed), one command each.
+    const { state } = await this.repo.load(d.clusterId);
+    for (const floatingId of floatingsOfVm(state, d.vmId)) {
+      await this.repo.handle(
+        d.clusterId,
+        { type: 'FloatingVmGone', data: { clusterId: d.clusterId, floatingId, vmId: d.vmId } },
+        { commandId: `ipam-floating-vm-gone:${floatingId}:${d.vmId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },
+      );
+    }
     if (this.settings.releaseCooldownMs <= 0) await this.releaseDue(d.clusterId);
   }
 
@@ -328,6 +374,14 @@ export class IpamService {
       );
       n++;
     }
+    for (const r of dueFloatingReleases(state, now)) {
+      await this.repo.handle(
+        clusterId,
+        { type: 'ReleaseFloating', data: { clusterId, floatingId: r.floatingId } },
+        { commandId: `ipam-release-floating:${r.floatingId}`, meta: { actor: 'ipam' }, maxRetries: 50 },
+      );
+      n++;
+    }
     for (const r of duePrivateReleases(state.private, now)) {
       await this.repo.handle(
         clusterId,
@@ -338,6 +392,13 @@ export class IpamService {
       n++;
     }
     return n;
+  }
+
+  private async floatingCommand(clusterId: string, req: CommandRequest, command: IpamCommand & { data: { floatingId: string } }) {
+    const result = { floatingId: command.data.floatingId };
+    if (req.dryRun) return this.preview(clusterId, command, result);
+    const res = await this.repo.handle(clusterId, command, { commandId: req.commandId, meta: meta(req) });
+    return { result, position: res.position };
   }
 
   async releaseTick(): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './ipam.decider';
 export * from './private-networks';
+export * from './floating-addresses';

@@ -5,7 +5,7 @@
  * and outputs are idempotent by content hash, so no durable consumer is needed), and one over the retained
  * observations (the RRs' route deltas).
  */
-import { type BgpPreviewRequest, type CompleteMigration, FABRIC_ROUTE_PROTOCOL, type FabricEvent } from '@fabric/contracts';
+import { type BgpPreviewRequest, type CompleteFloatingMove, type CompleteMigration, FABRIC_ROUTE_PROTOCOL, type FabricEvent } from '@fabric/contracts';
 import { type BgpOptions, nodeConfigText } from '@fabric/renderers';
 import { type EventStore, RpcClient } from '@fabric/eventstore';
 import { NodeRoutesModel } from '../domain';
@@ -57,12 +57,18 @@ export class RouteAnnouncer extends DeriverApp {
       {
         apply: (e, seq) => {
           if (e.type === 'VmMigrationCompleted' || e.type === 'VmDeleted') this.forgetSent(e.data.vmId);
+          if (e.type === 'FloatingAddressMoveCompleted' || e.type === 'FloatingAddressDetached') this.forgetSent(`floating:${e.data.floatingId}`);
           return this.model.apply(e, seq);
         },
         allTargets: () => this.model.nodeIds(),
         flushTarget: (id, sourceSeq) => this.flushNode(id, sourceSeq),
-        afterFlush: () => this.completeMigrations(),
-        wantsFlush: (e) => (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') && this.model.readyMigrations().length > 0,
+        afterFlush: async () => {
+          const retryMigrations = await this.completeMigrations();
+          return (await this.completeFloatingMoves()) || retryMigrations;
+        },
+        wantsFlush: (e) =>
+          (e.type === 'RoutesChanged' || e.type === 'RoutesObserved') &&
+          (this.model.readyMigrations().length > 0 || this.model.readyFloatingMoves().length > 0),
         snapshot: {
           model: 'node-routes',
           schema: NodeRoutesModel.SNAPSHOT_SCHEMA,
@@ -104,6 +110,25 @@ export class RouteAnnouncer extends DeriverApp {
       } else {
         retry = true;
         this.log('warn', 'CompleteMigration not accepted, will retry', { vmId: r.vmId, error: reply.error });
+      }
+    }
+    return retry;
+  }
+
+  /** Asks IPAM to complete the floating address moves whose new VM's node announces; true when one must be retried. */
+  private async completeFloatingMoves(): Promise<boolean> {
+    let retry = false;
+    for (const r of this.model.readyFloatingMoves()) {
+      const key = `floating:${r.floatingId}:${r.vmId}:${r.attachSeq}`;
+      if (this.sent.has(key)) continue;
+      const payload: CompleteFloatingMove = { clusterId: r.clusterId, floatingId: r.floatingId, vmId: r.vmId };
+      const reply = await this.rpc.request('ipam', 'CompleteFloatingMove', { commandId: `complete-floating-move:${key}`, actor: 'route-announcer', payload });
+      if (reply.ok || reply.error.status === 404) {
+        this.sent.add(key);
+        this.log('info', 'floating address move completion sent', { floatingId: r.floatingId, vmId: r.vmId, ok: reply.ok });
+      } else {
+        retry = true;
+        this.log('warn', 'CompleteFloatingMove not accepted, will retry', { floatingId: r.floatingId, error: reply.error });
       }
     }
     return retry;

@@ -57,6 +57,52 @@ describe('route-announcer model', () => {
     });
   });
 
+  describe('floating addresses', () => {
+    const F = '66666666-6666-4666-8666-666666666661';
+    const two = () => [
+      ...baseFabric(),
+      ev.vmCreated(vm(1), NODE1),
+      ev.ipAllocated(vm(1), '203.0.113.10'),
+      ev.vmCreated(vm(2), NODE2),
+      ev.ipAllocated(vm(2), '203.0.113.20'),
+    ];
+    it('given two VMs, when a floating address is attached to one, then only its node routes it (like an extra address)', () => {
+      const m = given(...two(), ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      expect(vmsOf(m, NODE1)[0].extraIps).toEqual(['203.0.113.50']);
+      expect(vmsOf(m, NODE2)[0]).not.toHaveProperty('extraIps');
+      expect(m.readyFloatingMoves()).toEqual([]);
+    });
+    it('when it moves, both nodes route it until the new node is seen on an RR; completion withdraws it from the old VM', () => {
+      const m = given(...two(), ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      expect(m.apply(ev.floatingAttached(F, '203.0.113.50', vm(2), vm(1)), 100)).toEqual([NODE2]);
+      expect(vmsOf(m, NODE1)[0].extraIps).toEqual(['203.0.113.50']);
+      expect(vmsOf(m, NODE2)[0].extraIps).toEqual(['203.0.113.50']);
+      // The old node's route is not the signal.
+      m.apply(ev.routesChanged('rr', 'rr1', [{ prefix: '203.0.113.50/32', nextHop: '198.18.0.10' }]));
+      expect(m.readyFloatingMoves()).toEqual([]);
+      m.apply(ev.routesChanged('rr', 'rr1', [{ prefix: '203.0.113.50/32', nextHop: '198.18.0.11' }]));
+      expect(m.readyFloatingMoves()).toEqual([{ clusterId: CLUSTER, floatingId: F, vmId: vm(2), attachSeq: 100 }]);
+      expect(m.apply(ev.floatingMoveCompleted(F, '203.0.113.50', vm(2), vm(1)))).toEqual([NODE1]);
+      expect(vmsOf(m, NODE1)[0]).not.toHaveProperty('extraIps');
+      expect(vmsOf(m, NODE2)[0].extraIps).toEqual(['203.0.113.50']);
+      expect(m.readyFloatingMoves()).toEqual([]);
+    });
+    it('when it moves between two VMs of one node, only the new VM routes it (one route per address) and the move is ready at once', () => {
+      const m = given(...two(), ev.vmCreated(vm(3), NODE1), ev.ipAllocated(vm(3), '203.0.113.30'), ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      m.apply(ev.routesChanged('rr', 'rr1', [{ prefix: '203.0.113.50/32', nextHop: '198.18.0.10' }]));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(3), vm(1)), 200);
+      const byVm = Object.fromEntries(vmsOf(m, NODE1).map((v) => [v.vmId, v.extraIps]));
+      expect(byVm).toEqual({ [vm(1)]: undefined, [vm(3)]: ['203.0.113.50'] });
+      expect(m.readyFloatingMoves()).toEqual([{ clusterId: CLUSTER, floatingId: F, vmId: vm(3), attachSeq: 200 }]);
+    });
+    it('when detached during a move, both VMs give it up', () => {
+      const m = given(...two(), ev.floatingAttached(F, '203.0.113.50', vm(1)), ev.floatingAttached(F, '203.0.113.50', vm(2), vm(1)));
+      expect(m.apply(ev.floatingDetached(F, '203.0.113.50', vm(2), vm(1))).sort()).toEqual([NODE1, NODE2].sort());
+      expect(vmsOf(m, NODE1)[0]).not.toHaveProperty('extraIps');
+      expect(vmsOf(m, NODE2)[0]).not.toHaveProperty('extraIps');
+    });
+  });
+
   describe('extra addresses', () => {
     const routed = () => [...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10')];
     it('given a routed VM, when an extra address is allocated, then only its node lists it (both families, sorted)', () => {

@@ -32,6 +32,20 @@ export interface MigrationReady {
   requestSeq: number;
 }
 
+/** A floating address moving to a VM whose node is seen announcing it (make-before-break: the old VM may let go). */
+export interface FloatingMoveReady {
+  clusterId: string;
+  floatingId: string;
+  vmId: string;
+  /** Stream sequence of the FloatingAddressAttached (distinguishes repeated moves). */
+  attachSeq: number;
+}
+
+interface FloatingMove extends FloatingMoveReady {
+  ip: string;
+  fromVmId: string;
+}
+
 interface Cluster {
   clusterId: string;
   fabricAsn: number;
@@ -79,6 +93,9 @@ export class NodeRoutesModel {
   private readonly nodesByCluster = new Map<string, Set<string>>();
   private readonly migrating = new Set<string>();
   private readonly ready = new Map<string, MigrationReady>();
+  /** Floating addresses moving (FloatingAddressAttached with fromVmId until MoveCompleted / Detached), and those ready. */
+  private readonly floatingMoves = new Map<string, FloatingMove>();
+  private readonly floatingReady = new Map<string, FloatingMoveReady>();
   /** Per RR target: `prefix|nextHop` it holds (from RoutesChanged deltas), and a resync's confirmed set. */
   private readonly seen = new Map<string, Set<string>>();
   private readonly resyncing = new Map<string, Set<string>>();
@@ -90,7 +107,7 @@ export class NodeRoutesModel {
   constructor(private readonly settings: NodeRoutesSettings) {}
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 3;
+  static readonly SNAPSHOT_SCHEMA = 4;
   private static readonly SNAPSHOT_FIELDS = [
     'clusters',
     'nodes',
@@ -101,6 +118,8 @@ export class NodeRoutesModel {
     'nodesByCluster',
     'migrating',
     'ready',
+    'floatingMoves',
+    'floatingReady',
     'seen',
     'resyncing',
     'blackholed',
@@ -225,6 +244,31 @@ export class NodeRoutesModel {
         else this.extras.delete(vmId);
         return this.ips.has(vmId) ? this.placementsOf(vmId) : [];
       }
+      // A floating address is routed like an extra address of the VM(s) holding it: both during a move.
+      case 'FloatingAddressAttached': {
+        const d = event.data;
+        const ip = canonicalIp(d.ip);
+        const dirty = this.addExtra(d.vmId, ip);
+        if (d.fromVmId) {
+          this.floatingMoves.set(d.floatingId, { clusterId: d.clusterId, floatingId: d.floatingId, vmId: d.vmId, attachSeq: seq, ip, fromVmId: d.fromVmId });
+          this.floatingReady.delete(d.floatingId);
+          this.checkFloatingMoves();
+        }
+        return dirty;
+      }
+      case 'FloatingAddressMoveCompleted': {
+        const d = event.data;
+        this.floatingMoves.delete(d.floatingId);
+        this.floatingReady.delete(d.floatingId);
+        return this.removeExtra(d.fromVmId, canonicalIp(d.ip));
+      }
+      case 'FloatingAddressDetached': {
+        const d = event.data;
+        this.floatingMoves.delete(d.floatingId);
+        this.floatingReady.delete(d.floatingId);
+        const ip = canonicalIp(d.ip);
+        return [...new Set([...this.removeExtra(d.vmId, ip), ...(d.fromVmId ? this.removeExtra(d.fromVmId, ip) : [])])];
+      }
       case 'VmDeleted': {
         // Withdrawn at once; IPAM keeps the address during its cool-down, but no route may point at it.
         const dirty = this.placementsOf(event.data.vmId);
@@ -305,6 +349,42 @@ export class NodeRoutesModel {
     return this.build(n, this.vmsOf(n));
   }
 
+  /** Floating address moves whose new VM's node is announcing (seen on an RR with that node's next hop). */
+  readyFloatingMoves(): FloatingMoveReady[] {
+    return [...this.floatingReady.values()];
+  }
+
+  private addExtra(vmId: string, ip: string): string[] {
+    const cur = this.extras.get(vmId) ?? [];
+    if (cur.includes(ip) || !this.vms.has(vmId)) return [];
+    this.extras.set(vmId, [...cur, ip].sort());
+    return this.ips.has(vmId) ? this.placementsOf(vmId) : [];
+  }
+
+  private removeExtra(vmId: string, ip: string): string[] {
+    const cur = this.extras.get(vmId);
+    if (!cur?.includes(ip)) return [];
+    const rest = cur.filter((x) => x !== ip);
+    if (rest.length) this.extras.set(vmId, rest);
+    else this.extras.delete(vmId);
+    return this.ips.has(vmId) ? this.placementsOf(vmId) : [];
+  }
+
+  private checkFloatingMoves(): void {
+    for (const m of this.floatingMoves.values()) {
+      if (this.floatingReady.has(m.floatingId)) continue;
+      const vm = this.vms.get(m.vmId);
+      const to = vm && this.nodes.get(vm.nodeId);
+      if (!to) continue;
+      const family = m.ip.includes(':') ? 6 : 4;
+      const prefix = `${m.ip}/${family === 4 ? 32 : 128}`;
+      if (nextHopsOf(to, family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
+        const { ip: _ip, fromVmId: _from, ...ready } = m;
+        this.floatingReady.set(m.floatingId, ready);
+      }
+    }
+  }
+
   /** Migrations whose new node is announcing (seen on an RR with the new node's next hop). */
   readyMigrations(): MigrationReady[] {
     return [...this.ready.values()];
@@ -328,6 +408,14 @@ export class NodeRoutesModel {
         ...(extraIps?.length ? { extraIps: [...extraIps] } : {}),
         ...(leaving ? { leaving: true } : {}),
       });
+    }
+    // A floating address moving between two VMs of this node: only the new one routes it (one route per address).
+    for (const m of this.floatingMoves.values()) {
+      const from = out.find((v) => v.vmId === m.fromVmId);
+      if (!from?.extraIps || !out.some((v) => v.vmId === m.vmId)) continue;
+      const rest = from.extraIps.filter((x) => x !== m.ip);
+      if (rest.length) from.extraIps = rest;
+      else delete from.extraIps;
     }
     return out.sort((a, b) => (a.vmId < b.vmId ? -1 : a.vmId > b.vmId ? 1 : 0));
   }
@@ -397,6 +485,7 @@ export class NodeRoutesModel {
       this.seen.set(rr, staging);
       this.resyncing.delete(rr);
     }
+    if (this.floatingMoves.size) this.checkFloatingMoves();
     if (this.migrating.size === 0) return;
     for (const vmId of this.migrating) {
       const vm = this.vms.get(vmId);

@@ -126,6 +126,45 @@ describe('rr-config model', () => {
       expect([...m.placementKeys()].sort()).toEqual([primary, k6].sort());
     });
 
+    it('a floating address moving from a VM on node 1 to one on node 2 is placed on both nodes until the move completes (origin validation allows both)', () => {
+      const F = '66666666-6666-4666-8666-666666666661';
+      const m = given(
+        ...baseFabric(),
+        ev.vmCreated(vm(1), NODE1),
+        ev.ipAllocated(vm(1), '203.0.113.10'),
+        ev.vmCreated(vm(2), NODE2),
+        ev.ipAllocated(vm(2), '203.0.113.20'),
+      );
+      const k1 = placementKey(CLUSTER, '203.0.113.50', tag(m, NODE1));
+      const k2 = placementKey(CLUSTER, '203.0.113.50', tag(m, NODE2));
+      expect(m.apply(ev.floatingAttached(F, '203.0.113.50', vm(1)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.apply(ev.floatingAttached(F, '203.0.113.50', vm(2), vm(1)))).toEqual([PLACEMENT_TARGET + k2]);
+      expect(m.placement(k1)).toBeDefined();
+      expect(m.placement(k2)).toEqual({ prefix: '203.0.113.50/32', maxLen: 32, originTag: tag(m, NODE2) });
+      expect(m.apply(ev.floatingMoveCompleted(F, '203.0.113.50', vm(2), vm(1)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.placement(k1)).toBeUndefined();
+      expect(m.apply(ev.floatingDetached(F, '203.0.113.50', vm(2)))).toEqual([PLACEMENT_TARGET + k2]);
+      expect(m.placement(k2)).toBeUndefined();
+    });
+
+    it('a floating address moving between two VMs of one node keeps its placement when the move completes', () => {
+      const F = '66666666-6666-4666-8666-666666666661';
+      const m = given(
+        ...baseFabric(),
+        ev.vmCreated(vm(1), NODE1),
+        ev.ipAllocated(vm(1), '203.0.113.10'),
+        ev.vmCreated(vm(3), NODE1),
+        ev.ipAllocated(vm(3), '203.0.113.30'),
+      );
+      const k1 = placementKey(CLUSTER, '203.0.113.50', tag(m, NODE1));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(1)));
+      m.apply(ev.floatingAttached(F, '203.0.113.50', vm(3), vm(1)));
+      expect(m.apply(ev.floatingMoveCompleted(F, '203.0.113.50', vm(3), vm(1)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.placement(k1)).toEqual({ prefix: '203.0.113.50/32', maxLen: 32, originTag: tag(m, NODE1) });
+      expect(m.apply(ev.floatingDetached(F, '203.0.113.50', vm(3)))).toEqual([PLACEMENT_TARGET + k1]);
+      expect(m.placement(k1)).toBeUndefined();
+    });
+
     it('a migration places every address of the VM on both nodes, completion removes them from the old one; deletion removes all', () => {
       const m = given(...baseFabric(), ev.vmCreated(vm(1), NODE1), ev.ipAllocated(vm(1), '203.0.113.10'), ev.addressAllocated(vm(1), '203.0.113.11'));
       m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));

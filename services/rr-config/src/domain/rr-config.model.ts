@@ -88,7 +88,7 @@ export class RrConfigModel {
   private readonly networkCluster = new Map<string, string>();
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 2;
+  static readonly SNAPSHOT_SCHEMA = 3;
   private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'ips', 'extras', 'placements', 'networkCluster'];
 
   /** The model's state for a snapshot (by reference: serialise it before folding further). */
@@ -228,6 +228,20 @@ export class RrConfigModel {
         if (rest.length) this.extras.set(vmId, rest);
         else this.extras.delete(vmId);
         return gone;
+      }
+      // A floating address is placed like an extra address of the VM(s) holding it: on both nodes during a move.
+      case 'FloatingAddressAttached':
+        return this.addExtra(event.data.vmId, canonicalIp(event.data.ip));
+      case 'FloatingAddressMoveCompleted': {
+        // Both VMs on one node share the placement key: the new VM's placement is written again.
+        const ip = canonicalIp(event.data.ip);
+        const gone = this.removeExtra(event.data.fromVmId, ip);
+        const kept = this.extras.get(event.data.vmId)?.includes(ip) ? this.placeAddress(event.data.vmId, ip) : [];
+        return [...new Set([...gone, ...kept.filter((t) => gone.includes(t))])];
+      }
+      case 'FloatingAddressDetached': {
+        const ip = canonicalIp(event.data.ip);
+        return [...this.removeExtra(event.data.vmId, ip), ...(event.data.fromVmId ? this.removeExtra(event.data.fromVmId, ip) : [])];
       }
       case 'VmDeleted': {
         const vm = this.vms.get(event.data.vmId);
@@ -386,6 +400,23 @@ export class RrConfigModel {
       this.clusters.set(clusterId, c);
     }
     return c;
+  }
+
+  private addExtra(vmId: string, ip: string): string[] {
+    const cur = this.extras.get(vmId) ?? [];
+    if (cur.includes(ip) || !this.vms.has(vmId)) return [];
+    this.extras.set(vmId, [...cur, ip]);
+    return this.placeAddress(vmId, ip);
+  }
+
+  private removeExtra(vmId: string, ip: string): string[] {
+    const cur = this.extras.get(vmId);
+    if (!cur?.includes(ip)) return [];
+    const gone = this.unplaceAddress(vmId, ip);
+    const rest = cur.filter((x) => x !== ip);
+    if (rest.length) this.extras.set(vmId, rest);
+    else this.extras.delete(vmId);
+    return gone;
   }
 
   /** Records the VM's ROAs (every address of it) per node it is on; returns the placement targets to write. */
