@@ -62,7 +62,7 @@ describe('billing feed contract', () => {
     await waitForEvents(cp, 'VmAddressReleased', 1);
     // A floating address of customer-0 (1.2.0): attached to web0b, moved to web0; web0b deleted mid-move completes
     // the move; detached, then released (cool-down 0).
-    const web0b = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'web0b', ownerId: 'customer-0' });
+    const web0b = await createVm(cp, { clusterId: fx.clusterId, nodeId: fx.nodeIds[1], name: 'web0b', ownerId: 'customer-0', family: 4 });
     const fl = await http('POST', `${cp.api}/floating-addresses`, { clusterId: fx.clusterId, owner: 'customer-0' });
     expect(fl.status).toBe(201);
     expect((await http('POST', `${cp.api}/floating-addresses/${fl.body.id}/attach`, { vmId: web0b.id })).status).toBe(200);
