@@ -149,7 +149,11 @@ export class ScaleDataPlane {
   constructor(private readonly o: DataPlaneOptions) {
     this.rrNs = `${o.ns}rr1`;
     this.simNs = `${o.ns}sim`;
-    const bird = (n: string) => ({ configPath: path.join(o.dir, n, 'bird.conf'), controlSocket: path.join(o.dir, n, 'bird.ctl'), pidFile: path.join(o.dir, n, 'bird.pid') });
+    const bird = (n: string) => ({
+      configPath: path.join(o.dir, n, 'bird.conf'),
+      controlSocket: path.join(o.dir, n, 'bird.ctl'),
+      pidFile: path.join(o.dir, n, 'bird.pid'),
+    });
     this.rrBird = new BirdDriver({ namespace: this.rrNs, ...bird('rr1') });
     this.simBird = new BirdDriver({ namespace: this.simNs, ...bird('sim'), commandTimeoutMs: 120_000 });
     this.rrSock = new BirdSocket(this.rrBird.controlSocket);

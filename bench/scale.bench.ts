@@ -159,7 +159,9 @@ export async function benchScale() {
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-scale-'));
   if (BIRD && process.getuid?.() !== 0) throw new Error('the data plane needs root (network namespaces); BENCH_SCALE_BIRD=0 runs without it');
-  const dp = BIRD ? new ScaleDataPlane({ ns, nodes: NODES, dir: mkdtempSync(path.join(os.tmpdir(), 'fabric-scaledp-')), nc: nats.nc, log: console.log }) : undefined;
+  const dp = BIRD
+    ? new ScaleDataPlane({ ns, nodes: NODES, dir: mkdtempSync(path.join(os.tmpdir(), 'fabric-scaledp-')), nc: nats.nc, log: console.log })
+    : undefined;
   const port = await freePort();
   const token = `fab_${randomBytes(32).toString('base64url')}`;
   const env = {
@@ -277,7 +279,11 @@ export async function benchScale() {
     if (dp) {
       const t0 = performance.now();
       dp.startAgent(rrTargetId(clusterId, 'rr1'), env);
-      await until(async () => (await dp.rrSessions().catch(() => ({ configured: 0 }))).configured >= NODES, stepMs(), `the RR's BIRD configured with ${NODES} node sessions`);
+      await until(
+        async () => (await dp.rrSessions().catch(() => ({ configured: 0 }))).configured >= NODES,
+        stepMs(),
+        `the RR's BIRD configured with ${NODES} node sessions`,
+      );
       sessions.configMs = performance.now() - t0;
       const t1 = performance.now();
       await dp.startSim();
@@ -364,7 +370,7 @@ export async function benchScale() {
           // probe pi lives on node pi % NODES; steal it only if that is another node
           if (pi % NODES !== node) (ips.push(probeIp(pi)), rogue.stolen++);
         }
-        for (let k = 0; k < 2; k++) ips.push(`100.67.255.${(r * 2 + k) % 250 + 1}`), rogue.unplaced++;
+        for (let k = 0; k < 2; k++) (ips.push(`100.67.255.${((r * 2 + k) % 250) + 1}`), rogue.unplaced++);
         await dp.announceRogue(node, ips);
         for (const ip of ips) list.push({ node, ip });
       }
@@ -435,7 +441,8 @@ export async function benchScale() {
       console.log(
         `  RR sessions: ${NODES} configured by the agent in ${(sessions.configMs / 1000).toFixed(1)} s, all Established ${(sessions.establishedMs / 1000).toFixed(1)} s after the simulator started`,
       );
-      const cpu = (k: 'agent' | 'bird' | 'sim') => `${(usage1[k].cpuS - usage0[k].cpuS).toFixed(1)} s CPU (${((100 * (usage1[k].cpuS - usage0[k].cpuS)) / loadS).toFixed(0)} %), RSS ${usage1[k].rssMb.toFixed(0)} MB`;
+      const cpu = (k: 'agent' | 'bird' | 'sim') =>
+        `${(usage1[k].cpuS - usage0[k].cpuS).toFixed(1)} s CPU (${((100 * (usage1[k].cpuS - usage0[k].cpuS)) / loadS).toFixed(0)} %), RSS ${usage1[k].rssMb.toFixed(0)} MB`;
       console.log(`  during the load (${loadS.toFixed(0)} s): RR agent ${cpu('agent')}; RR BIRD ${cpu('bird')}; simulator BIRD ${cpu('sim')}`);
       console.log(
         `  RR config ${kb(rrConf!.main)} + ${kb(rrConf!.nodes)} node sessions; birdc configure (unchanged, ${NODES} sessions) p50 ${ms(pct(configures, 50))} (${configures.map((x) => x.toFixed(0)).join(', ')} ms)`,
