@@ -24,6 +24,13 @@ export const RR_IP = '198.18.0.11';
 const SIM_ROUTER_ID = '198.18.0.200';
 /** Kernel table of simulated node i. */
 const table = (i: number) => 1000 + i;
+/**
+ * BIRD 2.0 locks a BGP session on (neighbor address, neighbor port, interface): sessions of one BIRD to the same
+ * RR address wait for each other whatever their local address. So node i's session dials the RR at port
+ * PORT_BASE + i, and the simulator's namespace rewrites that to 179 (nftables, output DNAT).
+ */
+const PORT_BASE = 20000;
+export const MAX_SIM_NODES = 40000;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
@@ -157,6 +164,7 @@ export class ScaleDataPlane {
     this.rrBird = new BirdDriver({ namespace: this.rrNs, ...bird('rr1') });
     this.simBird = new BirdDriver({ namespace: this.simNs, ...bird('sim'), commandTimeoutMs: 120_000 });
     this.rrSock = new BirdSocket(this.rrBird.controlSocket);
+    if (o.nodes > MAX_SIM_NODES) throw new Error(`the simulator takes at most ${MAX_SIM_NODES} nodes`);
     for (let i = 0; i < o.nodes; i++) this.byIp.set(nodeIp(i), i);
   }
 
@@ -172,11 +180,20 @@ export class ScaleDataPlane {
     }
     await run('ip', ['-n', this.rrNs, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul0', 'netns', this.simNs]);
     await this.ip(this.rrNs, ['link set dev lo up', `address add ${RR_IP}/15 dev ul0`, 'link set dev ul0 up']);
-    // the nodes' underlay addresses, all on the simulator's end; VM routes point at a dummy (never forwarded)
-    const sim = ['link set dev lo up', 'link add simvm type dummy', 'link set dev simvm up', `address add ${SIM_ROUTER_ID}/15 dev ul0`];
+    // the nodes' underlay addresses, all on the simulator's end; VM routes point at lo in their own table (never forwarded)
+    const sim = ['link set dev lo up', `address add ${SIM_ROUTER_ID}/15 dev ul0`];
     for (let i = 0; i < this.o.nodes; i++) sim.push(`address add ${nodeIp(i)}/15 dev ul0`);
     sim.push('link set dev ul0 up');
     await this.ip(this.simNs, sim);
+    // Only the simulator dials: the RR's connections to a node address are refused (BIRD would hand an incoming
+    // connection from the RR to the first of its 1,000 sessions with that neighbor).
+    const nat = [
+      'table ip fabric_sim {',
+      `  chain out { type nat hook output priority -100; ip daddr ${RR_IP} tcp dport ${PORT_BASE}-${PORT_BASE + MAX_SIM_NODES - 1} dnat to ${RR_IP}:179; }`,
+      '  chain in { type filter hook input priority 0; tcp dport 179 reject with tcp reset; }',
+      '}',
+    ];
+    await run('ip', ['netns', 'exec', this.simNs, 'nft', '-f', '-'], { input: nat.join('\n') + '\n' });
     for (const n of ['rr1', 'sim']) mkdirSync(path.join(this.o.dir, n), { recursive: true });
     await this.rrBird.applyConfig(`router id ${RR_IP};\nprotocol device { }\n`);
     await this.rrBird.start();
@@ -211,8 +228,8 @@ export class ScaleDataPlane {
       const lines: string[] = [];
       for (const [i, want] of work) {
         const cur = this.current.get(i) ?? new Set<string>();
-        for (const a of want) if (!cur.has(a)) lines.push(`route replace ${a}/32 dev simvm table ${table(i)} proto static`);
-        for (const a of cur) if (!want.has(a)) lines.push(`route del ${a}/32 dev simvm table ${table(i)}`);
+        for (const a of want) if (!cur.has(a)) lines.push(`route replace ${a}/32 dev lo table ${table(i)} proto static`);
+        for (const a of cur) if (!want.has(a)) lines.push(`route del ${a}/32 dev lo table ${table(i)}`);
         this.current.set(i, want);
       }
       if (!lines.length) continue;
@@ -283,7 +300,7 @@ export class ScaleDataPlane {
       out.push(
         `ipv4 table t${i};`,
         `protocol kernel k${i} { ipv4 { table t${i}; import all; export none; }; kernel table ${table(i)}; learn; scan time 300; }`,
-        `protocol bgp n${i} { local ${nodeIp(i)} as 65000; neighbor ${RR_IP} as 65000; direct; connect retry time 2; error wait time 1, 5;`,
+        `protocol bgp n${i} { local ${nodeIp(i)} as 65000; neighbor ${RR_IP} port ${PORT_BASE + i} as 65000; direct; connect retry time 2; error wait time 1, 5;`,
         `  ipv4 { table t${i}; import none; export filter sim_out; next hop self; }; }`,
       );
     }
@@ -346,7 +363,7 @@ export class ScaleDataPlane {
   /** `birdc configure` of the RR's current config (unchanged: BIRD still parses all of it), ms. */
   async configureMs(): Promise<number> {
     const t = performance.now();
-    await this.rrBird.birdc('configure');
+    await this.rrBird.configure();
     return performance.now() - t;
   }
 
@@ -355,7 +372,7 @@ export class ScaleDataPlane {
     for (const a of ips) if (!IPV4.test(a)) throw new Error(`not an IPv4 address: ${a}`);
     await this.ip(
       this.simNs,
-      ips.map((a) => `route replace ${a}/32 dev simvm table ${table(node)} proto static`),
+      ips.map((a) => `route replace ${a}/32 dev lo table ${table(node)} proto static`),
     );
   }
 
