@@ -287,7 +287,12 @@ export async function benchScale() {
       sessions.configMs = performance.now() - t0;
       const t1 = performance.now();
       await dp.startSim();
-      await until(async () => (await dp.rrSessions()).established >= NODES, Math.min(5 * STEP_MS, Math.max(1000, runDeadline - Date.now())), `${NODES} sessions Established`, 250);
+      await until(
+        async () => (await dp.rrSessions()).established >= NODES,
+        Math.min(5 * STEP_MS, Math.max(1000, runDeadline - Date.now())),
+        `${NODES} sessions Established`,
+        250,
+      );
       sessions.establishedMs = performance.now() - t1;
       console.log(
         `  … RR agent configured ${NODES} sessions in ${(sessions.configMs / 1000).toFixed(1)} s; all Established ${(sessions.establishedMs / 1000).toFixed(1)} s after the simulator started`,
