@@ -316,7 +316,7 @@ export class ScaleDataPlane {
   /** Whether the RR holds `ip`/32 as an accepted (imported, not filtered) route. */
   async accepted(ip: string): Promise<boolean> {
     if (!IPV4.test(ip)) throw new Error(`not an IPv4 address: ${ip}`);
-    const out = await this.rrSock.cmd(`show route for ${ip}/32 table master4`);
+    const out = await this.rrSock.cmd(`show route ${ip}/32 table master4`);
     return out.includes(`${ip}/32`);
   }
 
@@ -381,8 +381,9 @@ export class ScaleDataPlane {
     if (!IPV4.test(ip)) throw new Error(`not an IPv4 address: ${ip}`);
     const proto = rrNodeProtocol(`n${node}`);
     const has = (out: string) => out.includes(`[${proto} `);
-    if (has(await this.rrSock.cmd(`show route for ${ip}/32 table master4 protocol ${proto}`))) return 'accepted';
-    if (has(await this.rrSock.cmd(`show route for ${ip}/32 table master4 filtered protocol ${proto}`))) return 'filtered';
+    // the exact prefix, not `for`: a longest-match lookup skips a network that holds only filtered routes
+    if (has(await this.rrSock.cmd(`show route ${ip}/32 table master4 protocol ${proto}`))) return 'accepted';
+    if (has(await this.rrSock.cmd(`show route ${ip}/32 table master4 filtered protocol ${proto}`))) return 'filtered';
     return 'none';
   }
 
