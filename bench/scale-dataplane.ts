@@ -256,9 +256,34 @@ export class ScaleDataPlane {
       ...['--bird-config', this.rrBird.configPath, '--bird-socket', this.rrBird.controlSocket, '--bird-pid', this.rrBird.pidFile],
       ...['--state-dir', path.join(dir, 'state'), '--lock-dir', path.join(dir, 'lock')],
     ];
-    const p = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, LOG_LEVEL: 'warn', METRICS_PORT: '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, LOG_LEVEL: 'warn', METRICS_PORT: '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // its JSON log (warnings and errors only): counted by message for the summary
+    let rest = '';
+    p.stdout?.setEncoding('utf8');
+    p.stdout?.on('data', (d: string) => {
+      const lines = (rest + d).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) this.onAgentLog(line);
+    });
     this.agent = p;
     this.agentExit = new Promise((r) => p.once('exit', () => r()));
+  }
+
+  /** The agent's warnings and errors by message: count and the longest `waitedMs` they carry. */
+  readonly agentLog = new Map<string, { n: number; maxWaitedMs: number }>();
+
+  private onAgentLog(line: string) {
+    let o: { msg?: unknown; waitedMs?: unknown };
+    try {
+      o = JSON.parse(line) as typeof o;
+    } catch {
+      return;
+    }
+    const k = typeof o.msg === 'string' ? o.msg.slice(0, 80) : '?';
+    const e = this.agentLog.get(k) ?? { n: 0, maxWaitedMs: 0 };
+    e.n++;
+    if (typeof o.waitedMs === 'number') e.maxWaitedMs = Math.max(e.maxWaitedMs, o.waitedMs);
+    this.agentLog.set(k, e);
   }
 
   get agentPid() {

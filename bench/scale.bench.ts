@@ -456,6 +456,10 @@ export async function benchScale() {
         `  rogue routes: ${rogue.announced} announced by ${Math.min(ROGUES, NODES)} nodes (${rogue.stolen} placed on other nodes, ${rogue.unplaced} unplaced): ${rogue.accepted} accepted, ${rogue.filtered} filtered, ${rogue.unseen} not seen at the RR`,
       );
       console.log(`  node simulator: ${dp.feed.routes} kernel route changes in ${dp.feed.batches} ip -batch runs, ${dp.feed.errors} failed`);
+      const warns = [...dp.agentLog].sort((x, y) => y[1].n - x[1].n);
+      console.log(
+        `  RR agent warnings/errors: ${warns.length ? warns.map(([m, e]) => `${e.n}× "${m}"${e.maxWaitedMs ? ` (waited up to ${e.maxWaitedMs} ms)` : ''}`).join('; ') : 'none'}`,
+      );
     }
     console.log(`  RSS at ${total} VMs: ${SERVICES.map((s) => `${s} ${rss[s].toFixed(0)} MB`).join(', ')}`);
     console.log(`  RR command ${rrCmd ? kb(rrCmd.bytes) : 'not seen'}; RR config render (${NODES} nodes) p50 ${ms(pct(renders, 50))}`);
