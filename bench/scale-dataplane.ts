@@ -373,6 +373,14 @@ export class ScaleDataPlane {
     }
   }
 
+  /** The RR BIRD's RTR session: its state line (since when) and serial; a restart shows as a late `since`. */
+  async rtrStatus(): Promise<string> {
+    const out = await this.rrSock.cmd('show protocols all fabric_rtr');
+    const line = /fabric_rtr\s+RPKI\s+\S+\s+(\S+)\s+(\S+)\s+(.*)/.exec(out);
+    const serial = /Serial number:\s*(\d+)/.exec(out);
+    return line ? `${line[1]} since ${line[2]} (${line[3].trim()}), serial ${serial?.[1] ?? '?'}` : 'not found';
+  }
+
   /** Bytes of the RR's config (main file and the node sessions it includes). */
   rrConfigBytes(): { main: number; nodes: number } {
     const size = (f: string) => {

@@ -323,6 +323,7 @@ export async function benchScale() {
     const latency: { at: number; xs: number[]; rr: number[] }[] = [];
     const p0 = await probe(PROBES);
     latency.push({ at: 0, xs: p0.kv, rr: p0.rr });
+    const rtrAtStart = dp ? await dp.rtrStatus() : '';
     const usage0 = dp ? { agent: procUsage(dp.agentPid), bird: procUsage(await dp.rrBirdPid()), sim: procUsage(await dp.simBirdPid()) } : undefined;
     let acceptedAllMs = NaN;
 
@@ -354,6 +355,7 @@ export async function benchScale() {
 
     const rss = Object.fromEntries(SERVICES.map((s) => [s, rssMb(procs.get(s)?.pid)])) as Record<Service, number>;
     const loadS = (performance.now() - tLoad) / 1000;
+    const rtrAtEnd = dp ? await dp.rtrStatus() : '';
     const usage1 = dp ? { agent: procUsage(dp.agentPid), bird: procUsage(await dp.rrBirdPid()), sim: procUsage(await dp.simBirdPid()) } : undefined;
 
     // The RR at this size: config bytes, `birdc configure` of it, then rogue announcements.
@@ -456,6 +458,9 @@ export async function benchScale() {
         `  rogue routes: ${rogue.announced} announced by ${Math.min(ROGUES, NODES)} nodes (${rogue.stolen} placed on other nodes, ${rogue.unplaced} unplaced): ${rogue.accepted} accepted, ${rogue.filtered} filtered, ${rogue.unseen} not seen at the RR`,
       );
       console.log(`  node simulator: ${dp.feed.routes} kernel route changes in ${dp.feed.batches} ip -batch runs, ${dp.feed.errors} failed`);
+      console.log(`  RR's RTR session at the end of the load: ${rtrAtEnd} (opened ${rtrAtStart})`);
+      const sess = await dp.rrSessions();
+      console.log(`  RR node sessions now: ${sess.established} of ${sess.configured} Established`);
       const warns = [...dp.agentLog].sort((x, y) => y[1].n - x[1].n);
       console.log(
         `  RR agent warnings/errors: ${warns.length ? warns.map(([m, e]) => `${e.n}× "${m}"${e.maxWaitedMs ? ` (waited up to ${e.maxWaitedMs} ms)` : ''}`).join('; ') : 'none'}`,
