@@ -2,10 +2,14 @@
  * Scale of one cluster (`npm run bench -- scale`): BENCH_SCALE_NODES nodes (default 1,000) ×
  * BENCH_SCALE_VMS_PER_NODE VMs (default 100) created over RPC through the real services, each its own OS
  * process as `npm start` runs them (inventory, ipam, route-announcer, rr-config, router-config, gateway with
- * the projector). No lab: the nodes are registered, not run (the RR side is measured by the RTR feed tests).
- * Prints: time to place all; per-VM CreateVm → key in the placements KV p50/p99 on an empty cluster and at
- * 1k/10k/all VMs; RSS of each service; the RR command's size and the RR config render time at this node
- * count; the largest message on the bus; restart time of each service with everything placed.
+ * the projector), and (unless BENCH_SCALE_BIRD=0) the data plane of bench/scale-dataplane.ts: the product's RR
+ * agent with a real BIRD holding one session per node, and one simulator BIRD announcing, per node, the VMs of
+ * its node desired state, plus rogue announcements the RR must refuse.
+ * Prints: time to place all; per-VM CreateVm → key in the placements KV, and → route accepted at the RR, p50/p99
+ * on an empty cluster and at 1k/10k/all VMs; RSS of each service; RR agent and RR BIRD CPU and RSS; RR config size
+ * and `birdc configure` time; time until every session is Established; rogue routes accepted (must be 0); the RR
+ * command's size and the RR config render time at this node count; the largest message on the bus; restart
+ * time of each service with everything placed.
  * Addresses: VMs in 100.64.0.0/14, node underlay in 198.18.0.0/15. Everything it creates (NATS namespace,
  * database, processes) is removed at the end, also on failure.
  */
@@ -20,6 +24,7 @@ import { rrTargetId } from '@fabric/contracts';
 import { Kvm } from '@nats-io/kv';
 import { placementsBucket, RpcClient, rrNodesBucket, snapshotsBucket } from '@fabric/eventstore';
 import { renderRrBird } from '@fabric/renderers';
+import { nodeIp, procUsage, RR_IP, ScaleDataPlane } from './scale-dataplane';
 // the renderer tests' input (a valid RR with a core), given this run's nodes
 import { rrInput } from '../libs/renderers/src/fixtures';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
@@ -29,6 +34,10 @@ const NODES = Number(process.env.BENCH_SCALE_NODES ?? 1000);
 const VMS_PER_NODE = Number(process.env.BENCH_SCALE_VMS_PER_NODE ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 32);
 const PROBES = Number(process.env.BENCH_SCALE_PROBES ?? 50);
+/** 0: no data plane (no BIRD, no RR agent; "placed" = key in the placements KV). */
+const BIRD = process.env.BENCH_SCALE_BIRD !== '0';
+/** Simulated nodes that also announce addresses they do not hold (2 placed on other nodes, 2 unplaced each). */
+const ROGUES = Number(process.env.BENCH_SCALE_ROGUE_NODES ?? 10);
 /** Hard bound on the whole run. */
 const DEADLINE_MS = Number(process.env.BENCH_SCALE_TIMEOUT_MS ?? 40 * 60_000);
 /** Bound on any single wait (one restart, one probe). */
@@ -43,6 +52,15 @@ const pct = (xs: number[], p: number) => {
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const kb = (n: number) => `${(n / 1024).toFixed(1)} kB`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+/** Polls `ok` until it holds (a daemon's state has no event to wait on). */
+async function until(ok: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
 
 function rssMb(pid: number | undefined): number {
   if (!pid) return NaN;
@@ -140,6 +158,10 @@ export async function benchScale() {
   const nats = await openTestNats(ns);
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fabric-scale-'));
+  if (BIRD && process.getuid?.() !== 0) throw new Error('the data plane needs root (network namespaces); BENCH_SCALE_BIRD=0 runs without it');
+  const dp = BIRD
+    ? new ScaleDataPlane({ ns, nodes: NODES, dir: mkdtempSync(path.join(os.tmpdir(), 'fabric-scaledp-')), nc: nats.nc, log: console.log })
+    : undefined;
   const port = await freePort();
   const token = `fab_${randomBytes(32).toString('base64url')}`;
   const env = {
@@ -195,6 +217,7 @@ export async function benchScale() {
     (cleaned ??= (async () => {
       watcher.close();
       for (const sub of rrSubs) sub.unsubscribe();
+      await dp?.down().catch((e: unknown) => console.log(`  ! data plane cleanup: ${String(e)}`));
       await Promise.all([...procs.values()].map(stop));
       await closeTestNats(nats);
       await dropTestDatabase(db.name);
@@ -205,6 +228,7 @@ export async function benchScale() {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    await dp?.up();
     for (const s of SERVICES) launch(s);
     for (;;) {
       const ok = await fetch(`${api}/health`).then(
@@ -220,8 +244,10 @@ export async function benchScale() {
       fabricAsn: 65000,
       coreAsn: 65001,
       community: '65000:100',
-      routeReflectors: [{ name: 'rr1', ip: '198.18.0.11' }],
+      routeReflectors: [{ name: 'rr1', ip: RR_IP }],
       coreRouter: { name: 'core', ip: '198.18.0.1', vendor: 'frr' },
+      // the simulator has no MD5 secret and BFD would double the sessions measured
+      bgp: { md5OptOut: 'scale bench: simulated nodes', bfd: false, gracefulRestart: false },
     });
     await call('ipam', 'AddNetwork', {
       clusterId,
@@ -240,7 +266,7 @@ export async function benchScale() {
       Array.from({ length: 8 }, async () => {
         while (nextNode < NODES) {
           const i = nextNode++;
-          const ip = `198.18.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+          const ip = nodeIp(i);
           nodeIds[i] = (await call<{ nodeId: string }>('inventory', 'JoinNode', { clusterId, name: `n${i}`, underlayIp: ip })).nodeId;
         }
       }),
@@ -248,24 +274,58 @@ export async function benchScale() {
     const joinMs = performance.now() - tJoin;
     console.log(`  … ${NODES} nodes joined in ${(joinMs / 1000).toFixed(1)} s`);
 
+    // The RR agent applies its config (all node sessions), then the simulator opens every session at once.
+    const sessions = { configMs: NaN, establishedMs: NaN };
+    if (dp) {
+      const t0 = performance.now();
+      dp.startAgent(rrTargetId(clusterId, 'rr1'), env);
+      await until(
+        async () => (await dp.rrSessions().catch(() => ({ configured: 0 }))).configured >= NODES,
+        stepMs(),
+        `the RR's BIRD configured with ${NODES} node sessions`,
+      );
+      sessions.configMs = performance.now() - t0;
+      const t1 = performance.now();
+      await dp.startSim();
+      await until(
+        async () => (await dp.rrSessions()).established >= NODES,
+        Math.min(5 * STEP_MS, Math.max(1000, runDeadline - Date.now())),
+        `${NODES} sessions Established`,
+        250,
+      );
+      sessions.establishedMs = performance.now() - t1;
+      console.log(
+        `  … RR agent configured ${NODES} sessions in ${(sessions.configMs / 1000).toFixed(1)} s; all Established ${(sessions.establishedMs / 1000).toFixed(1)} s after the simulator started`,
+      );
+    }
+
     let probeNo = 0;
     let created = 0;
-    /** Sequential probe VMs (requested address, so the key is known): CreateVm sent → key in the placements KV. */
-    const probe = async (n: number): Promise<number[]> => {
-      const out: number[] = [];
+    /**
+     * Sequential probe VMs (requested address, so the key is known): CreateVm sent → key in the placements KV, and
+     * → route accepted at the RR (its BIRD polled every 5 ms over the control socket).
+     */
+    const probe = async (n: number): Promise<{ kv: number[]; rr: number[] }> => {
+      const out = { kv: [] as number[], rr: [] as number[] };
       for (let k = 0; k < n; k++) {
         const i = probeNo++;
         const ip = probeIp(i);
         const t0 = performance.now();
         await call('inventory', 'CreateVm', { clusterId, nodeId: nodeIds[i % NODES], name: `probe${i}`, ownerId: 'bench', ip });
-        out.push((await watcher.key(clusterId, ip, stepMs())) - t0);
+        out.kv.push((await watcher.key(clusterId, ip, stepMs())) - t0);
+        if (dp) out.rr.push((await dp.waitAccepted(ip, stepMs())) - t0);
       }
       return out;
     };
     const placed = () => created + probeNo;
 
     // empty cluster (nodes only)
-    const latency: { at: number; xs: number[] }[] = [{ at: 0, xs: await probe(PROBES) }];
+    const latency: { at: number; xs: number[]; rr: number[] }[] = [];
+    const p0 = await probe(PROBES);
+    latency.push({ at: 0, xs: p0.kv, rr: p0.rr });
+    const rtrAtStart = dp ? await dp.rtrStatus() : '';
+    const usage0 = dp ? { agent: procUsage(dp.agentPid), bird: procUsage(await dp.rrBirdPid()), sim: procUsage(await dp.simBirdPid()) } : undefined;
+    let acceptedAllMs = NaN;
 
     const tLoad = performance.now();
     let loadMs = 0;
@@ -281,19 +341,75 @@ export async function benchScale() {
       );
       await watcher.count(placed(), Math.max(1000, runDeadline - Date.now()));
       if (m === total) loadMs = performance.now() - tLoad;
-      const xs = await probe(PROBES);
-      latency.push({ at: m, xs });
+      if (dp) {
+        await dp.waitRouteCount(placed(), Math.max(1000, runDeadline - Date.now()));
+        if (m === total) acceptedAllMs = performance.now() - tLoad;
+      }
+      const { kv: xs, rr } = await probe(PROBES);
+      latency.push({ at: m, xs, rr });
       console.log(
-        `  … ${placed()} VMs placed after ${((performance.now() - tLoad) / 1000).toFixed(1)} s; probes p50 ${ms(pct(xs, 50))} p99 ${ms(pct(xs, 99))}`,
+        `  … ${placed()} VMs placed after ${((performance.now() - tLoad) / 1000).toFixed(1)} s; probes → KV p50 ${ms(pct(xs, 50))} p99 ${ms(pct(xs, 99))}` +
+          (dp ? `; → RR p50 ${ms(pct(rr, 50))} p99 ${ms(pct(rr, 99))}` : ''),
       );
     }
 
     const rss = Object.fromEntries(SERVICES.map((s) => [s, rssMb(procs.get(s)?.pid)])) as Record<Service, number>;
+    const loadS = (performance.now() - tLoad) / 1000;
+    const rtrAtEnd = dp ? await dp.rtrStatus() : '';
+    const usage1 = dp ? { agent: procUsage(dp.agentPid), bird: procUsage(await dp.rrBirdPid()), sim: procUsage(await dp.simBirdPid()) } : undefined;
+
+    // The RR at this size: config bytes, `birdc configure` of it, then rogue announcements.
+    let rrConf: { main: number; nodes: number } | undefined;
+    const configures: number[] = [];
+    const rogue = { announced: 0, accepted: 0, filtered: 0, unseen: 0, stolen: 0, unplaced: 0 };
+    if (dp) {
+      rrConf = dp.rrConfigBytes();
+      for (let k = 0; k < 3; k++) configures.push(await dp.configureMs());
+      // rogue node r announces 2 probe addresses placed on other nodes and 2 addresses nobody holds
+      const list: { node: number; ip: string }[] = [];
+      const rogues = Math.min(ROGUES, NODES > 1 ? NODES : 0);
+      for (let r = 0; r < rogues; r++) {
+        const node = (r * 7) % NODES;
+        const ips: string[] = [];
+        for (let k = 0; k < 2; k++) {
+          const pi = r * 2 + k;
+          if (pi >= probeNo) break;
+          // probe pi lives on node pi % NODES; steal it only if that is another node
+          if (pi % NODES !== node) (ips.push(probeIp(pi)), rogue.stolen++);
+        }
+        for (let k = 0; k < 2; k++) (ips.push(`100.67.255.${((r * 2 + k) % 250) + 1}`), rogue.unplaced++);
+        await dp.announceRogue(node, ips);
+        for (const ip of ips) list.push({ node, ip });
+      }
+      rogue.announced = list.length;
+      // Every rogue route must reach the RR (kept as filtered, or accepted) before it is counted.
+      const state = new Map<string, string>();
+      await until(
+        async () => {
+          for (const x of list) {
+            const k = `${x.node}|${x.ip}`;
+            if (state.get(k) !== 'filtered' && state.get(k) !== 'accepted') state.set(k, await dp.fromNode(x.node, x.ip));
+          }
+          return [...state.values()].every((v) => v !== 'none');
+        },
+        60_000,
+        'the rogue routes at the RR',
+        200,
+      ).catch(() => undefined);
+      // and once more after an RTR refresh would have had its chance (accepted later would be a leak too)
+      await sleep(2000);
+      for (const x of list) {
+        const v = await dp.fromNode(x.node, x.ip);
+        if (v === 'accepted') rogue.accepted++;
+        else if (v === 'filtered') rogue.filtered++;
+        else rogue.unseen++;
+      }
+    }
 
     // RR config at this node count: the command on the bus and a render of the same shape
     const rrCmd = watcher.largest.get('cmd.rr.' + rrTargetId(clusterId, 'rr1')) ?? [...watcher.largest.entries()].find(([k]) => k.startsWith('cmd.rr'))?.[1];
     const base = rrInput();
-    const nodes = nodeIds.map((id, i) => ({ id, name: `n${i}`, underlayIp: `198.18.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`, originTag: 4200000000 + i }));
+    const nodes = nodeIds.map((id, i) => ({ id, name: `n${i}`, underlayIp: nodeIp(i), originTag: 4200000000 + i }));
     const renders: number[] = [];
     for (let k = 0; k < 5; k++) {
       const t = performance.now();
@@ -322,6 +438,34 @@ export async function benchScale() {
     );
     for (const l of latency)
       console.log(`  CreateVm → KV at ${String(l.at).padStart(6)} VMs  p50 ${ms(pct(l.xs, 50))}  p99 ${ms(pct(l.xs, 99))}  (${l.xs.length} sequential probes)`);
+    if (dp && usage0 && usage1) {
+      const empty = pct(latency[0].rr, 50);
+      for (const l of latency)
+        console.log(
+          `  CreateVm → accepted at the RR at ${String(l.at).padStart(6)} VMs  p50 ${ms(pct(l.rr, 50))}  p99 ${ms(pct(l.rr, 99))}  (${(pct(l.rr, 50) / empty).toFixed(2)} × empty)`,
+        );
+      console.log(`  all ${placed()} routes accepted at the RR ${(acceptedAllMs / 1000).toFixed(1)} s after the load started`);
+      console.log(
+        `  RR sessions: ${NODES} configured by the agent in ${(sessions.configMs / 1000).toFixed(1)} s, all Established ${(sessions.establishedMs / 1000).toFixed(1)} s after the simulator started`,
+      );
+      const cpu = (k: 'agent' | 'bird' | 'sim') =>
+        `${(usage1[k].cpuS - usage0[k].cpuS).toFixed(1)} s CPU (${((100 * (usage1[k].cpuS - usage0[k].cpuS)) / loadS).toFixed(0)} %), RSS ${usage1[k].rssMb.toFixed(0)} MB`;
+      console.log(`  during the load (${loadS.toFixed(0)} s): RR agent ${cpu('agent')}; RR BIRD ${cpu('bird')}; simulator BIRD ${cpu('sim')}`);
+      console.log(
+        `  RR config ${kb(rrConf!.main)} + ${kb(rrConf!.nodes)} node sessions; birdc configure (unchanged, ${NODES} sessions) p50 ${ms(pct(configures, 50))} (${configures.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      );
+      console.log(
+        `  rogue routes: ${rogue.announced} announced by ${Math.min(ROGUES, NODES)} nodes (${rogue.stolen} placed on other nodes, ${rogue.unplaced} unplaced): ${rogue.accepted} accepted, ${rogue.filtered} filtered, ${rogue.unseen} not seen at the RR`,
+      );
+      console.log(`  node simulator: ${dp.feed.routes} kernel route changes in ${dp.feed.batches} ip -batch runs, ${dp.feed.errors} failed`);
+      console.log(`  RR's RTR session at the end of the load: ${rtrAtEnd} (opened ${rtrAtStart})`);
+      const sess = await dp.rrSessions();
+      console.log(`  RR node sessions now: ${sess.established} of ${sess.configured} Established`);
+      const warns = [...dp.agentLog].sort((x, y) => y[1].n - x[1].n);
+      console.log(
+        `  RR agent warnings/errors: ${warns.length ? warns.map(([m, e]) => `${e.n}× "${m}"${e.maxWaitedMs ? ` (waited up to ${e.maxWaitedMs} ms)` : ''}`).join('; ') : 'none'}`,
+      );
+    }
     console.log(`  RSS at ${total} VMs: ${SERVICES.map((s) => `${s} ${rss[s].toFixed(0)} MB`).join(', ')}`);
     console.log(`  RR command ${rrCmd ? kb(rrCmd.bytes) : 'not seen'}; RR config render (${NODES} nodes) p50 ${ms(pct(renders, 50))}`);
     console.log(
@@ -401,6 +545,7 @@ export async function benchScale() {
       console.log(`  snapshot ${key.padEnd(28)} ${h ? `at seq ${h.seq}, ${kb(h.bytes)} in ${h.chunks} chunk(s)` : 'none'}`);
     }
     if (failures) throw new Error(`${failures} service(s) did not come back`);
+    if (rogue.accepted) throw new Error(`${rogue.accepted} rogue route(s) accepted at the RR`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
