@@ -171,6 +171,48 @@ describe('npm start / status / stop under supervision', () => {
     await eventually(() => coreRouteVia(`${prefix}core`, ip), 60_000, 100, `${ip} at the core`);
   });
 
+  it("on the authenticated bus, route-announcer's completions go through: a floating address moves and a VM migrates", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const cluster = (await http('GET', `${api}/clusters`, undefined, auth)).body.find((c: { name: string }) => c.name === 'lab');
+    const nodes = (await http('GET', `${api}/clusters/${cluster.id}/nodes`, undefined, auth)).body as { id: string; name: string; ipv4?: string }[];
+    const [n1, n2] = ['node1', 'node2'].map((n) => nodes.find((x) => x.name === n)!);
+    const vm = async (name: string, nodeId: string) => {
+      const r = await http('POST', `${api}/vms`, { clusterId: cluster.id, nodeId, name, ownerId: 'c1', driver: 'netns', family: 4 }, auth);
+      expect(r.status).toBe(202);
+      return eventually(
+        async () => {
+          const v = (await http('GET', `${api}/vms/${r.body.id}`, undefined, auth)).body;
+          return v.status === 'at-core' ? (v as { id: string; ip: string }) : undefined;
+        },
+        60_000,
+        100,
+        `${name} at-core`,
+      );
+    };
+    const a = await vm('mover-a', n1.id);
+    const b = await vm('mover-b', n2.id);
+    const fl = await http('POST', `${api}/floating-addresses`, { clusterId: cluster.id, owner: 'c1' }, auth);
+    expect(fl.status).toBe(201);
+    const floating = () => http('GET', `${api}/floating-addresses/${fl.body.id}`, undefined, auth).then((r) => r.body);
+    expect((await http('POST', `${api}/floating-addresses/${fl.body.id}/attach`, { vmId: a.id }, auth)).status).toBe(200);
+    await eventually(async () => ((await floating()).route === 'at-core' ? true : undefined), 60_000, 100, 'floating address at-core on node1');
+    // The move completes only when IPAM accepts route-announcer's CompleteFloatingMove (its NATS permissions).
+    expect((await http('POST', `${api}/floating-addresses/${fl.body.id}/attach`, { vmId: b.id }, auth)).body.status).toBe('moving');
+    await eventually(async () => ((await floating()).status === 'attached' ? true : undefined), 60_000, 100, 'floating address move completed');
+    expect((await floating()).vmId).toBe(b.id);
+    // Likewise inventory's CompleteMigration.
+    expect((await http('POST', `${api}/vms/${a.id}/migrate`, { nodeId: n2.id }, auth)).status).toBe(202);
+    await eventually(
+      async () => {
+        const v = (await http('GET', `${api}/vms/${a.id}`, undefined, auth)).body;
+        return v.nodeId === n2.id && v.status !== 'migrating' ? true : undefined;
+      },
+      60_000,
+      100,
+      'migration completed',
+    );
+  });
+
   it('stops everything while the supervisor is restarting killed agents', async () => {
     const agents = (await sup.status())!.programs.filter((p) => p.name.startsWith('agent-'));
     for (const a of agents) process.kill(a.pid!, 'SIGKILL');

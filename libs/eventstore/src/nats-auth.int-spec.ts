@@ -381,7 +381,7 @@ describe('given the product bus with identities (nats-server with nkey users and
       sub.unsubscribe();
     });
 
-    it('when anyone but the gateway sends an RPC command then it is refused (route-announcer: CompleteMigration only)', async () => {
+    it('when anyone but the gateway sends an RPC command then it is refused (route-announcer: CompleteMigration and CompleteFloatingMove only)', async () => {
       const inventory = await as('inventory');
       const gw = await as('gateway');
       const a = await as(`agent-node-${nodeA}`);
@@ -398,6 +398,16 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect((await ra.nc.request(s.rpc('inventory', 'CompleteMigration'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
       expect(await refused(ra.nc.request(s.rpc('inventory', 'CreateVm'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
       sub.unsubscribe();
+      // And IPAM's floating address move completion (the same signal), no other IPAM command.
+      const ipam = await as('ipam');
+      const ipamSub = ipam.nc.subscribe(s.rpcAll('ipam'), { queue: 'q' });
+      void (async () => {
+        for await (const m of ipamSub) m.respond('"ok"');
+      })();
+      await ipam.nc.flush();
+      expect((await ra.nc.request(s.rpc('ipam', 'CompleteFloatingMove'), '{}', { timeout: 2000 })).string()).toBe('"ok"');
+      expect(await refused(ra.nc.request(s.rpc('ipam', 'AllocateFloatingAddress'), '{}', { timeout: 1000 }))).toMatch(/permission|timeout/i);
+      ipamSub.unsubscribe();
     });
 
     it("when the gateway asks a deriver for a preview (BGP settings, a write's events) then the deriver answers; nobody else may ask", async () => {

@@ -198,9 +198,10 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
       // Dry runs (BGP settings changes, any write's events): the gateway asks, the leader answers (nothing is written).
       sub.push(s.bgpPreview(id.role), s.eventsPreview(id.role));
       responses = true;
-      // route-announcer completes a migration once the target node's route is seen (the RRs' observations):
-      // that one command, nothing else.
-      if (kind === 'node') pub.push(s.rpc('inventory', 'CompleteMigration'), ...readStream(observations), s.resyncRequests);
+      // route-announcer completes a migration (inventory) and a floating address move (IPAM) once the new node's
+      // route is seen (the RRs' observations): those two commands, nothing else.
+      if (kind === 'node')
+        pub.push(s.rpc('inventory', 'CompleteMigration'), s.rpc('ipam', 'CompleteFloatingMove'), ...readStream(observations), s.resyncRequests);
       if (kind === 'router') pub.push(`${ns}.evt.router.*`);
       if (kind === 'rr')
         pub.push(
