@@ -12,6 +12,9 @@ describe('route-announcer (real NATS)', () => {
   let store: EventStore;
   let announcer: RouteAnnouncer | undefined;
   const completions: unknown[] = [];
+  /** While set, the inventory stand-in refuses CompleteMigration (503) and records when it was asked. */
+  let refusing = false;
+  const refusedAt: number[] = [];
 
   const node = (id: string) => lastCommand<NodeDesiredState>(nats, 'node', id);
 
@@ -21,6 +24,11 @@ describe('route-announcer (real NATS)', () => {
     // Stand-in for inventory: records CompleteMigration requests.
     nats.nc.subscribe(nats.subjects.rpc('inventory', 'CompleteMigration'), {
       callback: (_err, msg: Msg) => {
+        if (refusing) {
+          refusedAt.push(Date.now());
+          msg.respond(JSON.stringify({ ok: false, error: { status: 503, code: 'service-unavailable', message: 'test: refused' } }));
+          return;
+        }
         completions.push(msg.json());
         msg.respond(JSON.stringify({ ok: true, result: {}, position: 0 }));
       },
@@ -157,5 +165,31 @@ describe('route-announcer (real NATS)', () => {
     } finally {
       sub.unsubscribe();
     }
+  });
+  it('given inventory refusing a completion, when observations keep coming, then it is asked again once per retry interval, not per observation, and completes once accepted', async () => {
+    // The announcer of the previous case still runs (default retry interval 1 s).
+    await appendEvents(store, [ev.vmCreated(vm(3), NODE1), ev.ipAllocated(vm(3), '203.0.113.30')]);
+    refusing = true;
+    try {
+      await appendEvents(store, [ev.migrationRequested(vm(3), NODE1, NODE2)]);
+      await appendEvents(store, [ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: '203.0.113.30/32', nextHop: '198.18.0.11' }], [], undefined, 10)]);
+      await eventually(() => refusedAt.length > 0 || undefined, 10_000, 20, 'first CompleteMigration (refused)');
+      // Every observation flushes; each of these would have asked again at once.
+      for (let i = 0; i < 40; i++)
+        await appendEvents(store, [
+          ev.routesChanged('rr', `${CLUSTER}_rr-1`, [{ prefix: `203.0.113.${100 + i}/32`, nextHop: '198.18.0.12' }], [], undefined, 11 + i),
+        ]);
+      await eventually(() => refusedAt.length >= 3 || undefined, 15_000, 20, 'asked again after the retry interval');
+      const gaps = refusedAt.slice(1).map((t, i) => t - refusedAt[i]);
+      for (const g of gaps) expect(g).toBeGreaterThanOrEqual(900);
+    } finally {
+      refusing = false;
+    }
+    await eventually(
+      () => completions.some((c) => (c as { payload: { vmId: string } }).payload.vmId === vm(3)) || undefined,
+      10_000,
+      20,
+      'CompleteMigration accepted',
+    );
   });
 });

@@ -31,6 +31,12 @@ export class RouteAnnouncer extends DeriverApp {
   private readonly rpc: RpcClient;
   /** Completions inventory accepted, by `vmId:toNodeId:requestSeq` (until the VM's next migration event). */
   private readonly sent = new Set<string>();
+  /**
+   * When a completion was last refused, by the same key: asked again after `retryMs`, not at every flush (every
+   * observation flushes, so a refusing or absent service would otherwise be asked hundreds of times a second).
+   */
+  private readonly refusedAt = new Map<string, number>();
+  private readonly retryMs: number;
 
   /** Dry run of a BGP settings change (DeriverApp answers PreviewBgpSettings with it). */
   protected override previewBgp(req: BgpPreviewRequest) {
@@ -80,6 +86,7 @@ export class RouteAnnouncer extends DeriverApp {
       { ...opts, observations: true },
     );
     this.model = new NodeRoutesModel({ protocolNumber: opts.protocolNumber ?? FABRIC_ROUTE_PROTOCOL });
+    this.retryMs = opts.retryMs ?? 1000;
     this.publisher = new DesiredPublisher(store, 'route-announcer');
     this.rpc = new RpcClient(store.nats);
   }
@@ -97,6 +104,10 @@ export class RouteAnnouncer extends DeriverApp {
     for (const r of this.model.readyMigrations()) {
       const key = `${r.vmId}:${r.toNodeId}:${r.requestSeq}`;
       if (this.sent.has(key)) continue;
+      if (this.waitingToRetry(key)) {
+        retry = true;
+        continue;
+      }
       const payload: CompleteMigration = { vmId: r.vmId, nodeId: r.toNodeId };
       const reply = await this.rpc.request('inventory', 'CompleteMigration', {
         // The request seq makes a later migration back to the same node a new command, not a duplicate.
@@ -106,10 +117,12 @@ export class RouteAnnouncer extends DeriverApp {
       });
       if (reply.ok || reply.error.status === 404) {
         this.sent.add(key);
+        this.refusedAt.delete(key);
         this.log('info', 'migration completion sent', { vmId: r.vmId, toNodeId: r.toNodeId, ok: reply.ok });
       } else {
         retry = true;
-        this.log('warn', 'CompleteMigration not accepted, will retry', { vmId: r.vmId, error: reply.error });
+        this.refusedAt.set(key, Date.now());
+        this.log('warn', 'CompleteMigration not accepted, will retry', { vmId: r.vmId, error: reply.error, retryMs: this.retryMs });
       }
     }
     return retry;
@@ -121,20 +134,32 @@ export class RouteAnnouncer extends DeriverApp {
     for (const r of this.model.readyFloatingMoves()) {
       const key = `floating:${r.floatingId}:${r.vmId}:${r.attachSeq}`;
       if (this.sent.has(key)) continue;
+      if (this.waitingToRetry(key)) {
+        retry = true;
+        continue;
+      }
       const payload: CompleteFloatingMove = { clusterId: r.clusterId, floatingId: r.floatingId, vmId: r.vmId };
       const reply = await this.rpc.request('ipam', 'CompleteFloatingMove', { commandId: `complete-floating-move:${key}`, actor: 'route-announcer', payload });
       if (reply.ok || reply.error.status === 404) {
         this.sent.add(key);
+        this.refusedAt.delete(key);
         this.log('info', 'floating address move completion sent', { floatingId: r.floatingId, vmId: r.vmId, ok: reply.ok });
       } else {
         retry = true;
-        this.log('warn', 'CompleteFloatingMove not accepted, will retry', { floatingId: r.floatingId, error: reply.error });
+        this.refusedAt.set(key, Date.now());
+        this.log('warn', 'CompleteFloatingMove not accepted, will retry', { floatingId: r.floatingId, error: reply.error, retryMs: this.retryMs });
       }
     }
     return retry;
   }
 
+  private waitingToRetry(key: string): boolean {
+    const at = this.refusedAt.get(key);
+    return at !== undefined && Date.now() - at < this.retryMs;
+  }
+
   private forgetSent(vmId: string): void {
     for (const k of this.sent) if (k.startsWith(`${vmId}:`)) this.sent.delete(k);
+    for (const k of this.refusedAt.keys()) if (k.startsWith(`${vmId}:`)) this.refusedAt.delete(k);
   }
 }
