@@ -7,7 +7,7 @@
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
+import { atCoreVia, coreRoute, type Fabric, goneAtCore, pingFrom, sampleCoreRoute, startFabric } from '../support/fabric';
 
 jest.setTimeout(600_000);
 
@@ -21,10 +21,8 @@ describe('floating addresses on a real BGP lab', () => {
     await f?.close();
   });
 
-  const atCore = (ip: string, via: string) =>
-    eventually(async () => ((await coreRoute(f, ip))?.gateway === via ? true : undefined), 120000, 100, `${ip} at the core via ${via}`);
-  const goneAtCore = (ip: string) =>
-    eventually(async () => ((await coreRoute(f, ip)) === undefined ? true : undefined), 60000, 100, `${ip} withdrawn at the core`);
+  const atCore = (ip: string, via: string) => atCoreVia(f, ip, via, 120000);
+  const goneAt = (ip: string) => goneAtCore(f, ip);
   const createVm = async (name: string, nodeName: string) => {
     const c = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns' });
     expect(c.status).toBe(202);
@@ -54,14 +52,8 @@ describe('floating addresses on a real BGP lab', () => {
     await eventually(() => pingFrom(f.lab.core.namespace, ip), 10000, 200, `ping ${ip} on ${n1.name}`);
     await eventually(async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.route === 'at-core' ? true : undefined), 30000, 100, 'at-core');
 
-    const samples: (string | undefined)[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        samples.push((await coreRoute(f, ip))?.gateway);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const sampler = sampleCoreRoute(f, ip);
+    const samples = sampler.samples;
     const t0 = Date.now();
     try {
       const mv = await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: b.id });
@@ -76,8 +68,7 @@ describe('floating addresses on a real BGP lab', () => {
       // The old node lets go only after the completion; the core keeps the route via node 2.
       await eventually(async () => ((await pingFrom(f.lab.core.namespace, ip)) ? true : undefined), 10000, 200, `ping ${ip} on ${n2.name}`);
     } finally {
-      sampling = false;
-      await sampler;
+      await sampler.stop();
     }
     console.log(`floating move: ${samples.length} samples of the core's route over ${Date.now() - t0} ms, none absent`);
     expect(samples.length).toBeGreaterThan(10);
@@ -86,7 +77,7 @@ describe('floating addresses on a real BGP lab', () => {
     expect(samples[samples.length - 1]).toBe(n2.ipv4);
 
     expect((await http('POST', `${f.api}/floating-addresses/${id}/detach`)).status).toBe(200);
-    await goneAtCore(ip);
+    await goneAt(ip);
     expect(await pingFrom(f.lab.core.namespace, ip)).toBe(false);
     expect(await http('GET', `${f.api}/floating-addresses/${id}`)).toMatchObject({ status: 200, body: { ownerId: 'customer-1', status: 'allocated' } });
     // The VMs keep their own addresses.
@@ -105,14 +96,8 @@ describe('floating addresses on a real BGP lab', () => {
     const { id, ip } = created.body as { id: string; ip: string };
     expect((await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: c.id })).status).toBe(200);
     await atCore(ip, n2.ipv4);
-    const samples: (string | undefined)[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        samples.push((await coreRoute(f, ip))?.gateway);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const sampler = sampleCoreRoute(f, ip);
+    const samples = sampler.samples;
     try {
       expect((await http('POST', `${f.api}/floating-addresses/${id}/attach`, { vmId: d.id })).status).toBe(200);
       await eventually(
@@ -124,13 +109,12 @@ describe('floating addresses on a real BGP lab', () => {
       // The node applied the move (one route, on the new VM's interface) and the address answers there.
       await eventually(async () => ((await pingFrom(f.lab.core.namespace, ip)) ? true : undefined), 10000, 200, `ping ${ip} on ${d.name}`);
     } finally {
-      sampling = false;
-      await sampler;
+      await sampler.stop();
     }
     expect(samples.length).toBeGreaterThan(10);
     expect(samples.filter((s) => s !== n2.ipv4)).toHaveLength(0);
     expect((await http('DELETE', `${f.api}/vms/${d.id}`)).status).toBe(202);
-    await goneAtCore(ip);
+    await goneAt(ip);
     await eventually(
       async () => ((await http('GET', `${f.api}/floating-addresses/${id}`)).body.status === 'allocated' ? true : undefined),
       30000,

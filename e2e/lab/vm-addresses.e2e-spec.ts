@@ -6,7 +6,7 @@
  */
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
+import { atCoreVia, coreRoute, type Fabric, goneAtCore, pingFrom, startFabric } from '../support/fabric';
 
 jest.setTimeout(600_000);
 
@@ -20,10 +20,8 @@ describe('extra VM addresses on a real BGP lab', () => {
     await f?.close();
   });
 
-  const atCore = (ip: string, via: string) =>
-    eventually(async () => ((await coreRoute(f, ip))?.gateway === via ? true : undefined), 60000, 100, `${ip} at the core via ${via}`);
-  const goneAtCore = (ip: string) =>
-    eventually(async () => ((await coreRoute(f, ip)) === undefined ? true : undefined), 60000, 100, `${ip} withdrawn at the core`);
+  const atCore = (ip: string, via: string) => atCoreVia(f, ip, via);
+  const goneAt = (ip: string) => goneAtCore(f, ip);
 
   const createVm = async (name: string, nodeName: string, family?: 4) => {
     const body = { clusterId: f.clusterId, nodeId: f.nodeIds[nodeName], name, ownerId: 'customer-1', driver: 'netns', ...(family ? { family } : {}) };
@@ -73,7 +71,7 @@ describe('extra VM addresses on a real BGP lab', () => {
     const second = await add(vmId);
     await atCore(second.ip, node.ipv4);
     expect((await http('DELETE', `${f.api}/vms/${vmId}/addresses/${extra.ip}`)).status).toBe(202);
-    await goneAtCore(extra.ip);
+    await goneAt(extra.ip);
     expect(await pingFrom(f.lab.core.namespace, extra.ip)).toBe(false);
     // The rest of the VM is untouched.
     expect((await coreRoute(f, vm.ip))?.gateway).toBe(node.ipv4);
@@ -81,8 +79,8 @@ describe('extra VM addresses on a real BGP lab', () => {
     await eventually(() => pingFrom(f.lab.core.namespace, vm.ip), 10000, 200, `ping ${vm.ip}`);
 
     expect((await http('DELETE', `${f.api}/vms/${vmId}`)).status).toBe(202);
-    await goneAtCore(vm.ip);
-    await goneAtCore(second.ip);
+    await goneAt(vm.ip);
+    await goneAt(second.ip);
   });
 
   it('a VM created without a family in the dual-stack lab cluster gets a /32 and a /128; both reach the core and answer ping', async () => {
@@ -112,8 +110,8 @@ describe('extra VM addresses on a real BGP lab', () => {
       'both addresses at-core in the read model',
     );
     expect((await http('DELETE', `${f.api}/vms/${vmId}`)).status).toBe(202);
-    await goneAtCore(vm.ip);
-    await goneAtCore(v6.ip);
+    await goneAt(vm.ip);
+    await goneAt(v6.ip);
   });
 
   it('a migration moves every address of the VM to the new node (make-before-break)', async () => {
@@ -132,7 +130,7 @@ describe('extra VM addresses on a real BGP lab', () => {
     await atCore(extra.ip, n2.ipv4);
     await eventually(() => pingFrom(f.lab.core.namespace, extra.ip), 10000, 200, `ping ${extra.ip} on ${n2.name}`);
     expect((await http('DELETE', `${f.api}/vms/${vm.id}`)).status).toBe(202);
-    await goneAtCore(vm.ip);
-    await goneAtCore(extra.ip);
+    await goneAt(vm.ip);
+    await goneAt(extra.ip);
   });
 });

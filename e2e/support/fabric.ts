@@ -4,6 +4,7 @@
  * and one agent per node, RR and the core. Everything is removed by close(), also after a failure.
  */
 import { randomBytes } from 'node:crypto';
+import { eventually } from '@fabric/testing/infra';
 import { rrTargetId } from '@fabric/contracts';
 import { labDown, labUp, type LabState } from '../../deploy/lab/topology';
 import { registerLab } from '../../deploy/lab/launch';
@@ -124,4 +125,33 @@ export async function pingFrom(namespace: string, ip: string): Promise<boolean> 
   } catch {
     return false;
   }
+}
+
+/** Waits until the core holds `ip` via `via` (a node's underlay address). */
+export function atCoreVia(f: Fabric, ip: string, via: string, timeoutMs = 60000): Promise<true> {
+  return eventually(async () => ((await coreRoute(f, ip))?.gateway === via ? true : undefined), timeoutMs, 100, `${ip} at the core via ${via}`);
+}
+
+/** Waits until the core holds no route to `ip`. */
+export function goneAtCore(f: Fabric, ip: string, timeoutMs = 60000): Promise<true> {
+  return eventually(async () => ((await coreRoute(f, ip)) === undefined ? true : undefined), timeoutMs, 100, `${ip} withdrawn at the core`);
+}
+
+/** Samples the core's next hop for `ip` every few ms until `stop()`: a make-before-break move shows no `undefined`. */
+export function sampleCoreRoute(f: Fabric, ip: string): { samples: (string | undefined)[]; stop(): Promise<void> } {
+  const samples: (string | undefined)[] = [];
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      samples.push((await coreRoute(f, ip))?.gateway);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    samples,
+    stop: async () => {
+      sampling = false;
+      await loop;
+    },
+  };
 }

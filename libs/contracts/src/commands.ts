@@ -393,7 +393,7 @@ export class CompleteMigration {
   @IsCanonicalUuid()
   nodeId: string;
 }
-/** RTBH: announce the VM's address with the blackhole community (the core discards its traffic). */
+/** An extra address for a running VM (IPAM allocates it; the node routes it on the VM's interface). */
 export class AddVmAddress {
   static readonly command = 'AddVmAddress';
   @ApiProperty({ format: 'uuid' })
@@ -417,6 +417,7 @@ export class RemoveVmAddress {
   @IsIpAddress()
   ip: string;
 }
+/** RTBH: announce the VM's address with the blackhole community (the core discards its traffic). */
 export class BlackholeVm {
   static readonly command = 'BlackholeVm';
   @ApiProperty({ format: 'uuid' })
