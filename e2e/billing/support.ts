@@ -8,6 +8,7 @@ import { type Nats } from '@fabric/eventstore';
 import { eventually } from '@fabric/testing/infra';
 import { type ControlPlane, http } from '../support/control-plane';
 import { settledVm } from '../support/api-fixtures';
+import { BILLING_TYPES } from './billing-consumer';
 
 export const BILLING_DIR = join(__dirname, '../../docs/billing');
 export const SCHEMA_DIR = join(BILLING_DIR, 'schemas');
@@ -67,19 +68,9 @@ export async function rawEvents(nats: Nats): Promise<RawEvent[]> {
   return out;
 }
 
-export const BILLING_TYPES = [
-  'IpAllocated',
-  'IpReleased',
-  'VmAddressAllocated',
-  'VmAddressReleased',
-  'VmDeleted',
-  'FloatingAddressAllocated',
-  'FloatingAddressAttached',
-  'FloatingAddressMoveCompleted',
-  'FloatingAddressDetached',
-  'FloatingAddressReleased',
-];
-export const billingEvents = (all: RawEvent[]) => all.filter((e) => BILLING_TYPES.includes(e.body.type));
+// One list with the example consumer, which bills exactly these.
+export { BILLING_TYPES } from './billing-consumer';
+export const billingEvents = (all: RawEvent[]) => all.filter((e) => (BILLING_TYPES as readonly string[]).includes(e.body.type));
 
 /** Creates a VM over HTTP and waits for its address. */
 export async function createVm(cp: ControlPlane, body: Record<string, unknown>): Promise<any> {
