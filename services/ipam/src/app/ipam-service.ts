@@ -129,11 +129,8 @@ export class IpamService {
     return { result: { ...result, dryRun: true, events: res.events }, position: res.position };
   }
 
+  /** IPAM's RPC commands; each answers a dry run (`req.dryRun`) by deciding without appending. */
   handlers(): CommandHandlers<typeof IPAM_COMMANDS> {
-    return this.writeHandlers();
-  }
-
-  private writeHandlers(): CommandHandlers<typeof IPAM_COMMANDS> {
     return {
       AddNetwork: async (p: AddNetwork, req: CommandRequest) => {
         const networkId = p.networkId ?? randomUUID();
