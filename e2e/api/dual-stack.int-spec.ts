@@ -1,15 +1,19 @@
 /**
  * Dual-stack VMs over the API: in a cluster with pools of both families a VM created without a family gets an IPv4
  * primary and an IPv6 extra address; a family named explicitly, `addressing`, a v4-only cluster, an exhausted IPv6
- * pool (the VM comes up with IPv4, the IPv6 address is failed), an exhausted IPv4 pool (the VM fails, its IPv6 address
- * is not held), idempotency, dry run, the list, the guest's network config, and the VM's deletion releasing both.
+ * pool (the VM comes up with IPv4, the IPv6 address is failed), an exhausted IPv4 pool (the VM comes up with its IPv6
+ * address as primary, the IPv4 one is failed), idempotency, dry run, the list, the guest's network config, and the VM's deletion releasing both.
  */
+import { type NodeDesiredState } from '@fabric/contracts';
+import { lastCommand } from '@fabric/testing/fabric';
 import { eventually } from '@fabric/testing/infra';
+import { startRouteAnnouncer } from '../../services/route-announcer/src/main';
 import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
 import { createFixture, eventsOfType, type Fixture, readModelCaughtUp, settledVm, streamLastSeq } from '../support/api-fixtures';
 
 describe('dual-stack VMs over the API', () => {
   let cp: ControlPlane;
+  let announcer: { close(): Promise<void> };
   let dual: Fixture;
   let v4only: Fixture;
   const vm = (name: string, over: Record<string, unknown> = {}, fx = () => dual) => ({
@@ -35,6 +39,7 @@ describe('dual-stack VMs over the API', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane({ ipamCooldownMs: 0 });
+    announcer = await startRouteAnnouncer({ ns: cp.ns });
     dual = await createFixture(cp);
     // Two IPv6 addresses only: the third dual-stack VM finds the IPv6 pool exhausted.
     const v6 = await http('POST', `${cp.api}/clusters/${dual.clusterId}/networks`, {
@@ -52,6 +57,7 @@ describe('dual-stack VMs over the API', () => {
     );
   });
   afterAll(async () => {
+    await announcer?.close().catch(() => undefined);
     await cp?.close();
   });
 
@@ -155,7 +161,7 @@ describe('dual-stack VMs over the API', () => {
     expect(x).toMatchObject({ family: 6, primary: false, status: 'failed', reason: expect.stringMatching(/^pool-exhausted: /) });
   });
 
-  it('the primary family exhausted: the VM fails as before and its second address is not held (no-primary-address)', async () => {
+  it('the IPv4 pool exhausted: the VM comes up with its IPv6 address as primary, its IPv4 address is failed with the reason', async () => {
     const tiny = await createFixture(cp, { name: 'tiny', cidr: '192.0.2.0/24', pools: [{ start: '192.0.2.10', end: '192.0.2.10' }], underlayBase: 170 });
     const v6 = await http('POST', `${cp.api}/clusters/${tiny.clusterId}/networks`, {
       cidr: '2001:db8:2::/64',
@@ -188,9 +194,32 @@ describe('dual-stack VMs over the API', () => {
       `${cp.api}/vms`,
       vm('t2', {}, () => tiny),
     );
-    expect(await settledVm(cp, t2.body.id)).toMatchObject({ status: 'failed', ip: null });
-    const [x] = await decided(t2.body.id, 1);
-    expect(x).toMatchObject({ family: 6, primary: false, status: 'failed', reason: expect.stringMatching(/^no-primary-address: /) });
+    expect(t2.status).toBe(202);
+    const [p, x] = await decided(t2.body.id, 2);
+    expect(p).toMatchObject({ ip: '2001:db8:2::11', family: 6, primary: true });
+    expect(x).toMatchObject({ family: 4, primary: false, status: 'failed', reason: expect.stringMatching(/^pool-exhausted: every IPv4 pool/) });
+    const v = (await http('GET', `${cp.api}/vms/${t2.body.id}`)).body;
+    expect(v).toMatchObject({ family: 6, ip: '2001:db8:2::11' });
+    expect(v.status).not.toBe('failed');
+    expect(v.reason ?? null).toBeNull();
+    // Billed as the VM's primary address: one IpAllocated (IPv6), no extra address.
+    const ipam = await cp.store.read(cp.nats.subjects.evt('ipam', tiny.clusterId));
+    const mine = ipam.filter((e) => (e.data as any).vmId === t2.body.id).map((e) => e.type);
+    expect(mine).toEqual(['IpAllocationFailed', 'IpAllocated', 'VmAddressAllocationFailed']);
+    // The guest's network config has the IPv6 address and its default route.
+    const cfg = await fetch(`${cp.api}/vms/${t2.body.id}/network-config`, { headers: { authorization: `Bearer ${cp.adminToken}` } });
+    const yaml = await cfg.text();
+    for (const a of ['2001:db8:2::11/128', 'to: ::/0']) expect(yaml).toContain(a);
+    expect(yaml).not.toContain('192.0.2.');
+    // The node routes it as an IPv6 VM (route-announcer takes the family from the allocation, not from VmCreated).
+    const nodeVm = async () => (await lastCommand<NodeDesiredState>(cp.nats, 'node', tiny.nodeIds[0]))?.vms.find((x) => x.vmId === t2.body.id);
+    await eventually(async () => nodeVm(), 15000, 50, 'node state with the VM');
+    expect(await nodeVm()).toMatchObject({ ip: '2001:db8:2::11', family: 6 });
+    expect((await nodeVm())!.extraIps).toBeUndefined();
+    // An extra address asked for later is allocated like on any VM with a primary.
+    const more = await http('POST', `${cp.api}/vms/${t2.body.id}/addresses`, { family: 6 });
+    expect(more.status).toBe(202);
+    expect(await decided(t2.body.id, 3)).toMatchObject([{ primary: true }, { family: 4, status: 'failed' }, { family: 6, status: 'allocated' }]);
   });
 
   it('deleting a dual-stack VM releases both addresses (cool-down 0 here)', async () => {

@@ -280,6 +280,11 @@ export class VmAddressRequested {
   @IsUUID() requestId: string;
   @IsIn([4, 6]) family: 4 | 6;
   @IsOptional() @IsIpAddress() requestedIp?: string;
+  /**
+   * The second address of a dual-stack VM (CreateVm). When the VM's first family could not be allocated, IPAM
+   * allocates this one as the VM's primary address instead (IpAllocated) and fails the first family on this request.
+   */
+  @IsOptional() @IsBoolean() dualStack?: boolean;
 }
 /** An extra address removed from the VM: withdrawn at once; IPAM holds it for the release cool-down. */
 export class VmAddressRemoved {
@@ -370,6 +375,11 @@ export class VmAddressAllocationFailed {
   @IsUUID() requestId: string;
   @IsIn(ALLOCATION_FAILURE_REASONS as unknown as string[]) reason: AllocationFailureReason;
   @IsString() @MaxLength(300) message: string;
+  /**
+   * The family that failed, set when it is not the request's: a dual-stack VM whose first family was exhausted got
+   * this request's address as its primary, and the request now stands for the first family.
+   */
+  @IsOptional() @IsIn([4, 6]) family?: 4 | 6;
 }
 /** An extra address removed (or its VM deleted): held until `releaseAt` (the same cool-down as a primary address). */
 export class VmAddressReleaseScheduled {

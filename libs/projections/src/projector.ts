@@ -113,8 +113,9 @@ export class Projector {
       const values = chunk.map((_, r) => `(${types.map((t, c) => `$${r * types.length + c + 1}::${t}`).join(',')})`).join(',');
       await em.query(
         `WITH a (vm_id, ip, at, pool_id, seq, owner_id, cluster_id, family) AS (VALUES ${values}),
-              v AS (UPDATE ${this.t('vms')} SET ip = a.ip, pool_id = a.pool_id, allocated_seq = a.seq, updated_at = a.at,
-                      status = CASE WHEN ${this.t('vms')}.status = 'requested' THEN 'ip-allocated' ELSE ${this.t('vms')}.status END
+              v AS (UPDATE ${this.t('vms')} SET ip = a.ip, pool_id = a.pool_id, allocated_seq = a.seq, updated_at = a.at, family = a.family,
+                      status = CASE WHEN ${this.t('vms')}.status IN ('requested', 'failed') THEN 'ip-allocated' ELSE ${this.t('vms')}.status END,
+                      reason = CASE WHEN ${this.t('vms')}.status = 'failed' THEN NULL ELSE ${this.t('vms')}.reason END
                     FROM a WHERE ${this.t('vms')}.id = a.vm_id RETURNING 1),
               p AS (UPDATE ${this.t('pools')} SET used = used + c.n FROM (SELECT pool_id, count(*) AS n FROM a GROUP BY pool_id) c
                     WHERE ${this.t('pools')}.id = c.pool_id RETURNING 1)
@@ -312,10 +313,11 @@ export class Projector {
     },
     VmAddressAllocationFailed: async (e, em) => {
       const d = e.data;
-      await em.query(`UPDATE ${this.t('vm_addresses')} SET status = 'failed', reason = $2 WHERE request_id = $1 AND status = 'requested'`, [
-        d.requestId,
-        `${d.reason}: ${d.message}`,
-      ]);
+      // family: a dual-stack VM's request that became its primary now stands for the first family, which failed.
+      await em.query(
+        `UPDATE ${this.t('vm_addresses')} SET status = 'failed', reason = $2, family = COALESCE($3, family) WHERE request_id = $1 AND status = 'requested'`,
+        [d.requestId, `${d.reason}: ${d.message}`, d.family ?? null],
+      );
     },
     VmAddressRemoved: async (e, em) => {
       const d = e.data;

@@ -128,7 +128,7 @@ describe('vm decider', () => {
     const both = { poolFamilies: [4, 6] as (4 | 6)[] };
     const second = (family: 4 | 6 = 6): VmEvent => ({
       type: 'VmAddressRequested',
-      data: { vmId, clusterId, ownerId: 'cust-42', requestId: secondRequestId, family },
+      data: { vmId, clusterId, ownerId: 'cust-42', requestId: secondRequestId, family, dualStack: true },
     });
     it('given pools of both families, a request naming no family gets an IPv4 primary and an IPv6 extra address, in one decision', () =>
       spec

@@ -149,7 +149,7 @@ function createVm(cmd: CreateVmCommand, state: VmState): VmEvent[] {
       ? [
           {
             type: 'VmAddressRequested',
-            data: { vmId: d.vmId, clusterId: d.clusterId, ownerId: d.ownerId, requestId: d.secondRequestId, family: second },
+            data: { vmId: d.vmId, clusterId: d.clusterId, ownerId: d.ownerId, requestId: d.secondRequestId, family: second, dualStack: true },
           },
         ]
       : [];

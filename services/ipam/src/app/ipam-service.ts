@@ -292,6 +292,7 @@ export class IpamService {
           requestId: d.requestId,
           family: d.family,
           ...(d.requestedIp ? { requestedIp: d.requestedIp } : {}),
+          ...(d.dualStack ? { dualStack: true } : {}),
         },
       },
       { commandId: `ipam-alloc-extra:${d.requestId}`, meta: { causationSeq: e.seq, actor: 'ipam' }, maxRetries: 50 },

@@ -124,6 +124,43 @@ describe('ipam decider', () => {
         .thenState((_s, events) =>
           expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'no-primary-address' } }]),
         ));
+    it('given a dual-stack VM whose first family failed, allocates the second family as its primary and fails the first on the request', () => {
+      const failedV4: IpamEvent = { type: 'IpAllocationFailed', data: { clusterId, vmId: vm(1), reason: 'pool-exhausted', message: 'every IPv4 pool of the cluster is full (1 pool(s))' } };
+      const dual = { ...allocateExtra(1, 6), data: { ...allocateExtra(1, 6).data, dualStack: true } };
+      spec
+        .given([...v4, ...v6, failedV4])
+        .when(dual)
+        .then([
+          { type: 'IpAllocated', data: { clusterId, vmId: vm(1), ownerId: 'owner-1', ip: '2001:db8::1', family: 6, networkId: net6, poolId: pool6 } },
+          {
+            type: 'VmAddressAllocationFailed',
+            data: {
+              clusterId,
+              vmId: vm(1),
+              requestId: req(1),
+              reason: 'pool-exhausted',
+              message: "every IPv4 pool of the cluster is full (1 pool(s)); the VM's IPv6 address is its primary",
+              family: 4,
+            },
+          },
+        ]);
+      // Then the VM holds its IPv6 address like any primary: the request is answered, a redelivery allocates nothing.
+      spec
+        .given([...v4, ...v6, failedV4])
+        .when(dual)
+        .thenState((s) => {
+          expect(s.byVm.get(vm(1))).toMatchObject({ ip: '2001:db8::1', family: 6 });
+          expect(s.vms.get(vm(1))).toBe('allocated');
+          expect(s.primaryFailures.size).toBe(0);
+          expect(ipamDecider.decide(dual, s)).toEqual([]);
+          expect(ipamDecider.decide(allocate(1, 4), s)).toEqual([]);
+        });
+      // Both families exhausted: the request fails with its own family's reason, the VM stays failed.
+      spec
+        .given([...v4, networkAdded('2001:db8::/64', 6, net6), failedV4])
+        .when(dual)
+        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'pool-exhausted' } }]));
+    });
     it('is idempotent per request, and allocates nothing for a VM being released', () => {
       spec
         .given([...withPrimary, extraAllocated(1, '203.0.113.11')])

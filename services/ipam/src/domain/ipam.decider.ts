@@ -112,7 +112,7 @@ export type ReleaseCommand = { type: 'Release'; data: { clusterId: string; vmId:
 /** Sent by the IPAM reactor for each VmAddressRequested; idempotent per requestId. */
 export type AllocateExtraCommand = {
   type: 'AllocateExtra';
-  data: { clusterId: string; vmId: string; ownerId: string; requestId: string; family: 4 | 6; requestedIp?: string };
+  data: { clusterId: string; vmId: string; ownerId: string; requestId: string; family: 4 | 6; requestedIp?: string; dualStack?: boolean };
 };
 /** Sent on VmAddressRemoved; the address stays held until ReleaseExtra. */
 export type ScheduleExtraReleaseCommand = { type: 'ScheduleExtraRelease'; data: { clusterId: string; vmId: string; ip: string; releaseAt: string } };
@@ -182,6 +182,8 @@ export interface IpamState {
   extraRequests: Set<string>;
   /** Floating addresses by id (floating-addresses.ts; also in byIp). */
   floating: Map<string, FloatingHolding>;
+  /** Why a VM's primary allocation failed, until its dual-stack request is answered (it reports the first family's failure). */
+  primaryFailures: Map<string, { reason: AllocationFailureReason; message: string }>;
 }
 
 export const initialIpamState = (): IpamState => ({
@@ -195,6 +197,7 @@ export const initialIpamState = (): IpamState => ({
   extras: new Map(),
   extraRequests: new Set(),
   floating: new Map(),
+  primaryFailures: new Map(),
 });
 
 const extraKey = (vmId: string, ip: string) => `${vmId}|${ip}`;
@@ -212,6 +215,7 @@ export function reviveIpamState(data: unknown): IpamState {
   s.extras ??= new Map();
   s.extraRequests ??= new Set();
   s.floating ??= new Map();
+  s.primaryFailures ??= new Map();
   if (!isMap(s.extras) || Object.prototype.toString.call(s.extraRequests) !== '[object Set]') throw new Error('not an IPAM state');
   for (const p of s.pools.values()) p.allocator = PoolAllocator.revive(p.allocator);
   for (const n of s.private.networks.values()) n.allocator = PoolAllocator.revive(n.allocator);
@@ -427,14 +431,38 @@ function allocateExtra(cmd: AllocateExtraCommand, state: IpamState): IpamEvent[]
   if (state.extraRequests.has(d.requestId)) return []; // a redelivered VmAddressRequested
   const vm = state.vms.get(d.vmId);
   if (vm === 'release-scheduled' || vm === 'released') return [];
-  // A VM without its own address is never routed: its extra addresses (a dual-stack VM's second one) would only be held and billed.
+  const cut = (m: string) => (m.length > MAX_MESSAGE ? m.slice(0, MAX_MESSAGE - 3) + '...' : m);
+  // A dual-stack VM whose first family failed (an exhausted IPv4 pool): its second family becomes the primary, so the
+  // VM comes up; this request then stands for the first family and reports why it failed.
+  if (vm === 'failed' && d.dualStack) {
+    const p = pickAddress(state, d.family, d.requestedIp);
+    if (!('pool' in p)) {
+      return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) } }];
+    }
+    const first: 4 | 6 = p.pool.family === 4 ? 6 : 4;
+    const why = state.primaryFailures.get(d.vmId) ?? { reason: 'pool-exhausted' as const, message: `no IPv${first} address was free` };
+    return [
+      ...allocated(d, p.pool, p.value),
+      {
+        type: 'VmAddressAllocationFailed',
+        data: {
+          clusterId: d.clusterId,
+          vmId: d.vmId,
+          requestId: d.requestId,
+          reason: why.reason,
+          message: cut(`${why.message}; the VM's IPv${p.pool.family} address is its primary`),
+          family: first,
+        },
+      },
+    ];
+  }
+  // A VM without its own address is never routed: its extra addresses would only be held and billed.
   const p: Pick =
     vm === 'failed'
       ? { reason: 'no-primary-address', message: `VM ${d.vmId} has no primary address: its allocation failed` }
       : pickAddress(state, d.family, d.requestedIp);
   if (!('pool' in p)) {
-    const m = p.message.length > MAX_MESSAGE ? p.message.slice(0, MAX_MESSAGE - 3) + '...' : p.message;
-    return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: m } }];
+    return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) } }];
   }
   return [
     {
@@ -546,6 +574,7 @@ function evolve(state: IpamState, event: IpamEvent): IpamState {
       state.byVm.set(d.vmId, h);
       state.byIp[family].set(value, h);
       state.vms.set(d.vmId, 'allocated');
+      state.primaryFailures.delete(d.vmId);
       const pool = state.pools.get(d.poolId);
       if (pool) {
         pool.used++;
@@ -556,6 +585,7 @@ function evolve(state: IpamState, event: IpamEvent): IpamState {
     }
     case 'IpAllocationFailed':
       state.vms.set(event.data.vmId, 'failed');
+      state.primaryFailures.set(event.data.vmId, { reason: event.data.reason, message: event.data.message });
       return state;
     case 'VmAddressAllocated': {
       const d = event.data;
@@ -575,6 +605,7 @@ function evolve(state: IpamState, event: IpamEvent): IpamState {
     }
     case 'VmAddressAllocationFailed':
       state.extraRequests.add(event.data.requestId);
+      state.primaryFailures.delete(event.data.vmId);
       return state;
     case 'VmAddressReleaseScheduled': {
       const h = isValidIp(event.data.ip) ? state.extras.get(extraKey(event.data.vmId, canonical(event.data.ip))) : undefined;

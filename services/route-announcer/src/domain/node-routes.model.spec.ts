@@ -185,6 +185,11 @@ describe('route-announcer model', () => {
       expect(vmsOf(m, NODE2)).toEqual([]);
     });
 
+    it("takes the primary's family from the allocation: a dual-stack VM created IPv4 whose IPv6 address became its primary", () => {
+      const m = given(...baseFabric(), ev.vmCreated(vm(2), NODE3, 4), ev.ipAllocated(vm(2), '2001:db8::1:7'));
+      expect(vmsOf(m, NODE3)).toEqual([expect.objectContaining({ vmId: vm(2), ip: '2001:db8::1:7', family: 6 })]);
+    });
+
     it('the BIRD config does not change when VMs come and go', () => {
       const m = given(...baseFabric());
       const before = m.desired(NODE1)!.bird;

@@ -74,7 +74,6 @@ interface Vm {
   vmId: string;
   clusterId: string;
   nodeId: string;
-  family: 4 | 6;
   driver: VmDriver;
   /** Source node of a migration in progress (make-before-break: announced there too, as leaving). */
   leavingNodeId?: string;
@@ -213,7 +212,7 @@ export class NodeRoutesModel {
       }
       case 'VmCreated': {
         const d = event.data;
-        this.vms.set(d.vmId, { vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, family: d.family, driver: d.driver });
+        this.vms.set(d.vmId, { vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, driver: d.driver });
         setOf(this.vmsByNode, d.nodeId).add(d.vmId);
         return this.ips.has(d.vmId) ? [d.nodeId] : [];
       }
@@ -376,7 +375,7 @@ export class NodeRoutesModel {
       const vm = this.vms.get(m.vmId);
       const to = vm && this.nodes.get(vm.nodeId);
       if (!to) continue;
-      const family = m.ip.includes(':') ? 6 : 4;
+      const family = familyOfIp(m.ip);
       const prefix = `${m.ip}/${family === 4 ? 32 : 128}`;
       if (nextHopsOf(to, family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
         const { ip: _ip, fromVmId: _from, ...ready } = m;
@@ -403,7 +402,8 @@ export class NodeRoutesModel {
         vmId,
         ifName: vmInterfaceName(vmId),
         ip,
-        family: vm.family,
+        // The allocated address's family, not VmCreated's: a dual-stack VM whose IPv4 pool was exhausted has an IPv6 primary.
+        family: familyOfIp(ip),
         driver: vm.driver,
         ...(extraIps?.length ? { extraIps: [...extraIps] } : {}),
         ...(leaving ? { leaving: true } : {}),
@@ -492,8 +492,9 @@ export class NodeRoutesModel {
       const ip = this.ips.get(vmId);
       const to = vm && this.nodes.get(vm.nodeId);
       if (!vm || !ip || !to || this.ready.has(vmId)) continue;
-      const prefix = `${ip}/${vm.family === 4 ? 32 : 128}`;
-      if (nextHopsOf(to, vm.family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
+      const family = familyOfIp(ip);
+      const prefix = `${ip}/${family === 4 ? 32 : 128}`;
+      if (nextHopsOf(to, family).some((nh) => [...this.seen.values()].some((s) => s.has(`${prefix}|${nh}`)))) {
         this.ready.set(vmId, { vmId, clusterId: vm.clusterId, toNodeId: vm.nodeId, requestSeq: vm.requestSeq ?? 0 });
       }
     }
@@ -529,6 +530,9 @@ export class NodeRoutesModel {
  * Next hops an RR shows for a route of the node: IPv4 → underlayIp; IPv6 → underlayIp6 (without it the
  * node falls back to an IPv4 next hop, extended next hop, which BIRD shows as ::ffff:a.b.c.d).
  */
+/** ips are canonical addresses: an IPv6 one always has a colon. */
+const familyOfIp = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
+
 function nextHopsOf(n: Node, family: 4 | 6): string[] {
   if (family === 4) return [n.underlayIp];
   return n.underlayIp6 ? [n.underlayIp6] : [n.underlayIp, canonicalIp(`::ffff:${n.underlayIp}`)];

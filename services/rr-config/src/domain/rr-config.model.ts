@@ -70,7 +70,6 @@ interface Node {
 
 interface Vm {
   clusterId: string;
-  family: 4 | 6;
   /** Current node and, during a migration, the source node too (both announce until completion). */
   nodeIds: string[];
 }
@@ -198,7 +197,8 @@ export class RrConfigModel {
       }
       case 'VmCreated': {
         const d = event.data;
-        this.vms.set(d.vmId, { clusterId: d.clusterId, family: d.family, nodeIds: [d.nodeId] });
+        // Each address's family comes from the address (a dual-stack VM's primary may not be VmCreated's family).
+        this.vms.set(d.vmId, { clusterId: d.clusterId, nodeIds: [d.nodeId] });
         return this.place(d.vmId);
       }
       case 'IpAllocated':
