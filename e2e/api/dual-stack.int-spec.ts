@@ -189,6 +189,17 @@ describe('dual-stack VMs over the API', () => {
       vm('t1', {}, () => tiny),
     );
     expect(await decided(t1.body.id, 2)).toMatchObject([{ ip: '192.0.2.10' }, { ip: '2001:db8:2::10', status: 'allocated' }]);
+    // The dry run says so first, and writes nothing.
+    const head = await readModelCaughtUp(cp);
+    const dry = await http(
+      'POST',
+      `${cp.api}/vms?dryRun=true`,
+      vm('t2', {}, () => tiny),
+    );
+    expect(dry.status).toBe(200);
+    expect(dry.body.events.map((e: { type: string }) => e.type)).toEqual(['VmCreated', 'VmAddressRequested']);
+    expect(dry.body.notes.join('\n')).toContain("the VM's IPv6 address 2001:db8:2::11 would be its primary");
+    expect(await streamLastSeq(cp.nats)).toBe(head);
     const t2 = await http(
       'POST',
       `${cp.api}/vms`,

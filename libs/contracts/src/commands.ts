@@ -358,7 +358,7 @@ export class CreateVm {
     example: 'dual-stack',
     enum: VM_ADDRESSING,
     description:
-      'dual-stack: an address of each family (the second one an extra address); default dual-stack when the cluster has pools of both families and neither family nor ip is given',
+      "dual-stack: an address of each family (the second one an extra address); default dual-stack when the cluster has pools of both families and neither family nor ip is given. The primary's family exhausted, the second family's address becomes the VM's primary and the first family's shows `failed` with the reason in `addresses`; the second family exhausted, the VM keeps its primary and that address is `failed`",
   })
   @IsOptional()
   @IsIn(VM_ADDRESSING as unknown as string[])

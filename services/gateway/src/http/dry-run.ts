@@ -117,9 +117,21 @@ export class DryRun {
     return { events: out, notes };
   };
 
-  /** A new VM's addresses: the primary and, for a dual-stack VM, the second family's (an extra address). */
+  /**
+   * A new VM's addresses: the primary and, for a dual-stack VM, the second family's (an extra address). The primary's
+   * family exhausted, IPAM makes the second address the primary: shown as its IpAllocated.
+   */
   readonly newVmAddresses = async (events: FabricEvent[], actor?: string): Promise<{ events: FabricEvent[]; notes: string[] }> => {
     const [a, b] = [await this.vmAddress(events, actor), await this.extraAddress(events, actor)];
+    const dualStack = events.some((e) => e.type === 'VmAddressRequested' && e.data.dualStack);
+    const second = b.events.find((x) => x.type === 'VmAddressAllocated');
+    if (dualStack && second?.type === 'VmAddressAllocated' && events.some((e) => e.type === 'VmCreated') && !a.events.length) {
+      const { clusterId, vmId, ownerId, ip, family, networkId, poolId } = second.data;
+      return {
+        events: [{ type: 'IpAllocated', data: { clusterId, vmId, ownerId, ip, family, networkId, poolId } }],
+        notes: [...a.notes, ...b.notes, `the VM's IPv${family} address ${ip} would be its primary; its other family's address fails`],
+      };
+    }
     return { events: [...a.events, ...b.events], notes: [...a.notes, ...b.notes] };
   };
 

@@ -125,7 +125,10 @@ describe('ipam decider', () => {
           expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'no-primary-address' } }]),
         ));
     it('given a dual-stack VM whose first family failed, allocates the second family as its primary and fails the first on the request', () => {
-      const failedV4: IpamEvent = { type: 'IpAllocationFailed', data: { clusterId, vmId: vm(1), reason: 'pool-exhausted', message: 'every IPv4 pool of the cluster is full (1 pool(s))' } };
+      const failedV4: IpamEvent = {
+        type: 'IpAllocationFailed',
+        data: { clusterId, vmId: vm(1), reason: 'pool-exhausted', message: 'every IPv4 pool of the cluster is full (1 pool(s))' },
+      };
       const dual = { ...allocateExtra(1, 6), data: { ...allocateExtra(1, 6).data, dualStack: true } };
       spec
         .given([...v4, ...v6, failedV4])
@@ -159,7 +162,9 @@ describe('ipam decider', () => {
       spec
         .given([...v4, networkAdded('2001:db8::/64', 6, net6), failedV4])
         .when(dual)
-        .thenState((_s, events) => expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'pool-exhausted' } }]));
+        .thenState((_s, events) =>
+          expect(events).toMatchObject([{ type: 'VmAddressAllocationFailed', data: { requestId: req(1), reason: 'pool-exhausted' } }]),
+        );
     });
     it('is idempotent per request, and allocates nothing for a VM being released', () => {
       spec

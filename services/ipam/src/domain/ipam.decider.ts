@@ -437,7 +437,12 @@ function allocateExtra(cmd: AllocateExtraCommand, state: IpamState): IpamEvent[]
   if (vm === 'failed' && d.dualStack) {
     const p = pickAddress(state, d.family, d.requestedIp);
     if (!('pool' in p)) {
-      return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) } }];
+      return [
+        {
+          type: 'VmAddressAllocationFailed',
+          data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) },
+        },
+      ];
     }
     const first: 4 | 6 = p.pool.family === 4 ? 6 : 4;
     const why = state.primaryFailures.get(d.vmId) ?? { reason: 'pool-exhausted' as const, message: `no IPv${first} address was free` };
@@ -462,7 +467,9 @@ function allocateExtra(cmd: AllocateExtraCommand, state: IpamState): IpamEvent[]
       ? { reason: 'no-primary-address', message: `VM ${d.vmId} has no primary address: its allocation failed` }
       : pickAddress(state, d.family, d.requestedIp);
   if (!('pool' in p)) {
-    return [{ type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) } }];
+    return [
+      { type: 'VmAddressAllocationFailed', data: { clusterId: d.clusterId, vmId: d.vmId, requestId: d.requestId, reason: p.reason, message: cut(p.message) } },
+    ];
   }
   return [
     {
