@@ -49,6 +49,7 @@ export interface CommandOptions {
     bfd?: boolean;
     prefixLimitAction?: string;
     coreCommunity?: string;
+    dryRun?: boolean;
   };
   'cluster list': None;
   'cluster show': None;
@@ -228,6 +229,7 @@ const COMMANDS: Record<string, { summary: string; commands: Record<string, LeafS
           { flags: '--core-community <no-export|none|ASN:N>', desc: 'community RRs add to routes sent to the core (default no-export)' },
           { flags: '--graceful-restart', desc: 'enable BGP graceful restart', kind: 'bool' },
           { flags: '--bfd', desc: 'enable BFD', kind: 'bool' },
+          { flags: '--dry-run', desc: 'create nothing: show the events and the RR and core configs it would render (secrets redacted)', kind: 'bool' },
           IDEMPOTENCY,
         ],
       },

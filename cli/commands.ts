@@ -52,7 +52,13 @@ async function dryRun(api: ApiClient, method: string, path: string, body?: unkno
   const events = r.events.map((e) => `  ${e.type}`).join('\n');
   const notes = (r.notes ?? []).map((n) => `note: ${n}\n`).join('');
   const targets = r.targets
-    .map((t) => (t.diff === null ? `config diff of ${t.kind} ${t.name}: not available (${t.diffError ?? 'no preview'})\n` : t.diff))
+    .map((t) =>
+      t.diff === null
+        ? `config diff of ${t.kind} ${t.name}: not available (${t.diffError ?? 'no preview'})\n`
+        : t.secretChanged
+          ? `config of ${t.kind} ${t.name}: only a secret changes (redacted)\n`
+          : t.diff,
+    )
     .join('');
   const text = r.events.length
     ? `dry run: nothing was changed; would append:\n${events}\n${notes}${r.targets.length ? targets : 'no node, RR or core config would change\n'}`.trimEnd()
@@ -317,6 +323,7 @@ export const HANDLERS: Handlers = {
           ? { bgp: safety }
           : {}),
     };
+    if (o.dryRun) return dryRun(api, 'POST', '/clusters', body);
     const c = (await api.request<Cluster>('POST', '/clusters', { body, idempotencyKey: o.idempotencyKey })).body;
     return { json: c, text: [`cluster ${c.name} created: ${c.id}`, ...warningLines(c)].join('\n') };
   },

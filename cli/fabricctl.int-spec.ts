@@ -45,6 +45,29 @@ describe('fabricctl against a control plane', () => {
 
   it('drives a cluster from creation to VM migration and deletion', async () => {
     const body = clusterBody('lab');
+    // --dry-run creates nothing (no deriver runs here: the diffs say they are not available); the password never shows.
+    const dryCluster = await ok(
+      'cluster',
+      'create',
+      '--name',
+      'lab',
+      '--fabric-asn',
+      '65000',
+      '--core-asn',
+      '65001',
+      '--community',
+      '65000:100',
+      '--rr',
+      'rr1=198.18.0.11',
+      '--core-router',
+      'core=198.18.0.1',
+      '--md5-password',
+      'dry-Secret-7',
+      '--dry-run',
+    );
+    expect(dryCluster).toMatch(/^dry run: nothing was changed; would append:\n {2}ClusterCreated\n {2}RouteReflectorAdded\n/);
+    expect(dryCluster).not.toContain('dry-Secret-7');
+    expect(JSON.parse(await ok('cluster', 'list', '--json'))).toEqual([]);
     expect(
       await ok(
         'cluster',

@@ -248,9 +248,10 @@ export function DryRunPreview({ method, path, body }: { method: string; path: st
         a.targets.map((t) => (
           <details key={`${t.kind}:${t.id}`} data-testid={`dry-run-target-${t.kind}-${t.name}`}>
             <summary className="small">
-              {t.kind} {t.name}: {t.diff === null ? `no preview (${t.diffError ?? 'unknown'})` : 'config changes'}
+              {t.kind} {t.name}:{' '}
+              {t.diff === null ? `no preview (${t.diffError ?? 'unknown'})` : t.secretChanged ? 'a secret changes (redacted)' : 'config changes'}
             </summary>
-            {t.diff !== null && <Diff text={t.diff} testId={`dry-run-diff-${t.kind}-${t.name}`} />}
+            {t.diff && <Diff text={t.diff} testId={`dry-run-diff-${t.kind}-${t.name}`} />}
           </details>
         ))
       ) : (

@@ -4,12 +4,13 @@
  * node, RR and core whose config would change with its diff, rendered by the derivers from copy-on-write views.
  */
 import { rrTargetId } from '@fabric/contracts';
+import { secretsBucket } from '@fabric/eventstore';
 import { eventually } from '@fabric/testing/infra';
 import { startRouteAnnouncer } from '../../services/route-announcer/src/main';
 import { startRrConfig } from '../../services/rr-config/src/main';
 import { startRouterConfig } from '../../services/router-config/src/main';
 import { createFixture, type Fixture, settledVm, streamLastSeq } from '../support/api-fixtures';
-import { type ControlPlane, http, startControlPlane } from '../support/control-plane';
+import { clusterBody, type ControlPlane, http, startControlPlane } from '../support/control-plane';
 
 interface Target {
   kind: string;
@@ -17,6 +18,7 @@ interface Target {
   name: string;
   diff: string | null;
   diffError?: string;
+  secretChanged?: true;
 }
 
 describe('dry runs of the writes that change configs', () => {
@@ -25,6 +27,8 @@ describe('dry runs of the writes that change configs', () => {
   const derivers: { deriver: { idle(): Promise<boolean> }; close(): Promise<unknown> }[] = [];
   const settled = () => eventually(async () => (await Promise.all(derivers.map((d) => d.deriver.idle()))).every(Boolean), 15000, 50, 'derivers idle');
   const targetsOf = (body: { targets: Target[] }, kind: string) => body.targets.filter((t) => t.kind === kind);
+  /** The head of the secrets stream: a dry run stores no secret. */
+  const secretsHead = async () => (await cp.nats.jsm.streams.info(`KV_${secretsBucket(cp.nats.subjects)}`)).state.last_seq;
 
   beforeAll(async () => {
     cp = await startControlPlane();
@@ -254,6 +258,60 @@ describe('dry runs of the writes that change configs', () => {
     for (const rr of rrs) expect(rr.diff).toMatch(/^-\s*neighbor 198\.18\.1\.150/m);
     expect(await streamLastSeq(cp.nats)).toBe(head);
     expect((await http('GET', `${cp.api}/nodes/${node9.id}`)).body.status).toBe('active');
+  });
+
+  it('when a cluster creation is a dry run, then nothing is written, no secret is stored, and its RRs and core show their new configs', async () => {
+    const [head, secrets] = [await streamLastSeq(cp.nats), await secretsHead()];
+    const password = 'dry-run-Secret-42';
+    const body = {
+      ...clusterBody('drylab'),
+      routeReflectors: [{ name: 'rr1', ip: '198.18.0.21' }],
+      coreRouter: { name: 'core2', ip: '198.18.0.2', vendor: 'frr' },
+      bgp: { md5Password: password },
+    };
+    const r = await http('POST', `${cp.api}/clusters?dryRun=true`, body, { 'Idempotency-Key': 'dry-cluster-1' });
+    expect(r.status).toBe(200);
+    expect(r.body.dryRun).toBe(true);
+    expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['ClusterCreated', 'RouteReflectorAdded']);
+    const clusterId = r.body.result.clusterId as string;
+    expect(r.body.events[0].data).toMatchObject({ clusterId, name: 'drylab' });
+    // The new RR's and the core's whole configs are new; the password never shows.
+    const [rr] = targetsOf(r.body, 'rr');
+    expect(rr).toMatchObject({ id: rrTargetId(clusterId, 'rr1'), name: 'rr1' });
+    expect(rr.diff).toMatch(/^\+.*198\.18\.0\.21/m);
+    const [core] = targetsOf(r.body, 'router');
+    expect(core).toMatchObject({ id: clusterId });
+    expect(core.diff).toMatch(/^\+.*neighbor 198\.18\.0\.21/m);
+    for (const t of r.body.targets) expect(t.diffError).toBeUndefined();
+    expect(JSON.stringify(r.body)).not.toContain(password);
+    expect([await streamLastSeq(cp.nats), await secretsHead()]).toEqual([head, secrets]);
+    expect((await http('GET', `${cp.api}/clusters`)).body.map((c: { name: string }) => c.name)).not.toContain('drylab');
+    // Refused as the write would be: a name taken, bad input.
+    expect((await http('POST', `${cp.api}/clusters?dryRun=true`, { ...body, name: 'lab' })).status).toBe(409);
+    expect((await http('POST', `${cp.api}/clusters?dryRun=true`, { ...body, fabricAsn: 'x' })).status).toBe(400);
+    // The key was not claimed: the real write with it goes through.
+    const real = await http('POST', `${cp.api}/clusters`, body, { 'Idempotency-Key': 'dry-cluster-1' });
+    expect(real.status).toBe(201);
+    await settled();
+  });
+
+  it('when an MD5 password change is a dry run, then nothing is written, no secret is stored, and every node, RR and the core is listed with a secret change', async () => {
+    await settled();
+    const [head, secrets] = [await streamLastSeq(cp.nats), await secretsHead()];
+    const password = 'dry-run-Rotated-43';
+    const r = await http('PUT', `${cp.api}/clusters/${fx.clusterId}/bgp/md5-password?dryRun=true`, { md5Password: password });
+    expect(r.status).toBe(200);
+    expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['BgpPasswordChanged']);
+    const nodes = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/nodes`)).body.filter((n: { status: string }) => n.status !== 'left');
+    expect(targetsOf(r.body, 'node').map((t) => t.id).sort()).toEqual(nodes.map((n: { id: string }) => n.id).sort());
+    expect(targetsOf(r.body, 'rr').map((t) => t.name).sort()).toEqual(['rr1', 'rr2']);
+    expect(targetsOf(r.body, 'router').map((t) => t.id)).toEqual([fx.clusterId]);
+    for (const t of r.body.targets) expect(t).toMatchObject({ diff: '', secretChanged: true });
+    expect(JSON.stringify(r.body)).not.toContain(password);
+    expect([await streamLastSeq(cp.nats), await secretsHead()]).toEqual([head, secrets]);
+    expect((await http('PUT', `${cp.api}/clusters/${fx.clusterId}/bgp/md5-password?dryRun=true`, { md5Password: 'has "quotes"' })).status).toBe(400);
+    expect((await http('PUT', `${cp.api}/clusters/00000000-0000-4000-8000-000000000000/bgp/md5-password?dryRun=true`, { md5Password: password })).status).toBe(404);
+    expect([await streamLastSeq(cp.nats), await secretsHead()]).toEqual([head, secrets]);
   });
 
   it('when a dry run has bad input then it is refused as the write would be, and nothing is written', async () => {

@@ -222,15 +222,21 @@ export interface RouterRollbackPreview {
   /** Unified diff per format (junos, frr), current version → toVersion, secrets redacted. */
   diffs: Record<string, string>;
 }
-/** Any write with `?dryRun=true` (node join/drain/evacuate/undrain/remove, RR add/remove, network/pool add, VM writes). */
+/**
+ * Any write with `?dryRun=true` (cluster create, MD5 password change, node join/drain/evacuate/undrain/remove, RR
+ * add/remove, network/pool add, VM writes).
+ */
 export interface WriteDryRun {
   dryRun: true;
   /** The write's usual result (e.g. the id a new node or VM would get). */
   result: Record<string, unknown>;
   /** The events that would be appended. */
   events: { type: string; data: Record<string, unknown> }[];
-  /** Each node, RR and core whose config would change: its unified diff (secrets redacted), or null and why. */
-  targets: { kind: 'node' | 'rr' | 'router'; id: string; name: string; diff: string | null; diffError?: string }[];
+  /**
+   * Each node, RR and core whose config would change: its unified diff (secrets redacted), or null and why;
+   * `secretChanged` when only a secret changes (the diff is empty).
+   */
+  targets: { kind: 'node' | 'rr' | 'router'; id: string; name: string; diff: string | null; diffError?: string; secretChanged?: true }[];
   /** What the dry run could not decide (the address IPAM would give a new VM). */
   notes?: string[];
 }

@@ -78,7 +78,15 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: ClusterDto })
   @ApiErrors(400, 409)
-  async create(@Body() body: CreateCluster, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async create(
+    @Body() body: CreateCluster,
+    @Query('dryRun') dryRun: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    // The dry run stores no MD5 secret: its events carry a placeholder reference, redacted in every diff.
+    if (dryRunParam(dryRun)) return okDry(res, await this.dry.run('CreateCluster', body, info.actor));
     const { clusterId } = await this.bus.send<{ clusterId: string }>('inventory', 'CreateCluster', body, info);
     return this.get(clusterId);
   }
@@ -124,7 +132,15 @@ export class ClustersController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: ClusterDto })
   @ApiErrors(400, 404)
-  async changeBgpPassword(@Param('id', uuid) id: string, @Body() body: ChangeBgpPasswordBody, @ReqInfo() info: RequestInfo) {
+  @DryRunQuery()
+  async changeBgpPassword(
+    @Param('id', uuid) id: string,
+    @Body() body: ChangeBgpPasswordBody,
+    @Query('dryRun') dryRun: string | undefined,
+    @ReqInfo() info: RequestInfo,
+  ) {
+    // Nothing stored: every target whose config carries the password is listed with `secretChanged` (no diff line).
+    if (dryRunParam(dryRun)) return this.dry.run('ChangeBgpPassword', { clusterId: id, md5Password: body.md5Password }, info.actor);
     await this.bus.send('inventory', 'ChangeBgpPassword', { clusterId: id, md5Password: body.md5Password }, info);
     return this.get(id);
   }

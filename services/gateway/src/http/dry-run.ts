@@ -3,7 +3,8 @@
  * and answers the events it would append (nothing appended, no Idempotency-Key claimed, no address allocated);
  * each deriver's leading instance renders the targets those events touch from a copy-on-write view of its model
  * (PreviewEvents); each is compared with the config the target has now (its last command; the core's latest
- * rendered version in its vendor's format), both redacted. Only targets whose config would change are listed.
+ * rendered version in its vendor's format), both redacted. Only targets whose config would change are listed; with a
+ * password change, each target it renders is listed, an empty diff and `secretChanged` when nothing else changes.
  */
 import { applyDecorators, Inject, Injectable } from '@nestjs/common';
 import { ApiQuery } from '@nestjs/swagger';
@@ -34,6 +35,8 @@ export interface DryRunTarget {
   name: string;
   diff: string | null;
   diffError?: string;
+  /** Only a secret would change (e.g. the MD5 password): redacted on both sides, the diff shows no line. */
+  secretChanged?: true;
 }
 
 export interface DryRunAnswer {
@@ -195,6 +198,9 @@ export class DryRun {
     const req: EventsPreviewRequest = { events };
     const nc = this.store.nats.nc;
     const out: DryRunTarget[] = [];
+    // Commands carry resolved secrets, previews their references: a new password shows as no line on both sides
+    // redacted, so the targets a password change renders are listed as such.
+    const secretChange = events.some((e) => e.type === 'BgpPasswordChanged');
     await Promise.all(
       DERIVER_SERVICES.map(async (service) => {
         let reply: EventsPreviewReply;
@@ -217,6 +223,7 @@ export class DryRun {
           const label = `${t.kind} ${t.name}`;
           const diff = unifiedDiff(redactSecrets(now), redactSecrets(t.config), `${label} (current)`, `${label} (after)`);
           if (diff) out.push({ kind: t.kind, id: t.targetId, name: t.name, diff });
+          else if (secretChange) out.push({ kind: t.kind, id: t.targetId, name: t.name, diff: '', secretChanged: true });
         }
       }),
     );

@@ -41,11 +41,17 @@ import { evacuationPlan, type EvacuationPlanMove } from '../domain/evacuation';
 
 type Reply = { result: Record<string, unknown>; position: number };
 
+/** The secret reference a dry run's events carry for a secret it would store (no stored secret has sequence 0). */
+const DRY_RUN_SECRET = '{{secret:0}}';
+
 /**
- * Commands that answer a dry run (`CommandRequest.dryRun`): decided on the current state, nothing appended.
- * Not those that store a secret before deciding (CreateCluster, ChangeBgpPassword); ChangeBgpSettings has its own.
+ * Commands that answer a dry run (`CommandRequest.dryRun`): decided on the current state, nothing appended. Those
+ * that store a secret store none in a dry run: a placeholder reference (DRY_RUN_SECRET) stands for the new one.
+ * ChangeBgpSettings has its own.
  */
 export const DRY_RUN_COMMANDS: ReadonlySet<string> = new Set([
+  'CreateCluster',
+  'ChangeBgpPassword',
   'AddRouteReflector',
   'RemoveRouteReflector',
   'JoinNode',
@@ -144,7 +150,7 @@ export class InventoryCommands {
     // A rotation always changes the password; a placeholder reference stands for the new secret.
     const rotate = p.md5Password !== undefined || p.rotateMd5 === true;
     const events = clusterDecider.decide(
-      { type: 'ChangeBgpSettings', data: { clusterId: p.clusterId, settings, ...(rotate ? { md5Password: '{{secret:0}}' } : {}) } },
+      { type: 'ChangeBgpSettings', data: { clusterId: p.clusterId, settings, ...(rotate ? { md5Password: DRY_RUN_SECRET } : {}) } },
       structuredClone(before),
     );
     const after = events.reduce((s, e) => clusterDecider.evolve(s, e), structuredClone(before));
@@ -180,16 +186,17 @@ export class InventoryCommands {
             // MD5 by default: a password is generated unless given or opted out of (with a reason). It goes
             // to the secrets stream; the event only carries its reference.
             const password = p.bgp?.md5Password ?? (p.bgp?.md5OptOut === undefined ? generateMd5Password() : undefined);
-            const bgp =
-              password !== undefined ? { ...p.bgp, md5Password: await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`) } : p.bgp;
-            const res = await this.clusters.handle(
+            const ref = password === undefined ? undefined : req.dryRun ? DRY_RUN_SECRET : await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`);
+            const bgp = ref !== undefined ? { ...p.bgp, md5Password: ref } : p.bgp;
+            const res = await this.decide(
+              this.clusters,
               clusterId,
               {
                 type: 'CreateCluster',
                 data: { ...p, ...(bgp ? { bgp } : {}), clusterId },
                 context: { nameTaken: this.index.clusterNameTaken(p.name, clusterId) },
               },
-              { commandId: req.commandId, meta: this.meta(req) },
+              req,
             );
             this.record(res);
             return { result: { clusterId }, position: res.position };
@@ -210,12 +217,8 @@ export class InventoryCommands {
           this.mutex.run(p.clusterId, async () => {
             // No secret is stored for a cluster that does not exist.
             if ((await this.store.lastSeq(this.store.subjects.evt('cluster', p.clusterId))) === 0) throw notFound('cluster', p.clusterId);
-            const ref = await this.secrets.put(p.clusterId, 'bgp-md5', p.md5Password, `secret:${req.commandId}`);
-            const res = await this.clusters.handle(
-              p.clusterId,
-              { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } },
-              { commandId: req.commandId, meta: this.meta(req) },
-            );
+            const ref = req.dryRun ? DRY_RUN_SECRET : await this.secrets.put(p.clusterId, 'bgp-md5', p.md5Password, `secret:${req.commandId}`);
+            const res = await this.decide(this.clusters, p.clusterId, { type: 'ChangeBgpPassword', data: { clusterId: p.clusterId, md5Password: ref } }, req);
             this.record(res);
             return { result: { clusterId: p.clusterId }, position: res.position };
           }),
