@@ -303,14 +303,24 @@ describe('dry runs of the writes that change configs', () => {
     expect(r.status).toBe(200);
     expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['BgpPasswordChanged']);
     const nodes = (await http('GET', `${cp.api}/clusters/${fx.clusterId}/nodes`)).body.filter((n: { status: string }) => n.status !== 'left');
-    expect(targetsOf(r.body, 'node').map((t) => t.id).sort()).toEqual(nodes.map((n: { id: string }) => n.id).sort());
-    expect(targetsOf(r.body, 'rr').map((t) => t.name).sort()).toEqual(['rr1', 'rr2']);
+    expect(
+      targetsOf(r.body, 'node')
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(nodes.map((n: { id: string }) => n.id).sort());
+    expect(
+      targetsOf(r.body, 'rr')
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(['rr1', 'rr2']);
     expect(targetsOf(r.body, 'router').map((t) => t.id)).toEqual([fx.clusterId]);
     for (const t of r.body.targets) expect(t).toMatchObject({ diff: '', secretChanged: true });
     expect(JSON.stringify(r.body)).not.toContain(password);
     expect([await streamLastSeq(cp.nats), await secretsHead()]).toEqual([head, secrets]);
     expect((await http('PUT', `${cp.api}/clusters/${fx.clusterId}/bgp/md5-password?dryRun=true`, { md5Password: 'has "quotes"' })).status).toBe(400);
-    expect((await http('PUT', `${cp.api}/clusters/00000000-0000-4000-8000-000000000000/bgp/md5-password?dryRun=true`, { md5Password: password })).status).toBe(404);
+    expect((await http('PUT', `${cp.api}/clusters/00000000-0000-4000-8000-000000000000/bgp/md5-password?dryRun=true`, { md5Password: password })).status).toBe(
+      404,
+    );
     expect([await streamLastSeq(cp.nats), await secretsHead()]).toEqual([head, secrets]);
   });
 

@@ -74,7 +74,10 @@ export class ClustersController {
   ) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a cluster (ASNs, community, route reflectors, core router)' })
+  @ApiOperation({
+    summary: 'Create a cluster (ASNs, community, route reflectors, core router)',
+    description: "`?dryRun=true`: nothing is created and no secret stored; 200 with the events and the new RRs' and core's configs (secrets redacted).",
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 201, type: ClusterDto })
   @ApiErrors(400, 409)
@@ -128,7 +131,12 @@ export class ClustersController {
   }
 
   @Put(':id/bgp/md5-password')
-  @ApiOperation({ summary: "Rotate the cluster's BGP MD5 password: every node, RR and the core get it in a new generation (see docs/security.md)" })
+  @ApiOperation({
+    summary: "Rotate the cluster's BGP MD5 password: every node, RR and the core get it in a new generation (see docs/security.md)",
+    description:
+      '`?dryRun=true`: nothing is stored or written; the answer lists the event and every target that would get the new password ' +
+      '(`secretChanged: true`, `diff: ""`: secrets are redacted on both sides).',
+  })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'retry-safe write: the same key returns the same result' })
   @ApiResponse({ status: 200, type: ClusterDto })
   @ApiErrors(400, 404)

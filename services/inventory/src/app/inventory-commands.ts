@@ -186,7 +186,12 @@ export class InventoryCommands {
             // MD5 by default: a password is generated unless given or opted out of (with a reason). It goes
             // to the secrets stream; the event only carries its reference.
             const password = p.bgp?.md5Password ?? (p.bgp?.md5OptOut === undefined ? generateMd5Password() : undefined);
-            const ref = password === undefined ? undefined : req.dryRun ? DRY_RUN_SECRET : await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`);
+            const ref =
+              password === undefined
+                ? undefined
+                : req.dryRun
+                  ? DRY_RUN_SECRET
+                  : await this.secrets.put(clusterId, 'bgp-md5', password, `secret:${req.commandId}`);
             const bgp = ref !== undefined ? { ...p.bgp, md5Password: ref } : p.bgp;
             const res = await this.decide(
               this.clusters,
