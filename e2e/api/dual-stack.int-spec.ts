@@ -217,6 +217,10 @@ describe('dual-stack VMs over the API', () => {
     const ipam = await cp.store.read(cp.nats.subjects.evt('ipam', tiny.clusterId));
     const mine = ipam.filter((e) => (e.data as any).vmId === t2.body.id).map((e) => e.type);
     expect(mine).toEqual(['IpAllocationFailed', 'IpAllocated', 'VmAddressAllocationFailed']);
+    await readModelCaughtUp(cp);
+    const usage = await http('GET', `${cp.api}/billing/usage?ownerId=acme&from=2020-01-01T00:00:00Z`);
+    const billed = usage.body.owners[0].addresses.filter((a: any) => a.intervals.some((i: any) => i.vmId === t2.body.id));
+    expect(billed.map((a: any) => [a.ip, a.family])).toEqual([['2001:db8:2::11', 6]]);
     // The guest's network config has the IPv6 address and its default route.
     const cfg = await fetch(`${cp.api}/vms/${t2.body.id}/network-config`, { headers: { authorization: `Bearer ${cp.adminToken}` } });
     const yaml = await cfg.text();
