@@ -171,6 +171,7 @@ export async function benchConvergence() {
       );
     const cpu = new CpuMeter(f.cpuSources());
     await cpu.start();
+    const cmds0 = { ...stages.nodeCommands };
     const tb = performance.now();
     let next = 0;
     await Promise.all(
@@ -192,6 +193,7 @@ export async function benchConvergence() {
     const done = Math.max(...(await Promise.all(ips.map((ip) => watch.when(ip, 180000)))));
     const burstMs = done - tb;
     const cpuTable = await cpu.stop(BURST, performance.now() - tb);
+    const cmds = { count: stages.nodeCommands.count - cmds0.count, bytes: stages.nodeCommands.bytes - cmds0.bytes };
 
     const f50 = pct(floor, 50);
     const f99 = pct(floor, 99);
@@ -222,6 +224,9 @@ export async function benchConvergence() {
     for (const l of bt.lines) console.log(l);
     console.log(`  burst limited by: ${bt.limiting}`);
     for (const l of cpuTable.lines) console.log(l);
+    console.log(
+      `  node generations during the burst: ${cmds.count} commands on cmd.node.* (${(BURST / Math.max(1, cmds.count)).toFixed(1)} VMs per generation), ${(cmds.bytes / 1e6).toFixed(1)} MB`,
+    );
     const o50 = pct(ours, 50);
     const o99 = pct(ours, 99);
     report({
