@@ -86,7 +86,8 @@ async function snapshot(src: CpuSources): Promise<Snapshot> {
   for (const [member, ns] of src.namespaces)
     for (const pid of netnsPids(ns)) {
       const st = readStat(pid);
-      if (!st) continue;
+      // The bench's own `ip monitor` runs in the namespaces too: not the fabric's.
+      if (!st || st.ppid === process.pid) continue;
       const parent = named.get(st.ppid);
       add(pid, parent ? `${parent} › ${st.comm}` : `${st.comm} ${member}`);
     }
