@@ -14,6 +14,7 @@ import { startProcessFabric, type ProcessFabric } from './fabric-processes';
 import { runIn } from '../e2e/support/net';
 import { StageWatcher, burstTable, stageTable } from './stages';
 import { report } from './summary';
+import { CpuMeter } from './cpu';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQ_VMS ?? 200);
 const BURST = Number(process.env.BENCH_BURST_VMS ?? 1000);
@@ -168,6 +169,9 @@ export async function benchConvergence() {
         n.name,
         burst.filter((b) => b.node === n.name).map((b) => b.vmId),
       );
+    const cpu = new CpuMeter(f.cpuSources());
+    await cpu.start();
+    const cmds0 = { ...stages.nodeCommands };
     const tb = performance.now();
     let next = 0;
     await Promise.all(
@@ -188,6 +192,8 @@ export async function benchConvergence() {
     const ips = await Promise.all(burst.map((b) => stages.allocated(b.vmId, 120000)));
     const done = Math.max(...(await Promise.all(ips.map((ip) => watch.when(ip, 180000)))));
     const burstMs = done - tb;
+    const cpuTable = await cpu.stop(BURST, performance.now() - tb);
+    const cmds = { count: stages.nodeCommands.count - cmds0.count, bytes: stages.nodeCommands.bytes - cmds0.bytes };
 
     const f50 = pct(floor, 50);
     const f99 = pct(floor, 99);
@@ -217,6 +223,10 @@ export async function benchConvergence() {
     );
     for (const l of bt.lines) console.log(l);
     console.log(`  burst limited by: ${bt.limiting}`);
+    for (const l of cpuTable.lines) console.log(l);
+    console.log(
+      `  node generations during the burst: ${cmds.count} commands on cmd.node.* (${(BURST / Math.max(1, cmds.count)).toFixed(1)} VMs per generation), ${(cmds.bytes / 1e6).toFixed(1)} MB`,
+    );
     const o50 = pct(ours, 50);
     const o99 = pct(ours, 99);
     report({
@@ -248,7 +258,7 @@ export async function benchConvergence() {
       figure: `burst of ${BURST} VMs over 3 nodes`,
       ours: `${vmsPerS.toFixed(0)} VMs/s`,
       floor: '—',
-      ratio: `limited by ${bt.limiting.split(' ')[0]}`,
+      ratio: `limited by ${bt.limiting.split(' ')[0]}; CPU ${cpuTable.perVmMs.toFixed(1)} ms/VM → ceiling ${cpuTable.ceiling.toFixed(0)} VMs/s on 2 cores`,
       target: '≥ 300 VMs/s',
       met: vmsPerS >= 300,
     });

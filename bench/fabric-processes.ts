@@ -14,6 +14,7 @@ import type { Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, openTestNats, uniqueNs } from '@fabric/testing/infra';
 import { labDown, labUp, type LabState } from '../deploy/lab/topology';
 import { registerLab } from '../deploy/lab/launch';
+import type { CpuSources } from './cpu';
 
 const ROOT = path.resolve(__dirname, '..');
 const SERVICES = ['inventory', 'ipam', 'route-announcer', 'rr-config', 'router-config', 'gateway', 'projector'];
@@ -26,6 +27,8 @@ export interface ProcessFabric {
   clusterId: string;
   nodeIds: Record<string, string>;
   auth: Record<string, string>;
+  /** What bench/cpu.ts samples: the processes started here, the lab members' namespaces, the run's database. */
+  cpuSources(): CpuSources;
   stopAgent(member: string): Promise<void>;
   startAgent(member: string): void;
   close(): Promise<void>;
@@ -127,6 +130,11 @@ export async function startProcessFabric(opts: { nodes?: number; rrs?: number; p
       nodeIds,
       auth: { Authorization: `Bearer ${token}` },
       startAgent,
+      cpuSources: () => ({
+        processes: new Map([...procs].filter(([, p]) => p.pid !== undefined && p.exitCode === null).map(([n, p]) => [n, p.pid!])),
+        namespaces: new Map([l.core, ...l.routeReflectors, ...l.nodes].map((m) => [m.name, m.namespace])),
+        database: { url: db.url, name: db.name },
+      }),
       async stopAgent(member) {
         const p = procs.get(`agent-${member}`);
         if (p) await stop(p);

@@ -63,6 +63,8 @@ export class StageWatcher {
   private readonly subs: Subscription[] = [];
   private readonly procs: ChildProcess[] = [];
   private readonly allocWaiters = new Map<string, (ip: string) => void>();
+  /** Node commands seen (each a new generation of one node: its whole state) and their bytes. */
+  readonly nodeCommands = { count: 0, bytes: 0 };
 
   constructor(nats: Nats, nodeNamespaces: string[]) {
     const s = nats.subjects;
@@ -86,6 +88,8 @@ export class StageWatcher {
       for (const e of eventsOf(m)) if (e.type === 'IpAllocated') this.onAllocated(e.data, t);
     });
     sub(s.cmdAll('node'), (m, t) => {
+      this.nodeCommands.count++;
+      this.nodeCommands.bytes += m.data.length;
       const d = m.json<{ targetId: string; generation: number; vms: { vmId: string }[] }>();
       const known = this.known.get(d.targetId) ?? new Set<string>();
       this.known.set(d.targetId, known);

@@ -2,16 +2,14 @@
 import 'reflect-metadata';
 import { startDeriverService } from '@fabric/derivers';
 import { runService } from '@fabric/service-kit';
-import { RouteAnnouncer, type RouteAnnouncerOptions, protocolNumberFromEnv } from './app/route-announcer';
+import { RouteAnnouncer, type RouteAnnouncerOptions, nodeFlushIntervalFromEnv, protocolNumberFromEnv } from './app/route-announcer';
 
 export async function startRouteAnnouncer(opts: { ns?: string } & RouteAnnouncerOptions = {}) {
   const { ns, ...options } = opts;
-  const s = await startDeriverService(
-    'route-announcer',
-    ns,
-    RouteAnnouncer,
-    (store, log) => new RouteAnnouncer(store, { log, protocolNumber: protocolNumberFromEnv(), ...options }),
-  );
+  const s = await startDeriverService('route-announcer', ns, RouteAnnouncer, (store, log) => {
+    const minIntervalMs = nodeFlushIntervalFromEnv();
+    return new RouteAnnouncer(store, { log, protocolNumber: protocolNumberFromEnv(), ...(minIntervalMs ? { flush: { minIntervalMs } } : {}), ...options });
+  });
   return { ...s, announcer: s.deriver };
 }
 

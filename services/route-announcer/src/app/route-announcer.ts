@@ -25,6 +25,19 @@ export function protocolNumberFromEnv(env = process.env): number {
   return n;
 }
 
+/**
+ * During a burst, the least time between two flushes (each a new generation of every touched node: its whole
+ * state published, parsed and applied by its agent, its state file written, two events projected). A change after
+ * a quiet period is not delayed. Default: the deriver's 25 ms.
+ */
+export function nodeFlushIntervalFromEnv(env = process.env): number | undefined {
+  const v = env.FABRIC_NODE_FLUSH_INTERVAL_MS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`FABRIC_NODE_FLUSH_INTERVAL_MS must be 1..5000, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export class RouteAnnouncer extends DeriverApp {
   readonly model: NodeRoutesModel;
   readonly publisher: DesiredPublisher;
