@@ -18,6 +18,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort, stop } from './fabric-processes';
+import { SERVICE_MEMORY_ENV } from '../deploy/service-memory';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -173,6 +174,7 @@ export async function benchScale() {
   const token = `fab_${randomBytes(32).toString('base64url')}`;
   const env = {
     ...process.env,
+    ...SERVICE_MEMORY_ENV,
     FABRIC_NS: ns,
     DATABASE_URL: db.url,
     DB_SCHEMA: 'fabric',
