@@ -102,12 +102,12 @@ export class NodeRoutesModel {
   /** RTBH in force (VmBlackholed until VmBlackholeLifted / VmDeleted). */
   private readonly blackholed = new Set<string>();
   /** Tenant private networks per node (VNIs, VM interfaces): `privateNetworks` + `evpn` of the node state. */
-  private readonly privateNets = new PrivateNetworksModel();
+  private readonly privateNets = new PrivateNetworksModel((id) => this.nodeKey(id));
 
   constructor(private readonly settings: NodeRoutesSettings) {}
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 4;
+  static readonly SNAPSHOT_SCHEMA = 5;
   private static readonly SNAPSHOT_FIELDS = [
     'clusters',
     'nodes',
