@@ -60,7 +60,7 @@ export class InventoryIndex {
   onEvacuationChange?: (nodeId: string) => void;
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 2;
+  static readonly SNAPSHOT_SCHEMA = 3;
   private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'pools', 'vmNames', 'byNode'];
 
   /**
@@ -173,7 +173,8 @@ export class InventoryIndex {
     if (!on && this.nodes.get(nodeId)?.evacuation !== undefined) this.onEvacuationChange?.(nodeId);
   }
 
-  apply(e: StoredEventPick<'seq' | 'index'>): void {
+  /** `fromTail`: the event comes from the tail of the stream (in order), not from our own append ahead of it. */
+  apply(e: StoredEventPick<'seq' | 'index'>, fromTail = false): void {
     this.position = Math.max(this.position, e.seq);
     // The events of one decision share their message's sequence: order them by their index within it.
     const at = e.seq + (e.index ?? 0) / 1_000_000;
@@ -261,12 +262,18 @@ export class InventoryIndex {
       }
       case 'VmDeleted': {
         const v = this.vms.get(e.data.vmId);
-        if (!v || at <= v.seq) return;
-        Object.assign(v, { deleted: true, seq: at });
-        this.place(v.nodeId, v.id, false);
-        this.place(v.previousNodeId, v.id, false);
-        const key = `${v.clusterId}/${lc(v.name)}`;
-        if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
+        if (!v) return;
+        if (at > v.seq) {
+          Object.assign(v, { deleted: true, seq: at });
+          this.place(v.nodeId, v.id, false);
+          this.place(v.previousNodeId, v.id, false);
+          const key = `${v.clusterId}/${lc(v.name)}`;
+          if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
+        }
+        // The tail delivers a VM's events in order: once it has its VmDeleted, no older event of the VM can come
+        // back, so the entry goes (the index would otherwise grow with every VM ever deleted). Commands on a
+        // deleted VM load its aggregate instead. Our own write of it keeps the entry until the tail gets there.
+        if (fromTail) this.vms.delete(v.id);
         return;
       }
       case 'VmMigrationRequested': {
