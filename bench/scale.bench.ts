@@ -9,12 +9,16 @@
  * on an empty cluster and at 1k/10k/all VMs; RSS of each service; RR agent and RR BIRD CPU and RSS; RR config size
  * and `birdc configure` time; time until every session is Established; rogue routes accepted (must be 0); the RR
  * command's size and the RR config render time at this node count; the largest message on the bus; restart
- * time of each service with everything placed.
+ * time of each service with everything placed. With BENCH_SCALE_EVENTS=N (default 0: off), VMs are then created and
+ * deleted through the real services (CreateVm, DeleteVm) until the events stream holds N messages, so the restarts
+ * are timed at that history length (the churn's rate and the RSS after it are printed too; BENCH_SCALE_CHURN_MS
+ * bounds its time, default 20 min).
  * Addresses: VMs in 100.64.0.0/14, node underlay in 198.18.0.0/15. Everything it creates (NATS namespace,
  * database, processes) is removed at the end, also on failure.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort, stop } from './fabric-processes';
+import { SERVICE_MEMORY_ENV } from '../deploy/service-memory';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -36,6 +40,10 @@ const CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 32);
 const PROBES = Number(process.env.BENCH_SCALE_PROBES ?? 50);
 /** 0: no data plane (no BIRD, no RR agent; "placed" = key in the placements KV). */
 const BIRD = process.env.BENCH_SCALE_BIRD !== '0';
+/** Events in the stream of record before the restarts (create/delete churn through the services); 0: no churn. */
+const EVENTS = Number(process.env.BENCH_SCALE_EVENTS ?? 0);
+/** Time budget of that churn: it stops there (the restarts are then timed at the history reached, and say so). */
+const CHURN_MS = Number(process.env.BENCH_SCALE_CHURN_MS ?? 20 * 60_000);
 /** Simulated nodes that also announce addresses they do not hold (2 placed on other nodes, 2 unplaced each). */
 const ROGUES = Number(process.env.BENCH_SCALE_ROGUE_NODES ?? 10);
 /** Hard bound on the whole run. */
@@ -166,6 +174,7 @@ export async function benchScale() {
   const token = `fab_${randomBytes(32).toString('base64url')}`;
   const env = {
     ...process.env,
+    ...SERVICE_MEMORY_ENV,
     FABRIC_NS: ns,
     DATABASE_URL: db.url,
     DB_SCHEMA: 'fabric',
@@ -429,7 +438,39 @@ export async function benchScale() {
     await new Promise((r) => setTimeout(r, 2000));
     const nodeChange = { cmd: rrBytes.cmd - before.cmd, part: rrBytes.part - before.part, parts: rrBytes.parts - before.parts };
 
-    const head = (await nats.jsm.streams.info(nats.subjects.eventsStream)).state.messages;
+    // History without growth of the current state: VMs created and deleted until the stream holds EVENTS messages.
+    const streamHead = async () => (await nats.jsm.streams.info(nats.subjects.eventsStream)).state.messages;
+    const churn = { from: await streamHead(), cycles: 0, ms: 0, to: 0 };
+    if (EVENTS > churn.from) {
+      const t = performance.now();
+      let head = churn.from;
+      let lastLog = t;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (head < EVENTS && performance.now() - t < CHURN_MS) {
+            const i = churn.cycles++;
+            const r = await call<{ vmId: string }>('inventory', 'CreateVm', { clusterId, nodeId: nodeIds[i % NODES], name: `c${i}`, ownerId: 'bench' });
+            await call('inventory', 'DeleteVm', { vmId: r.vmId });
+            if (i % 500 === 0) {
+              head = await streamHead();
+              if (performance.now() - lastLog > 30_000) {
+                lastLog = performance.now();
+                console.log(
+                  `  … churn: ${churn.cycles} create/delete cycles, ${head} events, ${((head - churn.from) / ((lastLog - t) / 1000)).toFixed(0)} events/s`,
+                );
+              }
+            }
+          }
+        }),
+      );
+      // the services' own events (allocations, releases, desired state) settle after the last cycle
+      await sleep(5000);
+      churn.ms = performance.now() - t;
+      churn.to = await streamHead();
+    }
+    const rssAfterChurn = churn.ms ? (Object.fromEntries(SERVICES.map((s) => [s, rssMb(procs.get(s)?.pid)])) as Record<Service, number>) : undefined;
+
+    const head = await streamHead();
 
     console.log(`scale: ${NODES} nodes × ${VMS_PER_NODE} VMs = ${total} VMs (+ ${probeNo} probes), ${head} events in the stream of record`);
     console.log(`  join ${NODES} nodes                 ${(joinMs / 1000).toFixed(1)} s`);
@@ -467,6 +508,13 @@ export async function benchScale() {
       );
     }
     console.log(`  RSS at ${total} VMs: ${SERVICES.map((s) => `${s} ${rss[s].toFixed(0)} MB`).join(', ')}`);
+    if (rssAfterChurn) {
+      const rate = (churn.to - churn.from) / (churn.ms / 1000);
+      console.log(
+        `  churn: ${churn.cycles} VM create/delete cycles through the services, ${churn.from} → ${churn.to} events in ${(churn.ms / 1000).toFixed(1)} s = ${rate.toFixed(0)} events/s (${((churn.to - churn.from) / churn.cycles).toFixed(1)} events per cycle)${churn.to < EVENTS ? `; stopped by BENCH_SCALE_CHURN_MS before ${EVENTS}` : ''}`,
+      );
+      console.log(`  RSS after the churn (${churn.to} events): ${SERVICES.map((s) => `${s} ${rssAfterChurn[s].toFixed(0)} MB`).join(', ')}`);
+    }
     console.log(`  RR command ${rrCmd ? kb(rrCmd.bytes) : 'not seen'}; RR config render (${NODES} nodes) p50 ${ms(pct(renders, 50))}`);
     console.log(
       `  one node joins: ${nodeChange.parts} node part(s), ${kb(nodeChange.part)} on $KV.<NS>_RR_NODES, ${kb(nodeChange.cmd)} on cmd.rr (JoinNode → part ${ms(nodeChangeMs)})`,

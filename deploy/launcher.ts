@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { POSTGRES_DURABILITY_ENV } from './durability';
+import { SERVICE_MEMORY_ENV } from './service-memory';
 import { DATA, INFRA, LOGS, ROOT, daemon, databaseUrl, ensureNats, ensurePostgres, log, natsUrl, RUN, supervisor } from './infra';
 import { markedProcesses, terminate } from './procs';
 import { bmpNatsEnv, ensureProductNats, serviceNatsEnv, usedNatsUrl } from './nats-auth';
@@ -54,6 +55,7 @@ async function startService(name: string, instance = 1) {
   const port = metricsPort(name, instance);
   const gatewayPort = Number(process.env.GATEWAY_PORT ?? 8080) + instance - 1;
   const env: Record<string, string> = {
+    ...SERVICE_MEMORY_ENV,
     ...(serviceNatsEnv(name as never) as Record<string, string>),
     ...(port ? { METRICS_PORT: String(port) } : {}),
     // The gateway follows the projector's checkpoint instead of projecting (its CPU serves the API).

@@ -4,7 +4,7 @@
  * the single writer of these aggregates (IPAM is the horizontally scaled one).
  */
 import { randomBytes } from 'node:crypto';
-import { uuidFromSeed, type INVENTORY_COMMANDS } from '@fabric/contracts';
+import { UUID_PATTERN, uuidFromSeed, type INVENTORY_COMMANDS } from '@fabric/contracts';
 import {
   type AddRouteReflector,
   type AddVmAddress,
@@ -430,10 +430,18 @@ export class InventoryCommands {
     });
   }
 
+  private async deletedVmCluster(vmId: string): Promise<string | undefined> {
+    // Only an id that can be one: the id becomes a subject token.
+    if (typeof vmId !== 'string' || !UUID_PATTERN.test(vmId)) return undefined;
+    const { state } = await this.vms.load(vmId);
+    return state.status === 'absent' ? undefined : state.clusterId;
+  }
+
   private async vmCommand(vmId: string, req: CommandRequest, build: () => VmCommand): Promise<Reply> {
-    const vm = this.index.vms.get(vmId);
-    if (!vm) throw notFound('vm', vmId);
-    return this.mutex.run(vm.clusterId, async () => {
+    // A deleted VM leaves the index once the tail has its VmDeleted: its aggregate still answers (e.g. a retried DeleteVm).
+    const clusterId = this.index.vms.get(vmId)?.clusterId ?? (await this.deletedVmCluster(vmId));
+    if (!clusterId) throw notFound('vm', vmId);
+    return this.mutex.run(clusterId, async () => {
       const res = await this.decide(this.vms, vmId, build(), req);
       this.record(res);
       return { result: { vmId }, position: res.position };

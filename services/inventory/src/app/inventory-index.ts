@@ -60,7 +60,7 @@ export class InventoryIndex {
   onEvacuationChange?: (nodeId: string) => void;
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 2;
+  static readonly SNAPSHOT_SCHEMA = 3;
   private static readonly SNAPSHOT_FIELDS = ['clusters', 'nodes', 'vms', 'pools', 'vmNames', 'byNode'];
 
   /**
@@ -79,6 +79,15 @@ export class InventoryIndex {
     restoreCollections(this, InventoryIndex.SNAPSHOT_FIELDS, data);
     const position = (data as { position?: unknown }).position;
     this.position = typeof position === 'number' ? position : 0;
+    // Structured deserialisation gives every string its own copy: share the ids again, as the fold does.
+    for (const [id, v] of this.vms) {
+      v.id = id;
+      v.clusterId = this.clusterKey(v.clusterId);
+      v.nodeId = this.nodeKey(v.nodeId);
+      if (v.previousNodeId) v.previousNodeId = this.nodeKey(v.previousNodeId);
+    }
+    for (const [nodeId, set] of this.byNode) this.byNode.set(nodeId, new Set([...set].map((id) => this.vms.get(id)?.id ?? id)));
+    for (const [key, id] of this.vmNames) this.vmNames.set(key, this.vms.get(id)?.id ?? id);
   }
 
   // `self`: the id the command would create; finding itself is a retried command, not a conflict.
@@ -146,6 +155,14 @@ export class InventoryIndex {
     return [...this.nodes.values()].filter((n) => n.evacuation !== undefined);
   }
 
+  /** The id string the index already holds for a cluster / node: each event parses its own copy, ~110 bytes per VM. */
+  private clusterKey(id: string): string {
+    return this.clusters.get(id)?.id ?? id;
+  }
+  private nodeKey(id: string): string {
+    return this.nodes.get(id)?.id ?? id;
+  }
+
   private place(nodeId: string | undefined, vmId: string, on: boolean): void {
     if (!nodeId) return;
     const set = this.byNode.get(nodeId) ?? new Set<string>();
@@ -156,7 +173,8 @@ export class InventoryIndex {
     if (!on && this.nodes.get(nodeId)?.evacuation !== undefined) this.onEvacuationChange?.(nodeId);
   }
 
-  apply(e: StoredEventPick<'seq' | 'index'>): void {
+  /** `fromTail`: the event comes from the tail of the stream (in order), not from our own append ahead of it. */
+  apply(e: StoredEventPick<'seq' | 'index'>, fromTail = false): void {
     this.position = Math.max(this.position, e.seq);
     // The events of one decision share their message's sequence: order them by their index within it.
     const at = e.seq + (e.index ?? 0) / 1_000_000;
@@ -237,26 +255,32 @@ export class InventoryIndex {
       case 'VmCreated': {
         const d = e.data;
         if (this.vms.has(d.vmId)) return;
-        this.vms.set(d.vmId, { id: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, name: d.name, deleted: false, seq: at });
+        this.vms.set(d.vmId, { id: d.vmId, clusterId: this.clusterKey(d.clusterId), nodeId: this.nodeKey(d.nodeId), name: d.name, deleted: false, seq: at });
         this.place(d.nodeId, d.vmId, true);
         this.vmNames.set(`${d.clusterId}/${lc(d.name)}`, d.vmId);
         return;
       }
       case 'VmDeleted': {
         const v = this.vms.get(e.data.vmId);
-        if (!v || at <= v.seq) return;
-        Object.assign(v, { deleted: true, seq: at });
-        this.place(v.nodeId, v.id, false);
-        this.place(v.previousNodeId, v.id, false);
-        const key = `${v.clusterId}/${lc(v.name)}`;
-        if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
+        if (!v) return;
+        if (at > v.seq) {
+          Object.assign(v, { deleted: true, seq: at });
+          this.place(v.nodeId, v.id, false);
+          this.place(v.previousNodeId, v.id, false);
+          const key = `${v.clusterId}/${lc(v.name)}`;
+          if (this.vmNames.get(key) === v.id) this.vmNames.delete(key);
+        }
+        // The tail delivers a VM's events in order: once it has its VmDeleted, no older event of the VM can come
+        // back, so the entry goes (the index would otherwise grow with every VM ever deleted). Commands on a
+        // deleted VM load its aggregate instead. Our own write of it keeps the entry until the tail gets there.
+        if (fromTail) this.vms.delete(v.id);
         return;
       }
       case 'VmMigrationRequested': {
         const d = e.data;
         const v = this.vms.get(d.vmId);
         if (v && at > v.seq) {
-          Object.assign(v, { nodeId: d.toNodeId, previousNodeId: d.fromNodeId, seq: at });
+          Object.assign(v, { nodeId: this.nodeKey(d.toNodeId), previousNodeId: this.nodeKey(d.fromNodeId), seq: at });
           if (!v.deleted) this.place(d.toNodeId, v.id, true);
         }
         return;

@@ -61,7 +61,7 @@ export class InventoryModule implements OnModuleInit, OnApplicationShutdown {
       (e) => {
         this.applied = e.seq;
         if (!this.ready) this.replayed++;
-        this.commands.index.apply(e);
+        this.commands.index.apply(e, true);
       },
       from,
       (m, x) => this.log.error(`${m} ${JSON.stringify(x)}`),

@@ -101,12 +101,12 @@ export class NodeRoutesModel {
   /** RTBH in force (VmBlackholed until VmBlackholeLifted / VmDeleted). */
   private readonly blackholed = new Set<string>();
   /** Tenant private networks per node (VNIs, VM interfaces): `privateNetworks` + `evpn` of the node state. */
-  private readonly privateNets = new PrivateNetworksModel();
+  private readonly privateNets = new PrivateNetworksModel((id) => this.nodeKey(id));
 
   constructor(private readonly settings: NodeRoutesSettings) {}
 
   /** Version of the snapshot shape and of the fold's meaning: bump on any change to either. */
-  static readonly SNAPSHOT_SCHEMA = 4;
+  static readonly SNAPSHOT_SCHEMA = 5;
   private static readonly SNAPSHOT_FIELDS = [
     'clusters',
     'nodes',
@@ -136,6 +136,16 @@ export class NodeRoutesModel {
     new PrivateNetworksModel().restore((data as { privateNets?: unknown }).privateNets);
     restoreCollections(this, NodeRoutesModel.SNAPSHOT_FIELDS, data);
     this.privateNets.restore((data as { privateNets: unknown }).privateNets);
+    // Structured deserialisation gives every string its own copy: share the ids again, as the fold does.
+    for (const [vmId, v] of this.vms) {
+      Object.assign(v, { vmId, clusterId: this.clusters.get(v.clusterId)?.clusterId ?? v.clusterId, nodeId: this.nodeKey(v.nodeId), driver: shared(v.driver) });
+      if (v.leavingNodeId) v.leavingNodeId = this.nodeKey(v.leavingNodeId);
+    }
+  }
+
+  /** The node id string the model already holds: each event parses its own copy (~55 bytes per VM at 100,000). */
+  private nodeKey(id: string): string {
+    return this.nodes.get(id)?.nodeId ?? id;
   }
 
   /** Folds one event; returns the node ids whose desired state may have changed. */
@@ -212,12 +222,18 @@ export class NodeRoutesModel {
       }
       case 'VmCreated': {
         const d = event.data;
-        this.vms.set(d.vmId, { vmId: d.vmId, clusterId: d.clusterId, nodeId: d.nodeId, driver: d.driver });
-        setOf(this.vmsByNode, d.nodeId).add(d.vmId);
+        const nodeId = this.nodeKey(d.nodeId);
+        this.vms.set(d.vmId, {
+          vmId: d.vmId,
+          clusterId: this.clusters.get(d.clusterId)?.clusterId ?? d.clusterId,
+          nodeId,
+          driver: shared(d.driver),
+        });
+        setOf(this.vmsByNode, nodeId).add(d.vmId);
         return this.ips.has(d.vmId) ? [d.nodeId] : [];
       }
       case 'IpAllocated': {
-        this.ips.set(event.data.vmId, canonicalIp(event.data.ip));
+        this.ips.set(this.vms.get(event.data.vmId)?.vmId ?? event.data.vmId, canonicalIp(event.data.ip));
         return this.placementsOf(event.data.vmId);
       }
       case 'IpReleased':
@@ -295,10 +311,10 @@ export class NodeRoutesModel {
         const d = event.data;
         const vm = this.vms.get(d.vmId);
         if (!vm) return [];
-        vm.leavingNodeId = d.fromNodeId;
-        vm.nodeId = d.toNodeId;
+        vm.leavingNodeId = this.nodeKey(d.fromNodeId);
+        vm.nodeId = this.nodeKey(d.toNodeId);
         vm.requestSeq = seq;
-        setOf(this.vmsByNode, d.toNodeId).add(vm.vmId);
+        setOf(this.vmsByNode, vm.nodeId).add(vm.vmId);
         this.migrating.add(vm.vmId);
         this.ready.delete(vm.vmId);
         return this.ips.has(vm.vmId) ? [d.fromNodeId, d.toNodeId] : [];
@@ -547,6 +563,15 @@ function routeKey(r: { prefix: string; nextHop?: string }): string | undefined {
   } catch {
     return undefined; // a malformed observation cannot complete anything
   }
+}
+
+/** One copy of a value from a small fixed set (a VM's driver) instead of one per VM. */
+const sharedStrings = new Map<string, string>();
+function shared<T extends string>(s: T): T {
+  const v = sharedStrings.get(s);
+  if (v !== undefined) return v as T;
+  sharedStrings.set(s, s);
+  return s;
 }
 
 function setOf<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {

@@ -62,6 +62,30 @@ describe('private networks per node (what the data plane must configure)', () =>
     expect(vnis(m, NODE2)).toEqual([[10000, [vm(1)]]]);
   });
 
+  it('given a migration request delivered twice, when it completes twice, then the VM is on the new node only', () => {
+    const m = given(created(), ev.vmCreated(vm(1), NODE1), attached(1, '192.168.10.2'), ev.migrationRequested(vm(1), NODE1, NODE2));
+    m.apply(ev.migrationRequested(vm(1), NODE1, NODE2));
+    expect(m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2))).toEqual([NODE1]);
+    expect(m.apply(ev.migrationCompleted(vm(1), NODE1, NODE2))).toEqual([]);
+    expect(m.forNode(NODE1)).toEqual([]);
+    expect(vnis(m, NODE2)).toEqual([[10000, [vm(1)]]]);
+    // and back: the old node again, only once
+    m.apply(ev.migrationRequested(vm(1), NODE2, NODE1));
+    m.apply(ev.migrationCompleted(vm(1), NODE2, NODE1));
+    expect(vnis(m, NODE1)).toEqual([[10000, [vm(1)]]]);
+    expect(m.forNode(NODE2)).toEqual([]);
+  });
+
+  it("given the node ids of the caller, when VMs are placed, then each placement holds the caller's node id", () => {
+    const held = new Map([[NODE1, NODE1]]);
+    const asked: string[] = [];
+    const m = new PrivateNetworksModel((id) => (asked.push(id), held.get(id) ?? id));
+    [created(), ev.vmCreated(vm(1), NODE1), attached(1, '192.168.10.2'), ev.migrationRequested(vm(1), NODE1, NODE2)].forEach((e) => m.apply(e));
+    expect(asked).toEqual([NODE1, NODE2]);
+    expect(vnis(m, NODE1)).toEqual([[10000, [vm(1)]]]);
+    expect(vnis(m, NODE2)).toEqual([[10000, [vm(1)]]]);
+  });
+
   it('a deleted VM leaves its node; a VM without networks changes nothing', () => {
     const m = given(created(), ev.vmCreated(vm(1), NODE1), ev.vmCreated(vm(2), NODE1), attached(1, '192.168.10.2'));
     expect(m.apply(ev.vmDeleted(vm(2), NODE1))).toEqual([]);

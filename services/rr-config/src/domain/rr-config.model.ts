@@ -98,6 +98,19 @@ export class RrConfigModel {
   /** Replaces the state with a snapshot's (the model is as if it had folded the events the snapshot covers). */
   restore(data: unknown): void {
     restoreCollections(this, RrConfigModel.SNAPSHOT_FIELDS, data);
+    // Structured deserialisation gives every string its own copy: share the ids again, as the fold does.
+    for (const v of this.vms.values()) {
+      v.clusterId = this.clusterKey(v.clusterId);
+      v.nodeIds = v.nodeIds.map((id) => this.nodeKey(id));
+    }
+  }
+
+  /** The id string the model already holds for a cluster / node: each event parses its own copy (~110 bytes per VM). */
+  private clusterKey(id: string): string {
+    return this.clusters.get(id)?.clusterId ?? id;
+  }
+  private nodeKey(id: string): string {
+    return this.nodes.get(id)?.nodeId ?? id;
   }
 
   /** Folds one event; returns the RR target ids whose desired state may have changed. */
@@ -198,7 +211,7 @@ export class RrConfigModel {
       case 'VmCreated': {
         const d = event.data;
         // Each address's family comes from the address (a dual-stack VM's primary may not be VmCreated's family).
-        this.vms.set(d.vmId, { clusterId: d.clusterId, nodeIds: [d.nodeId] });
+        this.vms.set(d.vmId, { clusterId: this.clusterKey(d.clusterId), nodeIds: [this.nodeKey(d.nodeId)] });
         return this.place(d.vmId);
       }
       case 'IpAllocated':
@@ -256,14 +269,14 @@ export class RrConfigModel {
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
         const gone = this.unplace(event.data.vmId);
-        vm.nodeIds = [event.data.toNodeId, event.data.fromNodeId];
+        vm.nodeIds = [this.nodeKey(event.data.toNodeId), this.nodeKey(event.data.fromNodeId)];
         return [...gone, ...this.place(event.data.vmId)];
       }
       case 'VmMigrationCompleted': {
         const vm = this.vms.get(event.data.vmId);
         if (!vm) return [];
         const gone = this.unplace(event.data.vmId);
-        vm.nodeIds = [event.data.toNodeId];
+        vm.nodeIds = [this.nodeKey(event.data.toNodeId)];
         return [...gone, ...this.place(event.data.vmId)];
       }
       default:
