@@ -1,7 +1,9 @@
 /** The enrollment bundle's unit and install script, as text (the fresh-host lab test runs them). */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { AGENT_JS_PATH, BUNDLE_FILES, bundleUnit, enrollBundle } from './enroll-bundle';
+import { AGENT_JS_PATH, BUNDLE_FILES, bundleUnit, enrollBundle, INSTALL_PACKAGES } from './enroll-bundle';
 
 const UNIT = readFileSync(path.join(__dirname, 'systemd', 'ip-fabric-agent@.service'), 'utf8');
 const input = {
@@ -34,5 +36,43 @@ describe('the enrollment bundle', () => {
     expect(install.indexOf('for f in')).toBeLessThan(install.indexOf('apt-get'));
     expect(install).not.toContain('/opt/ip-fabric');
     expect(install).toContain(`ip-fabric-agent.js ${AGENT_JS_PATH}`);
+  });
+
+  /**
+   * install.sh up to its package checks, with apt-get and apt-cache replaced by scripts that answer as a host
+   * would (the host's own /etc/os-release: it must be Debian-like). A refusal must come before anything is installed.
+   */
+  function runInstallChecks(candidates: Record<string, string>) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'install-sh-'));
+    try {
+      for (const f of enrollBundle(input)) writeFileSync(path.join(dir, f.name), f.text, { mode: f.mode });
+      for (const f of BUNDLE_FILES) if (!existsSync(path.join(dir, f))) writeFileSync(path.join(dir, f), '');
+      const bin = path.join(dir, 'bin');
+      mkdirSync(bin);
+      writeFileSync(path.join(bin, 'apt-get'), `#!/bin/sh\necho "$*" >> ${dir}/apt-get.calls\n`, { mode: 0o755 });
+      const policy = Object.entries(candidates)
+        .map(([p, v]) => `  ${p}) printf '%s:\\n  Installed: (none)\\n  Candidate: ${v}\\n' "$p" ;;`)
+        .join('\n');
+      writeFileSync(path.join(bin, 'apt-cache'), `#!/bin/sh\n[ "$1" = policy ] || exit 2\ncase "$2" in\n${policy}\nesac\n`, { mode: 0o755 });
+      const r = spawnSync('sh', [path.join(dir, 'install.sh')], { env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: 'utf8' });
+      const calls = existsSync(path.join(dir, 'apt-get.calls')) ? readFileSync(path.join(dir, 'apt-get.calls'), 'utf8') : '';
+      return { code: r.status, stderr: r.stderr, installed: calls.split('\n').some((l) => l.startsWith('install')) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const bookworm = Object.fromEntries(INSTALL_PACKAGES.map((p) => [p, p === 'nodejs' ? '18.19.0+dfsg-6~deb12u2' : '1.0-1']));
+
+  it('given a host whose apt sources lack bird2 (Ubuntu without universe), when install.sh runs, then it says so and installs nothing', () => {
+    const { bird2: _, ...rest } = bookworm;
+    const r = runInstallChecks(rest);
+    expect(r).toMatchObject({ code: 1, installed: false });
+    expect(r.stderr).toContain('no apt source offers the package bird2');
+  });
+
+  it("given a host whose nodejs is 12 (Ubuntu 22.04's), when install.sh runs, then it is refused before anything is installed", () => {
+    const r = runInstallChecks({ ...bookworm, nodejs: '12.22.9~dfsg-1ubuntu3.6' });
+    expect(r).toMatchObject({ code: 1, installed: false });
+    expect(r.stderr).toContain('needs Node.js 18 or newer, apt would install nodejs 12');
   });
 });

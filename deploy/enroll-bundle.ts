@@ -39,6 +39,8 @@ const UNIT = path.join(__dirname, 'systemd', 'ip-fabric-agent@.service');
 /** The bundled agent (deploy/build-agent.ts): written next to the text files by `main`, installed by install.sh. */
 export const AGENT_JS = 'ip-fabric-agent.js';
 export const AGENT_JS_PATH = '/usr/lib/ip-fabric/ip-fabric-agent.js';
+/** What install.sh installs: the same names on Debian 12+ and Ubuntu (bird2 and nodejs from Ubuntu's universe). */
+export const INSTALL_PACKAGES = ['bird2', 'nodejs', 'iproute2', 'nftables', 'procps', 'util-linux'] as const;
 /** Every file of a bundle; install.sh checks they are all there before it changes anything. */
 export const BUNDLE_FILES = ['agent-node.nk', 'agent-node.env', 'ip-fabric-agent@.service', 'bird.conf', AGENT_JS] as const;
 
@@ -110,9 +112,24 @@ export function enrollBundle(input: EnrollBundleInput): BundleFile[] {
     'done',
     'export DEBIAN_FRONTEND=noninteractive',
     'apt-get update -qq',
-    'apt-get install -y -qq --no-install-recommends bird2 nodejs iproute2 nftables procps util-linux',
-    `if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= ${AGENT_NODE_MAJOR} ? 0 : 1)'; then`,
-    `  echo "install.sh: the agent needs Node.js ${AGENT_NODE_MAJOR} or newer, the distribution has $(node --version)" >&2`,
+    '# The same package names on Debian 12+ and Ubuntu 22.04+; on Ubuntu bird2 and nodejs are in "universe". Refused',
+    '# before anything is installed: a package no source offers, or a Node.js too old (Ubuntu 22.04 ships 12).',
+    `for p in ${INSTALL_PACKAGES.join(' ')}; do`,
+    `  if ! LC_ALL=C apt-cache policy "$p" | grep -q '^ *Candidate: [0-9]'; then`,
+    `    hint=''; [ "\${ID:-}" = ubuntu ] && hint=' (on Ubuntu bird2 and nodejs are in the universe component: add-apt-repository universe)'`,
+    '    echo "install.sh: no apt source offers the package $p$hint" >&2',
+    '    exit 1',
+    '  fi',
+    'done',
+    `node_major=$(LC_ALL=C apt-cache policy nodejs | sed -n 's/^ *Candidate: \\([0-9]*:\\)\\{0,1\\}\\([0-9]*\\).*/\\2/p')`,
+    `if [ "\${node_major:-0}" -lt ${AGENT_NODE_MAJOR} ]; then`,
+    `  echo "install.sh: the agent needs Node.js ${AGENT_NODE_MAJOR} or newer, apt would install nodejs $node_major (Ubuntu 22.04: 12; Debian 12 and Ubuntu 24.04: 18)" >&2`,
+    '  exit 1',
+    'fi',
+    `apt-get install -y -qq --no-install-recommends ${INSTALL_PACKAGES.join(' ')}`,
+    "# The unit runs /usr/bin/node (the package's), whatever else PATH finds first.",
+    `if ! /usr/bin/node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= ${AGENT_NODE_MAJOR} ? 0 : 1)'; then`,
+    `  echo "install.sh: the agent needs Node.js ${AGENT_NODE_MAJOR} or newer, /usr/bin/node is $(/usr/bin/node --version)" >&2`,
     '  exit 1',
     'fi',
     'id ip-fabric-agent >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ip-fabric-agent',

@@ -230,6 +230,8 @@ export async function startSupervisedFabric(opts: { nodes?: number; rrs?: number
       LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'warn',
       METRICS_PORT: '',
       ...(size > 1 ? { FABRIC_STREAM_REPLICAS: String(size) } : {}),
+      // A run with another leader lease TTL (docs/operations/nats-cluster.md, "Both at once").
+      ...(process.env.FABRIC_LEADER_TTL_MS ? { FABRIC_LEADER_TTL_MS: process.env.FABRIC_LEADER_TTL_MS } : {}),
     };
     const node = (script: string, args: string[] = [], extra: Record<string, string> = {}): Omit<ProgramSpec, 'name'> => ({
       cmd: process.execPath,
