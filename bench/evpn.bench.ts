@@ -9,7 +9,8 @@
  *    (one type-3 per VNI + one type-2 per MAC, counted as node2's prefixes received from the RR);
  *  - withdrawal: from the start of the empty reconcile until node2 holds none of them.
  * The VM ports are made beforehand (veth pairs, far end up: a carrier, as a running VM's tap), as a hypervisor would. Needs root; run it under the heavy lock.
- * Knobs: BENCH_EVPN_SCENARIOS="VNIsxMACs,…" (default 1x1,10x1,100x1,500x1,1x100,1x1000,10x100).
+ * Knobs: BENCH_EVPN_SCENARIOS="VNIsxMACs,…" (default 1x1,10x1,1x100,10x100,100x1,1x1000,500x1); BENCH_EVPN_BUDGET_S
+ * (default 240): no scenario starts after that, so the run stays bounded and always cleans up.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,12 +19,13 @@ import { EvpnDriver, type EvpnNetwork, privateInterfaceName } from '../agents/sr
 import { FrrDriver } from '../agents/src/drivers/frr';
 import { labDown, labUp } from '../deploy/lab/topology';
 
-const SCENARIOS = (process.env.BENCH_EVPN_SCENARIOS ?? '1x1,10x1,100x1,500x1,1x100,1x1000,10x100').split(',').map((s) => {
+const SCENARIOS = (process.env.BENCH_EVPN_SCENARIOS ?? '1x1,10x1,1x100,10x100,100x1,1x1000,500x1').split(',').map((s) => {
   const [v, m] = s.split('x').map(Number);
   if (!(v >= 1 && m >= 1)) throw new Error(`BENCH_EVPN_SCENARIOS: bad scenario ${s}`);
   return { vnis: v, macs: m };
 });
 const VNI_BASE = 10000;
+const BUDGET_MS = Number(process.env.BENCH_EVPN_BUDGET_S ?? 240) * 1000;
 const BGP = { gracefulRestart: false, bfd: false };
 
 function exec(cmd: string, args: string[], input?: string): Promise<string> {
@@ -138,6 +140,13 @@ export async function benchEvpn(): Promise<EvpnRow[]> {
   const prefix = `bv${randomBytes(2).toString('hex')}-`;
   const floorNs = `${prefix}floor`;
   const rows: EvpnRow[] = [];
+  const cleanup = async () => {
+    await exec('ip', ['netns', 'del', floorNs]).catch(() => undefined);
+    await labDown(prefix).catch(() => undefined);
+  };
+  // Killed by a timeout: the lab goes anyway.
+  const onTerm = () => void cleanup().finally(() => process.exit(143));
+  process.once('SIGTERM', onTerm);
   try {
     const lab = await labUp({ prefix, nodes: 2, rrs: 1, replace: true, evpn: true });
     await exec('ip', ['netns', 'add', floorNs]);
@@ -163,7 +172,12 @@ export async function benchEvpn(): Promise<EvpnRow[]> {
     const driver = new EvpnDriver({ namespace: n1.namespace });
     console.log(`\nEVPN scale (node1 → RR → node2; apply = EvpnDriver.reconcile vs raw ip/bridge -batch of the same work)`);
     console.log('  VNIs × MACs | routes | apply ms | floor ms | ratio | converged ms | per route ms | withdrawn ms');
+    const started = Date.now();
     for (const s of SCENARIOS) {
+      if (Date.now() - started > BUDGET_MS) {
+        console.log(`  ${s.vnis} × ${s.macs}: skipped (past the ${BUDGET_MS / 1000} s budget)`);
+        continue;
+      }
       const nets = networks(s.vnis, s.macs);
       const routes = s.vnis + s.vnis * s.macs;
       const floorMs = await floor(floorNs, n1.ipv4, nets);
@@ -172,13 +186,13 @@ export async function benchEvpn(): Promise<EvpnRow[]> {
       const [apply, r] = await timed(() => driver.reconcile(n1.ipv4, nets));
       if (r.missing.length) throw new Error(`missing ports: ${r.missing.length}`);
       let got = 0;
-      await until(`${routes} routes at node2`, 240_000, async () => (got = await received(n2.namespace, rr.ipv4)) >= routes);
+      await until(`${routes} routes at node2`, 120_000, async () => (got = await received(n2.namespace, rr.ipv4)) >= routes);
       if (got !== routes) console.log(`  (node2 received ${got} routes, expected ${routes})`);
       const converge = Date.now() - t0;
       const t1 = Date.now();
       await driver.reconcile(n1.ipv4, []);
       await deleteTaps(n1.namespace, nets);
-      await until('routes withdrawn at node2', 240_000, async () => (await received(n2.namespace, rr.ipv4)) === 0);
+      await until('routes withdrawn at node2', 120_000, async () => (await received(n2.namespace, rr.ipv4)) === 0);
       const withdraw = Date.now() - t1;
       const row = { vnis: s.vnis, macs: s.macs, routes, apply, floor: floorMs, converge, withdraw };
       rows.push(row);
@@ -189,7 +203,7 @@ export async function benchEvpn(): Promise<EvpnRow[]> {
     }
     return rows;
   } finally {
-    await exec('ip', ['netns', 'del', floorNs]).catch(() => undefined);
-    await labDown(prefix).catch(() => undefined);
+    process.off('SIGTERM', onTerm);
+    await cleanup();
   }
 }
