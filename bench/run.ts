@@ -2,10 +2,10 @@
 import { benchControlPlane } from './control-plane.bench';
 import { printSummary } from './summary';
 
-const BENCHES = ['convergence', 'control-plane', 'node-agent', 'scale'];
+const BENCHES = ['convergence', 'control-plane', 'node-agent', 'scale', 'evpn'];
 const USAGE = `usage: npm run bench [-- <name>]
   no name: convergence, control-plane, node-agent, then the issue 10 summary table
-  <name>:  one of ${BENCHES.join(', ')} (scale runs only when named; minutes long)
+  <name>:  one of ${BENCHES.join(', ')} (scale and evpn run only when named; minutes long)
 Run it as root under the heavy lock (it builds a lab); environment knobs: bench/README.md.`;
 
 async function main() {
@@ -40,6 +40,10 @@ async function benches() {
   if (only === 'scale') {
     const { benchScale } = await import('./scale.bench');
     await benchScale();
+  }
+  if (only === 'evpn') {
+    const { benchEvpn } = await import('./evpn.bench');
+    await benchEvpn();
   }
 }
 void main().then(

@@ -519,7 +519,8 @@ export const HANDLERS: Handlers = {
     const vm = await api.get<VmWithHistory>(`/vms/${encodeURIComponent(args.vm)}`);
     const priv = await api.get<PrivateAttachment[]>(`/vms/${vm.id}/private-networks`).catch((): PrivateAttachment[] => []);
     const privText = priv.length ? `\n\nprivate networks:\n${table(priv, attachmentColumns)}` : '';
-    return { json: vm, text: vmText(vm, await nodeNames(api, [vm.clusterId])) + privText };
+    // --json carries the attachments too: a script reads the VM's private addresses and MACs from one call.
+    return { json: { ...vm, privateNetworks: priv }, text: vmText(vm, await nodeNames(api, [vm.clusterId])) + privText };
   },
   async 'vm delete'(api, { args, opts: o }) {
     if (o.dryRun) return dryRun(api, 'DELETE', `/vms/${encodeURIComponent(args.vm)}`);

@@ -311,6 +311,9 @@ describe('fabricctl against a control plane', () => {
       new RegExp(`${vm.id}\\s+backend\\s+10000\\s+192\\.168\\.50\\.2\\s+\\S+\\s+attached`),
     );
     expect(await ok('vm', 'show', vm.id)).toMatch(/private networks:\nVM\s+NETWORK\s+VNI\s+IP\s+MAC\s+STATUS\n.*backend\s+10000\s+192\.168\.50\.2/);
+    expect(JSON.parse(await ok('vm', 'show', vm.id, '--json')).privateNetworks).toEqual([
+      expect.objectContaining({ networkId: netId, name: 'backend', vni: 10000, ip: '192.168.50.2', status: 'attached' }),
+    ]);
     expect(await ctl('private-network', 'delete', netId, '--cluster', 'lab')).toMatchObject({
       code: 1,
       err: expect.stringMatching(/^error 409 private-network-in-use: /),

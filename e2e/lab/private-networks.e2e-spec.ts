@@ -11,6 +11,7 @@ import { vmNamespaceName } from '../../agents/src/roles/node';
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
 import { coreRoute, type Fabric, pingFrom, startFabric } from '../support/fabric';
+import { evpnRoutes as evpnRoutesOf, linkNames, neighbourMac, nodeNamespace, type2, type3 } from '../support/evpn';
 import { runIn } from '../support/net';
 
 jest.setTimeout(600_000);
@@ -35,15 +36,9 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
     await f?.close();
   });
 
-  const nodeNs = (node: string) => f.lab.nodes.find((n) => n.name === node)!.namespace;
-  const evpnRoutes = (node: string) => runIn(undefined, 'vtysh', ['-N', nodeNs(node), '-c', 'show bgp l2vpn evpn route'], 10000, true);
-  const links = async (node: string) =>
-    (JSON.parse((await runIn(undefined, 'ip', ['-j', '-n', nodeNs(node), 'link', 'show'])) || '[]') as { ifname: string; master?: string }[]).map(
-      (l) => l.ifname,
-    );
-  /** The MAC the guest's neighbour table holds for `ip` (after a ping): who answered. */
-  const neighbourMac = async (ns: string, ip: string) =>
-    (JSON.parse((await runIn(undefined, 'ip', ['-j', '-n', ns, 'neigh', 'show', ip])) || '[]') as { lladdr?: string }[])[0]?.lladdr;
+  const nodeNs = (node: string) => nodeNamespace(f, node);
+  const evpnRoutes = (node: string) => evpnRoutesOf(f, node);
+  const links = (node: string) => linkNames(nodeNs(node));
 
   async function createVm(name: string, owner: string, node: string): Promise<Vm> {
     const r = await http('POST', `${f.api}/vms`, { clusterId: f.clusterId, nodeId: f.nodeIds[node], name, ownerId: owner, driver: 'netns', family: 4 });
@@ -110,7 +105,7 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
     await eventually(
       async () => {
         const text = await evpnRoutes('node1');
-        const ok = text.includes(`[3]:[0]:[32]:[${node2Ip}]`) && [vms.a2, vms.b2].every((v) => text.includes(`[2]:[0]:[48]:[${v.priv!.mac}]`));
+        const ok = text.includes(type3(node2Ip)) && [vms.a2, vms.b2].every((v) => text.includes(type2(v.priv!.mac)));
         return ok ? text : undefined;
       },
       90000,
@@ -194,7 +189,7 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
     await eventually(
       async () => {
         const text = await evpnRoutes('node1');
-        return !text.includes(`[2]:[0]:[48]:[${vms.a2.priv!.mac}]`) && text.includes(`[2]:[0]:[48]:[${vms.b2.priv!.mac}]`) ? true : undefined;
+        return !text.includes(type2(vms.a2.priv!.mac)) && text.includes(type2(vms.b2.priv!.mac)) ? true : undefined;
       },
       60000,
       500,
