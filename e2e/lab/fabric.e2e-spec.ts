@@ -177,7 +177,9 @@ describe('IP-Fabric on a real BGP lab', () => {
   it('rejects a rogue announcement of another VM address at the route reflectors', async () => {
     const victim = vms.web1;
     const prefix = `${victim.ip}/32`;
-    // node2 announces web1's address, as a compromised hypervisor would.
+    // node2 announces web1's address, as a compromised hypervisor would: its agent is stopped first (it owns the
+    // node's routes and would repair the rogue one within ~100 ms, before every RR has been read).
+    await f.stopMemberAgent('node2');
     await runIn(undefined, 'ip', ['-n', node('node2').namespace, 'route', 'add', 'blackhole', prefix, 'proto', '200']);
     try {
       // node2's BIRD exports it (it matches the node filter) …
@@ -207,6 +209,7 @@ describe('IP-Fabric on a real BGP lab', () => {
       expect((await coreRoute(f, victim.ip))?.gateway).toBe(node('node1').ipv4);
     } finally {
       await runIn(undefined, 'ip', ['-n', node('node2').namespace, 'route', 'del', 'blackhole', prefix, 'proto', '200']).catch(() => undefined);
+      await f.startMemberAgent('node2');
     }
   });
 

@@ -100,6 +100,12 @@ describe('private networks (VXLAN + EVPN) on a real BGP lab', () => {
     expect((await links('node3')).filter((l) => /^(vx|br)\d+$/.test(l))).toEqual([]);
     const vx = JSON.parse(await runIn(undefined, 'ip', ['-j', '-d', '-n', nodeNs('node1'), 'link', 'show', `vx${nets.a.vni}`]))[0];
     expect(vx.linkinfo.info_data).toMatchObject({ id: nets.a.vni, local: f.lab.nodes[0].ipv4, port: 4789, learning: false });
+    // The VM's port learns nothing: only its static MAC becomes a type-2 route, whatever the guest sends from.
+    const ports = (JSON.parse(await runIn(undefined, 'ip', ['-j', '-d', '-n', nodeNs('node1'), 'link', 'show', 'master', `br${nets.a.vni}`])) as any[]).filter(
+      (l) => /^p[0-9a-f]{14}$/.test(l.ifname),
+    );
+    expect(ports.length).toBeGreaterThan(0);
+    for (const port of ports) expect(port.linkinfo.info_slave_data).toMatchObject({ learning: false });
     // node1 learns node2's VTEP (type-3, inclusive multicast) and node2's VM MACs (type-2) for both VNIs.
     const node2Ip = f.lab.nodes[1].ipv4;
     await eventually(

@@ -51,7 +51,11 @@ interface Link {
   ifname: string;
   master?: string;
   link_netnsid?: number;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } };
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; local?: string; port?: number; learning?: boolean };
+    info_slave_data?: { learning?: boolean };
+  };
 }
 
 export class EvpnDriver {
@@ -146,9 +150,12 @@ export class EvpnDriver {
           missing.push(p.ifName);
           continue;
         }
-        if (!have || have.master !== br) {
+        if (!have || have.master !== br || have.linkinfo?.info_slave_data?.learning !== false) {
+          // Learning off on the VM's port: only its own MAC (the static entry below) becomes a type-2 route; a guest
+          // sending from other source MACs cannot grow every node's table of the network.
           const portLines = [
             ['link', 'set', 'dev', p.ifName, 'master', br],
+            ['link', 'set', 'dev', p.ifName, 'type', 'bridge_slave', 'learning', 'off'],
             ['link', 'set', 'dev', p.ifName, 'up'],
           ];
           await this.batch(portLines);
