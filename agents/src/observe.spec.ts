@@ -7,7 +7,7 @@ import { parseBirdBfdSessions, parseFrrBfdPeersJson } from './drivers/bfd-parse'
 import {
   BfdTracker,
   birdHostRoutes,
-  birdRouteVersion,
+  birdRouteVersions,
   canonicalRoutes,
   frrHostRoutes,
   frrSessions,
@@ -119,13 +119,15 @@ describe('SessionTracker', () => {
   });
 });
 
-describe('birdRouteVersion', () => {
-  it("changes with the BGP channels' route counters only", () => {
+describe('birdRouteVersions', () => {
+  it("gives each BGP protocol its state and channels' route counters, nothing else", () => {
     const text = fixture('.', 'birdc-show-protocols-all-rr.txt');
-    const v = birdRouteVersion(text);
-    expect(v).toContain('Import updates:');
-    expect(birdRouteVersion(text.replace(/Hold timer:\s+\S+/g, 'Hold timer: 12.000/180'))).toBe(v);
-    expect(birdRouteVersion(text.replace('Routes:         0 imported, 1 exported', 'Routes:         1 imported, 1 exported'))).not.toBe(v);
+    const v = birdRouteVersions(text);
+    expect([...v.keys()]).toEqual(['core_core', 'node_node1']);
+    expect(v.get('node_node1')).toContain('Import updates:');
+    expect(birdRouteVersions(text.replace(/Hold timer:\s+\S+/g, 'Hold timer: 12.000/180'))).toEqual(v);
+    const moved = birdRouteVersions(text.replace('Routes:         0 imported, 1 exported', 'Routes:         1 imported, 1 exported'));
+    expect([...moved].filter(([p, x]) => v.get(p) !== x).length).toBe(1);
   });
 });
 

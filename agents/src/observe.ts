@@ -58,23 +58,23 @@ export function parseBirdBgpSessions(text: string): SessionObservation[] {
 }
 
 /**
- * A cheap "did the BGP routes change" probe from `show protocols all`: the route counters and import
- * statistics of every BGP channel (they move with every accepted or withdrawn route, also after a
- * `reload in`). Equal texts → the routes learnt over BGP are the same; no need to dump the table.
+ * A cheap "did the BGP routes change" probe from `show protocols all` (all sessions or one): per BGP protocol,
+ * its state and the route counters and import statistics of its channels (they move with every accepted or
+ * withdrawn route, also after a `reload in`). Equal → the routes learnt over that session are the same.
  */
-export function birdRouteVersion(text: string): string {
-  const out: string[] = [];
-  let bgp = false;
+export function birdRouteVersions(text: string): Map<string, string> {
+  const parts = new Map<string, string[]>();
+  let cur: string[] | undefined;
   for (const line of text.split('\n')) {
     if (line && !/^\s/.test(line)) {
       const cols = line.split(/\s+/);
-      bgp = cols[1] === 'BGP';
-      if (bgp) out.push(cols[0], cols[3] ?? '');
+      cur = cols[1] === 'BGP' ? [cols[3] ?? ''] : undefined;
+      if (cur) parts.set(cols[0], cur);
       continue;
     }
-    if (bgp && /^\s+(Routes:|Import updates:|Import withdraws:|Channel )/.test(line)) out.push(line.trim());
+    if (cur && /^\s+(Routes:|Import updates:|Import withdraws:|Channel )/.test(line)) cur.push(line.trim());
   }
-  return out.join('\n');
+  return new Map([...parts].map(([k, v]) => [k, v.join('\n')]));
 }
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
