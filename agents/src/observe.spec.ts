@@ -162,6 +162,24 @@ describe('route sets', () => {
   });
 });
 
+describe('canonicalRoutes, IPv4 written canonically (no parse)', () => {
+  it('given canonical dotted quads, then they are kept as they are; otherwise parsed as before', () => {
+    expect(
+      canonicalRoutes([
+        { prefix: '203.0.113.10/32', nextHop: '198.18.0.101%eth0' },
+        { prefix: '203.0.113.0/24', nextHop: '198.18.0.101' },
+        { prefix: '203.0.113.11/32', nextHop: 'not-an-ip' },
+        { prefix: '203.0.113.256/32', nextHop: '198.18.0.101' },
+        { prefix: '0.0.0.0/32', nextHop: '255.255.255.255' },
+      ]),
+    ).toEqual([
+      { prefix: '0.0.0.0/32', nextHop: '255.255.255.255' },
+      { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' },
+      { prefix: '203.0.113.11/32' },
+    ]);
+  });
+});
+
 describe('RouteDeltaTracker', () => {
   const r = (i: number, nh = '198.18.0.101') => ({ prefix: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`, nextHop: nh });
   const publishAll = (t: RouteDeltaTracker) => {

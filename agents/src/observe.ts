@@ -186,7 +186,12 @@ function transition(s: SessionObservation): SessionObservation {
   return { ...base, state: 'Down', info: clip(reason, 200) };
 }
 
+/** A dotted quad as canonicalIp writes it (no leading zeros): taken as it is, no parse (100,000 routes a read). */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 function hostPrefix(prefix: string): string | undefined {
+  const slash = prefix.indexOf('/');
+  if (slash > 0 && CANONICAL_V4.test(prefix.slice(0, slash))) return prefix.slice(slash + 1) === '32' ? prefix : undefined;
   try {
     const [addr, len] = ipaddr.parseCIDR(prefix);
     const host = addr.kind() === 'ipv4' ? 32 : 128;
@@ -202,7 +207,8 @@ export function canonicalRoutes(routes: RouteObservation[]): RouteObservation[] 
   for (const r of routes) {
     const prefix = hostPrefix(r.prefix);
     if (!prefix) continue;
-    const nh = r.nextHop && isIp(r.nextHop.split('%')[0]) ? canonicalIp(r.nextHop.split('%')[0]) : undefined;
+    const hop = r.nextHop?.split('%')[0];
+    const nh = !hop ? undefined : CANONICAL_V4.test(hop) ? hop : isIp(hop) ? canonicalIp(hop) : undefined;
     map.set(`${prefix} ${nh ?? ''}`, nh ? { prefix, nextHop: nh } : { prefix });
   }
   return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
