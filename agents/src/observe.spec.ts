@@ -172,11 +172,7 @@ describe('canonicalRoutes, IPv4 written canonically (no parse)', () => {
         { prefix: '203.0.113.256/32', nextHop: '198.18.0.101' },
         { prefix: '0.0.0.0/32', nextHop: '255.255.255.255' },
       ]),
-    ).toEqual([
-      { prefix: '0.0.0.0/32', nextHop: '255.255.255.255' },
-      { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' },
-      { prefix: '203.0.113.11/32' },
-    ]);
+    ).toEqual([{ prefix: '0.0.0.0/32', nextHop: '255.255.255.255' }, { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }, { prefix: '203.0.113.11/32' }]);
   });
 });
 

@@ -61,7 +61,10 @@ export class BirdControl {
   private async send(line: string): Promise<string> {
     if (!this.sock || !this.greeted) await (this.connecting ??= this.connect().finally(() => (this.connecting = undefined)));
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => this.drop(new BirdControlError(`BIRD did not answer ${JSON.stringify(line)} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => this.drop(new BirdControlError(`BIRD did not answer ${JSON.stringify(line)} within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       this.pending = { resolve, reject, out: [], timer };
       this.sock!.write(line + '\n');
     });
