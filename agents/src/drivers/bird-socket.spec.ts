@@ -1,4 +1,4 @@
-import { birdReplyLine } from './bird-socket';
+import { BirdControl, BirdReplyError, birdReplyLine } from './bird-socket';
 
 describe('birdReplyLine (BIRD control-socket framing, as birdc prints it)', () => {
   it('strips the code of a numbered line; `-` continues the reply, a space ends it', () => {
@@ -14,5 +14,13 @@ describe('birdReplyLine (BIRD control-socket framing, as birdc prints it)', () =
 
   it('drops the leading space of a continuation line', () => {
     expect(birdReplyLine('   Routes:         1 imported, 0 exported')).toEqual({ text: '  Routes:         1 imported, 0 exported', last: false });
+  });
+});
+
+describe('BirdControl', () => {
+  it('given a word with a space, quote or line break, then the command is refused before anything is sent', async () => {
+    const c = new BirdControl('/nonexistent/bird.ctl', 1000);
+    for (const w of ['node_n1 all', 'x"', 'a\nshow', '']) await expect(c.cmd('show', 'protocols', 'all', w)).rejects.toBeInstanceOf(BirdReplyError);
+    c.close();
   });
 });

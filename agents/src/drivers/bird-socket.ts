@@ -21,7 +21,7 @@ export function birdReplyLine(line: string): { text?: string; code?: number; las
 
 export class BirdControlError extends Error {}
 
-/** BIRD answered with an error code (8xxx runtime, 9xxx parse), e.g. no such protocol. */
+/** BIRD answered with an error code (8xxx runtime, 9xxx parse), e.g. no such protocol; or a word no BIRD name can be. */
 export class BirdReplyError extends BirdControlError {}
 
 interface Pending {
@@ -48,7 +48,8 @@ export class BirdControl {
 
   /** One command, serialised behind the others; rejects on a BIRD error reply or a lost socket. */
   cmd(...words: string[]): Promise<string> {
-    for (const w of words) if (!WORD.test(w)) throw new BirdControlError(`bad BIRD command word ${JSON.stringify(w)}`);
+    const bad = words.find((w) => !WORD.test(w));
+    if (bad !== undefined) return Promise.reject(new BirdReplyError(`bad BIRD command word ${JSON.stringify(bad)}`));
     const next = this.queue.then(() => this.send(words.join(' ')));
     this.queue = next.catch(() => undefined);
     return next;
