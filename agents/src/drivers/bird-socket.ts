@@ -21,15 +21,13 @@ export function birdReplyLine(line: string): { text?: string; code?: number; las
 
 export class BirdControlError extends Error {}
 
-/** BIRD answered with an error code (8xxx runtime, 9xxx parse), e.g. no such protocol; or a word no BIRD name can be. */
+/** BIRD closed its reply with an error code (8xxx runtime, 9xxx parse), e.g. no such protocol; or a word no BIRD name can be. */
 export class BirdReplyError extends BirdControlError {}
 
 interface Pending {
   resolve: (s: string) => void;
   reject: (e: Error) => void;
   out: string[];
-  /** First error code (8xxx runtime, 9xxx parse) of the reply. */
-  error?: string;
   timer: NodeJS.Timeout;
 }
 
@@ -111,12 +109,13 @@ export class BirdControl {
     const p = this.pending;
     if (!p) return;
     const r = birdReplyLine(line);
-    if (r.code !== undefined && r.code >= 8000 && p.error === undefined) p.error = `${r.code} ${r.text ?? ''}`;
     if (r.text !== undefined) p.out.push(r.text);
     if (!r.last) return;
     this.pending = undefined;
     clearTimeout(p.timer);
-    if (p.error !== undefined) p.reject(new BirdReplyError(`BIRD: ${p.error}`));
+    // Only the closing code counts, as for birdc: `reload in all` lists `8006-fabric_rtr: reload failed` (RTR
+    // protocols cannot reload) among the nodes it reloaded, then closes with 0000.
+    if (r.code !== undefined && r.code >= 8000) p.reject(new BirdReplyError(`BIRD: ${r.code} ${r.text ?? ''}`));
     else p.resolve(p.out.join('\n') + '\n');
   }
 
