@@ -276,7 +276,7 @@ export class RouteDeltaTracker {
     for (const k of now) {
       this.absentOnce.delete(k);
       if (!this.held.has(k)) {
-        const own = k;
+        const own = ownString(k);
         this.held.add(own);
         this.dirty.add(own);
       }

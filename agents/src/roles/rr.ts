@@ -51,6 +51,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
     this.nodesPath = path.join(path.dirname(this.bird.configPath), 'rr-nodes.conf');
     this.control = new BirdControl(this.bird.controlSocket, opts.bird.commandTimeoutMs ?? 30_000);
+    this.reloadControl = new BirdControl(this.bird.controlSocket, opts.bird.commandTimeoutMs ?? 30_000);
     this.schedule = new RrProbeSchedule(opts.probe);
   }
 
@@ -94,6 +95,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
 
   close(): Promise<void> {
     this.control.close();
+    this.reloadControl.close();
     return Promise.resolve();
   }
 
@@ -141,8 +143,10 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
 
   private lastMain?: string;
 
-  /** Persistent control-socket client: the probe, the session poll and the RTR reloads (no birdc process each). */
+  /** Persistent control-socket client: the probe and the session poll (no birdc process each). */
   private readonly control: BirdControl;
+  /** A second connection for the RTR serial wait and `reload in`: never queued behind a probe's full read. */
+  private readonly reloadControl: BirdControl;
   private readonly schedule: RrProbeSchedule;
   /** BGP protocol → neighbor address (from `show protocols all`; the session poll reads the short list). */
   private readonly peers = new Map<string, string | undefined>();
@@ -158,7 +162,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     let seen: number | undefined;
     let reached = false;
     for (;;) {
-      const out = await this.control.cmd('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
+      const out = await this.reloadControl.cmd('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
       const m = /Serial number:\s*(\d+)/.exec(out);
       seen = m ? Number(m[1]) : undefined;
       if (m && (Number(m[1]) - serial) >>> 0 < 0x80000000) {
@@ -171,7 +175,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     // One failing protocol (e.g. just removed by a configure) must not keep the others from their reload.
     const failed: string[] = [];
     for (const p of protocols === 'all' ? ['all'] : protocols)
-      await this.control.cmd('reload', 'in', p).catch((e: unknown) => void failed.push(`${p}: ${String((e as Error)?.message ?? e).slice(0, 200)}`));
+      await this.reloadControl.cmd('reload', 'in', p).catch((e: unknown) => void failed.push(`${p}: ${String((e as Error)?.message ?? e).slice(0, 200)}`));
     // Their filtered routes may be accepted now, or their node's route arrive soon: the probe asks them.
     this.schedule.mark(protocols, Date.now());
     this.log?.(reached && !failed.length ? 'debug' : 'warn', 'RTR reload', { serial, birdSerial: seen ?? null, waitedMs: Date.now() - t0, protocols, failed });
