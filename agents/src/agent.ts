@@ -869,8 +869,11 @@ class Agent {
   private async readRoutes(): Promise<void> {
     const role = this.role;
     try {
-      // A pending withdrawal needs its confirming read; the table is also read every pollMs × 10 whatever the probe says.
-      const force = this.routeForce || this.routeTracker.awaitingConfirmation || Date.now() - this.lastRouteRead >= this.pollMs * 10;
+      // A pending withdrawal needs its confirming read. The table is also read every pollMs × 10 whatever the probe
+      // says, × 60 behind the RR's probe (its own full read every 5 s sees every session's counters; a read of
+      // 100,000 routes costs about a second of CPU).
+      const every = this.pollMs * (role.routesVersion ? 60 : 10);
+      const force = this.routeForce || this.routeTracker.awaitingConfirmation || Date.now() - this.lastRouteRead >= every;
       this.routeForce = false;
       // A report that failed is tried again from here (with the table as it is then), never in a loop.
       if (this.routeTracker.pending && Date.now() >= this.routeRetryAt) this.kickRoutePublish();

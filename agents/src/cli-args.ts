@@ -20,7 +20,7 @@ export const USAGE = `usage: agent --role node|rr|frr-router --target <id> [opti
   --no-antispoof              node: leave VM source-address checks to your own firewall (default: the agent's
                               nftables table drops what a VM sends from an address that is not its own)
   --poll-ms <ms>              BGP session polling; route reads of the core besides its kernel route events (default 1000)
-  --route-poll-ms <ms>        rr: the cheap "routes changed?" probe of BIRD's channel counters (default 100)
+  --route-poll-ms <ms>        rr: the "routes changed?" probe tick (channel counters of the sessions expected to move; default 100)
   --session-hold-ms <ms>      a session's next up/down report waits that long after its previous one (default 5000)
   --state-dir <dir>           last applied generation and target lock (default $FABRIC_AGENT_STATE_DIR or /var/lib/ip-fabric-agent)
   --lock-dir <dir>            box locks (default $FABRIC_AGENT_LOCK_DIR or /run/lock/ip-fabric-agent)

@@ -7,7 +7,7 @@ import { parseBirdBfdSessions, parseFrrBfdPeersJson } from './drivers/bfd-parse'
 import {
   BfdTracker,
   birdHostRoutes,
-  birdRouteVersion,
+  birdRouteVersions,
   canonicalRoutes,
   frrHostRoutes,
   frrSessions,
@@ -119,13 +119,15 @@ describe('SessionTracker', () => {
   });
 });
 
-describe('birdRouteVersion', () => {
-  it("changes with the BGP channels' route counters only", () => {
+describe('birdRouteVersions', () => {
+  it("gives each BGP protocol its state and channels' route counters, nothing else", () => {
     const text = fixture('.', 'birdc-show-protocols-all-rr.txt');
-    const v = birdRouteVersion(text);
-    expect(v).toContain('Import updates:');
-    expect(birdRouteVersion(text.replace(/Hold timer:\s+\S+/g, 'Hold timer: 12.000/180'))).toBe(v);
-    expect(birdRouteVersion(text.replace('Routes:         0 imported, 1 exported', 'Routes:         1 imported, 1 exported'))).not.toBe(v);
+    const v = birdRouteVersions(text);
+    expect([...v.keys()]).toEqual(['core_core', 'node_node1']);
+    expect(v.get('node_node1')).toContain('Import updates:');
+    expect(birdRouteVersions(text.replace(/Hold timer:\s+\S+/g, 'Hold timer: 12.000/180'))).toEqual(v);
+    const moved = birdRouteVersions(text.replace('Routes:         0 imported, 1 exported', 'Routes:         1 imported, 1 exported'));
+    expect([...moved].filter(([p, x]) => v.get(p) !== x).length).toBe(1);
   });
 });
 
@@ -157,6 +159,20 @@ describe('route sets', () => {
       { prefix: '2001:db8::11/128', nextHop: '2001:db8:ffff::101' },
       { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' },
     ]);
+  });
+});
+
+describe('canonicalRoutes, IPv4 written canonically (no parse)', () => {
+  it('given canonical dotted quads, then they are kept as they are; otherwise parsed as before', () => {
+    expect(
+      canonicalRoutes([
+        { prefix: '203.0.113.10/32', nextHop: '198.18.0.101%eth0' },
+        { prefix: '203.0.113.0/24', nextHop: '198.18.0.101' },
+        { prefix: '203.0.113.11/32', nextHop: 'not-an-ip' },
+        { prefix: '203.0.113.256/32', nextHop: '198.18.0.101' },
+        { prefix: '0.0.0.0/32', nextHop: '255.255.255.255' },
+      ]),
+    ).toEqual([{ prefix: '0.0.0.0/32', nextHop: '255.255.255.255' }, { prefix: '203.0.113.10/32', nextHop: '198.18.0.101' }, { prefix: '203.0.113.11/32' }]);
   });
 });
 

@@ -11,9 +11,11 @@ import { type RrDesiredState } from '@fabric/contracts';
 import { BirdDriver, type BirdDriverOptions } from '../drivers/bird';
 import { type FrrDriver } from '../drivers/frr';
 import { applyEvpnFrr, validateEvpnText } from './evpn-common';
-import { birdRouteVersion, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
+import { birdRouteVersions, parseBirdBgpSessions, type RouteObservation, type SessionObservation } from '../observe';
+import { BirdControl, BirdReplyError } from '../drivers/bird-socket';
+import { type RrProbeOptions, RrProbeSchedule } from './rr-probe';
 import { RoaFeed } from '../rtr/feed';
-import { applyBird, birdBgpHostRoutes, birdSessions } from './bird-common';
+import { applyBird, birdBgpHostRoutes } from './bird-common';
 import { type RoleApplyResult, type RoleContext, type RoleReconciler } from './types';
 import { RrNodeParts } from './rr-nodes';
 import { asObject, checkBase, fail, str } from './validate';
@@ -25,6 +27,8 @@ export interface RrRoleOptions {
   rtrPort?: number;
   /** The RR's FRR (bgpd listening on EVPN_BGP_PORT) reflecting the nodes' EVPN routes. */
   evpnFrr?: FrrDriver;
+  /** The route probe's schedule (rr-probe.ts). */
+  probe?: RrProbeOptions;
 }
 
 const PROTOCOL = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -46,6 +50,9 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
   constructor(private readonly opts: RrRoleOptions) {
     this.bird = new BirdDriver({ namespace: opts.namespace, ...opts.bird });
     this.nodesPath = path.join(path.dirname(this.bird.configPath), 'rr-nodes.conf');
+    this.control = new BirdControl(this.bird.controlSocket, opts.bird.commandTimeoutMs ?? 30_000);
+    this.reloadControl = new BirdControl(this.bird.controlSocket, opts.bird.commandTimeoutMs ?? 30_000);
+    this.schedule = new RrProbeSchedule(opts.probe);
   }
 
   validate(payload: unknown, targetId: string): RrDesiredState {
@@ -86,13 +93,23 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     this.nodeParts = undefined;
   }
 
+  close(): Promise<void> {
+    this.control.close();
+    this.reloadControl.close();
+    return Promise.resolve();
+  }
+
   async apply(d: RrDesiredState): Promise<RoleApplyResult> {
     if (d.nodeParts !== 'kv') {
       // The whole config in the command (a control plane before the split).
       this.protocols = new Map(Object.entries(d.rtrNodes ?? {}).map(([k, v]) => [Number(k), v]));
       const r = await applyBird(this.bird, d.bird);
       // A node's routes may have reached the RR before its session existed in the config: re-evaluate now.
-      if (r.changes > 0) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
+      if (r.changes > 0) {
+        await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
+        this.peers.clear();
+        this.schedule.mark('all', Date.now());
+      }
       const e = await applyEvpnFrr(this.opts.evpnFrr, d.evpn, this.appliedEvpn);
       this.appliedEvpn = e.applied;
       return { changes: r.changes + e.operations.length, operations: [...r.operations, ...e.operations], warnings: [] };
@@ -110,6 +127,10 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     if (r.changes > 0) {
       if (mainChanged) await this.bird.birdc('reload', 'in', 'all').catch(() => undefined);
       else for (const p of touched) await this.bird.birdc('reload', 'in', p).catch(() => undefined);
+      // A touched session may have a new neighbor, and its routes move: asked again.
+      if (mainChanged) this.peers.clear();
+      for (const p of touched) this.peers.delete(p);
+      this.schedule.mark(mainChanged ? 'all' : touched, Date.now());
     }
     this.lastMain = d.bird;
     this.applied = new Map(parts.map((p) => [p.protocol, p.bird]));
@@ -122,8 +143,15 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
 
   private lastMain?: string;
 
-  /** The last `show protocols all` of the route probe: the session poll reuses it while fresh (one birdc less). */
-  private probe?: { at: number; text: string };
+  /** Persistent control-socket client: the probe and the session poll (no birdc process each). */
+  private readonly control: BirdControl;
+  /** A second connection for the RTR serial wait and `reload in`: never queued behind a probe's full read. */
+  private readonly reloadControl: BirdControl;
+  private readonly schedule: RrProbeSchedule;
+  /** BGP protocol → neighbor address (from `show protocols all`; the session poll reads the short list). */
+  private readonly peers = new Map<string, string | undefined>();
+  /** BGP protocol → state and info at the last session poll (a change marks the session for the route probe). */
+  private lastSessions = new Map<string, string>();
   /**
    * Re-evaluates imports once BIRD holds the RTR data up to `serial`: BIRD reads the RTR socket and the
    * control socket in one loop, so a reload sent at once could run before the update it is for.
@@ -134,7 +162,7 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     let seen: number | undefined;
     let reached = false;
     for (;;) {
-      const out = await this.bird.birdc('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
+      const out = await this.reloadControl.cmd('show', 'protocols', 'all', 'fabric_rtr').catch(() => '');
       const m = /Serial number:\s*(\d+)/.exec(out);
       seen = m ? Number(m[1]) : undefined;
       if (m && (Number(m[1]) - serial) >>> 0 < 0x80000000) {
@@ -147,7 +175,9 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     // One failing protocol (e.g. just removed by a configure) must not keep the others from their reload.
     const failed: string[] = [];
     for (const p of protocols === 'all' ? ['all'] : protocols)
-      await this.bird.birdc('reload', 'in', p).catch((e: unknown) => void failed.push(`${p}: ${String((e as Error)?.message ?? e).slice(0, 200)}`));
+      await this.reloadControl.cmd('reload', 'in', p).catch((e: unknown) => void failed.push(`${p}: ${String((e as Error)?.message ?? e).slice(0, 200)}`));
+    // Their filtered routes may be accepted now, or their node's route arrive soon: the probe asks them.
+    this.schedule.mark(protocols, Date.now());
     this.log?.(reached && !failed.length ? 'debug' : 'warn', 'RTR reload', { serial, birdSerial: seen ?? null, waitedMs: Date.now() - t0, protocols, failed });
   }
 
@@ -158,19 +188,59 @@ export class RrRole implements RoleReconciler<RrDesiredState> {
     return this.bird.bfdSessions();
   }
 
-  sessions(): Promise<SessionObservation[]> {
-    if (this.probe && Date.now() - this.probe.at < 250) return Promise.resolve(parseBirdBgpSessions(this.probe.text));
-    return birdSessions(this.bird);
+  /**
+   * The short protocol list (one line per session), the neighbor addresses from the probe's full reads (a
+   * session not seen there yet is asked alone). A session whose state changed is marked for the route probe.
+   */
+  async sessions(): Promise<SessionObservation[]> {
+    const list = parseBirdBgpSessions(await this.control.cmd('show', 'protocols'));
+    const now = Date.now();
+    const seen = new Map<string, string>();
+    const changed: string[] = [];
+    const missing = list.filter((s) => !this.peers.has(s.protocol)).map((s) => s.protocol);
+    if (missing.length > 8) for (const s of parseBirdBgpSessions(await this.control.cmd('show', 'protocols', 'all'))) this.peers.set(s.protocol, s.peerIp);
+    else
+      for (const p of missing) {
+        const one = parseBirdBgpSessions(await this.control.cmd('show', 'protocols', 'all', p).catch(() => ''));
+        this.peers.set(p, one[0]?.peerIp);
+      }
+    for (const s of list) {
+      const peerIp = this.peers.get(s.protocol);
+      if (peerIp) s.peerIp = peerIp;
+      const st = `${s.state} ${s.info ?? ''}`;
+      seen.set(s.protocol, st);
+      if (this.lastSessions.get(s.protocol) !== st) changed.push(s.protocol);
+    }
+    for (const p of this.peers.keys()) if (!seen.has(p)) this.peers.delete(p);
+    this.lastSessions = seen;
+    if (changed.length) this.schedule.mark(changed, now);
+    return list;
   }
 
   routes(): Promise<RouteObservation[]> {
     return birdBgpHostRoutes(this.bird, ['master4', 'master6']);
   }
 
-  /** BIRD cannot push: its BGP channels' route counters tell whether the table needs reading again. */
+  /**
+   * BIRD cannot push: its BGP channels' route counters tell whether the table needs reading again. Only the
+   * sessions expected to move are asked, one by one; all of them only now and then (RrProbeSchedule).
+   */
   async routesVersion(): Promise<string> {
-    const text = await this.bird.birdc('show', 'protocols', 'all');
-    this.probe = { at: Date.now(), text };
-    return birdRouteVersion(text);
+    const plan = this.schedule.plan(Date.now());
+    if (plan.full) {
+      const text = await this.control.cmd('show', 'protocols', 'all');
+      this.schedule.fullResult(birdRouteVersions(text), Date.now());
+      for (const s of parseBirdBgpSessions(text)) this.peers.set(s.protocol, s.peerIp);
+    } else {
+      for (const p of plan.protocols) {
+        // An error reply: BIRD has no such protocol (any more).
+        const text = await this.control.cmd('show', 'protocols', 'all', p).catch((e: unknown) => {
+          if (e instanceof BirdReplyError) return '';
+          throw e;
+        });
+        this.schedule.partResult(p, birdRouteVersions(text).get(p), Date.now());
+      }
+    }
+    return this.schedule.version;
   }
 }

@@ -27,7 +27,7 @@ export interface RoleReconciler<D extends DesiredState = DesiredState> {
   bfdSessions?(): Promise<BfdSession[]>;
   /** rr and frr-router: the /32 and /128 routes held (a complete read). */
   routes?(): Promise<RouteObservation[]>;
-  /** A cheap probe that changes whenever the routes may have (BIRD: channel counters); the table is read only then. */
+  /** A cheap probe that changes whenever the routes may have (RR: channel counters, rr-probe.ts); the table is read only then. */
   routesVersion?(): Promise<string>;
   /** Pushes "routes moved" (FRR core: kernel route events); returns the stop function. */
   watchRoutes?(onChange: () => void, log: Logger): () => void;
