@@ -1,7 +1,8 @@
 /**
  * The operator dashboard in a real browser (Debian chromium via playwright-core) against the whole product on a
  * lab: sign in, create a VM from the form and watch it reach the core, a node's BGP sessions, the router config
- * diff, and an API validation error shown on the form. Screenshots go to artifacts/screenshots/.
+ * diff, an API validation error shown on the form, and a floating address attached and moved from the VM pages.
+ * Screenshots go to artifacts/screenshots/.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { eventually } from '@fabric/testing/infra';
 import { http } from '../support/control-plane';
-import { type Fabric, startFabric } from '../support/fabric';
+import { atCoreVia, type Fabric, startFabric } from '../support/fabric';
 
 jest.setTimeout(600_000);
 
@@ -212,6 +213,50 @@ describe('operator dashboard in a browser', () => {
     await page.getByTestId('audit-apply').click();
     await page.locator('[data-testid="audit-row-ClusterCreated"]').first().waitFor();
     await shot('09-audit');
+  });
+
+  it("attaches the owner's floating address from a VM page, moves it from another VM's page, and shows it move", async () => {
+    const [n1, n2] = f!.lab.nodes;
+    const vms = (await http<{ id: string; name: string }[]>('GET', `${f!.api}/vms?clusterId=${f!.clusterId}`)).body;
+    const a = vms.find((v) => v.name === 'web-ui')!;
+    const c = await http('POST', `${f!.api}/vms`, {
+      clusterId: f!.clusterId,
+      nodeId: f!.nodeIds[n2.name],
+      name: 'web-ui-2',
+      ownerId: 'customer-ui',
+      driver: 'netns',
+    });
+    expect(c.status).toBe(202);
+    const b = c.body as { id: string };
+    await eventually(async () => ((await http('GET', `${f!.api}/vms/${b.id}`)).body.status === 'at-core' ? true : undefined), 90_000, 200, 'web-ui-2 at-core');
+    const fa = await http('POST', `${f!.api}/floating-addresses`, { clusterId: f!.clusterId, owner: 'customer-ui' });
+    expect(fa.status).toBe(201);
+    const ip = fa.body.ip as string;
+    // web-ui's page (node 1): the owner's address, not attached; attach it here.
+    await page.goto(`${base}/clusters/${f!.clusterId}/vms/${a.id}`);
+    const row = page.getByTestId(`floating-${ip}`);
+    await expectText(row, 'allocated');
+    await expectText(page.getByTestId(`floating-attach-${ip}`), 'Attach here');
+    await page.getByTestId(`floating-attach-${ip}`).click();
+    await expectText(row, 'attached here');
+    await atCoreVia(f!, ip, n1.ipv4, 120_000);
+    await expectText(row, 'at-core');
+    await shot('10-floating-attached');
+    // web-ui-2's page (node 2): on another VM; move it here, make-before-break, until it is attached here.
+    await page.goto(`${base}/clusters/${f!.clusterId}/vms/${b.id}`);
+    const row2 = page.getByTestId(`floating-${ip}`);
+    await expectText(row2, 'on another VM');
+    await expectText(page.getByTestId(`floating-attach-${ip}`), 'Move here');
+    await page.getByTestId(`floating-attach-${ip}`).click();
+    await atCoreVia(f!, ip, n2.ipv4, 120_000);
+    await expectText(row2, 'attached here');
+    await expectText(row2, 'at-core');
+    expect((await http('GET', `${f!.api}/floating-addresses/${fa.body.id}`)).body).toMatchObject({ vmId: b.id, fromVmId: null, status: 'attached' });
+    await shot('11-floating-moved');
+    // And web-ui's page says where it went.
+    await page.goto(`${base}/clusters/${f!.clusterId}/vms/${a.id}`);
+    await expectText(page.getByTestId(`floating-${ip}`), 'on another VM');
+    await expectText(page.getByTestId(`floating-attach-${ip}`), 'Move here');
   });
 
   it('keeps a live event log and raised no page errors', async () => {
