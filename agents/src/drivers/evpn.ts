@@ -112,6 +112,9 @@ export class EvpnDriver {
     await this.batch(removals);
     operations.push(...removals.map((r) => `ip ${r.join(' ')}`));
 
+    // One `ip -batch` per phase for the whole node (and one `bridge -batch` for the MACs), not processes per port:
+    // the apply cost was ~60–120 ms per port with two processes each (bench/README.md, EVPN scale).
+    const vniLines: string[][] = [];
     for (const n of networks) {
       const vx = `vx${n.vni}`;
       const br = `br${n.vni}`;
@@ -129,23 +132,30 @@ export class EvpnDriver {
         );
       } else if (cur?.master !== br) lines.push(['link', 'set', 'dev', vx, 'master', br]);
       if (lines.length) lines.push(['link', 'set', 'dev', vx, 'up'], ['link', 'set', 'dev', br, 'up']);
-      await this.batch(lines);
-      operations.push(...lines.map((l) => `ip ${l.join(' ')}`));
+      vniLines.push(...lines);
+    }
+    await this.batch(vniLines);
+    operations.push(...vniLines.map((l) => `ip ${l.join(' ')}`));
 
+    // Lab guests: the veths first (host side), then each VM namespace's end (one batch per namespace).
+    const veths: string[][] = [];
+    const guests = new Map<string, string[][]>();
+    const portLines: string[][] = [];
+    const fdb: string[][] = [];
+    for (const n of networks) {
+      const br = `br${n.vni}`;
       for (const p of n.ports) {
         const have = links.get(p.ifName);
         if (!have && p.vmNamespace) {
           const guest = guestPrivateInterfaceName(n.vni);
-          await this.batch([['link', 'add', p.ifName, 'type', 'veth', 'peer', 'name', guest, 'netns', p.vmNamespace]]);
-          await this.batch(
-            [
-              ['link', 'set', 'dev', guest, 'address', p.mac],
-              ['address', 'replace', `${p.ip}/${p.prefixLength}`, 'dev', guest, ...(p.ip.includes(':') ? ['nodad'] : [])],
-              ['link', 'set', 'dev', guest, 'up'],
-            ],
-            p.vmNamespace,
+          veths.push(['link', 'add', p.ifName, 'type', 'veth', 'peer', 'name', guest, 'netns', p.vmNamespace]);
+          const g = guests.get(p.vmNamespace) ?? [];
+          g.push(
+            ['link', 'set', 'dev', guest, 'address', p.mac],
+            ['address', 'replace', `${p.ip}/${p.prefixLength}`, 'dev', guest, ...(p.ip.includes(':') ? ['nodad'] : [])],
+            ['link', 'set', 'dev', guest, 'up'],
           );
-          operations.push(`ip link add ${p.ifName} type veth peer name ${guest} netns ${p.vmNamespace}`);
+          guests.set(p.vmNamespace, g);
         } else if (!have) {
           missing.push(p.ifName);
           continue;
@@ -153,18 +163,22 @@ export class EvpnDriver {
         if (!have || have.master !== br || have.linkinfo?.info_slave_data?.learning !== false) {
           // Learning off on the VM's port: only its own MAC (the static entry below) becomes a type-2 route; a guest
           // sending from other source MACs cannot grow every node's table of the network.
-          const portLines = [
+          portLines.push(
             ['link', 'set', 'dev', p.ifName, 'master', br],
             ['link', 'set', 'dev', p.ifName, 'type', 'bridge_slave', 'learning', 'off'],
             ['link', 'set', 'dev', p.ifName, 'up'],
-          ];
-          await this.batch(portLines);
+          );
           // The VM's MAC is known before it speaks: FRR announces it (type-2) and remote nodes reach it at once.
-          await run('bridge', [...this.ipArgs(), 'fdb', 'replace', p.mac, 'dev', p.ifName, 'master', 'static']);
-          operations.push(...portLines.map((l) => `ip ${l.join(' ')}`), `bridge fdb replace ${p.mac} dev ${p.ifName} master static`);
+          fdb.push(['fdb', 'replace', p.mac, 'dev', p.ifName, 'master', 'static']);
         }
       }
     }
+    await this.batch(veths);
+    operations.push(...veths.map((l) => `ip ${l.join(' ')}`));
+    for (const [ns, lines] of guests) await this.batch(lines, ns);
+    await this.batch(portLines);
+    if (fdb.length) await run('bridge', [...this.ipArgs(), '-batch', '-'], { input: fdb.map((l) => l.join(' ')).join('\n') + '\n' });
+    operations.push(...portLines.map((l) => `ip ${l.join(' ')}`), ...fdb.map((l) => `bridge ${l.join(' ')}`));
     return { operations, missing };
   }
 }
