@@ -1,5 +1,5 @@
 import { EVENT_AGGREGATE } from './events';
-import { subjectTarget, untrustedEventReason } from './subjects';
+import { Subjects, subjectTarget, untrustedEventReason } from './subjects';
 
 const aggregateOf = (t: string) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE];
 
@@ -45,5 +45,19 @@ describe('the subject is who published', () => {
 
   it('given an aggregate subject, then it names no target', () => {
     expect(subjectTarget('fabric.evt.vm.v1')).toBeUndefined();
+  });
+});
+
+describe('append claims (fences)', () => {
+  const s = new Subjects('fabric');
+  it('given an aggregate subject and the sequence it expects, then the claim is that subject under fence with the sequence', () => {
+    expect(s.fence(s.evt('ipam', 'c1'), 42)).toBe('fabric.fence.ipam.c1.42');
+    expect(s.fence(s.evt('desired', 'node', 'n1'), 7)).toBe('fabric.fence.desired.node.n1.7');
+  });
+  it('given a subject outside the events or a sequence below 1, then no claim is named', () => {
+    expect(() => s.fence('fabric.obs.agent.node.n1', 3)).toThrow(/not an event subject/);
+    expect(() => s.fence('other.evt.ipam.c1', 3)).toThrow(/not an event subject/);
+    expect(() => s.fence(s.evt('ipam', 'c1'), 0)).toThrow(/invalid expected sequence/);
+    expect(() => s.fence(s.evt('ipam', 'c1'), 1.5)).toThrow(/invalid expected sequence/);
   });
 });

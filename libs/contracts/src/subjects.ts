@@ -31,6 +31,24 @@ export class Subjects {
   get observationsStream(): string {
     return `${this.ns.toUpperCase()}_OBSERVATIONS`;
   }
+  /**
+   * Short-lived claims that serialise appends on a replicated events stream (libs/eventstore/src/append-fence.ts):
+   * nats-server 2.9 checks a non-zero expected subject sequence only against what it has applied, so two
+   * concurrent appends with the same expectation both succeed on an R3 stream.
+   */
+  get fencesStream(): string {
+    return `${this.ns.toUpperCase()}_FENCES`;
+  }
+  /** The claim to append after `expectedSeq` on an aggregate subject: `<ns>.fence.<aggregate>.<id…>.<seq>`. */
+  fence(aggregateSubject: string, expectedSeq: number): string {
+    const prefix = `${this.ns}.evt.`;
+    if (!aggregateSubject.startsWith(prefix)) throw new Error(`not an event subject: ${JSON.stringify(aggregateSubject)}`);
+    if (!Number.isSafeInteger(expectedSeq) || expectedSeq < 1) throw new Error(`invalid expected sequence ${expectedSeq}`);
+    return `${this.ns}.fence.${aggregateSubject.slice(prefix.length)}.${expectedSeq}`;
+  }
+  fenceAll(): string {
+    return `${this.ns}.fence.>`;
+  }
   /** An agent's observations of its target (OBSERVATION_TYPES only). */
   obs(kind: TargetKind, id: string): string {
     return `${this.ns}.obs.agent.${kind}.${assertToken(id, 'target id')}`;

@@ -4,6 +4,7 @@ import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection }
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@fabric/contracts';
 import { type KvOptions, Kvm } from '@nats-io/kv';
+import { fenceTtlMs } from './append-fence';
 import { inboxPrefix, placementsBucket, rrNodesBucket, secretsBucket, SERVICE_LEASE_TTL_MS, serviceLeaseBucket, snapshotsBucket } from './nats-auth';
 
 /** Default TTL of an agent's lease on its target (the bucket's max age). */
@@ -45,7 +46,11 @@ export class Nats {
       reconnectTimeWait: 500,
       ...credentialOptions(opts.creds ?? (process.env.NATS_CREDS || undefined)),
     });
-    const jsm = await jetstreamManager(nc);
+    // JetStream not ready yet (a cluster without a meta leader): never leave the connection reconnecting behind.
+    const jsm = await jetstreamManager(nc).catch(async (err) => {
+      await nc.close().catch(() => undefined);
+      throw err;
+    });
     return new Nats(nc, jetstream(nc), jsm, new Subjects(opts.ns ?? process.env.FABRIC_NS ?? 'fabric'));
   }
 
@@ -104,7 +109,19 @@ export class Nats {
       deny_delete: true,
       deny_purge: true,
     };
-    for (const cfg of [events, observations, commands, secrets]) {
+    const fenceTtl = fenceTtlMs() * 1e6;
+    const fences = {
+      name: s.fencesStream,
+      subjects: [s.fenceAll()],
+      storage: StorageType.File,
+      num_replicas,
+      retention: RetentionPolicy.Limits,
+      // Claims only matter while their append is in flight (append-fence.ts): they expire on their own.
+      max_age: fenceTtl,
+      duplicate_window: fenceTtl,
+      discard: DiscardPolicy.Old,
+    };
+    for (const cfg of [events, observations, commands, secrets, fences]) {
       let current: Record<string, unknown> | undefined;
       try {
         current = (await this.jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
@@ -134,6 +151,7 @@ export class Nats {
       this.subjects.eventsStream,
       this.subjects.observationsStream,
       this.subjects.commandsStream,
+      this.subjects.fencesStream,
       `KV_${secretsBucket(this.subjects)}`,
       `KV_${this.subjects.ns}_agent_leases`,
       `KV_${serviceLeaseBucket(this.subjects.ns)}`,

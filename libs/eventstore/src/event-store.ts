@@ -2,7 +2,8 @@
  * Append-only event store on one JetStream stream, one subject per aggregate instance.
  * - `Nats-Msg-Id` = event id: a retried command or redelivered reactor input is deduplicated by the server.
  * - Expected last subject sequence: optimistic concurrency per aggregate (nats-server 2.9 has no
- *   wildcard or batch expectation, so an aggregate is exactly one subject).
+ *   wildcard or batch expectation, so an aggregate is exactly one subject). On a replicated stream each such
+ *   append first claims its position (append-fence.ts): the server's own check is not exact there.
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { DeliverPolicy, type JsMsg, type PubAck } from '@nats-io/jetstream';
@@ -21,17 +22,10 @@ import {
 } from '@fabric/contracts';
 import { injectTraceHeaders } from '@fabric/telemetry';
 import { type Nats } from './connection';
+import { AppendFence } from './append-fence';
+import { ConcurrencyError } from './concurrency-error';
 
-export class ConcurrencyError extends Error {
-  constructor(
-    readonly subject: string,
-    readonly expected: number,
-    detail: string,
-  ) {
-    super(`concurrent write on ${subject} (expected last sequence ${expected}): ${detail}`);
-    this.name = 'ConcurrencyError';
-  }
-}
+export { ConcurrencyError };
 
 export interface NewEvent {
   /** Deterministic id → Nats-Msg-Id; derive it from the command id or the source sequence. */
@@ -130,10 +124,30 @@ export const HEADER_EVENT_COUNT = 'Fabric-Event-Count';
 export type StreamKind = 'events' | 'observations';
 
 export class EventStore {
+  private fenceOf?: AppendFence;
+
   constructor(
     readonly nats: Nats,
     readonly stream: StreamKind = 'events',
   ) {}
+
+  /** The claims that serialise expected-sequence appends on a replicated stream (append-fence.ts). */
+  get fence(): AppendFence {
+    return (this.fenceOf ??= new AppendFence(this.nats));
+  }
+
+  /** Publishes one message with an expected subject sequence, fenced on a replicated stream. */
+  private async publishExpecting(subject: string, data: Uint8Array, msgID: string, headers: ReturnType<typeof natsHeaders>, expect?: number): Promise<PubAck> {
+    try {
+      let claimedAt: number | undefined;
+      if (expect !== undefined && expect > 0 && (await this.fence.isEnabled())) claimedAt = await this.fence.claim(subject, expect, msgID);
+      if (claimedAt !== undefined) this.fence.assertFresh(claimedAt, subject, expect!);
+      return await this.nats.js.publish(subject, data, { msgID, headers, ...(expect !== undefined ? { expect: { lastSubjectSequence: expect } } : {}) });
+    } catch (err) {
+      if ((err as { code?: number }).code === 10071) throw new ConcurrencyError(subject, expect ?? -1, (err as Error).message);
+      throw err;
+    }
+  }
 
   get subjects() {
     return this.nats.subjects;
@@ -175,17 +189,7 @@ export class EventStore {
       const h = natsHeaders();
       h.set(HEADER_EVENT_TYPE, e.event.type);
       injectTraceHeaders(h);
-      let ack: PubAck;
-      try {
-        ack = await this.nats.js.publish(subject, encodeEnvelope(e, now), {
-          msgID: e.id,
-          headers: h,
-          ...(expect !== undefined ? { expect: { lastSubjectSequence: expect } } : {}),
-        });
-      } catch (err) {
-        if ((err as { code?: number }).code === 10071) throw new ConcurrencyError(subject, expect ?? -1, (err as Error).message);
-        throw err;
-      }
+      const ack = await this.publishExpecting(subject, encodeEnvelope(e, now), e.id, h, expect);
       duplicate = duplicate || ack.duplicate;
       seqs.push(ack.seq);
       if (expect !== undefined) expect = ack.seq;
@@ -204,17 +208,7 @@ export class EventStore {
     h.set(HEADER_EVENT_TYPE, EVENT_BATCH_TYPE);
     h.set(HEADER_EVENT_COUNT, String(events.length));
     injectTraceHeaders(h);
-    let ack: PubAck;
-    try {
-      ack = await this.nats.js.publish(subject, encodeBatch(events), {
-        msgID: `batch:${events[0].id}`,
-        headers: h,
-        ...(expectedSeq !== undefined ? { expect: { lastSubjectSequence: expectedSeq } } : {}),
-      });
-    } catch (err) {
-      if ((err as { code?: number }).code === 10071) throw new ConcurrencyError(subject, expectedSeq ?? -1, (err as Error).message);
-      throw err;
-    }
+    const ack = await this.publishExpecting(subject, encodeBatch(events), `batch:${events[0].id}`, h, expectedSeq);
     return { seqs: events.map(() => ack.seq), duplicate: ack.duplicate };
   }
 

@@ -1,5 +1,6 @@
 export * from './connection';
 export * from './event-store';
+export * from './append-fence';
 export * from './aggregate-repository';
 export * from './durable-consumer';
 export * from './rpc';

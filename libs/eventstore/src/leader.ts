@@ -4,8 +4,8 @@
  * expected revision every third of the TTL; a standby creates the key once it expired. A renewal that finds
  * another holder (the leader stalled longer than the TTL and was replaced) deposes this instance at once: it
  * stops writing before the next renewal could succeed. The writes themselves are fenced too: aggregates are
- * appended with the expected subject sequence, so a deposed leader's last in-flight write fails instead of
- * overwriting. An instance restarted in the same slot (same `instance` id, e.g. the supervisor's program name)
+ * appended with the expected subject sequence (claimed first on a replicated stream: append-fence.ts), so a deposed
+ * leader's last in-flight write fails instead of overwriting. An instance restarted in the same slot (same `instance` id, e.g. the supervisor's program name)
  * takes its own lease back at once instead of waiting for the TTL. The lease itself is kv-lease.ts.
  */
 import { hostname } from 'node:os';

@@ -365,6 +365,26 @@ describe('given the product bus with identities (nats-server with nkey users and
       expect(await refused(new EventStore(ipam).observations().read(s.obsAll()))).toMatch(/permission|timeout/i);
     });
 
+    it('when a service claims a position to append (replicated stream: append-fence.ts) then only on its own aggregates', async () => {
+      const ipam = await as('ipam');
+      const inventory = await as('inventory');
+      const agent = await as(`agent-node-${nodeA}`);
+      const s = ipam.subjects;
+      const subject = s.evt('ipam', clusterId);
+      const first = await new EventStore(ipam).append(subject, [{ id: randomUUID(), event: { type: 'IpReleased', data: { clusterId, vmId: 'v' } } as never }]);
+      const fenced = new EventStore(ipam);
+      Object.defineProperty(fenced.fence, 'mode', { value: 'on' });
+      const ack = await fenced.append(subject, [{ id: randomUUID(), event: { type: 'IpReleased', data: { clusterId, vmId: 'w' } } as never }], first.seqs[0]);
+      expect(ack.seqs[0]).toBeGreaterThan(first.seqs[0]);
+      // Its own claim read back (a retry), and another's refused position.
+      const seq = ack.seqs[0];
+      await expect(fenced.fence.claim(subject, seq, 'm')).resolves.toEqual(expect.any(Number));
+      await expect(fenced.fence.claim(subject, seq, 'm')).resolves.toEqual(expect.any(Number));
+      expect(await refused(new EventStore(inventory).fence.claim(subject, seq + 1, 'm'))).toMatch(/permission|timeout/i);
+      expect(await refused(new EventStore(agent).fence.claim(subject, seq + 1, 'm'))).toMatch(/permission|timeout/i);
+      await expect(new EventStore(inventory).fence.claim(s.evt('vm', randomUUID()), 1, 'm')).resolves.toEqual(expect.any(Number));
+    });
+
     it('when the projector reads the events and observations then it may; any write, RPC or command is refused', async () => {
       const p = await as('projector');
       const inventory = await as('inventory');

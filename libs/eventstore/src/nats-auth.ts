@@ -68,6 +68,11 @@ export const snapshotsBucket = (s: Subjects) => `${s.ns.toUpperCase()}_SNAPSHOTS
 /** The named consumer an agent reads its commands through (one per target, created by the agent itself). */
 export const agentConsumerName = (s: Subjects, kind: TargetKind, target: string) => s.durable(`agent_${kind}_${assertToken(target, 'target id')}`);
 
+/** The claims (`<ns>.fence.<aggregate>.<id…>.<seq>`) matching the aggregate subjects of an event filter. */
+function fenceFilter(ns: string, rest: string): string {
+  return `${ns}.fence.${rest.endsWith('>') ? rest : `${rest}.*`}`;
+}
+
 /** Consumer-based read access to one stream (services only: any filter). */
 function readStream(stream: string): string[] {
   const api = '$JS.API';
@@ -113,6 +118,7 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
         events,
         observations,
         commands,
+        s.fencesStream,
         secrets,
         `KV_${ns}_agent_leases`,
         `KV_${serviceLeaseBucket(ns)}`,
@@ -230,6 +236,13 @@ export function permissionsFor(id: Identity, s: Subjects, publicKey: string): Pe
       // Reads both streams into Postgres; asks the agents to resync observations lost to retention. Nothing else.
       pub.push(...readStream(events), ...readStream(observations), s.resyncRequests);
       break;
+  }
+  // A service that appends aggregates claims their positions first on a replicated stream (append-fence.ts):
+  // the claims of its own aggregates only, and a read of one claim (a retry finding its own).
+  if (id.role !== 'agent') {
+    const evt = `${ns}.evt.`;
+    const claims = pub.filter((x) => x.startsWith(evt) && x !== `${ns}.evt.deadletter.>`).map((x) => fenceFilter(ns, x.slice(evt.length)));
+    if (claims.length) pub.push(...claims, `$JS.API.STREAM.MSG.GET.${s.fencesStream}`);
   }
   return { publish: { allow: pub }, subscribe: { allow: sub }, ...(responses ? { allow_responses: true } : {}) };
 }

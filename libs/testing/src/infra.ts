@@ -11,7 +11,7 @@ import { createServer, connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
-import { type EnrolledIdentity, type Identity, Nats, identityName, renderServerConfig } from '@fabric/eventstore';
+import { type EnrolledIdentity, type Identity, Nats, identityName, natsServerConfig, renderServerConfig } from '@fabric/eventstore';
 
 export function uniqueNs(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
@@ -134,6 +134,88 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
       const f = files.get(name);
       if (!f) throw new Error(`no identity ${name}`);
       return f;
+    },
+    stop,
+  };
+}
+
+async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+export interface TestNatsCluster {
+  /** Client URL of each member. */
+  urls: string[];
+  /** kill -9 of one member (index), as a lost host. */
+  kill(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway NATS cluster of `size` nats-servers with JetStream (anonymous clients, ports picked free, a temp
+ * directory each), for specs of what only a replicated stream does. Removed by stop(), also when start fails.
+ */
+export async function startNatsCluster(size = 3, host = '127.0.0.1'): Promise<TestNatsCluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fabric-nats-cluster-'));
+  const members: { port: number; routePort: number; child?: ChildProcess; exited: Promise<void>; stderr: string }[] = [];
+  for (let i = 0; i < size; i++) members.push({ port: await freePort(host), routePort: await freePort(host), stderr: '', exited: Promise.resolve() });
+  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
+  const routes = members.map((m) => `${host}:${m.routePort}`);
+  members.forEach((m, i) => {
+    const conf = path.join(dir, `n${i}.conf`);
+    const cfg = natsServerConfig({
+      host,
+      port: m.port,
+      storeDir: path.join(dir, `js${i}`),
+      cluster: { name: 'test', serverName: `n${i}`, host, port: m.routePort, routes, routeUser: 'route', routePassword: 'route-test' },
+    });
+    writeFileSync(conf, JSON.stringify(cfg));
+    const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (d) => (m.stderr += String(d)));
+    m.child = child;
+    m.exited = new Promise<void>((r) => child.once('exit', () => r()));
+  });
+  const stop = async () => {
+    for (const m of members) if (m.child && m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
+    await Promise.all(members.map((m) => m.exited));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const urls = members.map((m) => `nats://${host}:${m.port}`);
+  try {
+    // Up when JetStream has a meta leader: a stream can then be created with every replica.
+    await eventually(
+      async () => {
+        for (const m of members) if (m.child?.exitCode !== null) throw new Error(`nats-server exited: ${m.stderr}`);
+        const nats = await Nats.connect({ servers: urls.join(','), ns: 'probe' });
+        try {
+          await nats.jsm.getAccountInfo();
+          return true;
+        } catch {
+          return false;
+        } finally {
+          await nats.close();
+        }
+      },
+      30_000,
+      200,
+      'NATS cluster has a JetStream leader',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    urls,
+    kill: async (i) => {
+      members[i].child?.kill('SIGKILL');
+      await members[i].exited;
     },
     stop,
   };
