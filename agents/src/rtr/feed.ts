@@ -116,12 +116,32 @@ export class RoaFeed {
     this.firstPass = { resolve, promise };
     this.loop = this.watchForever();
     await promise;
+    void this.reopenOnReconnect().catch(() => undefined);
     const every = this.opts.resyncMs ?? rtrResyncMs();
     if (every > 0) {
       this.resyncTimer = setInterval(() => this.resync(), every);
       this.resyncTimer.unref?.();
     }
   }
+
+  /**
+   * After a NATS reconnect (the server we were on was lost) the watch's ordered consumer can stay silent while
+   * the bucket moves on: placements made meanwhile would wait for the periodic re-read (minutes), their routes
+   * filtered at this RR. Reopen the watch instead; its first pass is checked against the cache and replaces it.
+   */
+  private async reopenOnReconnect(): Promise<void> {
+    const status = this.opts.nats.nc.status();
+    this.statusIter = status as unknown as { stop(): void };
+    for await (const st of status) {
+      if (this.stopped) break;
+      if (st.type === 'reconnect') {
+        this.opts.log?.('info', 'NATS reconnected: re-reading the placements bucket', {});
+        this.resync();
+      }
+    }
+  }
+
+  private statusIter?: { stop(): void };
 
   /** Reopens the watch: its first pass is checked against the cache and replaces it (see rtrResyncMs). */
   resync(): void {
@@ -137,6 +157,7 @@ export class RoaFeed {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.statusIter?.stop();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queuedReload = undefined;
     if (this.batchTimer) clearTimeout(this.batchTimer);
