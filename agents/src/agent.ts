@@ -19,7 +19,7 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from '@na
 import { type DesiredState, type FabricEvent, OBSERVATION_TYPES, REDACTED, ROUTES_CHANGED_MAX, type TargetKind, type TargetRef } from '@fabric/contracts';
 import { redactSecrets } from '@fabric/renderers';
 import { EventStore, Nats, agentConsumerName, readerPullExpiresMs } from '@fabric/eventstore';
-import { DESIRED_SCHEMA_HEADER, unsupportedDesiredSchema } from '@fabric/contracts';
+import { DESIRED_SCHEMA_HEADER, resyncAddressedTo, unsupportedDesiredSchema } from '@fabric/contracts';
 import { withConsumerSpan } from '@fabric/telemetry';
 import { agentApplyChanges, agentApplyDuration, bfdSessionsGauge, bgpSessionsUp } from '@fabric/service-kit';
 import { type BfdObservation, BfdTracker, RouteDeltaTracker, type SessionObservation, SessionTracker } from './observe';
@@ -377,7 +377,12 @@ class Agent {
       const observations = subjects.obs(this.kind, this.opts.targetId);
       this.reporter = new Reporter(this.store, (type) => (OBSERVATION_TYPES.has(type) ? observations : facts), this.log, this.instance);
       // A consumer whose observations were trimmed by retention asks for the whole state again.
-      this.resyncSub = this.nats.nc.subscribe(subjects.resyncRequests, { callback: () => this.onResyncRequest() });
+      this.resyncSub = this.nats.nc.subscribe(subjects.resyncRequests, {
+        // A request may name the targets it is for (a consumer that found one target out of step).
+        callback: (_err, m) => {
+          if (resyncAddressedTo(m.string(), this.target.kind, this.target.id)) this.onResyncRequest();
+        },
+      });
       // Bus-fed role work (rr: the ROA feed over RTR) runs only while this agent holds the target.
       if (this.role.attach) {
         const log = this.log;

@@ -6,7 +6,7 @@
  */
 import * as net from 'net';
 import type { Logger } from 'pino';
-import { ROUTES_CHANGED_MAX, canonicalIp, isIp } from '@fabric/contracts';
+import { ROUTES_CHANGED_MAX, canonicalIp, isIp, resyncAddressedTo } from '@fabric/contracts';
 import { EventStore, type Nats } from '@fabric/eventstore';
 import { RouteDeltaTracker } from '../observe';
 import { BmpFramer } from './bmp-parse';
@@ -78,7 +78,9 @@ export class BmpCollector {
   async start(): Promise<void> {
     // A consumer that lost observations to retention asks every source to state its table again.
     this.resyncSub = this.opts.nats.nc.subscribe(this.opts.nats.subjects.resyncRequests, {
-      callback: () => {
+      callback: (_err, m) => {
+        // Requests naming targets are for those agents; a collector is never named (its rows are not counted).
+        if (!resyncAddressedTo(m.string(), 'bmp', this.opts.clusterId)) return;
         this.tracker.requestResync();
         this.kick();
       },

@@ -1,5 +1,5 @@
 import { EVENT_AGGREGATE } from './events';
-import { Subjects, subjectTarget, untrustedEventReason } from './subjects';
+import { Subjects, resyncAddressedTo, resyncRequestBody, subjectTarget, untrustedEventReason } from './subjects';
 
 const aggregateOf = (t: string) => EVENT_AGGREGATE[t as keyof typeof EVENT_AGGREGATE];
 
@@ -59,5 +59,21 @@ describe('append claims (fences)', () => {
     expect(() => s.fence('other.evt.ipam.c1', 3)).toThrow(/not an event subject/);
     expect(() => s.fence(s.evt('ipam', 'c1'), 0)).toThrow(/invalid expected sequence/);
     expect(() => s.fence(s.evt('ipam', 'c1'), 1.5)).toThrow(/invalid expected sequence/);
+  });
+});
+
+describe('resync requests', () => {
+  it('given a request naming targets, then only those agents answer it', () => {
+    const body = resyncRequestBody([
+      { kind: 'router', id: 'c1' },
+      { kind: 'rr', id: 'c1_rr-1' },
+    ]);
+    expect(resyncAddressedTo(body, 'router', 'c1')).toBe(true);
+    expect(resyncAddressedTo(body, 'rr', 'c1_rr-1')).toBe(true);
+    expect(resyncAddressedTo(body, 'rr', 'c1_rr-2')).toBe(false);
+    expect(resyncAddressedTo(body, 'bmp', 'c1')).toBe(false);
+  });
+  it('given an empty or unreadable request, then every agent answers it (as before targets existed)', () => {
+    for (const body of ['', 'x', '{}', '{"targets":"all"}']) expect(resyncAddressedTo(body, 'node', 'n1')).toBe(true);
   });
 });

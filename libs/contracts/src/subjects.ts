@@ -110,6 +110,26 @@ export class Subjects {
 export const HEADER_EVENT_TYPE = 'Fabric-Event-Type';
 
 /**
+ * Body of a resync request: empty = every agent and collector; `{"targets":["rr:<id>","router:<id>"]}` = only those
+ * agents (a consumer that found one target's routes out of step with its reports).
+ */
+export function resyncRequestBody(targets: { kind: string; id: string }[]): string {
+  return JSON.stringify({ targets: targets.map((t) => `${t.kind}:${t.id}`) });
+}
+
+/** Whether a resync request (its body) is addressed to the agent of `kind`/`id`; anything unreadable counts as "all". */
+export function resyncAddressedTo(body: string, kind: string, id: string): boolean {
+  if (!body) return true;
+  try {
+    const targets = (JSON.parse(body) as { targets?: unknown }).targets;
+    if (!Array.isArray(targets)) return true;
+    return targets.includes(`${kind}:${id}`);
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Agent reports that re-derive from the daemons (a resync states them again): they go to the observations
  * stream, which has retention. ConfigApplied / ConfigApplyFailed stay facts in the events stream.
  */

@@ -7,7 +7,8 @@
  * collector's reports (obs.bmp.router.<cluster>) are a second source of the core's routes.
  */
 import { type DataSource } from 'typeorm';
-import { OBSERVATION_TYPES } from '@fabric/contracts';
+import { randomUUID } from 'node:crypto';
+import { OBSERVATION_TYPES, resyncAddressedTo } from '@fabric/contracts';
 import { EventStore, type Nats } from '@fabric/eventstore';
 import { closeTestNats, createTestDatabase, dropTestDatabase, eventually, openTestNats } from '@fabric/testing/infra';
 import { appendEvents, CLUSTER, ev, NODE1, vm } from '@fabric/testing/fabric';
@@ -160,6 +161,29 @@ describe('VM status from route deltas', () => {
       sub.unsubscribe();
     }
   });
+  it("given a core report lost before the projection (the next report's digest says one route more than the read model holds), then only that agent is asked to resync, and its resync brings the VM at-core", async () => {
+    const cluster = randomUUID();
+    await append(ev.vmCreated(vm(30), NODE1, 4, cluster), ev.ipAllocated(vm(30), '203.0.113.30', cluster));
+    await append(ev.vmCreated(vm(31), NODE1, 4, cluster), ev.ipAllocated(vm(31), '203.0.113.31', cluster));
+    const bodies: string[] = [];
+    const sub = nats.nc.subscribe(nats.subjects.resyncRequests, { callback: (_e, m) => void bodies.push(m.string()) });
+    try {
+      await nats.nc.flush();
+      // The report adding .30 (total 1) never reached the read model; the next one adds .31 and says 2.
+      await append(ev.routesChanged('router', cluster, [r('203.0.113.31')], [], undefined, 2));
+      expect([await status(30), await status(31)]).toEqual(['ip-allocated', 'at-core']);
+      const body = await eventually(() => bodies.find((b) => resyncAddressedTo(b, 'router', cluster)), 10_000, 20, 'a resync request for the core');
+      expect(resyncAddressedTo(body, 'rr', rr)).toBe(false);
+      expect(resyncAddressedTo(body, 'router', CLUSTER)).toBe(false);
+      // The agent states its table again: the lost route is projected, the VM at the core.
+      await append(ev.routesChanged('router', cluster, [r('203.0.113.30'), r('203.0.113.31')], [], 'full', 2));
+      expect([await status(30), await status(31)]).toEqual(['at-core', 'at-core']);
+      expect(await count('router', cluster)).toBe(2);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("given a BMP collector's report (obs.bmp.router.<cluster>), when it holds a VM's route, then at-core; the FRR agent's resync does not drop it; its withdrawal does", async () => {
     await append(ev.vmCreated(vm(41), NODE1), ev.ipAllocated(vm(41), '203.0.113.41'));
     await append(ev.routesChanged('rr', rr, [r('203.0.113.41')], [], undefined, 1));

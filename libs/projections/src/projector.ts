@@ -434,7 +434,7 @@ export class Projector {
     },
     // Legacy full set (older agents): a resync in one piece.
     RoutesObserved: (e, em, target) => this.routes(em, e, target!, e.data.routes, [], 'full'),
-    RoutesChanged: (e, em, target) => this.routes(em, e, target!, e.data.added, e.data.withdrawn, e.data.resync),
+    RoutesChanged: (e, em, target) => this.routes(em, e, target!, e.data.added, e.data.withdrawn, e.data.resync, e.data.total),
     RouterConfigRendered: async (e, em) => {
       const d = e.data;
       await em.query(
@@ -601,6 +601,7 @@ export class Projector {
     added: { prefix: string; nextHop?: string }[],
     withdrawn: { prefix: string; nextHop?: string }[],
     resync?: 'start' | 'part' | 'end' | 'full',
+    total?: number,
   ): Promise<void> {
     if (target.kind !== 'rr' && target.kind !== 'router') return;
     const o = this.t('observed_routes');
@@ -634,11 +635,17 @@ export class Projector {
       gone.push(...rows.map((r) => r.ip));
     }
     delta -= gone.length;
-    if (!bmp)
-      await em.query(
-        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, route_count) VALUES ($1,$2,GREATEST($3, 0)) ON CONFLICT (kind, target_id) DO UPDATE SET route_count = GREATEST(${this.t('agent_targets')}.route_count + $3, 0)`,
+    if (!bmp) {
+      const counted: { route_count: number }[] = await em.query(
+        `INSERT INTO ${this.t('agent_targets')} (kind, target_id, route_count) VALUES ($1,$2,GREATEST($3, 0)) ON CONFLICT (kind, target_id) DO UPDATE SET route_count = GREATEST(${this.t('agent_targets')}.route_count + $3, 0) RETURNING route_count`,
         [...key, delta],
       );
+      // The report's digest: outside a resync the agent holds `total` routes after it. Another count means a report
+      // was lost or folded out of order; the agent is asked to state its table again (runner, after the commit).
+      const settled = resync === undefined || resync === 'end' || resync === 'full';
+      if (settled && typeof total === 'number' && counted[0] && Number(counted[0].route_count) !== total)
+        this.outOfStep.set(`${target.kind}:${target.id}`, { kind: target.kind, id: target.id, held: Number(counted[0].route_count), total });
+    }
     const clusterId = target.kind === 'router' ? target.id : target.id.slice(0, 36);
     const ips = added.map((r) => r.prefix.split('/')[0]);
     if (target.kind === 'rr') {
@@ -733,6 +740,9 @@ export class Projector {
 
   /** VMs that reached at-core for the first time in the current batch (the runner reports them after commit). */
   atCore: VmAtCore[] = [];
+
+  /** Targets whose route count differs from their last report's digest in the current batch (the runner asks them to resync). */
+  outOfStep = new Map<string, { kind: string; id: string; held: number; total: number }>();
 
   private async history(_em: EntityManager, vmId: string, e: StoredEvent, status: VmStatus, detail: string | null) {
     this.pendingHistory.push([vmId, streamOf(e), e.seq, status, e.type, e.occurredAt, detail]);

@@ -9,7 +9,7 @@
  * and logged; the projection continues with the next event.
  */
 import { type DataSource } from 'typeorm';
-import { checkEnvelope, type StoredEvent } from '@fabric/contracts';
+import { checkEnvelope, resyncRequestBody, type StoredEvent } from '@fabric/contracts';
 import { type EventStore, isTransientDbError, type ReaderLog, StreamReader, type StreamKind } from '@fabric/eventstore';
 import { Projector, type VmAtCore } from './projector';
 import { positionChannel } from './follower';
@@ -113,6 +113,27 @@ export class ProjectionRunner implements ReadModelPosition {
     this.opts.log?.('observations were trimmed before they were projected: resync requested from the agents');
   }
 
+  private readonly askedAt = new Map<string, number>();
+
+  /**
+   * Asks the agents whose routes the read model holds out of step with their reports to state them again (a lost
+   * or reordered report would otherwise keep a VM's status wrong until the agent's next resync). At most once per
+   * target per FABRIC_RESYNC_ASK_INTERVAL_MS (30 s): a resync takes a while to come back.
+   */
+  private askTargetResync(targets: { kind: string; id: string; held: number; total: number }[]): void {
+    const now = Date.now();
+    const every = Number(process.env.FABRIC_RESYNC_ASK_INTERVAL_MS ?? 30_000);
+    const due = targets.filter((t) => now - (this.askedAt.get(`${t.kind}:${t.id}`) ?? -Infinity) >= every);
+    if (!due.length) return;
+    for (const t of due) this.askedAt.set(`${t.kind}:${t.id}`, now);
+    if (this.askedAt.size > 10_000) for (const [k, at] of this.askedAt) if (now - at >= every) this.askedAt.delete(k);
+    const nc = this.store.nats.nc;
+    if (!nc.isClosed()) nc.publish(this.store.subjects.resyncRequests, resyncRequestBody(due));
+    this.opts.log?.(
+      `routes out of step with their reports (${due.map((t) => `${t.kind} ${t.id}: ${t.held} held, report says ${t.total}`).join('; ')}): resync requested`,
+    );
+  }
+
   /** Resolves once the read model includes stream sequence `seq` (read-your-writes for the API). */
   waitFor(seq: number, timeoutMs = 5000): Promise<boolean> {
     if (this.position >= seq) return Promise.resolve(true);
@@ -136,6 +157,7 @@ export class ProjectionRunner implements ReadModelPosition {
     let applied = 0;
     await this.ds.transaction(async (em) => {
       this.projector.atCore = []; // a retried transaction starts over
+      this.projector.outOfStep.clear();
       this.projector.reset();
       const rows = await em.query(`SELECT position FROM "${this.schema}"."projection_checkpoints" WHERE name = $1 FOR UPDATE`, [this.name]);
       const stored = Number(rows[0]?.position ?? 0);
@@ -151,6 +173,8 @@ export class ProjectionRunner implements ReadModelPosition {
     this.advance(Math.max(this.position, last));
     const atCore = this.projector.atCore;
     this.projector.atCore = [];
+    if (this.projector.outOfStep.size) this.askTargetResync([...this.projector.outOfStep.values()]);
+    this.projector.outOfStep.clear();
     this.opts.onCommit?.(events, this.position);
     if (atCore.length) this.opts.onVmAtCore?.(atCore);
     return applied;
