@@ -122,7 +122,8 @@ export class ProjectionRunner implements ReadModelPosition {
    */
   private askTargetResync(targets: { kind: string; id: string; held: number; total: number }[]): void {
     const now = Date.now();
-    const every = Number(process.env.FABRIC_RESYNC_ASK_INTERVAL_MS ?? 30_000);
+    const set = Number(process.env.FABRIC_RESYNC_ASK_INTERVAL_MS);
+    const every = process.env.FABRIC_RESYNC_ASK_INTERVAL_MS && Number.isFinite(set) && set >= 0 ? set : 30_000;
     const due = targets.filter((t) => now - (this.askedAt.get(`${t.kind}:${t.id}`) ?? -Infinity) >= every);
     if (!due.length) return;
     for (const t of due) this.askedAt.set(`${t.kind}:${t.id}`, now);
