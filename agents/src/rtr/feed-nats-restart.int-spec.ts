@@ -9,9 +9,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createConnection, createServer } from 'node:net';
 import { Nats } from '@fabric/eventstore';
-import { eventually } from '@fabric/testing/infra';
+import { eventually, freePort, tcpAnswers } from '@fabric/testing/infra';
 import { RoaFeed } from './feed';
 import { roa } from './codec';
 import { setPlacements } from './test-placements';
@@ -20,21 +19,6 @@ jest.setTimeout(120_000);
 
 const cluster = randomUUID();
 const T1 = 4200000001;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-const answers = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 
 describe('RoaFeed across a NATS server restart', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'fabric-feed-restart-'));
@@ -46,7 +30,7 @@ describe('RoaFeed across a NATS server restart', () => {
 
   const startServer = async () => {
     server = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'js')], { stdio: 'ignore' });
-    await eventually(() => answers(port), 15_000, 20, 'nats-server up');
+    await eventually(() => tcpAnswers(port), 15_000, 20, 'nats-server up');
   };
   const killServer = async () => {
     const s = server!;

@@ -7,30 +7,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createConnection, createServer } from 'node:net';
 import { type FabricEvent } from '@fabric/contracts';
-import { eventually } from '@fabric/testing/infra';
+import { eventually, freePort, tcpAnswers } from '@fabric/testing/infra';
 import { EventStore, Nats, StreamReader } from '@fabric/eventstore';
 
 jest.setTimeout(120_000);
 
 const cluster = '6f1d2c1e-0000-4000-8000-000000000d01';
 const rr = (name: string): FabricEvent => ({ type: 'RouteReflectorAdded', data: { clusterId: cluster, name, ip: '198.18.0.2' } });
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-const answers = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 
 describe('readers across a NATS server restart', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'fabric-nats-restart-'));
@@ -42,7 +26,7 @@ describe('readers across a NATS server restart', () => {
 
   const startServer = async () => {
     server = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'js')], { stdio: 'ignore' });
-    await eventually(() => answers(port), 15_000, 20, 'nats-server up');
+    await eventually(() => tcpAnswers(port), 15_000, 20, 'nats-server up');
   };
   const killServer = async () => {
     const s = server!;

@@ -67,6 +67,26 @@ export function eventually<T>(
   return pollUntil(fn, timeoutMs, what, intervalMs);
 }
 
+/** A TCP port nothing listens on now (the OS picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections on the port (a server that is up). */
+export function tcpAnswers(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connectTcp({ host, port }, () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
 /**
  * A nats-server of its own with the product's authorization (nkey users, per-subject permissions) on a
  * free port of `host` (default 127.0.0.1; a test host's own address when a container must reach it), for the tests of
@@ -89,14 +109,7 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
     files.set(identityName(identity), file);
     return { identity, publicKey: kp.getPublicKey(), enrolledAt: new Date().toISOString() };
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
+  const port = await freePort(host);
   const conf = path.join(dir, 'server.conf');
   writeFileSync(conf, renderServerConfig({ host, port, storeDir: path.join(dir, 'js'), ns, identities: enrolled }));
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
@@ -114,10 +127,7 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
     await eventually(
       async () => {
         if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
-        return new Promise<boolean>((resolve) => {
-          const s = connectTcp({ host, port }, () => (s.destroy(), resolve(true)));
-          s.once('error', () => resolve(false));
-        });
+        return tcpAnswers(port, host);
       },
       15000,
       50,
@@ -137,17 +147,6 @@ export async function startAuthenticatedNats(identities: Identity[], ns = unique
     },
     stop,
   };
-}
-
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
 }
 
 export interface TestNatsCluster {

@@ -16,8 +16,7 @@ describe('IPAM active-active on a replicated events stream (3-server NATS cluste
     cluster = await startNatsCluster(3);
   }, 60_000);
   afterAll(async () => {
-    const ns = conns[0]?.subjects;
-    if (conns[0] && ns) await conns[0].destroyStreams().catch(() => undefined);
+    await conns[0]?.destroyStreams().catch(() => undefined);
     for (const c of conns) await c.close();
     await cluster?.stop();
   });
